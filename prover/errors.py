@@ -1,0 +1,93 @@
+"""The one error tree of the project (STYLE.md rule 6).
+
+Malformed input, a proof that fails, a missing object and an overloaded service are different
+errors with typed attributes; `sequencer/rpc_errors.py` maps each class to a JSON-RPC code in
+one place. Bugs are `AssertionError` and nothing catches them.
+"""
+
+from __future__ import annotations
+
+
+class AttestError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+# --- malformed input -------------------------------------------------------------------------
+
+
+class InvalidInputError(AttestError):
+    """Input that does not have the shape the protocol requires."""
+
+
+class InvalidFieldError(InvalidInputError):
+    """One field of an event, record or parameter is wrong.
+
+    `field` names it (``"digest"``, ``"meta"``, ``"params[1]"``); `reason` says what is wrong;
+    `index` is the position of the event in a batch, when there is one.
+    """
+
+    def __init__(self, field: str, reason: str, index: int | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.index = index
+        where = f"events[{index}].{field}" if index is not None else field
+        super().__init__(f"{where}: {reason}")
+
+    def at_index(self, index: int) -> InvalidFieldError:
+        """The same error, located at position `index` of a batch."""
+        return type(self)(self.field, self.reason, index)
+
+
+class InvalidSignatureError(InvalidFieldError):
+    """A signature is malformed or does not recover to the claimed submitter."""
+
+
+class UnauthorizedError(AttestError):
+    """An unsigned event without a valid bearer token, or a signer not on the allowlist."""
+
+
+# --- proofs ----------------------------------------------------------------------------------
+
+
+class ProofError(AttestError):
+    """A well-formed proof that does not verify."""
+
+
+class InclusionProofError(ProofError):
+    """An RFC 9162 §2.1.3.2 inclusion proof does not verify."""
+
+
+class ConsistencyProofError(ProofError):
+    """An RFC 9162 §2.1.4.2 consistency proof does not verify."""
+
+
+# --- state -----------------------------------------------------------------------------------
+
+
+class NotFoundError(AttestError):
+    """The requested record, block, checkpoint or tree size does not exist (yet)."""
+
+
+class ReplayError(AttestError):
+    """A signed event reuses a (submitter, nonce) that belongs to a different event."""
+
+    def __init__(self, submitter: str, nonce: int) -> None:
+        self.submitter = submitter
+        self.nonce = nonce
+        super().__init__(f"nonce {nonce} of {submitter} is already used by another event")
+
+
+class OverloadedError(AttestError):
+    """The ingest queue is full; the client should retry after `retry_after_ms`."""
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        self.retry_after_ms = retry_after_ms
+        super().__init__(message)
+
+
+class StorageError(AttestError):
+    """The store is unusable (wrong schema version, corrupt head): fatal for the process."""
+
+
+class L1Error(AttestError):
+    """The L1 node is unreachable, or reverted a transaction."""
