@@ -91,3 +91,18 @@ class StorageError(AttestError):
 
 class L1Error(AttestError):
     """The L1 node is unreachable, or reverted a transaction."""
+
+
+class LimitExceededError(InvalidInputError):
+    """Input larger than a configured limit: too many events, a body or a `meta` too big.
+
+    `what` names the limited quantity (``"request body bytes"``, ``"events"``, ``"meta bytes"``),
+    `limit` is the largest accepted value and `actual` the value received, when known.
+    """
+
+    def __init__(self, what: str, limit: int, actual: int | None = None) -> None:
+        self.what = what
+        self.limit = limit
+        self.actual = actual
+        got = f"{actual} " if actual is not None else ""
+        super().__init__(f"{what}: {got}exceeds the limit of {limit}")
