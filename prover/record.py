@@ -1,0 +1,573 @@
+"""The event record (DESIGN §3) and the wire event object it is built from (DESIGN §7).
+
+A record is the ABI encoding of a static tuple of 11 words, 352 bytes:
+
+    word  field      ABI type   bytes of the word that may be non-zero
+    0     seq        uint64     last 8
+    1     timestamp  uint64     last 8
+    2     kind       bytes32    all
+    3     subject    bytes32    all
+    4     digest     bytes32    all
+    5     metaHash   bytes32    all
+    6     submitter  address    last 20
+    7     nonce      uint64     last 8
+    8     v          uint8      last 1
+    9     r          bytes32    all
+    10    s          bytes32    all
+
+Records are packed and unpacked by hand with one precompiled `struct.Struct` rather than with
+eth_abi: building a record is on the per-event hot path of the sequencer, and the hand-packed
+form is byte-for-byte the ABI encoding (the tests compare it with `eth_abi.encode`).
+
+The wire event object is ``{kind, subject, digest, meta?, nonce?, signature?, submitter?}``:
+
+* ``kind``: the ASCII name (``"sensor_hash"``), or the 0x-hex bytes32 of a well-formed kind.
+* ``subject``, ``digest``: ``0x`` followed by 64 hex digits (either case).
+* ``meta``: a JSON object, at most `MAX_META_BYTES` in RFC 8785 canonical form; ``null`` is the
+  same as leaving it out.
+* ``nonce``: a JSON integer, or a string holding a decimal or ``0x``-hex integer (so clients
+  whose JSON numbers are doubles can send all of uint64); must fit in uint64. Required for a
+  signed event; optional (default 0) for an unsigned one.
+* ``signature``: ``0x`` followed by 65 bytes of hex, ``r || s || v`` (what eth-account, ethers
+  and wallets return). ``v`` is 27 or 28; 0 and 1 are accepted and normalised to 27 and 28.
+  ``s`` must be in the lower half of the curve order (EIP-2), so a signature has one form only.
+* ``submitter``: the ``0x`` address the event claims to be signed by. Required with a
+  signature, so that a signature made with the wrong key, domain or fields is rejected with a
+  message naming both addresses instead of being attributed to whatever address it happens to
+  recover to. Forbidden without a signature: an unsigned event is vouched for by the address
+  its bearer token is bound to (DESIGN §3), and the client does not get to name another one.
+
+`parse_event` checks the shape only; checking that the signature recovers to ``submitter`` is
+`prover.eip712.verify_event_signature`, which needs the domain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+import rfc8785
+import sha3
+
+from prover.errors import InvalidFieldError, InvalidSignatureError
+
+_keccak = sha3.keccak_256
+
+RECORD_SIZE: Final[int] = 352
+"""Bytes in a record: 11 ABI words (DESIGN §3)."""
+
+MAX_META_BYTES: Final[int] = 1024
+"""Largest canonical (RFC 8785) `meta`, in bytes (DESIGN §3: "at most 1 KiB of JSON")."""
+
+MAX_KIND_LENGTH: Final[int] = 32
+"""A kind is 1 to 32 ASCII characters: it must fit in its bytes32 word."""
+
+UINT64_MAX: Final[int] = 2**64 - 1
+
+SECP256K1_N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+"""Order of the secp256k1 group; r and s of a valid signature are in [1, N)."""
+
+SECP256K1_HALF_N: Final[int] = SECP256K1_N // 2
+"""EIP-2: s must be at most N/2, so that (r, s) and (r, N - s) are not both valid."""
+
+ZERO32: Final[bytes] = bytes(32)
+"""The zero word: metaHash without meta, r and s of an unsigned record."""
+
+_KIND_CHARS: Final[bytes] = b"abcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+# --- the record layout -----------------------------------------------------------------------
+
+# One word per field; "24x"/"12x"/"31x" are the zero high bytes of uint64, address and uint8.
+_RECORD: Final[struct.Struct] = struct.Struct(">24xQ24xQ32s32s32s32s12x20s24xQ31xB32s32s")
+
+# (start, end) of the bytes of each word that must be zero, with the field they belong to.
+_PADDING: Final[tuple[tuple[str, int, int], ...]] = (
+    ("seq", 0, 24),
+    ("timestamp", 32, 56),
+    ("submitter", 192, 204),
+    ("nonce", 224, 248),
+    ("v", 256, 287),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One log entry, field for field as DESIGN §3 fixes it."""
+
+    seq: int
+    """Position in the log, assigned by the sequencer, starting at 0 (uint64)."""
+    timestamp: int
+    """Sequencer receive time in milliseconds since the Unix epoch (uint64)."""
+    kind: bytes
+    """bytes32: the ASCII kind name right-padded with zeros (see `is_valid_kind`)."""
+    subject: bytes
+    """bytes32: what the event is about (model id, sensor id, dataset id, ...)."""
+    digest: bytes
+    """bytes32: the content hash being attested."""
+    meta_hash: bytes
+    """bytes32: keccak256(JCS(meta)) of the optional meta object, or zero without one."""
+    submitter: bytes
+    """20-byte address that vouches for the event (the signer, or the token's address)."""
+    nonce: int
+    """The submitter's nonce (uint64); (submitter, nonce) is unique among signed events."""
+    v: int
+    """Signature recovery byte, 27 or 28; 0 for an unsigned event (uint8)."""
+    r: bytes
+    """bytes32: signature r, or zero for an unsigned event."""
+    s: bytes
+    """bytes32: signature s, or zero for an unsigned event."""
+
+    @property
+    def is_signed(self) -> bool:
+        """True when the record carries a signature (v != 0)."""
+        return self.v != 0
+
+
+def _check_uint(field: str, value: int, bits: int) -> None:
+    if type(value) is not int or not 0 <= value < 1 << bits:
+        raise InvalidFieldError(field, f"must be an integer in uint{bits}, got {value!r}")
+
+
+def _check_bytes(field: str, value: bytes, size: int) -> None:
+    if not isinstance(value, bytes) or len(value) != size:
+        raise InvalidFieldError(field, f"must be {size} bytes, got {value!r}")
+
+
+def verify_record_fields(rec: Record) -> None:
+    """Raise `InvalidFieldError` naming the first field that does not fit its ABI type."""
+    _check_uint("seq", rec.seq, 64)
+    _check_uint("timestamp", rec.timestamp, 64)
+    _check_bytes("kind", rec.kind, 32)
+    _check_bytes("subject", rec.subject, 32)
+    _check_bytes("digest", rec.digest, 32)
+    _check_bytes("meta_hash", rec.meta_hash, 32)
+    _check_bytes("submitter", rec.submitter, 20)
+    _check_uint("nonce", rec.nonce, 64)
+    _check_uint("v", rec.v, 8)
+    _check_bytes("r", rec.r, 32)
+    _check_bytes("s", rec.s, 32)
+
+
+def encode_record(rec: Record) -> bytes:
+    """The 352-byte ABI encoding of `rec` (DESIGN §3).
+
+    Only the ABI types are checked here (a record that breaks a validity rule of DESIGN §5,
+    such as a malformed kind, still encodes: validators must be able to hash what they prove
+    wrong). Raises `InvalidFieldError` naming a field that does not fit its type.
+    """
+    verify_record_fields(rec)
+    return _RECORD.pack(
+        rec.seq,
+        rec.timestamp,
+        rec.kind,
+        rec.subject,
+        rec.digest,
+        rec.meta_hash,
+        rec.submitter,
+        rec.nonce,
+        rec.v,
+        rec.r,
+        rec.s,
+    )
+
+
+def decode_record(b: bytes) -> Record:
+    """Parse a 352-byte record, checking its ABI padding.
+
+    Raises `InvalidFieldError` with field ``"record"`` for a wrong length, or naming the field
+    whose word has non-zero high bytes. The validity rules of DESIGN §5 are not checked.
+    """
+    if not isinstance(b, bytes | bytearray | memoryview):
+        raise InvalidFieldError("record", f"must be bytes, got {type(b).__name__}")
+    if len(b) != RECORD_SIZE:
+        raise InvalidFieldError("record", f"must be {RECORD_SIZE} bytes, got {len(b)}")
+    b = bytes(b)
+    # Verify every word holding a narrower type has zero high bytes, as ABI decoders require.
+    for field, start, end in _PADDING:
+        if b[start:end].count(0) != end - start:
+            raise InvalidFieldError(field, "ABI word has non-zero high bytes")
+    return Record(*_RECORD.unpack(b))
+
+
+# Fast accessors for raw record bytes: word k is b[32k:32k+32] (DESIGN §3). They assume a
+# well-formed 352-byte record (from the store, or after `decode_record`).
+
+
+def record_seq(b: bytes) -> int:
+    """Field 0, seq."""
+    return int.from_bytes(b[24:32], "big")
+
+
+def record_timestamp(b: bytes) -> int:
+    """Field 1, timestamp (ms)."""
+    return int.from_bytes(b[56:64], "big")
+
+
+def record_kind(b: bytes) -> bytes:
+    """Field 2, kind (bytes32)."""
+    return b[64:96]
+
+
+def record_subject(b: bytes) -> bytes:
+    """Field 3, subject."""
+    return b[96:128]
+
+
+def record_digest(b: bytes) -> bytes:
+    """Field 4, digest."""
+    return b[128:160]
+
+
+def record_meta_hash(b: bytes) -> bytes:
+    """Field 5, metaHash."""
+    return b[160:192]
+
+
+def record_submitter(b: bytes) -> bytes:
+    """Field 6, submitter (the last 20 bytes of the word)."""
+    return b[204:224]
+
+
+def record_nonce(b: bytes) -> int:
+    """Field 7, nonce."""
+    return int.from_bytes(b[248:256], "big")
+
+
+def record_v(b: bytes) -> int:
+    """Field 8, v."""
+    return b[287]
+
+
+def record_r(b: bytes) -> bytes:
+    """Field 9, r."""
+    return b[288:320]
+
+
+def record_s(b: bytes) -> bytes:
+    """Field 10, s."""
+    return b[320:352]
+
+
+# --- kinds -----------------------------------------------------------------------------------
+
+
+def is_valid_kind(kind: bytes) -> bool:
+    """The rule the contract enforces (DESIGN §3, §5 rule 3).
+
+    32 bytes; at least one character before the first zero byte; every byte before it in
+    ``[a-z0-9_.-]``; every byte after it zero.
+    """
+    if not isinstance(kind, bytes) or len(kind) != 32:
+        return False
+    n = kind.find(0)
+    if n == -1:
+        n = 32
+    return (
+        n > 0
+        and not kind[:n].translate(None, _KIND_CHARS)
+        and kind.count(0) == 32 - n
+    )
+
+
+def verify_kind(kind: bytes) -> None:
+    """Raise `InvalidFieldError("kind", ...)` unless `is_valid_kind(kind)`."""
+    if not is_valid_kind(kind):
+        raise InvalidFieldError(
+            "kind", f"must be 1-32 characters of [a-z0-9_.-] zero-padded to 32 bytes, got {kind!r}"
+        )
+
+
+def encode_kind(name: str) -> bytes:
+    """The bytes32 of kind `name`: its ASCII right-padded with zeros.
+
+    Raises `InvalidFieldError("kind", ...)` unless `name` matches ``[a-z0-9_.-]{1,32}``.
+    """
+    if not isinstance(name, str) or not name.isascii() or not 1 <= len(name) <= MAX_KIND_LENGTH:
+        raise InvalidFieldError("kind", f"must be 1-32 characters of [a-z0-9_.-], got {name!r}")
+    raw = name.encode("ascii")
+    if raw.translate(None, _KIND_CHARS):
+        raise InvalidFieldError("kind", f"must be 1-32 characters of [a-z0-9_.-], got {name!r}")
+    return raw.ljust(32, b"\x00")
+
+
+def decode_kind(kind: bytes) -> str:
+    """The name held by a well-formed kind; raises `InvalidFieldError("kind", ...)` otherwise."""
+    verify_kind(kind)
+    return kind.rstrip(b"\x00").decode("ascii")
+
+
+KIND_INFERENCE_RECEIPT: Final[bytes] = encode_kind("inference_receipt")
+KIND_SENSOR_HASH: Final[bytes] = encode_kind("sensor_hash")
+KIND_MODEL_FINGERPRINT: Final[bytes] = encode_kind("model_fingerprint")
+KIND_DATASET_HASH: Final[bytes] = encode_kind("dataset_hash")
+KIND_ATTESTATION: Final[bytes] = encode_kind("attestation")
+
+WELL_KNOWN_KINDS: Final[tuple[str, ...]] = (
+    "inference_receipt",
+    "sensor_hash",
+    "model_fingerprint",
+    "dataset_hash",
+    "attestation",
+)
+"""The kinds DESIGN §3 names; any other well-formed kind is accepted too."""
+
+# --- meta ------------------------------------------------------------------------------------
+
+
+def canonical_meta(meta: object | None) -> bytes | None:
+    """RFC 8785 (JCS) canonical bytes of `meta`, or None without one.
+
+    Raises `InvalidFieldError("meta", ...)` unless `meta` is a JSON object that JCS accepts
+    (string keys, integers within ±(2**53 - 1), finite numbers) and whose canonical form is at
+    most `MAX_META_BYTES` bytes (DESIGN §3).
+    """
+    if meta is None:
+        return None
+    if type(meta) is not dict:
+        raise InvalidFieldError("meta", f"must be a JSON object, got {type(meta).__name__}")
+    try:
+        canonical = rfc8785.dumps(meta)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise InvalidFieldError("meta", f"is not canonicalisable JSON (RFC 8785): {e}") from None
+    if len(canonical) > MAX_META_BYTES:
+        raise InvalidFieldError(
+            "meta", f"canonical JSON is {len(canonical)} bytes, more than {MAX_META_BYTES}"
+        )
+    return bytes(canonical)
+
+
+def compute_meta_hash(meta: object | None) -> bytes:
+    """DESIGN §3 metaHash: keccak256(JCS(meta)), or 32 zero bytes when `meta` is None."""
+    canonical = canonical_meta(meta)
+    return ZERO32 if canonical is None else _keccak(canonical).digest()
+
+
+# --- the wire event object -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """A parsed, shape-checked wire event (DESIGN §7), before it has a seq or a submitter.
+
+    The signature, when present, has NOT been checked against `submitter` yet: that needs the
+    EIP-712 domain (`prover.eip712.verify_event_signature`).
+    """
+
+    kind: bytes
+    """bytes32, well formed (`is_valid_kind`)."""
+    subject: bytes
+    """bytes32."""
+    digest: bytes
+    """bytes32."""
+    meta_bytes: bytes | None
+    """The RFC 8785 canonical JSON of `meta`, or None; the store keeps it beside the record."""
+    meta_hash: bytes
+    """keccak256(meta_bytes), or 32 zero bytes."""
+    nonce: int | None
+    """uint64, or None when the (unsigned) event gave none; the record then holds 0."""
+    signature: tuple[int, bytes, bytes] | None
+    """(v, r, s) with v in {27, 28}, r and s 32 bytes, s low (EIP-2); None when unsigned."""
+    submitter: bytes | None
+    """The 20-byte address a signed event claims as signer; None for an unsigned event."""
+
+    @property
+    def is_signed(self) -> bool:
+        """True when the event carries a signature."""
+        return self.signature is not None
+
+
+EVENT_KEYS: Final[frozenset[str]] = frozenset(
+    ("kind", "subject", "digest", "meta", "nonce", "signature", "submitter")
+)
+"""Every key a wire event object may have; any other key is rejected."""
+
+# Kind names seen so far -> bytes32. A server sees few distinct kinds, so the check runs once
+# per name; the cache stops growing at _KIND_CACHE_MAX so hostile clients cannot exhaust memory.
+_kind_cache: dict[str, bytes] = {name: encode_kind(name) for name in WELL_KNOWN_KINDS}
+_KIND_CACHE_MAX: Final[int] = 4096
+
+
+def _parse_kind(value: object) -> bytes:
+    if type(value) is str:
+        cached = _kind_cache.get(value)
+        if cached is not None:
+            return cached
+        if len(value) == 66 and value[:2] in ("0x", "0X"):
+            # 66 characters cannot be a name (at most 32), so this is the bytes32 form.
+            kind = _parse_hex32("kind", value)
+            verify_kind(kind)
+        else:
+            kind = encode_kind(value)
+        if len(_kind_cache) < _KIND_CACHE_MAX:
+            _kind_cache[value] = kind
+        return kind
+    if value is None:
+        raise InvalidFieldError("kind", "is required")
+    raise InvalidFieldError("kind", f"must be a string, got {type(value).__name__}")
+
+
+def _parse_hex32(field: str, value: object) -> bytes:
+    # bytes.fromhex is the fast path; it skips whitespace, so the decoded length is checked too.
+    if type(value) is str and len(value) == 66 and value[:2] in ("0x", "0X"):
+        try:
+            raw = bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+        else:
+            if len(raw) == 32:
+                return raw
+    if value is None:
+        raise InvalidFieldError(field, "is required")
+    raise InvalidFieldError(field, "must be 0x followed by 64 hex digits")
+
+
+def _parse_address(field: str, value: object) -> bytes:
+    if type(value) is str and len(value) == 42 and value[:2] in ("0x", "0X"):
+        try:
+            raw = bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+        else:
+            if len(raw) == 20:
+                return raw
+    raise InvalidFieldError(field, "must be 0x followed by 40 hex digits")
+
+
+_NONCE_REASON: Final[str] = (
+    "must be an integer in [0, 2**64 - 1]: a JSON integer, or a decimal or 0x-hex string"
+)
+
+
+def _parse_nonce(value: object) -> int:
+    if type(value) is int:
+        n = value
+    elif type(value) is str and 0 < len(value) <= 66 and value.isascii():
+        # isalnum/isdigit exclude the signs, underscores and whitespace that int() would accept.
+        if value[:2] in ("0x", "0X") and value[2:].isalnum():
+            try:
+                n = int(value[2:], 16)
+            except ValueError:
+                raise InvalidFieldError("nonce", _NONCE_REASON) from None
+        elif value.isdigit():
+            n = int(value)
+        else:
+            raise InvalidFieldError("nonce", _NONCE_REASON)
+    else:
+        raise InvalidFieldError("nonce", _NONCE_REASON)
+    if not 0 <= n <= UINT64_MAX:
+        raise InvalidFieldError("nonce", f"{_NONCE_REASON}; got {n}")
+    return n
+
+
+def parse_signature(value: object) -> tuple[int, bytes, bytes]:
+    """Parse a 65-byte ``0x`` hex ``r || s || v`` signature into (v, r, s).
+
+    v 0/1 is normalised to 27/28. Raises `InvalidSignatureError("signature", ...)` for a wrong
+    shape, v outside {0, 1, 27, 28}, r or s outside [1, N), or s above N/2 (EIP-2).
+    """
+    raw = b""
+    if type(value) is str and len(value) == 132 and value[:2] in ("0x", "0X"):
+        with contextlib.suppress(ValueError):
+            raw = bytes.fromhex(value[2:])
+    if len(raw) != 65:
+        raise InvalidSignatureError("signature", "must be 0x followed by 130 hex digits (r || s || v)")
+    v = raw[64]
+    if v < 27:
+        v += 27
+    if v != 27 and v != 28:
+        raise InvalidSignatureError("signature", f"v must be 27 or 28 (or 0 or 1), got {raw[64]}")
+    r, s = raw[:32], raw[32:64]
+    if not 0 < int.from_bytes(r, "big") < SECP256K1_N:
+        raise InvalidSignatureError("signature", "r is not in [1, secp256k1 order)")
+    s_int = int.from_bytes(s, "big")
+    if s_int == 0:
+        raise InvalidSignatureError("signature", "s is zero")
+    if s_int > SECP256K1_HALF_N:
+        raise InvalidSignatureError(
+            "signature", "s is in the upper half of the curve order (EIP-2); send the low-s form"
+        )
+    return v, r, s
+
+
+def parse_event(obj: object) -> EventInput:
+    """Check the shape of one wire event object (DESIGN §7) and parse its fields.
+
+    See the module docstring for the accepted forms. Raises `InvalidFieldError` (or its
+    subclass `InvalidSignatureError` for the signature) naming the offending field; the
+    caller locates it in a batch with `.at_index(i)`.
+    """
+    if type(obj) is not dict:
+        raise InvalidFieldError("event", f"must be a JSON object, got {type(obj).__name__}")
+    # Verify there are no keys we would silently ignore (a typo'd "mata" loses the meta).
+    if not obj.keys() <= EVENT_KEYS:
+        unknown = sorted(str(k) for k in obj.keys() - EVENT_KEYS)
+        raise InvalidFieldError(unknown[0], "is not a field of an event object")
+    get = obj.get
+    kind = _parse_kind(get("kind"))
+    subject = _parse_hex32("subject", get("subject"))
+    digest = _parse_hex32("digest", get("digest"))
+    meta = get("meta")
+    if meta is None:
+        meta_bytes = None
+        meta_hash = ZERO32
+    else:
+        meta_bytes = canonical_meta(meta)
+        meta_hash = _keccak(meta_bytes).digest()
+    raw_nonce = get("nonce")
+    nonce = None if raw_nonce is None else _parse_nonce(raw_nonce)
+    raw_signature = get("signature")
+    raw_submitter = get("submitter")
+    if raw_signature is None:
+        if raw_submitter is not None:
+            raise InvalidFieldError(
+                "submitter",
+                "is only allowed with a signature; an unsigned event is vouched for by the "
+                "address bound to its bearer token",
+            )
+        return EventInput(kind, subject, digest, meta_bytes, meta_hash, nonce, None, None)
+    signature = parse_signature(raw_signature)
+    if nonce is None:
+        raise InvalidFieldError("nonce", "is required for a signed event")
+    if raw_submitter is None:
+        raise InvalidFieldError("submitter", "is required for a signed event (the signer's 0x address)")
+    submitter = _parse_address("submitter", raw_submitter)
+    return EventInput(kind, subject, digest, meta_bytes, meta_hash, nonce, signature, submitter)
+
+
+def build_record(ev: EventInput, seq: int, timestamp_ms: int, submitter: bytes) -> bytes:
+    """The 352-byte record of `ev` at position `seq` (DESIGN §3), hand-packed.
+
+    `submitter` is the recovered signer of a signed event (it must equal `ev.submitter`) or,
+    for an unsigned one, the address bound to the bearer token; the record of an unsigned
+    event has v = r = s = 0.
+    """
+    if len(submitter) != 20:
+        raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
+    signature = ev.signature
+    if signature is None:
+        v, r, s = 0, ZERO32, ZERO32
+    else:
+        if submitter != ev.submitter:
+            raise InvalidFieldError("submitter", "differs from the address the event names")
+        v, r, s = signature
+    nonce = ev.nonce
+    try:
+        return _RECORD.pack(
+            seq,
+            timestamp_ms,
+            ev.kind,
+            ev.subject,
+            ev.digest,
+            ev.meta_hash,
+            submitter,
+            0 if nonce is None else nonce,
+            v,
+            r,
+            s,
+        )
+    except struct.error:
+        _check_uint("seq", seq, 64)
+        _check_uint("timestamp", timestamp_ms, 64)
+        raise
