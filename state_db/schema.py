@@ -1,0 +1,142 @@
+"""Every LevelDB key of the store, built in this one module (py-evm's eth/db/schema.py style).
+
+Each namespace has a two-byte prefix: a schema version byte (``\\x01``) and a letter. A change to
+any key or value layout bumps `SCHEMA_VERSION` (and the version byte of the prefixes it
+touches); `Store.open` refuses a database written with another version instead of misreading it.
+Integers in keys are big-endian so LevelDB's bytewise order is numeric order, which the range
+scans (records, indexes, block-by-end) depend on.
+
+| prefix    | key                               | value                                   |
+|-----------|-----------------------------------|-----------------------------------------|
+| ``\\x00v``  | (none)                            | schema version u32, node chunk bits u8  |
+| ``\\x01h``  | (none)                            | the head (`state_db.store`)             |
+| ``\\x01r``  | seq u64                           | 352-byte record                         |
+| ``\\x01m``  | seq u64                           | canonical JSON meta                     |
+| ``\\x01n``  | level u8, chunk index u64         | up to 2**bits node hashes, concatenated |
+| ``\\x01b``  | block number u64                  | abi-encoded `BlockHeader` (192 bytes)   |
+| ``\\x01e``  | block end u64                     | block number u64                        |
+| ``\\x01c``  | checkpoint index u64              | caller-defined bytes                    |
+| ``\\x01d``  | digest 32, seq u64                | empty                                   |
+| ``\\x01s``  | subject 32, seq u64               | empty                                   |
+| ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
+| ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final[int] = 1
+
+DEFAULT_NODE_CHUNK_BITS: Final[int] = 8
+"""Tree nodes are stored 2**8 = 256 per key (one key per node when 0); see `node_chunk_key`."""
+
+MAX_NODE_CHUNK_BITS: Final[int] = 16
+
+SCHEMA_KEY: Final[bytes] = b"\x00v"
+HEAD_KEY: Final[bytes] = b"\x01h"
+
+RECORD_PREFIX: Final[bytes] = b"\x01r"
+META_PREFIX: Final[bytes] = b"\x01m"
+NODE_PREFIX: Final[bytes] = b"\x01n"
+BLOCK_PREFIX: Final[bytes] = b"\x01b"
+BLOCK_END_PREFIX: Final[bytes] = b"\x01e"
+CHECKPOINT_PREFIX: Final[bytes] = b"\x01c"
+DIGEST_PREFIX: Final[bytes] = b"\x01d"
+SUBJECT_PREFIX: Final[bytes] = b"\x01s"
+NONCE_PREFIX: Final[bytes] = b"\x01o"
+STATE_PREFIX: Final[bytes] = b"\x01S"
+
+ALL_PREFIXES: Final[tuple[bytes, ...]] = (
+    SCHEMA_KEY,
+    HEAD_KEY,
+    RECORD_PREFIX,
+    META_PREFIX,
+    NODE_PREFIX,
+    BLOCK_PREFIX,
+    BLOCK_END_PREFIX,
+    CHECKPOINT_PREFIX,
+    DIGEST_PREFIX,
+    SUBJECT_PREFIX,
+    NONCE_PREFIX,
+    STATE_PREFIX,
+)
+
+
+def u64(value: int) -> bytes:
+    """8-byte big-endian encoding (raises OverflowError outside [0, 2**64))."""
+    return value.to_bytes(8, "big")
+
+
+def encode_schema_value(node_chunk_bits: int) -> bytes:
+    return SCHEMA_VERSION.to_bytes(4, "big") + bytes((node_chunk_bits,))
+
+
+def decode_schema_value(value: bytes) -> tuple[int, int]:
+    """(schema version, node chunk bits); ValueError when the value has the wrong length."""
+    if len(value) != 5:
+        raise ValueError(f"schema value must be 5 bytes, got {len(value)}")
+    return int.from_bytes(value[:4], "big"), value[4]
+
+
+def record_key(seq: int) -> bytes:
+    return RECORD_PREFIX + u64(seq)
+
+
+def meta_key(seq: int) -> bytes:
+    return META_PREFIX + u64(seq)
+
+
+def node_chunk_key(level: int, chunk: int) -> bytes:
+    """Key of chunk `chunk` of tree level `level`.
+
+    With chunk bits b, node (level, index) lives in chunk ``index >> b`` at byte offset
+    ``(index & (2**b - 1)) * 32``. The last chunk of a level may be partial; the store rewrites
+    it as the level grows, always as a prefix-extension of the old value.
+    """
+    return NODE_PREFIX + bytes((level,)) + u64(chunk)
+
+
+def block_key(number: int) -> bytes:
+    return BLOCK_PREFIX + u64(number)
+
+
+def block_end_key(end: int) -> bytes:
+    return BLOCK_END_PREFIX + u64(end)
+
+
+def checkpoint_key(index: int) -> bytes:
+    return CHECKPOINT_PREFIX + u64(index)
+
+
+def digest_prefix(digest: bytes) -> bytes:
+    return DIGEST_PREFIX + digest
+
+
+def digest_key(digest: bytes, seq: int) -> bytes:
+    return DIGEST_PREFIX + digest + u64(seq)
+
+
+def subject_prefix(subject: bytes) -> bytes:
+    return SUBJECT_PREFIX + subject
+
+
+def subject_key(subject: bytes, seq: int) -> bytes:
+    return SUBJECT_PREFIX + subject + u64(seq)
+
+
+def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
+    """`nonce_word` is the record's 32-byte ABI word 7, so the key needs no integer parsing."""
+    return NONCE_PREFIX + submitter + nonce_word
+
+
+def state_key(name: str) -> bytes:
+    return STATE_PREFIX + name.encode("utf-8")
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix` (an iterator `stop`)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("a prefix of only 0xff bytes has no upper bound")
+    return stripped[:-1] + bytes((stripped[-1] + 1,))

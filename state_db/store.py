@@ -1,0 +1,670 @@
+"""The LevelDB store of the log: records, metas, tree nodes, blocks, indexes, checkpoints.
+
+One group commit is one plyvel write batch written with ``sync=True`` (DESIGN §8): records,
+metas, tree-node chunks, indexes, sealed blocks, caller state and the new head land together
+or not at all, so a restart resumes from the head without replaying the log.
+
+Threading: plyvel calls block (disk I/O, fsync), so the sequencer runs every method here in a
+worker thread via ``trio.to_thread.run_sync``. One thread at a time may write (`commit`,
+`put_checkpoint`, `put_state`; a lock serialises them anyway); any number of threads may read
+at the same time, also while a commit is running. Readers only ever see durable state: the
+in-memory head is swapped only after the batch holding it is on disk, and every read is
+bounded by that head.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Final, Self
+
+import plyvel
+
+from prover.block import GENESIS_PARENT_HASH, BlockHeader, decode_block_header, encode_block_header
+from prover.errors import InvalidFieldError, NotFoundError, StorageError
+from prover.hashing import EMPTY_ROOT
+from prover.tree import (
+    CompactTree,
+    NodeId,
+    fold_subtrees,
+    prove_consistency,
+    prove_inclusion,
+    range_node_ids,
+)
+from prover.types import Hash32
+from state_db import schema
+
+log = logging.getLogger(__name__)
+
+RECORD_SIZE: Final[int] = 352
+"""An event record is 11 ABI words (DESIGN §3)."""
+HASH_SIZE: Final[int] = 32
+
+# Byte ranges of the record fields the store indexes (DESIGN §3, word i = [32i, 32i+32)).
+_SEQ = slice(0, 32)  # word 0
+_SUBJECT = slice(96, 128)  # word 3
+_DIGEST = slice(128, 160)  # word 4
+_SUBMITTER = slice(204, 224)  # word 6, the low 20 bytes of an ABI address
+_NONCE_WORD = slice(224, 256)  # word 7
+_V_BYTE: Final[int] = 287  # low byte of word 8: 0 for an unsigned event
+
+_U64_MAX: Final[int] = 2**64 - 1
+_HEAD_FIXED: Final[int] = 3 * 8 + 2 * HASH_SIZE
+_NO_STATE: Mapping[str, bytes] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to append, as the sequencer built it."""
+
+    record: bytes
+    """The 352-byte ABI record (DESIGN §3); its seq word must equal its position in the log."""
+    leaf_hash: bytes
+    """keccak256(0x00 || record) (RFC 9162 §2.1.1), computed by the caller."""
+    meta: bytes | None = None
+    """RFC 8785 canonical JSON of the event's meta, stored beside the record, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The durable tip of the log: what a restart resumes from."""
+
+    tree_size: int
+    """Number of records in the log."""
+    root: bytes
+    """RFC 9162 root of the tree of `tree_size` leaves."""
+    frontier: tuple[bytes, ...]
+    """The perfect subtrees the tree decomposes into, largest first (`CompactTree.frontier`)."""
+    block_count: int
+    """Number of sealed blocks; the last one is number ``block_count - 1``."""
+    last_block_hash: bytes
+    """Hash of the last sealed block, or 32 zero bytes before the first."""
+    last_block_end: int
+    """`end` of the last sealed block, or 0: records from here on are not sealed yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What one `Store.commit` made durable."""
+
+    first_seq: int
+    """Seq of the first appended record (the old tree size)."""
+    tree_size: int
+    """The new tree size."""
+    root: bytes
+    """Root of the tree of the new size."""
+    blocks: tuple[BlockHeader, ...]
+    """The blocks sealed by this commit, in order."""
+
+
+def encode_head(head: Head) -> bytes:
+    """tree_size u64 | block_count u64 | last_block_end u64 | last_block_hash | root | frontier."""
+    return b"".join(
+        (
+            schema.u64(head.tree_size),
+            schema.u64(head.block_count),
+            schema.u64(head.last_block_end),
+            head.last_block_hash,
+            head.root,
+            *head.frontier,
+        )
+    )
+
+
+def decode_head(value: bytes) -> Head:
+    """Inverse of `encode_head`; raises `StorageError` unless the head is self-consistent."""
+    if len(value) < _HEAD_FIXED:
+        raise StorageError(f"corrupt head: {len(value)} bytes, need at least {_HEAD_FIXED}")
+    tree_size = int.from_bytes(value[0:8], "big")
+    block_count = int.from_bytes(value[8:16], "big")
+    last_block_end = int.from_bytes(value[16:24], "big")
+    last_block_hash = value[24:56]
+    root = value[56:88]
+    body = value[88:]
+    # Verify the frontier has one hash per set bit of the size and folds to the stored root.
+    if len(body) != HASH_SIZE * tree_size.bit_count():
+        raise StorageError(
+            f"corrupt head: tree size {tree_size} needs {tree_size.bit_count()} frontier "
+            f"hashes, found {len(body) / HASH_SIZE:g}"
+        )
+    frontier = tuple(body[i : i + HASH_SIZE] for i in range(0, len(body), HASH_SIZE))
+    if fold_subtrees(frontier) != root:
+        raise StorageError(f"corrupt head: frontier does not fold to the root at size {tree_size}")
+    if last_block_end > tree_size or (block_count == 0) != (last_block_end == 0):
+        raise StorageError(
+            f"corrupt head: {block_count} blocks ending at {last_block_end}, tree size {tree_size}"
+        )
+    return Head(tree_size, root, frontier, block_count, last_block_hash, last_block_end)
+
+
+_EMPTY_HEAD: Final[Head] = Head(0, EMPTY_ROOT, (), 0, GENESIS_PARENT_HASH, 0)
+
+
+class Store:
+    """The log in LevelDB. Open with `Store.open`; every method blocks (run it in a thread).
+
+    All writes of one `commit` go through one atomic, synced write batch; see the module
+    docstring for the threading rules.
+    """
+
+    def __init__(
+        self,
+        db: plyvel.DB,
+        path: str,
+        node_chunk_bits: int,
+        head: Head,
+        partials: list[bytes],
+        checkpoint_count: int,
+    ) -> None:
+        """Use `Store.open`."""
+        self._db = db
+        self._path = path
+        self._bits = node_chunk_bits
+        self._mask = (1 << node_chunk_bits) - 1
+        self._chunk_bytes = HASH_SIZE << node_chunk_bits
+        self._head = head
+        # The tree is kept as its frontier; the stored node chunks hold everything else.
+        self._tree = CompactTree(head.tree_size, head.frontier)
+        # partials[L]: the nodes of the last, incomplete chunk of level L (b"" when complete),
+        # so a commit can rewrite that chunk without reading it back.
+        self._partials = partials
+        self._checkpoint_count = checkpoint_count
+        self._write_lock = threading.Lock()
+
+    # --- opening -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        node_chunk_bits: int = schema.DEFAULT_NODE_CHUNK_BITS,
+    ) -> Store:
+        """Open (or with `create`, create) the store at `path` and resume from its head.
+
+        Reads O(log n) keys whatever the log size. `node_chunk_bits` sets how many tree nodes
+        share one key (2**bits) for a NEW store; an existing store keeps the value it was
+        created with. Raises `NotFoundError` when there is no store and `create` is false,
+        `StorageError` when the store is locked, of another schema version, or corrupt.
+        Blocking: call it via ``trio.to_thread.run_sync``.
+        """
+        started = time.perf_counter()
+        if not 0 <= node_chunk_bits <= schema.MAX_NODE_CHUNK_BITS:
+            raise InvalidFieldError(
+                "node_chunk_bits", f"must be in [0, {schema.MAX_NODE_CHUNK_BITS}], got {node_chunk_bits}"
+            )
+        fspath = os.fspath(path)
+        try:
+            db = plyvel.DB(fspath, create_if_missing=create)
+        except plyvel.IOError as e:
+            raise StorageError(f"cannot open store {fspath}: {e}") from e
+        except plyvel.Error as e:
+            if not create and "does not exist" in str(e):
+                raise NotFoundError(f"no store at {fspath}") from e
+            raise StorageError(f"cannot open store {fspath}: {e}") from e
+        try:
+            store = cls._resume(db, fspath, node_chunk_bits)
+        except BaseException:
+            db.close()
+            raise
+        log.info(
+            "opened store %s: tree_size=%d blocks=%d elapsed=%.3fs",
+            fspath,
+            store._head.tree_size,
+            store._head.block_count,
+            time.perf_counter() - started,
+        )
+        return store
+
+    @classmethod
+    def _resume(cls, db: plyvel.DB, path: str, node_chunk_bits: int) -> Store:
+        schema_value = db.get(schema.SCHEMA_KEY)
+        if schema_value is None:
+            # Verify the database is empty before claiming it: a LevelDB without our schema
+            # key belongs to something else.
+            with db.iterator(include_value=False) as it:
+                if next(it, None) is not None:
+                    raise StorageError(f"{path} is a LevelDB without an attest-rollup schema key")
+            batch = db.write_batch(sync=True)
+            batch.put(schema.SCHEMA_KEY, schema.encode_schema_value(node_chunk_bits))
+            batch.put(schema.HEAD_KEY, encode_head(_EMPTY_HEAD))
+            batch.write()
+            # After this write batch, a crash keeps an empty store of this schema version.
+            return cls(db, path, node_chunk_bits, _EMPTY_HEAD, [], 0)
+        try:
+            version, bits = schema.decode_schema_value(schema_value)
+        except ValueError as e:
+            raise StorageError(f"corrupt schema key in {path}: {e}") from e
+        # Verify the layout is the one this code reads.
+        if version != schema.SCHEMA_VERSION:
+            raise StorageError(
+                f"{path} has schema version {version}, this code reads {schema.SCHEMA_VERSION}"
+            )
+        if bits > schema.MAX_NODE_CHUNK_BITS:
+            raise StorageError(f"corrupt schema key in {path}: node chunk bits {bits}")
+        head_value = db.get(schema.HEAD_KEY)
+        if head_value is None:
+            raise StorageError(f"corrupt store {path}: no head")
+        head = decode_head(head_value)
+        partials = cls._load_partials(db, head.tree_size, bits)
+        store = cls(db, path, bits, head, partials, cls._count_checkpoints(db))
+        store._check_head_against_storage()
+        return store
+
+    @staticmethod
+    def _load_partials(db: plyvel.DB, tree_size: int, bits: int) -> list[bytes]:
+        """Read the last, incomplete node chunk of every level of the tree of `tree_size`."""
+        mask = (1 << bits) - 1
+        partials: list[bytes] = []
+        for level in range(tree_size.bit_length()):
+            count = tree_size >> level
+            if count & mask == 0:
+                partials.append(b"")
+                continue
+            value = db.get(schema.node_chunk_key(level, count >> bits), b"")
+            # Verify the chunk holds exactly the nodes the head says exist: it was written in
+            # the same batch as the head.
+            if len(value) != (count & mask) * HASH_SIZE:
+                raise StorageError(
+                    f"corrupt store: node chunk {count >> bits} of level {level} has "
+                    f"{len(value)} bytes, tree size {tree_size} needs {(count & mask) * HASH_SIZE}"
+                )
+            partials.append(value)
+        return partials
+
+    @staticmethod
+    def _count_checkpoints(db: plyvel.DB) -> int:
+        with db.iterator(prefix=schema.CHECKPOINT_PREFIX, reverse=True, include_value=False) as it:
+            last = next(it, None)
+        return 0 if last is None else int.from_bytes(last[-8:], "big") + 1
+
+    def _check_head_against_storage(self) -> None:
+        """Verify the head's frontier and last block against the stored nodes and blocks."""
+        head = self._head
+        stored = self.read_nodes(range_node_ids(0, head.tree_size))
+        if tuple(stored) != head.frontier:
+            raise StorageError(f"corrupt store: frontier differs from stored nodes at {head.tree_size}")
+        if head.block_count:
+            block = self._read_block(head.block_count - 1)
+            if block.block_hash != head.last_block_hash or block.end != head.last_block_end:
+                raise StorageError(f"corrupt store: block {block.number} does not match the head")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database (idempotent). Durable state needs no flush: commits are synced."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def node_chunk_bits(self) -> int:
+        """log2 of the number of tree nodes stored per key."""
+        return self._bits
+
+    @property
+    def head(self) -> Head:
+        """The durable head, from memory (O(1)); replaced only after a commit is on disk."""
+        return self._head
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def commit(
+        self,
+        entries: Sequence[Entry],
+        seal: Sequence[tuple[int, int]] = (),
+        state: Mapping[str, bytes] = _NO_STATE,
+    ) -> CommitResult:
+        """Append `entries`, seal blocks, write `state`; all in one synced write batch.
+
+        `entries[i]` gets seq ``head.tree_size + i``; its record's seq word must say so
+        (`AssertionError` otherwise: the caller built a wrong record). `seal` lists
+        ``(end, timestamp_ms)``: each `end` in ``(last block end, new tree size]``, increasing;
+        each seals the block ``[previous end, end)`` whose log root is the root at size `end`.
+        ``commit([], seal=[(end, ts)])`` seals without appending. The caller must already
+        have rejected replayed (submitter, nonce) pairs (DESIGN §5 rule 5): the nonce index
+        keeps the last seq written for a pair.
+
+        If the write raises, nothing is written and the store's state is unchanged.
+        Blocking (fsync): call it via ``trio.to_thread.run_sync``.
+        """
+        with self._write_lock:
+            return self._commit(entries, seal, state)
+
+    def _commit(
+        self,
+        entries: Sequence[Entry],
+        seal: Sequence[tuple[int, int]],
+        state: Mapping[str, bytes],
+    ) -> CommitResult:
+        old = self._head
+        first_seq = old.tree_size
+        new_size = first_seq + len(entries)
+        # Verify the block ends before touching anything.
+        prev_end = old.last_block_end
+        for i, (end, _ts) in enumerate(seal):
+            if not prev_end < end <= new_size:
+                raise InvalidFieldError(
+                    f"seal[{i}]",
+                    f"block end must be in ({prev_end}, {new_size}], got {end}",
+                )
+            prev_end = end
+
+        batch = self._db.write_batch(sync=True)
+        put = batch.put
+        leaf_hashes: list[bytes] = []
+        for i, entry in enumerate(entries):
+            seq = first_seq + i
+            record = entry.record
+            if len(record) != RECORD_SIZE or len(entry.leaf_hash) != HASH_SIZE:
+                raise AssertionError(
+                    f"entry {i}: record of {len(record)} bytes / leaf hash of "
+                    f"{len(entry.leaf_hash)} bytes, need {RECORD_SIZE} / {HASH_SIZE}"
+                )
+            if int.from_bytes(record[_SEQ], "big") != seq:
+                raise AssertionError(
+                    f"entry {i}: record seq {int.from_bytes(record[_SEQ], 'big')} != position {seq}"
+                )
+            seq_bytes = schema.u64(seq)
+            put(schema.record_key(seq), record)
+            if entry.meta is not None:
+                put(schema.meta_key(seq), entry.meta)
+            put(schema.digest_key(record[_DIGEST], seq), b"")
+            put(schema.subject_key(record[_SUBJECT], seq), b"")
+            if record[_V_BYTE] != 0:
+                put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
+            leaf_hashes.append(entry.leaf_hash)
+
+        # Grow a copy of the tree, stopping at every block end to take that size's root.
+        tree = self._tree.copy()
+        new_levels: list[list[bytes]] = []
+        blocks: list[BlockHeader] = []
+        number, parent, start = old.block_count, old.last_block_hash, old.last_block_end
+        for end, timestamp in (*seal, (new_size, -1)):
+            levels = tree.append_many(leaf_hashes[tree.size - first_seq : end - first_seq])
+            for level, nodes in enumerate(levels):
+                if level == len(new_levels):
+                    new_levels.append([])
+                # Each segment's nodes of a level continue where the previous segment's
+                # ended (they are the level's new complete nodes, contiguous from
+                # first_seq >> level).
+                new_levels[level].extend(nodes)
+            if timestamp < 0:
+                break
+            header = BlockHeader(number, parent, start, end, tree.root(), timestamp)
+            put(schema.block_key(number), encode_block_header(header))
+            put(schema.block_end_key(end), schema.u64(number))
+            blocks.append(header)
+            number, parent, start = number + 1, header.block_hash, end
+
+        partials = self._put_node_chunks(put, first_seq, new_levels)
+        root = tree.root()
+        head = Head(new_size, root, tuple(tree.frontier), number, parent, start)
+        put(schema.HEAD_KEY, encode_head(head))
+        for name, value in state.items():
+            put(schema.state_key(name), value)
+
+        batch.write()
+        # After this write batch, a crash keeps every record, meta, tree node, index entry and
+        # block of this commit together with the head that covers them, and the caller's
+        # state keys; before it, a crash keeps none of them (LevelDB applies a batch
+        # atomically, and sync=True waits for the log write to reach the disk). This is the
+        # point where DESIGN §6 lets the sequencer hand out receipts.
+
+        # Swap in the new state only now, so a failed write leaves the old one in place.
+        self._tree = tree
+        self._partials = partials
+        self._head = head
+        return CommitResult(first_seq, new_size, root, tuple(blocks))
+
+    def _put_node_chunks(
+        self, put: Callable[[bytes, bytes], None], first_seq: int, new_levels: list[list[bytes]]
+    ) -> list[bytes]:
+        """Write the chunks touched by `new_levels`; return the new partial chunks."""
+        bits, mask, chunk_bytes = self._bits, self._mask, self._chunk_bytes
+        partials = list(self._partials)
+        for level, nodes in enumerate(new_levels):
+            if level == len(partials):
+                partials.append(b"")
+            if not nodes:
+                continue
+            first = first_seq >> level
+            partial = partials[level]
+            if len(partial) != (first & mask) * HASH_SIZE:
+                raise AssertionError(f"partial chunk of level {level} out of step with the tree")
+            data = partial + b"".join(nodes)
+            chunk = first >> bits
+            offset = 0
+            while offset < len(data):
+                put(schema.node_chunk_key(level, chunk), data[offset : offset + chunk_bytes])
+                chunk += 1
+                offset += chunk_bytes
+            tail = len(data) & (chunk_bytes - 1)
+            partials[level] = data[len(data) - tail :] if tail else b""
+        return partials
+
+    def put_checkpoint(self, index: int, value: bytes) -> None:
+        """Store checkpoint `index` (overwrite one, or append the next: index <= count).
+
+        Blocking (fsync): call it via ``trio.to_thread.run_sync``.
+        """
+        with self._write_lock:
+            if not 0 <= index <= self._checkpoint_count:
+                raise InvalidFieldError(
+                    "index", f"must be in [0, {self._checkpoint_count}] (append or overwrite), got {index}"
+                )
+            self._db.put(schema.checkpoint_key(index), bytes(value), sync=True)
+            # After this write, a crash keeps checkpoint `index` as `value`.
+            self._checkpoint_count = max(self._checkpoint_count, index + 1)
+
+    def put_state(self, values: Mapping[str, bytes]) -> None:
+        """Write state keys (name -> bytes) in one synced batch.
+
+        Blocking (fsync): call it via ``trio.to_thread.run_sync``.
+        """
+        with self._write_lock:
+            batch = self._db.write_batch(sync=True)
+            for name, value in values.items():
+                batch.put(schema.state_key(name), bytes(value))
+            batch.write()
+            # After this write batch, a crash keeps all of `values` or none of them.
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _check_seq(self, seq: int) -> None:
+        size = self._head.tree_size
+        if not 0 <= seq < size:
+            raise NotFoundError(f"no record at seq {seq}: tree size is {size}")
+
+    def get_record(self, seq: int) -> bytes:
+        """The 352-byte record at `seq`; `NotFoundError` beyond the durable tree size."""
+        self._check_seq(seq)
+        value = self._db.get(schema.record_key(seq))
+        if value is None:
+            raise StorageError(f"corrupt store: record {seq} is missing below the head")
+        return bytes(value)
+
+    def get_records(self, start: int, end: int) -> list[bytes]:
+        """Records of seqs [start, end), by one range scan."""
+        size = self._head.tree_size
+        if not 0 <= start <= end:
+            raise InvalidFieldError("start", f"must be in [0, end={end}], got {start}")
+        if end > size:
+            raise NotFoundError(f"no records up to seq {end}: tree size is {size}")
+        out = list(
+            self._db.iterator(
+                start=schema.record_key(start), stop=schema.record_key(end), include_key=False
+            )
+        )
+        if len(out) != end - start:
+            raise StorageError(f"corrupt store: records [{start}, {end}) are incomplete")
+        return out
+
+    def get_meta(self, seq: int) -> bytes | None:
+        """The canonical JSON meta stored with `seq`, or None when the event had none."""
+        self._check_seq(seq)
+        value: bytes | None = self._db.get(schema.meta_key(seq))
+        return value
+
+    def get_leaf_hash(self, seq: int) -> Hash32:
+        """The RFC 9162 leaf hash of `seq` (level 0 of the stored tree)."""
+        self._check_seq(seq)
+        return self.read_nodes([(0, seq)])[0]
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> list[Hash32]:
+        """`prover.tree.NodeReader`: the stored perfect-subtree hashes `ids`, in order."""
+        bits, mask = self._bits, self._mask
+        chunks: dict[tuple[int, int], bytes] = {}
+        out: list[Hash32] = []
+        get = self._db.get
+        for level, index in ids:
+            where = (level, index >> bits)
+            chunk = chunks.get(where)
+            if chunk is None:
+                if not 0 <= level < 256 or index < 0:
+                    raise InvalidFieldError("node", f"no tree node ({level}, {index})")
+                chunk = chunks[where] = get(schema.node_chunk_key(*where), b"")
+            offset = (index & mask) * HASH_SIZE
+            node = chunk[offset : offset + HASH_SIZE]
+            if len(node) != HASH_SIZE:
+                raise NotFoundError(
+                    f"tree node ({level}, {index}) is not stored: tree size is {self._head.tree_size}"
+                )
+            out.append(Hash32(node))
+        return out
+
+    def _check_size(self, tree_size: int) -> None:
+        size = self._head.tree_size
+        if tree_size > size:
+            raise NotFoundError(f"no tree of size {tree_size}: tree size is {size}")
+        if tree_size < 0:
+            raise InvalidFieldError("tree_size", f"must be >= 0, got {tree_size}")
+
+    def root_at(self, tree_size: int) -> Hash32:
+        """RFC 9162 root of the tree of the first `tree_size` records."""
+        head = self._head
+        if tree_size == head.tree_size:
+            return Hash32(head.root)
+        self._check_size(tree_size)
+        return fold_subtrees(self.read_nodes(range_node_ids(0, tree_size)))
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[Hash32]:
+        """RFC 9162 §2.1.3.1 audit path of `index` in the tree of size `tree_size`."""
+        self._check_size(tree_size)
+        return prove_inclusion(self, index, tree_size)
+
+    def consistency_proof(self, first: int, second: int) -> list[Hash32]:
+        """RFC 9162 §2.1.4.1 proof that the tree of size `second` extends that of `first`."""
+        self._check_size(second)
+        return prove_consistency(self, first, second)
+
+    def _read_block(self, number: int) -> BlockHeader:
+        value = self._db.get(schema.block_key(number))
+        if value is None:
+            raise StorageError(f"corrupt store: block {number} is missing below the head")
+        return decode_block_header(value)
+
+    def get_block(self, number: int) -> BlockHeader:
+        """Header of block `number`; `NotFoundError` when it is not sealed yet."""
+        count = self._head.block_count
+        if not 0 <= number < count:
+            raise NotFoundError(f"no block {number}: {count} blocks are sealed")
+        return self._read_block(number)
+
+    def block_of_seq(self, seq: int) -> BlockHeader:
+        """The sealed block whose range holds `seq` (one seek in the block-by-end index)."""
+        head = self._head
+        self._check_seq(seq)
+        if seq >= head.last_block_end:
+            raise NotFoundError(
+                f"seq {seq} is not in a sealed block yet: sealed blocks end at {head.last_block_end}"
+            )
+        # The first block whose end is > seq holds it (blocks tile [0, last_block_end)).
+        with self._db.iterator(
+            start=schema.block_end_key(seq + 1),
+            stop=schema.prefix_upper_bound(schema.BLOCK_END_PREFIX),
+            include_key=False,
+        ) as it:
+            number = next(it, None)
+        if number is None:
+            raise StorageError(f"corrupt store: no block ends after seq {seq}")
+        return self._read_block(int.from_bytes(number, "big"))
+
+    def _scan_index(self, prefix: bytes, after: int, limit: int) -> list[int]:
+        if not -1 <= after <= _U64_MAX:
+            raise InvalidFieldError("after", f"must be >= -1, got {after}")
+        if limit < 0:
+            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        size = self._head.tree_size
+        out: list[int] = []
+        if limit == 0 or after + 1 >= size:
+            return out
+        with self._db.iterator(
+            start=prefix + schema.u64(after + 1),
+            stop=prefix + schema.u64(size),
+            include_value=False,
+        ) as keys:
+            for key in keys:
+                out.append(int.from_bytes(key[-8:], "big"))
+                if len(out) == limit:
+                    break
+        return out
+
+    def find_by_digest(self, digest: bytes, *, after: int = -1, limit: int = 100) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of records with this digest."""
+        if len(digest) != HASH_SIZE:
+            raise InvalidFieldError("digest", f"must be 32 bytes, got {len(digest)}")
+        return self._scan_index(schema.digest_prefix(digest), after, limit)
+
+    def find_by_subject(self, subject: bytes, *, after: int = -1, limit: int = 100) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of records with this subject."""
+        if len(subject) != HASH_SIZE:
+            raise InvalidFieldError("subject", f"must be 32 bytes, got {len(subject)}")
+        return self._scan_index(schema.subject_prefix(subject), after, limit)
+
+    def find_by_nonce(self, submitter: bytes, nonce: int) -> int | None:
+        """Seq of the signed record of (submitter, nonce), or None."""
+        if len(submitter) != 20:
+            raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
+        if not 0 <= nonce <= _U64_MAX:
+            raise InvalidFieldError("nonce", f"must be a uint64, got {nonce}")
+        value = self._db.get(schema.nonce_key(submitter, nonce.to_bytes(32, "big")))
+        if value is None:
+            return None
+        seq = int.from_bytes(value, "big")
+        return seq if seq < self._head.tree_size else None
+
+    def get_checkpoint(self, index: int) -> bytes | None:
+        """The value stored for checkpoint `index`, or None."""
+        if not 0 <= index <= _U64_MAX:
+            return None
+        value: bytes | None = self._db.get(schema.checkpoint_key(index))
+        return value
+
+    def checkpoint_count(self) -> int:
+        """One past the highest stored checkpoint index."""
+        return self._checkpoint_count
+
+    def get_state(self, name: str) -> bytes | None:
+        """The value of state key `name`, or None."""
+        value: bytes | None = self._db.get(schema.state_key(name))
+        return value
