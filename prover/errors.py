@@ -71,10 +71,12 @@ class NotFoundError(AttestError):
 class ReplayError(AttestError):
     """A signed event reuses a (submitter, nonce) that belongs to a different event."""
 
-    def __init__(self, submitter: str, nonce: int) -> None:
+    def __init__(self, submitter: str, nonce: int, index: int | None = None) -> None:
         self.submitter = submitter
         self.nonce = nonce
-        super().__init__(f"nonce {nonce} of {submitter} is already used by another event")
+        self.index = index
+        where = f"events[{index}]: " if index is not None else ""
+        super().__init__(f"{where}nonce {nonce} of {submitter} is already used by another event")
 
 
 class OverloadedError(AttestError):

@@ -1,0 +1,73 @@
+"""The sequencer's signed receipt (DESIGN §6): wire type, storage encoding and checks.
+
+A receipt is EIP-712 `Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)`
+signed by the sequencer key in the rollup's domain. One signature covers a whole group commit;
+each event's share of it is its index in the group and its audit path to `leavesRoot`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from prover.errors import InvalidFieldError
+
+_LAYOUT: Final = struct.Struct(">QQ32sQ32s32sB")
+ENCODED_SIZE: Final[int] = _LAYOUT.size
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """One signed promise covering the records [first_seq, first_seq + count)."""
+
+    first_seq: int
+    """Seq of the first record the receipt covers."""
+    count: int
+    """How many consecutive records it covers."""
+    leaves_root: bytes
+    """RFC 9162 root over the leaf hashes of the covered records, in order."""
+    deadline: int
+    """L1 time (Unix seconds) by which a checkpoint must cover first_seq + count records."""
+    v: int
+    """Signature recovery byte (27/28)."""
+    r: bytes
+    s: bytes
+
+    @property
+    def signature(self) -> bytes:
+        """The 65-byte r || s || v signature, as eth-account and ethers print it."""
+        return self.r + self.s + bytes([self.v])
+
+
+def encode_receipt(receipt: Receipt) -> bytes:
+    """Fixed-width storage encoding (ENCODED_SIZE bytes)."""
+    return _LAYOUT.pack(
+        receipt.first_seq,
+        receipt.count,
+        receipt.leaves_root,
+        receipt.deadline,
+        receipt.r,
+        receipt.s,
+        receipt.v,
+    )
+
+
+def decode_receipt(data: bytes) -> Receipt:
+    """Inverse of `encode_receipt`."""
+    if len(data) != ENCODED_SIZE:
+        raise InvalidFieldError("receipt", f"must be {ENCODED_SIZE} bytes, got {len(data)}")
+    first_seq, count, leaves_root, deadline, r, s, v = _LAYOUT.unpack(data)
+    return Receipt(first_seq, count, leaves_root, deadline, v, r, s)
+
+
+def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
+    """The receipt object of the JSON-RPC answers (DESIGN §7)."""
+    return {
+        "firstSeq": receipt.first_seq,
+        "count": receipt.count,
+        "leavesRoot": "0x" + receipt.leaves_root.hex(),
+        "deadline": receipt.deadline,
+        "signature": "0x" + receipt.signature.hex(),
+        "sequencer": "0x" + sequencer.hex(),
+    }

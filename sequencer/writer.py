@@ -1,0 +1,342 @@
+"""The single writer: group commit, block sealing and receipts (DESIGN §4, §6).
+
+Every accepted submission is queued here. One task drains the queue into a *group*, assigns
+seqs, builds the records, appends the tree, signs one receipt for the group and writes it all in
+one `sync=True` LevelDB batch; only then are the waiting requests acknowledged. An
+acknowledgement therefore always means durable, and the larger the load the larger the groups,
+which is what keeps fsyncs per event low.
+
+The queue is bounded by events, not submissions: a submission that does not fit is refused at
+once with `OverloadedError` and a retry hint, so a full queue never hangs a client and never
+drops an event that was accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import trio
+
+from prover.eip712 import compute_receipt_digest, sign_digest
+from prover.errors import AttestError, OverloadedError, ReplayError
+from prover.hashing import leaf_hash
+from prover.receipt import Receipt, encode_receipt
+from prover.receipt_tree import compute_receipt_tree
+from prover.record import EventInput, build_record
+from sequencer.metrics import Metrics
+from state_db.store import CommitResult, Entry, Store
+
+log = logging.getLogger(__name__)
+
+# Record words compared to decide whether a signed event with a known (submitter, nonce) is the
+# same event sent again (idempotent) or a different one (replay): kind, subject, digest,
+# metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
+_CONTENT = slice(2 * 32, 8 * 32)
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where one event of a submission ended up."""
+
+    seq: int
+    leaf_hash: bytes
+    index: int
+    """Index in the receipt's group (the leaf index under `leavesRoot`)."""
+    path: tuple[bytes, ...]
+    """Audit path from the leaf to the receipt's `leavesRoot`."""
+    receipt: Receipt
+    duplicate: bool = False
+    """True when the event was already in the log: this is the original placement."""
+
+
+@dataclass(slots=True)
+class Submission:
+    """One RPC call's events, waiting for the writer."""
+
+    events: Sequence[EventInput]
+    submitters: Sequence[bytes]
+    done: trio.Event = field(default_factory=trio.Event)
+    placed: list[Placed] | None = None
+    error: AttestError | None = None
+
+
+@dataclass(slots=True)
+class _BlockClock:
+    """The open block: where it starts and when its first record arrived (monotonic s)."""
+
+    start: int
+    opened_at: float | None
+
+
+class Writer:
+    """The one task that writes to the store. Callers use `submit`; `run` is the service."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sequencer_key: bytes,
+        domain_separator: bytes,
+        block_max_records: int,
+        block_interval_ms: int,
+        receipt_deadline_s: int,
+        max_queue_events: int,
+        max_group_events: int,
+        metrics: Metrics,
+        clock: "WallClock | None" = None,
+    ) -> None:
+        self.store = store
+        self._key = sequencer_key
+        self._domain_separator = domain_separator
+        self._block_max = block_max_records
+        self._block_interval = block_interval_ms / 1000
+        self._deadline_s = receipt_deadline_s
+        self._max_queue = max_queue_events
+        self._max_group = max_group_events
+        self._metrics = metrics
+        self._clock = clock or WallClock()
+        self._queue: deque[Submission] = deque()
+        self._queued_events = 0
+        self._wakeup = trio.Event()
+        self._ewma_eps = 50_000.0  # drain-rate estimate for the retry hint
+        head = store.head
+        opened = None if head.tree_size == head.last_block_end else trio.current_time()
+        self._block = _BlockClock(head.last_block_end, opened)
+        self._last_timestamp = self._read_last_timestamp()
+
+    # --- producer side ---------------------------------------------------------------------
+
+    async def submit(self, events: Sequence[EventInput], submitters: Sequence[bytes]) -> list[Placed]:
+        """Queue one submission and wait until it is durable (or refused as a whole)."""
+        n = len(events)
+        # Verify there is room: refuse at once rather than hang (backpressure, issue 3).
+        if self._queued_events + n > self._max_queue:
+            retry = max(10, math.ceil(1000 * self._queued_events / self._ewma_eps))
+            self._metrics.rejected.labels(reason="overloaded").inc(n)
+            raise OverloadedError(
+                f"ingest queue is full ({self._queued_events} events waiting); retry later",
+                retry_after_ms=retry,
+            )
+        sub = Submission(events, submitters)
+        self._queue.append(sub)
+        self._queued_events += n
+        self._metrics.queue_depth.set(self._queued_events)
+        self._wakeup.set()
+        # Shielded: once queued, the events will be written whether or not this caller is still
+        # there; leaving early would only lose the answer, never the events.
+        with trio.CancelScope(shield=True):
+            await sub.done.wait()
+        if sub.error is not None:
+            raise sub.error
+        assert sub.placed is not None
+        return sub.placed
+
+    # --- the service -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Drain the queue forever: one group commit at a time, seal blocks on time."""
+        task_status.started()
+        while True:
+            deadline = math.inf
+            if self._block.opened_at is not None:
+                deadline = self._block.opened_at + self._block_interval
+            with trio.move_on_at(deadline):
+                while not self._queue:
+                    self._wakeup = trio.Event()
+                    await self._wakeup.wait()
+            group = self._take_group()
+            if group or self._seal_due(trio.current_time()):
+                await self._commit_group(group)
+
+    def _take_group(self) -> list[Submission]:
+        group: list[Submission] = []
+        count = 0
+        while self._queue and (not group or count + len(self._queue[0].events) <= self._max_group):
+            sub = self._queue.popleft()
+            group.append(sub)
+            count += len(sub.events)
+        return group
+
+    def _seal_due(self, now: float) -> bool:
+        opened = self._block.opened_at
+        return opened is not None and now - opened >= self._block_interval
+
+    async def _commit_group(self, group: list[Submission]) -> None:
+        started = time.perf_counter()
+        now = trio.current_time()
+        try:
+            # LevelDB's fsync and the CPU-bound record building run in a worker thread so the
+            # event loop keeps parsing the next requests meanwhile (that overlap is what forms
+            # the next group). Not abandoned on cancel: a commit in flight always completes.
+            outcome = await trio.to_thread.run_sync(self._build_and_commit, group, now)
+        except BaseException:
+            # A storage failure is fatal (StorageError/OSError): nothing of the group was
+            # acknowledged, so nothing is lost that a client was told was kept.
+            for sub in group:
+                self._queued_events -= len(sub.events)
+            raise
+        finally:
+            self._metrics.queue_depth.set(self._queued_events)
+        result, accepted = outcome
+        elapsed = time.perf_counter() - started
+        for sub in group:
+            self._queued_events -= len(sub.events)
+            sub.done.set()
+        n_new = result.tree_size - result.first_seq
+        if n_new:
+            self._metrics.group_size.observe(n_new)
+            self._metrics.group_latency.observe(elapsed)
+            self._metrics.accepted.inc(n_new)
+            self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
+        self._metrics.queue_depth.set(self._queued_events)
+        self._metrics.tree_size.set(result.tree_size)
+        if result.blocks:
+            log.debug(
+                "group committed",
+                extra={"tree_size": result.tree_size, "events": n_new, "blocks": len(result.blocks),
+                       "accepted_submissions": accepted, "elapsed": elapsed},
+            )
+
+    def _build_and_commit(self, group: list[Submission], now: float) -> tuple[CommitResult, int]:
+        """Runs in a worker thread: the only code that writes to the store."""
+        store = self.store
+        first_seq = store.head.tree_size
+        timestamp = max(self._clock.now_ms(), self._last_timestamp)
+        records: list[bytes] = []
+        metas: list[bytes | None] = []
+        claimed: dict[tuple[bytes, int], bytes] = {}  # (submitter, nonce) -> record, this group
+        pending: list[tuple[Submission, list[int | Placed]]] = []
+        for sub in group:
+            try:
+                slots = self._place(sub, first_seq + len(records), claimed, records, metas, timestamp)
+            except AttestError as exc:
+                sub.error = exc  # this submission alone is refused; its neighbours go on
+                continue
+            pending.append((sub, slots))
+
+        leaf_hashes = [leaf_hash(r) for r in records]
+        entries = [Entry(r, h, m) for r, h, m in zip(records, leaf_hashes, metas, strict=True)]
+        receipt: Receipt | None = None
+        tree = None
+        if records:
+            tree = compute_receipt_tree(leaf_hashes)
+            deadline = timestamp // 1000 + self._deadline_s
+            digest = compute_receipt_digest(
+                self._domain_separator, first_seq, len(records), tree.root, deadline
+            )
+            v, r, s = sign_digest(self._key, digest)
+            receipt = Receipt(first_seq, len(records), tree.root, deadline, v, r, s)
+        seal = self._plan_seals(first_seq + len(records), now, timestamp)
+        result = store.commit(
+            entries, seal, receipt=encode_receipt(receipt) if receipt is not None else None
+        )
+        # Durability point: after store.commit returns, the records, their tree nodes, indexes,
+        # sealed blocks, this receipt and the new head survive a crash together (one sync batch).
+        self._last_timestamp = timestamp
+        self._advance_block(result, now)
+        for sub, slots in pending:
+            placed: list[Placed] = []
+            for slot in slots:
+                if isinstance(slot, Placed):
+                    placed.append(slot)
+                    continue
+                assert receipt is not None and tree is not None
+                index = slot - first_seq
+                placed.append(Placed(slot, leaf_hashes[index], index, tree.paths[index], receipt))
+            sub.placed = placed
+        return result, len(pending)
+
+    def _place(
+        self,
+        sub: Submission,
+        next_seq: int,
+        claimed: dict[tuple[bytes, int], bytes],
+        records: list[bytes],
+        metas: list[bytes | None],
+        timestamp: int,
+    ) -> list[int | Placed]:
+        """Build a submission's records, or raise without touching `records` (all or nothing)."""
+        new_records: list[bytes] = []
+        new_metas: list[bytes | None] = []
+        new_claims: dict[tuple[bytes, int], bytes] = {}
+        slots: list[int | Placed] = []
+        for i, (ev, submitter) in enumerate(zip(sub.events, sub.submitters, strict=True)):
+            record = build_record(ev, next_seq + len(new_records), timestamp, submitter)
+            if ev.signature is not None:
+                assert ev.nonce is not None
+                key = (submitter, ev.nonce)
+                earlier = claimed.get(key) or new_claims.get(key)
+                if earlier is not None:
+                    if earlier[_CONTENT] != record[_CONTENT]:
+                        raise _replay(submitter, ev.nonce, i)
+                    # The same signed event twice in one group: one record, both answered by it.
+                    slots.append(int.from_bytes(earlier[24:32], "big"))
+                    continue
+                seq = self.store.find_by_nonce(submitter, ev.nonce)
+                if seq is not None:
+                    original = self.store.get_record(seq)
+                    if original[_CONTENT] != record[_CONTENT]:
+                        raise _replay(submitter, ev.nonce, i)
+                    slots.append(self.placement_of(seq))
+                    continue
+                new_claims[key] = record
+            slots.append(next_seq + len(new_records))
+            new_records.append(record)
+            new_metas.append(ev.meta_bytes)
+        records.extend(new_records)
+        metas.extend(new_metas)
+        claimed.update(new_claims)
+        return slots
+
+    def placement_of(self, seq: int) -> Placed:
+        """The original receipt share of a record already in the log."""
+        receipt = self.store.receipt_of_seq(seq)
+        leaf_hashes = self.store.get_leaf_hashes(receipt.first_seq, receipt.first_seq + receipt.count)
+        tree = compute_receipt_tree(leaf_hashes)
+        index = seq - receipt.first_seq
+        return Placed(seq, leaf_hashes[index], index, tree.paths[index], receipt, duplicate=True)
+
+    def _plan_seals(self, new_size: int, now: float, timestamp: int) -> list[tuple[int, int]]:
+        """Block ends to seal in this commit: every full B records, then the rest if T passed."""
+        seals: list[tuple[int, int]] = []
+        start = self._block.start
+        while new_size - start >= self._block_max:
+            start += self._block_max
+            seals.append((start, timestamp))
+        opened = self._block.opened_at
+        if start < new_size and seals:
+            opened = now  # the remainder opened a new block just now
+        elif start < new_size and opened is None:
+            opened = now
+        if start < new_size and opened is not None and now - opened >= self._block_interval:
+            seals.append((new_size, timestamp))
+        return seals
+
+    def _advance_block(self, result: CommitResult, now: float) -> None:
+        start = result.blocks[-1].end if result.blocks else self._block.start
+        if start == result.tree_size:
+            self._block = _BlockClock(start, None)
+        elif result.blocks or self._block.opened_at is None:
+            self._block = _BlockClock(start, now)
+
+    def _read_last_timestamp(self) -> int:
+        size = self.store.head.tree_size
+        if size == 0:
+            return 0
+        return int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+
+
+def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:
+    return ReplayError("0x" + submitter.hex(), nonce, index)
+
+
+class WallClock:
+    """Milliseconds since the Unix epoch; a seam for tests that need fixed timestamps."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
