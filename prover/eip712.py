@@ -60,7 +60,9 @@ EIP712_DOMAIN_TYPE: Final[str] = (
 EVENT_TYPE: Final[str] = (
     "Event(bytes32 kind,bytes32 subject,bytes32 digest,bytes32 metaHash,uint64 nonce)"
 )
-RECEIPT_TYPE: Final[str] = "Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)"
+RECEIPT_TYPE: Final[str] = (
+    "Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)"
+)
 
 EIP712_DOMAIN_TYPEHASH: Final[bytes] = _k(EIP712_DOMAIN_TYPE.encode())
 EVENT_TYPEHASH: Final[bytes] = _k(EVENT_TYPE.encode())

@@ -264,11 +264,7 @@ def is_valid_kind(kind: bytes) -> bool:
     n = kind.find(0)
     if n == -1:
         n = 32
-    return (
-        n > 0
-        and not kind[:n].translate(None, _KIND_CHARS)
-        and kind.count(0) == 32 - n
-    )
+    return n > 0 and not kind[:n].translate(None, _KIND_CHARS) and kind.count(0) == 32 - n
 
 
 def verify_kind(kind: bytes) -> None:
@@ -472,7 +468,9 @@ def parse_signature(value: object) -> tuple[int, bytes, bytes]:
         with contextlib.suppress(ValueError):
             raw = bytes.fromhex(value[2:])
     if len(raw) != 65:
-        raise InvalidSignatureError("signature", "must be 0x followed by 130 hex digits (r || s || v)")
+        raise InvalidSignatureError(
+            "signature", "must be 0x followed by 130 hex digits (r || s || v)"
+        )
     v = raw[64]
     if v < 27:
         v += 27
@@ -531,7 +529,9 @@ def parse_event(obj: object) -> EventInput:
     if nonce is None:
         raise InvalidFieldError("nonce", "is required for a signed event")
     if raw_submitter is None:
-        raise InvalidFieldError("submitter", "is required for a signed event (the signer's 0x address)")
+        raise InvalidFieldError(
+            "submitter", "is required for a signed event (the signer's 0x address)"
+        )
     submitter = _parse_address("submitter", raw_submitter)
     return EventInput(kind, subject, digest, meta_bytes, meta_hash, nonce, signature, submitter)
 
