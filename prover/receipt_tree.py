@@ -1,0 +1,128 @@
+"""Receipt trees (DESIGN §6): one signed `leavesRoot` for a batch, one audit path per event.
+
+A receipt covers the records ``[firstSeq, firstSeq + count)``. Its `leavesRoot` is the RFC 9162
+root of a *fresh* tree whose leaves are those records' leaf hashes, in order, so:
+
+* node hashes are ``H(0x01 || left || right)`` (RFC 9162 §2.1.1), exactly as in the log;
+* the leaf hashes are used as they are (they are already ``H(0x00 || record)``), so a batch of
+  one event has ``leavesRoot == leafHash``;
+* each event's audit path is RFC 9162 §2.1.3.1 PATH(index, batch), and checking it is plain
+  inclusion verification in a tree of `count` leaves.
+
+The sequencer builds one of these per group commit (up to ~10,000 leaves), so
+`compute_receipt_tree` hashes every node once and then assembles all the paths from lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain, repeat
+from typing import cast
+
+from prover.errors import InclusionProofError, InvalidFieldError
+from prover.hashing import node_hash
+from prover.tree import HASH_SIZE, CompactTree, verify_inclusion
+from prover.types import MAX_TREE_SIZE, Hash32
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTree:
+    """The batch tree of one receipt."""
+
+    root: Hash32
+    """`leavesRoot`: MTH of the batch's leaf hashes (RFC 9162 §2.1.1)."""
+
+    paths: tuple[tuple[Hash32, ...], ...]
+    """``paths[i]``: the RFC 9162 §2.1.3.1 audit path of leaf ``i``, leaf side first."""
+
+
+def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
+    """Root and every audit path of the RFC 9162 tree over `leaf_hashes` (DESIGN §6).
+
+    Raises `InvalidFieldError` for an empty batch (a receipt covers at least one event) or a
+    leaf hash that is not 32 bytes.
+    """
+    count = len(leaf_hashes)
+    # Verify the batch is non-empty and made of 32-byte hashes.
+    if count == 0:
+        raise InvalidFieldError("leaf_hashes", "a receipt tree needs at least one leaf")
+    if count > MAX_TREE_SIZE:
+        raise InvalidFieldError("leaf_hashes", f"more than 2**40 leaves: {count}")
+    for i, h in enumerate(leaf_hashes):
+        if len(h) != HASH_SIZE:
+            raise InvalidFieldError("leaf_hashes", f"leaf hash is {len(h)} bytes, not 32", i)
+
+    tree = CompactTree()
+    levels = tree.append_many(leaf_hashes)
+    # The tree decomposes into perfect subtrees C_0 (largest) .. C_m, one per set bit of
+    # count, and RFC 9162 §2.1.1 nests them as C_0 + (C_1 + (... + (C_{m-1} + C_m))).
+    components = tree.frontier
+    m = len(components) - 1
+    # suffix[c] = MTH of C_c + ... + C_m: the right sibling of C_{c-1} in that nesting.
+    suffix: list[bytes] = [b""] * (m + 1)
+    suffix[m] = components[m]
+    for c in range(m - 1, -1, -1):
+        suffix[c] = node_hash(components[c], suffix[c + 1])
+    root = Hash32(suffix[0])
+
+    # heights[c]: the level of C_c, i.e. the c-th highest set bit of count.
+    heights = [level for level in range(count.bit_length() - 1, -1, -1) if count >> level & 1]
+    paths: list[tuple[bytes, ...]] = []
+    start = 0
+    for c, height in enumerate(heights):
+        width = 1 << height
+        # Above C_c, every leaf of C_c shares one tail: the suffix on its right (if any),
+        # then the larger components on its left, nearest first (RFC 9162 §2.1.3.1 adds
+        # the sibling of each subtree on the way up).
+        tail: list[bytes] = [suffix[c + 1]] if c < m else []
+        tail.extend(components[c - 1 :: -1] if c > 0 else [])
+        # Inside C_c (a perfect subtree), the level-L path element of leaf i is the sibling
+        # of node i >> L, i.e. node (i >> L) ^ 1. Build one column per level (siblings
+        # swapped pairwise, each repeated 2**L times) and zip the columns into paths, so
+        # the work per path element is done by C loops rather than Python bytecode.
+        columns: list[Sequence[bytes]] = []
+        for level in range(height):
+            first = start >> level
+            nodes = levels[level][first : first + (width >> level)]
+            swapped: list[bytes] = [b""] * len(nodes)
+            swapped[0::2] = nodes[1::2]
+            swapped[1::2] = nodes[0::2]
+            if level == 0:
+                columns.append(swapped)
+            else:
+                rep = 1 << level
+                columns.append(list(chain.from_iterable(repeat(h, rep) for h in swapped)))
+        columns.extend(list(repeat(h, width)) for h in tail)
+        if columns:
+            paths.extend(zip(*columns, strict=True))
+        else:
+            paths.append(())  # a one-leaf batch: the leaf is the root, the path is empty
+        start += width
+    # Every element is a 32-byte keccak256 digest taken from `levels` or `suffix`.
+    return ReceiptTree(root=root, paths=cast(tuple[tuple[Hash32, ...], ...], tuple(paths)))
+
+
+def verify_receipt_path(
+    leaf_hash: bytes, index: int, count: int, path: Sequence[bytes], leaves_root: bytes
+) -> None:
+    """Raise `InclusionProofError` unless `path` puts `leaf_hash` at `index` of the batch.
+
+    This is RFC 9162 §2.1.3.2 in the batch tree of `count` leaves whose root is the receipt's
+    signed `leavesRoot` (DESIGN §6).
+    """
+    # Verify the index lies inside the batch before any hashing.
+    if not 0 <= index < count:
+        raise InclusionProofError(f"index {index} is not inside a batch of {count} leaves")
+    verify_inclusion(leaf_hash, index, count, path, leaves_root)
+
+
+def is_valid_receipt_path(
+    leaf_hash: bytes, index: int, count: int, path: Sequence[bytes], leaves_root: bytes
+) -> bool:
+    """True when `verify_receipt_path` would pass."""
+    try:
+        verify_receipt_path(leaf_hash, index, count, path, leaves_root)
+    except InclusionProofError:
+        return False
+    return True
