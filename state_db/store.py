@@ -399,18 +399,22 @@ class Store:
         new_levels: list[list[bytes]] = []
         blocks: list[BlockHeader] = []
         number, parent, start = old.block_count, old.last_block_hash, old.last_block_end
-        for end, timestamp in (*seal, (new_size, -1)):
-            levels = tree.append_many(leaf_hashes[tree.size - first_seq : end - first_seq])
-            for level, nodes in enumerate(levels):
-                if level == len(new_levels):
-                    new_levels.append([])
-                # Each segment's nodes of a level continue where the previous segment's
-                # ended (they are the level's new complete nodes, contiguous from
-                # first_seq >> level).
-                new_levels[level].extend(nodes)
-            if timestamp < 0:
+        for end, timestamp in (*seal, (new_size, None)):
+            if end > tree.size:
+                levels = tree.append_many(leaf_hashes[tree.size - first_seq : end - first_seq])
+                for level, nodes in enumerate(levels):
+                    if level == len(new_levels):
+                        new_levels.append([])
+                    # Each segment's nodes of a level continue where the previous segment's
+                    # ended (they are the level's new complete nodes, contiguous from
+                    # first_seq >> level).
+                    new_levels[level].extend(nodes)
+            if timestamp is None:
                 break
-            header = BlockHeader(number, parent, start, end, tree.root(), timestamp)
+            # A timer seal may end below the old tree size (records an earlier commit
+            # appended): that root comes from the durable nodes.
+            log_root = tree.root() if end == tree.size else self.root_at(end)
+            header = BlockHeader(number, parent, start, end, log_root, timestamp)
             put(schema.block_key(number), encode_block_header(header))
             put(schema.block_end_key(end), schema.u64(number))
             blocks.append(header)
