@@ -1,0 +1,377 @@
+"""Python side of the rollup contract: load the artifact, deploy, read, and encode proofs.
+
+Everything here is synchronous web3 (it blocks on the node): async callers run it in
+``trio.to_thread.run_sync``. The proof *math* lives in `prover.tree`; this module only adds
+the DA range proof (DESIGN §5), which is specific to how the contract verifies a revealed
+range, and the argument order of each contract call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final
+
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+
+from l1_contracts.build import load_artifact
+from prover.errors import InvalidFieldError, L1Error
+from prover.hashing import node_hash
+from prover.tree import NodeReader, subtree_hash
+from prover.types import MAX_TREE_SIZE, Hash32
+
+NO_INDEX: Final[int] = 2**256 - 1
+"""What `latestFinalized()` / `lastIndex()` return when there is no such checkpoint."""
+RECORD_SIZE: Final[int] = 352
+MAX_DA_RANGE: Final[int] = 256
+DEFAULT_CHALLENGER_BOND: Final[int] = 10**16
+
+
+class CheckpointStatus(IntEnum):
+    """DESIGN §4 status codes of `checkpoints(i)`."""
+
+    NONE = 0
+    PENDING = 1
+    FINAL = 2
+    REVERTED = 3
+
+
+class FraudRule(IntEnum):
+    """The `rule` topic of the contract's FraudProven event (docs/contract.md)."""
+
+    WRONG_SEQ = 1
+    BAD_SIGNATURE = 2
+    MALFORMED = 3
+    TIME_TRAVEL = 4
+    FUTURE_TIMESTAMP = 5
+    REPLAY = 6
+    RECEIPT_MISMATCH = 7
+    RECEIPT_DEADLINE = 8
+    DA_UNANSWERED = 9
+
+
+class DAState(IntEnum):
+    """State of a DA challenge."""
+
+    NONE = 0
+    OPEN = 1
+    ANSWERED = 2
+    UPHELD = 3
+    VOID = 4
+
+
+_SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
+    FraudRule.WRONG_SEQ: "proveWrongSeq",
+    FraudRule.BAD_SIGNATURE: "proveBadSignature",
+    FraudRule.MALFORMED: "proveBadKind",
+    FraudRule.FUTURE_TIMESTAMP: "proveFutureTimestamp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One row of the DESIGN §4 read interface."""
+
+    index: int
+    size: int
+    root: bytes
+    committed_at: int
+    challenge_ends: int
+    status: CheckpointStatus
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReceipt:
+    """A DESIGN §6 receipt with the sequencer's 65-byte r || s || v signature."""
+
+    first_seq: int
+    count: int
+    leaves_root: bytes
+    deadline: int
+    signature: bytes
+
+
+# --- deployment ---------------------------------------------------------------------------
+
+
+def deploy_rollup(
+    w3: Web3,
+    sequencer: str,
+    owner: str,
+    challenge_window: int,
+    da_window: int,
+    min_bond: int,
+    *,
+    max_da_range: int = MAX_DA_RANGE,
+    challenger_bond: int = DEFAULT_CHALLENGER_BOND,
+) -> Contract:
+    """Deploy Rollup.vy from `owner` (who becomes the contract's owner) and wait for it."""
+    artifact = load_artifact("Rollup")
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor(
+        sequencer, challenge_window, da_window, min_bond, max_da_range, challenger_bond
+    ).transact({"from": owner})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    address = receipt["contractAddress"]
+    if address is None:
+        raise L1Error("rollup deployment produced no contract address")
+    return rollup_at(w3, address)
+
+
+def rollup_at(w3: Web3, address: str) -> Contract:
+    """The deployed rollup at `address`."""
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact("Rollup")["abi"])
+
+
+def deploy_naive_registry(w3: Web3, deployer: str) -> Contract:
+    """Deploy the per-event baseline registry (bench only)."""
+    artifact = load_artifact("NaiveRegistry")
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    tx = factory.constructor().transact({"from": deployer})
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    address = receipt["contractAddress"]
+    if address is None:
+        raise L1Error("registry deployment produced no contract address")
+    return w3.eth.contract(address=address, abi=artifact["abi"])
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def read_checkpoint(rollup: Contract, index: int) -> Checkpoint:
+    """`checkpoints(index)` as a typed row (status computed at the node's latest block)."""
+    size, root, committed_at, challenge_ends, status = rollup.functions.checkpoints(index).call()
+    return Checkpoint(index, size, bytes(root), committed_at, challenge_ends, CheckpointStatus(status))
+
+
+def latest_finalized(rollup: Contract) -> int | None:
+    """Index of the latest final checkpoint, or None."""
+    index: int = rollup.functions.latestFinalized().call()
+    return None if index == NO_INDEX else index
+
+
+def covered_count_at(rollup: Contract, deadline: int) -> int:
+    """How many checkpoints were committed at or before `deadline` (for a deadline proof).
+
+    Commit times never decrease with the index, so this is a binary search of O(log n) calls.
+    """
+    lo, hi = 0, rollup.functions.checkpointCount().call()
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rollup.functions.checkpoints(mid).call()[2] <= deadline:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+# --- the DA range proof -------------------------------------------------------------------
+
+
+def _check_range(start: int, end: int, tree_size: int) -> None:
+    if not 0 < tree_size <= MAX_TREE_SIZE:
+        raise InvalidFieldError("tree_size", f"must be in [1, 2**40], got {tree_size}")
+    if not 0 <= start < end <= tree_size:
+        raise InvalidFieldError("range", f"need 0 <= start < end <= {tree_size}, got [{start}, {end})")
+
+
+def _node(reader: NodeReader, level: int, index: int, tree_size: int) -> Hash32:
+    # Node `index` of `level` in the bottom-up view: leaves [index << level, ...) clipped to the
+    # tree; its hash is MTH of that range (a perfect subtree, or the tree's right edge).
+    start = index << level
+    return subtree_hash(reader, start, min(tree_size, start + (1 << level)))
+
+
+def prove_range(reader: NodeReader, start: int, end: int, tree_size: int) -> list[Hash32]:
+    """Boundary hashes that complete leaves [start, end) to the root of `tree_size` leaves.
+
+    Order as `revealRecords` consumes them: bottom level first; per level the left sibling
+    (when the range starts at an odd node) before the right one (when it ends at an even node
+    that is not the level's last). At most two hashes per level.
+    """
+    _check_range(start, end, tree_size)
+    proof: list[Hash32] = []
+    lo, hi, width, level = start, end - 1, tree_size, 0
+    while width > 1:
+        if lo & 1:
+            proof.append(_node(reader, level, lo - 1, tree_size))
+        if not hi & 1 and hi + 1 < width:
+            proof.append(_node(reader, level, hi + 1, tree_size))
+        lo, hi, width, level = lo >> 1, hi >> 1, (width + 1) >> 1, level + 1
+    return proof
+
+
+def root_from_range(
+    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes]
+) -> Hash32:
+    """The root implied by leaves at [start, start+len) and `prove_range`'s hashes.
+
+    The same fold as the contract's `_rootFromRange`, so a validator can check a reveal
+    off chain before paying for it.
+    """
+    _check_range(start, start + len(leaf_hashes), tree_size)
+    layer: list[bytes] = list(leaf_hashes)
+    pending = list(proof)
+    lo, width = start, tree_size
+    while width > 1:
+        hi = lo + len(layer) - 1
+        if lo & 1:
+            if not pending:
+                raise InvalidFieldError("proof", "range proof is too short")
+            layer.insert(0, pending.pop(0))
+            lo -= 1
+        if not hi & 1 and hi + 1 < width:
+            if not pending:
+                raise InvalidFieldError("proof", "range proof is too short")
+            layer.append(pending.pop(0))
+        nxt: list[bytes] = [
+            node_hash(layer[i], layer[i + 1]) if i + 1 < len(layer) else Hash32(layer[i])
+            for i in range(0, len(layer), 2)
+        ]
+        layer, lo, width = nxt, lo >> 1, (width + 1) >> 1
+    if pending:
+        raise InvalidFieldError("proof", "range proof is too long")
+    return Hash32(layer[0])
+
+
+# --- proof calls --------------------------------------------------------------------------
+
+
+def _record(record: bytes) -> bytes:
+    if len(record) != RECORD_SIZE:
+        raise InvalidFieldError("record", f"must be {RECORD_SIZE} bytes, got {len(record)}")
+    return bytes(record)
+
+
+def _hashes(proof: Sequence[bytes]) -> list[bytes]:
+    return [bytes(p) for p in proof]
+
+
+def single_record_fraud(
+    rollup: Contract,
+    rule: FraudRule,
+    checkpoint_index: int,
+    index: int,
+    record: bytes,
+    proof: Sequence[bytes],
+) -> ContractFunction:
+    """The call proving a one-record rule (wrong seq, bad signature, malformed, future time)."""
+    name = _SINGLE_RECORD_FUNCTIONS.get(rule)
+    if name is None:
+        raise InvalidFieldError("rule", f"{rule.name} is not a one-record fraud proof")
+    fn: ContractFunction = rollup.functions[name](
+        checkpoint_index, index, _record(record), _hashes(proof)
+    )
+    return fn
+
+
+def time_travel_fraud(
+    rollup: Contract,
+    checkpoint_index: int,
+    index: int,
+    record: bytes,
+    proof: Sequence[bytes],
+    next_record: bytes,
+    next_proof: Sequence[bytes],
+) -> ContractFunction:
+    """The call proving record index+1 is timestamped before record index (rule 4)."""
+    fn: ContractFunction = rollup.functions.proveTimeTravel(
+        checkpoint_index, index, _record(record), _hashes(proof), _record(next_record), _hashes(next_proof)
+    )
+    return fn
+
+
+def replay_fraud(
+    rollup: Contract,
+    checkpoint_index: int,
+    index: int,
+    record: bytes,
+    proof: Sequence[bytes],
+    later_index: int,
+    later_record: bytes,
+    later_proof: Sequence[bytes],
+) -> ContractFunction:
+    """The call proving two signed records share (submitter, nonce) (rule 5)."""
+    fn: ContractFunction = rollup.functions.proveReplay(
+        checkpoint_index,
+        index,
+        _record(record),
+        _hashes(proof),
+        later_index,
+        _record(later_record),
+        _hashes(later_proof),
+    )
+    return fn
+
+
+def _receipt_args(receipt: SignedReceipt) -> list[Any]:
+    if len(receipt.signature) != 65:
+        raise InvalidFieldError("signature", f"must be 65 bytes, got {len(receipt.signature)}")
+    return [
+        receipt.first_seq,
+        receipt.count,
+        bytes(receipt.leaves_root),
+        receipt.deadline,
+        bytes(receipt.signature),
+    ]
+
+
+def receipt_mismatch_fraud(
+    rollup: Contract,
+    receipt: SignedReceipt,
+    leaf_hash: bytes,
+    index_in_batch: int,
+    batch_path: Sequence[bytes],
+    checkpoint_index: int,
+    other_record: bytes,
+    inclusion_proof: Sequence[bytes],
+) -> ContractFunction:
+    """The call proving a checkpoint holds another record where a receipt promised `leaf_hash`."""
+    fn: ContractFunction = rollup.functions.proveReceiptMismatch(
+        *_receipt_args(receipt),
+        bytes(leaf_hash),
+        index_in_batch,
+        _hashes(batch_path),
+        checkpoint_index,
+        _record(other_record),
+        _hashes(inclusion_proof),
+    )
+    return fn
+
+
+def receipt_deadline_fraud(
+    rollup: Contract, receipt: SignedReceipt, covered_count: int | None = None
+) -> ContractFunction:
+    """The call proving no checkpoint covered a receipt by its deadline.
+
+    `covered_count` defaults to `covered_count_at(rollup, receipt.deadline)`.
+    """
+    if covered_count is None:
+        covered_count = covered_count_at(rollup, receipt.deadline)
+    fn: ContractFunction = rollup.functions.proveReceiptDeadlineMissed(
+        *_receipt_args(receipt), covered_count
+    )
+    return fn
+
+
+def reveal_records(
+    rollup: Contract, challenge_id: int, records: Sequence[bytes], proof: Sequence[bytes]
+) -> ContractFunction:
+    """The call answering DA challenge `challenge_id` with its records and `prove_range` hashes."""
+    fn: ContractFunction = rollup.functions.revealRecords(
+        challenge_id, [_record(r) for r in records], _hashes(proof)
+    )
+    return fn
+
+
+def calldata_gas_limit(calldata_len: int, execution_gas: int) -> int:
+    """A gas limit that covers EIP-7623's calldata floor (Prague) as well as execution.
+
+    Under EIP-7623 a transaction pays at least 21000 + 10 gas per calldata token (a zero byte
+    is one token, a nonzero byte four), so 40 gas per byte bounds the floor. eth-tester's
+    estimate ignores that floor, which is why calldata-heavy calls need an explicit limit.
+    """
+    return 21_000 + 40 * calldata_len + execution_gas
