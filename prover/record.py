@@ -48,6 +48,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
+import orjson
 import rfc8785
 import sha3
 
@@ -312,6 +313,34 @@ WELL_KNOWN_KINDS: Final[tuple[str, ...]] = (
 # --- meta ------------------------------------------------------------------------------------
 
 
+_MAX_SAFE_INT: Final[int] = 2**53 - 1
+"""RFC 8785 §3.2.2.3 / I-JSON: integers beyond ±(2**53 - 1) are not interoperable."""
+
+
+def _is_orjson_canonical(value: object) -> bool:
+    """True when orjson with sorted keys writes `value` exactly as RFC 8785 does.
+
+    That holds for objects with ASCII keys (sorting by code point then equals RFC 8785's
+    UTF-16 code unit order), strings (both escape only ``"``, ``\\`` and U+0000-U+001F, with the
+    same short forms, and write everything else as UTF-8), safe integers, booleans, null and
+    arrays of these. Numbers with a fraction are not in the subset: their ECMAScript shortest
+    form is the part of JCS where serialisers differ.
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is int:
+        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT  # type: ignore[operator]
+    if t is dict:
+        for k, v in value.items():  # type: ignore[attr-defined]
+            if type(k) is not str or not k.isascii() or not _is_orjson_canonical(v):
+                return False
+        return True
+    if t is list:
+        return all(_is_orjson_canonical(v) for v in value)  # type: ignore[attr-defined]
+    return False
+
+
 def canonical_meta(meta: object | None) -> bytes | None:
     """RFC 8785 (JCS) canonical bytes of `meta`, or None without one.
 
@@ -323,10 +352,25 @@ def canonical_meta(meta: object | None) -> bytes | None:
         return None
     if type(meta) is not dict:
         raise InvalidFieldError("meta", f"must be a JSON object, got {type(meta).__name__}")
+    canonical: bytes | None = None
+    # Fast path (about 5x faster than rfc8785 on typical metas): orjson, for the subset of JSON
+    # where its output is byte-for-byte JCS; tests/prover/test_record.py holds the two equal.
     try:
-        canonical = rfc8785.dumps(meta)
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
-        raise InvalidFieldError("meta", f"is not canonicalisable JSON (RFC 8785): {e}") from None
+        simple = len(meta) <= MAX_META_BYTES and _is_orjson_canonical(meta)
+    except RecursionError:
+        raise InvalidFieldError("meta", "is nested too deeply") from None
+    if simple:
+        try:
+            canonical = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # lone surrogates, nesting too deep: let rfc8785 judge
+            canonical = None
+    if canonical is None:
+        try:
+            canonical = rfc8785.dumps(meta)
+        except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as e:
+            raise InvalidFieldError(
+                "meta", f"is not canonicalisable JSON (RFC 8785): {e}"
+            ) from None
     if len(canonical) > MAX_META_BYTES:
         raise InvalidFieldError(
             "meta", f"canonical JSON is {len(canonical)} bytes, more than {MAX_META_BYTES}"

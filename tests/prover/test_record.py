@@ -6,7 +6,8 @@ from typing import Any
 
 import eth_abi
 import pytest
-from hypothesis import given
+import rfc8785
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prover.errors import InvalidFieldError, InvalidSignatureError
@@ -282,6 +283,77 @@ def test_meta_size_limit_is_on_the_canonical_form() -> None:
 def test_bad_meta(meta: object) -> None:
     with pytest.raises(InvalidFieldError) as e:
         canonical_meta(meta)
+    assert e.value.field == "meta"
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+# The orjson fast path's subset: ASCII keys, no fractions (see prover.record._is_orjson_canonical).
+ascii_keys = st.text(st.characters(max_codepoint=127), max_size=4)
+fast_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ascii_keys, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(st.text(max_size=6), json_values, max_size=5)
+    | st.dictionaries(ascii_keys, fast_values, min_size=2, max_size=5)
+)
+def test_canonical_meta_equals_rfc8785(meta: dict[str, Any]) -> None:
+    # The orjson fast path must never disagree with the reference JCS implementation.
+    try:
+        expected: bytes | None = rfc8785.dumps(meta)
+    except (rfc8785.CanonicalizationError, ValueError):
+        expected = None
+    if expected is None or len(expected) > MAX_META_BYTES:
+        with pytest.raises(InvalidFieldError):
+            canonical_meta(meta)
+    else:
+        assert canonical_meta(meta) == expected
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"\U0001f600": 1, "\ufb01": 2, "a": 3},  # UTF-16 order differs from code point order
+        {"s": '\x00\x1f\x7f"\\/\u2028é\U0001f600'},
+        {"i": 2**53 - 1, "j": -(2**53 - 1), "f": 0.1, "g": -0.0, "h": 1e-7},
+        {"nested": [{"b": [1, {"z": None, "y": True}]}, []], "e": {}},
+    ],
+)
+def test_canonical_meta_edge_cases_equal_rfc8785(meta: dict[str, Any]) -> None:
+    assert canonical_meta(meta) == rfc8785.dumps(meta)
+
+
+def test_deeply_nested_meta_is_an_input_error() -> None:
+    deep: Any = 1
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(InvalidFieldError, match="nested too deeply") as e:
+        canonical_meta({"d": deep})
+    assert e.value.field == "meta"
+
+
+def test_lone_surrogate_meta_is_an_input_error() -> None:
+    with pytest.raises(InvalidFieldError) as e:
+        canonical_meta({"s": "\ud800"})
     assert e.value.field == "meta"
 
 
