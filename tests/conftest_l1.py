@@ -1,0 +1,54 @@
+"""pytest plugin: L1 nodes for tests (register in tests/conftest.py:
+``pytest_plugins = ["tests.conftest_l1"]``).
+
+Fixtures, all session-scoped (a node takes about a second to start, and every test can share
+one: tests must not assume a fresh chain, only the funded dev accounts):
+
+* `devnet_url` — the embedded py-evm devnet in a subprocess on a free port;
+* `anvil_url` — anvil from .tools/anvil (skipped, saying why, only if anvil is not installed);
+* `l1_url` — parametrized over ``"embedded"`` and ``"anvil"``: a test using it runs against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from l1_contracts.anvil import AnvilNotFoundError, find_anvil, start_anvil
+from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+
+L1_KINDS = ("embedded", "anvil")
+
+
+@pytest.fixture(scope="session")
+def devnet_url() -> Iterator[str]:
+    """URL of the embedded devnet node, running in its own process for the whole session."""
+    proc, url = start_devnet_subprocess(port=0)
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """URL of an anvil node for the whole session; skips only when anvil is not installed."""
+    try:
+        exe = find_anvil()
+    except AnvilNotFoundError as exc:
+        pytest.skip(f"anvil is not installed ({exc})")
+    proc, url = start_anvil(port=0, anvil=exe)
+    try:
+        yield url
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture(scope="session", params=L1_KINDS)
+def l1_url(request: pytest.FixtureRequest) -> str:
+    """URL of an L1 node; tests using it run once on the embedded devnet and once on anvil."""
+    fixture = "devnet_url" if request.param == "embedded" else "anvil_url"
+    url = request.getfixturevalue(fixture)
+    assert isinstance(url, str)
+    return url
