@@ -1,0 +1,188 @@
+"""Store: opening, fatal storage errors, input errors, a failed write, restart time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import plyvel
+import pytest
+
+from prover.errors import InvalidFieldError, NotFoundError, StorageError
+from prover.hashing import EMPTY_ROOT, leaf_hash
+from prover.tree import MemoryTree
+from state_db import schema
+from state_db.store import Entry, Head, Store, decode_head, encode_head
+from tests.state_db.records import deterministic_entry, make_record
+
+
+def entries(start: int, end: int) -> list[Entry]:
+    return [deterministic_entry(seq) for seq in range(start, end)]
+
+
+def test_new_store_is_empty(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        assert store.head == Head(0, EMPTY_ROOT, (), 0, bytes(32), 0)
+        assert store.root_at(0) == EMPTY_ROOT
+        assert store.find_by_digest(bytes(32)) == []
+        assert store.checkpoint_count() == 0
+        with pytest.raises(NotFoundError, match="no record at seq 0: tree size is 0"):
+            store.get_record(0)
+
+
+def test_open_without_create_needs_a_store(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no store at"):
+        Store.open(tmp_path / "missing", create=False)
+
+
+def test_second_open_of_a_locked_store_is_a_storage_error(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s"), pytest.raises(StorageError, match="cannot open"):
+        Store.open(tmp_path / "s")
+
+
+def test_foreign_leveldb_is_refused(tmp_path: Path) -> None:
+    db = plyvel.DB(str(tmp_path / "s"), create_if_missing=True)
+    db.put(b"other", b"data")
+    db.close()
+    with pytest.raises(StorageError, match="without an attest-rollup schema key"):
+        Store.open(tmp_path / "s")
+
+
+def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
+    Store.open(tmp_path / "s").close()
+    db = plyvel.DB(str(tmp_path / "s"))
+    db.put(schema.SCHEMA_KEY, (schema.SCHEMA_VERSION + 1).to_bytes(4, "big") + b"\x08")
+    db.close()
+    with pytest.raises(StorageError, match="schema version 2, this code reads 1"):
+        Store.open(tmp_path / "s")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda v: v[:-1], "frontier hashes"),  # truncated
+        (lambda v: v[:56] + bytes(32) + v[88:], "does not fold to the root"),  # root flipped
+        (lambda v: v[:-32] + bytes(32), "does not fold"),  # frontier hash flipped
+        (lambda v: (5).to_bytes(8, "big") + v[8:], "frontier hashes"),  # wrong size
+        (lambda v: b"", "at least"),
+    ],
+)
+def test_corrupt_head_is_a_storage_error(
+    tmp_path: Path, damage: Callable[[bytes], bytes], message: str
+) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.commit(entries(0, 300), [(300, 1)])
+    db = plyvel.DB(str(tmp_path / "s"))
+    db.put(schema.HEAD_KEY, damage(db.get(schema.HEAD_KEY)))
+    db.close()
+    with pytest.raises(StorageError, match=message):
+        Store.open(tmp_path / "s")
+
+
+def test_head_that_disagrees_with_stored_nodes_is_a_storage_error(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.commit(entries(0, 300))
+        stale = store.head
+        store.commit(entries(300, 301))
+    db = plyvel.DB(str(tmp_path / "s"))
+    db.put(schema.HEAD_KEY, encode_head(stale))  # an old head over newer nodes
+    db.close()
+    with pytest.raises(StorageError, match="corrupt store"):
+        Store.open(tmp_path / "s")
+
+
+def test_head_round_trips() -> None:
+    tree = MemoryTree([leaf_hash(bytes([i])) for i in range(13)])
+    head = Head(13, tree.root(), tuple(tree.compact.frontier), 2, b"\x07" * 32, 9)
+    assert decode_head(encode_head(head)) == head
+
+
+def test_failed_commit_leaves_memory_and_disk_unchanged(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s", node_chunk_bits=2) as store:
+        store.commit(entries(0, 10), [(5, 1)])
+        before = store.head
+        batch = entries(10, 20)
+        # A state value that is not bytes fails inside the batch, after the tree was grown
+        # and the blocks were built: everything must be dropped.
+        with pytest.raises(TypeError):
+            store.commit(batch, [(20, 2)], {"k": "not bytes"})  # type: ignore[dict-item]
+        assert store.head == before
+        with pytest.raises(NotFoundError):
+            store.get_record(10)
+        # The same batch then commits normally, nodes and all.
+        result = store.commit(batch, [(20, 2)])
+        tree = MemoryTree([e.leaf_hash for e in entries(0, 20)])
+        assert result.root == tree.root() == store.root_at(20)
+        assert store.inclusion_proof(3, 17) == tree.inclusion_proof(3, 17)
+        assert result.blocks[0].start == 5
+
+
+def test_bad_commit_input(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.commit(entries(0, 4), [(2, 1)])
+        with pytest.raises(InvalidFieldError, match=r"seal\[1\]: block end must be in \(3, 4\]"):
+            store.commit([], [(3, 1), (3, 2)])
+        with pytest.raises(InvalidFieldError, match="block end"):
+            store.commit([], [(5, 1)])
+        short = make_record(4, subject=bytes(32), digest=bytes(32))[:-1]
+        with pytest.raises(AssertionError, match="352"):
+            store.commit([Entry(short, leaf_hash(short), None)])
+        assert store.head.tree_size == 4
+
+
+def test_bad_read_input(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.commit(entries(0, 4))
+        with pytest.raises(InvalidFieldError, match="digest"):
+            store.find_by_digest(b"short")
+        with pytest.raises(InvalidFieldError, match="limit"):
+            store.find_by_subject(bytes(32), limit=-1)
+        with pytest.raises(InvalidFieldError, match="nonce"):
+            store.find_by_nonce(bytes(20), 2**64)
+        with pytest.raises(InvalidFieldError, match="start"):
+            store.get_records(3, 2)
+        with pytest.raises(InvalidFieldError, match="index"):
+            store.inclusion_proof(4, 4)
+        with pytest.raises(NotFoundError, match="not in a sealed block yet"):
+            store.block_of_seq(0)
+        with pytest.raises(InvalidFieldError, match="append or overwrite"):
+            store.put_checkpoint(1, b"x")
+
+
+def test_checkpoints_and_state_survive_reopen(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.put_checkpoint(0, b"a")
+        store.put_checkpoint(1, b"b")
+        store.put_checkpoint(0, b"a2")
+        store.put_state({"committer.l1_block": b"\x01"})
+    with Store.open(tmp_path / "s") as store:
+        assert store.checkpoint_count() == 2
+        assert [store.get_checkpoint(i) for i in range(3)] == [b"a2", b"b", None]
+        assert store.get_state("committer.l1_block") == b"\x01"
+        assert store.get_state("missing") is None
+
+
+def test_keys_have_distinct_versioned_prefixes() -> None:
+    prefixes = schema.ALL_PREFIXES
+    assert len(set(prefixes)) == len(prefixes)
+    assert all(len(p) == 2 for p in prefixes)
+    # No prefix may be a prefix of another, or scans would cross namespaces.
+    assert not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
+    assert schema.prefix_upper_bound(b"\x01e") == b"\x01f"
+    assert schema.prefix_upper_bound(b"\x01\xff") == b"\x02"
+
+
+def test_reopening_a_large_store_is_fast(tmp_path: Path) -> None:
+    n = 50_000
+    with Store.open(tmp_path / "s") as store:
+        for start in range(0, n, 5000):
+            store.commit(entries(start, start + 5000), [(start + 5000, start)])
+        head = store.head
+    started = time.perf_counter()
+    with Store.open(tmp_path / "s") as store:
+        elapsed = time.perf_counter() - started
+        assert store.head == head
+        assert store.get_record(n - 1) == deterministic_entry(n - 1).record
+    # Restart reads O(log n) keys; a replay of 50k records would take seconds.
+    assert elapsed < 1.0, f"reopen took {elapsed:.3f}s"
