@@ -317,27 +317,33 @@ _MAX_SAFE_INT: Final[int] = 2**53 - 1
 """RFC 8785 §3.2.2.3 / I-JSON: integers beyond ±(2**53 - 1) are not interoperable."""
 
 
-def _is_orjson_canonical(value: object) -> bool:
+_FAST_META_DEPTH: Final[int] = 64
+"""Deeper metas take the rfc8785 path: orjson refuses nesting beyond 255 levels."""
+
+
+def _is_orjson_canonical(value: object, depth: int = 0) -> bool:
     """True when orjson with sorted keys writes `value` exactly as RFC 8785 does.
 
     That holds for objects with ASCII keys (sorting by code point then equals RFC 8785's
     UTF-16 code unit order), strings (both escape only ``"``, ``\\`` and U+0000-U+001F, with the
     same short forms, and write everything else as UTF-8), safe integers, booleans, null and
-    arrays of these. Numbers with a fraction are not in the subset: their ECMAScript shortest
-    form is the part of JCS where serialisers differ.
+    arrays of these, nested at most `_FAST_META_DEPTH` deep. Numbers with a fraction are not
+    in the subset: their ECMAScript shortest form is the part of JCS where serialisers differ.
     """
     t = type(value)
     if t is str or t is bool or value is None:
         return True
     if t is int:
         return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT  # type: ignore[operator]
+    if depth >= _FAST_META_DEPTH:
+        return False
     if t is dict:
         for k, v in value.items():  # type: ignore[attr-defined]
-            if type(k) is not str or not k.isascii() or not _is_orjson_canonical(v):
+            if type(k) is not str or not k.isascii() or not _is_orjson_canonical(v, depth + 1):
                 return False
         return True
     if t is list:
-        return all(_is_orjson_canonical(v) for v in value)  # type: ignore[attr-defined]
+        return all(_is_orjson_canonical(v, depth + 1) for v in value)  # type: ignore[attr-defined]
     return False
 
 
@@ -355,11 +361,7 @@ def canonical_meta(meta: object | None) -> bytes | None:
     canonical: bytes | None = None
     # Fast path (about 5x faster than rfc8785 on typical metas): orjson, for the subset of JSON
     # where its output is byte-for-byte JCS; tests/prover/test_record.py holds the two equal.
-    try:
-        simple = len(meta) <= MAX_META_BYTES and _is_orjson_canonical(meta)
-    except RecursionError:
-        raise InvalidFieldError("meta", "is nested too deeply") from None
-    if simple:
+    if len(meta) <= MAX_META_BYTES and _is_orjson_canonical(meta):
         try:
             canonical = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # lone surrogates, nesting too deep: let rfc8785 judge
