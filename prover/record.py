@@ -587,7 +587,8 @@ def build_record(ev: EventInput, seq: int, timestamp_ms: int, submitter: bytes) 
 
     `submitter` is the recovered signer of a signed event (it must equal `ev.submitter`) or,
     for an unsigned one, the address bound to the bearer token; the record of an unsigned
-    event has v = r = s = 0.
+    event has v = r = s = 0. `ev` must come from `parse_event` (which fixes every field's
+    length): the packer does not re-check lengths on this hot path.
     """
     if len(submitter) != 20:
         raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
