@@ -30,6 +30,7 @@ from prover.tree import (
     prove_consistency,
     prove_inclusion,
     root_from_inclusion_proof,
+    subtree_hash,
     verify_consistency,
     verify_inclusion,
 )
@@ -248,6 +249,8 @@ def test_inclusion_exhaustive_small(n: int) -> None:
     for i in range(n):
         proof = tree.inclusion_proof(i, n)
         assert proof == naive.path(i, 0, n)
+        # inclusion_ranges names the same subtrees (it is public: stores batch their reads).
+        assert [subtree_hash(tree.nodes, s, e) for s, e in inclusion_ranges(i, n)] == proof
         verify_inclusion(leaves[i], i, n, proof, root)
         assert is_valid_inclusion(leaves[i], i, n, proof, root)
         assert root_from_inclusion_proof(leaves[i], i, n, proof) == root
@@ -370,6 +373,7 @@ def test_consistency_exhaustive_small(n: int) -> None:
         first_root = naive.mth(0, m)
         proof = tree.consistency_proof(m, n)
         assert proof == naive.proof(m, n)
+        assert [subtree_hash(tree.nodes, s, e) for s, e in consistency_ranges(m, n)] == proof
         verify_consistency(m, n, first_root, second_root, proof)
         assert is_valid_consistency(m, n, first_root, second_root, proof)
         if n > CROSS_CHECK_MAX:
