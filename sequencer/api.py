@@ -9,22 +9,23 @@ store's reads never wait on the writer (LevelDB snapshots a consistent view per 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import trio
 
-from prover.eip712 import compute_event_digest, recover_signer
+from prover.eip712 import Domain, compute_event_digest, recover_signer
 from prover.errors import (
     InvalidFieldError,
     InvalidSignatureError,
+    LimitExceededError,
     NotFoundError,
     UnauthorizedError,
 )
 from prover.receipt import Receipt, receipt_to_json
 from prover.record import EventInput, parse_event
 from sequencer.config import Config, hash_token
+from sequencer.jsonrpc import RpcContext
 from sequencer.metrics import Metrics
 from sequencer.wire import (
     block_json,
@@ -45,16 +46,6 @@ _RECOVERY_THREADS = 2  # one per core of the target machine; coincurve releases 
 _MAX_PAGE = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class CallContext:
-    """What a method may know about its caller."""
-
-    authorization: str | None
-    """The raw `Authorization` header, if any."""
-    client: str
-    """Peer address, for logs."""
-
-
 class CheckpointView(Protocol):
     """The sequencer's record of its L1 checkpoints (arrives with the L1 committer)."""
 
@@ -67,34 +58,6 @@ class CheckpointView(Protocol):
         ...
 
 
-Method = Callable[..., Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    required: bool
-    schema: Mapping[str, Any]
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class MethodSpec:
-    """One method: its parameters and result, for dispatch and for the OpenRPC document."""
-
-    name: str
-    summary: str
-    params: tuple[Param, ...]
-    result: Mapping[str, Any]
-    errors: tuple[int, ...] = ()
-
-
-_HEX32 = {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}
-_UINT = {"type": "integer", "minimum": 0}
-_EVENT = {"$ref": "#/components/schemas/Event"}
-_CHECKPOINT_SEL = {"oneOf": [{"enum": ["latest", "finalized"]}, _UINT]}
-
-
 class RpcApi:
     """Every method of DESIGN §7. One instance per process."""
 
@@ -104,7 +67,7 @@ class RpcApi:
         store: Store,
         writer: Writer,
         metrics: Metrics,
-        domain_separator: bytes,
+        domain: Domain,
         sequencer_address: bytes,
         checkpoints: CheckpointView | None = None,
     ) -> None:
@@ -112,13 +75,13 @@ class RpcApi:
         self.store = store
         self.writer = writer
         self.metrics = metrics
-        self.domain_separator = domain_separator
+        self.domain = domain
         self.sequencer_address = sequencer_address
         self.checkpoints = checkpoints
 
     # --- ingest ----------------------------------------------------------------------------
 
-    async def attest_submit(self, ctx: CallContext, event: Any) -> dict[str, Any]:
+    async def attest_submit(self, ctx: RpcContext, event: Any) -> dict[str, Any]:
         ev = self._parse_events([event], batch=False)[0]
         submitters = await self._authorize(ctx, [ev], batch=False)
         p = (await self.writer.submit([ev], submitters))[0]
@@ -127,13 +90,11 @@ class RpcApi:
             out["duplicate"] = True
         return out
 
-    async def attest_submitBatch(self, ctx: CallContext, events: Any) -> dict[str, Any]:
+    async def attest_submitBatch(self, ctx: RpcContext, events: Any) -> dict[str, Any]:
         if not isinstance(events, list) or not events:
             raise InvalidFieldError("events", "must be a non-empty list of event objects")
         if len(events) > self.config.max_batch_events:
-            raise InvalidFieldError(
-                "events", f"at most {self.config.max_batch_events} events per batch, got {len(events)}"
-            )
+            raise LimitExceededError("events per batch", self.config.max_batch_events, len(events))
         evs = self._parse_events(events, batch=True)
         submitters = await self._authorize(ctx, evs, batch=True)
         placed = await self.writer.submit(evs, submitters)
@@ -158,12 +119,13 @@ class RpcApi:
         return out
 
     async def _authorize(
-        self, ctx: CallContext, events: Sequence[EventInput], *, batch: bool
+        self, ctx: RpcContext, events: Sequence[EventInput], *, batch: bool
     ) -> list[bytes]:
         """The submitter of each event: the token's address, or the signature's signer."""
         token_address: bytes | None = None
-        if ctx.authorization is not None:
-            scheme, _, token = ctx.authorization.partition(" ")
+        authorization = ctx.headers.get("authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise UnauthorizedError("Authorization header must be 'Bearer <token>'")
             token_address = self.config.tokens.get(hash_token(token.strip()))
@@ -200,7 +162,7 @@ class RpcApi:
 
     async def _recover(self, events: Sequence[EventInput], indices: list[int]) -> list[bytes]:
         """Recover signers; big batches on worker threads so the event loop keeps serving."""
-        sep = self.domain_separator
+        sep = self.domain.separator
         if len(indices) < _THREAD_RECOVERY_MIN:
             return _recover_chunk(sep, events, indices)
         size = -(-len(indices) // _RECOVERY_THREADS)
@@ -226,7 +188,7 @@ class RpcApi:
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def attest_getEvent(self, ctx: CallContext, seq: Any) -> dict[str, Any]:
+    async def attest_getEvent(self, ctx: RpcContext, seq: Any) -> dict[str, Any]:
         n = self._existing_seq(seq)
         return self._event(n)
 
@@ -246,7 +208,7 @@ class RpcApi:
         return seq
 
     async def attest_getProof(
-        self, ctx: CallContext, seq: Any, options: Any = None
+        self, ctx: RpcContext, seq: Any, options: Any = None
     ) -> dict[str, Any]:
         n = parse_uint(seq, "seq")
         opts = parse_object(options, "options", ("checkpoint",))
@@ -270,7 +232,7 @@ class RpcApi:
         }
 
     async def attest_getConsistencyProof(
-        self, ctx: CallContext, first: Any, second: Any
+        self, ctx: RpcContext, first: Any, second: Any
     ) -> dict[str, Any]:
         m = parse_uint(first, "first")
         n = parse_uint(second, "second")
@@ -288,7 +250,7 @@ class RpcApi:
             "proof": [hex0x(h) for h in store.consistency_proof(m, n)],
         }
 
-    async def attest_getCheckpoint(self, ctx: CallContext, which: Any = "latest") -> Any:
+    async def attest_getCheckpoint(self, ctx: RpcContext, which: Any = "latest") -> Any:
         if self.checkpoints is None:
             return None  # no L1 attached: checkpoint fields answer null
         return self._checkpoint(which)
@@ -304,7 +266,7 @@ class RpcApi:
         return found
 
     async def attest_getBlock(
-        self, ctx: CallContext, number: Any = "latest", full: Any = False
+        self, ctx: RpcContext, number: Any = "latest", full: Any = False
     ) -> dict[str, Any]:
         count = self.store.head.block_count
         if number == "latest":
@@ -328,12 +290,12 @@ class RpcApi:
         return out
 
     async def attest_findByDigest(
-        self, ctx: CallContext, digest: Any, paging: Any = None
+        self, ctx: RpcContext, digest: Any, paging: Any = None
     ) -> dict[str, Any]:
         return self._find(self.store.find_by_digest, parse_hash32(digest, "digest"), paging)
 
     async def attest_findBySubject(
-        self, ctx: CallContext, subject: Any, paging: Any = None
+        self, ctx: RpcContext, subject: Any, paging: Any = None
     ) -> dict[str, Any]:
         return self._find(self.store.find_by_subject, parse_hash32(subject, "subject"), paging)
 
@@ -348,7 +310,7 @@ class RpcApi:
         seqs = finder(key, after=after, limit=limit)
         return {"seqs": seqs, "next": seqs[-1] if len(seqs) == limit else None}
 
-    async def attest_status(self, ctx: CallContext) -> dict[str, Any]:
+    async def attest_status(self, ctx: RpcContext) -> dict[str, Any]:
         head = self.store.head
         latest = self.store.get_block(head.block_count - 1) if head.block_count else None
         l1 = self.checkpoints.l1_status() if self.checkpoints is not None else None
@@ -360,12 +322,7 @@ class RpcApi:
             "treeSize": head.tree_size,
             "root": hex0x(head.root),
             "latestBlock": block_json(latest) if latest is not None else None,
-            "eip712Domain": {
-                "name": "attest-rollup",
-                "version": "1",
-                "chainId": self.config.chain_id,
-                "verifyingContract": hex0x(self.config.verifying_contract),
-            },
+            "eip712Domain": self.domain.to_json(),
             "sequencer": hex0x(self.sequencer_address),
             "l1": l1,
             "checkpointLag": lag,

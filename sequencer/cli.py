@@ -23,8 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """Subcommand registrars, imported lazily so `attest --help` stays fast."""
-    return []
+    """Subcommand registrars, one per module that owns a command."""
+    from sequencer import service
+
+    return [service.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
