@@ -143,9 +143,17 @@ class Chain:
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def set_time(self, t: int) -> None:
+        """Mine a block at time `t`: views then run at `t`, the next transaction at t + 1.
+
+        (eth-tester's time_travel(t) leaves the latest block at t - 1 and mines the next at t.)
+        """
+        self.tester.time_travel(t)
+        self.tester.mine_blocks(1)
+
     def advance(self, seconds: int) -> None:
-        """Move the chain clock forward and mine a block at the new time."""
-        self.tester.time_travel(self.now() + seconds)
+        """Move the chain clock forward by `seconds` and mine a block there."""
+        self.set_time(self.now() + seconds)
 
     def bond(self, amount: int = MIN_BOND) -> None:
         self.rollup.functions.deposit().transact({"from": self.sequencer, "value": amount})
@@ -191,3 +199,28 @@ def new_chain(**kwargs: Any) -> Chain:
     params.update(kwargs)
     rollup = deploy_rollup(w3, sequencer, owner, **params)
     return Chain(tester, w3, rollup, owner, sequencer, challenger)
+
+
+def reverts(message: str) -> Any:
+    """pytest.raises for a revert whose reason contains `message`."""
+    import re
+
+    import pytest
+    from eth_tester.exceptions import TransactionFailed
+    from web3.exceptions import ContractLogicError
+
+    return pytest.raises((TransactionFailed, ContractLogicError), match=re.escape(message))
+
+
+def events(chain: Chain, name: str, tx: bytes) -> list[Any]:
+    """Decoded `name` events of transaction `tx`."""
+    from web3.logs import DISCARD
+
+    receipt = chain.w3.eth.get_transaction_receipt(tx)
+    return list(getattr(chain.rollup.events, name)().process_receipt(receipt, errors=DISCARD))
+
+
+def fee(chain: Chain, tx: bytes) -> int:
+    """Wei the sender paid for gas in transaction `tx`."""
+    r = chain.w3.eth.get_transaction_receipt(tx)
+    return int(r["gasUsed"]) * int(r["effectiveGasPrice"])
