@@ -93,7 +93,6 @@ FORWARDED_METHODS: Final = frozenset(
         "eth_blockNumber",
         "eth_call",
         "eth_estimateGas",
-        "eth_feeHistory",
         "eth_gasPrice",
         "eth_maxPriorityFeePerGas",
         "eth_blobBaseFee",
@@ -111,7 +110,6 @@ FORWARDED_METHODS: Final = frozenset(
         "eth_getTransactionByBlockNumberAndIndex",
         "eth_getTransactionByHash",
         "eth_getTransactionCount",
-        "eth_getTransactionReceipt",
         "eth_newBlockFilter",
         "eth_newFilter",
         "eth_newPendingTransactionFilter",
@@ -205,6 +203,35 @@ def _parse_quantity(value: Any, what: str) -> int:
         except ValueError:
             pass
     raise RpcError(INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}")
+
+
+def _block_rewards(block: Any, chain: Any, percentiles: Sequence[float]) -> list[int]:
+    """Effective priority fees at gas-weighted `percentiles` of one block (eth_feeHistory)."""
+    if not block.transactions:
+        return [0] * len(percentiles)
+    base_fee = int(block.header.base_fee_per_gas)
+    receipts = block.get_receipts(chain.chaindb)
+    tips: list[tuple[int, int]] = []  # (effective tip, gas used)
+    previous_cumulative = 0
+    for tx, receipt in zip(block.transactions, receipts, strict=True):
+        gas_used = int(receipt.gas_used) - previous_cumulative
+        previous_cumulative = int(receipt.gas_used)
+        tip = min(int(tx.max_priority_fee_per_gas), int(tx.max_fee_per_gas) - base_fee)
+        tips.append((tip, gas_used))
+    tips.sort()
+    total = sum(g for _, g in tips)
+    out: list[int] = []
+    for p in percentiles:
+        threshold = total * p / 100
+        cumulative = 0
+        chosen = tips[-1][0]
+        for tip, gas in tips:
+            cumulative += gas
+            if cumulative >= threshold:
+                chosen = tip
+                break
+        out.append(chosen)
+    return out
 
 
 def _revert_from_failure(exc: Exception) -> _Reverted:
@@ -376,6 +403,8 @@ class DevnetChain:
             "evm_mine": self._evm_mine,
             "evm_snapshot": lambda _p: hex(self._tester.take_snapshot()),
             "evm_revert": self._evm_revert,
+            "eth_feeHistory": self._fee_history,
+            "eth_getTransactionReceipt": self._transaction_receipt,
         }
 
     def _fill_gas(self, params: list[Any]) -> list[Any]:
@@ -455,6 +484,76 @@ class DevnetChain:
         for _ in range(blocks):
             self._mine()
         return "0x0"
+
+    def _resolve_block_number(self, tag: Any, what: str) -> int:
+        head = int(self._backend.chain.get_canonical_head().block_number)
+        if tag in ("latest", "pending", "safe", "finalized"):
+            return head
+        if tag == "earliest":
+            return 0
+        number = _parse_quantity(tag, what)
+        if number > head:
+            raise RpcError(INVALID_PARAMS, f"{what}: block {number} is after the head {head}")
+        return number
+
+    def _fee_history(self, params: list[Any]) -> dict[str, Any]:
+        """eth_feeHistory as in the execution-apis spec (eth-tester's ignores rewards and
+        reports a fixed oldestBlock of 1, so it is answered here from py-evm directly)."""
+        if not 2 <= len(params) <= 3:
+            raise RpcError(
+                INVALID_PARAMS, "eth_feeHistory: expected [blockCount, newestBlock, percentiles?]"
+            )
+        count = _parse_quantity(params[0], "eth_feeHistory blockCount")
+        if not 1 <= count <= 1024:
+            raise RpcError(INVALID_PARAMS, f"eth_feeHistory: blockCount {count} not in 1..1024")
+        newest = self._resolve_block_number(params[1], "eth_feeHistory newestBlock")
+        percentiles = params[2] if len(params) == 3 and params[2] is not None else []
+        if not isinstance(percentiles, list) or not all(
+            isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
+            for p in percentiles
+        ):
+            raise RpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be numbers in 0..100")
+        if percentiles != sorted(percentiles):
+            raise RpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be increasing")
+        chain = self._backend.chain
+        oldest = max(0, newest - count + 1)
+        base_fees: list[int] = []
+        ratios: list[float] = []
+        rewards: list[list[str]] = []
+        for number in range(oldest, newest + 1):
+            block = chain.get_canonical_block_by_number(number)
+            header = block.header
+            base_fee = int(header.base_fee_per_gas)
+            base_fees.append(base_fee)
+            ratios.append(header.gas_used / header.gas_limit)
+            if percentiles:
+                rewards.append([hex(r) for r in _block_rewards(block, chain, percentiles)])
+        # The spec includes the base fee of the block after `newest`.
+        head = int(chain.get_canonical_head().block_number)
+        if newest < head:
+            next_fee = chain.get_canonical_block_header_by_number(newest + 1).base_fee_per_gas
+        else:
+            next_fee = chain.header.base_fee_per_gas  # the pending header, built on the head
+        base_fees.append(int(next_fee))
+        out: dict[str, Any] = {
+            "oldestBlock": hex(oldest),
+            "baseFeePerGas": [hex(f) for f in base_fees],
+            "gasUsedRatio": ratios,
+        }
+        if percentiles:
+            out["reward"] = rewards
+        return out
+
+    def _transaction_receipt(self, params: list[Any]) -> Any:
+        receipt = to_wire(self._forward("eth_getTransactionReceipt", params))
+        if isinstance(receipt, dict) and "logsBloom" not in receipt:
+            # eth-tester leaves the receipt's bloom out; py-evm has it.
+            chain = self._backend.chain
+            block = chain.get_canonical_block_by_number(int(receipt["blockNumber"], 16))
+            index = int(receipt["transactionIndex"], 16)
+            bloom = int(block.get_receipts(chain.chaindb)[index].bloom)
+            receipt["logsBloom"] = to_wire(bloom, "logsBloom")
+        return receipt
 
     def _evm_revert(self, params: list[Any]) -> bool:
         from eth_tester.exceptions import SnapshotNotFound

@@ -145,6 +145,8 @@ def test_deploy_call_transact_and_logs(l1_url: str, probe_artifacts: dict[str, A
     assert receipt["status"] == 1
     assert receipt["blockNumber"] == w3.eth.block_number  # auto-mined in its own block
     assert probe.functions.stored().call() == 42
+    bloom = bytes(receipt["logsBloom"])
+    assert len(bloom) == 256 and any(bloom)  # the Stored log sets bits
     assert int.from_bytes(w3.eth.get_storage_at(probe.address, 0), "big") == 42
     tx = w3.eth.get_transaction(tx_hash)
     assert tx["from"] == VALIDATOR_ADDRESS and tx["to"] == probe.address
@@ -562,3 +564,30 @@ def test_interval_mining_holds_transactions_until_the_next_block() -> None:
     assert (
         int(_rpc(chain, "eth_getBalance", VALIDATOR_ADDRESS, "latest"), 16) == DEV_BALANCE_WEI + 5
     )
+
+
+def test_fee_history_follows_the_spec() -> None:
+    chain = DevnetChain(clock=FakeClock(1_800_000_000.0))
+    tips = [10**9, 3 * 10**9]
+    for tip in tips:
+        tx = {
+            "from": SEQUENCER_ADDRESS,
+            "to": VALIDATOR_ADDRESS,
+            "value": "0x1",
+            "maxPriorityFeePerGas": hex(tip),
+            "maxFeePerGas": hex(50 * 10**9),
+        }
+        _rpc(chain, "eth_sendTransaction", tx)
+    _rpc(chain, "evm_mine")  # block 3, empty
+    history = _rpc(chain, "eth_feeHistory", "0x3", "latest", [25, 75])
+    assert history["oldestBlock"] == "0x1"
+    # One base fee per block, plus the next block's.
+    assert len(history["baseFeePerGas"]) == 4 and len(history["gasUsedRatio"]) == 3
+    assert history["reward"] == [[hex(tips[0])] * 2, [hex(tips[1])] * 2, ["0x0", "0x0"]]
+    blocks = [_rpc(chain, "eth_getBlockByNumber", hex(n), False) for n in (1, 2, 3)]
+    assert history["baseFeePerGas"][:3] == [b["baseFeePerGas"] for b in blocks]
+    # blockCount larger than the chain is clamped to genesis.
+    assert _rpc(chain, "eth_feeHistory", "0x400", "0x1", [])["oldestBlock"] == "0x0"
+    with pytest.raises(RpcError) as err:
+        _rpc(chain, "eth_feeHistory", "0x1", "latest", [75, 25])
+    assert err.value.code == INVALID_PARAMS and "increasing" in err.value.message
