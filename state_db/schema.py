@@ -24,6 +24,7 @@ scans (records, indexes, block-by-end) depend on.
 
 from __future__ import annotations
 
+import struct
 from typing import Final
 
 SCHEMA_VERSION: Final[int] = 1
@@ -63,9 +64,9 @@ ALL_PREFIXES: Final[tuple[bytes, ...]] = (
 )
 
 
-def u64(value: int) -> bytes:
-    """8-byte big-endian encoding (raises OverflowError outside [0, 2**64))."""
-    return value.to_bytes(8, "big")
+u64 = struct.Struct(">Q").pack
+"""8-byte big-endian encoding of an int (struct.error outside [0, 2**64)); a bound C method
+because the commit path calls it several times per record."""
 
 
 def encode_schema_value(node_chunk_bits: int) -> bytes:

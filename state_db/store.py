@@ -54,6 +54,16 @@ _NONCE_WORD = slice(224, 256)  # word 7
 _V_BYTE: Final[int] = 287  # low byte of word 8: 0 for an unsigned event
 
 _U64_MAX: Final[int] = 2**64 - 1
+
+WRITE_BUFFER_SIZE: Final[int] = 16 << 20
+"""LevelDB memtable size. The default 4 MiB fills every ~8 group commits of 1000 records and
+the resulting stream of level-0 tables and compactions (each re-compressing with snappy) cost
+about 7 µs of CPU per record; 16 MiB nearly halves the store's CPU per record (measured
+over 200k records in groups of 1000: 16.4 -> 9.5 µs) while the write-ahead log that a
+restart replays stays at most 16 MiB (first reopen ~0.2 s). Snappy stays on: it halves the
+disk (records are ~40% zero padding).
+"""
+
 _HEAD_FIXED: Final[int] = 3 * 8 + 2 * HASH_SIZE
 _NO_STATE: Mapping[str, bytes] = MappingProxyType({})
 
@@ -201,7 +211,9 @@ class Store:
             )
         fspath = os.fspath(path)
         try:
-            db = plyvel.DB(fspath, create_if_missing=create)
+            db = plyvel.DB(
+                fspath, create_if_missing=create, write_buffer_size=WRITE_BUFFER_SIZE
+            )
         except plyvel.IOError as e:
             raise StorageError(f"cannot open store {fspath}: {e}") from e
         except plyvel.Error as e:
@@ -356,6 +368,7 @@ class Store:
         seal: Sequence[tuple[int, int]],
         state: Mapping[str, bytes],
     ) -> CommitResult:
+        started = time.perf_counter()
         old = self._head
         first_seq = old.tree_size
         new_size = first_seq + len(entries)
@@ -438,6 +451,13 @@ class Store:
         self._tree = tree
         self._partials = partials
         self._head = head
+        log.debug(
+            "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",
+            new_size,
+            len(entries),
+            len(blocks),
+            time.perf_counter() - started,
+        )
         return CommitResult(first_seq, new_size, root, tuple(blocks))
 
     def _put_node_chunks(
