@@ -20,6 +20,7 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01s``  | subject 32, seq u64               | empty                                   |
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
+| ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ DIGEST_PREFIX: Final[bytes] = b"\x01d"
 SUBJECT_PREFIX: Final[bytes] = b"\x01s"
 NONCE_PREFIX: Final[bytes] = b"\x01o"
 STATE_PREFIX: Final[bytes] = b"\x01S"
+RECEIPT_PREFIX: Final[bytes] = b"\x01R"
 
 ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     SCHEMA_KEY,
@@ -61,6 +63,7 @@ ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     SUBJECT_PREFIX,
     NONCE_PREFIX,
     STATE_PREFIX,
+    RECEIPT_PREFIX,
 )
 
 
@@ -129,6 +132,11 @@ def subject_key(subject: bytes, seq: int) -> bytes:
 def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
     """`nonce_word` is the record's 32-byte ABI word 7, so the key needs no integer parsing."""
     return NONCE_PREFIX + submitter + nonce_word
+
+
+def receipt_key(first_seq: int) -> bytes:
+    """Key of the receipt signed for the group commit whose first record is `first_seq`."""
+    return RECEIPT_PREFIX + u64(first_seq)
 
 
 def state_key(name: str) -> bytes:

@@ -345,8 +345,10 @@ class Store:
         entries: Sequence[Entry],
         seal: Sequence[tuple[int, int]] = (),
         state: Mapping[str, bytes] = _NO_STATE,
+        *,
+        receipt: bytes | None = None,
     ) -> CommitResult:
-        """Append `entries`, seal blocks, write `state`; all in one synced write batch.
+        """Append `entries`, seal blocks, write `state` and `receipt`; one synced write batch.
 
         `entries[i]` gets seq ``head.tree_size + i``; its record's seq word must say so
         (`AssertionError` otherwise: the caller built a wrong record). `seal` lists
@@ -354,19 +356,21 @@ class Store:
         each seals the block ``[previous end, end)`` whose log root is the root at size `end`.
         ``commit([], seal=[(end, ts)])`` seals without appending. The caller must already
         have rejected replayed (submitter, nonce) pairs (DESIGN §5 rule 5): the nonce index
-        keeps the last seq written for a pair.
+        keeps the last seq written for a pair. `receipt` (opaque bytes, DESIGN §6) is stored
+        for the appended range and returned by `receipt_of_seq` for any seq in it.
 
         If the write raises, nothing is written and the store's state is unchanged.
         Blocking (fsync): call it via ``trio.to_thread.run_sync``.
         """
         with self._write_lock:
-            return self._commit(entries, seal, state)
+            return self._commit(entries, seal, state, receipt)
 
     def _commit(
         self,
         entries: Sequence[Entry],
         seal: Sequence[tuple[int, int]],
         state: Mapping[str, bytes],
+        receipt: bytes | None,
     ) -> CommitResult:
         started = time.perf_counter()
         old = self._head
@@ -381,6 +385,8 @@ class Store:
                     f"block end must be in ({prev_end}, {new_size}], got {end}",
                 )
             prev_end = end
+        if receipt is not None and not entries:
+            raise InvalidFieldError("receipt", "a receipt needs at least one appended record")
 
         batch = self._db.write_batch(sync=True)
         put = batch.put
@@ -439,6 +445,8 @@ class Store:
         put(schema.HEAD_KEY, encode_head(head))
         for name, value in state.items():
             put(schema.state_key(name), value)
+        if receipt is not None:
+            put(schema.receipt_key(first_seq), schema.u64(new_size) + receipt)
 
         batch.write()
         # After this write batch, a crash keeps every record, meta, tree node, index entry and
@@ -632,6 +640,22 @@ class Store:
         if number is None:
             raise StorageError(f"corrupt store: no block ends after seq {seq}")
         return self._read_block(int.from_bytes(number, "big"))
+
+    def receipt_of_seq(self, seq: int) -> bytes:
+        """The receipt bytes stored by the commit that appended `seq` (one reverse seek)."""
+        self._check_seq(seq)
+        # The receipt keyed by the largest first seq <= seq is the only candidate.
+        with self._db.iterator(
+            start=schema.RECEIPT_PREFIX,
+            stop=schema.receipt_key(seq + 1),
+            reverse=True,
+        ) as it:
+            found = next(it, None)
+        if found is not None:
+            _key, value = found
+            if seq < int.from_bytes(value[:8], "big"):
+                return bytes(value[8:])
+        raise NotFoundError(f"no receipt covers seq {seq}: it was committed without one")
 
     def _scan_index(self, prefix: bytes, after: int, limit: int) -> list[int]:
         if not -1 <= after <= _U64_MAX:

@@ -28,6 +28,11 @@ def seals_block(start: int) -> bool:
     return keccak256(start.to_bytes(8, "big"))[5] % 2 == 0
 
 
+def receipt_for(start: int) -> bytes:
+    """Stand-in receipt bytes of the batch starting at `start`."""
+    return b"receipt" + keccak256(b"receipt" + start.to_bytes(8, "big"))
+
+
 def main(path: str) -> None:
     with Store.open(path) as store:
         while store.head.tree_size < MAX_TREE_SIZE:
@@ -35,7 +40,12 @@ def main(path: str) -> None:
             end = start + batch_size(start)
             entries = [deterministic_entry(seq) for seq in range(start, end)]
             seal = [(end, 1_700_000_000_000 + end)] if seals_block(start) else []
-            store.commit(entries, seal, {"writer.tree_size": end.to_bytes(8, "big")})
+            store.commit(
+                entries,
+                seal,
+                {"writer.tree_size": end.to_bytes(8, "big")},
+                receipt=receipt_for(start),
+            )
             sys.stdout.write(f"{end}\n")
             sys.stdout.flush()
 

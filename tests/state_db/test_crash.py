@@ -23,7 +23,7 @@ from prover.block import GENESIS_PARENT_HASH
 from prover.hashing import leaf_hash
 from state_db import schema
 from state_db.store import Store
-from tests.state_db._crash_writer import batch_size, seals_block
+from tests.state_db._crash_writer import batch_size, receipt_for, seals_block
 from tests.state_db.records import deterministic_entry
 from tests.state_db.test_store_model import naive_root
 
@@ -90,6 +90,7 @@ def check_store(path: Path, reported: int, previous: int) -> int:
         if size:
             assert store.get_leaf_hash(size - 1) == leaves[-1]
             assert store.get_meta(size - 1) == deterministic_entry(size - 1).meta
+            assert store.receipt_of_seq(size - 1) == receipt_for(_batch_start(size))
         # The caller's state key was written in the same batch as the head.
         state = store.get_state("writer.tree_size")
         assert (state is None and size == 0) or state == size.to_bytes(8, "big")

@@ -72,6 +72,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.records: list[bytes] = []
         self.leaves: list[bytes] = []
         self.metas: list[bytes | None] = []
+        self.receipts: list[bytes | None] = []
         self.blocks: list[BlockHeader] = []
         self.nonces: dict[tuple[bytes, int], int] = {}
         self.next_nonce: dict[bytes, int] = {}
@@ -139,7 +140,9 @@ class StoreMachine(RuleBasedStateMachine):
         )
         seal = [(end, 1000 + end) for end in ends]
         state = data.draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.binary(max_size=8)))
-        result = self.s.commit(entries, seal, state)
+        receipt = b"receipt %d" % first if entries and data.draw(st.booleans()) else None
+        result = self.s.commit(entries, seal, state, receipt=receipt)
+        self.receipts += [receipt] * len(entries)
 
         self.records += [e.record for e in entries]
         self.leaves += [e.leaf_hash for e in entries]
@@ -232,6 +235,11 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.s.get_record(seq) == self.records[seq]
         assert self.s.get_meta(seq) == self.metas[seq]
         assert self.s.get_leaf_hash(seq) == self.leaves[seq]
+        if self.receipts[seq] is None:
+            with pytest.raises(NotFoundError, match="no receipt"):
+                self.s.receipt_of_seq(seq)
+        else:
+            assert self.s.receipt_of_seq(seq) == self.receipts[seq]
         start = data.draw(st.integers(0, n))
         end = data.draw(st.integers(start, n))
         assert self.s.get_records(start, end) == self.records[start:end]
@@ -250,6 +258,10 @@ class StoreMachine(RuleBasedStateMachine):
             self.s.get_record(n)
         with pytest.raises(NotFoundError):
             self.s.get_meta(n)
+        with pytest.raises(NotFoundError):
+            self.s.receipt_of_seq(n)
+        with pytest.raises(InvalidFieldError, match="receipt"):
+            self.s.commit([], receipt=b"r")
         with pytest.raises(NotFoundError):
             self.s.get_records(0, n + 1)
         with pytest.raises(NotFoundError):
