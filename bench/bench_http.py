@@ -53,6 +53,14 @@ async def _serve(host: str, port: int) -> None:
         sys.stdout.flush()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; proc(5) fields 14, 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run(connections: Sequence[int], duration_s: float, rate: float | None) -> list[dict[str, Any]]:
     """Start the server subprocess, run the load generator once per connection count."""
     server = subprocess.Popen(
@@ -72,9 +80,15 @@ def run(connections: Sequence[int], duration_s: float, rate: float | None) -> li
         run_load_subprocess("127.0.0.1", port, bodies, connections=1, count=200)
         results = []
         for n in connections:
+            cpu_before = _cpu_seconds(server.pid)
             result = run_load_subprocess(
                 "127.0.0.1", port, bodies, connections=n, duration_s=duration_s, rate=rate
             )
+            # The machine is shared: requests/s depends on what else runs, while the server's
+            # CPU time per request does not, so report both.
+            cpu = _cpu_seconds(server.pid) - cpu_before
+            result["server_cpu_s"] = round(cpu, 3)
+            result["server_cpu_us_per_request"] = round(cpu / max(result["requests"], 1) * 1e6, 1)
             results.append(result)
             sys.stdout.write(json.dumps(result) + "\n")
             sys.stdout.flush()
@@ -98,12 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     counts = [int(c) for c in args.connections.split(",") if c]
     results = run(counts, args.duration, args.rate)
-    sys.stdout.write("connections  requests/s  errors  p50 ms  p99 ms  max ms\n")
+    sys.stdout.write("connections  requests/s  errors  p50 ms  p99 ms  max ms  server CPU µs/req\n")
     for r in results:
         lat = r["latency_ms"]
         sys.stdout.write(
             f"{r['connections']:>11}  {r['rps']:>10.0f}  {r['errors']:>6}  {lat['p50']:>6.2f}"
-            f"  {lat['p99']:>6.2f}  {lat['max']:>6.2f}\n"
+            f"  {lat['p99']:>6.2f}  {lat['max']:>6.2f}  {r['server_cpu_us_per_request']:>17.1f}\n"
         )
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,7 +28,6 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Final
 
-import h11
 import orjson
 import trio
 
@@ -194,143 +194,343 @@ def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
     return None
 
 
-class _CloseConnection(Exception):
-    """Internal: stop serving this connection (after an error response, EOF or a timeout)."""
+class _HttpError(Exception):
+    """Internal: the request is malformed; answer `status` and close the connection."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(status)
+
+
+class _Closed(Exception):
+    """Internal: stop serving this connection without answering (EOF, idle, write timeout)."""
+
+
+def _bad(reason: str, status: int = 400) -> _HttpError:
+    return _HttpError(status, _bad_request_body(reason))
+
+
+# RFC 9110 §5.6.2 token, RFC 9110 §5.5 field value (visible characters, inner spaces and tabs,
+# obs-text), RFC 9112 §3.2 request target (visible ASCII, no spaces).
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_LINE: Final = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+    rb"((?:[\x21-\x7e\x80-\xff](?:[ \t\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
+)
+_TARGET: Final = re.compile(rb"[\x21-\x7e]+")
+_CHUNK_SIZE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
+#: Longest chunk-size line (with extensions) accepted.
+_MAX_CHUNK_LINE: Final = 1024
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")
+
+
+_STATUS_LINES: Final = {s.value: _status_line(s.value) for s in HTTPStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A parsed request line and header section (RFC 9112 §2.1)."""
+
+    method: str
+    target: str
+    http10: bool
+    headers: dict[str, str]
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+    expect_continue: bool
+
+
+def _parse_head(head: bytes) -> _Head:
+    """Parse request line and fields; raises `_HttpError` naming what is malformed."""
+    lines = head.split(b"\r\n")
+    # Verify the request line: method SP request-target SP HTTP-version (RFC 9112 §3).
+    parts = lines[0].split(b" ")
+    if len(parts) != 3:
+        raise _bad("request line must be 'METHOD target HTTP/1.1'")
+    method, target, version = parts
+    if version == b"HTTP/1.1":
+        http10 = False
+    elif version == b"HTTP/1.0":
+        http10 = True
+    else:
+        raise _bad(f"unsupported HTTP version {version[:20]!r}", 505)
+    if not _TOKEN.fullmatch(method):
+        raise _bad("request method is not a token")
+    if not _TARGET.fullmatch(target):
+        raise _bad("request target must be visible ASCII")
+    headers: dict[str, str] = {}
+    hosts = 0
+    for line in lines[1:]:
+        # Verify each field line; obs-fold and whitespace before the colon are rejected
+        # (RFC 9112 §5.1, §5.2), as is any stray CR or LF.
+        match = _FIELD_LINE.fullmatch(line)
+        if match is None:
+            raise _bad(f"malformed header line {line[:40]!r}")
+        name = match[1].decode("ascii").lower()
+        value = match[2].decode("latin-1")
+        if name == "host":
+            hosts += 1
+        previous = headers.get(name)
+        headers[name] = value if previous is None else f"{previous}, {value}"
+    # Verify Host: exactly one in HTTP/1.1 (RFC 9112 §3.2).
+    if hosts > 1 or (hosts == 0 and not http10):
+        raise _bad("an HTTP/1.1 request needs exactly one Host header")
+    content_length: int | None = None
+    raw_length = headers.get("content-length")
+    if raw_length is not None:
+        # Verify Content-Length: digits only; repeated copies must agree (RFC 9112 §6.3).
+        values = {v.strip() for v in raw_length.split(",")}
+        if len(values) != 1:
+            raise _bad("conflicting Content-Length values")
+        (only,) = values
+        if not (only.isdigit() and only.isascii() and len(only) <= 18):
+            raise _bad("Content-Length must be a decimal number")
+        content_length = int(only)
+    chunked = False
+    raw_te = headers.get("transfer-encoding")
+    if raw_te is not None:
+        # Both framings at once is how requests get smuggled (RFC 9112 §6.1): refuse it.
+        if content_length is not None:
+            raise _bad("both Transfer-Encoding and Content-Length")
+        if http10:
+            raise _bad("Transfer-Encoding is not defined for HTTP/1.0")
+        if raw_te.strip().lower() != "chunked":
+            raise _bad("only Transfer-Encoding: chunked is supported", 501)
+        chunked = True
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    keep_alive = "keep-alive" in tokens if http10 else "close" not in tokens
+    expect = headers.get("expect")
+    expect_continue = not http10 and expect is not None and expect.lower() == "100-continue"
+    return _Head(
+        method=method.decode("ascii"),
+        target=target.decode("ascii"),
+        http10=http10,
+        headers=headers,
+        content_length=content_length,
+        chunked=chunked,
+        keep_alive=keep_alive,
+        expect_continue=expect_continue,
+    )
+
+
+class _Connection:
+    """One client connection: a receive buffer and the request/response loop."""
+
+    __slots__ = ("_buf", "_client", "_deadline", "_handler", "_limits", "_stream")
+
+    def __init__(self, stream: trio.SocketStream, handler: Handler, limits: HttpLimits) -> None:
+        self._stream = stream
+        self._handler = handler
+        self._limits = limits
+        self._client = _peer(stream)
+        self._buf = bytearray()
+        self._deadline = 0.0
+
+    async def serve(self) -> None:
+        try:
+            while True:
+                # Idle keep-alive: wait for the first byte of the next request, unless a
+                # pipelined one is already buffered.
+                if not self._buf:
+                    with trio.move_on_after(self._limits.idle_timeout_s):
+                        data = await self._stream.receive_some(RECEIVE_SIZE)
+                        if not data:
+                            return
+                        self._buf += data
+                    if not self._buf:
+                        return
+                self._deadline = trio.current_time() + self._limits.read_timeout_s
+                try:
+                    head, body = await self._read_request()
+                except _HttpError as exc:
+                    await self._send(exc.status, exc.body, "application/json", (), False, False)
+                    return
+                request = Request(head.method, head.target, head.headers, body, self._client)
+                response = await _call_handler(self._handler, request)
+                keep_alive = head.keep_alive and not _asks_to_close(response)
+                await self._send(
+                    response.status,
+                    response.body,
+                    response.content_type,
+                    response.headers,
+                    keep_alive,
+                    head.method == "HEAD",
+                    http10_keep_alive=head.http10 and keep_alive,
+                )
+                if not keep_alive:
+                    return
+        except _Closed:
+            return
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The peer reset the connection; nothing to answer.
+            return
+
+    async def _receive(self) -> None:
+        """Append more bytes, or raise: `_Closed` on EOF, a 408 `_HttpError` past the deadline."""
+        with trio.move_on_at(self._deadline):
+            data = await self._stream.receive_some(RECEIVE_SIZE)
+            if not data:
+                raise _Closed
+            self._buf += data
+            return
+        raise _HttpError(408, _bad_request_body("request not received in time"))
+
+    async def _read_request(self) -> tuple[_Head, bytes]:
+        buf = self._buf
+        limit = self._limits.max_header_bytes
+        # RFC 9112 §2.2: ignore empty lines before the request line.
+        while buf.startswith(b"\r\n"):
+            del buf[:2]
+        scan_from = 0
+        while (end := buf.find(b"\r\n\r\n", scan_from)) < 0:
+            if len(buf) > limit:
+                raise _bad("request headers too large", 431)
+            scan_from = max(0, len(buf) - 3)
+            await self._receive()
+            while buf.startswith(b"\r\n"):
+                del buf[:2]
+        if end > limit:
+            raise _bad("request headers too large", 431)
+        head = _parse_head(bytes(buf[:end]))
+        del buf[: end + 4]
+        max_body = self._limits.max_body_bytes
+        if head.content_length is not None and head.content_length > max_body:
+            raise _HttpError(413, _too_large_body(max_body, head.content_length))
+        # RFC 9110 §10.1.1: a client that sent Expect: 100-continue holds the body back until
+        # it sees 100 (or a final status, e.g. the 413 above).
+        needs_body = head.chunked or (head.content_length or 0) > len(buf)
+        if head.expect_continue and needs_body:
+            await self._send_all(_CONTINUE)
+        if head.chunked:
+            return head, await self._read_chunked()
+        length = head.content_length or 0
+        while len(buf) < length:
+            await self._receive()
+        body = bytes(buf[:length])
+        del buf[:length]
+        return head, body
+
+    async def _read_chunked(self) -> bytes:
+        """The de-chunked body (RFC 9112 §7.1); trailer fields are read and dropped."""
+        buf = self._buf
+        max_body = self._limits.max_body_bytes
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = await self._read_line(_MAX_CHUNK_LINE, "chunk size line")
+            match = _CHUNK_SIZE.fullmatch(line)
+            if match is None:
+                raise _bad("malformed chunk size line")
+            size = int(match[1], 16)
+            if size == 0:
+                break
+            total += size
+            if total > max_body:
+                raise _HttpError(413, _too_large_body(max_body, None))
+            while len(buf) < size + 2:
+                await self._receive()
+            if buf[size : size + 2] != b"\r\n":
+                raise _bad("chunk data not followed by CRLF")
+            chunks.append(bytes(buf[:size]))
+            del buf[: size + 2]
+        # Trailer section: field lines up to an empty line, bounded like the header section.
+        budget = self._limits.max_header_bytes
+        while line := await self._read_line(budget, "trailer section"):
+            budget -= len(line) + 2
+        return b"".join(chunks)
+
+    async def _read_line(self, limit: int, what: str) -> bytes:
+        buf = self._buf
+        scan_from = 0
+        while (end := buf.find(b"\r\n", scan_from)) < 0:
+            if len(buf) > limit:
+                raise _bad(f"{what} too long")
+            scan_from = max(0, len(buf) - 1)
+            await self._receive()
+        if end > limit:
+            raise _bad(f"{what} too long")
+        line = bytes(buf[:end])
+        del buf[: end + 2]
+        return line
+
+    async def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        extra: tuple[tuple[str, str], ...],
+        keep_alive: bool,
+        head_only: bool,
+        *,
+        http10_keep_alive: bool = False,
+    ) -> None:
+        parts = [_STATUS_LINES.get(status) or _status_line(status)]
+        if status not in _NO_BODY_STATUSES:
+            parts.append(
+                b"Content-Type: %s\r\nContent-Length: %d\r\n"
+                % (content_type.encode("latin-1"), len(body))
+            )
+        parts.append(b"Date: %s\r\n" % _date.get())
+        for name, value in extra:
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if not keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif http10_keep_alive:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        if not head_only and status not in _NO_BODY_STATUSES:
+            parts.append(body)
+        await self._send_all(b"".join(parts))
+
+    async def _send_all(self, data: bytes) -> None:
+        with trio.move_on_after(self._limits.write_timeout_s):
+            await self._stream.send_all(data)
+            return
+        # A client that does not read its answers is dropped rather than holding a task.
+        raise _Closed
+
+
+def _asks_to_close(response: Response) -> bool:
+    return any(
+        name.lower() == "connection" and "close" in value.lower()
+        for name, value in response.headers
+    )
+
+
+def _valid_response(response: Response) -> bool:
+    """Handler-supplied header names are tokens and values carry no CR/LF (no injection)."""
+    for name, value in response.headers:
+        if not _TOKEN.fullmatch(name.encode("latin-1", "replace")):
+            return False
+        if "\r" in value or "\n" in value:
+            return False
+    return 100 <= response.status <= 999 and "\r" not in response.content_type
 
 
 async def _serve_connection(
     stream: trio.SocketStream, handler: Handler, limits: HttpLimits
 ) -> None:
-    client = _peer(stream)
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
-    try:
-        async with stream:
-            while True:
-                request = await _read_request(stream, conn, limits, client)
-                if request is None:
-                    return
-                response = await _call_handler(handler, request)
-                await _send_response(stream, conn, limits, response, head=request.method == "HEAD")
-                if conn.our_state is h11.MUST_CLOSE:
-                    return
-                conn.start_next_cycle()
-    except _CloseConnection:
-        return
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        # The peer reset the connection; nothing to answer.
-        return
-
-
-async def _receive_into(stream: trio.SocketStream, conn: h11.Connection) -> None:
-    try:
-        data = await stream.receive_some(RECEIVE_SIZE)
-    except trio.BrokenResourceError:
-        data = b""
-    conn.receive_data(data)
-
-
-async def _read_request(
-    stream: trio.SocketStream,
-    conn: h11.Connection,
-    limits: HttpLimits,
-    client: tuple[str, int] | None,
-) -> Request | None:
-    """The next complete request, or None when the peer closed or stayed idle too long."""
-    # Idle keep-alive: wait for the first byte only, unless it is already buffered.
-    if not conn.trailing_data[0]:
-        with trio.move_on_after(limits.idle_timeout_s) as idle:
-            await _receive_into(stream, conn)
-        if idle.cancelled_caught:
-            return None
-    with trio.move_on_after(limits.read_timeout_s) as scope:
-        try:
-            return await _read_rest(stream, conn, limits, client)
-        except h11.RemoteProtocolError as exc:
-            status = exc.error_status_hint if exc.error_status_hint >= 400 else 400
-            await _send_error(stream, conn, limits, status, _bad_request_body(str(exc)))
-            raise _CloseConnection from exc
-    if scope.cancelled_caught:
-        await _send_error(
-            stream, conn, limits, 408, _bad_request_body("request not received in time")
-        )
-        raise _CloseConnection
-    raise AssertionError("unreachable: the read either returned, raised, or timed out")
-
-
-async def _read_rest(
-    stream: trio.SocketStream,
-    conn: h11.Connection,
-    limits: HttpLimits,
-    client: tuple[str, int] | None,
-) -> Request | None:
-    head: h11.Request | None = None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            await _receive_into(stream, conn)
-            continue
-        if isinstance(event, h11.ConnectionClosed):
-            if head is not None:
-                raise h11.RemoteProtocolError("connection closed inside a request", 400)
-            return None
-        if isinstance(event, h11.Request):
-            head = event
-            # h11 only bounds a head that arrives in pieces; bound a complete one here too.
-            head_bytes = len(event.method) + len(event.target) + 12
-            head_bytes += sum(len(k) + len(v) + 4 for k, v in event.headers)
-            if head_bytes > limits.max_header_bytes:
-                raise h11.RemoteProtocolError("request headers too large", 431)
-            length = _declared_length(event)
-            if length is not None and length > limits.max_body_bytes:
-                await _send_error(
-                    stream, conn, limits, 413, _too_large_body(limits.max_body_bytes, length)
-                )
-                raise _CloseConnection
-            if conn.they_are_waiting_for_100_continue:
-                # RFC 9110 §10.1.1: the client holds the body back until it sees 100.
-                interim = conn.send(h11.InformationalResponse(status_code=100, headers=[]))
-                await _send_all(stream, limits, interim or b"")
-            continue
-        if isinstance(event, h11.Data):
-            size += len(event.data)
-            if size > limits.max_body_bytes:
-                await _send_error(
-                    stream, conn, limits, 413, _too_large_body(limits.max_body_bytes, None)
-                )
-                raise _CloseConnection
-            chunks.append(bytes(event.data))
-            continue
-        if isinstance(event, h11.EndOfMessage):
-            if head is None:
-                raise AssertionError("h11 gave EndOfMessage before Request")
-            headers: dict[str, str] = {}
-            for raw_name, raw_value in head.headers:
-                name = raw_name.decode("ascii")
-                value = raw_value.decode("latin-1")
-                headers[name] = f"{headers[name]}, {value}" if name in headers else value
-            return Request(
-                method=head.method.decode("ascii"),
-                path=head.target.decode("ascii", "replace"),
-                headers=headers,
-                body=b"".join(chunks),
-                client=client,
-            )
-        # h11.PAUSED cannot happen here: we only read one request per cycle.
-        raise AssertionError(f"unexpected h11 event {event!r}")
-
-
-def _declared_length(head: h11.Request) -> int | None:
-    for name, value in head.headers:
-        if name == b"content-length":
-            return int(value)
-    return None
+    async with stream:
+        await _Connection(stream, handler, limits).serve()
 
 
 async def _call_handler(handler: Handler, request: Request) -> Response:
     try:
-        return await handler(request)
+        response = await handler(request)
+        if not _valid_response(response):
+            raise ValueError(f"handler returned a malformed response: {response!r}")
+        return response
     except Exception:
         # A handler bug must not take the server down; the traceback goes to the log only.
         logger.exception(
@@ -340,63 +540,3 @@ async def _call_handler(handler: Handler, request: Request) -> Response:
             request.client,
         )
         return Response(500, INTERNAL_ERROR_BODY)
-
-
-def _response_headers(response: Response, length: int) -> list[tuple[bytes, bytes]]:
-    headers = [
-        (b"content-type", response.content_type.encode("latin-1")),
-        (b"content-length", str(length).encode("ascii")),
-        (b"date", _date.get()),
-    ]
-    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers)
-    return headers
-
-
-async def _send_response(
-    stream: trio.SocketStream,
-    conn: h11.Connection,
-    limits: HttpLimits,
-    response: Response,
-    *,
-    head: bool = False,
-) -> None:
-    reason = _reason(response.status)
-    data = conn.send(
-        h11.Response(
-            status_code=response.status,
-            headers=_response_headers(response, len(response.body)),
-            reason=reason,
-        )
-    )
-    parts = [data or b""]
-    if not head and response.body:
-        parts.append(conn.send(h11.Data(data=response.body)) or b"")
-    parts.append(conn.send(h11.EndOfMessage()) or b"")
-    await _send_all(stream, limits, b"".join(parts))
-
-
-async def _send_error(
-    stream: trio.SocketStream, conn: h11.Connection, limits: HttpLimits, status: int, body: bytes
-) -> None:
-    """Answer `status` and mark the connection for closing, if a response can still be sent."""
-    if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
-    response = Response(status, body, headers=(("Connection", "close"),))
-    try:
-        await _send_response(stream, conn, limits, response)
-    except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-        return
-
-
-async def _send_all(stream: trio.SocketStream, limits: HttpLimits, data: bytes) -> None:
-    with trio.move_on_after(limits.write_timeout_s) as scope:
-        await stream.send_all(data)
-    if scope.cancelled_caught:
-        raise _CloseConnection
-
-
-def _reason(status: int) -> bytes:
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b""

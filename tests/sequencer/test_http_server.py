@@ -360,3 +360,101 @@ def test_limits_reject_nonsense() -> None:
         HttpLimits(read_timeout_s=0)
     with pytest.raises(ValueError, match="max_body_bytes"):
         HttpLimits(max_body_bytes=-1)
+
+
+# --- framing corner cases of the hand-rolled parser -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"POST / HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n folded\r\n\r\n", 400),  # obs-fold
+        (b"POST / HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+        (b"POST /\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"POST  / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"P@ST / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
+        (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
+    ],
+)
+async def test_framing_errors(raw: bytes, status: int) -> None:
+    async with running() as port:
+        client = await RawClient.connect(port)
+        await client.send(raw)
+        got, headers, _ = await client.read_response()
+        assert got == status
+        assert headers["connection"] == "close"
+        assert await client.is_closed()
+
+
+async def test_accepted_framing_variants() -> None:
+    async with running() as port:
+        client = await RawClient.connect(port)
+        # Empty lines before a request are ignored (RFC 9112 §2.2); identical repeated
+        # Content-Length values are one value (RFC 9112 §6.3); chunk extensions and trailers
+        # are read and dropped; OWS around values is trimmed.
+        await client.send(b"\r\n" + post(b"ab", extra="Content-Length: 2\r\nX-Pad:   v  \r\n"))
+        _, _, body = await client.read_response()
+        seen = orjson.loads(body)
+        assert seen["body"] == "ab"
+        assert seen["headers"]["x-pad"] == "v"
+        await client.send(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: Chunked\r\n\r\n"
+            b"3;name=value\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n" + post(b"next")
+        )
+        assert orjson.loads((await client.read_response())[2])["body"] == "abc"
+        assert orjson.loads((await client.read_response())[2])["body"] == "next"
+
+
+async def test_http10_keep_alive_is_honoured() -> None:
+    async with running() as port:
+        client = await RawClient.connect(port)
+        for _ in range(2):
+            await client.send(b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            status, headers, _ = await client.read_response()
+            assert status == 200
+            assert headers["connection"] == "keep-alive"
+
+
+async def special(request: Request) -> Response:
+    if request.path == "/empty":
+        return Response(204, b"")
+    if request.path == "/inject":
+        return Response(200, b"{}", headers=(("X-Evil", "a\r\nSet-Cookie: x=1"),))
+    return Response(200, b"{}", headers=(("Connection", "close"),))
+
+
+async def test_handler_controls_and_response_validation(caplog: pytest.LogCaptureFixture) -> None:
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(
+            lambda task_status: serve_http(
+                special, "127.0.0.1", 0, limits=HttpLimits(), task_status=task_status
+            )
+        )
+        client = await RawClient.connect(port)
+        await client.send(b"GET /empty HTTP/1.1\r\nHost: t\r\n\r\n")
+        while b"\r\n\r\n" not in client.buf:
+            await client._fill()
+        head = client.buf.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 204 ")
+        assert b"content-length" not in head  # RFC 9110 §8.6
+        client.buf = client.buf.split(b"\r\n\r\n", 1)[1]
+        with caplog.at_level(logging.ERROR, logger="sequencer.http_server"):
+            await client.send(b"GET /inject HTTP/1.1\r\nHost: t\r\n\r\n")
+            status, headers, _ = await client.read_response()
+        assert status == 500
+        assert "set-cookie" not in headers
+        assert any("malformed response" in (r.exc_text or "") for r in caplog.records)
+        await client.send(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert (await client.read_response())[0] == 200
+        assert await client.is_closed()
+        nursery.cancel_scope.cancel()
