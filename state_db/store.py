@@ -210,10 +210,11 @@ class Store:
                 "node_chunk_bits", f"must be in [0, {schema.MAX_NODE_CHUNK_BITS}], got {node_chunk_bits}"
             )
         fspath = os.fspath(path)
+        if create:
+            # LevelDB creates only the last directory of the path.
+            os.makedirs(fspath, exist_ok=True)
         try:
-            db = plyvel.DB(
-                fspath, create_if_missing=create, write_buffer_size=WRITE_BUFFER_SIZE
-            )
+            db = plyvel.DB(fspath, create_if_missing=create, write_buffer_size=WRITE_BUFFER_SIZE)
         except plyvel.IOError as e:
             raise StorageError(f"cannot open store {fspath}: {e}") from e
         except plyvel.Error as e:

@@ -31,6 +31,11 @@ def test_new_store_is_empty(tmp_path: Path) -> None:
             store.get_record(0)
 
 
+def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a" / "b" / "log") as store:
+        assert store.head.tree_size == 0
+
+
 def test_open_without_create_needs_a_store(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no store at"):
         Store.open(tmp_path / "missing", create=False)
