@@ -24,7 +24,7 @@ import trio
 
 from prover.eip712 import Signer, compute_receipt_digest
 from prover.errors import AttestError, OverloadedError, ReplayError
-from prover.hashing import leaf_hash
+from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
 from prover.receipt_tree import compute_receipt_tree
 from prover.record import EventInput, build_record
@@ -219,12 +219,12 @@ class Writer:
                 continue
             pending.append((sub, slots))
 
-        leaf_hashes = [leaf_hash(r) for r in records]
-        entries = [Entry(r, h, m) for r, h, m in zip(records, leaf_hashes, metas, strict=True)]
+        hashes = leaf_hashes(records)
+        entries = [Entry(r, h, m) for r, h, m in zip(records, hashes, metas, strict=True)]
         receipt: Receipt | None = None
         tree = None
         if records:
-            tree = compute_receipt_tree(leaf_hashes)
+            tree = compute_receipt_tree(hashes)
             deadline = timestamp // 1000 + self._deadline_s
             digest = compute_receipt_digest(
                 self._domain_separator, first_seq, len(records), tree.root, deadline
@@ -247,7 +247,7 @@ class Writer:
                     continue
                 assert receipt is not None and tree is not None
                 index = slot - first_seq
-                placed.append(Placed(slot, leaf_hashes[index], index, tree.paths[index], receipt))
+                placed.append(Placed(slot, hashes[index], index, tree.paths[index], receipt))
             sub.placed = placed
         return result, len(pending)
 
@@ -297,10 +297,10 @@ class Writer:
         """The original receipt share of a record already in the log."""
         receipt = decode_receipt(self.store.receipt_of_seq(seq))
         first = receipt.first_seq
-        leaf_hashes = self.store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
-        tree = compute_receipt_tree(leaf_hashes)
+        hashes = self.store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
+        tree = compute_receipt_tree(hashes)
         index = seq - receipt.first_seq
-        return Placed(seq, leaf_hashes[index], index, tree.paths[index], receipt, duplicate=True)
+        return Placed(seq, hashes[index], index, tree.paths[index], receipt, duplicate=True)
 
     def _plan_seals(self, new_size: int, now: float, timestamp: int) -> list[tuple[int, int]]:
         """Block ends to seal in this commit: every full B records, then the rest if T passed."""
