@@ -154,9 +154,8 @@ class RpcApi:
             allow = self.config.allowlist
             for i, who in zip(signed, recovered, strict=True):
                 if allow is not None and who not in allow:
-                    raise UnauthorizedError(
-                        f"{'events[%d]: ' % i if batch else ''}signer {hex0x(who)} is not allowed"
-                    )
+                    where = f"events[{i}]: " if batch else ""
+                    raise UnauthorizedError(f"{where}signer {hex0x(who)} is not allowed")
                 submitters[i] = who
         return [s for s in submitters if s is not None]
 

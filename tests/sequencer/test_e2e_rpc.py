@@ -16,7 +16,15 @@ from prover.tree import verify_consistency, verify_inclusion
 from sequencer.client import RpcClient, RpcError
 from sequencer.process import SequencerProcess
 from sequencer.rpc_methods import build_openrpc
-from tests.sequencer.events import ALICE, ALICE_KEY, MALLORY_KEY, SEQUENCER_ADDRESS, h32, signed, unsigned
+from tests.sequencer.events import (
+    ALICE,
+    ALICE_KEY,
+    MALLORY_KEY,
+    SEQUENCER_ADDRESS,
+    h32,
+    signed,
+    unsigned,
+)
 
 DOMAIN = Domain(31337, bytes(20))
 REPO = Path(__file__).resolve().parents[2]
