@@ -12,7 +12,16 @@ Failure policy, per connection:
 * a request not fully read within `read_timeout_s` -> 408 and close;
 * no new request within `idle_timeout_s` -> close silently (RFC 9112 §9.8 allows it);
 * a handler exception -> logged with its traceback, 500 with a generic JSON body; the server and
-  the connection keep serving.
+  the connection keep serving;
+* a response the client does not read within `write_timeout_s` -> close.
+
+Why hand-rolled rather than h11: measured with `python -m bench.bench_http` (tiny JSON-RPC
+calls, keep-alive, server CPU time per request, which unlike requests/s does not depend on
+what else the shared 2-core machine runs): h11 on trio SocketStream ~160 µs; this parser on
+SocketStream ~75 µs; this parser on raw non-blocking syscalls with one cancel scope per
+connection ~55 µs. The parser covers exactly RFC 9112 request framing (request line, field
+lines, Content-Length, chunked, Expect: 100-continue, keep-alive rules of 1.0 and 1.1) and
+rejects what it does not support (obs-fold, other transfer codings, CL together with TE).
 """
 
 from __future__ import annotations

@@ -458,3 +458,48 @@ async def test_handler_controls_and_response_validation(caplog: pytest.LogCaptur
         assert (await client.read_response())[0] == 200
         assert await client.is_closed()
         nursery.cancel_scope.cancel()
+
+
+async def huge(request: Request) -> Response:
+    return Response(200, b"x" * (32 << 20))
+
+
+async def test_client_that_never_reads_is_dropped_after_write_timeout(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    mock_clock.autojump_threshold = 0.05
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(
+            lambda task_status: serve_http(
+                huge,
+                "127.0.0.1",
+                0,
+                limits=HttpLimits(write_timeout_s=5.0),
+                task_status=task_status,
+            )
+        )
+        client = await RawClient.connect(port)
+        await client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        await trio.sleep(6.0)  # virtual time: the server's send is stuck, then times out
+        received = 0
+        with trio.fail_after(60):
+            while True:
+                try:
+                    chunk = await client.stream.receive_some(1 << 20)
+                except trio.BrokenResourceError:
+                    break
+                if not chunk:
+                    break
+                received += len(chunk)
+        assert 0 < received < (32 << 20)
+        nursery.cancel_scope.cancel()
+
+
+async def test_413_survives_a_client_still_sending_its_body() -> None:
+    async with running(HttpLimits(max_body_bytes=1000)) as port:
+        client = await RawClient.connect(port)
+        await client.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 600000\r\n\r\n")
+        await client.send(b"y" * 600000)
+        status, _, body = await client.read_response()
+        assert status == 413
+        assert orjson.loads(body)["error"]["data"]["actual"] == 600000
