@@ -26,6 +26,7 @@ import errno
 import importlib
 import json
 import math
+import re
 import selectors
 import socket
 import subprocess
@@ -41,6 +42,7 @@ from typing import Any, Final
 BUCKET_NS: Final = 100_000_000
 #: How many error bodies are kept verbatim.
 MAX_ERROR_SAMPLES: Final = 5
+_ERROR_CODE: Final = re.compile(rb'"code"\s*:\s*(-?\d+)')
 #: How long in-flight requests may take to finish once the run is over.
 DRAIN_TIMEOUT_S: Final = 10.0
 
@@ -65,6 +67,8 @@ class LoadResult:
     """Completions in each consecutive `bucket_ms` window from the start."""
     error_samples: list[str]
     """Up to five error responses (status line and body) as received."""
+    error_kinds: dict[str, int]
+    """Error count per kind: ``"HTTP 413"``, ``"HTTP 200 code -32601"``, ``"closed"``..."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -152,6 +156,7 @@ def run_load(
     latencies: list[int] = []
     buckets: list[int] = []
     error_samples: list[str] = []
+    error_kinds: dict[str, int] = {}
     ok = errors = issued = 0
     limit = count if count is not None else sys.maxsize
     interval_ns = int(1e9 / rate) if rate is not None else 0
@@ -175,9 +180,10 @@ def run_load(
             c.out = data[sent:]
             sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
 
-    def fail(c: _Conn, sample: str) -> None:
+    def fail(c: _Conn, sample: str, kind: str) -> None:
         nonlocal errors
         errors += 1
+        error_kinds[kind] = error_kinds.get(kind, 0) + 1
         if len(error_samples) < MAX_ERROR_SAMPLES:
             error_samples.append(sample)
 
@@ -213,7 +219,7 @@ def run_load(
             if now > drain_deadline:
                 for c in conns:
                     if c.due_ns >= 0:
-                        fail(c, f"no response within {DRAIN_TIMEOUT_S} s after the run")
+                        fail(c, f"no response within {DRAIN_TIMEOUT_S} s after the run", "timeout")
                 break
         if rate is not None and issuing and idle:
             timeout = max(0.0, (next_due - perf()) / 1e9)
@@ -242,7 +248,7 @@ def run_load(
             if not chunk:
                 if c.due_ns >= 0:
                     in_flight -= 1
-                    fail(c, "connection closed by server with a request in flight")
+                    fail(c, "connection closed by server with a request in flight", "closed")
                     last_done = perf()
                 reconnect(c)
                 continue
@@ -262,7 +268,9 @@ def run_load(
             if status == 200 and b'"result"' in body and b'"error"' not in body:
                 ok += 1
             else:
-                fail(c, f"HTTP {status}: {body[:500].decode('utf-8', 'replace')}")
+                code = _ERROR_CODE.search(body)
+                kind = f"HTTP {status}" + (f" code {code[1].decode()}" if code else "")
+                fail(c, f"HTTP {status}: {body[:500].decode('utf-8', 'replace')}", kind)
             c.due_ns = -1
             in_flight -= 1
             idle.append(c)
@@ -285,6 +293,7 @@ def run_load(
         bucket_ms=BUCKET_NS // 1_000_000,
         timeseries=buckets,
         error_samples=error_samples,
+        error_kinds=error_kinds,
     )
 
 
