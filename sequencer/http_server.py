@@ -618,6 +618,10 @@ async def _serve_connection(
     sock.setblocking(False)
     try:
         await _Connection(sock, client, handler, limits).serve()
+    except Exception:
+        # A bug in this module, triggered by one client's bytes, must cost that client its
+        # connection and not every other client the server: log it loudly and carry on.
+        logger.exception("http connection failed client=%s", client)
     finally:
         trio.lowlevel.notify_closing(sock)
         sock.close()

@@ -10,8 +10,17 @@ import orjson
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sequencer.http_server import HttpLimits, Request, Response, serve_http
+from sequencer.http_server import (
+    HttpLimits,
+    Request,
+    Response,
+    _HttpError,
+    _parse_head,
+    serve_http,
+)
 
 
 class RawClient:
@@ -503,3 +512,38 @@ async def test_413_survives_a_client_still_sending_its_body() -> None:
         status, _, body = await client.read_response()
         assert status == 413
         assert orjson.loads(body)["error"]["data"]["actual"] == 600000
+
+
+# --- the head parser as a pure function -------------------------------------------------------
+
+_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-0123456789", min_size=1, max_size=12)
+_value = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_parse_head_never_fails_otherwise_than_with_an_http_error(raw: bytes) -> None:
+    try:
+        head = _parse_head(raw)
+    except _HttpError as exc:
+        assert 400 <= exc.status <= 505
+        return
+    assert head.method and head.target
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_token, _value), max_size=8), _value)
+def test_parse_head_round_trips_generated_requests(
+    fields: list[tuple[str, str]], target: str
+) -> None:
+    fields = [(n, v) for n, v in fields if n not in ("host", "content-length", "transfer-encoding")]
+    lines = [f"GET /{target} HTTP/1.1", "Host: example", *(f"{n}: {v}" for n, v in fields)]
+    head = _parse_head("\r\n".join(lines).encode())
+    assert head.method == "GET"
+    assert head.target == f"/{target}"
+    expected: dict[str, str] = {"host": "example"}
+    for n, v in fields:
+        expected[n] = f"{expected[n]}, {v}" if n in expected else v
+    assert head.headers == expected
