@@ -112,12 +112,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     counts = [int(c) for c in args.connections.split(",") if c]
     results = run(counts, args.duration, args.rate)
-    sys.stdout.write("connections  requests/s  errors  p50 ms  p99 ms  max ms  server CPU µs/req\n")
+    sys.stdout.write(
+        "connections  requests/s  errors  p50 ms  p99 ms  max ms  server CPU µs/req"
+        "  loadgen CPU µs/req\n"
+    )
     for r in results:
         lat = r["latency_ms"]
+        client_us = r["client_cpu_s"] / max(r["requests"], 1) * 1e6
         sys.stdout.write(
             f"{r['connections']:>11}  {r['rps']:>10.0f}  {r['errors']:>6}  {lat['p50']:>6.2f}"
-            f"  {lat['p99']:>6.2f}  {lat['max']:>6.2f}  {r['server_cpu_us_per_request']:>17.1f}\n"
+            f"  {lat['p99']:>6.2f}  {lat['max']:>6.2f}  {r['server_cpu_us_per_request']:>17.1f}"
+            f"  {client_us:>18.1f}\n"
         )
     return 0
 

@@ -69,6 +69,8 @@ class LoadResult:
     """Up to five error responses (status line and body) as received."""
     error_kinds: dict[str, int]
     """Error count per kind: ``"HTTP 413"``, ``"HTTP 200 code -32601"``, ``"closed"``..."""
+    client_cpu_s: float
+    """CPU time this generator used, to show it was not the bottleneck."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -162,6 +164,7 @@ def run_load(
     interval_ns = int(1e9 / rate) if rate is not None else 0
     idle = list(conns)
     perf = time.perf_counter_ns
+    cpu_start = time.process_time()
     start = perf()
     stop_issuing_at = start + int(duration_s * 1e9) if duration_s is not None else sys.maxsize
     next_due = start
@@ -294,6 +297,7 @@ def run_load(
         timeseries=buckets,
         error_samples=error_samples,
         error_kinds=error_kinds,
+        client_cpu_s=round(time.process_time() - cpu_start, 3),
     )
 
 
