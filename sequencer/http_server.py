@@ -358,7 +358,18 @@ class _Connection:
     yields once per request (at the latest), which keeps the connections fair and cancellable.
     """
 
-    __slots__ = ("_buf", "_client", "_handler", "_limits", "_phase", "_scope", "_sock", "_waited")
+    __slots__ = (
+        "_armed",
+        "_buf",
+        "_client",
+        "_handler",
+        "_limits",
+        "_phase",
+        "_scope",
+        "_sock",
+        "_timeouts",
+        "_waited",
+    )
 
     def __init__(
         self,
@@ -374,7 +385,15 @@ class _Connection:
         self._buf = bytearray()
         self._scope = trio.CancelScope()
         self._phase = _IDLE
+        self._armed = False
         self._waited = False
+        # Indexed by phase; the handler phase has no deadline of ours.
+        self._timeouts = (
+            limits.idle_timeout_s,
+            limits.read_timeout_s,
+            math.inf,
+            limits.write_timeout_s,
+        )
 
     async def serve(self) -> None:
         scope = self._scope
@@ -382,7 +401,7 @@ class _Connection:
             try:
                 await self._loop()
             except _HttpError as exc:
-                self._set_phase(_WRITE, self._limits.write_timeout_s)
+                self._enter(_WRITE)
                 await self._send(exc.status, exc.body, "application/json", (), False, False)
                 await self._linger()
             except (_Closed, OSError):
@@ -398,28 +417,41 @@ class _Connection:
                 body = _bad_request_body("request not received in time")
                 await self._send(408, body, "application/json", (), False, False)
 
-    def _set_phase(self, phase: int, timeout_s: float) -> None:
+    def _enter(self, phase: int) -> None:
+        """Start `phase`; its deadline is armed only if it has to wait (see `_arm`)."""
         self._phase = phase
-        self._scope.deadline = trio.current_time() + timeout_s
+        if self._armed:
+            self._scope.deadline = math.inf
+            self._armed = False
+
+    def _arm(self) -> None:
+        """Set the current phase's deadline, the first time the phase has to wait.
+
+        Most requests arrive whole and most answers fit the socket buffer, so most phases never
+        wait; moving a deadline costs about as much as parsing a request, so it is done lazily.
+        A phase's deadline is fixed from its first wait: a client dripping bytes cannot
+        extend it.
+        """
+        if not self._armed:
+            self._scope.deadline = trio.current_time() + self._timeouts[self._phase]
+            self._armed = True
 
     async def _loop(self) -> None:
-        limits = self._limits
         while True:
             self._waited = False
             if not self._buf:
                 # Idle keep-alive: wait for the first byte of the next request, unless a
                 # pipelined one is already buffered.
-                self._set_phase(_IDLE, limits.idle_timeout_s)
+                self._enter(_IDLE)
                 await self._receive()
-            self._set_phase(_READ, limits.read_timeout_s)
+            self._enter(_READ)
             head, body = await self._read_request()
             # The handler keeps its own deadlines (STYLE rule 7: at the RPC and L1 edges).
-            self._phase = _HANDLER
-            self._scope.deadline = math.inf
+            self._enter(_HANDLER)
             request = Request(head.method, head.target, head.headers, body, self._client)
             response = await _call_handler(self._handler, request)
             keep_alive = head.keep_alive and not _asks_to_close(response)
-            self._set_phase(_WRITE, limits.write_timeout_s)
+            self._enter(_WRITE)
             await self._send(
                 response.status,
                 response.body,
@@ -444,6 +476,7 @@ class _Connection:
                 data = sock.recv(RECEIVE_SIZE)
             except BlockingIOError:
                 self._waited = True
+                self._arm()
                 await trio.lowlevel.wait_readable(sock)
                 continue
             if not data:
@@ -459,6 +492,7 @@ class _Connection:
                 sent = sock.send(view)
             except BlockingIOError:
                 self._waited = True
+                self._arm()
                 await trio.lowlevel.wait_writable(sock)
                 continue
             view = view[sent:]
@@ -469,7 +503,7 @@ class _Connection:
         Closing a socket with unread input makes the kernel send RST, which can destroy the
         error answer before the client reads it (e.g. a 413 while the body is still coming).
         """
-        self._scope.deadline = math.inf
+        self._enter(_HANDLER)  # no deadline of the connection: the linger has its own
         with contextlib.suppress(OSError), trio.move_on_after(_LINGER_S):
             self._sock.shutdown(socket.SHUT_WR)
             drained = 0
