@@ -17,11 +17,14 @@ Failure policy, per connection:
 
 Why hand-rolled rather than h11: measured with `python -m bench.bench_http` (tiny JSON-RPC
 calls, keep-alive, server CPU time per request, which unlike requests/s does not depend on
-what else the shared 2-core machine runs): h11 on trio SocketStream ~160 µs; this parser on
-SocketStream ~75 µs; this parser on raw non-blocking syscalls with one cancel scope per
-connection ~55 µs. The parser covers exactly RFC 9112 request framing (request line, field
-lines, Content-Length, chunked, Expect: 100-continue, keep-alive rules of 1.0 and 1.1) and
-rejects what it does not support (obs-fold, other transfer codings, CL together with TE).
+what else the shared 2-core machine runs): h11 on trio's SocketStream 150-170 µs; this parser
+on SocketStream 70-77 µs; on raw non-blocking syscalls with one cancel scope per connection
+55-70 µs; with deadlines armed only when a phase waits 37-60 µs. Best requests/s seen on a
+quiet moment: about 16k on 1-4 connections, against about 5.6k for h11.
+
+The parser covers exactly RFC 9112 request framing (request line, field lines, Content-Length,
+chunked, Expect: 100-continue, the keep-alive rules of 1.0 and 1.1) and rejects what it does
+not support (obs-fold, other transfer codings, Content-Length together with chunked).
 """
 
 from __future__ import annotations
