@@ -405,8 +405,9 @@ class _Connection:
                 await self._loop()
             except _HttpError as exc:
                 self._enter(_WRITE)
-                await self._send(exc.status, exc.body, "application/json", (), False, False)
-                await self._linger()
+                with contextlib.suppress(_Closed, OSError):
+                    await self._send(exc.status, exc.body, "application/json", (), False, False)
+                    await self._linger()
             except (_Closed, OSError):
                 # EOF, a reset from the peer.
                 return
