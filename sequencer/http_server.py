@@ -417,6 +417,8 @@ class _Connection:
             # the connection is just closed.
             deadline = trio.current_time() + self._limits.write_timeout_s
             self._scope = trio.CancelScope(deadline=deadline)
+            self._phase = _WRITE
+            self._armed = True  # the fresh scope already carries the write deadline
             with self._scope, contextlib.suppress(_Closed, OSError):
                 body = _bad_request_body("request not received in time")
                 await self._send(408, body, "application/json", (), False, False)
