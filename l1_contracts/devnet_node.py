@@ -205,6 +205,38 @@ def _parse_quantity(value: Any, what: str) -> int:
     raise RpcError(INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}")
 
 
+# Methods whose last parameter is a block tag that clients may leave out (anvil defaults it to
+# "latest"), with the number of parameters before it.
+_BLOCK_TAG_POSITION: Final = {
+    "eth_call": 1,
+    "eth_estimateGas": 1,
+    "eth_getBalance": 1,
+    "eth_getCode": 1,
+    "eth_getTransactionCount": 1,
+    "eth_getStorageAt": 2,
+}
+
+
+def _default_block_tag(method: str, params: list[Any]) -> list[Any]:
+    """Fill an omitted block tag with "latest"; read "pending" as "latest" for call/estimate.
+
+    eth-tester refuses "pending" in eth_estimateGas; with auto-mining the pending state *is*
+    the latest state. (With --block-time, pending transactions are not seen by call/estimate.)
+    """
+    position = _BLOCK_TAG_POSITION.get(method)
+    if position is None:
+        return params
+    if len(params) == position:
+        return [*params, "latest"]
+    if (
+        method in ("eth_call", "eth_estimateGas")
+        and len(params) > position
+        and params[position] == "pending"
+    ):
+        return [*params[:position], "latest", *params[position + 1 :]]
+    return params
+
+
 def _block_rewards(block: Any, chain: Any, percentiles: Sequence[float]) -> list[int]:
     """Effective priority fees at gas-weighted `percentiles` of one block (eth_feeHistory)."""
     if not block.transactions:
@@ -375,6 +407,7 @@ class DevnetChain:
             return local(params)
         if method not in FORWARDED_METHODS:
             raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+        params = _default_block_tag(method, params)
         if method == "eth_sendTransaction":
             params = self._fill_gas(params)
         elif method == "eth_getLogs":
@@ -705,7 +738,10 @@ def serve(host: str, port: int, chain_id: int = DEFAULT_CHAIN_ID, block_time: fl
     if block_time < 0:
         raise ValueError(f"block_time must be >= 0, got {block_time}")
     chain = DevnetChain(chain_id, auto_mine=block_time == 0)
-    server = make_server(host, port, chain)
+    try:
+        server = make_server(host, port, chain)
+    except OSError as exc:
+        raise SystemExit(f"devnet: cannot listen on {host}:{port}: {exc}") from exc
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

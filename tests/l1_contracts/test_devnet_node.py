@@ -127,10 +127,10 @@ def test_chain_id_and_dev_accounts(l1_url: str) -> None:
     assert w3.eth.chain_id == DEFAULT_CHAIN_ID
     assert w3.net.version == str(DEFAULT_CHAIN_ID)
     assert w3.eth.accounts[:10] == list(DEV_ADDRESSES)
-    # Untouched accounts still hold the genesis allocation.
-    for addr in DEV_ADDRESSES[5:]:
-        assert w3.eth.get_balance(addr) == DEV_BALANCE_WEI
-        assert w3.eth.get_transaction_count(addr) == 0
+    # Genesis funds every dev account with 10,000 ETH (other tests may have spent since).
+    for addr in DEV_ADDRESSES:
+        assert w3.eth.get_balance(addr, "earliest") == DEV_BALANCE_WEI
+        assert w3.eth.get_transaction_count(addr, "earliest") == 0
 
 
 def test_deploy_call_transact_and_logs(l1_url: str, probe_artifacts: dict[str, Any]) -> None:
@@ -591,3 +591,13 @@ def test_fee_history_follows_the_spec() -> None:
     with pytest.raises(RpcError) as err:
         _rpc(chain, "eth_feeHistory", "0x1", "latest", [75, 25])
     assert err.value.code == INVALID_PARAMS and "increasing" in err.value.message
+
+
+def test_omitted_and_pending_block_tags_mean_latest() -> None:
+    chain = DevnetChain(clock=FakeClock(1_800_000_000.0))
+    tx = {"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS, "value": "0x1"}
+    assert _rpc(chain, "eth_estimateGas", tx, "pending") == hex(21000)
+    assert _rpc(chain, "eth_call", tx) == "0x"
+    assert _rpc(chain, "eth_getBalance", SEQUENCER_ADDRESS) == hex(DEV_BALANCE_WEI)
+    assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS) == "0x0"
+    assert _rpc(chain, "eth_getStorageAt", SEQUENCER_ADDRESS, "0x0") == "0x" + "00" * 32
