@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import logging
 import os
@@ -331,6 +330,7 @@ class DevnetChain:
         # adds its own formatting middleware inside request_func().
         self._w3 = Web3(self._provider, middleware=[])
         self._request_func = self._provider.request_func(self._w3, self._w3.middleware_onion)
+        self._local = self._local_methods()
 
     # --- endpoints ---------------------------------------------------------------------------
 
@@ -338,8 +338,8 @@ class DevnetChain:
         from eth_tester.exceptions import TransactionFailed
         from web3.providers.eth_tester.defaults import API_ENDPOINTS
 
-        endpoints = copy.copy(API_ENDPOINTS)
-        endpoints = {ns: dict(methods) for ns, methods in endpoints.items()}
+        # A copy two levels deep: API_ENDPOINTS is a shared module global.
+        endpoints = {ns: dict(methods) for ns, methods in API_ENDPOINTS.items()}
 
         def catching_revert(fn: Callable[..., Any]) -> Callable[..., Any]:
             # The provider turns TransactionFailed into a message-only exception; catch it
@@ -402,7 +402,7 @@ class DevnetChain:
                 raise _classify(method, exc) from exc
 
     def _dispatch(self, method: str, params: list[Any]) -> Any:
-        local = self._local_methods().get(method)
+        local = self._local.get(method)
         if local is not None:
             return local(params)
         if method not in FORWARDED_METHODS:
