@@ -108,3 +108,36 @@ class LimitExceededError(InvalidInputError):
         self.actual = actual
         got = f"{actual} " if actual is not None else ""
         super().__init__(f"{what}: {got}exceeds the limit of {limit}")
+
+
+# --- light client verdicts (prover/light_client.py; exit codes in sequencer/verify.py) ---------
+
+
+class NotIncludedError(NotFoundError):
+    """The event asked about is not in the log: no such seq or digest, or another record sits
+    at the position (`ExpectationMismatchError`)."""
+
+
+class ExpectationMismatchError(NotIncludedError):
+    """The record at the position differs from what the caller expected in field `field`."""
+
+    def __init__(self, field: str, expected: str, actual: str) -> None:
+        self.field = field
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{field}: expected {expected}, the record has {actual}")
+
+
+class NotFinalError(AttestError):
+    """The event is in the log but no final checkpoint covers it yet (pending, or not yet
+    committed); verifying again later may succeed."""
+
+
+class ProofInvalidError(ProofError):
+    """Data served for an event does not check out: the record, its leaf hash, its signature,
+    its meta, or the inclusion proof to the checkpoint's root."""
+
+
+class L1MismatchError(AttestError):
+    """L1 disagrees with what was served or trusted: the checkpoint's size or root differ, it is
+    reverted or missing, or it does not extend the checkpoint verified before (a fork)."""
