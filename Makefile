@@ -4,10 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ANVIL_VERSION := 1.7.1
+ANVIL := .tools/anvil/node_modules/@foundry-rs/anvil/package.json
 
 .PHONY: install test lint typecheck pytest devnet bench vectors clean
 
-install: $(STAMP)
+install: $(STAMP) $(ANVIL)
+
+# anvil, the real Ethereum node the end-to-end tests also run against: the npm package ships
+# the native binary (no download step), so this works offline from the registry alone.
+$(ANVIL):
+	mkdir -p .tools/anvil
+	npm install --prefix .tools/anvil --no-audit --no-fund --silent @foundry-rs/anvil@$(ANVIL_VERSION)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +36,9 @@ test: lint typecheck pytest
 
 vectors: install
 	$(BIN)/python -m prover.vectors tests/vectors/rfc9162_keccak.json
+
+devnet: install
+	$(BIN)/attest devnet
 
 bench: install
 	$(BIN)/python -m bench

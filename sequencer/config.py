@@ -82,6 +82,14 @@ class Config:
     """Largest HTTP request body accepted."""
     dev: bool = False
     """`--dev`: adds the `dev` token bound to `DEV_ADDRESS`."""
+    l1_rpc: str | None = None
+    """Ethereum JSON-RPC endpoint of L1; None runs without checkpoints."""
+    l1_contract: str | None = None
+    """Address of the rollup contract on L1 (also the EIP-712 verifyingContract)."""
+    checkpoint_interval_s: float = 5.0
+    """How often the committer anchors the durable head on L1."""
+    l1_timeout_s: float = 10.0
+    """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
 
     def with_dev(self) -> Config:
         tokens = dict(self.tokens)

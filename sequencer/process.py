@@ -14,8 +14,91 @@ from pathlib import Path
 _READY = re.compile(r"listening on (http://\S+)")
 
 
-class SequencerProcess:
-    """A sequencer child process; `url` is known once it printed its ready line."""
+class _Child:
+    """A child process that prints a ready line; stdout is drained so it never blocks."""
+
+    proc: subprocess.Popen[str]
+
+    def _start(self, args: list[str], ready: re.Pattern[str], timeout: float) -> re.Match[str]:
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=None, text=True, cwd=Path(__file__).parent.parent
+        )
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        timer = threading.Timer(timeout, self.proc.kill)
+        timer.start()
+        try:
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                m = ready.search(line)
+                if m:
+                    threading.Thread(target=self._drain, daemon=True).start()
+                    return m
+        finally:
+            timer.cancel()
+        code = self.proc.wait()
+        raise RuntimeError(f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}")
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to clean up (the crash tests' tool)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM and wait; SIGKILL if it does not stop in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+_DEVNET_READY = re.compile(r"contract\s+(0x[0-9a-fA-F]{40})")
+_DEVNET_URL = re.compile(r"sequencer\s+(http://\S+)")
+_DEVNET_L1 = re.compile(r"L1\s+(http://\S+)")
+
+
+class DevnetProcess(_Child):
+    """`attest devnet` as a child process: `url` (sequencer), `l1_rpc`, `contract`."""
+
+    def __init__(
+        self,
+        *,
+        l1_rpc: str | None = None,
+        extra_args: Sequence[str] = (),
+        log_level: str = "WARNING",
+        ready_timeout: float = 90.0,
+    ) -> None:
+        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "devnet",
+                "--rpc", "127.0.0.1:0", "--l1-port", "0"]
+        if l1_rpc is not None:
+            args += ["--l1-rpc", l1_rpc]
+        args += list(extra_args)
+        self.contract = self._start(args, _DEVNET_READY, ready_timeout).group(1)
+        text = "".join(self.lines)
+        url = _DEVNET_URL.search(text)
+        l1 = _DEVNET_L1.search(text)
+        assert url is not None and l1 is not None, text
+        self.url = url.group(1)
+        self.l1_rpc = l1.group(1)
+
+    def __enter__(self) -> DevnetProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SequencerProcess(_Child):
+    """`attest serve` as a child process; `url` is known once it printed its ready line."""
 
     def __init__(
         self,
@@ -35,47 +118,7 @@ class SequencerProcess:
         if config is not None:
             args += ["--config", str(config)]
         args += list(extra_args)
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=None, text=True, cwd=Path(__file__).parent.parent
-        )
-        self.url = self._wait_ready(ready_timeout)
-        # Keep draining stdout so the child never blocks on a full pipe.
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _wait_ready(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        timer = threading.Timer(timeout, self.proc.kill)
-        timer.start()
-        try:
-            for line in self.proc.stdout:
-                m = _READY.search(line)
-                if m:
-                    return m.group(1)
-        finally:
-            timer.cancel()
-        code = self.proc.wait()
-        raise RuntimeError(f"sequencer exited with {code} before it was ready")
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to clean up (the crash tests' tool)."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM and wait; SIGKILL if it does not stop in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        self.url = self._start(args, _READY, ready_timeout).group(1)
 
     def __enter__(self) -> SequencerProcess:
         return self

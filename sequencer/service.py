@@ -12,7 +12,6 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -21,10 +20,13 @@ import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
-from sequencer.api import CheckpointView, RpcApi
-from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config
+from prover.errors import InvalidFieldError, L1Error
+from sequencer.api import RpcApi
+from sequencer.committer import Committer
+from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.jsonrpc import Dispatcher, make_http_handler
+from sequencer.l1 import L1Client
 from sequencer.metrics import Metrics
 from sequencer.rpc_methods import register_api
 from sequencer.writer import Writer
@@ -44,11 +46,25 @@ class Running:
 async def run_sequencer(
     config: Config,
     *,
-    checkpoints: Callable[[RpcApi], Awaitable[CheckpointView]] | None = None,
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Open the store, start the writer and the HTTP server; run until cancelled."""
+    """Open the store, start the writer, the L1 committer and the HTTP server; run until cancelled.
+
+    With an L1 attached, the EIP-712 domain is the L1's chain id and the rollup contract, read
+    from L1 before anything is signed (a receipt in the wrong domain would be worthless).
+    """
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    l1: L1Client | None = None
+    if config.l1_rpc is not None:
+        if config.l1_contract is None:
+            raise InvalidFieldError("contract", "an L1 endpoint needs the rollup contract address")
+        l1 = L1Client(
+            config.l1_rpc, config.l1_contract, config.sequencer_key, timeout_s=config.l1_timeout_s
+        )
+        chain_id = await _wait_for_l1(l1)
+        config = replace(
+            config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
+        )
     store = Store.open(config.data_dir / "log")
     try:
         metrics = Metrics()
@@ -87,13 +103,28 @@ async def run_sequencer(
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
-            if checkpoints is not None:
-                api.checkpoints = await checkpoints(api)
+            if l1 is not None:
+                committer = Committer(store, l1, metrics, interval_s=config.checkpoint_interval_s)
+                api.checkpoints = committer
+                await nursery.start(committer.run)
             port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=limits))
             log.info("sequencer ready", extra={"port": port, "tree_size": store.head.tree_size})
             task_status.started(Running(port, api))
     finally:
         store.close()
+
+
+async def _wait_for_l1(l1: L1Client, attempts: int = 30) -> int:
+    """L1's chain id, retrying while the node starts; fails clearly if it never answers."""
+    for attempt in range(attempts):
+        try:
+            return await trio.to_thread.run_sync(l1.chain_id, abandon_on_cancel=True)
+        except L1Error as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("waiting for L1: %s", exc)
+            await trio.sleep(1)
+    raise AssertionError("unreachable")
 
 
 async def _serve_until_signalled(config: Config) -> None:
@@ -115,7 +146,12 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_config(base, args.config)
     if args.dev:
         config = config.with_dev()
-    return replace(config, host=base.host, port=base.port)
+    if args.sequencer_key_file:
+        config = replace(config, sequencer_key=read_key_file(args.sequencer_key_file))
+    return replace(
+        config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
+        checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
+    )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -138,6 +174,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rpc", default="127.0.0.1:8645", help="HOST:PORT to listen on")
     p.add_argument("--config", default=None, help="TOML configuration file")
     p.add_argument("--dev", action="store_true", help="add the bearer token 'dev' and print it")
+    p.add_argument("--l1-rpc", default=None, help="L1 JSON-RPC URL (no L1: no checkpoints)")
+    p.add_argument("--contract", default=None, help="rollup contract address on L1")
+    p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
+    p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    p.add_argument("--sequencer-key-file", default=None,
+                   help="file holding the sequencer's 0x-hex key (default: the dev key)")
     p.set_defaults(handler=_cmd_serve)
     p = sub.add_parser("openrpc", help="print the OpenRPC document (docs/openrpc.json)")
     p.set_defaults(handler=_cmd_openrpc)

@@ -1,0 +1,171 @@
+"""The L1 committer: anchors the durable tree head on the rollup contract (DESIGN §4).
+
+Every `interval` seconds, when the log grew past the latest non-reverted checkpoint on L1, it
+sends `commit(size, root, consistencyProof)` for the *durable* head (the store's head only ever
+moves after a synced write batch), waits for the receipt and records the checkpoint; it also
+follows pending checkpoints to finality or reversion.
+
+L1 is the source of truth: the commit decision is taken from what L1 says now (its last size and
+root, and whether a transaction from the sequencer account is still pending), never from the
+local cache, so a restart cannot double-commit, and a commit whose answer was lost is simply
+found on L1 the next round. When L1 is down, slow or reverting, ingest goes on untouched; the
+committer retries with exponential backoff and `/health` and `/metrics` say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import orjson
+import trio
+
+from l1_contracts.contract import Checkpoint, CheckpointStatus
+from prover.errors import L1Error
+from sequencer.l1 import STATUS_NAMES, L1Client
+from sequencer.metrics import Metrics
+from state_db.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_STEP_TIMEOUT_S = 150.0  # one round: reads, a commit and its receipt
+_MAX_BACKOFF_S = 60.0
+
+
+class Committer:
+    """Commits checkpoints and answers `attest_getCheckpoint` from what it read on L1."""
+
+    def __init__(self, store: Store, l1: L1Client, metrics: Metrics, *, interval_s: float) -> None:
+        self.store = store
+        self.l1 = l1
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._records: dict[int, dict[str, Any]] = {}
+        for index in range(store.checkpoint_count()):
+            raw = store.get_checkpoint(index)
+            if raw is not None:
+                self._records[index] = orjson.loads(raw)
+        self._up = False
+        self._frozen = False
+        self._diverged: str | None = None
+        self._last_error: str | None = None
+        self._last_success: float | None = None
+
+    # --- CheckpointView ----------------------------------------------------------------------
+
+    def checkpoint(self, which: str | int) -> dict[str, Any] | None:
+        """The recorded checkpoint: "latest" (non-reverted), "finalized", or an index."""
+        if isinstance(which, int):
+            return self._records.get(which)
+        wanted = {"latest": ("pending", "final"), "finalized": ("final",)}[which]
+        for index in sorted(self._records, reverse=True):
+            if self._records[index]["status"] in wanted:
+                return self._records[index]
+        return None
+
+    def l1_status(self) -> dict[str, Any]:
+        return {
+            "rpc": self.l1.rpc_url,
+            "chainId": self.l1._chain_id,
+            "contract": self.l1.address,
+            "sequencer": self.l1.account.address,
+            "up": self._up,
+            "frozen": self._frozen,
+            "diverged": self._diverged,
+            "lastError": self._last_error,
+            "lastSuccess": self._last_success,
+            "checkpointIntervalS": self.interval_s,
+        }
+
+    # --- the service ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Commit and follow checkpoints until cancelled. Ready at once: L1 may well be down."""
+        task_status.started()
+        delay = self.interval_s
+        while True:
+            try:
+                with trio.fail_after(_STEP_TIMEOUT_S):
+                    await self.step()
+            except (L1Error, trio.TooSlowError) as exc:
+                self._up = False
+                self._last_error = str(exc) or "L1 call timed out"
+                self.metrics.l1_up.set(0)
+                self.metrics.commit_failures.inc()
+                delay = min(max(delay, self.interval_s) * 2, _MAX_BACKOFF_S)
+                log.warning("L1 round failed, retrying in %.1f s: %s", delay, self._last_error)
+            else:
+                self._up = True
+                self._last_error = None
+                self._last_success = time.time()
+                self.metrics.l1_up.set(1)
+                delay = self.interval_s
+            await trio.sleep(delay)
+
+    async def step(self) -> None:
+        """One round: refresh what L1 says, then commit the durable head if it grew."""
+        count = await self._l1(self.l1.checkpoint_count)
+        # Pending checkpoints may have turned final or been reverted; new ones may exist (a
+        # commit whose receipt we never saw, e.g. across a crash).
+        for index in range(count):
+            known = self._records.get(index)
+            if known is None or known["status"] == "pending":
+                cp = await self._l1(partial(self.l1.checkpoint, index))
+                await self._record(cp, known["l1Tx"] if known else None)
+        self._frozen = await self._l1(self.l1.frozen)
+        latest = self.checkpoint("latest")
+        size = self.store.head.tree_size
+        self.metrics.checkpoint_size.set(latest["treeSize"] if latest else 0)
+        self.metrics.checkpoint_lag.set(size - (latest["treeSize"] if latest else 0))
+        if self._frozen or self._diverged:
+            return  # commits are frozen on L1, or our log no longer extends L1's: an operator's call
+        if await self._l1(self.l1.has_pending_transactions):
+            return  # a commit is in flight; sending another would race it
+        last_size, last_root = await self._l1(self.l1.last)
+        head = self.store.head  # durable: moved only after a synced write batch
+        if head.tree_size <= last_size:
+            return
+        # Verify our log extends L1's latest checkpoint before building on it.
+        if last_size and self.store.root_at(last_size) != last_root:
+            self._diverged = (
+                f"local root at size {last_size} differs from L1's checkpoint root 0x{last_root.hex()}"
+            )
+            log.error("not committing: %s", self._diverged)
+            return
+        proof = self.store.consistency_proof(last_size, head.tree_size)
+        sent = await self._l1(lambda: self.l1.commit(head.tree_size, head.root, proof))
+        cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
+        await self._record(cp, "0x" + sent.tx_hash.hex())
+        log.info(
+            "checkpoint committed",
+            extra={"index": sent.index, "tree_size": head.tree_size, "l1_block": sent.block_number},
+        )
+
+    async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:
+        record = {
+            "index": cp.index,
+            "treeSize": cp.size,
+            "root": "0x" + cp.root.hex(),
+            "committedAt": cp.committed_at,
+            "challengeEnds": cp.challenge_ends,
+            "status": STATUS_NAMES[CheckpointStatus(cp.status)],
+            "l1Tx": l1_tx,
+        }
+        if self._records.get(cp.index) == record:
+            return
+        for missing in range(self.store.checkpoint_count(), cp.index):
+            # Checkpoints are stored densely; fill any gap first (read from L1 next round).
+            await trio.to_thread.run_sync(self.store.put_checkpoint, missing, b"{}")
+        # After this synced write, a restart answers attest_getCheckpoint from this record at
+        # once; losing it would only cost a re-read from L1, the source of truth.
+        await trio.to_thread.run_sync(self.store.put_checkpoint, cp.index, orjson.dumps(record))
+        self._records[cp.index] = record
+
+    async def _l1(self, fn: Callable[[], T]) -> T:
+        # web3 blocks on the socket; abandoned on cancel so a hung node cannot hold shutdown.
+        return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)

@@ -1,0 +1,204 @@
+"""`attest devnet`: the whole system on one machine, and `attest l1 deploy` for a real chain.
+
+`attest devnet` starts the embedded L1 (py-evm behind JSON-RPC, in its own process) unless
+`--l1-rpc` names a node, deploys the rollup contract, bonds the sequencer (dev account 0), and
+runs the sequencer with `--dev` and the L1 committer in this process. It prints the URLs, the
+contract address and the dev keys. The dev keys come from the public "test test ... junk"
+mnemonic and must never hold anything of value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from eth_account import Account
+from web3 import Web3
+from web3.middleware import SignAndSendRawMiddlewareBuilder
+from web3.types import Wei
+
+from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS
+from l1_contracts.contract import deploy_rollup
+from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+from prover.errors import InvalidFieldError, L1Error
+from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, read_key_file
+from sequencer.service import Running, run_sequencer
+
+log = logging.getLogger(__name__)
+
+ETHER = 10**18
+DEFAULT_MIN_BOND = 1 * ETHER
+DEFAULT_BOND = 10 * ETHER
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    l1_rpc: str
+    contract: str
+    chain_id: int
+
+
+def deploy_and_bond(
+    l1_rpc: str,
+    *,
+    owner_key: bytes,
+    sequencer_key: bytes,
+    challenge_window: int,
+    da_window: int,
+    min_bond: int = DEFAULT_MIN_BOND,
+    bond: int = DEFAULT_BOND,
+) -> Deployment:
+    """Deploy Rollup.vy (owner = `owner_key`'s address) and deposit `bond` from the sequencer.
+
+    Blocking (web3). Signs locally, so it works against any node, not only dev nodes that
+    hold unlocked accounts.
+    """
+    w3 = Web3(Web3.HTTPProvider(l1_rpc, request_kwargs={"timeout": 30}))
+    owner = Account.from_key(owner_key)
+    sequencer = Account.from_key(sequencer_key)
+    w3.eth.default_account = owner.address
+    w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(owner), layer=0)
+    rollup = deploy_rollup(w3, sequencer.address, owner.address, challenge_window, da_window, min_bond)
+    tx = rollup.functions.deposit().build_transaction(
+        {
+            "from": sequencer.address,
+            "value": Wei(bond),
+            "nonce": w3.eth.get_transaction_count(sequencer.address, "pending"),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    signed = sequencer.sign_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    if receipt["status"] != 1:
+        raise L1Error("the sequencer's bond deposit reverted")
+    return Deployment(l1_rpc, str(rollup.address), int(w3.eth.chain_id))
+
+
+async def run_devnet(args: argparse.Namespace) -> None:
+    node: subprocess.Popen[str] | None = None
+    l1_rpc: str = args.l1_rpc
+    if l1_rpc is None:
+        node, l1_rpc = await trio.to_thread.run_sync(lambda: start_devnet_subprocess(port=args.l1_port))
+    try:
+        deployment = await trio.to_thread.run_sync(
+            lambda: deploy_and_bond(
+                l1_rpc,
+                owner_key=DEV_KEYS[0],
+                sequencer_key=DEV_KEYS[0],
+                challenge_window=args.challenge_window,
+                da_window=args.da_window,
+            )
+        )
+        data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="attest-devnet-"))
+        host, _, port = args.rpc.rpartition(":")
+        config = Config(
+            data_dir=data_dir,
+            host=host or "127.0.0.1",
+            port=int(port),
+            sequencer_key=DEV_KEYS[0],
+            l1_rpc=l1_rpc,
+            l1_contract=deployment.contract,
+            checkpoint_interval_s=args.checkpoint_interval,
+            l1_timeout_s=args.l1_timeout,
+        ).with_dev()
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                running: Running = await nursery.start(run_sequencer, config)
+                _print_banner(args, deployment, config, running)
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
+                    break
+    finally:
+        if node is not None:
+            stop_process(node)
+
+
+def _print_banner(args: argparse.Namespace, d: Deployment, config: Config, running: Running) -> None:
+    lines = [
+        "attest-rollup devnet is up",
+        f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
+        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if args.l1_rpc else "   (embedded py-evm)"),
+        f"  contract    {d.contract}",
+        f"  data dir    {config.data_dir}",
+        f"  windows     checkpoint every {args.checkpoint_interval:g} s, "
+        f"challenge {args.challenge_window} s, DA response {args.da_window} s",
+        f"  dev token   {DEV_TOKEN}   (unsigned events vouched as 0x{DEV_ADDRESS.hex()})",
+        "  dev keys    (public anvil mnemonic; never use them on a real chain)",
+    ]
+    roles = {0: "sequencer + owner", 1: "validator"}
+    for i in range(4):
+        lines.append(f"    [{i}] {DEV_ADDRESSES[i]}  0x{DEV_KEYS[i].hex()}  {roles.get(i, '')}".rstrip())
+    print("\n".join(lines), flush=True)
+
+
+def _cmd_devnet(args: argparse.Namespace) -> int:
+    trio.run(run_devnet, args)
+    return 0
+
+
+def _key_from(args: argparse.Namespace, name: str) -> bytes:
+    """A private key from --NAME-file or the environment variable --NAME-env (never argv)."""
+    path = getattr(args, f"{name}_file")
+    env = getattr(args, f"{name}_env")
+    if path:
+        return read_key_file(path)
+    if env:
+        value = os.environ.get(env, "").strip().removeprefix("0x")
+        try:
+            key = bytes.fromhex(value)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise InvalidFieldError(f"--{name}-env", f"{env} must hold a 32-byte hex key")
+        return key
+    raise InvalidFieldError(f"--{name}-file", f"give --{name}-file or --{name}-env")
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    key = _key_from(args, "key")
+    sequencer_key = _key_from(args, "sequencer_key") if (
+        args.sequencer_key_file or args.sequencer_key_env) else key
+    d = deploy_and_bond(
+        args.l1_rpc,
+        owner_key=key,
+        sequencer_key=sequencer_key,
+        challenge_window=args.challenge_window,
+        da_window=args.da_window,
+        min_bond=args.min_bond,
+        bond=args.bond,
+    )
+    print(f"rollup deployed at {d.contract} on chain {d.chain_id}; sequencer bonded", flush=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("devnet", help="run the whole system on the embedded L1")
+    p.add_argument("--data-dir", default=None, help="sequencer data (default: a new temp dir)")
+    p.add_argument("--rpc", default="127.0.0.1:8645", help="sequencer HOST:PORT")
+    p.add_argument("--l1-port", type=int, default=8545, help="port of the embedded L1 node")
+    p.add_argument("--l1-rpc", default=None, help="use this L1 node instead of the embedded one")
+    p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
+    p.add_argument("--challenge-window", type=int, default=120, help="seconds (default 120)")
+    p.add_argument("--da-window", type=int, default=30, help="DA response window, s (default 30)")
+    p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    p.set_defaults(handler=_cmd_devnet)
+
+    l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(dest="l1_command", metavar="COMMAND")
+    d = l1.add_parser("deploy", help="deploy the rollup contract and bond the sequencer")
+    d.add_argument("--l1-rpc", required=True)
+    d.add_argument("--key-file", help="file with the deployer/owner key (0x hex)")
+    d.add_argument("--key-env", help="environment variable holding the deployer/owner key")
+    d.add_argument("--sequencer-key-file", help="sequencer key file (default: the deployer key)")
+    d.add_argument("--sequencer-key-env", help="environment variable with the sequencer key")
+    d.add_argument("--challenge-window", type=int, default=7 * 24 * 3600, help="s (default 7 days)")
+    d.add_argument("--da-window", type=int, default=24 * 3600, help="s (default 1 day)")
+    d.add_argument("--min-bond", type=int, default=DEFAULT_MIN_BOND, help="wei")
+    d.add_argument("--bond", type=int, default=DEFAULT_BOND, help="wei deposited now")
+    d.set_defaults(handler=_cmd_deploy)

@@ -1,0 +1,126 @@
+"""The sequencer's blocking view of L1: read checkpoints, send commits (web3, HTTP).
+
+Every method blocks on the node: the async side calls them through `trio.to_thread.run_sync`
+under a `trio.fail_after` deadline. L1 is the source of truth for checkpoints; the sequencer
+keeps only a cache of what it read there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+from web3.contract import Contract
+
+from l1_contracts.contract import (
+    Checkpoint,
+    CheckpointStatus,
+    calldata_gas_limit,
+    read_checkpoint,
+    rollup_at,
+)
+from prover.errors import L1Error
+
+log = logging.getLogger(__name__)
+
+# Execution gas of commit() is at most ~90k at any size up to 2**40 (docs/benchmarks.md); the
+# limit adds the EIP-7623 calldata floor explicitly because eth-tester's estimate ignores it.
+_COMMIT_EXECUTION_GAS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class SentCommit:
+    tx_hash: bytes
+    block_number: int
+    index: int
+
+
+class L1Client:
+    """One rollup contract on one L1 endpoint, seen from the sequencer account."""
+
+    def __init__(
+        self, rpc_url: str, contract: str, sequencer_key: bytes, *, timeout_s: float = 10.0
+    ) -> None:
+        self.rpc_url = rpc_url
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+        self.contract: Contract = rollup_at(self.w3, contract)
+        self.account = Account.from_key(sequencer_key)
+        self._chain_id: int | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self._call(lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    def checkpoint_count(self) -> int:
+        return int(self._call(self.contract.functions.checkpointCount().call))
+
+    def checkpoint(self, index: int) -> Checkpoint:
+        return self._call(lambda: read_checkpoint(self.contract, index))  # type: ignore[no-any-return]
+
+    def frozen(self) -> bool:
+        return bool(self._call(self.contract.functions.frozen().call))
+
+    def last(self) -> tuple[int, bytes]:
+        """(size, root) of the latest non-reverted checkpoint; (0, b"") when there is none."""
+        size = int(self._call(self.contract.functions.lastSize().call))
+        if size == 0:
+            return 0, b""
+        return size, bytes(self._call(self.contract.functions.lastRoot().call))
+
+    def has_pending_transactions(self) -> bool:
+        """True while a transaction from the sequencer account is not mined yet."""
+        addr = self.account.address
+        pending = self._call(lambda: self.w3.eth.get_transaction_count(addr, "pending"))
+        latest = self._call(lambda: self.w3.eth.get_transaction_count(addr, "latest"))
+        return bool(pending > latest)
+
+    def commit(self, size: int, root: bytes, proof: Sequence[bytes]) -> SentCommit:
+        """Send commit(size, root, proof) signed by the sequencer key; wait for the receipt."""
+        fn = self.contract.functions.commit(size, root, list(proof))
+        calldata = bytes.fromhex(fn._encode_transaction_data()[2:])
+        addr = self.account.address
+
+        def send() -> SentCommit:
+            tx = fn.build_transaction({
+                "from": addr,
+                "nonce": self.w3.eth.get_transaction_count(addr, "pending"),
+                "gas": calldata_gas_limit(len(calldata), _COMMIT_EXECUTION_GAS),
+                "chainId": self.chain_id(),
+            })
+            signed = self.account.sign_transaction(tx)
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+            if receipt["status"] != 1:
+                raise L1Error(f"commit({size}) reverted in tx 0x{bytes(tx_hash).hex()}")
+            events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
+            if not events:
+                raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")
+            return SentCommit(bytes(tx_hash), int(receipt["blockNumber"]), int(events[0]["args"]["index"]))
+
+        return self._call(send)  # type: ignore[no-any-return]
+
+    def _call(self, fn: Any) -> Any:
+        """Run one web3 interaction; every failure becomes `L1Error` with what failed."""
+        try:
+            return fn()
+        except L1Error:
+            raise
+        except Exception as exc:  # web3 raises many unrelated types for one cause: L1 trouble
+            raise L1Error(f"L1 {self.rpc_url}: {type(exc).__name__}: {exc}") from exc
+
+
+STATUS_NAMES = {
+    CheckpointStatus.NONE: "none",
+    CheckpointStatus.PENDING: "pending",
+    CheckpointStatus.FINAL: "final",
+    CheckpointStatus.REVERTED: "reverted",
+}
