@@ -169,7 +169,12 @@ _revertCount: uint256
 daOpenCount: public(uint256)
 _daHoldFrom: uint256
 daChallengeCount: public(uint256)
-_challenges: HashMap[uint256, DAChallenge]
+# A challenge in two words (a struct would take seven):
+#   _daRange[id]: checkpointIndex (0..63) | start (64..127) | end (128..191) | deadline (192..255)
+#   _daParty[id]: challenger (0..159) | state (160..167)
+# Its bond is always challengerBond (openDAChallenge requires exactly that value).
+_daRange: HashMap[uint256, uint256]
+_daParty: HashMap[uint256, uint256]
 
 # Receipts already proven broken (by EIP-712 digest): one slash per receipt.
 receiptBroken: public(HashMap[bytes32, bool])
@@ -446,7 +451,7 @@ def daChallenges(challengeId: uint256) -> DAChallenge:
     @notice One DA challenge (state 0 none, 1 open, 2 answered, 3 upheld, 4 void).
     @param challengeId Id returned by openDAChallenge.
     """
-    return self._challenges[challengeId]
+    return self._challenge(challengeId)
 
 
 # --- fraud proofs (DESIGN §5) -------------------------------------------------------------
@@ -693,15 +698,13 @@ def openDAChallenge(checkpointIndex: uint256, start: uint64, end: uint64) -> uin
     assert convert(end, uint256) <= meta & MASK64, "rollup: range beyond the checkpoint size"
     cid: uint256 = self.daChallengeCount
     deadline: uint256 = block.timestamp + daResponseWindow
-    self._challenges[cid] = DAChallenge(
-        checkpointIndex=checkpointIndex,
-        start=start,
-        end=end,
-        deadline=convert(deadline, uint64),
-        state=DA_OPEN,
-        challenger=msg.sender,
-        bond=msg.value,
+    self._daRange[cid] = (
+        checkpointIndex
+        | (convert(start, uint256) << 64)
+        | (convert(end, uint256) << 128)
+        | (deadline << 192)
     )
+    self._daParty[cid] = convert(msg.sender, uint256) | (convert(DA_OPEN, uint256) << 160)
     self.daChallengeCount = cid + 1
     if self.daOpenCount == 0 or checkpointIndex < self._daHoldFrom:
         self._daHoldFrom = checkpointIndex
@@ -730,7 +733,7 @@ def revealRecords(
     @param proof Sibling hashes, bottom level first; per level the left one (if the range
            starts at an odd node) before the right one (if it ends at an even, non-last node).
     """
-    c: DAChallenge = self._challenges[challengeId]
+    c: DAChallenge = self._challenge(challengeId)
     assert c.state == DA_OPEN, "rollup: challenge is not open"
     assert block.timestamp <= convert(c.deadline, uint256), "rollup: response window is over"
     assert self._revertEntry(c.checkpointIndex) == 0, "rollup: checkpoint is reverted"
@@ -740,7 +743,7 @@ def revealRecords(
     meta: uint256 = self._meta[c.checkpointIndex]
     root: bytes32 = self._rootFromRange(records, start, meta & MASK64, proof)
     assert root == self._roots[c.checkpointIndex], "rollup: records do not match the checkpoint root"
-    self._challenges[challengeId].state = DA_ANSWERED
+    self._setState(challengeId, c.challenger, DA_ANSWERED)
     self.daOpenCount -= 1
     self.bond += c.bond
     log RecordsRevealed(challengeId=challengeId, checkpointIndex=c.checkpointIndex, start=c.start, records=records)
@@ -756,22 +759,49 @@ def resolveDAChallenge(challengeId: uint256):
             If the checkpoint was reverted meanwhile, only the challenger's bond is returned.
     @param challengeId The open challenge.
     """
-    c: DAChallenge = self._challenges[challengeId]
+    c: DAChallenge = self._challenge(challengeId)
     assert c.state == DA_OPEN, "rollup: challenge is not open"
     reverted: bool = self._revertEntry(c.checkpointIndex) != 0
     assert reverted or block.timestamp > convert(c.deadline, uint256), "rollup: response window not over"
     self.daOpenCount -= 1
     if reverted:
-        self._challenges[challengeId].state = DA_VOID
+        self._setState(challengeId, c.challenger, DA_VOID)
         log DAChallengeResolved(challengeId=challengeId, outcome=DA_VOID)
         # Interaction last: state already closed, so re-entry finds nothing to pay.
         if c.bond > 0:
             raw_call(c.challenger, b"", value=c.bond)
         return
-    self._challenges[challengeId].state = DA_UPHELD
+    self._setState(challengeId, c.challenger, DA_UPHELD)
     log DAChallengeResolved(challengeId=challengeId, outcome=DA_UPHELD)
     self._revertFrom(c.checkpointIndex)
     self._slashAndPayTo(c.checkpointIndex, RULE_DA_UNANSWERED, c.bond, c.challenger)
+
+
+# --- internals: DA challenges --------------------------------------------------------------
+
+
+@internal
+@view
+def _challenge(cid: uint256) -> DAChallenge:
+    packed: uint256 = self._daRange[cid]
+    party: uint256 = self._daParty[cid]
+    bond: uint256 = 0
+    if party != 0:
+        bond = challengerBond
+    return DAChallenge(
+        checkpointIndex=packed & MASK64,
+        start=convert((packed >> 64) & MASK64, uint64),
+        end=convert((packed >> 128) & MASK64, uint64),
+        deadline=convert(packed >> 192, uint64),
+        state=convert((party >> 160) & 255, uint8),
+        challenger=convert(convert(party & (2**160 - 1), uint160), address),
+        bond=bond,
+    )
+
+
+@internal
+def _setState(cid: uint256, challenger: address, state: uint8):
+    self._daParty[cid] = convert(challenger, uint256) | (convert(state, uint256) << 160)
 
 
 # --- internals: status --------------------------------------------------------------------
@@ -915,8 +945,8 @@ def _checkNewRecord(
 @internal
 @pure
 def _rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32:
-    # RFC 9162 §2.1.3.2 steps 1-5 (the caller compares the result with the root).
-    assert index < size, "rollup: index outside the tree"
+    # RFC 9162 §2.1.3.2 steps 1-5 (the caller compares the result with the root). Step 1,
+    # index < size, is checked by every caller with its own message.
     fn: uint256 = index
     sn: uint256 = size - 1
     r: bytes32 = leaf
