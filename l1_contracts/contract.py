@@ -18,7 +18,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from l1_contracts.build import load_artifact
-from prover.errors import InvalidFieldError, L1Error
+from prover.errors import InclusionProofError, InvalidFieldError, L1Error
 from prover.hashing import node_hash
 from prover.tree import NodeReader, subtree_hash
 from prover.types import MAX_TREE_SIZE, Hash32
@@ -235,6 +235,29 @@ def root_from_range(
     if pending:
         raise InvalidFieldError("proof", "range proof is too long")
     return Hash32(layer[0])
+
+
+def verify_range(
+    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> None:
+    """Raise `InclusionProofError` unless the leaves at `start` and `proof` give `root`.
+
+    This is exactly the check `revealRecords` makes, so a reveal that passes here will not
+    revert on chain for its proof. Malformed arguments raise `InvalidFieldError`.
+    """
+    if root_from_range(leaf_hashes, start, tree_size, proof) != root:
+        raise InclusionProofError(f"range [{start}, {start + len(leaf_hashes)}) does not match the root")
+
+
+def is_valid_range(
+    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
+    """True when `verify_range` would pass."""
+    try:
+        verify_range(leaf_hashes, start, tree_size, proof, root)
+    except (InclusionProofError, InvalidFieldError):
+        return False
+    return True
 
 
 # --- proof calls --------------------------------------------------------------------------

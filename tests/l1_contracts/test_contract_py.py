@@ -1,0 +1,61 @@
+"""l1_contracts.contract: typed reads, call builders and their input checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from l1_contracts.contract import (
+    CheckpointStatus,
+    FraudRule,
+    SignedReceipt,
+    is_valid_range,
+    latest_finalized,
+    prove_range,
+    read_checkpoint,
+    receipt_deadline_fraud,
+    reveal_records,
+    rollup_at,
+    single_record_fraud,
+    verify_range,
+)
+from prover.errors import InclusionProofError, InvalidFieldError
+from prover.hashing import keccak256
+from prover.tree import MemoryTree
+from tests.l1_contracts.helpers import WINDOW, Chain, make_record
+
+
+def test_reads(bonded: Chain) -> None:
+    c = bonded
+    assert latest_finalized(c.rollup) is None
+    c.append(c.valid_records(3))
+    c.commit()
+    again = rollup_at(c.w3, c.address.lower())
+    cp = read_checkpoint(again, 0)
+    assert (cp.index, cp.size, cp.root, cp.status) == (0, 3, c.tree.root(), CheckpointStatus.PENDING)
+    assert read_checkpoint(again, 1).status == CheckpointStatus.NONE
+    c.advance(WINDOW)
+    assert latest_finalized(again) == 0
+
+
+def test_builders_check_their_inputs(chain: Chain) -> None:
+    rec = make_record(0, 0)
+    with pytest.raises(InvalidFieldError, match="record"):
+        single_record_fraud(chain.rollup, FraudRule.WRONG_SEQ, 0, 0, rec[:-1], [])
+    with pytest.raises(InvalidFieldError, match="rule"):
+        single_record_fraud(chain.rollup, FraudRule.REPLAY, 0, 0, rec, [])
+    with pytest.raises(InvalidFieldError, match="signature"):
+        receipt_deadline_fraud(chain.rollup, SignedReceipt(0, 1, b"\x00" * 32, 0, b"\x00" * 64), 0)
+    with pytest.raises(InvalidFieldError, match="record"):
+        reveal_records(chain.rollup, 0, [rec, rec + b"\x00"], [])
+
+
+def test_verify_range() -> None:
+    leaves = [keccak256(bytes([i])) for i in range(20)]
+    tree = MemoryTree(leaves)
+    proof = prove_range(tree.nodes, 5, 13, 20)
+    verify_range(leaves[5:13], 5, 20, proof, tree.root())
+    assert is_valid_range(leaves[5:13], 5, 20, proof, tree.root())
+    with pytest.raises(InclusionProofError, match=r"\[5, 13\)"):
+        verify_range(leaves[5:13], 5, 20, proof, keccak256(b"other"))
+    assert not is_valid_range(leaves[6:14], 5, 20, proof, tree.root())
+    assert not is_valid_range(leaves[5:13], 5, 20, proof[:-1], tree.root())
