@@ -85,7 +85,9 @@ def test_checkpoints_anchor_the_log_and_become_final(devnet: DevnetProcess) -> N
         assert proof["root"] == cp["root"] and proof["treeSize"] == cp["treeSize"]
 
         # Finality after the window, computed on L1 without anyone sending a transaction.
-        w3.provider.make_request("evm_increaseTime", [31])  # type: ignore[arg-type]
+        # (Pinned to the window's end: the chain's clock runs ahead of wall time when blocks
+        # come faster than one a second, so a relative evm_increaseTime may fall short.)
+        w3.provider.make_request("evm_setNextBlockTimestamp", [cp["challengeEnds"]])  # type: ignore[arg-type]
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         assert read_checkpoint(rollup, cp["index"]).status == CheckpointStatus.FINAL
         final = wait_for(lambda: rpc.call("attest_getCheckpoint", "finalized"), what="finality")
