@@ -204,8 +204,21 @@ class L1Reader:
 def _rpc(client: RpcClient, method: str, *params: Any) -> Any:
     try:
         return client.call(method, *params)
-    except TransportError as exc:
+    except (TransportError, OSError) as exc:  # OSError: RpcClient's connect() is unwrapped
         raise UnreachableError(f"sequencer at {client.url} is unreachable: {exc}") from None
+
+
+def fetch_event(client: RpcClient, seq: int) -> dict[str, Any]:
+    """`attest_getEvent(seq)`; raises `NotIncludedError` when the server has no such seq."""
+    try:
+        event = _rpc(client, "attest_getEvent", seq)
+    except RpcError as exc:
+        if exc.code == NOT_FOUND_CODE:
+            raise NotIncludedError(f"seq {seq} is not in the log: {exc.message}") from None
+        raise
+    if not isinstance(event, dict):
+        raise UnreachableError(f"attest_getEvent answered {event!r:.200}")
+    return event
 
 
 def fetch_bundle(
@@ -223,13 +236,7 @@ def fetch_bundle(
     `prover.light_client` then compares with L1's row. Raises `NotIncludedError` for a seq
     the server does not have, `ProofInvalidError` for a malformed answer.
     """
-    try:
-        event = _rpc(client, "attest_getEvent", seq)
-    except RpcError as exc:
-        if exc.code == NOT_FOUND_CODE:
-            raise NotIncludedError(f"seq {seq} is not in the log: {exc.message}") from None
-        raise
-    meta = event.get("meta") if isinstance(event, dict) else None
+    meta = fetch_event(client, seq).get("meta")
     chain_id = l1.chain_id if l1 is not None else None
     contract = l1.contract if l1 is not None else None
     try:
@@ -443,6 +450,9 @@ def _verify_one(
     state_path: Path,
     notes: list[str],
 ) -> Verdict:
+    # Verify the event exists first: a seq the log does not have is "not included", not
+    # "not final" (no checkpoint could ever cover it).
+    fetch_event(client, seq)
     chosen = l1.choose(seq, allow_pending=args.allow_pending)
     bundle = fetch_bundle(client, seq, CheckpointRef(chosen.index, chosen.size, chosen.root), l1)
     states = load_state(state_path)
