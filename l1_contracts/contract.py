@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
+from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -107,13 +108,29 @@ def deploy_rollup(
     *,
     max_da_range: int = MAX_DA_RANGE,
     challenger_bond: int = DEFAULT_CHALLENGER_BOND,
+    owner_key: bytes | None = None,
 ) -> Contract:
-    """Deploy Rollup.vy from `owner` (who becomes the contract's owner) and wait for it."""
+    """Deploy Rollup.vy from `owner` (who becomes the contract's owner) and wait for it.
+
+    With `owner_key` the transaction is signed locally (any node); without it the node must
+    hold `owner`'s key (eth-tester, the devnet, anvil).
+    """
     artifact = load_artifact("Rollup")
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor(
+    ctor = factory.constructor(
         sequencer, challenge_window, da_window, min_bond, max_da_range, challenger_bond
-    ).transact({"from": owner})
+    )
+    owner_address = Web3.to_checksum_address(owner)
+    if owner_key is None:
+        tx = ctor.transact({"from": owner_address})
+    else:
+        if Account.from_key(owner_key).address != owner_address:
+            raise InvalidFieldError("owner_key", f"is not the key of {owner_address}")
+        unsigned = ctor.build_transaction(
+            {"from": owner_address, "nonce": w3.eth.get_transaction_count(owner_address)}
+        )
+        signed = Account.sign_transaction(unsigned, owner_key)
+        tx = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx)
     address = receipt["contractAddress"]
     if address is None:

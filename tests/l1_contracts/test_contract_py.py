@@ -59,3 +59,16 @@ def test_verify_range() -> None:
         verify_range(leaves[5:13], 5, 20, proof, keccak256(b"other"))
     assert not is_valid_range(leaves[6:14], 5, 20, proof, tree.root())
     assert not is_valid_range(leaves[5:13], 5, 20, proof[:-1], tree.root())
+
+
+def test_deploy_with_a_local_key(chain: Chain) -> None:
+    from eth_account import Account
+
+    from l1_contracts.contract import deploy_rollup
+    from tests.l1_contracts.helpers import KEYS
+
+    owner = Account.from_key(KEYS[3]).address
+    r = deploy_rollup(chain.w3, chain.sequencer, owner, 10, 5, 1, owner_key=KEYS[3])
+    assert r.functions.owner().call() == owner
+    with pytest.raises(InvalidFieldError, match="owner_key"):
+        deploy_rollup(chain.w3, chain.sequencer, owner, 10, 5, 1, owner_key=KEYS[4])
