@@ -24,9 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrations() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Subcommand registrars, one per module that owns a command."""
+    from bench import suite
     from sequencer import devnet, service, verify
 
-    return [service.register, devnet.register, verify.register]
+    return [service.register, devnet.register, verify.register, suite.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
