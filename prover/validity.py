@@ -1,0 +1,260 @@
+"""The validity rules of DESIGN §5 over raw 352-byte records: pure predicates for validators.
+
+Each check reads the record's ABI words exactly as the rollup contract does (docs/contract.md,
+"Fraud-proof catalogue"), so a `Violation` found here is one the contract accepts as a fraud
+proof, and a record that passes here is one it refuses to call invalid:
+
+* rule 1 (`WRONG_SEQ`): word 0, read as a uint256, differs from the record's position;
+* rule 2 (`BAD_SIGNATURE`): v = 0 with r or s nonzero; or v (the whole word) not 27/28; or
+  s > n/2; or the EIP-712 `Event` digest does not recover to the submitter word;
+* rule 3 (`MALFORMED`): the kind is not ``[a-z0-9_.-]{1,32}`` zero-padded, or a word does not
+  fit its ABI type (timestamp or nonce >= 2**64, submitter >= 2**160, v >= 256);
+* rule 4a (`TIME_TRAVEL`): ``timestamp[i+1] < timestamp[i]``;
+* rule 4b (`FUTURE_TIMESTAMP`): a record's timestamp (ms) is later than the commit time (s) of
+  the first checkpoint covering it;
+* rule 5 (`REPLAY`): two signed records (v word nonzero) share the submitter and nonce words.
+
+Rules 1-3 look at one record (`check_record`); 4a at two neighbours (`check_adjacent`); 4b at a
+record and a checkpoint (`check_commit_time`); 5 needs every earlier signed record, which a
+validator keeps in an index: `replay_key` gives the key, `check_replay` the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+import sha3
+
+from prover.eip712 import EVENT_TYPEHASH, recover_signer
+from prover.errors import InvalidFieldError, InvalidSignatureError
+from prover.record import RECORD_SIZE, SECP256K1_HALF_N, is_valid_kind
+
+_U64_LIMIT: Final[int] = 2**64
+_U160_LIMIT: Final[int] = 2**160
+_U8_LIMIT: Final[int] = 2**8
+_ZERO_WORD: Final[bytes] = bytes(32)
+_EIP712_PREFIX: Final[bytes] = b"\x19\x01"
+
+
+class Rule(IntEnum):
+    """What a violation breaks; the values are the contract's `FraudProven.rule` codes."""
+
+    WRONG_SEQ = 1
+    """DESIGN §5 rule 1: ``record.seq != i`` (`proveWrongSeq`)."""
+    BAD_SIGNATURE = 2
+    """Rule 2: the signature does not recover to the submitter (`proveBadSignature`)."""
+    MALFORMED = 3
+    """Rule 3: a malformed kind, or a word that does not fit its ABI type (`proveBadKind`)."""
+    TIME_TRAVEL = 4
+    """Rule 4, first half: a timestamp decreases (`proveTimeTravel`)."""
+    FUTURE_TIMESTAMP = 5
+    """Rule 4, second half: a timestamp after the covering commit (`proveFutureTimestamp`)."""
+    REPLAY = 6
+    """Rule 5: two signed records share (submitter, nonce) (`proveReplay`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule, located well enough to build its one-step fraud proof."""
+
+    rule: Rule
+    """The rule broken."""
+    seq: int
+    """Position of the offending record: the one the proof's checkpoint must newly cover."""
+    related: int | None
+    """Position of the other record of a two-record proof (the earlier one, for rules 4a and
+    5), else None."""
+    reason: str
+    """What is wrong, for logs and operators."""
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON object (stored by validators, served by `validator_status`)."""
+        return {
+            "rule": self.rule.name,
+            "seq": self.seq,
+            "related": self.related,
+            "reason": self.reason,
+        }
+
+
+def violation_from_json(obj: dict[str, object]) -> Violation:
+    """Inverse of `Violation.to_json`; `InvalidFieldError` for a malformed object."""
+    try:
+        rule = Rule[str(obj["rule"])]
+        seq = obj["seq"]
+        related = obj.get("related")
+        reason = str(obj.get("reason", ""))
+    except KeyError as e:
+        raise InvalidFieldError("violation", f"missing or unknown {e}") from None
+    if not isinstance(seq, int) or not (related is None or isinstance(related, int)):
+        raise InvalidFieldError("violation", "seq and related must be integers")
+    return Violation(rule, seq, related, reason)
+
+
+# --- words ------------------------------------------------------------------------------------
+
+
+def _word(record: bytes, k: int) -> int:
+    """Word k of the record as a uint256 (what the contract's ``extract32`` reads)."""
+    return int.from_bytes(record[32 * k : 32 * k + 32], "big")
+
+
+def _check_length(record: bytes) -> None:
+    if len(record) != RECORD_SIZE:
+        raise InvalidFieldError("record", f"must be {RECORD_SIZE} bytes, got {len(record)}")
+
+
+def record_timestamp_word(record: bytes) -> int:
+    """Word 1, the timestamp (ms), whole: a malformed record may hold more than 64 bits."""
+    return _word(record, 1)
+
+
+# --- rules 1-3: one record --------------------------------------------------------------------
+
+
+def is_well_formed(record: bytes) -> bool:
+    """Rule 3 as the contract's ``_wellFormed``: the kind is well formed and every word fits
+    its ABI type (seq is rule 1's business)."""
+    _check_length(record)
+    return (
+        _word(record, 1) < _U64_LIMIT
+        and _word(record, 6) < _U160_LIMIT
+        and _word(record, 7) < _U64_LIMIT
+        and _word(record, 8) < _U8_LIMIT
+        and is_valid_kind(record[64:96])
+    )
+
+
+def _malformed_reason(record: bytes) -> str:
+    if _word(record, 1) >= _U64_LIMIT:
+        return "timestamp word does not fit uint64"
+    if _word(record, 6) >= _U160_LIMIT:
+        return "submitter word does not fit an address"
+    if _word(record, 7) >= _U64_LIMIT:
+        return "nonce word does not fit uint64"
+    if _word(record, 8) >= _U8_LIMIT:
+        return "v word does not fit uint8"
+    return f"kind {record[64:96]!r} is not [a-z0-9_.-]{{1,32}} zero-padded"
+
+
+def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
+    """Rule 2 as the contract's ``_signatureValid``; raises `InvalidSignatureError` if broken.
+
+    Unlike `prover.eip712.verify_record_signature`, this reads whole words, so it also judges
+    records whose words overflow their ABI types exactly as the contract does.
+    """
+    _check_length(record)
+    v = _word(record, 8)
+    r = record[288:320]
+    s = record[320:352]
+    # Verify an unsigned record carries no signature at all.
+    if v == 0:
+        if r != _ZERO_WORD or s != _ZERO_WORD:
+            raise InvalidSignatureError("signature", "unsigned record (v = 0) has non-zero r or s")
+        return
+    # Verify v and s are in the ranges ecrecover callers accept (EIP-2 low s).
+    if v not in (27, 28):
+        raise InvalidSignatureError("signature", f"v must be 0, 27 or 28, got {v}")
+    if int.from_bytes(s, "big") > SECP256K1_HALF_N:
+        raise InvalidSignatureError("signature", "s is in the upper half (EIP-2)")
+    # hashStruct(Event) over the raw words 2, 3, 4, 5 and 7, as the contract hashes them.
+    struct_hash = sha3.keccak_256(EVENT_TYPEHASH + record[64:192] + record[224:256]).digest()
+    digest = sha3.keccak_256(_EIP712_PREFIX + domain_separator + struct_hash).digest()
+    signer = recover_signer(digest, v, r, s)
+    # Verify the signer is the submitter word (an overflowing word matches no address).
+    if int.from_bytes(signer, "big") != _word(record, 6):
+        raise InvalidSignatureError(
+            "signature", f"recovers to 0x{signer.hex()}, not the submitter 0x{record[204:224].hex()}"
+        )
+
+
+def is_valid_signature_words(domain_separator: bytes, record: bytes) -> bool:
+    """True when `verify_signature_words` would pass."""
+    try:
+        verify_signature_words(domain_separator, record)
+    except InvalidSignatureError:
+        return False
+    return True
+
+
+def check_record(record: bytes, index: int, domain_separator: bytes) -> list[Violation]:
+    """Every one-record rule (1, 2, 3) `record` breaks at position `index`; [] if none.
+
+    Raises `InvalidFieldError` only for a record that is not 352 bytes (nothing to prove).
+    """
+    _check_length(record)
+    found: list[Violation] = []
+    seq_word = _word(record, 0)
+    if seq_word != index:
+        found.append(Violation(Rule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"))
+    try:
+        verify_signature_words(domain_separator, record)
+    except InvalidSignatureError as e:
+        found.append(Violation(Rule.BAD_SIGNATURE, index, None, e.reason))
+    if not is_well_formed(record):
+        found.append(Violation(Rule.MALFORMED, index, None, _malformed_reason(record)))
+    return found
+
+
+# --- rule 4: time -----------------------------------------------------------------------------
+
+
+def check_adjacent(previous: bytes, record: bytes, index: int) -> Violation | None:
+    """Rule 4a for records `index - 1` (`previous`) and `index`: a decrease is a violation."""
+    _check_length(previous)
+    _check_length(record)
+    if index < 1:
+        raise InvalidFieldError("index", f"the later of two neighbours is at >= 1, got {index}")
+    before, after = _word(previous, 1), _word(record, 1)
+    if after < before:
+        return Violation(
+            Rule.TIME_TRAVEL, index, index - 1, f"timestamp {after} ms after {before} ms at {index - 1}"
+        )
+    return None
+
+
+def check_commit_time(record: bytes, index: int, committed_at_s: int) -> Violation | None:
+    """Rule 4b: `record` at `index` is timestamped after the commit time (Unix seconds) of the
+    first checkpoint that covers it."""
+    _check_length(record)
+    timestamp = _word(record, 1)
+    if timestamp > committed_at_s * 1000:
+        return Violation(
+            Rule.FUTURE_TIMESTAMP,
+            index,
+            None,
+            f"timestamp {timestamp} ms is after the covering commit at {committed_at_s} s",
+        )
+    return None
+
+
+# --- rule 5: replay ---------------------------------------------------------------------------
+
+
+def replay_key(record: bytes) -> bytes | None:
+    """The (submitter word, nonce word) key of a signed record (v word nonzero), else None.
+
+    Whole words, as the contract compares them: two records with equal keys replay.
+    """
+    _check_length(record)
+    if _word(record, 8) == 0:
+        return None
+    return record[192:256]
+
+
+def check_replay(earlier_record: bytes, earlier: int, record: bytes, index: int) -> Violation | None:
+    """Rule 5 for the records at `earlier` < `index`: both signed with the same key."""
+    if not 0 <= earlier < index:
+        raise InvalidFieldError("earlier", f"must be in [0, {index}), got {earlier}")
+    key = replay_key(record)
+    if key is None or replay_key(earlier_record) != key:
+        return None
+    return Violation(
+        Rule.REPLAY,
+        index,
+        earlier,
+        f"(submitter 0x{key[12:32].hex()}, nonce {int.from_bytes(key[32:], 'big')}) "
+        f"already used at {earlier}",
+    )
