@@ -41,6 +41,7 @@ from prover.errors import (
     L1MismatchError,
     NotFinalError,
     NotIncludedError,
+    ProofError,
     ProofInvalidError,
 )
 from prover.light_client import (
@@ -108,7 +109,7 @@ def exit_code_of(exc: BaseException) -> int:
     table: tuple[tuple[type[BaseException], int], ...] = (
         (NotIncludedError, EXIT_NOT_INCLUDED),
         (NotFinalError, EXIT_NOT_FINAL),
-        (ProofInvalidError, EXIT_PROOF_INVALID),
+        (ProofError, EXIT_PROOF_INVALID),  # ProofInvalidError, and any raw proof failure
         (L1MismatchError, EXIT_L1_DISAGREES),
         (UnreachableError, EXIT_UNREACHABLE),
         (L1Error, EXIT_UNREACHABLE),
