@@ -9,7 +9,8 @@
 * **verified** — the light client's work, in this process: for proofs fetched beforehand,
   ``verify_inclusion(leaf_hash(record), seq, treeSize, proof, root)`` per proof (RFC 9162
   §2.1.3.2), looped for `verify_seconds`; the JSON and hex decoding are done before the clock
-  starts, since a client decodes once whatever it then checks.
+  starts, since a client decodes once whatever it then checks. Reported for one process
+  (wall and CPU time) and for one process per core running at once.
 
 ``python -m bench.bench_proofs [--records 200000] [--seconds 3] [--connections 16]``.
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import random
 import tempfile
 import time
@@ -143,6 +146,19 @@ def verify_rate(proofs: Sequence[Proof], seconds: float) -> dict[str, Any]:
     }
 
 
+def _verify_worker(args: tuple[list[Proof], float]) -> dict[str, Any]:
+    return verify_rate(*args)
+
+
+def verify_rate_parallel(proofs: list[Proof], seconds: float, processes: int) -> dict[str, Any]:
+    """`verify_rate` in `processes` processes at once (a light client may use every core)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes) as pool:
+        parts = pool.map(_verify_worker, [(proofs, seconds)] * processes)
+    return {"processes": processes, "per_s": sum(p["per_s"] for p in parts),
+            "per_process_per_s": [p["per_s"] for p in parts]}  # fmt: skip
+
+
 def run(
     records: int = 200_000,
     seconds: float = 3.0,
@@ -159,7 +175,9 @@ def run(
     def measure(target: str) -> dict[str, Any]:
         single = serve_rate(target, seconds=seconds, connections=connections, per_request=1)
         batched = serve_rate(target, seconds=seconds, connections=connections, per_request=batch)
-        verified = verify_rate(fetch_proofs(target, verify_proofs), verify_seconds)
+        proofs = fetch_proofs(target, verify_proofs)
+        verified = verify_rate(proofs, verify_seconds)
+        parallel = verify_rate_parallel(proofs, verify_seconds, os.cpu_count() or 1)
         return {
             "params": {"records": records, "seconds": seconds, "connections": connections,
                        "batch": batch, "verify_proofs": verify_proofs,
@@ -167,9 +185,12 @@ def run(
             "serve_per_s": single["proofs_per_s"],
             "serve_batched_per_s": batched["proofs_per_s"],
             "verify_per_s": verified["per_s"],
+            "verify_per_cpu_s": verified["per_cpu_s"],
+            "verify_parallel_per_s": parallel["per_s"],
             "served_single": single,
             "served_batched": batched,
             "verified": verified,
+            "verified_parallel": parallel,
         }  # fmt: skip
 
     if url is not None:

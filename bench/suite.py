@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -298,6 +299,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out["proofs"] = {"serve_per_s": r["serve_per_s"],
                          "serve_batched_per_s": r["serve_batched_per_s"],
                          "verify_per_s": r["verify_per_s"],
+                         "verify_per_cpu_s": r["verify_per_cpu_s"],
+                         "verify_parallel_per_s": r["verify_parallel_per_s"],
                          "tree_size": r["served_single"]["tree_size"]}  # fmt: skip
     if "tree" in raw:
         r = raw["tree"]
@@ -437,6 +440,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    # The stores the stages open log at INFO; keep the live line readable.
+    logging.getLogger("state_db").setLevel(logging.WARNING)
     only = args.only.split(",") if args.only else None
     return run_and_report(QUICK if args.quick else FULL, only, args.json, args.plot)
 
