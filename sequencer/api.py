@@ -19,11 +19,13 @@ from prover.errors import (
     InvalidFieldError,
     InvalidSignatureError,
     LimitExceededError,
+    NotFoundError,
     UnauthorizedError,
 )
 from prover.receipt import Receipt, receipt_to_json
 from prover.record import EventInput, parse_event
 from sequencer.config import Config, hash_token
+from sequencer.faults import FaultInjector
 from sequencer.jsonrpc import RpcContext
 from sequencer.metrics import Metrics
 from sequencer.read_api import CheckpointView, ReadApi
@@ -52,11 +54,17 @@ class RpcApi(ReadApi):
         domain: Domain,
         sequencer_address: bytes,
         checkpoints: CheckpointView | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         super().__init__(store, domain, sequencer_address, checkpoints)
         self.config = config
         self.writer = writer
         self.metrics = metrics
+        self.faults = faults
+
+    def _check_served(self, start: int, end: int) -> None:
+        if self.faults is not None and self.faults.is_withheld(start, end):
+            raise NotFoundError(f"records {start}..{end - 1} are not available")
 
     # --- ingest ----------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import orjson
 import trio
 
-from l1_contracts.contract import Checkpoint, CheckpointStatus
+from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, prove_range
 from prover.errors import L1Error
+from sequencer.faults import FaultInjector
 from sequencer.l1 import STATUS_NAMES, L1Client
 from sequencer.metrics import Metrics
 from state_db.store import Store
@@ -40,8 +41,18 @@ _MAX_BACKOFF_S = 60.0
 class Committer:
     """Commits checkpoints and answers `attest_getCheckpoint` from what it read on L1."""
 
-    def __init__(self, store: Store, l1: L1Client, metrics: Metrics, *, interval_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        l1: L1Client,
+        metrics: Metrics,
+        *,
+        interval_s: float,
+        faults: FaultInjector | None = None,
+    ) -> None:
         self.store = store
+        self.faults = faults
+        self._answered: set[int] = set()  # DA challenges this sequencer has answered or given up
         self.l1 = l1
         self.metrics = metrics
         self.interval_s = interval_s
@@ -118,6 +129,7 @@ class Committer:
                 cp = await self._l1(partial(self.l1.checkpoint, index))
                 await self._record(cp, known["l1Tx"] if known else None)
         self._frozen = await self._l1(self.l1.frozen)
+        await self._answer_da_challenges()
         latest = self.checkpoint("latest")
         size = self.store.head.tree_size
         self.metrics.checkpoint_size.set(latest["treeSize"] if latest else 0)
@@ -145,6 +157,34 @@ class Committer:
             "checkpoint committed",
             extra={"index": sent.index, "tree_size": head.tree_size, "l1_block": sent.block_number},
         )
+
+    async def _answer_da_challenges(self) -> None:
+        """Reveal the records of every open DA challenge on our checkpoints (DESIGN §5).
+
+        An honest sequencer always can: the records are in its store. Unanswered, a challenge
+        would revert the checkpoint and slash the bond, so this runs every round.
+        """
+        count = await self._l1(self.l1.da_challenge_count)
+        for cid in range(count):
+            if cid in self._answered:
+                continue
+            c = await self._l1(partial(self.l1.da_challenge, cid))
+            if c.state != DAState.OPEN:
+                self._answered.add(cid)
+                continue
+            if self.faults is not None and self.faults.is_withheld(c.start, c.end):
+                log.warning("not answering DA challenge %d: fault injection withholds it", cid)
+                self._answered.add(cid)
+                continue
+            cp = await self._l1(partial(self.l1.checkpoint, c.checkpoint_index))
+            records = self.store.get_records(c.start, c.end)
+            proof = prove_range(self.store, c.start, c.end, cp.size)
+            tx = await self._l1(partial(self.l1.reveal, cid, records, proof))
+            self._answered.add(cid)
+            log.info(
+                "answered DA challenge",
+                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": "0x" + tx.hex()},
+            )
 
     async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:
         record = {

@@ -88,6 +88,8 @@ class Config:
     """Address of the rollup contract on L1 (also the EIP-712 verifyingContract)."""
     checkpoint_interval_s: float = 5.0
     """How often the committer anchors the durable head on L1."""
+    inject: str | None = None
+    """A fault to inject once (`sequencer/faults.py`): devnets and tests only."""
     l1_timeout_s: float = 10.0
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
 

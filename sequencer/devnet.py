@@ -29,7 +29,7 @@ from l1_contracts.contract import deploy_rollup
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
 from prover.errors import InvalidFieldError, L1Error
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, read_key_file
-from sequencer.service import Running, run_sequencer
+from sequencer.service import Running, add_inject_argument, run_sequencer
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ async def run_devnet(args: argparse.Namespace) -> None:
             l1_contract=deployment.contract,
             checkpoint_interval_s=args.checkpoint_interval,
             l1_timeout_s=args.l1_timeout,
+            inject=args.inject,
         ).with_dev()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
@@ -188,6 +189,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--challenge-window", type=int, default=120, help="seconds (default 120)")
     p.add_argument("--da-window", type=int, default=30, help="DA response window, s (default 30)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    add_inject_argument(p)
     p.set_defaults(handler=_cmd_devnet)
 
     l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(dest="l1_command", metavar="COMMAND")

@@ -49,8 +49,12 @@ class ReadApi:
 
     # --- reads -----------------------------------------------------------------------------
 
+    def _check_served(self, start: int, end: int) -> None:
+        """Hook for records this node will not serve (the sequencer's withhold-data fault)."""
+
     async def attest_getEvent(self, ctx: RpcContext, seq: Any) -> dict[str, Any]:
         n = self._existing_seq(seq)
+        self._check_served(n, n + 1)
         return self._event(n)
 
     def _event(self, seq: int) -> dict[str, Any]:
@@ -79,6 +83,7 @@ class ReadApi:
             tree_size = int(checkpoint["treeSize"])
         else:
             tree_size = self.store.head.tree_size
+        self._check_served(n, n + 1)
         if n >= tree_size:
             raise NotFoundError(f"seq {n} is not inside a tree of size {tree_size}")
         store = self.store
@@ -143,6 +148,7 @@ class ReadApi:
         if not isinstance(full, bool):
             raise InvalidFieldError("full", "must be true or false")
         header = self.store.get_block(n)
+        self._check_served(header.start, header.end)
         out = block_json(header)
         if full:
             store = self.store

@@ -24,6 +24,7 @@ from prover.errors import InvalidFieldError, L1Error
 from sequencer.api import RpcApi
 from sequencer.committer import Committer
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
+from sequencer.faults import Fault, FaultInjector
 from sequencer.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.jsonrpc import Dispatcher, make_http_handler
 from sequencer.l1 import L1Client
@@ -71,6 +72,7 @@ async def run_sequencer(
         metrics.tree_size.set(store.head.tree_size)
         metrics.blocks.set(store.head.block_count)
         domain = Domain(config.chain_id, config.verifying_contract)
+        faults = FaultInjector(Fault(config.inject)) if config.inject else None
         writer = Writer(
             store,
             sequencer_key=config.sequencer_key,
@@ -81,8 +83,12 @@ async def run_sequencer(
             max_queue_events=config.max_queue_events,
             max_group_events=config.max_group_events,
             metrics=metrics,
+            faults=faults,
         )
-        api = RpcApi(config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key))
+        api = RpcApi(
+            config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key),
+            faults=faults,
+        )
         dispatcher = Dispatcher(max_batch=1000)
         register_api(dispatcher, api)
 
@@ -104,7 +110,9 @@ async def run_sequencer(
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
             if l1 is not None:
-                committer = Committer(store, l1, metrics, interval_s=config.checkpoint_interval_s)
+                committer = Committer(
+                    store, l1, metrics, interval_s=config.checkpoint_interval_s, faults=faults
+                )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
             port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=limits))
@@ -151,6 +159,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return replace(
         config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
         checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
+        inject=args.inject,
     )
 
 
@@ -168,6 +177,13 @@ def _cmd_openrpc(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_inject_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--inject", choices=[f.value for f in Fault], default=None,
+        help="misbehave once in this way, for demonstrations (never on a real chain)",
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the sequencer (JSON-RPC over HTTP)")
     p.add_argument("--data-dir", required=True, help="directory of the LevelDB store")
@@ -178,6 +194,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--contract", default=None, help="rollup contract address on L1")
     p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    add_inject_argument(p)
     p.add_argument("--sequencer-key-file", default=None,
                    help="file holding the sequencer's 0x-hex key (default: the dev key)")
     p.set_defaults(handler=_cmd_serve)

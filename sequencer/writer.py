@@ -26,8 +26,10 @@ from prover.eip712 import Signer, compute_receipt_digest
 from prover.errors import AttestError, OverloadedError, ReplayError
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
-from prover.receipt_tree import compute_receipt_tree
+from prover.receipt_tree import ReceiptTree, compute_receipt_tree
 from prover.record import EventInput, build_record
+from prover.types import Hash32
+from sequencer.faults import FaultInjector
 from sequencer.metrics import Metrics
 from state_db.store import CommitResult, Entry, Store
 
@@ -89,6 +91,7 @@ class Writer:
         max_group_events: int,
         metrics: Metrics,
         clock: WallClock | None = None,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.store = store
         self._signer = Signer(sequencer_key)  # loads the key once (~40 µs saved per group)
@@ -100,6 +103,7 @@ class Writer:
         self._max_group = max_group_events
         self._metrics = metrics
         self._clock = clock or WallClock()
+        self._faults = faults
         self._queue: deque[Submission] = deque()
         self._queued_events = 0
         self._wakeup = trio.Event()
@@ -211,16 +215,20 @@ class Writer:
         metas: list[bytes | None] = []
         claimed: dict[tuple[bytes, int], bytes] = {}  # (submitter, nonce) -> record, this group
         pending: list[tuple[Submission, list[int | Placed]]] = []
+        originals = _OriginalReceipts(store)
         for sub in group:
             try:
-                slots = self._place(sub, first_seq + len(records), claimed, records, metas, timestamp)
+                slots = self._place(
+                    sub, first_seq + len(records), claimed, records, metas, timestamp, originals
+                )
             except AttestError as exc:
                 sub.error = exc  # this submission alone is refused; its neighbours go on
                 continue
             pending.append((sub, slots))
 
+        faults = self._faults
+        tampered = faults is not None and faults.tamper(records, metas, first_seq)
         hashes = leaf_hashes(records)
-        entries = [Entry(r, h, m) for r, h, m in zip(records, hashes, metas, strict=True)]
         receipt: Receipt | None = None
         tree = None
         if records:
@@ -231,9 +239,17 @@ class Writer:
             )
             v, r, s = self._signer.sign(digest)
             receipt = Receipt(first_seq, len(records), tree.root, deadline, v, r, s)
+        written, written_hashes = records, hashes
+        broken = faults.break_receipt(records, first_seq) if faults is not None else None
+        if broken is not None:  # fault injection: the receipt now promises other leaves
+            written, written_hashes = broken, leaf_hashes(broken)
+        entries = [Entry(r, h, m) for r, h, m in zip(written, written_hashes, metas, strict=True)]
         seal = self._plan_seals(first_seq + len(records), now, timestamp)
         result = store.commit(
-            entries, seal, receipt=encode_receipt(receipt) if receipt is not None else None
+            entries,
+            seal,
+            receipt=encode_receipt(receipt) if receipt is not None else None,
+            check_seq=not (tampered and faults is not None and faults.breaks_seq),
         )
         # Durability point: after store.commit returns, the records, their tree nodes, indexes,
         # sealed blocks, this receipt and the new head survive a crash together (one sync batch).
@@ -259,6 +275,7 @@ class Writer:
         records: list[bytes],
         metas: list[bytes | None],
         timestamp: int,
+        originals: _OriginalReceipts,
     ) -> list[int | Placed]:
         """Build a submission's records, or raise without touching `records` (all or nothing)."""
         new_records: list[bytes] = []
@@ -282,7 +299,7 @@ class Writer:
                     original = self.store.get_record(seq)
                     if original[_CONTENT] != record[_CONTENT]:
                         raise _replay(submitter, ev.nonce, i)
-                    slots.append(self.placement_of(seq))
+                    slots.append(originals.placement_of(seq))
                     continue
                 new_claims[key] = record
             slots.append(next_seq + len(new_records))
@@ -292,15 +309,6 @@ class Writer:
         metas.extend(new_metas)
         claimed.update(new_claims)
         return slots
-
-    def placement_of(self, seq: int) -> Placed:
-        """The original receipt share of a record already in the log."""
-        receipt = decode_receipt(self.store.receipt_of_seq(seq))
-        first = receipt.first_seq
-        hashes = self.store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
-        tree = compute_receipt_tree(hashes)
-        index = seq - receipt.first_seq
-        return Placed(seq, hashes[index], index, tree.paths[index], receipt, duplicate=True)
 
     def _plan_seals(self, new_size: int, now: float, timestamp: int) -> list[tuple[int, int]]:
         """Block ends to seal in this commit: every full B records, then the rest if T passed."""
@@ -334,6 +342,30 @@ class Writer:
 
 def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:
     return ReplayError("0x" + submitter.hex(), nonce, index)
+
+
+class _OriginalReceipts:
+    """Original placements of records already in the log, one receipt tree per receipt.
+
+    A client resending a batch of 1,000 signed events would otherwise rebuild the same
+    receipt tree 1,000 times.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._trees: dict[int, tuple[Receipt, list[Hash32], ReceiptTree]] = {}
+
+    def placement_of(self, seq: int) -> Placed:
+        receipt = decode_receipt(self._store.receipt_of_seq(seq))
+        cached = self._trees.get(receipt.first_seq)
+        if cached is None:
+            first = receipt.first_seq
+            hashes = self._store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
+            cached = (receipt, hashes, compute_receipt_tree(hashes))
+            self._trees[first] = cached
+        receipt, hashes, tree = cached
+        index = seq - receipt.first_seq
+        return Placed(seq, hashes[index], index, tree.paths[index], receipt, duplicate=True)
 
 
 class WallClock:

@@ -348,11 +348,14 @@ class Store:
         state: Mapping[str, bytes] = _NO_STATE,
         *,
         receipt: bytes | None = None,
+        check_seq: bool = True,
     ) -> CommitResult:
         """Append `entries`, seal blocks, write `state` and `receipt`; one synced write batch.
 
         `entries[i]` gets seq ``head.tree_size + i``; its record's seq word must say so
-        (`AssertionError` otherwise: the caller built a wrong record). `seal` lists
+        (`AssertionError` otherwise: the caller built a wrong record), unless `check_seq` is
+        False: a follower replicating a log that breaks DESIGN §5 rule 1 must store it as served
+        (to prove the fraud), and so must the sequencer's fault injection. `seal` lists
         ``(end, timestamp_ms)``: each `end` in ``(last block end, new tree size]``, increasing;
         each seals the block ``[previous end, end)`` whose log root is the root at size `end`.
         ``commit([], seal=[(end, ts)])`` seals without appending. The caller must already
@@ -364,7 +367,7 @@ class Store:
         Blocking (fsync): call it via ``trio.to_thread.run_sync``.
         """
         with self._write_lock:
-            return self._commit(entries, seal, state, receipt)
+            return self._commit(entries, seal, state, receipt, check_seq)
 
     def _commit(
         self,
@@ -372,6 +375,7 @@ class Store:
         seal: Sequence[tuple[int, int]],
         state: Mapping[str, bytes],
         receipt: bytes | None,
+        check_seq: bool,
     ) -> CommitResult:
         started = time.perf_counter()
         old = self._head
@@ -400,7 +404,7 @@ class Store:
                     f"entry {i}: record of {len(record)} bytes / leaf hash of "
                     f"{len(entry.leaf_hash)} bytes, need {RECORD_SIZE} / {HASH_SIZE}"
                 )
-            if int.from_bytes(record[_SEQ], "big") != seq:
+            if check_seq and int.from_bytes(record[_SEQ], "big") != seq:
                 raise AssertionError(
                     f"entry {i}: record seq {int.from_bytes(record[_SEQ], 'big')} != position {seq}"
                 )
