@@ -15,10 +15,10 @@ The sequencer builds one of these per group commit (up to ~10,000 leaves), so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import cast
+from typing import Any, cast
 
 from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import node_hash
@@ -43,6 +43,27 @@ def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
     Raises `InvalidFieldError` for an empty batch (a receipt covers at least one event) or a
     leaf hash that is not 32 bytes.
     """
+    root, paths = _receipt_tree(leaf_hashes, None)
+    return ReceiptTree(root=root, paths=cast(tuple[tuple[Hash32, ...], ...], paths))
+
+
+def compute_receipt_tree_hex(leaf_hashes: Sequence[bytes]) -> tuple[Hash32, tuple[tuple[str, ...], ...]]:
+    """`compute_receipt_tree` with the paths as 0x-hex strings, for the JSON answers.
+
+    Each node is hex-encoded once (about 2n conversions) rather than once per path it appears
+    in (n log n): the group-commit hot path answers every event with its path.
+    """
+    root, paths = _receipt_tree(leaf_hashes, _hex)
+    return root, cast(tuple[tuple[str, ...], ...], paths)
+
+
+def _hex(nodes: Sequence[bytes]) -> list[str]:
+    return ["0x" + h.hex() for h in nodes]
+
+
+def _receipt_tree(
+    leaf_hashes: Sequence[bytes], encode: Callable[[Sequence[bytes]], list[str]] | None
+) -> tuple[Hash32, tuple[tuple[Any, ...], ...]]:
     count = len(leaf_hashes)
     # Verify the batch is non-empty and made of 32-byte hashes.
     if count == 0:
@@ -68,24 +89,31 @@ def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
 
     # heights[c]: the level of C_c, i.e. the c-th highest set bit of count.
     heights = [level for level in range(count.bit_length() - 1, -1, -1) if count >> level & 1]
-    paths: list[tuple[bytes, ...]] = []
+    paths: list[tuple[Any, ...]] = []
+    nodes_of: list[Sequence[Any]] = list(levels)
+    comps: Sequence[Any] = components
+    sufs: Sequence[Any] = suffix
+    if encode is not None:
+        nodes_of = [encode(level) for level in levels]
+        comps = encode(components)
+        sufs = [*encode(suffix[:m]), comps[m]]
     start = 0
     for c, height in enumerate(heights):
         width = 1 << height
         # Above C_c, every leaf of C_c shares one tail: the suffix on its right (if any),
         # then the larger components on its left, nearest first (RFC 9162 §2.1.3.1 adds
         # the sibling of each subtree on the way up).
-        tail: list[bytes] = [suffix[c + 1]] if c < m else []
-        tail.extend(components[c - 1 :: -1] if c > 0 else [])
+        tail: list[Any] = [sufs[c + 1]] if c < m else []
+        tail.extend(comps[c - 1 :: -1] if c > 0 else [])
         # Inside C_c (a perfect subtree), the level-L path element of leaf i is the sibling
         # of node i >> L, i.e. node (i >> L) ^ 1. Build one column per level (siblings
         # swapped pairwise, each repeated 2**L times) and zip the columns into paths, so
         # the work per path element is done by C loops rather than Python bytecode.
-        columns: list[Sequence[bytes]] = []
+        columns: list[Sequence[Any]] = []
         for level in range(height):
             first = start >> level
-            nodes = levels[level][first : first + (width >> level)]
-            swapped: list[bytes] = [b""] * len(nodes)
+            nodes = nodes_of[level][first : first + (width >> level)]
+            swapped: list[Any] = [b""] * len(nodes)
             swapped[0::2] = nodes[1::2]
             swapped[1::2] = nodes[0::2]
             if level == 0:
@@ -99,8 +127,8 @@ def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
         else:
             paths.append(())  # a one-leaf batch: the leaf is the root, the path is empty
         start += width
-    # Every element is a 32-byte keccak256 digest taken from `levels` or `suffix`.
-    return ReceiptTree(root=root, paths=cast(tuple[tuple[Hash32, ...], ...], tuple(paths)))
+    # Every element is a 32-byte keccak256 digest (or its hex) from `levels` or `suffix`.
+    return root, tuple(paths)
 
 
 def verify_receipt_path(

@@ -200,6 +200,6 @@ def _placed_json(p: Placed) -> dict[str, Any]:
         "seq": p.seq,
         "leafHash": hex0x(p.leaf_hash),
         "index": p.index,
-        "path": [hex0x(h) for h in p.path],
+        "path": list(p.path_hex),
     }
 

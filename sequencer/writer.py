@@ -26,7 +26,7 @@ from prover.eip712 import Signer, compute_receipt_digest
 from prover.errors import AttestError, OverloadedError, ReplayError
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
-from prover.receipt_tree import ReceiptTree, compute_receipt_tree
+from prover.receipt_tree import compute_receipt_tree_hex
 from prover.record import EventInput, build_record
 from prover.types import Hash32
 from sequencer.faults import FaultInjector
@@ -49,11 +49,16 @@ class Placed:
     leaf_hash: bytes
     index: int
     """Index in the receipt's group (the leaf index under `leavesRoot`)."""
-    path: tuple[bytes, ...]
-    """Audit path from the leaf to the receipt's `leavesRoot`."""
+    path_hex: tuple[str, ...]
+    """Audit path from the leaf to the receipt's `leavesRoot`, as the 0x-hex the answer sends."""
     receipt: Receipt
     duplicate: bool = False
     """True when the event was already in the log: this is the original placement."""
+
+    @property
+    def path(self) -> tuple[bytes, ...]:
+        """The audit path as bytes."""
+        return tuple(bytes.fromhex(h[2:]) for h in self.path_hex)
 
 
 @dataclass(slots=True)
@@ -230,15 +235,15 @@ class Writer:
         tampered = faults is not None and faults.tamper(records, metas, first_seq)
         hashes = leaf_hashes(records)
         receipt: Receipt | None = None
-        tree = None
+        paths: tuple[tuple[str, ...], ...] = ()
         if records:
-            tree = compute_receipt_tree(hashes)
+            leaves_root, paths = compute_receipt_tree_hex(hashes)
             deadline = timestamp // 1000 + self._deadline_s
             digest = compute_receipt_digest(
-                self._domain_separator, first_seq, len(records), tree.root, deadline
+                self._domain_separator, first_seq, len(records), leaves_root, deadline
             )
             v, r, s = self._signer.sign(digest)
-            receipt = Receipt(first_seq, len(records), tree.root, deadline, v, r, s)
+            receipt = Receipt(first_seq, len(records), leaves_root, deadline, v, r, s)
         written, written_hashes = records, hashes
         broken = faults.break_receipt(records, first_seq) if faults is not None else None
         if broken is not None:  # fault injection: the receipt now promises other leaves
@@ -261,9 +266,9 @@ class Writer:
                 if isinstance(slot, Placed):
                     placed.append(slot)
                     continue
-                assert receipt is not None and tree is not None
+                assert receipt is not None
                 index = slot - first_seq
-                placed.append(Placed(slot, hashes[index], index, tree.paths[index], receipt))
+                placed.append(Placed(slot, hashes[index], index, paths[index], receipt))
             sub.placed = placed
         return result, len(pending)
 
@@ -353,7 +358,7 @@ class _OriginalReceipts:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._trees: dict[int, tuple[Receipt, list[Hash32], ReceiptTree]] = {}
+        self._trees: dict[int, tuple[Receipt, list[Hash32], tuple[tuple[str, ...], ...]]] = {}
 
     def placement_of(self, seq: int) -> Placed:
         receipt = decode_receipt(self._store.receipt_of_seq(seq))
@@ -361,11 +366,11 @@ class _OriginalReceipts:
         if cached is None:
             first = receipt.first_seq
             hashes = self._store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
-            cached = (receipt, hashes, compute_receipt_tree(hashes))
+            cached = (receipt, hashes, compute_receipt_tree_hex(hashes)[1])
             self._trees[first] = cached
-        receipt, hashes, tree = cached
+        receipt, hashes, paths = cached
         index = seq - receipt.first_seq
-        return Placed(seq, hashes[index], index, tree.paths[index], receipt, duplicate=True)
+        return Placed(seq, hashes[index], index, paths[index], receipt, duplicate=True)
 
 
 class WallClock:
