@@ -26,8 +26,9 @@ def _registrations() -> list[Callable[[argparse._SubParsersAction[argparse.Argum
     """Subcommand registrars, one per module that owns a command."""
     from bench import suite
     from sequencer import devnet, service, verify
+    from sequencer.validator import service as validator_service
 
-    return [service.register, devnet.register, verify.register, suite.register]
+    return [service.register, devnet.register, verify.register, suite.register, validator_service.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,131 @@
+"""Receipts handed to the validator (DESIGN §6): intake, storage, and what each one needs.
+
+A service that got a receipt from the sequencer hands it over with its placement (the answer of
+`attest_submit`: ``{"receipt": {...}, "seq", "leafHash", "index", "path"}``) through
+`validator_watchReceipt(receipt, placement)`. The validator checks that the sequencer signed it
+(EIP-712 in the rollup's domain) and that the path puts the leaf at `index` under `leavesRoot`,
+then keeps it (state key ``validator.receipts``) until a final checkpoint holds the promised
+leaf. The watcher proves a *mismatch* when a live checkpoint holds another record at
+``firstSeq + index``, and a *missed deadline* when L1 time passed `deadline` and no live
+checkpoint committed by then covers ``firstSeq + count``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import orjson
+
+from l1_contracts.contract import SignedReceipt
+from prover.eip712 import compute_receipt_digest, recover_signer
+from prover.errors import InvalidFieldError, InvalidSignatureError
+from prover.receipt_tree import verify_receipt_path
+from sequencer.wire import parse_hash32, parse_object, parse_uint
+
+RECEIPTS_KEY: Final[str] = "validator.receipts"
+"""State key: JSON list of every watched receipt and its status."""
+
+WATCHING: Final[str] = "watching"
+KEPT: Final[str] = "kept"
+PROVEN_MISMATCH: Final[str] = "proven-mismatch"
+PROVEN_DEADLINE: Final[str] = "proven-deadline"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedReceipt:
+    """One event's share of a signed receipt, as handed to the validator."""
+
+    receipt: SignedReceipt
+    seq: int
+    """firstSeq + index: where the leaf was promised."""
+    leaf_hash: bytes
+    index: int
+    """Index of the leaf in the receipt's batch."""
+    path: tuple[bytes, ...]
+    """Audit path of the leaf to leavesRoot."""
+    status: str = WATCHING
+    tx: str | None = None
+    """The proof transaction, once sent."""
+
+    @property
+    def key(self) -> tuple[int, int, bytes]:
+        return (self.receipt.first_seq, self.index, self.receipt.signature)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.receipt
+        return {
+            "receipt": {"firstSeq": r.first_seq, "count": r.count, "leavesRoot": "0x" + r.leaves_root.hex(),
+                        "deadline": r.deadline, "signature": "0x" + r.signature.hex()},
+            "placement": {"seq": self.seq, "leafHash": "0x" + self.leaf_hash.hex(), "index": self.index,
+                          "path": ["0x" + p.hex() for p in self.path]},
+            "status": self.status,
+            "tx": self.tx,
+        }
+
+    def with_status(self, status: str, tx: str | None = None) -> WatchedReceipt:
+        return replace(self, status=status, tx=tx)
+
+
+def parse_watch(
+    receipt: Any, placement: Any, domain_separator: bytes, sequencer: bytes
+) -> WatchedReceipt:
+    """Check and parse a `validator_watchReceipt` request.
+
+    Raises `InvalidFieldError` naming a malformed field, `InvalidSignatureError` when the
+    sequencer did not sign the receipt, `InclusionProofError` when the path does not put the
+    leaf under leavesRoot.
+    """
+    r = parse_object(receipt, "receipt", ("firstSeq", "count", "leavesRoot", "deadline", "signature", "sequencer"))
+    p = parse_object(placement, "placement", ("seq", "leafHash", "index", "path", "duplicate", "receipt"))
+    first_seq = parse_uint(r.get("firstSeq"), "receipt.firstSeq")
+    count = parse_uint(r.get("count"), "receipt.count")
+    if count == 0:
+        raise InvalidFieldError("receipt.count", "must be at least 1")
+    leaves_root = parse_hash32(r.get("leavesRoot"), "receipt.leavesRoot")
+    deadline = parse_uint(r.get("deadline"), "receipt.deadline")
+    sig_hex = r.get("signature")
+    if not isinstance(sig_hex, str) or len(sig_hex) != 132 or not sig_hex.startswith("0x"):
+        raise InvalidFieldError("receipt.signature", "must be 0x and 130 hex digits (r || s || v)")
+    try:
+        signature = bytes.fromhex(sig_hex[2:])
+    except ValueError:
+        raise InvalidFieldError("receipt.signature", "must be hex") from None
+    index = parse_uint(p.get("index"), "placement.index")
+    seq = parse_uint(p.get("seq"), "placement.seq")
+    leaf = parse_hash32(p.get("leafHash"), "placement.leafHash")
+    raw_path = p.get("path")
+    if not isinstance(raw_path, list):
+        raise InvalidFieldError("placement.path", "must be a list of 32-byte hashes")
+    path = tuple(parse_hash32(h, "placement.path") for h in raw_path)
+    # Verify the placement points where the receipt says.
+    if seq != first_seq + index:
+        raise InvalidFieldError("placement.seq", f"must be firstSeq + index = {first_seq + index}, got {seq}")
+    # Verify the sequencer signed this receipt in this rollup's domain.
+    digest = compute_receipt_digest(domain_separator, first_seq, count, leaves_root, deadline)
+    signer = recover_signer(digest, signature[64], signature[:32], signature[32:64])
+    if signer != sequencer:
+        raise InvalidSignatureError(
+            "receipt.signature", f"recovers to 0x{signer.hex()}, not the sequencer 0x{sequencer.hex()}"
+        )
+    # Verify the leaf sits at `index` under the signed leavesRoot (DESIGN §6).
+    verify_receipt_path(leaf, index, count, path, leaves_root)
+    return WatchedReceipt(SignedReceipt(first_seq, count, leaves_root, deadline, signature), seq, leaf, index, path)
+
+
+def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
+    """The stored list (state key `RECEIPTS_KEY`)."""
+    if not raw:
+        return []
+    out = []
+    for obj in orjson.loads(raw):
+        r, p = obj["receipt"], obj["placement"]
+        receipt = SignedReceipt(r["firstSeq"], r["count"], bytes.fromhex(r["leavesRoot"][2:]), r["deadline"],
+                                bytes.fromhex(r["signature"][2:]))
+        out.append(WatchedReceipt(receipt, p["seq"], bytes.fromhex(p["leafHash"][2:]), p["index"],
+                                  tuple(bytes.fromhex(h[2:]) for h in p["path"]), obj["status"], obj.get("tx")))
+    return out
+
+
+def encode_watched(receipts: list[WatchedReceipt]) -> bytes:
+    return orjson.dumps([w.to_json() for w in receipts])

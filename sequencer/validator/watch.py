@@ -1,0 +1,469 @@
+"""The L1 watcher: compare every pending checkpoint with the replica and act on what differs.
+
+Each round (every `poll_s`, default 1 s):
+
+1. refresh every checkpoint not known to be final or reverted (`checkpoints(i)`, `prevSize(i)`);
+2. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
+   * root differs from the replica's root at that size → the sequencer served data that does
+     not hash to what it committed: open a DA challenge on the first range new in it;
+   * a stored violation (or a rule 4b timestamp) among the records new in it → send the
+     matching one-step fraud proof against it (it newly covers the offending record, which is
+     what the contract requires);
+   * while the replica cannot reach ``size`` because the next block is unavailable (withheld,
+     inconsistent, or every upstream down) for `da_grace_s`, or the window is about to close,
+     open a DA challenge on ``[replica size, + maxDARange)`` of the first pending checkpoint
+     beyond it;
+3. resolve our own DA challenges whose response window passed unanswered;
+4. check the receipts handed to the validator (see `receipts`).
+
+A successful proof reverts the checkpoint and every later one, so a round acts on at most one
+checkpoint. L1 trouble never stops replication: the round fails, is retried with backoff, and
+`/health` says so. Reverted checkpoints roll the validator's *view* back: its answers about
+checkpoints come from L1 only, and ``anchoredSize`` in `attest_status` is the size of the
+latest live one; the replica itself keeps the log as served (it is evidence).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, TypeVar
+
+import orjson
+import trio
+
+from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRule
+from prover.errors import L1Error
+from prover.validity import Rule, Violation, check_commit_time
+from sequencer.validator.metrics import ValidatorMetrics
+from sequencer.validator.prove import DAChallengeRow, ProofRefusedError, Sent, ValidatorL1
+from sequencer.validator.receipts import (
+    KEPT,
+    PROVEN_DEADLINE,
+    PROVEN_MISMATCH,
+    RECEIPTS_KEY,
+    WATCHING,
+    WatchedReceipt,
+    decode_watched,
+    encode_watched,
+)
+from sequencer.validator.replicate import Replica
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHALLENGES_KEY: Final[str] = "validator.challenges"
+"""State key: JSON object of the DA challenges this validator opened, by id."""
+_STEP_TIMEOUT_S: Final[float] = 150.0
+_MAX_BACKOFF_S: Final[float] = 30.0
+_SCAN_CHUNK: Final[int] = 4096
+_STATUS_NAMES: Final[dict[CheckpointStatus, str]] = {
+    CheckpointStatus.NONE: "none",
+    CheckpointStatus.PENDING: "pending",
+    CheckpointStatus.FINAL: "final",
+    CheckpointStatus.REVERTED: "reverted",
+}
+
+
+@dataclass(slots=True)
+class Tracked:
+    """What the validator knows of one checkpoint."""
+
+    cp: Checkpoint
+    prev_size: int
+    verdict: str = "unchecked"
+    """"unchecked", "agrees", "violation", "root-mismatch"."""
+    violation: Violation | None = None
+    acted: bool = False
+    """A proof or a DA challenge was sent for it."""
+
+
+class Watcher:
+    """The L1 side of the validator; also its `CheckpointView` for the read API."""
+
+    def __init__(
+        self,
+        replica: Replica,
+        l1: ValidatorL1,
+        metrics: ValidatorMetrics,
+        *,
+        params: dict[str, int],
+        domain_separator: bytes,
+        sequencer: bytes,
+        poll_s: float = 1.0,
+        da_grace_s: float = 15.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.replica = replica
+        self.store = replica.store
+        self.l1 = l1
+        self.metrics = metrics
+        self.params = params
+        self.domain_separator = domain_separator
+        self.sequencer = sequencer
+        self.poll_s = poll_s
+        self.da_grace_s = da_grace_s
+        self.wall_clock = wall_clock
+        self.tracked: dict[int, Tracked] = {}
+        self.receipts: list[WatchedReceipt] = decode_watched(self.store.get_state(RECEIPTS_KEY))
+        raw = self.store.get_state(CHALLENGES_KEY)
+        self.challenges: dict[int, dict[str, Any]] = (
+            {int(k): v for k, v in orjson.loads(raw).items()} if raw else {}
+        )
+        self.proofs: list[dict[str, Any]] = []
+        self._up = False
+        self._last_error: str | None = None
+        self._last_success: float | None = None
+        self._now = 0
+
+    # --- CheckpointView ------------------------------------------------------------------------
+
+    def checkpoint(self, which: str | int) -> dict[str, Any] | None:
+        """A checkpoint as L1 said it last: "latest" (live), "finalized", or an index."""
+        if isinstance(which, int):
+            t = self.tracked.get(which)
+            return _checkpoint_json(t.cp) if t is not None else None
+        wanted = {"latest": (CheckpointStatus.PENDING, CheckpointStatus.FINAL),
+                  "finalized": (CheckpointStatus.FINAL,)}[which]
+        for index in sorted(self.tracked, reverse=True):
+            if self.tracked[index].cp.status in wanted:
+                return _checkpoint_json(self.tracked[index].cp)
+        return None
+
+    def l1_status(self) -> dict[str, Any]:
+        latest = self.checkpoint("latest")
+        agreed = [t.cp.size for t in self.tracked.values() if t.verdict == "agrees"
+                  and t.cp.status != CheckpointStatus.REVERTED]
+        return {
+            "rpc": self.l1.rpc_url,
+            "chainId": self.l1._chain_id,
+            "contract": self.l1.address,
+            "sequencer": "0x" + self.sequencer.hex(),
+            "validator": self.l1.account.address,
+            "up": self._up,
+            "lastError": self._last_error,
+            "lastSuccess": self._last_success,
+            "anchoredSize": latest["treeSize"] if latest is not None else 0,
+            "verifiedSize": max(agreed, default=0),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """`validator_status`: what the validator found and did."""
+        return {
+            "replicaSize": self.replica.size,
+            "blocks": self.store.head.block_count,
+            "unavailableFor": (time.monotonic() - self.replica.unavailable_since)
+            if self.replica.unavailable_since is not None else None,
+            "upstreamError": self.replica.last_error,
+            "violations": [v.to_json() for v in self.replica.violations],
+            "checkpoints": [
+                {**_checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
+                for _, t in sorted(self.tracked.items())
+            ],
+            "proofs": self.proofs,
+            "daChallenges": [{"id": k, **v} for k, v in sorted(self.challenges.items())],
+            "receipts": [w.to_json() for w in self.receipts],
+            "l1": self.l1_status(),
+        }
+
+    # --- the service -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch L1 until cancelled. Ready at once: L1 may well be down."""
+        task_status.started()
+        delay = self.poll_s
+        while True:
+            try:
+                with trio.fail_after(_STEP_TIMEOUT_S):
+                    await self.step()
+            except (L1Error, trio.TooSlowError) as exc:
+                self._up = False
+                self._last_error = str(exc) or "L1 call timed out"
+                self.metrics.l1_up.set(0)
+                delay = min(max(delay, self.poll_s) * 2, _MAX_BACKOFF_S)
+                log.warning("L1 round failed, retrying in %.1f s: %s", delay, self._last_error)
+            else:
+                self._up = True
+                self._last_error = None
+                self._last_success = time.time()
+                self.metrics.l1_up.set(1)
+                delay = self.poll_s
+            await trio.sleep(delay)
+
+    async def step(self) -> None:
+        """One round (see the module docstring)."""
+        await self._refresh()
+        self._now = await self._l1(self.l1.now)
+        for index in sorted(self.tracked):
+            t = self.tracked[index]
+            if t.cp.status != CheckpointStatus.PENDING:
+                continue
+            if await self._judge(t):
+                break  # a proof reverts this one and every later one: re-read first
+        await self._settle_challenges()
+        await self._check_receipts()
+
+    async def _refresh(self) -> None:
+        count = await self._l1(self.l1.checkpoint_count)
+        for index in range(count):
+            t = self.tracked.get(index)
+            if t is not None and t.cp.status in (CheckpointStatus.FINAL, CheckpointStatus.REVERTED):
+                continue
+            cp = await self._l1(partial(self.l1.checkpoint, index))
+            if t is None:
+                prev = await self._l1(partial(self.l1.prev_size, index))
+                self.tracked[index] = Tracked(cp, prev)
+                self.metrics.checkpoints_seen.inc()
+                log.info("checkpoint %d seen: size %d, new from %d, status %s",
+                         index, cp.size, prev, _STATUS_NAMES[cp.status])
+            else:
+                if cp.status != t.cp.status:
+                    log.info("checkpoint %d is now %s", index, _STATUS_NAMES[cp.status])
+                t.cp = cp
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    async def _judge(self, t: Tracked) -> bool:
+        """Check one pending checkpoint; True when a transaction was sent for it."""
+        cp = t.cp
+        if t.acted:
+            return False
+        if self.replica.size >= cp.size:
+            if t.verdict == "unchecked":
+                await trio.to_thread.run_sync(self._verdict, t)
+                if t.verdict == "agrees":
+                    self.metrics.checkpoints_verified.inc()
+                    log.info("checkpoint %d agrees with the replica (size %d)", cp.index, cp.size)
+            if t.verdict == "violation" and t.violation is not None:
+                return await self._prove(t, t.violation)
+            if t.verdict == "root-mismatch":
+                end = min(t.prev_size + self.params["maxDARange"], cp.size)
+                return await self._open_da(t, max(t.prev_size, 0), end,
+                                           "the served records do not hash to the committed root")
+            return False
+        # The replica is behind this checkpoint: wait, unless the data cannot be had.
+        since = self.replica.unavailable_since
+        if since is None:
+            return False
+        waited = time.monotonic() - since
+        left = cp.challenge_ends - max(self._now, int(self.wall_clock()))
+        if waited < self.da_grace_s and left > self.da_grace_s:
+            return False
+        start = self.replica.size
+        end = min(start + self.params["maxDARange"], cp.size)
+        return await self._open_da(t, start, end, f"records from {start} unavailable for {waited:.0f} s")
+
+    def _verdict(self, t: Tracked) -> None:
+        """Blocking: compare roots, then look for a violation new in the checkpoint."""
+        cp = t.cp
+        if self.store.root_at(cp.size) != cp.root:
+            t.verdict = "root-mismatch"
+            log.error("checkpoint %d: root 0x%s differs from the replica's at size %d",
+                      cp.index, cp.root.hex(), cp.size)
+            return
+        for v in self.replica.violations:
+            if t.prev_size <= v.seq < cp.size:
+                t.verdict, t.violation = "violation", v
+                return
+        # Rule 4b: no record new in the checkpoint is timestamped after its commit.
+        for start in range(t.prev_size, cp.size, _SCAN_CHUNK):
+            end = min(start + _SCAN_CHUNK, cp.size)
+            for seq, record in enumerate(self.store.get_records(start, end), start):
+                found = check_commit_time(record, seq, cp.committed_at)
+                if found is not None:
+                    t.verdict, t.violation = "violation", found
+                    log.warning("violation: rule %s at seq %d: %s", found.rule.name, seq, found.reason)
+                    return
+        t.verdict = "agrees"
+
+    async def _prove(self, t: Tracked, v: Violation) -> bool:
+        cp = t.cp
+        t.acted = True
+        try:
+            sent = await self._l1(partial(self._send_proof, cp, v))
+        except ProofRefusedError as exc:
+            log.error("fraud proof for checkpoint %d not sent: %s", cp.index, exc)
+            return False
+        except L1Error:
+            t.acted = False  # L1 trouble: try again next round
+            raise
+        self.metrics.proofs_sent.labels(rule=v.rule.name).inc()
+        self.proofs.append({"checkpoint": cp.index, "rule": v.rule.name, "seq": v.seq,
+                            "tx": sent.tx_hash, "gasUsed": sent.gas_used})
+        log.warning("fraud proven on checkpoint %d: rule %s at seq %d (tx %s)",
+                    cp.index, v.rule.name, v.seq, sent.tx_hash)
+        return True
+
+    def _send_proof(self, cp: Checkpoint, v: Violation) -> Sent:
+        """Blocking: build the one-step proof of `v` against `cp` from the replica and send it."""
+        store, l1 = self.store, self.l1
+        record = store.get_record(v.seq)
+        proof = store.inclusion_proof(v.seq, cp.size)
+        if v.rule in (Rule.TIME_TRAVEL, Rule.REPLAY):
+            if v.related is None:
+                raise AssertionError(f"{v.rule.name} violation without its earlier record")
+            earlier = store.get_record(v.related)
+            earlier_proof = store.inclusion_proof(v.related, cp.size)
+            if v.rule == Rule.TIME_TRAVEL:
+                return l1.prove_time_travel(cp.index, v.related, earlier, earlier_proof, record, proof)
+            return l1.prove_replay(cp.index, v.related, earlier, earlier_proof, v.seq, record, proof)
+        return l1.prove_single(FraudRule[v.rule.name], cp.index, v.seq, record, proof)
+
+    # --- data availability -----------------------------------------------------------------------
+
+    async def _open_da(self, t: Tracked, start: int, end: int, why: str) -> bool:
+        cp = t.cp
+        for c in self.challenges.values():
+            if c["checkpoint"] == cp.index and c["start"] <= start < c["end"]:
+                return False  # already challenged; wait for the answer or the deadline
+        t.acted = True
+        try:
+            cid, sent = await self._l1(partial(
+                self.l1.open_da_challenge, cp.index, start, end, self.params["challengerBond"]))
+        except ProofRefusedError as exc:
+            log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
+            return False
+        except L1Error:
+            t.acted = False
+            raise
+        row = await self._l1(partial(self.l1.da_challenge, cid))
+        self.challenges[cid] = {"checkpoint": cp.index, "start": start, "end": end,
+                                "deadline": row.deadline, "state": row.state.name, "openTx": sent.tx_hash,
+                                "reason": why}
+        await self._save_challenges()
+        self.metrics.da_challenges.inc()
+        log.warning("DA challenge %d opened on checkpoint %d [%d, %d): %s (tx %s)",
+                    cid, cp.index, start, end, why, sent.tx_hash)
+        return True
+
+    async def _settle_challenges(self) -> None:
+        """Resolve our open challenges once their response window passed unanswered."""
+        for cid, c in sorted(self.challenges.items()):
+            if c["state"] != DAState.OPEN.name:
+                continue
+            row: DAChallengeRow = await self._l1(partial(self.l1.da_challenge, cid))
+            if row.state == DAState.OPEN and max(self._now, int(self.wall_clock())) > row.deadline:
+                # The deadline may have passed on the wall clock before any L1 block did: the
+                # resolving transaction's own block is the first one late enough.
+                simulate = self._now > row.deadline
+                try:
+                    sent = await self._l1(partial(self.l1.resolve_da_challenge, cid, simulate=simulate))
+                except ProofRefusedError as exc:
+                    log.error("DA challenge %d not resolved: %s", cid, exc)
+                    continue
+                except L1Error as exc:
+                    if simulate:
+                        raise
+                    log.info("DA challenge %d: resolve too early for L1 (%s); next round", cid, exc)
+                    continue
+                c["resolveTx"] = sent.tx_hash
+                row = await self._l1(partial(self.l1.da_challenge, cid))
+                log.warning("DA challenge %d resolved unanswered (tx %s)", cid, sent.tx_hash)
+            if row.state.name != c["state"]:
+                c["state"] = row.state.name
+                if row.state == DAState.ANSWERED:
+                    log.info("DA challenge %d answered: records [%d, %d) revealed on L1",
+                             cid, row.start, row.end)
+                await self._save_challenges()
+
+    async def _save_challenges(self) -> None:
+        value = orjson.dumps({str(k): v for k, v in self.challenges.items()})
+        # After this synced write, a restart knows which challenges to follow and resolve.
+        await trio.to_thread.run_sync(self.store.put_state, {CHALLENGES_KEY: value})
+
+    # --- receipts --------------------------------------------------------------------------------
+
+    async def add_receipt(self, watched: WatchedReceipt) -> dict[str, Any]:
+        """Keep `watched` (idempotent); its current JSON."""
+        for w in self.receipts:
+            if w.key == watched.key:
+                return w.to_json()
+        self.receipts.append(watched)
+        await self._save_receipts()
+        self.metrics.receipts_watched.set(len(self.receipts))
+        return watched.to_json()
+
+    async def _save_receipts(self) -> None:
+        # After this synced write, a restart keeps watching every receipt handed over.
+        await trio.to_thread.run_sync(self.store.put_state, {RECEIPTS_KEY: encode_watched(self.receipts)})
+
+    async def _check_receipts(self) -> None:
+        changed = False
+        for i, w in enumerate(self.receipts):
+            if w.status != WATCHING:
+                continue
+            updated = await self._check_receipt(w)
+            if updated is not w:
+                self.receipts[i] = updated
+                changed = True
+        if changed:
+            await self._save_receipts()
+
+    async def _check_receipt(self, w: WatchedReceipt) -> WatchedReceipt:
+        live = [t for _, t in sorted(self.tracked.items())
+                if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)]
+        covering = [t for t in live if t.cp.size > w.seq and t.cp.size <= self.replica.size]
+        for t in covering:
+            if t.verdict == "unchecked":
+                await trio.to_thread.run_sync(self._verdict, t)
+            if t.verdict == "root-mismatch":
+                continue  # the replica cannot speak for this checkpoint
+            leaf = self.store.get_leaf_hash(w.seq)
+            if leaf == w.leaf_hash:
+                if t.cp.status == CheckpointStatus.FINAL:
+                    log.info("receipt for seq %d kept: final checkpoint %d holds the leaf", w.seq, t.cp.index)
+                    return w.with_status(KEPT)
+                continue
+            try:
+                sent = await self._l1(partial(self._send_mismatch, w, t.cp))
+            except ProofRefusedError as exc:
+                log.error("receipt mismatch at seq %d not proven on checkpoint %d: %s", w.seq, t.cp.index, exc)
+                continue
+            self._proven("RECEIPT_MISMATCH", t.cp.index, w.seq, sent)
+            return w.with_status(PROVEN_MISMATCH, sent.tx_hash)
+        # Deadline: L1 time passed it and no live checkpoint committed by then covers the range.
+        r = w.receipt
+        if self._now > r.deadline:
+            covered = max((t.cp.size for t in live if t.cp.committed_at <= r.deadline), default=0)
+            if covered < r.first_seq + r.count:
+                try:
+                    sent = await self._l1(partial(self.l1.prove_receipt_deadline, r))
+                except ProofRefusedError as exc:
+                    log.error("missed deadline of the receipt for seq %d not proven: %s", w.seq, exc)
+                    return w
+                self._proven("RECEIPT_DEADLINE", None, w.seq, sent)
+                return w.with_status(PROVEN_DEADLINE, sent.tx_hash)
+        return w
+
+    def _send_mismatch(self, w: WatchedReceipt, cp: Checkpoint) -> Sent:
+        record = self.store.get_record(w.seq)
+        proof = self.store.inclusion_proof(w.seq, cp.size)
+        return self.l1.prove_receipt_mismatch(
+            w.receipt, w.leaf_hash, w.index, w.path, cp.index, record, proof)
+
+    def _proven(self, rule: str, cp: int | None, seq: int, sent: Sent) -> None:
+        self.metrics.proofs_sent.labels(rule=rule).inc()
+        self.proofs.append({"checkpoint": cp, "rule": rule, "seq": seq, "tx": sent.tx_hash,
+                            "gasUsed": sent.gas_used})
+        log.warning("broken receipt proven: %s at seq %d (tx %s)", rule, seq, sent.tx_hash)
+
+    async def _l1(self, fn: Callable[[], T]) -> T:
+        # web3 blocks on the socket; abandoned on cancel so a hung node cannot hold shutdown.
+        return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
+
+
+def _checkpoint_json(cp: Checkpoint) -> dict[str, Any]:
+    return {
+        "index": cp.index,
+        "treeSize": cp.size,
+        "root": "0x" + cp.root.hex(),
+        "committedAt": cp.committed_at,
+        "challengeEnds": cp.challenge_ends,
+        "status": _STATUS_NAMES[cp.status],
+        "l1Tx": None,
+    }
+
