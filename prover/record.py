@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 import rfc8785
@@ -389,12 +389,15 @@ def compute_meta_hash(meta: object | None) -> bytes:
 # --- the wire event object -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class EventInput:
+class EventInput(NamedTuple):
     """A parsed, shape-checked wire event (DESIGN §7), before it has a seq or a submitter.
 
     The signature, when present, has NOT been checked against `submitter` yet: that needs the
     EIP-712 domain (`prover.eip712.verify_event_signature`).
+
+    A NamedTuple rather than a frozen dataclass: it is built once per submitted event, and a
+    frozen dataclass's `__init__` (one `object.__setattr__` per field) cost ~2 µs of the ~10 µs
+    an event may take at 100k events/s; a NamedTuple is as immutable and costs ~0.3 µs.
     """
 
     kind: bytes

@@ -199,7 +199,7 @@ def _placed_json(p: Placed) -> dict[str, Any]:
     return {
         "seq": p.seq,
         "leafHash": hex0x(p.leaf_hash),
-        "index": p.index,
+        "index": p.group_index,
         "path": list(p.path_hex),
     }
 

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import trio
 
@@ -41,14 +42,13 @@ log = logging.getLogger(__name__)
 _CONTENT = slice(2 * 32, 8 * 32)
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """Where one event of a submission ended up."""
+class Placed(NamedTuple):
+    """Where one event of a submission ended up (a NamedTuple: one per event, hot path)."""
 
     seq: int
     leaf_hash: bytes
-    index: int
-    """Index in the receipt's group (the leaf index under `leavesRoot`)."""
+    group_index: int
+    """Index in the receipt's group (the leaf index under `leavesRoot`; JSON `index`)."""
     path_hex: tuple[str, ...]
     """Audit path from the leaf to the receipt's `leavesRoot`, as the 0x-hex the answer sends."""
     receipt: Receipt

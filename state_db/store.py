@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Final, Self
+from typing import Final, NamedTuple, Self
 
 import plyvel
 
@@ -68,9 +68,9 @@ _HEAD_FIXED: Final[int] = 3 * 8 + 2 * HASH_SIZE
 _NO_STATE: Mapping[str, bytes] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One record to append, as the sequencer built it."""
+class Entry(NamedTuple):
+    """One record to append, as the sequencer built it (a NamedTuple: one per event, so it
+    must be cheap to build; as immutable as a frozen dataclass)."""
 
     record: bytes
     """The 352-byte ABI record (DESIGN §3); its seq word must equal its position in the log."""

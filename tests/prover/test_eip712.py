@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -354,5 +353,5 @@ def test_event_input_without_signature_cannot_be_verified() -> None:
         verify_event_signature(SEP, ev)
     with pytest.raises(InvalidSignatureError):
         verify_event_signature(
-            SEP, dataclasses.replace(ev, signature=(27, b"\x01" * 32, b"\x01" * 32))
+            SEP, ev._replace(signature=(27, b"\x01" * 32, b"\x01" * 32))
         )

@@ -103,7 +103,7 @@ async def test_one_group_one_receipt_and_a_bad_neighbour_is_refused_alone(store:
     assert (receipt.first_seq, receipt.count) == (0, 8)
     for p in placed:
         assert leaf_hash(store.get_record(p.seq)) == p.leaf_hash
-        verify_receipt_path(p.leaf_hash, p.index, receipt.count, p.path, receipt.leaves_root)
+        verify_receipt_path(p.leaf_hash, p.group_index, receipt.count, p.path, receipt.leaves_root)
     assert store.head.tree_size == 8
 
 
