@@ -198,14 +198,17 @@ class Watcher:
         """One round (see the module docstring)."""
         await self._refresh()
         self._now = await self._l1(self.l1.now)
+        await self._settle_challenges()
+        # Receipts first: a holder's promise is as good a proof as any, and once some proof
+        # reverts the checkpoint a mismatch against it is no longer accepted.
+        if await self._check_receipts():
+            return  # a proof may have reverted checkpoints: re-read them first
         for index in sorted(self.tracked):
             t = self.tracked[index]
             if t.cp.status != CheckpointStatus.PENDING:
                 continue
             if await self._judge(t):
                 break  # a proof reverts this one and every later one: re-read first
-        await self._settle_challenges()
-        await self._check_receipts()
 
     async def _refresh(self) -> None:
         count = await self._l1(self.l1.checkpoint_count)
@@ -391,8 +394,9 @@ class Watcher:
         # After this synced write, a restart keeps watching every receipt handed over.
         await trio.to_thread.run_sync(self.store.put_state, {RECEIPTS_KEY: encode_watched(self.receipts)})
 
-    async def _check_receipts(self) -> None:
-        changed = False
+    async def _check_receipts(self) -> bool:
+        """Check every watched receipt; True when a proof was sent."""
+        changed = sent = False
         for i, w in enumerate(self.receipts):
             if w.status != WATCHING:
                 continue
@@ -400,8 +404,12 @@ class Watcher:
             if updated is not w:
                 self.receipts[i] = updated
                 changed = True
+                if updated.tx is not None:
+                    sent = True
+                    break  # checkpoints may have been reverted: re-read them first
         if changed:
             await self._save_receipts()
+        return sent
 
     async def _check_receipt(self, w: WatchedReceipt) -> WatchedReceipt:
         live = [t for _, t in sorted(self.tracked.items())
