@@ -8,9 +8,13 @@ outage survived without losing ingest.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +27,7 @@ from l1_contracts.contract import CheckpointStatus, read_checkpoint, rollup_at
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
 from prover.eip712 import Domain, compute_receipt_digest, recover_signer
 from sequencer.client import RpcClient
-from sequencer.process import DevnetProcess
+from sequencer.process import DevnetProcess, SequencerProcess
 from tests.sequencer.events import ALICE_KEY, signed, unsigned
 
 
@@ -153,3 +157,36 @@ def test_l1_outage_does_not_stop_ingest() -> None:
             assert rpc.call("attest_status")["l1"]["up"] is True
     finally:
         stop_process(node)
+
+
+def test_restart_never_double_commits_and_l1_deploy_cli(devnet_url: str, tmp_path: Path) -> None:
+    # `attest l1 deploy` on a real node, with the key from the environment (never argv).
+    env = {**os.environ, "DEPLOYER_KEY": "0x" + DEV_KEYS[0].hex()}
+    out = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "l1", "deploy",
+         "--l1-rpc", devnet_url, "--key-env", "DEPLOYER_KEY", "--challenge-window", "60",
+         "--da-window", "10"],
+        capture_output=True, text=True, env=env, timeout=120, check=True,
+    ).stdout
+    m = re.search(r"rollup deployed at (0x[0-9a-fA-F]{40})", out)
+    assert m, out
+    contract = m.group(1)
+    w3 = Web3(Web3.HTTPProvider(devnet_url))
+    rollup = rollup_at(w3, contract)
+    assert w3.eth.get_code(contract) and rollup.functions.bond().call() > 0
+
+    args = ["--l1-rpc", devnet_url, "--contract", contract, "--checkpoint-interval", "0.3"]
+    with SequencerProcess(tmp_path / "seq", extra_args=args) as seq, RpcClient(seq.url, token="dev") as rpc:
+        rpc.call("attest_submitBatch", [unsigned(i) for i in range(30)])
+        wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
+        assert seq.stop() == 0  # SIGTERM: a clean exit
+    count = rollup.functions.checkpointCount().call()
+    with SequencerProcess(tmp_path / "seq", extra_args=args) as seq, RpcClient(seq.url, token="dev") as rpc:
+        time.sleep(2)  # several committer rounds with nothing new: L1 already holds the head
+        assert rollup.functions.checkpointCount().call() == count
+        assert rpc.call("attest_getCheckpoint", "latest")["index"] == count - 1
+        rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(5)])
+        size = rpc.call("attest_status")["treeSize"]
+        cp = wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and
+                      c["treeSize"] == size and c, what="the next checkpoint")
+        assert cp["index"] == count and rollup.functions.checkpointCount().call() == count + 1
