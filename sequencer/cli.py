@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
+
+from sequencer import logs
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -16,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="attest-rollup: a high-throughput attestation sequencer anchored on Ethereum.",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="text: key=value context after the message; json: one object per line",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in _registrations():
         register(sub)
@@ -34,11 +39,7 @@ def _registrations() -> list[Callable[[argparse._SubParsersAction[argparse.Argum
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(args.log_level, args.log_format)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
