@@ -7,6 +7,7 @@ from typing import Any
 
 from eth_account import Account
 
+from prover.eip712 import Domain, event_typed_data
 from prover.record import compute_meta_hash, encode_kind
 
 # Two of anvil's well-known dev keys: public, never used for anything of value.
@@ -42,34 +43,12 @@ def signed(
     """An event signed with EIP-712 by `key` via eth-account's sign_typed_data."""
     subject = h32("model-7")
     digest = digest or h32(f"output-{nonce}")
-    message = {
-        "kind": encode_kind(kind),
-        "subject": bytes.fromhex(subject[2:]),
-        "digest": bytes.fromhex(digest[2:]),
-        "metaHash": compute_meta_hash(meta),
-        "nonce": nonce,
-    }
-    full = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Event": [
-                {"name": "kind", "type": "bytes32"},
-                {"name": "subject", "type": "bytes32"},
-                {"name": "digest", "type": "bytes32"},
-                {"name": "metaHash", "type": "bytes32"},
-                {"name": "nonce", "type": "uint64"},
-            ],
-        },
-        "primaryType": "Event",
-        "domain": {"name": "attest-rollup", "version": "1", "chainId": chain_id,
-                   "verifyingContract": contract},
-        "message": message,
-    }
+    # The message a wallet is shown (prover.eip712.event_typed_data is itself checked against
+    # eth-account's encoder in tests/prover/test_eip712.py); eth-account signs it.
+    full = event_typed_data(
+        Domain(chain_id, bytes.fromhex(contract[2:])), encode_kind(kind),
+        bytes.fromhex(subject[2:]), bytes.fromhex(digest[2:]), compute_meta_hash(meta), nonce,
+    )
     sig = Account.sign_typed_data(key, full_message=full)
     ev: dict[str, Any] = {
         "kind": kind,
