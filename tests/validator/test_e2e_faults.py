@@ -68,6 +68,15 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
                     assert vrpc.call("validator_watchReceipt", receipt, placement)["status"] == "watching"
             proven = wait_for(lambda: events(contract, "FraudProven"), timeout=60,
                               what=f"a fraud proof for {fault}")
+            # The validator's view rolls back with L1: the checkpoint reads as reverted, and
+            # "latest" is an earlier live one (or none).
+            reverted = proven[0]["args"]["checkpointIndex"]
+            wait_for(lambda: vrpc.call("attest_getCheckpoint", reverted)["status"] == "reverted",
+                     what="the validator to see the revert")
+            latest = vrpc.call("attest_getCheckpoint", "latest")
+            assert latest is None or latest["index"] < reverted
+            anchored = vrpc.call("attest_status")["l1"]["anchoredSize"]
+            assert anchored == (latest["treeSize"] if latest else 0)
             status = vrpc.call("validator_status")
         (event,) = proven
         args = event["args"]
@@ -78,6 +87,8 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
         # Proven inside the window: the proof's block is before the checkpoint's window end.
         proof_time = w3.eth.get_block(event["blockNumber"])["timestamp"]
         assert proof_time < cp.challenge_ends <= proof_time + CHALLENGE_WINDOW
+        print(f"{fault}: proven {proof_time - cp.committed_at} s (L1 time) after the commit, "
+              f"{cp.challenge_ends - proof_time} s before the window closed")
         # The checkpoint and every later one are reverted.
         assert cp.status == CheckpointStatus.REVERTED
         for later in range(index, contract.functions.checkpointCount().call()):
