@@ -32,7 +32,7 @@ from sequencer.read_api import CheckpointView, ReadApi
 from sequencer.wire import (
     hex0x,
 )
-from sequencer.writer import Placed, Writer
+from sequencer.writer import Placed, Writer, make_templates
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class RpcApi(ReadApi):
     async def attest_submit(self, ctx: RpcContext, event: Any) -> dict[str, Any]:
         ev = self._parse_events([event], batch=False)[0]
         submitters = await self._authorize(ctx, [ev], batch=False)
-        p = (await self.writer.submit([ev], submitters))[0]
+        p = (await self.writer.submit(*make_templates([ev], submitters)))[0]
         out: dict[str, Any] = {"receipt": self._receipt_json(p.receipt), **_placed_json(p)}
         if p.duplicate:
             out["duplicate"] = True
@@ -84,7 +84,7 @@ class RpcApi(ReadApi):
             raise LimitExceededError("events per batch", self.config.max_batch_events, len(events))
         evs = self._parse_events(events, batch=True)
         submitters = await self._authorize(ctx, evs, batch=True)
-        placed = await self.writer.submit(evs, submitters)
+        placed = await self.writer.submit(*make_templates(evs, submitters))
         top = next((p.receipt for p in placed if not p.duplicate), placed[0].receipt)
         entries = []
         for p in placed:

@@ -40,6 +40,19 @@ log = logging.getLogger(__name__)
 # same event sent again (idempotent) or a different one (replay): kind, subject, digest,
 # metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
 _CONTENT = slice(2 * 32, 8 * 32)
+_SUBMITTER = slice(6 * 32 + 12, 7 * 32)
+_NONCE = slice(7 * 32 + 24, 8 * 32)
+_V = 8 * 32 + 31
+
+
+def make_templates(
+    events: Sequence[EventInput], submitters: Sequence[bytes]
+) -> tuple[list[bytes], list[bytes | None]]:
+    """Records of checked events with seq and timestamp zero, and their metas, for `submit`."""
+    return (
+        [build_record(ev, 0, 0, who) for ev, who in zip(events, submitters, strict=True)],
+        [ev.meta_bytes for ev in events],
+    )
 
 
 class Placed(NamedTuple):
@@ -65,8 +78,9 @@ class Placed(NamedTuple):
 class Submission:
     """One RPC call's events, waiting for the writer."""
 
-    events: Sequence[EventInput]
-    submitters: Sequence[bytes]
+    templates: Sequence[bytes]
+    """Each event's 352-byte record with seq and timestamp still zero (`make_templates`)."""
+    metas: Sequence[bytes | None]
     done: trio.Event = field(default_factory=trio.Event)
     placed: list[Placed] | None = None
     error: AttestError | None = None
@@ -120,9 +134,16 @@ class Writer:
 
     # --- producer side ---------------------------------------------------------------------
 
-    async def submit(self, events: Sequence[EventInput], submitters: Sequence[bytes]) -> list[Placed]:
-        """Queue one submission and wait until it is durable (or refused as a whole)."""
-        n = len(events)
+    async def submit(
+        self, templates: Sequence[bytes], metas: Sequence[bytes | None]
+    ) -> list[Placed]:
+        """Queue one submission and wait until it is durable (or refused as a whole).
+
+        `templates` are the events' records with seq and timestamp left zero: the writer fills
+        them in, so the per-event parsing and checking can happen anywhere beforehand (the event
+        loop, or an ingest worker process).
+        """
+        n = len(templates)
         # Verify there is room: refuse at once rather than hang (backpressure, issue 3).
         if self._queued_events + n > self._max_queue:
             retry = max(10, math.ceil(1000 * self._queued_events / self._ewma_eps))
@@ -131,7 +152,7 @@ class Writer:
                 f"ingest queue is full ({self._queued_events} events waiting); retry later",
                 retry_after_ms=retry,
             )
-        sub = Submission(events, submitters)
+        sub = Submission(templates, metas)
         self._queue.append(sub)
         self._queued_events += n
         self._metrics.queue_depth.set(self._queued_events)
@@ -165,10 +186,10 @@ class Writer:
     def _take_group(self) -> list[Submission]:
         group: list[Submission] = []
         count = 0
-        while self._queue and (not group or count + len(self._queue[0].events) <= self._max_group):
+        while self._queue and (not group or count + len(self._queue[0].templates) <= self._max_group):
             sub = self._queue.popleft()
             group.append(sub)
-            count += len(sub.events)
+            count += len(sub.templates)
         return group
 
     def _seal_due(self, now: float) -> bool:
@@ -187,14 +208,14 @@ class Writer:
             # A storage failure is fatal (StorageError/OSError): nothing of the group was
             # acknowledged, so nothing is lost that a client was told was kept.
             for sub in group:
-                self._queued_events -= len(sub.events)
+                self._queued_events -= len(sub.templates)
             raise
         finally:
             self._metrics.queue_depth.set(self._queued_events)
         result, accepted = outcome
         elapsed = time.perf_counter() - started
         for sub in group:
-            self._queued_events -= len(sub.events)
+            self._queued_events -= len(sub.templates)
             sub.done.set()
         n_new = result.tree_size - result.first_seq
         if n_new:
@@ -287,29 +308,33 @@ class Writer:
         new_metas: list[bytes | None] = []
         new_claims: dict[tuple[bytes, int], bytes] = {}
         slots: list[int | Placed] = []
-        for i, (ev, submitter) in enumerate(zip(sub.events, sub.submitters, strict=True)):
-            record = build_record(ev, next_seq + len(new_records), timestamp, submitter)
-            if ev.signature is not None:
-                assert ev.nonce is not None
-                key = (submitter, ev.nonce)
+        ts = timestamp.to_bytes(8, "big")
+        for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
+            # DESIGN §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
+            seq_bytes = (next_seq + len(new_records)).to_bytes(8, "big")
+            record = template[:24] + seq_bytes + template[32:56] + ts + template[64:]
+            if template[_V]:  # signed: (submitter, nonce) must be new, or the same event again
+                submitter = template[_SUBMITTER]
+                nonce = int.from_bytes(template[_NONCE], "big")
+                key = (submitter, nonce)
                 earlier = claimed.get(key) or new_claims.get(key)
                 if earlier is not None:
                     if earlier[_CONTENT] != record[_CONTENT]:
-                        raise _replay(submitter, ev.nonce, i)
+                        raise _replay(submitter, nonce, i)
                     # The same signed event twice in one group: one record, both answered by it.
                     slots.append(int.from_bytes(earlier[24:32], "big"))
                     continue
-                seq = self.store.find_by_nonce(submitter, ev.nonce)
+                seq = self.store.find_by_nonce(submitter, nonce)
                 if seq is not None:
                     original = self.store.get_record(seq)
                     if original[_CONTENT] != record[_CONTENT]:
-                        raise _replay(submitter, ev.nonce, i)
+                        raise _replay(submitter, nonce, i)
                     slots.append(originals.placement_of(seq))
                     continue
                 new_claims[key] = record
             slots.append(next_seq + len(new_records))
             new_records.append(record)
-            new_metas.append(ev.meta_bytes)
+            new_metas.append(meta)
         records.extend(new_records)
         metas.extend(new_metas)
         claimed.update(new_claims)

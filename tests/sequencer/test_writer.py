@@ -16,7 +16,7 @@ from prover.receipt_tree import verify_receipt_path
 from prover.record import EventInput, parse_event
 from sequencer.config import DEV_ADDRESS, DEV_SEQUENCER_KEY
 from sequencer.metrics import Metrics
-from sequencer.writer import Writer
+from sequencer.writer import Writer, make_templates
 from state_db.store import Store
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
 
@@ -49,7 +49,7 @@ async def test_full_queue_refuses_at_once_and_loses_nothing(store: Store) -> Non
     results: list[int] = []
 
     async def submit(n: int, start: int) -> None:
-        placed = await writer.submit(events(n, start), [DEV_ADDRESS] * n)
+        placed = await writer.submit(*make_templates(events(n, start), [DEV_ADDRESS] * n))
         results.extend(p.seq for p in placed)
 
     async with trio.open_nursery() as service:
@@ -58,7 +58,7 @@ async def test_full_queue_refuses_at_once_and_loses_nothing(store: Store) -> Non
                 clients.start_soon(submit, 8, 0)  # queued; the writer is not running yet
                 await trio.testing.wait_all_tasks_blocked()
                 with trio.fail_after(1), pytest.raises(OverloadedError) as err:  # not a hang
-                    await writer.submit(events(5, 100), [DEV_ADDRESS] * 5)
+                    await writer.submit(*make_templates(events(5, 100), [DEV_ADDRESS] * 5))
                 assert err.value.retry_after_ms >= 10
                 await service.start(writer.run)
         service.cancel_scope.cancel()
@@ -75,7 +75,7 @@ async def test_one_group_one_receipt_and_a_bad_neighbour_is_refused_alone(store:
 
     async def submit(name: str, evs: list[EventInput], who: list[bytes]) -> None:
         try:
-            outcomes[name] = await writer.submit(evs, who)
+            outcomes[name] = await writer.submit(*make_templates(evs, who))
         except ReplayError as exc:
             outcomes[name] = exc
 
@@ -112,7 +112,7 @@ async def test_open_block_is_sealed_after_the_interval(store: Store) -> None:
     writer = make_writer(store, block_max_records=256, block_interval_ms=50)
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
-        await writer.submit(events(300), [DEV_ADDRESS] * 300)
+        await writer.submit(*make_templates(events(300), [DEV_ADDRESS] * 300))
         assert store.head.block_count == 1 and store.head.last_block_end == 256
         with trio.fail_after(5):  # the timer seals the remaining 44 records after 50 ms
             # Polled: the seal is written by the store in a worker thread, which sets no event.
@@ -132,9 +132,9 @@ async def test_resent_signed_event_is_answered_with_its_original_placement(store
     ev = parse_event(signed(ALICE_KEY, nonce=42))
     async with trio.open_nursery() as nursery:
         await nursery.start(writer.run)
-        (original,) = await writer.submit([ev], [alice])
-        await writer.submit(events(5), [DEV_ADDRESS] * 5)
-        (again,) = await writer.submit([ev], [alice])
+        (original,) = await writer.submit(*make_templates([ev], [alice]))
+        await writer.submit(*make_templates(events(5), [DEV_ADDRESS] * 5))
+        (again,) = await writer.submit(*make_templates([ev], [alice]))
         nursery.cancel_scope.cancel()
     assert again.duplicate and (again.seq, again.leaf_hash, again.receipt) == (
         original.seq, original.leaf_hash, original.receipt)
