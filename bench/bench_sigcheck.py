@@ -26,8 +26,8 @@ import orjson
 
 from bench.bench_ingest import DOMAIN, signed_bodies
 from prover.record import EventInput, parse_event
-from sequencer.api import _recover_chunk
 from sequencer.client import RpcClient
+from sequencer.ingest import recover_chunk
 from sequencer.process import SequencerProcess
 
 
@@ -46,16 +46,16 @@ def recovery(n: int) -> dict[str, float]:
     sep = DOMAIN.separator
     out: dict[str, float] = {}
     t = time.perf_counter()
-    _recover_chunk(sep, events, range(n))
+    recover_chunk(sep, events, range(n))
     out["one_thread_per_s"] = n / (time.perf_counter() - t)
     with ThreadPoolExecutor(2) as pool:
         t = time.perf_counter()
-        list(pool.map(lambda c: _recover_chunk(sep, events, c), _chunks(n, 2)))
+        list(pool.map(lambda c: recover_chunk(sep, events, c), _chunks(n, 2)))
         out["two_threads_per_s"] = n / (time.perf_counter() - t)
     with ProcessPoolExecutor(2) as procs:
         procs.submit(int).result()  # start the workers before the clock
         t = time.perf_counter()
-        futures = [procs.submit(_recover_chunk, sep, [events[i] for i in c], range(len(c)))
+        futures = [procs.submit(recover_chunk, sep, [events[i] for i in c], range(len(c)))
                    for c in _chunks(n, 2)]
         for f in futures:
             f.result()
