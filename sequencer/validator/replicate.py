@@ -125,7 +125,7 @@ class Upstreams:
         for c in self.clients:
             try:
                 latest = c.call("attest_status")["latestBlock"]
-            except (RpcError, TransportError, KeyError, TypeError) as exc:
+            except (RpcError, TransportError, OSError, KeyError, TypeError) as exc:  # OSError: refused
                 errors.append(f"{c.url}: {exc}")
                 continue
             if isinstance(latest, dict) and isinstance(latest.get("number"), int):
@@ -185,7 +185,7 @@ class Replica:
                 raw = upstreams.blocks(nxt, count, i)
                 blocks = [parse_block(b) for b in raw]
                 taken = self.ingest(blocks)
-            except (TransportError, InvalidFieldError, UpstreamError) as exc:
+            except (TransportError, OSError, InvalidFieldError, UpstreamError) as exc:
                 errors.append(f"{upstreams.clients[i].url}: {exc}")
                 continue
             if taken:

@@ -209,6 +209,8 @@ class Watcher:
                 continue
             if await self._judge(t):
                 break  # a proof reverts this one and every later one: re-read first
+            if t.cp.size > self.replica.size:
+                break  # later checkpoints lie further beyond the replica: one challenge covers them
 
     async def _refresh(self) -> None:
         count = await self._l1(self.l1.checkpoint_count)
@@ -321,8 +323,12 @@ class Watcher:
     async def _open_da(self, t: Tracked, start: int, end: int, why: str) -> bool:
         cp = t.cp
         for c in self.challenges.values():
-            if c["checkpoint"] == cp.index and c["start"] <= start < c["end"]:
-                return False  # already challenged; wait for the answer or the deadline
+            live = c["state"] in (DAState.OPEN.name, DAState.ANSWERED.name)
+            if c["start"] <= start < c["end"] and (live or c["checkpoint"] == cp.index):
+                # Already challenged: wait for the answer or the deadline. (An answered
+                # challenge put the records on L1; the replica still waits for an upstream to
+                # serve their block, see docs/validator.md.)
+                return False
         t.acted = True
         try:
             cid, sent = await self._l1(partial(

@@ -82,3 +82,30 @@ def test_outages_are_survived_and_followers_chain(tmp_path: Path) -> None:
             assert events(contract, name) == [], name
     finally:
         stop_process(node)
+
+
+def test_unreachable_data_is_challenged_and_the_honest_sequencer_answers(tmp_path: Path) -> None:
+    """A validator that cannot reach any upstream challenges the pending checkpoint's data; the
+    honest sequencer reveals it on L1, so nothing is reverted and the challenger's bond pays
+    the sequencer for the reveal."""
+    with DevnetProcess(extra_args=devnet_args()) as devnet, RpcClient(devnet.url, token="dev") as rpc:
+        w3, contract = rollup(devnet)
+        pin_l1_ahead(w3, 3)
+        bond_before = contract.functions.bond().call()
+        rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
+        wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
+        dead = "http://127.0.0.1:9"  # discard port: nothing listens
+        key = write_key_file(DEV_KEYS[1], tmp_path)
+        with ValidatorProcess(sequencer=dead, l1_rpc=devnet.l1_rpc, contract=devnet.contract,
+                              key_file=key, data_dir=tmp_path / "blind",
+                              extra_args=["--poll-interval", "0.5", "--da-grace", "2"]) as v, \
+                RpcClient(v.url) as val:
+            opened = wait_for(lambda: events(contract, "DAChallengeOpened"), what="a DA challenge")
+            assert opened[0]["args"]["start"] == 0
+            wait_for(lambda: events(contract, "RecordsRevealed"), what="the sequencer's reveal")
+            wait_for(lambda: [c for c in val.call("validator_status")["daChallenges"]
+                              if c["state"] == "ANSWERED"], what="the validator to see the answer")
+            time.sleep(1.5)  # a few more rounds: no second challenge on the same range
+            assert len(events(contract, "DAChallengeOpened")) == 1
+        assert events(contract, "CheckpointsReverted") == []
+        assert contract.functions.bond().call() > bond_before  # the challenger's bond went to it
