@@ -348,7 +348,10 @@ def verdicts(summary: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"key": goal.key, "label": goal.label, "value": None,
                          "goal": f"{goal.op} {goal.target:g}", "verdict": "not measured"})  # fmt: skip
             continue
-        rows.append({"key": goal.key, "label": goal.label, "value": value,
+        label = goal.label
+        if goal.key == "restart.reopen_s" and summary["restart"]["records"] != 10_000_000:
+            label = f"reopen a {summary['restart']['records']:,}-record store (goal: 10M)"
+        rows.append({"key": goal.key, "label": label, "value": value,
                      "goal": f"{goal.op} {goal.target:g} {goal.unit}",
                      "met": goal.met(value), "verdict": goal.shortfall(value)})  # fmt: skip
     return rows
