@@ -420,7 +420,9 @@ class Watcher:
     async def _check_receipt(self, w: WatchedReceipt) -> WatchedReceipt:
         live = [t for _, t in sorted(self.tracked.items())
                 if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)]
-        covering = [t for t in live if t.cp.size > w.seq and t.cp.size <= self.replica.size]
+        # Pending ones first: a mismatch proven against a pending checkpoint also reverts it.
+        covering = sorted((t for t in live if w.seq < t.cp.size <= self.replica.size),
+                          key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index))
         for t in covering:
             if t.verdict == "unchecked":
                 await trio.to_thread.run_sync(self._verdict, t)
