@@ -127,7 +127,7 @@ def floor(bodies: Sequence[bytes], data_dir: Path) -> dict[str, float]:
 
 def service(
     bodies: Sequence[bytes], batch: int, data_dir: Path, *, seconds: float, connections: int,
-    token: bool, half_bodies: Sequence[bytes] | None = None,
+    token: bool, half_bodies: Sequence[bytes] | None = None, ingest_workers: int = 0,
 ) -> dict[str, Any]:
     """Max rate, then open loop at half of it, against a fresh sequencer process.
 
@@ -135,7 +135,7 @@ def service(
     no event is a resend of one already in the log.
     """
     headers = ["Authorization: Bearer dev"] if token else []
-    with SequencerProcess(data_dir) as proc:
+    with SequencerProcess(data_dir, extra_args=["--ingest-workers", str(ingest_workers)]) as proc:
         host, port = proc.url.removeprefix("http://").rsplit(":", 1)
         peak = run_load_subprocess(host, int(port), bodies, connections=connections,
                                    duration_s=seconds, headers=headers)

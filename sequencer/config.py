@@ -88,6 +88,8 @@ class Config:
     """Address of the rollup contract on L1 (also the EIP-712 verifyingContract)."""
     checkpoint_interval_s: float = 5.0
     """How often the committer anchors the durable head on L1."""
+    ingest_workers: int = 0
+    """Worker processes that check submissions (`sequencer/ingest_pool.py`); 0: the event loop."""
     inject: str | None = None
     """A fault to inject once (`sequencer/faults.py`): devnets and tests only."""
     l1_timeout_s: float = 10.0

@@ -26,6 +26,8 @@ from sequencer.committer import Committer
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.faults import Fault, FaultInjector
 from sequencer.http_server import HttpLimits, Request, Response, serve_http
+from sequencer.ingest import IngestSettings
+from sequencer.ingest_pool import IngestPool, pooled_handler
 from sequencer.jsonrpc import Dispatcher, make_http_handler
 from sequencer.l1 import L1Client
 from sequencer.metrics import Metrics
@@ -67,6 +69,7 @@ async def run_sequencer(
             config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
         )
     store = Store.open(config.data_dir / "log")
+    pool: IngestPool | None = None
     try:
         metrics = Metrics()
         metrics.tree_size.set(store.head.tree_size)
@@ -107,6 +110,13 @@ async def run_sequencer(
             extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page},
         )
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
+        if config.ingest_workers:
+            settings = IngestSettings(
+                dict(config.tokens), config.allowlist, domain.separator, config.max_batch_events
+            )
+            pool = IngestPool(settings, config.ingest_workers)
+            await trio.to_thread.run_sync(pool.start)
+            handler = pooled_handler(handler, pool, writer, metrics, api.sequencer_address)
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
             if l1 is not None:
@@ -119,6 +129,8 @@ async def run_sequencer(
             log.info("sequencer ready", extra={"port": port, "tree_size": store.head.tree_size})
             task_status.started(Running(port, api))
     finally:
+        if pool is not None:
+            pool.close()
         store.close()
 
 
@@ -159,7 +171,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return replace(
         config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
         checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
-        inject=args.inject,
+        inject=args.inject, ingest_workers=args.ingest_workers,
     )
 
 
@@ -175,6 +187,13 @@ def _cmd_openrpc(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(orjson.dumps(build_openrpc(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     sys.stdout.buffer.write(b"\n")
     return 0
+
+
+def add_ingest_workers_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ingest-workers", type=int, default=0, metavar="N",
+        help="check submissions in N worker processes (default 0: on the event loop)",
+    )
 
 
 def add_inject_argument(p: argparse.ArgumentParser) -> None:
@@ -195,6 +214,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
     add_inject_argument(p)
+    add_ingest_workers_argument(p)
     p.add_argument("--sequencer-key-file", default=None,
                    help="file holding the sequencer's 0x-hex key (default: the dev key)")
     p.set_defaults(handler=_cmd_serve)

@@ -30,10 +30,13 @@ DOMAIN = Domain(31337, bytes(20))
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SequencerProcess]:
+@pytest.fixture(scope="module", params=[0, 1], ids=["event-loop", "ingest-pool"])
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SequencerProcess]:
+    """Every test runs against submissions checked on the event loop and in a worker pool."""
     data = tmp_path_factory.mktemp("seq")
-    with SequencerProcess(data) as proc:
+    with SequencerProcess(data, extra_args=["--ingest-workers", str(request.param)]) as proc:
         yield proc
 
 
