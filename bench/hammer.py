@@ -134,8 +134,13 @@ def _write_phase(
     seconds: float,
     rate: float | None,
     acked: Synchronized[int] | None,
+    first_body: int = 0,
 ) -> dict[str, Any]:
-    """One phase of submissions from `connections` threads; blocks for about `seconds`."""
+    """One phase of submissions from `connections` threads; blocks for about `seconds`.
+
+    Request i sends ``bodies[(first_body + i) % len(bodies)]``: a later phase starts where the
+    earlier one stopped, so signed events are not resent while fresh ones remain.
+    """
     meta = _body_digests(bodies)
     state = _WriterState()
     counter = itertools.count()
@@ -161,8 +166,8 @@ def _write_phase(
                 wait = due - time.perf_counter()
                 if wait > 0:
                     time.sleep(wait)
-            body = bodies[i % len(bodies)]
-            count, first_digest, last_digest = meta[i % len(bodies)]
+            body = bodies[(first_body + i) % len(bodies)]
+            count, first_digest, last_digest = meta[(first_body + i) % len(bodies)]
             try:
                 reply = client.post_raw(body, headers)
                 done = time.perf_counter()
@@ -233,7 +238,8 @@ def _writer_main(
         if half_rate_phase and not peak["failures"] and peak["rps"] > 0:
             phase.value = 1
             started = time.time()
-            half = _write_phase(url, token, bodies, connections, seconds, peak["rps"] / 2, acked)
+            half = _write_phase(url, token, bodies, connections, seconds, peak["rps"] / 2, acked,
+                                first_body=peak["requests"])
             half["started_at"] = started
             result["phases"]["half"] = half
     except Exception as exc:  # reported to the parent, which fails the run
@@ -439,6 +445,8 @@ def run(
                   cfg.half_rate_phase, acked, phase, writer_out),
             daemon=True,
         )  # fmt: skip
+        with RpcClient(cfg.url) as client:
+            size_before = int(client.call("attest_status")["treeSize"])
         with CheckpointWatcher(cfg.url, cfg.checkpoint_poll_s) as watcher:
             for p in readers:
                 p.start()
@@ -457,6 +465,8 @@ def run(
     peak = written["phases"]["max"]
     samples = peak.pop("samples") + written["phases"].get("half", {}).pop("samples", [])
     audited = audit_acknowledged(read_url, samples)
+    with RpcClient(cfg.url) as client:
+        size_after = int(client.call("attest_status")["treeSize"])
     inclusion = sum(r["inclusion_verified"] for r in read)
     consistency = sum(r["consistency_verified"] for r in read)
     reader_s = max((r["elapsed_s"] for r in read), default=0.0)
@@ -471,6 +481,9 @@ def run(
         "reader_rounds": sum(r["rounds"] for r in read),
         "reader_inclusion_per_s": inclusion / reader_s if reader_s > 0 else 0.0,
         "acks_audited": audited,
+        # New records in the log: below the events acked when bodies were resent (a signed
+        # event sent again is placed where it already is), equal otherwise.
+        "log_growth": size_after - size_before,
         "l1_attached": watcher.l1_attached,
         "checkpoint_marks": [
             {"t_s": t - peak["started_at"], "tree_size": size, "index": index}
@@ -585,8 +598,43 @@ def _thin(values: Sequence[float], limit: int) -> list[float]:
     return [values[int(k * step)] for k in range(limit)]
 
 
+def signed_bodies_for(url: str, count: int, batch: int, nonce_base: int) -> list[bytes]:
+    """`count` submitBatch bodies of `batch` events signed in the EIP-712 domain `url` serves.
+
+    The domain comes from `attest_status` (DESIGN §3), so the same bodies work against
+    `attest serve --dev` and against `attest devnet`'s deployed contract.
+    """
+    from bench.bench_ingest import KIND, SIGNER_KEY
+    from prover.eip712 import Domain, Signer, compute_event_digest
+    from prover.record import ZERO32
+
+    with RpcClient(url) as client:
+        dom = client.call("attest_status")["eip712Domain"]
+    domain = Domain(int(dom["chainId"]), _hex(dom["verifyingContract"]))
+    signer = Signer(SIGNER_KEY)
+    who = "0x" + signer.address.hex()
+    subject = b"\x07" * 32
+    bodies = []
+    for b in range(count):
+        events = []
+        for k in range(batch):
+            nonce = nonce_base + b * batch + k
+            digest = nonce.to_bytes(32, "big")
+            v, r, s = signer.sign(
+                compute_event_digest(domain.separator, KIND, subject, digest, ZERO32, nonce)
+            )
+            events.append({
+                "kind": "inference_receipt", "subject": "0x" + subject.hex(),
+                "digest": "0x" + digest.hex(), "nonce": nonce, "submitter": who,
+                "signature": "0x" + (r + s + bytes([v])).hex(),
+            })  # fmt: skip
+        bodies.append(orjson.dumps(
+            {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}))
+    return bodies
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    from bench.bench_ingest import signed_bodies, unsigned_bodies
+    from bench.bench_ingest import unsigned_bodies
 
     p = argparse.ArgumentParser(prog="python -m bench.hammer", description=__doc__)
     p.add_argument("--url", required=True, help="the sequencer's JSON-RPC URL")
@@ -596,8 +644,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--readers", type=int, default=1)
     p.add_argument("--signed", action="store_true", help="EIP-712-signed events, no token")
     args = p.parse_args(argv)
-    bodies = (signed_bodies(40, args.batch, nonce_base=time.time_ns()) if args.signed
-              else unsigned_bodies(40, args.batch))  # fmt: skip
+    # Signed bodies are made for up to 20k events/s over both phases: a body sent twice is an
+    # idempotent resend (same placement, no new record), which would flatter the rate; the
+    # result's `log_growth` shows how many events were new. Nonces start at the clock so
+    # that runs against the same sequencer do not collide.
+    count = max(40, math.ceil(2 * args.seconds * 20_000 / args.batch))
+    bodies = (signed_bodies_for(args.url, count, args.batch, nonce_base=time.time_ns())
+              if args.signed else unsigned_bodies(40, args.batch))  # fmt: skip
     cfg = HammerConfig(args.url, None if args.signed else "dev", args.seconds,
                        args.connections, args.readers)  # fmt: skip
     try:

@@ -291,7 +291,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "half_ack_p99_ms": h["half"]["ack_ms"]["p99"] if "half" in h else None,
             "inclusion_verified": h["inclusion_verified"],
             "consistency_verified": h["consistency_verified"],
-            "acks_audited": h["acks_audited"], "checkpoints": len(h["checkpoint_marks"]),
+            "acks_audited": h["acks_audited"], "log_growth": h["log_growth"],
+            "checkpoints": len(h["checkpoint_marks"]),
             "l1_attached": h["l1_attached"],
         }  # fmt: skip
     if "proofs" in raw:

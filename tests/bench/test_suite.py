@@ -88,6 +88,8 @@ def test_hammer_verifies_while_writing(server: str) -> None:
     assert out["max"]["events"] > 0 and out["half"]["events"] > 0
     assert out["inclusion_verified"] > 0
     assert out["acks_audited"] > 0
+    # Unsigned events are always new records: the log grew by exactly what was acknowledged.
+    assert out["log_growth"] == out["max"]["events"] + out["half"]["events"]
     assert out["l1_attached"] is False and out["checkpoint_marks"] == []
     lat = out["max"]["latencies_ms"]
     assert len(lat) == out["max"]["requests"] and lat == sorted(lat)
