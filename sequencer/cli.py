@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from sequencer import logs
 
 Handler = Callable[[argparse.Namespace], int]
 
+OWNERS: Final[dict[str, str]] = {
+    "serve": "sequencer.service",
+    "openrpc": "sequencer.service",
+    "devnet": "sequencer.devnet",
+    "l1": "sequencer.devnet",
+    "verify": "sequencer.verify",
+    "proof": "sequencer.verify",
+    "validate": "sequencer.validator.service",
+    "bench": "bench.suite",
+}
+"""Each command and the module whose `register(sub)` adds it.
 
-def build_parser() -> argparse.ArgumentParser:
+Only the owner of the command being run is imported: the others pull in web3, eth-account or
+eth-tester, which would add about a second to every start (`attest verify` is run by scripts).
+`attest --help` imports them all.
+"""
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="attest",
         description="attest-rollup: a high-throughput attestation sequencer anchored on Ethereum.",
@@ -22,23 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="text: key=value context after the message; json: one object per line",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in _registrations():
-        register(sub)
+    command = next((a for a in (argv or ()) if a in OWNERS), None)
+    owners = [OWNERS[command]] if command else list(dict.fromkeys(OWNERS.values()))
+    for name in owners:
+        importlib.import_module(name).register(sub)
     return parser
 
 
-def _registrations() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
-    """Subcommand registrars, one per module that owns a command."""
-    from bench import suite
-    from sequencer import devnet, service, verify
-    from sequencer.validator import service as validator_service
-
-    return [service.register, devnet.register, verify.register, suite.register, validator_service.register]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_in = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(args_in)
+    args = parser.parse_args(args_in)
     logs.configure(args.log_level, args.log_format)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
