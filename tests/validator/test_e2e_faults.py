@@ -4,6 +4,7 @@ slashed and the challenger (dev account 1) paid, net of gas."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,32 @@ def test_fault_proven_on_embedded_l1(fault: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("fault", ["bad-signature", "withhold-data"])
 def test_fault_proven_on_anvil(fault: str, tmp_path: Path, anvil_url: str) -> None:
     run_fault(fault, tmp_path, anvil_url)
+
+
+def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
+    """A sequencer that never commits (checkpoint interval far beyond the receipt deadline):
+    once L1 time passes the deadline, the validator holding the receipt proves it missed."""
+    args = [a if a != "0.5" else "100000" for a in devnet_args()]
+    with DevnetProcess(extra_args=args) as devnet:
+        w3, contract = rollup(devnet)
+        bond_before = contract.functions.bond().call()
+        with validator_for(devnet, tmp_path / "v") as val, \
+                RpcClient(devnet.url, token="dev") as rpc, RpcClient(val.url) as vrpc:
+            balance_before = w3.eth.get_balance(VALIDATOR_ADDRESS)
+            out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
+            watched = vrpc.call("validator_watchReceipt", out["receipt"], out["events"][2])
+            assert watched["status"] == "watching"
+            time.sleep(1.5)  # rounds before the deadline: nothing to prove yet
+            assert events(contract, "FraudProven") == []
+            w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            (event,) = wait_for(lambda: events(contract, "FraudProven"), what="the deadline proof")
+            status = vrpc.call("validator_status")
+        assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
+        assert event["args"]["challenger"] == VALIDATOR_ADDRESS
+        assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()
+        assert events(contract, "CheckpointsReverted") == []  # nothing was committed to revert
+        (receipt,) = status["receipts"]
+        assert receipt["status"] == "proven-deadline"
+        gas = _tx_cost(w3, receipt["tx"])
+        assert w3.eth.get_balance(VALIDATOR_ADDRESS) - balance_before == event["args"]["reward"] - gas

@@ -41,8 +41,8 @@ def _same_reads(seq_rpc: RpcClient, val: RpcClient, size: int) -> None:
            {k: theirs[k] for k in ("root", "proof", "leafHash", "treeSize")}
 
 
-def test_honest_run_late_start_and_restart(tmp_path: Path) -> None:
-    with DevnetProcess(extra_args=devnet_args()) as devnet:
+def test_honest_run_late_start_and_restart(tmp_path: Path, l1_url: str) -> None:
+    with DevnetProcess(l1_rpc=l1_url, extra_args=devnet_args()) as devnet:
         w3, contract = rollup(devnet)
         # The chain's clock runs a little ahead of the sequencer's, as it must for rule 4b
         # (a commit mined in the same second as its last record would break it).
