@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import trio
@@ -22,18 +23,19 @@ import trio
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import InvalidFieldError, L1Error
 from sequencer.api import RpcApi
-from sequencer.committer import Committer
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.faults import Fault, FaultInjector
 from sequencer.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.ingest import IngestSettings
 from sequencer.ingest_pool import IngestPool, pooled_handler
 from sequencer.jsonrpc import Dispatcher, make_http_handler
-from sequencer.l1 import L1Client
 from sequencer.metrics import Metrics
 from sequencer.rpc_methods import register_api
 from sequencer.writer import Writer
 from state_db.store import Store
+
+if TYPE_CHECKING:
+    from sequencer.l1 import L1Client
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,11 @@ async def run_sequencer(
     config.data_dir.mkdir(parents=True, exist_ok=True)
     l1: L1Client | None = None
     if config.l1_rpc is not None:
+        # Imported here: web3 costs ~1 s of start-up that a sequencer without L1 (and every
+        # test and benchmark that starts one) need not pay.
+        from sequencer.committer import Committer
+        from sequencer.l1 import L1Client
+
         if config.l1_contract is None:
             raise InvalidFieldError("contract", "an L1 endpoint needs the rollup contract address")
         l1 = L1Client(
