@@ -32,8 +32,8 @@ import orjson
 
 from prover.block import BlockHeader
 from prover.errors import AttestError, InvalidFieldError
-from prover.hashing import leaf_hashes
-from prover.record import canonical_meta, compute_meta_hash
+from prover.hashing import keccak256, leaf_hashes
+from prover.record import canonical_meta
 from prover.tree import CompactTree
 from prover.validity import (
     Violation,
@@ -69,32 +69,43 @@ class PulledBlock:
     metas: tuple[bytes | None, ...]
 
 
+def _hex(value: Any, name: str, size: int, index: int | None = None) -> bytes:
+    """`size` bytes from a 0x-hex string, or `InvalidFieldError` naming the field."""
+    if isinstance(value, str) and len(value) == 2 + 2 * size and value.startswith("0x"):
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise InvalidFieldError(name, f"must be 0x and {2 * size} hex digits", index)
+
+
 def parse_block(obj: Any) -> PulledBlock:
     """`attest_getBlock(n, true)`'s answer as a `PulledBlock`; `InvalidFieldError` if malformed."""
     if not isinstance(obj, dict) or not isinstance(obj.get("events"), list):
         raise InvalidFieldError("block", "must be an object with an events list")
 
-    def h32(name: str) -> bytes:
+    def uint(name: str) -> int:
         value = obj.get(name)
-        if not isinstance(value, str) or len(value) != 66 or not value.startswith("0x"):
-            raise InvalidFieldError(f"block.{name}", "must be 0x and 64 hex digits")
-        return bytes.fromhex(value[2:])
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidFieldError(f"block.{name}", "must be an integer")
+        return value  # BlockHeader checks the range
 
-    obj_: dict[str, Any] = obj
     header = BlockHeader(
-        obj_["number"], h32("parentHash"), obj_["start"], obj_["end"], h32("logRoot"), obj_["timestamp"]
-    ) if all(k in obj for k in ("number", "start", "end", "timestamp")) else None
-    if header is None:
-        raise InvalidFieldError("block", "needs number, start, end and timestamp")
+        uint("number"),
+        _hex(obj.get("parentHash"), "block.parentHash", 32),
+        uint("start"),
+        uint("end"),
+        _hex(obj.get("logRoot"), "block.logRoot", 32),
+        uint("timestamp"),
+    )
     records: list[bytes] = []
     metas: list[bytes | None] = []
     for i, ev in enumerate(obj["events"]):
-        raw = ev.get("record") if isinstance(ev, dict) else None
-        if not isinstance(raw, str) or len(raw) != 2 + 2 * _RECORD_BYTES or not raw.startswith("0x"):
-            raise InvalidFieldError("record", f"must be 0x and {2 * _RECORD_BYTES} hex digits", i)
-        record = bytes.fromhex(raw[2:])
+        if not isinstance(ev, dict):
+            raise InvalidFieldError("events", "must be objects", i)
+        record = _hex(ev.get("record"), "record", _RECORD_BYTES, i)
         meta = canonical_meta(ev.get("meta"))
-        if meta is not None and compute_meta_hash(orjson.loads(meta)) != record[160:192]:
+        if meta is not None and keccak256(meta) != record[160:192]:
             # Meta is off-chain (DESIGN §3): a wrong one is not provable, only not kept.
             log.warning("block %d: meta of record %d does not hash to metaHash; dropped",
                         header.number, header.start + i)
@@ -103,7 +114,7 @@ def parse_block(obj: Any) -> PulledBlock:
         metas.append(meta)
     if len(records) != header.end - header.start:
         raise InvalidFieldError("block", f"has {len(records)} records for [{header.start}, {header.end})")
-    return PulledBlock(header, h32("blockHash"), tuple(records), tuple(metas))
+    return PulledBlock(header, _hex(obj.get("blockHash"), "block.blockHash", 32), tuple(records), tuple(metas))
 
 
 class Upstreams:

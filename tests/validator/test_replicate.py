@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from prover.eip712 import Domain, compute_event_digest, sign_digest
+from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
 from prover.record import Record, encode_kind, encode_record
 from prover.validity import Rule
@@ -133,3 +134,17 @@ def test_malformed_answers_are_refused() -> None:
         parse_block({"number": 0, "parentHash": "0x" + "00" * 32, "start": 0, "end": 1,
                      "logRoot": "0x" + "00" * 32, "timestamp": 1, "blockHash": "0x" + "00" * 32,
                      "events": [{"record": "0x00"}]})
+
+
+def test_bad_hex_and_wrong_meta(source: Source, replica: Replica) -> None:
+    source.append_block([encode_record(unsigned(0))])
+    block = source.block(0)
+    with pytest.raises(InvalidFieldError, match="hex"):
+        parse_block(dict(block, logRoot="0x" + "zz" * 32))
+    with pytest.raises(InvalidFieldError, match="integer"):
+        parse_block(dict(block, number="0"))
+    # A meta that does not hash to the record's metaHash is dropped, the record kept.
+    with_meta = dict(block, events=[dict(block["events"][0], meta={"a": 1})])
+    pulled = parse_block(with_meta)
+    assert pulled.metas == (None,)
+    assert replica.ingest([pulled]) == 1
