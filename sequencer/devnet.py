@@ -30,6 +30,7 @@ from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
 from prover.errors import InvalidFieldError, L1Error
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, read_key_file
 from sequencer.service import Running, add_inject_argument, run_sequencer
+from sequencer.validator.process import ValidatorProcess, write_key_file
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def deploy_and_bond(
 
 async def run_devnet(args: argparse.Namespace) -> None:
     node: subprocess.Popen[str] | None = None
+    validator: ValidatorProcess | None = None
     l1_rpc: str = args.l1_rpc
     if l1_rpc is None:
         node, l1_rpc = await trio.to_thread.run_sync(lambda: start_devnet_subprocess(port=args.l1_port))
@@ -112,19 +114,51 @@ async def run_devnet(args: argparse.Namespace) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 running: Running = await nursery.start(run_sequencer, config)
-                _print_banner(args, deployment, config, running)
+                if not args.no_validator:
+                    validator = await trio.to_thread.run_sync(
+                        _start_validator, args, deployment, config, running
+                    )
+                _print_banner(args, deployment, config, running, validator)
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break
     finally:
+        if validator is not None:
+            validator.stop()
         if node is not None:
             stop_process(node)
 
 
-def _print_banner(args: argparse.Namespace, d: Deployment, config: Config, running: Running) -> None:
+def _start_validator(
+    args: argparse.Namespace, d: Deployment, config: Config, running: Running
+) -> ValidatorProcess:
+    """One validator (dev account 1) following the sequencer, in its own process."""
+    vdir = config.data_dir / "validator"
+    vdir.mkdir(parents=True, exist_ok=True)
+    key_file = write_key_file(DEV_KEYS[1], vdir)
+    return ValidatorProcess(
+        sequencer=f"http://{config.host}:{running.port}",
+        l1_rpc=d.l1_rpc,
+        contract=d.contract,
+        key_file=key_file,
+        data_dir=vdir / "replica",
+        extra_args=["--rpc", args.validator_rpc],
+        log_level=args.log_level,
+    )
+
+
+def _print_banner(
+    args: argparse.Namespace,
+    d: Deployment,
+    config: Config,
+    running: Running,
+    validator: ValidatorProcess | None,
+) -> None:
     lines = [
         "attest-rollup devnet is up",
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
+        f"  validator   {validator.url}   (replica: the same read methods; account 1)"
+        if validator is not None else "  validator   none (--no-validator)",
         f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if args.l1_rpc else "   (embedded py-evm)"),
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
@@ -190,6 +224,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--da-window", type=int, default=30, help="DA response window, s (default 30)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
     add_inject_argument(p)
+    p.add_argument("--no-validator", action="store_true", help="do not start the validator")
+    p.add_argument("--validator-rpc", default="127.0.0.1:8646", help="validator HOST:PORT")
     p.set_defaults(handler=_cmd_devnet)
 
     l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(dest="l1_command", metavar="COMMAND")

@@ -64,15 +64,19 @@ class _Child:
 _DEVNET_READY = re.compile(r"contract\s+(0x[0-9a-fA-F]{40})")
 _DEVNET_URL = re.compile(r"sequencer\s+(http://\S+)")
 _DEVNET_L1 = re.compile(r"L1\s+(http://\S+)")
+_DEVNET_VALIDATOR = re.compile(r"validator\s+(http://\S+)")
 
 
 class DevnetProcess(_Child):
-    """`attest devnet` as a child process: `url` (sequencer), `l1_rpc`, `contract`."""
+    """`attest devnet` as a child process: `url` (sequencer), `l1_rpc`, `contract`, and with
+    `validator=True` the devnet's own validator (`validator_url`); tests that run their own
+    validator leave it out."""
 
     def __init__(
         self,
         *,
         l1_rpc: str | None = None,
+        validator: bool = False,
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 90.0,
@@ -81,6 +85,7 @@ class DevnetProcess(_Child):
                 "--rpc", "127.0.0.1:0", "--l1-port", "0"]
         if l1_rpc is not None:
             args += ["--l1-rpc", l1_rpc]
+        args += ["--validator-rpc", "127.0.0.1:0"] if validator else ["--no-validator"]
         args += list(extra_args)
         self.contract = self._start(args, _DEVNET_READY, ready_timeout).group(1)
         text = "".join(self.lines)
@@ -89,6 +94,8 @@ class DevnetProcess(_Child):
         assert url is not None and l1 is not None, text
         self.url = url.group(1)
         self.l1_rpc = l1.group(1)
+        v = _DEVNET_VALIDATOR.search(text)
+        self.validator_url = v.group(1) if v else None
 
     def __enter__(self) -> DevnetProcess:
         return self

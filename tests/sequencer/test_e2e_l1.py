@@ -190,3 +190,17 @@ def test_restart_never_double_commits_and_l1_deploy_cli(devnet_url: str, tmp_pat
         cp = wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and
                       c["treeSize"] == size and c, what="the next checkpoint")
         assert cp["index"] == count and rollup.functions.checkpointCount().call() == count + 1
+
+
+def test_devnet_starts_a_validator_that_follows_and_serves_reads() -> None:
+    with DevnetProcess(validator=True, extra_args=["--checkpoint-interval", "0.5"]) as devnet:
+        assert devnet.validator_url is not None
+        with RpcClient(devnet.url, token="dev") as rpc, RpcClient(devnet.validator_url) as replica:
+            out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(40)])
+            size = rpc.call("attest_status")["treeSize"]
+            wait_for(lambda: replica.call("attest_status")["treeSize"] >= size, timeout=60,
+                     what="the validator to replicate the log")
+            seq = out["events"][5]["seq"]
+            assert replica.call("attest_getEvent", seq) == rpc.call("attest_getEvent", seq)
+            assert replica.call("attest_getProof", seq)["root"] == rpc.call(
+                "attest_getConsistencyProof", size, size)["firstRoot"]
