@@ -313,3 +313,19 @@ def test_health_and_metrics(rpc: RpcClient) -> None:
         assert name in text, name
     accepted = next(line for line in text.splitlines() if line.startswith("attest_events_accepted_total"))
     assert float(accepted.split()[1]) >= 1
+
+
+def test_configured_limits_refuse_with_clear_errors(tmp_path: Path) -> None:
+    config = tmp_path / "sequencer.toml"
+    config.write_text("max_batch_events = 5\nmax_body_bytes = 20000\n")
+    with SequencerProcess(tmp_path / "d", config=config) as proc, RpcClient(proc.url, token="dev") as rpc:
+        with pytest.raises(RpcError) as err:
+            rpc.call("attest_submitBatch", [unsigned(i) for i in range(6)])
+        assert err.value.code == -32006 and err.value.data == {
+            "what": "events per batch", "limit": 5, "actual": 6}
+        reply = rpc.post_raw(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "attest_submit",
+                                           "params": [unsigned(1, meta={"x": "y" * 30_000})]}))
+        assert reply.status == 413
+        error = orjson.loads(reply.body)["error"]
+        assert error["code"] == -32006 and "request body bytes" in error["message"]
+        assert rpc.call("attest_status")["treeSize"] == 0  # nothing of either was stored
