@@ -48,6 +48,7 @@ from prover.light_client import (
     STATUS_FINAL,
     STATUS_NAMES,
     STATUS_PENDING,
+    STATUS_REVERTED,
     CheckpointRef,
     Expectations,
     L1Checkpoint,
@@ -185,6 +186,15 @@ class L1Reader:
             latest = self.checkpoint(count - 1)
             if latest.status == STATUS_PENDING and latest.size > seq:
                 return latest
+        if count:
+            latest = self.checkpoint(count - 1)
+            if latest.status == STATUS_REVERTED and latest.size > seq:
+                # Reverts cascade to every later checkpoint, so no live one covers seq: a fraud
+                # was proven against the checkpoints that did.
+                raise L1MismatchError(
+                    f"the checkpoint(s) covering seq {seq} were reverted on L1 (checkpoint "
+                    f"{latest.index} has status reverted); live checkpoints cover {covered} records"
+                )
         pending = ""
         if not allow_pending and count:
             latest = self.checkpoint(count - 1)

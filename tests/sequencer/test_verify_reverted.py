@@ -1,0 +1,42 @@
+"""A light client refuses an event whose only checkpoint was reverted by a proven fraud.
+
+Everything real and in its own process: `attest devnet --inject time-travel` with its default
+validator, which proves the fault on L1; then `attest verify` as a user would run it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from sequencer.client import RpcClient, RpcError
+from sequencer.process import DevnetProcess
+from tests.sequencer.events import unsigned
+from tests.sequencer.test_e2e_l1 import wait_for
+
+EXIT_L1_DISAGREES = 6  # docs/light-client.md
+
+
+def test_verify_refuses_events_under_a_reverted_checkpoint() -> None:
+    with DevnetProcess(validator=True, extra_args=[
+        "--inject", "time-travel", "--checkpoint-interval", "0.5",
+    ]) as devnet, RpcClient(devnet.url, token="dev") as rpc:
+        out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
+        def reverted() -> dict[str, Any] | None:
+            try:
+                c: dict[str, Any] = rpc.call("attest_getCheckpoint", 0)
+            except RpcError:  # -32004 until the committer has recorded checkpoint 0
+                return None
+            return c if c["status"] == "reverted" else None
+
+        cp = wait_for(reverted, timeout=60, what="the validator's fraud proof to revert checkpoint 0")
+        assert cp["treeSize"] == 4
+        for seq in (out["events"][0]["seq"], out["events"][3]["seq"]):
+            run = subprocess.run(
+                [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "verify",
+                 "--rpc", devnet.url, "--seq", str(seq), "--allow-pending"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )
+            assert run.returncode == EXIT_L1_DISAGREES, run.stdout + run.stderr
+            assert "reverted" in run.stdout + run.stderr
