@@ -24,7 +24,7 @@ from typing import NamedTuple
 import trio
 
 from prover.eip712 import Signer, compute_receipt_digest
-from prover.errors import AttestError, OverloadedError, ReplayError
+from prover.errors import AttestError, OverloadedError, ReplayError, StorageError
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
 from prover.receipt_tree import compute_receipt_tree_hex
@@ -171,17 +171,24 @@ class Writer:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Drain the queue forever: one group commit at a time, seal blocks on time."""
         task_status.started()
-        while True:
-            deadline = math.inf
-            if self._block.opened_at is not None:
-                deadline = self._block.opened_at + self._block_interval
-            with trio.move_on_at(deadline):
-                while not self._queue:
-                    self._wakeup = trio.Event()
-                    await self._wakeup.wait()
-            group = self._take_group()
-            if group or self._seal_due(trio.current_time()):
-                await self._commit_group(group)
+        try:
+            while True:
+                deadline = math.inf
+                if self._block.opened_at is not None:
+                    deadline = self._block.opened_at + self._block_interval
+                with trio.move_on_at(deadline):
+                    while not self._queue:
+                        self._wakeup = trio.Event()
+                        await self._wakeup.wait()
+                group = self._take_group()
+                if group or self._seal_due(trio.current_time()):
+                    await self._commit_group(group)
+        finally:
+            # Shutdown or a fatal store error: whatever is still queued was not written. Its
+            # callers wait shielded, so they must be told, or the process could never exit.
+            while self._queue:
+                _fail(self._queue.popleft(), "the sequencer stopped before writing it")
+            self._queued_events = 0
 
     def _take_group(self) -> list[Submission]:
         group: list[Submission] = []
@@ -206,9 +213,11 @@ class Writer:
             outcome = await trio.to_thread.run_sync(self._build_and_commit, group, now)
         except BaseException:
             # A storage failure is fatal (StorageError/OSError): nothing of the group was
-            # acknowledged, so nothing is lost that a client was told was kept.
+            # acknowledged, so nothing is lost that a client was told was kept; the callers
+            # hear that it was not written.
             for sub in group:
                 self._queued_events -= len(sub.templates)
+                _fail(sub, "the store failed to write it")
             raise
         finally:
             self._metrics.queue_depth.set(self._queued_events)
@@ -368,6 +377,12 @@ class Writer:
         if size == 0:
             return 0
         return int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+
+
+def _fail(sub: Submission, why: str) -> None:
+    if not sub.done.is_set():
+        sub.error = StorageError(f"not written: {why}")
+        sub.done.set()
 
 
 def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:

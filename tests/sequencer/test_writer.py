@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import OverloadedError, ReplayError
+from prover.errors import OverloadedError, ReplayError, StorageError
 from prover.hashing import leaf_hash
 from prover.receipt_tree import verify_receipt_path
 from prover.record import EventInput, parse_event
@@ -140,3 +140,32 @@ async def test_resent_signed_event_is_answered_with_its_original_placement(store
         original.seq, original.leaf_hash, original.receipt)
     assert again.path == original.path
     assert store.head.tree_size == 6
+
+
+@pytest.mark.parametrize("failure", [OSError("No space left on device"), StorageError("corrupt")])
+async def test_a_failed_write_acknowledges_nothing_and_releases_every_waiter(
+    store: Store, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    writer = make_writer(store)
+
+    def broken_commit(self: Store, *args: object, **kwargs: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(Store, "commit", broken_commit)
+    refused: list[StorageError] = []
+
+    async def submit(start: int) -> None:
+        try:
+            await writer.submit(*make_templates(events(3, start), [DEV_ADDRESS] * 3))
+        except StorageError as exc:
+            refused.append(exc)
+
+    with trio.fail_after(5), pytest.raises(BaseExceptionGroup) as raised:
+        async with trio.open_nursery() as nursery:
+            for start in (0, 10, 20):
+                nursery.start_soon(submit, start)
+                await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(writer.run)  # fails on its first group: fatal, and it says so
+    assert raised.group_contains(type(failure))
+    assert len(refused) == 3 and all("not written" in str(e) for e in refused)
+    assert store.head.tree_size == 0
