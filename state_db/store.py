@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial as partial_key
 from types import MappingProxyType, TracebackType
 from typing import Final, NamedTuple, Self
 
@@ -38,6 +39,7 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
+from state_db.schema import RECORDS_PER_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,23 @@ def decode_head(value: bytes) -> Head:
 _EMPTY_HEAD: Final[Head] = Head(0, EMPTY_ROOT, (), 0, GENESIS_PARENT_HASH, 0)
 
 
+def _put_chunks(
+    put: Callable[[bytes, bytes], None],
+    key: Callable[[int], bytes],
+    first_chunk: int,
+    data: bytes,
+    chunk_bytes: int,
+) -> bytes:
+    """Write `data` as consecutive chunks from `first_chunk` on; return the incomplete tail."""
+    chunk, offset = first_chunk, 0
+    while offset < len(data):
+        put(key(chunk), data[offset : offset + chunk_bytes])
+        chunk += 1
+        offset += chunk_bytes
+    tail = len(data) % chunk_bytes
+    return data[len(data) - tail :] if tail else b""
+
+
 class Store:
     """The log in LevelDB. Open with `Store.open`; every method blocks (run it in a thread).
 
@@ -173,6 +192,7 @@ class Store:
         head: Head,
         partials: list[bytes],
         checkpoint_count: int,
+        record_partial: bytes = b"",
     ) -> None:
         """Use `Store.open`."""
         self._db = db
@@ -186,6 +206,8 @@ class Store:
         # partials[L]: the nodes of the last, incomplete chunk of level L (b"" when complete),
         # so a commit can rewrite that chunk without reading it back.
         self._partials = partials
+        # The records of the last, incomplete record chunk, likewise.
+        self._record_partial = record_partial
         self._chunk_cache: dict[tuple[int, int], bytes] = {}
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
@@ -270,7 +292,8 @@ class Store:
             raise StorageError(f"corrupt store {path}: no head")
         head = decode_head(head_value)
         partials = cls._load_partials(db, head.tree_size, bits)
-        store = cls(db, path, bits, head, partials, cls._count_checkpoints(db))
+        record_partial = cls._load_record_partial(db, head.tree_size)
+        store = cls(db, path, bits, head, partials, cls._count_checkpoints(db), record_partial)
         store._check_head_against_storage()
         return store
 
@@ -294,6 +317,21 @@ class Store:
                 )
             partials.append(value)
         return partials
+
+    @staticmethod
+    def _load_record_partial(db: plyvel.DB, tree_size: int) -> bytes:
+        """The records of the last, incomplete record chunk of a log of `tree_size` records."""
+        count = tree_size % RECORDS_PER_CHUNK
+        if count == 0:
+            return b""
+        value: bytes = db.get(schema.record_chunk_key(tree_size // RECORDS_PER_CHUNK), b"")
+        # Verify the chunk holds exactly the records the head says exist (same batch).
+        if len(value) != count * RECORD_SIZE:
+            raise StorageError(
+                f"corrupt store: last record chunk has {len(value)} bytes, tree size {tree_size} "
+                f"needs {count * RECORD_SIZE}"
+            )
+        return value
 
     @staticmethod
     def _count_checkpoints(db: plyvel.DB) -> int:
@@ -413,7 +451,6 @@ class Store:
                     f"entry {i}: record seq {int.from_bytes(record[_SEQ], 'big')} != position {seq}"
                 )
             seq_bytes = schema.u64(seq)
-            put(schema.record_key(seq), record)
             if entry.meta is not None:
                 put(schema.meta_key(seq), entry.meta)
             put(schema.digest_key(record[_DIGEST], seq), b"")
@@ -449,6 +486,12 @@ class Store:
             number, parent, start = number + 1, header.block_hash, end
 
         partials = self._put_node_chunks(put, first_seq, new_levels)
+        record_partial = self._record_partial
+        if entries:
+            record_partial = _put_chunks(
+                put, schema.record_chunk_key, first_seq // RECORDS_PER_CHUNK,
+                record_partial + b"".join(e.record for e in entries), RECORDS_PER_CHUNK * RECORD_SIZE,
+            )
         root = tree.root()
         head = Head(new_size, root, tuple(tree.frontier), number, parent, start)
         put(schema.HEAD_KEY, encode_head(head))
@@ -467,6 +510,7 @@ class Store:
         # Swap in the new state only now, so a failed write leaves the old one in place.
         self._tree = tree
         self._partials = partials
+        self._record_partial = record_partial
         self._head = head
         log.debug(
             "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",
@@ -492,15 +536,10 @@ class Store:
             partial = partials[level]
             if len(partial) != (first & mask) * HASH_SIZE:
                 raise AssertionError(f"partial chunk of level {level} out of step with the tree")
-            data = partial + b"".join(nodes)
-            chunk = first >> bits
-            offset = 0
-            while offset < len(data):
-                put(schema.node_chunk_key(level, chunk), data[offset : offset + chunk_bytes])
-                chunk += 1
-                offset += chunk_bytes
-            tail = len(data) & (chunk_bytes - 1)
-            partials[level] = data[len(data) - tail :] if tail else b""
+            partials[level] = _put_chunks(
+                put, partial_key(schema.node_chunk_key, level), first >> bits,
+                partial + b"".join(nodes), chunk_bytes,
+            )
         return partials
 
     def put_checkpoint(self, index: int, value: bytes) -> None:
@@ -539,24 +578,47 @@ class Store:
     def get_record(self, seq: int) -> bytes:
         """The 352-byte record at `seq`; `NotFoundError` beyond the durable tree size."""
         self._check_seq(seq)
-        value = self._db.get(schema.record_key(seq))
-        if value is None:
+        chunk = self._record_chunk(seq // RECORDS_PER_CHUNK)
+        offset = (seq % RECORDS_PER_CHUNK) * RECORD_SIZE
+        record = chunk[offset : offset + RECORD_SIZE]
+        if len(record) != RECORD_SIZE:
             raise StorageError(f"corrupt store: record {seq} is missing below the head")
-        return bytes(value)
+        return record
+
+    def _record_chunk(self, index: int) -> bytes:
+        """One record chunk; complete ones are cached like node chunks (they never change)."""
+        where = (-1, index)  # level -1: not a tree level
+        chunk = self._chunk_cache.get(where)
+        if chunk is None:
+            chunk = self._db.get(schema.record_chunk_key(index), b"")
+            if len(chunk) == RECORDS_PER_CHUNK * RECORD_SIZE:
+                if len(self._chunk_cache) >= _CHUNK_CACHE_MAX:
+                    self._chunk_cache.pop(next(iter(self._chunk_cache)), None)
+                self._chunk_cache[where] = chunk
+        return chunk
 
     def get_records(self, start: int, end: int) -> list[bytes]:
-        """Records of seqs [start, end), by one range scan."""
+        """Records of seqs [start, end), by one range scan over their chunks."""
         size = self._head.tree_size
         if not 0 <= start <= end:
             raise InvalidFieldError("start", f"must be in [0, end={end}], got {start}")
         if end > size:
             raise NotFoundError(f"no records up to seq {end}: tree size is {size}")
-        out = list(
+        if start == end:
+            return []
+        first, last = start // RECORDS_PER_CHUNK, (end - 1) // RECORDS_PER_CHUNK
+        data = b"".join(
             self._db.iterator(
-                start=schema.record_key(start), stop=schema.record_key(end), include_key=False
+                start=schema.record_chunk_key(first),
+                stop=schema.record_chunk_key(last + 1),
+                include_key=False,
             )
         )
-        if len(out) != end - start:
+        offset = start - first * RECORDS_PER_CHUNK
+        out = [
+            data[i * RECORD_SIZE : (i + 1) * RECORD_SIZE] for i in range(offset, offset + end - start)
+        ]
+        if not out or len(out[-1]) != RECORD_SIZE:
             raise StorageError(f"corrupt store: records [{start}, {end}) are incomplete")
         return out
 
