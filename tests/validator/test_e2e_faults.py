@@ -78,7 +78,11 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
             assert latest is None or latest["index"] < reverted
             anchored = vrpc.call("attest_status")["l1"]["anchoredSize"]
             assert anchored == (latest["treeSize"] if latest else 0)
-            status = vrpc.call("validator_status")
+            # The validator records its transactions once their receipts are in, a moment
+            # after the event is visible on L1.
+            status = wait_for(lambda: (st := vrpc.call("validator_status")) and (
+                st["proofs"] or any(c.get("resolveTx") and c["state"] != "OPEN" for c in st["daChallenges"])
+            ) and st, what="the validator to record its transaction")
         (event,) = proven
         args = event["args"]
         assert args["rule"] == EXPECTED[fault]
@@ -142,7 +146,8 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
             w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
             (event,) = wait_for(lambda: events(contract, "FraudProven"), what="the deadline proof")
-            status = vrpc.call("validator_status")
+            status = wait_for(lambda: (st := vrpc.call("validator_status"))["receipts"][0]["tx"] and st,
+                              what="the validator to record its transaction")
         assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert event["args"]["challenger"] == VALIDATOR_ADDRESS
         assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()

@@ -45,7 +45,8 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
             assert (args["checkpointIndex"], args["start"], args["end"]) == (sent.index, 0, 20)
             assert args["challenger"] == VALIDATOR_ADDRESS
             (proven,) = wait_for(lambda: events(contract, "FraudProven"), what="the unanswered challenge")
-            st = val.call("validator_status")
+            st = wait_for(lambda: (s := val.call("validator_status"))["daChallenges"][0]["state"] == "UPHELD"
+                          and s, what="the validator to record the resolution")
         assert proven["args"]["rule"] == FraudRule.DA_UNANSWERED
         assert read_checkpoint(contract, sent.index).status == CheckpointStatus.REVERTED
         assert contract.functions.bond().call() == 0 and contract.functions.frozen().call()
