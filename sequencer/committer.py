@@ -38,6 +38,20 @@ _STEP_TIMEOUT_S = 150.0  # one round: reads, a commit and its receipt
 _MAX_BACKOFF_S = 60.0
 
 
+def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
+    """Largest size in [low, high] whose last record is stamped at or before `bound_ms`.
+
+    Timestamps never decrease along the log (rule 4), so this is a binary search.
+    """
+    while low < high:
+        mid = (low + high + 1) // 2
+        if int.from_bytes(store.get_record(mid - 1)[32:64], "big") <= bound_ms:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 class Committer:
     """Commits checkpoints and answers `attest_getCheckpoint` from what it read on L1."""
 
@@ -48,9 +62,11 @@ class Committer:
         metrics: Metrics,
         *,
         interval_s: float,
+        clock_lag_s: float = 2.0,
         faults: FaultInjector | None = None,
     ) -> None:
         self.store = store
+        self.clock_lag_s = clock_lag_s
         self.faults = faults
         self._answered: set[int] = set()  # DA challenges this sequencer has answered or given up
         self.l1 = l1
@@ -149,13 +165,27 @@ class Committer:
             )
             log.error("not committing: %s", self._diverged)
             return
-        proof = self.store.consistency_proof(last_size, head.tree_size)
-        sent = await self._l1(lambda: self.l1.commit(head.tree_size, head.root, proof))
+        # DESIGN §5 rule 4: no record may be timestamped after the commit time of the first
+        # checkpoint covering it. The commit lands in a block no earlier than L1's latest, whose
+        # time is in whole seconds and may lag our clock: commit only the records stamped at or
+        # before it, and the rest next round (never a slashable checkpoint from an honest node).
+        # L1 time is known to be at least (latest block + 1 s), the earliest the commit can
+        # mine; and, as long as L1's clock lags ours by at most `clock_lag_s`, at least our
+        # clock minus that lag. The latter keeps an idle devnet (blocks only on transactions)
+        # committing; a chain whose block times lag more needs a larger --l1-clock-lag.
+        latest_block = await self._l1(self.l1.latest_block_time)
+        bound_s = max(latest_block + 1, int(time.time() - self.clock_lag_s))
+        size = _covered_by(self.store, last_size, head.tree_size, bound_s * 1000)
+        if size <= last_size:
+            return
+        root = head.root if size == head.tree_size else self.store.root_at(size)
+        proof = self.store.consistency_proof(last_size, size)
+        sent = await self._l1(lambda: self.l1.commit(size, root, proof))
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
         await self._record(cp, "0x" + sent.tx_hash.hex())
         log.info(
             "checkpoint committed",
-            extra={"index": sent.index, "tree_size": head.tree_size, "l1_block": sent.block_number},
+            extra={"index": sent.index, "tree_size": size, "l1_block": sent.block_number},
         )
 
     async def _answer_da_challenges(self) -> None:

@@ -92,6 +92,9 @@ class Config:
     """Worker processes that check submissions (`sequencer/ingest_pool.py`); 0: the event loop."""
     inject: str | None = None
     """A fault to inject once (`sequencer/faults.py`): devnets and tests only."""
+    l1_clock_lag_s: float = 2.0
+    """How far L1 block times may lag this clock; records younger than that wait a round
+    before being committed (DESIGN §5 rule 4: no record stamped after its checkpoint)."""
     l1_timeout_s: float = 10.0
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
 

@@ -83,6 +83,10 @@ class L1Client:
     def checkpoint(self, index: int) -> Checkpoint:
         return self._call(lambda: read_checkpoint(self.contract, index))  # type: ignore[no-any-return]
 
+    def latest_block_time(self) -> int:
+        """Timestamp (Unix seconds) of L1's latest block: a commit mines no earlier."""
+        return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
+
     def frozen(self) -> bool:
         return bool(self._call(self.contract.functions.frozen().call))
 

@@ -129,7 +129,8 @@ async def run_sequencer(
             await nursery.start(writer.run)
             if l1 is not None:
                 committer = Committer(
-                    store, l1, metrics, interval_s=config.checkpoint_interval_s, faults=faults
+                    store, l1, metrics, interval_s=config.checkpoint_interval_s,
+                    clock_lag_s=config.l1_clock_lag_s, faults=faults,
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
@@ -194,6 +195,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
         checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
         inject=args.inject, ingest_workers=args.ingest_workers,
+        l1_clock_lag_s=args.l1_clock_lag,
     )
 
 
@@ -235,6 +237,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--contract", default=None, help="rollup contract address on L1")
     p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    p.add_argument("--l1-clock-lag", type=float, default=2.0,
+                   help="seconds L1 block times may lag this clock (default 2)")
     add_inject_argument(p)
     add_ingest_workers_argument(p)
     p.add_argument("--sequencer-key-file", default=None,
