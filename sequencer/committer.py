@@ -169,12 +169,13 @@ class Committer:
         # checkpoint covering it. The commit lands in a block no earlier than L1's latest, whose
         # time is in whole seconds and may lag our clock: commit only the records stamped at or
         # before it, and the rest next round (never a slashable checkpoint from an honest node).
-        # L1 time is known to be at least (latest block + 1 s), the earliest the commit can
-        # mine; and, as long as L1's clock lags ours by at most `clock_lag_s`, at least our
-        # clock minus that lag. The latter keeps an idle devnet (blocks only on transactions)
-        # committing; a chain whose block times lag more needs a larger --l1-clock-lag.
+        # The commit mines no earlier than L1's latest block (anvil may give it the same
+        # second); and, as long as L1's clock lags ours by at most `clock_lag_s`, no earlier
+        # than our clock minus that lag. The latter keeps an idle devnet (blocks only on
+        # transactions) committing; a chain whose block times lag more needs a larger
+        # --l1-clock-lag.
         latest_block = await self._l1(self.l1.latest_block_time)
-        bound_s = max(latest_block + 1, int(time.time() - self.clock_lag_s))
+        bound_s = max(latest_block, int(time.time() - self.clock_lag_s))
         size = _covered_by(self.store, last_size, head.tree_size, bound_s * 1000)
         if size <= last_size:
             return
