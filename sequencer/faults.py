@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _SEQ = slice(24, 32)
 _TIMESTAMP = slice(56, 64)
+_DIGEST = slice(128, 160)
 _V = 287
 _R = slice(288, 320)
 _S = slice(320, 352)
@@ -92,9 +93,12 @@ class FaultInjector:
         if self.fired or self.fault is not Fault.BREAK_RECEIPT or len(records) < 2:
             return None
         written = list(records)
-        later = int.from_bytes(written[0][_TIMESTAMP], "big") + 1
-        written[0] = _with(written[0], _TIMESTAMP, later.to_bytes(8, "big"))
-        self._fire(f"wrote a different record at seq {first_seq} than its receipt promises")
+        # Another digest in an unsigned record: the receipt's promise is broken and nothing
+        # else is (a changed timestamp would also be time travel; a signed record's signature).
+        i = next((k for k, r in enumerate(records) if r[_V] == 0), 0)
+        other = bytes(b ^ 0xFF for b in written[i][_DIGEST])
+        written[i] = _with(written[i], _DIGEST, other)
+        self._fire(f"wrote a different record at seq {first_seq + i} than its receipt promises")
         return written
 
     def is_withheld(self, start: int, end: int) -> bool:

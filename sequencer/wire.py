@@ -13,7 +13,7 @@ import orjson
 
 from prover.block import BlockHeader
 from prover.errors import InvalidFieldError
-from prover.record import decode_kind, decode_record
+from prover.record import RECORD_SIZE, decode_kind, decode_record, is_valid_kind
 
 
 def hex0x(data: bytes) -> str:
@@ -61,20 +61,32 @@ def parse_object(value: Any, name: str, allowed: Sequence[str]) -> Mapping[str, 
 def event_json(
     record: bytes, leaf_hash: bytes, meta: bytes | None, block: int | None
 ) -> dict[str, Any]:
-    """`attest_getEvent`'s answer: decoded fields plus the raw record and its leaf hash."""
-    rec = decode_record(record)
-    signed = rec.v != 0
+    """`attest_getEvent`'s answer: the fields, the raw record and its leaf hash.
+
+    Read word by word, never refused: a follower must be able to fetch a record that breaks
+    DESIGN §3 (a malformed kind or padding) to prove it; `wellFormed` says whether it does.
+    """
+    word = [record[i : i + 32] for i in range(0, len(record), 32)]
+    kind = word[2]
+    v = int.from_bytes(word[8], "big")
+    signed = v != 0
+    well_formed = len(record) == RECORD_SIZE and is_valid_kind(kind)
+    try:
+        decode_record(record)
+    except InvalidFieldError:
+        well_formed = False
     return {
-        "seq": rec.seq,
-        "timestamp": rec.timestamp,
-        "kind": decode_kind(rec.kind),
-        "subject": hex0x(rec.subject),
-        "digest": hex0x(rec.digest),
-        "metaHash": hex0x(rec.meta_hash),
-        "submitter": hex0x(rec.submitter),
-        "nonce": rec.nonce,
+        "seq": int.from_bytes(word[0], "big"),
+        "timestamp": int.from_bytes(word[1], "big"),
+        "kind": decode_kind(kind) if is_valid_kind(kind) else hex0x(kind),
+        "subject": hex0x(word[3]),
+        "digest": hex0x(word[4]),
+        "metaHash": hex0x(word[5]),
+        "submitter": hex0x(word[6][12:]),
+        "nonce": int.from_bytes(word[7], "big"),
         "signed": signed,
-        "signature": hex0x(rec.r + rec.s + bytes([rec.v])) if signed else None,
+        "signature": hex0x(word[9] + word[10] + bytes([v & 0xFF])) if signed else None,
+        "wellFormed": well_formed,
         "meta": orjson.loads(meta) if meta is not None else None,
         "record": hex0x(record),
         "leafHash": hex0x(leaf_hash),
