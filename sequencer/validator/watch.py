@@ -38,8 +38,9 @@ import trio
 from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRule
 from prover.errors import L1Error
 from prover.validity import Rule, Violation, check_commit_time
+from sequencer.l1 import DAChallenge, Sent, TransactionRefusedError
 from sequencer.validator.metrics import ValidatorMetrics
-from sequencer.validator.prove import DAChallengeRow, ProofRefusedError, Sent, ValidatorL1
+from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (
     KEPT,
     PROVEN_DEADLINE,
@@ -197,7 +198,7 @@ class Watcher:
     async def step(self) -> None:
         """One round (see the module docstring)."""
         await self._refresh()
-        self._now = await self._l1(self.l1.now)
+        self._now = await self._l1(self.l1.latest_block_time)
         await self._settle_challenges()
         # Receipts first: a holder's promise is as good a proof as any, and once some proof
         # reverts the checkpoint a mismatch against it is no longer accepted.
@@ -290,7 +291,7 @@ class Watcher:
         t.acted = True
         try:
             sent = await self._l1(partial(self._send_proof, cp, v))
-        except ProofRefusedError as exc:
+        except TransactionRefusedError as exc:
             log.error("fraud proof for checkpoint %d not sent: %s", cp.index, exc)
             return False
         except L1Error:
@@ -333,7 +334,7 @@ class Watcher:
         try:
             cid, sent = await self._l1(partial(
                 self.l1.open_da_challenge, cp.index, start, end, self.params["challengerBond"]))
-        except ProofRefusedError as exc:
+        except TransactionRefusedError as exc:
             log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
             return False
         except L1Error:
@@ -354,14 +355,14 @@ class Watcher:
         for cid, c in sorted(self.challenges.items()):
             if c["state"] != DAState.OPEN.name:
                 continue
-            row: DAChallengeRow = await self._l1(partial(self.l1.da_challenge, cid))
+            row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
             if row.state == DAState.OPEN and max(self._now, int(self.wall_clock())) > row.deadline:
                 # The deadline may have passed on the wall clock before any L1 block did: the
                 # resolving transaction's own block is the first one late enough.
                 simulate = self._now > row.deadline
                 try:
                     sent = await self._l1(partial(self.l1.resolve_da_challenge, cid, simulate=simulate))
-                except ProofRefusedError as exc:
+                except TransactionRefusedError as exc:
                     log.error("DA challenge %d not resolved: %s", cid, exc)
                     continue
                 except L1Error as exc:
@@ -436,7 +437,7 @@ class Watcher:
                 continue
             try:
                 sent = await self._l1(partial(self._send_mismatch, w, t.cp))
-            except ProofRefusedError as exc:
+            except TransactionRefusedError as exc:
                 log.error("receipt mismatch at seq %d not proven on checkpoint %d: %s", w.seq, t.cp.index, exc)
                 continue
             self._proven("RECEIPT_MISMATCH", t.cp.index, w.seq, sent)
@@ -448,7 +449,7 @@ class Watcher:
             if covered < r.first_seq + r.count:
                 try:
                     sent = await self._l1(partial(self.l1.prove_receipt_deadline, r))
-                except ProofRefusedError as exc:
+                except TransactionRefusedError as exc:
                     log.error("missed deadline of the receipt for seq %d not proven: %s", w.seq, exc)
                     return w
                 self._proven("RECEIPT_DEADLINE", None, w.seq, sent)
