@@ -24,18 +24,16 @@ import orjson
 import trio
 
 from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, prove_range
-from prover.errors import L1Error
 from sequencer.faults import FaultInjector
 from sequencer.l1 import STATUS_NAMES, L1Client
 from sequencer.metrics import Metrics
+from sequencer.rounds import L1Rounds
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_STEP_TIMEOUT_S = 150.0  # one round: reads, a commit and its receipt
-_MAX_BACKOFF_S = 60.0
 
 
 def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
@@ -77,11 +75,9 @@ class Committer:
             raw = store.get_checkpoint(index)
             if raw is not None:
                 self._records[index] = orjson.loads(raw)
-        self._up = False
+        self.rounds = L1Rounds(interval_s, metrics.l1_up, metrics.commit_failures)
         self._frozen = False
         self._diverged: str | None = None
-        self._last_error: str | None = None
-        self._last_success: float | None = None
 
     # --- CheckpointView ----------------------------------------------------------------------
 
@@ -101,11 +97,11 @@ class Committer:
             "chainId": self.l1._chain_id,
             "contract": self.l1.address,
             "sequencer": self.l1.account.address,
-            "up": self._up,
+            "up": self.rounds.up,
             "frozen": self._frozen,
             "diverged": self._diverged,
-            "lastError": self._last_error,
-            "lastSuccess": self._last_success,
+            "lastError": self.rounds.last_error,
+            "lastSuccess": self.rounds.last_success,
             "checkpointIntervalS": self.interval_s,
         }
 
@@ -113,26 +109,7 @@ class Committer:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Commit and follow checkpoints until cancelled. Ready at once: L1 may well be down."""
-        task_status.started()
-        delay = self.interval_s
-        while True:
-            try:
-                with trio.fail_after(_STEP_TIMEOUT_S):
-                    await self.step()
-            except (L1Error, trio.TooSlowError) as exc:
-                self._up = False
-                self._last_error = str(exc) or "L1 call timed out"
-                self.metrics.l1_up.set(0)
-                self.metrics.commit_failures.inc()
-                delay = min(max(delay, self.interval_s) * 2, _MAX_BACKOFF_S)
-                log.warning("L1 round failed, retrying in %.1f s: %s", delay, self._last_error)
-            else:
-                self._up = True
-                self._last_error = None
-                self._last_success = time.time()
-                self.metrics.l1_up.set(1)
-                delay = self.interval_s
-            await trio.sleep(delay)
+        await self.rounds.run(self.step, task_status=task_status)
 
     async def step(self) -> None:
         """One round: refresh what L1 says, then commit the durable head if it grew."""

@@ -13,16 +13,17 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import InvalidFieldError, L1Error
+from prover.errors import InvalidFieldError
 from sequencer.api import RpcApi
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.faults import Fault, FaultInjector
@@ -31,6 +32,7 @@ from sequencer.ingest import IngestSettings
 from sequencer.ingest_pool import IngestPool, pooled_handler
 from sequencer.jsonrpc import Dispatcher, make_http_handler
 from sequencer.metrics import Metrics
+from sequencer.rounds import wait_for_l1
 from sequencer.rpc_methods import register_api
 from sequencer.writer import Writer
 from state_db.store import Store
@@ -72,7 +74,7 @@ async def run_sequencer(
         l1 = L1Client(
             config.l1_rpc, config.l1_contract, config.sequencer_key, timeout_s=config.l1_timeout_s
         )
-        chain_id = await _wait_for_l1(l1)
+        chain_id = await wait_for_l1(l1.chain_id)
         config = replace(
             config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
         )
@@ -157,30 +159,30 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def _wait_for_l1(l1: L1Client, attempts: int = 30) -> int:
-    """L1's chain id, retrying while the node starts; fails clearly if it never answers."""
-    for attempt in range(attempts):
-        try:
-            return await trio.to_thread.run_sync(l1.chain_id, abandon_on_cancel=True)
-        except L1Error as exc:
-            if attempt == attempts - 1:
-                raise
-            log.warning("waiting for L1: %s", exc)
-            await trio.sleep(1)
-    raise AssertionError("unreachable")
+async def serve_until_signalled(
+    start: Callable[..., Awaitable[None]], announce: Callable[[Any], None]
+) -> None:
+    """Run the service `start` (started with `nursery.start`) until SIGTERM or SIGINT.
 
-
-async def _serve_until_signalled(config: Config) -> None:
+    `announce` gets what the service reported at start and prints the ready line, which
+    process runners (tests, `attest devnet`) wait for.
+    """
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            running: Running = await nursery.start(run_sequencer, config)
-            print(f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True)
-            if config.dev:
-                print(f"dev token: {DEV_TOKEN} (vouches as 0x{DEV_ADDRESS.hex()})", flush=True)
+            announce(await nursery.start(start))
             async for signum in signals:
                 log.info("shutting down on signal %d", signum)
                 nursery.cancel_scope.cancel()
                 break
+
+
+def _announce(config: Config) -> Callable[[Running], None]:
+    def announce(running: Running) -> None:
+        print(f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True)
+        if config.dev:
+            print(f"dev token: {DEV_TOKEN} (vouches as 0x{DEV_ADDRESS.hex()})", flush=True)
+
+    return announce
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -201,7 +203,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    trio.run(_serve_until_signalled, config)
+    trio.run(serve_until_signalled, partial(run_sequencer, config), _announce(config))
     return 0
 
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,12 +27,14 @@ import orjson
 import trio
 
 from prover.eip712 import Domain
-from prover.errors import InvalidFieldError, L1Error
+from prover.errors import InvalidFieldError
 from sequencer.config import read_key_file
 from sequencer.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
 from sequencer.read_api import ReadApi
+from sequencer.rounds import wait_for_l1
 from sequencer.rpc_methods import METHODS
+from sequencer.service import serve_until_signalled
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import parse_watch
@@ -84,7 +86,9 @@ async def run_validator(
 ) -> None:
     """Open the replica, read the deployment from L1, start the three services; run until cancelled."""
     l1 = ValidatorL1(config.l1_rpc, config.contract, config.key, timeout_s=config.l1_timeout_s)
-    chain_id, sequencer, params = await _wait_for_l1(l1)
+    chain_id, sequencer, params = await wait_for_l1(
+        lambda: (l1.chain_id(), l1.sequencer(), l1.params())
+    )
     domain = Domain(chain_id, bytes.fromhex(l1.address[2:]))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
@@ -179,30 +183,11 @@ async def _pull_loop(
             await trio.sleep(pull_s)
 
 
-async def _wait_for_l1(l1: ValidatorL1, attempts: int = 30) -> tuple[int, bytes, dict[str, int]]:
-    """(chain id, sequencer address, contract parameters), retrying while the node starts."""
-    for attempt in range(attempts):
-        try:
-            return await trio.to_thread.run_sync(
-                lambda: (l1.chain_id(), l1.sequencer(), l1.params()), abandon_on_cancel=True
-            )
-        except L1Error as exc:
-            if attempt == attempts - 1:
-                raise
-            log.warning("waiting for L1: %s", exc)
-            await trio.sleep(1)
-    raise AssertionError("unreachable")
+def _announce(config: ValidatorConfig) -> Callable[[RunningValidator], None]:
+    def announce(running: RunningValidator) -> None:
+        print(f"attest-rollup validator listening on http://{config.host}:{running.port}", flush=True)
 
-
-async def _serve_until_signalled(config: ValidatorConfig) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            running: RunningValidator = await nursery.start(run_validator, config)
-            print(f"attest-rollup validator listening on http://{config.host}:{running.port}", flush=True)
-            async for signum in signals:
-                log.info("shutting down on signal %d", signum)
-                nursery.cancel_scope.cancel()
-                break
+    return announce
 
 
 def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
@@ -234,7 +219,8 @@ def validator_args(
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    trio.run(_serve_until_signalled, config_from_args(args))
+    config = config_from_args(args)
+    trio.run(serve_until_signalled, partial(run_validator, config), _announce(config))
     return 0
 
 

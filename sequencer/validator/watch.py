@@ -39,6 +39,7 @@ from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRu
 from prover.errors import L1Error
 from prover.validity import Rule, Violation, check_commit_time
 from sequencer.l1 import DAChallenge, Sent, TransactionRefusedError
+from sequencer.rounds import L1Rounds
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (
@@ -59,8 +60,8 @@ T = TypeVar("T")
 
 CHALLENGES_KEY: Final[str] = "validator.challenges"
 """State key: JSON object of the DA challenges this validator opened, by id."""
-_STEP_TIMEOUT_S: Final[float] = 150.0
 _MAX_BACKOFF_S: Final[float] = 30.0
+"""Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
 _STATUS_NAMES: Final[dict[CheckpointStatus, str]] = {
     CheckpointStatus.NONE: "none",
@@ -116,9 +117,7 @@ class Watcher:
             {int(k): v for k, v in orjson.loads(raw).items()} if raw else {}
         )
         self.proofs: list[dict[str, Any]] = []
-        self._up = False
-        self._last_error: str | None = None
-        self._last_success: float | None = None
+        self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S)
         self._now = 0
 
     # --- CheckpointView ------------------------------------------------------------------------
@@ -145,9 +144,9 @@ class Watcher:
             "contract": self.l1.address,
             "sequencer": "0x" + self.sequencer.hex(),
             "validator": self.l1.account.address,
-            "up": self._up,
-            "lastError": self._last_error,
-            "lastSuccess": self._last_success,
+            "up": self.rounds.up,
+            "lastError": self.rounds.last_error,
+            "lastSuccess": self.rounds.last_success,
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
         }
@@ -175,25 +174,7 @@ class Watcher:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Watch L1 until cancelled. Ready at once: L1 may well be down."""
-        task_status.started()
-        delay = self.poll_s
-        while True:
-            try:
-                with trio.fail_after(_STEP_TIMEOUT_S):
-                    await self.step()
-            except (L1Error, trio.TooSlowError) as exc:
-                self._up = False
-                self._last_error = str(exc) or "L1 call timed out"
-                self.metrics.l1_up.set(0)
-                delay = min(max(delay, self.poll_s) * 2, _MAX_BACKOFF_S)
-                log.warning("L1 round failed, retrying in %.1f s: %s", delay, self._last_error)
-            else:
-                self._up = True
-                self._last_error = None
-                self._last_success = time.time()
-                self.metrics.l1_up.set(1)
-                delay = self.poll_s
-            await trio.sleep(delay)
+        await self.rounds.run(self.step, task_status=task_status)
 
     async def step(self) -> None:
         """One round (see the module docstring)."""
