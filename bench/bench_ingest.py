@@ -68,8 +68,10 @@ def unsigned_bodies(count: int, batch: int) -> list[bytes]:
     return bodies
 
 
-def signed_bodies(count: int, batch: int, nonce_base: int = 0) -> list[bytes]:
-    """`count` bodies of `batch` EIP-712-signed events (unique nonces)."""
+def signed_bodies(
+    count: int, batch: int, nonce_base: int = 0, domain: Domain = DOMAIN
+) -> list[bytes]:
+    """`count` bodies of `batch` EIP-712-signed events (unique nonces) in `domain`."""
     signer = Signer(SIGNER_KEY)
     who = "0x" + signer.address.hex()
     subject = b"\x07" * 32
@@ -79,12 +81,14 @@ def signed_bodies(count: int, batch: int, nonce_base: int = 0) -> list[bytes]:
         for k in range(batch):
             nonce = nonce_base + b * batch + k
             digest = _digest(nonce)
-            v, r, s = signer.sign(compute_event_digest(DOMAIN.separator, KIND, subject, digest, ZERO32, nonce))
+            v, r, s = signer.sign(
+                compute_event_digest(domain.separator, KIND, subject, digest, ZERO32, nonce)
+            )
             events.append({
                 "kind": "inference_receipt", "subject": "0x" + subject.hex(),
                 "digest": "0x" + digest.hex(), "nonce": nonce, "submitter": who,
                 "signature": "0x" + (r + s + bytes([v])).hex(),
-            })
+            })  # fmt: skip
         bodies.append(orjson.dumps(
             {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}))
     return bodies

@@ -604,33 +604,13 @@ def signed_bodies_for(url: str, count: int, batch: int, nonce_base: int) -> list
     The domain comes from `attest_status` (DESIGN §3), so the same bodies work against
     `attest serve --dev` and against `attest devnet`'s deployed contract.
     """
-    from bench.bench_ingest import KIND, SIGNER_KEY
-    from prover.eip712 import Domain, Signer, compute_event_digest
-    from prover.record import ZERO32
+    from bench.bench_ingest import signed_bodies
+    from prover.eip712 import Domain
 
     with RpcClient(url) as client:
         dom = client.call("attest_status")["eip712Domain"]
     domain = Domain(int(dom["chainId"]), _hex(dom["verifyingContract"]))
-    signer = Signer(SIGNER_KEY)
-    who = "0x" + signer.address.hex()
-    subject = b"\x07" * 32
-    bodies = []
-    for b in range(count):
-        events = []
-        for k in range(batch):
-            nonce = nonce_base + b * batch + k
-            digest = nonce.to_bytes(32, "big")
-            v, r, s = signer.sign(
-                compute_event_digest(domain.separator, KIND, subject, digest, ZERO32, nonce)
-            )
-            events.append({
-                "kind": "inference_receipt", "subject": "0x" + subject.hex(),
-                "digest": "0x" + digest.hex(), "nonce": nonce, "submitter": who,
-                "signature": "0x" + (r + s + bytes([v])).hex(),
-            })  # fmt: skip
-        bodies.append(orjson.dumps(
-            {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}))
-    return bodies
+    return signed_bodies(count, batch, nonce_base, domain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from sequencer.client import RpcClient, RpcError
 from sequencer.process import DevnetProcess
 from tests.sequencer.events import unsigned
-from tests.sequencer.test_e2e_l1 import wait_for
+from tests.waiting import wait_for
 
 EXIT_L1_DISAGREES = 6  # docs/light-client.md
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,20 +17,11 @@ from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS
 from l1_contracts.contract import rollup_at
 from sequencer.process import DevnetProcess
 from sequencer.validator.process import ValidatorProcess, write_key_file
+from tests.waiting import wait_for  # noqa: F401  (re-exported for the validator tests)
 
 VALIDATOR_ADDRESS = DEV_ADDRESSES[1]
 CHALLENGE_WINDOW = 40
 DA_WINDOW = 6
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _devnet_flags() -> set[str]:
