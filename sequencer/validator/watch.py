@@ -119,6 +119,7 @@ class Watcher:
         self.proofs: list[dict[str, Any]] = []
         self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S)
         self._now = 0
+        self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
 
     # --- CheckpointView ------------------------------------------------------------------------
 
@@ -179,7 +180,9 @@ class Watcher:
     async def step(self) -> None:
         """One round (see the module docstring)."""
         await self._refresh()
-        self._now = await self._l1(self.l1.latest_block_time)
+        latest = await self._l1(self.l1.latest_block_time)
+        if latest != self._now:
+            self._now, self._now_seen_at = latest, self.wall_clock()
         await self._settle_challenges()
         # Receipts first: a holder's promise is as good a proof as any, and once some proof
         # reverts the checkpoint a mismatch against it is no longer accepted.
@@ -237,7 +240,7 @@ class Watcher:
         if since is None:
             return False
         waited = time.monotonic() - since
-        left = cp.challenge_ends - max(self._now, int(self.wall_clock()))
+        left = cp.challenge_ends - self._l1_time_estimate()
         if waited < self.da_grace_s and left > self.da_grace_s:
             return False
         start = self.replica.size
@@ -331,13 +334,20 @@ class Watcher:
                     cid, cp.index, start, end, why, sent.tx_hash)
         return True
 
+    def _l1_time_estimate(self) -> int:
+        """What L1 time is now, at least: its latest block's time plus the wall time since we
+        first saw that block (on an idle chain, L1 time moves only when a block is mined, and
+        its clock may be ahead of ours), or our own clock when L1's is behind."""
+        wall = self.wall_clock()
+        return int(max(self._now + (wall - self._now_seen_at), wall))
+
     async def _settle_challenges(self) -> None:
         """Resolve our open challenges once their response window passed unanswered."""
         for cid, c in sorted(self.challenges.items()):
             if c["state"] != DAState.OPEN.name:
                 continue
             row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
-            if row.state == DAState.OPEN and max(self._now, int(self.wall_clock())) > row.deadline:
+            if row.state == DAState.OPEN and self._l1_time_estimate() > row.deadline:
                 # The deadline may have passed on the wall clock before any L1 block did: the
                 # resolving transaction's own block is the first one late enough.
                 simulate = self._now > row.deadline

@@ -123,7 +123,7 @@ def test_fault_proven_on_embedded_l1(fault: str, tmp_path: Path) -> None:
     run_fault(fault, tmp_path)
 
 
-@pytest.mark.parametrize("fault", ["bad-signature", "withhold-data"])
+@pytest.mark.parametrize("fault", sorted(EXPECTED))
 def test_fault_proven_on_anvil(fault: str, tmp_path: Path, anvil_url: str) -> None:
     run_fault(fault, tmp_path, anvil_url)
 
