@@ -12,6 +12,7 @@ one: tests must not assume a fresh chain, only the funded dev accounts):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -21,28 +22,38 @@ from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
 L1_KINDS = ("embedded", "anvil")
 
 
-@pytest.fixture(scope="session")
-def devnet_url() -> Iterator[str]:
-    """URL of the embedded devnet node, running in its own process for the whole session."""
-    proc, url = start_devnet_subprocess(port=0)
+@contextmanager
+def l1_node(kind: str) -> Iterator[str]:
+    """A fresh L1 node of `kind` ("embedded" or "anvil") in its own process, stopped after.
+
+    Skips the test, saying why, only when anvil is not installed (the Makefile installs it).
+    """
+    if kind == "embedded":
+        proc, url = start_devnet_subprocess(port=0)
+    else:
+        try:
+            exe = find_anvil()
+        except AnvilNotFoundError as exc:
+            pytest.skip(f"anvil is not installed ({exc})")
+        proc, url = start_anvil(port=0, anvil=exe)
     try:
         yield url
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def devnet_url() -> Iterator[str]:
+    """URL of the embedded devnet node, running in its own process for the whole session."""
+    with l1_node("embedded") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def anvil_url() -> Iterator[str]:
-    """URL of an anvil node for the whole session; skips only when anvil is not installed."""
-    try:
-        exe = find_anvil()
-    except AnvilNotFoundError as exc:
-        pytest.skip(f"anvil is not installed ({exc})")
-    proc, url = start_anvil(port=0, anvil=exe)
-    try:
+    """URL of an anvil node for the whole session."""
+    with l1_node("anvil") as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture(scope="session", params=L1_KINDS)

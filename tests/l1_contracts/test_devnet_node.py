@@ -28,7 +28,6 @@ from l1_contracts.accounts import (
     VALIDATOR_ADDRESS,
     derive_dev_keys,
 )
-from l1_contracts.anvil import AnvilNotFoundError, find_anvil, start_anvil
 from l1_contracts.devnet_node import (
     DEFAULT_CHAIN_ID,
     DEV_BALANCE_WEI,
@@ -44,6 +43,7 @@ from l1_contracts.devnet_node import (
     stop_process,
     to_wire,
 )
+from tests.conftest_l1 import l1_node
 
 pytest_plugins = ["tests.conftest_l1"]
 
@@ -363,18 +363,8 @@ def test_round_trip_latency_on_keep_alive(l1_url: str, probe_artifacts: dict[str
 
 @pytest.fixture(scope="module", params=["embedded", "anvil"])
 def private_l1_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "embedded":
-        proc, url = start_devnet_subprocess(port=0)
-    else:
-        try:
-            exe = find_anvil()
-        except AnvilNotFoundError as exc:
-            pytest.skip(f"anvil is not installed ({exc})")
-        proc, url = start_anvil(port=0, anvil=exe)
-    try:
+    with l1_node(request.param) as url:
         yield url
-    finally:
-        stop_process(proc)
 
 
 def test_increase_time_and_mine_advance_block_timestamp(
