@@ -31,8 +31,11 @@ def test_verify_refuses_events_under_a_reverted_checkpoint() -> None:
             return c if c["status"] == "reverted" else None
 
         cp = wait_for(reverted, timeout=60, what="the validator's fraud proof to revert checkpoint 0")
-        assert cp["treeSize"] == 4
-        for seq in (out["events"][0]["seq"], out["events"][3]["seq"]):
+        # The reverted checkpoint covers a prefix of the batch (how much depends on when the
+        # committer ran); its first and last events have no other checkpoint.
+        covered = [p["seq"] for p in out["events"] if p["seq"] < cp["treeSize"]]
+        assert covered and covered[0] == 0
+        for seq in (covered[0], covered[-1]):
             run = subprocess.run(
                 [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "verify",
                  "--rpc", devnet.url, "--seq", str(seq), "--allow-pending"],
