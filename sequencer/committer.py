@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 import orjson
 import trio
 
-from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, prove_range
+from l1_contracts.contract import Checkpoint, DAState, prove_range
+from prover.light_client import STATUS_NAMES
 from sequencer.faults import FaultInjector
-from sequencer.l1 import STATUS_NAMES, L1Client
+from sequencer.l1 import L1Client
 from sequencer.metrics import Metrics
 from sequencer.rounds import L1Rounds
 from state_db.store import Store
@@ -201,14 +202,11 @@ class Committer:
             "root": "0x" + cp.root.hex(),
             "committedAt": cp.committed_at,
             "challengeEnds": cp.challenge_ends,
-            "status": STATUS_NAMES[CheckpointStatus(cp.status)],
+            "status": STATUS_NAMES[cp.status],
             "l1Tx": l1_tx,
         }
         if self._records.get(cp.index) == record:
             return
-        for missing in range(self.store.checkpoint_count(), cp.index):
-            # Checkpoints are stored densely; fill any gap first (read from L1 next round).
-            await trio.to_thread.run_sync(self.store.put_checkpoint, missing, b"{}")
         # After this synced write, a restart answers attest_getCheckpoint from this record at
         # once; losing it would only cost a re-read from L1, the source of truth.
         await trio.to_thread.run_sync(self.store.put_checkpoint, cp.index, orjson.dumps(record))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prover.record import RECORD_SIZE
 
@@ -53,7 +53,6 @@ class FaultInjector:
     fired: bool = False
     withheld: tuple[int, int] | None = None
     """[start, end) of the records the sequencer refuses to serve or reveal."""
-    log_lines: list[str] = field(default_factory=list)
 
     def tamper(self, records: list[bytes], metas: list[bytes | None], first_seq: int) -> bool:
         """Break a rule in the group about to be hashed (in place). True when it fired."""
@@ -113,7 +112,6 @@ class FaultInjector:
     def _fire(self, what: str) -> bool:
         self.fired = True
         log.warning("FAULT INJECTED (%s): %s", self.fault, what)
-        self.log_lines.append(what)
         return True
 
 

@@ -28,14 +28,11 @@ from prover.receipt import receipt_to_json
 from prover.record import EventInput, parse_event
 from sequencer import rpc_errors
 from sequencer.config import hash_token
+from sequencer.wire import hex0x
 from sequencer.writer import Placed, make_templates
 
 SUBMIT: Final = "attest_submit"
 SUBMIT_BATCH: Final = "attest_submitBatch"
-
-
-def hex0x(data: bytes) -> str:
-    return "0x" + data.hex()
 
 
 # --- the checks -------------------------------------------------------------------------------

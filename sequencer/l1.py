@@ -21,7 +21,6 @@ from web3.types import Wei
 
 from l1_contracts.contract import (
     Checkpoint,
-    CheckpointStatus,
     DAState,
     calldata_gas_limit,
     read_checkpoint,
@@ -203,11 +202,3 @@ class L1Client(RollupAccount):
         # Execution: ~40k + a keccak and a log of 352 bytes per record, on top of the calldata.
         sent = self._send(fn, 200_000 + 30_000 * len(records), f"revealRecords({challenge_id})")
         return bytes(sent.receipt["transactionHash"])
-
-
-STATUS_NAMES = {
-    CheckpointStatus.NONE: "none",
-    CheckpointStatus.PENDING: "pending",
-    CheckpointStatus.FINAL: "final",
-    CheckpointStatus.REVERTED: "reverted",
-}

@@ -13,7 +13,8 @@ import orjson
 
 from prover.block import BlockHeader
 from prover.errors import InvalidFieldError
-from prover.record import RECORD_SIZE, decode_kind, decode_record, is_valid_kind
+from prover.record import RECORD_SIZE, decode_kind, is_valid_kind
+from prover.validity import is_well_formed
 
 
 def hex0x(data: bytes) -> str:
@@ -70,11 +71,12 @@ def event_json(
     kind = word[2]
     v = int.from_bytes(word[8], "big")
     signed = v != 0
-    well_formed = len(record) == RECORD_SIZE and is_valid_kind(kind)
-    try:
-        decode_record(record)
-    except InvalidFieldError:
-        well_formed = False
+    # DESIGN §3 / rule 3 as validators check it, plus the seq word's uint64 padding.
+    well_formed = (
+        len(record) == RECORD_SIZE
+        and is_well_formed(record)
+        and int.from_bytes(word[0], "big") < 2**64
+    )
     return {
         "seq": int.from_bytes(word[0], "big"),
         "timestamp": int.from_bytes(word[1], "big"),

@@ -234,7 +234,7 @@ class Writer:
             self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
         self._metrics.queue_depth.set(self._queued_events)
         self._metrics.tree_size.set(result.tree_size)
-        if result.blocks:
+        if n_new or result.blocks:
             log.debug(
                 "group committed",
                 extra={"tree_size": result.tree_size, "events": n_new, "blocks": len(result.blocks),

@@ -37,6 +37,7 @@ import trio
 
 from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRule
 from prover.errors import L1Error
+from prover.light_client import STATUS_NAMES
 from prover.validity import Rule, Violation, check_commit_time
 from sequencer.l1 import DAChallenge, Sent, TransactionRefusedError
 from sequencer.rounds import L1Rounds
@@ -63,12 +64,6 @@ CHALLENGES_KEY: Final[str] = "validator.challenges"
 _MAX_BACKOFF_S: Final[float] = 30.0
 """Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
-_STATUS_NAMES: Final[dict[CheckpointStatus, str]] = {
-    CheckpointStatus.NONE: "none",
-    CheckpointStatus.PENDING: "pending",
-    CheckpointStatus.FINAL: "final",
-    CheckpointStatus.REVERTED: "reverted",
-}
 
 
 @dataclass(slots=True)
@@ -209,10 +204,10 @@ class Watcher:
                 self.tracked[index] = Tracked(cp, prev)
                 self.metrics.checkpoints_seen.inc()
                 log.info("checkpoint %d seen: size %d, new from %d, status %s",
-                         index, cp.size, prev, _STATUS_NAMES[cp.status])
+                         index, cp.size, prev, STATUS_NAMES[cp.status])
             else:
                 if cp.status != t.cp.status:
-                    log.info("checkpoint %d is now %s", index, _STATUS_NAMES[cp.status])
+                    log.info("checkpoint %d is now %s", index, STATUS_NAMES[cp.status])
                 t.cp = cp
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -471,7 +466,7 @@ def _checkpoint_json(cp: Checkpoint) -> dict[str, Any]:
         "root": "0x" + cp.root.hex(),
         "committedAt": cp.committed_at,
         "challengeEnds": cp.challenge_ends,
-        "status": _STATUS_NAMES[cp.status],
+        "status": STATUS_NAMES[cp.status],
         "l1Tx": None,
     }
 
