@@ -1,7 +1,7 @@
 """Small-request throughput of the HTTP + JSON-RPC layer alone (no storage, no crypto).
 
-`python -m bench.bench_http` starts the real server (`sequencer.http_server` +
-`sequencer.jsonrpc`) with one trivial `echo` method in a subprocess, then drives it with
+`python -m bench.bench_http` starts the real server (`sequencer.rpc.http_server` +
+`sequencer.rpc.jsonrpc`) with one trivial `echo` method in a subprocess, then drives it with
 `bench.loadgen` in another process: one request = one tiny JSON-RPC call, over 1, 4 and 16
 keep-alive connections. Prints one JSON object per connection count, then a summary table.
 
@@ -23,8 +23,8 @@ import orjson
 import trio
 
 from bench.loadgen import run_load_subprocess
-from sequencer.http_server import HttpLimits, serve_http
-from sequencer.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
+from sequencer.rpc.http_server import HttpLimits, serve_http
+from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
 
 
 async def echo(ctx: RpcContext, value: Any) -> Any:

@@ -42,7 +42,7 @@ from prover.hashing import leaf_hashes
 from prover.receipt_tree import compute_receipt_tree
 from prover.record import ZERO32, build_record, encode_kind, parse_event
 from sequencer.config import DEV_ADDRESS, DEV_SEQUENCER_KEY
-from sequencer.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess
 from state_db.store import Entry, Store
 
 DOMAIN = Domain(31337, bytes(20))

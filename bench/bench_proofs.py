@@ -35,8 +35,8 @@ from bench.bench_ingest import unsigned_bodies
 from bench.loadgen import run_load_subprocess
 from prover.hashing import leaf_hash
 from prover.tree import verify_inclusion
-from sequencer.client import RpcClient
-from sequencer.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess
+from sequencer.rpc.client import RpcClient
 
 #: Distinct pre-built request bodies per load run (cycled by the load generator).
 BODIES = 4096

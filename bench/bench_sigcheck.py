@@ -26,9 +26,9 @@ import orjson
 
 from bench.bench_ingest import DOMAIN, signed_bodies
 from prover.record import EventInput, parse_event
-from sequencer.client import RpcClient
-from sequencer.ingest import recover_chunk
-from sequencer.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess
+from sequencer.node.ingest import recover_chunk
+from sequencer.rpc.client import RpcClient
 
 
 def _events(n: int) -> tuple[list[EventInput], bytes]:

@@ -54,7 +54,7 @@ from prover.errors import AttestError, ProofError
 from prover.hashing import leaf_hash
 from prover.record import record_digest, record_seq
 from prover.tree import verify_consistency, verify_inclusion
-from sequencer.client import RpcClient
+from sequencer.rpc.client import RpcClient
 
 #: Width of one throughput bucket (the same as `bench.loadgen`).
 BUCKET_S: Final = 0.1

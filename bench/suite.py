@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from bench import bench_gas, bench_ingest, bench_proofs, bench_restart, bench_tree, hammer
-from sequencer.process import DevnetProcess, SequencerProcess
+from sequencer.devnet.process import DevnetProcess, SequencerProcess
 
 
 @dataclass(frozen=True, slots=True)

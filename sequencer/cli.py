@@ -13,12 +13,12 @@ from sequencer import logs
 Handler = Callable[[argparse.Namespace], int]
 
 OWNERS: Final[dict[str, str]] = {
-    "serve": "sequencer.service",
-    "openrpc": "sequencer.service",
-    "devnet": "sequencer.devnet",
-    "l1": "sequencer.devnet",
-    "verify": "sequencer.verify",
-    "proof": "sequencer.verify",
+    "serve": "sequencer.node.service",
+    "openrpc": "sequencer.rpc.methods",
+    "devnet": "sequencer.devnet.run",
+    "l1": "sequencer.l1.deploy",
+    "verify": "sequencer.lightclient.cli",
+    "proof": "sequencer.lightclient.cli",
     "validate": "sequencer.validator.service",
     "bench": "bench.suite",
 }

@@ -25,7 +25,7 @@ from l1_contracts.contract import (
     time_travel_fraud,
 )
 from prover.errors import L1Error
-from sequencer.l1 import RollupAccount, Sent
+from sequencer.l1.account import RollupAccount, Sent
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from l1_contracts.contract import SignedReceipt
 from prover.eip712 import compute_receipt_digest, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.receipt_tree import verify_receipt_path
-from sequencer.wire import parse_hash32, parse_object, parse_uint
+from sequencer.rpc.wire import parse_hash32, parse_object, parse_uint
 
 RECEIPTS_KEY: Final[str] = "validator.receipts"
 """State key: JSON list of every watched receipt and its status."""

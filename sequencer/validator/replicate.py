@@ -43,7 +43,7 @@ from prover.validity import (
     replay_key,
     violation_from_json,
 )
-from sequencer.client import RpcClient, RpcError, TransportError
+from sequencer.rpc.client import RpcClient, RpcError, TransportError
 from state_db.store import Entry, Store
 
 log = logging.getLogger(__name__)

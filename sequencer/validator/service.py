@@ -5,7 +5,7 @@
   block;
 * the L1 watcher (`Watcher.run`, every `poll_s`);
 * the HTTP server: the read methods of DESIGN §7 from the replica (same parameters and answers
-  as the sequencer's, via `sequencer.read_api.ReadApi`), `validator_watchReceipt`,
+  as the sequencer's, via `sequencer.rpc.read_api.ReadApi`), `validator_watchReceipt`,
   `validator_status`, ``GET /health`` and ``GET /metrics``.
 
 Shutdown (SIGTERM/SIGINT) cancels the root nursery; a pull in flight finishes its write batch
@@ -29,12 +29,12 @@ import trio
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError
 from sequencer.config import read_key_file
-from sequencer.http_server import HttpLimits, Request, Response, serve_http
-from sequencer.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
-from sequencer.read_api import ReadApi
-from sequencer.rounds import wait_for_l1
-from sequencer.rpc_methods import METHODS
-from sequencer.service import serve_until_signalled
+from sequencer.l1.rounds import wait_for_l1
+from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
+from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
+from sequencer.rpc.methods import METHODS
+from sequencer.rpc.read_api import ReadApi
+from sequencer.runtime import serve_until_signalled
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import parse_watch

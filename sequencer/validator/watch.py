@@ -39,8 +39,8 @@ from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRu
 from prover.errors import L1Error
 from prover.light_client import STATUS_NAMES
 from prover.validity import Rule, Violation, check_commit_time
-from sequencer.l1 import DAChallenge, Sent, TransactionRefusedError
-from sequencer.rounds import L1Rounds
+from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
+from sequencer.l1.rounds import L1Rounds
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (

@@ -16,7 +16,7 @@ import pytest
 
 from bench import hammer, suite
 from bench.bench_ingest import unsigned_bodies
-from sequencer.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess
 
 TINY = replace(
     suite.QUICK, mode="tiny", ingest_seconds=0.4, ingest_signed_seconds=0.2, batch=20,

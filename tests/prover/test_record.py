@@ -428,7 +428,7 @@ def test_kind_as_bytes32_hex() -> None:
         (2**64 - 1, 2**64 - 1),
         ("18446744073709551615", 2**64 - 1),
         ("0xffffffffffffffff", 2**64 - 1),
-        ("0X0a", 10),
+        ("0x0a", 10),
         ("007", 7),
     ],
 )
@@ -476,6 +476,9 @@ BAD_EVENTS: list[tuple[object, str, str]] = [
     (unsigned(nonce="-1"), "nonce", "integer"),
     (unsigned(nonce="0x"), "nonce", "integer"),
     (unsigned(nonce="0xg"), "nonce", "integer"),
+    (unsigned(nonce="0X0a"), "nonce", "integer"),  # prover.wire: the prefix is "0x" only
+    (unsigned(subject="0X" + "ab" * 32), "subject", "0x followed by 64 hex digits"),
+    (unsigned(subject="0x" + "00" * 31 + "  "), "subject", "0x followed by 64 hex digits"),
     (unsigned(nonce="0x1" + "0" * 16), "nonce", "integer"),
     (unsigned(nonce="١"), "nonce", "integer"),  # Arabic-Indic digit one: int() would take it
     (unsigned(submitter=SUBMITTER), "submitter", "only allowed with a signature"),

@@ -10,7 +10,7 @@ from sequencer.logs import JsonFormatter, TextFormatter
 
 
 def _record() -> logging.LogRecord:
-    record = logging.LogRecord("sequencer.writer", logging.INFO, __file__, 1, "group committed", (), None)
+    record = logging.LogRecord("sequencer.node.writer", logging.INFO, __file__, 1, "group committed", (), None)
     record.tree_size = 1024  # what `extra={"tree_size": 1024, ...}` sets
     record.elapsed = 0.004
     return record
@@ -18,10 +18,10 @@ def _record() -> logging.LogRecord:
 
 def test_text_logs_append_the_context() -> None:
     line = TextFormatter("%(levelname)s %(name)s %(message)s").format(_record())
-    assert line == "INFO sequencer.writer group committed tree_size=1024 elapsed=0.004"
+    assert line == "INFO sequencer.node.writer group committed tree_size=1024 elapsed=0.004"
 
 
 def test_json_logs_are_one_object_with_the_context() -> None:
     doc = orjson.loads(JsonFormatter().format(_record()))
-    assert doc["message"] == "group committed" and doc["logger"] == "sequencer.writer"
+    assert doc["message"] == "group committed" and doc["logger"] == "sequencer.node.writer"
     assert (doc["tree_size"], doc["elapsed"], doc["level"]) == (1024, 0.004, "INFO")

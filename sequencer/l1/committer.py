@@ -1,0 +1,217 @@
+"""The L1 committer: anchors the durable tree head on the rollup contract (DESIGN §4).
+
+Every `interval` seconds, when the log grew past the latest non-reverted checkpoint on L1, it
+sends `commit(size, root, consistencyProof)` for the *durable* head (the store's head only ever
+moves after a synced write batch), waits for the receipt and records the checkpoint; it also
+follows pending checkpoints to finality or reversion.
+
+L1 is the source of truth: the commit decision is taken from what L1 says now (its last size and
+root, and whether a transaction from the sequencer account is still pending), never from the
+local cache, so a restart cannot double-commit, and a commit whose answer was lost is simply
+found on L1 the next round. When L1 is down, slow or reverting, ingest goes on untouched; the
+committer retries with exponential backoff and `/health` and `/metrics` say so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import orjson
+import trio
+
+from l1_contracts.contract import Checkpoint, DAState, prove_range
+from prover.light_client import STATUS_NAMES
+from sequencer.l1.account import L1Client
+from sequencer.l1.rounds import L1Rounds
+from sequencer.node.faults import FaultInjector
+from sequencer.node.metrics import Metrics
+from state_db.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+
+def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
+    """Largest size in [low, high] whose last record is stamped at or before `bound_ms`.
+
+    Timestamps never decrease along the log (rule 4), so this is a binary search.
+    """
+    while low < high:
+        mid = (low + high + 1) // 2
+        if int.from_bytes(store.get_record(mid - 1)[32:64], "big") <= bound_ms:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+class Committer:
+    """Commits checkpoints and answers `attest_getCheckpoint` from what it read on L1."""
+
+    def __init__(
+        self,
+        store: Store,
+        l1: L1Client,
+        metrics: Metrics,
+        *,
+        interval_s: float,
+        clock_lag_s: float = 2.0,
+        faults: FaultInjector | None = None,
+    ) -> None:
+        self.store = store
+        self.clock_lag_s = clock_lag_s
+        self.faults = faults
+        self._answered: set[int] = set()  # DA challenges this sequencer has answered or given up
+        self.l1 = l1
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._records: dict[int, dict[str, Any]] = {}
+        for index in range(store.checkpoint_count()):
+            raw = store.get_checkpoint(index)
+            if raw is not None:
+                self._records[index] = orjson.loads(raw)
+        self.rounds = L1Rounds(interval_s, metrics.l1_up, metrics.commit_failures)
+        self._frozen = False
+        self._diverged: str | None = None
+
+    # --- CheckpointView ----------------------------------------------------------------------
+
+    def checkpoint(self, which: str | int) -> dict[str, Any] | None:
+        """The recorded checkpoint: "latest" (non-reverted), "finalized", or an index."""
+        if isinstance(which, int):
+            return self._records.get(which)
+        wanted = {"latest": ("pending", "final"), "finalized": ("final",)}[which]
+        for index in sorted(self._records, reverse=True):
+            if self._records[index]["status"] in wanted:
+                return self._records[index]
+        return None
+
+    def l1_status(self) -> dict[str, Any]:
+        return {
+            "rpc": self.l1.rpc_url,
+            "chainId": self.l1._chain_id,
+            "contract": self.l1.address,
+            "sequencer": self.l1.account.address,
+            "up": self.rounds.up,
+            "frozen": self._frozen,
+            "diverged": self._diverged,
+            "lastError": self.rounds.last_error,
+            "lastSuccess": self.rounds.last_success,
+            "checkpointIntervalS": self.interval_s,
+        }
+
+    # --- the service ---------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Commit and follow checkpoints until cancelled. Ready at once: L1 may well be down."""
+        await self.rounds.run(self.step, task_status=task_status)
+
+    async def step(self) -> None:
+        """One round: refresh what L1 says, then commit the durable head if it grew."""
+        count = await self._l1(self.l1.checkpoint_count)
+        # Pending checkpoints may have turned final or been reverted; new ones may exist (a
+        # commit whose receipt we never saw, e.g. across a crash).
+        for index in range(count):
+            known = self._records.get(index)
+            if known is None or known["status"] == "pending":
+                cp = await self._l1(partial(self.l1.checkpoint, index))
+                await self._record(cp, known["l1Tx"] if known else None)
+        self._frozen = await self._l1(self.l1.frozen)
+        await self._answer_da_challenges()
+        latest = self.checkpoint("latest")
+        size = self.store.head.tree_size
+        self.metrics.checkpoint_size.set(latest["treeSize"] if latest else 0)
+        self.metrics.checkpoint_lag.set(size - (latest["treeSize"] if latest else 0))
+        if self._frozen or self._diverged:
+            return  # commits are frozen on L1, or our log no longer extends L1's: an operator's call
+        if await self._l1(self.l1.has_pending_transactions):
+            return  # a commit is in flight; sending another would race it
+        last_size, last_root = await self._l1(self.l1.last)
+        head = self.store.head  # durable: moved only after a synced write batch
+        if head.tree_size <= last_size:
+            return
+        # Verify our log extends L1's latest checkpoint before building on it.
+        if last_size and self.store.root_at(last_size) != last_root:
+            self._diverged = (
+                f"local root at size {last_size} differs from L1's checkpoint root 0x{last_root.hex()}"
+            )
+            log.error("not committing: %s", self._diverged)
+            return
+        # DESIGN §5 rule 4: no record may be timestamped after the commit time of the first
+        # checkpoint covering it. The commit lands in a block no earlier than L1's latest, whose
+        # time is in whole seconds and may lag our clock: commit only the records stamped at or
+        # before it, and the rest next round (never a slashable checkpoint from an honest node).
+        # The commit mines no earlier than L1's latest block (anvil may give it the same
+        # second); and, as long as L1's clock lags ours by at most `clock_lag_s`, no earlier
+        # than our clock minus that lag. The latter keeps an idle devnet (blocks only on
+        # transactions) committing; a chain whose block times lag more needs a larger
+        # --l1-clock-lag.
+        latest_block = await self._l1(self.l1.latest_block_time)
+        bound_s = max(latest_block, int(time.time() - self.clock_lag_s))
+        size = _covered_by(self.store, last_size, head.tree_size, bound_s * 1000)
+        if size <= last_size:
+            return
+        root = head.root if size == head.tree_size else self.store.root_at(size)
+        proof = self.store.consistency_proof(last_size, size)
+        sent = await self._l1(lambda: self.l1.commit(size, root, proof))
+        cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
+        await self._record(cp, "0x" + sent.tx_hash.hex())
+        log.info(
+            "checkpoint committed",
+            extra={"index": sent.index, "tree_size": size, "l1_block": sent.block_number},
+        )
+
+    async def _answer_da_challenges(self) -> None:
+        """Reveal the records of every open DA challenge on our checkpoints (DESIGN §5).
+
+        An honest sequencer always can: the records are in its store. Unanswered, a challenge
+        would revert the checkpoint and slash the bond, so this runs every round.
+        """
+        count = await self._l1(self.l1.da_challenge_count)
+        for cid in range(count):
+            if cid in self._answered:
+                continue
+            c = await self._l1(partial(self.l1.da_challenge, cid))
+            if c.state != DAState.OPEN:
+                self._answered.add(cid)
+                continue
+            if self.faults is not None and self.faults.is_withheld(c.start, c.end):
+                log.warning("not answering DA challenge %d: fault injection withholds it", cid)
+                self._answered.add(cid)
+                continue
+            cp = await self._l1(partial(self.l1.checkpoint, c.checkpoint_index))
+            records = self.store.get_records(c.start, c.end)
+            proof = prove_range(self.store, c.start, c.end, cp.size)
+            tx = await self._l1(partial(self.l1.reveal, cid, records, proof))
+            self._answered.add(cid)
+            log.info(
+                "answered DA challenge",
+                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": "0x" + tx.hex()},
+            )
+
+    async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:
+        record = {
+            "index": cp.index,
+            "treeSize": cp.size,
+            "root": "0x" + cp.root.hex(),
+            "committedAt": cp.committed_at,
+            "challengeEnds": cp.challenge_ends,
+            "status": STATUS_NAMES[cp.status],
+            "l1Tx": l1_tx,
+        }
+        if self._records.get(cp.index) == record:
+            return
+        # After this synced write, a restart answers attest_getCheckpoint from this record at
+        # once; losing it would only cost a re-read from L1, the source of truth.
+        await trio.to_thread.run_sync(self.store.put_checkpoint, cp.index, orjson.dumps(record))
+        self._records[cp.index] = record
+
+    async def _l1(self, fn: Callable[[], T]) -> T:
+        # web3 blocks on the socket; abandoned on cancel so a hung node cannot hold shutdown.
+        return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)

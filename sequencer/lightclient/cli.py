@@ -1,0 +1,277 @@
+"""`attest verify`: the light client's command line.
+
+`prover.light_client` decides; `fetch` gets the evidence from any upstream and from L1 itself;
+`state` keeps the trusted checkpoints; `output` turns each verdict into a line and an exit code
+(listed there and in docs/light-client.md). Everything blocks: one CLI process, one request at
+a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from prover.errors import AttestError, InvalidInputError, L1Error, NotIncludedError
+from prover.light_client import (
+    STATUS_FINAL,
+    CheckpointRef,
+    Expectations,
+    L1Checkpoint,
+    TrustedCheckpoint,
+    Verdict,
+    decode_bundle,
+    find_trusted,
+    needs_consistency_proof,
+    replace_trusted,
+    verdict_to_json,
+    verify_event,
+)
+from prover.record import encode_kind
+from sequencer.lightclient.export import register_export
+from sequencer.lightclient.fetch import (
+    L1Reader,
+    UnreachableError,
+    fetch_bundle,
+    fetch_consistency,
+    fetch_event,
+    hex_arg,
+    l1_target,
+    rpc_call,
+)
+from sequencer.lightclient.output import (
+    EXIT_BUNDLE_ONLY,
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    fail,
+    ok_lines,
+    say,
+    usage,
+)
+from sequencer.lightclient.state import DEFAULT_STATE, load_state, save_state
+from sequencer.rpc.client import RpcClient
+
+
+def expectations_from_args(args: argparse.Namespace) -> Expectations:
+    kind: bytes | None = None
+    if args.kind is not None:
+        try:
+            kind = encode_kind(args.kind)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"--kind: {exc}") from None
+    return Expectations(
+        kind=kind,
+        subject=None if args.subject is None else hex_arg(args.subject, 32, "--subject"),
+        digest=None if args.digest is None else hex_arg(args.digest, 32, "--digest"),
+        submitter=None if args.submitter is None else hex_arg(args.submitter, 20, "--submitter"),
+        meta_hash=None if args.meta_hash is None else hex_arg(args.meta_hash, 32, "--meta-hash"),
+        nonce=args.nonce,
+    )
+
+
+def _verify_one(
+    args: argparse.Namespace,
+    client: RpcClient,
+    l1: L1Reader,
+    seq: int,
+    expectations: Expectations,
+    state_path: Path,
+    notes: list[str],
+) -> Verdict:
+    # Verify the event exists first: a seq the log does not have is "not included", not
+    # "not final" (no checkpoint could ever cover it).
+    fetch_event(client, seq)
+    chosen = l1.choose(seq, allow_pending=args.allow_pending)
+    bundle = fetch_bundle(client, seq, CheckpointRef(chosen.index, chosen.size, chosen.root), l1)
+    states = load_state(state_path)
+    trusted = find_trusted(states, l1.chain_id, l1.contract)
+    need = needs_consistency_proof(trusted, chosen)
+    proof = fetch_consistency(client, *need) if need is not None else None
+    verdict = verify_event(
+        bundle, expectations, chosen, allow_pending=args.allow_pending, trusted=trusted,
+        consistency_proof=proof,
+    )
+    if verdict.trusted is not None and verdict.trusted != trusted:
+        # After this rename the new trusted checkpoint survives a crash; before it, the old one.
+        save_state(state_path, replace_trusted(states, verdict.trusted))
+    if trusted is not None:
+        notes.append(
+            f"consistent with the checkpoint verified before ({trusted.index}, size {trusted.size})"
+        )
+    if chosen.status != STATUS_FINAL:
+        notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
+    return verdict
+
+
+def _seqs_for(args: argparse.Namespace, client: RpcClient) -> list[int]:
+    if args.seq is not None:
+        return [args.seq]
+    digest = hex_arg(args.digest, 32, "--digest")
+    seqs: list[int] = []
+    after: int | None = None
+    while True:
+        page = rpc_call(client, "attest_findByDigest", "0x" + digest.hex(), {"after": after, "limit": 1000})
+        found = page.get("seqs") if isinstance(page, dict) else None
+        if not isinstance(found, list) or not all(isinstance(s, int) for s in found):
+            raise UnreachableError(f"attest_findByDigest answered {page!r:.200}")
+        seqs.extend(found)
+        after = page.get("next")
+        if not args.all or after is None:
+            break
+    if not seqs:
+        raise NotIncludedError(f"no event with digest 0x{digest.hex()} in the log")
+    return seqs if args.all else seqs[:1]
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.bundle is not None:
+        return _verify_bundle(args)
+    if args.rpc is None:
+        return usage(args, "give --rpc URL (with --seq or --digest), or --bundle FILE")
+    if args.seq is None and args.digest is None:
+        return usage(args, "give --seq N or --digest HEX")
+    if args.seq is not None and args.seq < 0:
+        return usage(args, f"--seq must be >= 0, got {args.seq}")
+    state_path = Path(os.path.expanduser(args.state))
+    seq: int | None = args.seq
+    try:
+        expectations = expectations_from_args(args)
+        with RpcClient(args.rpc, timeout=args.timeout) as client:
+            target = l1_target(args, client)
+            if target is None:
+                return usage(
+                    args, "no L1 known: pass --l1-rpc URL and --contract ADDR (the sequencer "
+                    "reports none)"
+                )
+            l1 = L1Reader(target.url, target.contract, timeout=args.timeout)
+            seqs = _seqs_for(args, client)
+            worst = EXIT_OK
+            for seq in seqs:
+                notes: list[str] = []
+                if target.from_server:
+                    notes.append(
+                        "L1 URL/contract taken from the sequencer's attest_status; pass --l1-rpc "
+                        "and --contract to pin them"
+                    )
+                if args.digest is not None and args.seq is None:
+                    notes.append(f"found by digest: seqs {seqs} ({'all' if args.all else 'first'} verified)")
+                try:
+                    verdict = _verify_one(args, client, l1, seq, expectations, state_path, notes)
+                except AttestError as exc:
+                    code = fail(args, exc, seq)
+                    if worst == EXIT_OK:
+                        worst = code
+                    continue
+                say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+            return worst
+    except AttestError as exc:
+        return fail(args, exc, seq)
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    try:
+        raw = Path(args.bundle).read_bytes()
+    except OSError as exc:
+        return usage(args, f"cannot read bundle {args.bundle}: {exc}")
+    seq: int | None = None
+    try:
+        try:
+            bundle = decode_bundle(orjson.loads(raw))
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInputError(f"bundle {args.bundle} is not JSON: {exc}") from None
+        seq = bundle.seq
+        expectations = expectations_from_args(args)
+        if args.seq is not None and args.seq != bundle.seq:
+            raise NotIncludedError(f"the bundle is for seq {bundle.seq}, not {args.seq}")
+        notes: list[str] = []
+        contract = (
+            hex_arg(args.contract, 20, "--contract") if args.contract is not None else bundle.contract
+        )
+        l1_cp: L1Checkpoint | None = None
+        trusted: TrustedCheckpoint | None = None
+        proof: Sequence[bytes] | None = None
+        states: list[TrustedCheckpoint] = []
+        state_path = Path(os.path.expanduser(args.state))
+        if bundle.checkpoint is None:
+            notes.append("the bundle is not anchored to a checkpoint")
+        elif args.l1_rpc is None or contract is None:
+            notes.append("no --l1-rpc (and contract) given")
+        else:
+            if args.contract is None:
+                notes.append("contract address taken from the bundle; pass --contract to pin it")
+            try:
+                reader = L1Reader(args.l1_rpc, contract, timeout=args.timeout)
+                l1_cp = reader.checkpoint(bundle.checkpoint.index)
+            except L1Error as exc:
+                notes.append(f"L1 unreachable: {exc}")
+        if l1_cp is not None:
+            states = load_state(state_path)
+            trusted = find_trusted(states, l1_cp.chain_id, l1_cp.contract)
+            need = needs_consistency_proof(trusted, l1_cp)
+            if need is not None and args.rpc is not None:
+                with RpcClient(args.rpc, timeout=args.timeout) as client:
+                    proof = fetch_consistency(client, *need)
+            elif need is not None:
+                notes.append(
+                    f"consistency with the trusted checkpoint {trusted.index if trusted else '?'} "
+                    "not checked (give --rpc to fetch the proof)"
+                )
+                trusted = None
+        verdict = verify_event(
+            bundle, expectations, l1_cp, allow_pending=args.allow_pending, trusted=trusted,
+            consistency_proof=proof,
+        )
+        if l1_cp is not None and verdict.trusted is not None and verdict.trusted != trusted:
+            save_state(state_path, replace_trusted(states, verdict.trusted))
+        if l1_cp is not None and l1_cp.status != STATUS_FINAL:
+            notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
+    except AttestError as exc:
+        return fail(args, exc, seq)
+    say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+    return EXIT_OK if verdict.checkpoint is not None else EXIT_BUNDLE_ONLY
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--l1-rpc", default=None, metavar="URL",
+                   help="L1 JSON-RPC endpoint (default: the one the sequencer's attest_status names)")
+    p.add_argument("--contract", default=None, metavar="ADDR",
+                   help="rollup contract address (default: from attest_status, or the bundle)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds per network call (default 10)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable verdict")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `verify` and `proof export` to the `attest` command line."""
+    p = sub.add_parser(
+        "verify",
+        help="light client: verify an event against L1",
+        description=(
+            "Verify that an event is in the log under a checkpoint read from L1 itself: the "
+            "record, its leaf hash, the inclusion proof, the checkpoint's size, root and status "
+            "on L1, and consistency with the checkpoint verified last time (--state)."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--rpc", default=None, metavar="URL", help="any sequencer or follower")
+    p.add_argument("--bundle", default=None, metavar="FILE",
+                   help="verify a saved proof bundle (attest proof export) instead of fetching")
+    p.add_argument("--seq", type=int, default=None, help="position of the event")
+    p.add_argument("--digest", default=None, metavar="HEX",
+                   help="expected digest; alone, finds the event by digest (first match)")
+    p.add_argument("--all", action="store_true", help="with --digest alone: verify every match")
+    p.add_argument("--subject", default=None, metavar="HEX", help="expected subject")
+    p.add_argument("--kind", default=None, help="expected kind name")
+    p.add_argument("--submitter", default=None, metavar="ADDR", help="expected submitter")
+    p.add_argument("--meta-hash", default=None, metavar="HEX", help="expected metaHash")
+    p.add_argument("--nonce", type=int, default=None, help="expected nonce")
+    p.add_argument("--allow-pending", action="store_true",
+                   help="accept a pending checkpoint (default: final only)")
+    p.add_argument("--state", default=DEFAULT_STATE, metavar="FILE",
+                   help=f"trusted state file (default {DEFAULT_STATE})")
+    _common(p)
+    p.set_defaults(handler=cmd_verify)
+    register_export(sub, _common)

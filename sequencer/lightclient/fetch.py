@@ -1,0 +1,249 @@
+"""What the light client fetches: an event and its proofs from any sequencer or follower
+over JSON-RPC, and checkpoint rows from L1 itself over web3. Blocking; nothing is trusted.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from prover.errors import (
+    AttestError,
+    InvalidFieldError,
+    InvalidInputError,
+    L1Error,
+    L1MismatchError,
+    NotFinalError,
+    NotIncludedError,
+    ProofInvalidError,
+)
+from prover.light_client import (
+    STATUS_PENDING,
+    STATUS_REVERTED,
+    CheckpointRef,
+    L1Checkpoint,
+    ProofBundle,
+    bundle_from_proof_json,
+)
+from prover.types import Hash32
+from sequencer.rpc.client import RpcClient, RpcError, TransportError
+from sequencer.rpc.wire import parse_hash32
+
+NOT_FOUND_CODE: Final[int] = -32004
+"""The sequencer's JSON-RPC code for `NotFoundError` (sequencer/rpc_errors.py)."""
+
+
+class UnreachableError(AttestError):
+    """The sequencer or L1 did not give what was needed (down, or refused to answer)."""
+
+
+class L1Reader:
+    """The DESIGN §4 read interface of one rollup contract, over web3 (blocking)."""
+
+    def __init__(self, url: str, contract: bytes, *, timeout: float = 10.0) -> None:
+        # web3 is imported here, not at module level: `attest verify --bundle` without L1 and
+        # `--help` then start without it (about 0.5 s of imports).
+        from web3 import Web3
+
+        from l1_contracts.contract import rollup_at
+
+        self.url = url
+        self.contract = contract
+        try:
+            self._w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+            self.chain_id: int = int(self._w3.eth.chain_id)
+            self._rollup = rollup_at(self._w3, "0x" + contract.hex())
+        except Exception as exc:  # requests/web3 raise many unrelated types; all mean "down"
+            raise L1Error(f"L1 at {url} is unreachable: {exc}") from None
+
+    def _call(self, name: str, *args: int) -> Any:
+        try:
+            return self._rollup.functions[name](*args).call()
+        except Exception as exc:  # a node that is down, or no contract at the address
+            raise L1Error(
+                f"L1 call {name}{args} on 0x{self.contract.hex()} at {self.url} failed: {exc}"
+            ) from None
+
+    def checkpoint(self, index: int) -> L1Checkpoint:
+        """`checkpoints(index)` as L1 itself answers it."""
+        size, root, committed_at, challenge_ends, status = self._call("checkpoints", index)
+        return L1Checkpoint(
+            self.chain_id, self.contract, index, int(size), Hash32(bytes(root)),
+            int(committed_at), int(challenge_ends), int(status),
+        )
+
+    def count(self) -> int:
+        return int(self._call("checkpointCount"))
+
+    def latest_finalized(self) -> int | None:
+        index = int(self._call("latestFinalized"))
+        return None if index == 2**256 - 1 else index
+
+    def choose(self, seq: int, *, allow_pending: bool) -> L1Checkpoint:
+        """The checkpoint to verify `seq` against, chosen from L1, not from the server.
+
+        The latest final checkpoint when it covers `seq`; else, with `allow_pending`, the
+        latest checkpoint when it is pending and covers `seq`. Raises `NotFinalError` when no
+        such checkpoint exists yet.
+        """
+        final = self.latest_finalized()
+        final_cp = self.checkpoint(final) if final is not None else None
+        if final_cp is not None and final_cp.size > seq:
+            return final_cp
+        covered = final_cp.size if final_cp is not None else 0
+        count = self.count()
+        if allow_pending and count:
+            latest = self.checkpoint(count - 1)
+            if latest.status == STATUS_PENDING and latest.size > seq:
+                return latest
+        if count:
+            latest = self.checkpoint(count - 1)
+            if latest.status == STATUS_REVERTED and latest.size > seq:
+                # Reverts cascade to every later checkpoint, so no live one covers seq: a fraud
+                # was proven against the checkpoints that did.
+                raise L1MismatchError(
+                    f"the checkpoint(s) covering seq {seq} were reverted on L1 (checkpoint "
+                    f"{latest.index} has status reverted); live checkpoints cover {covered} records"
+                )
+        pending = ""
+        if not allow_pending and count:
+            latest = self.checkpoint(count - 1)
+            if latest.status == STATUS_PENDING and latest.size > seq:
+                pending = (
+                    f"; pending checkpoint {latest.index} covers it until its challenge window "
+                    f"ends at {latest.challenge_ends} (--allow-pending accepts it)"
+                )
+        raise NotFinalError(
+            f"no final checkpoint covers seq {seq} yet (final checkpoints cover {covered} "
+            f"records){pending}"
+        )
+
+
+def rpc_call(client: RpcClient, method: str, *params: Any) -> Any:
+    try:
+        return client.call(method, *params)
+    except (TransportError, OSError) as exc:  # OSError: RpcClient's connect() is unwrapped
+        raise UnreachableError(f"sequencer at {client.url} is unreachable: {exc}") from None
+
+
+def fetch_event(client: RpcClient, seq: int) -> dict[str, Any]:
+    """`attest_getEvent(seq)`; raises `NotIncludedError` when the server has no such seq."""
+    try:
+        event = rpc_call(client, "attest_getEvent", seq)
+    except RpcError as exc:
+        if exc.code == NOT_FOUND_CODE:
+            raise NotIncludedError(f"seq {seq} is not in the log: {exc.message}") from None
+        raise
+    if not isinstance(event, dict):
+        raise UnreachableError(f"attest_getEvent answered {event!r:.200}")
+    return event
+
+
+def fetch_bundle(
+    client: RpcClient, seq: int, checkpoint: CheckpointRef | None, l1: L1Reader | None
+) -> ProofBundle:
+    """The record and proofs of `seq` anchored to `checkpoint` (its index as L1 names it).
+
+    Asks ``attest_getProof(seq, {"checkpoint": index})`` first. A server without a record of
+    its L1 checkpoints (-32004) is asked for the proof at its current tree size and a
+    consistency proof from the checkpoint's size to it instead: the same evidence in two
+    pieces. With `checkpoint` None, the proof is against the server's current tree only.
+
+    Nothing the server says about the checkpoint is kept but the size and root its proof is
+    against: the bundle names L1's index with the *served* size and root, which step 4 of
+    `prover.light_client` then compares with L1's row. Raises `NotIncludedError` for a seq
+    the server does not have, `ProofInvalidError` for a malformed answer.
+    """
+    meta = fetch_event(client, seq).get("meta")
+    chain_id = l1.chain_id if l1 is not None else None
+    contract = l1.contract if l1 is not None else None
+    try:
+        if checkpoint is not None:
+            try:
+                answer = rpc_call(client, "attest_getProof", seq, {"checkpoint": checkpoint.index})
+            except RpcError as exc:
+                if exc.code != NOT_FOUND_CODE:
+                    raise
+            else:
+                served = bundle_from_proof_json(
+                    {**answer, "checkpoint": None}, meta=meta, chain_id=chain_id, contract=contract
+                )
+                anchor = CheckpointRef(checkpoint.index, served.tree_size, served.root)
+                return replace(served, checkpoint=anchor)
+        answer = rpc_call(client, "attest_getProof", seq)
+        served = bundle_from_proof_json(
+            {**answer, "checkpoint": None}, meta=meta, chain_id=chain_id, contract=contract
+        )
+        if checkpoint is None:
+            return served
+        if served.tree_size < checkpoint.size:
+            raise UnreachableError(
+                f"the server's tree (size {served.tree_size}) is behind checkpoint "
+                f"{checkpoint.index} (size {checkpoint.size}): ask another sequencer or follower"
+            )
+        anchor_json = rpc_call(client, "attest_getConsistencyProof", checkpoint.size, served.tree_size)
+        if not isinstance(anchor_json, dict):
+            raise InvalidFieldError("attest_getConsistencyProof", "answer is not an object")
+        first_root = Hash32(parse_hash32(anchor_json.get("firstRoot"), "firstRoot"))
+        return replace(
+            served,
+            checkpoint=CheckpointRef(checkpoint.index, checkpoint.size, first_root),
+            anchor_proof=tuple(_parse_proof(anchor_json.get("proof"), "attest_getConsistencyProof")),
+        )
+    except InvalidFieldError as exc:
+        raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
+
+
+def _parse_proof(value: Any, what: str) -> list[Hash32]:
+    if not isinstance(value, list):
+        raise InvalidFieldError(what, f"answered without a proof list: {value!r:.200}")
+    return [Hash32(parse_hash32(p, f"proof[{i}]")) for i, p in enumerate(value)]
+
+
+def fetch_consistency(client: RpcClient, first: int, second: int) -> list[Hash32]:
+    """The server's RFC 9162 consistency proof between two tree sizes."""
+    answer = rpc_call(client, "attest_getConsistencyProof", first, second)
+    try:
+        return _parse_proof(
+            answer.get("proof") if isinstance(answer, dict) else None, "attest_getConsistencyProof"
+        )
+    except InvalidFieldError as exc:
+        raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
+
+
+def hex_arg(value: str, size: int, name: str) -> bytes:
+    if not value.startswith("0x"):
+        raise InvalidInputError(f"{name}: must start with 0x, got {value!r}")
+    try:
+        b = bytes.fromhex(value[2:])
+    except ValueError:
+        raise InvalidInputError(f"{name}: not hex: {value!r}") from None
+    if len(b) != size:
+        raise InvalidInputError(f"{name}: must be {size} bytes, got {len(b)}")
+    return b
+
+
+@dataclass(frozen=True, slots=True)
+class L1Target:
+    url: str
+    contract: bytes
+    from_server: bool
+    """True when the L1 URL or contract was taken from the sequencer's attest_status."""
+
+
+def l1_target(args: argparse.Namespace, client: RpcClient | None) -> L1Target | None:
+    url: str | None = args.l1_rpc
+    contract = None if args.contract is None else hex_arg(args.contract, 20, "--contract")
+    from_server = False
+    if (url is None or contract is None) and client is not None:
+        status = rpc_call(client, "attest_status")
+        l1 = status.get("l1") if isinstance(status, dict) else None
+        if isinstance(l1, dict):
+            if url is None and isinstance(l1.get("rpc"), str):
+                url, from_server = l1["rpc"], True
+            if contract is None and isinstance(l1.get("contract"), str):
+                contract, from_server = hex_arg(l1["contract"], 20, "l1.contract"), True
+    if url is None or contract is None:
+        return None
+    return L1Target(url, contract, from_server)

@@ -1,0 +1,253 @@
+"""Checking submissions: parse, authorise, recover signers, build record templates.
+
+Everything here is plain CPU work with no state but the settings, so it runs in two places:
+on the sequencer's event loop (signature recovery on worker threads), and — with
+`--ingest-workers N` — in a pool of N processes that take whole `attest_submit(Batch)` request
+bodies, so the JSON decoding and per-event checks of one request run beside, not inside, the
+process that orders and writes the log (`IngestPool`). Either way the writer receives record
+templates and the answer is built by `single_answer` / `batch_answer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from prover.eip712 import compute_event_digest, recover_signer
+from prover.errors import (
+    AttestError,
+    InvalidFieldError,
+    InvalidSignatureError,
+    LimitExceededError,
+    UnauthorizedError,
+)
+from prover.receipt import receipt_to_json
+from prover.record import EventInput, parse_event
+from sequencer.config import hash_token
+from sequencer.node.writer import Placed, make_templates
+from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc.wire import hex0x
+
+SUBMIT: Final = "attest_submit"
+SUBMIT_BATCH: Final = "attest_submitBatch"
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def check_batch_shape(events: Any, max_events: int) -> None:
+    if not isinstance(events, list) or not events:
+        raise InvalidFieldError("events", "must be a non-empty list of event objects")
+    if len(events) > max_events:
+        raise LimitExceededError("events per batch", max_events, len(events))
+
+
+def parse_events(raw: Sequence[Any], *, batch: bool) -> list[EventInput]:
+    """`parse_event` of each; the first bad one names its index in a batch."""
+    out = []
+    for i, obj in enumerate(raw):
+        try:
+            out.append(parse_event(obj))
+        except InvalidFieldError as exc:
+            raise exc.at_index(i) if batch else exc from None
+    return out
+
+
+def token_address(authorization: str | None, tokens: Mapping[str, bytes]) -> bytes | None:
+    """The address a bearer token vouches as; None without a token; refused if unknown."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise UnauthorizedError("Authorization header must be 'Bearer <token>'")
+    address = tokens.get(hash_token(token.strip()))
+    if address is None:
+        raise UnauthorizedError("unknown bearer token")
+    return address
+
+
+def unsigned_submitters(
+    events: Sequence[EventInput], token: bytes | None, *, batch: bool
+) -> tuple[list[bytes | None], list[int]]:
+    """Submitters of the unsigned events (the token's address), and the signed events' indices."""
+    submitters: list[bytes | None] = [None] * len(events)
+    signed: list[int] = []
+    for i, ev in enumerate(events):
+        if ev.signature is not None:
+            signed.append(i)
+            continue
+        if token is None:
+            where = f"events[{i}]: " if batch else ""
+            raise UnauthorizedError(f"{where}unsigned events need 'Authorization: Bearer <token>'")
+        submitters[i] = token
+    return submitters, signed
+
+
+def recover_chunk(sep: bytes, events: Sequence[EventInput], indices: Sequence[int]) -> list[bytes]:
+    """Signer of each signed event; raises naming the first bad one. Pure CPU."""
+    out = []
+    for i in indices:
+        ev = events[i]
+        assert ev.signature is not None and ev.nonce is not None
+        v, r, s = ev.signature
+        digest = compute_event_digest(sep, ev.kind, ev.subject, ev.digest, ev.meta_hash, ev.nonce)
+        try:
+            who = recover_signer(digest, v, r, s)
+        except InvalidFieldError as exc:
+            raise exc.at_index(i) from None
+        if ev.submitter is not None and who != ev.submitter:
+            raise InvalidSignatureError(
+                "signature",
+                f"recovers to {hex0x(who)}, not the submitter {hex0x(ev.submitter)}",
+                i,
+            )
+        out.append(who)
+    return out
+
+
+def signed_submitters(
+    submitters: list[bytes | None],
+    signed: Sequence[int],
+    recovered: Sequence[bytes],
+    allowlist: frozenset[bytes] | None,
+    *,
+    batch: bool,
+) -> list[bytes]:
+    """Fill in the recovered signers (checked against the allowlist); every event has one."""
+    for i, who in zip(signed, recovered, strict=True):
+        if allowlist is not None and who not in allowlist:
+            where = f"events[{i}]: " if batch else ""
+            raise UnauthorizedError(f"{where}signer {hex0x(who)} is not allowed")
+        submitters[i] = who
+    return [s for s in submitters if s is not None]
+
+
+def without_index(exc: AttestError, batch: bool) -> AttestError:
+    """A lone event is not a batch: its field error carries no index."""
+    if not batch and isinstance(exc, InvalidFieldError) and exc.index is not None:
+        return type(exc)(exc.field, exc.reason)
+    return exc
+
+
+def rejection_reason(exc: BaseException) -> str:
+    """The `reason` label of attest_events_rejected for a refused submission."""
+    if isinstance(exc, UnauthorizedError):
+        return "unauthorized"
+    if isinstance(exc, InvalidSignatureError):
+        return "signature"
+    return "invalid"
+
+
+# --- the answers ------------------------------------------------------------------------------
+
+
+def placed_json(p: Placed) -> dict[str, Any]:
+    return {"seq": p.seq, "leafHash": hex0x(p.leaf_hash), "index": p.group_index, "path": list(p.path_hex)}
+
+
+def single_answer(p: Placed, sequencer: bytes) -> dict[str, Any]:
+    """`attest_submit`'s result."""
+    out: dict[str, Any] = {"receipt": receipt_to_json(p.receipt, sequencer), **placed_json(p)}
+    if p.duplicate:
+        out["duplicate"] = True
+    return out
+
+
+def batch_answer(placed: Sequence[Placed], sequencer: bytes) -> dict[str, Any]:
+    """`attest_submitBatch`'s result: one receipt; duplicates carry their original one."""
+    top = next((p.receipt for p in placed if not p.duplicate), placed[0].receipt)
+    entries = []
+    for p in placed:
+        entry = placed_json(p)
+        if p.receipt is not top:
+            entry["duplicate"] = True
+            entry["receipt"] = receipt_to_json(p.receipt, sequencer)
+        entries.append(entry)
+    return {"receipt": receipt_to_json(top, sequencer), "events": entries}
+
+
+# --- the worker-process side ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """What a worker process needs to check submissions (picklable)."""
+
+    tokens: Mapping[str, bytes]
+    allowlist: frozenset[bytes] | None
+    domain_separator: bytes
+    max_batch_events: int
+
+
+class Prepared(NamedTuple):
+    """A checked submission: ready for the writer."""
+
+    req_id: Any
+    method: str
+    templates: list[bytes]
+    metas: list[bytes | None]
+
+
+class Rejected(NamedTuple):
+    """A submission refused by the checks: the JSON-RPC error object to send."""
+
+    req_id: Any
+    error: dict[str, Any]
+    reason: str
+    events: int
+
+
+_settings: IngestSettings | None = None
+
+
+def init_worker(settings: IngestSettings) -> None:
+    """Process-pool initializer."""
+    global _settings
+    _settings = settings
+
+
+def prepare(body: bytes, authorization: str | None) -> Prepared | Rejected | None:
+    """Check one HTTP body holding a lone `attest_submit(Batch)` call, in a worker process.
+
+    None means "not that shape" (a batch array, a notification, a malformed envelope...): the
+    sequencer's own dispatcher then handles the body, with its exact errors.
+    """
+    settings = _settings
+    assert settings is not None, "init_worker was not called"
+    try:
+        msg = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or "id" not in msg:
+        return None
+    method, req_id, params = msg.get("method"), msg["id"], msg.get("params")
+    if method not in (SUBMIT, SUBMIT_BATCH) or not (
+        req_id is None or (isinstance(req_id, str | int) and not isinstance(req_id, bool))
+    ):
+        return None
+    name = "event" if method == SUBMIT else "events"
+    if isinstance(params, list) and len(params) == 1:
+        raw = params[0]
+    elif isinstance(params, dict) and set(params) == {name}:
+        raw = params[name]
+    else:
+        return None
+    batch = method == SUBMIT_BATCH
+    events = raw if batch else [raw]
+    try:
+        if batch:
+            check_batch_shape(raw, settings.max_batch_events)
+        evs = parse_events(events, batch=batch)
+        token = token_address(authorization, settings.tokens)
+        submitters, signed = unsigned_submitters(evs, token, batch=batch)
+        recovered = recover_chunk(settings.domain_separator, evs, signed) if signed else []
+        who = signed_submitters(submitters, signed, recovered, settings.allowlist, batch=batch)
+    except AttestError as exc:
+        error = rpc_errors.error_object(without_index(exc, batch))
+        count = len(raw) if isinstance(raw, list) else 1
+        return Rejected(req_id, error, rejection_reason(exc), count)
+    templates, metas = make_templates(evs, who)
+    return Prepared(req_id, method, templates, metas)

@@ -1,0 +1,420 @@
+"""The single writer: group commit, block sealing and receipts (DESIGN §4, §6).
+
+Every accepted submission is queued here. One task drains the queue into a *group*, assigns
+seqs, builds the records, appends the tree, signs one receipt for the group and writes it all in
+one `sync=True` LevelDB batch; only then are the waiting requests acknowledged. An
+acknowledgement therefore always means durable, and the larger the load the larger the groups,
+which is what keeps fsyncs per event low.
+
+The queue is bounded by events, not submissions: a submission that does not fit is refused at
+once with `OverloadedError` and a retry hint, so a full queue never hangs a client and never
+drops an event that was accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import trio
+
+from prover.eip712 import Signer, compute_receipt_digest
+from prover.errors import AttestError, OverloadedError, ReplayError, StorageError
+from prover.hashing import leaf_hashes
+from prover.receipt import Receipt, decode_receipt, encode_receipt
+from prover.receipt_tree import compute_receipt_tree_hex
+from prover.record import EventInput, build_record
+from prover.types import Hash32
+from sequencer.node.faults import FaultInjector
+from sequencer.node.metrics import Metrics
+from state_db.store import CommitResult, Entry, Store
+
+log = logging.getLogger(__name__)
+
+# Record words compared to decide whether a signed event with a known (submitter, nonce) is the
+# same event sent again (idempotent) or a different one (replay): kind, subject, digest,
+# metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
+_CONTENT = slice(2 * 32, 8 * 32)
+_SUBMITTER = slice(6 * 32 + 12, 7 * 32)
+_NONCE = slice(7 * 32 + 24, 8 * 32)
+_V = 8 * 32 + 31
+
+
+def make_templates(
+    events: Sequence[EventInput], submitters: Sequence[bytes]
+) -> tuple[list[bytes], list[bytes | None]]:
+    """Records of checked events with seq and timestamp zero, and their metas, for `submit`."""
+    return (
+        [build_record(ev, 0, 0, who) for ev, who in zip(events, submitters, strict=True)],
+        [ev.meta_bytes for ev in events],
+    )
+
+
+class Placed(NamedTuple):
+    """Where one event of a submission ended up (a NamedTuple: one per event, hot path)."""
+
+    seq: int
+    leaf_hash: bytes
+    group_index: int
+    """Index in the receipt's group (the leaf index under `leavesRoot`; JSON `index`)."""
+    path_hex: tuple[str, ...]
+    """Audit path from the leaf to the receipt's `leavesRoot`, as the 0x-hex the answer sends."""
+    receipt: Receipt
+    duplicate: bool = False
+    """True when the event was already in the log: this is the original placement."""
+
+    @property
+    def path(self) -> tuple[bytes, ...]:
+        """The audit path as bytes."""
+        return tuple(bytes.fromhex(h[2:]) for h in self.path_hex)
+
+
+@dataclass(slots=True)
+class Submission:
+    """One RPC call's events, waiting for the writer."""
+
+    templates: Sequence[bytes]
+    """Each event's 352-byte record with seq and timestamp still zero (`make_templates`)."""
+    metas: Sequence[bytes | None]
+    done: trio.Event = field(default_factory=trio.Event)
+    placed: list[Placed] | None = None
+    error: AttestError | None = None
+
+
+@dataclass(slots=True)
+class _BlockClock:
+    """The open block: where it starts and when its first record arrived (monotonic s)."""
+
+    start: int
+    opened_at: float | None
+
+
+class Writer:
+    """The one task that writes to the store. Callers use `submit`; `run` is the service."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sequencer_key: bytes,
+        domain_separator: bytes,
+        block_max_records: int,
+        block_interval_ms: int,
+        receipt_deadline_s: int,
+        max_queue_events: int,
+        max_group_events: int,
+        metrics: Metrics,
+        clock: WallClock | None = None,
+        faults: FaultInjector | None = None,
+    ) -> None:
+        self.store = store
+        self._signer = Signer(sequencer_key)  # loads the key once (~40 µs saved per group)
+        self._domain_separator = domain_separator
+        self._block_max = block_max_records
+        self._block_interval = block_interval_ms / 1000
+        self._deadline_s = receipt_deadline_s
+        self._max_queue = max_queue_events
+        self._max_group = max_group_events
+        self._metrics = metrics
+        self._clock = clock or WallClock()
+        self._faults = faults
+        self._queue: deque[Submission] = deque()
+        self._queued_events = 0
+        self._wakeup = trio.Event()
+        self._ewma_eps = 50_000.0  # drain-rate estimate for the retry hint
+        head = store.head
+        opened = None if head.tree_size == head.last_block_end else trio.current_time()
+        self._block = _BlockClock(head.last_block_end, opened)
+        self._last_timestamp = self._read_last_timestamp()
+
+    # --- producer side ---------------------------------------------------------------------
+
+    async def submit(
+        self, templates: Sequence[bytes], metas: Sequence[bytes | None]
+    ) -> list[Placed]:
+        """Queue one submission and wait until it is durable (or refused as a whole).
+
+        `templates` are the events' records with seq and timestamp left zero: the writer fills
+        them in, so the per-event parsing and checking can happen anywhere beforehand (the event
+        loop, or an ingest worker process).
+        """
+        n = len(templates)
+        # Verify there is room: refuse at once rather than hang (backpressure, issue 3).
+        if self._queued_events + n > self._max_queue:
+            retry = max(10, math.ceil(1000 * self._queued_events / self._ewma_eps))
+            self._metrics.rejected.labels(reason="overloaded").inc(n)
+            raise OverloadedError(
+                f"ingest queue is full ({self._queued_events} events waiting); retry later",
+                retry_after_ms=retry,
+            )
+        sub = Submission(templates, metas)
+        self._queue.append(sub)
+        self._queued_events += n
+        self._metrics.queue_depth.set(self._queued_events)
+        self._wakeup.set()
+        # Shielded: once queued, the events will be written whether or not this caller is still
+        # there; leaving early would only lose the answer, never the events.
+        with trio.CancelScope(shield=True):
+            await sub.done.wait()
+        if sub.error is not None:
+            raise sub.error
+        assert sub.placed is not None
+        return sub.placed
+
+    # --- the service -----------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Drain the queue forever: one group commit at a time, seal blocks on time."""
+        task_status.started()
+        try:
+            while True:
+                deadline = math.inf
+                if self._block.opened_at is not None:
+                    deadline = self._block.opened_at + self._block_interval
+                with trio.move_on_at(deadline):
+                    while not self._queue:
+                        self._wakeup = trio.Event()
+                        await self._wakeup.wait()
+                group = self._take_group()
+                if group or self._seal_due(trio.current_time()):
+                    await self._commit_group(group)
+        finally:
+            # Shutdown or a fatal store error: whatever is still queued was not written. Its
+            # callers wait shielded, so they must be told, or the process could never exit.
+            while self._queue:
+                _fail(self._queue.popleft(), "the sequencer stopped before writing it")
+            self._queued_events = 0
+
+    def _take_group(self) -> list[Submission]:
+        group: list[Submission] = []
+        count = 0
+        while self._queue and (not group or count + len(self._queue[0].templates) <= self._max_group):
+            sub = self._queue.popleft()
+            group.append(sub)
+            count += len(sub.templates)
+        return group
+
+    def _seal_due(self, now: float) -> bool:
+        opened = self._block.opened_at
+        return opened is not None and now - opened >= self._block_interval
+
+    async def _commit_group(self, group: list[Submission]) -> None:
+        started = time.perf_counter()
+        now = trio.current_time()
+        try:
+            # LevelDB's fsync and the CPU-bound record building run in a worker thread so the
+            # event loop keeps parsing the next requests meanwhile (that overlap is what forms
+            # the next group). Not abandoned on cancel: a commit in flight always completes.
+            outcome = await trio.to_thread.run_sync(self._build_and_commit, group, now)
+        except BaseException:
+            # A storage failure is fatal (StorageError/OSError): nothing of the group was
+            # acknowledged, so nothing is lost that a client was told was kept; the callers
+            # hear that it was not written.
+            for sub in group:
+                self._queued_events -= len(sub.templates)
+                _fail(sub, "the store failed to write it")
+            raise
+        finally:
+            self._metrics.queue_depth.set(self._queued_events)
+        result, accepted = outcome
+        elapsed = time.perf_counter() - started
+        for sub in group:
+            self._queued_events -= len(sub.templates)
+            sub.done.set()
+        n_new = result.tree_size - result.first_seq
+        if n_new:
+            self._metrics.group_size.observe(n_new)
+            self._metrics.group_latency.observe(elapsed)
+            self._metrics.accepted.inc(n_new)
+            self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
+        self._metrics.queue_depth.set(self._queued_events)
+        self._metrics.tree_size.set(result.tree_size)
+        if n_new or result.blocks:
+            log.debug(
+                "group committed",
+                extra={"tree_size": result.tree_size, "events": n_new, "blocks": len(result.blocks),
+                       "accepted_submissions": accepted, "elapsed": elapsed},
+            )
+
+    def _build_and_commit(self, group: list[Submission], now: float) -> tuple[CommitResult, int]:
+        """Runs in a worker thread: the only code that writes to the store."""
+        store = self.store
+        first_seq = store.head.tree_size
+        timestamp = max(self._clock.now_ms(), self._last_timestamp)
+        records: list[bytes] = []
+        metas: list[bytes | None] = []
+        claimed: dict[tuple[bytes, int], bytes] = {}  # (submitter, nonce) -> record, this group
+        pending: list[tuple[Submission, list[int | Placed]]] = []
+        originals = _OriginalReceipts(store)
+        for sub in group:
+            try:
+                slots = self._place(
+                    sub, first_seq + len(records), claimed, records, metas, timestamp, originals
+                )
+            except AttestError as exc:
+                sub.error = exc  # this submission alone is refused; its neighbours go on
+                continue
+            pending.append((sub, slots))
+
+        faults = self._faults
+        tampered = faults is not None and faults.tamper(records, metas, first_seq)
+        hashes = leaf_hashes(records)
+        receipt: Receipt | None = None
+        paths: tuple[tuple[str, ...], ...] = ()
+        if records:
+            leaves_root, paths = compute_receipt_tree_hex(hashes)
+            deadline = timestamp // 1000 + self._deadline_s
+            digest = compute_receipt_digest(
+                self._domain_separator, first_seq, len(records), leaves_root, deadline
+            )
+            v, r, s = self._signer.sign(digest)
+            receipt = Receipt(first_seq, len(records), leaves_root, deadline, v, r, s)
+        written, written_hashes = records, hashes
+        broken = faults.break_receipt(records, first_seq) if faults is not None else None
+        if broken is not None:  # fault injection: the receipt now promises other leaves
+            written, written_hashes = broken, leaf_hashes(broken)
+        entries = [Entry(r, h, m) for r, h, m in zip(written, written_hashes, metas, strict=True)]
+        seal = self._plan_seals(first_seq + len(records), now, timestamp)
+        result = store.commit(
+            entries,
+            seal,
+            receipt=encode_receipt(receipt) if receipt is not None else None,
+            check_seq=not (tampered and faults is not None and faults.breaks_seq),
+        )
+        # Durability point: after store.commit returns, the records, their tree nodes, indexes,
+        # sealed blocks, this receipt and the new head survive a crash together (one sync batch).
+        self._last_timestamp = timestamp
+        self._advance_block(result, now)
+        for sub, slots in pending:
+            placed: list[Placed] = []
+            for slot in slots:
+                if isinstance(slot, Placed):
+                    placed.append(slot)
+                    continue
+                assert receipt is not None
+                index = slot - first_seq
+                placed.append(Placed(slot, hashes[index], index, paths[index], receipt))
+            sub.placed = placed
+        return result, len(pending)
+
+    def _place(
+        self,
+        sub: Submission,
+        next_seq: int,
+        claimed: dict[tuple[bytes, int], bytes],
+        records: list[bytes],
+        metas: list[bytes | None],
+        timestamp: int,
+        originals: _OriginalReceipts,
+    ) -> list[int | Placed]:
+        """Build a submission's records, or raise without touching `records` (all or nothing)."""
+        new_records: list[bytes] = []
+        new_metas: list[bytes | None] = []
+        new_claims: dict[tuple[bytes, int], bytes] = {}
+        slots: list[int | Placed] = []
+        ts = timestamp.to_bytes(8, "big")
+        for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
+            # DESIGN §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
+            seq_bytes = (next_seq + len(new_records)).to_bytes(8, "big")
+            record = template[:24] + seq_bytes + template[32:56] + ts + template[64:]
+            if template[_V]:  # signed: (submitter, nonce) must be new, or the same event again
+                submitter = template[_SUBMITTER]
+                nonce = int.from_bytes(template[_NONCE], "big")
+                key = (submitter, nonce)
+                earlier = claimed.get(key) or new_claims.get(key)
+                if earlier is not None:
+                    if earlier[_CONTENT] != record[_CONTENT]:
+                        raise _replay(submitter, nonce, i)
+                    # The same signed event twice in one group: one record, both answered by it.
+                    slots.append(int.from_bytes(earlier[24:32], "big"))
+                    continue
+                seq = self.store.find_by_nonce(submitter, nonce)
+                if seq is not None:
+                    original = self.store.get_record(seq)
+                    if original[_CONTENT] != record[_CONTENT]:
+                        raise _replay(submitter, nonce, i)
+                    slots.append(originals.placement_of(seq))
+                    continue
+                new_claims[key] = record
+            slots.append(next_seq + len(new_records))
+            new_records.append(record)
+            new_metas.append(meta)
+        records.extend(new_records)
+        metas.extend(new_metas)
+        claimed.update(new_claims)
+        return slots
+
+    def _plan_seals(self, new_size: int, now: float, timestamp: int) -> list[tuple[int, int]]:
+        """Block ends to seal in this commit: every full B records, then the rest if T passed."""
+        seals: list[tuple[int, int]] = []
+        start = self._block.start
+        while new_size - start >= self._block_max:
+            start += self._block_max
+            seals.append((start, timestamp))
+        opened = self._block.opened_at
+        if start < new_size and seals:
+            opened = now  # the remainder opened a new block just now
+        elif start < new_size and opened is None:
+            opened = now
+        if start < new_size and opened is not None and now - opened >= self._block_interval:
+            seals.append((new_size, timestamp))
+        return seals
+
+    def _advance_block(self, result: CommitResult, now: float) -> None:
+        start = result.blocks[-1].end if result.blocks else self._block.start
+        if start == result.tree_size:
+            self._block = _BlockClock(start, None)
+        elif result.blocks or self._block.opened_at is None:
+            self._block = _BlockClock(start, now)
+
+    def _read_last_timestamp(self) -> int:
+        size = self.store.head.tree_size
+        if size == 0:
+            return 0
+        return int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+
+
+def _fail(sub: Submission, why: str) -> None:
+    if not sub.done.is_set():
+        sub.error = StorageError(f"not written: {why}")
+        sub.done.set()
+
+
+def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:
+    return ReplayError("0x" + submitter.hex(), nonce, index)
+
+
+class _OriginalReceipts:
+    """Original placements of records already in the log, one receipt tree per receipt.
+
+    A client resending a batch of 1,000 signed events would otherwise rebuild the same
+    receipt tree 1,000 times.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._trees: dict[int, tuple[Receipt, list[Hash32], tuple[tuple[str, ...], ...]]] = {}
+
+    def placement_of(self, seq: int) -> Placed:
+        receipt = decode_receipt(self._store.receipt_of_seq(seq))
+        cached = self._trees.get(receipt.first_seq)
+        if cached is None:
+            first = receipt.first_seq
+            hashes = self._store.read_nodes([(0, i) for i in range(first, first + receipt.count)])
+            cached = (receipt, hashes, compute_receipt_tree_hex(hashes)[1])
+            self._trees[first] = cached
+        receipt, hashes, paths = cached
+        index = seq - receipt.first_seq
+        return Placed(seq, hashes[index], index, paths[index], receipt, duplicate=True)
+
+
+class WallClock:
+    """Milliseconds since the Unix epoch; a seam for tests that need fixed timestamps."""
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000

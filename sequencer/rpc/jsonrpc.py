@@ -1,0 +1,359 @@
+"""JSON-RPC 2.0 over `POST /` (DESIGN §7): envelope validation, the method registry, dispatch.
+
+* A body is one request object or a non-empty batch array (JSON-RPC 2.0 §6); batch entries are
+  run in order (or up to `batch_concurrency` at a time) and answered in request order.
+* A request without `id` is a notification (§4.1): it runs, and gets no response entry; a body
+  that yields no entries at all is answered with HTTP 204 and an empty body.
+* Parameters are checked against the method's `ParamsSpec` before the method runs, by position
+  or by name (§4.2); a mismatch is -32602 naming the parameter.
+* Methods raise `prover.errors` exceptions; `rpc_errors.error_object` maps them. Anything else
+  is a bug: logged with its traceback, answered -32603 with a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+import trio
+
+from prover.errors import InvalidFieldError
+from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc.http_server import Handler, Request, Response
+
+logger = logging.getLogger(__name__)
+
+#: JSON types a parameter may be declared with, and their JSON Schema names (for OpenRPC).
+_SCHEMA_TYPES: Final[dict[type, str]] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+_NO_CONTENT: Final = Response(204, b"")
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One declared parameter of a method."""
+
+    name: str
+    """Name used for by-name params and in error messages."""
+    types: tuple[type, ...]
+    """Accepted JSON types among str, int, float, bool, list, dict, NoneType (bool is not int)."""
+    required: bool = True
+    """Whether the caller must pass it; a missing optional one is passed as `default`."""
+    default: Any = None
+    """The value passed for a missing optional parameter."""
+    description: str = ""
+    """One line for the OpenRPC document."""
+
+    def __post_init__(self) -> None:
+        if not self.types:
+            raise ValueError(f"param {self.name!r}: at least one type is required")
+        for t in self.types:
+            if t not in _SCHEMA_TYPES:
+                raise ValueError(f"param {self.name!r}: {t!r} is not a JSON type")
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of the accepted types (OpenRPC Content Descriptor `schema`)."""
+        names = [_SCHEMA_TYPES[t] for t in self.types]
+        return {"type": names[0] if len(names) == 1 else names}
+
+    def accepts(self, value: object) -> bool:
+        """Whether `value`, as decoded by orjson, has one of the declared types."""
+        if isinstance(value, bool):
+            return bool in self.types
+        if isinstance(value, int) and float in self.types and int not in self.types:
+            return True  # a JSON number written without a fraction is still a number
+        return type(value) in self.types
+
+
+ParamsSpec = tuple[Param, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RpcContext:
+    """What a method may know about the HTTP request that carried its call."""
+
+    headers: Mapping[str, str]
+    """Request headers, names lower-cased (e.g. ``ctx.headers.get("authorization")``)."""
+    client: tuple[str, int] | None
+    """The peer's (host, port)."""
+
+
+Method = Callable[..., Awaitable[Any]]
+"""`async def fn(ctx: RpcContext, *params) -> result`, result being JSON-serialisable by orjson."""
+
+
+@dataclass(frozen=True, slots=True)
+class MethodSpec:
+    """A registered method: what `rpc.discover` needs to describe it."""
+
+    name: str
+    fn: Method
+    params: ParamsSpec
+    doc: str
+    """Summary for the OpenRPC document (defaults to the first line of fn's docstring)."""
+
+
+class Dispatcher:
+    """The method registry and the JSON-RPC 2.0 request processor."""
+
+    def __init__(self, *, batch_concurrency: int = 1, max_batch: int = 1000) -> None:
+        """`batch_concurrency` batch entries run at once (1 = strictly one after another)."""
+        if batch_concurrency < 1:
+            raise ValueError(f"batch_concurrency must be >= 1, got {batch_concurrency}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self._methods: dict[str, MethodSpec] = {}
+        self._batch_concurrency = batch_concurrency
+        self._max_batch = max_batch
+
+    # --- registry ------------------------------------------------------------------------------
+
+    def register(
+        self, name: str, fn: Method, *, params: ParamsSpec, doc: str | None = None
+    ) -> None:
+        """Register `fn` as method `name`; registering a name twice is a bug and raises."""
+        if name in self._methods:
+            raise ValueError(f"method {name!r} is already registered")
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method {name!r}: duplicate parameter names {names}")
+        seen_optional = False
+        for p in params:
+            if p.required and seen_optional:
+                raise ValueError(f"method {name!r}: required {p.name!r} follows an optional param")
+            seen_optional = seen_optional or not p.required
+        if doc is None:
+            doc = (fn.__doc__ or "").strip().split("\n", 1)[0]
+        self._methods[name] = MethodSpec(name, fn, tuple(params), doc)
+
+    def methods(self) -> list[MethodSpec]:
+        """Every registered method, in registration order."""
+        return list(self._methods.values())
+
+    def get(self, name: str) -> MethodSpec | None:
+        return self._methods.get(name)
+
+    # --- processing ----------------------------------------------------------------------------
+
+    async def handle_body(self, body: bytes, ctx: RpcContext) -> bytes | None:
+        """The response body for a JSON-RPC request body, or None when nothing is to be sent."""
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _dump(
+                _error(
+                    None, rpc_errors.protocol_error(rpc_errors.PARSE_ERROR, f"parse error: {exc}")
+                )
+            )
+        if isinstance(message, list):
+            if not message:
+                return _dump(
+                    _error(
+                        None,
+                        rpc_errors.protocol_error(
+                            rpc_errors.INVALID_REQUEST, "invalid request: empty batch"
+                        ),
+                    )
+                )
+            if len(message) > self._max_batch:
+                return _dump(
+                    _error(
+                        None,
+                        {
+                            "code": rpc_errors.LIMIT_EXCEEDED,
+                            "message": f"batch entries: {len(message)} exceeds the limit of "
+                            f"{self._max_batch}",
+                            "data": {
+                                "what": "batch entries",
+                                "limit": self._max_batch,
+                                "actual": len(message),
+                            },
+                        },
+                    )
+                )
+            replies = await self._run_batch(message, ctx)
+            entries = [r for r in replies if r is not None]
+            return _dump(entries) if entries else None
+        reply = await self.handle_one(message, ctx)
+        return None if reply is None else _dump(reply)
+
+    async def _run_batch(self, messages: list[Any], ctx: RpcContext) -> list[dict[str, Any] | None]:
+        replies: list[dict[str, Any] | None] = [None] * len(messages)
+        if self._batch_concurrency == 1:
+            for i, message in enumerate(messages):
+                replies[i] = await self.handle_one(message, ctx)
+            return replies
+        limiter = trio.CapacityLimiter(self._batch_concurrency)
+
+        async def run(i: int, message: Any) -> None:
+            async with limiter:
+                replies[i] = await self.handle_one(message, ctx)
+
+        async with trio.open_nursery() as nursery:
+            for i, message in enumerate(messages):
+                nursery.start_soon(run, i, message)
+        return replies
+
+    async def handle_one(self, message: Any, ctx: RpcContext) -> dict[str, Any] | None:
+        """The response object for one decoded request, or None for a notification."""
+        # Verify the envelope (JSON-RPC 2.0 §4); an invalid one is answered with id null
+        # unless its id itself is usable (§5: "If there was an error in detecting the id").
+        if not isinstance(message, dict):
+            return _invalid(None, "a request must be a JSON object")
+        has_id = "id" in message
+        req_id = message.get("id")
+        if has_id and not _valid_id(req_id):
+            return _invalid(None, "id must be a string, a number or null")
+        if message.get("jsonrpc") != "2.0":
+            return _invalid(req_id, 'jsonrpc must be exactly "2.0"')
+        name = message.get("method")
+        if not isinstance(name, str):
+            return _invalid(req_id, "method must be a string")
+        raw_params = message.get("params", [])
+        if not isinstance(raw_params, list | dict):
+            return _invalid(req_id, "params must be an array or an object")
+        spec = self._methods.get(name)
+        if spec is None:
+            if not has_id:
+                return None
+            return _error(
+                req_id,
+                rpc_errors.protocol_error(rpc_errors.METHOD_NOT_FOUND, f"method not found: {name}"),
+            )
+        try:
+            args = bind_params(spec.params, raw_params)
+            result = await spec.fn(ctx, *args)
+            encoded = orjson.dumps(result) if has_id else b""
+        except Exception as exc:
+            if rpc_errors.is_internal(exc):
+                logger.exception("method failed method=%s client=%s", name, ctx.client)
+            return _error(req_id, rpc_errors.error_object(exc)) if has_id else None
+        if not has_id:
+            return None
+        return {"jsonrpc": "2.0", "result": orjson.Fragment(encoded), "id": req_id}
+
+    def http_handler(
+        self,
+        *,
+        extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+    ) -> Handler:
+        """Same as `make_http_handler(self, extra_routes=...)`."""
+        return make_http_handler(self, extra_routes=extra_routes)
+
+
+def bind_params(spec: ParamsSpec, raw: list[Any] | dict[str, Any]) -> list[Any]:
+    """Positional arguments for a method, from by-position or by-name params (§4.2).
+
+    Raises `InvalidFieldError` naming the parameter (``params[1] (checkpoint)``) when one is
+    missing, extra, unknown, or of the wrong type.
+    """
+    values: list[Any] = []
+    if isinstance(raw, list):
+        if len(raw) > len(spec):
+            raise InvalidFieldError(
+                "params", f"expected at most {len(spec)} parameters, got {len(raw)}"
+            )
+        given: dict[int, Any] = dict(enumerate(raw))
+    else:
+        by_name = {p.name: i for i, p in enumerate(spec)}
+        for key in raw:
+            if key not in by_name:
+                raise InvalidFieldError(f"params.{key}", "unknown parameter")
+        given = {by_name[k]: v for k, v in raw.items()}
+    for i, p in enumerate(spec):
+        label = f"params[{i}] ({p.name})"
+        if i not in given:
+            if p.required:
+                raise InvalidFieldError(label, "required parameter is missing")
+            values.append(p.default)
+            continue
+        value = given[i]
+        if not p.accepts(value):
+            expected = " or ".join(_SCHEMA_TYPES[t] for t in p.types)
+            raise InvalidFieldError(label, f"must be {expected}, got {_json_type(value)}")
+        values.append(value)
+    return values
+
+
+def make_http_handler(
+    dispatcher: Dispatcher,
+    *,
+    extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+) -> Handler:
+    """An HTTP handler serving JSON-RPC on `POST /` and `extra_routes[(method, path)]`.
+
+    The route key matches the request path without its query string, e.g.
+    ``{("GET", "/health"): health, ("GET", "/metrics"): metrics}``.
+    """
+    routes = dict(extra_routes or {})
+    if ("POST", "/") in routes:
+        raise ValueError("POST / is the JSON-RPC endpoint and cannot be overridden")
+    allowed_on: dict[str, list[str]] = {"/": ["POST"]}
+    for method, path in routes:
+        allowed_on.setdefault(path, []).append(method)
+
+    async def handle(request: Request) -> Response:
+        path = request.path.split("?", 1)[0]
+        if request.method == "POST" and path == "/":
+            ctx = RpcContext(headers=request.headers, client=request.client)
+            body = await dispatcher.handle_body(request.body, ctx)
+            return _NO_CONTENT if body is None else Response(200, body)
+        route = routes.get((request.method, path))
+        if route is not None:
+            return await route(request)
+        if path in allowed_on:
+            allow = ", ".join(sorted(allowed_on[path]))
+            return Response(
+                405,
+                _http_error_body(f"method {request.method} not allowed on {path}"),
+                headers=(("Allow", allow),),
+            )
+        return Response(404, _http_error_body(f"no such path: {path}"))
+
+    return handle
+
+
+def _http_error_body(message: str) -> bytes:
+    return orjson.dumps(
+        {
+            "jsonrpc": "2.0",
+            "error": {"code": rpc_errors.INVALID_REQUEST, "message": message},
+            "id": None,
+        }
+    )
+
+
+def _valid_id(value: object) -> bool:
+    # JSON-RPC 2.0 §4: String, Number, or Null (fractional numbers are discouraged, not banned).
+    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return _SCHEMA_TYPES.get(type(value), type(value).__name__)
+
+
+def _error(req_id: object, error: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": error, "id": req_id}
+
+
+def _invalid(req_id: object, reason: str) -> dict[str, Any]:
+    return _error(
+        req_id, rpc_errors.protocol_error(rpc_errors.INVALID_REQUEST, f"invalid request: {reason}")
+    )
+
+
+def _dump(message: dict[str, Any] | Sequence[dict[str, Any]]) -> bytes:
+    return orjson.dumps(message)

@@ -1,0 +1,236 @@
+"""The method table of DESIGN §7: parameters for dispatch, and the OpenRPC document.
+
+`docs/openrpc.json` is `build_openrpc(...)` written out (`attest openrpc > docs/openrpc.json`);
+a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Final
+
+import orjson
+
+from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext
+
+OPENRPC_VERSION: Final = "1.3.2"
+API_VERSION: Final = "1.0.0"
+
+_HEX32: Final = {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}
+_HEX: Final = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
+_UINT: Final = {"type": "integer", "minimum": 0}
+_PROOF: Final = {"type": "array", "items": _HEX32, "description": "RFC 9162 proof, leaf side first"}
+
+SCHEMAS: Final[dict[str, Any]] = {
+    "Event": {
+        "type": "object",
+        "description": "An event to attest (DESIGN §3, §7). Signed events carry `submitter`, "
+        "`nonce` and an EIP-712 `signature`; unsigned ones need a bearer token.",
+        "required": ["kind", "subject", "digest"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string", "pattern": "^[a-z0-9_.-]{1,32}$"},
+            "subject": _HEX32,
+            "digest": _HEX32,
+            "meta": {"type": "object", "description": "at most 1 KiB as RFC 8785 JSON"},
+            "nonce": {"oneOf": [_UINT, {"type": "string"}], "description": "uint64"},
+            "submitter": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+            "signature": {"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$"},
+        },
+    },
+    "Receipt": {
+        "type": "object",
+        "description": "EIP-712 Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,"
+        "uint64 deadline) signed by `sequencer` (DESIGN §6).",
+        "properties": {
+            "firstSeq": _UINT,
+            "count": _UINT,
+            "leavesRoot": _HEX32,
+            "deadline": _UINT,
+            "signature": _HEX,
+            "sequencer": _HEX,
+        },
+    },
+    "Placement": {
+        "type": "object",
+        "description": "One event's share of a receipt: its seq and its audit path to leavesRoot.",
+        "properties": {
+            "seq": _UINT,
+            "leafHash": _HEX32,
+            "index": _UINT,
+            "path": _PROOF,
+            "duplicate": {"type": "boolean"},
+            "receipt": {"$ref": "#/components/schemas/Receipt"},
+        },
+    },
+    "Checkpoint": {
+        "type": ["object", "null"],
+        "properties": {
+            "index": _UINT,
+            "treeSize": _UINT,
+            "root": _HEX32,
+            "committedAt": _UINT,
+            "challengeEnds": _UINT,
+            "status": {"enum": ["pending", "final", "reverted"]},
+            "l1Tx": _HEX,
+        },
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_CHECKPOINT_SELECTOR: Final = Param(
+    "checkpoint", (str, int), required=False, default="latest",
+    description='"latest", "finalized" or a checkpoint index',
+)
+
+# name -> (params, summary, result schema)
+METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
+    "attest_submit": (
+        (Param("event", (dict,), description="the event object"),),
+        "Submit one event; the answer comes once it is durable, with a signed receipt.",
+        {"type": "object", "allOf": [_ref("Placement")],
+         "properties": {"receipt": _ref("Receipt")}},
+    ),
+    "attest_submitBatch": (
+        (Param("events", (list,), description="event objects; rejected whole if any is bad"),),
+        "Submit many events at once: one receipt, and each event's seq, leaf hash and path.",
+        {"type": "object", "properties": {
+            "receipt": _ref("Receipt"),
+            "events": {"type": "array", "items": _ref("Placement")}}},
+    ),
+    "attest_getEvent": (
+        (Param("seq", (int, str), description="position in the log"),),
+        "One event: its fields, meta, the raw record, its leaf hash and block.",
+        {"type": "object"},
+    ),
+    "attest_getProof": (
+        (
+            Param("seq", (int, str)),
+            Param("options", (dict,), required=False,
+                  description='{"checkpoint": "latest" | "finalized" | index}; '
+                  "without it, the proof is against the current tree"),
+        ),
+        "Inclusion proof of one event, against the current tree or an L1 checkpoint.",
+        {"type": "object", "properties": {
+            "seq": _UINT, "record": _HEX, "leafHash": _HEX32, "treeSize": _UINT,
+            "root": _HEX32, "proof": _PROOF, "checkpoint": _ref("Checkpoint")}},
+    ),
+    "attest_getConsistencyProof": (
+        (Param("first", (int, str)), Param("second", (int, str))),
+        "RFC 9162 consistency proof between two tree sizes.",
+        {"type": "object", "properties": {
+            "first": _UINT, "second": _UINT, "firstRoot": _HEX32, "secondRoot": _HEX32,
+            "proof": _PROOF}},
+    ),
+    "attest_getCheckpoint": (
+        (_CHECKPOINT_SELECTOR,),
+        "An L1 checkpoint as the sequencer recorded it (null while no L1 is attached).",
+        _ref("Checkpoint"),
+    ),
+    "attest_getBlock": (
+        (
+            Param("number", (int, str), required=False, default="latest",
+                  description='block number or "latest"'),
+            Param("full", (bool,), required=False, default=False,
+                  description="include the block's events"),
+        ),
+        "A sealed block header, and with full=true its events.",
+        {"type": "object"},
+    ),
+    "attest_findByDigest": (
+        (Param("digest", (str,)), Param("paging", (dict,), required=False,
+                                         description='{"after": seq, "limit": n <= 1000}')),
+        "Seqs of events with this digest, ascending; `next` pages on.",
+        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
+                                          "next": {"type": ["integer", "null"]}}},
+    ),
+    "attest_findBySubject": (
+        (Param("subject", (str,)), Param("paging", (dict,), required=False,
+                                          description='{"after": seq, "limit": n <= 1000}')),
+        "Seqs of events about this subject, ascending; `next` pages on.",
+        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
+                                          "next": {"type": ["integer", "null"]}}},
+    ),
+    "attest_status": (
+        (),
+        "Tree size and root, latest block, EIP-712 domain, L1 attachment, checkpoint lag.",
+        {"type": "object"},
+    ),
+}
+
+
+def register_api(dispatcher: Dispatcher, api: object) -> None:
+    """Register every method of METHODS that `api` implements, and `rpc.discover`.
+
+    The table is the protocol's; `api` is whichever service serves it (the sequencer's
+    `RpcApi`, or a follower's read-only `ReadApi`), so this module imports neither.
+    """
+    for name, (params, summary, _result) in METHODS.items():
+        handler = getattr(api, name, None)
+        if handler is not None:
+            dispatcher.register(name, handler, params=params, doc=summary)
+    document = build_openrpc()
+
+    async def discover(ctx: RpcContext) -> dict[str, Any]:
+        return document
+
+    dispatcher.register("rpc.discover", discover, params=(), doc="This OpenRPC document.")
+
+
+def build_openrpc() -> dict[str, Any]:
+    """The OpenRPC document served by `rpc.discover` and kept in docs/openrpc.json."""
+    methods = []
+    for name, (params, summary, result) in METHODS.items():
+        methods.append({
+            "name": name,
+            "summary": summary,
+            "paramStructure": "either",
+            "params": [
+                {
+                    "name": p.name,
+                    "required": p.required,
+                    "description": p.description,
+                    "schema": _ref("Event") if p.name == "event" else p.schema(),
+                }
+                for p in params
+            ],
+            "result": {"name": name.removeprefix("attest_") + "Result", "schema": result},
+            "errors": [{"$ref": f"#/components/errors/{spec.name}"} for spec in rpc_errors.ERRORS],
+        })
+    methods.append({
+        "name": "rpc.discover",
+        "summary": "This OpenRPC document.",
+        "params": [],
+        "result": {"name": "OpenRPC", "schema": {"type": "object"}},
+    })
+    return {
+        "openrpc": OPENRPC_VERSION,
+        "info": {
+            "title": "attest-rollup sequencer",
+            "version": API_VERSION,
+            "description": "JSON-RPC 2.0 over HTTP POST / (batch arrays allowed). "
+            "Protocol: DESIGN §7; errors: the components below.",
+        },
+        "methods": methods,
+        "components": {
+            "schemas": SCHEMAS,
+            "errors": {spec.name: spec.to_openrpc() for spec in rpc_errors.ERRORS},
+        },
+    }
+
+
+def _cmd_openrpc(args: argparse.Namespace) -> int:
+    sys.stdout.buffer.write(orjson.dumps(build_openrpc(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("openrpc", help="print the OpenRPC document (docs/openrpc.json)")
+    p.set_defaults(handler=_cmd_openrpc)

@@ -1,0 +1,150 @@
+"""The replica on blocks served by a real store: checks, violations, refusals, restart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prover.eip712 import Domain, compute_event_digest, sign_digest
+from prover.errors import InvalidFieldError
+from prover.hashing import leaf_hash
+from prover.record import Record, encode_kind, encode_record
+from prover.validity import Rule
+from sequencer.rpc.wire import block_json
+from sequencer.validator.replicate import PulledBlock, Replica, UpstreamError, parse_block
+from state_db.store import Entry, Store
+
+KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+DOMAIN = Domain(31337, b"\x5f" * 20)
+SEP = DOMAIN.separator
+T0 = 1_700_000_000_000
+
+
+def unsigned(seq: int, ts: int | None = None) -> Record:
+    return Record(seq, T0 + seq if ts is None else ts, encode_kind("sensor_hash"), b"\x01" * 32,
+                  seq.to_bytes(32, "big"), bytes(32), b"\x0a" * 20, 0, 0, bytes(32), bytes(32))
+
+
+def signed(seq: int, nonce: int) -> Record:
+    from eth_account import Account
+
+    kind, subject, digest = encode_kind("attestation"), b"\x03" * 32, b"\x04" * 32
+    v, r, s = sign_digest(KEY, compute_event_digest(SEP, kind, subject, digest, bytes(32), nonce))
+    who = bytes.fromhex(Account.from_key(KEY).address[2:])
+    return Record(seq, T0 + seq, kind, subject, digest, bytes(32), who, nonce, v, r, s)
+
+
+class Source:
+    """A sequencer's store, serving blocks in the `attest_getBlock(n, true)` shape."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store.open(path)
+
+    def append_block(self, records: list[bytes]) -> None:
+        end = self.store.head.tree_size + len(records)
+        entries = [Entry(r, leaf_hash(r), None) for r in records]
+        self.store.commit(entries, [(end, T0 + end)], check_seq=False)
+
+    def block(self, n: int) -> dict[str, Any]:
+        header = self.store.get_block(n)
+        out = block_json(header)
+        out["events"] = [{"record": "0x" + r.hex(), "meta": None}
+                         for r in self.store.get_records(header.start, header.end)]
+        return out
+
+    def blocks(self, first: int = 0) -> list[PulledBlock]:
+        return [parse_block(self.block(n)) for n in range(first, self.store.head.block_count)]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Source:
+    return Source(tmp_path / "source")
+
+
+@pytest.fixture
+def replica(tmp_path: Path) -> Replica:
+    return Replica(Store.open(tmp_path / "replica"), SEP)
+
+
+def test_honest_blocks_replicate_exactly(source: Source, replica: Replica) -> None:
+    source.append_block([encode_record(unsigned(i)) for i in range(5)])
+    source.append_block([encode_record(signed(5, 1)), encode_record(unsigned(6))])
+    assert replica.ingest(source.blocks()) == 2
+    assert replica.store.head == source.store.head  # same tree, same blocks, same hashes
+    assert replica.violations == ()
+    assert replica.ingest([]) == 0
+
+
+@pytest.mark.parametrize(
+    ("rule", "records"),
+    [
+        (Rule.WRONG_SEQ, [unsigned(0), unsigned(7)]),
+        (Rule.BAD_SIGNATURE, [unsigned(0), replace(unsigned(1), v=27, r=b"\x01" * 32, s=b"\x01" * 32)]),
+        (Rule.MALFORMED, [unsigned(0), replace(unsigned(1), kind=b"BAD".ljust(32, b"\x00"))]),
+        (Rule.TIME_TRAVEL, [unsigned(0), unsigned(1, ts=T0 - 1)]),
+        (Rule.REPLAY, [signed(0, 9), signed(1, 9)]),
+    ],
+)
+def test_each_violation_is_found_and_stored(
+    rule: Rule, records: list[Record], source: Source, replica: Replica, tmp_path: Path
+) -> None:
+    source.append_block([encode_record(r) for r in records])
+    assert replica.ingest(source.blocks()) == 1
+    assert [(v.rule, v.seq) for v in replica.violations] == [(rule, 1)]
+    if rule in (Rule.TIME_TRAVEL, Rule.REPLAY):
+        assert replica.violations[0].related == 0
+    # Stored with the records: a restart finds them again.
+    replica.store.close()
+    again = Replica(Store.open(tmp_path / "replica"), SEP)
+    assert again.violations == replica.violations
+
+
+def test_replay_across_pulls_uses_the_nonce_index(source: Source, replica: Replica) -> None:
+    source.append_block([encode_record(signed(0, 4)), encode_record(unsigned(1))])
+    replica.ingest(source.blocks())
+    source.append_block([encode_record(unsigned(2)), encode_record(signed(3, 4))])
+    replica.ingest(source.blocks(1))
+    assert [(v.rule, v.seq, v.related) for v in replica.violations] == [(Rule.REPLAY, 3, 0)]
+
+
+def test_served_data_that_does_not_hash_is_refused(source: Source, replica: Replica) -> None:
+    source.append_block([encode_record(unsigned(i)) for i in range(3)])
+    block = source.block(0)
+    tampered = dict(block, events=[*block["events"][:2], {"record": "0x" + encode_record(unsigned(9)).hex()}])
+    with pytest.raises(UpstreamError, match="do not hash"):
+        replica.ingest([parse_block(tampered)])
+    wrong_hash = dict(block, blockHash="0x" + "11" * 32)
+    with pytest.raises(UpstreamError, match="do not hash"):
+        replica.ingest([parse_block(wrong_hash)])
+    assert replica.store.head.tree_size == 0
+    # A block that does not continue the replica is refused too.
+    source.append_block([encode_record(unsigned(3))])
+    with pytest.raises(UpstreamError, match="does not continue"):
+        replica.ingest([parse_block(source.block(1))])
+    assert replica.ingest(source.blocks()) == 2
+
+
+def test_malformed_answers_are_refused() -> None:
+    with pytest.raises(Exception, match="events"):
+        parse_block({"number": 0})
+    with pytest.raises(Exception, match="record"):
+        parse_block({"number": 0, "parentHash": "0x" + "00" * 32, "start": 0, "end": 1,
+                     "logRoot": "0x" + "00" * 32, "timestamp": 1, "blockHash": "0x" + "00" * 32,
+                     "events": [{"record": "0x00"}]})
+
+
+def test_bad_hex_and_wrong_meta(source: Source, replica: Replica) -> None:
+    source.append_block([encode_record(unsigned(0))])
+    block = source.block(0)
+    with pytest.raises(InvalidFieldError, match="hex"):
+        parse_block(dict(block, logRoot="0x" + "zz" * 32))
+    with pytest.raises(InvalidFieldError, match="integer"):
+        parse_block(dict(block, number="0"))
+    # A meta that does not hash to the record's metaHash is dropped, the record kept.
+    with_meta = dict(block, events=[dict(block["events"][0], meta={"a": 1})])
+    pulled = parse_block(with_meta)
+    assert pulled.metas == (None,)
+    assert replica.ingest([pulled]) == 1
