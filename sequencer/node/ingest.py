@@ -1,16 +1,18 @@
-"""Checking submissions: parse, authorise, recover signers, build record templates.
+"""Checking submissions: `check_submission` turns one submission into record templates, or
+raises the error that refuses it whole.
 
-Everything here is plain CPU work with no state but the settings, so it runs in two places:
-on the sequencer's event loop (signature recovery on worker threads), and — with
-`--ingest-workers N` — in a pool of N processes that take whole `attest_submit(Batch)` request
-bodies, so the JSON decoding and per-event checks of one request run beside, not inside, the
-process that orders and writes the log (`IngestPool`). Either way the writer receives record
-templates and the answer is built by `single_answer` / `batch_answer`.
+The write path is one pass: transport (sequencer.rpc) -> `check_submission` -> the writer
+(`Writer.submit`) -> `single_answer` / `batch_answer`. The check is plain CPU work with no
+state but its `IngestSettings`, so the same function runs in three places: inline on the
+event loop (few signatures), in a worker thread with recovery split across two threads (many
+signatures: libsecp256k1 releases the GIL), and — with `--ingest-workers N` — in a pool of
+processes that take whole `attest_submit(Batch)` request bodies (`prepare`, `IngestPool`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -33,6 +35,89 @@ from sequencer.rpc.wire import hex0x
 
 SUBMIT: Final = "attest_submit"
 SUBMIT_BATCH: Final = "attest_submitBatch"
+
+THREAD_RECOVERY_MIN: Final = 32
+"""Below this many signed events, checking on the event loop beats a hop to a worker thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """What checking a submission needs (picklable, for worker processes)."""
+
+    tokens: Mapping[str, bytes]
+    """SHA-256 of each bearer token (`hash_token`) -> the address it vouches as."""
+    allowlist: frozenset[bytes] | None
+    """Signers allowed to submit signed events; None allows every signer."""
+    domain_separator: bytes
+    """The EIP-712 domain separator events are signed in."""
+    max_batch_events: int
+    """Most events in one `attest_submitBatch`."""
+
+
+class Checked(NamedTuple):
+    """A submission that passed every check: what the writer takes."""
+
+    templates: list[bytes]
+    metas: list[bytes | None]
+
+
+Recover = Callable[[bytes, Sequence[EventInput], Sequence[int]], list[bytes]]
+
+
+def check_submission(
+    raw: Any,
+    authorization: str | None,
+    settings: IngestSettings,
+    *,
+    batch: bool,
+    recover: Recover | None = None,
+) -> Checked:
+    """Check one submission whole: `raw` is the event object (or, with `batch`, the list).
+
+    Shape, every field, the bearer token, every signature and the allowlist; the first failure
+    raises an `AttestError` that names it (with its index in a batch, none for a lone event)
+    and nothing of the submission is queued. `recover` recovers signers (default
+    `recover_chunk`, one thread). Pure CPU: safe in a worker thread or process.
+    """
+    try:
+        if batch:
+            check_batch_shape(raw, settings.max_batch_events)
+        events = parse_events(raw if batch else [raw], batch=batch)
+        token = token_address(authorization, settings.tokens)
+        submitters, signed = unsigned_submitters(events, token, batch=batch)
+        recovered = (recover or recover_chunk)(settings.domain_separator, events, signed) if signed else []
+        who = signed_submitters(submitters, signed, recovered, settings.allowlist, batch=batch)
+    except AttestError as exc:
+        raise without_index(exc, batch) from None
+    return Checked(*make_templates(events, who))
+
+
+def count_signed(raw: Any, *, batch: bool) -> int:
+    """How many events of a submission carry a signature, before any parsing (cheap)."""
+    events = raw if batch and isinstance(raw, list) else [raw]
+    return sum(1 for e in events if isinstance(e, dict) and "signature" in e)
+
+
+def count_events(raw: Any, *, batch: bool) -> int:
+    """How many events a (possibly malformed) submission holds, for the rejection metric."""
+    return len(raw) if batch and isinstance(raw, list) else 1
+
+
+_recovery_pool: ThreadPoolExecutor | None = None
+
+
+def recover_parallel(sep: bytes, events: Sequence[EventInput], indices: Sequence[int]) -> list[bytes]:
+    """`recover_chunk` split over this thread and one more (one per core of the target machine).
+
+    The lower half runs here, so its error (the first bad event) wins when both halves fail.
+    """
+    global _recovery_pool
+    if _recovery_pool is None:
+        _recovery_pool = ThreadPoolExecutor(1, thread_name_prefix="recover")
+    half = len(indices) // 2
+    upper = _recovery_pool.submit(recover_chunk, sep, events, indices[half:])
+    lower = recover_chunk(sep, events, indices[:half])
+    return lower + upper.result()
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -172,16 +257,6 @@ def batch_answer(placed: Sequence[Placed], sequencer: bytes) -> dict[str, Any]:
 # --- the worker-process side ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class IngestSettings:
-    """What a worker process needs to check submissions (picklable)."""
-
-    tokens: Mapping[str, bytes]
-    allowlist: frozenset[bytes] | None
-    domain_separator: bytes
-    max_batch_events: int
-
-
 class Prepared(NamedTuple):
     """A checked submission: ready for the writer."""
 
@@ -236,18 +311,8 @@ def prepare(body: bytes, authorization: str | None) -> Prepared | Rejected | Non
     else:
         return None
     batch = method == SUBMIT_BATCH
-    events = raw if batch else [raw]
     try:
-        if batch:
-            check_batch_shape(raw, settings.max_batch_events)
-        evs = parse_events(events, batch=batch)
-        token = token_address(authorization, settings.tokens)
-        submitters, signed = unsigned_submitters(evs, token, batch=batch)
-        recovered = recover_chunk(settings.domain_separator, evs, signed) if signed else []
-        who = signed_submitters(submitters, signed, recovered, settings.allowlist, batch=batch)
+        checked = check_submission(raw, authorization, settings, batch=batch)
     except AttestError as exc:
-        error = rpc_errors.error_object(without_index(exc, batch))
-        count = len(raw) if isinstance(raw, list) else 1
-        return Rejected(req_id, error, rejection_reason(exc), count)
-    templates, metas = make_templates(evs, who)
-    return Prepared(req_id, method, templates, metas)
+        return Rejected(req_id, rpc_errors.error_object(exc), rejection_reason(exc), count_events(raw, batch=batch))
+    return Prepared(req_id, method, checked.templates, checked.metas)

@@ -26,7 +26,6 @@ from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_k
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
-from sequencer.node.ingest import IngestSettings
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
 from sequencer.node.writer import Writer
@@ -120,10 +119,7 @@ async def run_sequencer(
         )
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
         if config.ingest_workers:
-            settings = IngestSettings(
-                dict(config.tokens), config.allowlist, domain.separator, config.max_batch_events
-            )
-            pool = IngestPool(settings, config.ingest_workers)
+            pool = IngestPool(api.ingest, config.ingest_workers)
             await trio.to_thread.run_sync(pool.start)
             handler = pooled_handler(handler, pool, writer, metrics, api.sequencer_address)
         async with trio.open_nursery() as nursery:
