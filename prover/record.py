@@ -22,11 +22,12 @@ form is byte-for-byte the ABI encoding (the tests compare it with `eth_abi.encod
 The wire event object is ``{kind, subject, digest, meta?, nonce?, signature?, submitter?}``:
 
 * ``kind``: the ASCII name (``"sensor_hash"``), or the 0x-hex bytes32 of a well-formed kind.
-* ``subject``, ``digest``: ``0x`` followed by 64 hex digits (either case).
+* ``subject``, ``digest``: ``0x`` followed by 64 hex digits (either case; every hex and
+  integer form is `prover.wire`'s, which says exactly what is accepted).
 * ``meta``: a JSON object, at most `MAX_META_BYTES` in RFC 8785 canonical form; ``null`` is the
   same as leaving it out.
 * ``nonce``: a JSON integer, or a string holding a decimal or ``0x``-hex integer (so clients
-  whose JSON numbers are doubles can send all of uint64); must fit in uint64. Required for a
+  whose JSON numbers are doubles can send all of uint64); must fit in uint64 (`parse_uint`). Required for a
   signed event; optional (default 0) for an unsigned one.
 * ``signature``: ``0x`` followed by 65 bytes of hex, ``r || s || v`` (what eth-account, ethers
   and wallets return). ``v`` is 27 or 28; 0 and 1 are accepted and normalised to 27 and 28.
@@ -43,9 +44,9 @@ The wire event object is ``{kind, subject, digest, meta?, nonce?, signature?, su
 
 from __future__ import annotations
 
-import contextlib
 import struct
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Final, NamedTuple
 
 import orjson
@@ -53,19 +54,24 @@ import rfc8785
 import sha3
 
 from prover.errors import InvalidFieldError, InvalidSignatureError
+from prover.wire import parse_address, parse_hash32, parse_signature_bytes, parse_uint
 
 _keccak = sha3.keccak_256
 
-RECORD_SIZE: Final[int] = 352
-"""Bytes in a record: 11 ABI words (DESIGN §3)."""
+WORD_SIZE: Final[int] = 32
+"""Bytes in one ABI word."""
+
+RECORD_WORDS: Final[int] = 11
+"""Words in a record, one per field (DESIGN §3)."""
+
+RECORD_SIZE: Final[int] = RECORD_WORDS * WORD_SIZE
+"""Bytes in a record: 11 ABI words, 352 bytes (DESIGN §3)."""
 
 MAX_META_BYTES: Final[int] = 1024
 """Largest canonical (RFC 8785) `meta`, in bytes (DESIGN §3: "at most 1 KiB of JSON")."""
 
 MAX_KIND_LENGTH: Final[int] = 32
 """A kind is 1 to 32 ASCII characters: it must fit in its bytes32 word."""
-
-UINT64_MAX: Final[int] = 2**64 - 1
 
 SECP256K1_N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """Order of the secp256k1 group; r and s of a valid signature are in [1, N)."""
@@ -80,16 +86,66 @@ _KIND_CHARS: Final[bytes] = b"abcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 # --- the record layout -----------------------------------------------------------------------
 
+
+class Word(IntEnum):
+    """Index of each field's word in a record (DESIGN §3); word k is bytes [32k, 32k + 32)."""
+
+    SEQ = 0
+    TIMESTAMP = 1
+    KIND = 2
+    SUBJECT = 3
+    DIGEST = 4
+    META_HASH = 5
+    SUBMITTER = 6
+    NONCE = 7
+    V = 8
+    R = 9
+    S = 10
+
+
+def word_slice(first: int, end: int | None = None) -> slice:
+    """The bytes of words [first, end) of a record (just word `first` without `end`)."""
+    return slice(first * WORD_SIZE, (first + 1 if end is None else end) * WORD_SIZE)
+
+
+def _low(word: int, size: int) -> slice:
+    # The last `size` bytes of a word: where an ABI uint64, address or uint8 sits.
+    return slice((word + 1) * WORD_SIZE - size, (word + 1) * WORD_SIZE)
+
+
+# Where each field's value sits in a record, as slices of its bytes (DESIGN §3). Every piece
+# of code that reads or writes record bytes by hand uses these (tests/test_single_definitions.py).
+SEQ_BYTES: Final[slice] = _low(Word.SEQ, 8)
+TIMESTAMP_BYTES: Final[slice] = _low(Word.TIMESTAMP, 8)
+KIND_BYTES: Final[slice] = word_slice(Word.KIND)
+SUBJECT_BYTES: Final[slice] = word_slice(Word.SUBJECT)
+DIGEST_BYTES: Final[slice] = word_slice(Word.DIGEST)
+META_HASH_BYTES: Final[slice] = word_slice(Word.META_HASH)
+SUBMITTER_BYTES: Final[slice] = _low(Word.SUBMITTER, 20)
+NONCE_BYTES: Final[slice] = _low(Word.NONCE, 8)
+V_OFFSET: Final[int] = (Word.V + 1) * WORD_SIZE - 1
+"""The byte holding v (the last of word 8)."""
+R_BYTES: Final[slice] = word_slice(Word.R)
+S_BYTES: Final[slice] = word_slice(Word.S)
+
+CONTENT_WORDS: Final[slice] = word_slice(Word.KIND, Word.V)
+"""Words 2-7 (kind, subject, digest, metaHash, submitter, nonce): what the submitter decided.
+Two signed records with one (submitter, nonce) and equal content words are the same event
+sent twice; with different content words, a replay (DESIGN §5 rule 5)."""
+
+REPLAY_KEY_WORDS: Final[slice] = word_slice(Word.SUBMITTER, Word.V)
+"""Words 6-7 (submitter, nonce), whole, as the contract compares them for rule 5."""
+
 # One word per field; "24x"/"12x"/"31x" are the zero high bytes of uint64, address and uint8.
 _RECORD: Final[struct.Struct] = struct.Struct(">24xQ24xQ32s32s32s32s12x20s24xQ31xB32s32s")
 
 # (start, end) of the bytes of each word that must be zero, with the field they belong to.
 _PADDING: Final[tuple[tuple[str, int, int], ...]] = (
-    ("seq", 0, 24),
-    ("timestamp", 32, 56),
-    ("submitter", 192, 204),
-    ("nonce", 224, 248),
-    ("v", 256, 287),
+    ("seq", Word.SEQ * WORD_SIZE, SEQ_BYTES.start),
+    ("timestamp", Word.TIMESTAMP * WORD_SIZE, TIMESTAMP_BYTES.start),
+    ("submitter", Word.SUBMITTER * WORD_SIZE, SUBMITTER_BYTES.start),
+    ("nonce", Word.NONCE * WORD_SIZE, NONCE_BYTES.start),
+    ("v", Word.V * WORD_SIZE, V_OFFSET),
 )
 
 
@@ -192,63 +248,93 @@ def decode_record(b: bytes) -> Record:
     return Record(*_RECORD.unpack(b))
 
 
-# Fast accessors for raw record bytes: word k is b[32k:32k+32] (DESIGN §3). They assume a
-# well-formed 352-byte record (from the store, or after `decode_record`).
+# Fast accessors for raw record bytes (DESIGN §3). They assume a well-formed 352-byte record
+# (from the store, or after `decode_record`); `record_word` reads a whole word, as the
+# contract's ``extract32`` does, for judging records that may not be well formed.
+
+
+def record_word(b: bytes, k: int) -> int:
+    """Word `k`, whole, as a uint256 (a malformed record may overflow the field's type)."""
+    return int.from_bytes(b[k * WORD_SIZE : (k + 1) * WORD_SIZE], "big")
 
 
 def record_seq(b: bytes) -> int:
     """Field 0, seq."""
-    return int.from_bytes(b[24:32], "big")
+    return int.from_bytes(b[SEQ_BYTES], "big")
 
 
 def record_timestamp(b: bytes) -> int:
     """Field 1, timestamp (ms)."""
-    return int.from_bytes(b[56:64], "big")
+    return int.from_bytes(b[TIMESTAMP_BYTES], "big")
 
 
 def record_kind(b: bytes) -> bytes:
     """Field 2, kind (bytes32)."""
-    return b[64:96]
+    return b[KIND_BYTES]
 
 
 def record_subject(b: bytes) -> bytes:
     """Field 3, subject."""
-    return b[96:128]
+    return b[SUBJECT_BYTES]
 
 
 def record_digest(b: bytes) -> bytes:
     """Field 4, digest."""
-    return b[128:160]
+    return b[DIGEST_BYTES]
 
 
 def record_meta_hash(b: bytes) -> bytes:
     """Field 5, metaHash."""
-    return b[160:192]
+    return b[META_HASH_BYTES]
 
 
 def record_submitter(b: bytes) -> bytes:
     """Field 6, submitter (the last 20 bytes of the word)."""
-    return b[204:224]
+    return b[SUBMITTER_BYTES]
 
 
 def record_nonce(b: bytes) -> int:
     """Field 7, nonce."""
-    return int.from_bytes(b[248:256], "big")
+    return int.from_bytes(b[NONCE_BYTES], "big")
 
 
 def record_v(b: bytes) -> int:
     """Field 8, v."""
-    return b[287]
+    return b[V_OFFSET]
 
 
 def record_r(b: bytes) -> bytes:
     """Field 9, r."""
-    return b[288:320]
+    return b[R_BYTES]
 
 
 def record_s(b: bytes) -> bytes:
     """Field 10, s."""
-    return b[320:352]
+    return b[S_BYTES]
+
+
+def record_signature(b: bytes) -> bytes:
+    """The 65-byte ``r || s || v`` of a signed record (the wire form of `parse_signature`)."""
+    return b[R_BYTES] + b[S_BYTES] + b[V_OFFSET : V_OFFSET + 1]
+
+
+_SEQ_PREFIX: Final[int] = SEQ_BYTES.start
+_TS_START, _TS_END = TIMESTAMP_BYTES.start, TIMESTAMP_BYTES.stop
+
+
+def stamp_record(template: bytes, seq: int, timestamp: int) -> bytes:
+    """`template` with its seq and timestamp set: the only fields a sequencer decides (§3).
+
+    `template` is a record from `build_record` (any seq and timestamp); both must fit uint64.
+    The writer's per-event hot path, hence the one concatenation.
+    """
+    return (
+        template[:_SEQ_PREFIX]
+        + seq.to_bytes(8, "big")
+        + template[SEQ_BYTES.stop : _TS_START]
+        + timestamp.to_bytes(8, "big")
+        + template[_TS_END:]
+    )
 
 
 # --- kinds -----------------------------------------------------------------------------------
@@ -439,9 +525,10 @@ def _parse_kind(value: object) -> bytes:
         cached = _kind_cache.get(value)
         if cached is not None:
             return cached
-        if len(value) == 66 and value[:2] in ("0x", "0X"):
+        kind: bytes
+        if len(value) == 66 and value.startswith("0x"):
             # 66 characters cannot be a name (at most 32), so this is the bytes32 form.
-            kind = _parse_hex32("kind", value)
+            kind = parse_hash32(value, "kind")
             verify_kind(kind)
         else:
             kind = encode_kind(value)
@@ -453,73 +540,13 @@ def _parse_kind(value: object) -> bytes:
     raise InvalidFieldError("kind", f"must be a string, got {type(value).__name__}")
 
 
-def _parse_hex32(field: str, value: object) -> bytes:
-    # bytes.fromhex is the fast path; it skips whitespace, so the decoded length is checked too.
-    if type(value) is str and len(value) == 66 and value[:2] in ("0x", "0X"):
-        try:
-            raw = bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-        else:
-            if len(raw) == 32:
-                return raw
-    if value is None:
-        raise InvalidFieldError(field, "is required")
-    raise InvalidFieldError(field, "must be 0x followed by 64 hex digits")
-
-
-def _parse_address(field: str, value: object) -> bytes:
-    if type(value) is str and len(value) == 42 and value[:2] in ("0x", "0X"):
-        try:
-            raw = bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-        else:
-            if len(raw) == 20:
-                return raw
-    raise InvalidFieldError(field, "must be 0x followed by 40 hex digits")
-
-
-_NONCE_REASON: Final[str] = (
-    "must be an integer in [0, 2**64 - 1]: a JSON integer, or a decimal or 0x-hex string"
-)
-
-
-def _parse_nonce(value: object) -> int:
-    if type(value) is int:
-        n = value
-    elif type(value) is str and 0 < len(value) <= 66 and value.isascii():
-        # isalnum/isdigit exclude the signs, underscores and whitespace that int() would accept.
-        if value[:2] in ("0x", "0X") and value[2:].isalnum():
-            try:
-                n = int(value[2:], 16)
-            except ValueError:
-                raise InvalidFieldError("nonce", _NONCE_REASON) from None
-        elif value.isdigit():
-            n = int(value)
-        else:
-            raise InvalidFieldError("nonce", _NONCE_REASON)
-    else:
-        raise InvalidFieldError("nonce", _NONCE_REASON)
-    if not 0 <= n <= UINT64_MAX:
-        raise InvalidFieldError("nonce", f"{_NONCE_REASON}; got {n}")
-    return n
-
-
 def parse_signature(value: object) -> tuple[int, bytes, bytes]:
     """Parse a 65-byte ``0x`` hex ``r || s || v`` signature into (v, r, s).
 
     v 0/1 is normalised to 27/28. Raises `InvalidSignatureError("signature", ...)` for a wrong
     shape, v outside {0, 1, 27, 28}, r or s outside [1, N), or s above N/2 (EIP-2).
     """
-    raw = b""
-    if type(value) is str and len(value) == 132 and value[:2] in ("0x", "0X"):
-        with contextlib.suppress(ValueError):
-            raw = bytes.fromhex(value[2:])
-    if len(raw) != 65:
-        raise InvalidSignatureError(
-            "signature", "must be 0x followed by 130 hex digits (r || s || v)"
-        )
+    raw = parse_signature_bytes(value, "signature")
     v = raw[64]
     if v < 27:
         v += 27
@@ -553,8 +580,8 @@ def parse_event(obj: object) -> EventInput:
         raise InvalidFieldError(unknown[0], "is not a field of an event object")
     get = obj.get
     kind = _parse_kind(get("kind"))
-    subject = _parse_hex32("subject", get("subject"))
-    digest = _parse_hex32("digest", get("digest"))
+    subject = parse_hash32(get("subject"), "subject")
+    digest = parse_hash32(get("digest"), "digest")
     meta = get("meta")
     if meta is None:
         meta_bytes = None
@@ -563,7 +590,7 @@ def parse_event(obj: object) -> EventInput:
         meta_bytes = canonical_meta(meta)
         meta_hash = _keccak(meta_bytes).digest()
     raw_nonce = get("nonce")
-    nonce = None if raw_nonce is None else _parse_nonce(raw_nonce)
+    nonce = None if raw_nonce is None else parse_uint(raw_nonce, "nonce")
     raw_signature = get("signature")
     raw_submitter = get("submitter")
     if raw_signature is None:
@@ -581,7 +608,7 @@ def parse_event(obj: object) -> EventInput:
         raise InvalidFieldError(
             "submitter", "is required for a signed event (the signer's 0x address)"
         )
-    submitter = _parse_address("submitter", raw_submitter)
+    submitter = parse_address(raw_submitter, "submitter")
     return EventInput(kind, subject, digest, meta_bytes, meta_hash, nonce, signature, submitter)
 
 

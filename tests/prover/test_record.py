@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import eth_abi
@@ -13,15 +14,20 @@ from hypothesis import strategies as st
 from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.hashing import keccak256
 from prover.record import (
+    CONTENT_WORDS,
     KIND_SENSOR_HASH,
     MAX_META_BYTES,
     RECORD_SIZE,
+    RECORD_WORDS,
+    REPLAY_KEY_WORDS,
     SECP256K1_HALF_N,
     SECP256K1_N,
     WELL_KNOWN_KINDS,
+    WORD_SIZE,
     ZERO32,
     EventInput,
     Record,
+    Word,
     build_record,
     canonical_meta,
     compute_meta_hash,
@@ -39,11 +45,15 @@ from prover.record import (
     record_r,
     record_s,
     record_seq,
+    record_signature,
     record_subject,
     record_submitter,
     record_timestamp,
     record_v,
+    record_word,
+    stamp_record,
     verify_kind,
+    word_slice,
 )
 
 ABI_TYPES = [
@@ -123,6 +133,38 @@ def test_sample_record_layout_by_hand() -> None:
     assert words[6] == bytes(12) + b"\x33" * 20
     assert words[8] == bytes(31) + b"\x1b"
     assert words[10] == b"\x55" * 32
+
+
+def test_layout_constants_agree_with_each_other() -> None:
+    # One word per field of `Record`, in order, and the slices inside the words they name.
+    assert RECORD_SIZE == RECORD_WORDS * WORD_SIZE == 352
+    assert [w.name.lower() for w in Word] == [
+        "seq", "timestamp", "kind", "subject", "digest", "meta_hash", "submitter", "nonce",
+        "v", "r", "s",
+    ]  # fmt: skip
+    assert list(Record.__dataclass_fields__) == [w.name.lower() for w in Word]
+    assert word_slice(Word.KIND, Word.V) == CONTENT_WORDS == slice(64, 256)
+    assert slice(192, 256) == REPLAY_KEY_WORDS
+    assert word_slice(Word.S) == slice(320, 352)
+
+
+@given(records)
+def test_whole_words_and_signature(rec: Record) -> None:
+    b = encode_record(rec)
+    assert [record_word(b, k) for k in Word] == [
+        int.from_bytes(x, "big") if isinstance(x, bytes) else x for x in abi_tuple(rec)[:6]
+    ] + [int.from_bytes(rec.submitter, "big"), rec.nonce, rec.v] + [
+        int.from_bytes(rec.r, "big"), int.from_bytes(rec.s, "big"),
+    ]  # fmt: skip
+    assert record_signature(b) == rec.r + rec.s + bytes([rec.v])
+    assert b[CONTENT_WORDS] == eth_abi.encode(ABI_TYPES[2:8], abi_tuple(rec)[2:8])
+    assert b[REPLAY_KEY_WORDS] == eth_abi.encode(ABI_TYPES[6:8], abi_tuple(rec)[6:8])
+
+
+@given(records, u64, u64)
+def test_stamp_record_sets_seq_and_timestamp_only(rec: Record, seq: int, ts: int) -> None:
+    stamped = stamp_record(encode_record(rec), seq, ts)
+    assert decode_record(stamped) == replace(rec, seq=seq, timestamp=ts)
 
 
 @pytest.mark.parametrize(
