@@ -57,6 +57,18 @@ from web3.providers.eth_tester import EthereumTesterProvider
 from web3.types import RPCEndpoint
 
 from l1_contracts.accounts import DEV_ACCOUNT_COUNT, DEV_HD_PATH_PREFIX, DEV_MNEMONIC
+from prover.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    SERVER_ERROR,
+    VERSION,
+    JsonRpcError,
+    error_response,
+    result_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +86,6 @@ READY_LINE_RE: Final = re.compile(r"^devnet listening on (http://\S+:(\d+)) chai
 MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 
 # JSON-RPC 2.0 §5.1 error codes, plus the codes Ethereum nodes use.
-PARSE_ERROR: Final = -32700
-INVALID_REQUEST: Final = -32600
-METHOD_NOT_FOUND: Final = -32601
-INVALID_PARAMS: Final = -32602
-INTERNAL_ERROR: Final = -32603
-SERVER_ERROR: Final = -32000  # geth/anvil: transaction rejected (nonce, funds, gas, ...)
 EXECUTION_REVERTED: Final = 3  # geth/anvil: eth_call / eth_estimateGas reverted, data = output
 
 # Error(string) selector, EIP-838: how a revert reason is ABI-encoded.
@@ -134,22 +140,6 @@ _RENAMED_KEYS: Final = {"y_parity": "yParity"}
 _DROPPED_KEYS: Final = frozenset({"state_root"})
 
 
-class RpcError(Exception):
-    """A JSON-RPC error object: `code`, `message`, optional `data`."""
-
-    def __init__(self, code: int, message: str, data: str | None = None) -> None:
-        self.code = code
-        self.message = message
-        self.data = data
-        super().__init__(f"{code}: {message}")
-
-    def to_json(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            err["data"] = self.data
-        return err
-
-
 class _Reverted(Exception):
     """eth_call / eth_estimateGas reverted; carries the revert output."""
 
@@ -191,17 +181,17 @@ def to_wire(value: Any, key: str | None = None) -> Any:
 def _parse_quantity(value: Any, what: str) -> int:
     """A JSON-RPC quantity: a ``0x`` hex string or (as anvil accepts) a JSON integer."""
     if isinstance(value, bool):
-        raise RpcError(INVALID_PARAMS, f"{what}: expected a quantity, got {value!r}")
+        raise JsonRpcError(INVALID_PARAMS, f"{what}: expected a quantity, got {value!r}")
     if isinstance(value, int):
         if value < 0:
-            raise RpcError(INVALID_PARAMS, f"{what}: must be >= 0, got {value}")
+            raise JsonRpcError(INVALID_PARAMS, f"{what}: must be >= 0, got {value}")
         return value
     if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) > 2:
         try:
             return int(value, 16)
         except ValueError:
             pass
-    raise RpcError(INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}")
+    raise JsonRpcError(INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}")
 
 
 # Methods whose last parameter is a block tag that clients may leave out (anvil defaults it to
@@ -386,14 +376,14 @@ class DevnetChain:
     # --- dispatch ----------------------------------------------------------------------------
 
     def request(self, method: str, params: Sequence[Any]) -> Any:
-        """Run one JSON-RPC method; returns the wire-encoded result or raises `RpcError`."""
+        """Run one JSON-RPC method; returns the wire-encoded result or raises `JsonRpcError`."""
         with self._lock:
             try:
                 return self._dispatch(method, list(params))
-            except RpcError:
+            except JsonRpcError:
                 raise
             except _Reverted as exc:
-                raise RpcError(
+                raise JsonRpcError(
                     EXECUTION_REVERTED,
                     f"execution reverted: {exc.reason}",
                     "0x" + exc.output.hex(),
@@ -406,7 +396,7 @@ class DevnetChain:
         if local is not None:
             return local(params)
         if method not in FORWARDED_METHODS:
-            raise RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+            raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
         params = _default_block_tag(method, params)
         if method == "eth_sendTransaction":
             params = self._fill_gas(params)
@@ -423,7 +413,7 @@ class DevnetChain:
         if "error" in response:
             err = response["error"]
             message = err.get("message", "") if isinstance(err, dict) else str(err)
-            raise RpcError(METHOD_NOT_FOUND, message or f"Method not found: {method}")
+            raise JsonRpcError(METHOD_NOT_FOUND, message or f"Method not found: {method}")
         return response.get("result")
 
     def _local_methods(self) -> dict[str, Callable[[list[Any]], Any]]:
@@ -443,7 +433,7 @@ class DevnetChain:
     def _fill_gas(self, params: list[Any]) -> list[Any]:
         # eth-tester insists on `gas`; anvil estimates it. Do as anvil does.
         if not params or not isinstance(params[0], dict):
-            raise RpcError(INVALID_PARAMS, "eth_sendTransaction: params[0] must be a transaction")
+            raise JsonRpcError(INVALID_PARAMS, "eth_sendTransaction: params[0] must be a transaction")
         tx = dict(params[0])
         if tx.get("gas") is None:
             tx["gas"] = self._forward("eth_estimateGas", [tx])
@@ -453,17 +443,17 @@ class DevnetChain:
         # py-evm executes a typed transaction signed for another chain; anvil and geth refuse
         # it (EIP-155 replay protection), and so do we.
         if len(params) != 1 or not isinstance(params[0], str):
-            raise RpcError(INVALID_PARAMS, 'eth_sendRawTransaction: expected ["0x<rlp>"]')
+            raise JsonRpcError(INVALID_PARAMS, 'eth_sendRawTransaction: expected ["0x<rlp>"]')
         try:
             raw = bytes.fromhex(params[0].removeprefix("0x"))
             tx = self._backend.chain.get_transaction_builder().decode(raw)
         except Exception as exc:
-            raise RpcError(
+            raise JsonRpcError(
                 INVALID_PARAMS, f"eth_sendRawTransaction: cannot decode transaction: {exc}"
             ) from exc
         tx_chain_id = getattr(tx, "chain_id", None)
         if tx_chain_id is not None and tx_chain_id != self.chain_id:
-            raise RpcError(
+            raise JsonRpcError(
                 SERVER_ERROR,
                 f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}",
             )
@@ -474,27 +464,27 @@ class DevnetChain:
             return params
         flt = dict(params[0])
         if "fromBlock" in flt or "toBlock" in flt:
-            raise RpcError(INVALID_PARAMS, "eth_getLogs: blockHash excludes fromBlock/toBlock")
+            raise JsonRpcError(INVALID_PARAMS, "eth_getLogs: blockHash excludes fromBlock/toBlock")
         block = self._forward("eth_getBlockByHash", [flt.pop("blockHash"), False])
         if block is None:
-            raise RpcError(INVALID_PARAMS, "eth_getLogs: unknown blockHash")
+            raise JsonRpcError(INVALID_PARAMS, "eth_getLogs: unknown blockHash")
         flt["fromBlock"] = flt["toBlock"] = hex(block["number"])
         return [flt, *params[1:]]
 
     def _evm_increase_time(self, params: list[Any]) -> int:
         if len(params) != 1:
-            raise RpcError(INVALID_PARAMS, "evm_increaseTime: expected [seconds]")
+            raise JsonRpcError(INVALID_PARAMS, "evm_increaseTime: expected [seconds]")
         self._offset += _parse_quantity(params[0], "evm_increaseTime seconds")
         # anvil answers with the total offset as a JSON number.
         return self._offset
 
     def _evm_set_next_block_timestamp(self, params: list[Any]) -> None:
         if len(params) != 1:
-            raise RpcError(INVALID_PARAMS, "evm_setNextBlockTimestamp: expected [timestamp]")
+            raise JsonRpcError(INVALID_PARAMS, "evm_setNextBlockTimestamp: expected [timestamp]")
         ts = _parse_quantity(params[0], "evm_setNextBlockTimestamp timestamp")
         latest = self._latest_timestamp()
         if ts <= latest:
-            raise RpcError(
+            raise JsonRpcError(
                 INVALID_PARAMS,
                 f"Timestamp error: {ts} is lower than or equal to previous block's timestamp {latest}",
             )
@@ -526,28 +516,28 @@ class DevnetChain:
             return 0
         number = _parse_quantity(tag, what)
         if number > head:
-            raise RpcError(INVALID_PARAMS, f"{what}: block {number} is after the head {head}")
+            raise JsonRpcError(INVALID_PARAMS, f"{what}: block {number} is after the head {head}")
         return number
 
     def _fee_history(self, params: list[Any]) -> dict[str, Any]:
         """eth_feeHistory as in the execution-apis spec (eth-tester's ignores rewards and
         reports a fixed oldestBlock of 1, so it is answered here from py-evm directly)."""
         if not 2 <= len(params) <= 3:
-            raise RpcError(
+            raise JsonRpcError(
                 INVALID_PARAMS, "eth_feeHistory: expected [blockCount, newestBlock, percentiles?]"
             )
         count = _parse_quantity(params[0], "eth_feeHistory blockCount")
         if not 1 <= count <= 1024:
-            raise RpcError(INVALID_PARAMS, f"eth_feeHistory: blockCount {count} not in 1..1024")
+            raise JsonRpcError(INVALID_PARAMS, f"eth_feeHistory: blockCount {count} not in 1..1024")
         newest = self._resolve_block_number(params[1], "eth_feeHistory newestBlock")
         percentiles = params[2] if len(params) == 3 and params[2] is not None else []
         if not isinstance(percentiles, list) or not all(
             isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
             for p in percentiles
         ):
-            raise RpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be numbers in 0..100")
+            raise JsonRpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be numbers in 0..100")
         if percentiles != sorted(percentiles):
-            raise RpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be increasing")
+            raise JsonRpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be increasing")
         chain = self._backend.chain
         oldest = max(0, newest - count + 1)
         base_fees: list[int] = []
@@ -592,7 +582,7 @@ class DevnetChain:
         from eth_tester.exceptions import SnapshotNotFound
 
         if len(params) != 1:
-            raise RpcError(INVALID_PARAMS, "evm_revert: expected [snapshotId]")
+            raise JsonRpcError(INVALID_PARAMS, "evm_revert: expected [snapshotId]")
         try:
             self._tester.revert_to_snapshot(_parse_quantity(params[0], "evm_revert id"))
         except SnapshotNotFound:
@@ -600,7 +590,7 @@ class DevnetChain:
         return True
 
 
-def _classify(method: str, exc: Exception) -> RpcError:
+def _classify(method: str, exc: Exception) -> JsonRpcError:
     """Map an exception from eth-tester/py-evm/web3 to a JSON-RPC error naming the cause."""
     from eth_tester.exceptions import AccountLocked
     from eth_tester.exceptions import ValidationError as TesterValidationError
@@ -609,43 +599,43 @@ def _classify(method: str, exc: Exception) -> RpcError:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, EvmValidationError | AccountLocked):
         # The EVM rejected the transaction (nonce, balance, gas, signature).
-        return RpcError(SERVER_ERROR, f"{method}: {detail}")
+        return JsonRpcError(SERVER_ERROR, f"{method}: {detail}")
     if isinstance(exc, TesterValidationError | TypeError | ValueError | KeyError | IndexError):
-        return RpcError(INVALID_PARAMS, f"{method}: invalid params: {detail}")
+        return JsonRpcError(INVALID_PARAMS, f"{method}: invalid params: {detail}")
     logger.exception("devnet: internal error in %s", method)
-    return RpcError(INTERNAL_ERROR, f"{method}: internal error: {type(exc).__name__}: {detail}")
+    return JsonRpcError(INTERNAL_ERROR, f"{method}: internal error: {type(exc).__name__}: {detail}")
 
 
 # --- JSON-RPC framing --------------------------------------------------------------------------
 
 
-def _error_response(req_id: Any, err: RpcError) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": req_id, "error": err.to_json()}
+def _error_response(req_id: Any, err: JsonRpcError) -> dict[str, Any]:
+    return error_response(req_id, err.to_json())
 
 
 def handle_one(chain: DevnetChain, req: Any) -> dict[str, Any] | None:
     """Answer one JSON-RPC request object; ``None`` for a notification (no ``id``)."""
     if not isinstance(req, dict):
-        return _error_response(None, RpcError(INVALID_REQUEST, "Invalid request: not an object"))
+        return _error_response(None, JsonRpcError(INVALID_REQUEST, "Invalid request: not an object"))
     req_id = req.get("id")
     method = req.get("method")
-    if req.get("jsonrpc") != "2.0" or not isinstance(method, str):
+    if req.get("jsonrpc") != VERSION or not isinstance(method, str):
         return _error_response(
-            req_id, RpcError(INVALID_REQUEST, "Invalid request: needs jsonrpc '2.0' and a method")
+            req_id, JsonRpcError(INVALID_REQUEST, "Invalid request: needs jsonrpc '2.0' and a method")
         )
     params = req.get("params", [])
     if params is None:
         params = []
     if not isinstance(params, list):
         return _error_response(
-            req_id, RpcError(INVALID_PARAMS, f"{method}: params must be an array")
+            req_id, JsonRpcError(INVALID_PARAMS, f"{method}: params must be an array")
         )
     try:
         result = chain.request(method, params)
-    except RpcError as err:
+    except JsonRpcError as err:
         response = _error_response(req_id, err)
     else:
-        response = {"jsonrpc": "2.0", "id": req_id, "result": result}
+        response = result_response(req_id, result)
     return response if "id" in req else None
 
 
@@ -657,11 +647,11 @@ def handle_body(chain: DevnetChain, body: bytes) -> bytes | None:
         try:  # orjson rejects integers wider than 64 bits; the stdlib does not
             payload = json.loads(body)
         except ValueError as exc:
-            return orjson.dumps(_error_response(None, RpcError(PARSE_ERROR, f"Parse error: {exc}")))
+            return orjson.dumps(_error_response(None, JsonRpcError(PARSE_ERROR, f"Parse error: {exc}")))
     if isinstance(payload, list):
         if not payload:
             return orjson.dumps(
-                _error_response(None, RpcError(INVALID_REQUEST, "Invalid request: empty batch"))
+                _error_response(None, JsonRpcError(INVALID_REQUEST, "Invalid request: empty batch"))
             )
         answers = [a for a in (handle_one(chain, r) for r in payload) if a is not None]
         return orjson.dumps(answers) if answers else None
@@ -697,7 +687,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = handle_body(self.server.chain, body)
         except Exception as exc:  # a bug here must not cost the client its connection
             logger.exception("devnet: unhandled error")
-            err = RpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
+            err = JsonRpcError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}")
             answer = orjson.dumps(_error_response(None, err))
         if answer is None:
             self._send(HTTPStatus.NO_CONTENT, b"", "application/json")

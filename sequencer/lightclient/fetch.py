@@ -18,6 +18,7 @@ from prover.errors import (
     NotIncludedError,
     ProofInvalidError,
 )
+from prover.jsonrpc import JsonRpcError
 from prover.light_client import (
     STATUS_PENDING,
     STATUS_REVERTED,
@@ -27,7 +28,7 @@ from prover.light_client import (
     bundle_from_proof_json,
 )
 from prover.types import Hash32
-from sequencer.rpc.client import RpcClient, RpcError, TransportError
+from sequencer.rpc.client import RpcClient, TransportError
 from sequencer.rpc.wire import parse_hash32
 
 NOT_FOUND_CODE: Final[int] = -32004
@@ -131,7 +132,7 @@ def fetch_event(client: RpcClient, seq: int) -> dict[str, Any]:
     """`attest_getEvent(seq)`; raises `NotIncludedError` when the server has no such seq."""
     try:
         event = rpc_call(client, "attest_getEvent", seq)
-    except RpcError as exc:
+    except JsonRpcError as exc:
         if exc.code == NOT_FOUND_CODE:
             raise NotIncludedError(f"seq {seq} is not in the log: {exc.message}") from None
         raise
@@ -162,7 +163,7 @@ def fetch_bundle(
         if checkpoint is not None:
             try:
                 answer = rpc_call(client, "attest_getProof", seq, {"checkpoint": checkpoint.index})
-            except RpcError as exc:
+            except JsonRpcError as exc:
                 if exc.code != NOT_FOUND_CODE:
                     raise
             else:

@@ -32,9 +32,10 @@ from prover.errors import (
     NotIncludedError,
     ProofError,
 )
+from prover.jsonrpc import JsonRpcError
 from prover.light_client import STATUS_NAMES, Verdict
 from sequencer.lightclient.fetch import UnreachableError
-from sequencer.rpc.client import RpcError, TransportError
+from sequencer.rpc.client import TransportError
 
 EXIT_OK: Final[int] = 0
 EXIT_USAGE: Final[int] = 2
@@ -69,7 +70,7 @@ def exit_code_of(exc: BaseException) -> int:
         (UnreachableError, EXIT_UNREACHABLE),
         (L1Error, EXIT_UNREACHABLE),
         (TransportError, EXIT_UNREACHABLE),
-        (RpcError, EXIT_UNREACHABLE),
+        (JsonRpcError, EXIT_UNREACHABLE),
         (InvalidInputError, EXIT_USAGE),
     )
     for cls, code in table:

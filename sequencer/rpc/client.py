@@ -18,16 +18,13 @@ from urllib.parse import urlsplit
 import orjson
 
 from prover.errors import AttestError
-
-
-class RpcError(AttestError):
-    """The server answered with a JSON-RPC error object."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        self.code = code
-        self.message = message
-        self.data = data
-        super().__init__(f"{code}: {message}")
+from prover.jsonrpc import (
+    JsonRpcError,
+    MalformedResponseError,
+    decode_result,
+    index_batch,
+    request,
+)
 
 
 class TransportError(AttestError):
@@ -106,24 +103,22 @@ class RpcClient:
 
     def call(self, method: str, *params: Any) -> Any:
         """Call one method with positional params; return its result or raise `RpcError`."""
-        message = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        message = request(method, list(params), next(self._ids))
         reply = self.post_raw(orjson.dumps(message))
         return _result(_decode(reply))
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """One JSON-RPC batch; each entry is its result, or the `RpcError` it failed with."""
-        messages = [
-            {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)} for i, (m, p) in enumerate(calls)
-        ]
-        answers = _decode(self.post_raw(orjson.dumps(messages)))
-        if not isinstance(answers, list):
-            raise TransportError(f"expected a batch answer, got {answers!r:.200}")
-        by_id = {a.get("id"): a for a in answers}
+        messages = [request(m, list(p), i) for i, (m, p) in enumerate(calls)]
+        try:
+            by_id = index_batch(_decode(self.post_raw(orjson.dumps(messages))), range(len(calls)))
+        except MalformedResponseError as exc:
+            raise TransportError(f"{self.url}: {exc}") from None
         out: list[Any] = []
         for i in range(len(calls)):
             try:
                 out.append(_result(by_id[i]))
-            except RpcError as exc:
+            except JsonRpcError as exc:
                 out.append(exc)
         return out
 
@@ -136,11 +131,9 @@ def _decode(reply: HttpReply) -> Any:
 
 
 def _result(answer: Any) -> Any:
-    if not isinstance(answer, dict):
-        raise TransportError(f"not a JSON-RPC answer: {answer!r:.200}")
-    if "error" in answer:
-        err = answer["error"]
-        raise RpcError(int(err.get("code", 0)), str(err.get("message", "")), err.get("data"))
-    if "result" not in answer:
-        raise TransportError(f"answer has neither result nor error: {answer!r:.200}")
-    return answer["result"]
+    """The result, or the server's `JsonRpcError`; a malformed answer is a `TransportError`
+    (the peer is faulty), never a crash of the caller."""
+    try:
+        return decode_result(answer)
+    except MalformedResponseError as exc:
+        raise TransportError(str(exc)) from None

@@ -33,6 +33,7 @@ import orjson
 from prover.block import BlockHeader
 from prover.errors import AttestError, InvalidFieldError
 from prover.hashing import keccak256, leaf_hashes
+from prover.jsonrpc import JsonRpcError
 from prover.record import canonical_meta
 from prover.tree import CompactTree
 from prover.validity import (
@@ -43,7 +44,7 @@ from prover.validity import (
     replay_key,
     violation_from_json,
 )
-from sequencer.rpc.client import RpcClient, RpcError, TransportError
+from sequencer.rpc.client import RpcClient, TransportError
 from state_db.store import Entry, Store
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class Upstreams:
         for c in self.clients:
             try:
                 latest = c.call("attest_status")["latestBlock"]
-            except (RpcError, TransportError, OSError, KeyError, TypeError) as exc:  # OSError: refused
+            except (JsonRpcError, TransportError, OSError, KeyError, TypeError) as exc:  # OSError: refused
                 errors.append(f"{c.url}: {exc}")
                 continue
             if isinstance(latest, dict) and isinstance(latest.get("number"), int):
@@ -151,7 +152,7 @@ class Upstreams:
         answers = client.batch([("attest_getBlock", [n, True]) for n in range(first, first + count)])
         out: list[Any] = []
         for answer in answers:
-            if isinstance(answer, RpcError):
+            if isinstance(answer, JsonRpcError):
                 break
             out.append(answer)
         return out

@@ -37,7 +37,7 @@ from l1_contracts.devnet_node import (
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     DevnetChain,
-    RpcError,
+    JsonRpcError,
     handle_body,
     start_devnet_subprocess,
     stop_process,
@@ -462,16 +462,16 @@ def test_block_timestamp_follows_the_clock_plus_offset() -> None:
 
 def test_invalid_params_name_the_problem() -> None:
     chain = DevnetChain(clock=FakeClock(1_800_000_000.0))
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(chain, "evm_increaseTime", "ten")
     assert err.value.code == INVALID_PARAMS and "evm_increaseTime" in err.value.message
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(chain, "evm_setNextBlockTimestamp", 5)
     assert err.value.code == INVALID_PARAMS and "Timestamp error" in err.value.message
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(chain, "eth_getBalance", "0x1234", "latest")
     assert err.value.code == INVALID_PARAMS
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(chain, "eth_sign", SEQUENCER_ADDRESS, "0x00")
     assert err.value.code == METHOD_NOT_FOUND
 
@@ -485,7 +485,7 @@ def test_eth_call_revert_is_code_3_with_data(probe_artifacts: dict[str, Any]) ->
     )
     address = _rpc(chain, "eth_getTransactionReceipt", tx_hash)["contractAddress"]
     calldata = Web3().eth.contract(abi=probe_artifacts["abi"]).encode_abi("store", [13])
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(
             chain,
             "eth_call",
@@ -578,7 +578,7 @@ def test_fee_history_follows_the_spec() -> None:
     assert history["baseFeePerGas"][:3] == [b["baseFeePerGas"] for b in blocks]
     # blockCount larger than the chain is clamped to genesis.
     assert _rpc(chain, "eth_feeHistory", "0x400", "0x1", [])["oldestBlock"] == "0x0"
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         _rpc(chain, "eth_feeHistory", "0x1", "latest", [75, 25])
     assert err.value.code == INVALID_PARAMS and "increasing" in err.value.message
 

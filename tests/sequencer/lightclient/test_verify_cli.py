@@ -25,6 +25,7 @@ from web3.types import TxParams, Wei
 from l1_contracts.accounts import DEV_ADDRESSES
 from l1_contracts.contract import deploy_rollup
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+from prover.jsonrpc import JsonRpcError
 from sequencer.cli import build_parser
 from sequencer.devnet.process import SequencerProcess
 from sequencer.lightclient.output import (
@@ -37,7 +38,7 @@ from sequencer.lightclient.output import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
-from sequencer.rpc.client import RpcClient, RpcError
+from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE, ALICE_KEY, h32, signed, unsigned
 
 REPO = Path(__file__).resolve().parents[3]
@@ -328,7 +329,7 @@ def test_sequencer_with_its_own_committer_serves_checkpoint_proofs(world: World,
         while True:  # a real process on a real L1: poll its checkpoint record
             try:
                 cp = rpc.call("attest_getCheckpoint", "latest")
-            except RpcError:
+            except JsonRpcError:
                 cp = None
             if cp is not None and cp["treeSize"] > seq:
                 break

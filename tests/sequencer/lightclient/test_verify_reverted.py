@@ -10,8 +10,9 @@ import subprocess
 import sys
 from typing import Any
 
+from prover.jsonrpc import JsonRpcError
 from sequencer.devnet.process import DevnetProcess
-from sequencer.rpc.client import RpcClient, RpcError
+from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import unsigned
 from tests.waiting import wait_for
 
@@ -26,7 +27,7 @@ def test_verify_refuses_events_under_a_reverted_checkpoint() -> None:
         def reverted() -> dict[str, Any] | None:
             try:
                 c: dict[str, Any] = rpc.call("attest_getCheckpoint", 0)
-            except RpcError:  # -32004 until the committer has recorded checkpoint 0
+            except JsonRpcError:  # -32004 until the committer has recorded checkpoint 0
                 return None
             return c if c["status"] == "reverted" else None
 

@@ -9,9 +9,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prover.jsonrpc import JsonRpcError
 from prover.tree import verify_consistency
 from sequencer.devnet.process import SequencerProcess
-from sequencer.rpc.client import RpcClient, RpcError, TransportError
+from sequencer.rpc.client import RpcClient, TransportError
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
 
 ROUNDS = 6
@@ -43,7 +44,7 @@ def _submit_until_dead(url: str, load: Load, round_no: int, nonce_base: int) -> 
             try:
                 out = rpc.call("attest_submitBatch", events)
                 status = rpc.call("attest_status")
-            except (TransportError, RpcError, OSError):
+            except (TransportError, JsonRpcError, OSError):
                 return  # the server died mid-call: this batch stays in doubt
             load.unacked_batches.pop()
             for d, placed in zip(digests, out["events"], strict=True):

@@ -11,10 +11,11 @@ import pytest
 
 from prover.eip712 import Domain, compute_receipt_digest, recover_signer
 from prover.hashing import leaf_hash
+from prover.jsonrpc import JsonRpcError
 from prover.receipt_tree import verify_receipt_path
 from prover.tree import verify_consistency, verify_inclusion
 from sequencer.devnet.process import SequencerProcess
-from sequencer.rpc.client import RpcClient, RpcError
+from sequencer.rpc.client import RpcClient
 from sequencer.rpc.methods import build_openrpc
 from tests.sequencer.events import (
     ALICE,
@@ -98,13 +99,13 @@ def test_submit_batch_one_receipt_and_paths_in_order(rpc: RpcClient) -> None:
 
 
 def test_unsigned_without_token_is_unauthorized(anon: RpcClient) -> None:
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         anon.call("attest_submit", unsigned(2))
     assert err.value.code == -32001 and "Bearer" in err.value.message
 
 
 def test_unknown_token_is_unauthorized(server: SequencerProcess) -> None:
-    with RpcClient(server.url, token="not-a-token") as c, pytest.raises(RpcError) as err:
+    with RpcClient(server.url, token="not-a-token") as c, pytest.raises(JsonRpcError) as err:
         c.call("attest_submit", unsigned(3))
     assert err.value.code == -32001
 
@@ -120,7 +121,7 @@ def test_signed_event_from_eth_account_is_accepted_without_token(anon: RpcClient
 
 def test_forged_signature_is_refused(anon: RpcClient) -> None:
     forged = signed(MALLORY_KEY, nonce=5, claim=ALICE)
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         anon.call("attest_submit", forged)
     assert err.value.code == -32002 and "recovers to" in err.value.message
 
@@ -128,14 +129,14 @@ def test_forged_signature_is_refused(anon: RpcClient) -> None:
 def test_malformed_signature_is_refused(anon: RpcClient) -> None:
     ev = signed(ALICE_KEY, nonce=6)
     ev["signature"] = ev["signature"][:-4]
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         anon.call("attest_submit", ev)
     assert err.value.code == -32002 and err.value.data["field"] == "signature"
 
 
 def test_replayed_nonce_with_other_content_is_refused(anon: RpcClient) -> None:
     anon.call("attest_submit", signed(ALICE_KEY, nonce=7))
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         anon.call("attest_submit", signed(ALICE_KEY, nonce=7, digest=h32("something else")))
     assert err.value.code == -32003 and err.value.data["nonce"] == 7
 
@@ -156,7 +157,7 @@ def test_batch_with_one_bad_event_stores_nothing(rpc: RpcClient) -> None:
     size = rpc.call("attest_status")["treeSize"]
     events = [unsigned(200 + i) for i in range(5)]
     events[3]["digest"] = "0x1234"
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_submitBatch", events)
     assert err.value.code == -32602
     assert err.value.data == {"field": "digest", "index": 3, "reason": err.value.data["reason"]}
@@ -168,7 +169,7 @@ def test_batch_with_one_forged_signature_stores_nothing(rpc: RpcClient) -> None:
     size = rpc.call("attest_status")["treeSize"]
     events = [signed(ALICE_KEY, nonce=300 + i) for i in range(40)]  # >= 32: threaded recovery
     events[33] = signed(MALLORY_KEY, nonce=333, claim=ALICE)
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_submitBatch", events)
     assert err.value.code == -32002 and err.value.data["index"] == 33
     assert rpc.call("attest_status")["treeSize"] == size
@@ -186,7 +187,7 @@ def test_batch_with_one_forged_signature_stores_nothing(rpc: RpcClient) -> None:
     ],
 )
 def test_bad_fields_are_named(rpc: RpcClient, event: dict, field: str) -> None:
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_submit", event)
     assert err.value.code in (-32602, -32006)
     assert field in err.value.message
@@ -218,10 +219,10 @@ def test_reads_of_missing_things_are_not_found(rpc: RpcClient) -> None:
         ("attest_getConsistencyProof", [1, size + 1]),
         ("attest_getBlock", [10**9]),
     ]:
-        with pytest.raises(RpcError) as err:
+        with pytest.raises(JsonRpcError) as err:
             rpc.call(method, *params)
         assert err.value.code == -32004, method
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_getProof", 0, {"checkpoint": "latest"})
     assert err.value.code == -32004 and "checkpoint" in err.value.message
 
@@ -257,7 +258,7 @@ def test_find_by_digest_and_subject_with_paging(rpc: RpcClient) -> None:
     assert page2 == {"seqs": seqs[3:], "next": None}
     by_subject = rpc.call("attest_findBySubject", events[0]["subject"], {"limit": 1000})
     assert seqs[0] in by_subject["seqs"]
-    with pytest.raises(RpcError) as err:
+    with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_findByDigest", digest, {"limit": 5000})
     assert err.value.code == -32602
 
@@ -319,7 +320,7 @@ def test_configured_limits_refuse_with_clear_errors(tmp_path: Path) -> None:
     config = tmp_path / "sequencer.toml"
     config.write_text("max_batch_events = 5\nmax_body_bytes = 20000\n")
     with SequencerProcess(tmp_path / "d", config=config) as proc, RpcClient(proc.url, token="dev") as rpc:
-        with pytest.raises(RpcError) as err:
+        with pytest.raises(JsonRpcError) as err:
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(6)])
         assert err.value.code == -32006 and err.value.data == {
             "what": "events per batch", "limit": 5, "actual": 6}
