@@ -33,9 +33,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # A validator shares the transport and L1 access, never the sequencer's write path.
     "sequencer.validator": ("sequencer.node", "sequencer.l1.committer", "sequencer.lightclient",
                             "sequencer.devnet"),
-    # The light client is a blocking CLI: no service, no storage, no event loop.
-    "sequencer.lightclient": (*_SERVICES[:2], "sequencer.devnet", "sequencer.l1", "state_db",
-                              "plyvel", "trio"),
+    # The light client is a blocking CLI: no service, no storage, no event loop; of L1 access
+    # only the read-only reader (it never signs).
+    "sequencer.lightclient": (*_SERVICES[:2], "sequencer.devnet", "sequencer.l1.account",
+                              "sequencer.l1.rounds", "sequencer.l1.committer", "sequencer.l1.deploy",
+                              "state_db", "plyvel", "trio"),
 }
 
 

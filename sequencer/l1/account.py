@@ -1,4 +1,5 @@
-"""The sequencer's blocking view of L1: read checkpoints, send commits (web3, HTTP).
+"""Accounts that send to the rollup contract: the sequencer's (commits, DA answers) and, through
+`sequencer.validator.prove`, the validator's (proofs, DA challenges). Blocking (web3, HTTP).
 
 Every method blocks on the node: the async side calls them through `trio.to_thread.run_sync`
 under a `trio.fail_after` deadline. L1 is the source of truth for checkpoints; the sequencer
@@ -10,30 +11,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from eth_account import Account
 from web3 import Web3
-from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import Wei
 
 from l1_contracts.contract import (
-    Checkpoint,
     DAState,
     calldata_gas_limit,
-    read_checkpoint,
     reveal_records,
-    rollup_at,
 )
 from prover.errors import L1Error
+from sequencer.l1.reader import RollupReader
 
 log = logging.getLogger(__name__)
 
-# Execution gas of commit() is at most ~90k at any size up to 2**40 (docs/benchmarks.md); the
-# limit adds the EIP-7623 calldata floor explicitly because eth-tester's estimate ignores it.
-_COMMIT_EXECUTION_GAS = 200_000
+
+class Gas:
+    """Execution gas limits of every transaction the services send, in one place.
+
+    `calldata_gas_limit` adds the EIP-7623 calldata floor to each, explicitly, because
+    eth-tester's estimate ignores it. Measured figures: docs/benchmarks.md (bench_gas).
+    """
+
+    COMMIT: Final = 200_000
+    """commit(): at most ~90k at any size up to 2**40."""
+    REVEAL_BASE: Final = 200_000
+    REVEAL_PER_RECORD: Final = 30_000
+    """revealRecords(): ~40k, plus a keccak and a 352-byte log per record."""
+    PROOF: Final = 400_000
+    """Any one-step fraud proof or broken-receipt proof."""
+    DA_OPEN: Final = 250_000
+    DA_RESOLVE: Final = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,40 +82,19 @@ class TransactionRefusedError(L1Error):
     """The contract refused the call when simulated: nothing was sent, no gas was paid."""
 
 
-class RollupAccount:
+class RollupAccount(RollupReader):
     """One rollup contract on one L1 endpoint, seen from one account that signs locally.
 
     The sequencer's committer (`L1Client`) and the validator (`ValidatorL1`) both build on it:
-    reads of the fixed interface, and sending with an explicit gas limit (eth-tester's estimate
-    ignores EIP-7623's calldata floor), every failure turned into `L1Error`.
+    the reads of `RollupReader`, and sending with an explicit gas limit, every failure turned
+    into `L1Error`.
     """
 
-    def __init__(self, rpc_url: str, contract: str, key: bytes, *, timeout_s: float = 10.0) -> None:
-        self.rpc_url = rpc_url
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
-        self.contract: Contract = rollup_at(self.w3, contract)
+    def __init__(
+        self, rpc_url: str, contract: str, key: bytes, *, timeout_s: float = 10.0, w3: Web3 | None = None
+    ) -> None:
+        super().__init__(rpc_url, contract, timeout_s=timeout_s, w3=w3)
         self.account = Account.from_key(key)
-        self._chain_id: int | None = None
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
-
-    def chain_id(self) -> int:
-        if self._chain_id is None:
-            self._chain_id = int(self._call(lambda: self.w3.eth.chain_id))
-        return self._chain_id
-
-    def checkpoint_count(self) -> int:
-        return int(self._call(self.contract.functions.checkpointCount().call))
-
-    def checkpoint(self, index: int) -> Checkpoint:
-        return self._call(lambda: read_checkpoint(self.contract, index))  # type: ignore[no-any-return]
-
-    def latest_block_time(self) -> int:
-        """Timestamp (Unix seconds) of L1's latest block: the clock the contract's windows
-        run on, and the earliest a transaction sent now can mine."""
-        return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
 
     def da_challenge(self, challenge_id: int) -> DAChallenge:
         raw = self._call(self.contract.functions.daChallenges(challenge_id).call)
@@ -152,15 +143,6 @@ class RollupAccount:
         log.info("sent %s: tx %s, gas %d", what, sent.tx_hash, sent.gas_used)
         return sent
 
-    def _call(self, fn: Any) -> Any:
-        """Run one web3 interaction; every failure becomes `L1Error` with what failed."""
-        try:
-            return fn()
-        except L1Error:
-            raise
-        except Exception as exc:  # web3 raises many unrelated types for one cause: L1 trouble
-            raise L1Error(f"L1 {self.rpc_url}: {type(exc).__name__}: {exc}") from exc
-
 
 class L1Client(RollupAccount):
     """The rollup seen from the sequencer account: commits and DA answers."""
@@ -185,7 +167,7 @@ class L1Client(RollupAccount):
     def commit(self, size: int, root: bytes, proof: Sequence[bytes]) -> SentCommit:
         """Send commit(size, root, proof) signed by the sequencer key; wait for the receipt."""
         fn = self.contract.functions.commit(size, root, list(proof))
-        receipt = self._send(fn, _COMMIT_EXECUTION_GAS, f"commit({size})").receipt
+        receipt = self._send(fn, Gas.COMMIT, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
         if not events:
             raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")
@@ -200,5 +182,5 @@ class L1Client(RollupAccount):
         """Answer DA challenge `challenge_id` with its records; the transaction hash."""
         fn = reveal_records(self.contract, challenge_id, records, proof)
         # Execution: ~40k + a keccak and a log of 352 bytes per record, on top of the calldata.
-        sent = self._send(fn, 200_000 + 30_000 * len(records), f"revealRecords({challenge_id})")
+        sent = self._send(fn, Gas.REVEAL_BASE + Gas.REVEAL_PER_RECORD * len(records), f"revealRecords({challenge_id})")
         return bytes(sent.receipt["transactionHash"])

@@ -10,13 +10,13 @@ import os
 from dataclasses import dataclass
 
 from eth_account import Account
-from web3 import Web3
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Wei
 
 from l1_contracts.contract import deploy_rollup
 from prover.errors import InvalidFieldError, L1Error
 from sequencer.config import read_key_file
+from sequencer.l1.reader import connect
 
 ETHER = 10**18
 DEFAULT_MIN_BOND = 1 * ETHER
@@ -45,7 +45,7 @@ def deploy_and_bond(
     Blocking (web3). Signs locally, so it works against any node, not only dev nodes that
     hold unlocked accounts.
     """
-    w3 = Web3(Web3.HTTPProvider(l1_rpc, request_kwargs={"timeout": 30}))
+    w3 = connect(l1_rpc, timeout_s=30)
     owner = Account.from_key(owner_key)
     sequencer = Account.from_key(sequencer_key)
     w3.eth.default_account = owner.address

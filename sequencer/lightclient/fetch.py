@@ -12,7 +12,6 @@ from prover.errors import (
     AttestError,
     InvalidFieldError,
     InvalidInputError,
-    L1Error,
     L1MismatchError,
     NotFinalError,
     NotIncludedError,
@@ -40,46 +39,32 @@ class UnreachableError(AttestError):
 
 
 class L1Reader:
-    """The DESIGN §4 read interface of one rollup contract, over web3 (blocking)."""
+    """The checkpoints of one rollup contract as L1 itself answers them (docs/spec.md §7),
+    through `sequencer.l1.reader.RollupReader`, typed for `prover.light_client`."""
 
     def __init__(self, url: str, contract: bytes, *, timeout: float = 10.0) -> None:
         # web3 is imported here, not at module level: `attest verify --bundle` without L1 and
         # `--help` then start without it (about 0.5 s of imports).
-        from web3 import Web3
-
-        from l1_contracts.contract import rollup_at
+        from sequencer.l1.reader import RollupReader
 
         self.url = url
         self.contract = contract
-        try:
-            self._w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
-            self.chain_id: int = int(self._w3.eth.chain_id)
-            self._rollup = rollup_at(self._w3, "0x" + contract.hex())
-        except Exception as exc:  # requests/web3 raise many unrelated types; all mean "down"
-            raise L1Error(f"L1 at {url} is unreachable: {exc}") from None
-
-    def _call(self, name: str, *args: int) -> Any:
-        try:
-            return self._rollup.functions[name](*args).call()
-        except Exception as exc:  # a node that is down, or no contract at the address
-            raise L1Error(
-                f"L1 call {name}{args} on 0x{self.contract.hex()} at {self.url} failed: {exc}"
-            ) from None
+        self._rollup = RollupReader(url, "0x" + contract.hex(), timeout_s=timeout)
+        self.chain_id: int = self._rollup.chain_id()
 
     def checkpoint(self, index: int) -> L1Checkpoint:
         """`checkpoints(index)` as L1 itself answers it."""
-        size, root, committed_at, challenge_ends, status = self._call("checkpoints", index)
+        cp = self._rollup.checkpoint(index)
         return L1Checkpoint(
-            self.chain_id, self.contract, index, int(size), Hash32(bytes(root)),
-            int(committed_at), int(challenge_ends), int(status),
+            self.chain_id, self.contract, index, cp.size, Hash32(cp.root),
+            cp.committed_at, cp.challenge_ends, int(cp.status),
         )
 
     def count(self) -> int:
-        return int(self._call("checkpointCount"))
+        return self._rollup.checkpoint_count()
 
     def latest_finalized(self) -> int | None:
-        index = int(self._call("latestFinalized"))
-        return None if index == 2**256 - 1 else index
+        return self._rollup.latest_finalized()
 
     def choose(self, seq: int, *, allow_pending: bool) -> L1Checkpoint:
         """The checkpoint to verify `seq` against, chosen from L1, not from the server.

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Final
 
 from l1_contracts.contract import (
     FraudRule,
@@ -25,15 +24,12 @@ from l1_contracts.contract import (
     time_travel_fraud,
 )
 from prover.errors import L1Error
-from sequencer.l1.account import RollupAccount, Sent
+from sequencer.l1.account import Gas, RollupAccount, Sent
 
 log = logging.getLogger(__name__)
 
 # Execution gas per call, measured at 2**40 leaves in docs/contract.md (fraud proofs <= 224k,
 # openDAChallenge 120k, resolve ~ a fraud proof's revert + payout), with headroom.
-_PROOF_GAS: Final[int] = 400_000
-_DA_OPEN_GAS: Final[int] = 250_000
-_DA_RESOLVE_GAS: Final[int] = 300_000
 
 
 class ValidatorL1(RollupAccount):
@@ -83,21 +79,21 @@ class ValidatorL1(RollupAccount):
         self, rule: FraudRule, cp: int, index: int, record: bytes, proof: Sequence[bytes]
     ) -> Sent:
         fn = single_record_fraud(self.contract, rule, cp, index, record, proof)
-        return self._send(fn, _PROOF_GAS, f"{rule.name} proof on checkpoint {cp}", simulate=True)
+        return self._send(fn, Gas.PROOF, f"{rule.name} proof on checkpoint {cp}", simulate=True)
 
     def prove_time_travel(
         self, cp: int, index: int, record: bytes, proof: Sequence[bytes],
         next_record: bytes, next_proof: Sequence[bytes],
     ) -> Sent:
         fn = time_travel_fraud(self.contract, cp, index, record, proof, next_record, next_proof)
-        return self._send(fn, _PROOF_GAS, f"time-travel proof on checkpoint {cp}", simulate=True)
+        return self._send(fn, Gas.PROOF, f"time-travel proof on checkpoint {cp}", simulate=True)
 
     def prove_replay(
         self, cp: int, index: int, record: bytes, proof: Sequence[bytes],
         later_index: int, later_record: bytes, later_proof: Sequence[bytes],
     ) -> Sent:
         fn = replay_fraud(self.contract, cp, index, record, proof, later_index, later_record, later_proof)
-        return self._send(fn, _PROOF_GAS, f"replay proof on checkpoint {cp}", simulate=True)
+        return self._send(fn, Gas.PROOF, f"replay proof on checkpoint {cp}", simulate=True)
 
     def prove_receipt_mismatch(
         self, receipt: SignedReceipt, leaf_hash: bytes, index_in_batch: int,
@@ -106,19 +102,19 @@ class ValidatorL1(RollupAccount):
         fn = receipt_mismatch_fraud(
             self.contract, receipt, leaf_hash, index_in_batch, batch_path, cp, other_record, proof
         )
-        return self._send(fn, _PROOF_GAS, f"receipt-mismatch proof on checkpoint {cp}", simulate=True)
+        return self._send(fn, Gas.PROOF, f"receipt-mismatch proof on checkpoint {cp}", simulate=True)
 
     def prove_receipt_deadline(self, receipt: SignedReceipt) -> Sent:
         covered = self._call(lambda: covered_count_at(self.contract, receipt.deadline))
         fn = receipt_deadline_fraud(self.contract, receipt, covered)
         return self._send(
-            fn, _PROOF_GAS, f"receipt-deadline proof for seq {receipt.first_seq}", simulate=True
+            fn, Gas.PROOF, f"receipt-deadline proof for seq {receipt.first_seq}", simulate=True
         )
 
     def open_da_challenge(self, cp: int, start: int, end: int, bond: int) -> tuple[int, Sent]:
         """Open a DA challenge on [start, end) of checkpoint `cp`; (challenge id, tx)."""
         fn = self.contract.functions.openDAChallenge(cp, start, end)
-        sent = self._send(fn, _DA_OPEN_GAS, f"DA challenge on checkpoint {cp} [{start}, {end})",
+        sent = self._send(fn, Gas.DA_OPEN, f"DA challenge on checkpoint {cp} [{start}, {end})",
                           value=bond, simulate=True)
         events = self.contract.events.DAChallengeOpened().process_receipt(sent.receipt)
         if not events:
@@ -130,4 +126,4 @@ class ValidatorL1(RollupAccount):
         clock but no L1 block is late enough yet to simulate against (the transaction's block
         will be)."""
         fn = self.contract.functions.resolveDAChallenge(challenge_id)
-        return self._send(fn, _DA_RESOLVE_GAS, f"resolveDAChallenge({challenge_id})", simulate=simulate)
+        return self._send(fn, Gas.DA_RESOLVE, f"resolveDAChallenge({challenge_id})", simulate=simulate)
