@@ -29,12 +29,10 @@ from web3.contract.contract import ContractFunction
 from web3.types import Wei
 
 from l1_contracts.contract import (
-    FraudRule,
     SignedReceipt,
     calldata_gas_limit,
     deploy_naive_registry,
     deploy_rollup,
-    prove_range,
     receipt_deadline_fraud,
     receipt_mismatch_fraud,
     replay_fraud,
@@ -50,7 +48,8 @@ from prover.eip712 import (
     sign_digest,
 )
 from prover.hashing import keccak256, leaf_hash, node_hash
-from prover.record import Record, encode_kind, encode_record
+from prover.range_proof import prove_range
+from prover.record import DIGEST_BYTES, Record, encode_kind, encode_record
 from prover.tree import (
     MemoryTree,
     compute_root,
@@ -59,6 +58,7 @@ from prover.tree import (
     prove_inclusion,
 )
 from prover.types import Hash32
+from prover.validity import FraudRule
 
 COMMIT_SIZES: Final[tuple[int, ...]] = tuple(2**k for k in range(10, 41, 5))
 FRAUD_TREE_SIZE: Final[int] = 2**40
@@ -202,7 +202,7 @@ class Bench:
         cases["wrong_seq"] = one(FraudRule.WRONG_SEQ, self.record(i + 1, ts))
         # Signed by the right key over another digest: ecrecover runs and mismatches.
         good = self.record(i, ts)
-        cases["bad_signature"] = one(FraudRule.BAD_SIGNATURE, good[:128] + b"\x99" * 32 + good[160:])
+        cases["bad_signature"] = one(FraudRule.BAD_SIGNATURE, good[: DIGEST_BYTES.start] + b"\x99" * 32 + good[DIGEST_BYTES.stop :])
         bad_kind = b"a" * 31 + b"A"  # the kind check runs all 32 bytes
         cases["malformed_kind"] = one(FraudRule.MALFORMED, self.record(i, ts, kind=bad_kind))
         cases["future_timestamp"] = one(FraudRule.FUTURE_TIMESTAMP, self.record(i, 2**63))

@@ -1,16 +1,18 @@
 """Python side of the rollup contract: load the artifact, deploy, read, and encode proofs.
 
 Everything here is synchronous web3 (it blocks on the node): async callers run it in
-``trio.to_thread.run_sync``. The proof *math* lives in `prover.tree`; this module only adds
-the DA range proof (DESIGN §5), which is specific to how the contract verifies a revealed
-range, and the argument order of each contract call.
+``trio.to_thread.run_sync``. Every protocol fact the contract shares with the rest of the
+project is defined in `prover` and imported here: the record size (`prover.record`), the
+checkpoint and DA challenge codes and the checkpoint row (`prover.checkpoint`), the fraud
+rule codes (`prover.validity.FraudRule`) and the proof math (`prover.tree`, and
+`prover.range_proof` for the DA range proof). This module only adds the argument order of
+each contract call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Final
 
 from eth_account import Account
@@ -19,49 +21,23 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 
 from l1_contracts.build import load_artifact
-from prover.errors import InclusionProofError, InvalidFieldError, L1Error
-from prover.hashing import node_hash
-from prover.tree import NodeReader, subtree_hash
-from prover.types import MAX_TREE_SIZE, Hash32
+from prover.checkpoint import Checkpoint, CheckpointStatus
+
+# DAState and the range proof are re-exported (the "as" form) only until every consumer
+# imports them from prover (issue 9).
+from prover.checkpoint import DAState as DAState
+from prover.errors import InvalidFieldError, L1Error
+from prover.range_proof import is_valid_range as is_valid_range
+from prover.range_proof import prove_range as prove_range
+from prover.range_proof import root_from_range as root_from_range
+from prover.range_proof import verify_range as verify_range
+from prover.record import RECORD_SIZE
+from prover.validity import FraudRule
 
 NO_INDEX: Final[int] = 2**256 - 1
 """What `latestFinalized()` / `lastIndex()` return when there is no such checkpoint."""
-RECORD_SIZE: Final[int] = 352
 MAX_DA_RANGE: Final[int] = 256
 DEFAULT_CHALLENGER_BOND: Final[int] = 10**16
-
-
-class CheckpointStatus(IntEnum):
-    """DESIGN §4 status codes of `checkpoints(i)`."""
-
-    NONE = 0
-    PENDING = 1
-    FINAL = 2
-    REVERTED = 3
-
-
-class FraudRule(IntEnum):
-    """The `rule` topic of the contract's FraudProven event (docs/contract.md)."""
-
-    WRONG_SEQ = 1
-    BAD_SIGNATURE = 2
-    MALFORMED = 3
-    TIME_TRAVEL = 4
-    FUTURE_TIMESTAMP = 5
-    REPLAY = 6
-    RECEIPT_MISMATCH = 7
-    RECEIPT_DEADLINE = 8
-    DA_UNANSWERED = 9
-
-
-class DAState(IntEnum):
-    """State of a DA challenge."""
-
-    NONE = 0
-    OPEN = 1
-    ANSWERED = 2
-    UPHELD = 3
-    VOID = 4
 
 
 _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
@@ -73,20 +49,8 @@ _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """One row of the DESIGN §4 read interface."""
-
-    index: int
-    size: int
-    root: bytes
-    committed_at: int
-    challenge_ends: int
-    status: CheckpointStatus
-
-
-@dataclass(frozen=True, slots=True)
 class SignedReceipt:
-    """A DESIGN §6 receipt with the sequencer's 65-byte r || s || v signature."""
+    """A docs/spec.md §5 receipt with the sequencer's 65-byte r || s || v signature."""
 
     first_seq: int
     count: int
@@ -183,98 +147,6 @@ def covered_count_at(rollup: Contract, deadline: int) -> int:
         else:
             hi = mid
     return lo
-
-
-# --- the DA range proof -------------------------------------------------------------------
-
-
-def _check_range(start: int, end: int, tree_size: int) -> None:
-    if not 0 < tree_size <= MAX_TREE_SIZE:
-        raise InvalidFieldError("tree_size", f"must be in [1, 2**40], got {tree_size}")
-    if not 0 <= start < end <= tree_size:
-        raise InvalidFieldError("range", f"need 0 <= start < end <= {tree_size}, got [{start}, {end})")
-
-
-def _node(reader: NodeReader, level: int, index: int, tree_size: int) -> Hash32:
-    # Node `index` of `level` in the bottom-up view: leaves [index << level, ...) clipped to the
-    # tree; its hash is MTH of that range (a perfect subtree, or the tree's right edge).
-    start = index << level
-    return subtree_hash(reader, start, min(tree_size, start + (1 << level)))
-
-
-def prove_range(reader: NodeReader, start: int, end: int, tree_size: int) -> list[Hash32]:
-    """Boundary hashes that complete leaves [start, end) to the root of `tree_size` leaves.
-
-    Order as `revealRecords` consumes them: bottom level first; per level the left sibling
-    (when the range starts at an odd node) before the right one (when it ends at an even node
-    that is not the level's last). At most two hashes per level.
-    """
-    _check_range(start, end, tree_size)
-    proof: list[Hash32] = []
-    lo, hi, width, level = start, end - 1, tree_size, 0
-    while width > 1:
-        if lo & 1:
-            proof.append(_node(reader, level, lo - 1, tree_size))
-        if not hi & 1 and hi + 1 < width:
-            proof.append(_node(reader, level, hi + 1, tree_size))
-        lo, hi, width, level = lo >> 1, hi >> 1, (width + 1) >> 1, level + 1
-    return proof
-
-
-def root_from_range(
-    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes]
-) -> Hash32:
-    """The root implied by leaves at [start, start+len) and `prove_range`'s hashes.
-
-    The same fold as the contract's `_rootFromRange`, so a validator can check a reveal
-    off chain before paying for it.
-    """
-    _check_range(start, start + len(leaf_hashes), tree_size)
-    layer: list[bytes] = list(leaf_hashes)
-    pending = list(proof)
-    lo, width = start, tree_size
-    while width > 1:
-        hi = lo + len(layer) - 1
-        if lo & 1:
-            if not pending:
-                raise InvalidFieldError("proof", "range proof is too short")
-            layer.insert(0, pending.pop(0))
-            lo -= 1
-        if not hi & 1 and hi + 1 < width:
-            if not pending:
-                raise InvalidFieldError("proof", "range proof is too short")
-            layer.append(pending.pop(0))
-        nxt: list[bytes] = [
-            node_hash(layer[i], layer[i + 1]) if i + 1 < len(layer) else Hash32(layer[i])
-            for i in range(0, len(layer), 2)
-        ]
-        layer, lo, width = nxt, lo >> 1, (width + 1) >> 1
-    if pending:
-        raise InvalidFieldError("proof", "range proof is too long")
-    return Hash32(layer[0])
-
-
-def verify_range(
-    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes], root: bytes
-) -> None:
-    """Raise `InclusionProofError` unless the leaves at `start` and `proof` give `root`.
-
-    This is exactly the check `revealRecords` makes, so a reveal that passes here will not
-    revert on chain for its proof. Malformed arguments raise `InvalidFieldError`.
-    """
-    if root_from_range(leaf_hashes, start, tree_size, proof) != root:
-        raise InclusionProofError(f"range [{start}, {start + len(leaf_hashes)}) does not match the root")
-
-
-def is_valid_range(
-    leaf_hashes: Sequence[bytes], start: int, tree_size: int, proof: Sequence[bytes], root: bytes
-) -> bool:
-    """True when `verify_range` would pass."""
-    try:
-        verify_range(leaf_hashes, start, tree_size, proof, root)
-    except (InclusionProofError, InvalidFieldError):
-        return False
-    return True
 
 
 # --- proof calls --------------------------------------------------------------------------

@@ -10,11 +10,9 @@ it now.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
 
-from l1_contracts.contract import CheckpointStatus, DAState
-
-MAX_TREE_SIZE: Final[int] = 2**40
+from prover.checkpoint import CheckpointStatus, DAState
+from prover.types import MAX_TREE_SIZE
 
 
 class ModelRevert(Exception):

@@ -1,13 +1,13 @@
 """The light client's verification: is event E at position `seq` of a log L1 vouches for?
 
 Pure (STYLE.md rule 1): every function takes data already fetched — the record and proofs a
-sequencer or follower served, the checkpoint row read from L1 (DESIGN §4), the checkpoint
+sequencer or follower served, the checkpoint row read from L1 (docs/spec.md §7), the checkpoint
 verified last time — and returns a `Verdict` or raises one of the typed verdict errors of
 `prover.errors`. Fetching, the state file and exit codes are `sequencer/verify.py`.
 
 What is checked, in order (each step trusts nothing the server says about the others):
 
-1. the record: 352 well-formed bytes (DESIGN §3) whose seq is the position asked about, whose
+1. the record: 352 well-formed bytes (docs/spec.md §3) whose seq is the position asked about, whose
    leaf hash is ``H(0x00 || record)`` (§2), whose metaHash matches the served meta, whose
    signature recovers to its submitter in the L1's EIP-712 domain (§5 rule 2), and whose
    fields equal the caller's `Expectations`;
@@ -15,7 +15,7 @@ What is checked, in order (each step trusts nothing the server says about the ot
 3. the anchor: the proof's tree extends the checkpoint's tree (§2.1.4 consistency proof; empty
    when the proof was made against the checkpoint itself) and the checkpoint covers `seq`;
 4. the checkpoint against L1's own row: same index, size and root; final, or pending with
-   `allow_pending`; never reverted (DESIGN §5: light clients never treat a reverted checkpoint
+   `allow_pending`; never reverted (docs/spec.md §9: light clients never treat a reverted checkpoint
    as final);
 5. the trusted state: the new checkpoint and the final one verified before are consistent
    (one extends the other), so a fork of L1 or a rewritten history is noticed.
@@ -30,6 +30,7 @@ from typing import Any, Final
 import orjson
 import sha3  # safe-pysha3, as prover/hashing.py
 
+from prover.checkpoint import CheckpointStatus, status_label
 from prover.eip712 import compute_domain_separator, verify_record_signature
 from prover.errors import (
     ConsistencyProofError,
@@ -54,6 +55,15 @@ from prover.record import (
 )
 from prover.tree import root_from_inclusion_proof, verify_consistency
 from prover.types import MAX_TREE_SIZE, Hash32
+from prover.wire import (
+    UINT256_MAX,
+    hex0x,
+    parse_address,
+    parse_hash32,
+    parse_hashes,
+    parse_hex,
+    parse_uint,
+)
 
 _keccak = sha3.keccak_256
 
@@ -62,13 +72,6 @@ BUNDLE_FORMAT: Final[str] = "attest-proof-bundle/1"
 
 STATE_FORMAT: Final[str] = "attest-light-client/1"
 """The `format` field of the trusted state file (docs/light-client.md)."""
-
-# DESIGN §4 checkpoint status codes, as `checkpoints(i)` returns them.
-STATUS_NONE: Final[int] = 0
-STATUS_PENDING: Final[int] = 1
-STATUS_FINAL: Final[int] = 2
-STATUS_REVERTED: Final[int] = 3
-STATUS_NAMES: Final[dict[int, str]] = {0: "none", 1: "pending", 2: "final", 3: "reverted"}
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -93,7 +96,7 @@ class ProofBundle:
     seq: int
     """Position of the event in the log."""
     record: bytes
-    """The 352-byte record (DESIGN §3)."""
+    """The 352-byte record (docs/spec.md §3)."""
     leaf_hash: Hash32
     """The served leaf hash; checked against ``H(0x00 || record)``."""
     tree_size: int
@@ -137,7 +140,7 @@ class Expectations:
 
 @dataclass(frozen=True, slots=True)
 class L1Checkpoint:
-    """One row of `checkpoints(index)` as read from L1 itself (DESIGN §4), and where from."""
+    """One row of `checkpoints(index)` as read from L1 itself (docs/spec.md §7), and where from."""
 
     chain_id: int
     """`eth_chainId` of the node it was read from."""
@@ -149,7 +152,8 @@ class L1Checkpoint:
     committed_at: int
     challenge_ends: int
     status: int
-    """0 none, 1 pending, 2 final, 3 reverted (at the node's latest block)."""
+    """A `CheckpointStatus` code, at the node's latest block (any other value is judged a
+    mismatch by `verify_l1_checkpoint`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +187,7 @@ class Verdict:
 # --- step 1: the record --------------------------------------------------------------------
 
 
-def _hx(b: bytes) -> str:
-    return "0x" + b.hex()
+_hx = hex0x
 
 
 def _check_expected(field: str, expected: bytes | None, actual: bytes) -> None:
@@ -219,7 +222,7 @@ def verify_record(
     """Step 1: the served record is well formed, is the leaf, and is the event expected.
 
     `domain_separator` is the EIP-712 domain of the L1 deployment; a signed record is checked
-    against it (DESIGN §5 rule 2). None skips the signature check (no domain known).
+    against it (docs/spec.md §8 rule 2). None skips the signature check (no domain known).
     Raises `ProofInvalidError` for data that does not check out, `ExpectationMismatchError`
     for a well-formed record that is not the event expected.
     """
@@ -228,15 +231,15 @@ def verify_record(
         decode_record(record)
     except InvalidFieldError as exc:
         raise ProofInvalidError(f"served record is malformed: {exc}") from None
-    # Verify the record is the one at the position asked about (DESIGN §5 rule 1).
+    # Verify the record is the one at the position asked about (docs/spec.md §8 rule 1).
     if record_seq(record) != bundle.seq:
         raise ProofInvalidError(
             f"served record has seq {record_seq(record)}, asked for seq {bundle.seq}"
         )
-    # Verify the leaf hash is H(0x00 || record) (DESIGN §2), not just what the server says.
+    # Verify the leaf hash is H(0x00 || record) (docs/spec.md §2), not just what the server says.
     if compute_leaf_hash(record) != bundle.leaf_hash:
         raise ProofInvalidError("served leaf hash is not keccak256(0x00 || record)")
-    # Verify the served meta is the one the record commits to (DESIGN §3 metaHash).
+    # Verify the served meta is the one the record commits to (docs/spec.md §3 metaHash).
     if bundle.meta is not None and _keccak(bundle.meta).digest() != record_meta_hash(record):
         raise ProofInvalidError("served meta does not hash to the record's metaHash")
     if domain_separator is not None:
@@ -317,12 +320,12 @@ def verify_l1_checkpoint(
         raise InvalidFieldError(
             "l1_checkpoint", f"is row {l1.index}, the bundle names checkpoint {claimed.index}"
         )
-    # Verify L1 has the checkpoint and did not revert it (DESIGN §5: never final once reverted).
-    if l1.status == STATUS_NONE:
+    # Verify L1 has the checkpoint and did not revert it (docs/spec.md §9: never final once reverted).
+    if l1.status == CheckpointStatus.NONE:
         raise L1MismatchError(f"L1 has no checkpoint {l1.index}")
-    if l1.status == STATUS_REVERTED:
+    if l1.status == CheckpointStatus.REVERTED:
         raise L1MismatchError(f"checkpoint {l1.index} is reverted on L1")
-    if l1.status not in (STATUS_PENDING, STATUS_FINAL):
+    if l1.status not in (CheckpointStatus.PENDING, CheckpointStatus.FINAL):
         raise L1MismatchError(f"checkpoint {l1.index} has unknown status {l1.status} on L1")
     # Verify the size and root L1 holds are the ones the proof was made against.
     if l1.size != claimed.size:
@@ -333,7 +336,7 @@ def verify_l1_checkpoint(
         raise L1MismatchError(
             f"checkpoint {l1.index}: L1 holds root {_hx(l1.root)}, served {_hx(claimed.root)}"
         )
-    if l1.status == STATUS_PENDING and not allow_pending:
+    if l1.status == CheckpointStatus.PENDING and not allow_pending:
         raise NotFinalError(
             f"checkpoint {l1.index} is pending on L1 until {l1.challenge_ends} "
             "(its challenge window is open)"
@@ -369,7 +372,7 @@ def verify_trusted_extension(
     checkpoint is from another deployment or a needed proof is missing.
     """
     if trusted is None:
-        return _trust(l1) if l1.status == STATUS_FINAL else None
+        return _trust(l1) if l1.status == CheckpointStatus.FINAL else None
     if (trusted.chain_id, trusted.contract) != (l1.chain_id, l1.contract):
         raise InvalidFieldError("trusted", "is for another chain or contract")
     # Verify an index seen before still holds what it held.
@@ -393,7 +396,7 @@ def verify_trusted_extension(
             f"checkpoint {l1.index} (size {l1.size}) and the trusted checkpoint {trusted.index} "
             f"(size {trusted.size}) are not one history: {exc}"
         ) from None
-    if l1.status == STATUS_FINAL and l1.size > trusted.size:
+    if l1.status == CheckpointStatus.FINAL and l1.size > trusted.size:
         return _trust(l1)
     return trusted
 
@@ -457,48 +460,13 @@ def verify_event(
         bundle.leaf_hash,
         bundle.record,
         l1_checkpoint,
-        l1_checkpoint.status == STATUS_FINAL,
+        l1_checkpoint.status == CheckpointStatus.FINAL,
         new_trusted,
         trusted is not None,
     )
 
 
 # --- wire forms ----------------------------------------------------------------------------
-
-
-def _hash(value: Any, field: str) -> Hash32:
-    b = _hex(value, field)
-    if len(b) != 32:
-        raise InvalidFieldError(field, f"must be 32 bytes of 0x-hex, got {len(b)} bytes")
-    return Hash32(b)
-
-
-def _hex(value: Any, field: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise InvalidFieldError(field, f"must be a 0x-hex string, got {value!r:.80}")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise InvalidFieldError(field, f"is not valid hex: {value!r:.80}") from None
-
-
-def _address(value: Any, field: str) -> bytes:
-    b = _hex(value, field)
-    if len(b) != 20:
-        raise InvalidFieldError(field, f"must be a 20-byte 0x address, got {len(b)} bytes")
-    return b
-
-
-def _uint(value: Any, field: str, limit: int = 2**64) -> int:
-    if type(value) is not int or not 0 <= value < limit:
-        raise InvalidFieldError(field, f"must be an integer in [0, {limit}), got {value!r:.80}")
-    return value
-
-
-def _hashes(value: Any, field: str) -> tuple[Hash32, ...]:
-    if not isinstance(value, list):
-        raise InvalidFieldError(field, "must be a list of 0x-hex hashes")
-    return tuple(_hash(v, f"{field}[{i}]") for i, v in enumerate(value))
 
 
 def _obj(value: Any, field: str) -> Mapping[str, Any]:
@@ -517,9 +485,9 @@ def checkpoint_ref_from_json(obj: Any, field: str = "checkpoint") -> CheckpointR
     """A server's checkpoint object (`{index, treeSize, root, ...}`) as a `CheckpointRef`."""
     o = _obj(obj, field)
     return CheckpointRef(
-        _uint(_req(o, "index", field + "."), field + ".index", 2**256),
-        _uint(_req(o, "treeSize", field + "."), field + ".treeSize", MAX_TREE_SIZE + 1),
-        _hash(_req(o, "root", field + "."), field + ".root"),
+        parse_uint(_req(o, "index", field + "."), field + ".index", maximum=UINT256_MAX),
+        parse_uint(_req(o, "treeSize", field + "."), field + ".treeSize", maximum=MAX_TREE_SIZE),
+        parse_hash32(_req(o, "root", field + "."), field + ".root"),
     )
 
 
@@ -532,25 +500,23 @@ def bundle_from_proof_json(
     chain_id: int | None = None,
     contract: bytes | None = None,
 ) -> ProofBundle:
-    """A `ProofBundle` from an `attest_getProof` answer (DESIGN §7).
+    """A `ProofBundle` from an `attest_getProof` answer (docs/spec.md §10).
 
     The anchor is `anchor` when given (with `anchor_proof` from its size to the answer's
     `treeSize`), else the answer's own `checkpoint` object, if any. `meta` is the event's meta
     object from `attest_getEvent` (None when it has none).
     """
     o = _obj(proof, "proof")
-    record = _hex(_req(o, "record"), "record")
-    if len(record) != RECORD_SIZE:
-        raise InvalidFieldError("record", f"must be {RECORD_SIZE} bytes, got {len(record)}")
+    record = parse_hex(_req(o, "record"), "record", size=RECORD_SIZE)
     if anchor is None and o.get("checkpoint") is not None:
         anchor = checkpoint_ref_from_json(o["checkpoint"])
     return ProofBundle(
-        seq=_uint(_req(o, "seq"), "seq"),
+        seq=parse_uint(_req(o, "seq"), "seq"),
         record=record,
-        leaf_hash=_hash(_req(o, "leafHash"), "leafHash"),
-        tree_size=_uint(_req(o, "treeSize"), "treeSize", MAX_TREE_SIZE + 1),
-        root=_hash(_req(o, "root"), "root"),
-        proof=_hashes(_req(o, "proof"), "proof"),
+        leaf_hash=parse_hash32(_req(o, "leafHash"), "leafHash"),
+        tree_size=parse_uint(_req(o, "treeSize"), "treeSize", maximum=MAX_TREE_SIZE),
+        root=parse_hash32(_req(o, "root"), "root"),
+        proof=parse_hashes(_req(o, "proof"), "proof"),
         checkpoint=anchor,
         anchor_proof=tuple(Hash32(bytes(p)) for p in anchor_proof),
         chain_id=chain_id,
@@ -591,9 +557,9 @@ def decode_bundle(obj: Any) -> ProofBundle:
         o,
         meta=o.get("meta"),
         anchor=None if o.get("checkpoint") is None else checkpoint_ref_from_json(o["checkpoint"]),
-        anchor_proof=_hashes(o.get("anchorProof", []), "anchorProof"),
-        chain_id=None if chain_id is None else _uint(chain_id, "chainId", 2**256),
-        contract=None if contract is None else _address(contract, "contract"),
+        anchor_proof=parse_hashes(o.get("anchorProof", []), "anchorProof"),
+        chain_id=None if chain_id is None else parse_uint(chain_id, "chainId", maximum=UINT256_MAX),
+        contract=None if contract is None else parse_address(contract, "contract"),
     )
 
 
@@ -628,11 +594,11 @@ def decode_trusted_state(obj: Any) -> list[TrustedCheckpoint]:
         t = _obj(item, p[:-1])
         out.append(
             TrustedCheckpoint(
-                chain_id=_uint(_req(t, "chainId", p), p + "chainId", 2**256),
-                contract=_address(_req(t, "contract", p), p + "contract"),
-                index=_uint(_req(t, "index", p), p + "index", 2**256),
-                size=_uint(_req(t, "treeSize", p), p + "treeSize", MAX_TREE_SIZE + 1),
-                root=_hash(_req(t, "root", p), p + "root"),
+                chain_id=parse_uint(_req(t, "chainId", p), p + "chainId", maximum=UINT256_MAX),
+                contract=parse_address(_req(t, "contract", p), p + "contract"),
+                index=parse_uint(_req(t, "index", p), p + "index", maximum=UINT256_MAX),
+                size=parse_uint(_req(t, "treeSize", p), p + "treeSize", maximum=MAX_TREE_SIZE),
+                root=parse_hash32(_req(t, "root", p), p + "root"),
             )
         )
     return out
@@ -680,7 +646,7 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
             "index": cp.index,
             "treeSize": cp.size,
             "root": _hx(cp.root),
-            "status": STATUS_NAMES.get(cp.status, str(cp.status)),
+            "status": status_label(cp.status),
             "challengeEnds": cp.challenge_ends,
         },
         "consistencyChecked": verdict.consistency_checked,

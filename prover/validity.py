@@ -1,4 +1,4 @@
-"""The validity rules of DESIGN §5 over raw 352-byte records: pure predicates for validators.
+"""The validity rules of docs/spec.md §8 over raw 352-byte records: pure predicates for validators.
 
 Each check reads the record's ABI words exactly as the rollup contract does (docs/contract.md,
 "Fraud-proof catalogue"), so a `Violation` found here is one the contract accepts as a fraud
@@ -29,7 +29,19 @@ import sha3
 
 from prover.eip712 import EVENT_TYPEHASH, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
-from prover.record import RECORD_SIZE, SECP256K1_HALF_N, is_valid_kind
+from prover.record import (
+    KIND_BYTES,
+    R_BYTES,
+    RECORD_SIZE,
+    REPLAY_KEY_WORDS,
+    S_BYTES,
+    SECP256K1_HALF_N,
+    SUBMITTER_BYTES,
+    Word,
+    is_valid_kind,
+    record_word,
+    word_slice,
+)
 
 _U64_LIMIT: Final[int] = 2**64
 _U160_LIMIT: Final[int] = 2**160
@@ -38,11 +50,12 @@ _ZERO_WORD: Final[bytes] = bytes(32)
 _EIP712_PREFIX: Final[bytes] = b"\x19\x01"
 
 
-class Rule(IntEnum):
-    """What a violation breaks; the values are the contract's `FraudProven.rule` codes."""
+class FraudRule(IntEnum):
+    """What a violation breaks: the contract's `FraudProven.rule` codes (its ``RULE_*``
+    constants; tests/prover/test_contract_codes.py compares them with Rollup.vy)."""
 
     WRONG_SEQ = 1
-    """DESIGN §5 rule 1: ``record.seq != i`` (`proveWrongSeq`)."""
+    """docs/spec.md §8 rule 1: ``record.seq != i`` (`proveWrongSeq`)."""
     BAD_SIGNATURE = 2
     """Rule 2: the signature does not recover to the submitter (`proveBadSignature`)."""
     MALFORMED = 3
@@ -53,13 +66,24 @@ class Rule(IntEnum):
     """Rule 4, second half: a timestamp after the covering commit (`proveFutureTimestamp`)."""
     REPLAY = 6
     """Rule 5: two signed records share (submitter, nonce) (`proveReplay`)."""
+    RECEIPT_MISMATCH = 7
+    """docs/spec.md §5: a checkpoint holds another record where a receipt promised a leaf
+    (`proveReceiptMismatch`)."""
+    RECEIPT_DEADLINE = 8
+    """docs/spec.md §5: no checkpoint covered a receipt by its deadline (`proveReceiptDeadlineMissed`)."""
+    DA_UNANSWERED = 9
+    """docs/spec.md §9: a DA challenge was not answered in time (`resolveDAChallenge`)."""
+
+
+Rule = FraudRule
+"""Transitional name (issue 9): removed once every consumer says `FraudRule`."""
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One broken rule, located well enough to build its one-step fraud proof."""
 
-    rule: Rule
+    rule: FraudRule
     """The rule broken."""
     seq: int
     """Position of the offending record: the one the proof's checkpoint must newly cover."""
@@ -82,7 +106,7 @@ class Violation:
 def violation_from_json(obj: dict[str, object]) -> Violation:
     """Inverse of `Violation.to_json`; `InvalidFieldError` for a malformed object."""
     try:
-        rule = Rule[str(obj["rule"])]
+        rule = FraudRule[str(obj["rule"])]
         seq = obj["seq"]
         related = obj.get("related")
         reason = str(obj.get("reason", ""))
@@ -96,9 +120,12 @@ def violation_from_json(obj: dict[str, object]) -> Violation:
 # --- words ------------------------------------------------------------------------------------
 
 
-def _word(record: bytes, k: int) -> int:
-    """Word k of the record as a uint256 (what the contract's ``extract32`` reads)."""
-    return int.from_bytes(record[32 * k : 32 * k + 32], "big")
+# Word k of the record as a uint256 (what the contract's ``extract32`` reads).
+_word = record_word
+
+# hashStruct(Event) covers words 2-5 (kind, subject, digest, metaHash) and 7 (nonce).
+_EVENT_WORDS: Final[slice] = word_slice(Word.KIND, Word.SUBMITTER)
+_NONCE_WORD: Final[slice] = word_slice(Word.NONCE)
 
 
 def _check_length(record: bytes) -> None:
@@ -108,7 +135,7 @@ def _check_length(record: bytes) -> None:
 
 def record_timestamp_word(record: bytes) -> int:
     """Word 1, the timestamp (ms), whole: a malformed record may hold more than 64 bits."""
-    return _word(record, 1)
+    return _word(record, Word.TIMESTAMP)
 
 
 # --- rules 1-3: one record --------------------------------------------------------------------
@@ -119,24 +146,24 @@ def is_well_formed(record: bytes) -> bool:
     its ABI type (seq is rule 1's business)."""
     _check_length(record)
     return (
-        _word(record, 1) < _U64_LIMIT
-        and _word(record, 6) < _U160_LIMIT
-        and _word(record, 7) < _U64_LIMIT
-        and _word(record, 8) < _U8_LIMIT
-        and is_valid_kind(record[64:96])
+        _word(record, Word.TIMESTAMP) < _U64_LIMIT
+        and _word(record, Word.SUBMITTER) < _U160_LIMIT
+        and _word(record, Word.NONCE) < _U64_LIMIT
+        and _word(record, Word.V) < _U8_LIMIT
+        and is_valid_kind(record[KIND_BYTES])
     )
 
 
 def _malformed_reason(record: bytes) -> str:
-    if _word(record, 1) >= _U64_LIMIT:
+    if _word(record, Word.TIMESTAMP) >= _U64_LIMIT:
         return "timestamp word does not fit uint64"
-    if _word(record, 6) >= _U160_LIMIT:
+    if _word(record, Word.SUBMITTER) >= _U160_LIMIT:
         return "submitter word does not fit an address"
-    if _word(record, 7) >= _U64_LIMIT:
+    if _word(record, Word.NONCE) >= _U64_LIMIT:
         return "nonce word does not fit uint64"
-    if _word(record, 8) >= _U8_LIMIT:
+    if _word(record, Word.V) >= _U8_LIMIT:
         return "v word does not fit uint8"
-    return f"kind {record[64:96]!r} is not [a-z0-9_.-]{{1,32}} zero-padded"
+    return f"kind {record[KIND_BYTES]!r} is not [a-z0-9_.-]{{1,32}} zero-padded"
 
 
 def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
@@ -146,9 +173,9 @@ def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
     records whose words overflow their ABI types exactly as the contract does.
     """
     _check_length(record)
-    v = _word(record, 8)
-    r = record[288:320]
-    s = record[320:352]
+    v = _word(record, Word.V)
+    r = record[R_BYTES]
+    s = record[S_BYTES]
     # Verify an unsigned record carries no signature at all.
     if v == 0:
         if r != _ZERO_WORD or s != _ZERO_WORD:
@@ -160,13 +187,13 @@ def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
     if int.from_bytes(s, "big") > SECP256K1_HALF_N:
         raise InvalidSignatureError("signature", "s is in the upper half (EIP-2)")
     # hashStruct(Event) over the raw words 2, 3, 4, 5 and 7, as the contract hashes them.
-    struct_hash = sha3.keccak_256(EVENT_TYPEHASH + record[64:192] + record[224:256]).digest()
+    struct_hash = sha3.keccak_256(EVENT_TYPEHASH + record[_EVENT_WORDS] + record[_NONCE_WORD]).digest()
     digest = sha3.keccak_256(_EIP712_PREFIX + domain_separator + struct_hash).digest()
     signer = recover_signer(digest, v, r, s)
     # Verify the signer is the submitter word (an overflowing word matches no address).
-    if int.from_bytes(signer, "big") != _word(record, 6):
+    if int.from_bytes(signer, "big") != _word(record, Word.SUBMITTER):
         raise InvalidSignatureError(
-            "signature", f"recovers to 0x{signer.hex()}, not the submitter 0x{record[204:224].hex()}"
+            "signature", f"recovers to 0x{signer.hex()}, not the submitter 0x{record[SUBMITTER_BYTES].hex()}"
         )
 
 
@@ -186,7 +213,7 @@ def check_record(record: bytes, index: int, domain_separator: bytes) -> list[Vio
     """
     _check_length(record)
     found: list[Violation] = []
-    seq_word = _word(record, 0)
+    seq_word = _word(record, Word.SEQ)
     if seq_word != index:
         found.append(Violation(Rule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"))
     try:
@@ -207,7 +234,7 @@ def check_adjacent(previous: bytes, record: bytes, index: int) -> Violation | No
     _check_length(record)
     if index < 1:
         raise InvalidFieldError("index", f"the later of two neighbours is at >= 1, got {index}")
-    before, after = _word(previous, 1), _word(record, 1)
+    before, after = _word(previous, Word.TIMESTAMP), _word(record, Word.TIMESTAMP)
     if after < before:
         return Violation(
             Rule.TIME_TRAVEL, index, index - 1, f"timestamp {after} ms after {before} ms at {index - 1}"
@@ -219,7 +246,7 @@ def check_commit_time(record: bytes, index: int, committed_at_s: int) -> Violati
     """Rule 4b: `record` at `index` is timestamped after the commit time (Unix seconds) of the
     first checkpoint that covers it."""
     _check_length(record)
-    timestamp = _word(record, 1)
+    timestamp = _word(record, Word.TIMESTAMP)
     if timestamp > committed_at_s * 1000:
         return Violation(
             Rule.FUTURE_TIMESTAMP,
@@ -239,9 +266,9 @@ def replay_key(record: bytes) -> bytes | None:
     Whole words, as the contract compares them: two records with equal keys replay.
     """
     _check_length(record)
-    if _word(record, 8) == 0:
+    if _word(record, Word.V) == 0:
         return None
-    return record[192:256]
+    return record[REPLAY_KEY_WORDS]
 
 
 def check_replay(earlier_record: bytes, earlier: int, record: bytes, index: int) -> Violation | None:
@@ -255,6 +282,6 @@ def check_replay(earlier_record: bytes, earlier: int, record: bytes, index: int)
         Rule.REPLAY,
         index,
         earlier,
-        f"(submitter 0x{key[12:32].hex()}, nonce {int.from_bytes(key[32:], 'big')}) "
+        f"(submitter 0x{record[SUBMITTER_BYTES].hex()}, nonce {_word(record, Word.NONCE)}) "
         f"already used at {earlier}",
     )

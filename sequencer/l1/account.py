@@ -20,10 +20,10 @@ from web3.exceptions import ContractLogicError
 from web3.types import Wei
 
 from l1_contracts.contract import (
-    DAState,
     calldata_gas_limit,
     reveal_records,
 )
+from prover.checkpoint import DAState
 from prover.errors import L1Error
 from sequencer.l1.reader import RollupReader
 

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 import orjson
 import trio
 
-from l1_contracts.contract import Checkpoint, DAState, prove_range
-from prover.light_client import STATUS_NAMES
+from prover.checkpoint import Checkpoint, DAState, checkpoint_json
+from prover.range_proof import prove_range
+from prover.record import record_timestamp
 from sequencer.l1.account import L1Client
 from sequencer.l1.rounds import L1Rounds
 from sequencer.node.faults import FaultInjector
@@ -44,7 +45,7 @@ def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
     """
     while low < high:
         mid = (low + high + 1) // 2
-        if int.from_bytes(store.get_record(mid - 1)[32:64], "big") <= bound_ms:
+        if record_timestamp(store.get_record(mid - 1)) <= bound_ms:
             low = mid
         else:
             high = mid - 1
@@ -196,15 +197,7 @@ class Committer:
             )
 
     async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:
-        record = {
-            "index": cp.index,
-            "treeSize": cp.size,
-            "root": "0x" + cp.root.hex(),
-            "committedAt": cp.committed_at,
-            "challengeEnds": cp.challenge_ends,
-            "status": STATUS_NAMES[cp.status],
-            "l1Tx": l1_tx,
-        }
+        record = checkpoint_json(cp, l1_tx)
         if self._records.get(cp.index) == record:
             return
         # After this synced write, a restart answers attest_getCheckpoint from this record at

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import orjson
 
+from prover.checkpoint import CheckpointStatus
 from prover.errors import AttestError, InvalidInputError, L1Error, NotIncludedError
 from prover.light_client import (
-    STATUS_FINAL,
     CheckpointRef,
     Expectations,
     L1Checkpoint,
@@ -31,6 +31,7 @@ from prover.light_client import (
     verify_event,
 )
 from prover.record import encode_kind
+from prover.wire import parse_address, parse_hash32
 from sequencer.lightclient.export import register_export
 from sequencer.lightclient.fetch import (
     L1Reader,
@@ -38,7 +39,6 @@ from sequencer.lightclient.fetch import (
     fetch_bundle,
     fetch_consistency,
     fetch_event,
-    hex_arg,
     l1_target,
     rpc_call,
 )
@@ -64,10 +64,10 @@ def expectations_from_args(args: argparse.Namespace) -> Expectations:
             raise InvalidInputError(f"--kind: {exc}") from None
     return Expectations(
         kind=kind,
-        subject=None if args.subject is None else hex_arg(args.subject, 32, "--subject"),
-        digest=None if args.digest is None else hex_arg(args.digest, 32, "--digest"),
-        submitter=None if args.submitter is None else hex_arg(args.submitter, 20, "--submitter"),
-        meta_hash=None if args.meta_hash is None else hex_arg(args.meta_hash, 32, "--meta-hash"),
+        subject=None if args.subject is None else parse_hash32(args.subject, "--subject"),
+        digest=None if args.digest is None else parse_hash32(args.digest, "--digest"),
+        submitter=None if args.submitter is None else parse_address(args.submitter, "--submitter"),
+        meta_hash=None if args.meta_hash is None else parse_hash32(args.meta_hash, "--meta-hash"),
         nonce=args.nonce,
     )
 
@@ -101,7 +101,7 @@ def _verify_one(
         notes.append(
             f"consistent with the checkpoint verified before ({trusted.index}, size {trusted.size})"
         )
-    if chosen.status != STATUS_FINAL:
+    if chosen.status != CheckpointStatus.FINAL:
         notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
     return verdict
 
@@ -109,7 +109,7 @@ def _verify_one(
 def _seqs_for(args: argparse.Namespace, client: RpcClient) -> list[int]:
     if args.seq is not None:
         return [args.seq]
-    digest = hex_arg(args.digest, 32, "--digest")
+    digest = parse_hash32(args.digest, "--digest")
     seqs: list[int] = []
     after: int | None = None
     while True:
@@ -188,7 +188,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             raise NotIncludedError(f"the bundle is for seq {bundle.seq}, not {args.seq}")
         notes: list[str] = []
         contract = (
-            hex_arg(args.contract, 20, "--contract") if args.contract is not None else bundle.contract
+            parse_address(args.contract, "--contract") if args.contract is not None else bundle.contract
         )
         l1_cp: L1Checkpoint | None = None
         trusted: TrustedCheckpoint | None = None
@@ -226,7 +226,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         )
         if l1_cp is not None and verdict.trusted is not None and verdict.trusted != trusted:
             save_state(state_path, replace_trusted(states, verdict.trusted))
-        if l1_cp is not None and l1_cp.status != STATUS_FINAL:
+        if l1_cp is not None and l1_cp.status != CheckpointStatus.FINAL:
             notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
     except AttestError as exc:
         return fail(args, exc, seq)

@@ -8,10 +8,10 @@ import argparse
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from prover.checkpoint import CheckpointStatus
 from prover.errors import (
     AttestError,
     InvalidFieldError,
-    InvalidInputError,
     L1MismatchError,
     NotFinalError,
     NotIncludedError,
@@ -19,16 +19,14 @@ from prover.errors import (
 )
 from prover.jsonrpc import JsonRpcError
 from prover.light_client import (
-    STATUS_PENDING,
-    STATUS_REVERTED,
     CheckpointRef,
     L1Checkpoint,
     ProofBundle,
     bundle_from_proof_json,
 )
 from prover.types import Hash32
+from prover.wire import parse_address, parse_hash32
 from sequencer.rpc.client import RpcClient, TransportError
-from sequencer.rpc.wire import parse_hash32
 
 NOT_FOUND_CODE: Final[int] = -32004
 """The sequencer's JSON-RPC code for `NotFoundError` (sequencer/rpc_errors.py)."""
@@ -81,11 +79,11 @@ class L1Reader:
         count = self.count()
         if allow_pending and count:
             latest = self.checkpoint(count - 1)
-            if latest.status == STATUS_PENDING and latest.size > seq:
+            if latest.status == CheckpointStatus.PENDING and latest.size > seq:
                 return latest
         if count:
             latest = self.checkpoint(count - 1)
-            if latest.status == STATUS_REVERTED and latest.size > seq:
+            if latest.status == CheckpointStatus.REVERTED and latest.size > seq:
                 # Reverts cascade to every later checkpoint, so no live one covers seq: a fraud
                 # was proven against the checkpoints that did.
                 raise L1MismatchError(
@@ -95,7 +93,7 @@ class L1Reader:
         pending = ""
         if not allow_pending and count:
             latest = self.checkpoint(count - 1)
-            if latest.status == STATUS_PENDING and latest.size > seq:
+            if latest.status == CheckpointStatus.PENDING and latest.size > seq:
                 pending = (
                     f"; pending checkpoint {latest.index} covers it until its challenge window "
                     f"ends at {latest.challenge_ends} (--allow-pending accepts it)"
@@ -171,7 +169,7 @@ def fetch_bundle(
         anchor_json = rpc_call(client, "attest_getConsistencyProof", checkpoint.size, served.tree_size)
         if not isinstance(anchor_json, dict):
             raise InvalidFieldError("attest_getConsistencyProof", "answer is not an object")
-        first_root = Hash32(parse_hash32(anchor_json.get("firstRoot"), "firstRoot"))
+        first_root = parse_hash32(anchor_json.get("firstRoot"), "firstRoot")
         return replace(
             served,
             checkpoint=CheckpointRef(checkpoint.index, checkpoint.size, first_root),
@@ -184,7 +182,7 @@ def fetch_bundle(
 def _parse_proof(value: Any, what: str) -> list[Hash32]:
     if not isinstance(value, list):
         raise InvalidFieldError(what, f"answered without a proof list: {value!r:.200}")
-    return [Hash32(parse_hash32(p, f"proof[{i}]")) for i, p in enumerate(value)]
+    return [parse_hash32(p, f"proof[{i}]") for i, p in enumerate(value)]
 
 
 def fetch_consistency(client: RpcClient, first: int, second: int) -> list[Hash32]:
@@ -198,18 +196,6 @@ def fetch_consistency(client: RpcClient, first: int, second: int) -> list[Hash32
         raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
 
 
-def hex_arg(value: str, size: int, name: str) -> bytes:
-    if not value.startswith("0x"):
-        raise InvalidInputError(f"{name}: must start with 0x, got {value!r}")
-    try:
-        b = bytes.fromhex(value[2:])
-    except ValueError:
-        raise InvalidInputError(f"{name}: not hex: {value!r}") from None
-    if len(b) != size:
-        raise InvalidInputError(f"{name}: must be {size} bytes, got {len(b)}")
-    return b
-
-
 @dataclass(frozen=True, slots=True)
 class L1Target:
     url: str
@@ -220,7 +206,7 @@ class L1Target:
 
 def l1_target(args: argparse.Namespace, client: RpcClient | None) -> L1Target | None:
     url: str | None = args.l1_rpc
-    contract = None if args.contract is None else hex_arg(args.contract, 20, "--contract")
+    contract = None if args.contract is None else parse_address(args.contract, "--contract")
     from_server = False
     if (url is None or contract is None) and client is not None:
         status = rpc_call(client, "attest_status")
@@ -229,7 +215,7 @@ def l1_target(args: argparse.Namespace, client: RpcClient | None) -> L1Target | 
             if url is None and isinstance(l1.get("rpc"), str):
                 url, from_server = l1["rpc"], True
             if contract is None and isinstance(l1.get("contract"), str):
-                contract, from_server = hex_arg(l1["contract"], 20, "l1.contract"), True
+                contract, from_server = parse_address(l1["contract"], "l1.contract"), True
     if url is None or contract is None:
         return None
     return L1Target(url, contract, from_server)

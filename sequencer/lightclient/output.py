@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import orjson
 
+from prover.checkpoint import status_label
 from prover.errors import (
     ExpectationMismatchError,
     InvalidInputError,
@@ -33,7 +34,7 @@ from prover.errors import (
     ProofError,
 )
 from prover.jsonrpc import JsonRpcError
-from prover.light_client import STATUS_NAMES, Verdict
+from prover.light_client import Verdict
 from sequencer.lightclient.fetch import UnreachableError
 from sequencer.rpc.client import TransportError
 
@@ -111,7 +112,7 @@ def ok_lines(verdict: Verdict, notes: Sequence[str]) -> list[str]:
     else:
         head = (
             f"OK seq {verdict.seq}: included under checkpoint {cp.index} (tree size {cp.size}, "
-            f"root 0x{cp.root.hex()}), {STATUS_NAMES.get(cp.status, cp.status)} on L1 chain "
+            f"root 0x{cp.root.hex()}), {status_label(cp.status)} on L1 chain "
             f"{cp.chain_id} contract 0x{cp.contract.hex()}"
         )
     return [head, f"  leaf hash 0x{verdict.leaf_hash.hex()}", *(f"  note: {n}" for n in notes)]

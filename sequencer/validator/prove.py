@@ -14,7 +14,6 @@ import logging
 from collections.abc import Sequence
 
 from l1_contracts.contract import (
-    FraudRule,
     SignedReceipt,
     covered_count_at,
     receipt_deadline_fraud,
@@ -24,6 +23,7 @@ from l1_contracts.contract import (
     time_travel_fraud,
 )
 from prover.errors import L1Error
+from prover.validity import FraudRule
 from sequencer.l1.account import Gas, RollupAccount, Sent
 
 log = logging.getLogger(__name__)

@@ -35,10 +35,9 @@ from typing import Any, Final, TypeVar
 import orjson
 import trio
 
-from l1_contracts.contract import Checkpoint, CheckpointStatus, DAState, FraudRule
+from prover.checkpoint import Checkpoint, CheckpointStatus, DAState, checkpoint_json
 from prover.errors import L1Error
-from prover.light_client import STATUS_NAMES
-from prover.validity import Rule, Violation, check_commit_time
+from prover.validity import FraudRule, Violation, check_commit_time
 from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
 from sequencer.l1.rounds import L1Rounds
 from sequencer.validator.metrics import ValidatorMetrics
@@ -122,12 +121,12 @@ class Watcher:
         """A checkpoint as L1 said it last: "latest" (live), "finalized", or an index."""
         if isinstance(which, int):
             t = self.tracked.get(which)
-            return _checkpoint_json(t.cp) if t is not None else None
+            return checkpoint_json(t.cp) if t is not None else None
         wanted = {"latest": (CheckpointStatus.PENDING, CheckpointStatus.FINAL),
                   "finalized": (CheckpointStatus.FINAL,)}[which]
         for index in sorted(self.tracked, reverse=True):
             if self.tracked[index].cp.status in wanted:
-                return _checkpoint_json(self.tracked[index].cp)
+                return checkpoint_json(self.tracked[index].cp)
         return None
 
     def l1_status(self) -> dict[str, Any]:
@@ -157,7 +156,7 @@ class Watcher:
             "upstreamError": self.replica.last_error,
             "violations": [v.to_json() for v in self.replica.violations],
             "checkpoints": [
-                {**_checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
+                {**checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
                 for _, t in sorted(self.tracked.items())
             ],
             "proofs": self.proofs,
@@ -204,10 +203,10 @@ class Watcher:
                 self.tracked[index] = Tracked(cp, prev)
                 self.metrics.checkpoints_seen.inc()
                 log.info("checkpoint %d seen: size %d, new from %d, status %s",
-                         index, cp.size, prev, STATUS_NAMES[cp.status])
+                         index, cp.size, prev, CheckpointStatus(cp.status).label)
             else:
                 if cp.status != t.cp.status:
-                    log.info("checkpoint %d is now %s", index, STATUS_NAMES[cp.status])
+                    log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
                 t.cp = cp
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -288,15 +287,15 @@ class Watcher:
         store, l1 = self.store, self.l1
         record = store.get_record(v.seq)
         proof = store.inclusion_proof(v.seq, cp.size)
-        if v.rule in (Rule.TIME_TRAVEL, Rule.REPLAY):
+        if v.rule in (FraudRule.TIME_TRAVEL, FraudRule.REPLAY):
             if v.related is None:
                 raise AssertionError(f"{v.rule.name} violation without its earlier record")
             earlier = store.get_record(v.related)
             earlier_proof = store.inclusion_proof(v.related, cp.size)
-            if v.rule == Rule.TIME_TRAVEL:
+            if v.rule == FraudRule.TIME_TRAVEL:
                 return l1.prove_time_travel(cp.index, v.related, earlier, earlier_proof, record, proof)
             return l1.prove_replay(cp.index, v.related, earlier, earlier_proof, v.seq, record, proof)
-        return l1.prove_single(FraudRule[v.rule.name], cp.index, v.seq, record, proof)
+        return l1.prove_single(v.rule, cp.index, v.seq, record, proof)
 
     # --- data availability -----------------------------------------------------------------------
 
@@ -457,16 +456,4 @@ class Watcher:
     async def _l1(self, fn: Callable[[], T]) -> T:
         # web3 blocks on the socket; abandoned on cancel so a hung node cannot hold shutdown.
         return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
-
-
-def _checkpoint_json(cp: Checkpoint) -> dict[str, Any]:
-    return {
-        "index": cp.index,
-        "treeSize": cp.size,
-        "root": "0x" + cp.root.hex(),
-        "committedAt": cp.committed_at,
-        "challengeEnds": cp.challenge_ends,
-        "status": STATUS_NAMES[cp.status],
-        "l1Tx": None,
-    }
 

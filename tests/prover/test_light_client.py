@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from prover.checkpoint import CheckpointStatus
 from prover.eip712 import Domain, Signer, compute_event_digest
 from prover.errors import (
     ExpectationMismatchError,
@@ -19,10 +20,6 @@ from prover.errors import (
 )
 from prover.hashing import leaf_hash
 from prover.light_client import (
-    STATUS_FINAL,
-    STATUS_NONE,
-    STATUS_PENDING,
-    STATUS_REVERTED,
     CheckpointRef,
     Expectations,
     L1Checkpoint,
@@ -76,7 +73,7 @@ RECORDS = [make_record(i, signed=i % 2 == 1, meta=i == 4) for i in range(23)]
 TREE = MemoryTree([leaf_hash(r) for r in RECORDS])
 
 
-def l1_row(index: int, size: int, *, status: int = STATUS_FINAL, root: bytes | None = None) -> L1Checkpoint:
+def l1_row(index: int, size: int, *, status: int = CheckpointStatus.FINAL, root: bytes | None = None) -> L1Checkpoint:
     return L1Checkpoint(
         CHAIN, CONTRACT, index, size, Hash32(root if root is not None else TREE.root(size)),
         1000, 1120, status,
@@ -179,7 +176,7 @@ def test_tampered_bundle_is_proof_invalid(tamper, message: str) -> None:  # type
 
 def test_signature_from_another_domain_is_proof_invalid() -> None:
     # Alice signed seq 3 for another contract: the leaf is what the tree holds, the signature
-    # does not recover to her in this L1's domain (DESIGN §5 rule 2).
+    # does not recover to her in this L1's domain (docs/spec.md §8 rule 2).
     other = make_record(3, signed=True, domain=Domain(CHAIN, bytes(20)))
     records = [*RECORDS[:3], other, *RECORDS[4:16]]
     tree = MemoryTree([leaf_hash(r) for r in records])
@@ -230,14 +227,14 @@ def test_expectation_mismatch_names_the_field(expect: Expectations, field: str) 
 
 
 def test_pending_needs_allow_pending() -> None:
-    row = l1_row(0, 16, status=STATUS_PENDING)
+    row = l1_row(0, 16, status=CheckpointStatus.PENDING)
     with pytest.raises(NotFinalError, match="pending"):
         verify_event(bundle(2, 16), NONE, row)
     v = verify_event(bundle(2, 16), NONE, row, allow_pending=True)
     assert not v.final and v.trusted is None  # a pending checkpoint is never trusted
 
 
-@pytest.mark.parametrize(("status", "message"), [(STATUS_REVERTED, "reverted"), (STATUS_NONE, "no checkpoint")])
+@pytest.mark.parametrize(("status", "message"), [(CheckpointStatus.REVERTED, "reverted"), (CheckpointStatus.NONE, "no checkpoint")])
 def test_reverted_or_missing_checkpoint_is_refused_even_with_allow_pending(status: int, message: str) -> None:
     with pytest.raises(L1MismatchError, match=message):
         verify_event(bundle(2, 16), NONE, l1_row(0, 16, status=status), allow_pending=True)
@@ -296,10 +293,10 @@ def test_older_checkpoint_is_checked_against_the_trusted_one_which_stays() -> No
 
 def test_pending_larger_checkpoint_is_checked_but_not_trusted() -> None:
     old = trusted(1, 9)
-    new = verify_trusted_extension(old, l1_row(2, 20, status=STATUS_PENDING), TREE.consistency_proof(9, 20))
+    new = verify_trusted_extension(old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(9, 20))
     assert new == old
     with pytest.raises(L1MismatchError):
-        verify_trusted_extension(old, l1_row(2, 20, status=STATUS_PENDING), TREE.consistency_proof(8, 20))
+        verify_trusted_extension(old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(8, 20))
 
 
 def test_missing_proof_or_other_deployment_is_an_input_error() -> None:

@@ -1,4 +1,5 @@
-"""The DA range proof (l1_contracts.contract.prove_range / root_from_range) against MemoryTree."""
+"""The DA range proof (prover.range_proof) against MemoryTree; tests/l1_contracts/test_da.py
+runs the same proofs through the contract's revealRecords."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l1_contracts.contract import prove_range, root_from_range
-from prover.errors import InvalidFieldError
+from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import keccak256
+from prover.range_proof import is_valid_range, prove_range, root_from_range, verify_range
 from prover.tree import MemoryTree
 
 LEAVES = [keccak256(i.to_bytes(4, "big")) for i in range(300)]
@@ -59,3 +60,32 @@ def test_bad_inputs() -> None:
         root_from_range(LEAVES[3:6], 3, 10, proof[:-1])
     with pytest.raises(InvalidFieldError, match="too long"):
         root_from_range(LEAVES[3:6], 3, 10, [*proof, proof[0]])
+
+
+def test_edge_ranges() -> None:
+    for n in (1, 2, 3, 5, 8, 13, 64, 100):
+        tree = MemoryTree(LEAVES[:n])
+        # The whole tree needs no boundary hashes.
+        assert prove_range(tree.nodes, 0, n, n) == []
+        # One leaf: the range proof is the RFC 9162 audit path, leaf side first.
+        for i in range(n):
+            assert prove_range(tree.nodes, i, i + 1, n) == tree.inclusion_proof(i)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_verify_and_is_valid(data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 120))
+    start = data.draw(st.integers(0, n - 1))
+    end = data.draw(st.integers(start + 1, n))
+    tree = MemoryTree(LEAVES[:n])
+    proof = prove_range(tree.nodes, start, end, n)
+    leaves = LEAVES[start:end]
+    verify_range(leaves, start, n, proof, tree.root())
+    assert is_valid_range(leaves, start, n, proof, tree.root())
+    # A wrong root is a failed proof; a malformed one (wrong length) is malformed input.
+    with pytest.raises(InclusionProofError):
+        verify_range(leaves, start, n, proof, keccak256(b"other"))
+    assert not is_valid_range(leaves, start, n, proof, keccak256(b"other"))
+    assert not is_valid_range(leaves, start, n, [*proof, proof[0] if proof else LEAVES[0]], tree.root())
+    assert not is_valid_range([], start, n, proof, tree.root())
