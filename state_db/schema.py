@@ -2,7 +2,8 @@
 
 Each namespace has a two-byte prefix: a schema version byte (``\\x01``) and a letter. A change to
 any key or value layout bumps `SCHEMA_VERSION` (and the version byte of the prefixes it
-touches); `Store.open` refuses a database written with another version instead of misreading it.
+touches); `Store.open` refuses a database written with another version instead of misreading it,
+and `state_db.migrate` registers the step that upgrades a store from the previous version.
 Integers in keys are big-endian so LevelDB's bytewise order is numeric order, which the range
 scans (records, indexes, block-by-end) depend on.
 
@@ -78,8 +79,8 @@ u64 = struct.Struct(">Q").pack
 because the commit path calls it several times per record."""
 
 
-def encode_schema_value(node_chunk_bits: int) -> bytes:
-    return SCHEMA_VERSION.to_bytes(4, "big") + bytes((node_chunk_bits,))
+def encode_schema_value(node_chunk_bits: int, version: int = SCHEMA_VERSION) -> bytes:
+    return version.to_bytes(4, "big") + bytes((node_chunk_bits,))
 
 
 def decode_schema_value(value: bytes) -> tuple[int, int]:

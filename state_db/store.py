@@ -1,15 +1,32 @@
 """The LevelDB store of the log: records, metas, tree nodes, blocks, indexes, checkpoints.
 
-One group commit is one plyvel write batch written with ``sync=True`` (DESIGN §8): records,
+One group commit is one plyvel write batch written with ``sync=True`` (docs/design.md): records,
 metas, tree-node chunks, indexes, sealed blocks, caller state and the new head land together
 or not at all, so a restart resumes from the head without replaying the log.
 
-Threading: plyvel calls block (disk I/O, fsync), so the sequencer runs every method here in a
-worker thread via ``trio.to_thread.run_sync``. One thread at a time may write (`commit`,
-`put_checkpoint`, `put_state`; a lock serialises them anyway); any number of threads may read
-at the same time, also while a commit is running. Readers only ever see durable state: the
-in-memory head is swapped only after the batch holding it is on disk, and every read is
-bounded by that head.
+Threads: which code calls what, and why that is safe.
+
+* Writes (`commit`, `put_checkpoint`, `put_state`) wait for an fsync, so their callers run
+  them in a worker thread via ``trio.to_thread.run_sync``: the sequencer's writer task (which in
+  that same thread also reads what it needs to place a group: `head`, `find_by_nonce`,
+  `get_record`, `receipt_of_seq`, `read_nodes`), the L1 committer (`put_checkpoint`), and a
+  validator's replica and watcher (`commit`, `put_state`). `_write_lock` serialises writes.
+* Reads for JSON-RPC (`head`, `get_record(s)`, `get_meta`, `get_leaf_hash`, `root_at`,
+  `inclusion_proof`, `consistency_proof`, `get_block`, `block_of_seq`, `find_by_*`,
+  `get_checkpoint`, `get_state`) run directly on the event loop's thread: a point read or a
+  short scan from LevelDB's block cache costs microseconds, less than the hop to a worker
+  thread, and never waits for the writer. Other services read on the loop too, or in worker
+  threads of their own (a validator's verdicts).
+* `open` and `close` run once, before the services start and after they stop.
+
+So reads run in several threads at once, also while a commit runs. That is safe because:
+(1) one LevelDB handle may be shared by concurrent threads (LevelDB guarantees it for `Get`,
+iterators and `Write`); (2) readers only see durable state: `_head` is an immutable `Head`,
+replaced by one assignment only after the batch holding it is on disk, every read is bounded by
+the head it took, and a commit never changes a key below that bound except by extending the
+last partial chunk (old bytes stay in place); (3) the writer's in-memory tree and partial
+chunks are touched only under `_write_lock`; (4) the chunk cache, the one structure that
+readers change, is safe to share between threads (`_ChunkCache`).
 """
 
 from __future__ import annotations
@@ -39,15 +56,16 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
+from state_db.migrate import schema_version_error
 from state_db.schema import RECORDS_PER_CHUNK
 
 log = logging.getLogger(__name__)
 
 RECORD_SIZE: Final[int] = 352
-"""An event record is 11 ABI words (DESIGN §3)."""
+"""An event record is 11 ABI words (docs/spec.md §3)."""
 HASH_SIZE: Final[int] = 32
 
-# Byte ranges of the record fields the store indexes (DESIGN §3, word i = [32i, 32i+32)).
+# Byte ranges of the record fields the store indexes (docs/spec.md §3, word i = [32i, 32i+32)).
 _SEQ = slice(0, 32)  # word 0
 _SUBJECT = slice(96, 128)  # word 3
 _DIGEST = slice(128, 160)  # word 4
@@ -58,9 +76,6 @@ _V_BYTE: Final[int] = 287  # low byte of word 8: 0 for an unsigned event
 _U64_MAX: Final[int] = 2**64 - 1
 
 WRITE_BUFFER_SIZE: Final[int] = 16 << 20
-
-_CHUNK_CACHE_MAX: Final[int] = 4096
-"""Complete node chunks kept in memory (at 256 nodes a chunk: at most 32 MiB)."""
 """LevelDB memtable size. The default 4 MiB fills every ~8 group commits of 1000 records and
 the resulting stream of level-0 tables and compactions (each re-compressing with snappy) cost
 about 7 µs of CPU per record; 16 MiB nearly halves the store's CPU per record (measured
@@ -68,6 +83,9 @@ over 200k records in groups of 1000: 16.4 -> 9.5 µs) while the write-ahead log 
 restart replays stays at most 16 MiB (first reopen ~0.2 s). Snappy stays on: it halves the
 disk (records are ~40% zero padding).
 """
+
+_CHUNK_CACHE_MAX: Final[int] = 4096
+"""Complete node and record chunks kept in memory (at 256 nodes a chunk: at most 32 MiB)."""
 
 _HEAD_FIXED: Final[int] = 3 * 8 + 2 * HASH_SIZE
 _NO_STATE: Mapping[str, bytes] = MappingProxyType({})
@@ -78,7 +96,7 @@ class Entry(NamedTuple):
     must be cheap to build; as immutable as a frozen dataclass)."""
 
     record: bytes
-    """The 352-byte ABI record (DESIGN §3); its seq word must equal its position in the log."""
+    """The 352-byte ABI record (docs/spec.md §3); its seq word must equal its position in the log."""
     leaf_hash: bytes
     """keccak256(0x00 || record) (RFC 9162 §2.1.1), computed by the caller."""
     meta: bytes | None = None
@@ -177,11 +195,50 @@ def _put_chunks(
     return data[len(data) - tail :] if tail else b""
 
 
-class Store:
-    """The log in LevelDB. Open with `Store.open`; every method blocks (run it in a thread).
+class _ChunkCache:
+    """Complete node and record chunks by ``(level, chunk index)`` (level -1: records); bounded,
+    oldest in, first out. A complete chunk never changes again, so entries never go stale.
 
-    All writes of one `commit` go through one atomic, synced write batch; see the module
-    docstring for the threading rules.
+    Shared by every thread that reads the store: the event loop's readers, the writer thread
+    (the sequencer's placement reads, and `Store.commit` itself when a timer seal takes a root
+    from stored nodes) and other worker threads. `get` takes no lock: it is the bound
+    ``dict.get``, one C call whose key (a tuple of ints) runs no Python code, so it is atomic
+    under the GIL (free-threaded builds lock each dict internally). `put` changes the dict, and
+    its eviction iterates it (``next(iter(...))``), which raises RuntimeError if another thread
+    changes the dict's size meanwhile; so every change happens under `_lock`, and only on a
+    miss, after a LevelDB read that costs far more than the lock.
+    """
+
+    __slots__ = ("_chunks", "_limit", "_lock", "get")
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: dict[tuple[int, int], bytes] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+        self.get: Callable[[tuple[int, int]], bytes | None] = self._chunks.get
+        """The cached chunk at ``(level, chunk index)``, or None; lock-free (see above)."""
+
+    def put(self, where: tuple[int, int], chunk: bytes) -> None:
+        """Cache the complete chunk `chunk` at `where`, evicting the oldest entry when full."""
+        chunks = self._chunks
+        with self._lock:
+            if where in chunks:
+                return  # another thread read the same chunk meanwhile
+            if len(chunks) >= self._limit:
+                del chunks[next(iter(chunks))]
+            chunks[where] = chunk
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+
+class Store:
+    """The log in LevelDB. Open with `Store.open`.
+
+    Writes (`commit`, `put_checkpoint`, `put_state`) block on an fsync: run them in a worker
+    thread. Reads take microseconds and may run on the event loop, concurrently with a write
+    and with each other. All writes of one `commit` go through one atomic, synced write batch;
+    see the module docstring for which code calls what from which thread, and why it is safe.
     """
 
     def __init__(
@@ -208,7 +265,7 @@ class Store:
         self._partials = partials
         # The records of the last, incomplete record chunk, likewise.
         self._record_partial = record_partial
-        self._chunk_cache: dict[tuple[int, int], bytes] = {}
+        self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
 
@@ -226,9 +283,12 @@ class Store:
 
         Reads O(log n) keys whatever the log size. `node_chunk_bits` sets how many tree nodes
         share one key (2**bits) for a NEW store; an existing store keeps the value it was
-        created with. Raises `NotFoundError` when there is no store and `create` is false,
-        `StorageError` when the store is locked, of another schema version, or corrupt.
-        Blocking: call it via ``trio.to_thread.run_sync``.
+        created with. Raises `NotFoundError` when there is no store and `create` is false;
+        `state_db.migrate.MigrationNeededError` when the store has an older schema version that
+        ``attest db migrate`` upgrades, `NoMigrationPathError` when no migration leads to this
+        version (both `SchemaVersionError`, a `StorageError`); `StorageError` when the store is
+        locked or corrupt. Blocking (LevelDB may replay its write-ahead log): call it before the
+        services start, or via ``trio.to_thread.run_sync``.
         """
         started = time.perf_counter()
         if not 0 <= node_chunk_bits <= schema.MAX_NODE_CHUNK_BITS:
@@ -282,9 +342,7 @@ class Store:
             raise StorageError(f"corrupt schema key in {path}: {e}") from e
         # Verify the layout is the one this code reads.
         if version != schema.SCHEMA_VERSION:
-            raise StorageError(
-                f"{path} has schema version {version}, this code reads {schema.SCHEMA_VERSION}"
-            )
+            raise schema_version_error(path, version)
         if bits > schema.MAX_NODE_CHUNK_BITS:
             raise StorageError(f"corrupt schema key in {path}: node chunk bits {bits}")
         head_value = db.get(schema.HEAD_KEY)
@@ -396,13 +454,13 @@ class Store:
 
         `entries[i]` gets seq ``head.tree_size + i``; its record's seq word must say so
         (`AssertionError` otherwise: the caller built a wrong record), unless `check_seq` is
-        False: a follower replicating a log that breaks DESIGN §5 rule 1 must store it as served
+        False: a follower replicating a log that breaks docs/spec.md §8 rule 1 must store it as served
         (to prove the fraud), and so must the sequencer's fault injection. `seal` lists
         ``(end, timestamp_ms)``: each `end` in ``(last block end, new tree size]``, increasing;
         each seals the block ``[previous end, end)`` whose log root is the root at size `end`.
         ``commit([], seal=[(end, ts)])`` seals without appending. The caller must already
-        have rejected replayed (submitter, nonce) pairs (DESIGN §5 rule 5): the nonce index
-        keeps the last seq written for a pair. `receipt` (opaque bytes, DESIGN §6) is stored
+        have rejected replayed (submitter, nonce) pairs (docs/spec.md §8 rule 5): the nonce index
+        keeps the last seq written for a pair. `receipt` (opaque bytes, docs/spec.md §5) is stored
         for the appended range and returned by `receipt_of_seq` for any seq in it.
 
         If the write raises, nothing is written and the store's state is unchanged.
@@ -505,7 +563,7 @@ class Store:
         # block of this commit together with the head that covers them, and the caller's
         # state keys; before it, a crash keeps none of them (LevelDB applies a batch
         # atomically, and sync=True waits for the log write to reach the disk). This is the
-        # point where DESIGN §6 lets the sequencer hand out receipts.
+        # point where docs/spec.md §5 lets the sequencer hand out receipts.
 
         # Swap in the new state only now, so a failed write leaves the old one in place.
         self._tree = tree
@@ -592,9 +650,7 @@ class Store:
         if chunk is None:
             chunk = self._db.get(schema.record_chunk_key(index), b"")
             if len(chunk) == RECORDS_PER_CHUNK * RECORD_SIZE:
-                if len(self._chunk_cache) >= _CHUNK_CACHE_MAX:
-                    self._chunk_cache.pop(next(iter(self._chunk_cache)), None)
-                self._chunk_cache[where] = chunk
+                self._chunk_cache.put(where, chunk)
         return chunk
 
     def get_records(self, start: int, end: int) -> list[bytes]:
@@ -642,20 +698,19 @@ class Store:
         """
         bits, mask, full = self._bits, self._mask, self._chunk_bytes
         cache = self._chunk_cache
+        cached = cache.get
         chunks: dict[tuple[int, int], bytes] = {}
         out: list[Hash32] = []
         get = self._db.get
         for level, index in ids:
             where = (level, index >> bits)
-            chunk = chunks.get(where) or cache.get(where)
+            chunk = chunks.get(where) or cached(where)
             if chunk is None:
                 if not 0 <= level < 256 or index < 0:
                     raise InvalidFieldError("node", f"no tree node ({level}, {index})")
                 chunk = get(schema.node_chunk_key(*where), b"")
                 if len(chunk) == full:
-                    if len(cache) >= _CHUNK_CACHE_MAX:
-                        cache.pop(next(iter(cache)), None)
-                    cache[where] = chunk
+                    cache.put(where, chunk)
             chunks[where] = chunk
             offset = (index & mask) * HASH_SIZE
             node = chunk[offset : offset + HASH_SIZE]

@@ -1,4 +1,4 @@
-"""Deterministic 352-byte records (DESIGN §3) for the store tests and the crash writer."""
+"""Deterministic 352-byte records (docs/spec.md §3) for the store tests and the crash writer."""
 
 from __future__ import annotations
 
