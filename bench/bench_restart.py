@@ -1,10 +1,10 @@
 """Restart time: build a store of N records, close it, and time `Store.open`.
 
-Restart must not replay the log (DESIGN §8): open reads the schema key, the head, one partial
+Restart must not replay the log (docs/design.md): open reads the schema key, the head, one partial
 node chunk per level and the frontier nodes, so its time should not grow with N beyond
 LevelDB's own work. The first reopen after a close also replays LevelDB's write-ahead log
-(everything since the last memtable flush: up to the 4 MiB write buffer, or the whole last
-batch if it was bigger) and writes it out as a table; later opens skip that. So
+(everything since the last memtable flush: up to the 16 MiB `WRITE_BUFFER_SIZE`, or the
+whole last batch if it was bigger) and writes it out as a table; later opens skip that. So
 ``reopen_s_first`` depends on the size of the last groups, not on N; ``reopen_s_best`` is the
 cost of our own resume. Usage: ``python -m bench.bench_restart [records]``.
 """

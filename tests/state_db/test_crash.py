@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import plyvel
+import pytest
 
 from prover.block import GENESIS_PARENT_HASH
 from prover.hashing import leaf_hash
@@ -127,6 +128,7 @@ def _batch_start(end: int) -> int:
         b = nxt
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_a_prefix_of_whole_batches(tmp_path: Path) -> None:
     seed = int.from_bytes(os.urandom(4), "big")
     print(f"crash test seed {seed}")  # shown by pytest when the test fails
