@@ -22,15 +22,7 @@ from web3.contract.contract import ContractFunction
 
 from l1_contracts.build import load_artifact
 from prover.checkpoint import Checkpoint, CheckpointStatus
-
-# DAState and the range proof are re-exported (the "as" form) only until every consumer
-# imports them from prover (issue 9).
-from prover.checkpoint import DAState as DAState
 from prover.errors import InvalidFieldError, L1Error
-from prover.range_proof import is_valid_range as is_valid_range
-from prover.range_proof import prove_range as prove_range
-from prover.range_proof import root_from_range as root_from_range
-from prover.range_proof import verify_range as verify_range
 from prover.record import RECORD_SIZE
 from prover.validity import FraudRule
 

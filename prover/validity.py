@@ -75,10 +75,6 @@ class FraudRule(IntEnum):
     """docs/spec.md §9: a DA challenge was not answered in time (`resolveDAChallenge`)."""
 
 
-Rule = FraudRule
-"""Transitional name (issue 9): removed once every consumer says `FraudRule`."""
-
-
 @dataclass(frozen=True, slots=True)
 class Violation:
     """One broken rule, located well enough to build its one-step fraud proof."""
@@ -215,13 +211,13 @@ def check_record(record: bytes, index: int, domain_separator: bytes) -> list[Vio
     found: list[Violation] = []
     seq_word = _word(record, Word.SEQ)
     if seq_word != index:
-        found.append(Violation(Rule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"))
+        found.append(Violation(FraudRule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"))
     try:
         verify_signature_words(domain_separator, record)
     except InvalidSignatureError as e:
-        found.append(Violation(Rule.BAD_SIGNATURE, index, None, e.reason))
+        found.append(Violation(FraudRule.BAD_SIGNATURE, index, None, e.reason))
     if not is_well_formed(record):
-        found.append(Violation(Rule.MALFORMED, index, None, _malformed_reason(record)))
+        found.append(Violation(FraudRule.MALFORMED, index, None, _malformed_reason(record)))
     return found
 
 
@@ -237,7 +233,7 @@ def check_adjacent(previous: bytes, record: bytes, index: int) -> Violation | No
     before, after = _word(previous, Word.TIMESTAMP), _word(record, Word.TIMESTAMP)
     if after < before:
         return Violation(
-            Rule.TIME_TRAVEL, index, index - 1, f"timestamp {after} ms after {before} ms at {index - 1}"
+            FraudRule.TIME_TRAVEL, index, index - 1, f"timestamp {after} ms after {before} ms at {index - 1}"
         )
     return None
 
@@ -249,7 +245,7 @@ def check_commit_time(record: bytes, index: int, committed_at_s: int) -> Violati
     timestamp = _word(record, Word.TIMESTAMP)
     if timestamp > committed_at_s * 1000:
         return Violation(
-            Rule.FUTURE_TIMESTAMP,
+            FraudRule.FUTURE_TIMESTAMP,
             index,
             None,
             f"timestamp {timestamp} ms is after the covering commit at {committed_at_s} s",
@@ -279,7 +275,7 @@ def check_replay(earlier_record: bytes, earlier: int, record: bytes, index: int)
     if key is None or replay_key(earlier_record) != key:
         return None
     return Violation(
-        Rule.REPLAY,
+        FraudRule.REPLAY,
         index,
         earlier,
         f"(submitter 0x{record[SUBMITTER_BYTES].hex()}, nonce {_word(record, Word.NONCE)}) "

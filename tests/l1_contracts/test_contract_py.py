@@ -5,22 +5,20 @@ from __future__ import annotations
 import pytest
 
 from l1_contracts.contract import (
-    CheckpointStatus,
-    FraudRule,
     SignedReceipt,
-    is_valid_range,
     latest_finalized,
-    prove_range,
     read_checkpoint,
     receipt_deadline_fraud,
     reveal_records,
     rollup_at,
     single_record_fraud,
-    verify_range,
 )
+from prover.checkpoint import CheckpointStatus
 from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import keccak256
+from prover.range_proof import is_valid_range, prove_range, verify_range
 from prover.tree import MemoryTree
+from prover.validity import FraudRule
 from tests.l1_contracts.helpers import WINDOW, Chain, make_record
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from l1_contracts.contract import (
     NO_INDEX,
-    CheckpointStatus,
-    DAState,
     calldata_gas_limit,
-    prove_range,
     reveal_records,
 )
+from prover.checkpoint import CheckpointStatus, DAState
+from prover.range_proof import prove_range
 from tests.l1_contracts.helpers import (
     CHALLENGER_BOND,
     DA_WINDOW,

@@ -9,13 +9,13 @@ import pytest
 from eth_account import Account
 
 from l1_contracts.contract import (
-    CheckpointStatus,
-    FraudRule,
     replay_fraud,
     single_record_fraud,
     time_travel_fraud,
 )
+from prover.checkpoint import CheckpointStatus
 from prover.record import SECP256K1_N, Record, encode_record
+from prover.validity import FraudRule
 from tests.l1_contracts.helpers import (
     KEYS,
     MIN_BOND,

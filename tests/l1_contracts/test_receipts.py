@@ -6,16 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from l1_contracts.contract import (
-    CheckpointStatus,
-    FraudRule,
     SignedReceipt,
     covered_count_at,
     receipt_deadline_fraud,
     receipt_mismatch_fraud,
 )
+from prover.checkpoint import CheckpointStatus
 from prover.hashing import leaf_hash
 from prover.record import SECP256K1_N
 from prover.tree import MemoryTree
+from prover.validity import FraudRule
 from tests.l1_contracts.helpers import (
     KEYS,
     MIN_BOND,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from l1_contracts.contract import NO_INDEX, CheckpointStatus, deploy_rollup, read_checkpoint
+from l1_contracts.contract import NO_INDEX, deploy_rollup, read_checkpoint
+from prover.checkpoint import CheckpointStatus
 from prover.hashing import EMPTY_ROOT, leaf_hash
 from prover.tree import MemoryTree
 from tests.l1_contracts.helpers import (

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from l1_contracts.contract import NO_INDEX, calldata_gas_limit, prove_range
+from l1_contracts.contract import NO_INDEX, calldata_gas_limit
 from l1_contracts.model import ModelRevert, RollupModel
 from prover.hashing import leaf_hash
+from prover.range_proof import prove_range
 from prover.tree import MemoryTree
 from tests.l1_contracts.helpers import (
     CHALLENGER_BOND,

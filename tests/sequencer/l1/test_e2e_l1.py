@@ -23,8 +23,9 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from l1_contracts.accounts import DEV_KEYS
-from l1_contracts.contract import CheckpointStatus, read_checkpoint, rollup_at
+from l1_contracts.contract import read_checkpoint, rollup_at
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+from prover.checkpoint import CheckpointStatus
 from prover.eip712 import Domain, compute_receipt_digest, recover_signer
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
 from sequencer.rpc.client import RpcClient

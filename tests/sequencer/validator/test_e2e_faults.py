@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from l1_contracts.contract import CheckpointStatus, FraudRule, read_checkpoint
+from l1_contracts.contract import read_checkpoint
+from prover.checkpoint import CheckpointStatus
+from prover.validity import FraudRule
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE_KEY, signed, unsigned

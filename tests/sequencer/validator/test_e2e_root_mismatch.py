@@ -12,7 +12,9 @@ from pathlib import Path
 from web3 import Web3
 
 from l1_contracts.accounts import DEV_KEYS
-from l1_contracts.contract import CheckpointStatus, FraudRule, read_checkpoint, rollup_at
+from l1_contracts.contract import read_checkpoint, rollup_at
+from prover.checkpoint import CheckpointStatus
+from prover.validity import FraudRule
 from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
 from sequencer.devnet.run import deploy_and_bond
 from sequencer.l1.account import L1Client

@@ -12,7 +12,7 @@ from prover.eip712 import Domain, compute_event_digest, sign_digest
 from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
 from prover.record import Record, encode_kind, encode_record
-from prover.validity import Rule
+from prover.validity import FraudRule
 from sequencer.rpc.wire import block_json
 from sequencer.validator.replicate import PulledBlock, Replica, UpstreamError, parse_block
 from state_db.store import Entry, Store
@@ -81,20 +81,20 @@ def test_honest_blocks_replicate_exactly(source: Source, replica: Replica) -> No
 @pytest.mark.parametrize(
     ("rule", "records"),
     [
-        (Rule.WRONG_SEQ, [unsigned(0), unsigned(7)]),
-        (Rule.BAD_SIGNATURE, [unsigned(0), replace(unsigned(1), v=27, r=b"\x01" * 32, s=b"\x01" * 32)]),
-        (Rule.MALFORMED, [unsigned(0), replace(unsigned(1), kind=b"BAD".ljust(32, b"\x00"))]),
-        (Rule.TIME_TRAVEL, [unsigned(0), unsigned(1, ts=T0 - 1)]),
-        (Rule.REPLAY, [signed(0, 9), signed(1, 9)]),
+        (FraudRule.WRONG_SEQ, [unsigned(0), unsigned(7)]),
+        (FraudRule.BAD_SIGNATURE, [unsigned(0), replace(unsigned(1), v=27, r=b"\x01" * 32, s=b"\x01" * 32)]),
+        (FraudRule.MALFORMED, [unsigned(0), replace(unsigned(1), kind=b"BAD".ljust(32, b"\x00"))]),
+        (FraudRule.TIME_TRAVEL, [unsigned(0), unsigned(1, ts=T0 - 1)]),
+        (FraudRule.REPLAY, [signed(0, 9), signed(1, 9)]),
     ],
 )
 def test_each_violation_is_found_and_stored(
-    rule: Rule, records: list[Record], source: Source, replica: Replica, tmp_path: Path
+    rule: FraudRule, records: list[Record], source: Source, replica: Replica, tmp_path: Path
 ) -> None:
     source.append_block([encode_record(r) for r in records])
     assert replica.ingest(source.blocks()) == 1
     assert [(v.rule, v.seq) for v in replica.violations] == [(rule, 1)]
-    if rule in (Rule.TIME_TRAVEL, Rule.REPLAY):
+    if rule in (FraudRule.TIME_TRAVEL, FraudRule.REPLAY):
         assert replica.violations[0].related == 0
     # Stored with the records: a restart finds them again.
     replica.store.close()
@@ -107,7 +107,7 @@ def test_replay_across_pulls_uses_the_nonce_index(source: Source, replica: Repli
     replica.ingest(source.blocks())
     source.append_block([encode_record(unsigned(2)), encode_record(signed(3, 4))])
     replica.ingest(source.blocks(1))
-    assert [(v.rule, v.seq, v.related) for v in replica.violations] == [(Rule.REPLAY, 3, 0)]
+    assert [(v.rule, v.seq, v.related) for v in replica.violations] == [(FraudRule.REPLAY, 3, 0)]
 
 
 def test_served_data_that_does_not_hash_is_refused(source: Source, replica: Replica) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from l1_contracts.accounts import DEV_KEYS
-from l1_contracts.contract import Checkpoint, CheckpointStatus
+from prover.checkpoint import Checkpoint, CheckpointStatus
 from prover.record import encode_record
-from prover.validity import Rule
+from prover.validity import FraudRule
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.replicate import Replica
@@ -50,7 +50,7 @@ def test_verdicts(tmp_path: Path) -> None:
     early = Tracked(_cp(2, 8, root8, (T0 + 3) // 1000), 4)
     w._verdict(early)
     assert early.verdict == "violation" and early.violation is not None
-    assert (early.violation.rule, early.violation.seq) == (Rule.FUTURE_TIMESTAMP, 4)
+    assert (early.violation.rule, early.violation.seq) == (FraudRule.FUTURE_TIMESTAMP, 4)
     # The same records, old in the checkpoint (prevSize 8 would leave none new): no violation
     # of rule 4b can be charged to a checkpoint that does not newly cover them.
     none_new = Tracked(_cp(3, 8, root8, (T0 + 3) // 1000), 8)
