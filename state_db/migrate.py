@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import plyvel
 
-from prover.errors import NotFoundError, StorageError
+from prover.errors import NotFoundError, StorageError, UsageError
 from prover.record import RECORD_SIZE
 from state_db import schema
 
@@ -38,8 +38,12 @@ MIGRATE_COMMAND: Final[str] = "attest db migrate --db"
 # --- errors ----------------------------------------------------------------------------------
 
 
-class SchemaVersionError(StorageError):
-    """The store at `path` was written with schema `found`; this code reads `expected`."""
+class SchemaVersionError(StorageError, UsageError):
+    """The store at `path` was written with schema `found`; this code reads `expected`.
+
+    Also a `UsageError`: the operator fixes it with a command (`attest db migrate`) or by
+    pointing the service at another store, so the CLI reports it as one line, not a traceback.
+    """
 
     def __init__(self, path: str, found: int, expected: int, message: str) -> None:
         self.path = path

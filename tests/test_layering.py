@@ -96,4 +96,4 @@ def test_every_sequencer_module_lives_in_a_room() -> None:
     """sequencer/ holds only the entry point and shared plumbing at its top; the rest is in
     the room of the actor it serves (a newcomer finds the place for a change by name)."""
     top = sorted(p.name for p in (ROOT / "sequencer").glob("*.py"))
-    assert top == ["__init__.py", "cli.py", "config.py", "logs.py", "runtime.py"], top
+    assert top == ["__init__.py", "cli.py", "config.py", "db.py", "logs.py", "runtime.py"], top
