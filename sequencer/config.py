@@ -233,9 +233,9 @@ def _port(value: object, where: str) -> int:
 
 
 def _number(value: object, where: str, *, zero: bool) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):  # type: ignore[arg-type]
+    # bool is an int subclass: `true` is not a duration; nan and inf are not either.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidFieldError(where, "must be a number of seconds")
-    assert isinstance(value, int | float)
     if value < 0 or (value == 0 and not zero):
         raise InvalidFieldError(where, "must be a number of seconds " + (">= 0" if zero else "> 0"))
     return float(value)
@@ -313,7 +313,8 @@ def _tokens(value: object, where: str) -> dict[str, bytes]:
             raise InvalidFieldError(
                 where, "a key is not sha256:<64 hex digits> (attest token hash prints one)"
             )
-        tokens[token_hash] = parse_address(address, f"{where}.{token_hash}")
+        # Lower case: `hash_token` writes it so, and ingest looks the header's hash up as is.
+        tokens["sha256:" + digits.lower()] = parse_address(address, f"{where}.{token_hash}")
     return tokens
 
 
