@@ -1,4 +1,4 @@
-"""EIP-712 typed data for events (DESIGN §3) and receipts (DESIGN §6), and secp256k1 recovery.
+"""EIP-712 typed data for events (docs/spec.md §4) and receipts (docs/spec.md §5), and secp256k1 recovery.
 
 Both share one domain, ``{name: "attest-rollup", version: "1", chainId, verifyingContract}``.
 The digests are built by hand (every member is a static 32-byte word, so ``encodeData`` is a
@@ -66,9 +66,9 @@ RECEIPT_TYPE: Final[str] = (
 
 EIP712_DOMAIN_TYPEHASH: Final[bytes] = _k(EIP712_DOMAIN_TYPE.encode())
 EVENT_TYPEHASH: Final[bytes] = _k(EVENT_TYPE.encode())
-"""typeHash of the event a submitter signs (DESIGN §3)."""
+"""typeHash of the event a submitter signs (docs/spec.md §4)."""
 RECEIPT_TYPEHASH: Final[bytes] = _k(RECEIPT_TYPE.encode())
-"""typeHash of the receipt the sequencer signs (DESIGN §6)."""
+"""typeHash of the receipt the sequencer signs (docs/spec.md §5)."""
 
 _NAME_HASH: Final[bytes] = _k(DOMAIN_NAME.encode())
 _VERSION_HASH: Final[bytes] = _k(DOMAIN_VERSION.encode())
@@ -157,7 +157,7 @@ def compute_event_digest(
     meta_hash: bytes,
     nonce: int,
 ) -> bytes:
-    """The 32-byte hash a submitter signs for an event (DESIGN §3)."""
+    """The 32-byte hash a submitter signs for an event (docs/spec.md §4)."""
     return _k(
         _PREFIX
         + _b32("domainSeparator", domain_separator)
@@ -168,7 +168,7 @@ def compute_event_digest(
 def compute_receipt_digest(
     domain_separator: bytes, first_seq: int, count: int, leaves_root: bytes, deadline: int
 ) -> bytes:
-    """The 32-byte hash the sequencer signs for a receipt (DESIGN §6)."""
+    """The 32-byte hash the sequencer signs for a receipt (docs/spec.md §5)."""
     struct_hash = _k(
         RECEIPT_TYPEHASH
         + _u64("firstSeq", first_seq)
@@ -259,7 +259,7 @@ class Signer:
 
 
 def encode_signature(v: int, r: bytes, s: bytes) -> str:
-    """The ``0x`` hex ``r || s || v`` wire form of a signature (DESIGN §7)."""
+    """The ``0x`` hex ``r || s || v`` wire form of a signature (docs/spec.md §10)."""
     return "0x" + (r + s + bytes((v,))).hex()
 
 
@@ -292,7 +292,7 @@ def verify_event_signature(domain_separator: bytes, ev: EventInput) -> None:
 
 
 def verify_record_signature(domain_separator: bytes, record: bytes) -> None:
-    """DESIGN §5 rule 2 for one raw record: raise `InvalidSignatureError` if it is broken.
+    """docs/spec.md §8 rule 2 for one raw record: raise `InvalidSignatureError` if it is broken.
 
     A signed record (v != 0) must recover to its submitter; an unsigned one must have
     v = r = s = 0. `record` must be a well-formed 352-byte record (`decode_record` checks that).

@@ -1,4 +1,4 @@
-"""The sequencer's signed receipt (DESIGN §6): wire type, storage encoding and checks.
+"""The sequencer's signed receipt (docs/spec.md §5): wire type, storage encoding and checks.
 
 A receipt is EIP-712 `Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)`
 signed by the sequencer key in the rollup's domain. One signature covers a whole group commit;
@@ -62,7 +62,7 @@ def decode_receipt(data: bytes) -> Receipt:
 
 
 def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
-    """The receipt object of the JSON-RPC answers (DESIGN §7)."""
+    """The receipt object of the JSON-RPC answers (docs/spec.md §10)."""
     return {
         "firstSeq": receipt.first_seq,
         "count": receipt.count,

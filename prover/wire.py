@@ -1,4 +1,4 @@
-"""Scalar wire values: the one strict parser per JSON type the protocol sends (DESIGN §7).
+"""Scalar wire values: the one strict parser per JSON type the protocol sends (docs/spec.md §10).
 
 Every hash, address, byte string, signature and unsigned integer that arrives as JSON (RPC
 parameters and answers, proof bundles, the light client's state file, L1 node answers) is

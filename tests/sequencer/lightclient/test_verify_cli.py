@@ -42,7 +42,7 @@ from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE, ALICE_KEY, h32, signed, unsigned
 
 REPO = Path(__file__).resolve().parents[3]
-WINDOW = 120  # DESIGN §4 devnet challenge window, seconds
+WINDOW = 120  # docs/spec.md §7 devnet challenge window, seconds
 BOND = 10**18
 SEQUENCER = DEV_ADDRESSES[0]  # the sequencer's dev key signs receipts and commits
 OWNER = DEV_ADDRESSES[1]
