@@ -77,7 +77,9 @@ class Committer:
             raw = store.get_checkpoint(index)
             if raw is not None:
                 self._records[index] = orjson.loads(raw)
-        self.rounds = L1Rounds(interval_s, metrics.l1_up, metrics.commit_failures)
+        self.rounds = L1Rounds(
+            interval_s, metrics.l1_up, metrics.commit_failures, completed_counter=metrics.l1_rounds
+        )
         self._frozen = False
         self._diverged: str | None = None
 
@@ -104,6 +106,7 @@ class Committer:
             "diverged": self._diverged,
             "lastError": self.rounds.last_error,
             "lastSuccess": self.rounds.last_success,
+            "rounds": self.rounds.completed,
             "checkpointIntervalS": self.interval_s,
         }
 

@@ -105,7 +105,7 @@ async def run_sequencer(
             config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key),
             faults=faults,
         )
-        dispatcher = Dispatcher(max_batch=1000)
+        dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_api(dispatcher, api)
 
         async def health(request: Request) -> Response:
@@ -116,6 +116,11 @@ async def run_sequencer(
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
+            if api.checkpoints is not None:  # the lag moves with every group commit, not per round
+                latest = api.checkpoints.checkpoint("latest")
+                anchored = latest["treeSize"] if latest is not None else 0
+                metrics.checkpoint_size.set(anchored)
+                metrics.checkpoint_lag.set(store.head.tree_size - anchored)
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
         handler = make_http_handler(

@@ -170,6 +170,8 @@ class Writer:
         with trio.CancelScope(shield=True):
             await sub.done.wait()
         if sub.error is not None:
+            reason = "replay" if isinstance(sub.error, ReplayError) else "not_written"
+            self._metrics.rejected.labels(reason=reason).inc(n)
             raise sub.error
         assert sub.placed is not None
         return sub.placed
@@ -242,6 +244,8 @@ class Writer:
             self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
         self._metrics.queue_depth.set(self._queued_events)
         self._metrics.tree_size.set(result.tree_size)
+        if result.blocks:
+            self._metrics.blocks.set(result.blocks[-1].number + 1)
         if n_new or result.blocks:
             log.debug(
                 "group committed",

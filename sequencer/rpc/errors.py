@@ -156,6 +156,14 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
 )
 
 
+_OUTCOMES: Final[dict[int, str]] = {spec.code: spec.name.lower() for spec in ERRORS}
+
+
+def outcome_name(code: int) -> str:
+    """The `outcome` label of a request counter for an error code (``not_found``, ...)."""
+    return _OUTCOMES.get(code, "internal_error")
+
+
 def _field_data(exc: InvalidFieldError) -> dict[str, Any]:
     return {"field": exc.field, "index": exc.index, "reason": exc.reason}
 

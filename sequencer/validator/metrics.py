@@ -27,6 +27,19 @@ class ValidatorMetrics:
         self.upstream_up = Gauge(
             "validator_upstream_up", "1 when the last pull from the upstreams succeeded", registry=r
         )
+        self.l1_rounds = Counter(
+            "validator_l1_rounds", "Watcher rounds completed without an L1 error", registry=r
+        )
+        self.rpc_requests = Counter(
+            "validator_rpc_requests",
+            "JSON-RPC request objects by method and outcome (ok, or the error's name)",
+            ["method", "outcome"],
+            registry=r,
+        )
+
+    def count_request(self, method: str, outcome: str) -> None:
+        """One JSON-RPC request object answered (`Dispatcher(observe=...)`)."""
+        self.rpc_requests.labels(method=method, outcome=outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -78,7 +78,7 @@ async def run_validator(
         watcher = Watcher(replica, l1, metrics, params=params, domain_separator=domain.separator,
                           sequencer=sequencer, poll_s=config.poll_s, da_grace_s=config.da_grace_s)
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
-        dispatcher = Dispatcher(max_batch=1000)
+        dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_methods(dispatcher, api, watcher)
 
         async def health(request: Request) -> Response:
