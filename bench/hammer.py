@@ -54,6 +54,7 @@ from prover.errors import AttestError, ProofError
 from prover.hashing import leaf_hash
 from prover.record import record_digest, record_seq
 from prover.tree import verify_consistency, verify_inclusion
+from prover.wire import parse_hex
 from sequencer.rpc.client import RpcClient
 
 #: Width of one throughput bucket (the same as `bench.loadgen`).
@@ -251,9 +252,7 @@ def _writer_main(
 
 
 def _hex(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError(f"expected 0x-hex, got {value!r:.80}")
-    return bytes.fromhex(value[2:])
+    return parse_hex(value, "answer")
 
 
 class _Verifier:

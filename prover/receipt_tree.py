@@ -24,6 +24,7 @@ from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import node_hash
 from prover.tree import HASH_SIZE, CompactTree, verify_inclusion
 from prover.types import MAX_TREE_SIZE, Hash32
+from prover.wire import encode_hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,8 @@ def compute_receipt_tree_hex(leaf_hashes: Sequence[bytes]) -> tuple[Hash32, tupl
     Each node is hex-encoded once (about 2n conversions) rather than once per path it appears
     in (n log n): the group-commit hot path answers every event with its path.
     """
-    root, paths = _receipt_tree(leaf_hashes, _hex)
+    root, paths = _receipt_tree(leaf_hashes, encode_hashes)
     return root, cast(tuple[tuple[str, ...], ...], paths)
-
-
-def _hex(nodes: Sequence[bytes]) -> list[str]:
-    return ["0x" + h.hex() for h in nodes]
 
 
 def _receipt_tree(

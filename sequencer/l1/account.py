@@ -25,6 +25,7 @@ from l1_contracts.contract import (
 )
 from prover.checkpoint import DAState
 from prover.errors import L1Error
+from prover.wire import parse_hex
 from sequencer.l1.reader import RollupReader
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class RollupAccount(RollupReader):
         With `simulate`, the call is first run as `eth_call`, so one the contract would refuse
         (someone was faster, a window closed) raises `TransactionRefusedError` and costs nothing.
         """
-        calldata = bytes.fromhex(fn._encode_transaction_data()[2:])
+        calldata = parse_hex(fn._encode_transaction_data(), "calldata")
         addr = self.account.address
 
         def send() -> Sent:

@@ -21,6 +21,7 @@ import trio
 
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import InvalidFieldError
+from prover.wire import parse_address
 from sequencer.config import (
     DEV_ADDRESS,
     DEV_TOKEN,
@@ -79,7 +80,7 @@ async def run_sequencer(
         )
         chain_id = await wait_for_l1(l1.chain_id)
         config = replace(
-            config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
+            config, chain_id=chain_id, verifying_contract=parse_address(l1.address, "l1.contract")
         )
     store = Store.open(config.data_dir / "log")
     pool: IngestPool | None = None

@@ -26,6 +26,7 @@ import orjson
 import trio
 
 from prover.eip712 import Domain
+from prover.wire import parse_address
 from sequencer.config import ValidatorConfig, add_settings_arguments, validator_config
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
@@ -69,7 +70,7 @@ async def run_validator(
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
-    domain = Domain(chain_id, bytes.fromhex(l1.address[2:]))
+    domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
     try:
