@@ -318,23 +318,20 @@ def record_signature(b: bytes) -> bytes:
     return b[R_BYTES] + b[S_BYTES] + b[V_OFFSET : V_OFFSET + 1]
 
 
-_SEQ_PREFIX: Final[int] = SEQ_BYTES.start
-_TS_START, _TS_END = TIMESTAMP_BYTES.start, TIMESTAMP_BYTES.stop
+# Words 0 and 1 (seq, timestamp) as ABI uint64s: the part of a record `stamp_record` writes.
+_STAMP: Final[struct.Struct] = struct.Struct(">24xQ24xQ")
+_STAMPED_END: Final[int] = (Word.TIMESTAMP + 1) * WORD_SIZE
 
 
 def stamp_record(template: bytes, seq: int, timestamp: int) -> bytes:
-    """`template` with its seq and timestamp set: the only fields a sequencer decides (§3).
+    """`template` with words 0 and 1 set to `seq` and `timestamp`: the only fields a sequencer
+    decides (docs/spec.md §3).
 
-    `template` is a record from `build_record` (any seq and timestamp); both must fit uint64.
-    The writer's per-event hot path, hence the one concatenation.
+    `template` is a record from `build_record` (any seq and timestamp); both must fit uint64
+    (`struct.error` otherwise). The writer's per-event hot path: one pack and one
+    concatenation, about 2x faster than splicing the two 8-byte values in.
     """
-    return (
-        template[:_SEQ_PREFIX]
-        + seq.to_bytes(8, "big")
-        + template[SEQ_BYTES.stop : _TS_START]
-        + timestamp.to_bytes(8, "big")
-        + template[_TS_END:]
-    )
+    return _STAMP.pack(seq, timestamp) + template[_STAMPED_END:]
 
 
 # --- kinds -----------------------------------------------------------------------------------
