@@ -31,6 +31,7 @@ from prover.record import (
     record_submitter,
     record_v,
 )
+from prover.wire import hex0x
 
 _keccak = sha3.keccak_256
 
@@ -260,14 +261,10 @@ class Signer:
 
 def encode_signature(v: int, r: bytes, s: bytes) -> str:
     """The ``0x`` hex ``r || s || v`` wire form of a signature (docs/spec.md §10)."""
-    return "0x" + (r + s + bytes((v,))).hex()
+    return hex0x(r + s + bytes((v,)))
 
 
 # --- events and records ----------------------------------------------------------------------
-
-
-def _addr(a: bytes) -> str:
-    return "0x" + a.hex()
 
 
 def recover_event_signer(domain_separator: bytes, ev: EventInput) -> bytes:
@@ -285,9 +282,9 @@ def verify_event_signature(domain_separator: bytes, ev: EventInput) -> None:
     """Raise `InvalidSignatureError` unless the signed event `ev` recovers to `ev.submitter`."""
     signer = recover_event_signer(domain_separator, ev)
     if ev.submitter is None or signer != ev.submitter:
-        claimed = "nobody" if ev.submitter is None else _addr(ev.submitter)
+        claimed = "nobody" if ev.submitter is None else hex0x(ev.submitter)
         raise InvalidSignatureError(
-            "signature", f"recovers to {_addr(signer)}, not the submitter {claimed}"
+            "signature", f"recovers to {hex0x(signer)}, not the submitter {claimed}"
         )
 
 
@@ -316,7 +313,7 @@ def verify_record_signature(domain_separator: bytes, record: bytes) -> None:
     submitter = record_submitter(record)
     if signer != submitter:
         raise InvalidSignatureError(
-            "signature", f"recovers to {_addr(signer)}, not the submitter {_addr(submitter)}"
+            "signature", f"recovers to {hex0x(signer)}, not the submitter {hex0x(submitter)}"
         )
 
 

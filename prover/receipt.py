@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from prover.errors import InvalidFieldError
+from prover.wire import hex0x
 
 _LAYOUT: Final = struct.Struct(">QQ32sQ32s32sB")
 ENCODED_SIZE: Final[int] = _LAYOUT.size
@@ -66,8 +67,8 @@ def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
     return {
         "firstSeq": receipt.first_seq,
         "count": receipt.count,
-        "leavesRoot": "0x" + receipt.leaves_root.hex(),
+        "leavesRoot": hex0x(receipt.leaves_root),
         "deadline": receipt.deadline,
-        "signature": "0x" + receipt.signature.hex(),
-        "sequencer": "0x" + sequencer.hex(),
+        "signature": hex0x(receipt.signature),
+        "sequencer": hex0x(sequencer),
     }

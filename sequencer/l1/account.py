@@ -25,7 +25,7 @@ from l1_contracts.contract import (
 )
 from prover.checkpoint import DAState
 from prover.errors import L1Error
-from prover.wire import parse_hex
+from prover.wire import hex0x, parse_hex
 from sequencer.l1.reader import RollupReader
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class RollupAccount(RollupReader):
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
             if receipt["status"] != 1:
                 raise L1Error(f"{what} reverted in tx 0x{bytes(tx_hash).hex()}")
-            return Sent("0x" + bytes(tx_hash).hex(), int(receipt["gasUsed"]), receipt)
+            return Sent(hex0x(bytes(tx_hash)), int(receipt["gasUsed"]), receipt)
 
         sent: Sent = self._call(send)
         log.info("sent %s: tx %s, gas %d", what, sent.tx_hash, sent.gas_used)

@@ -26,6 +26,7 @@ import trio
 from prover.checkpoint import Checkpoint, DAState, checkpoint_json
 from prover.range_proof import prove_range
 from prover.record import record_timestamp
+from prover.wire import hex0x
 from sequencer.l1.account import L1Client
 from sequencer.l1.rounds import L1Rounds
 from sequencer.node.faults import FaultInjector
@@ -165,7 +166,7 @@ class Committer:
         proof = self.store.consistency_proof(last_size, size)
         sent = await self._l1(lambda: self.l1.commit(size, root, proof))
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
-        await self._record(cp, "0x" + sent.tx_hash.hex())
+        await self._record(cp, hex0x(sent.tx_hash))
         log.info(
             "checkpoint committed",
             extra={"index": sent.index, "tree_size": size, "l1_block": sent.block_number},
@@ -196,7 +197,7 @@ class Committer:
             self._answered.add(cid)
             log.info(
                 "answered DA challenge",
-                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": "0x" + tx.hex()},
+                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": hex0x(tx)},
             )
 
     async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:

@@ -40,7 +40,7 @@ from prover.record import (
     stamp_record,
 )
 from prover.types import Hash32
-from prover.wire import parse_hashes
+from prover.wire import hex0x, parse_hashes
 from sequencer.node.faults import FaultInjector
 from sequencer.node.metrics import Metrics
 from state_db.store import CommitResult, Entry, Store
@@ -396,7 +396,7 @@ def _fail(sub: Submission, why: str) -> None:
 
 
 def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:
-    return ReplayError("0x" + submitter.hex(), nonce, index)
+    return ReplayError(hex0x(submitter), nonce, index)
 
 
 class _OriginalReceipts:

@@ -38,6 +38,7 @@ import trio
 from prover.checkpoint import Checkpoint, CheckpointStatus, DAState, checkpoint_json
 from prover.errors import L1Error
 from prover.validity import FraudRule, Violation, check_commit_time
+from prover.wire import hex0x
 from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
 from sequencer.l1.rounds import L1Rounds
 from sequencer.validator.metrics import ValidatorMetrics
@@ -139,7 +140,7 @@ class Watcher:
             "rpc": self.l1.rpc_url,
             "chainId": self.l1._chain_id,
             "contract": self.l1.address,
-            "sequencer": "0x" + self.sequencer.hex(),
+            "sequencer": hex0x(self.sequencer),
             "validator": self.l1.account.address,
             "up": self.rounds.up,
             "lastError": self.rounds.last_error,
