@@ -30,7 +30,7 @@ def _requests(s: Scrape, method: str, outcome: str = "ok") -> float:
 def test_metrics_follow_requests_commits_and_blocks(tmp_path: Path, workers: int) -> None:
     config = tmp_path / "sequencer.toml"
     # No time-based seal within the test: blocks close only when B records fill them.
-    config.write_text(f"block_max_records = {B}\nblock_interval_ms = 3600000\n")
+    config.write_text(f"[serve]\nblock_max_records = {B}\nblock_interval_ms = 3600000\n")
     args = ["--ingest-workers", str(workers)]
     with SequencerProcess(tmp_path / "d", config=config, extra_args=args) as proc, \
             RpcClient(proc.url, token="dev") as rpc, RpcClient(proc.url) as anon:
