@@ -69,7 +69,7 @@ def _receipt_tree(
     if count == 0:
         raise InvalidFieldError("leaf_hashes", "a receipt tree needs at least one leaf")
     if count > MAX_TREE_SIZE:
-        raise InvalidFieldError("leaf_hashes", f"more than 2**40 leaves: {count}")
+        raise InvalidFieldError("leaf_hashes", f"more than 2**52 leaves: {count}")
     for i, h in enumerate(leaf_hashes):
         if len(h) != HASH_SIZE:
             raise InvalidFieldError("leaf_hashes", f"leaf hash is {len(h)} bytes, not 32", i)
