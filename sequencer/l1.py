@@ -31,7 +31,7 @@ from prover.errors import L1Error
 
 log = logging.getLogger(__name__)
 
-# Execution gas of commit() is at most ~90k at any size up to 2**40 (docs/benchmarks.md); the
+# Execution gas of commit() is at most ~144k at any size up to 2**52 (docs/contract.md); the
 # limit adds the EIP-7623 calldata floor explicitly because eth-tester's estimate ignores it.
 _COMMIT_EXECUTION_GAS = 200_000
 
@@ -182,9 +182,11 @@ class L1Client(RollupAccount):
         latest = self._call(lambda: self.w3.eth.get_transaction_count(addr, "latest"))
         return bool(pending > latest)
 
-    def commit(self, size: int, root: bytes, proof: Sequence[bytes]) -> SentCommit:
-        """Send commit(size, root, proof) signed by the sequencer key; wait for the receipt."""
-        fn = self.contract.functions.commit(size, root, list(proof))
+    def commit(self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int) -> SentCommit:
+        """Send commit(size, root, proof, timestampBound) signed by the sequencer key; wait for
+        the receipt. `timestamp_bound` (ms) is the latest stamp of the records it adds: L1
+        refuses the commit in a block stamped earlier (contract v2, rule 4b)."""
+        fn = self.contract.functions.commit(size, root, list(proof), timestamp_bound)
         receipt = self._send(fn, _COMMIT_EXECUTION_GAS, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
         if not events:
