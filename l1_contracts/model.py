@@ -80,6 +80,7 @@ class RollupModel:
     frozen_at: int = 0
     epoch: int = 0
     epoch_start: int = 0
+    exit_requested_at: int = 0
     taken: set[tuple[int, int]] = field(default_factory=set)
     """(checkpoint, chunk) pairs already challenged."""
 
@@ -149,6 +150,8 @@ class RollupModel:
     def commit(self, size: int, now: int, bound: int) -> int:
         if self.frozen:
             raise ModelRevert("rollup: frozen")
+        if self.exit_requested_at:
+            raise ModelRevert("rollup: sequencer is exiting")
         if self.bond < self.min_bond:
             raise ModelRevert("rollup: bond below minimum")
         if bound > now * 1000:
@@ -254,6 +257,24 @@ class RollupModel:
             raise ModelRevert("rollup: response window not over")
         ch.state = DAState.UPHELD
         self._punish(ch.challenger, ch.bond, now)
+
+    def request_exit(self, now: int) -> None:
+        if self.exit_requested_at:
+            raise ModelRevert("rollup: exit already requested")
+        self.exit_requested_at = now
+
+    def withdraw(self, now: int) -> int:
+        """Credit the whole bond to the sequencer; returns the amount."""
+        if not self.exit_requested_at:
+            raise ModelRevert("rollup: no exit requested")
+        if now < self.exit_requested_at + self.challenge_window + self.da_window + self.post_reveal_window:
+            raise ModelRevert("rollup: exit delay not over")
+        last = self.last_index()
+        if not self.frozen and last is not None and self.status(last, now) != CheckpointStatus.FINAL:
+            raise ModelRevert("rollup: a checkpoint is still pending")
+        amount, self.bond, self.exit_requested_at = self.bond, 0, 0
+        self._credit(self.sequencer, amount)
+        return amount
 
     def claim(self, who: str) -> int:
         amount = self.credits.get(who, 0)

@@ -1,5 +1,5 @@
 """Hypothesis state machine: commits, fraud proofs, DA challenges, reveals, resolutions,
-claims, time travel and recovery driven against Rollup.vy on py-evm and
+claims, exits, time travel and recovery driven against Rollup.vy on py-evm and
 l1_contracts.model.RollupModel, comparing every checkpoint's status, the count,
 latestFinalized, the bond, the credits and the freeze after every step (STYLE.md: the
 contract's flow against a Python model), and holding the v2 invariants of issue 10:
@@ -251,6 +251,35 @@ class RollupMachine(RuleBasedStateMachine):
             expected = str(e)
         self._expect(expected, self._send(self.f.recover(), self.c.owner))
 
+    @precondition(lambda self: not self.model.exit_requested_at)
+    @rule(data=st.data())
+    def request_exit(self, data: st.DataObject) -> None:
+        if data.draw(st.integers(0, 3)):
+            return  # rarely: an exit stops commits until the bond is withdrawn
+        try:
+            self.model.request_exit(self._next_time())
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.requestExit(), self.c.sequencer))
+
+    @precondition(lambda self: self.model.exit_requested_at)
+    @rule(wait=st.booleans())
+    def withdraw(self, wait: bool) -> None:
+        if wait:
+            self.c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
+        try:
+            self.model.withdraw(self._next_time())
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.withdraw(), self.c.sequencer))
+
+    @precondition(lambda self: self.model.bond < MIN_BOND and not self.model.exit_requested_at)
+    @rule()
+    def rebond(self) -> None:
+        self._deposit()
+
     @rule(who=st.integers(0, 2))
     def claim(self, who: int) -> None:
         account = self.accounts[who]
@@ -276,6 +305,7 @@ class RollupMachine(RuleBasedStateMachine):
         assert f.bond().call() == m.bond
         assert f.burned().call() == m.burned
         assert f.epoch().call() == m.epoch
+        assert f.exitRequestedAt().call() == m.exit_requested_at
         assert f.lastSize().call() == m.last_size() == len(self.records)
         assert f.daOpenCount().call() == m.open_count()
         for a in self.accounts:
