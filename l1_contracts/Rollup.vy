@@ -936,20 +936,27 @@ def resolveDAChallenge(challengeId: uint256):
 @internal
 @view
 def _daBond(count: uint256) -> uint256:
-    # What answering `count` records costs at DA_BOND_BASEFEE_MULTIPLE x today's basefee.
+    """
+    @dev What answering `count` records costs at DA_BOND_BASEFEE_MULTIPLE x today's basefee.
+    """
     return max(challengerBond, DA_BOND_BASEFEE_MULTIPLE * block.basefee * self._revealGas(count))
 
 
 @internal
 @pure
 def _revealGas(count: uint256) -> uint256:
-    # Gas of revealRecords for `count` records (see REVEAL_EXEC_BASE).
+    """
+    @dev Gas of revealRecords for `count` records (see REVEAL_EXEC_BASE).
+    """
     return max(REVEAL_EXEC_BASE + REVEAL_EXEC_PER_RECORD * count, REVEAL_FLOOR_BASE + REVEAL_FLOOR_PER_RECORD * count)
 
 
 @internal
 @view
 def _challenge(cid: uint256) -> DAChallenge:
+    """
+    @dev Unpack challenge `cid` from its two storage words.
+    """
     packed: uint256 = self._daRange[cid]
     party: uint256 = self._daParty[cid]
     return DAChallenge(
@@ -965,16 +972,22 @@ def _challenge(cid: uint256) -> DAChallenge:
 
 @internal
 def _setState(cid: uint256, state: uint8):
+    """
+    @dev Set the state byte of challenge `cid`, keeping its other fields.
+    """
     party: uint256 = self._daParty[cid]
     self._daParty[cid] = (party & ~(255 << 160)) | (convert(state, uint256) << 160)
 
 
 @internal
 def _holdAdd(checkpointIndex: uint256) -> (uint256, uint256):
-    # Take a free slot (never used, or no open challenge and its post-reveal hold is over)
-    # for a new open challenge on `checkpointIndex`. With every slot busy, merge into the slot
-    # holding the lowest checkpoint (lowered to checkpointIndex if that is lower): it already
-    # holds everything later, so the merge only lengthens its hold. Returns (slot, generation).
+    """
+    @dev Take a free slot (never used, or no open challenge and its post-reveal hold is over)
+         for a new open challenge on `checkpointIndex`. With every slot busy, merge into the
+         slot holding the lowest checkpoint (lowered to checkpointIndex if that is lower): it
+         already holds everything later, so the merge only lengthens its hold. Returns (slot,
+         generation).
+    """
     mask: uint256 = self._holdMask
     lowest: uint256 = 0
     lowestCp: uint256 = NO_INDEX
@@ -995,8 +1008,10 @@ def _holdAdd(checkpointIndex: uint256) -> (uint256, uint256):
 
 @internal
 def _holdRelease(cid: uint256, until: uint256):
-    # One open challenge of the slot is settled; the slot keeps holding until `until`. A slot
-    # cleared by a revert has a new generation: then there is nothing to release.
+    """
+    @dev One open challenge of the slot is settled; the slot keeps holding until `until`. A slot
+         cleared by a revert has a new generation: then there is nothing to release.
+    """
     slot: uint256 = (self._daParty[cid] >> 168) & 255
     gen: uint256 = self._daRange[cid] >> 208
     w: uint256 = self._holds[slot]
@@ -1011,7 +1026,9 @@ def _holdRelease(cid: uint256, until: uint256):
 
 @internal
 def _holdClearFrom(index: uint256):
-    # A revert at `index`: slots holding from index on hold reverted checkpoints only.
+    """
+    @dev A revert at `index`: slots holding from index on hold reverted checkpoints only.
+    """
     mask: uint256 = self._holdMask
     for i: uint256 in range(HOLD_SLOTS):
         if (mask >> i) & 1 == 1:
@@ -1025,7 +1042,9 @@ def _holdClearFrom(index: uint256):
 @internal
 @view
 def _holdFloor() -> uint256:
-    # Lowest checkpoint an active slot holds (NO_INDEX when none).
+    """
+    @dev Lowest checkpoint an active slot holds (NO_INDEX when none).
+    """
     mask: uint256 = self._holdMask
     low: uint256 = NO_INDEX
     for i: uint256 in range(HOLD_SLOTS):
@@ -1042,7 +1061,9 @@ def _holdFloor() -> uint256:
 @internal
 @view
 def _revertEntry(index: uint256) -> uint256:
-    # Binary search for the last interval starting at or before `index`; 0 = not reverted.
+    """
+    @dev Binary search for the last interval starting at or before `index`; 0 = not reverted.
+    """
     n: uint256 = self._revertCount
     lo: uint256 = 0
     hi: uint256 = n
@@ -1065,6 +1086,9 @@ def _revertEntry(index: uint256) -> uint256:
 @internal
 @view
 def _status(index: uint256) -> uint8:
+    """
+    @dev The DESIGN §4 status of checkpoint `index` at this block's time.
+    """
     meta: uint256 = self._meta[index]
     if meta == 0:
         return STATUS_NONE
@@ -1078,6 +1102,9 @@ def _status(index: uint256) -> uint8:
 @internal
 @view
 def _latestFinalized() -> uint256:
+    """
+    @dev Index of the latest final checkpoint, or NO_INDEX.
+    """
     count: uint256 = self._head & MASK64
     # challengeEnds never decreases with the index (commit times do not, W is fixed), so the
     # checkpoints whose window is over form a prefix: binary-search its end.
@@ -1112,8 +1139,10 @@ def _latestFinalized() -> uint256:
 @internal
 @view
 def _maxLiveSize(index: uint256) -> uint256:
-    # Largest size among non-reverted checkpoints 0..index: sizes strictly grow along the
-    # non-reverted ones, so it is the size of the last non-reverted checkpoint <= index.
+    """
+    @dev Largest size among non-reverted checkpoints 0..index: sizes strictly grow along the
+         non-reverted ones, so it is the size of the last non-reverted checkpoint <= index.
+    """
     entry: uint256 = self._revertEntry(index)
     if entry == 0:
         return self._meta[index] & MASK56
@@ -1128,7 +1157,9 @@ def _maxLiveSize(index: uint256) -> uint256:
 
 @internal
 def _revertFrom(index: uint256):
-    # Revert checkpoint `index` and every later one (some may be reverted already).
+    """
+    @dev Revert checkpoint `index` and every later one (some may be reverted already).
+    """
     count: uint256 = self._head & MASK64
     n: uint256 = self._revertCount
     # Intervals starting at or after `index` lie inside [index, count): drop them.
@@ -1158,11 +1189,17 @@ def _revertFrom(index: uint256):
 @internal
 @view
 def _onlySequencer():
+    """
+    @dev Revert unless the caller is the sequencer.
+    """
     assert msg.sender == sequencer, "rollup: caller is not the sequencer"
 
 
 @internal
 def _credit(account: address, amount: uint256):
+    """
+    @dev Credit `amount` wei to `account` (paid out by claim()); events after the state.
+    """
     if amount == 0:
         return
     total: uint256 = self.credits[account] + amount
@@ -1172,10 +1209,12 @@ def _credit(account: address, amount: uint256):
 
 @internal
 def _punish(checkpointIndex: uint256, rule: uint8, to: address, refund: uint256):
-    # The sequencer is proven dishonest (DESIGN §9): revert every pending checkpoint (all
-    # after the latest final one), slash the epoch's bond (half credited to `to` with its DA
-    # bond `refund`, half burned) and freeze. Only credits: nothing is sent, so no recipient
-    # can make a proof revert (issue 10, finding 1).
+    """
+    @dev The sequencer is proven dishonest (DESIGN §9): revert every pending checkpoint (all
+         after the latest final one), slash the epoch's bond (half credited to `to` with its DA
+         bond `refund`, half burned) and freeze. Only credits: nothing is sent, so no recipient
+         can make a proof revert (issue 10, finding 1).
+    """
     assert not self.frozen, "rollup: frozen"
     count: uint256 = self._head & MASK64
     final: uint256 = self._latestFinalized()
@@ -1202,6 +1241,9 @@ def _punish(checkpointIndex: uint256, rule: uint8, to: address, refund: uint256)
 @internal
 @view
 def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]):
+    """
+    @dev Revert unless `record` is at `index` under checkpoint `checkpointIndex`'s root.
+    """
     meta: uint256 = self._meta[checkpointIndex]
     assert meta != 0, "rollup: no such checkpoint"
     assert staticcall Verifier(verifier).includes(self._roots[checkpointIndex], meta & MASK56, index, record, proof), "rollup: inclusion proof does not match the checkpoint root"
@@ -1212,7 +1254,9 @@ def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352],
 def _checkNewRecord(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ) -> uint256:
-    # Verify the checkpoint is pending and is the first live one covering `index`.
+    """
+    @dev Verify the checkpoint is pending and is the first live one covering `index`.
+    """
     meta: uint256 = self._meta[checkpointIndex]
     assert meta != 0, "rollup: no such checkpoint"
     assert self._status(checkpointIndex) == STATUS_PENDING, "rollup: checkpoint is not pending"
@@ -1224,8 +1268,10 @@ def _checkNewRecord(
 @internal
 @pure
 def _checkIsNew(meta: uint256, index: uint256):
-    # Records at seq >= prevSize are new in a checkpoint (DESIGN §5: proofs name the first
-    # live checkpoint that covers the record).
+    """
+    @dev Records at seq >= prevSize are new in a checkpoint (DESIGN §5: proofs name the first
+         live checkpoint that covers the record).
+    """
     assert index >= (meta >> 56) & MASK56, "rollup: record not new in this checkpoint"
 
 
@@ -1235,6 +1281,9 @@ def _checkIsNew(meta: uint256, index: uint256):
 @internal
 @view
 def _domainSeparator() -> bytes32:
+    """
+    @dev The EIP-712 domain separator, in the domain of eip712Contract.
+    """
     return keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, eip712Contract))
 
 
@@ -1243,8 +1292,10 @@ def _domainSeparator() -> bytes32:
 def _checkReceipt(
     firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]
 ) -> bytes32:
-    # Verify the sequencer signed this Receipt (DESIGN §6), that it belongs to the current
-    # epoch and can be met at all, and that it was not proven broken before.
+    """
+    @dev Verify the sequencer signed this Receipt (DESIGN §6), that it belongs to the current
+         epoch and can be met at all, and that it was not proven broken before.
+    """
     assert not self.frozen, "rollup: frozen"
     assert count > 0, "rollup: receipt covers no records"
     assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"

@@ -41,13 +41,8 @@ def rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynAr
 @pure
 def _rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32:
     """
-    @notice RFC 9162 §2.1.3.2 steps 1-5: the root implied by `leaf` at `index` of a tree of
-            `size` leaves and its audit path (the caller compares it with the root).
-    @param leaf The leaf hash, keccak256(0x00 || record).
-    @param index Its position; the caller has checked index < size.
-    @param size Tree size.
-    @param proof The audit path, leaf side first.
-    @return The root the path implies.
+    @dev RFC 9162 §2.1.3.2 steps 1-5 (shared by rootFromInclusion and includes); reverts on
+         index >= size and on a path of the wrong length.
     """
     assert index < size, "rollup: index outside the tree"
     fn: uint256 = index
