@@ -1,8 +1,8 @@
-"""Gas of the rollup contract on py-evm (Prague rules): commits at tree sizes 2^10 .. 2^40 with
+"""Gas of the rollup contract on py-evm (Prague rules): commits at tree sizes 2^10 .. 2^52 with
 worst-case consistency proofs, every fraud proof, a 256-record DA reveal, and a naive
 per-event registry on the same chain for comparison (EAS `attest` is ~200k per event).
 
-Trees of 2^40 leaves do not fit anywhere, so `SparseNodeReader` stands for a tree whose
+Trees of 2^52 leaves do not fit anywhere, so `SparseNodeReader` stands for a tree whose
 leaves are all one filler hash except a few real ones (the records a proof needs). A perfect
 subtree without a real leaf then hashes to F_level (F_0 = filler, F_l = H(F_l-1, F_l-1)), and
 the others are hashed from below, so every level agrees with the one under it (synthesising
@@ -61,8 +61,8 @@ from prover.types import Hash32
 from prover.validity import FraudRule
 from prover.wire import parse_address, parse_hex
 
-COMMIT_SIZES: Final[tuple[int, ...]] = tuple(2**k for k in range(10, 41, 5))
-FRAUD_TREE_SIZE: Final[int] = 2**40
+COMMIT_SIZES: Final[tuple[int, ...]] = tuple(2**k for k in (*range(10, 51, 5), 52))
+FRAUD_TREE_SIZE: Final[int] = 2**52
 SUBMITTER_KEY: Final[bytes] = (77).to_bytes(32, "big")
 SEQUENCER_KEY: Final[bytes] = (2).to_bytes(32, "big")  # eth-tester's accounts[1]
 ETHER: Final[int] = 10**18
@@ -111,7 +111,7 @@ def worst_first_size(n: int) -> int:
 class Bench:
     """One chain with a rollup and a naive registry; measurements run between snapshots."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_da_range: int = 256) -> None:
         self.tester = EthereumTester(PyEVMBackend())
         self.w3 = Web3(EthereumTesterProvider(self.tester))
         accounts: list[ChecksumAddress] = list(self.w3.eth.accounts)
@@ -119,7 +119,8 @@ class Bench:
         self.sequencer: ChecksumAddress = accounts[1]
         self.challenger: ChecksumAddress = accounts[2]
         self.rollup: Contract = deploy_rollup(
-            self.w3, self.sequencer, self.owner, 10**6, 10**5, ETHER, challenger_bond=10**16
+            self.w3, self.sequencer, self.owner, 10**6, 10**5, ETHER, challenger_bond=10**16,
+            max_da_range=max_da_range,
         )
         self.rollup.functions.deposit().transact({"from": self.sequencer, "value": Wei(ETHER)})
         self.registry = deploy_naive_registry(self.w3, self.owner)
@@ -157,8 +158,8 @@ class Bench:
 
         def measure() -> dict[str, int]:
             f = self.rollup.functions
-            first = self.gas(f.commit(m, compute_root(reader, m), []), self.sequencer)
-            gas = self.gas(f.commit(n, compute_root(reader, n), proof), self.sequencer)
+            first = self.gas(f.commit(m, compute_root(reader, m), [], self.now() * 1000), self.sequencer)
+            gas = self.gas(f.commit(n, compute_root(reader, n), proof, self.now() * 1000), self.sequencer)
             return {"size": n, "from_size": m, "proof_len": len(proof), "gas": gas, "first_commit_gas": first}
 
         result: dict[str, int] = self.isolated(measure)
@@ -184,7 +185,7 @@ class Bench:
     def with_records(self, n: int, records: dict[int, bytes]) -> tuple[SparseNodeReader, int]:
         """Commit checkpoint 0 of size n holding `records`; return the reader and the index."""
         reader = SparseNodeReader({i: leaf_hash(r) for i, r in records.items()})
-        self.rollup.functions.commit(n, compute_root(reader, n), []).transact({"from": self.sequencer})
+        self.rollup.functions.commit(n, compute_root(reader, n), [], 0).transact({"from": self.sequencer})
         return reader, 0
 
     def fraud_gas(self, n: int) -> dict[str, int]:
@@ -242,10 +243,10 @@ class Bench:
         def receipt_deadline() -> int:
             reader = SparseNodeReader()
             f = self.rollup.functions
-            f.commit(1000, compute_root(reader, 1000), []).transact({"from": self.sequencer})
+            f.commit(1000, compute_root(reader, 1000), [], 0).transact({"from": self.sequencer})
             receipt = self.sign_receipt(1000, 256, keccak256(b"batch"), self.now() + 5)
             self.tester.time_travel(self.now() + 100)
-            f.commit(n, compute_root(reader, n), prove_consistency(reader, 1000, n)).transact(
+            f.commit(n, compute_root(reader, n), prove_consistency(reader, 1000, n), 0).transact(
                 {"from": self.sequencer}
             )
             return self.gas(receipt_deadline_fraud(self.rollup, receipt), self.challenger)
@@ -264,15 +265,16 @@ class Bench:
     # --- DA -------------------------------------------------------------------------------
 
     def reveal_gas(self, n: int, count: int = 256) -> dict[str, int]:
-        start = n // 2 + 3  # odd start: both boundaries need sibling hashes
+        start = n // 2 + 3 * count  # a whole DA chunk (v2 challenges name aligned chunks)
         ts = (self.now() - 10) * 1000
         records = [self.record(start + x, ts, signed=False) for x in range(count)]
 
         def measure() -> dict[str, int]:
             reader, cp = self.with_records(n, dict(zip(range(start, start + count), records, strict=True)))
             f = self.rollup.functions
+            bond = int(f.daBond(count).call(block_identifier="pending"))
             tx = f.openDAChallenge(cp, start, start + count).transact(
-                {"from": self.challenger, "value": Wei(10**16)}
+                {"from": self.challenger, "value": Wei(bond)}
             )
             open_used = int(self.w3.eth.get_transaction_receipt(tx)["gasUsed"])
             proof = prove_range(reader, start, start + count, n)
@@ -318,8 +320,8 @@ def run() -> dict[str, Any]:
     return {
         "commit": commits,
         "commit_max_gas": max(c["gas"] for c in commits),
-        "fraud_proofs_at_2_40": fraud,
-        "da_reveal_256_at_2_40": reveal,
+        "fraud_proofs_at_2_52": fraud,
+        "da_reveal_256_at_2_52": reveal,
         "naive_registry": naive,
     }
 

@@ -1,36 +1,59 @@
 #pragma version 0.4.3
 #pragma optimize codesize
 """
-@title attest-rollup L1 contract
+@title attest-rollup L1 contract (v2)
 @license Apache-2.0
 @notice Checkpoints of an RFC 9162 keccak256 Merkle log (DESIGN §4), one-step fraud proofs
-        for the validity rules of DESIGN §5, broken-receipt proofs (DESIGN §6) and data
-        availability challenges. A successful proof reverts the challenged checkpoint and
-        every later one, slashes the sequencer's bond and freezes commits until the owner
-        recovers. See docs/contract.md for storage packing and the procedures.
+        for the validity rules of DESIGN §5, broken-receipt proofs (DESIGN §6) and a bounded
+        data-availability game. v2 (DESIGN §9, issue 10): payouts are credited and pulled with
+        `claim`; any proven fraud or broken promise reverts every pending checkpoint, slashes
+        the bond of the current epoch and freezes commits until the owner recovers; rule 4b is
+        judged against the timestamp bound each commit declares; DA bonds are priced by the
+        cost of answering and every reveal leaves a post-reveal fraud window. The pure checks
+        live in `RollupVerifier.vy`. See docs/contract.md for the guarantees and their bounds.
 """
+
+# --- interfaces ---------------------------------------------------------------------------
+
+interface Verifier:
+    def rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32: pure
+    def rootFromLeaves(leaves: DynArray[bytes32, 256], start: uint256, size: uint256, proof: DynArray[bytes32, 96]) -> bytes32: pure
+    def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool: view
+    def wellFormed(record: Bytes[352]) -> bool: pure
+    def verifyConsistency(first: uint256, second: uint256, firstRoot: bytes32, secondRoot: bytes32, proof: DynArray[bytes32, 96]) -> bool: pure
+    def receiptSigner(domainSeparator: bytes32, firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]) -> (bytes32, address): pure
+    def includes(root: bytes32, size: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]) -> bool: pure
 
 # --- constants ----------------------------------------------------------------------------
 
-MAX_TREE_SIZE: constant(uint256) = 2**40
+# Largest tree size (DESIGN §4: at least 2**52; 2**52 records is 1,800 years at 77,700/s).
+MAX_TREE_SIZE: constant(uint256) = 2**52
+MASK32: constant(uint256) = 2**32 - 1
+MASK48: constant(uint256) = 2**48 - 1
+MASK56: constant(uint256) = 2**56 - 1
 MASK64: constant(uint256) = 2**64 - 1
 NO_INDEX: constant(uint256) = max_value(uint256)
 # A DA challenge names at most this many records (DESIGN §4: B = 256).
 MAX_RANGE: constant(uint256) = 256
-# secp256k1 n / 2: signatures with a larger s are malleable copies (EIP-2).
-HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+# Hold entries tracked one by one (docs/contract.md, "Finality holds"); beyond, they merge.
+HOLD_SLOTS: constant(uint256) = 16
+# Smallest challenge window the constructor accepts (seconds).
+MIN_CHALLENGE_WINDOW: constant(uint256) = 10
+# What answering a DA challenge on n records costs in gas, calldata included: the larger of
+# its execution-bound and its EIP-7623-floor-bound costs, fitted just below the gas measured
+# at 2**52 leaves with typical records (tests/l1_contracts/test_da_economics.py).
+REVEAL_EXEC_BASE: constant(uint256) = 225000
+REVEAL_EXEC_PER_RECORD: constant(uint256) = 4500
+REVEAL_FLOOR_BASE: constant(uint256) = 80000
+REVEAL_FLOOR_PER_RECORD: constant(uint256) = 7500
+# A DA bond covers answering at up to this multiple of the basefee at opening.
+DA_BOND_BASEFEE_MULTIPLE: constant(uint256) = 2
 
 DOMAIN_TYPEHASH: constant(bytes32) = keccak256(
     "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
 NAME_HASH: constant(bytes32) = keccak256("attest-rollup")
 VERSION_HASH: constant(bytes32) = keccak256("1")
-EVENT_TYPEHASH: constant(bytes32) = keccak256(
-    "Event(bytes32 kind,bytes32 subject,bytes32 digest,bytes32 metaHash,uint64 nonce)"
-)
-RECEIPT_TYPEHASH: constant(bytes32) = keccak256(
-    "Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)"
-)
 
 # Checkpoint status (DESIGN §4 read interface).
 STATUS_NONE: constant(uint8) = 0
@@ -71,12 +94,22 @@ event BondWithdrawn:
     sequencer: indexed(address)
     amount: uint256
 
+event Credited:
+    account: indexed(address)
+    amount: uint256
+    total: uint256
+
+event Claimed:
+    account: indexed(address)
+    amount: uint256
+
 event CheckpointCommitted:
     index: indexed(uint256)
     size: uint64
     root: bytes32
     committedAt: uint64
     challengeEnds: uint64
+    timestampBound: uint64
 
 event CheckpointsReverted:
     fromIndex: indexed(uint256)
@@ -88,6 +121,7 @@ event FraudProven:
     rule: indexed(uint8)
     challenger: indexed(address)
     reward: uint256
+    refund: uint256
 
 event BondSlashed:
     amount: uint256
@@ -96,10 +130,20 @@ event BondSlashed:
 
 event Frozen:
     rule: uint8
+    epoch: uint256
 
 event Recovered:
     owner: indexed(address)
     bond: uint256
+    epoch: uint256
+
+event OwnershipTransferStarted:
+    previousOwner: indexed(address)
+    newOwner: indexed(address)
+
+event OwnershipTransferred:
+    previousOwner: indexed(address)
+    newOwner: indexed(address)
 
 event DAChallengeOpened:
     challengeId: indexed(uint256)
@@ -108,12 +152,14 @@ event DAChallengeOpened:
     start: uint64
     end: uint64
     deadline: uint64
+    bond: uint256
 
 event RecordsRevealed:
     challengeId: indexed(uint256)
     checkpointIndex: indexed(uint256)
     start: uint64
-    records: DynArray[Bytes[352], MAX_RANGE]
+    end: uint64
+    compensation: uint256
 
 event DAChallengeResolved:
     challengeId: indexed(uint256)
@@ -130,93 +176,158 @@ struct DAChallenge:
     challenger: address
     bond: uint256
 
-owner: public(address)
+verifier: public(immutable(address))
 sequencer: public(immutable(address))
 challengeWindow: public(immutable(uint256))
 daResponseWindow: public(immutable(uint256))
+postRevealWindow: public(immutable(uint256))
 minBond: public(immutable(uint256))
 challengerBond: public(immutable(uint256))
 maxDARange: public(immutable(uint256))
 exitDelay: public(immutable(uint256))
+receiptHorizon: public(immutable(uint256))
+eip712Contract: public(immutable(address))
+
+owner: public(address)
+pendingOwner: public(address)
 
 bond: public(uint256)
-# Slashed wei that was not paid to a challenger stays locked here forever (docs/contract.md).
+# Slashed wei that was not credited to a challenger stays locked here forever.
 burned: public(uint256)
+# Wei owed to each account, paid out by claim() (pull payments: no transfer can make a
+# resolution, a proof or a withdrawal revert).
+credits: public(HashMap[address, uint256])
 frozen: public(bool)
+frozenAt: public(uint256)
+# Epoch e runs from the e-th recover() (epochStart; 0 at deployment) to the next freeze; a
+# receipt is claimable only against the bond of the epoch its deadline falls in.
+epoch: public(uint256)
+epochStart: public(uint256)
 exitRequestedAt: public(uint256)
 
-# One word per checkpoint, packed by hand because Vyper does not pack struct members:
-#   bits   0..63  size           bits 128..191 challengeEnds
-#   bits  64..127 committedAt    bits 192..199 stored status (1 = committed)
-#   bits 200..255 prevSize: size of the previous non-reverted checkpoint when this one was
-#                 committed (< 2**40, so it fits); records at seq >= prevSize are "new" here.
+# One word per checkpoint, packed by hand (Vyper does not pack struct members):
+#   bits   0..55  size             bits 112..159 committedAt (seconds)
+#   bits  56..111 prevSize         bits 160..207 timestampBound (ms)
+# prevSize is the size of the previous non-reverted checkpoint when this one was committed:
+# records at seq >= prevSize are "new" here. challengeEnds = committedAt + challengeWindow.
 _meta: HashMap[uint256, uint256]
 _roots: HashMap[uint256, bytes32]
 # count (0..63) | index of the latest non-reverted checkpoint + 1 (64..127) | its size (128..191)
 _head: uint256
 
-# Reverted checkpoints form disjoint intervals [from, to); a revert at j drops every interval
-# starting after j (it now lies inside [j, count)) and pushes [j, count), so the stack stays
-# sorted and each interval is pushed and popped once: reverts are O(1) amortised, whatever
-# the number of pending checkpoints, and a lookup is a binary search.
+# Reverted checkpoints form disjoint sorted intervals [from, to) on a stack; a revert at j
+# drops every interval starting at or after j and pushes [j, count) (merged with an interval
+# that touches j), so reverts are O(1) amortised and a lookup is a binary search.
 #   from (0..63) | to (64..127) | index of the last non-reverted checkpoint before from, + 1 (128..191)
 _reverts: HashMap[uint256, uint256]
 _revertCount: uint256
 
-# Open DA challenges hold finality (DESIGN §5). While any is open, no checkpoint at or after
-# the lowest challenged index since the count was last zero becomes final: conservative, but
-# O(1), and it guarantees a checkpoint never turns final while an earlier one can still revert.
+# DA challenges. daOpenCount counts open ones; each open or recently answered challenge holds
+# its checkpoint and every later one pending through a hold slot:
+#   _holds[i]: checkpointIndex (0..63) | until (64..127) | open (128..159) | generation (160..223)
+# A slot holds while open > 0 or until > now; bit i of _holdMask says slot i is in use.
 daOpenCount: public(uint256)
-_daHoldFrom: uint256
 daChallengeCount: public(uint256)
-# A challenge in two words (a struct would take seven):
-#   _daRange[id]: checkpointIndex (0..63) | start (64..127) | end (128..191) | deadline (192..255)
-#   _daParty[id]: challenger (0..159) | state (160..167)
-# Its bond is always challengerBond (openDAChallenge requires exactly that value).
+_holds: HashMap[uint256, uint256]
+_holdMask: uint256
+# A challenge in two words:
+#   _daRange[id]: checkpointIndex (0..47) | start (48..103) | end (104..159) | deadline (160..207) | slot generation (208..255)
+#   _daParty[id]: challenger (0..159) | state (160..167) | slot (168..175) | bond (176..255)
 _daRange: HashMap[uint256, uint256]
 _daParty: HashMap[uint256, uint256]
+# (checkpointIndex << 64 | chunk) -> already challenged: a range is challenged at most once.
+_daChunkTaken: HashMap[uint256, bool]
 
-# Receipts already proven broken (by EIP-712 digest): one slash per receipt.
+# Receipts already proven broken (by EIP-712 digest).
 receiptBroken: public(HashMap[bytes32, bool])
 
 
 @deploy
 def __init__(
+    _verifier: address,
     _sequencer: address,
     _challengeWindow: uint256,
     _daResponseWindow: uint256,
+    _postRevealWindow: uint256,
     _minBond: uint256,
     _maxDARange: uint256,
     _challengerBond: uint256,
+    _receiptHorizon: uint256,
+    _eip712Contract: address,
 ):
     """
     @notice Deploy the rollup; the deployer becomes the owner (operator).
+    @param _verifier The deployed RollupVerifier.
     @param _sequencer The only address allowed to bond and commit checkpoints.
-    @param _challengeWindow Seconds a checkpoint stays pending (DESIGN §4: W).
-    @param _daResponseWindow Seconds the sequencer has to answer a DA challenge.
-    @param _minBond Minimum bond (wei) for committing.
-    @param _maxDARange Largest record range of one DA challenge (at most 256).
-    @param _challengerBond Wei a DA challenger must post.
+    @param _challengeWindow Seconds a checkpoint stays pending (DESIGN §4: W), at least 10.
+    @param _daResponseWindow Seconds the sequencer has to answer a DA challenge (D >= 1).
+    @param _postRevealWindow Seconds a reveal keeps its checkpoint pending (P >= 1); D + P < W.
+    @param _minBond Minimum bond (wei) for committing, positive.
+    @param _maxDARange Records per DA chunk, 1..256.
+    @param _challengerBond Smallest DA bond (wei), positive; the bond is priced above it.
+    @param _receiptHorizon Longest time (s) from issuing a receipt to its deadline; recover()
+           waits this long after a freeze, so no receipt of a settled epoch reaches the next.
+    @param _eip712Contract verifyingContract of the EIP-712 domain; zero for this contract
+           (a successor contract names its predecessor so signed events stay valid).
     """
+    assert _verifier.is_contract, "rollup: verifier has no code"
     assert _sequencer != empty(address), "rollup: sequencer is the zero address"
-    assert _challengeWindow > 0, "rollup: challenge window must be positive"
+    assert _challengeWindow >= MIN_CHALLENGE_WINDOW, "rollup: challenge window below 10 s"
+    assert _challengeWindow < 2**32, "rollup: window too long"
     assert _daResponseWindow > 0, "rollup: DA response window must be positive"
+    assert _postRevealWindow > 0, "rollup: post-reveal window must be positive"
+    assert _daResponseWindow + _postRevealWindow < _challengeWindow, "rollup: DA response plus post-reveal window must be below the challenge window"
     assert _minBond > 0, "rollup: minimum bond must be positive"
     assert _maxDARange > 0 and _maxDARange <= MAX_RANGE, "rollup: max DA range must be in [1, 256]"
-    assert _challengeWindow < 2**32 and _daResponseWindow < 2**32, "rollup: window too long"
+    assert _challengerBond > 0, "rollup: challenger bond must be positive"
+    assert _challengerBond < 2**80, "rollup: challenger bond too large"
+    assert _receiptHorizon > 0 and _receiptHorizon < 2**32, "rollup: receipt horizon must be in [1, 2**32)"
     self.owner = msg.sender
+    verifier = _verifier
     sequencer = _sequencer
     challengeWindow = _challengeWindow
     daResponseWindow = _daResponseWindow
+    postRevealWindow = _postRevealWindow
     minBond = _minBond
     maxDARange = _maxDARange
     challengerBond = _challengerBond
-    # Longer than the challenge window plus a DA answer: a bond cannot leave before every
-    # checkpoint it backs could be challenged (withdraw also checks nothing is pending).
-    exitDelay = _challengeWindow + _daResponseWindow
+    receiptHorizon = _receiptHorizon
+    domainContract: address = _eip712Contract
+    if domainContract == empty(address):
+        domainContract = self
+    eip712Contract = domainContract
+    # A bond cannot leave before every checkpoint it backs is final, answered challenges
+    # included (withdraw also checks the latest live checkpoint is final).
+    exitDelay = _challengeWindow + _daResponseWindow + _postRevealWindow
 
 
-# --- bond ---------------------------------------------------------------------------------
+# --- ownership (two-step, as snekmate's ownable_2step) ------------------------------------
+
+
+@external
+def transferOwnership(newOwner: address):
+    """
+    @notice Start moving ownership to `newOwner`, who must call acceptOwnership().
+    @param newOwner The proposed owner; the zero address cancels a pending transfer.
+    """
+    assert msg.sender == self.owner, "rollup: caller is not the owner"
+    self.pendingOwner = newOwner
+    log OwnershipTransferStarted(previousOwner=msg.sender, newOwner=newOwner)
+
+
+@external
+def acceptOwnership():
+    """
+    @notice The pending owner takes ownership.
+    """
+    assert msg.sender == self.pendingOwner, "rollup: caller is not the pending owner"
+    previous: address = self.owner
+    self.owner = msg.sender
+    self.pendingOwner = empty(address)
+    log OwnershipTransferred(previousOwner=previous, newOwner=msg.sender)
+
+
+# --- bond and payouts ---------------------------------------------------------------------
 
 
 @external
@@ -225,7 +336,7 @@ def deposit():
     """
     @notice Add msg.value to the sequencer's bond.
     """
-    assert msg.sender == sequencer, "rollup: caller is not the sequencer"
+    self._onlySequencer()
     assert msg.value > 0, "rollup: deposit must be positive"
     self.bond += msg.value
     log BondDeposited(sequencer=msg.sender, amount=msg.value, total=self.bond)
@@ -236,66 +347,90 @@ def requestExit():
     """
     @notice Start the exit delay; no commits are accepted afterwards.
     """
-    assert msg.sender == sequencer, "rollup: caller is not the sequencer"
+    self._onlySequencer()
     assert self.exitRequestedAt == 0, "rollup: exit already requested"
     self.exitRequestedAt = block.timestamp
     log ExitRequested(sequencer=msg.sender, withdrawableAt=block.timestamp + exitDelay)
 
 
 @external
-@nonreentrant
 def withdraw():
     """
-    @notice Pay the whole bond back to the sequencer after the exit delay, when not frozen
-            and no checkpoint is pending.
+    @notice Credit the whole bond to the sequencer (then claim()) after the exit delay, when
+            the latest live checkpoint is final or, while frozen, when the bond is a post-freeze
+            re-bond (a freeze reverted every pending checkpoint, so it backs nothing).
     """
-    assert msg.sender == sequencer, "rollup: caller is not the sequencer"
+    self._onlySequencer()
     requested: uint256 = self.exitRequestedAt
     assert requested != 0, "rollup: no exit requested"
     assert block.timestamp >= requested + exitDelay, "rollup: exit delay not over"
-    assert not self.frozen, "rollup: frozen"
-    last: uint256 = (self._head >> 64) & MASK64
-    if last != 0:
-        assert self._status(last - 1) == STATUS_FINAL, "rollup: a checkpoint is still pending"
+    if not self.frozen:
+        last: uint256 = (self._head >> 64) & MASK64
+        if last != 0:
+            assert self._status(last - 1) == STATUS_FINAL, "rollup: a checkpoint is still pending"
     amount: uint256 = self.bond
-    # Effects before the interaction: a re-entrant call sees a zero bond and no exit request.
     self.bond = 0
     self.exitRequestedAt = 0
+    self._credit(sequencer, amount)
     log BondWithdrawn(sequencer=sequencer, amount=amount)
-    if amount > 0:
-        raw_call(sequencer, b"", value=amount)
+
+
+@external
+@nonreentrant
+def claim():
+    """
+    @notice Pay the caller everything credited to it (rewards, refunds, a withdrawn bond).
+    """
+    amount: uint256 = self.credits[msg.sender]
+    assert amount > 0, "rollup: nothing to claim"
+    # Effects before the interaction: a re-entrant call finds nothing to claim.
+    self.credits[msg.sender] = 0
+    log Claimed(account=msg.sender, amount=amount)
+    ok: bool = raw_call(msg.sender, b"", value=amount, revert_on_failure=False)
+    assert ok, "rollup: transfer failed"
 
 
 @external
 def recover():
     """
-    @notice Owner lifts the freeze once the sequencer has re-bonded to at least minBond.
+    @notice Owner lifts the freeze and starts a new epoch, once the sequencer has re-bonded
+            to minBond and receiptHorizon has passed since the freeze (every receipt of the
+            settled epoch is then past its deadline and can never be claimed again).
     """
     assert msg.sender == self.owner, "rollup: caller is not the owner"
     assert self.frozen, "rollup: not frozen"
     assert self.bond >= minBond, "rollup: sequencer has not re-bonded"
+    assert block.timestamp >= self.frozenAt + receiptHorizon, "rollup: receipt horizon not over"
     self.frozen = False
-    log Recovered(owner=msg.sender, bond=self.bond)
+    self.epoch += 1
+    self.epochStart = block.timestamp
+    log Recovered(owner=msg.sender, bond=self.bond, epoch=self.epoch)
 
 
 # --- commit -------------------------------------------------------------------------------
 
 
 @external
-def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96]):
+def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64):
     """
     @notice Commit checkpoint (size, root), proven by an RFC 9162 §2.1.4 consistency proof
             to extend the latest non-reverted checkpoint (none: the proof must be empty).
-    @param size Tree size, larger than the previous one and at most 2**40.
+    @param size Tree size, larger than the previous one and at most 2**52.
     @param root keccak256 RFC 9162 root of the tree of `size` leaves.
     @param consistencyProof Proof from the previous checkpoint's tree to this one.
+    @param timestampBound No record new in this checkpoint is stamped later (ms); must not be
+           after this block's time, else the commit reverts (rule 4b is judged against it).
     """
-    assert msg.sender == sequencer, "rollup: caller is not the sequencer"
+    self._onlySequencer()
     assert not self.frozen, "rollup: frozen"
     assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
     assert self.bond >= minBond, "rollup: bond below minimum"
+    # Verify the declared bound is not in the future: an early block reverts the commit
+    # instead of making it slashable (issue 10, finding 6).
+    bound: uint256 = convert(timestampBound, uint256)
+    assert bound <= block.timestamp * 1000, "rollup: timestamp bound is after the block time"
     newSize: uint256 = convert(size, uint256)
-    assert newSize <= MAX_TREE_SIZE, "rollup: size above 2**40"
+    assert newSize <= MAX_TREE_SIZE, "rollup: size above 2**52"
     head: uint256 = self._head
     count: uint256 = head & MASK64
     lastPlus1: uint256 = (head >> 64) & MASK64
@@ -305,11 +440,8 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96])
         # Every tree extends the empty one (RFC 9162 §2.1.4): nothing to prove.
         assert len(consistencyProof) == 0, "rollup: proof from the empty tree must be empty"
     else:
-        self._verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof)
-    ends: uint256 = block.timestamp + challengeWindow
-    self._meta[count] = (
-        newSize | (block.timestamp << 64) | (ends << 128) | (1 << 192) | (lastSize << 200)
-    )
+        assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof), "rollup: consistency proof refused"
+    self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160)
     self._roots[count] = root
     self._head = (count + 1) | ((count + 1) << 64) | (newSize << 128)
     log CheckpointCommitted(
@@ -317,11 +449,12 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96])
         size=size,
         root=root,
         committedAt=convert(block.timestamp, uint64),
-        challengeEnds=convert(ends, uint64),
+        challengeEnds=convert(block.timestamp + challengeWindow, uint64),
+        timestampBound=timestampBound,
     )
 
 
-# --- read interface (DESIGN §4) -----------------------------------------------------------
+# --- read interface (DESIGN §4, fixed) ----------------------------------------------------
 
 
 @external
@@ -329,6 +462,7 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96])
 def checkpointCount() -> uint256:
     """
     @notice Number of checkpoints ever committed (reverted ones included).
+    @return The count.
     """
     return self._head & MASK64
 
@@ -340,15 +474,17 @@ def checkpoints(index: uint256) -> (uint64, bytes32, uint64, uint64, uint8):
     @notice One checkpoint: (size, root, committedAt, challengeEnds, status), status
             0 none, 1 pending, 2 final, 3 reverted, computed at the current block time.
     @param index Checkpoint index; past the end returns all zeros (status none).
+    @return (size, root, committedAt, challengeEnds, status).
     """
     meta: uint256 = self._meta[index]
     if meta == 0:
         return 0, empty(bytes32), 0, 0, STATUS_NONE
+    committedAt: uint256 = (meta >> 112) & MASK48
     return (
-        convert(meta & MASK64, uint64),
+        convert(meta & MASK56, uint64),
         self._roots[index],
-        convert((meta >> 64) & MASK64, uint64),
-        convert((meta >> 128) & MASK64, uint64),
+        convert(committedAt, uint64),
+        convert(committedAt + challengeWindow, uint64),
         self._status(index),
     )
 
@@ -358,36 +494,12 @@ def checkpoints(index: uint256) -> (uint64, bytes32, uint64, uint64, uint8):
 def latestFinalized() -> uint256:
     """
     @notice Index of the latest final checkpoint, or 2**256-1 when none is final.
+    @return The index.
     """
-    count: uint256 = self._head & MASK64
-    # challengeEnds never decreases with the index (commit times do not, W is fixed), so the
-    # checkpoints whose window is over form a prefix: binary-search its end.
-    lo: uint256 = 0
-    hi: uint256 = count
-    for _: uint256 in range(64):
-        if lo >= hi:
-            break
-        mid: uint256 = (lo + hi) // 2
-        if (self._meta[mid] >> 128) & MASK64 <= block.timestamp:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo == 0:
-        return NO_INDEX
-    k: uint256 = lo - 1
-    if self.daOpenCount > 0:
-        holdFrom: uint256 = self._daHoldFrom
-        if holdFrom <= k:
-            if holdFrom == 0:
-                return NO_INDEX
-            k = holdFrom - 1
-    entry: uint256 = self._revertEntry(k)
-    if entry != 0:
-        prevPlus1: uint256 = (entry >> 128) & MASK64
-        if prevPlus1 == 0:
-            return NO_INDEX
-        k = prevPlus1 - 1
-    return k
+    return self._latestFinalized()
+
+
+# --- other views --------------------------------------------------------------------------
 
 
 @external
@@ -395,6 +507,7 @@ def latestFinalized() -> uint256:
 def lastSize() -> uint256:
     """
     @notice Size of the latest non-reverted checkpoint (0 when none): the next commit's base.
+    @return The size.
     """
     return self._head >> 128
 
@@ -404,6 +517,7 @@ def lastSize() -> uint256:
 def lastRoot() -> bytes32:
     """
     @notice Root of the latest non-reverted checkpoint (keccak256("") when none).
+    @return The root.
     """
     lastPlus1: uint256 = (self._head >> 64) & MASK64
     if lastPlus1 == 0:
@@ -416,6 +530,7 @@ def lastRoot() -> bytes32:
 def lastIndex() -> uint256:
     """
     @notice Index of the latest non-reverted checkpoint, or 2**256-1 when none.
+    @return The index.
     """
     lastPlus1: uint256 = (self._head >> 64) & MASK64
     if lastPlus1 == 0:
@@ -429,17 +544,33 @@ def prevSize(index: uint256) -> uint256:
     """
     @notice Records at seq >= prevSize(index) are new in checkpoint `index`.
     @param index Checkpoint index.
+    @return The size of the live checkpoint before it when it was committed.
     """
     meta: uint256 = self._meta[index]
     assert meta != 0, "rollup: no such checkpoint"
-    return meta >> 200
+    return (meta >> 56) & MASK56
+
+
+@external
+@view
+def timestampBound(index: uint256) -> uint256:
+    """
+    @notice The bound (ms) checkpoint `index` declared: rule 4b is broken by a record new in
+            it stamped later.
+    @param index Checkpoint index.
+    @return The bound in milliseconds since the Unix epoch.
+    """
+    meta: uint256 = self._meta[index]
+    assert meta != 0, "rollup: no such checkpoint"
+    return (meta >> 160) & MASK48
 
 
 @external
 @view
 def domainSeparator() -> bytes32:
     """
-    @notice EIP-712 domain separator {name "attest-rollup", version "1", chainId, this}.
+    @notice EIP-712 domain separator {name "attest-rollup", version "1", chainId, eip712Contract}.
+    @return The separator.
     """
     return self._domainSeparator()
 
@@ -450,15 +581,27 @@ def daChallenges(challengeId: uint256) -> DAChallenge:
     """
     @notice One DA challenge (state 0 none, 1 open, 2 answered, 3 upheld, 4 void).
     @param challengeId Id returned by openDAChallenge.
+    @return (checkpointIndex, start, end, deadline, state, challenger, bond).
     """
     return self._challenge(challengeId)
+
+
+@external
+@view
+def daBond(count: uint256) -> uint256:
+    """
+    @notice The bond a DA challenge on `count` records needs in this block: what answering it
+            costs at DA_BOND_BASEFEE_MULTIPLE times the current basefee, at least challengerBond.
+    @param count Records in the range.
+    @return Wei.
+    """
+    return self._daBond(count)
 
 
 # --- fraud proofs (DESIGN §5) -------------------------------------------------------------
 
 
 @external
-@nonreentrant
 def proveWrongSeq(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ):
@@ -471,11 +614,10 @@ def proveWrongSeq(
     """
     self._checkNewRecord(checkpointIndex, index, record, proof)
     assert extract32(record, 0, output_type=uint256) != index, "rollup: seq matches the index"
-    self._punish(checkpointIndex, RULE_WRONG_SEQ)
+    self._punish(checkpointIndex, RULE_WRONG_SEQ, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveBadSignature(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ):
@@ -488,12 +630,11 @@ def proveBadSignature(
     @param proof RFC 9162 inclusion proof of the record at `index` in that checkpoint.
     """
     self._checkNewRecord(checkpointIndex, index, record, proof)
-    assert not self._signatureValid(record), "rollup: signature is valid"
-    self._punish(checkpointIndex, RULE_BAD_SIGNATURE)
+    assert not staticcall Verifier(verifier).signatureValid(record, self._domainSeparator()), "rollup: signature is valid"
+    self._punish(checkpointIndex, RULE_BAD_SIGNATURE, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveBadKind(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ):
@@ -506,30 +647,28 @@ def proveBadKind(
     @param proof RFC 9162 inclusion proof of the record at `index` in that checkpoint.
     """
     self._checkNewRecord(checkpointIndex, index, record, proof)
-    assert not self._wellFormed(record), "rollup: record is well formed"
-    self._punish(checkpointIndex, RULE_MALFORMED)
+    assert not staticcall Verifier(verifier).wellFormed(record), "rollup: record is well formed"
+    self._punish(checkpointIndex, RULE_MALFORMED, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveFutureTimestamp(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ):
     """
-    @notice Rule 4b: a record new in the checkpoint is timestamped (ms) after its commit time.
+    @notice Rule 4b: a record new in the checkpoint is stamped (ms) after the timestamp bound
+            the commit declared (itself never after the commit's block time).
     @param checkpointIndex Pending checkpoint that newly covers the record.
     @param index Position of the record in the log.
     @param record The 352-byte record.
     @param proof RFC 9162 inclusion proof of the record at `index` in that checkpoint.
     """
     meta: uint256 = self._checkNewRecord(checkpointIndex, index, record, proof)
-    committedAtMs: uint256 = ((meta >> 64) & MASK64) * 1000
-    assert extract32(record, 32, output_type=uint256) > committedAtMs, "rollup: timestamp is not in the future"
-    self._punish(checkpointIndex, RULE_FUTURE_TIMESTAMP)
+    assert extract32(record, 32, output_type=uint256) > (meta >> 160) & MASK48, "rollup: timestamp is within the bound"
+    self._punish(checkpointIndex, RULE_FUTURE_TIMESTAMP, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveTimeTravel(
     checkpointIndex: uint256,
     index: uint256,
@@ -550,11 +689,10 @@ def proveTimeTravel(
     self._checkNewRecord(checkpointIndex, index + 1, nextRecord, nextProof)
     self._checkIncluded(checkpointIndex, index, record, proof)
     assert extract32(nextRecord, 32, output_type=uint256) < extract32(record, 32, output_type=uint256), "rollup: timestamps do not decrease"
-    self._punish(checkpointIndex, RULE_TIME_TRAVEL)
+    self._punish(checkpointIndex, RULE_TIME_TRAVEL, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveReplay(
     checkpointIndex: uint256,
     index: uint256,
@@ -580,14 +718,13 @@ def proveReplay(
     assert extract32(record, 256, output_type=uint256) != 0 and extract32(laterRecord, 256, output_type=uint256) != 0, "rollup: both records must be signed"
     assert extract32(record, 192) == extract32(laterRecord, 192), "rollup: submitters differ"
     assert extract32(record, 224) == extract32(laterRecord, 224), "rollup: nonces differ"
-    self._punish(checkpointIndex, RULE_REPLAY)
+    self._punish(checkpointIndex, RULE_REPLAY, msg.sender, 0)
 
 
 # --- broken receipts (DESIGN §6) ----------------------------------------------------------
 
 
 @external
-@nonreentrant
 def proveReceiptMismatch(
     firstSeq: uint64,
     count: uint64,
@@ -602,9 +739,9 @@ def proveReceiptMismatch(
     inclusionProof: DynArray[bytes32, 64],
 ):
     """
-    @notice A sequencer-signed receipt promised `leafHash` at firstSeq+indexInBatch, but a
-            non-reverted checkpoint holds a different record there. Slashes and freezes;
-            a pending checkpoint is also reverted.
+    @notice A sequencer-signed receipt of this epoch promised `leafHash` at
+            firstSeq+indexInBatch, but the live checkpoint in which that position is new holds
+            a different record. Slashes the epoch's bond, freezes, reverts every pending checkpoint.
     @param firstSeq Receipt field.
     @param count Receipt field.
     @param leavesRoot Receipt field.
@@ -613,29 +750,27 @@ def proveReceiptMismatch(
     @param leafHash The promised leaf hash.
     @param indexInBatch Its position in the receipt's batch.
     @param batchPath RFC 9162 inclusion proof of leafHash in the tree of `count` leaves.
-    @param checkpointIndex A non-reverted checkpoint covering firstSeq+indexInBatch.
+    @param checkpointIndex The live checkpoint in which firstSeq+indexInBatch is new.
     @param otherRecord The record that checkpoint holds there.
     @param inclusionProof Its inclusion proof in the checkpoint.
     """
     digest: bytes32 = self._checkReceipt(firstSeq, count, leavesRoot, deadline, signature)
     # Verify the promised leaf is in the receipt's batch.
     assert indexInBatch < count, "rollup: index outside the batch"
-    assert self._rootFromInclusion(leafHash, convert(indexInBatch, uint256), convert(count, uint256), batchPath) == leavesRoot, "rollup: batch path does not match leavesRoot"
-    # Verify the checkpoint holds a different record at the promised position.
-    status: uint8 = self._status(checkpointIndex)
-    assert status != STATUS_NONE, "rollup: no such checkpoint"
-    assert status != STATUS_REVERTED, "rollup: checkpoint is reverted"
+    assert staticcall Verifier(verifier).rootFromInclusion(leafHash, convert(indexInBatch, uint256), convert(count, uint256), batchPath) == leavesRoot, "rollup: batch path does not match leavesRoot"
+    # Verify a live checkpoint, where the position is new, holds a different record there.
+    meta: uint256 = self._meta[checkpointIndex]
+    assert meta != 0, "rollup: no such checkpoint"
+    assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
     seq: uint256 = convert(firstSeq, uint256) + convert(indexInBatch, uint256)
+    self._checkIsNew(meta, seq)
     self._checkIncluded(checkpointIndex, seq, otherRecord, inclusionProof)
     assert keccak256(concat(b"\x00", otherRecord)) != leafHash, "rollup: record matches the receipt"
     self.receiptBroken[digest] = True
-    if status == STATUS_PENDING:
-        self._revertFrom(checkpointIndex)
-    self._slashAndPay(checkpointIndex, RULE_RECEIPT_MISMATCH, 0)
+    self._punish(checkpointIndex, RULE_RECEIPT_MISMATCH, msg.sender, 0)
 
 
 @external
-@nonreentrant
 def proveReceiptDeadlineMissed(
     firstSeq: uint64,
     count: uint64,
@@ -645,8 +780,9 @@ def proveReceiptDeadlineMissed(
     coveredCount: uint256,
 ):
     """
-    @notice A sequencer-signed receipt's deadline passed and no non-reverted checkpoint
-            committed at or before it covers [firstSeq, firstSeq+count). Slashes and freezes.
+    @notice A sequencer-signed receipt of this epoch is past its deadline and no live
+            checkpoint committed at or before it covers [firstSeq, firstSeq+count). Slashes
+            the epoch's bond, freezes, reverts every pending checkpoint.
     @dev O(log n): the challenger names coveredCount, the number of checkpoints committed at
          or before the deadline; the contract checks that boundary against the two commit
          times around it, and that the largest non-reverted size among those is too small.
@@ -658,21 +794,21 @@ def proveReceiptDeadlineMissed(
     @param coveredCount Number of checkpoints with committedAt <= deadline.
     """
     digest: bytes32 = self._checkReceipt(firstSeq, count, leavesRoot, deadline, signature)
-    assert block.timestamp > convert(deadline, uint256), "rollup: deadline not passed"
+    dl: uint256 = convert(deadline, uint256)
+    assert block.timestamp > dl, "rollup: deadline not passed"
     total: uint256 = self._head & MASK64
     assert coveredCount <= total, "rollup: coveredCount above checkpointCount"
-    dl: uint256 = convert(deadline, uint256)
     # Verify coveredCount is exactly the number of checkpoints committed by the deadline.
     if coveredCount > 0:
-        assert (self._meta[coveredCount - 1] >> 64) & MASK64 <= dl, "rollup: checkpoint coveredCount-1 was committed after the deadline"
+        assert (self._meta[coveredCount - 1] >> 112) & MASK48 <= dl, "rollup: checkpoint coveredCount-1 was committed after the deadline"
     if coveredCount < total:
-        assert (self._meta[coveredCount] >> 64) & MASK64 > dl, "rollup: checkpoint coveredCount was committed by the deadline"
+        assert (self._meta[coveredCount] >> 112) & MASK48 > dl, "rollup: checkpoint coveredCount was committed by the deadline"
     covered: uint256 = 0
     if coveredCount > 0:
         covered = self._maxLiveSize(coveredCount - 1)
     assert covered < convert(firstSeq, uint256) + convert(count, uint256), "rollup: a checkpoint covered the receipt in time"
     self.receiptBroken[digest] = True
-    self._slashAndPay(NO_INDEX, RULE_RECEIPT_DEADLINE, 0)
+    self._punish(NO_INDEX, RULE_RECEIPT_DEADLINE, msg.sender, 0)
 
 
 # --- data availability (DESIGN §5) --------------------------------------------------------
@@ -682,32 +818,37 @@ def proveReceiptDeadlineMissed(
 @payable
 def openDAChallenge(checkpointIndex: uint256, start: uint64, end: uint64) -> uint256:
     """
-    @notice Bond challengerBond and demand the records [start, end) of a pending checkpoint.
-    @param checkpointIndex A checkpoint whose challenge window is not over.
-    @param start First record.
-    @param end One past the last record; 0 < end - start <= maxDARange, end <= size.
+    @notice Bond at least daBond(end - start) and demand one chunk of a pending checkpoint:
+            [start, end) with start a multiple of maxDARange and end = min(start + maxDARange,
+            size). Each chunk of a checkpoint can be challenged once.
+    @param checkpointIndex A live checkpoint whose challenge window is not over.
+    @param start First record, a multiple of maxDARange.
+    @param end One past the last record: min(start + maxDARange, size).
     @return The challenge id.
     """
-    assert msg.value == challengerBond, "rollup: value must equal the challenger bond"
     meta: uint256 = self._meta[checkpointIndex]
     assert meta != 0, "rollup: no such checkpoint"
     assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
-    assert block.timestamp < (meta >> 128) & MASK64, "rollup: challenge window is over"
-    assert end > start, "rollup: empty range"
-    assert convert(end - start, uint256) <= maxDARange, "rollup: range above maxDARange"
-    assert convert(end, uint256) <= meta & MASK64, "rollup: range beyond the checkpoint size"
+    assert block.timestamp < ((meta >> 112) & MASK48) + challengeWindow, "rollup: challenge window is over"
+    s: uint256 = convert(start, uint256)
+    e: uint256 = convert(end, uint256)
+    size: uint256 = meta & MASK56
+    assert s < size, "rollup: range beyond the checkpoint size"
+    assert s % maxDARange == 0, "rollup: range must start at a chunk boundary"
+    assert e == min(s + maxDARange, size), "rollup: range must be one whole chunk"
+    key: uint256 = (checkpointIndex << 64) | (s // maxDARange)
+    assert not self._daChunkTaken[key], "rollup: range already challenged"
+    assert msg.value >= self._daBond(e - s), "rollup: value below the DA bond"
+    assert msg.value < 2**80, "rollup: value too large"
     cid: uint256 = self.daChallengeCount
     deadline: uint256 = block.timestamp + daResponseWindow
-    self._daRange[cid] = (
-        checkpointIndex
-        | (convert(start, uint256) << 64)
-        | (convert(end, uint256) << 128)
-        | (deadline << 192)
-    )
-    self._daParty[cid] = convert(msg.sender, uint256) | (convert(DA_OPEN, uint256) << 160)
+    slot: uint256 = 0
+    gen: uint256 = 0
+    slot, gen = self._holdAdd(checkpointIndex)
+    self._daChunkTaken[key] = True
+    self._daRange[cid] = checkpointIndex | (s << 48) | (e << 104) | (deadline << 160) | (gen << 208)
+    self._daParty[cid] = convert(msg.sender, uint256) | (convert(DA_OPEN, uint256) << 160) | (slot << 168) | (msg.value << 176)
     self.daChallengeCount = cid + 1
-    if self.daOpenCount == 0 or checkpointIndex < self._daHoldFrom:
-        self._daHoldFrom = checkpointIndex
     self.daOpenCount += 1
     log DAChallengeOpened(
         challengeId=cid,
@@ -716,6 +857,7 @@ def openDAChallenge(checkpointIndex: uint256, start: uint64, end: uint64) -> uin
         start=start,
         end=end,
         deadline=convert(deadline, uint64),
+        bond=msg.value,
     )
     return cid
 
@@ -727,7 +869,10 @@ def revealRecords(
     """
     @notice Answer a DA challenge: the records of the range, with the boundary hashes that
             complete them to the checkpoint root (docs/contract.md, DA scheme). Anyone may
-            answer; the challenger's bond is added to the sequencer's bond as compensation.
+            answer. The checkpoint and every later one then stay pending for postRevealWindow.
+            The sequencer's bond gets what answering cost at this block's basefee (at most the
+            challenger's bond); the rest of that bond is credited back to the challenger.
+            The records are in this transaction's calldata (no log: it was a quarter of the gas).
     @param challengeId The open challenge.
     @param records Records start .. end-1, each 352 bytes.
     @param proof Sibling hashes, bottom level first; per level the left one (if the range
@@ -738,25 +883,33 @@ def revealRecords(
     assert block.timestamp <= convert(c.deadline, uint256), "rollup: response window is over"
     assert self._revertEntry(c.checkpointIndex) == 0, "rollup: checkpoint is reverted"
     start: uint256 = convert(c.start, uint256)
-    end: uint256 = convert(c.end, uint256)
-    assert len(records) == end - start, "rollup: wrong number of records"
-    meta: uint256 = self._meta[c.checkpointIndex]
-    root: bytes32 = self._rootFromRange(records, start, meta & MASK64, proof)
+    n: uint256 = convert(c.end, uint256) - start
+    assert len(records) == n, "rollup: wrong number of records"
+    size: uint256 = self._meta[c.checkpointIndex] & MASK56
+    # Hash the leaves here and pass 32 bytes per record: the records stay in calldata.
+    leaves: DynArray[bytes32, MAX_RANGE] = []
+    for record: Bytes[352] in records:
+        assert len(record) == 352, "rollup: record must be 352 bytes"
+        leaves.append(keccak256(concat(b"\x00", record)))
+    root: bytes32 = staticcall Verifier(verifier).rootFromLeaves(leaves, start, size, proof)
     assert root == self._roots[c.checkpointIndex], "rollup: records do not match the checkpoint root"
-    self._setState(challengeId, c.challenger, DA_ANSWERED)
+    compensation: uint256 = min(c.bond, block.basefee * self._revealGas(n))
+    self._setState(challengeId, DA_ANSWERED)
     self.daOpenCount -= 1
-    self.bond += c.bond
-    log RecordsRevealed(challengeId=challengeId, checkpointIndex=c.checkpointIndex, start=c.start, records=records)
+    self._holdRelease(challengeId, block.timestamp + postRevealWindow)
+    self.bond += compensation
+    self._credit(c.challenger, c.bond - compensation)
+    log RecordsRevealed(challengeId=challengeId, checkpointIndex=c.checkpointIndex, start=c.start, end=c.end, compensation=compensation)
     log DAChallengeResolved(challengeId=challengeId, outcome=DA_ANSWERED)
 
 
 @external
-@nonreentrant
 def resolveDAChallenge(challengeId: uint256):
     """
-    @notice After an unanswered challenge's deadline: revert the checkpoint (and later ones),
-            slash, freeze, and pay the challenger its bond plus half the sequencer's bond.
-            If the checkpoint was reverted meanwhile, only the challenger's bond is returned.
+    @notice After an unanswered challenge's deadline: revert every pending checkpoint, slash,
+            freeze, and credit the challenger its bond plus half the sequencer's bond. If the
+            checkpoint was reverted meanwhile, the challenge is void and only the bond is
+            credited back (anyone may call this: it also lifts the challenge's hold).
     @param challengeId The open challenge.
     """
     c: DAChallenge = self._challenge(challengeId)
@@ -765,43 +918,141 @@ def resolveDAChallenge(challengeId: uint256):
     assert reverted or block.timestamp > convert(c.deadline, uint256), "rollup: response window not over"
     self.daOpenCount -= 1
     if reverted:
-        self._setState(challengeId, c.challenger, DA_VOID)
+        self._holdRelease(challengeId, 0)
+        self._setState(challengeId, DA_VOID)
+        self._credit(c.challenger, c.bond)
         log DAChallengeResolved(challengeId=challengeId, outcome=DA_VOID)
-        # Interaction last: state already closed, so re-entry finds nothing to pay.
-        if c.bond > 0:
-            raw_call(c.challenger, b"", value=c.bond)
         return
-    self._setState(challengeId, c.challenger, DA_UPHELD)
+    self._setState(challengeId, DA_UPHELD)
     log DAChallengeResolved(challengeId=challengeId, outcome=DA_UPHELD)
-    self._revertFrom(c.checkpointIndex)
-    self._slashAndPayTo(c.checkpointIndex, RULE_DA_UNANSWERED, c.bond, c.challenger)
+    # The hold stays until _punish reverts the checkpoint (which clears it): released first,
+    # the checkpoint would count as final and escape the revert.
+    self._punish(c.checkpointIndex, RULE_DA_UNANSWERED, c.challenger, c.bond)
 
 
-# --- internals: DA challenges --------------------------------------------------------------
+# --- internals: DA challenges and holds ---------------------------------------------------
+
+
+@internal
+@view
+def _daBond(count: uint256) -> uint256:
+    """
+    @dev What answering `count` records costs at DA_BOND_BASEFEE_MULTIPLE x today's basefee.
+    """
+    return max(challengerBond, DA_BOND_BASEFEE_MULTIPLE * block.basefee * self._revealGas(count))
+
+
+@internal
+@pure
+def _revealGas(count: uint256) -> uint256:
+    """
+    @dev Gas of revealRecords for `count` records (see REVEAL_EXEC_BASE).
+    """
+    return max(REVEAL_EXEC_BASE + REVEAL_EXEC_PER_RECORD * count, REVEAL_FLOOR_BASE + REVEAL_FLOOR_PER_RECORD * count)
 
 
 @internal
 @view
 def _challenge(cid: uint256) -> DAChallenge:
+    """
+    @dev Unpack challenge `cid` from its two storage words.
+    """
     packed: uint256 = self._daRange[cid]
     party: uint256 = self._daParty[cid]
-    bond: uint256 = 0
-    if party != 0:
-        bond = challengerBond
     return DAChallenge(
-        checkpointIndex=packed & MASK64,
-        start=convert((packed >> 64) & MASK64, uint64),
-        end=convert((packed >> 128) & MASK64, uint64),
-        deadline=convert(packed >> 192, uint64),
+        checkpointIndex=packed & MASK48,
+        start=convert((packed >> 48) & MASK56, uint64),
+        end=convert((packed >> 104) & MASK56, uint64),
+        deadline=convert((packed >> 160) & MASK48, uint64),
         state=convert((party >> 160) & 255, uint8),
         challenger=convert(convert(party & (2**160 - 1), uint160), address),
-        bond=bond,
+        bond=party >> 176,
     )
 
 
 @internal
-def _setState(cid: uint256, challenger: address, state: uint8):
-    self._daParty[cid] = convert(challenger, uint256) | (convert(state, uint256) << 160)
+def _setState(cid: uint256, state: uint8):
+    """
+    @dev Set the state byte of challenge `cid`, keeping its other fields.
+    """
+    party: uint256 = self._daParty[cid]
+    self._daParty[cid] = (party & ~(255 << 160)) | (convert(state, uint256) << 160)
+
+
+@internal
+def _holdAdd(checkpointIndex: uint256) -> (uint256, uint256):
+    """
+    @dev Take a free slot (never used, or no open challenge and its post-reveal hold is over)
+         for a new open challenge on `checkpointIndex`. With every slot busy, merge into the
+         slot holding the lowest checkpoint (lowered to checkpointIndex if that is lower): it
+         already holds everything later, so the merge only lengthens its hold. Returns (slot,
+         generation).
+    """
+    mask: uint256 = self._holdMask
+    lowest: uint256 = 0
+    lowestCp: uint256 = NO_INDEX
+    for i: uint256 in range(HOLD_SLOTS):
+        w: uint256 = self._holds[i]
+        if (mask >> i) & 1 == 0 or ((w >> 128) & MASK32 == 0 and (w >> 64) & MASK64 <= block.timestamp):
+            gen: uint256 = ((w >> 160) & MASK64) + 1
+            self._holds[i] = checkpointIndex | (1 << 128) | (gen << 160)
+            self._holdMask = mask | (1 << i)
+            return i, gen
+        if w & MASK64 < lowestCp:
+            lowest = i
+            lowestCp = w & MASK64
+    w: uint256 = self._holds[lowest]
+    self._holds[lowest] = (w & ~MASK64 & ~(MASK32 << 128)) | min(lowestCp, checkpointIndex) | ((((w >> 128) & MASK32) + 1) << 128)
+    return lowest, (w >> 160) & MASK64
+
+
+@internal
+def _holdRelease(cid: uint256, until: uint256):
+    """
+    @dev One open challenge of the slot is settled; the slot keeps holding until `until`. A slot
+         cleared by a revert has a new generation: then there is nothing to release.
+    """
+    slot: uint256 = (self._daParty[cid] >> 168) & 255
+    gen: uint256 = self._daRange[cid] >> 208
+    w: uint256 = self._holds[slot]
+    if (w >> 160) & MASK64 != gen or (self._holdMask >> slot) & 1 == 0:
+        return
+    openCount: uint256 = (w >> 128) & MASK32
+    if openCount > 0:
+        openCount -= 1
+    newUntil: uint256 = max((w >> 64) & MASK64, until)
+    self._holds[slot] = (w & MASK64) | (newUntil << 64) | (openCount << 128) | (gen << 160)
+
+
+@internal
+def _holdClearFrom(index: uint256):
+    """
+    @dev A revert at `index`: slots holding from index on hold reverted checkpoints only.
+    """
+    mask: uint256 = self._holdMask
+    for i: uint256 in range(HOLD_SLOTS):
+        if (mask >> i) & 1 == 1:
+            w: uint256 = self._holds[i]
+            if w & MASK64 >= index:
+                self._holds[i] = (((w >> 160) & MASK64) + 1) << 160
+                mask = mask & ~(1 << i)
+    self._holdMask = mask
+
+
+@internal
+@view
+def _holdFloor() -> uint256:
+    """
+    @dev Lowest checkpoint an active slot holds (NO_INDEX when none).
+    """
+    mask: uint256 = self._holdMask
+    low: uint256 = NO_INDEX
+    for i: uint256 in range(HOLD_SLOTS):
+        if (mask >> i) & 1 == 1:
+            w: uint256 = self._holds[i]
+            if (w >> 128) & MASK32 > 0 or (w >> 64) & MASK64 > block.timestamp:
+                low = min(low, w & MASK64)
+    return low
 
 
 # --- internals: status --------------------------------------------------------------------
@@ -810,7 +1061,9 @@ def _setState(cid: uint256, challenger: address, state: uint8):
 @internal
 @view
 def _revertEntry(index: uint256) -> uint256:
-    # Binary search for the last interval starting at or before `index`; 0 = not reverted.
+    """
+    @dev Binary search for the last interval starting at or before `index`; 0 = not reverted.
+    """
     n: uint256 = self._revertCount
     lo: uint256 = 0
     hi: uint256 = n
@@ -833,29 +1086,70 @@ def _revertEntry(index: uint256) -> uint256:
 @internal
 @view
 def _status(index: uint256) -> uint8:
+    """
+    @dev The DESIGN §4 status of checkpoint `index` at this block's time.
+    """
     meta: uint256 = self._meta[index]
     if meta == 0:
         return STATUS_NONE
     if self._revertEntry(index) != 0:
         return STATUS_REVERTED
-    if block.timestamp >= (meta >> 128) & MASK64:
-        if self.daOpenCount == 0 or self._daHoldFrom > index:
-            return STATUS_FINAL
+    if block.timestamp >= ((meta >> 112) & MASK48) + challengeWindow and self._holdFloor() > index:
+        return STATUS_FINAL
     return STATUS_PENDING
 
 
 @internal
 @view
+def _latestFinalized() -> uint256:
+    """
+    @dev Index of the latest final checkpoint, or NO_INDEX.
+    """
+    count: uint256 = self._head & MASK64
+    # challengeEnds never decreases with the index (commit times do not, W is fixed), so the
+    # checkpoints whose window is over form a prefix: binary-search its end.
+    lo: uint256 = 0
+    hi: uint256 = count
+    for _: uint256 in range(64):
+        if lo >= hi:
+            break
+        mid: uint256 = (lo + hi) // 2
+        if ((self._meta[mid] >> 112) & MASK48) + challengeWindow <= block.timestamp:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo == 0:
+        return NO_INDEX
+    k: uint256 = lo - 1
+    # A hold keeps its checkpoint and every later one pending.
+    heldFloor: uint256 = self._holdFloor()
+    if heldFloor <= k:
+        if heldFloor == 0:
+            return NO_INDEX
+        k = heldFloor - 1
+    entry: uint256 = self._revertEntry(k)
+    if entry != 0:
+        prevPlus1: uint256 = (entry >> 128) & MASK64
+        if prevPlus1 == 0:
+            return NO_INDEX
+        k = prevPlus1 - 1
+    return k
+
+
+@internal
+@view
 def _maxLiveSize(index: uint256) -> uint256:
-    # Largest size among non-reverted checkpoints 0..index: sizes strictly grow along the
-    # non-reverted ones, so it is the size of the last non-reverted checkpoint <= index.
+    """
+    @dev Largest size among non-reverted checkpoints 0..index: sizes strictly grow along the
+         non-reverted ones, so it is the size of the last non-reverted checkpoint <= index.
+    """
     entry: uint256 = self._revertEntry(index)
     if entry == 0:
-        return self._meta[index] & MASK64
+        return self._meta[index] & MASK56
     prevPlus1: uint256 = (entry >> 128) & MASK64
     if prevPlus1 == 0:
         return 0
-    return self._meta[prevPlus1 - 1] & MASK64
+    return self._meta[prevPlus1 - 1] & MASK56
 
 
 # --- internals: punishment ----------------------------------------------------------------
@@ -863,55 +1157,82 @@ def _maxLiveSize(index: uint256) -> uint256:
 
 @internal
 def _revertFrom(index: uint256):
-    # Revert checkpoint `index` and every later one; index must be non-reverted.
-    head: uint256 = self._head
-    count: uint256 = head & MASK64
+    """
+    @dev Revert checkpoint `index` and every later one (some may be reverted already).
+    """
+    count: uint256 = self._head & MASK64
     n: uint256 = self._revertCount
-    # Intervals starting after `index` are inside [index, count): drop them.
+    # Intervals starting at or after `index` lie inside [index, count): drop them.
     for _: uint256 in range(2**32):
         if n == 0 or self._reverts[n - 1] & MASK64 < index:
             break
         n -= 1
+    first: uint256 = index
     prevPlus1: uint256 = index
     if n > 0:
         top: uint256 = self._reverts[n - 1]
-        if (top >> 64) & MASK64 == index:
-            # index-1 is itself reverted: inherit the interval's last live checkpoint.
+        if (top >> 64) & MASK64 >= index:
+            # The interval below reaches index: extend it, keeping its last live checkpoint.
+            first = top & MASK64
             prevPlus1 = (top >> 128) & MASK64
-    self._reverts[n] = index | (count << 64) | (prevPlus1 << 128)
+            n -= 1
+    self._reverts[n] = first | (count << 64) | (prevPlus1 << 128)
     self._revertCount = n + 1
     newLastSize: uint256 = 0
     if prevPlus1 != 0:
-        newLastSize = self._meta[prevPlus1 - 1] & MASK64
+        newLastSize = self._meta[prevPlus1 - 1] & MASK56
     self._head = count | (prevPlus1 << 64) | (newLastSize << 128)
+    self._holdClearFrom(first)
     log CheckpointsReverted(fromIndex=index, toIndex=count, lastSize=newLastSize)
 
 
 @internal
-def _slashAndPayTo(checkpointIndex: uint256, rule: uint8, extra: uint256, to: address):
-    # Effects first (bond zeroed, frozen set, events logged), the payout is the last step:
-    # a re-entrant call finds nothing left to slash, and every caller is @nonreentrant.
+@view
+def _onlySequencer():
+    """
+    @dev Revert unless the caller is the sequencer.
+    """
+    assert msg.sender == sequencer, "rollup: caller is not the sequencer"
+
+
+@internal
+def _credit(account: address, amount: uint256):
+    """
+    @dev Credit `amount` wei to `account` (paid out by claim()); events after the state.
+    """
+    if amount == 0:
+        return
+    total: uint256 = self.credits[account] + amount
+    self.credits[account] = total
+    log Credited(account=account, amount=amount, total=total)
+
+
+@internal
+def _punish(checkpointIndex: uint256, rule: uint8, to: address, refund: uint256):
+    """
+    @dev The sequencer is proven dishonest (DESIGN §9): revert every pending checkpoint (all
+         after the latest final one), slash the epoch's bond (half credited to `to` with its DA
+         bond `refund`, half burned) and freeze. Only credits: nothing is sent, so no recipient
+         can make a proof revert (issue 10, finding 1).
+    """
+    assert not self.frozen, "rollup: frozen"
+    count: uint256 = self._head & MASK64
+    final: uint256 = self._latestFinalized()
+    first: uint256 = 0
+    if final != NO_INDEX:
+        first = final + 1
+    if first < count:
+        self._revertFrom(first)
     amount: uint256 = self.bond
     reward: uint256 = amount // 2
     self.bond = 0
     self.burned += amount - reward
     self.frozen = True
+    self.frozenAt = block.timestamp
+    self._credit(to, reward + refund)
     log BondSlashed(amount=amount, reward=reward, burned=amount - reward)
-    log FraudProven(checkpointIndex=checkpointIndex, rule=rule, challenger=to, reward=reward)
-    log Frozen(rule=rule)
-    if reward + extra > 0:
-        raw_call(to, b"", value=reward + extra)
-
-
-@internal
-def _slashAndPay(checkpointIndex: uint256, rule: uint8, extra: uint256):
-    self._slashAndPayTo(checkpointIndex, rule, extra, msg.sender)
-
-
-@internal
-def _punish(checkpointIndex: uint256, rule: uint8):
-    self._revertFrom(checkpointIndex)
-    self._slashAndPay(checkpointIndex, rule, 0)
+    log FraudProven(checkpointIndex=checkpointIndex, rule=rule, challenger=to, reward=reward, refund=refund)
+    log Frozen(rule=rule, epoch=self.epoch)
 
 
 # --- internals: records and proofs --------------------------------------------------------
@@ -920,12 +1241,12 @@ def _punish(checkpointIndex: uint256, rule: uint8):
 @internal
 @view
 def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]):
+    """
+    @dev Revert unless `record` is at `index` under checkpoint `checkpointIndex`'s root.
+    """
     meta: uint256 = self._meta[checkpointIndex]
     assert meta != 0, "rollup: no such checkpoint"
-    assert len(record) == 352, "rollup: record must be 352 bytes"
-    assert index < meta & MASK64, "rollup: record index outside the checkpoint"
-    leaf: bytes32 = keccak256(concat(b"\x00", record))
-    assert self._rootFromInclusion(leaf, index, meta & MASK64, proof) == self._roots[checkpointIndex], "rollup: inclusion proof does not match the checkpoint root"
+    assert staticcall Verifier(verifier).includes(self._roots[checkpointIndex], meta & MASK56, index, record, proof), "rollup: inclusion proof does not match the checkpoint root"
 
 
 @internal
@@ -933,145 +1254,25 @@ def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352],
 def _checkNewRecord(
     checkpointIndex: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]
 ) -> uint256:
-    # Verify the checkpoint is pending and is the first live one covering `index`.
+    """
+    @dev Verify the checkpoint is pending and is the first live one covering `index`.
+    """
     meta: uint256 = self._meta[checkpointIndex]
     assert meta != 0, "rollup: no such checkpoint"
     assert self._status(checkpointIndex) == STATUS_PENDING, "rollup: checkpoint is not pending"
-    assert index >= meta >> 200, "rollup: record not new in this checkpoint"
+    self._checkIsNew(meta, index)
     self._checkIncluded(checkpointIndex, index, record, proof)
     return meta
 
 
 @internal
 @pure
-def _rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32:
-    # RFC 9162 §2.1.3.2 steps 1-5 (the caller compares the result with the root). Step 1,
-    # index < size, is checked by every caller with its own message.
-    fn: uint256 = index
-    sn: uint256 = size - 1
-    r: bytes32 = leaf
-    for p: bytes32 in proof:
-        assert sn != 0, "rollup: inclusion proof too long"
-        if fn & 1 == 1 or fn == sn:
-            r = keccak256(concat(b"\x01", p, r))
-            if fn & 1 == 0:
-                for _: uint256 in range(64):
-                    if fn == 0 or fn & 1 == 1:
-                        break
-                    fn = fn >> 1
-                    sn = sn >> 1
-        else:
-            r = keccak256(concat(b"\x01", r, p))
-        fn = fn >> 1
-        sn = sn >> 1
-    assert sn == 0, "rollup: inclusion proof too short"
-    return r
-
-
-@internal
-@pure
-def _verifyConsistency(
-    first: uint256, second: uint256, firstRoot: bytes32, secondRoot: bytes32, proof: DynArray[bytes32, 96]
-):
-    # RFC 9162 §2.1.4.2 for 0 < first < second (commit guarantees both).
-    assert len(proof) != 0, "rollup: consistency proof is empty"
-    fr: bytes32 = empty(bytes32)
-    nextItem: uint256 = 0
-    # Step 2: when first is an exact power of two the verifier already knows its root.
-    if first & (first - 1) == 0:
-        fr = firstRoot
-    else:
-        fr = proof[0]
-        nextItem = 1
-    sr: bytes32 = fr
-    fn: uint256 = first - 1
-    sn: uint256 = second - 1
-    for _: uint256 in range(64):
-        if fn & 1 == 0:
-            break
-        fn = fn >> 1
-        sn = sn >> 1
-    for i: uint256 in range(nextItem, len(proof), bound=96):
-        c: bytes32 = proof[i]
-        assert sn != 0, "rollup: consistency proof too long"
-        if fn & 1 == 1 or fn == sn:
-            fr = keccak256(concat(b"\x01", c, fr))
-            sr = keccak256(concat(b"\x01", c, sr))
-            if fn & 1 == 0:
-                for _: uint256 in range(64):
-                    if fn == 0 or fn & 1 == 1:
-                        break
-                    fn = fn >> 1
-                    sn = sn >> 1
-        else:
-            sr = keccak256(concat(b"\x01", sr, c))
-        fn = fn >> 1
-        sn = sn >> 1
-    # Step 6: both roots reproduced and the walk reached the top.
-    assert sn == 0, "rollup: consistency proof too short"
-    assert fr == firstRoot, "rollup: proof does not reproduce the previous root"
-    assert sr == secondRoot, "rollup: proof does not reproduce the new root"
-
-
-@internal
-@pure
-def _rootFromRange(
-    records: DynArray[Bytes[352], MAX_RANGE], start: uint256, size: uint256, proof: DynArray[bytes32, 96]
-) -> bytes32:
-    # Fold the leaves of [start, start+len) level by level up to the root. RFC 9162's tree
-    # equals the bottom-up tree where a level's lone last node is promoted unchanged, so at
-    # each level only the range's two boundary siblings are missing: they come from `proof`.
-    layer: bytes32[MAX_RANGE] = empty(bytes32[MAX_RANGE])
-    n: uint256 = len(records)
-    for i: uint256 in range(n, bound=MAX_RANGE):
-        assert len(records[i]) == 352, "rollup: record must be 352 bytes"
-        layer[i] = keccak256(concat(b"\x00", records[i]))
-    lo: uint256 = start
-    width: uint256 = size
-    used: uint256 = 0
-    for _: uint256 in range(64):
-        if width == 1:
-            break
-        hi: uint256 = lo + n - 1
-        left: bytes32 = empty(bytes32)
-        right: bytes32 = empty(bytes32)
-        extLo: uint256 = lo
-        extHi: uint256 = hi
-        if lo & 1 == 1:
-            assert used < len(proof), "rollup: range proof too short"
-            left = proof[used]
-            used += 1
-            extLo = lo - 1
-        if hi & 1 == 0 and hi + 1 < width:
-            assert used < len(proof), "rollup: range proof too short"
-            right = proof[used]
-            used += 1
-            extHi = hi + 1
-        # New node j covers children 2j and 2j+1; children are read before slot j-first is
-        # overwritten because 2j-1 >= j - first for every j written after the first.
-        first: uint256 = extLo >> 1
-        m: uint256 = (extHi >> 1) - first + 1
-        for k: uint256 in range(m, bound=MAX_RANGE):
-            a: uint256 = 2 * (first + k)
-            la: bytes32 = empty(bytes32)
-            if a < lo:
-                la = left
-            else:
-                la = layer[a - lo]
-            if a + 1 > extHi:
-                layer[k] = la  # lone last node: promoted unchanged
-            else:
-                rb: bytes32 = empty(bytes32)
-                if a + 1 > hi:
-                    rb = right
-                else:
-                    rb = layer[a + 1 - lo]
-                layer[k] = keccak256(concat(b"\x01", la, rb))
-        lo = first
-        n = m
-        width = (width + 1) >> 1
-    assert used == len(proof), "rollup: range proof too long"
-    return layer[0]
+def _checkIsNew(meta: uint256, index: uint256):
+    """
+    @dev Records at seq >= prevSize are new in a checkpoint (DESIGN §5: proofs name the first
+         live checkpoint that covers the record).
+    """
+    assert index >= (meta >> 56) & MASK56, "rollup: record not new in this checkpoint"
 
 
 # --- internals: signatures ----------------------------------------------------------------
@@ -1080,67 +1281,10 @@ def _rootFromRange(
 @internal
 @view
 def _domainSeparator() -> bytes32:
-    return keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self))
-
-
-@internal
-@view
-def _signatureValid(record: Bytes[352]) -> bool:
-    # DESIGN §3 / §5 rule 2.
-    v: uint256 = extract32(record, 256, output_type=uint256)
-    r: uint256 = extract32(record, 288, output_type=uint256)
-    s: uint256 = extract32(record, 320, output_type=uint256)
-    if v == 0:
-        return r == 0 and s == 0
-    if v != 27 and v != 28:
-        return False
-    if s > HALF_N:
-        return False
-    structHash: bytes32 = keccak256(
-        concat(
-            EVENT_TYPEHASH,
-            extract32(record, 64),
-            extract32(record, 96),
-            extract32(record, 128),
-            extract32(record, 160),
-            extract32(record, 224),
-        )
-    )
-    digest: bytes32 = keccak256(concat(b"\x19\x01", self._domainSeparator(), structHash))
-    signer: address = ecrecover(digest, v, r, s)
-    if signer == empty(address):
-        return False
-    return convert(signer, uint256) == extract32(record, 192, output_type=uint256)
-
-
-@internal
-@pure
-def _wellFormed(record: Bytes[352]) -> bool:
-    # Words must fit their ABI types (DESIGN §3); seq is rule 1's business.
-    if extract32(record, 32, output_type=uint256) > MASK64:
-        return False
-    if extract32(record, 192, output_type=uint256) >= 2**160:
-        return False
-    if extract32(record, 224, output_type=uint256) > MASK64:
-        return False
-    if extract32(record, 256, output_type=uint256) > 255:
-        return False
-    # kind: [a-z0-9_.-]{1,32} then zero padding.
-    kind: uint256 = extract32(record, 64, output_type=uint256)
-    if kind >> 248 == 0:
-        return False
-    ended: bool = False
-    for i: uint256 in range(32):
-        ch: uint256 = (kind >> (248 - 8 * i)) & 255
-        if ch == 0:
-            ended = True
-        elif ended:
-            return False
-        elif not (
-            (ch >= 97 and ch <= 122) or (ch >= 48 and ch <= 57) or ch == 95 or ch == 46 or ch == 45
-        ):
-            return False
-    return True
+    """
+    @dev The EIP-712 domain separator, in the domain of eip712Contract.
+    """
+    return keccak256(abi_encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, eip712Contract))
 
 
 @internal
@@ -1148,16 +1292,17 @@ def _wellFormed(record: Bytes[352]) -> bool:
 def _checkReceipt(
     firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]
 ) -> bytes32:
-    # Verify the sequencer signed this Receipt (DESIGN §6) and it was not used before.
+    """
+    @dev Verify the sequencer signed this Receipt (DESIGN §6), that it belongs to the current
+         epoch and can be met at all, and that it was not proven broken before.
+    """
+    assert not self.frozen, "rollup: frozen"
     assert count > 0, "rollup: receipt covers no records"
-    assert len(signature) == 65, "rollup: signature must be 65 bytes"
-    structHash: bytes32 = keccak256(abi_encode(RECEIPT_TYPEHASH, firstSeq, count, leavesRoot, deadline))
-    digest: bytes32 = keccak256(concat(b"\x19\x01", self._domainSeparator(), structHash))
+    assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"
+    assert convert(deadline, uint256) > self.epochStart, "rollup: receipt deadline in an earlier epoch"
+    digest: bytes32 = empty(bytes32)
+    signer: address = empty(address)
+    digest, signer = staticcall Verifier(verifier).receiptSigner(self._domainSeparator(), firstSeq, count, leavesRoot, deadline, signature)
     assert not self.receiptBroken[digest], "rollup: receipt already proven broken"
-    r: uint256 = extract32(signature, 0, output_type=uint256)
-    s: uint256 = extract32(signature, 32, output_type=uint256)
-    v: uint256 = convert(slice(signature, 64, 1), uint256)
-    assert v == 27 or v == 28, "rollup: receipt signature v must be 27 or 28"
-    assert s <= HALF_N, "rollup: receipt signature s is high"
-    assert ecrecover(digest, v, r, s) == sequencer, "rollup: receipt not signed by the sequencer"
+    assert signer == sequencer, "rollup: receipt not signed by the sequencer"
     return digest

@@ -19,7 +19,7 @@ import vyper
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 BUILD_DIR = CONTRACTS_DIR / "build"
-CONTRACT_NAMES: tuple[str, ...] = ("Rollup", "NaiveRegistry")
+CONTRACT_NAMES: tuple[str, ...] = ("Rollup", "RollupVerifier", "NaiveRegistry")
 
 
 def source_path(name: str) -> Path:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -30,6 +31,10 @@ NO_INDEX: Final[int] = 2**256 - 1
 """What `latestFinalized()` / `lastIndex()` return when there is no such checkpoint."""
 MAX_DA_RANGE: Final[int] = 256
 DEFAULT_CHALLENGER_BOND: Final[int] = 10**16
+"""The floor of a DA challenge's bond; above it the bond is priced by basefee (`da_bond`)."""
+DEFAULT_RECEIPT_HORIZON: Final[int] = 3600
+"""Longest receipt deadline, in seconds after issue, the contract is deployed for (the
+sequencer's default is 600 s); `recover()` waits this long after a freeze."""
 
 
 _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
@@ -54,6 +59,33 @@ class SignedReceipt:
 # --- deployment ---------------------------------------------------------------------------
 
 
+def default_post_reveal_window(challenge_window: int, da_window: int) -> int:
+    """P for a deployment that names none: as long as the DA response window, but always
+    with `da_window + P < challenge_window` (the constructor requires it)."""
+    return max(1, min(da_window, challenge_window - da_window - 1))
+
+
+def _deploy(
+    w3: Web3, name: str, args: Sequence[Any], owner_address: ChecksumAddress, owner_key: bytes | None
+) -> str:
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    ctor = factory.constructor(*args)
+    if owner_key is None:
+        tx = ctor.transact({"from": owner_address})
+    else:
+        unsigned = ctor.build_transaction(
+            {"from": owner_address, "nonce": w3.eth.get_transaction_count(owner_address, "pending")}
+        )
+        signed = Account.sign_transaction(unsigned, owner_key)
+        tx = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx)
+    address = receipt["contractAddress"]
+    if receipt["status"] != 1 or address is None:
+        raise L1Error(f"{name} deployment failed")
+    return str(address)
+
+
 def deploy_rollup(
     w3: Web3,
     sequencer: str,
@@ -64,34 +96,33 @@ def deploy_rollup(
     *,
     max_da_range: int = MAX_DA_RANGE,
     challenger_bond: int = DEFAULT_CHALLENGER_BOND,
+    post_reveal_window: int | None = None,
+    receipt_horizon: int = DEFAULT_RECEIPT_HORIZON,
+    eip712_contract: str | None = None,
+    verifier: str | None = None,
     owner_key: bytes | None = None,
 ) -> Contract:
-    """Deploy Rollup.vy from `owner` (who becomes the contract's owner) and wait for it.
+    """Deploy RollupVerifier.vy (unless `verifier` names a deployed one) and Rollup.vy from
+    `owner` (who becomes the rollup's owner) and wait for both.
 
-    With `owner_key` the transaction is signed locally (any node); without it the node must
-    hold `owner`'s key (eth-tester, the devnet, anvil).
+    `post_reveal_window` defaults to `default_post_reveal_window`; `eip712_contract` names a
+    predecessor whose EIP-712 domain signed events keep (docs/contract.md, migration). With
+    `owner_key` the transactions are signed locally (any node); without it the node must hold
+    `owner`'s key (eth-tester, the devnet, anvil).
     """
-    artifact = load_artifact("Rollup")
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    ctor = factory.constructor(
-        sequencer, challenge_window, da_window, min_bond, max_da_range, challenger_bond
-    )
     owner_address = Web3.to_checksum_address(owner)
-    if owner_key is None:
-        tx = ctor.transact({"from": owner_address})
-    else:
-        if Account.from_key(owner_key).address != owner_address:
-            raise InvalidFieldError("owner_key", f"is not the key of {owner_address}")
-        unsigned = ctor.build_transaction(
-            {"from": owner_address, "nonce": w3.eth.get_transaction_count(owner_address)}
-        )
-        signed = Account.sign_transaction(unsigned, owner_key)
-        tx = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx)
-    address = receipt["contractAddress"]
-    if address is None:
-        raise L1Error("rollup deployment produced no contract address")
-    return rollup_at(w3, address)
+    if owner_key is not None and Account.from_key(owner_key).address != owner_address:
+        raise InvalidFieldError("owner_key", f"is not the key of {owner_address}")
+    if post_reveal_window is None:
+        post_reveal_window = default_post_reveal_window(challenge_window, da_window)
+    if verifier is None:
+        verifier = _deploy(w3, "RollupVerifier", [], owner_address, owner_key)
+    args = [
+        Web3.to_checksum_address(verifier), sequencer, challenge_window, da_window, post_reveal_window,
+        min_bond, max_da_range, challenger_bond, receipt_horizon,
+        Web3.to_checksum_address(eip712_contract) if eip712_contract else "0x" + "00" * 20,
+    ]
+    return rollup_at(w3, _deploy(w3, "Rollup", args, owner_address, owner_key))
 
 
 def rollup_at(w3: Web3, address: str) -> Contract:
@@ -124,6 +155,44 @@ def latest_finalized(rollup: Contract) -> int | None:
     """Index of the latest final checkpoint, or None."""
     index: int = rollup.functions.latestFinalized().call()
     return None if index == NO_INDEX else index
+
+
+def timestamp_bound(rollup: Contract, index: int) -> int:
+    """The timestamp bound (ms) checkpoint `index` declared: rule 4b's limit for its new records."""
+    return int(rollup.functions.timestampBound(index).call())
+
+
+def da_bond(rollup: Contract, count: int) -> int:
+    """What a DA challenge on `count` records needs now (`daBond`, priced by the basefee)."""
+    return int(rollup.functions.daBond(count).call(block_identifier="pending"))
+
+
+def da_chunk(position: int, tree_size: int, max_da_range: int) -> tuple[int, int]:
+    """The one DA range `openDAChallenge` accepts that contains `position`: aligned to
+    `max_da_range`, clipped to the tree."""
+    if not 0 <= position < tree_size:
+        raise InvalidFieldError("position", f"must be in [0, {tree_size}), got {position}")
+    start = position - position % max_da_range
+    return start, min(start + max_da_range, tree_size)
+
+
+def claim(rollup: Contract) -> ContractFunction:
+    """The call paying the sender everything the contract credited to it (pull payments)."""
+    fn: ContractFunction = rollup.functions.claim()
+    return fn
+
+
+def revealed_records(w3: Web3, rollup: Contract, challenge_id: int) -> list[bytes] | None:
+    """The records revealed for `challenge_id`, read back from the calldata of the
+    transaction that emitted its `RecordsRevealed` event (v2 logs no records), or None."""
+    logs = rollup.events.RecordsRevealed().get_logs(
+        from_block=0, argument_filters={"challengeId": challenge_id}
+    )
+    for entry in logs:
+        tx = w3.eth.get_transaction(entry["transactionHash"])
+        _, args = rollup.decode_function_input(tx["input"])
+        return [bytes(r) for r in args["records"]]
+    return None
 
 
 def covered_count_at(rollup: Contract, deadline: int) -> int:

@@ -26,7 +26,7 @@ from prover.types import MAX_TREE_SIZE, Hash32
 
 def _check_range(start: int, end: int, tree_size: int) -> None:
     if not 0 < tree_size <= MAX_TREE_SIZE:
-        raise InvalidFieldError("tree_size", f"must be in [1, 2**40], got {tree_size}")
+        raise InvalidFieldError("tree_size", f"must be in [1, 2**{MAX_TREE_SIZE.bit_length() - 1}], got {tree_size}")
     if not 0 <= start < end <= tree_size:
         raise InvalidFieldError("range", f"need 0 <= start < end <= {tree_size}, got [{start}, {end})")
 

@@ -55,7 +55,7 @@ class CompactTree:
     def __init__(self, size: int = 0, frontier: Sequence[bytes] = ()) -> None:
         # Verify the frontier has one hash per set bit of size.
         if size < 0 or size > MAX_TREE_SIZE:
-            raise InvalidFieldError("tree_size", f"must be in [0, 2**40], got {size}")
+            raise InvalidFieldError("tree_size", f"must be in [0, 2**52], got {size}")
         if len(frontier) != size.bit_count():
             raise InvalidFieldError(
                 "frontier", f"tree of size {size} needs {size.bit_count()} hashes, got {len(frontier)}"
@@ -77,7 +77,7 @@ class CompactTree:
         size = self.size
         count = len(leaf_hashes)
         if size + count > MAX_TREE_SIZE:
-            raise InvalidFieldError("tree_size", "appending would exceed 2**40 leaves")
+            raise InvalidFieldError("tree_size", "appending would exceed 2**52 leaves")
         if count < _SMALL_BATCH:
             return self._append_leaf_by_leaf(leaf_hashes)
         # The old frontier, smallest level first: pending[i] is the left sibling waiting at
@@ -194,7 +194,7 @@ def compute_root(reader: NodeReader, tree_size: int) -> Hash32:
 
 def _check_size(tree_size: int) -> None:
     if tree_size < 0 or tree_size > MAX_TREE_SIZE:
-        raise InvalidFieldError("tree_size", f"must be in [0, 2**40], got {tree_size}")
+        raise InvalidFieldError("tree_size", f"must be in [0, 2**52], got {tree_size}")
 
 
 def _read_ranges(reader: NodeReader, ranges: Sequence[tuple[int, int]]) -> list[Hash32]:

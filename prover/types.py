@@ -11,5 +11,5 @@ TreeSize = NewType("TreeSize", int)
 Seq = NewType("Seq", int)
 """Position of a record in the log, starting at 0."""
 
-MAX_TREE_SIZE: Final[int] = 2**40
+MAX_TREE_SIZE: Final[int] = 2**52
 """Largest tree size the proofs and the contract are specified for (docs/spec.md §7)."""

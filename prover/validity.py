@@ -253,6 +253,22 @@ def check_commit_time(record: bytes, index: int, committed_at_s: int) -> Violati
     return None
 
 
+def check_timestamp_bound(record: bytes, index: int, bound_ms: int) -> Violation | None:
+    """Rule 4b as contract v2 judges it: `record` at `index`, new in a checkpoint, is stamped
+    after the timestamp bound (ms) that checkpoint's commit declared (itself never after the
+    commit's block time, so this is at least as strict as `check_commit_time`)."""
+    _check_length(record)
+    timestamp = _word(record, 1)
+    if timestamp > bound_ms:
+        return Violation(
+            FraudRule.FUTURE_TIMESTAMP,
+            index,
+            None,
+            f"timestamp {timestamp} ms is after the covering commit's declared bound {bound_ms} ms",
+        )
+    return None
+
+
 # --- rule 5: replay ---------------------------------------------------------------------------
 
 

@@ -39,14 +39,18 @@ class Gas:
     """
 
     COMMIT: Final = 200_000
-    """commit(): at most ~90k at any size up to 2**40."""
+    """commit(): at most ~144k at any size up to 2**52 (docs/contract.md)."""
     REVEAL_BASE: Final = 200_000
     REVEAL_PER_RECORD: Final = 30_000
     """revealRecords(): ~40k, plus a keccak and a 352-byte log per record."""
     PROOF: Final = 400_000
-    """Any one-step fraud proof or broken-receipt proof."""
-    DA_OPEN: Final = 250_000
-    DA_RESOLVE: Final = 300_000
+    """Any one-step fraud proof or broken-receipt proof: at most ~305k at 2**52."""
+    DA_OPEN: Final = 300_000
+    """openDAChallenge(): ~186k at 2**52."""
+    DA_RESOLVE: Final = 400_000
+    """resolveDAChallenge(): a fraud proof's revert plus the credit."""
+    CLAIM: Final = 60_000
+    """claim(): pull the credited payouts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +169,11 @@ class L1Client(RollupAccount):
         latest = self._call(lambda: self.w3.eth.get_transaction_count(addr, "latest"))
         return bool(pending > latest)
 
-    def commit(self, size: int, root: bytes, proof: Sequence[bytes]) -> SentCommit:
-        """Send commit(size, root, proof) signed by the sequencer key; wait for the receipt."""
-        fn = self.contract.functions.commit(size, root, list(proof))
+    def commit(self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int) -> SentCommit:
+        """Send commit(size, root, proof, timestampBound) signed by the sequencer key; wait for
+        the receipt. `timestamp_bound` (ms) is the latest stamp of the records it adds: L1
+        refuses the commit in a block stamped earlier (contract v2, rule 4b)."""
+        fn = self.contract.functions.commit(size, root, list(proof), timestamp_bound)
         receipt = self._send(fn, Gas.COMMIT, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
         if not events:

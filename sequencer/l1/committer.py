@@ -164,7 +164,11 @@ class Committer:
             return
         root = head.root if size == head.tree_size else self.store.root_at(size)
         proof = self.store.consistency_proof(last_size, size)
-        sent = await self._l1(lambda: self.l1.commit(size, root, proof))
+        # The commit declares the latest stamp it adds (timestamps never decrease: the last
+        # record's), at most bound_s: L1 refuses it in an earlier block rather than let rule
+        # 4b slash it (contract v2); the round then simply retries.
+        bound_ms = int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+        sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms))
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
         await self._record(cp, hex0x(sent.tx_hash))
         log.info(

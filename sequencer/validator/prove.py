@@ -15,10 +15,13 @@ from collections.abc import Sequence
 
 from l1_contracts.contract import (
     SignedReceipt,
+    claim,
     covered_count_at,
+    da_bond,
     receipt_deadline_fraud,
     receipt_mismatch_fraud,
     replay_fraud,
+    revealed_records,
     single_record_fraud,
     time_travel_fraud,
 )
@@ -29,8 +32,6 @@ from sequencer.l1.account import Gas, RollupAccount, Sent
 
 log = logging.getLogger(__name__)
 
-# Execution gas per call, measured at 2**40 leaves in docs/contract.md (fraud proofs <= 224k,
-# openDAChallenge 120k, resolve ~ a fraud proof's revert + payout), with headroom.
 
 
 class ValidatorL1(RollupAccount):
@@ -62,14 +63,25 @@ class ValidatorL1(RollupAccount):
         """Records with seq >= prevSize(index) are new in checkpoint `index`."""
         return int(self._call(self.contract.functions.prevSize(index).call))
 
+    def timestamp_bound(self, index: int) -> int:
+        """The timestamp bound (ms) checkpoint `index` declared (rule 4b's limit, contract v2)."""
+        return int(self._call(self.contract.functions.timestampBound(index).call))
+
+    def da_bond(self, count: int) -> int:
+        """What a DA challenge on `count` records needs now (priced by the basefee)."""
+        return int(self._call(lambda: da_bond(self.contract, count)))
+
+    def credits(self) -> int:
+        """Wei the contract owes this account (rewards, refunds), paid by `claim`."""
+        return int(self._call(self.contract.functions.credits(self.account.address).call))
+
+    def claim(self) -> Sent:
+        """Pull everything the contract credited to this account (contract v2 never pushes)."""
+        return self._send(claim(self.contract), Gas.CLAIM, "claim", simulate=True)
 
     def revealed_records(self, challenge_id: int) -> list[bytes] | None:
-        """The records revealed for `challenge_id` (its `RecordsRevealed` event), or None."""
-        logs = self._call(lambda: self.contract.events.RecordsRevealed().get_logs(
-            from_block=0, argument_filters={"challengeId": challenge_id}))
-        for entry in logs:
-            return [bytes(r) for r in entry["args"]["records"]]
-        return None
+        """The records revealed for `challenge_id` (from its reveal's calldata), or None."""
+        return self._call(lambda: revealed_records(self.w3, self.contract, challenge_id))  # type: ignore[no-any-return]
 
     def balance(self) -> int:
         return int(self._call(lambda: self.w3.eth.get_balance(self.account.address)))

@@ -35,9 +35,10 @@ from typing import Any, Final, TypeVar
 import orjson
 import trio
 
+from l1_contracts.contract import da_chunk
 from prover.checkpoint import Checkpoint, CheckpointStatus, DAState, checkpoint_json
 from prover.errors import L1Error
-from prover.validity import FraudRule, Violation, check_commit_time
+from prover.validity import FraudRule, Violation, check_timestamp_bound
 from prover.wire import hex0x
 from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
 from sequencer.l1.rounds import L1Rounds
@@ -72,6 +73,8 @@ class Tracked:
 
     cp: Checkpoint
     prev_size: int
+    timestamp_bound: int
+    """The bound (ms) its commit declared: rule 4b's limit (contract v2)."""
     verdict: str = "unchecked"
     """"unchecked", "agrees", "violation", "root-mismatch"."""
     violation: Violation | None = None
@@ -113,6 +116,7 @@ class Watcher:
         )
         self.proofs: list[dict[str, Any]] = []
         self.metrics.receipts_watched.set(len(self.receipts))  # those kept across a restart
+        self.claims: list[dict[str, Any]] = []
         self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S,
                                completed_counter=self.metrics.l1_rounds)
         self._now = 0
@@ -164,6 +168,7 @@ class Watcher:
                 for _, t in sorted(self.tracked.items())
             ],
             "proofs": self.proofs,
+            "claims": self.claims,
             "daChallenges": [{"id": k, **v} for k, v in sorted(self.challenges.items())],
             "receipts": [w.to_json() for w in self.receipts],
             "l1": self.l1_status(),
@@ -182,6 +187,7 @@ class Watcher:
         if latest != self._now:
             self._now, self._now_seen_at = latest, self.wall_clock()
         await self._settle_challenges()
+        await self._claim()
         # Receipts first: a holder's promise is as good a proof as any, and once some proof
         # reverts the checkpoint a mismatch against it is no longer accepted.
         if await self._check_receipts():
@@ -204,7 +210,8 @@ class Watcher:
             cp = await self._l1(partial(self.l1.checkpoint, index))
             if t is None:
                 prev = await self._l1(partial(self.l1.prev_size, index))
-                self.tracked[index] = Tracked(cp, prev)
+                bound = await self._l1(partial(self.l1.timestamp_bound, index))
+                self.tracked[index] = Tracked(cp, prev, bound)
                 self.metrics.checkpoints_seen.inc()
                 log.info("checkpoint %d seen: size %d, new from %d, status %s",
                          index, cp.size, prev, CheckpointStatus(cp.status).label)
@@ -228,8 +235,8 @@ class Watcher:
             if t.verdict == "violation" and t.violation is not None:
                 return await self._prove(t, t.violation)
             if t.verdict == "root-mismatch":
-                end = min(t.prev_size + self.params["maxDARange"], cp.size)
-                return await self._open_da(t, max(t.prev_size, 0), end,
+                start, end = da_chunk(t.prev_size, cp.size, self.params["maxDARange"])
+                return await self._open_da(t, start, end,
                                            "the served records do not hash to the committed root")
             return False
         # The replica is behind this checkpoint: wait, unless the data cannot be had.
@@ -240,9 +247,10 @@ class Watcher:
         left = cp.challenge_ends - self._l1_time_estimate()
         if waited < self.da_grace_s and left > self.da_grace_s:
             return False
-        start = self.replica.size
-        end = min(start + self.params["maxDARange"], cp.size)
-        return await self._open_da(t, start, end, f"records from {start} unavailable for {waited:.0f} s")
+        # Contract v2 challenges whole aligned chunks: the one holding the first missing record.
+        start, end = da_chunk(self.replica.size, cp.size, self.params["maxDARange"])
+        return await self._open_da(t, start, end,
+                                   f"records from {self.replica.size} unavailable for {waited:.0f} s")
 
     def _verdict(self, t: Tracked) -> None:
         """Blocking: compare roots, then look for a violation new in the checkpoint."""
@@ -256,11 +264,11 @@ class Watcher:
             if t.prev_size <= v.seq < cp.size:
                 t.verdict, t.violation = "violation", v
                 return
-        # Rule 4b: no record new in the checkpoint is timestamped after its commit.
+        # Rule 4b: no record new in the checkpoint is stamped after the bound its commit declared.
         for start in range(t.prev_size, cp.size, _SCAN_CHUNK):
             end = min(start + _SCAN_CHUNK, cp.size)
             for seq, record in enumerate(self.store.get_records(start, end), start):
-                found = check_commit_time(record, seq, cp.committed_at)
+                found = check_timestamp_bound(record, seq, t.timestamp_bound)
                 if found is not None:
                     t.verdict, t.violation = "violation", found
                     log.warning("violation: rule %s at seq %d: %s", found.rule.name, seq, found.reason)
@@ -315,8 +323,11 @@ class Watcher:
                 return False
         t.acted = True
         try:
+            # The bond is priced by the basefee at inclusion: a quarter more covers a few blocks
+            # of basefee rise; whatever answering did not cost is credited back.
+            bond = await self._l1(partial(self.l1.da_bond, end - start))
             cid, sent = await self._l1(partial(
-                self.l1.open_da_challenge, cp.index, start, end, self.params["challengerBond"]))
+                self.l1.open_da_challenge, cp.index, start, end, bond * 5 // 4))
         except TransactionRefusedError as exc:
             log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
             return False
@@ -369,6 +380,19 @@ class Watcher:
                     log.info("DA challenge %d answered: records [%d, %d) revealed on L1",
                              cid, row.start, row.end)
                 await self._save_challenges()
+
+    async def _claim(self) -> None:
+        """Pull what the contract credited us (rewards, DA bond refunds): v2 never pushes."""
+        owed = await self._l1(self.l1.credits)
+        if owed == 0:
+            return
+        try:
+            sent = await self._l1(self.l1.claim)
+        except TransactionRefusedError as exc:
+            log.error("claim of %d wei refused: %s", owed, exc)
+            return
+        self.claims.append({"amount": owed, "tx": sent.tx_hash, "gasUsed": sent.gas_used})
+        log.info("claimed %d wei (tx %s)", owed, sent.tx_hash)
 
     async def _save_challenges(self) -> None:
         value = orjson.dumps({str(k): v for k, v in self.challenges.items()})

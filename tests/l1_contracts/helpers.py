@@ -24,6 +24,8 @@ KEYS = [(i + 1).to_bytes(32, "big") for i in range(10)]  # eth-tester's default 
 ETHER = 10**18
 WINDOW = 1000
 DA_WINDOW = 300
+POST_REVEAL = 100
+RECEIPT_HORIZON = 50
 MIN_BOND = ETHER
 CHALLENGER_BOND = 10**16
 ZERO32 = b"\x00" * 32
@@ -162,13 +164,31 @@ class Chain:
         self.records.extend(records)
         self.tree.extend([leaf_hash(r) for r in records])
 
-    def commit(self, size: int | None = None) -> int:
+    def bound_for(self, size: int) -> int:
+        """The timestamp bound an honest committer declares for records [committed, size):
+        their latest stamp, capped at the next block's time (records stamped later are
+        then provably in the future, which fraud tests want)."""
+        stamps = [int.from_bytes(r[32:64], "big") for r in self.records[self.committed:size]]
+        return min(max(stamps, default=0), (self.now() + 1) * 1000)
+
+    def commit(self, size: int | None = None, bound: int | None = None) -> int:
         """Commit the harness tree at `size` (default: all of it); return the index."""
         size = self.tree.size if size is None else size
+        bound = self.bound_for(size) if bound is None else bound
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        self.rollup.functions.commit(size, self.tree.root(size), proof).transact({"from": self.sequencer})
+        self.rollup.functions.commit(size, self.tree.root(size), proof, bound).transact({"from": self.sequencer})
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
+
+    def recover(self) -> None:
+        """Re-bond if needed, wait out the receipt horizon, and let the owner recover."""
+        f = self.rollup.functions
+        if f.bond().call() < MIN_BOND:
+            self.bond(MIN_BOND - f.bond().call())
+        wait = f.frozenAt().call() + f.receiptHorizon().call() - self.now() - 1
+        if wait > 0:
+            self.advance(wait)
+        f.recover().transact({"from": self.owner})
 
     def ts(self) -> int:
         """A record timestamp (ms) safely before the next commit."""
@@ -195,6 +215,8 @@ def new_chain(**kwargs: Any) -> Chain:
         "da_window": DA_WINDOW,
         "min_bond": MIN_BOND,
         "challenger_bond": CHALLENGER_BOND,
+        "post_reveal_window": POST_REVEAL,
+        "receipt_horizon": RECEIPT_HORIZON,
     }
     params.update(kwargs)
     rollup = deploy_rollup(w3, sequencer, owner, **params)

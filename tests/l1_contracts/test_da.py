@@ -7,18 +7,21 @@ from l1_contracts.contract import (
     NO_INDEX,
     calldata_gas_limit,
     reveal_records,
+    revealed_records,
 )
+from l1_contracts.model import reveal_gas
 from prover.checkpoint import CheckpointStatus, DAState
 from prover.range_proof import prove_range
 from tests.l1_contracts.helpers import (
     CHALLENGER_BOND,
     DA_WINDOW,
     MIN_BOND,
+    POST_REVEAL,
     WINDOW,
     Chain,
     events,
-    fee,
     make_record,
+    new_chain,
     reverts,
 )
 
@@ -29,10 +32,12 @@ def _setup(c: Chain, n: int = 300) -> int:
     return c.commit()
 
 
-def _open(c: Chain, cp: int, start: int, end: int) -> int:
+def _open(c: Chain, cp: int, start: int, end: int, value: int | None = None) -> int:
     f = c.rollup.functions
     cid = f.daChallengeCount().call()
-    f.openDAChallenge(cp, start, end).transact({"from": c.challenger, "value": CHALLENGER_BOND})
+    if value is None:
+        value = f.daBond(end - start).call(block_identifier="pending")
+    f.openDAChallenge(cp, start, end).transact({"from": c.challenger, "value": value})
     return int(cid)
 
 
@@ -49,39 +54,55 @@ def test_open_checks(chain: Chain) -> None:
     c = chain
     cp = _setup(c, 10)
     f = c.rollup.functions
-    with reverts("rollup: value must equal the challenger bond"):
-        f.openDAChallenge(cp, 0, 1).transact({"from": c.challenger, "value": 1})
+    bond = f.daBond(10).call(block_identifier="pending")
+    assert bond >= CHALLENGER_BOND
+    with reverts("rollup: value below the DA bond"):
+        f.openDAChallenge(cp, 0, 10).transact({"from": c.challenger, "value": bond - 1})
     with reverts("rollup: no such checkpoint"):
-        f.openDAChallenge(5, 0, 1).transact({"from": c.challenger, "value": CHALLENGER_BOND})
-    with reverts("rollup: empty range"):
-        f.openDAChallenge(cp, 3, 3).transact({"from": c.challenger, "value": CHALLENGER_BOND})
+        f.openDAChallenge(5, 0, 1).transact({"from": c.challenger, "value": bond})
+    with reverts("rollup: range must be one whole chunk"):
+        f.openDAChallenge(cp, 0, 3).transact({"from": c.challenger, "value": bond})
+    with reverts("rollup: range must be one whole chunk"):
+        f.openDAChallenge(cp, 0, 11).transact({"from": c.challenger, "value": bond})
     with reverts("rollup: range beyond the checkpoint size"):
-        f.openDAChallenge(cp, 3, 11).transact({"from": c.challenger, "value": CHALLENGER_BOND})
+        f.openDAChallenge(cp, 10, 11).transact({"from": c.challenger, "value": bond})
     c.append(c.valid_records(300))
     cp2 = c.commit()
-    with reverts("rollup: range above maxDARange"):
-        f.openDAChallenge(cp2, 0, 257).transact({"from": c.challenger, "value": CHALLENGER_BOND})
-    tx = f.openDAChallenge(cp2, 0, 256).transact({"from": c.challenger, "value": CHALLENGER_BOND})
+    with reverts("rollup: range must start at a chunk boundary"):
+        f.openDAChallenge(cp2, 1, 257).transact({"from": c.challenger, "value": bond})
+    with reverts("rollup: range must be one whole chunk"):
+        f.openDAChallenge(cp2, 0, 257).transact({"from": c.challenger, "value": bond})
+    bond = f.daBond(256).call(block_identifier="pending")
+    tx = f.openDAChallenge(cp2, 0, 256).transact({"from": c.challenger, "value": bond})
     (ev,) = events(c, "DAChallengeOpened", tx)
-    assert (ev.args.challengeId, ev.args.start, ev.args.end) == (0, 0, 256)
+    assert (ev.args.challengeId, ev.args.start, ev.args.end, ev.args.bond) == (0, 0, 256, bond)
     assert ev.args.deadline == c.now() + DA_WINDOW
     ch = f.daChallenges(0).call()
-    assert ch[0] == cp2 and ch[4] == DAState.OPEN and ch[5] == c.challenger and ch[6] == CHALLENGER_BOND
+    assert ch[0] == cp2 and ch[4] == DAState.OPEN and ch[5] == c.challenger and ch[6] == bond
+    # The last chunk is clipped to the size.
+    f.openDAChallenge(cp2, 256, 310).transact({"from": c.challenger, "value": bond})
     c.advance(WINDOW)
     with reverts("rollup: challenge window is over"):
-        f.openDAChallenge(cp2, 0, 1).transact({"from": c.challenger, "value": CHALLENGER_BOND})
+        f.openDAChallenge(cp, 0, 10).transact({"from": c.challenger, "value": bond})
 
 
 def test_reveal_256_records(chain: Chain) -> None:
     c = chain
     cp = _setup(c, 300)
-    cid = _open(c, cp, 17, 273)
-    tx = _reveal(c, cid, 17, 273, 300)
+    bond = c.rollup.functions.daBond(256).call(block_identifier="pending")
+    cid = _open(c, cp, 0, 256, bond)
+    tx = _reveal(c, cid, 0, 256, 300)
     (ev,) = events(c, "RecordsRevealed", tx)
-    assert [bytes(r) for r in ev.args.records] == c.records[17:273] and ev.args.start == 17
+    assert (ev.args.start, ev.args.end) == (0, 256)
+    assert revealed_records(c.w3, c.rollup, cid) == c.records[0:256]
     f = c.rollup.functions
     assert f.daChallenges(cid).call()[4] == DAState.ANSWERED
-    assert f.bond().call() == MIN_BOND + CHALLENGER_BOND  # the challenger's bond compensates
+    # The sequencer's bond gets what answering cost at this basefee, the challenger the rest.
+    basefee = c.w3.eth.get_block(c.w3.eth.get_transaction_receipt(tx)["blockNumber"])["baseFeePerGas"]
+    paid = min(bond, basefee * reveal_gas(256))
+    assert ev.args.compensation == paid
+    assert f.bond().call() == MIN_BOND + paid
+    assert f.credits(c.challenger).call() == bond - paid
     assert f.daOpenCount().call() == 0
     gas = c.w3.eth.get_transaction_receipt(tx)["gasUsed"]
     assert gas < 5_000_000
@@ -91,28 +112,37 @@ def test_reveal_256_records(chain: Chain) -> None:
 
 def test_reveal_refusals(chain: Chain) -> None:
     c = chain
-    cp = _setup(c, 40)
-    cid = _open(c, cp, 5, 9)
-    f = c.rollup.functions
-    proof = prove_range(c.tree.nodes, 5, 9, 40)
+    c.bond()
+    c.append(c.valid_records(40))
+    cp = c.commit()
+    # A tree of 40 with maxDARange 256 has one chunk [0, 40): deploy-time chunks are fixed,
+    # so exercise an odd-start range on a chain whose maxDARange is 4.
+    del cp
+    d = new_chain(max_da_range=4)
+    d.bond()
+    d.append(d.valid_records(40))
+    cp = d.commit()
+    cid = _open(d, cp, 4, 8)
+    f = d.rollup.functions
+    proof = prove_range(d.tree.nodes, 4, 8, 40)
     with reverts("rollup: wrong number of records"):
-        f.revealRecords(cid, c.records[5:8], proof).transact({"from": c.sequencer})
-    bad = [*c.records[5:8], make_record(8, 0)]
+        f.revealRecords(cid, d.records[4:7], proof).transact({"from": d.sequencer})
+    bad = [*d.records[4:7], make_record(7, 0)]
     with reverts("rollup: records do not match the checkpoint root"):
-        f.revealRecords(cid, bad, proof).transact({"from": c.sequencer})
+        f.revealRecords(cid, bad, proof).transact({"from": d.sequencer})
     with reverts("rollup: records do not match the checkpoint root"):
-        f.revealRecords(cid, c.records[5:9], [b"\x01" * 32, *proof[1:]]).transact({"from": c.sequencer})
+        f.revealRecords(cid, d.records[4:8], [b"\x01" * 32, *proof[1:]]).transact({"from": d.sequencer})
     with reverts("rollup: range proof too long"):
-        f.revealRecords(cid, c.records[5:9], [*proof, proof[0]]).transact({"from": c.sequencer})
+        f.revealRecords(cid, d.records[4:8], [*proof, proof[0]]).transact({"from": d.sequencer})
     with reverts("rollup: range proof too short"):
-        f.revealRecords(cid, c.records[5:9], proof[:-1]).transact({"from": c.sequencer})
+        f.revealRecords(cid, d.records[4:8], proof[:-1]).transact({"from": d.sequencer})
     with reverts("rollup: record must be 352 bytes"):
-        f.revealRecords(cid, [*c.records[5:8], c.records[8][:-1]], proof).transact({"from": c.sequencer})
+        f.revealRecords(cid, [*d.records[4:7], d.records[7][:-1]], proof).transact({"from": d.sequencer})
     with reverts("rollup: challenge is not open"):
-        f.revealRecords(cid + 1, c.records[5:9], proof).transact({"from": c.sequencer})
-    c.advance(DA_WINDOW)
+        f.revealRecords(cid + 1, d.records[4:8], proof).transact({"from": d.sequencer})
+    d.advance(DA_WINDOW)
     with reverts("rollup: response window is over"):
-        f.revealRecords(cid, c.records[5:9], proof).transact({"from": c.sequencer})
+        f.revealRecords(cid, d.records[4:8], proof).transact({"from": d.sequencer})
 
 
 def test_unanswered_challenge_reverts_and_slashes(chain: Chain) -> None:
@@ -120,19 +150,19 @@ def test_unanswered_challenge_reverts_and_slashes(chain: Chain) -> None:
     cp0 = _setup(c, 8)
     c.append(c.valid_records(8))
     cp1 = c.commit()
-    cid = _open(c, cp0, 0, 4)
+    bond = c.rollup.functions.daBond(8).call(block_identifier="pending")
+    cid = _open(c, cp0, 0, 8, bond)
     f = c.rollup.functions
     with reverts("rollup: response window not over"):
         f.resolveDAChallenge(cid).transact({"from": c.owner})
     c.advance(DA_WINDOW)
-    before = c.balance(c.challenger)
     tx = f.resolveDAChallenge(cid).transact({"from": c.owner})  # anyone may resolve
-    assert c.balance(c.challenger) == before + CHALLENGER_BOND + MIN_BOND // 2
+    assert f.credits(c.challenger).call() == bond + MIN_BOND // 2
     assert [c.status(cp0), c.status(cp1)] == [CheckpointStatus.REVERTED] * 2
     assert f.frozen().call() and f.bond().call() == 0 and f.lastSize().call() == 0
     assert f.daChallenges(cid).call()[4] == DAState.UPHELD
     (fp,) = events(c, "FraudProven", tx)
-    assert (fp.args.rule, fp.args.challenger) == (9, c.challenger)
+    assert (fp.args.rule, fp.args.challenger, fp.args.reward, fp.args.refund) == (9, c.challenger, MIN_BOND // 2, bond)
     with reverts("rollup: challenge is not open"):
         f.resolveDAChallenge(cid).transact({"from": c.owner})
 
@@ -143,14 +173,14 @@ def test_open_challenge_holds_finality(chain: Chain) -> None:
     c.append(c.valid_records(8))
     cp1 = c.commit()
     f = c.rollup.functions
-    cid = _open(c, cp0, 2, 3)
+    cid = _open(c, cp0, 0, 8)
     c.advance(WINDOW + 1)
     # Both windows are over, but checkpoint 0 may still revert, and with it checkpoint 1.
     assert [c.status(cp0), c.status(cp1)] == [CheckpointStatus.PENDING] * 2
     assert f.latestFinalized().call() == NO_INDEX
     # The response window (shorter than W) is over too: an answer now is refused.
     with reverts("rollup: response window is over"):
-        _reveal(c, cid, 2, 3, 8)
+        _reveal(c, cid, 0, 8, 8)
     # Out of time: resolution reverts both.
     f.resolveDAChallenge(cid).transact({"from": c.challenger})
     assert f.latestFinalized().call() == NO_INDEX
@@ -163,11 +193,14 @@ def test_answered_challenge_releases_the_hold(chain: Chain) -> None:
     cp1 = c.commit()
     f = c.rollup.functions
     c.advance(WINDOW - 10)
-    cid = _open(c, cp1, 9, 12)
+    cid = _open(c, cp1, 0, 16)
     c.advance(20)
     assert [c.status(cp0), c.status(cp1)] == [CheckpointStatus.FINAL, CheckpointStatus.PENDING]
     assert f.latestFinalized().call() == cp0
-    _reveal(c, cid, 9, 12, 16)
+    _reveal(c, cid, 0, 16, 16)
+    # v2 (finding 4): the reveal keeps cp1 pending for the post-reveal window, then it is final.
+    assert [c.status(cp0), c.status(cp1)] == [CheckpointStatus.FINAL, CheckpointStatus.PENDING]
+    c.advance(POST_REVEAL)
     assert [c.status(cp0), c.status(cp1)] == [CheckpointStatus.FINAL] * 2
     assert f.latestFinalized().call() == cp1
 
@@ -179,15 +212,15 @@ def test_challenge_on_a_checkpoint_reverted_meanwhile_is_void(chain: Chain) -> N
     c.commit()
     c.append([make_record(99, c.ts())])
     cp = c.commit()
-    cid = _open(c, cp, 4, 5)
+    bond = c.rollup.functions.daBond(5).call(block_identifier="pending")
+    cid = _open(c, cp, 0, 5, bond)
     f = c.rollup.functions
     f.proveWrongSeq(cp, 4, c.records[4], c.tree.inclusion_proof(4, 5)).transact({"from": c.owner})
     with reverts("rollup: checkpoint is reverted"):
-        _reveal(c, cid, 4, 5, 5)
+        _reveal(c, cid, 0, 5, 5)
     with reverts("rollup: checkpoint is reverted"):
-        f.openDAChallenge(cp, 4, 5).transact({"from": c.challenger, "value": CHALLENGER_BOND})
-    before = c.balance(c.challenger)
-    tx = f.resolveDAChallenge(cid).transact({"from": c.challenger})
-    assert c.balance(c.challenger) == before + CHALLENGER_BOND - fee(c, tx)
+        f.openDAChallenge(cp, 0, 5).transact({"from": c.challenger, "value": bond})
+    f.resolveDAChallenge(cid).transact({"from": c.challenger})
+    assert f.credits(c.challenger).call() == bond
     assert f.daChallenges(cid).call()[4] == DAState.VOID
     assert f.daOpenCount().call() == 0

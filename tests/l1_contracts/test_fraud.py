@@ -218,12 +218,14 @@ def test_malformed_refused_for_valid_record(chain: Chain, kind: str) -> None:
 
 def test_future_timestamp(chain: Chain) -> None:
     c = chain
-    # The commit transaction is mined at now + 1: record 4 is stamped exactly then (valid),
-    # record 5 one millisecond later.
+    # v2 (finding 6): rule 4b is judged against the bound the commit declares. The commit
+    # declares the block time it will be mined at (now + 1): record 4 is stamped exactly
+    # then (valid), record 5 one millisecond later.
     cp = _setup(c, lambda c: [make_record(4, (c.now() + 1) * 1000), make_record(5, (c.now() + 1) * 1000 + 1)])
-    committed_at = c.rollup.functions.checkpoints(cp).call()[2]
-    assert committed_at * 1000 == int.from_bytes(c.records[4][32:64], "big")
-    with reverts("rollup: timestamp is not in the future"):
+    bound = c.rollup.functions.timestampBound(cp).call()
+    assert bound == c.rollup.functions.checkpoints(cp).call()[2] * 1000
+    assert bound == int.from_bytes(c.records[4][32:64], "big")
+    with reverts("rollup: timestamp is within the bound"):
         _prove_one(c, FraudRule.FUTURE_TIMESTAMP, cp, 4)
     tx = _prove_one(c, FraudRule.FUTURE_TIMESTAMP, cp, 5)
     _assert_punished(c, cp, FraudRule.FUTURE_TIMESTAMP, tx)

@@ -35,6 +35,13 @@ def _receipt(c: Chain, records: list[bytes], first: int, deadline: int, key: byt
     return sign_receipt(key, c.chain_id, c.address, first, len(records), batch.root(), deadline), batch
 
 
+def _digest(c: Chain, receipt: SignedReceipt) -> bytes:
+    from prover.eip712 import compute_receipt_digest
+
+    sep = bytes(c.rollup.functions.domainSeparator().call())
+    return compute_receipt_digest(sep, receipt.first_seq, receipt.count, receipt.leaves_root, receipt.deadline)
+
+
 def _mismatch_setup(c: Chain) -> tuple[SignedReceipt, MemoryTree, list[bytes], int]:
     """Checkpoint 0: 4 records; the sequencer promised other records at 2..3."""
     c.bond()
@@ -73,8 +80,15 @@ def test_mismatch_against_final_checkpoint_slashes_without_revert(chain: Chain) 
     assert c.status(cp) == CheckpointStatus.FINAL
     _mismatch(c, receipt, batch, promised, cp, 0)
     assert c.status(cp) == CheckpointStatus.FINAL
-    assert c.rollup.functions.frozen().call() and c.rollup.functions.bond().call() == 0
-    with reverts("rollup: receipt already proven broken"):
+    f = c.rollup.functions
+    assert f.frozen().call() and f.bond().call() == 0
+    assert f.receiptBroken(_digest(c, receipt)).call()
+    # The epoch is settled: no second claim, not even for another leaf of the receipt.
+    with reverts("rollup: frozen"):
+        _mismatch(c, receipt, batch, promised, cp, 1)
+    # Nor in the next epoch (finding 2): the deadline fell in the settled one.
+    c.recover()
+    with reverts("rollup: receipt deadline in an earlier epoch"):
         _mismatch(c, receipt, batch, promised, cp, 1)
 
 
@@ -115,16 +129,19 @@ def test_mismatch_refusals(chain: Chain) -> None:
 
 def test_mismatch_refused_on_reverted_checkpoint(chain: Chain) -> None:
     c = chain
-    receipt, batch, promised, cp = _mismatch_setup(c)
+    _, _, promised, cp = _mismatch_setup(c)
+    c.advance(WINDOW + 1)  # checkpoint 0 final
     c.append([make_record(77, c.ts())])
     cp1 = c.commit()
     c.rollup.functions.proveWrongSeq(cp1, 4, c.records[4], c.tree.inclusion_proof(4, 5)).transact({"from": c.owner})
+    c.recover()
     promised5 = [make_record(4, 1, digest=b"\x01" * 32)]
     r5, b5 = _receipt(c, promised5, 4, c.now() + 10)
     with reverts("rollup: checkpoint is reverted"):
         _mismatch(c, r5, b5, promised5, cp1, 0)
-    # The earlier checkpoint is live: the first receipt can still be proven.
-    _mismatch(c, receipt, batch, promised, cp)
+    # A receipt of this epoch broken by the live (final) checkpoint 0 can be proven.
+    again, abatch = _receipt(c, promised, 2, c.now() + 10)
+    _mismatch(c, again, abatch, promised, cp)
 
 
 # --- deadlines --------------------------------------------------------------------------------
@@ -152,9 +169,9 @@ def test_deadline_missed(chain: Chain) -> None:
     (ev,) = events(c, "FraudProven", tx)
     assert (ev.args.rule, ev.args.reward) == (FraudRule.RECEIPT_DEADLINE, MIN_BOND // 2)
     assert f.frozen().call() and f.bond().call() == 0
-    # Deadline proofs revert nothing.
-    assert [c.status(0), c.status(1)] == [CheckpointStatus.PENDING] * 2
-    with reverts("rollup: receipt already proven broken"):
+    # v2 (finding 3): a broken promise reverts every pending checkpoint.
+    assert [c.status(0), c.status(1)] == [CheckpointStatus.REVERTED] * 2
+    with reverts("rollup: frozen"):
         receipt_deadline_fraud(c.rollup, receipt).transact({"from": c.challenger})
 
 
@@ -182,10 +199,9 @@ def test_reverted_checkpoint_does_not_cover(chain: Chain) -> None:
     c.commit()  # 0: [0, 2)
     c.append([make_record(55, c.ts()), *c.valid_records(1)])
     cp1 = c.commit()  # 1: [0, 4), record 2 bad
-    receipt, _ = _receipt(c, c.records[3:4], 3, c.now() + 20)
     c.rollup.functions.proveWrongSeq(cp1, 2, c.records[2], c.tree.inclusion_proof(2, 4)).transact({"from": c.owner})
-    c.bond()
-    c.rollup.functions.recover().transact({"from": c.owner})
+    c.recover()
+    receipt, _ = _receipt(c, c.records[3:4], 3, c.now() + 20)
     c.advance(30)
     # Checkpoint 1 covered [3, 4) before the deadline but is reverted; checkpoint 0 is too small.
     assert covered_count_at(c.rollup, receipt.deadline) == 2

@@ -12,6 +12,7 @@ from prover.tree import MemoryTree
 from tests.l1_contracts.helpers import (
     DA_WINDOW,
     MIN_BOND,
+    POST_REVEAL,
     WINDOW,
     Chain,
     events,
@@ -26,13 +27,18 @@ from tests.l1_contracts.helpers import (
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("0x" + "00" * 20, 10, 5, 1, 256, 0), "rollup: sequencer is the zero address"),
-        ((None, 0, 5, 1, 256, 0), "rollup: challenge window must be positive"),
-        ((None, 10, 0, 1, 256, 0), "rollup: DA response window must be positive"),
-        ((None, 10, 5, 0, 256, 0), "rollup: minimum bond must be positive"),
-        ((None, 10, 5, 1, 257, 0), "rollup: max DA range must be in [1, 256]"),
-        ((None, 10, 5, 1, 0, 0), "rollup: max DA range must be in [1, 256]"),
-        ((None, 2**32, 5, 1, 256, 0), "rollup: window too long"),
+        (("0x" + "00" * 20, 10, 5, 1, 256, 1), "rollup: sequencer is the zero address"),
+        ((None, 0, 5, 1, 256, 1), "rollup: challenge window below 10 s"),
+        ((None, 10, 0, 1, 256, 1), "rollup: DA response window must be positive"),
+        ((None, 10, 5, 0, 256, 1), "rollup: minimum bond must be positive"),
+        ((None, 10, 5, 1, 257, 1), "rollup: max DA range must be in [1, 256]"),
+        ((None, 10, 5, 1, 0, 1), "rollup: max DA range must be in [1, 256]"),
+        ((None, 2**32, 5, 1, 256, 1), "rollup: window too long"),
+        # Issue 10, finding 10: v1 accepted each of these.
+        ((None, 1, 5, 1, 256, 1), "rollup: challenge window below 10 s"),
+        ((None, 100, 5, 1, 256, 0), "rollup: challenger bond must be positive"),
+        ((None, 100, 100, 1, 256, 1), "rollup: DA response plus post-reveal window must be below the challenge window"),
+        ((None, 100, 200, 1, 256, 1), "rollup: DA response plus post-reveal window must be below the challenge window"),
     ],
 )
 def test_constructor_rejects(chain: Chain, args: tuple[object, ...], message: str) -> None:
@@ -40,8 +46,22 @@ def test_constructor_rejects(chain: Chain, args: tuple[object, ...], message: st
     with reverts(message):
         deploy_rollup(
             chain.w3, seq or chain.sequencer, chain.owner, window, da, bond,  # type: ignore[arg-type]
-            max_da_range=rng, challenger_bond=cbond,  # type: ignore[arg-type]
+            max_da_range=rng, challenger_bond=cbond, post_reveal_window=1,  # type: ignore[arg-type]
         )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"post_reveal_window": 0}, "rollup: post-reveal window must be positive"),
+        ({"post_reveal_window": 50}, "rollup: DA response plus post-reveal window must be below the challenge window"),
+        ({"receipt_horizon": 0}, "rollup: receipt horizon must be in [1, 2**32)"),
+        ({"verifier": "0x" + "11" * 20}, "rollup: verifier has no code"),
+    ],
+)
+def test_constructor_rejects_v2_parameters(chain: Chain, kwargs: dict[str, object], message: str) -> None:
+    with reverts(message):
+        deploy_rollup(chain.w3, chain.sequencer, chain.owner, 100, 50, 1, **kwargs)  # type: ignore[arg-type]
 
 
 def test_constructor_sets_parameters(chain: Chain) -> None:
@@ -52,7 +72,9 @@ def test_constructor_sets_parameters(chain: Chain) -> None:
     assert f.daResponseWindow().call() == DA_WINDOW
     assert f.minBond().call() == MIN_BOND
     assert f.maxDARange().call() == 256
-    assert f.exitDelay().call() == WINDOW + DA_WINDOW
+    assert f.postRevealWindow().call() == POST_REVEAL
+    assert f.exitDelay().call() == WINDOW + DA_WINDOW + POST_REVEAL
+    assert f.eip712Contract().call() == chain.rollup.address
     assert f.checkpointCount().call() == 0
     assert f.latestFinalized().call() == NO_INDEX
     assert f.lastIndex().call() == NO_INDEX
@@ -94,12 +116,15 @@ def test_exit_and_withdraw(bonded: Chain) -> None:
         c.commit()
     with reverts("rollup: exit delay not over"):
         f.withdraw().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW)
+    c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
     with reverts("rollup: caller is not the sequencer"):
         f.withdraw().transact({"from": c.owner})
     before = c.balance(c.sequencer)
     tx = f.withdraw().transact({"from": c.sequencer})
-    assert c.balance(c.sequencer) == before + MIN_BOND - fee(c, tx)
+    # Pull payment: the bond is credited, then claimed.
+    assert f.credits(c.sequencer).call() == MIN_BOND
+    tx2 = f.claim().transact({"from": c.sequencer})
+    assert c.balance(c.sequencer) == before + MIN_BOND - fee(c, tx) - fee(c, tx2)
     assert f.bond().call() == 0 and f.exitRequestedAt().call() == 0
     assert events(c, "BondWithdrawn", tx)[0].args.amount == MIN_BOND
 
@@ -107,18 +132,18 @@ def test_exit_and_withdraw(bonded: Chain) -> None:
 def test_withdraw_without_checkpoints(bonded: Chain) -> None:
     c, f = bonded, bonded.rollup.functions
     f.requestExit().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW)
+    c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
     f.withdraw().transact({"from": c.sequencer})
-    assert f.bond().call() == 0
+    assert f.bond().call() == 0 and f.credits(c.sequencer).call() == MIN_BOND
 
 
 def test_withdraw_refused_while_pending_da(bonded: Chain) -> None:
     c, f = bonded, bonded.rollup.functions
     c.append(c.valid_records(4))
     i = c.commit()
-    f.openDAChallenge(i, 0, 2).transact({"from": c.challenger, "value": f.challengerBond().call()})
+    f.openDAChallenge(i, 0, 4).transact({"from": c.challenger, "value": f.daBond(4).call()})
     f.requestExit().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW + 1)
+    c.advance(WINDOW + DA_WINDOW + POST_REVEAL + 1)
     with reverts("rollup: a checkpoint is still pending"):
         f.withdraw().transact({"from": c.sequencer})
 
@@ -136,32 +161,34 @@ def test_commit_checks(chain: Chain) -> None:
         c.commit(3)
     c.bond(1)
     with reverts("rollup: caller is not the sequencer"):
-        f.commit(3, c.tree.root(3), []).transact({"from": c.owner})
+        f.commit(3, c.tree.root(3), [], 0).transact({"from": c.owner})
     with reverts("rollup: size must grow"):
-        f.commit(0, EMPTY_ROOT, []).transact({"from": c.sequencer})
+        f.commit(0, EMPTY_ROOT, [], 0).transact({"from": c.sequencer})
     with reverts("rollup: proof from the empty tree must be empty"):
-        f.commit(3, c.tree.root(3), [b"\x01" * 32]).transact({"from": c.sequencer})
-    with reverts("rollup: size above 2**40"):
-        f.commit(2**40 + 1, c.tree.root(3), []).transact({"from": c.sequencer})
+        f.commit(3, c.tree.root(3), [b"\x01" * 32], 0).transact({"from": c.sequencer})
+    with reverts("rollup: size above 2**52"):
+        f.commit(2**52 + 1, c.tree.root(3), [], 0).transact({"from": c.sequencer})
+    with reverts("rollup: timestamp bound is after the block time"):
+        f.commit(3, c.tree.root(3), [], (c.now() + 2) * 1000).transact({"from": c.sequencer})
     assert c.commit(3) == 0
     with reverts("rollup: size must grow"):
-        f.commit(3, c.tree.root(3), []).transact({"from": c.sequencer})
+        f.commit(3, c.tree.root(3), [], 0).transact({"from": c.sequencer})
     good = c.tree.consistency_proof(3, 6)
     with reverts("rollup: consistency proof is empty"):
-        f.commit(6, c.tree.root(6), []).transact({"from": c.sequencer})
+        f.commit(6, c.tree.root(6), [], 0).transact({"from": c.sequencer})
     with reverts("rollup: proof does not reproduce the new root"):
-        f.commit(6, b"\x05" * 32, good).transact({"from": c.sequencer})
+        f.commit(6, b"\x05" * 32, good, 0).transact({"from": c.sequencer})
     bad = [good[0], b"\x07" * 32, *good[2:]]
     with reverts("rollup: proof does not reproduce"):
-        f.commit(6, c.tree.root(6), bad).transact({"from": c.sequencer})
+        f.commit(6, c.tree.root(6), bad, 0).transact({"from": c.sequencer})
     with reverts("rollup: consistency proof too long"):
-        f.commit(6, c.tree.root(6), [*good, b"\x00" * 32]).transact({"from": c.sequencer})
+        f.commit(6, c.tree.root(6), [*good, b"\x00" * 32], 0).transact({"from": c.sequencer})
     with reverts("rollup: consistency proof too short"):
-        f.commit(6, c.tree.root(6), good[:-1]).transact({"from": c.sequencer})
+        f.commit(6, c.tree.root(6), good[:-1], 0).transact({"from": c.sequencer})
     # A root that rewrites history cannot be committed even with its own tree's proof.
     other = MemoryTree([leaf_hash(make_record(i, 1)) for i in range(6)])
     with reverts("rollup: proof does not reproduce the previous root"):
-        f.commit(6, other.root(6), other.consistency_proof(3, 6)).transact({"from": c.sequencer})
+        f.commit(6, other.root(6), other.consistency_proof(3, 6), 0).transact({"from": c.sequencer})
     assert c.commit(6) == 1
 
 
@@ -187,11 +214,12 @@ def test_commit_many_sizes_and_read_interface(bonded: Chain) -> None:
 def test_commit_event(bonded: Chain) -> None:
     c = bonded
     c.append(c.valid_records(2))
-    tx = c.rollup.functions.commit(2, c.tree.root(2), []).transact({"from": c.sequencer})
+    tx = c.rollup.functions.commit(2, c.tree.root(2), [], 0).transact({"from": c.sequencer})
     (ev,) = events(c, "CheckpointCommitted", tx)
     assert ev.args.index == 0 and ev.args.size == 2 and ev.args.root == c.tree.root(2)
     assert ev.args.challengeEnds == ev.args.committedAt + WINDOW
     assert ev.args.committedAt == c.w3.eth.get_block(ev.blockNumber)["timestamp"]
+    assert ev.args.timestampBound == 0 == c.rollup.functions.timestampBound(0).call()
 
 
 def test_finality_is_computed_without_transactions(bonded: Chain) -> None:
@@ -237,11 +265,10 @@ def test_revert_slash_freeze_recover(bonded: Chain) -> None:
     bad = _bad_seq_commit(c)  # 1: record 4 has seq 9
     c.append(c.valid_records(3))
     c.commit()  # 2: built on top of 1
-    before = c.balance(c.challenger)
     tx = f.proveWrongSeq(1, 4, c.records[4], c.tree.inclusion_proof(4, 5)).transact(
         {"from": c.challenger}
     )
-    assert c.balance(c.challenger) == before + MIN_BOND // 2 - fee(c, tx)
+    assert f.credits(c.challenger).call() == MIN_BOND // 2
     assert f.bond().call() == 0 and f.burned().call() == MIN_BOND - MIN_BOND // 2
     assert f.frozen().call()
     assert [c.status(i) for i in range(3)] == [2, 3, 3]
@@ -254,14 +281,18 @@ def test_revert_slash_freeze_recover(bonded: Chain) -> None:
     assert (fp.args.checkpointIndex, fp.args.rule, fp.args.challenger) == (1, 1, c.challenger)
     # Frozen: no commits; the owner cannot recover before the sequencer re-bonds.
     with reverts("rollup: frozen"):
-        f.commit(5, b"\x01" * 32, []).transact({"from": c.sequencer})
+        f.commit(5, b"\x01" * 32, [], 0).transact({"from": c.sequencer})
     with reverts("rollup: caller is not the owner"):
         f.recover().transact({"from": c.sequencer})
     with reverts("rollup: sequencer has not re-bonded"):
         f.recover().transact({"from": c.owner})
     c.bond()
+    with reverts("rollup: receipt horizon not over"):
+        f.recover().transact({"from": c.owner})
+    c.advance(f.receiptHorizon().call())
     tx = f.recover().transact({"from": c.owner})
     assert events(c, "Recovered", tx)[0].args.bond == MIN_BOND
+    assert f.epoch().call() == 1 and f.epochStart().call() == c.now()
     assert not f.frozen().call()
     with reverts("rollup: not frozen"):
         f.recover().transact({"from": c.owner})
@@ -271,8 +302,8 @@ def test_revert_slash_freeze_recover(bonded: Chain) -> None:
     fixed.extend([leaf_hash(r) for r in good])
     # The base is checkpoint 0 again (size 4), so a proof from the reverted size 5 fails.
     with reverts("rollup: consistency proof too long"):
-        f.commit(7, c.tree.root(7), c.tree.consistency_proof(5, 7)).transact({"from": c.sequencer})
-    f.commit(7, fixed.root(7), fixed.consistency_proof(4, 7)).transact({"from": c.sequencer})
+        f.commit(7, c.tree.root(7), c.tree.consistency_proof(5, 7), 0).transact({"from": c.sequencer})
+    f.commit(7, fixed.root(7), fixed.consistency_proof(4, 7), 0).transact({"from": c.sequencer})
     assert f.checkpointCount().call() == 4
     assert c.status(3) == CheckpointStatus.PENDING and f.prevSize(3).call() == 4
     c.advance(WINDOW + 1)
@@ -281,34 +312,37 @@ def test_revert_slash_freeze_recover(bonded: Chain) -> None:
 
 
 def test_nested_reverts_keep_intervals_consistent(bonded: Chain) -> None:
-    """Revert late, recover, commit, then revert an earlier still-pending checkpoint."""
+    """Revert after a final prefix, recover, commit, revert again: the interval stack merges
+    reverted runs and the last live checkpoint stays the base (v2: a proof reverts every
+    pending checkpoint, docs/spec.md §12.2)."""
     c, f = bonded, bonded.rollup.functions
     c.append(c.valid_records(2))
     c.commit()  # 0 good
-    bad1 = _bad_seq_commit(c)  # 1: record 2 bad
+    c.advance(WINDOW + 1)  # 0 final
     c.append(c.valid_records(2))
-    c.commit()  # 2 good records but on top of 1
-    bad3 = _bad_seq_commit(c)  # 3: record 5 bad
+    c.commit()  # 1 good
+    bad2 = _bad_seq_commit(c)  # 2: record 4 bad
     c.append(c.valid_records(1))
-    c.commit()  # 4
-    _prove_bad_seq(c, bad3, 5)
-    assert [c.status(i) for i in range(5)] == [1, 1, 1, 3, 3]
-    assert f.lastSize().call() == 5 and f.lastIndex().call() == 2
-    c.bond()
-    f.recover().transact({"from": c.owner})
-    # Re-commit on top of checkpoint 2 (size 5): the harness tree is rebuilt from record 5 on.
-    c.records = c.records[:5]
-    c.tree = MemoryTree([leaf_hash(r) for r in c.records])
-    c.committed = 5
-    c.append(c.valid_records(2))
-    c.commit()  # 5
-    assert [c.status(i) for i in range(6)] == [1, 1, 1, 3, 3, 1]
-    _prove_bad_seq(c, bad1, 2)
-    assert [c.status(i) for i in range(6)] == [1, 3, 3, 3, 3, 3]
+    c.commit()  # 3
+    _prove_bad_seq(c, bad2, 4)
+    # Every pending checkpoint is reverted, the good 1 included: its sequencer lied.
+    assert [c.status(i) for i in range(4)] == [2, 3, 3, 3]
     assert f.lastSize().call() == 2 and f.lastIndex().call() == 0
-    c.advance(WINDOW + 1)
-    assert f.latestFinalized().call() == 0
-    assert [c.status(i) for i in range(6)] == [2, 3, 3, 3, 3, 3]
+    c.recover()
+    c.records = c.records[:2]
+    c.tree = MemoryTree([leaf_hash(r) for r in c.records])
+    c.committed = 2
+    c.append(c.valid_records(2))
+    c.commit()  # 4 good, on 0
+    c.advance(WINDOW + 1)  # 4 final
+    bad5 = _bad_seq_commit(c)  # 5: record 4 bad
+    c.append(c.valid_records(1))
+    c.commit()  # 6
+    assert [c.status(i) for i in range(7)] == [2, 3, 3, 3, 2, 1, 1]
+    _prove_bad_seq(c, bad5, 4)
+    assert [c.status(i) for i in range(7)] == [2, 3, 3, 3, 2, 3, 3]
+    assert f.lastSize().call() == 4 and f.lastIndex().call() == 4
+    assert f.latestFinalized().call() == 4
 
 
 def test_revert_of_first_checkpoint(bonded: Chain) -> None:
@@ -321,8 +355,7 @@ def test_revert_of_first_checkpoint(bonded: Chain) -> None:
     assert f.lastRoot().call() == EMPTY_ROOT
     c.advance(WINDOW + 1)
     assert f.latestFinalized().call() == NO_INDEX
-    c.bond()
-    f.recover().transact({"from": c.owner})
+    c.recover()
     t = MemoryTree([leaf_hash(make_record(0, c.ts()))])
-    f.commit(1, t.root(1), []).transact({"from": c.sequencer})
+    f.commit(1, t.root(1), [], 0).transact({"from": c.sequencer})
     assert f.prevSize(1).call() == 0

@@ -1,7 +1,15 @@
-"""Hypothesis state machine: commits, fraud proofs, DA challenges, reveals, resolutions, time
-travel and recovery driven against Rollup.vy on py-evm and l1_contracts.model.RollupModel,
-comparing every checkpoint's status, the count, latestFinalized, the bond and the freeze
-after every step (STYLE.md: the contract's flow against a Python model)."""
+"""Hypothesis state machine: commits, fraud proofs, DA challenges, reveals, resolutions,
+claims, exits, time travel and recovery driven against Rollup.vy on py-evm and
+l1_contracts.model.RollupModel, comparing every checkpoint's status, the count,
+latestFinalized, the bond, the credits and the freeze after every step (STYLE.md: the
+contract's flow against a Python model), and holding the v2 invariants of issue 10:
+
+* a final checkpoint never changes (status, size, root);
+* ether is conserved: balance = bond + credits + open DA bonds + burned;
+* finality is never delayed past its documented bound when every challenge is answered
+  (challengeEnds + daResponseWindow + postRevealWindow);
+* an honest sequencer that answers every challenge is never slashed.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from l1_contracts.contract import NO_INDEX, calldata_gas_limit
-from l1_contracts.model import ModelRevert, RollupModel
+from l1_contracts.model import HOLD_SLOTS, ModelRevert, RollupModel
+from prover.checkpoint import CheckpointStatus, DAState
 from prover.hashing import leaf_hash
 from prover.range_proof import prove_range
 from prover.tree import MemoryTree
@@ -20,6 +29,8 @@ from tests.l1_contracts.helpers import (
     CHALLENGER_BOND,
     DA_WINDOW,
     MIN_BOND,
+    POST_REVEAL,
+    RECEIPT_HORIZON,
     WINDOW,
     Chain,
     make_record,
@@ -27,11 +38,12 @@ from tests.l1_contracts.helpers import (
 )
 
 _BASE: list[Chain] = []
+MAX_DA_RANGE = 4  # small chunks, so checkpoints have several
 
 
 def _base() -> Chain:
     if not _BASE:
-        _BASE.append(new_chain())
+        _BASE.append(new_chain(max_da_range=MAX_DA_RANGE))
     return _BASE[0]
 
 
@@ -42,10 +54,16 @@ class RollupMachine(RuleBasedStateMachine):
         self.snapshot = base.tester.take_snapshot()
         self.c = Chain(base.tester, base.w3, base.rollup, base.owner, base.sequencer, base.challenger)
         self.f = self.c.rollup.functions
-        self.model = RollupModel(WINDOW, DA_WINDOW, MIN_BOND, CHALLENGER_BOND)
+        self.model = RollupModel(
+            WINDOW, DA_WINDOW, POST_REVEAL, MIN_BOND, CHALLENGER_BOND, RECEIPT_HORIZON,
+            self.c.sequencer, max_da_range=MAX_DA_RANGE,
+        )
         self.records: list[bytes] = []  # the live log: exactly model.last_size() records
         self.tree = MemoryTree()
         self.bad: set[int] = set()
+        self.final_seen: dict[int, tuple[int, bytes]] = {}
+        self.dishonest = False  # a bad record committed, or a challenge left unanswered
+        self.accounts = [self.c.owner, self.c.sequencer, self.c.challenger]
         self._deposit()
 
     def teardown(self) -> None:
@@ -62,7 +80,9 @@ class RollupMachine(RuleBasedStateMachine):
             return str(e)
         data_len = (len(fn._encode_transaction_data()) - 2) // 2
         tx = fn.transact({**params, "gas": calldata_gas_limit(data_len, 3_000_000)})
-        assert self.c.w3.eth.get_transaction_receipt(tx)["status"] == 1
+        receipt = self.c.w3.eth.get_transaction_receipt(tx)
+        assert receipt["status"] == 1
+        self.last_receipt = receipt
         return None
 
     def _expect(self, expected: str | None, got: str | None) -> None:
@@ -73,6 +93,9 @@ class RollupMachine(RuleBasedStateMachine):
 
     def _next_time(self) -> int:
         return self.c.now() + 1
+
+    def _next_basefee(self) -> int:
+        return int(self.c.w3.eth.get_block("pending")["baseFeePerGas"])
 
     def _rewind(self) -> None:
         """After a revert, the live log is the last live checkpoint's prefix."""
@@ -87,8 +110,8 @@ class RollupMachine(RuleBasedStateMachine):
 
     # --- rules ----------------------------------------------------------------------------
 
-    @rule(n=st.integers(1, 4), bad=st.booleans())
-    def commit(self, n: int, bad: bool) -> None:
+    @rule(n=st.integers(1, 9), bad=st.booleans(), early=st.booleans())
+    def commit(self, n: int, bad: bool, early: bool) -> None:
         base, t = len(self.records), self.c.now() * 1000
         new = [make_record(base + i, t) for i in range(n)]
         if bad:
@@ -97,16 +120,19 @@ class RollupMachine(RuleBasedStateMachine):
         tree = MemoryTree([leaf_hash(r) for r in records])
         size, last = len(records), self.model.last_size()
         proof = tree.consistency_proof(last, size) if last else []
+        # An honest bound is the latest stamp; `early` declares one the block cannot reach.
+        bound = t if not early else (self._next_time() + 1) * 1000
         try:
-            self.model.commit(size, self._next_time())
+            self.model.commit(size, self._next_time(), bound)
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(expected, self._send(self.f.commit(size, tree.root(), proof), self.c.sequencer))
+        self._expect(expected, self._send(self.f.commit(size, tree.root(), proof, bound), self.c.sequencer))
         if expected is None:
             self.records, self.tree = records, tree
             if bad:
                 self.bad.add(size - 1)
+                self.dishonest = True
 
     @precondition(lambda self: self.bad and self.model.checkpoints)
     @rule(data=st.data())
@@ -119,7 +145,7 @@ class RollupMachine(RuleBasedStateMachine):
         usable = cp is not None and not cp.reverted and seq < cp.size
         proof = self.tree.inclusion_proof(seq, cp.size) if usable and cp is not None else []
         try:
-            self.model.prove_fraud(index, seq, self._next_time())
+            self.model.prove_fraud(index, seq, self._next_time(), self.c.challenger)
             expected = None
         except ModelRevert as e:
             expected = str(e)
@@ -128,48 +154,64 @@ class RollupMachine(RuleBasedStateMachine):
         if expected is None:
             self._rewind()
 
+    @precondition(lambda self: len(self.model.holding(self.c.now() + 1)) < HOLD_SLOTS)
     @rule(data=st.data())
     def open_da(self, data: st.DataObject) -> None:
         n = len(self.model.checkpoints)
-        # Mostly the newest checkpoint and a small valid range, sometimes anything.
+        # Mostly a whole chunk of the newest checkpoint, sometimes anything.
         if n and data.draw(st.integers(0, 3)):
             index = n - 1
             size = self.model.checkpoints[index].size
-            start = data.draw(st.integers(0, size - 1))
-            end = data.draw(st.integers(start + 1, min(size, start + 4)))
+            start = data.draw(st.integers(0, (size - 1) // MAX_DA_RANGE)) * MAX_DA_RANGE
+            end = min(start + MAX_DA_RANGE, size)
         else:
             index = data.draw(st.integers(0, n))
             size = self.model.checkpoints[index].size if index < n else 4
             start = data.draw(st.integers(0, size))
             end = data.draw(st.integers(start, size + 1))
+        basefee = self._next_basefee()
+        value = self.model.da_bond(max(end - start, 0), basefee) + data.draw(st.sampled_from([0, 0, 1, -1]))
         try:
-            self.model.open_da(index, start, end, self.c.challenger, self._next_time())
+            self.model.open_da(index, start, end, self.c.challenger, self._next_time(), value, basefee)
             expected = None
         except ModelRevert as e:
             expected = str(e)
         fn = self.f.openDAChallenge(index, start, end)
-        self._expect(expected, self._send(fn, self.c.challenger, CHALLENGER_BOND))
+        self._expect(expected, self._send(fn, self.c.challenger, max(value, 0)))
+
+    def _reveal(self, cid: int) -> None:
+        ch = self.model.challenges[cid]
+        cp = self.model.checkpoints[ch.checkpoint]
+        if not cp.reverted and ch.end <= len(self.records):
+            records = self.records[ch.start : ch.end]
+            proof = prove_range(self.tree.nodes, ch.start, ch.end, cp.size)
+        else:
+            records = [make_record(i, 0) for i in range(ch.start, ch.end)]
+            proof = []
+        basefee = self._next_basefee()
+        try:
+            self.model.reveal(cid, self._next_time(), basefee)
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer))
+        if expected is None:
+            assert int(self.c.w3.eth.get_block(self.last_receipt["blockNumber"])["baseFeePerGas"]) == basefee
 
     @precondition(lambda self: self.model.challenges)
     @rule(data=st.data())
     def reveal(self, data: st.DataObject) -> None:
         # Mostly the newest challenge (likely still open).
         last = len(self.model.challenges) - 1
-        cid = last if data.draw(st.booleans()) else data.draw(st.integers(0, last))
-        ch = self.model.challenges[cid]
-        cp = self.model.checkpoints[ch.checkpoint]
-        if not cp.reverted:
-            records = self.records[ch.start : ch.end]
-            proof = prove_range(self.tree.nodes, ch.start, ch.end, cp.size)
-        else:
-            records = [make_record(i, 0) for i in range(ch.start, ch.end)]
-            proof = []
-        try:
-            self.model.reveal(cid, self._next_time())
-            expected = None
-        except ModelRevert as e:
-            expected = str(e)
-        self._expect(expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer))
+        self._reveal(last if data.draw(st.booleans()) else data.draw(st.integers(0, last)))
+
+    @precondition(lambda self: any(ch.state == DAState.OPEN for ch in self.model.challenges))
+    @rule()
+    def answer_every_open_challenge(self) -> None:
+        """What an honest sequencer does each round."""
+        for cid, ch in enumerate(self.model.challenges):
+            if ch.state == DAState.OPEN:
+                self._reveal(cid)
 
     @precondition(lambda self: self.model.challenges)
     @rule(data=st.data())
@@ -184,23 +226,67 @@ class RollupMachine(RuleBasedStateMachine):
         if expected is None:
             self._rewind()
 
-    @rule(seconds=st.sampled_from([1, 10, DA_WINDOW - 1, DA_WINDOW + 1, WINDOW - 2, WINDOW + 1]))
+    @rule(seconds=st.sampled_from([1, 10, DA_WINDOW - 1, DA_WINDOW + 1, POST_REVEAL, WINDOW - 2, WINDOW + 1]))
     def advance(self, seconds: int) -> None:
+        later = self.c.now() + seconds
+        if any(ch.state == DAState.OPEN and ch.deadline < later for ch in self.model.challenges):
+            self.dishonest = True  # the sequencer let a challenge's deadline pass
         self.c.advance(seconds)
 
     @precondition(lambda self: self.model.frozen)
-    @rule()
-    def rebond_and_recover(self) -> None:
-        if self.model.frozen and self.model.bond < MIN_BOND:
+    @rule(wait=st.booleans())
+    def rebond_and_recover(self, wait: bool) -> None:
+        if self.model.bond < MIN_BOND:
             self._deposit()
+        if wait:
+            self.c.advance(RECEIPT_HORIZON)
         try:
-            self.model.recover()
+            self.model.recover(self._next_time())
             expected = None
         except ModelRevert as e:
             expected = str(e)
         self._expect(expected, self._send(self.f.recover(), self.c.owner))
 
-    # --- the comparison ---------------------------------------------------------------------
+    @precondition(lambda self: not self.model.exit_requested_at)
+    @rule(data=st.data())
+    def request_exit(self, data: st.DataObject) -> None:
+        if data.draw(st.integers(0, 3)):
+            return  # rarely: an exit stops commits until the bond is withdrawn
+        try:
+            self.model.request_exit(self._next_time())
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.requestExit(), self.c.sequencer))
+
+    @precondition(lambda self: self.model.exit_requested_at)
+    @rule(wait=st.booleans())
+    def withdraw(self, wait: bool) -> None:
+        if wait:
+            self.c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
+        try:
+            self.model.withdraw(self._next_time())
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.withdraw(), self.c.sequencer))
+
+    @precondition(lambda self: self.model.bond < MIN_BOND and not self.model.exit_requested_at)
+    @rule()
+    def rebond(self) -> None:
+        self._deposit()
+
+    @rule(who=st.integers(0, 2))
+    def claim(self, who: int) -> None:
+        account = self.accounts[who]
+        try:
+            self.model.claim(account)
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        self._expect(expected, self._send(self.f.claim(), account))
+
+    # --- the comparison and the invariants ------------------------------------------------
 
     @invariant()
     def same_state(self) -> None:
@@ -214,8 +300,49 @@ class RollupMachine(RuleBasedStateMachine):
         assert f.frozen().call() == m.frozen
         assert f.bond().call() == m.bond
         assert f.burned().call() == m.burned
+        assert f.epoch().call() == m.epoch
+        assert f.exitRequestedAt().call() == m.exit_requested_at
         assert f.lastSize().call() == m.last_size() == len(self.records)
         assert f.daOpenCount().call() == m.open_count()
+        for a in self.accounts:
+            assert f.credits(a).call() == m.credits.get(a, 0)
+
+    @invariant()
+    def final_never_changes(self) -> None:
+        for i in range(self.f.checkpointCount().call()):
+            size, root, _, _, status = self.f.checkpoints(i).call()
+            if i in self.final_seen:
+                assert status == CheckpointStatus.FINAL, f"final checkpoint {i} became {status}"
+                assert (size, bytes(root)) == self.final_seen[i]
+            elif status == CheckpointStatus.FINAL:
+                self.final_seen[i] = (size, bytes(root))
+
+    @invariant()
+    def ether_is_conserved(self) -> None:
+        f = self.f
+        open_bonds = sum(
+            ch[6] for ch in (f.daChallenges(i).call() for i in range(f.daChallengeCount().call()))
+            if ch[4] == DAState.OPEN
+        )
+        credits = sum(f.credits(a).call() for a in self.accounts)
+        balance = self.c.w3.eth.get_balance(self.c.rollup.address)
+        assert balance == f.bond().call() + credits + open_bonds + f.burned().call()
+
+    @invariant()
+    def finality_within_its_bound(self) -> None:
+        now, m = self.c.now(), self.model
+        for i, cp in enumerate(m.checkpoints):
+            if cp.reverted or now < m.finality_bound(i):
+                continue
+            if any(ch.state == DAState.OPEN and ch.checkpoint <= i for ch in m.challenges):
+                continue  # an unanswered challenge: the sequencer did not answer in time
+            assert self.f.checkpoints(i).call()[4] == CheckpointStatus.FINAL
+
+    @invariant()
+    def honest_sequencer_never_slashed(self) -> None:
+        if not self.dishonest:
+            assert not self.f.frozen().call()
+            assert self.f.burned().call() == 0
 
 
 RollupMachine.TestCase.settings = settings(

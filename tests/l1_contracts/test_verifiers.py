@@ -10,7 +10,7 @@ from tests.l1_contracts.helpers import Chain, reverts
 
 
 def _call_commit(c: Chain, n: int, root: bytes, proof: list[bytes]) -> None:
-    c.rollup.functions.commit(n, root, proof).call({"from": c.sequencer})
+    c.rollup.functions.commit(n, root, proof, 0).call({"from": c.sequencer})
 
 
 def test_every_consistency_proof_of_small_trees(bonded: Chain) -> None:

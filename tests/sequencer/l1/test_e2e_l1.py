@@ -114,14 +114,14 @@ def test_commits_by_others_or_with_wrong_proofs_are_refused(devnet: DevnetProces
         cp = wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
     stranger = Account.from_key(DEV_KEYS[2]).address
     with pytest.raises(ContractLogicError, match="not the sequencer"):
-        rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, []).call({"from": stranger})
+        rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, [], 0).call({"from": stranger})
     sequencer = Account.from_key(DEV_KEYS[0]).address
     bogus = [b"\x22" * 32] * 3
     with pytest.raises(ContractLogicError, match="proof does not reproduce"):
-        rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, bogus).call({"from": sequencer})
+        rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, bogus, 0).call({"from": sequencer})
     count = rollup.functions.checkpointCount().call()
     # And sent for real, it reverts and leaves no checkpoint behind.
-    assert _send(w3, DEV_KEYS[2], rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, [])) == 0
+    assert _send(w3, DEV_KEYS[2], rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, [], 0)) == 0
     assert rollup.functions.checkpointCount().call() == count
 
 

@@ -69,7 +69,7 @@ class World:
 
 
 def deploy_bonded(w3: Web3) -> Contract:
-    rollup = deploy_rollup(w3, SEQUENCER, OWNER, WINDOW, 300, BOND)
+    rollup = deploy_rollup(w3, SEQUENCER, OWNER, WINDOW, 30, BOND)  # v2: D + P < W
     w3.eth.wait_for_transaction_receipt(
         rollup.functions.deposit().transact(TxParams({"from": SEQUENCER, "value": Wei(BOND)}))
     )
@@ -77,7 +77,7 @@ def deploy_bonded(w3: Web3) -> Contract:
 
 
 def commit(w3: Web3, rollup: Contract, size: int, root: bytes, proof: list[bytes]) -> None:
-    tx = rollup.functions.commit(size, root, proof).transact({"from": SEQUENCER})
+    tx = rollup.functions.commit(size, root, proof, 0).transact({"from": SEQUENCER})
     assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 

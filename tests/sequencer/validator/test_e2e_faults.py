@@ -84,7 +84,7 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
             # after the event is visible on L1.
             status = wait_for(lambda: (st := vrpc.call("validator_status")) and (
                 st["proofs"] or any(c.get("resolveTx") and c["state"] != "OPEN" for c in st["daChallenges"])
-            ) and st, what="the validator to record its transaction")
+            ) and st["claims"] and st, what="the validator to record its transactions and claim its reward")
         (event,) = proven
         args = event["args"]
         assert args["rule"] == EXPECTED[fault]
@@ -105,8 +105,9 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
         assert contract.functions.frozen().call() is True
         reward = args["reward"]
         assert reward > 0
-        # Paid, net of gas: every transaction the validator sent is in its status.
-        txs = [p["tx"] for p in status["proofs"]]
+        # Paid (credited, then claimed: contract v2 pulls payments), net of gas: every
+        # transaction the validator sent is in its status.
+        txs = [p["tx"] for p in status["proofs"]] + [c["tx"] for c in status["claims"]]
         for c in status["daChallenges"]:
             txs += [c["openTx"], c.get("resolveTx")] if c.get("resolveTx") else [c["openTx"]]
         if fault == "withhold-data":
@@ -150,13 +151,13 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
             w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
             (event,) = wait_for(lambda: events(contract, "FraudProven"), what="the deadline proof")
-            status = wait_for(lambda: (st := vrpc.call("validator_status"))["receipts"][0]["tx"] and st,
-                              what="the validator to record its transaction")
+            status = wait_for(lambda: (st := vrpc.call("validator_status"))["receipts"][0]["tx"]
+                              and st["claims"] and st, what="the validator to prove and claim")
         assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert event["args"]["challenger"] == VALIDATOR_ADDRESS
         assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()
         assert events(contract, "CheckpointsReverted") == []  # nothing was committed to revert
         (receipt,) = status["receipts"]
         assert receipt["status"] == "proven-deadline"
-        gas = _tx_cost(w3, receipt["tx"])
+        gas = _tx_cost(w3, receipt["tx"]) + sum(_tx_cost(w3, c["tx"]) for c in status["claims"])
         assert w3.eth.get_balance(VALIDATOR_ADDRESS) - balance_before == event["args"]["reward"] - gas

@@ -40,7 +40,7 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
                 RpcClient(v.url) as val:
             wait_for(lambda: val.call("validator_status")["replicaSize"] == 20, what="replication")
             # The sequencer commits a root that is not the log's.
-            sent = L1Client(devnet_url, d.contract, DEV_KEYS[0]).commit(20, b"\x11" * 32, [])
+            sent = L1Client(devnet_url, d.contract, DEV_KEYS[0]).commit(20, b"\x11" * 32, [], 0)
             opened = wait_for(lambda: events(contract, "DAChallengeOpened"), what="a DA challenge")
             args = opened[0]["args"]
             assert (args["checkpointIndex"], args["start"], args["end"]) == (sent.index, 0, 20)

@@ -38,21 +38,28 @@ def test_verdicts(tmp_path: Path) -> None:
     late = (T0 + 7) // 1000 + 1  # committed after every record's timestamp
     root8 = replica.store.root_at(8)
 
-    agrees = Tracked(_cp(0, 8, root8, late), 0)
+    agrees = Tracked(_cp(0, 8, root8, late), 0, T0 + 7)
     w._verdict(agrees)
     assert agrees.verdict == "agrees"
 
-    mismatch = Tracked(_cp(1, 8, b"\x11" * 32, late), 0)
+    mismatch = Tracked(_cp(1, 8, b"\x11" * 32, late), 0, T0 + 7)
     w._verdict(mismatch)
     assert mismatch.verdict == "root-mismatch"
 
-    # Rule 4b: record 4 onwards are new in a checkpoint committed before they were received.
-    early = Tracked(_cp(2, 8, root8, (T0 + 3) // 1000), 4)
+    # Rule 4b: record 4 onwards are new in a checkpoint whose declared bound is before they
+    # were received.
+    early = Tracked(_cp(2, 8, root8, (T0 + 3) // 1000), 4, T0 + 3)
     w._verdict(early)
     assert early.verdict == "violation" and early.violation is not None
     assert (early.violation.rule, early.violation.seq) == (FraudRule.FUTURE_TIMESTAMP, 4)
     # The same records, old in the checkpoint (prevSize 8 would leave none new): no violation
     # of rule 4b can be charged to a checkpoint that does not newly cover them.
-    none_new = Tracked(_cp(3, 8, root8, (T0 + 3) // 1000), 8)
+    none_new = Tracked(_cp(3, 8, root8, (T0 + 3) // 1000), 8, T0 + 3)
     w._verdict(none_new)
     assert none_new.verdict == "agrees"
+    # Contract v2: the bound the commit declared is what rule 4b judges, not the block time.
+    # Committed late, but declaring T0 + 6: record 7 (T0 + 7) breaks the checkpoint's promise.
+    bound_short = Tracked(_cp(4, 8, root8, late), 4, T0 + 6)
+    w._verdict(bound_short)
+    assert bound_short.violation is not None
+    assert (bound_short.violation.rule, bound_short.violation.seq) == (FraudRule.FUTURE_TIMESTAMP, 7)
