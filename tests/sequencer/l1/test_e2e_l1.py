@@ -32,6 +32,8 @@ from tests.sequencer.events import ALICE_KEY, signed, unsigned
 from tests.sequencer.scrape import scrape
 from tests.waiting import wait_for, wait_for_rounds
 
+pytestmark = pytest.mark.slow  # devnet processes on the embedded L1 and anvil
+
 
 @pytest.fixture
 def devnet(l1_url: str) -> Iterator[DevnetProcess]:
