@@ -59,8 +59,10 @@ def round_trips(url: str, calls: int = 200, warmup: int = 20) -> dict[str, float
     finally:
         conn.close()
     kept = sorted(samples[warmup:])
-    return {"rtt_median_ms": statistics.median(kept) * 1000,
-            "rtt_p99_ms": kept[int(0.99 * (len(kept) - 1))] * 1000}
+    return {
+        "rtt_median_ms": statistics.median(kept) * 1000,
+        "rtt_p99_ms": kept[int(0.99 * (len(kept) - 1))] * 1000,
+    }
 
 
 def transactions(url: str, count: int = 10) -> dict[str, float]:
@@ -69,8 +71,9 @@ def transactions(url: str, count: int = 10) -> dict[str, float]:
     samples: list[float] = []
     for _ in range(count):
         t0 = time.perf_counter()
-        tx_hash = w3.eth.send_transaction({"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS,
-                                           "value": 1})  # type: ignore[typeddict-item]
+        tx_hash = w3.eth.send_transaction(
+            {"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS, "value": 1}
+        )  # type: ignore[typeddict-item]
         w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
         samples.append(time.perf_counter() - t0)
     return {"tx_receipt_median_ms": statistics.median(samples) * 1000}
