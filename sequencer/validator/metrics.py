@@ -13,7 +13,7 @@ class ValidatorMetrics:
         r = self.registry
         self.replica_size = Gauge("validator_replica_size", "Records in the replica", registry=r)
         self.blocks = Gauge("validator_blocks", "Blocks replicated", registry=r)
-        self.violations = Gauge("validator_violations", "DESIGN §5 violations found", registry=r)
+        self.violations = Gauge("validator_violations", "docs/spec.md §8 violations found", registry=r)
         self.checkpoints_seen = Counter("validator_checkpoints_seen", "L1 checkpoints seen", registry=r)
         self.checkpoints_verified = Counter(
             "validator_checkpoints_verified", "Checkpoints whose root and records agree", registry=r

@@ -4,7 +4,7 @@
   block), continuously, pausing `pull_s` when up to date or when no upstream serves the next
   block;
 * the L1 watcher (`Watcher.run`, every `poll_s`);
-* the HTTP server: the read methods of DESIGN §7 from the replica (same parameters and answers
+* the HTTP server: the read methods of docs/spec.md §10 from the replica (same parameters and answers
   as the sequencer's, via `sequencer.rpc.read_api.ReadApi`), `validator_watchReceipt`,
   `validator_status`, ``GET /health`` and ``GET /metrics``.
 
@@ -53,7 +53,7 @@ READ_METHODS = (
     "attest_findBySubject",
     "attest_status",
 )
-"""The DESIGN §7 methods a follower serves from its replica (everything but ingest)."""
+"""The docs/spec.md §10 methods a follower serves from its replica (everything but ingest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> 
             Param("receipt", (dict,), description="the receipt object of attest_submit(Batch)"),
             Param("placement", (dict,), description="{seq, leafHash, index, path} of one event"),
         ),
-        doc="Keep a receipt; prove it broken on L1 if the sequencer does not keep it (DESIGN §6).",
+        doc="Keep a receipt; prove it broken on L1 if the sequencer does not keep it (docs/spec.md §5).",
     )
     dispatcher.register("validator_status", status, params=(),
                         doc="Replica, checkpoints and verdicts, violations, proofs, DA challenges, receipts.")
