@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from web3 import Web3
+from web3.types import Wei
 
 from l1_contracts.accounts import SEQUENCER_ADDRESS, VALIDATOR_ADDRESS
 from l1_contracts.anvil import AnvilNotFoundError, find_anvil, start_anvil
@@ -59,8 +60,10 @@ def round_trips(url: str, calls: int = 200, warmup: int = 20) -> dict[str, float
     finally:
         conn.close()
     kept = sorted(samples[warmup:])
-    return {"rtt_median_ms": statistics.median(kept) * 1000,
-            "rtt_p99_ms": kept[int(0.99 * (len(kept) - 1))] * 1000}
+    return {
+        "rtt_median_ms": statistics.median(kept) * 1000,
+        "rtt_p99_ms": kept[int(0.99 * (len(kept) - 1))] * 1000,
+    }
 
 
 def transactions(url: str, count: int = 10) -> dict[str, float]:
@@ -69,8 +72,9 @@ def transactions(url: str, count: int = 10) -> dict[str, float]:
     samples: list[float] = []
     for _ in range(count):
         t0 = time.perf_counter()
-        tx_hash = w3.eth.send_transaction({"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS,
-                                           "value": 1})  # type: ignore[typeddict-item]
+        tx_hash = w3.eth.send_transaction(
+            {"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS, "value": Wei(1)}
+        )
         w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
         samples.append(time.perf_counter() - t0)
     return {"tx_receipt_median_ms": statistics.median(samples) * 1000}

@@ -36,7 +36,7 @@ The wire event object is ``{kind, subject, digest, meta?, nonce?, signature?, su
   signature, so that a signature made with the wrong key, domain or fields is rejected with a
   message naming both addresses instead of being attributed to whatever address it happens to
   recover to. Forbidden without a signature: an unsigned event is vouched for by the address
-  its bearer token is bound to (docs/spec.md §4), and the client does not get to name another one.
+  its bearer token is bound to (docs/spec.md §3), and the client does not get to name another one.
 
 `parse_event` checks the shape only; checking that the signature recovers to ``submitter`` is
 `prover.eip712.verify_event_signature`, which needs the domain.
@@ -68,7 +68,7 @@ RECORD_SIZE: Final[int] = RECORD_WORDS * WORD_SIZE
 """Bytes in a record: 11 ABI words, 352 bytes (docs/spec.md §3)."""
 
 MAX_META_BYTES: Final[int] = 1024
-"""Largest canonical (RFC 8785) `meta`, in bytes (docs/spec.md §4: "at most 1 KiB of JSON")."""
+"""Largest canonical (RFC 8785) `meta`, in bytes (docs/spec.md §3: "at most 1 KiB of JSON")."""
 
 MAX_KIND_LENGTH: Final[int] = 32
 """A kind is 1 to 32 ASCII characters: it must fit in its bytes32 word."""
@@ -151,7 +151,7 @@ _PADDING: Final[tuple[tuple[str, int, int], ...]] = (
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One log entry, field for field as docs/spec.md §4 fixes it."""
+    """One log entry, field for field as docs/spec.md §3 fixes it."""
 
     seq: int
     """Position in the log, assigned by the sequencer, starting at 0 (uint64)."""
@@ -208,7 +208,7 @@ def verify_record_fields(rec: Record) -> None:
 
 
 def encode_record(rec: Record) -> bytes:
-    """The 352-byte ABI encoding of `rec` (docs/spec.md §4).
+    """The 352-byte ABI encoding of `rec` (docs/spec.md §3).
 
     Only the ABI types are checked here (a record that breaks a validity rule of docs/spec.md §8,
     such as a malformed kind, still encodes: validators must be able to hash what they prove
@@ -338,7 +338,7 @@ def stamp_record(template: bytes, seq: int, timestamp: int) -> bytes:
 
 
 def is_valid_kind(kind: bytes) -> bool:
-    """The rule the contract enforces (docs/spec.md §4, §5 rule 3).
+    """The rule the contract enforces (docs/spec.md §3, §8 rule 3).
 
     32 bytes; at least one character before the first zero byte; every byte before it in
     ``[a-z0-9_.-]``; every byte after it zero.
@@ -391,7 +391,7 @@ WELL_KNOWN_KINDS: Final[tuple[str, ...]] = (
     "dataset_hash",
     "attestation",
 )
-"""The kinds docs/spec.md §4 names; any other well-formed kind is accepted too."""
+"""The kinds docs/spec.md §3 names; any other well-formed kind is accepted too."""
 
 # --- meta ------------------------------------------------------------------------------------
 
@@ -435,7 +435,7 @@ def canonical_meta(meta: object | None) -> bytes | None:
 
     Raises `InvalidFieldError("meta", ...)` unless `meta` is a JSON object that JCS accepts
     (string keys, integers within ±(2**53 - 1), finite numbers) and whose canonical form is at
-    most `MAX_META_BYTES` bytes (docs/spec.md §4).
+    most `MAX_META_BYTES` bytes (docs/spec.md §3).
     """
     if meta is None:
         return None
@@ -464,7 +464,7 @@ def canonical_meta(meta: object | None) -> bytes | None:
 
 
 def compute_meta_hash(meta: object | None) -> bytes:
-    """docs/spec.md §4 metaHash: keccak256(JCS(meta)), or 32 zero bytes when `meta` is None."""
+    """docs/spec.md §3 metaHash: keccak256(JCS(meta)), or 32 zero bytes when `meta` is None."""
     canonical = canonical_meta(meta)
     return ZERO32 if canonical is None else _keccak(canonical).digest()
 

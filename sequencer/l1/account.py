@@ -55,7 +55,7 @@ class Gas:
 
 @dataclass(frozen=True, slots=True)
 class DAChallenge:
-    """One data-availability challenge as the contract holds it (DESIGN §5)."""
+    """One data-availability challenge as the contract holds it (docs/spec.md §9)."""
 
     id: int
     checkpoint_index: int

@@ -1,4 +1,4 @@
-"""The L1 committer: anchors the durable tree head on the rollup contract (DESIGN §4).
+"""The L1 committer: anchors the durable tree head on the rollup contract (docs/spec.md §7).
 
 Every `interval` seconds, when the log grew past the latest non-reverted checkpoint on L1, it
 sends `commit(size, root, consistencyProof)` for the *durable* head (the store's head only ever
@@ -148,7 +148,7 @@ class Committer:
             )
             log.error("not committing: %s", self._diverged)
             return
-        # DESIGN §5 rule 4: no record may be timestamped after the commit time of the first
+        # docs/spec.md §8 rule 4: no record may be timestamped after the commit time of the first
         # checkpoint covering it. The commit lands in a block no earlier than L1's latest, whose
         # time is in whole seconds and may lag our clock: commit only the records stamped at or
         # before it, and the rest next round (never a slashable checkpoint from an honest node).
@@ -177,7 +177,7 @@ class Committer:
         )
 
     async def _answer_da_challenges(self) -> None:
-        """Reveal the records of every open DA challenge on our checkpoints (DESIGN §5).
+        """Reveal the records of every open DA challenge on our checkpoints (docs/spec.md §9).
 
         An honest sequencer always can: the records are in its store. Unanswered, a challenge
         would revert the checkpoint and slash the bond, so this runs every round.

@@ -21,6 +21,7 @@ import orjson
 import trio
 
 from prover.errors import AttestError
+from prover.jsonrpc import error_response, result_response
 from sequencer.node.ingest import (
     SUBMIT,
     IngestSettings,
@@ -103,9 +104,5 @@ def pooled_handler(
 
 
 def _answer(req_id: Any, *, result: Any = None, error: dict[str, Any] | None = None) -> Response:
-    body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id}
-    if error is not None:
-        body["error"] = error
-    else:
-        body["result"] = result
+    body = error_response(req_id, error) if error is not None else result_response(req_id, result)
     return Response(200, orjson.dumps(body))

@@ -1,4 +1,4 @@
-"""The single writer: group commit, block sealing and receipts (DESIGN §4, §6).
+"""The single writer: group commit, block sealing and receipts (docs/spec.md §6, §5).
 
 Every accepted submission is queued here. One task drains the queue into a *group*, assigns
 seqs, builds the records, appends the tree, signs one receipt for the group and writes it all in
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # Record words compared to decide whether a signed event with a known (submitter, nonce) is the
 # same event sent again (idempotent) or a different one (replay): kind, subject, digest,
-# metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
+# metaHash, submitter, nonce — words 2..7 of docs/spec.md §3. Timestamp and seq are the sequencer's.
 _CONTENT = CONTENT_WORDS
 
 
@@ -330,7 +330,7 @@ class Writer:
         new_claims: dict[tuple[bytes, int], bytes] = {}
         slots: list[int | Placed] = []
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
-            # DESIGN §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
+            # docs/spec.md §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
             record = stamp_record(template, next_seq + len(new_records), timestamp)
             if record_v(template):  # signed: (submitter, nonce) must be new, or the same event again
                 submitter = record_submitter(template)

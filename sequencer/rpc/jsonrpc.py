@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 over `POST /` (DESIGN §7): envelope validation, the method registry, dispatch.
+"""JSON-RPC 2.0 over `POST /` (docs/spec.md §10): envelope validation, the method registry, dispatch.
 
 * A body is one request object or a non-empty batch array (JSON-RPC 2.0 §6); batch entries are
   run in order (or up to `batch_concurrency` at a time) and answered in request order.
@@ -21,6 +21,7 @@ import orjson
 import trio
 
 from prover.errors import InvalidFieldError
+from prover.jsonrpc import VERSION, error_response, result_response
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.http_server import Handler, Request, Response
 
@@ -231,7 +232,7 @@ class Dispatcher:
         req_id = message.get("id")
         if has_id and not _valid_id(req_id):
             return self._refuse(None, "id must be a string, a number or null")
-        if message.get("jsonrpc") != "2.0":
+        if message.get("jsonrpc") != VERSION:
             return self._refuse(req_id, 'jsonrpc must be exactly "2.0"')
         name = message.get("method")
         if not isinstance(name, str):
@@ -261,7 +262,7 @@ class Dispatcher:
         self._observe(name, "ok")
         if not has_id:
             return None
-        return {"jsonrpc": "2.0", "result": orjson.Fragment(encoded), "id": req_id}
+        return result_response(req_id, orjson.Fragment(encoded))
 
     def _refuse(self, req_id: object, reason: str) -> dict[str, Any]:
         self._observe("invalid", "invalid_request")
@@ -350,11 +351,7 @@ def make_http_handler(
 
 def _http_error_body(message: str) -> bytes:
     return orjson.dumps(
-        {
-            "jsonrpc": "2.0",
-            "error": {"code": rpc_errors.INVALID_REQUEST, "message": message},
-            "id": None,
-        }
+        error_response(None, {"code": rpc_errors.INVALID_REQUEST, "message": message})
     )
 
 
@@ -374,7 +371,7 @@ def _ignore(method: str, outcome: str) -> None:
 
 
 def _error(req_id: object, error: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": error, "id": req_id}
+    return error_response(req_id, error)
 
 
 def _invalid(req_id: object, reason: str) -> dict[str, Any]:

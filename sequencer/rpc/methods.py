@@ -26,7 +26,7 @@ _PROOF: Final = {"type": "array", "items": _HEX32, "description": "RFC 9162 proo
 SCHEMAS: Final[dict[str, Any]] = {
     "Event": {
         "type": "object",
-        "description": "An event to attest (docs/spec.md §4, §7). Signed events carry `submitter`, "
+        "description": "An event to attest (docs/spec.md §3, §10.3). Signed events carry `submitter`, "
         "`nonce` and an EIP-712 `signature`; unsigned ones need a bearer token.",
         "required": ["kind", "subject", "digest"],
         "additionalProperties": False,

@@ -81,7 +81,7 @@ def parse_block(obj: Any) -> PulledBlock:
     for i, ev in enumerate(obj["events"]):
         record, meta = event_from_json(ev, f"events[{i}]")
         if meta is not None and keccak256(meta) != record_meta_hash(record):
-            # Meta is off-chain (docs/spec.md §4): a wrong one is not provable, only not kept.
+            # Meta is off-chain (docs/spec.md §3): a wrong one is not provable, only not kept.
             log.warning("block %d: meta of record %d does not hash to metaHash; dropped",
                         header.number, header.start + i)
             meta = None

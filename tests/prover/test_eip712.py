@@ -1,4 +1,4 @@
-"""EIP-712 digests and signatures (docs/spec.md §4, §6), checked against eth-account."""
+"""EIP-712 digests and signatures (docs/spec.md §4, §5), checked against eth-account."""
 
 from __future__ import annotations
 

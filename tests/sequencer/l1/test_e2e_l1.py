@@ -32,6 +32,8 @@ from tests.sequencer.events import ALICE_KEY, signed, unsigned
 from tests.sequencer.scrape import scrape
 from tests.waiting import wait_for, wait_for_rounds
 
+pytestmark = pytest.mark.slow  # devnet processes on the embedded L1 and anvil
+
 
 @pytest.fixture
 def devnet(l1_url: str) -> Iterator[DevnetProcess]:
@@ -75,7 +77,7 @@ def test_checkpoints_anchor_the_log_and_become_final(devnet: DevnetProcess) -> N
             c = read_checkpoint(rollup, i)
             assert "0x" + c.root.hex() == rpc.call(
                 "attest_getConsistencyProof", c.size, c.size)["firstRoot"]
-            # DESIGN §5 rule 4: no record stamped after the commit time of its checkpoint
+            # docs/spec.md §8 rule 4: no record stamped after the commit time of its checkpoint
             # (L1 seconds vs record milliseconds): an honest sequencer is never slashable.
             assert rpc.call("attest_getEvent", c.size - 1)["timestamp"] <= c.committed_at * 1000
 

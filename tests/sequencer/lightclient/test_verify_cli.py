@@ -41,6 +41,9 @@ from sequencer.lightclient.output import (
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE, ALICE_KEY, h32, signed, unsigned
 
+pytestmark = pytest.mark.slow  # an L1, a sequencer and one `attest verify` process per check
+
+
 REPO = Path(__file__).resolve().parents[3]
 WINDOW = 120  # docs/spec.md §7 devnet challenge window, seconds
 BOND = 10**18

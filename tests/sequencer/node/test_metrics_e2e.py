@@ -32,10 +32,17 @@ def test_metrics_follow_requests_commits_and_blocks(tmp_path: Path, workers: int
     # No time-based seal within the test: blocks close only when B records fill them.
     config.write_text(f"[serve]\nblock_max_records = {B}\nblock_interval_ms = 3600000\n")
     args = ["--ingest-workers", str(workers)]
-    with SequencerProcess(tmp_path / "d", config=config, extra_args=args) as proc, \
-            RpcClient(proc.url, token="dev") as rpc, RpcClient(proc.url) as anon:
+    with (
+        SequencerProcess(tmp_path / "d", config=config, extra_args=args) as proc,
+        RpcClient(proc.url, token="dev") as rpc,
+        RpcClient(proc.url) as anon,
+    ):
         s0 = scrape(rpc)
-        assert (s0("attest_tree_size"), s0("attest_blocks"), s0("attest_events_accepted_total")) == (0, 0, 0)
+        assert (
+            s0("attest_tree_size"),
+            s0("attest_blocks"),
+            s0("attest_events_accepted_total"),
+        ) == (0, 0, 0)
         assert s0("attest_l1_up") == 0  # no L1 attached
 
         # Writes: one batch of 10 (one group commit), then 2 single events.
@@ -44,7 +51,9 @@ def test_metrics_follow_requests_commits_and_blocks(tmp_path: Path, workers: int
         assert s1("attest_events_accepted_total") == 10
         assert s1("attest_tree_size") == 10
         assert s1("attest_blocks") == 2  # [0, 4) and [4, 8) sealed; 8 and 9 wait in the open block
-        assert s1("attest_group_commit_size_count") == 1 and s1("attest_group_commit_size_sum") == 10
+        assert (
+            s1("attest_group_commit_size_count") == 1 and s1("attest_group_commit_size_sum") == 10
+        )
         assert s1("attest_group_commit_seconds_count") == 1
         assert s1("attest_queue_depth") == 0
         for i in range(2):
@@ -52,7 +61,9 @@ def test_metrics_follow_requests_commits_and_blocks(tmp_path: Path, workers: int
         s2 = scrape(rpc)
         assert s2("attest_events_accepted_total") == 12
         assert (s2("attest_tree_size"), s2("attest_blocks")) == (12, 3)
-        assert s2("attest_group_commit_size_count") == 3 and s2("attest_group_commit_size_sum") == 12
+        assert (
+            s2("attest_group_commit_size_count") == 3 and s2("attest_group_commit_size_sum") == 12
+        )
         assert _requests(s2, "attest_submitBatch") == 1 and _requests(s2, "attest_submit") == 2
 
         # Reads, by method and outcome; a JSON batch counts once per entry.

@@ -28,6 +28,9 @@ from tests.sequencer.validator.helpers import (
 )
 from tests.waiting import wait_for_rounds
 
+pytestmark = pytest.mark.slow  # devnet, sequencer and validator processes per fault
+
+
 # fault -> the FraudProven rule the validator must land on L1.
 EXPECTED = {
     "bad-signature": FraudRule.BAD_SIGNATURE,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
@@ -19,6 +20,8 @@ from tests.sequencer.validator.helpers import (
     validator_for,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # devnet and validator processes on two L1s
 
 
 def _agreed(val: RpcClient, size: int) -> bool:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from l1_contracts.accounts import DEV_KEYS
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
@@ -24,6 +25,8 @@ from tests.sequencer.validator.helpers import (
     wait_for,
 )
 from tests.waiting import wait_for_rounds
+
+pytestmark = pytest.mark.slow  # devnet and validator processes, outages waited out
 
 
 def _verified(val: RpcClient) -> int:
