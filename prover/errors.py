@@ -87,6 +87,12 @@ class OverloadedError(AttestError):
         super().__init__(message)
 
 
+class UsageError(AttestError):
+    """A command was run in a way that cannot work: a missing or unreadable key or config file,
+    a required setting not given, a port already in use. `sequencer/cli.py` prints the message
+    as one line (``attest: error: ...``) and exits 2; messages never hold a secret."""
+
+
 class StorageError(AttestError):
     """The store is unusable (wrong schema version, corrupt head): fatal for the process."""
 

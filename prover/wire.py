@@ -27,8 +27,8 @@ the JSON-RPC layer maps them to "invalid params" in one place (`prover/errors.py
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.types import Hash32
@@ -165,6 +165,19 @@ def _uint_error(value: object, field: str, maximum: int) -> InvalidFieldError:
         f"must be an integer in [0, {maximum}]: a JSON integer, or a decimal or 0x-hex string; "
         f"got {shown}",
     )
+
+
+def parse_object(value: object, field: str, allowed: Sequence[str]) -> Mapping[str, Any]:
+    """An optional JSON object of options (None is ``{}``) with only `allowed` keys: a key we
+    would silently ignore (a typo) is refused."""
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise InvalidFieldError(field, "must be an object")
+    unknown = set(value) - set(allowed)
+    if unknown:
+        raise InvalidFieldError(field, f"unknown keys {sorted(unknown)}; allowed: {list(allowed)}")
+    return value
 
 
 def encode_hashes(hashes: Sequence[bytes]) -> list[str]:

@@ -6,11 +6,19 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, NoReturn
 
+from prover.errors import InvalidInputError, UsageError
 from sequencer import logs
 
 Handler = Callable[[argparse.Namespace], int]
+
+USER_ERRORS: Final = (InvalidInputError, UsageError)
+"""What a user can get wrong (a flag, a key file, the config file, a busy port): `main` prints
+one line and exits `EXIT_USAGE`. Anything else is a bug and keeps its traceback."""
+
+EXIT_USAGE: Final[int] = 2
+"""argparse's own exit code for a usage error, kept for ours."""
 
 OWNERS: Final[dict[str, str]] = {
     "serve": "sequencer.node.service",
@@ -21,6 +29,8 @@ OWNERS: Final[dict[str, str]] = {
     "proof": "sequencer.lightclient.cli",
     "validate": "sequencer.validator.service",
     "bench": "bench.suite",
+    "db": "sequencer.db",
+    "token": "sequencer.config",
 }
 """Each command and the module whose `register(sub)` adds it.
 
@@ -30,8 +40,16 @@ eth-tester, which would add about a second to every start (`attest verify` is ru
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a usage error as one line like every other user error: the usage
+    block it would print first is one ``--help`` away, and scripts read one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attest",
         description="attest-rollup: a high-throughput attestation sequencer anchored on Ethereum.",
     )
@@ -57,7 +75,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    return handler(args)
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:
+        return _report(exc)
+    except BaseExceptionGroup as group:
+        # A service that fails while starting (a busy port) fails inside trio's nurseries.
+        user, bugs = group.split(USER_ERRORS)
+        if user is None or bugs is not None:
+            raise
+        return _report(_first_leaf(user))
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _report(exc: BaseException) -> int:
+    """One line on stderr. The messages of `USER_ERRORS` name what was wrong and never hold a
+    secret (key files are refused without quoting them)."""
+    message = " ".join(str(exc).split())  # one line, whatever the message held
+    sys.stderr.write(f"attest: error: {message}\n")
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -46,6 +46,15 @@ import plyvel
 from prover.block import GENESIS_PARENT_HASH, BlockHeader, decode_block_header, encode_block_header
 from prover.errors import InvalidFieldError, NotFoundError, StorageError
 from prover.hashing import EMPTY_ROOT
+from prover.record import (
+    DIGEST_BYTES,
+    RECORD_SIZE,
+    SUBJECT_BYTES,
+    SUBMITTER_BYTES,
+    V_OFFSET,
+    Word,
+    word_slice,
+)
 from prover.tree import (
     CompactTree,
     NodeId,
@@ -61,17 +70,15 @@ from state_db.schema import RECORDS_PER_CHUNK
 
 log = logging.getLogger(__name__)
 
-RECORD_SIZE: Final[int] = 352
-"""An event record is 11 ABI words (docs/spec.md §3)."""
 HASH_SIZE: Final[int] = 32
 
 # Byte ranges of the record fields the store indexes (docs/spec.md §3, word i = [32i, 32i+32)).
-_SEQ = slice(0, 32)  # word 0
-_SUBJECT = slice(96, 128)  # word 3
-_DIGEST = slice(128, 160)  # word 4
-_SUBMITTER = slice(204, 224)  # word 6, the low 20 bytes of an ABI address
-_NONCE_WORD = slice(224, 256)  # word 7
-_V_BYTE: Final[int] = 287  # low byte of word 8: 0 for an unsigned event
+_SEQ = word_slice(Word.SEQ)  # the whole word
+_SUBJECT = SUBJECT_BYTES
+_DIGEST = DIGEST_BYTES
+_SUBMITTER = SUBMITTER_BYTES  # the low 20 bytes of an ABI address
+_NONCE_WORD = word_slice(Word.NONCE)  # the whole word
+_V_BYTE: Final[int] = V_OFFSET  # low byte of word 8: 0 for an unsigned event
 
 _U64_MAX: Final[int] = 2**64 - 1
 

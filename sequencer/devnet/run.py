@@ -20,50 +20,59 @@ import trio
 
 from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
-from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config
+from sequencer.config import (
+    DEV_ADDRESS,
+    DEV_TOKEN,
+    Config,
+    DevnetConfig,
+    add_settings_arguments,
+    devnet_config,
+)
 from sequencer.devnet.process import ValidatorProcess, write_key_file
 from sequencer.l1.deploy import Deployment, deploy_and_bond
-from sequencer.node.service import Running, add_inject_argument, run_sequencer
+from sequencer.node.service import Running, check_fault, run_sequencer
 
 log = logging.getLogger(__name__)
 
-async def run_devnet(args: argparse.Namespace) -> None:
+async def run_devnet(devnet: DevnetConfig, log_level: str = "WARNING") -> None:
     node: subprocess.Popen[str] | None = None
     validator: ValidatorProcess | None = None
-    l1_rpc: str = args.l1_rpc
-    if l1_rpc is None:
-        node, l1_rpc = await trio.to_thread.run_sync(lambda: start_devnet_subprocess(port=args.l1_port))
+    if devnet.l1_rpc is None:
+        node, l1_rpc = await trio.to_thread.run_sync(
+            lambda: start_devnet_subprocess(port=devnet.l1_port)
+        )
+    else:
+        l1_rpc = devnet.l1_rpc
     try:
         deployment = await trio.to_thread.run_sync(
             lambda: deploy_and_bond(
                 l1_rpc,
                 owner_key=DEV_KEYS[0],
                 sequencer_key=DEV_KEYS[0],
-                challenge_window=args.challenge_window,
-                da_window=args.da_window,
+                challenge_window=devnet.challenge_window_s,
+                da_window=devnet.da_window_s,
             )
         )
-        data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="attest-devnet-"))
-        host, _, port = args.rpc.rpartition(":")
+        data_dir = devnet.data_dir or Path(tempfile.mkdtemp(prefix="attest-devnet-"))
         config = Config(
             data_dir=data_dir,
-            host=host or "127.0.0.1",
-            port=int(port),
+            host=devnet.host,
+            port=devnet.port,
             sequencer_key=DEV_KEYS[0],
             l1_rpc=l1_rpc,
             l1_contract=deployment.contract,
-            checkpoint_interval_s=args.checkpoint_interval,
-            l1_timeout_s=args.l1_timeout,
-            inject=args.inject,
+            checkpoint_interval_s=devnet.checkpoint_interval_s,
+            l1_timeout_s=devnet.l1_timeout_s,
+            inject=devnet.inject,
         ).with_dev()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 running: Running = await nursery.start(run_sequencer, config)
-                if not args.no_validator:
+                if not devnet.no_validator:
                     validator = await trio.to_thread.run_sync(
-                        _start_validator, args, deployment, config, running
+                        _start_validator, devnet, log_level, deployment, config, running
                     )
-                _print_banner(args, deployment, config, running, validator)
+                _print_banner(devnet, deployment, config, running, validator)
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
                     break
@@ -75,7 +84,7 @@ async def run_devnet(args: argparse.Namespace) -> None:
 
 
 def _start_validator(
-    args: argparse.Namespace, d: Deployment, config: Config, running: Running
+    devnet: DevnetConfig, log_level: str, d: Deployment, config: Config, running: Running
 ) -> ValidatorProcess:
     """One validator (dev account 1) following the sequencer, in its own process."""
     vdir = config.data_dir / "validator"
@@ -87,13 +96,13 @@ def _start_validator(
         contract=d.contract,
         key_file=key_file,
         data_dir=vdir / "replica",
-        extra_args=["--rpc", args.validator_rpc],
-        log_level=args.log_level,
+        extra_args=["--rpc", f"{devnet.validator_host}:{devnet.validator_port}"],
+        log_level=log_level,
     )
 
 
 def _print_banner(
-    args: argparse.Namespace,
+    devnet: DevnetConfig,
     d: Deployment,
     config: Config,
     running: Running,
@@ -104,11 +113,11 @@ def _print_banner(
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
         f"  validator   {validator.url}   (replica: the same read methods; account 1)"
         if validator is not None else "  validator   none (--no-validator)",
-        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if args.l1_rpc else "   (embedded py-evm)"),
+        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if devnet.l1_rpc else "   (embedded py-evm)"),
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
-        f"  windows     checkpoint every {args.checkpoint_interval:g} s, "
-        f"challenge {args.challenge_window} s, DA response {args.da_window} s",
+        f"  windows     checkpoint every {devnet.checkpoint_interval_s:g} s, "
+        f"challenge {devnet.challenge_window_s} s, DA response {devnet.da_window_s} s",
         f"  dev token   {DEV_TOKEN}   (unsigned events vouched as 0x{DEV_ADDRESS.hex()})",
         "  dev keys    (public anvil mnemonic; never use them on a real chain)",
     ]
@@ -119,21 +128,13 @@ def _print_banner(
 
 
 def _cmd_devnet(args: argparse.Namespace) -> int:
-    trio.run(run_devnet, args)
+    devnet = devnet_config(args)
+    check_fault(devnet.inject)
+    trio.run(run_devnet, devnet, args.log_level)
     return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("devnet", help="run the whole system on the embedded L1")
-    p.add_argument("--data-dir", default=None, help="sequencer data (default: a new temp dir)")
-    p.add_argument("--rpc", default="127.0.0.1:8645", help="sequencer HOST:PORT")
-    p.add_argument("--l1-port", type=int, default=8545, help="port of the embedded L1 node")
-    p.add_argument("--l1-rpc", default=None, help="use this L1 node instead of the embedded one")
-    p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
-    p.add_argument("--challenge-window", type=int, default=120, help="seconds (default 120)")
-    p.add_argument("--da-window", type=int, default=30, help="DA response window, s (default 30)")
-    p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
-    add_inject_argument(p)
-    p.add_argument("--no-validator", action="store_true", help="do not start the validator")
-    p.add_argument("--validator-rpc", default="127.0.0.1:8646", help="validator HOST:PORT")
+    add_settings_arguments(p, "devnet")
     p.set_defaults(handler=_cmd_devnet)

@@ -71,7 +71,7 @@ def _key_from(args: argparse.Namespace, name: str) -> bytes:
     path = getattr(args, f"{name}_file")
     env = getattr(args, f"{name}_env")
     if path:
-        return read_key_file(path)
+        return read_key_file(path, f"--{name.replace('_', '-')}-file")
     if env:
         value = os.environ.get(env, "").strip().removeprefix("0x")
         try:
@@ -102,7 +102,9 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(dest="l1_command", metavar="COMMAND")
+    l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(
+        dest="l1_command", metavar="COMMAND", required=True
+    )
     d = l1.add_parser("deploy", help="deploy the rollup contract and bond the sequencer")
     d.add_argument("--l1-rpc", required=True)
     d.add_argument("--key-file", help="file with the deployer/owner key (0x hex)")

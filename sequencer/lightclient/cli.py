@@ -32,6 +32,7 @@ from prover.light_client import (
 )
 from prover.record import encode_kind
 from prover.wire import parse_address, parse_hash32
+from sequencer.config import sequencer_url_type, url_type
 from sequencer.lightclient.export import register_export
 from sequencer.lightclient.fetch import (
     L1Reader,
@@ -235,7 +236,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--l1-rpc", default=None, metavar="URL",
+    p.add_argument("--l1-rpc", default=None, metavar="URL", type=url_type("--l1-rpc"),
                    help="L1 JSON-RPC endpoint (default: the one the sequencer's attest_status names)")
     p.add_argument("--contract", default=None, metavar="ADDR",
                    help="rollup contract address (default: from attest_status, or the bundle)")
@@ -256,7 +257,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--rpc", default=None, metavar="URL", help="any sequencer or follower")
+    p.add_argument("--rpc", default=None, metavar="URL", type=sequencer_url_type("--rpc"),
+                   help="any sequencer or follower")
     p.add_argument("--bundle", default=None, metavar="FILE",
                    help="verify a saved proof bundle (attest proof export) instead of fetching")
     p.add_argument("--seq", type=int, default=None, help="position of the event")

@@ -12,6 +12,7 @@ import orjson
 
 from prover.errors import AttestError, NotFinalError
 from prover.light_client import CheckpointRef, encode_bundle, verify_anchor, verify_bundle_inclusion
+from sequencer.config import sequencer_url_type
 from sequencer.lightclient.fetch import L1Reader, fetch_bundle, l1_target
 from sequencer.lightclient.output import EXIT_CODES_HELP, EXIT_OK, fail, usage
 from sequencer.lightclient.state import write_atomically
@@ -91,7 +92,8 @@ def register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("--rpc", required=True, metavar="URL", help="any sequencer or follower")
+    e.add_argument("--rpc", required=True, metavar="URL", type=sequencer_url_type("--rpc"),
+                   help="any sequencer or follower")
     e.add_argument("--seq", type=int, required=True, help="position of the event")
     e.add_argument("--checkpoint", type=_parse_which, default="finalized",
                    help="finalized (default), latest, an index, or none (current tree only)")

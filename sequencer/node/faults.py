@@ -23,16 +23,20 @@ import enum
 import logging
 from dataclasses import dataclass
 
-from prover.record import RECORD_SIZE
+from prover.record import (
+    DIGEST_BYTES,
+    R_BYTES,
+    RECORD_SIZE,
+    S_BYTES,
+    SEQ_BYTES,
+    TIMESTAMP_BYTES,
+    V_OFFSET,
+    record_timestamp,
+    record_v,
+)
 
 log = logging.getLogger(__name__)
 
-_SEQ = slice(24, 32)
-_TIMESTAMP = slice(56, 64)
-_DIGEST = slice(128, 160)
-_V = 287
-_R = slice(288, 320)
-_S = slice(320, 352)
 
 
 class Fault(enum.StrEnum):
@@ -59,28 +63,28 @@ class FaultInjector:
         if self.fired or self.fault is Fault.BREAK_RECEIPT:
             return False
         if self.fault is Fault.REPLAY:
-            signed = [i for i, r in enumerate(records) if r[_V] != 0]
+            signed = [i for i, r in enumerate(records) if record_v(r) != 0]
             if not signed:
                 return False
             original = records[signed[0]]
-            copy = _with(original, _SEQ, (first_seq + len(records)).to_bytes(8, "big"))
+            copy = _with(original, SEQ_BYTES, (first_seq + len(records)).to_bytes(8, "big"))
             records.append(copy)
             metas.append(metas[signed[0]])
             return self._fire(f"replayed seq {first_seq + signed[0]} as {first_seq + len(records) - 1}")
         if len(records) < 2:
             return False
         if self.fault is Fault.BAD_SIGNATURE:
-            i = next((k for k, r in enumerate(records) if r[_V] == 0), 0)
-            forged = _with(records[i], slice(_V, _V + 1), b"\x1b")
-            forged = _with(forged, _R, b"\x01" * 32)
-            records[i] = _with(forged, _S, b"\x01" * 32)
+            i = next((k for k, r in enumerate(records) if record_v(r) == 0), 0)
+            forged = _with(records[i], slice(V_OFFSET, V_OFFSET + 1), b"\x1b")
+            forged = _with(forged, R_BYTES, b"\x01" * 32)
+            records[i] = _with(forged, S_BYTES, b"\x01" * 32)
             return self._fire(f"forged the signature of seq {first_seq + i}")
         if self.fault is Fault.WRONG_SEQ:
-            records[1] = _with(records[1], _SEQ, (first_seq + 1 + 1000).to_bytes(8, "big"))
+            records[1] = _with(records[1], SEQ_BYTES, (first_seq + 1 + 1000).to_bytes(8, "big"))
             return self._fire(f"wrote seq {first_seq + 1 + 1000} at position {first_seq + 1}")
         if self.fault is Fault.TIME_TRAVEL:
-            earlier = int.from_bytes(records[0][_TIMESTAMP], "big") - 60_000
-            records[1] = _with(records[1], _TIMESTAMP, earlier.to_bytes(8, "big"))
+            earlier = record_timestamp(records[0]) - 60_000
+            records[1] = _with(records[1], TIMESTAMP_BYTES, earlier.to_bytes(8, "big"))
             return self._fire(f"back-dated seq {first_seq + 1} by 60 s")
         if self.fault is Fault.WITHHOLD_DATA:
             self.withheld = (first_seq, first_seq + len(records))
@@ -94,9 +98,9 @@ class FaultInjector:
         written = list(records)
         # Another digest in an unsigned record: the receipt's promise is broken and nothing
         # else is (a changed timestamp would also be time travel; a signed record's signature).
-        i = next((k for k, r in enumerate(records) if r[_V] == 0), 0)
-        other = bytes(b ^ 0xFF for b in written[i][_DIGEST])
-        written[i] = _with(written[i], _DIGEST, other)
+        i = next((k for k, r in enumerate(records) if record_v(r) == 0), 0)
+        other = bytes(b ^ 0xFF for b in written[i][DIGEST_BYTES])
+        written[i] = _with(written[i], DIGEST_BYTES, other)
         self._fire(f"wrote a different record at seq {first_seq + i} than its receipt promises")
         return written
 

@@ -28,10 +28,10 @@ from prover.errors import (
 )
 from prover.receipt import receipt_to_json
 from prover.record import EventInput, parse_event
+from prover.wire import hex0x
 from sequencer.config import hash_token
 from sequencer.node.writer import Placed, make_templates
 from sequencer.rpc import errors as rpc_errors
-from sequencer.rpc.wire import hex0x
 
 SUBMIT: Final = "attest_submit"
 SUBMIT_BATCH: Final = "attest_submitBatch"

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -22,7 +21,13 @@ import trio
 
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import InvalidFieldError
-from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
+from sequencer.config import (
+    DEV_ADDRESS,
+    DEV_TOKEN,
+    Config,
+    add_settings_arguments,
+    serve_config,
+)
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
@@ -164,19 +169,18 @@ def _announce(config: Config) -> Callable[[Running], None]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    host, _, port = args.rpc.rpartition(":")
-    base = Config(data_dir=Path(args.data_dir), host=host or "127.0.0.1", port=int(port))
-    config = load_config(base, args.config)
-    if args.dev:
-        config = config.with_dev()
-    if args.sequencer_key_file:
-        config = replace(config, sequencer_key=read_key_file(args.sequencer_key_file))
-    return replace(
-        config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
-        checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
-        inject=args.inject, ingest_workers=args.ingest_workers,
-        l1_clock_lag_s=args.l1_clock_lag,
-    )
+    """Flags over the ``[serve]`` table of ``--config`` over `Config`'s defaults."""
+    config = serve_config(args)
+    check_fault(config.inject)
+    return config
+
+
+def check_fault(name: str | None) -> None:
+    """Refuse an `inject` value that names no `Fault`, before anything starts."""
+    if name is not None and name not in {f.value for f in Fault}:
+        raise InvalidFieldError(
+            "inject", f"must be one of {', '.join(f.value for f in Fault)}, got {name!r}"
+        )
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -185,34 +189,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_ingest_workers_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--ingest-workers", type=int, default=0, metavar="N",
-        help="check submissions in N worker processes (default 0: on the event loop)",
-    )
-
-
-def add_inject_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--inject", choices=[f.value for f in Fault], default=None,
-        help="misbehave once in this way, for demonstrations (never on a real chain)",
-    )
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the sequencer (JSON-RPC over HTTP)")
-    p.add_argument("--data-dir", required=True, help="directory of the LevelDB store")
-    p.add_argument("--rpc", default="127.0.0.1:8645", help="HOST:PORT to listen on")
-    p.add_argument("--config", default=None, help="TOML configuration file")
-    p.add_argument("--dev", action="store_true", help="add the bearer token 'dev' and print it")
-    p.add_argument("--l1-rpc", default=None, help="L1 JSON-RPC URL (no L1: no checkpoints)")
-    p.add_argument("--contract", default=None, help="rollup contract address on L1")
-    p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
-    p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
-    p.add_argument("--l1-clock-lag", type=float, default=2.0,
-                   help="seconds L1 block times may lag this clock (default 2)")
-    add_inject_argument(p)
-    add_ingest_workers_argument(p)
-    p.add_argument("--sequencer-key-file", default=None,
-                   help="file holding the sequencer's 0x-hex key (default: the dev key)")
+    add_settings_arguments(p, "serve")
     p.set_defaults(handler=_cmd_serve)

@@ -28,8 +28,19 @@ from prover.errors import AttestError, OverloadedError, ReplayError, StorageErro
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
 from prover.receipt_tree import compute_receipt_tree_hex
-from prover.record import EventInput, build_record
+from prover.record import (
+    CONTENT_WORDS,
+    EventInput,
+    build_record,
+    record_nonce,
+    record_seq,
+    record_submitter,
+    record_timestamp,
+    record_v,
+    stamp_record,
+)
 from prover.types import Hash32
+from prover.wire import parse_hashes
 from sequencer.node.faults import FaultInjector
 from sequencer.node.metrics import Metrics
 from state_db.store import CommitResult, Entry, Store
@@ -39,10 +50,7 @@ log = logging.getLogger(__name__)
 # Record words compared to decide whether a signed event with a known (submitter, nonce) is the
 # same event sent again (idempotent) or a different one (replay): kind, subject, digest,
 # metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
-_CONTENT = slice(2 * 32, 8 * 32)
-_SUBMITTER = slice(6 * 32 + 12, 7 * 32)
-_NONCE = slice(7 * 32 + 24, 8 * 32)
-_V = 8 * 32 + 31
+_CONTENT = CONTENT_WORDS
 
 
 def make_templates(
@@ -71,7 +79,7 @@ class Placed(NamedTuple):
     @property
     def path(self) -> tuple[bytes, ...]:
         """The audit path as bytes."""
-        return tuple(bytes.fromhex(h[2:]) for h in self.path_hex)
+        return parse_hashes(list(self.path_hex), "path")
 
 
 @dataclass(slots=True)
@@ -317,21 +325,19 @@ class Writer:
         new_metas: list[bytes | None] = []
         new_claims: dict[tuple[bytes, int], bytes] = {}
         slots: list[int | Placed] = []
-        ts = timestamp.to_bytes(8, "big")
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
             # DESIGN §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
-            seq_bytes = (next_seq + len(new_records)).to_bytes(8, "big")
-            record = template[:24] + seq_bytes + template[32:56] + ts + template[64:]
-            if template[_V]:  # signed: (submitter, nonce) must be new, or the same event again
-                submitter = template[_SUBMITTER]
-                nonce = int.from_bytes(template[_NONCE], "big")
+            record = stamp_record(template, next_seq + len(new_records), timestamp)
+            if record_v(template):  # signed: (submitter, nonce) must be new, or the same event again
+                submitter = record_submitter(template)
+                nonce = record_nonce(template)
                 key = (submitter, nonce)
                 earlier = claimed.get(key) or new_claims.get(key)
                 if earlier is not None:
                     if earlier[_CONTENT] != record[_CONTENT]:
                         raise _replay(submitter, nonce, i)
                     # The same signed event twice in one group: one record, both answered by it.
-                    slots.append(int.from_bytes(earlier[24:32], "big"))
+                    slots.append(record_seq(earlier))
                     continue
                 seq = self.store.find_by_nonce(submitter, nonce)
                 if seq is not None:
@@ -376,7 +382,7 @@ class Writer:
         size = self.store.head.tree_size
         if size == 0:
             return 0
-        return int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+        return record_timestamp(self.store.get_record(size - 1))
 
 
 def _fail(sub: Submission, why: str) -> None:

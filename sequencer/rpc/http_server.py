@@ -45,7 +45,8 @@ from typing import Final
 import orjson
 import trio
 
-from prover.errors import LimitExceededError
+from prover.errors import LimitExceededError, UsageError
+from prover.jsonrpc import error_response
 from sequencer.rpc import errors as rpc_errors
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _json_error_body(error: Mapping[str, object]) -> bytes:
     """A JSON-RPC 2.0 response envelope with id null, for errors found below JSON-RPC."""
-    return orjson.dumps({"jsonrpc": "2.0", "error": error, "id": None})
+    return orjson.dumps(error_response(None, error))
 
 
 INTERNAL_ERROR_BODY: Final = _json_error_body(
@@ -169,7 +170,13 @@ async def serve_http(
     Start it with ``port = await nursery.start(serve_http, handler, host, 0, limits=...)``: the
     value is the bound port (the first listener's, when `host` resolves to several addresses).
     """
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        # In use, not an address of this machine, a privileged port, an unknown host name:
+        # all fixed by the operator, so one line, not a traceback (`sequencer/cli.py`).
+        reason = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
     bound: int = listeners[0].socket.getsockname()[1]
     logger.info("http listening host=%s port=%d", host, bound)
     async with trio.open_nursery() as nursery:

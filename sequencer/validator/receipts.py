@@ -21,7 +21,14 @@ from l1_contracts.contract import SignedReceipt
 from prover.eip712 import compute_receipt_digest, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.receipt_tree import verify_receipt_path
-from sequencer.rpc.wire import parse_hash32, parse_object, parse_uint
+from prover.wire import (
+    hex0x,
+    parse_hash32,
+    parse_hashes,
+    parse_object,
+    parse_signature_bytes,
+    parse_uint,
+)
 
 RECEIPTS_KEY: Final[str] = "validator.receipts"
 """State key: JSON list of every watched receipt and its status."""
@@ -55,10 +62,10 @@ class WatchedReceipt:
     def to_json(self) -> dict[str, Any]:
         r = self.receipt
         return {
-            "receipt": {"firstSeq": r.first_seq, "count": r.count, "leavesRoot": "0x" + r.leaves_root.hex(),
-                        "deadline": r.deadline, "signature": "0x" + r.signature.hex()},
-            "placement": {"seq": self.seq, "leafHash": "0x" + self.leaf_hash.hex(), "index": self.index,
-                          "path": ["0x" + p.hex() for p in self.path]},
+            "receipt": {"firstSeq": r.first_seq, "count": r.count, "leavesRoot": hex0x(r.leaves_root),
+                        "deadline": r.deadline, "signature": hex0x(r.signature)},
+            "placement": {"seq": self.seq, "leafHash": hex0x(self.leaf_hash), "index": self.index,
+                          "path": [hex0x(p) for p in self.path]},
             "status": self.status,
             "tx": self.tx,
         }
@@ -84,20 +91,11 @@ def parse_watch(
         raise InvalidFieldError("receipt.count", "must be at least 1")
     leaves_root = parse_hash32(r.get("leavesRoot"), "receipt.leavesRoot")
     deadline = parse_uint(r.get("deadline"), "receipt.deadline")
-    sig_hex = r.get("signature")
-    if not isinstance(sig_hex, str) or len(sig_hex) != 132 or not sig_hex.startswith("0x"):
-        raise InvalidFieldError("receipt.signature", "must be 0x and 130 hex digits (r || s || v)")
-    try:
-        signature = bytes.fromhex(sig_hex[2:])
-    except ValueError:
-        raise InvalidFieldError("receipt.signature", "must be hex") from None
+    signature = parse_signature_bytes(r.get("signature"), "receipt.signature")
     index = parse_uint(p.get("index"), "placement.index")
     seq = parse_uint(p.get("seq"), "placement.seq")
     leaf = parse_hash32(p.get("leafHash"), "placement.leafHash")
-    raw_path = p.get("path")
-    if not isinstance(raw_path, list):
-        raise InvalidFieldError("placement.path", "must be a list of 32-byte hashes")
-    path = tuple(parse_hash32(h, "placement.path") for h in raw_path)
+    path = parse_hashes(p.get("path"), "placement.path")
     # Verify the placement points where the receipt says.
     if seq != first_seq + index:
         raise InvalidFieldError("placement.seq", f"must be firstSeq + index = {first_seq + index}, got {seq}")
@@ -120,10 +118,10 @@ def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
     out = []
     for obj in orjson.loads(raw):
         r, p = obj["receipt"], obj["placement"]
-        receipt = SignedReceipt(r["firstSeq"], r["count"], bytes.fromhex(r["leavesRoot"][2:]), r["deadline"],
-                                bytes.fromhex(r["signature"][2:]))
-        out.append(WatchedReceipt(receipt, p["seq"], bytes.fromhex(p["leafHash"][2:]), p["index"],
-                                  tuple(bytes.fromhex(h[2:]) for h in p["path"]), obj["status"], obj.get("tx")))
+        receipt = SignedReceipt(r["firstSeq"], r["count"], parse_hash32(r["leavesRoot"], "leavesRoot"),
+                                r["deadline"], parse_signature_bytes(r["signature"]))
+        out.append(WatchedReceipt(receipt, p["seq"], parse_hash32(p["leafHash"], "leafHash"), p["index"],
+                                  parse_hashes(p["path"], "path"), obj["status"], obj.get("tx")))
     return out
 
 

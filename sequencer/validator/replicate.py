@@ -30,11 +30,12 @@ from typing import Any, Final
 
 import orjson
 
+from prover.answers import block_from_json, event_from_json
 from prover.block import BlockHeader
 from prover.errors import AttestError, InvalidFieldError
 from prover.hashing import keccak256, leaf_hashes
 from prover.jsonrpc import JsonRpcError
-from prover.record import canonical_meta
+from prover.record import Word, record_meta_hash, record_submitter, record_word
 from prover.tree import CompactTree
 from prover.validity import (
     Violation,
@@ -52,8 +53,8 @@ log = logging.getLogger(__name__)
 VIOLATIONS_KEY: Final[str] = "validator.violations"
 """State key: JSON list of every `Violation` found in the stored records."""
 
-_RECORD_BYTES: Final[int] = 352
 _U64_LIMIT: Final[int] = 2**64
+_U160_LIMIT: Final[int] = 2**160
 
 
 class UpstreamError(AttestError):
@@ -70,43 +71,16 @@ class PulledBlock:
     metas: tuple[bytes | None, ...]
 
 
-def _hex(value: Any, name: str, size: int, index: int | None = None) -> bytes:
-    """`size` bytes from a 0x-hex string, or `InvalidFieldError` naming the field."""
-    if isinstance(value, str) and len(value) == 2 + 2 * size and value.startswith("0x"):
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    raise InvalidFieldError(name, f"must be 0x and {2 * size} hex digits", index)
-
-
 def parse_block(obj: Any) -> PulledBlock:
     """`attest_getBlock(n, true)`'s answer as a `PulledBlock`; `InvalidFieldError` if malformed."""
     if not isinstance(obj, dict) or not isinstance(obj.get("events"), list):
         raise InvalidFieldError("block", "must be an object with an events list")
-
-    def uint(name: str) -> int:
-        value = obj.get(name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise InvalidFieldError(f"block.{name}", "must be an integer")
-        return value  # BlockHeader checks the range
-
-    header = BlockHeader(
-        uint("number"),
-        _hex(obj.get("parentHash"), "block.parentHash", 32),
-        uint("start"),
-        uint("end"),
-        _hex(obj.get("logRoot"), "block.logRoot", 32),
-        uint("timestamp"),
-    )
+    header, block_hash = block_from_json(obj)
     records: list[bytes] = []
     metas: list[bytes | None] = []
     for i, ev in enumerate(obj["events"]):
-        if not isinstance(ev, dict):
-            raise InvalidFieldError("events", "must be objects", i)
-        record = _hex(ev.get("record"), "record", _RECORD_BYTES, i)
-        meta = canonical_meta(ev.get("meta"))
-        if meta is not None and keccak256(meta) != record[160:192]:
+        record, meta = event_from_json(ev, f"events[{i}]")
+        if meta is not None and keccak256(meta) != record_meta_hash(record):
             # Meta is off-chain (DESIGN §3): a wrong one is not provable, only not kept.
             log.warning("block %d: meta of record %d does not hash to metaHash; dropped",
                         header.number, header.start + i)
@@ -115,7 +89,7 @@ def parse_block(obj: Any) -> PulledBlock:
         metas.append(meta)
     if len(records) != header.end - header.start:
         raise InvalidFieldError("block", f"has {len(records)} records for [{header.start}, {header.end})")
-    return PulledBlock(header, _hex(obj.get("blockHash"), "block.blockHash", 32), tuple(records), tuple(metas))
+    return PulledBlock(header, block_hash, tuple(records), tuple(metas))
 
 
 class Upstreams:
@@ -289,10 +263,10 @@ class Replica:
             if key is None:
                 continue
             earlier = claimed.get(key)
-            if earlier is None and int.from_bytes(key[:32], "big") < 2**160:
-                nonce = int.from_bytes(key[32:], "big")
+            if earlier is None and record_word(record, Word.SUBMITTER) < _U160_LIMIT:
+                nonce = record_word(record, Word.NONCE)
                 if nonce < _U64_LIMIT:
-                    earlier = self.store.find_by_nonce(key[12:32], nonce)
+                    earlier = self.store.find_by_nonce(record_submitter(record), nonce)
             if earlier is not None and earlier < seq:
                 earlier_record = pulled.get(earlier)
                 if earlier_record is None:

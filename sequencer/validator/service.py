@@ -20,15 +20,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import orjson
 import trio
 
 from prover.eip712 import Domain
-from prover.errors import InvalidFieldError
-from sequencer.config import read_key_file
+from sequencer.config import ValidatorConfig, add_settings_arguments, validator_config
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
@@ -55,24 +53,6 @@ READ_METHODS = (
     "attest_status",
 )
 """The DESIGN §7 methods a follower serves from its replica (everything but ingest)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ValidatorConfig:
-    data_dir: Path
-    upstreams: tuple[str, ...]
-    """The sequencer's URL, then any other followers, tried in order."""
-    l1_rpc: str
-    contract: str
-    key: bytes
-    """The validator's L1 key: it pays for proofs and receives the rewards."""
-    host: str = "127.0.0.1"
-    port: int = 8646
-    poll_s: float = 1.0
-    pull_s: float = 0.2
-    da_grace_s: float = 15.0
-    l1_timeout_s: float = 10.0
-    upstream_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,22 +171,8 @@ def _announce(config: ValidatorConfig) -> Callable[[RunningValidator], None]:
 
 
 def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
-    host, _, port = args.rpc.rpartition(":")
-    if not args.sequencer:
-        raise InvalidFieldError("--sequencer", "give the sequencer's URL (repeat for more upstreams)")
-    return ValidatorConfig(
-        data_dir=Path(args.data_dir),
-        upstreams=tuple(args.sequencer),
-        l1_rpc=args.l1_rpc,
-        contract=args.contract,
-        key=read_key_file(args.key_file),
-        host=host or "127.0.0.1",
-        port=int(port),
-        poll_s=args.poll_interval,
-        pull_s=args.pull_interval,
-        da_grace_s=args.da_grace,
-        l1_timeout_s=args.l1_timeout,
-    )
+    """Flags over the ``[validate]`` table of ``--config`` over `ValidatorConfig`'s defaults."""
+    return validator_config(args)
 
 
 def validator_args(
@@ -226,17 +192,5 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="run a validator: replicate, re-check, challenge on L1, serve reads")
-    p.add_argument("--sequencer", action="append", default=[],
-                   help="upstream URL: the sequencer, or any follower (repeat: tried in order)")
-    p.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL")
-    p.add_argument("--contract", required=True, help="rollup contract address on L1")
-    p.add_argument("--key-file", required=True, help="file holding the validator's 0x-hex L1 key")
-    p.add_argument("--data-dir", required=True, help="directory of the replica (LevelDB)")
-    p.add_argument("--rpc", default="127.0.0.1:8646", help="HOST:PORT to serve reads on")
-    p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between L1 rounds (default 1)")
-    p.add_argument("--pull-interval", type=float, default=0.2,
-                   help="seconds between pulls when up to date (default 0.2)")
-    p.add_argument("--da-grace", type=float, default=15.0,
-                   help="seconds records may stay unavailable before a DA challenge (default 15)")
-    p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    add_settings_arguments(p, "validate")
     p.set_defaults(handler=_cmd_validate)

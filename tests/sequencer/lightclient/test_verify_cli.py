@@ -105,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         rollup = deploy_bonded(w3)
         data = tmp_path_factory.mktemp("verify")
         config = data / "config.toml"
-        config.write_text(f'chain_id = 31337\nverifying_contract = "{rollup.address}"\n')
+        config.write_text(f'[serve]\nchain_id = 31337\nverifying_contract = "{rollup.address}"\n')
         with SequencerProcess(data / "db", config=config) as server, \
                 RpcClient(server.url, token="dev") as rpc:
             submit_and_wait(rpc, [unsigned(i) for i in range(5)])

@@ -318,7 +318,7 @@ def test_health_and_metrics(rpc: RpcClient) -> None:
 
 def test_configured_limits_refuse_with_clear_errors(tmp_path: Path) -> None:
     config = tmp_path / "sequencer.toml"
-    config.write_text("max_batch_events = 5\nmax_body_bytes = 20000\n")
+    config.write_text("[serve]\nmax_batch_events = 5\nmax_body_bytes = 20000\n")
     with SequencerProcess(tmp_path / "d", config=config) as proc, RpcClient(proc.url, token="dev") as rpc:
         with pytest.raises(JsonRpcError) as err:
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(6)])

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from prover.answers import block_json
 from prover.eip712 import Domain, compute_event_digest, sign_digest
 from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
 from prover.record import Record, encode_kind, encode_record
 from prover.validity import FraudRule
-from sequencer.rpc.wire import block_json
 from sequencer.validator.replicate import PulledBlock, Replica, UpstreamError, parse_block
 from state_db.store import Entry, Store
 
@@ -142,7 +142,7 @@ def test_bad_hex_and_wrong_meta(source: Source, replica: Replica) -> None:
     with pytest.raises(InvalidFieldError, match="hex"):
         parse_block(dict(block, logRoot="0x" + "zz" * 32))
     with pytest.raises(InvalidFieldError, match="integer"):
-        parse_block(dict(block, number="0"))
+        parse_block(dict(block, number="0 "))
     # A meta that does not hash to the record's metaHash is dropped, the record kept.
     with_meta = dict(block, events=[dict(block["events"][0], meta={"a": 1})])
     pulled = parse_block(with_meta)
