@@ -722,7 +722,7 @@ export async function verifyCheckpointConsistency({ serverUrl, l1Url, contract, 
     }
   }
   if (prev === null) {
-    return { checkpoint: cp, previous: null, detail: 'the first live checkpoint: it extends the empty tree' };
+    return { checkpoint: cp, previous: null, detail: 'no earlier live checkpoint: every tree extends the empty one' };
   }
   if (prev.size > cp.size) throw new VerifyError(`checkpoint ${index} is smaller than checkpoint ${prev.index}`);
   const cons = await rpcCall(serverUrl, 'attest_getConsistencyProof', [prev.size, cp.size], { fetchFn });

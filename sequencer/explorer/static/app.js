@@ -265,7 +265,7 @@ async function pollL1(box) {
     ...fraud.map((l) => ({ block: l.blockNumber, cls: 'fraud', text: `fraud proven against checkpoint ${BigInt(l.topics[1]) === (1n << 256n) - 1n ? '(none: receipt deadline)' : BigInt(l.topics[1])}, rule ${BigInt(l.topics[2])}, by ${short('0x' + l.topics[3].slice(26))}`, tx: l.transactionHash })),
     ...reverted.map((l) => ({ block: l.blockNumber, cls: 'reverted', text: `checkpoints ${BigInt(l.topics[1])}–${BigInt(toHex(l.data.slice(0, 32)))} reverted`, tx: l.transactionHash })),
   ].sort((a, b) => a.block - b.block);
-  box.replaceChildren(
+  box.replaceChildren(...[
     h('h2', {}, 'L1 (read by this browser)'),
     h('div', { class: 'cards' },
       card('Sequencer bond', eth(bond)),
@@ -280,7 +280,7 @@ async function pollL1(box) {
     h('h2', {}, 'Fraud proofs and reverts'),
     events.length ? h('ul', { class: 'timeline', id: 'timeline' }, events.map((e) => h('li', { class: e.cls },
       `L1 block ${e.block}: ${e.text} `, hex(short(e.tx))))) : h('p', { class: 'muted', id: 'timeline' }, 'none: no fraud proven'),
-  );
+  ].filter(Boolean));
   return now;
 }
 
@@ -528,8 +528,9 @@ async function viewCheckpoint(indexText) {
       ['tree size', fmtInt(cp.size)], ['root', hex(toHex(cp.root))],
       ['challenge ends', cp.challengeEnds ? fmtTime(cp.challengeEnds * 1000) : '—'],
     ];
-    if (server && (server.treeSize !== cp.size || server.root !== toHex(cp.root))) {
-      rows.push(['agreement', h('span', { class: 'fail' }, 'this node\'s record differs from L1')]);
+    if (server && (server.treeSize !== cp.size || server.root !== toHex(cp.root) || server.status !== status)) {
+      rows.push(['agreement', h('span', { class: 'fail', id: 'disagreement' },
+        `this node's record (${server.status}, size ${fmtInt(server.treeSize)}) differs from L1: L1 is the source of truth`)]);
     }
     const table_ = fields(rows);
     const old = l1Box.querySelector('.l1-fields');
