@@ -135,6 +135,8 @@ class Config:
     cors_origins: frozenset[str] = frozenset()
     """Origins whose browser pages may call the JSON-RPC endpoint besides this node's own
     explorer (``*``: any); `sequencer.rpc.cors`."""
+    no_explorer: bool = False
+    """True: no explorer at ``GET /`` and no `explorer_*` methods (`sequencer/explorer`)."""
 
     def with_dev(self) -> Config:
         tokens = dict(self.tokens)
@@ -168,6 +170,8 @@ class ValidatorConfig:
     """Deadline of one HTTP request to an upstream."""
     cors_origins: frozenset[str] = frozenset()
     """Origins whose browser pages may call the JSON-RPC endpoint besides its own explorer."""
+    no_explorer: bool = False
+    """True: no explorer at ``GET /`` and no `explorer_*` methods."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +420,7 @@ SERVE: Final[tuple[Setting, ...]] = (
     Setting("cors_origins", ORIGINS, "cors_origins",
             "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
             "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
     Setting("chain_id", INTEGER, "chain_id",
             "EIP-712 domain chainId while no L1 is attached (else L1's)", flag=False),
     Setting("verifying_contract", ADDRESS_BYTES, "verifying_contract",
@@ -466,6 +471,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
     Setting("cors_origins", ORIGINS, "cors_origins",
             "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
             "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
 )
 """`attest validate`'s table; `ValidatorConfig` holds the defaults."""
 

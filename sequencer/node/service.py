@@ -109,7 +109,7 @@ async def run_sequencer(
         )
         dispatcher = Dispatcher(max_batch=1000)
         register_api(dispatcher, api)
-        explorer = install_explorer(dispatcher, api, "sequencer")
+        explorer = None if config.no_explorer else install_explorer(dispatcher, api, "sequencer")
 
         async def health(request: Request) -> Response:
             body = {"status": "ok", "treeSize": store.head.tree_size}
@@ -124,7 +124,7 @@ async def run_sequencer(
         handler = make_http_handler(
             dispatcher,
             extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
-                          **explorer.routes},
+                          **(explorer.routes if explorer is not None else {})},
         )
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
         if config.ingest_workers:
@@ -134,7 +134,8 @@ async def run_sequencer(
         handler = with_cors(handler, config.cors_origins)
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
-            await nursery.start(explorer.sampler.run)
+            if explorer is not None:
+                await nursery.start(explorer.sampler.run)
             if l1 is not None:
                 committer = Committer(
                     store, l1, metrics, interval_s=config.checkpoint_interval_s,

@@ -84,7 +84,7 @@ async def run_validator(
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
         dispatcher = Dispatcher(max_batch=1000)
         register_methods(dispatcher, api, watcher)
-        explorer = install_explorer(dispatcher, api, "validator")
+        explorer = None if config.no_explorer else install_explorer(dispatcher, api, "validator")
 
         async def health(request: Request) -> Response:
             body = {"status": "ok", "replicaSize": replica.size, "upstreamError": replica.last_error,
@@ -99,12 +99,13 @@ async def run_validator(
 
         handler = with_cors(make_http_handler(
             dispatcher, extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
-                                      **explorer.routes}
+                                      **(explorer.routes if explorer is not None else {})}
         ), config.cors_origins)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(_pull_loop, replica, upstreams, metrics, config.pull_s))
             await nursery.start(watcher.run)
-            await nursery.start(explorer.sampler.run)
+            if explorer is not None:
+                await nursery.start(explorer.sampler.run)
             port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=HttpLimits()))
             log.info("validator ready: port %d, replica size %d", port, replica.size)
             task_status.started(RunningValidator(port, watcher))

@@ -146,11 +146,16 @@ def test_cors_allows_the_nodes_own_origin(server: SequencerProcess) -> None:
     assert "access-control-allow-origin" not in headers  # no Origin: not a browser's cross call
 
 
-def test_cors_is_off_by_default(tmp_path: Path) -> None:
-    with SequencerProcess(tmp_path / "plain") as proc:
+def test_cors_is_off_by_default_and_no_explorer_removes_the_pages(tmp_path: Path) -> None:
+    with SequencerProcess(tmp_path / "plain", extra_args=["--no-explorer"]) as proc:
         status, headers, _ = _request(proc.url, "OPTIONS", "/", {
             "Origin": "http://partner.example:3000", "Access-Control-Request-Method": "POST"})
         assert status == 403 and "access-control-allow-origin" not in headers
+        assert _request(proc.url, "GET", "/")[0] == 405  # POST / only, as before the explorer
+        assert _request(proc.url, "GET", "/explorer/app.js")[0] == 404
+        with RpcClient(proc.url) as rpc, pytest.raises(JsonRpcError) as err:
+            rpc.call("explorer_dashboard")
+        assert err.value.code == -32601
 
 
 def test_sampler_takes_a_sample_a_second(server: SequencerProcess) -> None:
