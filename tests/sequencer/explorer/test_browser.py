@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -268,6 +267,17 @@ def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(browser: An
         proxy.server_close()
 
 
+def test_a_validator_serves_the_same_explorer_from_its_replica(browser: Any, devnet: DevnetProcess) -> None:
+    assert devnet.validator_url is not None
+    page = _open(browser, f"{devnet.validator_url}/#/event/13")
+    verdict = _verdict(page)
+    assert verdict["ok"] == "true", verdict
+    page.goto(devnet.validator_url + "/")
+    _until(page, lambda p: _text(p, ".card:last-child .value") == "validator", "the validator's dashboard")
+    assert _tree_size(page) >= 16
+    assert page.errors == []
+
+
 def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
     for path, ready in (("/", "#tree-size"), ("/#/event/13", "#verdict[data-ok]"),
                         ("/#/block/0", "table"), ("/#/checkpoint/0", "#l1-status")):
@@ -313,4 +323,3 @@ def test_screenshots_are_committed() -> None:
         path = ROOT / "docs" / "explorer" / name
         assert path.is_file() and path.stat().st_size > 10_000, path
         assert f"docs/explorer/{name}" in (ROOT / "README.md").read_text()
-    assert shutil.which("node") is not None
