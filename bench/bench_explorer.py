@@ -186,9 +186,12 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
         c.close()
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process, all its threads (from /proc, Linux only)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_s(pid: int, *, main_thread: bool = False) -> float:
+    """User + system CPU seconds of a process, all its threads, or of its main thread only
+    (where the event loop, and so every JSON-RPC method, runs; LevelDB compacts in threads of
+    its own, which after a bulk build keep a core busy for minutes). From /proc, Linux only."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -227,46 +230,62 @@ class _Tabs:
 
 
 def tab_cpu(proc: SequencerProcess, *, tabs: int = 10, seconds: float = 30.0) -> dict[str, Any]:
+    """CPU of the event-loop thread with no tab, then with `tabs` polling tabs; per tab."""
     pid = proc.proc.pid
     time.sleep(1.0)
-    before = _cpu_s(pid)
+    before = _cpu_s(pid, main_thread=True)
     time.sleep(seconds)
-    idle = _cpu_s(pid) - before
+    idle = _cpu_s(pid, main_thread=True) - before
     with _Tabs(proc.url, tabs) as t:
         time.sleep(1.0)
-        before = _cpu_s(pid)
+        polls_before = t.polls
+        before = _cpu_s(pid, main_thread=True)
         time.sleep(seconds)
-        busy = _cpu_s(pid) - before
-        polls = t.polls
+        busy = _cpu_s(pid, main_thread=True) - before
+        polls = t.polls - polls_before
     per_tab = max(0.0, busy - idle) / seconds / tabs
     return {"tabs": tabs, "seconds": seconds, "idle_cpu_s": idle, "with_tabs_cpu_s": busy,
-            "polls": polls, "per_tab_core_share": per_tab}
+            "polls": polls, "cpu_ms_per_poll": 1000 * max(0.0, busy - idle) / max(1, polls),
+            "per_tab_core_share": per_tab}
 
 
-def ingest_side_by_side(*, seconds: float = 8.0, rounds: int = 3, batch: int = 1000,
+MODES: tuple[str, ...] = ("no_explorer", "explorer", "explorer_with_tabs")
+
+
+def ingest_side_by_side(*, seconds: float = 8.0, rounds: int = 4, batch: int = 1000,
                         connections: int = 4, tabs: int = 2) -> dict[str, Any]:
+    """Max-rate unsigned ingest: without the explorer, with it served, and with it served and
+    `tabs` dashboards polling. The order rotates every round, so that a slow stretch of a
+    shared machine does not always fall on the same mode."""
     bodies = unsigned_bodies(40, batch)
-    results: dict[str, list[float]] = {"no_explorer": [], "explorer_with_tabs": []}
+    results: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu_us: dict[str, list[float]] = {m: [] for m in MODES}
     with tempfile.TemporaryDirectory(prefix="bench-explorer-ingest-") as tmp:
         for r in range(rounds):
-            for mode in ("no_explorer", "explorer_with_tabs"):
+            for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
                 extra = ["--no-explorer"] if mode == "no_explorer" else []
                 with SequencerProcess(Path(tmp) / f"{mode}-{r}", extra_args=extra) as proc:
                     host, port = proc.url.removeprefix("http://").rsplit(":", 1)
-                    if mode == "no_explorer":
+                    with _Tabs(proc.url, tabs if mode == "explorer_with_tabs" else 0):
+                        cpu_before = _cpu_s(proc.proc.pid)
                         run = run_load_subprocess(host, int(port), bodies, connections=connections,
                                                   duration_s=seconds, headers=["Authorization: Bearer dev"])
-                    else:
-                        with _Tabs(proc.url, tabs):
-                            run = run_load_subprocess(host, int(port), bodies, connections=connections,
-                                                      duration_s=seconds, headers=["Authorization: Bearer dev"])
+                        used = _cpu_s(proc.proc.pid) - cpu_before
                     if run["errors"]:
                         raise RuntimeError(f"load run had errors: {run['error_kinds']}")
                     results[mode].append(run["rps"] * batch)
-    a = statistics.median(results["no_explorer"])
-    b = statistics.median(results["explorer_with_tabs"])
-    return {"rounds": rounds, "seconds": seconds, "tabs": tabs, "eps": results,
-            "median_no_explorer": a, "median_explorer_with_tabs": b, "change": b / a - 1}
+                    # Server CPU per event (all threads; the load generator's start-up and
+                    # the tabs' idle seconds fall in the window too, the same in every mode).
+                    cpu_us[mode].append(1e6 * used / max(1, run["ok"] * batch))
+    medians = {m: statistics.median(v) for m, v in results.items()}
+    cpu = {m: statistics.median(v) for m, v in cpu_us.items()}
+    base = medians["no_explorer"]
+    return {"rounds": rounds, "seconds": seconds, "tabs": tabs, "eps": results, "median": medians,
+            "change_served": medians["explorer"] / base - 1,
+            "change_with_tabs": medians["explorer_with_tabs"] / base - 1,
+            "server_cpu_us_per_event": cpu_us, "median_cpu_us_per_event": cpu,
+            "cpu_change_served": cpu["explorer"] / cpu["no_explorer"] - 1,
+            "cpu_change_with_tabs": cpu["explorer_with_tabs"] / cpu["no_explorer"] - 1}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
