@@ -169,7 +169,7 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
             "subject timeline (find + 20 events)": subject_timeline,
             "submitter page (find + events)": submitter_page,
             "block page (256 events)": lambda: c.call("attest_getBlock", rnd.randrange(blocks), True)[0],
-            "block list": lambda: c.call("explorer_blocks", rnd.randrange(PAGE, blocks), PAGE)[0],
+            "block list": lambda: c.call("explorer_blocks", rnd.randrange(min(PAGE, blocks), blocks + 1), PAGE)[0],
             "checkpoint list": lambda: c.call("explorer_checkpoints", None, PAGE)[0],
             "consistency proof (checkpoint page)": lambda: c.call(
                 "attest_getConsistencyProof", rnd.randrange(records // 2), records)[0],
