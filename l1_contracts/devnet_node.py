@@ -700,6 +700,22 @@ class _Handler(BaseHTTPRequestHandler):
             HTTPStatus.METHOD_NOT_ALLOWED, b"POST JSON-RPC 2.0 requests here\n", "text/plain"
         )
 
+    def do_OPTIONS(self) -> None:
+        """CORS preflight (Fetch standard §3.2): any origin may call this devnet node, as any
+        may call anvil's (`--allow-origin *` is its default), so a browser page such as the
+        explorer's "verify in this browser" can read the rollup contract directly."""
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "content-type")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def end_headers(self) -> None:
+        # Every answer, preflight or not, carries the CORS header (a devnet holds nothing of value).
+        self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
     def _send(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)

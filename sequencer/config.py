@@ -132,6 +132,11 @@ class Config:
     before being committed (docs/spec.md §8 rule 4: no record stamped after its checkpoint)."""
     l1_timeout_s: float = L1_TIMEOUT_S
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
+    cors_origins: frozenset[str] = frozenset()
+    """Origins whose browser pages may call the JSON-RPC endpoint besides this node's own
+    explorer (``*``: any); `sequencer.rpc.cors`."""
+    no_explorer: bool = False
+    """True: no explorer at ``GET /`` and no `explorer_*` methods (`sequencer/explorer`)."""
 
     def with_dev(self) -> Config:
         tokens = dict(self.tokens)
@@ -163,6 +168,10 @@ class ValidatorConfig:
     l1_timeout_s: float = L1_TIMEOUT_S
     upstream_timeout_s: float = 5.0
     """Deadline of one HTTP request to an upstream."""
+    cors_origins: frozenset[str] = frozenset()
+    """Origins whose browser pages may call the JSON-RPC endpoint besides its own explorer."""
+    no_explorer: bool = False
+    """True: no explorer at ``GET /`` and no `explorer_*` methods."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +298,22 @@ def _sequencer_urls(value: object, where: str) -> tuple[str, ...]:
     return tuple(_sequencer_url(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
+def _origins(value: object, where: str) -> frozenset[str]:
+    """CORS origins: a list of ``scheme://host[:port]`` (no path) or ``*``; a flag's text is
+    comma-separated."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise InvalidFieldError(where, 'must be a list of origins such as "http://localhost:3000", or "*"')
+    out: set[str] = set()
+    for item in items:
+        origin = item.strip().rstrip("/") if isinstance(item, str) else ""
+        scheme, sep, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+            raise InvalidFieldError(where, f"an origin is scheme://host[:port] or *, got {item!r}")
+        out.add(origin)
+    return frozenset(out)
+
+
 def parse_host_port(value: object, where: str) -> tuple[str, int]:
     """``HOST:PORT`` to listen on (``[::1]:8645`` for IPv6); an empty host is `DEFAULT_HOST`."""
     text = _string(value, where)
@@ -347,6 +372,7 @@ ADDRESS: Final = Kind("address", _address_text)
 ADDRESS_BYTES: Final = Kind("address", _address)
 ADDRESSES: Final = Kind("list of addresses", _addresses)
 TOKENS: Final = Kind("table", _tokens)
+ORIGINS: Final = Kind("list of origins", _origins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +417,10 @@ SERVE: Final[tuple[Setting, ...]] = (
             "check submissions in N worker processes (0: on the event loop)", "N"),
     Setting("sequencer_key_file", PATH, None, "file holding the sequencer's 0x-hex key", "FILE",
             default="the dev key"),
+    Setting("cors_origins", ORIGINS, "cors_origins",
+            "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
+            "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
     Setting("chain_id", INTEGER, "chain_id",
             "EIP-712 domain chainId while no L1 is attached (else L1's)", flag=False),
     Setting("verifying_contract", ADDRESS_BYTES, "verifying_contract",
@@ -438,6 +468,10 @@ VALIDATE: Final[tuple[Setting, ...]] = (
     Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
     Setting("upstream_timeout", SECONDS, "upstream_timeout_s",
             "seconds per HTTP request to an upstream", "S"),
+    Setting("cors_origins", ORIGINS, "cors_origins",
+            "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
+            "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
 )
 """`attest validate`'s table; `ValidatorConfig` holds the defaults."""
 

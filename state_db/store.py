@@ -845,6 +845,33 @@ class Store:
         seq = int.from_bytes(value, "big")
         return seq if seq < self._head.tree_size else None
 
+    def find_by_submitter(
+        self, submitter: bytes, *, after_nonce: int = -1, limit: int = 100
+    ) -> list[tuple[int, int]]:
+        """(nonce, seq) of the signed records of `submitter`, by ascending nonce, nonce >
+        `after_nonce`, at most `limit`: a range scan of the (submitter, nonce) index (unsigned
+        records are not in it: their nonces need not be unique)."""
+        if len(submitter) != 20:
+            raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
+        if not -1 <= after_nonce <= _U64_MAX:
+            raise InvalidFieldError("after_nonce", f"must be a uint64 or -1, got {after_nonce}")
+        out: list[tuple[int, int]] = []
+        if limit <= 0 or after_nonce == _U64_MAX:
+            return out
+        size = self._head.tree_size
+        prefix = schema.nonce_key(submitter, b"")
+        with self._db.iterator(
+            start=schema.nonce_key(submitter, (after_nonce + 1).to_bytes(32, "big")),
+            stop=schema.prefix_upper_bound(prefix),
+        ) as it:
+            for key, value in it:
+                seq = int.from_bytes(value, "big")
+                if seq < size:
+                    out.append((int.from_bytes(key[-32:], "big"), seq))
+                    if len(out) == limit:
+                        break
+        return out
+
     def get_checkpoint(self, index: int) -> bytes | None:
         """The value stored for checkpoint `index`, or None."""
         if not 0 <= index <= _U64_MAX:

@@ -33,6 +33,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # A validator shares the transport and L1 access, never the sequencer's write path.
     "sequencer.validator": ("sequencer.node", "sequencer.l1.committer", "sequencer.lightclient",
                             "sequencer.devnet"),
+    # The explorer is served by the sequencer and by every follower: it reads through the
+    # shared transport and a store, and knows no service, no L1 access (the pages read L1
+    # themselves, in the browser).
+    "sequencer.explorer": (*_SERVICES, "sequencer.l1", "l1_contracts", "web3"),
     # The light client is a blocking CLI: no service, no storage, no event loop; of L1 access
     # only the read-only reader (it never signs).
     "sequencer.lightclient": (*_SERVICES[:2], "sequencer.devnet", "sequencer.l1.account",

@@ -29,12 +29,14 @@ from sequencer.config import (
     add_settings_arguments,
     serve_config,
 )
+from sequencer.explorer.api import install as install_explorer
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
 from sequencer.node.writer import Writer
+from sequencer.rpc.cors import with_cors
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler
 from sequencer.rpc.methods import register_api
@@ -108,6 +110,7 @@ async def run_sequencer(
         )
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_api(dispatcher, api)
+        explorer = None if config.no_explorer else install_explorer(dispatcher, api, "sequencer")
 
         async def health(request: Request) -> Response:
             body = {"status": "ok", "treeSize": store.head.tree_size}
@@ -126,15 +129,19 @@ async def run_sequencer(
 
         handler = make_http_handler(
             dispatcher,
-            extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page},
+            extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
+                          **(explorer.routes if explorer is not None else {})},
         )
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
         if config.ingest_workers:
             pool = IngestPool(api.ingest, config.ingest_workers)
             await trio.to_thread.run_sync(pool.start)
             handler = pooled_handler(handler, pool, writer, metrics, api.sequencer_address)
+        handler = with_cors(handler, config.cors_origins)
         async with trio.open_nursery() as nursery:
             await nursery.start(writer.run)
+            if explorer is not None:
+                await nursery.start(explorer.sampler.run)
             if l1 is not None:
                 committer = Committer(
                     store, l1, metrics, interval_s=config.checkpoint_interval_s,

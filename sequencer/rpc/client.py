@@ -41,7 +41,10 @@ class HttpReply:
 class RpcClient:
     """`client.call("attest_status")`; raises `RpcError` for JSON-RPC errors."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, token: str | None = None, timeout: float = 30.0,
+        user_agent: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"only http:// URLs are supported, got {url!r}")
@@ -51,6 +54,7 @@ class RpcClient:
         self._path = parts.path or "/"
         self._timeout = timeout
         self._token = token
+        self._user_agent = user_agent
         self._conn: http.client.HTTPConnection | None = None
         self._ids = itertools.count(1)
 
@@ -81,6 +85,8 @@ class RpcClient:
         hdrs = {"Content-Type": "application/json"}
         if self._token is not None:
             hdrs["Authorization"] = f"Bearer {self._token}"
+        if self._user_agent is not None:
+            hdrs["User-Agent"] = self._user_agent
         hdrs.update(headers or {})
         for attempt in (0, 1):
             conn = self._connection()

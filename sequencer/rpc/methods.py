@@ -162,7 +162,57 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         "Tree size and root, latest block, EIP-712 domain, L1 attachment, checkpoint lag.",
         {"type": "object"},
     ),
+    # The explorer's reads (sequencer/explorer/api.py): not protocol, like validator_*; every
+    # one answers from memory or a bounded number of store reads.
+    "explorer_dashboard": (
+        (Param("sinceMs", (int, str), required=False, default=0,
+               description="only ingest samples taken after this unix time in ms"),),
+        "The dashboard in one poll: status, latest blocks and checkpoints, ingest samples, "
+        "followers seen and their lag.",
+        {"type": "object", "properties": {
+            "role": {"enum": ["sequencer", "validator"]},
+            "status": {"type": "object"},
+            "blocks": {"type": "array", "items": {"type": "object"}},
+            "checkpoints": {"type": "array", "items": _ref("Checkpoint")},
+            "ingest": {"type": "object", "properties": {
+                "intervalS": {"type": "number"},
+                "samples": {"type": "array", "items": {"type": "array", "items": _UINT},
+                            "description": "[unix ms, tree size] pairs, oldest first"}}},
+            "followers": {"type": "array", "items": {"type": "object"}}}},
+    ),
+    "explorer_blocks": (
+        (Param("before", (int, str, type(None)), required=False, description="block number (exclusive)"),
+         Param("limit", (int, str), required=False, default=20, description="1..100")),
+        "Sealed block headers below `before`, newest first; `next` pages on.",
+        {"type": "object", "properties": {"blocks": {"type": "array", "items": {"type": "object"}},
+                                          "next": {"type": ["integer", "null"]}}},
+    ),
+    "explorer_checkpoints": (
+        (Param("before", (int, str, type(None)), required=False, description="checkpoint index (exclusive)"),
+         Param("limit", (int, str), required=False, default=20, description="1..100")),
+        "The L1 checkpoints this node knows below `before`, newest first; `next` pages on.",
+        {"type": "object", "properties": {"checkpoints": {"type": "array", "items": _ref("Checkpoint")},
+                                          "next": {"type": ["integer", "null"]}}},
+    ),
+    "explorer_findBySubmitter": (
+        (Param("submitter", (str,), description="0x address"),
+         Param("paging", (dict,), required=False,
+               description='{"after": nonce, "limit": n <= 1000}')),
+        "Seqs of a submitter's signed events by ascending nonce; `next` (a nonce) pages on.",
+        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
+                                          "nonces": {"type": "array", "items": _UINT},
+                                          "next": {"type": ["integer", "null"]}}},
+    ),
+    "explorer_receipt": (
+        (Param("seq", (int, str), description="position in the log"),),
+        "The receipt of the group commit that wrote `seq` (null where this node keeps none).",
+        {"oneOf": [_ref("Receipt"), {"type": "null"}]},
+    ),
 }
+
+
+EXPLORER_METHODS: Final = tuple(name for name in METHODS if name.startswith("explorer_"))
+"""The explorer's methods, registered by `sequencer.explorer.api.install` on both services."""
 
 
 def register_api(dispatcher: Dispatcher, api: object) -> None:

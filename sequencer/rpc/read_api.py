@@ -47,6 +47,9 @@ class ReadApi:
         self.domain = domain
         self.sequencer_address = sequencer_address
         self.checkpoints = checkpoints
+        self.block_observer: Callable[[RpcContext, int], None] | None = None
+        """Told of every block served with its events (a follower replicating): the explorer
+        keeps the followers it saw and how far behind they are."""
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -152,6 +155,8 @@ class ReadApi:
         self._check_served(header.start, header.end)
         out = block_json(header)
         if full:
+            if self.block_observer is not None:
+                self.block_observer(ctx, n)
             store = self.store
             out["events"] = [
                 event_json(rec, store.get_leaf_hash(seq), store.get_meta(seq), n)

@@ -95,10 +95,12 @@ def parse_block(obj: Any) -> PulledBlock:
 class Upstreams:
     """The sequencer and any other followers, tried in order for each block."""
 
-    def __init__(self, urls: Sequence[str], *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, urls: Sequence[str], *, timeout_s: float = 10.0, user_agent: str | None = None
+    ) -> None:
         if not urls:
             raise InvalidFieldError("sequencer", "give at least one upstream URL")
-        self.clients = [RpcClient(u, timeout=timeout_s) for u in urls]
+        self.clients = [RpcClient(u, timeout=timeout_s, user_agent=user_agent) for u in urls]
 
     def close(self) -> None:
         for c in self.clients:

@@ -28,7 +28,9 @@ import trio
 from prover.eip712 import Domain
 from prover.wire import parse_address
 from sequencer.config import ValidatorConfig, add_settings_arguments, validator_config
+from sequencer.explorer.api import install as install_explorer
 from sequencer.l1.rounds import wait_for_l1
+from sequencer.rpc.cors import with_cors
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
 from sequencer.rpc.methods import METHODS
@@ -72,7 +74,9 @@ async def run_validator(
     )
     domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
-    upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
+    # The User-Agent names this validator to its upstreams' explorers (their follower list).
+    upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s,
+                          user_agent=f"attest-validator/{l1.account.address}")
     try:
         metrics = ValidatorMetrics()
         replica = Replica(store, domain.separator)
@@ -81,6 +85,7 @@ async def run_validator(
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_methods(dispatcher, api, watcher)
+        explorer = None if config.no_explorer else install_explorer(dispatcher, api, "validator")
 
         async def health(request: Request) -> Response:
             body = {"status": "ok", "replicaSize": replica.size, "upstreamError": replica.last_error,
@@ -93,12 +98,15 @@ async def run_validator(
             metrics.violations.set(len(replica.violations))
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
-        handler = make_http_handler(
-            dispatcher, extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page}
-        )
+        handler = with_cors(make_http_handler(
+            dispatcher, extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
+                                      **(explorer.routes if explorer is not None else {})}
+        ), config.cors_origins)
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(_pull_loop, replica, upstreams, metrics, config.pull_s))
             await nursery.start(watcher.run)
+            if explorer is not None:
+                await nursery.start(explorer.sampler.run)
             port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=HttpLimits()))
             log.info("validator ready: port %d, replica size %d", port, replica.size)
             task_status.started(RunningValidator(port, watcher))

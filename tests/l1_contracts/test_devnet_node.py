@@ -591,3 +591,25 @@ def test_omitted_and_pending_block_tags_mean_latest() -> None:
     assert _rpc(chain, "eth_getBalance", SEQUENCER_ADDRESS) == hex(DEV_BALANCE_WEI)
     assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS) == "0x0"
     assert _rpc(chain, "eth_getStorageAt", SEQUENCER_ADDRESS, "0x0") == "0x" + "00" * 32
+
+
+def test_cors_lets_a_browser_page_call_the_node(l1_url: str) -> None:
+    """A page on another origin (the explorer's "verify in this browser") may read L1: the
+    preflight is answered and every answer allows any origin, as anvil's do by default."""
+    parts = urlsplit(l1_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
+    origin = "http://127.0.0.1:9"
+    conn.request("OPTIONS", "/", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    pre = conn.getresponse()
+    pre.read()
+    assert 200 <= pre.status < 300
+    assert pre.getheader("Access-Control-Allow-Origin") in ("*", origin)
+    assert "content-type" in (pre.getheader("Access-Control-Allow-Headers") or "").lower()
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    conn.request("POST", "/", body=body, headers={"Origin": origin, "Content-Type": "application/json"})
+    answer = conn.getresponse()
+    assert json.loads(answer.read())["result"] == hex(DEFAULT_CHAIN_ID)
+    assert answer.getheader("Access-Control-Allow-Origin") in ("*", origin)
+    conn.close()

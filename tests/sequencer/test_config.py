@@ -127,7 +127,7 @@ def test_doc_example_holds_every_key_and_yields_its_values(tmp_path: Path) -> No
         l1_rpc="https://l1.example.org/rpc",
         contract="0x5FbDB2315678afecb367f032d93F642f64180aa3",
         key=KEY, host="127.0.0.1", port=9646, poll_s=2.0, pull_s=0.5, da_grace_s=30.0,
-        l1_timeout_s=6.0, upstream_timeout_s=3.0,
+        l1_timeout_s=6.0, upstream_timeout_s=3.0, cors_origins=frozenset({"*"}),
     )
     assert devnet == DevnetConfig(
         data_dir=tmp_path / "devnet-data", host="127.0.0.1", port=7645, l1_port=7545,

@@ -1,0 +1,325 @@
+"""The explorer in a real browser (the system's headless Chromium driven by Playwright) against
+real devnets: the dashboard follows ingest, search finds events, an event verifies in the
+browser against L1, a hostile upstream's tampered proof fails at the step that catches it, a
+proven fault shows its checkpoint reverted and its events unverifiable, and the pages fit a
+phone's width.
+
+Screenshots go to a temporary folder; with ``ATTEST_SCREENSHOTS=docs/explorer`` they are
+written there (the README shows them).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from sequencer.devnet.process import DevnetProcess
+from sequencer.rpc.client import RpcClient
+from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
+from tests.sequencer.validator.helpers import devnet_args, events, pin_l1_ahead, rollup, validator_for
+from tests.waiting import wait_for
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium "
+                    "(or set CHROMIUM); `make browser` checks it")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("ATTEST_SCREENSHOTS")
+    folder = ROOT / wanted if wanted else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def devnet() -> Iterator[DevnetProcess]:
+    """An honest devnet with its validator; some signed and unsigned events, checkpointed."""
+    with DevnetProcess(validator=True, extra_args=["--checkpoint-interval", "0.5",
+                                                   "--challenge-window", "60"]) as d:
+        with RpcClient(d.url, token="dev") as rpc:
+            chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
+            rpc.call("attest_submitBatch", [
+                unsigned(i, meta={"model": f"m-{i}", "latencyMs": 10 + i}) for i in range(12)])
+            rpc.call("attest_submitBatch", [
+                signed(ALICE_KEY, n, chain_id=chain_id, contract=d.contract,
+                       meta={"release": n}) for n in range(4)])
+            wait_for(lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["treeSize"] == 16,
+                     what="a checkpoint covering every event")
+        yield d
+
+
+def _open(browser: Any, url: str, viewport: dict[str, int] = DESKTOP) -> Any:
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    page.goto(url)
+    return page
+
+
+def _until(page: Any, predicate: Any, what: str, timeout: float = 30.0) -> Any:
+    """Poll `predicate(page)` from here (the pages' CSP forbids the string evaluation that
+    Playwright's wait_for_function uses, which is as it should be)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate(page)
+        if value:
+            return value
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _text(page: Any, selector: str) -> str:
+    el = page.query_selector(selector)
+    return str(el.inner_text()) if el is not None else ""
+
+
+def _tree_size(page: Any) -> int:
+    return int(page.inner_text("#tree-size").replace(",", ""))
+
+
+def test_dashboard_tree_size_grows_while_events_arrive(browser: Any, devnet: DevnetProcess, shots: Path) -> None:
+    page = _open(browser, devnet.url + "/")
+    page.wait_for_selector("#tree-size")
+    before = _tree_size(page)
+    stop = threading.Event()
+
+    def submit() -> None:
+        with RpcClient(devnet.url, token="dev") as rpc:
+            i = 1000
+            while not stop.is_set():
+                rpc.call("attest_submitBatch", [unsigned(i + k) for k in range(50)])
+                i += 50
+                time.sleep(0.1)
+
+    t = threading.Thread(target=submit, daemon=True)
+    t.start()
+    try:
+        grown = _until(page, lambda p: (n := _tree_size(p)) > before and n, "the tree size to grow")
+        _until(page, lambda p: _tree_size(p) > grown, "the tree size to grow again")
+        # The chart has points and the ingest rate is measured, not a placeholder.
+        page.wait_for_selector("#chart polyline")
+        _until(page, lambda p: not _text(p, "#ingest-rate").startswith("0/"), "an ingest rate")
+    finally:
+        stop.set()
+        t.join()
+    # The L1 panel is read by the browser; the validator appears among the followers.
+    page.wait_for_selector("#l1-frozen")
+    assert page.inner_text("#l1-frozen") == "no"
+    _until(page, lambda p: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in p.inner_text("body"),
+           "the devnet's validator among the followers")
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_search_finds_an_event_by_digest_and_by_subject(browser: Any, devnet: DevnetProcess) -> None:
+    digest = h32("digest-5")
+    page = _open(browser, devnet.url + "/")
+    page.fill("#search-input", digest)
+    page.press("#search-input", "Enter")
+    page.wait_for_selector("#by-digest a[href='#/event/5']")
+    subject = h32("subject-5")  # event 5 (unsigned(i) has subject i % 7)
+    page.goto(f"{devnet.url}/#/search/{subject}")
+    page.wait_for_selector("#by-subject a[href='#/event/5']")
+    page.click("text=Timeline of this subject")
+    page.wait_for_selector("#subject-timeline a[href='#/event/5']")
+    # A number finds the event, the block and the checkpoint of that number.
+    page.goto(f"{devnet.url}/#/search/0")
+    page.wait_for_selector("a[href='#/event/0']")
+    page.wait_for_selector("a[href='#/checkpoint/0']")
+    assert page.errors == []
+
+
+def _verdict(page: Any) -> dict[str, str]:
+    page.wait_for_selector("#verdict[data-ok]", timeout=60_000)
+    return {
+        "ok": page.get_attribute("#verdict", "data-ok"),
+        "failed": page.get_attribute("#verdict", "data-failed-step"),
+        "text": page.inner_text("#verdict"),
+    }
+
+
+def test_event_verifies_in_the_browser_against_l1(browser: Any, devnet: DevnetProcess, shots: Path, tmp_path: Path) -> None:
+    page = _open(browser, f"{devnet.url}/#/event/13")  # a signed event with meta
+    verdict = _verdict(page)
+    assert verdict["ok"] == "true", verdict
+    steps = page.query_selector_all("#verify-steps li")
+    assert [s.get_attribute("data-step") for s in steps] == [
+        "l1", "fetch", "record", "leaf", "meta", "signature", "inclusion", "status"]
+    assert all(s.get_attribute("class") == "pass" for s in steps)
+    assert "recovers to 0x70997970c51812dc3a010c7d01b50e0d17dc79c8" in page.inner_text("#verify-steps")  # Alice
+    assert "pending" in verdict["text"] or "final" in verdict["text"]
+    page.screenshot(path=str(shots / "event-verified.png"), full_page=True)
+    # The bundle downloads in `attest proof export` format, and `attest verify --bundle` accepts it.
+    with page.expect_download() as info:
+        page.click("#bundle-link")
+    bundle = tmp_path / "bundle.json"
+    info.value.save_as(bundle)
+    data = json.loads(bundle.read_text())
+    assert data["format"] == "attest-proof-bundle/1" and data["seq"] == 13
+    out = subprocess.run([sys.executable, "-m", "sequencer.cli", "verify", "--bundle", str(bundle),
+                          "--l1-rpc", devnet.l1_rpc, "--contract", devnet.contract, "--allow-pending"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert page.errors == []
+
+
+class _HostileProxy(ThreadingHTTPServer):
+    """Serves the explorer of `upstream` (pages and JSON-RPC) but flips a byte of every
+    inclusion proof it relays: the server a visitor must not have to trust."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = urlsplit(upstream)
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: _HostileProxy
+    protocol_version = "HTTP/1.1"
+
+    def _relay(self, body: bytes | None) -> None:
+        up = self.server.upstream
+        conn = http.client.HTTPConnection(up.hostname or "", up.port or 80, timeout=10)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "if-none-match")}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if self.command == "POST" and body is not None:
+            data = self._tamper(json.loads(body), json.loads(data))
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("content-length", "connection", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    @staticmethod
+    def _tamper(request: Any, answer: Any) -> bytes:
+        pairs = zip(request, answer, strict=False) if isinstance(request, list) else [(request, answer)]
+        for req, ans in pairs:
+            result = ans.get("result") if isinstance(ans, dict) else None
+            if req.get("method") == "attest_getProof" and result and result["proof"]:
+                first = result["proof"][0]
+                result["proof"][0] = first[:-2] + ("00" if first[-2:] != "00" else "01")
+        return json.dumps(answer).encode()
+
+    def do_GET(self) -> None:
+        self._relay(None)
+
+    def do_POST(self) -> None:
+        self._relay(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(browser: Any, devnet: DevnetProcess) -> None:
+    proxy = _HostileProxy(devnet.url)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{proxy.server_address[1]}"
+        page = _open(browser, f"{url}/#/event/3")
+        verdict = _verdict(page)
+        assert verdict["ok"] == "false" and verdict["failed"] == "inclusion", verdict
+        assert "Inclusion" in verdict["text"] or "inclusion" in verdict["text"]
+        failed = page.inner_text("#verify-steps li[data-step='inclusion']")
+        assert "L1's checkpoint" in failed and "root" in failed
+        # Everything before the proof step held: the record itself was served honestly.
+        for step in ("l1", "fetch", "record", "leaf", "signature"):
+            assert page.get_attribute(f"#verify-steps li[data-step='{step}']", "class") == "pass"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_validator_serves_the_same_explorer_from_its_replica(browser: Any, devnet: DevnetProcess) -> None:
+    assert devnet.validator_url is not None
+    page = _open(browser, f"{devnet.validator_url}/#/event/13")
+    verdict = _verdict(page)
+    assert verdict["ok"] == "true", verdict
+    page.goto(devnet.validator_url + "/")
+    _until(page, lambda p: _text(p, ".card:last-child .value") == "validator", "the validator's dashboard")
+    assert _tree_size(page) >= 16
+    assert page.errors == []
+
+
+def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
+    for path, ready in (("/", "#tree-size"), ("/#/event/13", "#verdict[data-ok]"),
+                        ("/#/block/0", "table"), ("/#/checkpoint/0", "#l1-status")):
+        page = _open(browser, devnet.url + path, PHONE)
+        page.wait_for_selector(ready, timeout=60_000)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"
+        assert page.errors == []
+        page.close()
+
+
+def test_proven_fault_shows_the_checkpoint_reverted(browser: Any, tmp_path: Path, shots: Path) -> None:
+    """`--inject bad-signature` with a validator: once the fraud is proven on L1, the checkpoint
+    reads reverted in the browser, and its events fail verification at the L1 step."""
+    with DevnetProcess(extra_args=devnet_args("bad-signature")) as devnet:
+        w3, contract = rollup(devnet)
+        pin_l1_ahead(w3, 3)  # as test_e2e_faults: keeps rule 4b out of the picture
+        with validator_for(devnet, tmp_path / "v"), RpcClient(devnet.url, token="dev") as rpc:
+            rpc.call("attest_submitBatch", [unsigned(i) for i in range(10)])
+            rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(5)])
+            (proven,) = wait_for(lambda: events(contract, "FraudProven"), timeout=90,
+                                 what="the validator's fraud proof")
+            reverted = proven["args"]["checkpointIndex"]
+            page = _open(browser, f"{devnet.url}/#/checkpoint/{reverted}")
+            _until(page, lambda p: "reverted" in _text(p, "#l1-status"), "the checkpoint to read reverted")
+            page.wait_for_selector("#reverted-note")
+            page.screenshot(path=str(shots / "checkpoint-reverted.png"), full_page=True)
+            page.goto(f"{devnet.url}/#/event/0")
+            verdict = _verdict(page)
+            assert verdict["ok"] == "false" and verdict["failed"] == "l1", verdict
+            assert "reverted" in page.inner_text("#verify-steps")
+            # The dashboard's timeline shows the fraud proof and the revert, read from L1.
+            page.goto(devnet.url + "/")
+            page.wait_for_selector("#timeline li.fraud")
+            page.wait_for_selector("#timeline li.reverted")
+            assert page.inner_text("#l1-frozen") == "yes"
+            assert page.errors == []
+
+
+def test_screenshots_are_committed() -> None:
+    """The README shows them; `ATTEST_SCREENSHOTS=docs/explorer` regenerates them."""
+    for name in ("dashboard.png", "event-verified.png", "checkpoint-reverted.png"):
+        path = ROOT / "docs" / "explorer" / name
+        assert path.is_file() and path.stat().st_size > 10_000, path
+        assert f"docs/explorer/{name}" in (ROOT / "README.md").read_text()
