@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from prover.checkpoint import CheckpointStatus
+from prover.dataset_proof import decode_dataset_proof, verify_dataset_proof
 from prover.errors import AttestError, InvalidInputError, L1Error, NotIncludedError
 from prover.light_client import (
     CheckpointRef,
@@ -184,6 +185,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         except orjson.JSONDecodeError as exc:
             raise InvalidInputError(f"bundle {args.bundle} is not JSON: {exc}") from None
         seq = bundle.seq
+        doc = orjson.loads(raw)
+        # A two-level bundle (attest dataset prove, docs/spec.md §11.1) also carries the
+        # sample's place in the dataset whose root the record attests.
+        dataset = decode_dataset_proof(doc["dataset"]) if isinstance(doc, dict) and "dataset" in doc else None
         expectations = expectations_from_args(args)
         if args.seq is not None and args.seq != bundle.seq:
             raise NotIncludedError(f"the bundle is for seq {bundle.seq}, not {args.seq}")
@@ -225,6 +230,13 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             bundle, expectations, l1_cp, allow_pending=args.allow_pending, trusted=trusted,
             consistency_proof=proof,
         )
+        if dataset is not None:
+            verify_dataset_proof(dataset, bundle.record)
+            notes.append(
+                f"sample {dataset.index} of {dataset.size} in dataset {dataset.name!r} (root "
+                f"0x{dataset.root.hex()})" + ("" if dataset.sample is not None else
+                                               "; the sample itself is not in the bundle")
+            )
         if l1_cp is not None and verdict.trusted is not None and verdict.trusted != trusted:
             save_state(state_path, replace_trusted(states, verdict.trusted))
         if l1_cp is not None and l1_cp.status != CheckpointStatus.FINAL:
