@@ -165,6 +165,10 @@ def hash32_arg(value: str | bytes, field_name: str) -> Hash32:
     return parse_hash32(value.lower() if value.startswith("0X") else value, field_name)
 
 
+_GOOD_KINDS: set[str] = set()
+"""Kind names already checked (an event stream has few)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One event to submit (docs/spec.md §3, §10.3); the sequencer adds seq and timestamp."""
@@ -181,7 +185,11 @@ class Event:
     """uint64; a signed event without one gets the signer's next nonce."""
 
     def wire(self) -> dict[str, Any]:
-        """The unsigned wire object (token submissions)."""
+        """The unsigned wire object (token submissions); a malformed field raises here."""
+        if self.kind not in _GOOD_KINDS:
+            encode_kind(self.kind)  # raises InvalidFieldError naming the kind
+            if len(_GOOD_KINDS) < 1024:
+                _GOOD_KINDS.add(self.kind)
         out: dict[str, Any] = {
             "kind": self.kind,
             "subject": hex0x(hash32_arg(self.subject, "subject")),
