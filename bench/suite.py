@@ -13,6 +13,9 @@ Stages, each calling the benchmark module that owns the measurement:
 5. **restart** (`bench.bench_restart`) — time to reopen a store of N records.
 6. **l1** (`bench.bench_gas`) — gas per checkpoint and per attested event beside a naive
    per-event registry on the same chain.
+7. **client** (`bench.bench_client`) — the client's batcher (accepted and verified events/s)
+   beside `bench.loadgen` on the same sequencer, client signing beside eth-account's
+   `sign_typed_data`, `attest model fingerprint` hashing beside `sha256sum`.
 
 `--quick` keeps the whole run under about 4 minutes on a 2-core machine (shorter phases,
 pymerkle at 100k leaves scaled linearly, a 1M-record store for restart instead of 10M); the
@@ -40,7 +43,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from bench import bench_gas, bench_ingest, bench_proofs, bench_restart, bench_tree, hammer
+from bench import (
+    bench_client,
+    bench_gas,
+    bench_ingest,
+    bench_proofs,
+    bench_restart,
+    bench_tree,
+    hammer,
+)
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
 
 
@@ -237,6 +248,13 @@ def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     return bench_gas.run()
 
 
+def stage_client(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
+    live.update("client batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum")
+    quick = p.mode == "quick"
+    return bench_client.run(seconds=p.ingest_seconds, batch=p.batch, sign_n=1000 if quick else 5000,
+                            size_mb=256 if quick else 1024)
+
+
 Stage = tuple[str, str, Callable[[SuiteParams, LiveLine], dict[str, Any]]]
 STAGES: Final[tuple[Stage, ...]] = (
     ("ingest", "durable-acknowledged events/s and ack latency vs the in-process floor",
@@ -246,6 +264,7 @@ STAGES: Final[tuple[Stage, ...]] = (
     ("tree", "ours vs pymerkle (keccak_256) vs the bare keccak floor", stage_tree),
     ("restart", "reopen time of a large store", stage_restart),
     ("l1", "gas per checkpoint and per event vs a naive registry", stage_l1),
+    ("client", "batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum", stage_client),
 )  # fmt: skip
 
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prover.tree import MemoryTree, verify_inclusion
 from prover.hashing import leaf_hash
-from sequencer.toolkit.datatree import DatasetTree, build
+from prover.tree import MemoryTree, verify_inclusion
+from sequencer.toolkit.datatree import build
 from sequencer.toolkit.fingerprint import fingerprint, parse_manifest
 
 ROOT = Path(__file__).resolve().parents[3]
