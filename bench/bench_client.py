@@ -38,8 +38,9 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         done = 0
         with Client(seq.url, token="dev") as client:
             client.status()
-            b = client.batcher(max_events=batch, max_delay=0.02, max_pending=8 * batch, in_flight=3)
+            b = client.batcher(max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4)
             t0 = time.perf_counter()
+            cpu0 = time.process_time()
             i = 0
             while time.perf_counter() - t0 < seconds:
                 for _ in range(1000):
@@ -47,6 +48,7 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
                     i += 1
             b.close()
             elapsed = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
             done = b.stats.accepted
             failed = b.stats.failed
         host, port = seq.url.removeprefix("http://").rstrip("/").split(":")
@@ -55,6 +57,9 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
                                            headers=["Authorization: Bearer dev"])
         loadgen_eps = load["ok"] * batch / load["elapsed"]
     return {"batcher_eps": done / elapsed, "batcher_failed": failed, "loadgen_eps": loadgen_eps,
+            "batcher_vs_loadgen": done / elapsed / loadgen_eps,
+            "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
+            "load_average": os.getloadavg()[0],
             "batch": batch, "seconds": seconds}
 
 
