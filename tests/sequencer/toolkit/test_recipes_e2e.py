@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 
+from prover.light_client import Expectations
 from sequencer.client import Client, Event, KeySigner, subject_of
 from sequencer.devnet.process import DevnetProcess
 
@@ -178,7 +179,8 @@ def test_pay_per_inference_receipts_counted_and_verified_by_the_payer(net: Net) 
         seqs = list(payer.find(subject=job))
         total = 0
         for seq in seqs:
-            v = payer.verify(seq)
+            v = payer.verify(seq, Expectations(kind=b"inference_receipt".ljust(32, b"\0"),
+                                               submitter=provider.address, signed=True))
             assert v.final and v.event.submitter == provider.address and v.event.kind == "inference_receipt"
             assert v.event.meta is not None and v.event.meta_verified
             total += v.event.meta["units"]
