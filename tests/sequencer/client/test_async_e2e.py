@@ -43,7 +43,7 @@ def test_async_client_under_asyncio(url: str) -> None:
 
 async def test_async_client_under_trio(url: str) -> None:
     seq, seqs = await _exercise(url)
-    assert len(seqs) == 400 and len(set(seqs)) == 400
+    assert len(seqs) == 400 and len(set(seqs)) == 400 and seq not in seqs
 
 
 def test_batcher_blocks_producers_at_max_pending(url: str) -> None:
