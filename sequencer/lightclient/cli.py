@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -33,6 +34,8 @@ from prover.light_client import (
 )
 from prover.record import encode_kind
 from prover.wire import parse_address, parse_hash32
+from sequencer.client import Client, Verification
+from sequencer.client.light import with_revocations
 from sequencer.config import sequencer_url_type, url_type
 from sequencer.lightclient.export import register_export
 from sequencer.lightclient.fetch import (
@@ -48,6 +51,8 @@ from sequencer.lightclient.output import (
     EXIT_BUNDLE_ONLY,
     EXIT_CODES_HELP,
     EXIT_OK,
+    EXIT_REVOKED,
+    EXIT_SUPERSEDED,
     fail,
     ok_lines,
     say,
@@ -167,10 +172,42 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     if worst == EXIT_OK:
                         worst = code
                     continue
-                say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+                extra, code = ({}, EXIT_OK) if args.no_revocations else _revocation_status(
+                    args, l1, verdict, notes)
+                say(args, {**verdict_to_json(verdict), **extra, "notes": notes},
+                    ok_lines(verdict, notes))
+                if worst == EXIT_OK:
+                    worst = code
             return worst
     except AttestError as exc:
         return fail(args, exc, seq)
+
+
+def _revocation_status(
+    args: argparse.Namespace, l1: L1Reader, verdict: Verdict, notes: list[str]
+) -> tuple[dict[str, Any], int]:
+    """The event's meta, and whether its submitter revoked or superseded it (docs/spec.md §13),
+    each revocation itself checked against L1; exit 10 (revoked) or 11 (superseded), else 0."""
+    with Client(args.rpc, l1_rpc=l1.url, contract=l1.contract, timeout=args.timeout) as tc:
+        event = tc.get_event(verdict.seq)
+        if verdict.checkpoint is None:
+            return {"meta": event.meta}, EXIT_OK
+        history = tc.get_events(list(tc.find(subject=event.subject)))
+        v = with_revocations(tc, Verification(event, verdict.checkpoint, verdict.final), history)
+    notes.extend(v.notes)
+    for r in v.revoked_by:
+        reason = (r.meta or {}).get("reason")
+        notes.append(f"REVOKED by seq {r.seq}" + (f": {reason}" if reason else ""))
+    for r in v.superseded_by:
+        notes.append(f"SUPERSEDED by seq {r.seq}")
+    extra = {
+        "meta": event.meta,
+        "revoked": v.revoked,
+        "revokedBy": [r.seq for r in v.revoked_by],
+        "superseded": v.superseded,
+        "supersededBy": [r.seq for r in v.superseded_by],
+    }
+    return extra, EXIT_REVOKED if v.revoked else EXIT_SUPERSEDED if v.superseded else EXIT_OK
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:
@@ -243,7 +280,8 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
     except AttestError as exc:
         return fail(args, exc, seq)
-    say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+    meta = None if bundle.meta is None else orjson.loads(bundle.meta)
+    say(args, {**verdict_to_json(verdict), "meta": meta, "notes": notes}, ok_lines(verdict, notes))
     return EXIT_OK if verdict.checkpoint is not None else EXIT_BUNDLE_ONLY
 
 
@@ -284,6 +322,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--nonce", type=int, default=None, help="expected nonce")
     p.add_argument("--allow-pending", action="store_true",
                    help="accept a pending checkpoint (default: final only)")
+    p.add_argument("--no-revocations", action="store_true",
+                   help="do not look for revocations and supersessions (docs/spec.md §13)")
     p.add_argument("--state", default=DEFAULT_STATE, metavar="FILE",
                    help=f"trusted state file (default {DEFAULT_STATE})")
     _common(p)

@@ -108,6 +108,11 @@ def test_revocation_fails_the_gate_and_supersession_is_reported(net: Net) -> Non
     assert rv.returncode == 0, rv.stderr
     failed = net.attest(*gate, "--json")
     assert failed.returncode == 10 and "found biased" in _json(failed)["message"]
+    # attest verify reports it too, with the record's meta.
+    verified = net.attest("verify", "--rpc", net.url, "--l1-rpc", net.l1, "--contract", net.contract,
+                          "--seq", str(att["seq"]), "--state", "v-state.json", "--json")
+    v = _json(verified)
+    assert verified.returncode == 10 and v["revoked"] and v["meta"]["name"] == "model-b", verified.stdout
     # A new version naming the old one supersedes it.
     (net.home / "model-b2").write_bytes(b"model b v2")
     old = _json(net.attest("model", "attest", str(net.home / "model-b2"), "--name", "model-b", "--version", "2",
