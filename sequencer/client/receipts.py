@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from prover.eip712 import compute_receipt_digest, recover_signer
 from prover.errors import InclusionProofError, InvalidFieldError
@@ -33,16 +32,19 @@ from prover.wire import hex0x, parse_hash32, parse_hashes, parse_signature_bytes
 from sequencer.client.errors import ReceiptInvalidError
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """One event the sequencer accepted, with its verified share of the signed receipt."""
+class Accepted(NamedTuple):
+    """One event the sequencer accepted, with its verified share of the signed receipt.
+
+    A NamedTuple rather than a frozen dataclass: the batcher makes one per event, and a frozen
+    dataclass's `__init__` costs several times more (docs/design.md, "CPU and the GIL").
+    """
 
     seq: int
     """Position of the event in the log."""
     leaf_hash: Hash32
     """``H(0x00 || record)``: what the log's tree holds for it."""
-    index: int
-    """Its index in the receipt's batch (``seq - receipt.first_seq``)."""
+    batch_index: int
+    """Its index in the receipt's batch (``seq - receipt.first_seq``; `index` on the wire)."""
     path: tuple[str, ...]
     """Audit path (0x-hex, leaf side first) of `leaf_hash` at `index` under `leavesRoot`."""
     receipt: Receipt
@@ -56,7 +58,7 @@ class Accepted:
         out: dict[str, Any] = {
             "seq": self.seq,
             "leafHash": hex0x(self.leaf_hash),
-            "index": self.index,
+            "index": self.batch_index,
             "path": list(self.path),
             "receipt": {
                 "firstSeq": r.first_seq,
@@ -121,6 +123,13 @@ def verify_answer(
             entries = answer.get("events")
             if not isinstance(entries, list):
                 raise InvalidFieldError("events", "must be a list")
+            fast = _whole_receipt(entries, receipt, n_events)
+            if fast is not None:
+                try:
+                    verify_receipt_signature(receipt, domain_separator, sequencer)
+                except ReceiptInvalidError as exc:
+                    raise ReceiptInvalidError(str(exc), answer) from None
+                return fast
             if len(entries) != n_events:
                 raise InvalidFieldError("events", f"{len(entries)} placements for {n_events} events")
             receipts = [receipt] * n_events
@@ -157,6 +166,43 @@ def verify_answer(
     return accepted
 
 
+def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[Accepted] | None:
+    """Steps 2 and 3 for the usual answer — every placement of the receipt is ours, in order,
+    none a duplicate — in one pass: rebuild the receipt tree from the leaf hashes and require
+    every served path to be exactly the path it must be. Raises `ReceiptInvalidError` when the
+    leaf hashes do not hash to `leavesRoot`; returns None (take the general path, which says
+    precisely what is wrong) for any other shape."""
+    count, first = receipt.count, receipt.first_seq
+    if len(entries) != count or n_events != count:
+        return None
+    leaves: list[bytes] = []
+    for i, e in enumerate(entries):
+        if type(e) is not dict or e.get("index") != i or e.get("seq") != first + i or "duplicate" in e:
+            return None
+        lh = e.get("leafHash")
+        if type(lh) is not str or len(lh) != 66 or not lh.startswith("0x"):
+            return None
+        try:
+            leaves.append(bytes.fromhex(lh[2:]))
+        except ValueError:
+            return None
+        if len(leaves[-1]) != 32:
+            return None
+    root, paths = compute_receipt_tree_hex(leaves)
+    # Verify the leaves are the ones the sequencer signed for (docs/spec.md §5).
+    if root != receipt.leaves_root:
+        raise ReceiptInvalidError("the placements' leaf hashes do not hash to the signed leavesRoot")
+    out: list[Accepted] = []
+    append = out.append
+    for i, (e, want) in enumerate(zip(entries, paths, strict=True)):
+        p = e.get("path")
+        # Verify each served audit path is the leaf's path under leavesRoot.
+        if type(p) is not list or tuple(p) != want:
+            return None
+        append(Accepted(first + i, Hash32(leaves[i]), i, want, receipt, False))
+    return out
+
+
 def _placements(entries: Sequence[Any], receipts: Sequence[Receipt]) -> list[Accepted]:
     out: list[Accepted] = []
     for i, (e, r) in enumerate(zip(entries, receipts, strict=True)):
@@ -186,17 +232,17 @@ def _verify_paths(accepted: Sequence[Accepted]) -> None:
         by_receipt.setdefault(a.receipt.signature, []).append(a)
     for group in by_receipt.values():
         r = group[0].receipt
-        if len(group) == r.count and [a.index for a in group] == list(range(r.count)):
+        if len(group) == r.count and [a.batch_index for a in group] == list(range(r.count)):
             # The whole receipt is ours: rebuild its tree once and compare every path.
             root, paths = compute_receipt_tree_hex([a.leaf_hash for a in group])
             if root != r.leaves_root:
                 raise InclusionProofError("the leaf hashes do not hash to the signed leavesRoot")
             for a, want in zip(group, paths, strict=True):
                 if a.path != want:  # not the path it must be (or not lower-case hex): check it
-                    verify_receipt_path(a.leaf_hash, a.index, r.count,
+                    verify_receipt_path(a.leaf_hash, a.batch_index, r.count,
                                         parse_hashes(list(a.path), "path"), r.leaves_root)
         else:
             for a in group:
                 verify_receipt_path(
-                    a.leaf_hash, a.index, r.count, parse_hashes(list(a.path), "path"), r.leaves_root
+                    a.leaf_hash, a.batch_index, r.count, parse_hashes(list(a.path), "path"), r.leaves_root
                 )

@@ -117,7 +117,7 @@ def test_a_partial_receipt_verifies_path_by_path() -> None:
     a = _answer(16)
     a["events"] = a["events"][4:9]  # our 5 events inside a group commit of 16
     got = verify_answer(a, 5, DOMAIN.separator, SEQUENCER, batch=True)
-    assert [x.index for x in got] == [4, 5, 6, 7, 8]
+    assert [x.batch_index for x in got] == [4, 5, 6, 7, 8]
     a["events"][2]["path"][0] = _flip(a["events"][2]["path"][0])
     with pytest.raises(ReceiptInvalidError):
         verify_answer(a, 5, DOMAIN.separator, SEQUENCER, batch=True)
