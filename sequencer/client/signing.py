@@ -5,8 +5,9 @@ Three ways to get one:
 
 * `KeySigner(private_key)`: a raw 32-byte key, signing with libsecp256k1 (coincurve) over the
   digest `prover.eip712` builds by hand: the fastest path (see docs/benchmarks.md, "client").
-* `keystore_signer(path, password)`: an Ethereum keystore (Web3 Secret Storage) file,
-  decrypted with eth-keyfile (the `client` extra) into a `KeySigner`.
+* `keystore_signer(path, password)`: an Ethereum keystore (Web3 Secret Storage v3) file,
+  decrypted here (scrypt or PBKDF2 from hashlib, AES-128-CTR from pycryptodome, the `client`
+  extra) into a `KeySigner`.
 * `AccountSigner(account)`: any eth-account signer — a `LocalAccount`, or anything with
   `unsafe_sign_hash(bytes)` (eth-account >= 0.13) or `signHash`, or only
   `sign_typed_data(full_message=...)` (e.g. a hardware-wallet wrapper: it is shown the whole
@@ -18,11 +19,14 @@ Every signature is checked to recover to the signer's address before it leaves
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+import orjson
 
 from prover.eip712 import (
     Domain,
@@ -88,26 +92,62 @@ def key_file_signer(path: str | os.PathLike[str]) -> KeySigner:
 
 
 def keystore_signer(path: str | os.PathLike[str], password: str | bytes) -> KeySigner:
-    """A `KeySigner` from an Ethereum keystore (v3) file; needs the `client` extra."""
-    try:
-        import eth_keyfile  # the `client` extra: only this function needs it
-    except ModuleNotFoundError:
-        raise InvalidFieldError(
-            "keystore", "needs eth-keyfile: pip install 'attest-rollup[client]'"
-        ) from None
+    """A `KeySigner` from an Ethereum keystore file (Web3 Secret Storage, version 3).
+
+    The key is derived with scrypt or PBKDF2-HMAC-SHA256 (`hashlib`), checked against the
+    file's MAC (keccak256 of the derived key's second half and the ciphertext), and decrypted
+    with AES-128-CTR (pycryptodome, the `client` extra). Raises `InvalidFieldError("keystore",
+    ...)` for an unreadable or malformed file and for a wrong password (the MAC differs).
+    """
     try:
         with open(path, "rb") as f:
-            import orjson
-
             data = orjson.loads(f.read())
     except (OSError, ValueError) as exc:
         raise InvalidFieldError("keystore", f"cannot read {path}: {exc}") from None
     pw = password.encode() if isinstance(password, str) else password
+    return KeySigner(decrypt_keystore(data, pw))
+
+
+def decrypt_keystore(data: Any, password: bytes) -> bytes:
+    """The 32-byte private key of a v3 keystore object (see `keystore_signer`)."""
     try:
-        key = eth_keyfile.keyfile.decode_keyfile_json(data, pw)
-    except Exception as exc:  # eth-keyfile raises ValueError/KeyError/TypeError for one cause
-        raise InvalidFieldError("keystore", f"cannot decrypt {path}: {exc}") from None
-    return KeySigner(bytes(key))
+        crypto = data.get("crypto") or data["Crypto"]
+        if int(data.get("version", 3)) != 3:
+            raise InvalidFieldError("keystore", f"version {data.get('version')} is not supported (only 3)")
+        kdf, kp = crypto["kdf"], crypto["kdfparams"]
+        salt = bytes.fromhex(kp["salt"])
+        if kdf == "scrypt":
+            n, r, p, dklen = int(kp["n"]), int(kp["r"]), int(kp["p"]), int(kp["dklen"])
+            derived = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=dklen,
+                                     maxmem=128 * r * (n + p + 2) + (1 << 20))
+        elif kdf == "pbkdf2":
+            if kp.get("prf", "hmac-sha256") != "hmac-sha256":
+                raise InvalidFieldError("keystore", f"pbkdf2 prf {kp.get('prf')} is not supported")
+            derived = hashlib.pbkdf2_hmac("sha256", password, salt, int(kp["c"]), int(kp["dklen"]))
+        else:
+            raise InvalidFieldError("keystore", f"kdf {kdf!r} is not supported (scrypt, pbkdf2)")
+        if crypto["cipher"] != "aes-128-ctr":
+            raise InvalidFieldError("keystore", f"cipher {crypto['cipher']!r} is not supported")
+        ciphertext = bytes.fromhex(crypto["ciphertext"])
+        iv = bytes.fromhex(crypto["cipherparams"]["iv"])
+        mac = bytes.fromhex(crypto["mac"])
+    except InvalidFieldError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidFieldError("keystore", f"malformed keystore: {type(exc).__name__}: {exc}") from None
+    # Verify the password before decrypting anything (the MAC of Web3 Secret Storage).
+    if len(derived) < 32 or keccak256(derived[16:32] + ciphertext) != mac:
+        raise InvalidFieldError("keystore", "wrong password (the keystore's MAC does not match)")
+    try:
+        from Crypto.Cipher import AES  # pycryptodome: the `client` extra, only keystores need it
+        from Crypto.Util import Counter
+    except ModuleNotFoundError:
+        raise InvalidFieldError("keystore", "needs pycryptodome: pip install 'attest-rollup[client]'") from None
+    ctr = Counter.new(128, initial_value=int.from_bytes(iv, "big"))
+    key = AES.new(derived[:16], AES.MODE_CTR, counter=ctr).decrypt(ciphertext)
+    if len(key) != 32:
+        raise InvalidFieldError("keystore", f"holds a {len(key)}-byte key, not 32")
+    return bytes(key)
 
 
 class AccountSigner:

@@ -166,3 +166,20 @@ def test_retry_after_is_clamped() -> None:
 
     assert retry_after_s(JsonRpcError(-32005, "x", {"retryAfterMs": 10**9})) == 10.0
     assert retry_after_s(JsonRpcError(-32005, "x", None)) == 0.1
+
+
+# --- keystores -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kdf", ["scrypt", "pbkdf2"])
+def test_keystore_made_by_eth_account_decrypts(tmp_path: Any, kdf: str) -> None:
+    from prover.errors import InvalidFieldError
+    from sequencer.client import keystore_signer
+
+    ks = Account.encrypt(KEY, "s3cret", kdf=kdf, iterations=2 if kdf == "scrypt" else 1000)
+    path = tmp_path / "k.json"
+    path.write_bytes(orjson.dumps(ks))
+    assert keystore_signer(path, "s3cret").address == bytes.fromhex(Account.from_key(KEY).address[2:])
+
+    with pytest.raises(InvalidFieldError, match="wrong password"):
+        keystore_signer(path, "nope")
