@@ -238,6 +238,22 @@ class Client:
 
     # --- L1 and the light client --------------------------------------------------------------
 
+    def bundle(self, seq: int, *, allow_pending: bool = False) -> dict[str, Any]:
+        """A proof bundle of `seq` (docs/spec.md §11, the file `attest proof export` writes and
+        `attest verify --bundle` checks), anchored to the L1 checkpoint chosen from L1 itself:
+        the latest final one covering it (or the pending latest with `allow_pending`).
+        Checked before it is returned: the inclusion proof and the anchor."""
+        from prover.light_client import encode_bundle, verify_anchor, verify_bundle_inclusion
+        from sequencer.client.light import fetch_bundle
+
+        event = self.get_event(seq)
+        l1 = self.l1()
+        assert l1 is not None
+        b = fetch_bundle(self, event, l1.choose(seq, allow_pending=allow_pending))
+        verify_bundle_inclusion(b)
+        verify_anchor(b)
+        return encode_bundle(b)
+
     def verify(self, seq: int, expectations: Expectations | None = None, *,
                allow_pending: bool = False, revocations: bool = True) -> Verification:
         """Light-client verification of `seq` against L1 (docs/spec.md §11), with its

@@ -136,6 +136,9 @@ def test_sensor_fleet_through_the_batcher(net: Net) -> None:
     assert len(accepted) == 5000 and batcher.stats.failed == 0
     seqs = sorted(a.seq for a in accepted)
     assert seqs == list(range(seqs[0], seqs[0] + 5000))
+    with Client(net.url) as reader:  # every match, whatever the page size
+        assert list(reader.find(subject=subject_of("sensor:3"), page=7)) == list(
+            reader.find(subject=subject_of("sensor:3"))) and len(list(reader.find(subject=subject_of("sensor:3")))) == 100
     # The stream form: attest submit --jsonl - with a progress bar.
     lines = b"".join(orjson.dumps({"kind": "sensor_hash", "subject": "sensor:7", "digest": "0x" + os.urandom(32).hex()})
                      + b"\n" for _ in range(300))
@@ -189,4 +192,8 @@ def test_pay_per_inference_receipts_counted_and_verified_by_the_payer(net: Net) 
             assert v.final and v.event.submitter == provider.address and v.event.kind == "inference_receipt"
             assert v.event.meta is not None and v.event.meta_verified
             total += v.event.meta["units"]
+        bundle = payer.bundle(seqs[0])  # what the payer files as evidence: `attest verify --bundle`
+    (net.home / "invoice-0.json").write_bytes(orjson.dumps(bundle))
+    assert net.attest("verify", "--bundle", "invoice-0.json", "--l1-rpc", net.l1, "--contract", net.contract,
+                      "--state", "none-state2.json").returncode == 0
     assert len(seqs) == 40 and total == sum(3 + i % 4 for i in range(40))
