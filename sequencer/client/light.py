@@ -190,17 +190,19 @@ def verify_seq(client: Client, seq: int, expectations: Expectations, *, allow_pe
     event = fetch_event(client, seq)
     cp, final, notes = verify_event_info(client, event, expectations, allow_pending=allow_pending)
     v = Verification(event, cp, final, notes=tuple(notes))
-    if revocations:
-        # Supersessions are found among the later records of the subject (their meta names the
-        # leaf hash); a subject with very many (a busy sensor) is not read whole for that.
-        later = [s for s in client.find(subject=event.subject) if s > seq]
-        if len(later) > MAX_SUPERSESSION_SCAN:
-            later = []
-            notes.append(f"more than {MAX_SUPERSESSION_SCAN} later records with this subject: "
-                         "supersession not checked (revocations were)")
-            v = replace(v, notes=tuple(notes))
-        v = with_revocations(client, v, client.get_events(later))
-    return v
+    return revocation_status(client, v) if revocations else v
+
+
+def revocation_status(client: Client, v: Verification) -> Verification:
+    """`v` with its revocations (found by digest = its leaf hash) and supersessions (found among
+    the later records of its subject, whose meta names the leaf hash; a subject with more than
+    `MAX_SUPERSESSION_SCAN` later records — a busy sensor — is not read whole for that)."""
+    later = [s for s in client.find(subject=v.event.subject) if s > v.event.seq]
+    if len(later) > MAX_SUPERSESSION_SCAN:
+        later = []
+        v = replace(v, notes=(*v.notes, f"more than {MAX_SUPERSESSION_SCAN} later records with this "
+                              "subject: supersession not checked (revocations were)"))
+    return with_revocations(client, v, client.get_events(later))
 
 
 # --- revocation and supersession (docs/spec.md §13) -----------------------------------------

@@ -35,7 +35,7 @@ from prover.light_client import (
 from prover.record import encode_kind
 from prover.wire import parse_address, parse_hash32
 from sequencer.client import Client, Verification
-from sequencer.client.light import with_revocations
+from sequencer.client.light import revocation_status
 from sequencer.config import sequencer_url_type, url_type
 from sequencer.lightclient.export import register_export
 from sequencer.lightclient.fetch import (
@@ -192,8 +192,7 @@ def _revocation_status(
         event = tc.get_event(verdict.seq)
         if verdict.checkpoint is None:
             return {"meta": event.meta}, EXIT_OK
-        history = tc.get_events(list(tc.find(subject=event.subject)))
-        v = with_revocations(tc, Verification(event, verdict.checkpoint, verdict.final), history)
+        v = revocation_status(tc, Verification(event, verdict.checkpoint, verdict.final))
     notes.extend(v.notes)
     for r in v.revoked_by:
         reason = (r.meta or {}).get("reason")
