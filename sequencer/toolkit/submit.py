@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from prover.errors import InvalidFieldError, InvalidInputError
+from prover.errors import AttestError, InvalidFieldError
 from prover.wire import hex0x, parse_uint
 from sequencer.client import Client, Event
 from sequencer.client.receipts import Accepted
@@ -26,7 +26,6 @@ from sequencer.toolkit.common import (
     add_connection,
     add_signing,
     client_from_args,
-    exit_code_of,
     fail,
     out,
     run,
@@ -199,7 +198,9 @@ def _submit_stream(args: argparse.Namespace) -> int:
     if errors:
         worst = errors[0]
         sys.stderr.write(f"attest submit: {progress.failed} event(s) not accepted\n")
-        return fail(args, worst) if isinstance(worst, InvalidInputError | Exception) else exit_code_of(worst)
+        if not isinstance(worst, AttestError):
+            raise worst  # not a verdict: a bug, with its traceback
+        return fail(args, worst)
     return EXIT_OK
 
 
