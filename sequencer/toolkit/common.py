@@ -74,8 +74,9 @@ EXIT_REFUSED: Final = 16
 EXIT_RECEIPT_INVALID: Final = 17
 
 EXIT_CODES_HELP: Final[str] = "exit codes:\n" + "\n".join(
-    "  " + line.strip() for line in (__doc__ or "").split("\n") if line.strip()[:2].strip().isdigit()
+    line[2:] for line in (__doc__ or "").split("\n") if line.strip()[:2].strip().isdigit()
 ) + "\n"
+"""The table of the module docstring, as `--help` prints it (one source for both)."""
 
 OUTCOME_CODES: Final[dict[Outcome, int]] = {
     Outcome.ATTESTED: EXIT_OK,

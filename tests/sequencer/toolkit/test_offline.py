@@ -135,3 +135,18 @@ def test_bad_input_is_one_line_and_a_distinct_code(files: Path, args: list[str],
     assert proc.returncode == code, (proc.returncode, proc.stderr, proc.stdout)
     assert len(lines) == 1, proc.stderr
     assert word.lower() in lines[0].lower(), lines[0]
+
+
+def test_exit_code_table_agrees_with_the_constants_and_the_docs() -> None:
+    """One table, three places: the constants, `--help` (from the module docstring), docs/client.md."""
+    import re
+
+    from sequencer.toolkit import common
+
+    constants = {v for k, v in vars(common).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    in_help = {int(m) for m in re.findall(r"^\s*(\d+)  ", common.EXIT_CODES_HELP, re.M)}
+    docs = (ROOT / "docs" / "client.md").read_text()
+    table = docs[docs.index("### Exit codes"):docs.index("### Model fingerprints")]
+    in_docs = {int(m) for m in re.findall(r"^\| (\d+) \|", table, re.M)}
+    assert constants == in_help == in_docs - {8}, (constants, in_help, in_docs)
+    assert len(constants) == len({getattr(common, k) for k in vars(common) if k.startswith("EXIT_") and k != "EXIT_CODES_HELP"})
