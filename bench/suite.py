@@ -133,6 +133,9 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
     Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
+    Goal("client.batcher_eps", "client batcher: unsigned events/s accepted and verified", ">=", 50_000, "ev/s"),
+    Goal("client.client_vs_eth_account", "client signing / eth-account sign_typed_data speed", ">=", 0.9, "x"),
+    Goal("client.fingerprint_vs_sha256sum", "model fingerprint / sha256sum speed (1 GiB)", ">=", 0.8, "x"),
 )
 
 
@@ -250,9 +253,9 @@ def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
 
 def stage_client(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     live.update("client batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum")
-    quick = p.mode == "quick"
-    return bench_client.run(seconds=p.ingest_seconds, batch=p.batch, sign_n=1000 if quick else 5000,
-                            size_mb=256 if quick else 1024)
+    full = p.mode == "full"  # --quick (and the tests' tiny runs): 64 MiB and 500 signatures
+    return bench_client.run(seconds=p.ingest_seconds, batch=max(p.batch, 20), sign_n=5000 if full else 500,
+                            size_mb=1024 if full else 64)
 
 
 Stage = tuple[str, str, Callable[[SuiteParams, LiveLine], dict[str, Any]]]
@@ -352,11 +355,17 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             per_cp = (marks[-1]["tree_size"] - marks[0]["tree_size"]) / (len(marks) - 1)
             out["l1"]["hammer_events_per_checkpoint"] = per_cp
             out["l1"]["hammer_gas_per_event"] = commit / per_cp if per_cp > 0 else None
+    if "client" in raw:
+        r = raw["client"]
+        out["client"] = {k: r[k] for k in (
+            "batcher_eps", "loadgen_eps", "batcher_vs_loadgen", "client_cpu_us_per_event",
+            "client_sign_per_s", "eth_account_sign_per_s", "client_vs_eth_account",
+            "fingerprint_mb_s", "sha256sum_mb_s", "fingerprint_vs_sha256sum")}  # fmt: skip
     return out
 
 
 #: The headline sections of the result, in table order.
-SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1")
+SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "client")
 
 
 def verdicts(summary: dict[str, Any]) -> list[dict[str, Any]]:
