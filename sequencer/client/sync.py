@@ -103,14 +103,19 @@ class Client:
         return self._status if self._status is not None else self.status()
 
     def receipt_signer(self) -> bytes:
-        """The address receipts must recover to: pinned by the caller, else L1's
-        `sequencer()` when L1 is known, else the server's `attest_status.sequencer`."""
+        """The address receipts must recover to: `sequencer` when the caller pinned it; else
+        L1's `sequencer()` when the caller pinned L1 (`l1_rpc` and `contract`: docs/spec.md §5
+        says to trust L1's); else the server's `attest_status.sequencer` — an L1 named by the
+        same server would add nothing, and might not be reachable from here."""
         if self._receipt_signer is None:
             if self._pinned_sequencer is not None:
                 self._receipt_signer = self._pinned_sequencer
+            elif not self.l1_from_server():
+                l1 = self.l1()
+                assert l1 is not None
+                self._receipt_signer = l1.sequencer()
             else:
-                l1 = self.l1(required=False)
-                self._receipt_signer = l1.sequencer() if l1 is not None else self._known_status().sequencer
+                self._receipt_signer = self._known_status().sequencer
         return self._receipt_signer
 
     def l1(self, *, required: bool = True) -> L1Reader | None:

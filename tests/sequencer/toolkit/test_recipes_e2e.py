@@ -177,9 +177,11 @@ def test_dataset_membership_proof_for_an_auditor(net: Net) -> None:
 def test_pay_per_inference_receipts_counted_and_verified_by_the_payer(net: Net) -> None:
     provider = KeySigner(BOB_KEY)
     job = subject_of("invoice:acme-2026-12")
-    with Client(net.url, signer=provider) as c:
+    # Receipts checked against the sequencer() L1 holds (the provider pins L1).
+    with Client(net.url, signer=provider, l1_rpc=net.l1, contract=net.contract) as c:
         placed = c.submit_batch([Event("inference_receipt", job, os.urandom(32), {"units": 3 + i % 4, "model": "m-7"})
                                  for i in range(40)])
+        assert c.receipt_signer() == c.status().sequencer  # L1's sequencer() is the devnet's
     net.wait_covered(max(a.seq for a in placed))
     net.advance()
     # The payer trusts only L1 and the provider's address.
