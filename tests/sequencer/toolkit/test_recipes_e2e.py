@@ -194,6 +194,7 @@ def test_pay_per_inference_receipts_counted_and_verified_by_the_payer(net: Net) 
             assert v.final and v.event.submitter == provider.address and v.event.kind == "inference_receipt"
             assert v.event.meta is not None and v.event.meta_verified
             total += v.event.meta["units"]
+        assert payer.wait_final(seqs[-1], timeout=30).final
         bundle = payer.bundle(seqs[0])  # what the payer files as evidence: `attest verify --bundle`
     (net.home / "invoice-0.json").write_bytes(orjson.dumps(bundle))
     assert net.attest("verify", "--bundle", "invoice-0.json", "--l1-rpc", net.l1, "--contract", net.contract,
