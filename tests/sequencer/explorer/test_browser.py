@@ -28,7 +28,13 @@ import pytest
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
-from tests.sequencer.validator.helpers import devnet_args, events, pin_l1_ahead, rollup, validator_for
+from tests.sequencer.validator.helpers import (
+    devnet_args,
+    events,
+    pin_l1_ahead,
+    rollup,
+    validator_for,
+)
 from tests.waiting import wait_for
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
