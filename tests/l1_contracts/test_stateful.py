@@ -267,7 +267,7 @@ class RollupMachine(RuleBasedStateMachine):
     @rule(wait=st.booleans())
     def withdraw(self, wait: bool) -> None:
         if wait:
-            self.c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
+            self.c.advance(self.model.exit_delay())
         try:
             self.model.withdraw(self._next_time())
             expected = None
