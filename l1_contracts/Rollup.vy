@@ -297,8 +297,9 @@ def __init__(
         domainContract = self
     eip712Contract = domainContract
     # A bond cannot leave before every checkpoint it backs is final, answered challenges
-    # included (withdraw also checks the latest live checkpoint is final).
-    exitDelay = _challengeWindow + _daResponseWindow + _postRevealWindow
+    # included (withdraw also checks the latest live checkpoint is final), nor before every
+    # receipt issued until the exit request is past its deadline with time left to prove it.
+    exitDelay = _challengeWindow + _daResponseWindow + _postRevealWindow + _receiptHorizon
 
 
 # --- ownership (two-step, as snekmate's ownable_2step) ------------------------------------

@@ -133,6 +133,10 @@ class RollupModel:
         time (docs/contract.md): challengeEnds + daResponseWindow + postRevealWindow."""
         return self.checkpoints[index].challenge_ends + self.da_window + self.post_reveal_window
 
+    def exit_delay(self) -> int:
+        """W + D + P + receiptHorizon (docs/contract.md, exit)."""
+        return self.challenge_window + self.da_window + self.post_reveal_window + self.receipt_horizon
+
     def da_bond(self, count: int, basefee: int) -> int:
         return max(self.challenger_bond, DA_BOND_BASEFEE_MULTIPLE * basefee * reveal_gas(count))
 
@@ -267,7 +271,7 @@ class RollupModel:
         """Credit the whole bond to the sequencer; returns the amount."""
         if not self.exit_requested_at:
             raise ModelRevert("rollup: no exit requested")
-        if now < self.exit_requested_at + self.challenge_window + self.da_window + self.post_reveal_window:
+        if now < self.exit_requested_at + self.exit_delay():
             raise ModelRevert("rollup: exit delay not over")
         last = self.last_index()
         if not self.frozen and last is not None and self.status(last, now) != CheckpointStatus.FINAL:

@@ -6,12 +6,17 @@ import pytest
 
 from l1_contracts.contract import (
     SignedReceipt,
+    claim,
+    da_bond,
+    da_chunk,
+    default_post_reveal_window,
     latest_finalized,
     read_checkpoint,
     receipt_deadline_fraud,
     reveal_records,
     rollup_at,
     single_record_fraud,
+    timestamp_bound,
 )
 from prover.checkpoint import CheckpointStatus
 from prover.errors import InclusionProofError, InvalidFieldError
@@ -70,3 +75,31 @@ def test_deploy_with_a_local_key(chain: Chain) -> None:
     assert r.functions.owner().call() == owner
     with pytest.raises(InvalidFieldError, match="owner_key"):
         deploy_rollup(chain.w3, chain.sequencer, owner, 10, 5, 1, owner_key=KEYS[4])
+
+
+def test_da_chunk_is_the_aligned_range_the_contract_accepts() -> None:
+    assert da_chunk(0, 10, 4) == (0, 4)
+    assert da_chunk(5, 10, 4) == (4, 8)
+    assert da_chunk(9, 10, 4) == (8, 10)
+    assert da_chunk(299, 300, 256) == (256, 300)
+    for bad in (-1, 10):
+        with pytest.raises(InvalidFieldError):
+            da_chunk(bad, 10, 4)
+
+
+def test_default_post_reveal_window_satisfies_the_constructor() -> None:
+    for w, d in [(30, 10), (40, 6), (40, 4), (120, 30), (1000, 300), (11, 9), (10**6, 10**5)]:
+        p = default_post_reveal_window(w, d)
+        assert p >= 1 and d + p < w
+
+
+def test_v2_reads_and_claim(bonded: Chain) -> None:
+    c = bonded
+    c.append(c.valid_records(3))
+    bound = c.bound_for(3)
+    assert bound == int.from_bytes(c.records[2][32:64], "big")
+    c.commit()
+    assert timestamp_bound(c.rollup, 0) == bound
+    assert da_bond(c.rollup, 3) >= c.rollup.functions.challengerBond().call()
+    fn = claim(c.rollup)
+    assert fn.fn_name == "claim"

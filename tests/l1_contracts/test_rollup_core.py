@@ -13,6 +13,7 @@ from tests.l1_contracts.helpers import (
     DA_WINDOW,
     MIN_BOND,
     POST_REVEAL,
+    RECEIPT_HORIZON,
     WINDOW,
     Chain,
     events,
@@ -73,7 +74,7 @@ def test_constructor_sets_parameters(chain: Chain) -> None:
     assert f.minBond().call() == MIN_BOND
     assert f.maxDARange().call() == 256
     assert f.postRevealWindow().call() == POST_REVEAL
-    assert f.exitDelay().call() == WINDOW + DA_WINDOW + POST_REVEAL
+    assert f.exitDelay().call() == WINDOW + DA_WINDOW + POST_REVEAL + RECEIPT_HORIZON
     assert f.eip712Contract().call() == chain.rollup.address
     assert f.checkpointCount().call() == 0
     assert f.latestFinalized().call() == NO_INDEX
@@ -116,7 +117,7 @@ def test_exit_and_withdraw(bonded: Chain) -> None:
         c.commit()
     with reverts("rollup: exit delay not over"):
         f.withdraw().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
+    c.advance(f.exitDelay().call())
     with reverts("rollup: caller is not the sequencer"):
         f.withdraw().transact({"from": c.owner})
     before = c.balance(c.sequencer)
@@ -132,7 +133,7 @@ def test_exit_and_withdraw(bonded: Chain) -> None:
 def test_withdraw_without_checkpoints(bonded: Chain) -> None:
     c, f = bonded, bonded.rollup.functions
     f.requestExit().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW + POST_REVEAL)
+    c.advance(f.exitDelay().call())
     f.withdraw().transact({"from": c.sequencer})
     assert f.bond().call() == 0 and f.credits(c.sequencer).call() == MIN_BOND
 
@@ -143,7 +144,7 @@ def test_withdraw_refused_while_pending_da(bonded: Chain) -> None:
     i = c.commit()
     f.openDAChallenge(i, 0, 4).transact({"from": c.challenger, "value": f.daBond(4).call()})
     f.requestExit().transact({"from": c.sequencer})
-    c.advance(WINDOW + DA_WINDOW + POST_REVEAL + 1)
+    c.advance(f.exitDelay().call() + 1)
     with reverts("rollup: a checkpoint is still pending"):
         f.withdraw().transact({"from": c.sequencer})
 
