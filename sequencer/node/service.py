@@ -3,7 +3,11 @@
 Shutdown (SIGTERM/SIGINT) cancels the root nursery. The writer's commit in flight runs in a
 worker thread that is not abandoned on cancel, so it either completes (and the store closes after
 it) or never started; the requests still waiting are simply not answered. Nothing is acknowledged
-that was not written.
+that was not written. `serve_until_signalled` bounds the whole shutdown in time.
+
+A store that can no longer be written (disk full, EMFILE, I/O error) stops the writer: for a
+moment `/health` answers 503 with the reason and submissions get -32010, then the process exits
+with `EXIT_STORAGE_UNAVAILABLE` and a one-line message on stderr, for a supervisor to restart it.
 """
 
 from __future__ import annotations
@@ -11,17 +15,18 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import InvalidFieldError
+from prover.errors import InvalidFieldError, StorageUnavailableError
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from sequencer.l1.account import L1Client
 
 log = logging.getLogger(__name__)
+
+EXIT_STORAGE_UNAVAILABLE: Final = 3
+"""`attest serve`'s exit status when the store could not be written (restart me)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +112,15 @@ async def run_sequencer(
         register_api(dispatcher, api)
 
         async def health(request: Request) -> Response:
-            body = {"status": "ok", "treeSize": store.head.tree_size}
+            body: dict[str, object] = {"status": "ok", "treeSize": store.head.tree_size}
             l1 = api.checkpoints.l1_status() if api.checkpoints is not None else None
             if l1 is not None:
                 body["l1"] = l1
+            if writer.failure is not None:
+                # 503 (RFC 9110 §15.6.4): the process is stopping; a load balancer stops
+                # sending it submissions, a supervisor restarts it.
+                body.update(status="unhealthy", reason=f"writer stopped: {writer.failure}")
+                return Response(503, orjson.dumps(body))
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
@@ -181,8 +194,24 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    trio.run(serve_until_signalled, partial(run_sequencer, config), _announce(config))
+    failure: StorageUnavailableError | None = None
+    try:
+        trio.run(serve_until_signalled, partial(run_sequencer, config), _announce(config))
+    except* StorageUnavailableError as group:
+        failure = _first(group)
+    if failure is not None:
+        print(f"attest serve: stopped, {failure} (exit {EXIT_STORAGE_UNAVAILABLE}; restart to "
+              "reopen the store at its last synced write)", file=sys.stderr, flush=True)
+        return EXIT_STORAGE_UNAVAILABLE
     return 0
+
+
+def _first(group: BaseExceptionGroup[StorageUnavailableError]) -> StorageUnavailableError:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, StorageUnavailableError)
+    return exc
 
 
 def add_ingest_workers_argument(p: argparse.ArgumentParser) -> None:
