@@ -80,6 +80,12 @@ class Config:
     """At most this many events in one `attest_submitBatch`."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest HTTP request body accepted."""
+    max_connections: int = 10_000
+    """Open HTTP connections at most (lowered at start to fit RLIMIT_NOFILE beside LevelDB)."""
+    max_connections_per_ip: int = 0
+    """Open HTTP connections per client address at most; 0: no per-address limit."""
+    max_buffered_bytes: int = 128 * 1024 * 1024
+    """Request body bytes held at once over all connections; beyond, 503 and -32005."""
     dev: bool = False
     """`--dev`: adds the `dev` token bound to `DEV_ADDRESS`."""
     l1_rpc: str | None = None
@@ -141,6 +147,9 @@ _INT_KEYS: Final = (
     "max_group_events",
     "max_batch_events",
     "max_body_bytes",
+    "max_connections",
+    "max_connections_per_ip",
+    "max_buffered_bytes",
 )
 _KNOWN_KEYS: Final = {
     *_INT_KEYS,

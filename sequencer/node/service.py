@@ -26,7 +26,7 @@ import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import InvalidFieldError, StorageUnavailableError
+from prover.errors import AttestError, InvalidFieldError, StorageUnavailableError
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
@@ -34,10 +34,11 @@ from sequencer.node.faults import Fault, FaultInjector
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
 from sequencer.node.writer import Writer
-from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
+from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc.http_server import HttpLimits, Request, RequestHead, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler
 from sequencer.rpc.methods import register_api
-from sequencer.runtime import serve_until_signalled
+from sequencer.runtime import raise_open_files_limit, serve_until_signalled
 from state_db.store import Store
 
 if TYPE_CHECKING:
@@ -47,6 +48,34 @@ log = logging.getLogger(__name__)
 
 EXIT_STORAGE_UNAVAILABLE: Final = 3
 """`attest serve`'s exit status when the store could not be written (restart me)."""
+
+LEVELDB_OPEN_FILES: Final = 1000
+"""Table files LevelDB keeps open at most (its default `max_open_files`, which plyvel keeps)."""
+OTHER_FILES: Final = 128
+"""Descriptors for everything else: the store's log and manifest, listeners, thread and
+worker pipes, log files."""
+
+SHED_BODY_BYTES: Final = 64 * 1024
+"""A `POST /` body at least this large is, in practice, a submission: while the writer's queue
+has no room for it, it is refused from its head alone, before a byte of it is read."""
+MAX_EVENT_WIRE_BYTES: Final = 1024
+"""Wire bytes per event assumed when estimating a body's events from its length (a generous
+upper bound for a compact event, so the estimate errs towards admitting)."""
+
+
+def connection_cap(wanted: int, open_files: int) -> int:
+    """At most `wanted` connections, and never so many that LevelDB runs out of descriptors.
+
+    Half the descriptors stay reserved when the limit is too low for LevelDB's full share
+    (then the log warns), so that the process still serves somebody.
+    """
+    reserve = min(LEVELDB_OPEN_FILES + OTHER_FILES, open_files // 2)
+    if reserve < LEVELDB_OPEN_FILES + OTHER_FILES:
+        log.warning(
+            "the open files limit leaves LevelDB less than its default share",
+            extra={"open_files": open_files, "reserved": reserve},
+        )
+    return max(1, min(wanted, open_files - reserve))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +97,7 @@ async def run_sequencer(
     from L1 before anything is signed (a receipt in the wrong domain would be worthless).
     """
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    open_files = raise_open_files_limit()
     l1: L1Client | None = None
     if config.l1_rpc is not None:
         # Imported here: web3 costs ~1 s of start-up that a sequencer without L1 (and every
@@ -109,7 +139,7 @@ async def run_sequencer(
             faults=faults,
         )
         dispatcher = Dispatcher(max_batch=1000)
-        register_api(dispatcher, api)
+        register_api(dispatcher, api, max_batch_events=config.max_batch_events)
 
         async def health(request: Request) -> Response:
             body: dict[str, object] = {"status": "ok", "treeSize": store.head.tree_size}
@@ -130,7 +160,25 @@ async def run_sequencer(
             dispatcher,
             extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page},
         )
-        limits = HttpLimits(max_body_bytes=config.max_body_bytes)
+        def admit(head: RequestHead) -> Response | None:
+            """A large submission while the queue is full: refused from its head (issue 12)."""
+            length = head.content_length
+            if head.method != "POST" or length is None or length < SHED_BODY_BYTES:
+                return None
+            try:
+                writer.check_room(length // MAX_EVENT_WIRE_BYTES, count=False)
+            except AttestError as exc:
+                body = {"jsonrpc": "2.0", "error": rpc_errors.error_object(exc), "id": None}
+                retry_s = max(1, -(-getattr(exc, "retry_after_ms", 1000) // 1000))
+                return Response(503, orjson.dumps(body), headers=(("Retry-After", str(retry_s)),))
+            return None
+
+        limits = HttpLimits(
+            max_body_bytes=config.max_body_bytes,
+            max_connections=connection_cap(config.max_connections, open_files),
+            max_connections_per_ip=config.max_connections_per_ip,
+            max_buffered_bytes=max(config.max_buffered_bytes, config.max_body_bytes),
+        )
         if config.ingest_workers:
             pool = IngestPool(api.ingest, config.ingest_workers)
             await trio.to_thread.run_sync(pool.start)
@@ -144,7 +192,9 @@ async def run_sequencer(
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
-            port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=limits))
+            port = await nursery.start(
+                partial(serve_http, handler, config.host, config.port, limits=limits, admit=admit)
+            )
             _tune_gc()
             log.info("sequencer ready", extra={"port": port, "tree_size": store.head.tree_size})
             task_status.started(Running(port, api))

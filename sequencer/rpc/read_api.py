@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError, NotFoundError
+from prover.wire import parse_uint
 from sequencer.rpc.jsonrpc import RpcContext
-from sequencer.rpc.wire import block_json, event_json, hex0x, parse_hash32, parse_object, parse_uint
+from sequencer.rpc.wire import block_json, event_json, hex0x, parse_hash32, parse_object
 from state_db.store import Store
 
 _MAX_PAGE = 1000
