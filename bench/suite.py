@@ -13,6 +13,9 @@ Stages, each calling the benchmark module that owns the measurement:
 5. **restart** (`bench.bench_restart`) — time to reopen a store of N records.
 6. **l1** (`bench.bench_gas`) — gas per checkpoint and per attested event beside a naive
    per-event registry on the same chain.
+7. **overload** (`bench.bench_overload`) — 200 writers at maximum rate against a queue of
+   50,000 events: ack latency, -32005 refusal latency, and `attest_status`//health` latency
+   while overloaded (issue 12).
 
 `--quick` keeps the whole run under about 4 minutes on a 2-core machine (shorter phases,
 pymerkle at 100k leaves scaled linearly, a 1M-record store for restart instead of 10M); the
@@ -40,7 +43,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from bench import bench_gas, bench_ingest, bench_proofs, bench_restart, bench_tree, hammer
+from bench import (
+    bench_gas,
+    bench_ingest,
+    bench_overload,
+    bench_proofs,
+    bench_restart,
+    bench_tree,
+    hammer,
+)
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
 
 
@@ -70,6 +81,8 @@ class SuiteParams:
     tree_repeats: int
     restart_records: int
     restart_group: int
+    overload_seconds: float = 6.0
+    overload_writers: int = 200
 
 
 QUICK: Final = SuiteParams(
@@ -122,6 +135,9 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
     Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
+    Goal("overload.refused_p99_ms", "-32005 p99 under 200 writers (issue 12)", "<=", 10, "ms"),
+    Goal("overload.status_p99_ms", "attest_status p99 under 200 writers", "<=", 50, "ms"),
+    Goal("overload.health_p99_ms", "/health p99 under 200 writers", "<=", 50, "ms"),
 )
 
 
@@ -232,6 +248,11 @@ def stage_restart(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     return bench_restart.run(p.restart_records, p.restart_group)
 
 
+def stage_overload(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
+    live.update(f"{p.overload_writers} writers at max rate, probing refusals and status")
+    return bench_overload.run(p.overload_seconds, p.overload_writers, p.batch)
+
+
 def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     live.update("py-evm: commits at 2^10..2^40, fraud proofs, DA reveal, naive registry")
     return bench_gas.run()
@@ -246,6 +267,7 @@ STAGES: Final[tuple[Stage, ...]] = (
     ("tree", "ours vs pymerkle (keccak_256) vs the bare keccak floor", stage_tree),
     ("restart", "reopen time of a large store", stage_restart),
     ("l1", "gas per checkpoint and per event vs a naive registry", stage_l1),
+    ("overload", "ack, refusal and status latency under 200 writers", stage_overload),
 )  # fmt: skip
 
 
@@ -333,11 +355,23 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             per_cp = (marks[-1]["tree_size"] - marks[0]["tree_size"]) / (len(marks) - 1)
             out["l1"]["hammer_events_per_checkpoint"] = per_cp
             out["l1"]["hammer_gas_per_event"] = commit / per_cp if per_cp > 0 else None
+    if "overload" in raw:
+        r = raw["overload"]
+        out["overload"] = {
+            "writers": r["writers"], "acked_eps": r["acked_eps"],
+            "ack_p50_ms": r["ack_ms"]["p50"], "ack_p99_ms": r["ack_ms"]["p99"],
+            "refused_p50_ms": r["probe_refused_ms"]["p50"],
+            "refused_p99_ms": r["probe_refused_ms"]["p99"],
+            "loadgen_refused_p99_ms": r["overloaded_ms"]["p99"],
+            "status_p50_ms": r["status_ms"]["p50"], "status_p99_ms": r["status_ms"]["p99"],
+            "health_p50_ms": r["health_ms"]["p50"], "health_p99_ms": r["health_ms"]["p99"],
+            "refusals": r["overloaded"], "other_errors": r["other_errors"],
+        }  # fmt: skip
     return out
 
 
 #: The headline sections of the result, in table order.
-SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1")
+SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "overload")
 
 
 def verdicts(summary: dict[str, Any]) -> list[dict[str, Any]]:
