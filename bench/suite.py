@@ -16,6 +16,9 @@ Stages, each calling the benchmark module that owns the measurement:
 7. **client** (`bench.bench_client`) — the client's batcher (accepted and verified events/s)
    beside `bench.loadgen` on the same sequencer, client signing beside eth-account's
    `sign_typed_data`, `attest model fingerprint` hashing beside `sha256sum`.
+8. **overload** (`bench.bench_overload`) — 200 writers at maximum rate against a queue of
+   50,000 events: ack latency, -32005 refusal latency, and `attest_status`//health` latency
+   while overloaded (issue 12).
 
 `--quick` keeps the whole run under about 4 minutes on a 2-core machine (shorter phases,
 pymerkle at 100k leaves scaled linearly, a 1M-record store for restart instead of 10M); the
@@ -47,6 +50,7 @@ from bench import (
     bench_client,
     bench_gas,
     bench_ingest,
+    bench_overload,
     bench_proofs,
     bench_restart,
     bench_tree,
@@ -81,6 +85,8 @@ class SuiteParams:
     tree_repeats: int
     restart_records: int
     restart_group: int
+    overload_seconds: float = 6.0
+    overload_writers: int = 200
 
 
 QUICK: Final = SuiteParams(
@@ -136,6 +142,9 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("client.batcher_eps", "client batcher: unsigned events/s accepted and verified", ">=", 50_000, "ev/s"),
     Goal("client.client_vs_eth_account", "client signing / eth-account sign_typed_data speed", ">=", 0.9, "x"),
     Goal("client.fingerprint_vs_sha256sum", "model fingerprint / sha256sum speed (1 GiB)", ">=", 0.8, "x"),
+    Goal("overload.refused_p99_ms", "-32005 p99 under 200 writers (issue 12)", "<=", 10, "ms"),
+    Goal("overload.status_p99_ms", "attest_status p99 under 200 writers", "<=", 50, "ms"),
+    Goal("overload.health_p99_ms", "/health p99 under 200 writers", "<=", 50, "ms"),
 )
 
 
@@ -246,6 +255,11 @@ def stage_restart(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     return bench_restart.run(p.restart_records, p.restart_group)
 
 
+def stage_overload(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
+    live.update(f"{p.overload_writers} writers at max rate, probing refusals and status")
+    return bench_overload.run(p.overload_seconds, p.overload_writers, p.batch)
+
+
 def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     live.update("py-evm: commits at 2^10..2^40, fraud proofs, DA reveal, naive registry")
     return bench_gas.run()
@@ -268,6 +282,7 @@ STAGES: Final[tuple[Stage, ...]] = (
     ("restart", "reopen time of a large store", stage_restart),
     ("l1", "gas per checkpoint and per event vs a naive registry", stage_l1),
     ("client", "batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum", stage_client),
+    ("overload", "ack, refusal and status latency under 200 writers", stage_overload),
 )  # fmt: skip
 
 
@@ -361,11 +376,25 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "batcher_eps", "loadgen_eps", "batcher_vs_loadgen", "client_cpu_us_per_event",
             "client_sign_per_s", "eth_account_sign_per_s", "client_vs_eth_account",
             "fingerprint_mb_s", "sha256sum_mb_s", "fingerprint_vs_sha256sum")}  # fmt: skip
+    if "overload" in raw:
+        r = raw["overload"]
+        out["overload"] = {
+            "writers": r["writers"], "acked_eps": r["acked_eps"],
+            "ack_p50_ms": r["ack_ms"]["p50"], "ack_p99_ms": r["ack_ms"]["p99"],
+            "refused_p50_ms": r["probe_refused_ms"]["p50"],
+            "refused_p99_ms": r["probe_refused_ms"]["p99"],
+            "loadgen_refused_p99_ms": r["overloaded_ms"]["p99"],
+            "status_p50_ms": r["status_ms"]["p50"], "status_p99_ms": r["status_ms"]["p99"],
+            "health_p50_ms": r["health_ms"]["p50"], "health_p99_ms": r["health_ms"]["p99"],
+            "refusals": r["overloaded"], "other_errors": r["other_errors"],
+        }  # fmt: skip
     return out
 
 
 #: The headline sections of the result, in table order.
-SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "client")
+SECTIONS: Final = (
+    "ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "client", "overload",
+)  # fmt: skip
 
 
 def verdicts(summary: dict[str, Any]) -> list[dict[str, Any]]:

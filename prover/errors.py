@@ -97,6 +97,12 @@ class StorageError(AttestError):
     """The store is unusable (wrong schema version, corrupt head): fatal for the process."""
 
 
+class StorageUnavailableError(StorageError):
+    """The store can no longer be written (disk full, out of file descriptors, I/O error): the
+    writer has stopped, nothing more is accepted, and the process is about to exit so that a
+    supervisor restarts it. Unlike other `StorageError`s its message is meant for the client."""
+
+
 class L1Error(AttestError):
     """The L1 node is unreachable, or reverted a transaction."""
 

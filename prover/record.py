@@ -441,6 +441,9 @@ def canonical_meta(meta: object | None) -> bytes | None:
         return None
     if type(meta) is not dict:
         raise InvalidFieldError("meta", f"must be a JSON object, got {type(meta).__name__}")
+    # Verify the size first, cheaply: canonicalising a 900k-key object took 1.8 s (issue 12).
+    if _exceeds_json_bytes(meta, MAX_META_BYTES):
+        raise InvalidFieldError("meta", f"canonical JSON is more than {MAX_META_BYTES} bytes")
     canonical: bytes | None = None
     # Fast path (about 5x faster than rfc8785 on typical metas): orjson, for the subset of JSON
     # where its output is byte-for-byte JCS; tests/prover/test_record.py holds the two equal.
@@ -461,6 +464,38 @@ def canonical_meta(meta: object | None) -> bytes | None:
             "meta", f"canonical JSON is {len(canonical)} bytes, more than {MAX_META_BYTES}"
         )
     return bytes(canonical)
+
+
+def _exceeds_json_bytes(value: object, limit: int) -> bool:
+    """Whether any JSON text of `value` must be longer than `limit` bytes.
+
+    Adds up a lower bound of each element's encoded size (a string its characters and quotes,
+    a container its brackets, separators and members, any other scalar 1) and stops as soon as
+    the sum passes `limit`: every element visited adds at least one byte, so at most about
+    `limit` elements are visited whatever the size of `value`.
+    """
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is str:
+            size += len(item) + 2
+        elif type(item) is dict:
+            size += 1 + len(item)  # braces, and a colon per member (commas counted below)
+            for key, member in item.items():
+                if type(key) is str:
+                    size += len(key) + 2
+                stack.append(member)
+                if size > limit or len(stack) > limit:
+                    return True
+        elif type(item) is list:
+            size += 1 + len(item)  # brackets and commas, near enough (the bound stays a bound)
+            stack.extend(item[: limit + 1])
+        else:
+            size += 1
+        if size > limit:
+            return True
+    return False
 
 
 def compute_meta_hash(meta: object | None) -> bytes:

@@ -115,6 +115,12 @@ class Config:
     """At most this many events in one `attest_submitBatch`."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest HTTP request body accepted."""
+    max_connections: int = 10_000
+    """Open HTTP connections at most (lowered at start to fit RLIMIT_NOFILE beside LevelDB)."""
+    max_connections_per_ip: int = 0
+    """Open HTTP connections per client address at most; 0: no per-address limit."""
+    max_buffered_bytes: int = 128 * 1024 * 1024
+    """Request body bytes held at once over all connections; beyond, 503 and -32005."""
     dev: bool = False
     """`--dev`: adds the `dev` token bound to `DEV_ADDRESS`."""
     l1_rpc: str | None = None
@@ -439,6 +445,15 @@ SERVE: Final[tuple[Setting, ...]] = (
     Setting("max_batch_events", INTEGER, "max_batch_events",
             "at most this many events in one attest_submitBatch", flag=False),
     Setting("max_body_bytes", INTEGER, "max_body_bytes", "largest HTTP request body accepted",
+            flag=False),
+    Setting("max_connections", INTEGER, "max_connections",
+            "open HTTP connections at most (lowered at start to fit RLIMIT_NOFILE beside LevelDB)",
+            flag=False),
+    Setting("max_connections_per_ip", COUNT, "max_connections_per_ip",
+            "open HTTP connections per client address at most; 0: no per-address limit",
+            flag=False),
+    Setting("max_buffered_bytes", INTEGER, "max_buffered_bytes",
+            "request body bytes held at once over all connections; beyond, 503 and -32005",
             flag=False),
     Setting("allowlist", ADDRESSES, "allowlist", "only these addresses may submit signed events",
             flag=False, default="anyone"),

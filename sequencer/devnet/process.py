@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -12,8 +13,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-
-from sequencer.validator.service import validator_args
+from typing import IO, Any
 
 _READY = re.compile(r"listening on (http://\S+)")
 
@@ -23,9 +23,22 @@ class _Child:
 
     proc: subprocess.Popen[str]
 
-    def _start(self, args: list[str], ready: re.Pattern[str], timeout: float) -> re.Match[str]:
+    def _start(
+        self,
+        args: list[str],
+        ready: re.Pattern[str],
+        timeout: float,
+        *,
+        nofile: int | None = None,
+        stderr: int | IO[Any] | None = None,
+    ) -> re.Match[str]:
+        def limit_files() -> None:  # runs in the child between fork and exec
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=None, text=True, cwd=Path(__file__).parents[2]
+            args, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=Path(__file__).parents[2],
+            preexec_fn=limit_files if nofile is not None else None,
         )
         self.lines: list[str] = []
         assert self.proc.stdout is not None
@@ -121,7 +134,11 @@ class SequencerProcess(_Child):
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
+        nofile: int | None = None,
+        stderr: int | IO[Any] | None = None,
     ) -> None:
+        """`nofile` sets the child's RLIMIT_NOFILE (soft and hard); `stderr` is passed to Popen
+        (e.g. an open file, to read the exit message later; default: inherited)."""
         args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "serve",
                 "--data-dir", str(data_dir), "--rpc", rpc]
         if dev:
@@ -129,7 +146,7 @@ class SequencerProcess(_Child):
         if config is not None:
             args += ["--config", str(config)]
         args += list(extra_args)
-        self.url = self._start(args, _READY, ready_timeout).group(1)
+        self.url = self._start(args, _READY, ready_timeout, nofile=nofile, stderr=stderr).group(1)
 
     def __enter__(self) -> SequencerProcess:
         return self
@@ -162,6 +179,11 @@ class ValidatorProcess(_Child):
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
     ) -> None:
+        # Imported here: the validator pulls in web3 and the L1 reader, which a test or
+        # benchmark that only runs `attest serve` must not need (at this branch point
+        # sequencer/l1/reader.py imports prover.checkpoint, which does not exist yet).
+        from sequencer.validator.service import validator_args
+
         upstreams = [sequencer] if isinstance(sequencer, str) else list(sequencer)
         args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, *validator_args(
             sequencer=upstreams[0], l1_rpc=l1_rpc, contract=contract, key_file=key_file,

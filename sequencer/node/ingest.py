@@ -74,16 +74,21 @@ def check_submission(
 ) -> Checked:
     """Check one submission whole: `raw` is the event object (or, with `batch`, the list).
 
-    Shape, every field, the bearer token, every signature and the allowlist; the first failure
-    raises an `AttestError` that names it (with its index in a batch, none for a lone event)
-    and nothing of the submission is queued. `recover` recovers signers (default
-    `recover_chunk`, one thread). Pure CPU: safe in a worker thread or process.
+    Cheapest checks first (issue 12): the batch's shape and length, the bearer token, and that
+    every event without a signature has a token to vouch for it — all before a field is parsed;
+    then every field (meta's size bounded before it is canonicalised), every signature and the
+    allowlist. The first failure raises an `AttestError` that names it (with its index in a
+    batch, none for a lone event) and nothing of the submission is queued. `recover` recovers
+    signers (default `recover_chunk`, one thread). Pure CPU: safe in a worker thread or process.
     """
     try:
         if batch:
             check_batch_shape(raw, settings.max_batch_events)
-        events = parse_events(raw if batch else [raw], batch=batch)
+        items = raw if batch else [raw]
         token = token_address(authorization, settings.tokens)
+        if token is None:
+            require_signatures(items, batch=batch)
+        events = parse_events(items, batch=batch)
         submitters, signed = unsigned_submitters(events, token, batch=batch)
         recovered = (recover or recover_chunk)(settings.domain_separator, events, signed) if signed else []
         who = signed_submitters(submitters, signed, recovered, settings.allowlist, batch=batch)
@@ -152,6 +157,15 @@ def token_address(authorization: str | None, tokens: Mapping[str, bytes]) -> byt
     if address is None:
         raise UnauthorizedError("unknown bearer token")
     return address
+
+
+def require_signatures(raw: Sequence[Any], *, batch: bool) -> None:
+    """Without a bearer token every event must be signed: refuse the first that is not, before
+    any field is parsed (an anonymous client must not get the server to parse its meta)."""
+    for i, obj in enumerate(raw):
+        if isinstance(obj, dict) and obj.get("signature") is None:
+            where = f"events[{i}]: " if batch else ""
+            raise UnauthorizedError(f"{where}unsigned events need 'Authorization: Bearer <token>'")
 
 
 def unsigned_submitters(

@@ -3,7 +3,11 @@
 Shutdown (SIGTERM/SIGINT) cancels the root nursery. The writer's commit in flight runs in a
 worker thread that is not abandoned on cancel, so it either completes (and the store closes after
 it) or never started; the requests still waiting are simply not answered. Nothing is acknowledged
-that was not written.
+that was not written. `serve_until_signalled` bounds the whole shutdown in time.
+
+A store that can no longer be written (disk full, EMFILE, I/O error) stops the writer: for a
+moment `/health` answers 503 with the reason and submissions get -32010, then the process exits
+with `EXIT_STORAGE_UNAVAILABLE` and a one-line message on stderr, for a supervisor to restart it.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import InvalidFieldError
+from prover.errors import AttestError, InvalidFieldError, StorageUnavailableError
+from prover.jsonrpc import error_response
 from prover.wire import parse_address
 from sequencer.config import (
     DEV_ADDRESS,
@@ -36,17 +42,49 @@ from sequencer.node.faults import Fault, FaultInjector
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
 from sequencer.node.writer import Writer
+from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.cors import with_cors
-from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
+from sequencer.rpc.http_server import HttpLimits, Request, RequestHead, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler
 from sequencer.rpc.methods import register_api
-from sequencer.runtime import serve_until_signalled
+from sequencer.runtime import raise_open_files_limit, serve_until_signalled
 from state_db.store import Store
 
 if TYPE_CHECKING:
     from sequencer.l1.account import L1Client
 
 log = logging.getLogger(__name__)
+
+EXIT_STORAGE_UNAVAILABLE: Final = 3
+"""`attest serve`'s exit status when the store could not be written (restart me)."""
+
+LEVELDB_OPEN_FILES: Final = 1000
+"""Table files LevelDB keeps open at most (its default `max_open_files`, which plyvel keeps)."""
+OTHER_FILES: Final = 128
+"""Descriptors for everything else: the store's log and manifest, listeners, thread and
+worker pipes, log files."""
+
+SHED_BODY_BYTES: Final = 64 * 1024
+"""A `POST /` body at least this large is, in practice, a submission: while the writer's queue
+has no room for it, it is refused from its head alone, before a byte of it is read."""
+MAX_EVENT_WIRE_BYTES: Final = 1024
+"""Wire bytes per event assumed when estimating a body's events from its length (a generous
+upper bound for a compact event, so the estimate errs towards admitting)."""
+
+
+def connection_cap(wanted: int, open_files: int) -> int:
+    """At most `wanted` connections, and never so many that LevelDB runs out of descriptors.
+
+    Half the descriptors stay reserved when the limit is too low for LevelDB's full share
+    (then the log warns), so that the process still serves somebody.
+    """
+    reserve = min(LEVELDB_OPEN_FILES + OTHER_FILES, open_files // 2)
+    if reserve < LEVELDB_OPEN_FILES + OTHER_FILES:
+        log.warning(
+            "the open files limit leaves LevelDB less than its default share",
+            extra={"open_files": open_files, "reserved": reserve},
+        )
+    return max(1, min(wanted, open_files - reserve))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +106,7 @@ async def run_sequencer(
     from L1 before anything is signed (a receipt in the wrong domain would be worthless).
     """
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    open_files = raise_open_files_limit()
     l1: L1Client | None = None
     if config.l1_rpc is not None:
         # Imported here: web3 costs ~1 s of start-up that a sequencer without L1 (and every
@@ -109,14 +148,19 @@ async def run_sequencer(
             faults=faults,
         )
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
-        register_api(dispatcher, api)
+        register_api(dispatcher, api, max_batch_events=config.max_batch_events)
         explorer = None if config.no_explorer else install_explorer(dispatcher, api, "sequencer")
 
         async def health(request: Request) -> Response:
-            body = {"status": "ok", "treeSize": store.head.tree_size}
+            body: dict[str, object] = {"status": "ok", "treeSize": store.head.tree_size}
             l1 = api.checkpoints.l1_status() if api.checkpoints is not None else None
             if l1 is not None:
                 body["l1"] = l1
+            if writer.failure is not None:
+                # 503 (RFC 9110 §15.6.4): the process is stopping; a load balancer stops
+                # sending it submissions, a supervisor restarts it.
+                body.update(status="unhealthy", reason=f"writer stopped: {writer.failure}")
+                return Response(503, orjson.dumps(body))
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
@@ -132,7 +176,25 @@ async def run_sequencer(
             extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
                           **(explorer.routes if explorer is not None else {})},
         )
-        limits = HttpLimits(max_body_bytes=config.max_body_bytes)
+        def admit(head: RequestHead) -> Response | None:
+            """A large submission while the queue is full: refused from its head (issue 12)."""
+            length = head.content_length
+            if head.method != "POST" or length is None or length < SHED_BODY_BYTES:
+                return None
+            try:
+                writer.check_room(length // MAX_EVENT_WIRE_BYTES, count=False)
+            except AttestError as exc:
+                body = error_response(None, rpc_errors.error_object(exc))
+                retry_s = max(1, -(-getattr(exc, "retry_after_ms", 1000) // 1000))
+                return Response(503, orjson.dumps(body), headers=(("Retry-After", str(retry_s)),))
+            return None
+
+        limits = HttpLimits(
+            max_body_bytes=config.max_body_bytes,
+            max_connections=connection_cap(config.max_connections, open_files),
+            max_connections_per_ip=config.max_connections_per_ip,
+            max_buffered_bytes=max(config.max_buffered_bytes, config.max_body_bytes),
+        )
         if config.ingest_workers:
             pool = IngestPool(api.ingest, config.ingest_workers)
             await trio.to_thread.run_sync(pool.start)
@@ -149,7 +211,9 @@ async def run_sequencer(
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
-            port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=limits))
+            port = await nursery.start(
+                partial(serve_http, handler, config.host, config.port, limits=limits, admit=admit)
+            )
             _tune_gc()
             log.info("sequencer ready", extra={"port": port, "tree_size": store.head.tree_size})
             task_status.started(Running(port, api))
@@ -198,8 +262,24 @@ def check_fault(name: str | None) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    trio.run(serve_until_signalled, partial(run_sequencer, config), _announce(config))
+    failure: StorageUnavailableError | None = None
+    try:
+        trio.run(serve_until_signalled, partial(run_sequencer, config), _announce(config))
+    except* StorageUnavailableError as group:
+        failure = _first(group)
+    if failure is not None:
+        print(f"attest serve: stopped, {failure} (exit {EXIT_STORAGE_UNAVAILABLE}; restart to "
+              "reopen the store at its last synced write)", file=sys.stderr, flush=True)
+        return EXIT_STORAGE_UNAVAILABLE
     return 0
+
+
+def _first(group: BaseExceptionGroup[StorageUnavailableError]) -> StorageUnavailableError:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, StorageUnavailableError)
+    return exc
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,6 +9,13 @@ which is what keeps fsyncs per event low.
 The queue is bounded by events, not submissions: a submission that does not fit is refused at
 once with `OverloadedError` and a retry hint, so a full queue never hangs a client and never
 drops an event that was accepted.
+
+A failed write (disk full, out of descriptors, any I/O error) is fatal: the writer stops for
+good (`failure` says why), every queued and every later submission is refused at once with
+`StorageUnavailableError`, and after `fatal_grace_s` (time for `/health` to say why) `run`
+raises, which ends the process; a supervisor restarts it and the store reopens at its last
+synced batch. The store's in-memory state may not match the disk after a failed batch, so it
+is never written again by this process.
 """
 
 from __future__ import annotations
@@ -17,14 +24,15 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import trio
 
 from prover.eip712 import Signer, compute_receipt_digest
-from prover.errors import AttestError, OverloadedError, ReplayError, StorageError
+from prover.errors import AttestError, OverloadedError, ReplayError, StorageUnavailableError
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
 from prover.receipt_tree import compute_receipt_tree_hex
@@ -119,8 +127,12 @@ class Writer:
         metrics: Metrics,
         clock: WallClock | None = None,
         faults: FaultInjector | None = None,
+        fatal_grace_s: float = 2.0,
     ) -> None:
         self.store = store
+        self.failure: str | None = None
+        """Why the writer stopped for good (None while it runs): every submission is refused."""
+        self._fatal_grace_s = fatal_grace_s
         self._signer = Signer(sequencer_key)  # loads the key once (~40 µs saved per group)
         self._domain_separator = domain_separator
         self._block_max = block_max_records
@@ -133,6 +145,7 @@ class Writer:
         self._faults = faults
         self._queue: deque[Submission] = deque()
         self._queued_events = 0
+        self._reserved_events = 0  # being checked, promised room in the queue (`reserve`)
         self._wakeup = trio.Event()
         self._ewma_eps = 50_000.0  # drain-rate estimate for the retry hint
         head = store.head
@@ -152,21 +165,16 @@ class Writer:
         loop, or an ingest worker process).
         """
         n = len(templates)
-        # Verify there is room: refuse at once rather than hang (backpressure, issue 3).
-        if self._queued_events + n > self._max_queue:
-            retry = max(10, math.ceil(1000 * self._queued_events / self._ewma_eps))
-            self._metrics.rejected.labels(reason="overloaded").inc(n)
-            raise OverloadedError(
-                f"ingest queue is full ({self._queued_events} events waiting); retry later",
-                retry_after_ms=retry,
-            )
+        self.check_room(n)
         sub = Submission(templates, metas)
         self._queue.append(sub)
         self._queued_events += n
         self._metrics.queue_depth.set(self._queued_events)
         self._wakeup.set()
         # Shielded: once queued, the events will be written whether or not this caller is still
-        # there; leaving early would only lose the answer, never the events.
+        # there; leaving early would only lose the answer, never the events. The wait is
+        # bounded: the writer sets `done` for every queued submission when it commits it, fails
+        # it, or stops (its `finally`), and once stopped it queues nothing more (`check_room`).
         with trio.CancelScope(shield=True):
             await sub.done.wait()
         if sub.error is not None:
@@ -176,13 +184,83 @@ class Writer:
         assert sub.placed is not None
         return sub.placed
 
+    def check_room(self, n: int, *, count: bool = True) -> None:
+        """Raise unless `n` more events could be queued now: `StorageUnavailableError` once the
+        writer has stopped, `OverloadedError` with a retry hint when the queue is full.
+
+        Cheap (no parsing): callers ask before checking a submission's events, so that a
+        refusal costs the client milliseconds and the server nothing. `count=False` leaves the
+        rejection metric alone (for a guess at `n` made from a body's length).
+        """
+        # Verify the writer still runs: a stopped writer would never answer a queued submission.
+        if self.failure is not None:
+            if count:
+                self._metrics.rejected.labels(reason="storage").inc(n)
+            raise StorageUnavailableError(f"storage unavailable, nothing was stored: {self.failure}")
+        # Verify there is room: refuse at once rather than hang (backpressure, issue 3). Events
+        # still being checked count too: with many writers the checking, not the queue, is
+        # where submissions wait (issue 12).
+        waiting = self._queued_events + self._reserved_events
+        if waiting + n > self._max_queue:
+            retry = max(10, math.ceil(1000 * waiting / self._ewma_eps))
+            if count:
+                self._metrics.rejected.labels(reason="overloaded").inc(n)
+            raise OverloadedError(
+                f"ingest queue is full ({waiting} events waiting); retry later",
+                retry_after_ms=retry,
+            )
+
+    @contextmanager
+    def reserve(self, n: int) -> Iterator[None]:
+        """Hold room for `n` events while a submission is checked (`check_room` first).
+
+        Given back on exit; the caller then calls `submit` with no checkpoint in between, so the
+        room is still there.
+        """
+        self.check_room(n)
+        self._reserved_events += n
+        try:
+            yield
+        finally:
+            self._reserved_events -= n
+
     # --- the service -----------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Drain the queue forever: one group commit at a time, seal blocks on time."""
+        """Drain the queue until cancelled: one group commit at a time, seal blocks on time.
+
+        A failed write stops it for good (see the module docstring): it refuses everything
+        queued, keeps refusing for `fatal_grace_s` while the rest of the process still answers
+        (so `/health` can say why), then raises `StorageUnavailableError` to end the process.
+        """
         task_status.started()
         try:
-            while True:
+            await self._drain()
+        except trio.Cancelled:
+            self._stop("the sequencer is shutting down")
+            raise
+        except Exception as exc:
+            self._stop(_describe(exc))
+            log.critical("writer stopped: the store cannot be written",
+                         extra={"error": self.failure}, exc_info=exc)
+            await trio.sleep(self._fatal_grace_s)
+            raise StorageUnavailableError(f"the store cannot be written: {self.failure}") from exc
+        finally:
+            self._stop("the sequencer stopped")
+
+    def _stop(self, why: str) -> None:
+        """Refuse everything from now on; release every queued caller (idempotent)."""
+        if self.failure is None:
+            self.failure = why
+        # Whatever is still queued was not written. Its callers wait shielded, so they must be
+        # told, or the process could never exit.
+        while self._queue:
+            _fail(self._queue.popleft(), self.failure)
+        self._queued_events = 0
+        self._metrics.queue_depth.set(0)
+
+    async def _drain(self) -> None:
+        while True:
                 deadline = math.inf
                 if self._block.opened_at is not None:
                     deadline = self._block.opened_at + self._block_interval
@@ -193,12 +271,6 @@ class Writer:
                 group = self._take_group()
                 if group or self._seal_due(trio.current_time()):
                     await self._commit_group(group)
-        finally:
-            # Shutdown or a fatal store error: whatever is still queued was not written. Its
-            # callers wait shielded, so they must be told, or the process could never exit.
-            while self._queue:
-                _fail(self._queue.popleft(), "the sequencer stopped before writing it")
-            self._queued_events = 0
 
     def _take_group(self) -> list[Submission]:
         group: list[Submission] = []
@@ -221,13 +293,13 @@ class Writer:
             # event loop keeps parsing the next requests meanwhile (that overlap is what forms
             # the next group). Not abandoned on cancel: a commit in flight always completes.
             outcome = await trio.to_thread.run_sync(self._build_and_commit, group, now)
-        except BaseException:
+        except BaseException as exc:
             # A storage failure is fatal (StorageError/OSError): nothing of the group was
             # acknowledged, so nothing is lost that a client was told was kept; the callers
             # hear that it was not written.
             for sub in group:
                 self._queued_events -= len(sub.templates)
-                _fail(sub, "the store failed to write it")
+                _fail(sub, _describe(exc))
             raise
         finally:
             self._metrics.queue_depth.set(self._queued_events)
@@ -391,8 +463,16 @@ class Writer:
 
 def _fail(sub: Submission, why: str) -> None:
     if not sub.done.is_set():
-        sub.error = StorageError(f"not written: {why}")
+        sub.error = StorageUnavailableError(f"storage unavailable, not written: {why}")
         sub.done.set()
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason for a storage failure, fit for a client and `/health`."""
+    if isinstance(exc, trio.Cancelled):
+        return "the sequencer is shutting down"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:200]
 
 
 def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:

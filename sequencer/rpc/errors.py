@@ -19,6 +19,7 @@ live. Every code below is published in the OpenRPC document (`rpc.discover`) via
 | -32006 | LIMIT_EXCEEDED     | `LimitExceededError`: events / body / meta   | `{what, limit, actual}`            |
 | -32007 | PROOF_FAILED       | `ProofError` and its subclasses              | —                                  |
 | -32008 | L1_UNAVAILABLE     | `L1Error`                                    | —                                  |
+| -32010 | STORAGE_UNAVAILABLE| `StorageUnavailableError`: the writer stopped| —                                  |
 
 Subclasses are matched before their bases (`InvalidSignatureError` before `InvalidFieldError`,
 `LimitExceededError` before `InvalidInputError`), so the most specific code wins.
@@ -40,7 +41,7 @@ from prover.errors import (
     OverloadedError,
     ProofError,
     ReplayError,
-    StorageError,
+    StorageUnavailableError,
     UnauthorizedError,
 )
 
@@ -70,6 +71,7 @@ OVERLOADED: Final = -32005
 LIMIT_EXCEEDED: Final = -32006
 PROOF_FAILED: Final = -32007
 L1_UNAVAILABLE: Final = -32008
+STORAGE_UNAVAILABLE: Final = -32010
 
 #: The message sent for every internal error: whatever went wrong is in the server log only.
 INTERNAL_MESSAGE: Final = "internal error"
@@ -163,6 +165,13 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
         "L1 unavailable",
         "The L1 node is unreachable or reverted the transaction.",
     ),
+    ErrorSpec(
+        STORAGE_UNAVAILABLE,
+        "STORAGE_UNAVAILABLE",
+        "storage unavailable",
+        "The store can no longer be written (disk full, I/O error): nothing was stored, the "
+        "sequencer is stopping and will be restarted; retry against it or another later.",
+    ),
 )
 
 
@@ -181,6 +190,8 @@ def _field_data(exc: InvalidFieldError) -> dict[str, Any]:
 def error_code(exc: BaseException) -> int:
     """The JSON-RPC code for `exc`; `INTERNAL_ERROR` for anything not in the error tree."""
     # Order matters: every subclass is tested before its base class.
+    if isinstance(exc, StorageUnavailableError):
+        return STORAGE_UNAVAILABLE
     if isinstance(exc, InvalidSignatureError):
         return INVALID_SIGNATURE
     if isinstance(exc, LimitExceededError):
@@ -211,11 +222,11 @@ def error_object(exc: BaseException) -> dict[str, Any]:
     """The JSON-RPC 2.0 §5.1 error object (`code`, `message`, optional `data`) for `exc`.
 
     Errors of the project tree keep their message, which says what was wrong; anything else
-    (including `StorageError`) becomes a generic internal error, so no detail or traceback of a
-    bug reaches the client.
+    (including a `StorageError` other than `StorageUnavailableError`) becomes a generic internal
+    error, so no detail or traceback of a bug reaches the client.
     """
     code = error_code(exc)
-    if code == INTERNAL_ERROR or isinstance(exc, StorageError) or not isinstance(exc, AttestError):
+    if code == INTERNAL_ERROR or not isinstance(exc, AttestError):
         return {"code": INTERNAL_ERROR, "message": INTERNAL_MESSAGE}
     obj: dict[str, Any] = {"code": code, "message": str(exc)}
     if isinstance(exc, InvalidFieldError):

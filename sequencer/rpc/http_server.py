@@ -2,13 +2,30 @@
 
 It serves small JSON requests over keep-alive connections and nothing else: one request at a
 time per connection (pipelined requests are answered in order), `Content-Length` or chunked
-bodies, no upgrades. Every connection is its own task in its listener's nursery; cancelling
-`serve_http` stops accepting and cancels the connections.
+bodies, no upgrades. Accepting is `trio.serve_listeners`' (which also backs off on EMFILE);
+every connection is its own task; cancelling `serve_http` stops accepting and cancels them.
+
+Resource bounds, so that no client can take what the others need (issue 12):
+
+* at most `HttpLimits.max_connections` connections (the service sets it below RLIMIT_NOFILE,
+  leaving LevelDB its descriptors), optionally `max_connections_per_ip` per peer address; at
+  the cap the connection that has been waiting longest for its client's bytes is closed to make
+  room, so idle sockets cannot lock anyone out;
+* request bodies draw on one global budget of `max_buffered_bytes` (a body is accounted from
+  its head until its handler returns); a body that does not fit gets 503 and -32005 before a
+  byte of it is read; bodies over `SMALL_BODY_BYTES` may not take the last
+  `max_buffered_bytes // 4`, which stay for small requests (reads, single submissions);
+* an `admit` hook sees each request head before its body is read and may answer at once (the
+  sequencer refuses a large submission while its queue is full, in milliseconds);
+* every loop over client input yields to the scheduler at least every `_YIELD_EVERY` steps,
+  and a chunked body may have at most `max_chunks` chunks.
 
 Failure policy, per connection:
 
 * malformed HTTP -> 400 (431 for oversized headers) and close;
 * a body over `HttpLimits.max_body_bytes` -> 413 with a JSON-RPC-shaped -32006 body, and close;
+* a body over the global budget -> 503 with a -32005 body and `Retry-After`, and close;
+* a chunked body of more than `HttpLimits.max_chunks` chunks -> 413 with -32006, and close;
 * a request not fully read within `read_timeout_s` -> 408 and close;
 * no new request within `idle_timeout_s` -> close silently (RFC 9112 §9.8 allows it);
 * a handler exception -> logged with its traceback, 500 with a generic JSON body; the server and
@@ -30,7 +47,6 @@ not support (obs-fold, other transfer codings, Content-Length together with chun
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import math
 import re
@@ -39,6 +55,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from functools import partial
 from http import HTTPStatus
 from typing import Final
 
@@ -54,10 +71,11 @@ logger = logging.getLogger(__name__)
 #: Bytes asked of the kernel per receive; requests are small, bursts of pipelined ones are not.
 RECEIVE_SIZE: Final = 65536
 
-#: accept() errors that mean "out of resources, try again shortly" rather than a dead listener.
-_ACCEPT_RETRY_ERRNOS: Final = frozenset(
-    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS, errno.ECONNABORTED}
-)
+#: Bodies up to this size may use the whole buffer budget; larger ones leave a quarter of it.
+SMALL_BODY_BYTES: Final = 64 * 1024
+
+#: Loops over client input yield to the scheduler at least every this many steps.
+_YIELD_EVERY: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +92,27 @@ class HttpLimits:
     """How long a request may take to arrive in full once its first byte is in."""
     write_timeout_s: float = 30.0
     """How long sending one response may take (a client that never reads is dropped)."""
+    max_connections: int = 10_000
+    """Open connections at most; at the cap the longest-waiting idle or reading one is closed."""
+    max_connections_per_ip: int = 0
+    """Open connections per peer address at most (0: no per-address limit)."""
+    max_buffered_bytes: int = 128 * 1024 * 1024
+    """Request body bytes held at once over all connections (from head until handler returns)."""
+    max_chunks: int = 65_536
+    """Chunks in one chunked body at most (1-byte chunks cost a parse step each)."""
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 0:
             raise ValueError(f"max_body_bytes must be >= 0, got {self.max_body_bytes}")
         if self.max_header_bytes < 256:
             raise ValueError(f"max_header_bytes must be >= 256, got {self.max_header_bytes}")
+        for name in ("max_connections", "max_chunks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_connections_per_ip < 0:
+            raise ValueError(f"max_connections_per_ip must be >= 0, got {self.max_connections_per_ip}")
+        if self.max_buffered_bytes < self.max_body_bytes:
+            raise ValueError("max_buffered_bytes must be at least max_body_bytes")
         for name in ("idle_timeout_s", "read_timeout_s", "write_timeout_s"):
             value = getattr(self, name)
             if not value > 0:
@@ -93,7 +126,8 @@ class Request:
     method: str
     """Upper-case method, e.g. ``"POST"``."""
     path: str
-    """The request target as sent (origin form, e.g. ``"/"`` or ``"/health?x=1"``)."""
+    """The request target in origin form (e.g. ``"/"`` or ``"/health?x=1"``); an absolute-form
+    target (``http://host/health``, RFC 9112 §3.2.2) arrives here as its path and query."""
     headers: Mapping[str, str]
     """Header names lower-cased; repeated headers joined with ``", "`` (RFC 9110 §5.3)."""
     body: bytes
@@ -116,6 +150,24 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    """What is known of a request before its body is read: what an `Admit` hook decides on."""
+
+    method: str
+    path: str
+    """Origin form, as in `Request.path`."""
+    headers: Mapping[str, str]
+    content_length: int | None
+    """None for a chunked body."""
+    client: tuple[str, int] | None
+
+
+Admit = Callable[[RequestHead], Response | None]
+"""Called with each request head before the body is read: None reads the body and calls the
+handler as usual; a `Response` is sent at once instead (and the body is skipped unread)."""
+
+
 def _json_error_body(error: Mapping[str, object]) -> bytes:
     """A JSON-RPC 2.0 response envelope with id null, for errors found below JSON-RPC."""
     return orjson.dumps(error_response(None, error))
@@ -132,9 +184,127 @@ def _bad_request_body(reason: str) -> bytes:
     )
 
 
-def _too_large_body(limit: int, actual: int | None) -> bytes:
-    exc = LimitExceededError("request body bytes", limit, actual)
+def _too_large_body(limit: int, actual: int | None, what: str = "request body bytes") -> bytes:
+    exc = LimitExceededError(what, limit, actual)
     return _json_error_body(rpc_errors.error_object(exc))
+
+
+#: Retry hint of a body refused because the buffer budget is spent: bodies are held for the
+#: time of one request, so about a second frees plenty.
+BUDGET_RETRY_MS: Final = 1000
+
+
+def _budget_spent_body(limit: int) -> bytes:
+    return _json_error_body(
+        {
+            "code": rpc_errors.OVERLOADED,
+            "message": f"the server holds {limit} bytes of request bodies already; retry later",
+            "data": {"retryAfterMs": BUDGET_RETRY_MS},
+        }
+    )
+
+
+class _BodyBudget:
+    """The global budget of buffered request body bytes (see the module docstring)."""
+
+    __slots__ = ("_large_limit", "limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._large_limit = limit - limit // 4
+
+    def take(self, n: int) -> bool:
+        """Reserve `n` bytes; False (nothing reserved) if they do not fit."""
+        ceiling = self.limit if n <= SMALL_BODY_BYTES else self._large_limit
+        if self.used + n > ceiling:
+            return False
+        self.used += n
+        return True
+
+    def give_back(self, n: int) -> None:
+        self.used -= n
+        assert self.used >= 0, "bad math: body budget below zero"
+
+
+class _ConnectionTable:
+    """Open connections: the cap, the per-address counts, and who is waiting on its client.
+
+    A slot is taken before `accept` (so the descriptor never exists past the cap) and given
+    back when the connection's task ends; at the cap, a pending connection makes room. `waiting` holds the connections blocked on their
+    client's bytes (idle keep-alive, or a request trickling in), oldest wait first: the victims
+    when the cap is reached.
+    """
+
+    def __init__(self, cap: int, per_ip: int) -> None:
+        self.cap = cap
+        self.per_ip = per_ip
+        self.open = 0
+        self.by_ip: dict[str, int] = {}
+        self.waiting: dict[_Connection, None] = {}
+        self._room = trio.Event()
+        self.evicted = 0
+
+    def full(self) -> bool:
+        return self.open >= self.cap
+
+    async def make_room(self) -> None:
+        """Close the connection waiting longest on its client, if any; wait for a free slot."""
+        if self.waiting:
+            victim = next(iter(self.waiting))
+            del self.waiting[victim]
+            victim.evict()
+            self.evicted += 1
+        self._room = trio.Event()
+        await self._room.wait()
+
+    def give_back_slot(self) -> None:
+        self.open -= 1
+        self._room.set()
+
+    def admit_ip(self, host: str) -> bool:
+        if not self.per_ip:
+            return True
+        n = self.by_ip.get(host, 0)
+        if n >= self.per_ip:
+            return False
+        self.by_ip[host] = n + 1
+        return True
+
+    def release_ip(self, host: str) -> None:
+        if not self.per_ip:
+            return
+        n = self.by_ip[host] - 1
+        if n:
+            self.by_ip[host] = n
+        else:
+            del self.by_ip[host]
+
+
+class _CappedListener(trio.abc.Listener[trio.SocketStream]):
+    """A listener that accepts only while the connection table has a free slot."""
+
+    def __init__(self, inner: trio.SocketListener, table: _ConnectionTable) -> None:
+        self._inner = inner
+        self._table = table
+
+    async def accept(self) -> trio.SocketStream:
+        table = self._table
+        while table.full():
+            # Make room only for somebody: wait until a connection is pending (meanwhile
+            # connections may have closed by themselves: check again).
+            await trio.lowlevel.wait_readable(self._inner.socket)
+            if table.full():
+                await table.make_room()
+        table.open += 1
+        try:
+            return await self._inner.accept()
+        except BaseException:
+            table.give_back_slot()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 class _DateCache:
@@ -157,18 +327,31 @@ class _DateCache:
 _date = _DateCache()
 
 
+@dataclass(slots=True)
+class _Shared:
+    """What every connection of one server shares."""
+
+    handler: Handler
+    limits: HttpLimits
+    admit: Admit | None
+    table: _ConnectionTable
+    budget: _BodyBudget
+
+
 async def serve_http(
     handler: Handler,
     host: str,
     port: int,
     *,
     limits: HttpLimits,
+    admit: Admit | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `handler` on `host:port` until cancelled.
 
     Start it with ``port = await nursery.start(serve_http, handler, host, 0, limits=...)``: the
     value is the bound port (the first listener's, when `host` resolves to several addresses).
+    `admit` sees each request head before its body is read (see `Admit`).
     """
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -178,31 +361,15 @@ async def serve_http(
         reason = exc.strerror or str(exc)
         raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
     bound: int = listeners[0].socket.getsockname()[1]
-    logger.info("http listening host=%s port=%d", host, bound)
+    table = _ConnectionTable(limits.max_connections, limits.max_connections_per_ip)
+    shared = _Shared(handler, limits, admit, table, _BodyBudget(limits.max_buffered_bytes))
+    logger.info(
+        "http listening host=%s port=%d max_connections=%d", host, bound, limits.max_connections
+    )
+    capped = [_CappedListener(listener, table) for listener in listeners]
     async with trio.open_nursery() as nursery:
-        for listener in listeners:
-            nursery.start_soon(_accept_loop, listener, handler, limits)
+        await nursery.start(trio.serve_listeners, partial(_serve_connection, shared=shared), capped)
         task_status.started(bound)
-
-
-async def _accept_loop(listener: trio.SocketListener, handler: Handler, limits: HttpLimits) -> None:
-    """Accept connections on one listener; each connection runs in this listener's nursery."""
-    async with listener, trio.open_nursery() as connections:
-        while True:
-            try:
-                stream = await listener.accept()
-            except OSError as exc:
-                if exc.errno not in _ACCEPT_RETRY_ERRNOS:
-                    raise
-                # Out of file descriptors or memory: back off instead of spinning, as
-                # trio.serve_listeners does; existing connections keep running.
-                logger.error("accept failed, retrying in 100 ms: %s", exc)
-                await trio.sleep(0.1)
-                continue
-            # Small JSON answers must not wait for Nagle's algorithm (trio sets it too; this
-            # states the requirement where it matters).
-            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-            connections.start_soon(_serve_connection, stream, handler, limits)
 
 
 def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
@@ -218,9 +385,12 @@ def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
 class _HttpError(Exception):
     """Internal: the request is malformed; answer `status` and close the connection."""
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(
+        self, status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.status = status
         self.body = body
+        self.headers = headers
         super().__init__(status)
 
 
@@ -240,6 +410,8 @@ _FIELD_LINE: Final = re.compile(
     rb"((?:[\x21-\x7e\x80-\xff](?:[ \t\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
 )
 _TARGET: Final = re.compile(rb"[\x21-\x7e]+")
+#: RFC 9112 §3.2.2 absolute-form: scheme "://" authority, then the path and query, if any.
+_ABSOLUTE_FORM: Final = re.compile(rb"(?i:https?)://[^/?#]+([/?][\x21-\x7e]*)?")
 _CHUNK_SIZE: Final = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
 #: Longest chunk-size line (with extensions) accepted.
 _MAX_CHUNK_LINE: Final = 1024
@@ -290,6 +462,14 @@ def _parse_head(head: bytes) -> _Head:
         raise _bad("request method is not a token")
     if not _TARGET.fullmatch(target):
         raise _bad("request target must be visible ASCII")
+    if not target.startswith(b"/"):
+        # RFC 9112 §3.2.2: a server MUST accept the absolute-form; what it names on this
+        # server is its path and query (origin form).
+        absolute = _ABSOLUTE_FORM.fullmatch(target)
+        if absolute is None:
+            raise _bad("request target must be a path or an absolute http(s) URL")
+        rest = absolute[1] or b"/"
+        target = rest if rest.startswith(b"/") else b"/" + rest
     headers: dict[str, str] = {}
     hosts = 0
     for line in lines[1:]:
@@ -372,10 +552,14 @@ class _Connection:
         "_armed",
         "_buf",
         "_client",
+        "_evicted",
         "_handler",
+        "_held",
         "_limits",
         "_phase",
+        "_receives",
         "_scope",
+        "_shared",
         "_sock",
         "_timeouts",
         "_waited",
@@ -385,13 +569,16 @@ class _Connection:
         self,
         sock: socket.socket,
         client: tuple[str, int] | None,
-        handler: Handler,
-        limits: HttpLimits,
+        shared: _Shared,
     ) -> None:
         self._sock = sock
         self._client = client
-        self._handler = handler
-        self._limits = limits
+        self._shared = shared
+        self._handler = shared.handler
+        self._limits = limits = shared.limits
+        self._held = 0  # body bytes reserved in the shared budget
+        self._evicted = False
+        self._receives = 0
         self._buf = bytearray()
         self._scope = trio.CancelScope()
         self._phase = _IDLE
@@ -405,7 +592,20 @@ class _Connection:
             limits.write_timeout_s,
         )
 
+    def evict(self) -> None:
+        """Close this connection to make room for another (it is waiting on its client)."""
+        self._evicted = True
+        self._scope.cancel()
+
     async def serve(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            self._give_back_body()
+            if self._armed:
+                self._shared.table.waiting.pop(self, None)
+
+    async def _serve(self) -> None:
         scope = self._scope
         with scope:
             try:
@@ -413,11 +613,15 @@ class _Connection:
             except _HttpError as exc:
                 self._enter(_WRITE)
                 with contextlib.suppress(_Closed, OSError):
-                    await self._send(exc.status, exc.body, "application/json", (), False, False)
+                    await self._send(
+                        exc.status, exc.body, "application/json", exc.headers, False, False
+                    )
                     await self._linger()
             except (_Closed, OSError):
                 # EOF, a reset from the peer.
                 return
+        if self._evicted:
+            return  # closed to make room: the client was sending nothing
         if scope.cancelled_caught and self._phase == _READ:
             # The read deadline passed with a request half in: answer 408 (RFC 9110 §15.5.9)
             # under a fresh write deadline, then close. Past any other deadline (idle, write)
@@ -436,6 +640,7 @@ class _Connection:
         if self._armed:
             self._scope.deadline = math.inf
             self._armed = False
+            self._shared.table.waiting.pop(self, None)
 
     def _arm(self) -> None:
         """Set the current phase's deadline, the first time the phase has to wait.
@@ -448,6 +653,9 @@ class _Connection:
         if not self._armed:
             self._scope.deadline = trio.current_time() + self._timeouts[self._phase]
             self._armed = True
+            if self._phase <= _READ:
+                # Waiting on the client: a candidate for eviction at the connection cap.
+                self._shared.table.waiting[self] = None
 
     async def _loop(self) -> None:
         while True:
@@ -458,12 +666,22 @@ class _Connection:
                 self._enter(_IDLE)
                 await self._receive()
             self._enter(_READ)
-            head, body = await self._read_request()
-            # The handler keeps its own deadlines (STYLE rule 7: at the RPC and L1 edges).
-            self._enter(_HANDLER)
-            request = Request(head.method, head.target, head.headers, body, self._client)
-            response = await _call_handler(self._handler, request)
-            keep_alive = head.keep_alive and not _asks_to_close(response)
+            head, body, response = await self._read_request()
+            keep_alive = head.keep_alive
+            if response is None:
+                assert body is not None
+                # The handler keeps its own deadlines (STYLE rule 7: at the RPC and L1 edges).
+                self._enter(_HANDLER)
+                request = Request(head.method, head.target, head.headers, body, self._client)
+                response = await _call_handler(self._handler, request)
+                del request
+                body = b""  # the bytes are no longer held: give them back to the budget
+                self._give_back_body()
+            elif head.chunked or head.expect_continue:
+                # Answered from its head; the client holds its body back (100-continue), or
+                # sends one we would have to parse to skip: close after the answer instead.
+                keep_alive = False
+            keep_alive = keep_alive and not _asks_to_close(response)
             self._enter(_WRITE)
             await self._send(
                 response.status,
@@ -476,26 +694,65 @@ class _Connection:
             )
             if not keep_alive:
                 return
+            if body is None:
+                # Answered from its head (see `Admit`): drop its body to reach the next request.
+                self._enter(_READ)
+                await self._skip_body(head)
             if not self._waited:
                 # Nothing in this cycle blocked (a pipelining client, a handler that never
                 # awaits): yield so other connections run and cancellation is seen.
                 await trio.lowlevel.checkpoint()
 
     async def _receive(self) -> None:
-        """Append what the socket has, waiting if it has nothing; `_Closed` on EOF."""
+        """Append what the socket has, waiting if it has nothing; `_Closed` on EOF.
+
+        Yields to the scheduler every `_YIELD_EVERY` receives that did not wait, so that a
+        client whose bytes are always there cannot keep the event loop to itself.
+        """
         sock = self._sock
         while True:
             try:
                 data = sock.recv(RECEIVE_SIZE)
             except BlockingIOError:
                 self._waited = True
+                self._receives = 0
                 self._arm()
                 await trio.lowlevel.wait_readable(sock)
                 continue
             if not data:
                 raise _Closed
             self._buf += data
+            self._receives += 1
+            if self._receives >= _YIELD_EVERY:
+                self._receives = 0
+                await trio.lowlevel.checkpoint()
             return
+
+    def _take_body(self, n: int) -> None:
+        """Reserve `n` body bytes in the shared budget, or refuse the request (503)."""
+        budget = self._shared.budget
+        if not budget.take(n):
+            raise _HttpError(
+                503, _budget_spent_body(budget.limit), (("Retry-After", str(BUDGET_RETRY_MS // 1000)),)
+            )
+        self._held += n
+
+    def _give_back_body(self) -> None:
+        if self._held:
+            self._shared.budget.give_back(self._held)
+            self._held = 0
+
+    async def _skip_body(self, head: _Head) -> None:
+        """Read and drop a Content-Length body answered without being read (see `Admit`)."""
+        left = head.content_length or 0
+        buf = self._buf
+        while True:
+            n = min(left, len(buf))
+            del buf[:n]
+            left -= n
+            if not left:
+                return
+            await self._receive()
 
     async def _send_all(self, data: bytes) -> None:
         sock = self._sock
@@ -530,7 +787,9 @@ class _Connection:
                     return
                 drained += len(data)
 
-    async def _read_request(self) -> tuple[_Head, bytes]:
+    async def _read_request(self) -> tuple[_Head, bytes | None, Response | None]:
+        """The next request's head, and its body or (when `Admit` answered from the head,
+        body None) that answer."""
         buf = self._buf
         limit = self._limits.max_header_bytes
         # RFC 9112 §2.2: ignore empty lines before the request line.
@@ -548,27 +807,40 @@ class _Connection:
             raise _bad("request headers too large", 431)
         head = _parse_head(bytes(buf[:end]))
         del buf[: end + 4]
+        # Cheap checks first, before a byte of the body is read: its size, the admission hook
+        # (queue room), then the buffer budget.
         max_body = self._limits.max_body_bytes
         if head.content_length is not None and head.content_length > max_body:
             raise _HttpError(413, _too_large_body(max_body, head.content_length))
+        admit = self._shared.admit
+        if admit is not None:
+            early = admit(
+                RequestHead(head.method, head.target, head.headers, head.content_length, self._client)
+            )
+            if early is not None:
+                # Answered now; `_loop` skips the body after the answer is sent.
+                return head, None, early
+        length = head.content_length or 0
+        if length:
+            self._take_body(length)
         # RFC 9110 §10.1.1: a client that sent Expect: 100-continue holds the body back until
         # it sees 100 (or a final status, e.g. the 413 above).
-        needs_body = head.chunked or (head.content_length or 0) > len(buf)
+        needs_body = head.chunked or length > len(buf)
         if head.expect_continue and needs_body:
             await self._send_all(_CONTINUE)
         if head.chunked:
-            return head, await self._read_chunked()
-        length = head.content_length or 0
+            return head, await self._read_chunked(), None
         while len(buf) < length:
             await self._receive()
         body = bytes(buf[:length])
         del buf[:length]
-        return head, body
+        return head, body, None
 
     async def _read_chunked(self) -> bytes:
-        """The de-chunked body (RFC 9112 §7.1); trailer fields are read and dropped."""
+        """The de-chunked body (RFC 9112 §7.1); trailer fields are checked and dropped."""
         buf = self._buf
         max_body = self._limits.max_body_bytes
+        max_chunks = self._limits.max_chunks
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -582,15 +854,24 @@ class _Connection:
             total += size
             if total > max_body:
                 raise _HttpError(413, _too_large_body(max_body, None))
+            if len(chunks) >= max_chunks:
+                raise _HttpError(413, _too_large_body(max_chunks, None, "chunks per body"))
+            self._take_body(size)
             while len(buf) < size + 2:
                 await self._receive()
             if buf[size : size + 2] != b"\r\n":
                 raise _bad("chunk data not followed by CRLF")
             chunks.append(bytes(buf[:size]))
             del buf[: size + 2]
-        # Trailer section: field lines up to an empty line, bounded like the header section.
+            if len(chunks) % _YIELD_EVERY == 0:
+                # Tiny chunks already buffered would otherwise be parsed without a pause.
+                await trio.lowlevel.checkpoint()
+        # Trailer section (RFC 9112 §7.1.2): field lines up to an empty line, each checked like
+        # a header field line, bounded like the header section.
         budget = self._limits.max_header_bytes
         while line := await self._read_line(budget, "trailer section"):
+            if _FIELD_LINE.fullmatch(line) is None:
+                raise _bad(f"malformed trailer line {line[:40]!r}")
             budget -= len(line) + 2
         return b"".join(chunks)
 
@@ -655,23 +936,37 @@ def _valid_response(response: Response) -> bool:
     return 100 <= response.status <= 999 and "\r" not in response.content_type
 
 
-async def _serve_connection(
-    stream: trio.SocketStream, handler: Handler, limits: HttpLimits
-) -> None:
-    client = _peer(stream)
-    # Take the descriptor out of trio's socket wrapper: `_Connection` does its own waiting.
-    tsock = stream.socket
-    sock = socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
-    sock.setblocking(False)
+async def _serve_connection(stream: trio.SocketStream, *, shared: _Shared) -> None:
+    """One accepted connection, from its slot in the table (taken by `_CappedListener`) to
+    the close of its descriptor."""
+    table = shared.table
     try:
-        await _Connection(sock, client, handler, limits).serve()
-    except Exception:
-        # A bug in this module, triggered by one client's bytes, must cost that client its
-        # connection and not every other client the server: log it loudly and carry on.
-        logger.exception("http connection failed client=%s", client)
+        client = _peer(stream)
+        host = client[0] if client is not None else ""
+        if not table.admit_ip(host):
+            return  # over the per-address limit: closed unanswered (trio closes the stream)
+        try:
+            # Small JSON answers must not wait for Nagle's algorithm (trio sets it too; this
+            # states the requirement where it matters).
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            # Take the descriptor out of trio's socket wrapper: `_Connection` does its own
+            # waiting.
+            tsock = stream.socket
+            sock = socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
+            sock.setblocking(False)
+            try:
+                await _Connection(sock, client, shared).serve()
+            except Exception:
+                # A bug in this module, triggered by one client's bytes, must cost that client
+                # its connection and not every other client the server: log it and carry on.
+                logger.exception("http connection failed client=%s", client)
+            finally:
+                trio.lowlevel.notify_closing(sock)
+                sock.close()
+        finally:
+            table.release_ip(host)
     finally:
-        trio.lowlevel.notify_closing(sock)
-        sock.close()
+        table.give_back_slot()
 
 
 async def _call_handler(handler: Handler, request: Request) -> Response:

@@ -8,6 +8,18 @@
   or by name (§4.2); a mismatch is -32602 naming the parameter.
 * Methods raise `prover.errors` exceptions; `rpc_errors.error_object` maps them. Anything else
   is a bug: logged with its traceback, answered -32603 with a generic message.
+
+What one body may cost is bounded before anything runs, and what it may answer while it runs
+(issue 12: a 82 kB batch of `getBlock(n, true)` used to build a 311 MB answer):
+
+* at most `max_batch` entries;
+* per `BatchCap` (e.g. "full blocks per batch", "proofs per batch", "events per batch"), the
+  summed cost of the entries, from their raw params, before any of them runs;
+* at most `max_response_bytes` of results: an entry whose result would cross it, and every
+  entry after it, is answered -32006 naming "response bytes" instead (never built whole);
+* a batch yields to the scheduler between entries, so other connections are served meanwhile.
+
+Any of these is a -32006 error with `data: {what, limit, actual}`.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from typing import Any, Final
 import orjson
 import trio
 
-from prover.errors import InvalidFieldError
+from prover.errors import InvalidFieldError, LimitExceededError
 from prover.jsonrpc import VERSION, error_response, result_response
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.http_server import Handler, Request, Response
@@ -39,6 +51,9 @@ _SCHEMA_TYPES: Final[dict[type, str]] = {
 }
 
 _NO_CONTENT: Final = Response(204, b"")
+
+#: Most bytes of results one body is answered with (JSON-RPC envelopes around them aside).
+MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +110,19 @@ Method = Callable[..., Awaitable[Any]]
 
 
 @dataclass(frozen=True, slots=True)
+class BatchCap:
+    """A bound on what one body (a lone call, or a whole batch) may ask for, summed over the
+    entries of every method registered with it under the same `what`."""
+
+    what: str
+    """The bounded quantity as errors name it, e.g. ``"full blocks per batch"``."""
+    limit: int
+    """The largest accepted sum."""
+    cost: Callable[[list[Any] | dict[str, Any]], int]
+    """Units one call costs, from its raw (unchecked) params; must be cheap and never raise."""
+
+
+@dataclass(frozen=True, slots=True)
 class MethodSpec:
     """A registered method: what `rpc.discover` needs to describe it."""
 
@@ -103,6 +131,8 @@ class MethodSpec:
     params: ParamsSpec
     doc: str
     """Summary for the OpenRPC document (defaults to the first line of fn's docstring)."""
+    caps: tuple[BatchCap, ...] = ()
+    """The bounds this method's calls count against."""
 
 
 class Dispatcher:
@@ -114,27 +144,38 @@ class Dispatcher:
         batch_concurrency: int = 1,
         max_batch: int = 1000,
         observe: Callable[[str, str], None] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         """`batch_concurrency` batch entries run at once (1 = strictly one after another).
 
         `observe(method, outcome)` is called once per request object answered or run (each
         batch entry, each notification): `method` is the registered name, ``"unknown"`` for a
-        name not registered, ``"invalid"`` for a body or envelope that names no method; the
-        outcome is ``"ok"`` or the error's name in lower case (`rpc_errors.outcome_name`).
+        name not registered, ``"invalid"`` for a body or envelope that names no method (and for
+        a batch refused whole); the outcome is ``"ok"`` or the error's name in lower case
+        (`rpc_errors.outcome_name`).
         """
         if batch_concurrency < 1:
             raise ValueError(f"batch_concurrency must be >= 1, got {batch_concurrency}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_response_bytes < 1024:
+            raise ValueError(f"max_response_bytes must be >= 1024, got {max_response_bytes}")
         self._methods: dict[str, MethodSpec] = {}
         self._batch_concurrency = batch_concurrency
         self._max_batch = max_batch
         self._observe = observe or _ignore
+        self._max_response_bytes = max_response_bytes
 
     # --- registry ------------------------------------------------------------------------------
 
     def register(
-        self, name: str, fn: Method, *, params: ParamsSpec, doc: str | None = None
+        self,
+        name: str,
+        fn: Method,
+        *,
+        params: ParamsSpec,
+        doc: str | None = None,
+        caps: tuple[BatchCap, ...] = (),
     ) -> None:
         """Register `fn` as method `name`; registering a name twice is a bug and raises."""
         if name in self._methods:
@@ -149,7 +190,7 @@ class Dispatcher:
             seen_optional = seen_optional or not p.required
         if doc is None:
             doc = (fn.__doc__ or "").strip().split("\n", 1)[0]
-        self._methods[name] = MethodSpec(name, fn, tuple(params), doc)
+        self._methods[name] = MethodSpec(name, fn, tuple(params), doc, tuple(caps))
 
     def methods(self) -> list[MethodSpec]:
         """Every registered method, in registration order."""
@@ -182,40 +223,64 @@ class Dispatcher:
                         ),
                     )
                 )
+            # Verify the batch's size, then its cost, before any entry runs.
             if len(message) > self._max_batch:
                 self._observe("invalid", "limit_exceeded")
-                return _dump(
-                    _error(
-                        None,
-                        {
-                            "code": rpc_errors.LIMIT_EXCEEDED,
-                            "message": f"batch entries: {len(message)} exceeds the limit of "
-                            f"{self._max_batch}",
-                            "data": {
-                                "what": "batch entries",
-                                "limit": self._max_batch,
-                                "actual": len(message),
-                            },
-                        },
-                    )
-                )
+                return _dump(_error(None, _limit_error("batch entries", self._max_batch, len(message))))
+            over = self._over_cap(message)
+            if over is not None:
+                self._observe("invalid", "limit_exceeded")
+                return _dump(_error(None, over))
             replies = await self._run_batch(message, ctx)
             entries = [r for r in replies if r is not None]
             return _dump(entries) if entries else None
-        reply = await self.handle_one(message, ctx)
+        over = self._over_cap([message])
+        if over is not None:
+            # Only a registered method has caps, so the lone call names one.
+            self._observe(message["method"], "limit_exceeded")
+            req_id = message.get("id")
+            return _dump(_error(req_id if _valid_id(req_id) else None, over))
+        budget = _ResponseBudget(self._max_response_bytes)
+        reply = await self._handle_one(message, ctx, budget)
         return None if reply is None else _dump(reply)
+
+    def _over_cap(self, messages: list[Any]) -> dict[str, Any] | None:
+        """The -32006 error object for the first `BatchCap` the entries exceed, or None."""
+        totals: dict[str, int] = {}
+        caps: dict[str, BatchCap] = {}
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            name = message.get("method")
+            spec = self._methods.get(name) if isinstance(name, str) else None
+            if spec is None or not spec.caps:
+                continue
+            raw = message.get("params", [])
+            if not isinstance(raw, list | dict):
+                continue
+            for cap in spec.caps:
+                totals[cap.what] = totals.get(cap.what, 0) + cap.cost(raw)
+                caps[cap.what] = cap
+        for what, total in totals.items():
+            if total > caps[what].limit:
+                return _limit_error(what, caps[what].limit, total)
+        return None
 
     async def _run_batch(self, messages: list[Any], ctx: RpcContext) -> list[dict[str, Any] | None]:
         replies: list[dict[str, Any] | None] = [None] * len(messages)
+        budget = _ResponseBudget(self._max_response_bytes)
         if self._batch_concurrency == 1:
             for i, message in enumerate(messages):
-                replies[i] = await self.handle_one(message, ctx)
+                replies[i] = await self._handle_one(message, ctx, budget)
+                # Let other connections in between entries (a method that never awaits would
+                # otherwise hold the event loop for the whole batch).
+                await trio.lowlevel.checkpoint()
             return replies
         limiter = trio.CapacityLimiter(self._batch_concurrency)
 
         async def run(i: int, message: Any) -> None:
             async with limiter:
-                replies[i] = await self.handle_one(message, ctx)
+                replies[i] = await self._handle_one(message, ctx, budget)
 
         async with trio.open_nursery() as nursery:
             for i, message in enumerate(messages):
@@ -224,6 +289,11 @@ class Dispatcher:
 
     async def handle_one(self, message: Any, ctx: RpcContext) -> dict[str, Any] | None:
         """The response object for one decoded request, or None for a notification."""
+        return await self._handle_one(message, ctx, _ResponseBudget(self._max_response_bytes))
+
+    async def _handle_one(
+        self, message: Any, ctx: RpcContext, budget: _ResponseBudget
+    ) -> dict[str, Any] | None:
         # Verify the envelope (JSON-RPC 2.0 §4); an invalid one is answered with id null
         # unless its id itself is usable (§5: "If there was an error in detecting the id").
         if not isinstance(message, dict):
@@ -249,6 +319,10 @@ class Dispatcher:
                 req_id,
                 rpc_errors.protocol_error(rpc_errors.METHOD_NOT_FOUND, f"method not found: {name}"),
             )
+        if budget.spent():
+            # An earlier entry already filled the answer: this one does not run at all.
+            self._observe(name, "limit_exceeded")
+            return _error(req_id, budget.error()) if has_id else None
         try:
             args = bind_params(spec.params, raw_params)
             result = await spec.fn(ctx, *args)
@@ -259,9 +333,13 @@ class Dispatcher:
             if code == rpc_errors.INTERNAL_ERROR:
                 logger.exception("method failed method=%s client=%s", name, ctx.client)
             return _error(req_id, rpc_errors.error_object(exc)) if has_id else None
-        self._observe(name, "ok")
         if not has_id:
+            self._observe(name, "ok")
             return None
+        if not budget.take(len(encoded)):
+            self._observe(name, "limit_exceeded")
+            return _error(req_id, budget.error())
+        self._observe(name, "ok")
         return result_response(req_id, orjson.Fragment(encoded))
 
     def _refuse(self, req_id: object, reason: str) -> dict[str, Any]:
@@ -324,6 +402,10 @@ def make_http_handler(
     routes = dict(extra_routes or {})
     if ("POST", "/") in routes:
         raise ValueError("POST / is the JSON-RPC endpoint and cannot be overridden")
+    # RFC 9110 §9.3.2: HEAD is GET without the content (the server drops the body).
+    for method, path in list(routes):
+        if method == "GET":
+            routes.setdefault(("HEAD", path), routes[(method, path)])
     allowed_on: dict[str, list[str]] = {"/": ["POST"]}
     for method, path in routes:
         allowed_on.setdefault(path, []).append(method)
@@ -368,6 +450,34 @@ def _json_type(value: object) -> str:
 
 def _ignore(method: str, outcome: str) -> None:
     pass
+
+
+class _ResponseBudget:
+    """Bytes of results one body may still be answered with."""
+
+    __slots__ = ("actual", "limit", "over")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.actual = 0
+        self.over = False
+
+    def take(self, n: int) -> bool:
+        self.actual += n
+        if self.actual > self.limit:
+            self.over = True
+        return not self.over
+
+    def spent(self) -> bool:
+        return self.over
+
+    def error(self) -> dict[str, Any]:
+        return _limit_error("response bytes", self.limit, self.actual)
+
+
+def _limit_error(what: str, limit: int, actual: int) -> dict[str, Any]:
+    """The -32006 error object, as `rpc_errors.error_object(LimitExceededError(...))` makes it."""
+    return rpc_errors.error_object(LimitExceededError(what, limit, actual))
 
 
 def _error(req_id: object, error: dict[str, Any]) -> dict[str, Any]:

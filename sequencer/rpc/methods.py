@@ -13,7 +13,7 @@ from typing import Any, Final
 import orjson
 
 from sequencer.rpc import errors as rpc_errors
-from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext
+from sequencer.rpc.jsonrpc import BatchCap, Dispatcher, Param, RpcContext
 
 OPENRPC_VERSION: Final = "1.3.2"
 API_VERSION: Final = "1.0.0"
@@ -215,16 +215,60 @@ EXPLORER_METHODS: Final = tuple(name for name in METHODS if name.startswith("exp
 """The explorer's methods, registered by `sequencer.explorer.api.install` on both services."""
 
 
-def register_api(dispatcher: Dispatcher, api: object) -> None:
+MAX_FULL_BLOCKS_PER_BATCH: Final = 16
+"""`attest_getBlock(n, true)` calls in one body: each answers up to a block of events."""
+MAX_PROOFS_PER_BATCH: Final = 256
+"""Inclusion and consistency proofs in one body: each reads O(log n) tree nodes."""
+MAX_EVENTS_PER_BATCH: Final = 10_000
+"""Events submitted in one body, over all its `attest_submit(Batch)` entries (default)."""
+
+
+def _param(raw: list[Any] | dict[str, Any], index: int, name: str) -> Any:
+    if isinstance(raw, list):
+        return raw[index] if index < len(raw) else None
+    return raw.get(name)
+
+
+def _full_block_cost(raw: list[Any] | dict[str, Any]) -> int:
+    return 1 if _param(raw, 1, "full") is True else 0
+
+
+def _one(raw: list[Any] | dict[str, Any]) -> int:
+    return 1
+
+
+def _events_cost(raw: list[Any] | dict[str, Any]) -> int:
+    events = _param(raw, 0, "events")
+    return len(events) if isinstance(events, list) else 1
+
+
+def batch_caps(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, tuple[BatchCap, ...]]:
+    """What each method's calls count against, per body (see `sequencer.rpc.jsonrpc`)."""
+    full_blocks = BatchCap("full blocks per batch", MAX_FULL_BLOCKS_PER_BATCH, _full_block_cost)
+    proofs = BatchCap("proofs per batch", MAX_PROOFS_PER_BATCH, _one)
+    events = BatchCap("events per batch", max_events, _events_cost)
+    return {
+        "attest_getBlock": (full_blocks,),
+        "attest_getProof": (proofs,),
+        "attest_getConsistencyProof": (proofs,),
+        "attest_submit": (BatchCap("events per batch", max_events, _one),),
+        "attest_submitBatch": (events,),
+    }
+
+
+def register_api(
+    dispatcher: Dispatcher, api: object, *, max_batch_events: int = MAX_EVENTS_PER_BATCH
+) -> None:
     """Register every method of METHODS that `api` implements, and `rpc.discover`.
 
     The table is the protocol's; `api` is whichever service serves it (the sequencer's
     `RpcApi`, or a follower's read-only `ReadApi`), so this module imports neither.
     """
+    caps = batch_caps(max_batch_events)
     for name, (params, summary, _result) in METHODS.items():
         handler = getattr(api, name, None)
         if handler is not None:
-            dispatcher.register(name, handler, params=params, doc=summary)
+            dispatcher.register(name, handler, params=params, doc=summary, caps=caps.get(name, ()))
     document = build_openrpc()
 
     async def discover(ctx: RpcContext) -> dict[str, Any]:

@@ -305,6 +305,27 @@ def test_meta_hash_of_hand_written_canonical_form() -> None:
     assert compute_meta_hash(meta) == keccak256(by_hand)
 
 
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {f"k{i}": i for i in range(300_000)},  # issue 12: 1.8 s in rfc8785 at 900k keys
+        {"k": [0] * 1_000_000},
+        {"k": [[[{"a": "b" * 600}]], {"c": "d" * 600}]},
+    ],
+    ids=["many-keys", "long-list", "nested"],
+)
+def test_oversized_meta_is_refused_before_it_is_canonicalised(
+    meta: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args: object) -> bytes:
+        raise AssertionError("canonicalised an oversized meta")
+
+    monkeypatch.setattr(rfc8785, "dumps", never)
+    with pytest.raises(InvalidFieldError, match="more than 1024 bytes") as e:
+        canonical_meta(meta)
+    assert e.value.field == "meta"
+
+
 def test_meta_none_hashes_to_zero() -> None:
     assert compute_meta_hash(None) == ZERO32
     assert canonical_meta(None) is None

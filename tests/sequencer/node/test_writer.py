@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from prover.eip712 import Domain, address_of_private_key
-from prover.errors import OverloadedError, ReplayError, StorageError
+from prover.errors import OverloadedError, ReplayError, StorageError, StorageUnavailableError
 from prover.hashing import leaf_hash
 from prover.receipt_tree import verify_receipt_path
 from prover.record import EventInput, parse_event
@@ -37,7 +37,7 @@ def make_writer(store: Store, **overrides: int) -> Writer:
     )
     params.update(overrides)
     return Writer(store, sequencer_key=DEV_SEQUENCER_KEY, domain_separator=DOMAIN.separator,
-                  metrics=Metrics(), **params)
+                  metrics=Metrics(), fatal_grace_s=0.1, **params)
 
 
 def events(n: int, start: int = 0) -> list[EventInput]:
@@ -166,6 +166,33 @@ async def test_a_failed_write_acknowledges_nothing_and_releases_every_waiter(
                 nursery.start_soon(submit, start)
                 await trio.testing.wait_all_tasks_blocked()
             nursery.start_soon(writer.run)  # fails on its first group: fatal, and it says so
-    assert raised.group_contains(type(failure))
+    # Fatal, and it says why: the original failure is the cause of the writer's error.
+    assert raised.group_contains(StorageUnavailableError)
+    (stopped,) = raised.value.exceptions
+    assert isinstance(stopped, StorageUnavailableError) and stopped.__cause__ is failure
     assert len(refused) == 3 and all("not written" in str(e) for e in refused)
     assert store.head.tree_size == 0
+
+
+async def test_a_dead_writer_refuses_later_submissions_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: a submission arriving after the writer died must not wait forever (it used
+    to wait shielded on an event nobody would set, so the process could never exit)."""
+    writer = make_writer(store)
+
+    def broken_commit(self: Store, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Store, "commit", broken_commit)
+    with pytest.raises(BaseExceptionGroup):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(writer.run)
+            with trio.fail_after(5):
+                with pytest.raises(StorageUnavailableError):
+                    await writer.submit(*make_templates(events(1), [DEV_ADDRESS]))
+                # Later: refused at once, never queued behind a dead writer.
+                with pytest.raises(StorageUnavailableError) as late:
+                    await writer.submit(*make_templates(events(1, 5), [DEV_ADDRESS]))
+    assert "No space left on device" in str(late.value)
+    assert writer.failure is not None and "No space left" in writer.failure

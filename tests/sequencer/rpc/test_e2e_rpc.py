@@ -211,6 +211,14 @@ def test_get_proof_and_consistency_verify(rpc: RpcClient) -> None:
                        [b(p) for p in cons["proof"]])
 
 
+@pytest.mark.parametrize("seq", ["0x1_0", "0x10 ", "0x1\n", " 1", "+1", "0x", "1.0", True])
+def test_seq_params_take_one_strict_uint_form(rpc: RpcClient, seq: object) -> None:
+    """Issue 12: `int(x, 16)` took underscores and whitespace; prover.wire.parse_uint does not."""
+    with pytest.raises(JsonRpcError) as err:
+        rpc.call("attest_getEvent", seq)
+    assert err.value.code == -32602
+
+
 def test_reads_of_missing_things_are_not_found(rpc: RpcClient) -> None:
     size = rpc.call("attest_status")["treeSize"]
     for method, params in [

@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer.rpc.http_server import (
+    Admit,
     HttpLimits,
     Request,
+    RequestHead,
     Response,
     _HttpError,
     _parse_head,
@@ -102,11 +104,14 @@ async def echo(request: Request) -> Response:
 
 
 @asynccontextmanager
-async def running(limits: HttpLimits | None = None) -> AsyncIterator[int]:
+async def running(
+    limits: HttpLimits | None = None, admit: Admit | None = None
+) -> AsyncIterator[int]:
     async with trio.open_nursery() as nursery:
         port = await nursery.start(
             lambda task_status: serve_http(
-                echo, "127.0.0.1", 0, limits=limits or HttpLimits(), task_status=task_status
+                echo, "127.0.0.1", 0, limits=limits or HttpLimits(), admit=admit,
+                task_status=task_status,
             )
         )
         try:
@@ -393,6 +398,12 @@ def test_limits_reject_nonsense() -> None:
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
+        # Trailer lines are field lines (RFC 9112 §7.1.2), checked like headers.
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX : 1\r\n\r\n", 400),
+        # An absolute-form target must have an authority.
+        (b"GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+        (b"GET x HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ],
 )
 async def test_framing_errors(raw: bytes, status: int) -> None:
@@ -547,3 +558,116 @@ def test_parse_head_round_trips_generated_requests(
     for n, v in fields:
         expected[n] = f"{expected[n]}, {v}" if n in expected else v
     assert head.headers == expected
+
+
+# --- issue 12: bounds against hostile clients ---------------------------------------------
+
+
+async def test_absolute_form_target_is_served_as_its_path() -> None:
+    """RFC 9112 §3.2.2: a server MUST accept the absolute-form."""
+    async with running() as port:
+        client = await RawClient.connect(port)
+        for target, path in [("http://t:8645/health?x=1", "/health?x=1"), ("HTTP://t", "/"),
+                             ("https://t?q", "/?q")]:
+            await client.send(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            status, _, body = await client.read_response()
+            assert status == 200 and orjson.loads(body)["path"] == path
+
+
+async def test_at_the_connection_cap_the_longest_idle_connection_makes_room() -> None:
+    async with running(HttpLimits(max_connections=2)) as port:
+        oldest = await RawClient.connect(port)
+        other = await RawClient.connect(port)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(5):
+            newcomer = await RawClient.connect(port)
+            await newcomer.send(post(b"hi"))
+            status, _, _ = await newcomer.read_response()
+            assert status == 200
+            assert await oldest.is_closed()
+        await other.send(post(b"still here"))
+        assert (await other.read_response())[0] == 200
+
+
+async def test_per_address_limit_closes_the_extra_connection() -> None:
+    async with running(HttpLimits(max_connections_per_ip=1)) as port:
+        first = await RawClient.connect(port)
+        second = await RawClient.connect(port)
+        with trio.fail_after(5):
+            assert await second.is_closed()
+        await first.send(post(b"ok"))
+        assert (await first.read_response())[0] == 200
+
+
+async def test_bodies_over_the_global_budget_get_503_before_they_are_read() -> None:
+    limits = HttpLimits(max_body_bytes=1000, max_buffered_bytes=1000)
+    async with running(limits) as port:
+        holder = await RawClient.connect(port)
+        # 700 bytes announced, 10 sent: the budget holds 700 for this body.
+        await holder.send(post(b"x" * 700)[:-690])
+        await trio.testing.wait_all_tasks_blocked()
+        late = await RawClient.connect(port)
+        await late.send(post(b"y" * 400))
+        status, headers, body = await late.read_response()
+        error = orjson.loads(body)["error"]
+        assert status == 503 and headers["retry-after"] == "1"
+        assert error["code"] == -32005 and error["data"]["retryAfterMs"] == 1000
+        # Once the first body is in and answered, its bytes are given back.
+        await holder.send(b"x" * 690)
+        assert (await holder.read_response())[0] == 200
+        again = await RawClient.connect(port)
+        await again.send(post(b"y" * 400))
+        assert (await again.read_response())[0] == 200
+
+
+async def test_a_chunked_body_of_too_many_chunks_is_refused() -> None:
+    async with running(HttpLimits(max_chunks=100)) as port:
+        client = await RawClient.connect(port)
+        await client.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          + b"1\r\nx\r\n" * 101 + b"0\r\n\r\n")
+        status, _, body = await client.read_response()
+        assert status == 413
+        assert orjson.loads(body)["error"]["data"] == {
+            "what": "chunks per body", "limit": 100, "actual": None}
+
+
+async def test_tiny_chunks_already_buffered_do_not_hold_the_event_loop() -> None:
+    """`_read_chunked` parsed every buffered chunk without a checkpoint (15.7 s stall)."""
+    async with running() as port:
+        drip = await RawClient.connect(port)
+        other = await RawClient.connect(port)
+        await drip.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        + b"1\r\nx\r\n" * 60_000 + b"0\r\n\r\n")
+        await other.send(post(b"quick"))
+        # The quick request is answered before the chunked one: the chunk loop yielded.
+        answered: list[str] = []
+
+        async def read(name: str, client: RawClient) -> None:
+            await client.read_response()
+            answered.append(name)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read, "drip", drip)
+            nursery.start_soon(read, "quick", other)
+        assert answered[0] == "quick"
+
+
+async def test_admit_answers_from_the_head_and_skips_the_body() -> None:
+    seen: list[RequestHead] = []
+
+    def admit(head: RequestHead) -> Response | None:
+        seen.append(head)
+        if (head.content_length or 0) > 100:
+            return Response(503, b'{"busy": true}', headers=(("Retry-After", "1"),))
+        return None
+
+    async with running(admit=admit) as port:
+        client = await RawClient.connect(port)
+        big = post(b"z" * 5000)
+        await client.send(big[:200])  # the head and a little of the body
+        status, _, body = await client.read_response()
+        assert status == 503 and body == b'{"busy": true}'
+        await client.send(big[200:] + post(b"small"))  # the rest is skipped, not parsed
+        status, _, body = await client.read_response()
+        assert status == 200 and orjson.loads(body)["body"] == "small"
+        assert [h.content_length for h in seen] == [5000, 5]

@@ -14,7 +14,14 @@ import trio
 from prover import errors
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
-from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, bind_params, make_http_handler
+from sequencer.rpc.jsonrpc import (
+    BatchCap,
+    Dispatcher,
+    Param,
+    RpcContext,
+    bind_params,
+    make_http_handler,
+)
 from tests.sequencer.rpc.test_http_server import RawClient, post
 
 CTX = RpcContext(headers={"authorization": "Bearer t"}, client=("127.0.0.1", 1))
@@ -59,6 +66,7 @@ RAISERS: dict[str, Exception] = {
     "consistency": errors.ConsistencyProofError("root mismatch"),
     "l1": errors.L1Error("connection refused"),
     "storage": errors.StorageError("schema version 9 is newer than this build"),
+    "unavailable": errors.StorageUnavailableError("storage unavailable: OSError: disk full"),
     "bug": ValueError("oops"),
 }
 
@@ -281,6 +289,7 @@ EXPECTED_ERRORS: list[tuple[str, int, str, object]] = [
     ("consistency", -32007, "root mismatch", None),
     ("l1", -32008, "connection refused", None),
     ("storage", -32603, "internal error", None),
+    ("unavailable", -32010, "storage unavailable: OSError: disk full", None),
     ("bug", -32603, "internal error", None),
 ]
 
@@ -387,6 +396,12 @@ async def test_over_http_routes() -> None:
         await client.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, body = await client.read_response()
         assert (status, headers["content-type"], body) == (200, "text/plain", b"ok")
+        # HEAD is GET without the content (RFC 9110 §9.3.2): the same status and length.
+        await client.send(b"HEAD /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        client.buf += await client.stream.receive_some(65536)
+        head, client.buf = client.buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 2" in head
+        assert client.buf == b""
         await client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         status, headers, _ = await client.read_response()
         assert (status, headers["allow"]) == (405, "POST")
@@ -401,3 +416,57 @@ async def test_over_http_body_limit() -> None:
         status, _, body = await client.read_response()
         assert status == 413
         assert orjson.loads(body)["error"]["code"] == -32006
+
+
+# --- issue 12: what one body may cost, and answer ------------------------------------------
+
+
+async def m_big(ctx: RpcContext, size: int) -> str:
+    return "x" * size
+
+
+def capped_dispatcher() -> Dispatcher:
+    d = Dispatcher(max_response_bytes=10_000)
+    cap = BatchCap("big calls per batch", 3, lambda raw: 1)
+    d.register("big", m_big, params=(Param("size", (int,)),), caps=(cap,))
+    d.register("also_big", m_big, params=(Param("size", (int,)),), caps=(cap,))
+    return d
+
+
+async def test_batch_cap_refuses_the_whole_batch_before_anything_runs() -> None:
+    d = capped_dispatcher()
+    batch = [req("big", [1], id=1), req("also_big", [1], id=2), req("big", [1], id=3),
+             req("also_big", [1], id=4)]
+    out = await call(d, batch)
+    assert out == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32006, "message": "big calls per batch: 4 exceeds the limit of 3",
+        "data": {"what": "big calls per batch", "limit": 3, "actual": 4}}}
+    assert len(await call(d, batch[:3])) == 3
+
+
+async def test_response_bytes_cap_names_itself_and_stops_building_the_answer() -> None:
+    d = capped_dispatcher()
+    out = await call(d, [req("big", [4000], id=1), req("big", [4000], id=2),
+                         req("big", [4000], id=3)])
+    assert [len(r.get("result", "")) for r in out] == [4000, 4000, 0]
+    assert out[2]["error"]["code"] == -32006
+    assert out[2]["error"]["data"] == {"what": "response bytes", "limit": 10_000, "actual": 12_006}
+    lone = await call(d, req("big", [20_000], id=9))
+    assert lone["id"] == 9 and lone["error"]["data"]["what"] == "response bytes"
+
+
+async def test_a_long_batch_lets_other_tasks_run_between_entries() -> None:
+    d = make_dispatcher()
+    progress: list[str] = []
+
+    async def batch() -> None:
+        await call(d, [req("echo", [i], id=i) for i in range(50)])
+        progress.append("batch")
+
+    async def other() -> None:
+        progress.append("other")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(batch)
+        nursery.start_soon(other)
+    assert progress == ["other", "batch"]
