@@ -23,11 +23,19 @@ class _Child:
 
     proc: subprocess.Popen[str]
 
-    def _start(self, args: list[str], ready: re.Pattern[str], timeout: float) -> re.Match[str]:
+    def _start(
+        self, args: list[str], ready: re.Pattern[str], timeout: float, *, capture_stderr: bool = False
+    ) -> re.Match[str]:
+        """Start `args`, return the match of `ready` on stdout. With `capture_stderr` the
+        child's log (stderr) is collected in `log_lines` as it comes; otherwise it is ours."""
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=None, text=True, cwd=Path(__file__).parents[2]
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else None,
+            text=True, cwd=Path(__file__).parents[2],
         )
         self.lines: list[str] = []
+        self.log_lines: list[str] = []
+        if capture_stderr:
+            threading.Thread(target=self._drain_stderr, daemon=True).start()
         assert self.proc.stdout is not None
         timer = threading.Timer(timeout, self.proc.kill)
         timer.start()
@@ -41,12 +49,18 @@ class _Child:
         finally:
             timer.cancel()
         code = self.proc.wait()
+        self.lines += self.log_lines
         raise RuntimeError(f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}")
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log_lines.append(line)
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up (the crash tests' tool)."""
@@ -74,7 +88,8 @@ _DEVNET_VALIDATOR = re.compile(r"validator\s+(http://\S+)")
 class DevnetProcess(_Child):
     """`attest devnet` as a child process: `url` (sequencer), `l1_rpc`, `contract`, and with
     `validator=True` the devnet's own validator (`validator_url`); tests that run their own
-    validator leave it out."""
+    validator leave it out. `lines` collects its stdout (the banner), and with `capture_log`
+    `log_lines` its log (stderr, the validator's included)."""
 
     def __init__(
         self,
@@ -84,6 +99,7 @@ class DevnetProcess(_Child):
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 90.0,
+        capture_log: bool = False,
     ) -> None:
         args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "devnet",
                 "--rpc", "127.0.0.1:0", "--l1-port", "0"]
@@ -91,7 +107,8 @@ class DevnetProcess(_Child):
             args += ["--l1-rpc", l1_rpc]
         args += ["--validator-rpc", "127.0.0.1:0"] if validator else ["--no-validator"]
         args += list(extra_args)
-        self.contract = self._start(args, _DEVNET_READY, ready_timeout).group(1)
+        match = self._start(args, _DEVNET_READY, ready_timeout, capture_stderr=capture_log)
+        self.contract = match.group(1)
         text = "".join(self.lines)
         url = _DEVNET_URL.search(text)
         l1 = _DEVNET_L1.search(text)

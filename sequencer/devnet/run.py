@@ -1,7 +1,7 @@
 """`attest devnet`: the whole system on one machine.
 
-`attest devnet` starts the embedded L1 (py-evm behind JSON-RPC, in its own process) unless
-`--l1-rpc` names a node, deploys the rollup contract, bonds the sequencer (dev account 0), and
+`attest devnet` starts the embedded L1 (py-evm behind JSON-RPC, in its own process, a block
+every `--l1-block-time` seconds like a real chain) unless `--l1-rpc` names a node, deploys the rollup contract, bonds the sequencer (dev account 0), and
 runs the sequencer with `--dev` and the L1 committer in this process. It prints the URLs, the
 contract address and the dev keys. The dev keys come from the public "test test ... junk"
 mnemonic and must never hold anything of value.
@@ -19,10 +19,11 @@ from pathlib import Path
 import trio
 
 from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS
-from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+from l1_contracts.devnet_node import DEFAULT_BLOCK_TIME_S, start_devnet_subprocess, stop_process
 from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config
 from sequencer.devnet.process import ValidatorProcess, write_key_file
 from sequencer.l1.deploy import Deployment, deploy_and_bond
+from sequencer.node.faults import Fault, FaultInjector
 from sequencer.node.service import Running, add_inject_argument, run_sequencer
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ async def run_devnet(args: argparse.Namespace) -> None:
     validator: ValidatorProcess | None = None
     l1_rpc: str = args.l1_rpc
     if l1_rpc is None:
-        node, l1_rpc = await trio.to_thread.run_sync(lambda: start_devnet_subprocess(port=args.l1_port))
+        node, l1_rpc = await trio.to_thread.run_sync(
+            lambda: start_devnet_subprocess(port=args.l1_port, block_time=args.l1_block_time)
+        )
     try:
         deployment = await trio.to_thread.run_sync(
             lambda: deploy_and_bond(
@@ -99,12 +102,17 @@ def _print_banner(
     running: Running,
     validator: ValidatorProcess | None,
 ) -> None:
+    l1_kind = "" if args.l1_rpc else (
+        f"   (embedded py-evm, a block every {args.l1_block_time:g} s)" if args.l1_block_time > 0
+        else "   (embedded py-evm, a block per transaction)"
+    )
     lines = [
         "attest-rollup devnet is up",
+        *([f"  FAULT       {FaultInjector(Fault(args.inject)).describe()}"] if args.inject else []),
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
         f"  validator   {validator.url}   (replica: the same read methods; account 1)"
         if validator is not None else "  validator   none (--no-validator)",
-        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if args.l1_rpc else "   (embedded py-evm)"),
+        f"  L1          {d.l1_rpc}   chainId {d.chain_id}{l1_kind}",
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
         f"  windows     checkpoint every {args.checkpoint_interval:g} s, "
@@ -129,6 +137,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--rpc", default="127.0.0.1:8645", help="sequencer HOST:PORT")
     p.add_argument("--l1-port", type=int, default=8545, help="port of the embedded L1 node")
     p.add_argument("--l1-rpc", default=None, help="use this L1 node instead of the embedded one")
+    p.add_argument(
+        "--l1-block-time", type=float, default=DEFAULT_BLOCK_TIME_S,
+        help=f"seconds between blocks of the embedded L1 (default {DEFAULT_BLOCK_TIME_S:g}; "
+        "0: a block per transaction, and L1 time stands still while idle)",
+    )
     p.add_argument("--checkpoint-interval", type=float, default=5.0, help="seconds (default 5)")
     p.add_argument("--challenge-window", type=int, default=120, help="seconds (default 120)")
     p.add_argument("--da-window", type=int, default=30, help="DA response window, s (default 30)")
