@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from prover.errors import InvalidInputError
 from sequencer import logs
 
 Handler = Callable[[argparse.Namespace], int]
@@ -17,6 +18,7 @@ OWNERS: Final[dict[str, str]] = {
     "openrpc": "sequencer.rpc.methods",
     "devnet": "sequencer.devnet.run",
     "l1": "sequencer.l1.deploy",
+    "key": "sequencer.l1.keys",
     "verify": "sequencer.lightclient.cli",
     "proof": "sequencer.lightclient.cli",
     "validate": "sequencer.validator.service",
@@ -57,7 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
-    return handler(args)
+    try:
+        return handler(args)
+    except InvalidInputError as exc:
+        # A wrong flag, file or value: one line naming it, no traceback; exit 2, as argparse.
+        print(f"attest {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

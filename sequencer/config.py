@@ -66,8 +66,14 @@ class Config:
     """T of DESIGN §4: an open block is sealed this long after its first record."""
     receipt_deadline_s: int = 600
     """A receipt promises a covering checkpoint within this many seconds (DESIGN §6)."""
-    sequencer_key: bytes = DEV_SEQUENCER_KEY
-    """secp256k1 key that signs receipts; its address is the L1 sequencer."""
+    sequencer_key: bytes = field(default=DEV_SEQUENCER_KEY, repr=False)
+    """secp256k1 key that signs receipts; its address is the L1 sequencer. Left out of `repr`:
+    a logged config must not carry it."""
+    sequencer_key_source: str = "the public dev key"
+    """Where the key came from (a keystore, a plain file), for the warning a plain key earns
+    on a chain that is not the devnet (`sequencer.l1.keys.warn_if_unsafe`)."""
+    sequencer_key_encrypted: bool = False
+    """True when the key came from an encrypted keystore."""
     tokens: Mapping[str, bytes] = field(default_factory=dict)
     """``sha256:<hex>`` of a bearer token -> the 20-byte address it vouches as."""
     allowlist: frozenset[bytes] | None = None
@@ -171,6 +177,8 @@ def load_config(base: Config, path: str | os.PathLike[str] | None) -> Config:
         if not key_path.is_absolute():
             key_path = Path(path).parent / key_path
         changes["sequencer_key"] = read_key_file(key_path)
+        changes["sequencer_key_source"] = f"plain key file {key_path}"
+        changes["sequencer_key_encrypted"] = False
     if "allowlist" in doc:
         raw = doc["allowlist"]
         if not isinstance(raw, list):

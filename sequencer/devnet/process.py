@@ -24,13 +24,16 @@ class _Child:
     proc: subprocess.Popen[str]
 
     def _start(
-        self, args: list[str], ready: re.Pattern[str], timeout: float, *, capture_stderr: bool = False
+        self, args: list[str], ready: re.Pattern[str], timeout: float, *, capture_stderr: bool = False,
+        env: dict[str, str] | None = None,
     ) -> re.Match[str]:
         """Start `args`, return the match of `ready` on stdout. With `capture_stderr` the
-        child's log (stderr) is collected in `log_lines` as it comes; otherwise it is ours."""
+        child's log (stderr) is collected in `log_lines` as it comes; otherwise it is ours.
+        `env` is added to this process's environment (passphrases, keys: never argv)."""
         self.proc = subprocess.Popen(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else None,
             text=True, cwd=Path(__file__).parents[2],
+            env={**os.environ, **env} if env is not None else None,
         )
         self.lines: list[str] = []
         self.log_lines: list[str] = []
@@ -138,6 +141,8 @@ class SequencerProcess(_Child):
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
+        capture_log: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "serve",
                 "--data-dir", str(data_dir), "--rpc", rpc]
@@ -146,7 +151,7 @@ class SequencerProcess(_Child):
         if config is not None:
             args += ["--config", str(config)]
         args += list(extra_args)
-        self.url = self._start(args, _READY, ready_timeout).group(1)
+        self.url = self._start(args, _READY, ready_timeout, capture_stderr=capture_log, env=env).group(1)
 
     def __enter__(self) -> SequencerProcess:
         return self

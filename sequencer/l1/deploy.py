@@ -6,7 +6,6 @@ Blocking (web3): called from the CLI and, in a worker thread, from `attest devne
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 
 from eth_account import Account
@@ -14,8 +13,15 @@ from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Wei
 
 from l1_contracts.contract import deploy_rollup
-from prover.errors import InvalidFieldError, L1Error
-from sequencer.config import read_key_file
+from prover.errors import L1Error
+from sequencer.l1.keys import (
+    KeyLoadError,
+    LoadedKey,
+    add_key_arguments,
+    key_from_args,
+    read_env_key,
+    warn_if_unsafe,
+)
 from sequencer.l1.reader import connect
 
 ETHER = 10**18
@@ -66,32 +72,35 @@ def deploy_and_bond(
     return Deployment(l1_rpc, str(rollup.address), int(w3.eth.chain_id))
 
 
-def _key_from(args: argparse.Namespace, name: str) -> bytes:
-    """A private key from --NAME-file or the environment variable --NAME-env (never argv)."""
-    path = getattr(args, f"{name}_file")
-    env = getattr(args, f"{name}_env")
-    if path:
-        return read_key_file(path)
-    if env:
-        value = os.environ.get(env, "").strip().removeprefix("0x")
-        try:
-            key = bytes.fromhex(value)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise InvalidFieldError(f"--{name}-env", f"{env} must hold a 32-byte hex key")
-        return key
-    raise InvalidFieldError(f"--{name}-file", f"give --{name}-file or --{name}-env")
+def _keys_from(args: argparse.Namespace) -> tuple[LoadedKey, LoadedKey]:
+    """(owner, sequencer) keys from the flags: keystores, or plain files/variables (devnet)."""
+    owner = key_from_args(args, plain_flag="--key-file")
+    if args.key_env:
+        if owner is not None:
+            raise KeyLoadError("give one of --keystore, --key-file, --key-env")
+        owner = LoadedKey(read_env_key(args.key_env), f"environment variable {args.key_env}", False)
+    if owner is None:
+        raise KeyLoadError("give the deployer's key: --keystore PATH with --passphrase-file/"
+                           "--passphrase-env, or --key-file/--key-env (devnet)")
+    sequencer = key_from_args(args, prefix="sequencer", plain_flag="--sequencer-key-file")
+    if args.sequencer_key_env:
+        if sequencer is not None:
+            raise KeyLoadError("give one of --sequencer-keystore, --sequencer-key-file, --sequencer-key-env")
+        sequencer = LoadedKey(read_env_key(args.sequencer_key_env),
+                              f"environment variable {args.sequencer_key_env}", False)
+    return owner, sequencer if sequencer is not None else owner
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    key = _key_from(args, "key")
-    sequencer_key = _key_from(args, "sequencer_key") if (
-        args.sequencer_key_file or args.sequencer_key_env) else key
+    owner, sequencer = _keys_from(args)
+    chain_id = int(connect(args.l1_rpc, timeout_s=30).eth.chain_id)
+    warn_if_unsafe(owner, chain_id, "deployer")
+    if sequencer is not owner:
+        warn_if_unsafe(sequencer, chain_id, "sequencer")
     d = deploy_and_bond(
         args.l1_rpc,
-        owner_key=key,
-        sequencer_key=sequencer_key,
+        owner_key=owner.key,
+        sequencer_key=sequencer.key,
         challenge_window=args.challenge_window,
         da_window=args.da_window,
         min_bond=args.min_bond,
@@ -105,10 +114,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     l1 = sub.add_parser("l1", help="L1 operations").add_subparsers(dest="l1_command", metavar="COMMAND")
     d = l1.add_parser("deploy", help="deploy the rollup contract and bond the sequencer")
     d.add_argument("--l1-rpc", required=True)
-    d.add_argument("--key-file", help="file with the deployer/owner key (0x hex)")
-    d.add_argument("--key-env", help="environment variable holding the deployer/owner key")
-    d.add_argument("--sequencer-key-file", help="sequencer key file (default: the deployer key)")
-    d.add_argument("--sequencer-key-env", help="environment variable with the sequencer key")
+    add_key_arguments(d, role="deployer (the contract's owner)", plain_flag="--key-file")
+    d.add_argument("--key-env", metavar="VAR",
+                   help="environment variable holding the deployer's plain hex key (devnet)")
+    add_key_arguments(d, prefix="sequencer", role="sequencer (default: the deployer's)",
+                      plain_flag="--sequencer-key-file")
+    d.add_argument("--sequencer-key-env", metavar="VAR",
+                   help="environment variable holding the sequencer's plain hex key (devnet)")
     d.add_argument("--challenge-window", type=int, default=7 * 24 * 3600, help="s (default 7 days)")
     d.add_argument("--da-window", type=int, default=24 * 3600, help="s (default 1 day)")
     d.add_argument("--min-bond", type=int, default=DEFAULT_MIN_BOND, help="wei")

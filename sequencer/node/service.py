@@ -22,7 +22,8 @@ import trio
 
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import InvalidFieldError
-from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config, read_key_file
+from sequencer.config import DEV_ADDRESS, DEV_TOKEN, Config, load_config
+from sequencer.l1.keys import LoadedKey, add_key_arguments, key_from_args, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
@@ -73,6 +74,10 @@ async def run_sequencer(
             config.l1_rpc, config.l1_contract, config.sequencer_key, timeout_s=config.l1_timeout_s
         )
         chain_id = await wait_for_l1(l1.chain_id)
+        warn_if_unsafe(
+            LoadedKey(config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted),
+            chain_id, "sequencer",
+        )
         config = replace(
             config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
         )
@@ -169,8 +174,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_config(base, args.config)
     if args.dev:
         config = config.with_dev()
-    if args.sequencer_key_file:
-        config = replace(config, sequencer_key=read_key_file(args.sequencer_key_file))
+    loaded = key_from_args(args, plain_flag="--sequencer-key-file")
+    if loaded is not None:
+        config = replace(config, sequencer_key=loaded.key, sequencer_key_source=loaded.source,
+                         sequencer_key_encrypted=loaded.encrypted)
     return replace(
         config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
         checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
@@ -213,6 +220,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="seconds L1 block times may lag this clock (default 2)")
     add_inject_argument(p)
     add_ingest_workers_argument(p)
-    p.add_argument("--sequencer-key-file", default=None,
-                   help="file holding the sequencer's 0x-hex key (default: the dev key)")
+    add_key_arguments(p, role="sequencer (receipts, commits; default: the public dev key)",
+                      plain_flag="--sequencer-key-file")
     p.set_defaults(handler=_cmd_serve)

@@ -18,7 +18,7 @@ import argparse
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import trio
 
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError
-from sequencer.config import read_key_file
+from sequencer.l1.keys import LoadedKey, add_key_arguments, key_from_args, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
@@ -64,8 +64,11 @@ class ValidatorConfig:
     """The sequencer's URL, then any other followers, tried in order."""
     l1_rpc: str
     contract: str
-    key: bytes
-    """The validator's L1 key: it pays for proofs and receives the rewards."""
+    key: bytes = field(repr=False)
+    """The validator's L1 key: it pays for proofs and receives the rewards. Not in `repr`."""
+    key_source: str = "a plain key file"
+    """Where the key came from, for the warning a plain key earns off the devnet."""
+    key_encrypted: bool = False
     host: str = "127.0.0.1"
     port: int = 8646
     poll_s: float = 1.0
@@ -89,6 +92,7 @@ async def run_validator(
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
+    warn_if_unsafe(LoadedKey(config.key, config.key_source, config.key_encrypted), chain_id, "validator")
     domain = Domain(chain_id, bytes.fromhex(l1.address[2:]))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
@@ -194,12 +198,18 @@ def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
     host, _, port = args.rpc.rpartition(":")
     if not args.sequencer:
         raise InvalidFieldError("--sequencer", "give the sequencer's URL (repeat for more upstreams)")
+    loaded = key_from_args(args, plain_flag="--key-file")
+    if loaded is None:
+        raise InvalidFieldError("--keystore", "give the validator's key: --keystore PATH with "
+                                "--passphrase-file/--passphrase-env, or --key-file (devnet)")
     return ValidatorConfig(
         data_dir=Path(args.data_dir),
         upstreams=tuple(args.sequencer),
         l1_rpc=args.l1_rpc,
         contract=args.contract,
-        key=read_key_file(args.key_file),
+        key=loaded.key,
+        key_source=loaded.source,
+        key_encrypted=loaded.encrypted,
         host=host or "127.0.0.1",
         port=int(port),
         poll_s=args.poll_interval,
@@ -230,7 +240,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="upstream URL: the sequencer, or any follower (repeat: tried in order)")
     p.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL")
     p.add_argument("--contract", required=True, help="rollup contract address on L1")
-    p.add_argument("--key-file", required=True, help="file holding the validator's 0x-hex L1 key")
+    add_key_arguments(p, role="validator's L1", plain_flag="--key-file")
     p.add_argument("--data-dir", required=True, help="directory of the replica (LevelDB)")
     p.add_argument("--rpc", default="127.0.0.1:8646", help="HOST:PORT to serve reads on")
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between L1 rounds (default 1)")
