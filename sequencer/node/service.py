@@ -116,6 +116,8 @@ async def run_sequencer(
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
+            if api.checkpoints is not None:
+                api.checkpoints.l1_status()  # brings the L1 gauges (head age, deadlines) to now
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
         handler = make_http_handler(
@@ -132,7 +134,7 @@ async def run_sequencer(
             if l1 is not None:
                 committer = Committer(
                     store, l1, metrics, interval_s=config.checkpoint_interval_s,
-                    clock_lag_s=config.l1_clock_lag_s, faults=faults,
+                    clock_lag_s=config.l1_clock_lag_s, faults=faults, l1_timeout_s=config.l1_timeout_s,
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
