@@ -178,7 +178,7 @@ class ValidatorProcess(_Child):
         sequencer: str | Sequence[str],
         l1_rpc: str,
         contract: str,
-        key_file: str,
+        key_file: str | None,
         data_dir: str | os.PathLike[str],
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",

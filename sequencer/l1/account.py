@@ -26,6 +26,7 @@ from l1_contracts.contract import (
 from prover.checkpoint import DAState
 from prover.errors import L1Error
 from sequencer.l1.reader import RollupReader
+from sequencer.l1.signer import RemoteSigner, TransactionSigner
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,14 @@ class RollupAccount(RollupReader):
     """
 
     def __init__(
-        self, rpc_url: str, contract: str, key: bytes, *, timeout_s: float = 10.0, w3: Web3 | None = None
+        self, rpc_url: str, contract: str, key: bytes | RemoteSigner, *, timeout_s: float = 10.0,
+        w3: Web3 | None = None,
     ) -> None:
         super().__init__(rpc_url, contract, timeout_s=timeout_s, w3=w3)
-        self.account = Account.from_key(key)
+        # The signing seam: a key held here, or a signer elsewhere (sequencer/l1/signer.py).
+        self.account: TransactionSigner = (
+            key if isinstance(key, RemoteSigner) else Account.from_key(key)
+        )
 
     def da_challenge(self, challenge_id: int) -> DAChallenge:
         raw = self._call(self.contract.functions.daChallenges(challenge_id).call)

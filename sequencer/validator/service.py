@@ -30,6 +30,7 @@ from prover.eip712 import Domain
 from prover.errors import InvalidFieldError
 from sequencer.l1.keys import LoadedKey, add_key_arguments, key_from_args, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
+from sequencer.l1.signer import RemoteSigner
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
 from sequencer.rpc.methods import METHODS
@@ -64,8 +65,9 @@ class ValidatorConfig:
     """The sequencer's URL, then any other followers, tried in order."""
     l1_rpc: str
     contract: str
-    key: bytes = field(repr=False)
-    """The validator's L1 key: it pays for proofs and receives the rewards. Not in `repr`."""
+    key: bytes | RemoteSigner = field(repr=False)
+    """The validator's L1 key, or the remote signer that holds it: it pays for proofs and
+    receives the rewards. Not in `repr`."""
     key_source: str = "a plain key file"
     """Where the key came from, for the warning a plain key earns off the devnet."""
     key_encrypted: bool = False
@@ -92,7 +94,14 @@ async def run_validator(
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
-    warn_if_unsafe(LoadedKey(config.key, config.key_source, config.key_encrypted), chain_id, "validator")
+    if isinstance(config.key, RemoteSigner):
+        signer = config.key
+        await wait_for_l1(signer.check)  # the signer is up and offers the account
+        log.info("signing L1 transactions with a remote signer",
+                 extra={"signer": signer.url, "address": signer.address})
+    else:
+        warn_if_unsafe(LoadedKey(config.key, config.key_source, config.key_encrypted), chain_id,
+                       "validator")
     domain = Domain(chain_id, bytes.fromhex(l1.address[2:]))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
@@ -199,17 +208,28 @@ def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
     if not args.sequencer:
         raise InvalidFieldError("--sequencer", "give the sequencer's URL (repeat for more upstreams)")
     loaded = key_from_args(args, plain_flag="--key-file")
-    if loaded is None:
+    key: bytes | RemoteSigner
+    if args.signer_url:
+        if loaded is not None:
+            raise InvalidFieldError("--signer-url", "give a remote signer or a key, not both")
+        if not args.signer_address:
+            raise InvalidFieldError("--signer-address", "a remote signer needs the account to sign as")
+        key, source, encrypted = RemoteSigner(args.signer_url, args.signer_address), \
+            f"remote signer {args.signer_url}", True
+    elif loaded is None:
         raise InvalidFieldError("--keystore", "give the validator's key: --keystore PATH with "
-                                "--passphrase-file/--passphrase-env, or --key-file (devnet)")
+                                "--passphrase-file/--passphrase-env, --signer-url with "
+                                "--signer-address, or --key-file (devnet)")
+    else:
+        key, source, encrypted = loaded.key, loaded.source, loaded.encrypted
     return ValidatorConfig(
         data_dir=Path(args.data_dir),
         upstreams=tuple(args.sequencer),
         l1_rpc=args.l1_rpc,
         contract=args.contract,
-        key=loaded.key,
-        key_source=loaded.source,
-        key_encrypted=loaded.encrypted,
+        key=key,
+        key_source=source,
+        key_encrypted=encrypted,
         host=host or "127.0.0.1",
         port=int(port),
         poll_s=args.poll_interval,
@@ -220,12 +240,14 @@ def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
 
 
 def validator_args(
-    *, sequencer: str, l1_rpc: str, contract: str, key_file: str, data_dir: str, rpc: str = "127.0.0.1:0",
-    extra: tuple[str, ...] = (),
+    *, sequencer: str, l1_rpc: str, contract: str, key_file: str | None, data_dir: str,
+    rpc: str = "127.0.0.1:0", extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The `attest validate ...` arguments (after ``attest``), e.g. for `attest devnet` to spawn."""
+    """The `attest validate ...` arguments (after ``attest``), e.g. for `attest devnet` to spawn.
+    Without `key_file`, `extra` names the key (``--keystore ...``, ``--signer-url ...``)."""
+    key = ["--key-file", key_file] if key_file is not None else []
     return ["validate", "--sequencer", sequencer, "--l1-rpc", l1_rpc, "--contract", contract,
-            "--key-file", key_file, "--data-dir", data_dir, "--rpc", rpc, *extra]
+            *key, "--data-dir", data_dir, "--rpc", rpc, *extra]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -241,6 +263,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--l1-rpc", required=True, help="L1 JSON-RPC URL")
     p.add_argument("--contract", required=True, help="rollup contract address on L1")
     add_key_arguments(p, role="validator's L1", plain_flag="--key-file")
+    p.add_argument("--signer-url", default=None, metavar="URL",
+                   help="remote signer (JSON-RPC eth_signTransaction: Clef, web3signer) instead of a key")
+    p.add_argument("--signer-address", default=None, metavar="ADDR",
+                   help="the account the remote signer signs as")
     p.add_argument("--data-dir", required=True, help="directory of the replica (LevelDB)")
     p.add_argument("--rpc", default="127.0.0.1:8646", help="HOST:PORT to serve reads on")
     p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between L1 rounds (default 1)")
