@@ -101,6 +101,8 @@ class Config:
     l1_clock_lag_s: float = 2.0
     """How far L1 block times may lag this clock; records younger than that wait a round
     before being committed (DESIGN §5 rule 4: no record stamped after its checkpoint)."""
+    l1_max_fee_gwei: float = 500.0
+    """Ceiling of the max fee per gas of every L1 transaction (`sequencer/l1/fees.py`)."""
     l1_timeout_s: float = 10.0
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
 

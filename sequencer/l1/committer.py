@@ -140,6 +140,7 @@ class Committer:
             "headAgeS": None if head_age is None else round(head_age, 3),
             "headError": self.watch.last_error,
             "pendingTransactions": self.watch.pending_transactions,
+            "replacements": self.l1.sender.replacements,
             "commitLatencyS": self.last_commit_latency_s,
             "commitInFlightS": None if in_flight is None else round(in_flight, 3),
             "nearestReceiptDeadline": deadline,
@@ -173,6 +174,16 @@ class Committer:
 
     async def step(self) -> None:
         """One round: refresh what L1 says, then commit the durable head if it grew."""
+        if self.l1.sender.in_flight is not None:
+            # A transaction an earlier run (or round) left in flight, journaled with its nonce:
+            # finish it — replacing it if its fees fell behind — before deciding anything from
+            # L1's state, so a restart mid-replacement never commits the same size twice.
+            receipt = await self._l1(self.l1.sender.resume)
+            if receipt is not None:
+                l1_tx = "0x" + bytes(receipt["transactionHash"]).hex()
+                for event in self.l1.contract.events.CheckpointCommitted().process_receipt(receipt):
+                    cp = await self._l1(partial(self.l1.checkpoint, int(event["args"]["index"])))
+                    await self._record(cp, l1_tx)
         count = await self._l1(self.l1.checkpoint_count)
         # Pending checkpoints may have turned final or been reverted; new ones may exist (a
         # commit whose receipt we never saw, e.g. across a crash).

@@ -67,12 +67,18 @@ async def run_sequencer(
         # test and benchmark that starts one) need not pay.
         from sequencer.l1.account import L1Client
         from sequencer.l1.committer import Committer
+        from sequencer.l1.fees import GWEI, FeePolicy
+        from sequencer.l1.sender import NonceJournal
 
         if config.l1_contract is None:
             raise InvalidFieldError("contract", "an L1 endpoint needs the rollup contract address")
         l1 = L1Client(
             config.l1_rpc, config.l1_contract, config.sequencer_key, timeout_s=config.l1_timeout_s
         )
+        l1.sender.policy = FeePolicy(max_fee_per_gas=int(config.l1_max_fee_gwei * GWEI))
+        # The nonce journal: a transaction in flight at a crash is finished, not sent again.
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
         chain_id = await wait_for_l1(l1.chain_id)
         warn_if_unsafe(
             LoadedKey(config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted),
@@ -184,7 +190,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         config, host=base.host, port=base.port, l1_rpc=args.l1_rpc, l1_contract=args.contract,
         checkpoint_interval_s=args.checkpoint_interval, l1_timeout_s=args.l1_timeout,
         inject=args.inject, ingest_workers=args.ingest_workers,
-        l1_clock_lag_s=args.l1_clock_lag,
+        l1_clock_lag_s=args.l1_clock_lag, l1_max_fee_gwei=args.l1_max_fee_gwei,
     )
 
 
@@ -220,6 +226,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
     p.add_argument("--l1-clock-lag", type=float, default=2.0,
                    help="seconds L1 block times may lag this clock (default 2)")
+    p.add_argument("--l1-max-fee-gwei", type=float, default=500.0,
+                   help="ceiling of the max fee per gas of every L1 transaction (default 500)")
     add_inject_argument(p)
     add_ingest_workers_argument(p)
     add_key_arguments(p, role="sequencer (receipts, commits; default: the public dev key)",

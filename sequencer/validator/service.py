@@ -28,8 +28,10 @@ import trio
 
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError
+from sequencer.l1.fees import GWEI, FeePolicy
 from sequencer.l1.keys import LoadedKey, add_key_arguments, key_from_args, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
+from sequencer.l1.sender import NonceJournal
 from sequencer.l1.signer import RemoteSigner
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
@@ -78,6 +80,8 @@ class ValidatorConfig:
     da_grace_s: float = 15.0
     l1_timeout_s: float = 10.0
     upstream_timeout_s: float = 5.0
+    l1_max_fee_gwei: float = 500.0
+    """Ceiling of the max fee per gas of the validator's transactions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,11 @@ async def run_validator(
 ) -> None:
     """Open the replica, read the deployment from L1, start the three services; run until cancelled."""
     l1 = ValidatorL1(config.l1_rpc, config.contract, config.key, timeout_s=config.l1_timeout_s)
+    l1.sender.policy = FeePolicy(max_fee_per_gas=int(config.l1_max_fee_gwei * GWEI))
+    # The nonce journal: a proof in flight at a crash is finished by the next send, never
+    # sent again under a new nonce.
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
@@ -236,6 +245,7 @@ def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
         pull_s=args.pull_interval,
         da_grace_s=args.da_grace,
         l1_timeout_s=args.l1_timeout,
+        l1_max_fee_gwei=args.l1_max_fee_gwei,
     )
 
 
@@ -275,4 +285,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--da-grace", type=float, default=15.0,
                    help="seconds records may stay unavailable before a DA challenge (default 15)")
     p.add_argument("--l1-timeout", type=float, default=10.0, help="seconds per L1 call (default 10)")
+    p.add_argument("--l1-max-fee-gwei", type=float, default=500.0,
+                   help="ceiling of the max fee per gas of every L1 transaction (default 500)")
     p.set_defaults(handler=_cmd_validate)
