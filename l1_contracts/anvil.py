@@ -7,8 +7,10 @@ that carries the native binary, so the install needs no postinstall script and a
 offline. We start the native binary directly when we can find it: one process instead of a
 Node wrapper that has to forward signals.
 
-anvil's defaults already match the embedded devnet: the ``test test ... junk`` mnemonic,
-ten accounts of 10,000 ETH, auto-mining; we pin ``--chain-id 31337`` anyway.
+anvil's defaults already match the embedded devnet's accounts: the ``test test ... junk``
+mnemonic, ten accounts of 10,000 ETH; we pin ``--chain-id 31337`` anyway, and start it with
+the devnet's interval mining (``--block-time 1``: a block every second, empty or not) rather
+than anvil's default of a block per transaction, so L1 time moves on an idle chain.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Final
 
-from l1_contracts.devnet_node import DEFAULT_CHAIN_ID, stop_process, wait_for_output_line
+from l1_contracts.devnet_node import (
+    DEFAULT_BLOCK_TIME_S,
+    DEFAULT_CHAIN_ID,
+    stop_process,
+    wait_for_output_line,
+)
 
 ANVIL_NPM_PACKAGE: Final = "@foundry-rs/anvil"
 ANVIL_NPM_VERSION: Final = "1.7.1"
@@ -103,7 +110,7 @@ def start_anvil(
     *,
     host: str = "127.0.0.1",
     chain_id: int = DEFAULT_CHAIN_ID,
-    block_time: float = 0,
+    block_time: float = DEFAULT_BLOCK_TIME_S,
     extra_args: list[str] | None = None,
     timeout: float = 30.0,
     anvil: Path | None = None,
@@ -113,12 +120,13 @@ def start_anvil(
 
     ``port=0`` lets the OS pick a free port (anvil prints the real one in its
     ``Listening on HOST:PORT`` line, which we read). The caller owns the process:
-    `stop_process` it when done. Raises `AnvilNotFoundError` or `RuntimeError`.
+    `stop_process` it when done. `block_time` 0 is anvil's auto-mining (a block per
+    transaction). Raises `AnvilNotFoundError` or `RuntimeError`.
     """
     exe = anvil or find_anvil()
     cmd = [str(exe), "--host", host, "--port", str(port), "--chain-id", str(chain_id)]
     if block_time > 0:
-        cmd += ["--block-time", str(block_time)]
+        cmd += ["--block-time", f"{block_time:g}"]
     cmd += extra_args or []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:

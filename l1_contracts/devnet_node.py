@@ -22,11 +22,14 @@ How a request is served (see docs/devnet.md):
 * One lock serialises every touch of the EVM: py-evm and eth-tester are not thread-safe, and
   the HTTP server runs one thread per connection.
 
-Mining and time behave like anvil: every transaction is mined at once in its own block
-(``--block-time N`` instead mines every N seconds, pending transactions included), and a new
-block's timestamp is ``max(parent + 1, now + offset)``, so challenge windows measured in seconds
-pass in real time; ``evm_increaseTime`` adds to ``offset`` and ``evm_setNextBlockTimestamp``
-pins the next block's timestamp (later blocks continue from it).
+Mining and time behave like a real chain run by anvil: a block (empty or not) every
+``--block-time`` seconds, 1 by default, with the transactions sent since the last one
+(``--block-time 0`` instead mines every transaction at once in its own block, as anvil's
+default auto-mining). A new block's timestamp is ``max(parent + 1, now + offset)``, so challenge
+windows measured in seconds pass in real time *and the contract sees them pass on an idle
+chain*: a checkpoint turns final without anyone sending a transaction. ``evm_increaseTime``
+adds to ``offset`` and ``evm_setNextBlockTimestamp`` pins the next block's timestamp (later
+blocks continue from it).
 """
 
 from __future__ import annotations
@@ -75,6 +78,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CHAIN_ID: Final = 31337
 """anvil's and Hardhat's default chain id."""
+
+DEFAULT_BLOCK_TIME_S: Final = 1.0
+"""Seconds between blocks: like a real chain, so L1 time moves on an idle devnet (0: a block
+per transaction, anvil's auto-mining). Below 1 s, block timestamps (whole seconds, each at
+least its parent's + 1) run ahead of the wall clock."""
 
 DEV_BALANCE_WEI: Final = 10_000 * 10**18
 """Each development account starts with 10,000 ETH, as on anvil."""
@@ -405,6 +413,8 @@ class DevnetChain:
             params = self._block_hash_filter(params)
         elif method == "eth_sendRawTransaction":
             self._check_raw_chain_id(params)
+        elif method == "eth_getTransactionCount" and not self._auto_mine:
+            return self._transaction_count(params)
         if method in _BLOCK_PRODUCING and self._auto_mine:
             self._stamp_pending_header()
         return to_wire(self._forward(method, params))
@@ -439,6 +449,26 @@ class DevnetChain:
         if tx.get("gas") is None:
             tx["gas"] = self._forward("eth_estimateGas", [tx])
         return [tx, *params[1:]]
+
+    def _transaction_count(self, params: list[Any]) -> str:
+        """eth_getTransactionCount with interval mining: "pending" counts the sender's
+        transactions waiting for the next block, as anvil and geth do.
+
+        eth-tester keeps them in its own pool and its "pending" block does not hold them, so
+        without this a client taking its nonce from "pending" would reuse one.
+        """
+        pending = len(params) == 2 and params[1] == "pending"
+        forwarded = [params[0], "latest"] if pending else params
+        count = int(to_wire(self._forward("eth_getTransactionCount", forwarded)), 16)
+        if pending:
+            sender = str(params[0]).lower()
+            # eth-tester's pool of transactions sent since the last block (private API: it
+            # has no public one), each a dict with "from" and "nonce".
+            pool: list[dict[str, Any]] = self._tester._pending_transactions
+            nonces = [int(t["nonce"]) for t in pool if str(t["from"]).lower() == sender]
+            if nonces:
+                count = max(count, max(nonces) + 1)
+        return hex(count)
 
     def _check_raw_chain_id(self, params: list[Any]) -> None:
         # py-evm executes a typed transaction signed for another chain; anvil and geth refuse
@@ -740,7 +770,9 @@ def make_server(host: str, port: int, chain: DevnetChain) -> _DevnetHTTPServer:
     return _DevnetHTTPServer((host, port), chain)
 
 
-def serve(host: str, port: int, chain_id: int = DEFAULT_CHAIN_ID, block_time: float = 0) -> None:
+def serve(
+    host: str, port: int, chain_id: int = DEFAULT_CHAIN_ID, block_time: float = DEFAULT_BLOCK_TIME_S
+) -> None:
     """Serve until SIGTERM/SIGINT; print the ready line (see `READY_LINE_RE`) once bound."""
     if block_time < 0:
         raise ValueError(f"block_time must be >= 0, got {block_time}")
@@ -763,8 +795,15 @@ def serve(host: str, port: int, chain_id: int = DEFAULT_CHAIN_ID, block_time: fl
     if block_time > 0:
 
         def mine_loop() -> None:
-            while not stop.wait(block_time):
+            # A fixed schedule, as a real chain's slots: the time spent mining does not stretch
+            # the interval. After a stall (SIGSTOP, a slow machine) it resumes the schedule
+            # from now instead of mining a burst of blocks to catch up.
+            next_at = time.monotonic() + block_time
+            while not stop.wait(max(0.0, next_at - time.monotonic())):
                 chain.mine_interval_block()
+                next_at += block_time
+                if next_at < time.monotonic():
+                    next_at = time.monotonic() + block_time
 
         miner = threading.Thread(target=mine_loop, name="devnet-miner", daemon=True)
         miner.start()
@@ -789,7 +828,7 @@ def start_devnet_subprocess(
     *,
     host: str = "127.0.0.1",
     chain_id: int = DEFAULT_CHAIN_ID,
-    block_time: float = 0,
+    block_time: float = DEFAULT_BLOCK_TIME_S,
     timeout: float = 60.0,
     stderr: int | IO[Any] | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
@@ -908,8 +947,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--block-time",
         type=float,
-        default=0,
-        help="seconds between blocks; 0 (default) mines each transaction at once",
+        default=DEFAULT_BLOCK_TIME_S,
+        help=f"seconds between blocks (default {DEFAULT_BLOCK_TIME_S:g}); 0 mines each "
+        "transaction at once in its own block",
     )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:

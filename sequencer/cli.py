@@ -25,6 +25,7 @@ OWNERS: Final[dict[str, str]] = {
     "openrpc": "sequencer.rpc.methods",
     "devnet": "sequencer.devnet.run",
     "l1": "sequencer.l1.deploy",
+    "key": "sequencer.l1.keys",
     "verify": "sequencer.lightclient.cli",
     "proof": "sequencer.lightclient.cli",
     "validate": "sequencer.validator.service",

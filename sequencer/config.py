@@ -41,13 +41,16 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import orjson
 
 from prover.errors import InvalidFieldError, UsageError
 from prover.wire import parse_address, parse_hex
+
+if TYPE_CHECKING:
+    from sequencer.l1.signer import RemoteSigner
 
 DEV_TOKEN: Final[str] = "dev"
 """The bearer token `--dev` adds. Never use it on a reachable interface."""
@@ -101,8 +104,14 @@ class Config:
     """T of docs/spec.md §6: an open block is sealed this long after its first record."""
     receipt_deadline_s: int = 600
     """A receipt promises a covering checkpoint within this many seconds (docs/spec.md §5)."""
-    sequencer_key: bytes = DEV_SEQUENCER_KEY
-    """secp256k1 key that signs receipts; its address is the L1 sequencer."""
+    sequencer_key: bytes = field(default=DEV_SEQUENCER_KEY, repr=False)
+    """secp256k1 key that signs receipts; its address is the L1 sequencer. Left out of `repr`:
+    a logged config must not carry it."""
+    sequencer_key_source: str = "the public dev key"
+    """Where the key came from (a keystore, a plain file), for the warning a plain key earns
+    on a chain that is not the devnet (`sequencer.l1.keys.warn_if_unsafe`)."""
+    sequencer_key_encrypted: bool = False
+    """True when the key came from an encrypted keystore."""
     tokens: Mapping[str, bytes] = field(default_factory=dict)
     """``sha256:<hex>`` of a bearer token -> the 20-byte address it vouches as."""
     allowlist: frozenset[bytes] | None = None
@@ -136,6 +145,8 @@ class Config:
     l1_clock_lag_s: float = 2.0
     """How far L1 block times may lag this clock; records younger than that wait a round
     before being committed (docs/spec.md §8 rule 4: no record stamped after its checkpoint)."""
+    l1_max_fee_gwei: float = 500.0
+    """Ceiling of the max fee per gas of every L1 transaction (`sequencer/l1/fees.py`)."""
     l1_timeout_s: float = L1_TIMEOUT_S
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
     cors_origins: frozenset[str] = frozenset()
@@ -161,8 +172,9 @@ class ValidatorConfig:
     """The sequencer's URL, then any other followers, tried in order."""
     l1_rpc: str
     contract: str
-    key: bytes
-    """The validator's L1 key: it pays for proofs and receives the rewards."""
+    key: bytes | RemoteSigner = field(repr=False)
+    """The validator's L1 key, or the remote signer that holds it: it pays for proofs and
+    receives the rewards. Not in `repr`."""
     host: str = DEFAULT_HOST
     port: int = VALIDATOR_PORT
     poll_s: float = 1.0
@@ -178,6 +190,12 @@ class ValidatorConfig:
     """Origins whose browser pages may call the JSON-RPC endpoint besides its own explorer."""
     no_explorer: bool = False
     """True: no explorer at ``GET /`` and no `explorer_*` methods."""
+    key_source: str = "a plain key file"
+    """Where the key came from, for the warning a plain key earns off the devnet."""
+    key_encrypted: bool = False
+    """True when the key came from an encrypted keystore or a remote signer."""
+    l1_max_fee_gwei: float = 500.0
+    """Ceiling of the max fee per gas of the validator's transactions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +221,9 @@ class DevnetConfig:
     """True: do not start the devnet's validator."""
     validator_host: str = DEFAULT_HOST
     validator_port: int = VALIDATOR_PORT
+    l1_block_time_s: float = 1.0
+    """Seconds between blocks of the embedded L1 (`l1_contracts.devnet_node.DEFAULT_BLOCK_TIME_S`);
+    0: a block per transaction, and L1 time stands still while idle."""
 
 
 # --- values: one check per kind of setting, shared by the file and the flags ------------------
@@ -262,6 +283,14 @@ def _seconds(value: object, where: str) -> float:
 
 def _seconds_or_zero(value: object, where: str) -> float:
     return _number(value, where, zero=True)
+
+
+def _positive_number(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidFieldError(where, "must be a number")
+    if value <= 0:
+        raise InvalidFieldError(where, "must be a number > 0")
+    return float(value)
 
 
 def _string(value: object, where: str) -> str:
@@ -368,6 +397,7 @@ COUNT: Final = Kind("integer >= 0", _count, numeric=True)
 PORT: Final = Kind("integer 0-65535", _port, numeric=True)
 SECONDS: Final = Kind("seconds > 0", _seconds, numeric=True)
 SECONDS_OR_ZERO: Final = Kind("seconds >= 0", _seconds_or_zero, numeric=True)
+NUMBER: Final = Kind("number > 0", _positive_number, numeric=True)
 STRING: Final = Kind("string", _string)
 PATH: Final = Kind("path", _string)
 BOOL: Final = Kind("boolean", _bool)
@@ -421,8 +451,18 @@ SERVE: Final[tuple[Setting, ...]] = (
             "bad-signature, wrong-seq, time-travel, replay, withhold-data, break-receipt", "FAULT"),
     Setting("ingest_workers", COUNT, "ingest_workers",
             "check submissions in N worker processes (0: on the event loop)", "N"),
-    Setting("sequencer_key_file", PATH, None, "file holding the sequencer's 0x-hex key", "FILE",
+    Setting("sequencer_key_file", PATH, None,
+            "plain 0x-hex sequencer key file: the devnet only (a warning elsewhere)", "FILE",
             default="the dev key"),
+    Setting("keystore", PATH, None,
+            "encrypted JSON keystore (Web3 Secret Storage) of the sequencer key", "PATH",
+            default="none"),
+    Setting("passphrase_file", PATH, None, "file whose first line is the keystore's passphrase",
+            "FILE", default="none"),
+    Setting("passphrase_env", STRING, None,
+            "environment variable holding the keystore's passphrase", "VAR", default="none"),
+    Setting("l1_max_fee_gwei", NUMBER, "l1_max_fee_gwei",
+            "ceiling of the max fee per gas of every L1 transaction, in gwei", "GWEI"),
     Setting("cors_origins", ORIGINS, "cors_origins",
             "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
             "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
@@ -470,8 +510,21 @@ VALIDATE: Final[tuple[Setting, ...]] = (
     Setting("l1_rpc", URL, "l1_rpc", "L1 JSON-RPC URL", "URL", default=_REQUIRED),
     Setting("contract", ADDRESS, "contract", "rollup contract address on L1", "ADDR",
             default=_REQUIRED),
-    Setting("key_file", PATH, None, "file holding the validator's 0x-hex L1 key", "FILE",
-            default=_REQUIRED),
+    Setting("key_file", PATH, None,
+            "plain 0x-hex validator L1 key file: the devnet only (a warning elsewhere)", "FILE",
+            default="none (one of key_file, keystore, signer_url is required)"),
+    Setting("keystore", PATH, None,
+            "encrypted JSON keystore (Web3 Secret Storage) of the validator's L1 key", "PATH",
+            default="none"),
+    Setting("passphrase_file", PATH, None, "file whose first line is the keystore's passphrase",
+            "FILE", default="none"),
+    Setting("passphrase_env", STRING, None,
+            "environment variable holding the keystore's passphrase", "VAR", default="none"),
+    Setting("signer_url", URL, None,
+            "remote signer (JSON-RPC eth_signTransaction: Clef, web3signer) instead of a key",
+            "URL", default="none"),
+    Setting("signer_address", ADDRESS, None, "the account the remote signer signs as", "ADDR",
+            default="none"),
     Setting("data_dir", PATH, "data_dir", "directory of the replica (LevelDB)", "DIR",
             default=_REQUIRED),
     Setting("rpc", HOST_PORT, None, "HOST:PORT to serve reads on", "HOST:PORT",
@@ -483,6 +536,8 @@ VALIDATE: Final[tuple[Setting, ...]] = (
     Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
     Setting("upstream_timeout", SECONDS, "upstream_timeout_s",
             "seconds per HTTP request to an upstream", "S"),
+    Setting("l1_max_fee_gwei", NUMBER, "l1_max_fee_gwei",
+            "ceiling of the max fee per gas of every L1 transaction, in gwei", "GWEI"),
     Setting("cors_origins", ORIGINS, "cors_origins",
             "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
             "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
@@ -498,6 +553,9 @@ DEVNET: Final[tuple[Setting, ...]] = (
     Setting("l1_port", PORT, "l1_port", "port of the embedded L1 node", "PORT"),
     Setting("l1_rpc", URL, "l1_rpc", "use this L1 node instead of the embedded one", "URL",
             default="the embedded L1"),
+    Setting("l1_block_time", SECONDS_OR_ZERO, "l1_block_time_s",
+            "seconds between blocks of the embedded L1 (0: a block per transaction, and L1 "
+            "time stands still while idle)", "S"),
     Setting("checkpoint_interval", SECONDS, "checkpoint_interval_s",
             "seconds between checkpoints on L1", "S"),
     Setting("challenge_window", INTEGER, "challenge_window_s", "challenge window, seconds", "S"),
@@ -709,17 +767,29 @@ def read_key_file(path: str | os.PathLike[str], where: str = "key file") -> byte
 # --- each command's config ---------------------------------------------------------------------
 
 
-def serve_config(args: argparse.Namespace) -> Config:
+KeyLoader = Callable[[Resolved], tuple[Any, str, bool] | None]
+"""Loads a command's L1 key from its resolved settings (keystore, plain file, remote signer):
+``(key, where it came from, encrypted)``, or None when none is named. The services pass
+`sequencer.l1.keys`' loader; without one, only the plain key file is read."""
+
+
+def serve_config(args: argparse.Namespace, load_key: KeyLoader | None = None) -> Config:
     """`attest serve`'s `Config`: flags over ``[serve]`` over the defaults."""
     r = resolve("serve", args)
     changes = r.fields()
     changes["data_dir"] = Path(r.required("data_dir"))
     if "rpc" in r.values:
         changes["host"], changes["port"] = r.values["rpc"]
-    if "sequencer_key_file" in r.values:
+    loaded = load_key(r) if load_key is not None else None
+    if loaded is not None:
+        key, source, encrypted = loaded
+        changes.update(sequencer_key=key, sequencer_key_source=source,
+                       sequencer_key_encrypted=encrypted)
+    elif "sequencer_key_file" in r.values:
         changes["sequencer_key"] = read_key_file(
             r.values["sequencer_key_file"], r.where("sequencer_key_file")
         )
+        changes["sequencer_key_source"] = f"plain key file {r.values['sequencer_key_file']}"
     if "tokens" in r.values:
         changes["tokens"] = dict(r.values["tokens"])
     config = Config(**changes)
@@ -731,14 +801,24 @@ def serve_config(args: argparse.Namespace) -> Config:
     return config
 
 
-def validator_config(args: argparse.Namespace) -> ValidatorConfig:
+def validator_config(args: argparse.Namespace, load_key: KeyLoader | None = None) -> ValidatorConfig:
     """`attest validate`'s `ValidatorConfig`: flags over ``[validate]`` over the defaults."""
     r = resolve("validate", args)
-    for key in ("sequencer", "l1_rpc", "contract", "key_file", "data_dir"):
+    for key in ("sequencer", "l1_rpc", "contract", "data_dir"):
         r.required(key)
     changes = r.fields()
     changes["data_dir"] = Path(changes["data_dir"])
-    changes["key"] = read_key_file(r.values["key_file"], r.where("key_file"))
+    loaded = load_key(r) if load_key is not None else None
+    if loaded is not None:
+        changes["key"], changes["key_source"], changes["key_encrypted"] = loaded
+    elif "key_file" in r.values:
+        changes["key"] = read_key_file(r.values["key_file"], r.where("key_file"))
+    else:
+        raise UsageError(
+            "attest validate needs the validator's key: --keystore PATH with --passphrase-file/"
+            "--passphrase-env, --signer-url with --signer-address, or --key-file (devnet); or "
+            "the same keys in the [validate] table of a --config file"
+        )
     if "rpc" in r.values:
         changes["host"], changes["port"] = r.values["rpc"]
     return ValidatorConfig(**changes)

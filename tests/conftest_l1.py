@@ -7,6 +7,10 @@ one: tests must not assume a fresh chain, only the funded dev accounts):
 * `devnet_url` — the embedded py-evm devnet in a subprocess on a free port;
 * `anvil_url` — anvil from .tools/anvil (skipped, saying why, only if anvil is not installed);
 * `l1_url` — parametrized over ``"embedded"`` and ``"anvil"``: a test using it runs against both.
+
+Both nodes mine a block every `L1_BLOCK_TIME_S` seconds, empty or not, as a real chain does
+(anvil with ``--block-time``): a test waits for the receipt or the state it expects, never for
+"the next block", and L1 time moves while nobody sends anything.
 """
 
 from __future__ import annotations
@@ -17,25 +21,29 @@ from contextlib import contextmanager
 import pytest
 
 from l1_contracts.anvil import AnvilNotFoundError, find_anvil, start_anvil
-from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
+from l1_contracts.devnet_node import DEFAULT_BLOCK_TIME_S, start_devnet_subprocess, stop_process
 
 L1_KINDS = ("embedded", "anvil")
+L1_BLOCK_TIME_S = DEFAULT_BLOCK_TIME_S
+"""Seconds between blocks on every test node: the devnet's default, anvil's ``--block-time``."""
 
 
 @contextmanager
-def l1_node(kind: str) -> Iterator[str]:
+def l1_node(kind: str, *, block_time: float = L1_BLOCK_TIME_S) -> Iterator[str]:
     """A fresh L1 node of `kind` ("embedded" or "anvil") in its own process, stopped after.
 
-    Skips the test, saying why, only when anvil is not installed (the Makefile installs it).
+    Interval mining (a block every `block_time` s) like a real chain; 0 mines each transaction
+    at once. Skips the test, saying why, only when anvil is not installed (the Makefile
+    installs it).
     """
     if kind == "embedded":
-        proc, url = start_devnet_subprocess(port=0)
+        proc, url = start_devnet_subprocess(port=0, block_time=block_time)
     else:
         try:
             exe = find_anvil()
         except AnvilNotFoundError as exc:
             pytest.skip(f"anvil is not installed ({exc})")
-        proc, url = start_anvil(port=0, anvil=exe)
+        proc, url = start_anvil(port=0, anvil=exe, block_time=block_time)
     try:
         yield url
     finally:

@@ -31,16 +31,28 @@ class _Child:
         *,
         nofile: int | None = None,
         stderr: int | IO[Any] | None = None,
+        capture_stderr: bool = False,
+        env: dict[str, str] | None = None,
     ) -> re.Match[str]:
+        """Start `args`, return the match of `ready` on stdout. With `capture_stderr` the
+        child's log (stderr) is collected in `log_lines` as it comes; otherwise it goes to
+        `stderr` (default: ours). `env` is added to this process's environment (passphrases,
+        keys: never argv); `nofile` sets the child's RLIMIT_NOFILE."""
+
         def limit_files() -> None:  # runs in the child between fork and exec
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=Path(__file__).parents[2],
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else stderr,
+            text=True, cwd=Path(__file__).parents[2],
             preexec_fn=limit_files if nofile is not None else None,
+            env={**os.environ, **env} if env is not None else None,
         )
         self.lines: list[str] = []
+        self.log_lines: list[str] = []
+        if capture_stderr:
+            threading.Thread(target=self._drain_stderr, daemon=True).start()
         assert self.proc.stdout is not None
         timer = threading.Timer(timeout, self.proc.kill)
         timer.start()
@@ -54,12 +66,18 @@ class _Child:
         finally:
             timer.cancel()
         code = self.proc.wait()
+        self.lines += self.log_lines
         raise RuntimeError(f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}")
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log_lines.append(line)
 
     def kill(self) -> None:
         """SIGKILL: no chance to clean up (the crash tests' tool)."""
@@ -87,7 +105,8 @@ _DEVNET_VALIDATOR = re.compile(r"validator\s+(http://\S+)")
 class DevnetProcess(_Child):
     """`attest devnet` as a child process: `url` (sequencer), `l1_rpc`, `contract`, and with
     `validator=True` the devnet's own validator (`validator_url`); tests that run their own
-    validator leave it out."""
+    validator leave it out. `lines` collects its stdout (the banner), and with `capture_log`
+    `log_lines` its log (stderr, the validator's included)."""
 
     def __init__(
         self,
@@ -97,6 +116,7 @@ class DevnetProcess(_Child):
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 90.0,
+        capture_log: bool = False,
     ) -> None:
         args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "devnet",
                 "--rpc", "127.0.0.1:0", "--l1-port", "0"]
@@ -104,7 +124,8 @@ class DevnetProcess(_Child):
             args += ["--l1-rpc", l1_rpc]
         args += ["--validator-rpc", "127.0.0.1:0"] if validator else ["--no-validator"]
         args += list(extra_args)
-        self.contract = self._start(args, _DEVNET_READY, ready_timeout).group(1)
+        match = self._start(args, _DEVNET_READY, ready_timeout, capture_stderr=capture_log)
+        self.contract = match.group(1)
         text = "".join(self.lines)
         url = _DEVNET_URL.search(text)
         l1 = _DEVNET_L1.search(text)
@@ -136,6 +157,8 @@ class SequencerProcess(_Child):
         ready_timeout: float = 60.0,
         nofile: int | None = None,
         stderr: int | IO[Any] | None = None,
+        capture_log: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         """`nofile` sets the child's RLIMIT_NOFILE (soft and hard); `stderr` is passed to Popen
         (e.g. an open file, to read the exit message later; default: inherited)."""
@@ -146,7 +169,10 @@ class SequencerProcess(_Child):
         if config is not None:
             args += ["--config", str(config)]
         args += list(extra_args)
-        self.url = self._start(args, _READY, ready_timeout, nofile=nofile, stderr=stderr).group(1)
+        self.url = self._start(
+            args, _READY, ready_timeout, nofile=nofile, stderr=stderr, capture_stderr=capture_log,
+            env=env,
+        ).group(1)
 
     def __enter__(self) -> SequencerProcess:
         return self
@@ -173,15 +199,14 @@ class ValidatorProcess(_Child):
         sequencer: str | Sequence[str],
         l1_rpc: str,
         contract: str,
-        key_file: str,
+        key_file: str | None,
         data_dir: str | os.PathLike[str],
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
     ) -> None:
         # Imported here: the validator pulls in web3 and the L1 reader, which a test or
-        # benchmark that only runs `attest serve` must not need (at this branch point
-        # sequencer/l1/reader.py imports prover.checkpoint, which does not exist yet).
+        # benchmark that only runs `attest serve` must not need.
         from sequencer.validator.service import validator_args
 
         upstreams = [sequencer] if isinstance(sequencer, str) else list(sequencer)

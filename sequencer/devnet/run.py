@@ -1,7 +1,7 @@
 """`attest devnet`: the whole system on one machine.
 
-`attest devnet` starts the embedded L1 (py-evm behind JSON-RPC, in its own process) unless
-`--l1-rpc` names a node, deploys the rollup contract, bonds the sequencer (dev account 0), and
+`attest devnet` starts the embedded L1 (py-evm behind JSON-RPC, in its own process, a block
+every `--l1-block-time` seconds like a real chain) unless `--l1-rpc` names a node, deploys the rollup contract, bonds the sequencer (dev account 0), and
 runs the sequencer with `--dev` and the L1 committer in this process. It prints the URLs, the
 contract address and the dev keys. The dev keys come from the public "test test ... junk"
 mnemonic and must never hold anything of value.
@@ -30,6 +30,7 @@ from sequencer.config import (
 )
 from sequencer.devnet.process import ValidatorProcess, write_key_file
 from sequencer.l1.deploy import Deployment, deploy_and_bond
+from sequencer.node.faults import Fault, FaultInjector
 from sequencer.node.service import Running, check_fault, run_sequencer
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ async def run_devnet(devnet: DevnetConfig, log_level: str = "WARNING") -> None:
     validator: ValidatorProcess | None = None
     if devnet.l1_rpc is None:
         node, l1_rpc = await trio.to_thread.run_sync(
-            lambda: start_devnet_subprocess(port=devnet.l1_port)
+            lambda: start_devnet_subprocess(port=devnet.l1_port, block_time=devnet.l1_block_time_s)
         )
     else:
         l1_rpc = devnet.l1_rpc
@@ -108,12 +109,17 @@ def _print_banner(
     running: Running,
     validator: ValidatorProcess | None,
 ) -> None:
+    l1_kind = "" if devnet.l1_rpc else (
+        f"   (embedded py-evm, a block every {devnet.l1_block_time_s:g} s)"
+        if devnet.l1_block_time_s > 0 else "   (embedded py-evm, a block per transaction)"
+    )
     lines = [
         "attest-rollup devnet is up",
+        *([f"  FAULT       {FaultInjector(Fault(devnet.inject)).describe()}"] if devnet.inject else []),
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
         f"  validator   {validator.url}   (replica: the same read methods; account 1)"
         if validator is not None else "  validator   none (--no-validator)",
-        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if devnet.l1_rpc else "   (embedded py-evm)"),
+        f"  L1          {d.l1_rpc}   chainId {d.chain_id}{l1_kind}",
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
         f"  windows     checkpoint every {devnet.checkpoint_interval_s:g} s, "

@@ -17,7 +17,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError
-from web3.types import Wei
+from web3.types import Nonce, Wei
 
 from l1_contracts.contract import (
     calldata_gas_limit,
@@ -27,6 +27,8 @@ from prover.checkpoint import DAState
 from prover.errors import L1Error
 from prover.wire import hex0x, parse_hex
 from sequencer.l1.reader import RollupReader
+from sequencer.l1.sender import TransactionSender
+from sequencer.l1.signer import RemoteSigner, TransactionSigner
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,16 @@ class RollupAccount(RollupReader):
     """
 
     def __init__(
-        self, rpc_url: str, contract: str, key: bytes, *, timeout_s: float = 10.0, w3: Web3 | None = None
+        self, rpc_url: str, contract: str, key: bytes | RemoteSigner, *, timeout_s: float = 10.0,
+        w3: Web3 | None = None,
     ) -> None:
         super().__init__(rpc_url, contract, timeout_s=timeout_s, w3=w3)
-        self.account = Account.from_key(key)
+        # The signing seam: a key held here, or a signer elsewhere (sequencer/l1/signer.py).
+        self.account: TransactionSigner = (
+            key if isinstance(key, RemoteSigner) else Account.from_key(key)
+        )
+        self.sender = TransactionSender(self.w3, self.account)
+        """Fees, the nonce and replacement of every transaction this account sends."""
 
     def da_challenge(self, challenge_id: int) -> DAChallenge:
         raw = self._call(self.contract.functions.daChallenges(challenge_id).call)
@@ -130,16 +138,19 @@ class RollupAccount(RollupReader):
                     fn.call({"from": addr, "value": Wei(value)})
                 except ContractLogicError as exc:
                     raise TransactionRefusedError(f"{what}: refused by the contract: {exc}") from exc
+            # Nonce and fees are the sender's (sequencer/l1/sender.py): placeholders here keep
+            # web3 from asking the node for them.
             tx = fn.build_transaction({
                 "from": addr,
                 "value": Wei(value),
-                "nonce": self.w3.eth.get_transaction_count(addr, "pending"),
+                "nonce": Nonce(0),
                 "gas": calldata_gas_limit(len(calldata), execution_gas),
                 "chainId": self.chain_id(),
+                "maxFeePerGas": Wei(1),
+                "maxPriorityFeePerGas": Wei(1),
             })
-            signed = self.account.sign_transaction(tx)
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+            receipt = self.sender.send(dict(tx), what)
+            tx_hash = bytes(receipt["transactionHash"])
             if receipt["status"] != 1:
                 raise L1Error(f"{what} reverted in tx 0x{bytes(tx_hash).hex()}")
             return Sent(hex0x(bytes(tx_hash)), int(receipt["gasUsed"]), receipt)

@@ -15,6 +15,7 @@ committer retries with exponential backoff and `/health` and `/metrics` say so.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from functools import partial
@@ -24,11 +25,14 @@ import orjson
 import trio
 
 from prover.checkpoint import Checkpoint, DAState, checkpoint_json
+from prover.errors import NotFoundError
 from prover.range_proof import prove_range
+from prover.receipt import decode_receipt
 from prover.record import record_timestamp
 from prover.wire import hex0x
 from sequencer.l1.account import L1Client
 from sequencer.l1.rounds import L1Rounds
+from sequencer.l1.watch import L1Watch
 from sequencer.node.faults import FaultInjector
 from sequencer.node.metrics import Metrics
 from state_db.store import Store
@@ -65,6 +69,7 @@ class Committer:
         interval_s: float,
         clock_lag_s: float = 2.0,
         faults: FaultInjector | None = None,
+        l1_timeout_s: float = 10.0,
     ) -> None:
         self.store = store
         self.clock_lag_s = clock_lag_s
@@ -83,6 +88,9 @@ class Committer:
         )
         self._frozen = False
         self._diverged: str | None = None
+        self.watch = L1Watch(l1, l1.account.address, timeout_s=l1_timeout_s)
+        self.last_commit_latency_s: float | None = None
+        self._commit_sent_at: float | None = None  # wall time the commit in flight was sent
 
     # --- CheckpointView ----------------------------------------------------------------------
 
@@ -109,16 +117,77 @@ class Committer:
             "lastSuccess": self.rounds.last_success,
             "rounds": self.rounds.completed,
             "checkpointIntervalS": self.interval_s,
+            **self.l1_trouble(),
         }
+
+    def l1_trouble(self, now: float | None = None) -> dict[str, Any]:
+        """What an operator watches on a real chain, as of `now`, and the gauges to match:
+        L1's head and its age, the sequencer's unmined transactions, how long commits take,
+        and the time left on the nearest receipt deadline no checkpoint covers yet."""
+        now = time.time() if now is None else now
+        head = self.watch.head
+        head_age = self.watch.head_age_s(now)
+        in_flight = None if self._commit_sent_at is None else now - self._commit_sent_at
+        deadline = self.nearest_receipt_deadline()
+        left = None if deadline is None else deadline - now
+        m = self.metrics
+        if head is not None and head_age is not None:
+            m.l1_head_block.set(head.number)
+            m.l1_head_age.set(head_age)
+        if self.watch.pending_transactions is not None:
+            m.l1_pending_transactions.set(self.watch.pending_transactions)
+        m.commit_in_flight.set(in_flight or 0)
+        m.receipt_deadline_left.set(math.nan if left is None else left)
+        return {
+            "headBlock": None if head is None else head.number,
+            "headTime": None if head is None else head.timestamp,
+            "headAgeS": None if head_age is None else round(head_age, 3),
+            "headError": self.watch.last_error,
+            "pendingTransactions": self.watch.pending_transactions,
+            "replacements": self.l1.sender.replacements,
+            "commitLatencyS": self.last_commit_latency_s,
+            "commitInFlightS": None if in_flight is None else round(in_flight, 3),
+            "nearestReceiptDeadline": deadline,
+            "nearestReceiptDeadlineLeftS": None if left is None else round(left, 3),
+        }
+
+    def nearest_receipt_deadline(self) -> int | None:
+        """The deadline (Unix s) of the oldest receipt whose records no live checkpoint covers
+        yet; None when every receipt is covered.
+
+        Receipts promise a covering checkpoint by their deadline (docs/spec.md §6); deadlines
+        grow along the log, so the receipt of the first uncovered record is the nearest.
+        """
+        latest = self.checkpoint("latest")
+        covered = int(latest["treeSize"]) if latest else 0
+        if covered >= self.store.head.tree_size:
+            return None
+        try:
+            return decode_receipt(self.store.receipt_of_seq(covered)).deadline
+        except NotFoundError:
+            return None  # committed without a receipt: nothing was promised
 
     # --- the service ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Commit and follow checkpoints until cancelled. Ready at once: L1 may well be down."""
-        await self.rounds.run(self.step, task_status=task_status)
+        """Commit and follow checkpoints until cancelled, and watch L1 beside it (a stuck
+        commit must not hide a stalled L1). Ready at once: L1 may well be down."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.watch.run)
+            await self.rounds.run(self.step, task_status=task_status)
 
     async def step(self) -> None:
         """One round: refresh what L1 says, then commit the durable head if it grew."""
+        if self.l1.sender.in_flight is not None:
+            # A transaction an earlier run (or round) left in flight, journaled with its nonce:
+            # finish it — replacing it if its fees fell behind — before deciding anything from
+            # L1's state, so a restart mid-replacement never commits the same size twice.
+            receipt = await self._l1(self.l1.sender.resume)
+            if receipt is not None:
+                l1_tx = "0x" + bytes(receipt["transactionHash"]).hex()
+                for event in self.l1.contract.events.CheckpointCommitted().process_receipt(receipt):
+                    cp = await self._l1(partial(self.l1.checkpoint, int(event["args"]["index"])))
+                    await self._record(cp, l1_tx)
         count = await self._l1(self.l1.checkpoint_count)
         # Pending checkpoints may have turned final or been reverted; new ones may exist (a
         # commit whose receipt we never saw, e.g. across a crash).
@@ -168,7 +237,14 @@ class Committer:
         # record's), at most bound_s: L1 refuses it in an earlier block rather than let rule
         # 4b slash it (contract v2); the round then simply retries.
         bound_ms = int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
-        sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms))
+        self._commit_sent_at = time.time()
+        started = time.monotonic()
+        try:
+            sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms))
+        finally:
+            self._commit_sent_at = None
+        self.last_commit_latency_s = round(time.monotonic() - started, 3)
+        self.metrics.commit_latency.observe(self.last_commit_latency_s)
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
         await self._record(cp, hex0x(sent.tx_hash))
         log.info(

@@ -63,6 +63,18 @@ class RollupReader:
         run on, and the earliest a transaction sent now can mine."""
         return int(self._call(lambda: self.w3.eth.get_block("latest")["timestamp"]))
 
+    def head(self) -> tuple[int, int]:
+        """(number, timestamp) of L1's latest block."""
+        block = self._call(lambda: self.w3.eth.get_block("latest"))
+        return int(block["number"]), int(block["timestamp"])
+
+    def unmined_transactions(self, account: str) -> int:
+        """Transactions from `account` the node holds but has not mined (pending - latest nonce)."""
+        addr = Web3.to_checksum_address(account)
+        latest = int(self._call(lambda: self.w3.eth.get_transaction_count(addr, "latest")))
+        pending = int(self._call(lambda: self.w3.eth.get_transaction_count(addr, "pending")))
+        return max(0, pending - latest)
+
     def _call(self, fn: Any) -> Any:
         """Run one web3 interaction; every failure becomes `L1Error` with what failed."""
         try:

@@ -1,9 +1,11 @@
 """Deliberate misbehaviour, for demonstrations and the validator's end-to-end tests.
 
 `attest devnet --inject FAULT` (or `attest serve --inject FAULT`) makes the sequencer break one
-protocol rule once, in the first group commit it can (at least two new records; for `replay`,
-the first group holding a signed event). Each fault is one a validator must catch and prove on
-L1 (docs/spec.md §8):
+protocol rule once, in the first group commit it can: `bad-signature` in the very first one
+(a single `attest_submit` is enough), `replay` in the first group holding a signed event, the
+others in the first group of at least two records (they break a record relative to its
+neighbour, or a receipt over several leaves). Each fault is one a validator must catch and
+prove on L1 (docs/spec.md §8-§9):
 
 | FAULT           | what the sequencer does                                            | rule        |
 |-----------------|--------------------------------------------------------------------|-------------|
@@ -48,6 +50,17 @@ class Fault(enum.StrEnum):
     BREAK_RECEIPT = "break-receipt"
 
 
+FAULT_RULES: dict[Fault, str] = {
+    Fault.BAD_SIGNATURE: "rule 2 (signature)",
+    Fault.WRONG_SEQ: "rule 1 (seq)",
+    Fault.TIME_TRAVEL: "rule 4 (time)",
+    Fault.REPLAY: "rule 5 (replay)",
+    Fault.WITHHOLD_DATA: "data availability",
+    Fault.BREAK_RECEIPT: "a receipt",
+}
+"""What each fault breaks, as the table above says."""
+
+
 @dataclass(slots=True)
 class FaultInjector:
     """Breaks one rule once. The writer calls it around building a group; reads ask it what to
@@ -71,14 +84,15 @@ class FaultInjector:
             records.append(copy)
             metas.append(metas[signed[0]])
             return self._fire(f"replayed seq {first_seq + signed[0]} as {first_seq + len(records) - 1}")
-        if len(records) < 2:
-            return False
-        if self.fault is Fault.BAD_SIGNATURE:
+        if self.fault is Fault.BAD_SIGNATURE and records:
+            # One record is enough: the README's example submits single events.
             i = next((k for k, r in enumerate(records) if record_v(r) == 0), 0)
             forged = _with(records[i], slice(V_OFFSET, V_OFFSET + 1), b"\x1b")
             forged = _with(forged, R_BYTES, b"\x01" * 32)
             records[i] = _with(forged, S_BYTES, b"\x01" * 32)
             return self._fire(f"forged the signature of seq {first_seq + i}")
+        if len(records) < 2:
+            return False
         if self.fault is Fault.WRONG_SEQ:
             records[1] = _with(records[1], SEQ_BYTES, (first_seq + 1 + 1000).to_bytes(8, "big"))
             return self._fire(f"wrote seq {first_seq + 1 + 1000} at position {first_seq + 1}")
@@ -90,6 +104,15 @@ class FaultInjector:
             self.withheld = (first_seq, first_seq + len(records))
             return self._fire(f"withholding records {first_seq}..{first_seq + len(records) - 1}")
         raise AssertionError(f"unhandled fault {self.fault}")
+
+    def describe(self) -> str:
+        """One line for the devnet banner: what is armed and when it fires."""
+        when = {
+            Fault.BAD_SIGNATURE: "in the first group commit (one event is enough)",
+            Fault.REPLAY: "in the first group with a signed event",
+        }.get(self.fault, "in the first group commit of two or more events")
+        rule = FAULT_RULES[self.fault]
+        return f"{self.fault} armed: breaks {rule} once, {when}; a validator proves it and the bond is slashed"
 
     def break_receipt(self, records: list[bytes], first_seq: int) -> list[bytes] | None:
         """After the receipt is signed: the records actually written, when they differ."""

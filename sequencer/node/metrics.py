@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 _GROUP_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384)
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+_COMMIT_BUCKETS = (0.5, 1, 2, 5, 12, 30, 60, 120, 300, 600)
 
 
 class Metrics:
@@ -53,6 +54,28 @@ class Metrics:
         )
         self.l1_rounds = Counter(
             "attest_l1_rounds", "Committer rounds completed without an L1 error", registry=r
+        )
+        self.l1_head_block = Gauge("attest_l1_head_block", "Number of L1's latest block", registry=r)
+        self.l1_head_age = Gauge(
+            "attest_l1_head_age_seconds", "Now minus the time of L1's latest block seen", registry=r
+        )
+        self.l1_pending_transactions = Gauge(
+            "attest_l1_pending_transactions", "Sequencer transactions sent but not mined", registry=r
+        )
+        self.commit_latency = Histogram(
+            "attest_l1_commit_latency_seconds",
+            "From sending a commit to its successful receipt",
+            buckets=_COMMIT_BUCKETS,
+            registry=r,
+        )
+        self.commit_in_flight = Gauge(
+            "attest_l1_commit_in_flight_seconds", "Age of the commit waiting for its receipt (0: none)",
+            registry=r,
+        )
+        self.receipt_deadline_left = Gauge(
+            "attest_receipt_deadline_seconds_left",
+            "Time left on the nearest deadline of a receipt not yet covered on L1 (NaN: none open)",
+            registry=r,
         )
 
     def count_request(self, method: str, outcome: str) -> None:

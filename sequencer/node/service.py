@@ -36,6 +36,7 @@ from sequencer.config import (
     serve_config,
 )
 from sequencer.explorer.api import install as install_explorer
+from sequencer.l1.keys import LoadedKey, key_from_settings, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
@@ -113,13 +114,23 @@ async def run_sequencer(
         # test and benchmark that starts one) need not pay.
         from sequencer.l1.account import L1Client
         from sequencer.l1.committer import Committer
+        from sequencer.l1.fees import GWEI, FeePolicy
+        from sequencer.l1.sender import NonceJournal
 
         if config.l1_contract is None:
             raise InvalidFieldError("contract", "an L1 endpoint needs the rollup contract address")
         l1 = L1Client(
             config.l1_rpc, config.l1_contract, config.sequencer_key, timeout_s=config.l1_timeout_s
         )
+        l1.sender.policy = FeePolicy(max_fee_per_gas=int(config.l1_max_fee_gwei * GWEI))
+        # The nonce journal: a transaction in flight at a crash is finished, not sent again.
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
         chain_id = await wait_for_l1(l1.chain_id)
+        warn_if_unsafe(
+            LoadedKey(config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted),
+            chain_id, "sequencer",
+        )
         config = replace(
             config, chain_id=chain_id, verifying_contract=parse_address(l1.address, "l1.contract")
         )
@@ -169,6 +180,7 @@ async def run_sequencer(
                 anchored = latest["treeSize"] if latest is not None else 0
                 metrics.checkpoint_size.set(anchored)
                 metrics.checkpoint_lag.set(store.head.tree_size - anchored)
+                api.checkpoints.l1_status()  # brings the L1 gauges (head age, deadlines) to now
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
         handler = make_http_handler(
@@ -207,7 +219,7 @@ async def run_sequencer(
             if l1 is not None:
                 committer = Committer(
                     store, l1, metrics, interval_s=config.checkpoint_interval_s,
-                    clock_lag_s=config.l1_clock_lag_s, faults=faults,
+                    clock_lag_s=config.l1_clock_lag_s, faults=faults, l1_timeout_s=config.l1_timeout_s,
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
@@ -246,8 +258,9 @@ def _announce(config: Config) -> Callable[[Running], None]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Flags over the ``[serve]`` table of ``--config`` over `Config`'s defaults."""
-    config = serve_config(args)
+    """Flags over the ``[serve]`` table of ``--config`` over `Config`'s defaults; the key from
+    a keystore (``keystore`` with ``passphrase_file``/``passphrase_env``) or a plain file."""
+    config = serve_config(args, partial(key_from_settings, plain_key="sequencer_key_file"))
     check_fault(config.inject)
     return config
 

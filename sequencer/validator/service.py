@@ -27,9 +27,13 @@ import trio
 
 from prover.eip712 import Domain
 from prover.wire import parse_address
-from sequencer.config import ValidatorConfig, add_settings_arguments, validator_config
+from sequencer.config import Resolved, ValidatorConfig, add_settings_arguments, validator_config
 from sequencer.explorer.api import install as install_explorer
+from sequencer.l1.fees import GWEI, FeePolicy
+from sequencer.l1.keys import KeyLoadError, LoadedKey, key_from_settings, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
+from sequencer.l1.sender import NonceJournal
+from sequencer.l1.signer import RemoteSigner
 from sequencer.rpc.cors import with_cors
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, Param, RpcContext, make_http_handler
@@ -69,9 +73,22 @@ async def run_validator(
 ) -> None:
     """Open the replica, read the deployment from L1, start the three services; run until cancelled."""
     l1 = ValidatorL1(config.l1_rpc, config.contract, config.key, timeout_s=config.l1_timeout_s)
+    l1.sender.policy = FeePolicy(max_fee_per_gas=int(config.l1_max_fee_gwei * GWEI))
+    # The nonce journal: a proof in flight at a crash is finished by the next send, never
+    # sent again under a new nonce.
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
+    if isinstance(config.key, RemoteSigner):
+        signer = config.key
+        await wait_for_l1(signer.check)  # the signer is up and offers the account
+        log.info("signing L1 transactions with a remote signer",
+                 extra={"signer": signer.url, "address": signer.address})
+    else:
+        warn_if_unsafe(LoadedKey(config.key, config.key_source, config.key_encrypted), chain_id,
+                       "validator")
     domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     # The User-Agent names this validator to its upstreams' explorers (their follower list).
@@ -180,17 +197,39 @@ def _announce(config: ValidatorConfig) -> Callable[[RunningValidator], None]:
 
 
 def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
-    """Flags over the ``[validate]`` table of ``--config`` over `ValidatorConfig`'s defaults."""
-    return validator_config(args)
+    """Flags over the ``[validate]`` table of ``--config`` over `ValidatorConfig`'s defaults;
+    the key from a keystore, a remote signer or a plain file (`load_validator_key`)."""
+    return validator_config(args, load_validator_key)
+
+
+def load_validator_key(r: Resolved) -> tuple[bytes | RemoteSigner, str, bool] | None:
+    """The validator's key: ``signer_url`` with ``signer_address`` (a remote signer), or a
+    keystore or plain key file (`key_from_settings`); never two of them."""
+    loaded = key_from_settings(r, plain_key="key_file")
+    url = r.values.get("signer_url")
+    if url is None:
+        if "signer_address" in r.values:
+            raise KeyLoadError(f"{r.where('signer_address')}: names the account of a remote "
+                               f"signer, but no {r.where('signer_url')} was given")
+        return loaded
+    if loaded is not None:
+        raise KeyLoadError(f"{r.where('signer_url')}: give a remote signer or a key, not both")
+    address = r.values.get("signer_address")
+    if address is None:
+        raise KeyLoadError(f"{r.where('signer_url')}: a remote signer needs the account to sign "
+                           "as (--signer-address, or signer_address in [validate])")
+    return RemoteSigner(url, address), f"remote signer {url}", True
 
 
 def validator_args(
-    *, sequencer: str, l1_rpc: str, contract: str, key_file: str, data_dir: str, rpc: str = "127.0.0.1:0",
-    extra: tuple[str, ...] = (),
+    *, sequencer: str, l1_rpc: str, contract: str, key_file: str | None, data_dir: str,
+    rpc: str = "127.0.0.1:0", extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The `attest validate ...` arguments (after ``attest``), e.g. for `attest devnet` to spawn."""
+    """The `attest validate ...` arguments (after ``attest``), e.g. for `attest devnet` to spawn.
+    Without `key_file`, `extra` names the key (``--keystore ...``, ``--signer-url ...``)."""
+    key = ["--key-file", key_file] if key_file is not None else []
     return ["validate", "--sequencer", sequencer, "--l1-rpc", l1_rpc, "--contract", contract,
-            "--key-file", key_file, "--data-dir", data_dir, "--rpc", rpc, *extra]
+            *key, "--data-dir", data_dir, "--rpc", rpc, *extra]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

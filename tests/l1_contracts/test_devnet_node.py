@@ -8,6 +8,7 @@ Tests that move the chain's clock start a private node so they cannot disturb ot
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ from l1_contracts.devnet_node import (
     to_wire,
 )
 from tests.conftest_l1 import l1_node
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.conftest_l1"]
 
@@ -143,7 +145,7 @@ def test_deploy_call_transact_and_logs(l1_url: str, probe_artifacts: dict[str, A
     tx_hash = probe.functions.store(42).transact({"from": VALIDATOR_ADDRESS})
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
     assert receipt["status"] == 1
-    assert receipt["blockNumber"] == w3.eth.block_number  # auto-mined in its own block
+    assert tx_hash in w3.eth.get_block(receipt["blockNumber"])["transactions"]
     assert probe.functions.stored().call() == 42
     bloom = bytes(receipt["logsBloom"])
     assert len(bloom) == 256 and any(bloom)  # the Stored log sets bits
@@ -370,6 +372,8 @@ def private_l1_url(request: pytest.FixtureRequest) -> Iterator[str]:
 def test_increase_time_and_mine_advance_block_timestamp(
     private_l1_url: str, probe_artifacts: dict[str, Any]
 ) -> None:
+    # The node mines a block every second on its own, so a block is found by what it holds
+    # (its timestamp), never assumed to be "the next one".
     w3 = _w3(private_l1_url)
     probe = _deploy(w3, probe_artifacts)
     before = w3.eth.get_block("latest")
@@ -380,21 +384,29 @@ def test_increase_time_and_mine_advance_block_timestamp(
     w3.provider.make_request("evm_increaseTime", [3600])
     w3.provider.make_request("evm_mine", [])
     after = w3.eth.get_block("latest")
-    assert after["number"] == before["number"] + 1
+    assert after["number"] > before["number"]
     assert after["timestamp"] >= wall + 3600
     # Transactions see the shifted clock too.
     tx_hash = probe.functions.store(7).transact({"from": SEQUENCER_ADDRESS})
     mined = w3.eth.get_block(w3.eth.wait_for_transaction_receipt(tx_hash)["blockNumber"])
     assert mined["timestamp"] >= wall + 3600
 
-    pinned = after["timestamp"] + 100_000
+    def stamps_since(number: int) -> list[int]:
+        latest = w3.eth.block_number
+        return [w3.eth.get_block(n)["timestamp"] for n in range(number + 1, latest + 1)]
+
+    pinned = w3.eth.get_block("latest")["timestamp"] + 100_000
+    start = w3.eth.block_number
     w3.provider.make_request("evm_setNextBlockTimestamp", [pinned])
     w3.provider.make_request("evm_mine", [])
-    assert w3.eth.get_block("latest")["timestamp"] == pinned
+    # Exactly one block carries the pinned time: the first one mined after the call.
+    assert stamps_since(start)[0] == pinned
     assert probe.functions.now().call() >= pinned
     # evm_mine with a timestamp argument.
-    w3.provider.make_request("evm_mine", [pinned + 50])
-    assert w3.eth.get_block("latest")["timestamp"] == pinned + 50
+    start = w3.eth.block_number
+    later = w3.eth.get_block("latest")["timestamp"] + 50
+    w3.provider.make_request("evm_mine", [later])
+    assert later in stamps_since(start)
     # Going back in time is refused.
     answer = w3.provider.make_request("evm_setNextBlockTimestamp", [pinned - 1])
     assert "error" in answer
@@ -403,14 +415,42 @@ def test_increase_time_and_mine_advance_block_timestamp(
 def test_snapshot_and_revert(private_l1_url: str) -> None:
     w3 = _w3(private_l1_url)
     snap = w3.provider.make_request("evm_snapshot", [])["result"]
-    start = w3.eth.block_number
+    start = w3.eth.get_block("latest")
     tx = w3.eth.send_transaction({"from": DEV_ADDRESSES[6], "to": DEV_ADDRESSES[7], "value": 1})
-    w3.eth.wait_for_transaction_receipt(tx)
-    assert w3.eth.block_number == start + 1
+    mined_in = w3.eth.wait_for_transaction_receipt(tx)["blockNumber"]
+    assert mined_in > start["number"]
     assert w3.provider.make_request("evm_revert", [snap])["result"] is True
-    assert w3.eth.block_number == start
+    # The chain is back at the snapshot (blocks mined since on top of it are new ones).
+    assert w3.eth.get_block(start["number"])["hash"] == start["hash"]
     assert w3.eth.get_transaction_count(DEV_ADDRESSES[6]) == 0
     assert w3.provider.make_request("evm_revert", ["0x99999"])["result"] is False
+
+
+def test_blocks_keep_coming_on_an_idle_chain(l1_url: str) -> None:
+    """Like a real chain, a block about every second with nothing sent: L1 time moves."""
+    w3 = _w3(l1_url)
+    start = w3.eth.block_number
+    wait_for(lambda: w3.eth.block_number >= start + 3, timeout=20, what="three blocks on an idle chain")
+    blocks = [w3.eth.get_block(n) for n in range(start + 1, start + 4)]
+    gaps = [b["timestamp"] - a["timestamp"] for a, b in itertools.pairwise(blocks)]
+    assert all(1 <= g <= 3 for g in gaps), gaps
+    assert abs(blocks[-1]["timestamp"] - time.time()) < 30
+
+
+def test_pending_nonce_counts_the_transaction_waiting_for_a_block() -> None:
+    # anvil and geth count a sender's pooled transactions in "pending"; a client that takes
+    # its nonce from there must not be handed the nonce of a transaction still waiting.
+    clock = FakeClock(1_800_000_000.0)
+    chain = DevnetChain(auto_mine=False, clock=clock)
+    tx = {"from": SEQUENCER_ADDRESS, "to": VALIDATOR_ADDRESS, "value": "0x5"}
+    _rpc(chain, "eth_sendTransaction", tx)
+    assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS, "pending") == "0x1"
+    assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS, "latest") == "0x0"
+    assert _rpc(chain, "eth_getTransactionCount", VALIDATOR_ADDRESS, "pending") == "0x0"
+    clock.now += 1
+    chain.mine_interval_block()
+    assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS, "pending") == "0x1"
+    assert _rpc(chain, "eth_getTransactionCount", SEQUENCER_ADDRESS, "latest") == "0x1"
 
 
 # --- in-process: the time rule with a fake clock, framing, encoding ------------------------------
@@ -528,12 +568,14 @@ def test_to_wire_encoding() -> None:
         to_wire(object())
 
 
-def test_subprocess_stops_cleanly_on_sigterm() -> None:
-    proc, url = start_devnet_subprocess(port=0)
+def test_subprocess_mines_every_second_by_default_and_stops_cleanly_on_sigterm() -> None:
+    proc, url = start_devnet_subprocess(port=0)  # the defaults, as `attest devnet` runs it
     try:
         assert (
             _post(url, {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})["result"] == "0x7a69"
         )
+        w3 = _w3(url)
+        wait_for(lambda: w3.eth.block_number >= 2, timeout=20, what="idle blocks by default")
     finally:
         code = stop_process(proc)
     assert code == 0

@@ -128,12 +128,13 @@ def test_doc_example_holds_every_key_and_yields_its_values(tmp_path: Path) -> No
         contract="0x5FbDB2315678afecb367f032d93F642f64180aa3",
         key=KEY, host="127.0.0.1", port=9646, poll_s=2.0, pull_s=0.5, da_grace_s=30.0,
         l1_timeout_s=6.0, upstream_timeout_s=3.0, cors_origins=frozenset({"*"}),
+        l1_max_fee_gwei=150.0,
     )
     assert devnet == DevnetConfig(
         data_dir=tmp_path / "devnet-data", host="127.0.0.1", port=7645, l1_port=7545,
         l1_rpc="http://127.0.0.1:8545", checkpoint_interval_s=2.0, challenge_window_s=60,
         da_window_s=15, l1_timeout_s=3.0, inject="bad-signature", no_validator=True,
-        validator_host="127.0.0.1", validator_port=7646,
+        validator_host="127.0.0.1", validator_port=7646, l1_block_time_s=2.0,
     )
 
 
@@ -166,8 +167,9 @@ def test_every_field_of_the_config_class_is_settable(command: str) -> None:
     fields = {f.name for f in dataclasses.fields(CONFIG_CLASSES[command])}
     mapped = {s.field for s in SECTIONS[command] if s.field is not None}
     converted = {  # set by the builders from a key that is not one to one
-        "serve": {"host", "port", "sequencer_key", "tokens"},
-        "validate": {"host", "port", "key"},
+        "serve": {"host", "port", "sequencer_key", "sequencer_key_source",
+                  "sequencer_key_encrypted", "tokens"},
+        "validate": {"host", "port", "key", "key_source", "key_encrypted"},
         "devnet": {"host", "port", "validator_host", "validator_port"},
     }[command]
     assert fields == mapped | converted

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
 from prover.checkpoint import CheckpointStatus
 from prover.eip712 import Domain, compute_receipt_digest, recover_signer
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
+from sequencer.l1.reader import RollupReader
 from sequencer.rpc.client import RpcClient
+from tests.conftest_l1 import L1_BLOCK_TIME_S
 from tests.sequencer.events import ALICE_KEY, signed, unsigned
 from tests.sequencer.scrape import scrape
 from tests.waiting import wait_for, wait_for_rounds
@@ -97,6 +100,32 @@ def test_checkpoints_anchor_the_log_and_become_final(devnet: DevnetProcess) -> N
         assert fin_proof["checkpoint"]["status"] == "final"
         lag = rpc.call("attest_status")["checkpointLag"]
         assert lag is not None and lag >= 0
+
+
+def test_checkpoint_turns_final_on_an_idle_l1(l1_url: str) -> None:
+    """Nobody sends a transaction after the commit, yet L1 time moves (a block every second)
+    and the contract's status reaches FINAL after the window plus two block intervals."""
+    window = 10  # contract v2 refuses a challenge window under 10 s (MIN_CHALLENGE_WINDOW)
+    with DevnetProcess(l1_rpc=l1_url, extra_args=[
+        "--checkpoint-interval", "0.5", "--challenge-window", str(window), "--da-window", "2",
+    ]) as devnet, RpcClient(devnet.url, token="dev") as rpc:
+        rpc.call("attest_submit", unsigned(1))
+        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
+        l1 = RollupReader(devnet.l1_rpc, devnet.contract)
+        sequencer = Account.from_key(DEV_KEYS[0]).address
+        nonce = l1.w3.eth.get_transaction_count(sequencer)
+        assert l1.checkpoint(cp["index"]).status == CheckpointStatus.PENDING
+        assert l1.latest_finalized() is None
+        final_by = cp["challengeEnds"] + 2 * L1_BLOCK_TIME_S
+        # L1 time, as the contract sees it, reaches the window's end by itself.
+        wait_for(lambda: l1.latest_block_time() >= cp["challengeEnds"],
+                 timeout=window + 4 * L1_BLOCK_TIME_S + 5, what="L1 time to pass the window")
+        assert time.time() <= final_by + 1, "L1 time lagged the wall clock by more than a second"
+        assert l1.checkpoint(cp["index"]).status == CheckpointStatus.FINAL
+        assert l1.latest_finalized() == cp["index"]
+        assert l1.w3.eth.get_transaction_count(sequencer) == nonce  # idle: nothing was sent
+        fin = wait_for(lambda: rpc.call("attest_getCheckpoint", "finalized"), what="the sequencer to see it")
+        assert fin["index"] == cp["index"]
 
 
 def _send(w3: Web3, key: bytes, fn: Any) -> int:

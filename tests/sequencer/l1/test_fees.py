@@ -1,0 +1,216 @@
+"""The EIP-1559 fee policy, replacement and the nonce journal: pure rules first, then on anvil
+with interval mining, a base fee spiked 100x (`anvil_setNextBlockBaseFeePerGas`) while a commit
+is in flight, a fee ceiling that holds it back, and a restart mid-replacement."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from web3 import Web3
+
+from l1_contracts.accounts import DEV_KEYS, SEQUENCER_ADDRESS
+from prover.errors import L1Error
+from sequencer.devnet.process import SequencerProcess
+from sequencer.l1.account import L1Client
+from sequencer.l1.deploy import deploy_and_bond
+from sequencer.l1.fees import GWEI, FeePolicy, Fees, bump_fees, compute_fees
+from sequencer.l1.sender import InFlight, NonceJournal
+from sequencer.rpc.client import RpcClient
+from tests.conftest_l1 import l1_node
+from tests.sequencer.events import unsigned
+from tests.waiting import wait_for
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+def _history(base_fees: list[int], tips: list[int]) -> dict[str, Any]:
+    return {"oldestBlock": "0x1", "baseFeePerGas": [hex(b) for b in base_fees],
+            "gasUsedRatio": [0.5] * len(tips), "reward": [[hex(t)] for t in tips]}
+
+
+def test_fees_follow_the_history_within_the_ceiling() -> None:
+    policy = FeePolicy(max_fee_per_gas=100 * GWEI)
+    # Median of the tips paid (empty blocks' zero tips carry no information); twice the next
+    # block's base fee plus the tip.
+    fees = compute_fees(_history([10 * GWEI, 11 * GWEI, 12 * GWEI], [GWEI, 0, 3 * GWEI]), policy)
+    assert fees == Fees(24 * GWEI + 2 * GWEI, 2 * GWEI)
+    # An idle chain: the minimum tip.
+    assert compute_fees(_history([7, 7], [0]), policy) == Fees(14 + GWEI // 10, GWEI // 10)
+    # A spike beyond the ceiling: the ceiling.
+    assert compute_fees(_history([0, 90 * GWEI], [GWEI]), policy).max_fee_per_gas == 100 * GWEI
+
+
+def test_replacement_bumps_both_fees_and_stops_at_the_ceiling() -> None:
+    policy = FeePolicy(max_fee_per_gas=100 * GWEI)
+    last = Fees(16 * GWEI, 2 * GWEI)
+    # Nothing changed on chain: +12.5% on both (a pool refuses less than +10%).
+    assert bump_fees(last, last, policy) == Fees(18 * GWEI, 2 * GWEI + GWEI // 4)
+    # The chain asks for more: the fresh fees.
+    assert bump_fees(last, Fees(60 * GWEI, 5 * GWEI), policy) == Fees(60 * GWEI, 5 * GWEI)
+    # Capped at the ceiling, and no replacement once the ceiling leaves no room for +12.5%.
+    assert bump_fees(last, Fees(500 * GWEI, 5 * GWEI), policy) == Fees(100 * GWEI, 5 * GWEI)
+    assert bump_fees(Fees(95 * GWEI, 2 * GWEI), Fees(500 * GWEI, 2 * GWEI), policy) is None
+
+
+def test_journal_survives_a_restart(tmp_path: Path) -> None:
+    journal = NonceJournal(tmp_path / "sender.json")
+    assert journal.load() is None
+    entry = InFlight(7, "commit(3)", {"to": "0x" + "11" * 20, "data": "0x01", "gas": 1}, (5, 1), ["0xab"])
+    journal.save(entry)
+    assert NonceJournal(tmp_path / "sender.json").load() == entry
+    journal.save(None)
+    assert journal.load() is None
+
+
+# --- on anvil --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def anvil() -> Iterator[str]:
+    """A private anvil (the spike and the paused mining must not reach other tests)."""
+    with l1_node("anvil") as url:
+        yield url
+
+
+def _rpc(w3: Web3, method: str, *params: Any) -> Any:
+    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["sent"] = l1.commit(size, bytes([size]) * 32, [], 0)
+        except Exception as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def _spike_under_a_commit(w3: Web3, l1: L1Client, factor: int) -> tuple[threading.Thread, dict[str, Any], Fees]:
+    """Send a commit with today's fees and spike the next block's base fee `factor`x above
+    them before any block can include it (mining paused around the send)."""
+    _rpc(w3, "evm_setIntervalMining", 0)
+    initial = l1.sender.fees_now()
+    thread, out = _commit_in_background(l1, 1)
+    wait_for(lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
+             timeout=20, what="the commit sent")
+    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(factor * initial.max_fee_per_gas))
+    _rpc(w3, "evm_setIntervalMining", 1)
+    return thread, out, initial
+
+
+def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(anvil: str, tmp_path: Path) -> None:
+    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
+                        challenge_window=60, da_window=10)
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    l1 = L1Client(anvil, d.contract, DEV_KEYS[0])
+    l1.sender.policy = FeePolicy(replace_after_blocks=2)
+    l1.sender.attach_journal(NonceJournal(tmp_path / "sender.json"))
+    nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
+    thread, out, initial = _spike_under_a_commit(w3, l1, 100)
+    thread.join(timeout=90)
+    assert "sent" in out, out
+    # Landed by a replacement at the spiked price: the same nonce, one checkpoint.
+    assert l1.sender.replacements >= 1
+    tx = w3.eth.get_transaction(out["sent"].tx_hash)
+    assert tx["nonce"] == nonce and tx["maxFeePerGas"] > 100 * initial.max_fee_per_gas // 2
+    assert l1.checkpoint_count() == 1
+    assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + 1
+    assert NonceJournal(tmp_path / "sender.json").load() is None  # nothing left in flight
+
+
+def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(anvil: str, tmp_path: Path) -> None:
+    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
+                        challenge_window=60, da_window=10)
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    journal_path = tmp_path / "sender.json"
+    nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
+    first = L1Client(anvil, d.contract, DEV_KEYS[0])
+    fees = first.sender.fees_now()
+    # A ceiling of 10x today's fee against a 100x spike: the commit cannot land, and the
+    # sender gives up waiting with the transaction still journaled (as a crash would leave it).
+    first.sender.policy = FeePolicy(replace_after_blocks=2, max_fee_per_gas=10 * fees.max_fee_per_gas)
+    first.sender.timeout_s = 10
+    first.sender.attach_journal(NonceJournal(journal_path))
+    thread, out, initial = _spike_under_a_commit(w3, first, 100)
+    thread.join(timeout=60)
+    assert isinstance(out.get("error"), L1Error) and "not mined" in str(out["error"]), out
+    left = NonceJournal(journal_path).load()
+    assert left is not None and left.nonce == nonce and left.fees[0] <= 10 * fees.max_fee_per_gas
+    assert l1_checkpoints(first) == 0
+
+    # A restarted sender with a higher ceiling finishes the same nonce; the next commit goes
+    # after it, so the first is never sent twice.
+    second = L1Client(anvil, d.contract, DEV_KEYS[0])
+    second.sender.policy = FeePolicy(replace_after_blocks=2)
+    second.sender.attach_journal(NonceJournal(journal_path))
+    assert second.sender.in_flight is not None and second.sender.in_flight.nonce == nonce
+    receipt = second.sender.resume()
+    assert receipt["status"] == 1
+    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == nonce
+    assert l1_checkpoints(second) == 1
+    after = second.sender.send({"to": w3.eth.accounts[1], "value": 1, "gas": 21_000,
+                                "chainId": w3.eth.chain_id, "data": "0x"}, "a transfer")
+    assert w3.eth.get_transaction(after["transactionHash"])["nonce"] == nonce + 1
+    assert l1_checkpoints(second) == 1 and initial.max_fee_per_gas > 0
+
+
+def l1_checkpoints(l1: L1Client) -> int:
+    return l1.checkpoint_count()
+
+
+def test_sequencer_killed_mid_replacement_commits_once_after_restart(anvil: str, tmp_path: Path) -> None:
+    """The committer's commit is stuck under a spike its fee ceiling cannot meet; the sequencer
+    is SIGKILLed; restarted with a higher ceiling it finishes the journaled nonce and never
+    commits the same size again."""
+    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
+                        challenge_window=60, da_window=10)
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    today = rollup.sender.fees_now().max_fee_per_gas
+    ceiling_gwei = 10 * today / GWEI
+    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
+    _rpc(w3, "evm_setIntervalMining", 0)
+    seq = SequencerProcess(tmp_path / "seq", extra_args=[*args, "--l1-max-fee-gwei", f"{ceiling_gwei:.9f}"])
+    try:
+        with RpcClient(seq.url, token="dev") as rpc:
+            rpc.call("attest_submit", unsigned(1))
+            wait_for(lambda: rpc.request("GET", "/health") and
+                     orjson.loads(rpc.request("GET", "/health").body)["l1"]["pendingTransactions"] == 1,
+                     timeout=30, what="the commit sent and unmined")
+        # 1000x: decaying 12.5% a block, the base fee stays above the old ceiling for ~35
+        # blocks, so only a replacement can land the commit in the time allowed below.
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(1000 * today))
+        _rpc(w3, "evm_setIntervalMining", 1)
+        # Several blocks: the committer tries to replace up to its ceiling, in vain.
+        start = w3.eth.block_number
+        wait_for(lambda: w3.eth.block_number >= start + 4, what="four blocks under the spike")
+        assert rollup.checkpoint_count() == 0
+        seq.kill()  # SIGKILL, mid-replacement
+    finally:
+        seq.stop()
+    restarted = [*args, "--l1-max-fee-gwei", f"{10_000 * today / GWEI:.9f}"]
+    with SequencerProcess(tmp_path / "seq", extra_args=restarted) as seq, \
+            RpcClient(seq.url, token="dev") as rpc:
+        wait_for(lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land")
+        assert rollup.checkpoint(0).size == 1
+        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", 0), what="the sequencer's record")
+        landed = w3.eth.get_transaction(cp["l1Tx"])
+        # A replacement (above the first run's ceiling), at the journaled nonce.
+        assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today
+        rpc.call("attest_submit", unsigned(2))
+        wait_for(lambda: rollup.checkpoint_count() == 2, timeout=60, what="the next commit")
+        assert rollup.checkpoint(1).size == 2  # size 1 was never committed twice
+        assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + 2
