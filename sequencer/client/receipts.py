@@ -28,7 +28,14 @@ from prover.errors import InclusionProofError, InvalidFieldError
 from prover.receipt import Receipt
 from prover.receipt_tree import compute_receipt_tree_hex, verify_receipt_path
 from prover.types import Hash32
-from prover.wire import hex0x, parse_hash32, parse_hashes, parse_signature_bytes, parse_uint
+from prover.wire import (
+    hex0x,
+    parse_hash32,
+    parse_hashes,
+    parse_hex,
+    parse_signature_bytes,
+    parse_uint,
+)
 from sequencer.client.errors import ReceiptInvalidError
 
 
@@ -183,8 +190,8 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
         if type(lh) is not str or len(lh) != 66 or not lh.startswith("0x"):
             return None
         try:
-            leaves.append(bytes.fromhex(lh[2:]))
-        except ValueError:
+            leaves.append(parse_hex(lh, "leafHash"))
+        except InvalidFieldError:
             return None
         if len(leaves[-1]) != 32:
             return None

@@ -40,7 +40,7 @@ from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.hashing import keccak256
 from prover.record import compute_meta_hash, encode_kind
 from prover.types import Hash32
-from prover.wire import hex0x, parse_hash32
+from prover.wire import hex0x, parse_address, parse_hash32, parse_hex
 
 
 @runtime_checkable
@@ -57,6 +57,12 @@ class EventSigner(Protocol):
         ...
 
 
+def _bare_hex(text: str, field: str) -> bytes:
+    """Hex digits without a 0x prefix (keystore fields, a raw key), read by prover.wire's one
+    hex parser; `InvalidFieldError` naming `field` (never quoting the text) otherwise."""
+    return parse_hex("0x" + text, field)
+
+
 class KeySigner:
     """A raw secp256k1 key (never printed)."""
 
@@ -65,7 +71,7 @@ class KeySigner:
     def __init__(self, private_key: bytes | str) -> None:
         if isinstance(private_key, str):
             text = private_key.strip()
-            private_key = bytes.fromhex(text[2:] if text.startswith(("0x", "0X")) else text)
+            private_key = _bare_hex(text[2:] if text.startswith(("0x", "0X")) else text, "private key")
         self._signer = Signer(private_key)
 
     @property
@@ -115,7 +121,7 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
         if int(data.get("version", 3)) != 3:
             raise InvalidFieldError("keystore", f"version {data.get('version')} is not supported (only 3)")
         kdf, kp = crypto["kdf"], crypto["kdfparams"]
-        salt = bytes.fromhex(kp["salt"])
+        salt = _bare_hex(kp["salt"], "keystore salt")
         if kdf == "scrypt":
             n, r, p, dklen = int(kp["n"]), int(kp["r"]), int(kp["p"]), int(kp["dklen"])
             derived = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=dklen,
@@ -128,9 +134,9 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
             raise InvalidFieldError("keystore", f"kdf {kdf!r} is not supported (scrypt, pbkdf2)")
         if crypto["cipher"] != "aes-128-ctr":
             raise InvalidFieldError("keystore", f"cipher {crypto['cipher']!r} is not supported")
-        ciphertext = bytes.fromhex(crypto["ciphertext"])
-        iv = bytes.fromhex(crypto["cipherparams"]["iv"])
-        mac = bytes.fromhex(crypto["mac"])
+        ciphertext = _bare_hex(crypto["ciphertext"], "keystore ciphertext")
+        iv = _bare_hex(crypto["cipherparams"]["iv"], "keystore iv")
+        mac = _bare_hex(crypto["mac"], "keystore mac")
     except InvalidFieldError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -158,7 +164,7 @@ class AccountSigner:
         if not isinstance(addr, str | bytes):
             raise InvalidFieldError("account", "has no address")
         self._account = account
-        self._address = bytes.fromhex(addr[2:]) if isinstance(addr, str) else bytes(addr)
+        self._address = parse_address(addr, "account.address") if isinstance(addr, str) else bytes(addr)
         self.domain: Domain | None = None
         """Set by the client before `sign_typed` is needed (typed-data-only signers)."""
 

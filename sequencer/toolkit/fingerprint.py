@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from prover.errors import InvalidInputError
+from prover.errors import InvalidFieldError, InvalidInputError
+from prover.wire import parse_hex
 
 STATEMENT_TYPE: Final[str] = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final[str] = "https://model_signing/signature/v1.0"
@@ -158,9 +159,9 @@ def parse_manifest(obj: Any) -> Fingerprint:
             raise MalformedManifestError("not an in-toto statement of a model-signing v1.0 manifest")
         (subject,) = obj["subject"]
         name = subject["name"]
-        root = bytes.fromhex(subject["digest"]["sha256"])
+        root = parse_hex("0x" + subject["digest"]["sha256"], "subject digest")
         resources = tuple(
-            Resource(r["name"], bytes.fromhex(r["digest"]), 0)
+            Resource(r["name"], parse_hex("0x" + r["digest"], "resource digest"), 0)
             for r in obj["predicate"]["resources"]
             if r["algorithm"] == "sha256"
         )
@@ -168,7 +169,7 @@ def parse_manifest(obj: Any) -> Fingerprint:
             raise MalformedManifestError("only sha256 resources are supported")
     except MalformedManifestError:
         raise
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, InvalidFieldError) as exc:
         raise MalformedManifestError(f"malformed manifest: {type(exc).__name__}: {exc}") from None
     if len(root) != 32 or any(len(r.digest) != 32 for r in resources):
         raise MalformedManifestError("malformed manifest: digests must be 32 bytes of hex")
