@@ -66,7 +66,11 @@ def default_post_reveal_window(challenge_window: int, da_window: int) -> int:
 
 
 def _deploy(
-    w3: Web3, name: str, args: Sequence[Any], owner_address: ChecksumAddress, owner_key: bytes | None
+    w3: Web3,
+    name: str,
+    args: Sequence[Any],
+    owner_address: ChecksumAddress,
+    owner_key: bytes | None,
 ) -> str:
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
@@ -118,8 +122,15 @@ def deploy_rollup(
     if verifier is None:
         verifier = _deploy(w3, "RollupVerifier", [], owner_address, owner_key)
     args = [
-        Web3.to_checksum_address(verifier), sequencer, challenge_window, da_window, post_reveal_window,
-        min_bond, max_da_range, challenger_bond, receipt_horizon,
+        Web3.to_checksum_address(verifier),
+        sequencer,
+        challenge_window,
+        da_window,
+        post_reveal_window,
+        min_bond,
+        max_da_range,
+        challenger_bond,
+        receipt_horizon,
         Web3.to_checksum_address(eip712_contract) if eip712_contract else "0x" + "00" * 20,
     ]
     return rollup_at(w3, _deploy(w3, "Rollup", args, owner_address, owner_key))
@@ -127,7 +138,9 @@ def deploy_rollup(
 
 def rollup_at(w3: Web3, address: str) -> Contract:
     """The deployed rollup at `address`."""
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact("Rollup")["abi"])
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact("Rollup")["abi"]
+    )
 
 
 def deploy_naive_registry(w3: Web3, deployer: str) -> Contract:
@@ -148,7 +161,9 @@ def deploy_naive_registry(w3: Web3, deployer: str) -> Contract:
 def read_checkpoint(rollup: Contract, index: int) -> Checkpoint:
     """`checkpoints(index)` as a typed row (status computed at the node's latest block)."""
     size, root, committed_at, challenge_ends, status = rollup.functions.checkpoints(index).call()
-    return Checkpoint(index, size, bytes(root), committed_at, challenge_ends, CheckpointStatus(status))
+    return Checkpoint(
+        index, size, bytes(root), committed_at, challenge_ends, CheckpointStatus(status)
+    )
 
 
 def latest_finalized(rollup: Contract) -> int | None:
@@ -252,7 +267,12 @@ def time_travel_fraud(
 ) -> ContractFunction:
     """The call proving record index+1 is timestamped before record index (rule 4)."""
     fn: ContractFunction = rollup.functions.proveTimeTravel(
-        checkpoint_index, index, _record(record), _hashes(proof), _record(next_record), _hashes(next_proof)
+        checkpoint_index,
+        index,
+        _record(record),
+        _hashes(proof),
+        _record(next_record),
+        _hashes(next_proof),
     )
     return fn
 

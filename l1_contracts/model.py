@@ -28,7 +28,12 @@ REVEAL_FLOOR_PER_RECORD: Final[int] = 7_500
 
 def reveal_gas(count: int) -> int:
     """The contract's estimate of what answering a DA challenge on `count` records costs."""
-    return max(REVEAL_EXEC_BASE + REVEAL_EXEC_PER_RECORD * count, REVEAL_FLOOR_BASE + REVEAL_FLOOR_PER_RECORD * count)
+    return max(
+        REVEAL_EXEC_BASE + REVEAL_EXEC_PER_RECORD * count,
+        REVEAL_FLOOR_BASE + REVEAL_FLOOR_PER_RECORD * count,
+    )
+
+
 DA_BOND_BASEFEE_MULTIPLE: Final[int] = 2
 
 
@@ -106,7 +111,8 @@ class RollupModel:
     def holding(self, now: int) -> list[ModelChallenge]:
         """Challenges that hold their checkpoint (and every later one) pending now."""
         return [
-            ch for ch in self.challenges
+            ch
+            for ch in self.challenges
             if not self.checkpoints[ch.checkpoint].reverted
             and (ch.state == DAState.OPEN or (ch.state == DAState.ANSWERED and ch.hold_until > now))
         ]
@@ -125,7 +131,9 @@ class RollupModel:
         return CheckpointStatus.PENDING
 
     def latest_finalized(self, now: int) -> int | None:
-        final = [i for i in range(len(self.checkpoints)) if self.status(i, now) == CheckpointStatus.FINAL]
+        final = [
+            i for i in range(len(self.checkpoints)) if self.status(i, now) == CheckpointStatus.FINAL
+        ]
         return final[-1] if final else None
 
     def finality_bound(self, index: int) -> int:
@@ -135,7 +143,9 @@ class RollupModel:
 
     def exit_delay(self) -> int:
         """W + D + P + receiptHorizon (docs/contract.md, exit)."""
-        return self.challenge_window + self.da_window + self.post_reveal_window + self.receipt_horizon
+        return (
+            self.challenge_window + self.da_window + self.post_reveal_window + self.receipt_horizon
+        )
 
     def da_bond(self, count: int, basefee: int) -> int:
         return max(self.challenger_bond, DA_BOND_BASEFEE_MULTIPLE * basefee * reveal_gas(count))
@@ -210,7 +220,9 @@ class RollupModel:
         self.epoch += 1
         self.epoch_start = now
 
-    def open_da(self, index: int, start: int, end: int, challenger: str, now: int, value: int, basefee: int) -> int:
+    def open_da(
+        self, index: int, start: int, end: int, challenger: str, now: int, value: int, basefee: int
+    ) -> int:
         if index >= len(self.checkpoints):
             raise ModelRevert("rollup: no such checkpoint")
         c = self.checkpoints[index]
@@ -229,7 +241,9 @@ class RollupModel:
         if value < self.da_bond(end - start, basefee):
             raise ModelRevert("rollup: value below the DA bond")
         self.taken.add((index, start // self.max_da_range))
-        self.challenges.append(ModelChallenge(index, start, end, now + self.da_window, challenger, value))
+        self.challenges.append(
+            ModelChallenge(index, start, end, now + self.da_window, challenger, value)
+        )
         return len(self.challenges) - 1
 
     def reveal(self, cid: int, now: int, basefee: int) -> int:
@@ -274,7 +288,11 @@ class RollupModel:
         if now < self.exit_requested_at + self.exit_delay():
             raise ModelRevert("rollup: exit delay not over")
         last = self.last_index()
-        if not self.frozen and last is not None and self.status(last, now) != CheckpointStatus.FINAL:
+        if (
+            not self.frozen
+            and last is not None
+            and self.status(last, now) != CheckpointStatus.FINAL
+        ):
             raise ModelRevert("rollup: a checkpoint is still pending")
         amount, self.bond, self.exit_requested_at = self.bond, 0, 0
         self._credit(self.sequencer, amount)

@@ -38,7 +38,9 @@ def raise_open_files_limit() -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
         except (ValueError, OSError) as exc:
-            log.warning("could not raise the open files limit", extra={"soft": soft, "error": str(exc)})
+            log.warning(
+                "could not raise the open files limit", extra={"soft": soft, "error": str(exc)}
+            )
     return soft
 
 

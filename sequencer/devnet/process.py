@@ -44,8 +44,11 @@ class _Child:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture_stderr else stderr,
-            text=True, cwd=Path(__file__).parents[2],
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if capture_stderr else stderr,
+            text=True,
+            cwd=Path(__file__).parents[2],
             preexec_fn=limit_files if nofile is not None else None,
             env={**os.environ, **env} if env is not None else None,
         )
@@ -67,7 +70,9 @@ class _Child:
             timer.cancel()
         code = self.proc.wait()
         self.lines += self.log_lines
-        raise RuntimeError(f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}")
+        raise RuntimeError(
+            f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}"
+        )
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -118,8 +123,18 @@ class DevnetProcess(_Child):
         ready_timeout: float = 90.0,
         capture_log: bool = False,
     ) -> None:
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "devnet",
-                "--rpc", "127.0.0.1:0", "--l1-port", "0"]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            "devnet",
+            "--rpc",
+            "127.0.0.1:0",
+            "--l1-port",
+            "0",
+        ]
         if l1_rpc is not None:
             args += ["--l1-rpc", l1_rpc]
         args += ["--validator-rpc", "127.0.0.1:0"] if validator else ["--no-validator"]
@@ -162,15 +177,30 @@ class SequencerProcess(_Child):
     ) -> None:
         """`nofile` sets the child's RLIMIT_NOFILE (soft and hard); `stderr` is passed to Popen
         (e.g. an open file, to read the exit message later; default: inherited)."""
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "serve",
-                "--data-dir", str(data_dir), "--rpc", rpc]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--rpc",
+            rpc,
+        ]
         if dev:
             args.append("--dev")
         if config is not None:
             args += ["--config", str(config)]
         args += list(extra_args)
         self.url = self._start(
-            args, _READY, ready_timeout, nofile=nofile, stderr=stderr, capture_stderr=capture_log,
+            args,
+            _READY,
+            ready_timeout,
+            nofile=nofile,
+            stderr=stderr,
+            capture_stderr=capture_log,
             env=env,
         ).group(1)
 
@@ -210,9 +240,21 @@ class ValidatorProcess(_Child):
         from sequencer.validator.service import validator_args
 
         upstreams = [sequencer] if isinstance(sequencer, str) else list(sequencer)
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, *validator_args(
-            sequencer=upstreams[0], l1_rpc=l1_rpc, contract=contract, key_file=key_file,
-            data_dir=str(Path(data_dir)), extra=tuple(extra_args))]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            *validator_args(
+                sequencer=upstreams[0],
+                l1_rpc=l1_rpc,
+                contract=contract,
+                key_file=key_file,
+                data_dir=str(Path(data_dir)),
+                extra=tuple(extra_args),
+            ),
+        ]
         for more in upstreams[1:]:
             args += ["--sequencer", more]
         self.url = self._start(args, _READY, ready_timeout).group(1)

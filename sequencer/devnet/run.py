@@ -35,6 +35,7 @@ from sequencer.node.service import Running, check_fault, run_sequencer
 
 log = logging.getLogger(__name__)
 
+
 async def run_devnet(devnet: DevnetConfig, log_level: str = "WARNING") -> None:
     node: subprocess.Popen[str] | None = None
     validator: ValidatorProcess | None = None
@@ -109,16 +110,26 @@ def _print_banner(
     running: Running,
     validator: ValidatorProcess | None,
 ) -> None:
-    l1_kind = "" if devnet.l1_rpc else (
-        f"   (embedded py-evm, a block every {devnet.l1_block_time_s:g} s)"
-        if devnet.l1_block_time_s > 0 else "   (embedded py-evm, a block per transaction)"
+    l1_kind = (
+        ""
+        if devnet.l1_rpc
+        else (
+            f"   (embedded py-evm, a block every {devnet.l1_block_time_s:g} s)"
+            if devnet.l1_block_time_s > 0
+            else "   (embedded py-evm, a block per transaction)"
+        )
     )
     lines = [
         "attest-rollup devnet is up",
-        *([f"  FAULT       {FaultInjector(Fault(devnet.inject)).describe()}"] if devnet.inject else []),
+        *(
+            [f"  FAULT       {FaultInjector(Fault(devnet.inject)).describe()}"]
+            if devnet.inject
+            else []
+        ),
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
         f"  validator   {validator.url}   (replica: the same read methods; account 1)"
-        if validator is not None else "  validator   none (--no-validator)",
+        if validator is not None
+        else "  validator   none (--no-validator)",
         f"  L1          {d.l1_rpc}   chainId {d.chain_id}{l1_kind}",
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
@@ -129,7 +140,9 @@ def _print_banner(
     ]
     roles = {0: "sequencer + owner", 1: "validator"}
     for i in range(4):
-        lines.append(f"    [{i}] {DEV_ADDRESSES[i]}  0x{DEV_KEYS[i].hex()}  {roles.get(i, '')}".rstrip())
+        lines.append(
+            f"    [{i}] {DEV_ADDRESSES[i]}  0x{DEV_KEYS[i].hex()}  {roles.get(i, '')}".rstrip()
+        )
     print("\n".join(lines), flush=True)
 
 

@@ -98,7 +98,12 @@ class RollupAccount(RollupReader):
     """
 
     def __init__(
-        self, rpc_url: str, contract: str, key: bytes | RemoteSigner, *, timeout_s: float = 10.0,
+        self,
+        rpc_url: str,
+        contract: str,
+        key: bytes | RemoteSigner,
+        *,
+        timeout_s: float = 10.0,
         w3: Web3 | None = None,
     ) -> None:
         super().__init__(rpc_url, contract, timeout_s=timeout_s, w3=w3)
@@ -112,8 +117,16 @@ class RollupAccount(RollupReader):
     def da_challenge(self, challenge_id: int) -> DAChallenge:
         raw = self._call(self.contract.functions.daChallenges(challenge_id).call)
         index, start, end, deadline, state, challenger, bond = raw
-        return DAChallenge(challenge_id, int(index), int(start), int(end), int(deadline),
-                           DAState(state), str(challenger), int(bond))
+        return DAChallenge(
+            challenge_id,
+            int(index),
+            int(start),
+            int(end),
+            int(deadline),
+            DAState(state),
+            str(challenger),
+            int(bond),
+        )
 
     def _send(
         self,
@@ -137,18 +150,22 @@ class RollupAccount(RollupReader):
                 try:
                     fn.call({"from": addr, "value": Wei(value)})
                 except ContractLogicError as exc:
-                    raise TransactionRefusedError(f"{what}: refused by the contract: {exc}") from exc
+                    raise TransactionRefusedError(
+                        f"{what}: refused by the contract: {exc}"
+                    ) from exc
             # Nonce and fees are the sender's (sequencer/l1/sender.py): placeholders here keep
             # web3 from asking the node for them.
-            tx = fn.build_transaction({
-                "from": addr,
-                "value": Wei(value),
-                "nonce": Nonce(0),
-                "gas": calldata_gas_limit(len(calldata), execution_gas),
-                "chainId": self.chain_id(),
-                "maxFeePerGas": Wei(1),
-                "maxPriorityFeePerGas": Wei(1),
-            })
+            tx = fn.build_transaction(
+                {
+                    "from": addr,
+                    "value": Wei(value),
+                    "nonce": Nonce(0),
+                    "gas": calldata_gas_limit(len(calldata), execution_gas),
+                    "chainId": self.chain_id(),
+                    "maxFeePerGas": Wei(1),
+                    "maxPriorityFeePerGas": Wei(1),
+                }
+            )
             receipt = self.sender.send(dict(tx), what)
             tx_hash = bytes(receipt["transactionHash"])
             if receipt["status"] != 1:
@@ -180,7 +197,9 @@ class L1Client(RollupAccount):
         latest = self._call(lambda: self.w3.eth.get_transaction_count(addr, "latest"))
         return bool(pending > latest)
 
-    def commit(self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int) -> SentCommit:
+    def commit(
+        self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int
+    ) -> SentCommit:
         """Send commit(size, root, proof, timestampBound) signed by the sequencer key; wait for
         the receipt. `timestamp_bound` (ms) is the latest stamp of the records it adds: L1
         refuses the commit in a block stamped earlier (contract v2, rule 4b)."""
@@ -190,7 +209,9 @@ class L1Client(RollupAccount):
         if not events:
             raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")
         return SentCommit(
-            bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), int(events[0]["args"]["index"])
+            bytes(receipt["transactionHash"]),
+            int(receipt["blockNumber"]),
+            int(events[0]["args"]["index"]),
         )
 
     def da_challenge_count(self) -> int:
@@ -200,5 +221,9 @@ class L1Client(RollupAccount):
         """Answer DA challenge `challenge_id` with its records; the transaction hash."""
         fn = reveal_records(self.contract, challenge_id, records, proof)
         # Execution: ~40k + a keccak and a log of 352 bytes per record, on top of the calldata.
-        sent = self._send(fn, Gas.REVEAL_BASE + Gas.REVEAL_PER_RECORD * len(records), f"revealRecords({challenge_id})")
+        sent = self._send(
+            fn,
+            Gas.REVEAL_BASE + Gas.REVEAL_PER_RECORD * len(records),
+            f"revealRecords({challenge_id})",
+        )
         return bytes(sent.receipt["transactionHash"])

@@ -57,23 +57,27 @@ def check_deploy_parameters(
     # Verify both windows are positive.
     if challenge_window <= 0 or da_window <= 0:
         raise UnsafeParameterError(
-            f"--challenge-window {challenge_window} s and --da-window {da_window} s must both be positive")
+            f"--challenge-window {challenge_window} s and --da-window {da_window} s must both be positive"
+        )
     # Verify the challenge window leaves a validator time to act, off the devnet.
     if chain_id != DEVNET_CHAIN_ID and challenge_window < MIN_PUBLIC_CHALLENGE_WINDOW_S:
         raise UnsafeParameterError(
             f"--challenge-window {challenge_window} s is below the minimum of "
             f"{MIN_PUBLIC_CHALLENGE_WINDOW_S} s on chain {chain_id} (only the devnet, "
-            f"{DEVNET_CHAIN_ID}, takes shorter): fraud could turn final before a validator proves it")
+            f"{DEVNET_CHAIN_ID}, takes shorter): fraud could turn final before a validator proves it"
+        )
     # Verify a DA challenge can be answered and, if unanswered, proven within the window.
     if da_window >= challenge_window:
         raise UnsafeParameterError(
             f"--da-window {da_window} s must be shorter than --challenge-window {challenge_window} s: "
-            "a withheld checkpoint would turn final before its data challenge ends")
+            "a withheld checkpoint would turn final before its data challenge ends"
+        )
     # Verify there is a bond to slash.
     if min_bond <= 0 or bond <= 0:
         raise UnsafeParameterError(
             f"--min-bond {min_bond} wei and --bond {bond} wei must be positive: with no bond, "
-            "fraud costs the sequencer nothing")
+            "fraud costs the sequencer nothing"
+        )
     if bond < min_bond:
         raise UnsafeParameterError(f"--bond {bond} wei is below --min-bond {min_bond} wei")
 
@@ -113,14 +117,20 @@ def deploy_and_bond(
     w3 = connect(l1_rpc, timeout_s=30)
     chain_id = int(w3.eth.chain_id)
     check_deploy_parameters(
-        chain_id, challenge_window=challenge_window, da_window=da_window, min_bond=min_bond, bond=bond
+        chain_id,
+        challenge_window=challenge_window,
+        da_window=da_window,
+        min_bond=min_bond,
+        bond=bond,
     )
     owner = Account.from_key(owner_key)
     sequencer = Account.from_key(sequencer_key)
     w3.eth.default_account = owner.address
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(owner), layer=0)
     first_block = int(w3.eth.block_number)
-    rollup = deploy_rollup(w3, sequencer.address, owner.address, challenge_window, da_window, min_bond)
+    rollup = deploy_rollup(
+        w3, sequencer.address, owner.address, challenge_window, da_window, min_bond
+    )
     deploy_tx, block = _creation_of(w3, rollup.address, first_block)
     tx = rollup.functions.deposit().build_transaction(
         {
@@ -131,12 +141,20 @@ def deploy_and_bond(
         }
     )
     signed = sequencer.sign_transaction(tx)
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
     if receipt["status"] != 1:
         raise L1Error("the sequencer's bond deposit reverted")
     return Deployment(
-        l1_rpc, str(rollup.address), chain_id, deploy_tx=deploy_tx, block=block, owner=owner.address,
-        parameters=_constructor_parameters(rollup), bond=int(rollup.functions.bond().call()),
+        l1_rpc,
+        str(rollup.address),
+        chain_id,
+        deploy_tx=deploy_tx,
+        block=block,
+        owner=owner.address,
+        parameters=_constructor_parameters(rollup),
+        bond=int(rollup.functions.bond().call()),
         bond_tx=hex0x(bytes(receipt["transactionHash"])),
     )
 
@@ -205,22 +223,34 @@ def _keys_from(args: argparse.Namespace) -> tuple[LoadedKey, LoadedKey]:
             raise KeyLoadError("give one of --keystore, --key-file, --key-env")
         owner = LoadedKey(read_env_key(args.key_env), f"environment variable {args.key_env}", False)
     if owner is None:
-        raise KeyLoadError("give the deployer's key: --keystore PATH with --passphrase-file/"
-                           "--passphrase-env, or --key-file/--key-env (devnet)")
+        raise KeyLoadError(
+            "give the deployer's key: --keystore PATH with --passphrase-file/"
+            "--passphrase-env, or --key-file/--key-env (devnet)"
+        )
     sequencer = key_from_args(args, prefix="sequencer", plain_flag="--sequencer-key-file")
     if args.sequencer_key_env:
         if sequencer is not None:
-            raise KeyLoadError("give one of --sequencer-keystore, --sequencer-key-file, --sequencer-key-env")
-        sequencer = LoadedKey(read_env_key(args.sequencer_key_env),
-                              f"environment variable {args.sequencer_key_env}", False)
+            raise KeyLoadError(
+                "give one of --sequencer-keystore, --sequencer-key-file, --sequencer-key-env"
+            )
+        sequencer = LoadedKey(
+            read_env_key(args.sequencer_key_env),
+            f"environment variable {args.sequencer_key_env}",
+            False,
+        )
     return owner, sequencer if sequencer is not None else owner
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     owner, sequencer = _keys_from(args)
     chain_id = int(connect(args.l1_rpc, timeout_s=30).eth.chain_id)
-    check_deploy_parameters(chain_id, challenge_window=args.challenge_window,
-                            da_window=args.da_window, min_bond=args.min_bond, bond=args.bond)
+    check_deploy_parameters(
+        chain_id,
+        challenge_window=args.challenge_window,
+        da_window=args.da_window,
+        min_bond=args.min_bond,
+        bond=args.bond,
+    )
     warn_if_unsafe(owner, chain_id, "deployer")
     if sequencer is not owner:
         warn_if_unsafe(sequencer, chain_id, "sequencer")
@@ -244,16 +274,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = l1.add_parser("deploy", help="deploy the rollup contract and bond the sequencer")
     d.add_argument("--l1-rpc", required=True)
     add_key_arguments(d, role="deployer (the contract's owner)", plain_flag="--key-file")
-    d.add_argument("--key-env", metavar="VAR",
-                   help="environment variable holding the deployer's plain hex key (devnet)")
-    add_key_arguments(d, prefix="sequencer", role="sequencer (default: the deployer's)",
-                      plain_flag="--sequencer-key-file")
-    d.add_argument("--sequencer-key-env", metavar="VAR",
-                   help="environment variable holding the sequencer's plain hex key (devnet)")
-    d.add_argument("--challenge-window", type=int, default=7 * 24 * 3600,
-                   help=f"s (default 7 days; at least {MIN_PUBLIC_CHALLENGE_WINDOW_S} off the devnet)")
-    d.add_argument("--da-window", type=int, default=24 * 3600,
-                   help="s (default 1 day; shorter than the challenge window)")
+    d.add_argument(
+        "--key-env",
+        metavar="VAR",
+        help="environment variable holding the deployer's plain hex key (devnet)",
+    )
+    add_key_arguments(
+        d,
+        prefix="sequencer",
+        role="sequencer (default: the deployer's)",
+        plain_flag="--sequencer-key-file",
+    )
+    d.add_argument(
+        "--sequencer-key-env",
+        metavar="VAR",
+        help="environment variable holding the sequencer's plain hex key (devnet)",
+    )
+    d.add_argument(
+        "--challenge-window",
+        type=int,
+        default=7 * 24 * 3600,
+        help=f"s (default 7 days; at least {MIN_PUBLIC_CHALLENGE_WINDOW_S} off the devnet)",
+    )
+    d.add_argument(
+        "--da-window",
+        type=int,
+        default=24 * 3600,
+        help="s (default 1 day; shorter than the challenge window)",
+    )
     d.add_argument("--min-bond", type=int, default=DEFAULT_MIN_BOND, help="wei")
     d.add_argument("--bond", type=int, default=DEFAULT_BOND, help="wei deposited now")
     d.set_defaults(handler=_cmd_deploy)

@@ -141,15 +141,31 @@ def add_key_arguments(
     """``--[PREFIX-]keystore``, ``--[PREFIX-]passphrase-file``, ``--[PREFIX-]passphrase-env``,
     and the plain ``plain_flag`` (a key file, devnet only) when given."""
     dash = f"{prefix}-" if prefix else ""
-    p.add_argument(f"--{dash}keystore", default=None, metavar="PATH",
-                   help=f"encrypted JSON keystore (Web3 Secret Storage) of the {role} key")
-    p.add_argument(f"--{dash}passphrase-file", default=None, metavar="FILE",
-                   help="file whose first line is the keystore's passphrase")
-    p.add_argument(f"--{dash}passphrase-env", default=None, metavar="VAR",
-                   help="environment variable holding the keystore's passphrase")
+    p.add_argument(
+        f"--{dash}keystore",
+        default=None,
+        metavar="PATH",
+        help=f"encrypted JSON keystore (Web3 Secret Storage) of the {role} key",
+    )
+    p.add_argument(
+        f"--{dash}passphrase-file",
+        default=None,
+        metavar="FILE",
+        help="file whose first line is the keystore's passphrase",
+    )
+    p.add_argument(
+        f"--{dash}passphrase-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding the keystore's passphrase",
+    )
     if plain_flag is not None:
-        p.add_argument(plain_flag, default=None, metavar="FILE",
-                       help=f"plain 0x-hex {role} key file: the devnet only (a warning elsewhere)")
+        p.add_argument(
+            plain_flag,
+            default=None,
+            metavar="FILE",
+            help=f"plain 0x-hex {role} key file: the devnet only (a warning elsewhere)",
+        )
 
 
 def key_from_args(
@@ -191,7 +207,9 @@ def key_from_settings(
     if keystore and plain:
         raise KeyLoadError(f"give {r.where(f'{dest}keystore')} or {r.where(plain_key)}, not both")
     if keystore:
-        passphrase = read_passphrase(passphrase_file, passphrase_env, flag=r.where(f"{dest}keystore"))
+        passphrase = read_passphrase(
+            passphrase_file, passphrase_env, flag=r.where(f"{dest}keystore")
+        )
         return decrypt_keystore(keystore, passphrase), f"keystore {keystore}", True
     if passphrase_file or passphrase_env:
         raise KeyLoadError(f"a passphrase was given but no {r.where(f'{dest}keystore')}")
@@ -208,7 +226,10 @@ def warn_if_unsafe(key: LoadedKey, chain_id: int, role: str) -> bool:
     log.warning(
         "the %s key comes from %s, unencrypted, on chain %d (not the devnet's %d): use "
         "--keystore with --passphrase-file or --passphrase-env",
-        role, key.source, chain_id, DEVNET_CHAIN_ID,
+        role,
+        key.source,
+        chain_id,
+        DEVNET_CHAIN_ID,
         extra={"address": key.address, "chain_id": chain_id},
     )
     return True
@@ -244,11 +265,23 @@ def _cmd_key_new(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = sub.add_parser("key", help="L1 keys").add_subparsers(dest="key_command", metavar="COMMAND")
-    new = keys.add_parser("new", help="create a key in an encrypted keystore; prints its address only")
+    keys = sub.add_parser("key", help="L1 keys").add_subparsers(
+        dest="key_command", metavar="COMMAND"
+    )
+    new = keys.add_parser(
+        "new", help="create a key in an encrypted keystore; prints its address only"
+    )
     new.add_argument("--out", required=True, metavar="PATH", help="keystore file to create (0600)")
-    new.add_argument("--passphrase-file", default=None, metavar="FILE",
-                     help="file whose first line is the passphrase")
-    new.add_argument("--passphrase-env", default=None, metavar="VAR",
-                     help="environment variable holding the passphrase")
+    new.add_argument(
+        "--passphrase-file",
+        default=None,
+        metavar="FILE",
+        help="file whose first line is the passphrase",
+    )
+    new.add_argument(
+        "--passphrase-env",
+        default=None,
+        metavar="VAR",
+        help="environment variable holding the passphrase",
+    )
     new.set_defaults(handler=_cmd_key_new)

@@ -68,8 +68,13 @@ class NonceJournal:
             raise L1Error(f"nonce journal {self.path} is corrupt: {exc}") from None
         if doc is None:
             return None
-        return InFlight(int(doc["nonce"]), str(doc["what"]), dict(doc["tx"]),
-                        (int(doc["fees"][0]), int(doc["fees"][1])), list(doc["hashes"]))
+        return InFlight(
+            int(doc["nonce"]),
+            str(doc["what"]),
+            dict(doc["tx"]),
+            (int(doc["fees"][0]), int(doc["fees"][1])),
+            list(doc["hashes"]),
+        )
 
     def save(self, entry: InFlight | None) -> None:
         """Replace the journal atomically. After this returns, a crash keeps `entry`: the
@@ -129,11 +134,16 @@ class TransactionSender:
         """Send `tx` (without nonce and fees) and return its receipt once mined, replacing it
         as the policy says. A transaction left in flight by an earlier run is finished first."""
         self.resume()
-        fields = {k: v for k, v in tx.items()
-                  if k not in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")}
+        fields = {
+            k: v
+            for k, v in tx.items()
+            if k not in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
+        }
         nonce = int(self.w3.eth.get_transaction_count(self.signer.address, "pending"))
         fees = self.fees_now()
-        entry = InFlight(nonce, what, _jsonable(fields), (fees.max_fee_per_gas, fees.max_priority_fee_per_gas))
+        entry = InFlight(
+            nonce, what, _jsonable(fields), (fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
+        )
         self._broadcast(entry, fees)
         return self._until_mined(entry)
 
@@ -142,7 +152,9 @@ class TransactionSender:
         entry = self._in_flight
         if entry is None:
             return None
-        log.info("resuming %s at nonce %d (%d versions sent)", entry.what, entry.nonce, len(entry.hashes))
+        log.info(
+            "resuming %s at nonce %d (%d versions sent)", entry.what, entry.nonce, len(entry.hashes)
+        )
         if not self._receipt_of(entry):
             # The node may have lost it (a restart of its own): send the last version again.
             self._broadcast(entry, Fees(*entry.fees), again=True)
@@ -166,31 +178,49 @@ class TransactionSender:
                     self._close()
                     return receipt
                 self._close()
-                raise L1Error(f"{entry.what}: nonce {entry.nonce} was used by a transaction "
-                              "this sender did not send")
+                raise L1Error(
+                    f"{entry.what}: nonce {entry.nonce} was used by a transaction "
+                    "this sender did not send"
+                )
             block = int(self.w3.eth.block_number)
             if block >= sent_at + self.policy.replace_after_blocks:
                 new = bump_fees(Fees(*entry.fees), self.fees_now(), self.policy)
                 if new is None:
                     if not at_ceiling:
-                        log.warning("%s not mined after %d blocks and the fee ceiling (%d wei/gas) "
-                                    "leaves no room to replace it", entry.what, block - sent_at,
-                                    self.policy.max_fee_per_gas)
+                        log.warning(
+                            "%s not mined after %d blocks and the fee ceiling (%d wei/gas) "
+                            "leaves no room to replace it",
+                            entry.what,
+                            block - sent_at,
+                            self.policy.max_fee_per_gas,
+                        )
                     at_ceiling = True
                 else:
                     self._broadcast(entry, new)
                     self.replacements += 1
-                    log.info("replaced %s at nonce %d: max fee %d, tip %d wei/gas", entry.what,
-                             entry.nonce, new.max_fee_per_gas, new.max_priority_fee_per_gas)
+                    log.info(
+                        "replaced %s at nonce %d: max fee %d, tip %d wei/gas",
+                        entry.what,
+                        entry.nonce,
+                        new.max_fee_per_gas,
+                        new.max_priority_fee_per_gas,
+                    )
                 sent_at = block
             if time.monotonic() > deadline:
-                raise L1Error(f"{entry.what}: not mined within {self.timeout_s:g} s "
-                              f"(nonce {entry.nonce}, still in flight)")
+                raise L1Error(
+                    f"{entry.what}: not mined within {self.timeout_s:g} s "
+                    f"(nonce {entry.nonce}, still in flight)"
+                )
             time.sleep(self.poll_s)
 
     def _broadcast(self, entry: InFlight, fees: Fees, *, again: bool = False) -> None:
-        tx = {**entry.tx, "nonce": entry.nonce, "maxFeePerGas": fees.max_fee_per_gas,
-              "maxPriorityFeePerGas": fees.max_priority_fee_per_gas, "type": 2}
+        tx = {
+            **entry.tx,
+            "nonce": entry.nonce,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            "type": 2,
+        }
         tx.pop("from", None)  # the signer knows who it is (eth-account refuses a stray "from")
         signed = self.signer.sign_transaction(tx)
         tx_hash = "0x" + bytes(Web3.keccak(bytes(signed.raw_transaction))).hex()
@@ -213,8 +243,13 @@ class TransactionSender:
                 # Not taken at this price (the base fee is above the ceiling, or the pool wants
                 # more): any earlier version stays in the pool, and the next replacement bids
                 # again from a fresh fee history.
-                log.warning("%s at nonce %d: the node refused max fee %d wei/gas: %s", entry.what,
-                            entry.nonce, fees.max_fee_per_gas, exc)
+                log.warning(
+                    "%s at nonce %d: the node refused max fee %d wei/gas: %s",
+                    entry.what,
+                    entry.nonce,
+                    fees.max_fee_per_gas,
+                    exc,
+                )
             else:
                 raise L1Error(f"{entry.what}: the node refused the transaction: {exc}") from exc
 

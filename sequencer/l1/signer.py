@@ -85,9 +85,14 @@ class RemoteSigner:
         return self._address
 
     def _call(self, method: str, params: list[Any]) -> Any:
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        )
         request = urllib.request.Request(
-            self.url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+            self.url,
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -134,8 +139,16 @@ class RemoteSigner:
         return SignedByRemote(raw)
 
 
-_COMPARED: Final = ("chainId", "nonce", "to", "value", "data", "gas", "maxFeePerGas",
-                    "maxPriorityFeePerGas")
+_COMPARED: Final = (
+    "chainId",
+    "nonce",
+    "to",
+    "value",
+    "data",
+    "gas",
+    "maxFeePerGas",
+    "maxPriorityFeePerGas",
+)
 
 
 def _verify_same_transaction(asked: Mapping[str, Any], raw: bytes, url: str) -> None:

@@ -106,9 +106,17 @@ class RpcApi(ReadApi):
             recover = recover_parallel if signed >= THREAD_RECOVERY_MIN else None
             async with self._check_threads:
                 return await trio.to_thread.run_sync(
-                    partial(check_submission, raw, authorization, self.ingest, batch=batch,
-                            recover=recover)
+                    partial(
+                        check_submission,
+                        raw,
+                        authorization,
+                        self.ingest,
+                        batch=batch,
+                        recover=recover,
+                    )
                 )
         except AttestError as exc:
-            self.metrics.rejected.labels(reason=rejection_reason(exc)).inc(count_events(raw, batch=batch))
+            self.metrics.rejected.labels(reason=rejection_reason(exc)).inc(
+                count_events(raw, batch=batch)
+            )
             raise

@@ -23,7 +23,10 @@ class Metrics:
         )
         self.queue_depth = Gauge("attest_queue_depth", "Events waiting for the writer", registry=r)
         self.group_size = Histogram(
-            "attest_group_commit_size", "Events per group commit", buckets=_GROUP_BUCKETS, registry=r
+            "attest_group_commit_size",
+            "Events per group commit",
+            buckets=_GROUP_BUCKETS,
+            registry=r,
         )
         self.group_latency = Histogram(
             "attest_group_commit_seconds",
@@ -55,12 +58,16 @@ class Metrics:
         self.l1_rounds = Counter(
             "attest_l1_rounds", "Committer rounds completed without an L1 error", registry=r
         )
-        self.l1_head_block = Gauge("attest_l1_head_block", "Number of L1's latest block", registry=r)
+        self.l1_head_block = Gauge(
+            "attest_l1_head_block", "Number of L1's latest block", registry=r
+        )
         self.l1_head_age = Gauge(
             "attest_l1_head_age_seconds", "Now minus the time of L1's latest block seen", registry=r
         )
         self.l1_pending_transactions = Gauge(
-            "attest_l1_pending_transactions", "Sequencer transactions sent but not mined", registry=r
+            "attest_l1_pending_transactions",
+            "Sequencer transactions sent but not mined",
+            registry=r,
         )
         self.commit_latency = Histogram(
             "attest_l1_commit_latency_seconds",
@@ -69,7 +76,8 @@ class Metrics:
             registry=r,
         )
         self.commit_in_flight = Gauge(
-            "attest_l1_commit_in_flight_seconds", "Age of the commit waiting for its receipt (0: none)",
+            "attest_l1_commit_in_flight_seconds",
+            "Age of the commit waiting for its receipt (0: none)",
             registry=r,
         )
         self.receipt_deadline_left = Gauge(
@@ -83,7 +91,9 @@ class Metrics:
         key = (method, outcome)
         child = self._rpc_children.get(key)
         if child is None:  # labels() costs a lock and a tuple build: once per pair, not per call
-            child = self._rpc_children[key] = self.rpc_requests.labels(method=method, outcome=outcome)
+            child = self._rpc_children[key] = self.rpc_requests.labels(
+                method=method, outcome=outcome
+            )
         child.inc()
 
     def render(self) -> bytes:

@@ -128,8 +128,11 @@ async def run_sequencer(
         l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
         chain_id = await wait_for_l1(l1.chain_id)
         warn_if_unsafe(
-            LoadedKey(config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted),
-            chain_id, "sequencer",
+            LoadedKey(
+                config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted
+            ),
+            chain_id,
+            "sequencer",
         )
         config = replace(
             config, chain_id=chain_id, verifying_contract=parse_address(l1.address, "l1.contract")
@@ -155,7 +158,12 @@ async def run_sequencer(
             faults=faults,
         )
         api = RpcApi(
-            config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key),
+            config,
+            store,
+            writer,
+            metrics,
+            domain,
+            address_of_private_key(config.sequencer_key),
             faults=faults,
         )
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
@@ -185,9 +193,13 @@ async def run_sequencer(
 
         handler = make_http_handler(
             dispatcher,
-            extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
-                          **(explorer.routes if explorer is not None else {})},
+            extra_routes={
+                ("GET", "/health"): health,
+                ("GET", "/metrics"): metrics_page,
+                **(explorer.routes if explorer is not None else {}),
+            },
         )
+
         def admit(head: RequestHead) -> Response | None:
             """A large submission while the queue is full: refused from its head (issue 12)."""
             length = head.content_length
@@ -218,8 +230,13 @@ async def run_sequencer(
                 await nursery.start(explorer.sampler.run)
             if l1 is not None:
                 committer = Committer(
-                    store, l1, metrics, interval_s=config.checkpoint_interval_s,
-                    clock_lag_s=config.l1_clock_lag_s, faults=faults, l1_timeout_s=config.l1_timeout_s,
+                    store,
+                    l1,
+                    metrics,
+                    interval_s=config.checkpoint_interval_s,
+                    clock_lag_s=config.l1_clock_lag_s,
+                    faults=faults,
+                    l1_timeout_s=config.l1_timeout_s,
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
@@ -250,7 +267,9 @@ def _tune_gc() -> None:
 
 def _announce(config: Config) -> Callable[[Running], None]:
     def announce(running: Running) -> None:
-        print(f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True)
+        print(
+            f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True
+        )
         if config.dev:
             print(f"dev token: {DEV_TOKEN} (vouches as 0x{DEV_ADDRESS.hex()})", flush=True)
 
@@ -281,8 +300,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except* StorageUnavailableError as group:
         failure = _first(group)
     if failure is not None:
-        print(f"attest serve: stopped, {failure} (exit {EXIT_STORAGE_UNAVAILABLE}; restart to "
-              "reopen the store at its last synced write)", file=sys.stderr, flush=True)
+        print(
+            f"attest serve: stopped, {failure} (exit {EXIT_STORAGE_UNAVAILABLE}; restart to "
+            "reopen the store at its last synced write)",
+            file=sys.stderr,
+            flush=True,
+        )
         return EXIT_STORAGE_UNAVAILABLE
     return 0
 

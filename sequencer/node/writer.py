@@ -196,7 +196,9 @@ class Writer:
         if self.failure is not None:
             if count:
                 self._metrics.rejected.labels(reason="storage").inc(n)
-            raise StorageUnavailableError(f"storage unavailable, nothing was stored: {self.failure}")
+            raise StorageUnavailableError(
+                f"storage unavailable, nothing was stored: {self.failure}"
+            )
         # Verify there is room: refuse at once rather than hang (backpressure, issue 3). Events
         # still being checked count too: with many writers the checking, not the queue, is
         # where submissions wait (issue 12).
@@ -241,8 +243,11 @@ class Writer:
             raise
         except Exception as exc:
             self._stop(_describe(exc))
-            log.critical("writer stopped: the store cannot be written",
-                         extra={"error": self.failure}, exc_info=exc)
+            log.critical(
+                "writer stopped: the store cannot be written",
+                extra={"error": self.failure},
+                exc_info=exc,
+            )
             await trio.sleep(self._fatal_grace_s)
             raise StorageUnavailableError(f"the store cannot be written: {self.failure}") from exc
         finally:
@@ -261,21 +266,23 @@ class Writer:
 
     async def _drain(self) -> None:
         while True:
-                deadline = math.inf
-                if self._block.opened_at is not None:
-                    deadline = self._block.opened_at + self._block_interval
-                with trio.move_on_at(deadline):
-                    while not self._queue:
-                        self._wakeup = trio.Event()
-                        await self._wakeup.wait()
-                group = self._take_group()
-                if group or self._seal_due(trio.current_time()):
-                    await self._commit_group(group)
+            deadline = math.inf
+            if self._block.opened_at is not None:
+                deadline = self._block.opened_at + self._block_interval
+            with trio.move_on_at(deadline):
+                while not self._queue:
+                    self._wakeup = trio.Event()
+                    await self._wakeup.wait()
+            group = self._take_group()
+            if group or self._seal_due(trio.current_time()):
+                await self._commit_group(group)
 
     def _take_group(self) -> list[Submission]:
         group: list[Submission] = []
         count = 0
-        while self._queue and (not group or count + len(self._queue[0].templates) <= self._max_group):
+        while self._queue and (
+            not group or count + len(self._queue[0].templates) <= self._max_group
+        ):
             sub = self._queue.popleft()
             group.append(sub)
             count += len(sub.templates)
@@ -321,8 +328,13 @@ class Writer:
         if n_new or result.blocks:
             log.debug(
                 "group committed",
-                extra={"tree_size": result.tree_size, "events": n_new, "blocks": len(result.blocks),
-                       "accepted_submissions": accepted, "elapsed": elapsed},
+                extra={
+                    "tree_size": result.tree_size,
+                    "events": n_new,
+                    "blocks": len(result.blocks),
+                    "accepted_submissions": accepted,
+                    "elapsed": elapsed,
+                },
             )
 
     def _build_and_commit(self, group: list[Submission], now: float) -> tuple[CommitResult, int]:
@@ -404,7 +416,9 @@ class Writer:
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
             # docs/spec.md §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
             record = stamp_record(template, next_seq + len(new_records), timestamp)
-            if record_v(template):  # signed: (submitter, nonce) must be new, or the same event again
+            if record_v(
+                template
+            ):  # signed: (submitter, nonce) must be new, or the same event again
                 submitter = record_submitter(template)
                 nonce = record_nonce(template)
                 key = (submitter, nonce)

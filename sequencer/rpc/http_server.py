@@ -110,7 +110,9 @@ class HttpLimits:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_connections_per_ip < 0:
-            raise ValueError(f"max_connections_per_ip must be >= 0, got {self.max_connections_per_ip}")
+            raise ValueError(
+                f"max_connections_per_ip must be >= 0, got {self.max_connections_per_ip}"
+            )
         if self.max_buffered_bytes < self.max_body_bytes:
             raise ValueError("max_buffered_bytes must be at least max_body_bytes")
         for name in ("idle_timeout_s", "read_timeout_s", "write_timeout_s"):
@@ -385,9 +387,7 @@ def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
 class _HttpError(Exception):
     """Internal: the request is malformed; answer `status` and close the connection."""
 
-    def __init__(
-        self, status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()
-    ) -> None:
+    def __init__(self, status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.status = status
         self.body = body
         self.headers = headers
@@ -733,7 +733,9 @@ class _Connection:
         budget = self._shared.budget
         if not budget.take(n):
             raise _HttpError(
-                503, _budget_spent_body(budget.limit), (("Retry-After", str(BUDGET_RETRY_MS // 1000)),)
+                503,
+                _budget_spent_body(budget.limit),
+                (("Retry-After", str(BUDGET_RETRY_MS // 1000)),),
             )
         self._held += n
 
@@ -815,7 +817,9 @@ class _Connection:
         admit = self._shared.admit
         if admit is not None:
             early = admit(
-                RequestHead(head.method, head.target, head.headers, head.content_length, self._client)
+                RequestHead(
+                    head.method, head.target, head.headers, head.content_length, self._client
+                )
             )
             if early is not None:
                 # Answered now; `_loop` skips the body after the answer is sent.

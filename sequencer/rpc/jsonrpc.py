@@ -226,7 +226,9 @@ class Dispatcher:
             # Verify the batch's size, then its cost, before any entry runs.
             if len(message) > self._max_batch:
                 self._observe("invalid", "limit_exceeded")
-                return _dump(_error(None, _limit_error("batch entries", self._max_batch, len(message))))
+                return _dump(
+                    _error(None, _limit_error("batch entries", self._max_batch, len(message)))
+                )
             over = self._over_cap(message)
             if over is not None:
                 self._observe("invalid", "limit_exceeded")

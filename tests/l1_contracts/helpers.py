@@ -84,7 +84,12 @@ def make_record(
 
 
 def domain(chain_id: int, contract: str) -> dict[str, Any]:
-    return {"name": "attest-rollup", "version": "1", "chainId": chain_id, "verifyingContract": contract}
+    return {
+        "name": "attest-rollup",
+        "version": "1",
+        "chainId": chain_id,
+        "verifyingContract": contract,
+    }
 
 
 def signed_record(
@@ -106,13 +111,27 @@ def signed_record(
     sig = Account.sign_typed_data(key, domain(chain_id, contract), EVENT_TYPES, msg)
     addr = bytes.fromhex(Account.from_key(key).address[2:])
     return make_record(
-        seq, timestamp, kind=kind, subject=subject, digest=digest, submitter=addr,
-        nonce=nonce, v=sig.v, r=sig.r, s=sig.s,
+        seq,
+        timestamp,
+        kind=kind,
+        subject=subject,
+        digest=digest,
+        submitter=addr,
+        nonce=nonce,
+        v=sig.v,
+        r=sig.r,
+        s=sig.s,
     )
 
 
 def sign_receipt(
-    key: bytes, chain_id: int, contract: str, first_seq: int, count: int, leaves_root: bytes, deadline: int
+    key: bytes,
+    chain_id: int,
+    contract: str,
+    first_seq: int,
+    count: int,
+    leaves_root: bytes,
+    deadline: int,
 ) -> SignedReceipt:
     msg = {"firstSeq": first_seq, "count": count, "leavesRoot": leaves_root, "deadline": deadline}
     sig = Account.sign_typed_data(key, domain(chain_id, contract), RECEIPT_TYPES, msg)
@@ -168,7 +187,7 @@ class Chain:
         """The timestamp bound an honest committer declares for records [committed, size):
         their latest stamp, capped at the next block's time (records stamped later are
         then provably in the future, which fraud tests want)."""
-        stamps = [int.from_bytes(r[32:64], "big") for r in self.records[self.committed:size]]
+        stamps = [int.from_bytes(r[32:64], "big") for r in self.records[self.committed : size]]
         return min(max(stamps, default=0), (self.now() + 1) * 1000)
 
     def commit(self, size: int | None = None, bound: int | None = None) -> int:
@@ -176,7 +195,9 @@ class Chain:
         size = self.tree.size if size is None else size
         bound = self.bound_for(size) if bound is None else bound
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        self.rollup.functions.commit(size, self.tree.root(size), proof, bound).transact({"from": self.sequencer})
+        self.rollup.functions.commit(size, self.tree.root(size), proof, bound).transact(
+            {"from": self.sequencer}
+        )
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
 

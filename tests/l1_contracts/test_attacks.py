@@ -44,7 +44,9 @@ CONTRACTS = Path(__file__).parent / "contracts"
 
 def deploy_test_contract(c: Chain, name: str, value: int = 0) -> Contract:
     """Compile tests/l1_contracts/contracts/<name>.vy and deploy it from the challenger."""
-    out = vyper.compile_code((CONTRACTS / f"{name}.vy").read_text(), output_formats=["abi", "bytecode"])
+    out = vyper.compile_code(
+        (CONTRACTS / f"{name}.vy").read_text(), output_formats=["abi", "bytecode"]
+    )
     factory = c.w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
     tx = factory.constructor().transact({"from": c.challenger})
     address = c.w3.eth.get_transaction_receipt(tx)["contractAddress"]
@@ -119,7 +121,9 @@ def test_f1_every_payout_is_a_credit_then_claim(bonded: Chain) -> None:
 
 def _receipt(c: Chain, records: list[bytes], first: int, deadline: int) -> SignedReceipt:
     batch = MemoryTree([leaf_hash(r) for r in records])
-    return sign_receipt(SEQUENCER_KEY, c.chain_id, c.address, first, len(records), batch.root(), deadline)
+    return sign_receipt(
+        SEQUENCER_KEY, c.chain_id, c.address, first, len(records), batch.root(), deadline
+    )
 
 
 def test_f2_one_revert_slashes_one_epoch_bond_only(bonded: Chain) -> None:
@@ -156,16 +160,22 @@ def test_f2_recover_waits_out_the_receipt_horizon(bonded: Chain) -> None:
     f = c.rollup.functions
     c.append([make_record(7, c.ts())])
     cp = c.commit()
-    f.proveWrongSeq(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).transact({"from": c.challenger})
+    f.proveWrongSeq(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).transact(
+        {"from": c.challenger}
+    )
     c.bond()
     with reverts("rollup: receipt horizon not over"):
         f.recover().transact({"from": c.owner})
-    c.set_time(f.frozenAt().call() + RECEIPT_HORIZON - 1)  # the next block is exactly at the horizon
+    c.set_time(
+        f.frozenAt().call() + RECEIPT_HORIZON - 1
+    )  # the next block is exactly at the horizon
     f.recover().transact({"from": c.owner})
     assert not f.frozen().call()
 
 
-def test_f3_self_slash_through_an_accomplice_still_reverts_the_bad_checkpoint(bonded: Chain) -> None:
+def test_f3_self_slash_through_an_accomplice_still_reverts_the_bad_checkpoint(
+    bonded: Chain,
+) -> None:
     """v1: a cheating sequencer front-ran the fraud proof with a junk deadline receipt through
     an accomplice, took back half its bond, and the bad checkpoint finalised unless someone
     proved it for nothing. v2: any broken promise reverts every pending checkpoint."""
@@ -196,7 +206,9 @@ def test_f3_fraud_proof_reverts_every_pending_checkpoint(bonded: Chain) -> None:
     c.commit()  # 0 pending, honest
     c.append([make_record(42, c.ts())])
     bad = c.commit()  # 1: record 2 wrong
-    c.rollup.functions.proveWrongSeq(bad, 2, c.records[2], c.tree.inclusion_proof(2, 3)).transact({"from": c.challenger})
+    c.rollup.functions.proveWrongSeq(bad, 2, c.records[2], c.tree.inclusion_proof(2, 3)).transact(
+        {"from": c.challenger}
+    )
     # Nothing unproven of a proven-dishonest sequencer finalises, its earlier checkpoint included.
     assert [c.status(0), c.status(1)] == [CheckpointStatus.REVERTED] * 2
 
@@ -214,12 +226,16 @@ def test_f4_late_reveal_leaves_a_fraud_window(bonded: Chain) -> None:
     f.openDAChallenge(cp, 0, 4).transact({"from": c.challenger, "value": bond})
     c.advance(DA_WINDOW - 5)  # past the challenge window, inside the response window
     proof = prove_range(c.tree.nodes, 0, 4, 4)
-    reveal_records(c.rollup, 0, c.records[0:4], proof).transact({"from": c.sequencer, "gas": 3_000_000})
+    reveal_records(c.rollup, 0, c.records[0:4], proof).transact(
+        {"from": c.sequencer, "gas": 3_000_000}
+    )
     # v1: the checkpoint was final in the reveal's own block. v2: pending for P more.
     assert c.status(cp) == CheckpointStatus.PENDING
     c.advance(POST_REVEAL - 5)
     assert c.status(cp) == CheckpointStatus.PENDING
-    f.proveWrongSeq(cp, 3, c.records[3], c.tree.inclusion_proof(3, 4)).transact({"from": c.challenger})
+    f.proveWrongSeq(cp, 3, c.records[3], c.tree.inclusion_proof(3, 4)).transact(
+        {"from": c.challenger}
+    )
     assert c.status(cp) == CheckpointStatus.REVERTED
 
 
@@ -270,7 +286,9 @@ def test_f5_bond_is_priced_by_the_basefee(bonded: Chain) -> None:
     f = c.rollup.functions
     basefee = int(c.w3.eth.get_block("pending")["baseFeePerGas"])
     for n in (1, 64, 256):
-        assert f.daBond(n).call(block_identifier="pending") == max(CHALLENGER_BOND, 2 * basefee * reveal_gas(n))
+        assert f.daBond(n).call(block_identifier="pending") == max(
+            CHALLENGER_BOND, 2 * basefee * reveal_gas(n)
+        )
 
 
 # --- finding 6: rule 4b cannot slash the honest committer -----------------------------------
@@ -294,7 +312,9 @@ def test_f6_early_block_reverts_the_commit_instead_of_slashing(bonded: Chain) ->
     cp = c.commit(1, bound)
     assert f.timestampBound(cp).call() == bound
     with reverts("rollup: timestamp is within the bound"):
-        f.proveFutureTimestamp(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).call({"from": c.challenger})
+        f.proveFutureTimestamp(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).call(
+            {"from": c.challenger}
+        )
 
 
 def test_f6_rule_4b_judges_against_the_declared_bound(bonded: Chain) -> None:
@@ -303,7 +323,9 @@ def test_f6_rule_4b_judges_against_the_declared_bound(bonded: Chain) -> None:
     t = c.ts()
     c.append([make_record(0, t), make_record(1, t + 5)])
     cp = c.commit(2, t)  # declares t, but record 1 is stamped later
-    f.proveFutureTimestamp(cp, 1, c.records[1], c.tree.inclusion_proof(1, 2)).transact({"from": c.challenger})
+    f.proveFutureTimestamp(cp, 1, c.records[1], c.tree.inclusion_proof(1, 2)).transact(
+        {"from": c.challenger}
+    )
     assert c.status(cp) == CheckpointStatus.REVERTED
 
 
@@ -350,7 +372,9 @@ def test_f7_holds_beyond_the_slots_merge_without_losing_one(bonded: Chain) -> No
     for cid, cp in enumerate(cps[:-1]):
         size = f.checkpoints(cp).call()[0]
         with reverts("rollup: response window is over"):
-            reveal_records(c.rollup, cid, c.records[:size], prove_range(c.tree.nodes, 0, size, size)).call({"from": c.sequencer})
+            reveal_records(
+                c.rollup, cid, c.records[:size], prove_range(c.tree.nodes, 0, size, size)
+            ).call({"from": c.sequencer})
     f.resolveDAChallenge(len(cps) - 1).transact({"from": c.challenger})
     assert all(c.status(cp) == CheckpointStatus.REVERTED for cp in cps)
 
@@ -397,7 +421,9 @@ def test_f11_sequencer_withdraws_a_post_freeze_rebond_if_never_recovered(bonded:
     f = c.rollup.functions
     c.append([make_record(5, c.ts())])
     cp = c.commit()
-    f.proveWrongSeq(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).transact({"from": c.challenger})
+    f.proveWrongSeq(cp, 0, c.records[0], c.tree.inclusion_proof(0, 1)).transact(
+        {"from": c.challenger}
+    )
     c.bond()  # re-bonds; the owner never recovers
     f.requestExit().transact({"from": c.sequencer})
     with reverts("rollup: exit delay not over"):
@@ -421,17 +447,35 @@ def test_f12_mismatch_must_name_the_checkpoint_where_the_position_is_new(bonded:
     receipt = _receipt(c, promised, 2, c.now() + 100)
     batch = MemoryTree([leaf_hash(promised[0])])
     with reverts("rollup: record not new in this checkpoint"):
-        receipt_mismatch_fraud(c.rollup, receipt, leaf_hash(promised[0]), 0, batch.inclusion_proof(0), cp1,
-                               c.records[2], c.tree.inclusion_proof(2, 6)).transact({"from": c.challenger})
-    receipt_mismatch_fraud(c.rollup, receipt, leaf_hash(promised[0]), 0, batch.inclusion_proof(0), 0,
-                           c.records[2], c.tree.inclusion_proof(2, 4)).transact({"from": c.challenger})
+        receipt_mismatch_fraud(
+            c.rollup,
+            receipt,
+            leaf_hash(promised[0]),
+            0,
+            batch.inclusion_proof(0),
+            cp1,
+            c.records[2],
+            c.tree.inclusion_proof(2, 6),
+        ).transact({"from": c.challenger})
+    receipt_mismatch_fraud(
+        c.rollup,
+        receipt,
+        leaf_hash(promised[0]),
+        0,
+        batch.inclusion_proof(0),
+        0,
+        c.records[2],
+        c.tree.inclusion_proof(2, 4),
+    ).transact({"from": c.challenger})
     assert f.frozen().call()
 
 
 # --- finding 14: events -------------------------------------------------------------------
 
 
-def test_f14_fraud_event_carries_the_refund_and_nothing_is_reemitted_while_frozen(bonded: Chain) -> None:
+def test_f14_fraud_event_carries_the_refund_and_nothing_is_reemitted_while_frozen(
+    bonded: Chain,
+) -> None:
     c = bonded
     f = c.rollup.functions
     c.append([*c.valid_records(2), make_record(9, c.ts())])

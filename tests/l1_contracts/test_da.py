@@ -42,7 +42,9 @@ def _open(c: Chain, cp: int, start: int, end: int, value: int | None = None) -> 
 
 
 def _reveal(c: Chain, cid: int, start: int, end: int, size: int) -> bytes:
-    fn = reveal_records(c.rollup, cid, c.records[start:end], prove_range(c.tree.nodes, start, end, size))
+    fn = reveal_records(
+        c.rollup, cid, c.records[start:end], prove_range(c.tree.nodes, start, end, size)
+    )
     fn.call({"from": c.sequencer})  # surfaces the revert reason, if any
     gas = calldata_gas_limit(len(fn._encode_transaction_data()) // 2, 3_000_000)
     tx = fn.transact({"from": c.sequencer, "gas": gas})
@@ -98,7 +100,9 @@ def test_reveal_256_records(chain: Chain) -> None:
     f = c.rollup.functions
     assert f.daChallenges(cid).call()[4] == DAState.ANSWERED
     # The sequencer's bond gets what answering cost at this basefee, the challenger the rest.
-    basefee = c.w3.eth.get_block(c.w3.eth.get_transaction_receipt(tx)["blockNumber"])["baseFeePerGas"]
+    basefee = c.w3.eth.get_block(c.w3.eth.get_transaction_receipt(tx)["blockNumber"])[
+        "baseFeePerGas"
+    ]
     paid = min(bond, basefee * reveal_gas(256))
     assert ev.args.compensation == paid
     assert f.bond().call() == MIN_BOND + paid
@@ -131,13 +135,17 @@ def test_reveal_refusals(chain: Chain) -> None:
     with reverts("rollup: records do not match the checkpoint root"):
         f.revealRecords(cid, bad, proof).transact({"from": d.sequencer})
     with reverts("rollup: records do not match the checkpoint root"):
-        f.revealRecords(cid, d.records[4:8], [b"\x01" * 32, *proof[1:]]).transact({"from": d.sequencer})
+        f.revealRecords(cid, d.records[4:8], [b"\x01" * 32, *proof[1:]]).transact(
+            {"from": d.sequencer}
+        )
     with reverts("rollup: range proof too long"):
         f.revealRecords(cid, d.records[4:8], [*proof, proof[0]]).transact({"from": d.sequencer})
     with reverts("rollup: range proof too short"):
         f.revealRecords(cid, d.records[4:8], proof[:-1]).transact({"from": d.sequencer})
     with reverts("rollup: record must be 352 bytes"):
-        f.revealRecords(cid, [*d.records[4:7], d.records[7][:-1]], proof).transact({"from": d.sequencer})
+        f.revealRecords(cid, [*d.records[4:7], d.records[7][:-1]], proof).transact(
+            {"from": d.sequencer}
+        )
     with reverts("rollup: challenge is not open"):
         f.revealRecords(cid + 1, d.records[4:8], proof).transact({"from": d.sequencer})
     d.advance(DA_WINDOW)
@@ -162,7 +170,12 @@ def test_unanswered_challenge_reverts_and_slashes(chain: Chain) -> None:
     assert f.frozen().call() and f.bond().call() == 0 and f.lastSize().call() == 0
     assert f.daChallenges(cid).call()[4] == DAState.UPHELD
     (fp,) = events(c, "FraudProven", tx)
-    assert (fp.args.rule, fp.args.challenger, fp.args.reward, fp.args.refund) == (9, c.challenger, MIN_BOND // 2, bond)
+    assert (fp.args.rule, fp.args.challenger, fp.args.reward, fp.args.refund) == (
+        9,
+        c.challenger,
+        MIN_BOND // 2,
+        bond,
+    )
     with reverts("rollup: challenge is not open"):
         f.resolveDAChallenge(cid).transact({"from": c.owner})
 

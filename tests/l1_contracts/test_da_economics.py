@@ -42,15 +42,24 @@ def measure(count: int, records: str) -> dict[str, int]:
         recs = [b.record(start + x, ts, signed=x % 2 == 0) for x in range(count)]
     else:
         recs = [_random_record(x) for x in range(count)]
-    reader, cp = b.with_records(TREE_SIZE, dict(zip(range(start, start + count), recs, strict=True)))
+    reader, cp = b.with_records(
+        TREE_SIZE, dict(zip(range(start, start + count), recs, strict=True))
+    )
     f = b.rollup.functions
     bond = int(f.daBond(count).call(block_identifier="pending"))
-    tx = f.openDAChallenge(cp, start, start + count).transact({"from": b.challenger, "value": Wei(bond)})
+    tx = f.openDAChallenge(cp, start, start + count).transact(
+        {"from": b.challenger, "value": Wei(bond)}
+    )
     open_gas = int(b.w3.eth.get_transaction_receipt(tx)["gasUsed"])
     fn = reveal_records(b.rollup, 0, recs, prove_range(reader, start, start + count, TREE_SIZE))
     answer_gas = b.gas(fn, b.sequencer, 4_000_000)
     claim_gas = b.gas(claim(b.rollup), b.challenger, 100_000)
-    return {"open": open_gas, "answer": answer_gas, "claim": claim_gas, "estimate": reveal_gas(count)}
+    return {
+        "open": open_gas,
+        "answer": answer_gas,
+        "claim": claim_gas,
+        "estimate": reveal_gas(count),
+    }
 
 
 def griefing_ratio(m: dict[str, int], basefee: int) -> float:

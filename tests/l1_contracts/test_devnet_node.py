@@ -430,7 +430,9 @@ def test_blocks_keep_coming_on_an_idle_chain(l1_url: str) -> None:
     """Like a real chain, a block about every second with nothing sent: L1 time moves."""
     w3 = _w3(l1_url)
     start = w3.eth.block_number
-    wait_for(lambda: w3.eth.block_number >= start + 3, timeout=20, what="three blocks on an idle chain")
+    wait_for(
+        lambda: w3.eth.block_number >= start + 3, timeout=20, what="three blocks on an idle chain"
+    )
     blocks = [w3.eth.get_block(n) for n in range(start + 1, start + 4)]
     gaps = [b["timestamp"] - a["timestamp"] for a, b in itertools.pairwise(blocks)]
     assert all(1 <= g <= 3 for g in gaps), gaps
@@ -641,16 +643,24 @@ def test_cors_lets_a_browser_page_call_the_node(l1_url: str) -> None:
     parts = urlsplit(l1_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
     origin = "http://127.0.0.1:9"
-    conn.request("OPTIONS", "/", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    conn.request(
+        "OPTIONS",
+        "/",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     pre = conn.getresponse()
     pre.read()
     assert 200 <= pre.status < 300
     assert pre.getheader("Access-Control-Allow-Origin") in ("*", origin)
     assert "content-type" in (pre.getheader("Access-Control-Allow-Headers") or "").lower()
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    conn.request("POST", "/", body=body, headers={"Origin": origin, "Content-Type": "application/json"})
+    conn.request(
+        "POST", "/", body=body, headers={"Origin": origin, "Content-Type": "application/json"}
+    )
     answer = conn.getresponse()
     assert json.loads(answer.read())["result"] == hex(DEFAULT_CHAIN_ID)
     assert answer.getheader("Access-Control-Allow-Origin") in ("*", origin)

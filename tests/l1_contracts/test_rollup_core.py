@@ -38,16 +38,29 @@ from tests.l1_contracts.helpers import (
         # Issue 10, finding 10: v1 accepted each of these.
         ((None, 1, 5, 1, 256, 1), "rollup: challenge window below 10 s"),
         ((None, 100, 5, 1, 256, 0), "rollup: challenger bond must be positive"),
-        ((None, 100, 100, 1, 256, 1), "rollup: DA response plus post-reveal window must be below the challenge window"),
-        ((None, 100, 200, 1, 256, 1), "rollup: DA response plus post-reveal window must be below the challenge window"),
+        (
+            (None, 100, 100, 1, 256, 1),
+            "rollup: DA response plus post-reveal window must be below the challenge window",
+        ),
+        (
+            (None, 100, 200, 1, 256, 1),
+            "rollup: DA response plus post-reveal window must be below the challenge window",
+        ),
     ],
 )
 def test_constructor_rejects(chain: Chain, args: tuple[object, ...], message: str) -> None:
     seq, window, da, bond, rng, cbond = args
     with reverts(message):
         deploy_rollup(
-            chain.w3, seq or chain.sequencer, chain.owner, window, da, bond,  # type: ignore[arg-type]
-            max_da_range=rng, challenger_bond=cbond, post_reveal_window=1,  # type: ignore[arg-type]
+            chain.w3,
+            seq or chain.sequencer,
+            chain.owner,
+            window,
+            da,
+            bond,  # type: ignore[arg-type]
+            max_da_range=rng,
+            challenger_bond=cbond,
+            post_reveal_window=1,  # type: ignore[arg-type]
         )
 
 
@@ -55,12 +68,17 @@ def test_constructor_rejects(chain: Chain, args: tuple[object, ...], message: st
     ("kwargs", "message"),
     [
         ({"post_reveal_window": 0}, "rollup: post-reveal window must be positive"),
-        ({"post_reveal_window": 50}, "rollup: DA response plus post-reveal window must be below the challenge window"),
+        (
+            {"post_reveal_window": 50},
+            "rollup: DA response plus post-reveal window must be below the challenge window",
+        ),
         ({"receipt_horizon": 0}, "rollup: receipt horizon must be in [1, 2**32)"),
         ({"verifier": "0x" + "11" * 20}, "rollup: verifier has no code"),
     ],
 )
-def test_constructor_rejects_v2_parameters(chain: Chain, kwargs: dict[str, object], message: str) -> None:
+def test_constructor_rejects_v2_parameters(
+    chain: Chain, kwargs: dict[str, object], message: str
+) -> None:
     with reverts(message):
         deploy_rollup(chain.w3, chain.sequencer, chain.owner, 100, 50, 1, **kwargs)  # type: ignore[arg-type]
 
@@ -254,7 +272,9 @@ def _bad_seq_commit(c: Chain) -> int:
 def _prove_bad_seq(c: Chain, index: int, seq: int) -> bytes:
     proof = c.tree.inclusion_proof(seq, c.rollup.functions.checkpoints(index).call()[0])
     return bytes(
-        c.rollup.functions.proveWrongSeq(index, seq, c.records[seq], proof).transact({"from": c.challenger})
+        c.rollup.functions.proveWrongSeq(index, seq, c.records[seq], proof).transact(
+            {"from": c.challenger}
+        )
     )
 
 
@@ -303,7 +323,9 @@ def test_revert_slash_freeze_recover(bonded: Chain) -> None:
     fixed.extend([leaf_hash(r) for r in good])
     # The base is checkpoint 0 again (size 4), so a proof from the reverted size 5 fails.
     with reverts("rollup: consistency proof too long"):
-        f.commit(7, c.tree.root(7), c.tree.consistency_proof(5, 7), 0).transact({"from": c.sequencer})
+        f.commit(7, c.tree.root(7), c.tree.consistency_proof(5, 7), 0).transact(
+            {"from": c.sequencer}
+        )
     f.commit(7, fixed.root(7), fixed.consistency_proof(4, 7), 0).transact({"from": c.sequencer})
     assert f.checkpointCount().call() == 4
     assert c.status(3) == CheckpointStatus.PENDING and f.prevSize(3).call() == 4

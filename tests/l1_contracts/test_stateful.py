@@ -57,15 +57,23 @@ class RollupMachine(RuleBasedStateMachine):
         super().__init__()
         base = _base()
         self.snapshot = base.tester.take_snapshot()
-        self.c = Chain(base.tester, base.w3, base.rollup, base.owner, base.sequencer, base.challenger)
+        self.c = Chain(
+            base.tester, base.w3, base.rollup, base.owner, base.sequencer, base.challenger
+        )
         # Run the chain a day ahead of the wall clock: eth-tester stamps a pending block no
         # earlier than the wall clock, so a chain that fell behind it would mine the next
         # transaction later than now + 1, where the model expects it.
         self.c.set_time(max(self.c.now(), int(time.time())) + 86_400)
         self.f = self.c.rollup.functions
         self.model = RollupModel(
-            WINDOW, DA_WINDOW, POST_REVEAL, MIN_BOND, CHALLENGER_BOND, RECEIPT_HORIZON,
-            self.c.sequencer, max_da_range=MAX_DA_RANGE,
+            WINDOW,
+            DA_WINDOW,
+            POST_REVEAL,
+            MIN_BOND,
+            CHALLENGER_BOND,
+            RECEIPT_HORIZON,
+            self.c.sequencer,
+            max_da_range=MAX_DA_RANGE,
         )
         self.records: list[bytes] = []  # the live log: exactly model.last_size() records
         self.tree = MemoryTree()
@@ -136,7 +144,9 @@ class RollupMachine(RuleBasedStateMachine):
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(expected, self._send(self.f.commit(size, tree.root(), proof, bound), self.c.sequencer))
+        self._expect(
+            expected, self._send(self.f.commit(size, tree.root(), proof, bound), self.c.sequencer)
+        )
         if expected is None:
             self.records, self.tree = records, tree
             if bad:
@@ -148,8 +158,19 @@ class RollupMachine(RuleBasedStateMachine):
     def prove_fraud(self, data: st.DataObject) -> None:
         seq = data.draw(st.sampled_from(sorted(self.bad)))
         # Mostly the first live checkpoint covering seq (the one a validator would pick).
-        first = next((i for i, c in enumerate(self.model.checkpoints) if not c.reverted and c.prev_size <= seq < c.size), 0)
-        index = first if data.draw(st.integers(0, 2)) else data.draw(st.integers(0, len(self.model.checkpoints)))
+        first = next(
+            (
+                i
+                for i, c in enumerate(self.model.checkpoints)
+                if not c.reverted and c.prev_size <= seq < c.size
+            ),
+            0,
+        )
+        index = (
+            first
+            if data.draw(st.integers(0, 2))
+            else data.draw(st.integers(0, len(self.model.checkpoints)))
+        )
         cp = self.model.checkpoints[index] if index < len(self.model.checkpoints) else None
         usable = cp is not None and not cp.reverted and seq < cp.size
         proof = self.tree.inclusion_proof(seq, cp.size) if usable and cp is not None else []
@@ -179,9 +200,13 @@ class RollupMachine(RuleBasedStateMachine):
             start = data.draw(st.integers(0, size))
             end = data.draw(st.integers(start, size + 1))
         basefee = self._next_basefee()
-        value = self.model.da_bond(max(end - start, 0), basefee) + data.draw(st.sampled_from([0, 0, 1, -1]))
+        value = self.model.da_bond(max(end - start, 0), basefee) + data.draw(
+            st.sampled_from([0, 0, 1, -1])
+        )
         try:
-            self.model.open_da(index, start, end, self.c.challenger, self._next_time(), value, basefee)
+            self.model.open_da(
+                index, start, end, self.c.challenger, self._next_time(), value, basefee
+            )
             expected = None
         except ModelRevert as e:
             expected = str(e)
@@ -203,9 +228,14 @@ class RollupMachine(RuleBasedStateMachine):
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer))
+        self._expect(
+            expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer)
+        )
         if expected is None:
-            assert int(self.c.w3.eth.get_block(self.last_receipt["blockNumber"])["baseFeePerGas"]) == basefee
+            assert (
+                int(self.c.w3.eth.get_block(self.last_receipt["blockNumber"])["baseFeePerGas"])
+                == basefee
+            )
 
     @precondition(lambda self: self.model.challenges)
     @rule(data=st.data())
@@ -235,7 +265,11 @@ class RollupMachine(RuleBasedStateMachine):
         if expected is None:
             self._rewind()
 
-    @rule(seconds=st.sampled_from([1, 10, DA_WINDOW - 1, DA_WINDOW + 1, POST_REVEAL, WINDOW - 2, WINDOW + 1]))
+    @rule(
+        seconds=st.sampled_from(
+            [1, 10, DA_WINDOW - 1, DA_WINDOW + 1, POST_REVEAL, WINDOW - 2, WINDOW + 1]
+        )
+    )
     def advance(self, seconds: int) -> None:
         later = self.c.now() + seconds
         if any(ch.state == DAState.OPEN and ch.deadline < later for ch in self.model.challenges):
@@ -330,7 +364,8 @@ class RollupMachine(RuleBasedStateMachine):
     def ether_is_conserved(self) -> None:
         f = self.f
         open_bonds = sum(
-            ch[6] for ch in (f.daChallenges(i).call() for i in range(f.daChallengeCount().call()))
+            ch[6]
+            for ch in (f.daChallenges(i).call() for i in range(f.daChallengeCount().call()))
             if ch[4] == DAState.OPEN
         )
         credits = sum(f.credits(a).call() for a in self.accounts)

@@ -595,7 +595,9 @@ def test_max_size_proof_lengths() -> None:
         assert len(proof) == MAX_DEPTH
         verify_inclusion(reader.leaf(index), index, n, proof, root)
     # The longest consistency proofs come from sizes just past a large power of two.
-    worst = max(len(consistency_ranges(m, n - 1)) for m in (3, 2**20 + 1, 2 ** (MAX_DEPTH - 1) + 1, n - 3))
+    worst = max(
+        len(consistency_ranges(m, n - 1)) for m in (3, 2**20 + 1, 2 ** (MAX_DEPTH - 1) + 1, n - 3)
+    )
     assert worst <= 2 * MAX_DEPTH
     assert len(inclusion_ranges(2 ** (MAX_DEPTH - 1) - 1, n - 1)) <= MAX_DEPTH
 
@@ -632,7 +634,5 @@ def test_is_valid_mirrors_verify(n: int, i: int, size: int, m: int, drop: int) -
     cproof = tree.consistency_proof(first)[drop:]
     r1 = tree.root(first)
     assert is_valid_consistency(m, size, r1, root, cproof) == (
-        not _raises(
-            lambda: verify_consistency(m, size, r1, root, cproof), ConsistencyProofError
-        )
+        not _raises(lambda: verify_consistency(m, size, r1, root, cproof), ConsistencyProofError)
     )

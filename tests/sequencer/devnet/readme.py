@@ -78,7 +78,9 @@ def curl_commands(block: str) -> list[Curl]:
 def shape_of(documented: str) -> Any:
     """A documented answer as a JSON shape: ``"0xab…"`` is a string with that prefix, a bare
     ``…`` any value."""
-    text = re.sub(r'"([^"]*)' + ELLIPSIS + '"', lambda m: json.dumps({"$prefix": m.group(1)}), documented)
+    text = re.sub(
+        r'"([^"]*)' + ELLIPSIS + '"', lambda m: json.dumps({"$prefix": m.group(1)}), documented
+    )
     text = text.replace(ELLIPSIS, json.dumps({"$any": True}))
     return json.loads(text)
 
@@ -117,7 +119,8 @@ def log_line_pattern(documented: str) -> re.Pattern[str]:
     level, logger, message = documented.split(None, 2)
     parts = [re.escape(p) for p in message.split(ELLIPSIS)]
     return re.compile(
-        rf"\s{re.escape(level)}\s+{re.escape(logger)}\s+" + r"\S*?".join(parts).replace(r"\ ", r"\s+")
+        rf"\s{re.escape(level)}\s+{re.escape(logger)}\s+"
+        + r"\S*?".join(parts).replace(r"\ ", r"\s+")
     )
 
 

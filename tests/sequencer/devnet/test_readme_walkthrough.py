@@ -66,13 +66,16 @@ def _post(devnet: DevnetProcess, curl: Curl) -> Any:
         return json.loads(response.read())
 
 
-def _attest(argv: Sequence[str], devnet: DevnetProcess, home: Path) -> subprocess.CompletedProcess[str]:
+def _attest(
+    argv: Sequence[str], devnet: DevnetProcess, home: Path
+) -> subprocess.CompletedProcess[str]:
     """Run a README `.venv/bin/attest ...` line, pointed at this devnet's sequencer."""
     assert argv[0] == ".venv/bin/attest", argv
     args = [ATTEST, *(devnet.url if a == README_SEQUENCER else a for a in argv[1:])]
     # HOME: `attest verify` keeps the checkpoints it trusts in ~/.attest; a fresh one per test.
-    return subprocess.run(args, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "HOME": str(home)})
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(home)}
+    )
 
 
 def _walkthrough_commands() -> tuple[list[Curl], list[list[str]]]:
@@ -112,11 +115,18 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
         # "Within --checkpoint-interval seconds (5 by default) plus the allowed L1 clock lag
         # (2 s) and a block or two": anchored on L1. One more second for whole-second rounding
         # of L1 time.
-        promised = Config(data_dir=tmp_path).checkpoint_interval_s + Config(
-            data_dir=tmp_path).l1_clock_lag_s + 2 * DEFAULT_BLOCK_TIME_S + 1
+        promised = (
+            Config(data_dir=tmp_path).checkpoint_interval_s
+            + Config(data_dir=tmp_path).l1_clock_lag_s
+            + 2 * DEFAULT_BLOCK_TIME_S
+            + 1
+        )
         with RpcClient(devnet.url) as rpc:
-            cp = wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), timeout=promised + 30,
-                          what="the first checkpoint")
+            cp = wait_for(
+                lambda: rpc.call("attest_getCheckpoint", "latest"),
+                timeout=promised + 30,
+                what="the first checkpoint",
+            )
             anchored_after = time.time() - submitted_at
             assert anchored_after <= promised, f"anchored after {anchored_after:.1f} s"
             assert cp["status"] == "pending" and cp["treeSize"] >= 1
@@ -134,7 +144,9 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
             # checkpoint turns final after the window plus two block intervals.
             l1 = RollupReader(devnet.l1_rpc, devnet.contract)
             w3 = l1.w3
-            nonces = [w3.eth.get_transaction_count(a) for a in (SEQUENCER_ADDRESS, VALIDATOR_ADDRESS)]
+            nonces = [
+                w3.eth.get_transaction_count(a) for a in (SEQUENCER_ADDRESS, VALIDATOR_ADDRESS)
+            ]
             final_by = cp["challengeEnds"] + 2 * DEFAULT_BLOCK_TIME_S
             status = None
             while time.time() < final_by:
@@ -143,13 +155,19 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
                     break
                 time.sleep(0.2)
             assert status == CheckpointStatus.FINAL, (
-                f"status {status} at L1 time {l1.latest_block_time()}, window ends {cp['challengeEnds']}")
+                f"status {status} at L1 time {l1.latest_block_time()}, window ends {cp['challengeEnds']}"
+            )
             assert l1.latest_finalized() == cp["index"]
             # The light client agrees (each run takes about a second to start).
-            final = wait_for(lambda: (r := _attest(until_final, devnet, home)).returncode == 0 and r,
-                             timeout=10, what="attest verify --seq 0 to exit 0")
+            final = wait_for(
+                lambda: (r := _attest(until_final, devnet, home)).returncode == 0 and r,
+                timeout=10,
+                what="attest verify --seq 0 to exit 0",
+            )
             assert "FINAL" in final.stdout.upper(), final.stdout
-            assert [w3.eth.get_transaction_count(a) for a in (SEQUENCER_ADDRESS, VALIDATOR_ADDRESS)] == nonces
+            assert [
+                w3.eth.get_transaction_count(a) for a in (SEQUENCER_ADDRESS, VALIDATOR_ADDRESS)
+            ] == nonces
             # And the sequencer follows L1 to finality on its own.
             fin = wait_for(lambda: rpc.call("attest_getCheckpoint", "finalized"), what="finalized")
             assert fin["index"] == cp["index"]
@@ -165,8 +183,9 @@ def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
     expected = [log_line_pattern(line) for line in log_block.splitlines() if line.strip()]
     submit = _walkthrough_commands()[0][0]
 
-    with DevnetProcess(validator=True, log_level="INFO", capture_log=True,
-                       extra_args=command[2:]) as devnet:
+    with DevnetProcess(
+        validator=True, log_level="INFO", capture_log=True, extra_args=command[2:]
+    ) as devnet:
         fault = command[command.index("--inject") + 1]
         second = _banner(devnet)[1]
         assert second.startswith("  FAULT") and fault in second, second
@@ -180,18 +199,33 @@ def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
             return any(pattern.search(line) for line in list(devnet.log_lines))
 
         for pattern in expected:
-            wait_for(lambda p=pattern: seen(p), timeout=90, what=f"a log line like {pattern.pattern}")
+            wait_for(
+                lambda p=pattern: seen(p), timeout=90, what=f"a log line like {pattern.pattern}"
+            )
 
         # The consequences the README lists.
         with RpcClient(devnet.url) as rpc:
             assert rpc.call("attest_getCheckpoint", 0)["status"] == "reverted"
             wait_for(lambda: rpc.call("attest_status")["l1"]["frozen"], what='"frozen": true')
-        refused = re.search(r"attest verify --seq (\d+) --allow-pending` refuses the event \(exit (\d+)",
-                            " ".join(README.read_text().split()))
+        refused = re.search(
+            r"attest verify --seq (\d+) --allow-pending` refuses the event \(exit (\d+)",
+            " ".join(README.read_text().split()),
+        )
         assert refused, "the README names the refused verify"
         seq, code = refused.groups()
         home = tmp_path / "home"
         home.mkdir()
-        out = _attest([".venv/bin/attest", "verify", "--rpc", README_SEQUENCER, "--seq", seq,
-                       "--allow-pending"], devnet, home)
+        out = _attest(
+            [
+                ".venv/bin/attest",
+                "verify",
+                "--rpc",
+                README_SEQUENCER,
+                "--seq",
+                seq,
+                "--allow-pending",
+            ],
+            devnet,
+            home,
+        )
         assert out.returncode == int(code), out.stdout + out.stderr

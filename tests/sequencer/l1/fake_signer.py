@@ -40,9 +40,13 @@ def _tx_from_wire(tx: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--key-file", required=True)
-    parser.add_argument("--mode", default="honest", choices=["honest", "other-key", "tamper", "refuse"])
+    parser.add_argument(
+        "--mode", default="honest", choices=["honest", "other-key", "tamper", "refuse"]
+    )
     args = parser.parse_args()
-    account = Account.from_key(bytes.fromhex(Path(args.key_file).read_text().strip().removeprefix("0x")))
+    account = Account.from_key(
+        bytes.fromhex(Path(args.key_file).read_text().strip().removeprefix("0x"))
+    )
     other = Account.create()
     signed = 0
     lock = threading.Lock()
@@ -70,9 +74,17 @@ def main() -> int:
         def do_POST(self) -> None:
             req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             try:
-                body = {"jsonrpc": "2.0", "id": req["id"], "result": answer(req["method"], req.get("params", []))}
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": req["id"],
+                    "result": answer(req["method"], req.get("params", [])),
+                }
             except Exception as exc:
-                body = {"jsonrpc": "2.0", "id": req.get("id"), "error": {"code": -32000, "message": str(exc)}}
+                body = {
+                    "jsonrpc": "2.0",
+                    "id": req.get("id"),
+                    "error": {"code": -32000, "message": str(exc)},
+                }
             data = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

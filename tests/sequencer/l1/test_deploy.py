@@ -44,25 +44,52 @@ def test_unsafe_parameters_are_refused(
     chain: int, window: int, da: int, min_bond: int, bond: int, refusal: str | None
 ) -> None:
     if refusal is None:
-        check_deploy_parameters(chain, challenge_window=window, da_window=da, min_bond=min_bond, bond=bond)
+        check_deploy_parameters(
+            chain, challenge_window=window, da_window=da, min_bond=min_bond, bond=bond
+        )
         return
     with pytest.raises(UnsafeParameterError, match=refusal) as err:
-        check_deploy_parameters(chain, challenge_window=window, da_window=da, min_bond=min_bond, bond=bond)
+        check_deploy_parameters(
+            chain, challenge_window=window, da_window=da, min_bond=min_bond, bond=bond
+        )
     assert "\n" not in str(err.value)
 
 
 def _deploy(l1_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "l1", "deploy",
-         "--l1-rpc", l1_url, "--key-env", "DEPLOYER_KEY", *args],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            "WARNING",
+            "l1",
+            "deploy",
+            "--l1-rpc",
+            l1_url,
+            "--key-env",
+            "DEPLOYER_KEY",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "DEPLOYER_KEY": "0x" + DEV_KEYS[2].hex()},
     )
 
 
 def test_deploy_prints_transaction_contract_block_parameters_and_bond(devnet_url: str) -> None:
-    done = _deploy(devnet_url, "--challenge-window", "60", "--da-window", "10",
-                   "--min-bond", str(10**18), "--bond", str(3 * 10**18))
+    done = _deploy(
+        devnet_url,
+        "--challenge-window",
+        "60",
+        "--da-window",
+        "10",
+        "--min-bond",
+        str(10**18),
+        "--bond",
+        str(3 * 10**18),
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
 
@@ -104,12 +131,17 @@ def public_like_l1() -> Iterator[str]:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--challenge-window", "60", "--da-window", "10"], "below the minimum of 3600 s on chain 1337"),
+        (
+            ["--challenge-window", "60", "--da-window", "10"],
+            "below the minimum of 3600 s on chain 1337",
+        ),
         (["--challenge-window", "7200", "--da-window", "7200"], "shorter than --challenge-window"),
         (["--bond", "0"], "must be positive"),
     ],
 )
-def test_refusals_are_one_line_and_send_nothing(public_like_l1: str, args: list[str], says: str) -> None:
+def test_refusals_are_one_line_and_send_nothing(
+    public_like_l1: str, args: list[str], says: str
+) -> None:
     w3 = Web3(Web3.HTTPProvider(public_like_l1))
     deployer = Account.from_key(DEV_KEYS[2]).address
     nonce = w3.eth.get_transaction_count(deployer, "pending")

@@ -29,8 +29,12 @@ from tests.waiting import wait_for
 
 
 def _history(base_fees: list[int], tips: list[int]) -> dict[str, Any]:
-    return {"oldestBlock": "0x1", "baseFeePerGas": [hex(b) for b in base_fees],
-            "gasUsedRatio": [0.5] * len(tips), "reward": [[hex(t)] for t in tips]}
+    return {
+        "oldestBlock": "0x1",
+        "baseFeePerGas": [hex(b) for b in base_fees],
+        "gasUsedRatio": [0.5] * len(tips),
+        "reward": [[hex(t)] for t in tips],
+    }
 
 
 def test_fees_follow_the_history_within_the_ceiling() -> None:
@@ -60,7 +64,9 @@ def test_replacement_bumps_both_fees_and_stops_at_the_ceiling() -> None:
 def test_journal_survives_a_restart(tmp_path: Path) -> None:
     journal = NonceJournal(tmp_path / "sender.json")
     assert journal.load() is None
-    entry = InFlight(7, "commit(3)", {"to": "0x" + "11" * 20, "data": "0x01", "gas": 1}, (5, 1), ["0xab"])
+    entry = InFlight(
+        7, "commit(3)", {"to": "0x" + "11" * 20, "data": "0x01", "gas": 1}, (5, 1), ["0xab"]
+    )
     journal.save(entry)
     assert NonceJournal(tmp_path / "sender.json").load() == entry
     journal.save(None)
@@ -97,22 +103,30 @@ def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, di
     return thread, out
 
 
-def _spike_under_a_commit(w3: Web3, l1: L1Client, factor: int) -> tuple[threading.Thread, dict[str, Any], Fees]:
+def _spike_under_a_commit(
+    w3: Web3, l1: L1Client, factor: int
+) -> tuple[threading.Thread, dict[str, Any], Fees]:
     """Send a commit with today's fees and spike the next block's base fee `factor`x above
     them before any block can include it (mining paused around the send)."""
     _rpc(w3, "evm_setIntervalMining", 0)
     initial = l1.sender.fees_now()
     thread, out = _commit_in_background(l1, 1)
-    wait_for(lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
-             timeout=20, what="the commit sent")
+    wait_for(
+        lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
+        timeout=20,
+        what="the commit sent",
+    )
     _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(factor * initial.max_fee_per_gas))
     _rpc(w3, "evm_setIntervalMining", 1)
     return thread, out, initial
 
 
-def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(anvil: str, tmp_path: Path) -> None:
-    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
+def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(
+    anvil: str, tmp_path: Path
+) -> None:
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
     w3 = Web3(Web3.HTTPProvider(anvil))
     l1 = L1Client(anvil, d.contract, DEV_KEYS[0])
     l1.sender.policy = FeePolicy(replace_after_blocks=2)
@@ -130,9 +144,12 @@ def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(anvil
     assert NonceJournal(tmp_path / "sender.json").load() is None  # nothing left in flight
 
 
-def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(anvil: str, tmp_path: Path) -> None:
-    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
+def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(
+    anvil: str, tmp_path: Path
+) -> None:
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
     w3 = Web3(Web3.HTTPProvider(anvil))
     journal_path = tmp_path / "sender.json"
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
@@ -140,7 +157,9 @@ def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(anvil: str, tmp
     fees = first.sender.fees_now()
     # A ceiling of 10x today's fee against a 100x spike: the commit cannot land, and the
     # sender gives up waiting with the transaction still journaled (as a crash would leave it).
-    first.sender.policy = FeePolicy(replace_after_blocks=2, max_fee_per_gas=10 * fees.max_fee_per_gas)
+    first.sender.policy = FeePolicy(
+        replace_after_blocks=2, max_fee_per_gas=10 * fees.max_fee_per_gas
+    )
     first.sender.timeout_s = 10
     first.sender.attach_journal(NonceJournal(journal_path))
     thread, out, initial = _spike_under_a_commit(w3, first, 100)
@@ -160,8 +179,16 @@ def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(anvil: str, tmp
     assert receipt["status"] == 1
     assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == nonce
     assert l1_checkpoints(second) == 1
-    after = second.sender.send({"to": w3.eth.accounts[1], "value": 1, "gas": 21_000,
-                                "chainId": w3.eth.chain_id, "data": "0x"}, "a transfer")
+    after = second.sender.send(
+        {
+            "to": w3.eth.accounts[1],
+            "value": 1,
+            "gas": 21_000,
+            "chainId": w3.eth.chain_id,
+            "data": "0x",
+        },
+        "a transfer",
+    )
     assert w3.eth.get_transaction(after["transactionHash"])["nonce"] == nonce + 1
     assert l1_checkpoints(second) == 1 and initial.max_fee_per_gas > 0
 
@@ -170,12 +197,15 @@ def l1_checkpoints(l1: L1Client) -> int:
     return l1.checkpoint_count()
 
 
-def test_sequencer_killed_mid_replacement_commits_once_after_restart(anvil: str, tmp_path: Path) -> None:
+def test_sequencer_killed_mid_replacement_commits_once_after_restart(
+    anvil: str, tmp_path: Path
+) -> None:
     """The committer's commit is stuck under a spike its fee ceiling cannot meet; the sequencer
     is SIGKILLed; restarted with a higher ceiling it finishes the journaled nonce and never
     commits the same size again."""
-    d = deploy_and_bond(anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
     w3 = Web3(Web3.HTTPProvider(anvil))
     rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
     today = rollup.sender.fees_now().max_fee_per_gas
@@ -183,13 +213,23 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(anvil: str,
     args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
     _rpc(w3, "evm_setIntervalMining", 0)
-    seq = SequencerProcess(tmp_path / "seq", extra_args=[*args, "--l1-max-fee-gwei", f"{ceiling_gwei:.9f}"])
+    seq = SequencerProcess(
+        tmp_path / "seq", extra_args=[*args, "--l1-max-fee-gwei", f"{ceiling_gwei:.9f}"]
+    )
     try:
         with RpcClient(seq.url, token="dev") as rpc:
             rpc.call("attest_submit", unsigned(1))
-            wait_for(lambda: rpc.request("GET", "/health") and
-                     orjson.loads(rpc.request("GET", "/health").body)["l1"]["pendingTransactions"] == 1,
-                     timeout=30, what="the commit sent and unmined")
+            wait_for(
+                lambda: (
+                    rpc.request("GET", "/health")
+                    and orjson.loads(rpc.request("GET", "/health").body)["l1"][
+                        "pendingTransactions"
+                    ]
+                    == 1
+                ),
+                timeout=30,
+                what="the commit sent and unmined",
+            )
         # 1000x: decaying 12.5% a block, the base fee stays above the old ceiling for ~35
         # blocks, so only a replacement can land the commit in the time allowed below.
         _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(1000 * today))
@@ -202,9 +242,13 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(anvil: str,
     finally:
         seq.stop()
     restarted = [*args, "--l1-max-fee-gwei", f"{10_000 * today / GWEI:.9f}"]
-    with SequencerProcess(tmp_path / "seq", extra_args=restarted) as seq, \
-            RpcClient(seq.url, token="dev") as rpc:
-        wait_for(lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land")
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=restarted) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
+        wait_for(
+            lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land"
+        )
         assert rollup.checkpoint(0).size == 1
         cp = wait_for(lambda: rpc.call("attest_getCheckpoint", 0), what="the sequencer's record")
         landed = w3.eth.get_transaction(cp["l1Tx"])

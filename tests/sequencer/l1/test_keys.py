@@ -53,8 +53,11 @@ def _assert_no_secret(text: str, key: bytes) -> None:
 
 def _attest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", *args], capture_output=True, text=True,
-        timeout=120, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "sequencer.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -75,14 +78,19 @@ def test_keystore_round_trip_and_clear_errors(tmp_path: Path) -> None:
 
     (tmp_path / "plain.key").write_text("0x" + key.hex())
     (tmp_path / "junk.json").write_text('{"address": "00"}')
-    for wrong, reason in [("plain.key", "not JSON"), ("junk.json", "no crypto section"),
-                          ("missing.json", "cannot read keystore")]:
+    for wrong, reason in [
+        ("plain.key", "not JSON"),
+        ("junk.json", "no crypto section"),
+        ("missing.json", "cannot read keystore"),
+    ]:
         with pytest.raises(KeyLoadError, match=reason) as err:
             decrypt_keystore(tmp_path / wrong, PASSPHRASE)
         _assert_no_secret(str(err.value), key)
 
 
-def test_passphrase_from_a_file_or_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_passphrase_from_a_file_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "pass"
     f.write_text(PASSPHRASE + "\n")
     assert read_passphrase(str(f), None, flag="--keystore") == PASSPHRASE
@@ -107,7 +115,10 @@ def test_plain_keys_warn_off_the_devnet_only(caplog: pytest.LogCaptureFixture) -
     plain = LoadedKey(key, "plain key file /k", False)
     with caplog.at_level(logging.WARNING):
         assert warn_if_unsafe(plain, 31337, "sequencer") is False
-        assert warn_if_unsafe(LoadedKey(key, "keystore /k", True), PUBLIC_CHAIN_ID, "sequencer") is False
+        assert (
+            warn_if_unsafe(LoadedKey(key, "keystore /k", True), PUBLIC_CHAIN_ID, "sequencer")
+            is False
+        )
         assert warn_if_unsafe(plain, PUBLIC_CHAIN_ID, "sequencer") is True
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
@@ -133,16 +144,24 @@ def _funded_keystore(l1_url: str, directory: Path) -> tuple[bytes, Path]:
     path = directory / "sequencer.json"
     path.write_text(json.dumps(encrypt_keystore(key, PASSPHRASE, scrypt_n=LIGHT_SCRYPT_N)))
     w3 = Web3(Web3.HTTPProvider(l1_url))
-    tx = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": Account.from_key(key).address,
-                                  "value": 100 * 10**18})
+    tx = w3.eth.send_transaction(
+        {"from": w3.eth.accounts[0], "to": Account.from_key(key).address, "value": 100 * 10**18}
+    )
     w3.eth.wait_for_transaction_receipt(tx)
     return key, path
 
 
 def test_key_new_prints_only_the_address(tmp_path: Path) -> None:
     out = tmp_path / "new.json"
-    done = _attest("key", "new", "--out", str(out), "--passphrase-env", "ATTEST_TEST_PASS",
-                   env={"ATTEST_TEST_PASS": PASSPHRASE})
+    done = _attest(
+        "key",
+        "new",
+        "--out",
+        str(out),
+        "--passphrase-env",
+        "ATTEST_TEST_PASS",
+        env={"ATTEST_TEST_PASS": PASSPHRASE},
+    )
     assert done.returncode == 0, done.stderr
     address = done.stdout.strip()
     assert re.fullmatch(r"0x[0-9a-fA-F]{40}", address), done.stdout
@@ -151,8 +170,15 @@ def test_key_new_prints_only_the_address(tmp_path: Path) -> None:
     assert Account.from_key(key).address == address
     _assert_no_secret(done.stdout + done.stderr, key)
     # Never over an existing keystore.
-    again = _attest("key", "new", "--out", str(out), "--passphrase-env", "ATTEST_TEST_PASS",
-                    env={"ATTEST_TEST_PASS": PASSPHRASE})
+    again = _attest(
+        "key",
+        "new",
+        "--out",
+        str(out),
+        "--passphrase-env",
+        "ATTEST_TEST_PASS",
+        env={"ATTEST_TEST_PASS": PASSPHRASE},
+    )
     assert again.returncode == 2 and "exists" in again.stderr
     assert decrypt_keystore(out, PASSPHRASE) == key
 
@@ -171,17 +197,53 @@ def test_no_run_ever_shows_the_key(public_like_l1: str, tmp_path: Path) -> None:
     # A wrong passphrase, a wrong file, a passphrase variable that is not set: one line each,
     # exit 2, no traceback.
     for args, env, says in [
-        ([*deploy, "--keystore", str(keystore), "--passphrase-env", "P"], {"P": "wrong"},
-         "wrong passphrase"),
-        ([*deploy, "--keystore", str(not_a_keystore), "--passphrase-file", str(passfile)], {},
-         "no crypto section"),
-        ([*deploy, "--keystore", str(keystore), "--passphrase-env", "ATTEST_TEST_UNSET"], {},
-         "not set"),
-        (["serve", "--data-dir", str(tmp_path / "x"), "--keystore", str(keystore),
-          "--passphrase-env", "P"], {"P": "wrong"}, "wrong passphrase"),
-        (["validate", "--sequencer", "http://127.0.0.1:9", "--l1-rpc", public_like_l1,
-          "--contract", "0x" + "11" * 20, "--data-dir", str(tmp_path / "v"),
-          "--keystore", str(plain), "--passphrase-file", str(passfile)], {}, "not a keystore"),
+        (
+            [*deploy, "--keystore", str(keystore), "--passphrase-env", "P"],
+            {"P": "wrong"},
+            "wrong passphrase",
+        ),
+        (
+            [*deploy, "--keystore", str(not_a_keystore), "--passphrase-file", str(passfile)],
+            {},
+            "no crypto section",
+        ),
+        (
+            [*deploy, "--keystore", str(keystore), "--passphrase-env", "ATTEST_TEST_UNSET"],
+            {},
+            "not set",
+        ),
+        (
+            [
+                "serve",
+                "--data-dir",
+                str(tmp_path / "x"),
+                "--keystore",
+                str(keystore),
+                "--passphrase-env",
+                "P",
+            ],
+            {"P": "wrong"},
+            "wrong passphrase",
+        ),
+        (
+            [
+                "validate",
+                "--sequencer",
+                "http://127.0.0.1:9",
+                "--l1-rpc",
+                public_like_l1,
+                "--contract",
+                "0x" + "11" * 20,
+                "--data-dir",
+                str(tmp_path / "v"),
+                "--keystore",
+                str(plain),
+                "--passphrase-file",
+                str(passfile),
+            ],
+            {},
+            "not a keystore",
+        ),
     ]:
         done = _attest(*args, env=env)
         seen.append(done.stdout + done.stderr)
@@ -189,9 +251,20 @@ def test_no_run_ever_shows_the_key(public_like_l1: str, tmp_path: Path) -> None:
         assert says in done.stderr and "Traceback" not in done.stderr, done.stderr
 
     # Deploy with the keystore: works, and warns about nothing.
-    done = _attest("--log-level", "DEBUG", *deploy, "--keystore", str(keystore),
-                   "--passphrase-file", str(passfile), "--challenge-window", "3600",
-                   "--da-window", "600", env={})
+    done = _attest(
+        "--log-level",
+        "DEBUG",
+        *deploy,
+        "--keystore",
+        str(keystore),
+        "--passphrase-file",
+        str(passfile),
+        "--challenge-window",
+        "3600",
+        "--da-window",
+        "600",
+        env={},
+    )
     seen.append(done.stdout + done.stderr)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "unencrypted" not in done.stderr
@@ -199,11 +272,24 @@ def test_no_run_ever_shows_the_key(public_like_l1: str, tmp_path: Path) -> None:
     assert contract, done.stdout
 
     # Serve with the keystore: commits under the keystore's key, at DEBUG.
-    args = ["--l1-rpc", public_like_l1, "--contract", contract.group(1),
-            "--checkpoint-interval", "0.5"]
-    with SequencerProcess(tmp_path / "seq", log_level="DEBUG", capture_log=True, env={"P": PASSPHRASE},
-                          extra_args=[*args, "--keystore", str(keystore), "--passphrase-env", "P"]
-                          ) as seq, RpcClient(seq.url, token="dev") as rpc:
+    args = [
+        "--l1-rpc",
+        public_like_l1,
+        "--contract",
+        contract.group(1),
+        "--checkpoint-interval",
+        "0.5",
+    ]
+    with (
+        SequencerProcess(
+            tmp_path / "seq",
+            log_level="DEBUG",
+            capture_log=True,
+            env={"P": PASSPHRASE},
+            extra_args=[*args, "--keystore", str(keystore), "--passphrase-env", "P"],
+        ) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         out = rpc.call("attest_submit", unsigned(1))
         assert out["receipt"]["sequencer"].lower() == Account.from_key(key).address.lower()
         wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
@@ -213,10 +299,13 @@ def test_no_run_ever_shows_the_key(public_like_l1: str, tmp_path: Path) -> None:
 
     # Serve with the same key in a plain file, on a chain that is not the devnet: a warning
     # naming the file, not the key.
-    with SequencerProcess(tmp_path / "seq", capture_log=True,
-                          extra_args=[*args, "--sequencer-key-file", str(plain)]) as seq:
-        wait_for(lambda: any("unencrypted" in line for line in seq.log_lines),
-                 what="the plain-key warning")
+    with SequencerProcess(
+        tmp_path / "seq", capture_log=True, extra_args=[*args, "--sequencer-key-file", str(plain)]
+    ) as seq:
+        wait_for(
+            lambda: any("unencrypted" in line for line in seq.log_lines),
+            what="the plain-key warning",
+        )
         seq.stop()
     warning = next(line for line in seq.log_lines if "unencrypted" in line)
     assert str(plain) in warning and str(PUBLIC_CHAIN_ID) in warning

@@ -56,12 +56,23 @@ def test_health_and_metrics_show_l1_head_commits_pending_and_deadlines(
     slow_l1: tuple[Any, str], tmp_path: Path
 ) -> None:
     node, l1_url = slow_l1
-    d = deploy_and_bond(l1_url, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
-    args = ["--l1-rpc", l1_url, "--contract", d.contract, "--checkpoint-interval", "0.3",
-            "--l1-timeout", "1"]
-    with SequencerProcess(tmp_path / "seq", extra_args=args) as seq, \
-            RpcClient(seq.url, token="dev") as rpc:
+    d = deploy_and_bond(
+        l1_url, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
+    args = [
+        "--l1-rpc",
+        l1_url,
+        "--contract",
+        d.contract,
+        "--checkpoint-interval",
+        "0.3",
+        "--l1-timeout",
+        "1",
+    ]
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         # L1's head, seen at once; nothing promised yet.
         h = wait_for(lambda: (h := _health(rpc))["headBlock"] is not None and h, what="L1's head")
         assert 0 <= h["headAgeS"] < BLOCK_TIME_S + 3, h
@@ -77,15 +88,21 @@ def test_health_and_metrics_show_l1_head_commits_pending_and_deadlines(
             assert 0 < h["nearestReceiptDeadlineLeftS"] <= deadline - time.time() + 1
 
         # The commit waits for the next block: in flight, one unmined transaction.
-        wait_for(lambda: (h := _health(rpc))["commitInFlightS"] is not None
-                 and h["pendingTransactions"] == 1, timeout=3 * BLOCK_TIME_S + 10,
-                 what="the commit in flight, unmined")
+        wait_for(
+            lambda: (
+                (h := _health(rpc))["commitInFlightS"] is not None and h["pendingTransactions"] == 1
+            ),
+            timeout=3 * BLOCK_TIME_S + 10,
+            what="the commit in flight, unmined",
+        )
         cp = wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="the checkpoint")
         h = wait_for(lambda: (h := _health(rpc))["pendingTransactions"] == 0 and h, what="mined")
         assert cp["treeSize"] == 1 and h["nearestReceiptDeadline"] is None
         assert 0 < h["commitLatencyS"] < 3 * BLOCK_TIME_S + 10 and h["commitInFlightS"] is None
         assert _metric(rpc, "attest_l1_commit_latency_seconds_count") == 1
-        assert _metric(rpc, "attest_l1_commit_latency_seconds_sum") == pytest.approx(h["commitLatencyS"])
+        assert _metric(rpc, "attest_l1_commit_latency_seconds_sum") == pytest.approx(
+            h["commitLatencyS"]
+        )
         assert _metric(rpc, "attest_l1_pending_transactions") == 0
         assert math.isnan(_metric(rpc, "attest_receipt_deadline_seconds_left"))
         assert _metric(rpc, "attest_l1_head_block") >= cp["index"]
@@ -95,15 +112,24 @@ def test_health_and_metrics_show_l1_head_commits_pending_and_deadlines(
         os.kill(node.pid, signal.SIGSTOP)
         try:
             out = rpc.call("attest_submit", unsigned(2))
-            h = wait_for(lambda: (h := _health(rpc))["headAgeS"] > BLOCK_TIME_S + 5 and h,
-                         timeout=30, what="the head to age")
+            h = wait_for(
+                lambda: (h := _health(rpc))["headAgeS"] > BLOCK_TIME_S + 5 and h,
+                timeout=30,
+                what="the head to age",
+            )
             assert h["headError"] and h["nearestReceiptDeadline"] == out["receipt"]["deadline"]
             assert _metric(rpc, "attest_l1_head_age_seconds") > BLOCK_TIME_S + 5
             left = _metric(rpc, "attest_receipt_deadline_seconds_left")
             assert 0 < left <= out["receipt"]["deadline"] - time.time() + 1
         finally:
             os.kill(node.pid, signal.SIGCONT)
-        h = wait_for(lambda: (h := _health(rpc))["headAgeS"] < BLOCK_TIME_S + 2
-                     and h["nearestReceiptDeadline"] is None and h, timeout=60,
-                     what="recovery: a fresh head, the receipt covered")
+        h = wait_for(
+            lambda: (
+                (h := _health(rpc))["headAgeS"] < BLOCK_TIME_S + 2
+                and h["nearestReceiptDeadline"] is None
+                and h
+            ),
+            timeout=60,
+            what="recovery: a fresh head, the receipt covered",
+        )
         assert h["headError"] is None

@@ -35,11 +35,23 @@ def fake_signer(key: bytes, directory: Path, mode: str = "honest") -> Iterator[s
     """The fake signer process holding `key` (from a 0600 file, never argv); its URL."""
     key_file = write_key_file(key, directory)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.sequencer.l1.fake_signer", "--key-file", key_file, "--mode", mode],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "tests.sequencer.l1.fake_signer",
+            "--key-file",
+            key_file,
+            "--mode",
+            mode,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     try:
-        url = wait_for_output_line(proc, re.compile(rf"{READY}(\S+)"), 30, what="fake signer").group(1)
+        url = wait_for_output_line(
+            proc, re.compile(rf"{READY}(\S+)"), 30, what="fake signer"
+        ).group(1)
         yield url
     finally:
         stop_process(proc)
@@ -50,8 +62,13 @@ def _signed_count(url: str) -> int:
 
 
 def test_commit_signed_by_a_remote_signer(devnet_url: str, tmp_path: Path) -> None:
-    d = deploy_and_bond(devnet_url, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
+    d = deploy_and_bond(
+        devnet_url,
+        owner_key=DEV_KEYS[0],
+        sequencer_key=DEV_KEYS[0],
+        challenge_window=60,
+        da_window=10,
+    )
     with fake_signer(DEV_KEYS[0], tmp_path) as url:
         signer = RemoteSigner(url, SEQUENCER_ADDRESS)
         signer.check()
@@ -63,16 +80,24 @@ def test_commit_signed_by_a_remote_signer(devnet_url: str, tmp_path: Path) -> No
         assert _signed_count(url) == 1
 
 
-@pytest.mark.parametrize(("mode", "says"), [
-    ("other-key", "signed as"),
-    ("tamper", "changed the transaction's value"),
-    ("refuse", "refused eth_signTransaction: request denied"),
-])
+@pytest.mark.parametrize(
+    ("mode", "says"),
+    [
+        ("other-key", "signed as"),
+        ("tamper", "changed the transaction's value"),
+        ("refuse", "refused eth_signTransaction: request denied"),
+    ],
+)
 def test_a_misbehaving_signer_is_refused_before_sending(
     devnet_url: str, tmp_path: Path, mode: str, says: str
 ) -> None:
-    d = deploy_and_bond(devnet_url, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=60, da_window=10)
+    d = deploy_and_bond(
+        devnet_url,
+        owner_key=DEV_KEYS[0],
+        sequencer_key=DEV_KEYS[0],
+        challenge_window=60,
+        da_window=10,
+    )
     w3 = Web3(Web3.HTTPProvider(devnet_url))
     with fake_signer(DEV_KEYS[0], tmp_path, mode) as url:
         l1 = L1Client(devnet_url, d.contract, RemoteSigner(url, SEQUENCER_ADDRESS))
@@ -84,13 +109,28 @@ def test_a_misbehaving_signer_is_refused_before_sending(
 
 
 def test_validator_proves_fraud_with_its_key_in_a_remote_signer(tmp_path: Path) -> None:
-    with DevnetProcess(extra_args=["--inject", "bad-signature", "--checkpoint-interval", "0.5"]) as devnet, \
-            fake_signer(DEV_KEYS[1], tmp_path) as signer_url, \
-            ValidatorProcess(sequencer=devnet.url, l1_rpc=devnet.l1_rpc, contract=devnet.contract,
-                             key_file=None, data_dir=tmp_path / "v",
-                             extra_args=["--signer-url", signer_url, "--signer-address", VALIDATOR_ADDRESS,
-                                         "--poll-interval", "0.5"]), \
-            RpcClient(devnet.url, token="dev") as rpc:
+    with (
+        DevnetProcess(
+            extra_args=["--inject", "bad-signature", "--checkpoint-interval", "0.5"]
+        ) as devnet,
+        fake_signer(DEV_KEYS[1], tmp_path) as signer_url,
+        ValidatorProcess(
+            sequencer=devnet.url,
+            l1_rpc=devnet.l1_rpc,
+            contract=devnet.contract,
+            key_file=None,
+            data_dir=tmp_path / "v",
+            extra_args=[
+                "--signer-url",
+                signer_url,
+                "--signer-address",
+                VALIDATOR_ADDRESS,
+                "--poll-interval",
+                "0.5",
+            ],
+        ),
+        RpcClient(devnet.url, token="dev") as rpc,
+    ):
         rpc.call("attest_submit", unsigned(1))
         w3, contract = rollup(devnet)
         proven = wait_for(lambda: events(contract, "FraudProven"), timeout=60, what="a fraud proof")

@@ -15,7 +15,9 @@ DOMAIN_SEPARATOR = b"\x01" * 32
 def _group(n: int, first_seq: int = 0) -> tuple[list[bytes], list[bytes | None]]:
     events = [parse_event(unsigned(i)) for i in range(n)]
     templates, metas = make_templates(events, [DEV_ADDRESS] * n)
-    return [stamp_record(t, first_seq + i, 1_800_000_000_000) for i, t in enumerate(templates)], metas
+    return [
+        stamp_record(t, first_seq + i, 1_800_000_000_000) for i, t in enumerate(templates)
+    ], metas
 
 
 def test_bad_signature_fires_on_a_single_event() -> None:
@@ -25,7 +27,9 @@ def test_bad_signature_fires_on_a_single_event() -> None:
     faults = FaultInjector(Fault.BAD_SIGNATURE)
     assert check_record(records[0], 7, DOMAIN_SEPARATOR) == []
     assert faults.tamper(records, metas, 7) is True
-    assert [v.rule for v in check_record(records[0], 7, DOMAIN_SEPARATOR)] == [FraudRule.BAD_SIGNATURE]
+    assert [v.rule for v in check_record(records[0], 7, DOMAIN_SEPARATOR)] == [
+        FraudRule.BAD_SIGNATURE
+    ]
     # Once only.
     again, again_metas = _group(1, first_seq=8)
     assert faults.tamper(again, again_metas, 8) is False

@@ -110,7 +110,11 @@ async def running(
     async with trio.open_nursery() as nursery:
         port = await nursery.start(
             lambda task_status: serve_http(
-                echo, "127.0.0.1", 0, limits=limits or HttpLimits(), admit=admit,
+                echo,
+                "127.0.0.1",
+                0,
+                limits=limits or HttpLimits(),
+                admit=admit,
                 task_status=task_status,
             )
         )
@@ -399,8 +403,14 @@ def test_limits_reject_nonsense() -> None:
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", 400),
         # Trailer lines are field lines (RFC 9112 §7.1.2), checked like headers.
-        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", 400),
-        (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX : 1\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n",
+            400,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX : 1\r\n\r\n",
+            400,
+        ),
         # An absolute-form target must have an authority.
         (b"GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n", 400),
         (b"GET x HTTP/1.1\r\nHost: t\r\n\r\n", 400),
@@ -567,8 +577,11 @@ async def test_absolute_form_target_is_served_as_its_path() -> None:
     """RFC 9112 §3.2.2: a server MUST accept the absolute-form."""
     async with running() as port:
         client = await RawClient.connect(port)
-        for target, path in [("http://t:8645/health?x=1", "/health?x=1"), ("HTTP://t", "/"),
-                             ("https://t?q", "/?q")]:
+        for target, path in [
+            ("http://t:8645/health?x=1", "/health?x=1"),
+            ("HTTP://t", "/"),
+            ("https://t?q", "/?q"),
+        ]:
             await client.send(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
             status, _, body = await client.read_response()
             assert status == 200 and orjson.loads(body)["path"] == path
@@ -623,12 +636,18 @@ async def test_bodies_over_the_global_budget_get_503_before_they_are_read() -> N
 async def test_a_chunked_body_of_too_many_chunks_is_refused() -> None:
     async with running(HttpLimits(max_chunks=100)) as port:
         client = await RawClient.connect(port)
-        await client.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          + b"1\r\nx\r\n" * 101 + b"0\r\n\r\n")
+        await client.send(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"1\r\nx\r\n" * 101
+            + b"0\r\n\r\n"
+        )
         status, _, body = await client.read_response()
         assert status == 413
         assert orjson.loads(body)["error"]["data"] == {
-            "what": "chunks per body", "limit": 100, "actual": None}
+            "what": "chunks per body",
+            "limit": 100,
+            "actual": None,
+        }
 
 
 async def test_tiny_chunks_already_buffered_do_not_hold_the_event_loop() -> None:
@@ -636,8 +655,11 @@ async def test_tiny_chunks_already_buffered_do_not_hold_the_event_loop() -> None
     async with running() as port:
         drip = await RawClient.connect(port)
         other = await RawClient.connect(port)
-        await drip.send(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        + b"1\r\nx\r\n" * 60_000 + b"0\r\n\r\n")
+        await drip.send(
+            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"1\r\nx\r\n" * 60_000
+            + b"0\r\n\r\n"
+        )
         await other.send(post(b"quick"))
         # The quick request is answered before the chunked one: the chunk loop yielded.
         answered: list[str] = []

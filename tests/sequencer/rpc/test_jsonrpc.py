@@ -435,19 +435,30 @@ def capped_dispatcher() -> Dispatcher:
 
 async def test_batch_cap_refuses_the_whole_batch_before_anything_runs() -> None:
     d = capped_dispatcher()
-    batch = [req("big", [1], id=1), req("also_big", [1], id=2), req("big", [1], id=3),
-             req("also_big", [1], id=4)]
+    batch = [
+        req("big", [1], id=1),
+        req("also_big", [1], id=2),
+        req("big", [1], id=3),
+        req("also_big", [1], id=4),
+    ]
     out = await call(d, batch)
-    assert out == {"jsonrpc": "2.0", "id": None, "error": {
-        "code": -32006, "message": "big calls per batch: 4 exceeds the limit of 3",
-        "data": {"what": "big calls per batch", "limit": 3, "actual": 4}}}
+    assert out == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": -32006,
+            "message": "big calls per batch: 4 exceeds the limit of 3",
+            "data": {"what": "big calls per batch", "limit": 3, "actual": 4},
+        },
+    }
     assert len(await call(d, batch[:3])) == 3
 
 
 async def test_response_bytes_cap_names_itself_and_stops_building_the_answer() -> None:
     d = capped_dispatcher()
-    out = await call(d, [req("big", [4000], id=1), req("big", [4000], id=2),
-                         req("big", [4000], id=3)])
+    out = await call(
+        d, [req("big", [4000], id=1), req("big", [4000], id=2), req("big", [4000], id=3)]
+    )
     assert [len(r.get("result", "")) for r in out] == [4000, 4000, 0]
     assert out[2]["error"]["code"] == -32006
     assert out[2]["error"]["data"] == {"what": "response bytes", "limit": 10_000, "actual": 12_006}
