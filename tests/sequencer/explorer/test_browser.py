@@ -24,14 +24,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright import sync_api  # a dev dependency (make install); drives the system Chromium
 
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
-from tests.sequencer.validator.helpers import devnet_args, events, pin_l1_ahead, rollup, validator_for
+from tests.sequencer.validator.helpers import (
+    devnet_args,
+    events,
+    pin_l1_ahead,
+    rollup,
+    validator_for,
+)
 from tests.waiting import wait_for
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: make install")
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
