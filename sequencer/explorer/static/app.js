@@ -179,12 +179,9 @@ function chart(samples) {
     const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
     line.setAttribute('points', pts.join(' '));
     svg.append(line);
-    const label = document.createElementNS('http://www.w3.org/2000/svg', 'text');
-    label.setAttribute('x', '4');
-    label.setAttribute('y', '14');
-    label.setAttribute('font-size', '12');
-    label.textContent = `peak ${Math.round(max).toLocaleString('en-US')} events/s`;
-    svg.append(label);
+    // The label sits outside the SVG, which is stretched to the page's width.
+    return h('div', {}, h('div', { class: 'muted' }, `peak ${Math.round(max).toLocaleString('en-US')} events/s, `
+      + `${new Date(t0).toISOString().slice(11, 19)}–${new Date(t1).toISOString().slice(11, 19)} UTC`), svg);
   }
   return svg;
 }
@@ -347,7 +344,8 @@ async function viewSearch(q) {
 
 async function viewEvent(seqText) {
   const seq = Number(seqText);
-  const [ev, receipt, status] = await rpcBatch([['attest_getEvent', [seq]], ['explorer_receipt', [seq]], ['attest_status', []]]);
+  const [ev, receipt, status, cpList] = await rpcBatch([['attest_getEvent', [seq]], ['explorer_receipt', [seq]],
+    ['attest_status', []], ['explorer_checkpoints', [null, 100]]]);
   if (ev instanceof Error) throw ev;
   const rec = decodeRecord(fromHex(ev.record, 352));
   const verifyBox = h('section', { id: 'verify' });
@@ -366,6 +364,7 @@ async function viewEvent(seqText) {
       ['timestamp', fmtTime(ev.timestamp)],
       ['block', ev.block === null ? 'open (not sealed yet)' : link(`#/block/${ev.block}`, `block ${ev.block}`)],
       ['leaf hash', hex(ev.leafHash)],
+      ['checkpoint', checkpointCell(seq, cpList instanceof Error ? [] : cpList.checkpoints)],
       ['receipt', receipt instanceof Error || receipt === null
         ? h('span', { class: 'muted' }, 'not kept by this node')
         : h('span', {}, `events ${receipt.firstSeq}–${receipt.firstSeq + receipt.count - 1}, deadline ${fmtTime(receipt.deadline * 1000)}, signed by `, hex(receipt.sequencer))],
@@ -374,6 +373,20 @@ async function viewEvent(seqText) {
     verifyBox,
   );
   renderVerify(verifyBox, seq, status);
+}
+
+/** The checkpoints covering `seq` as this node recorded them: the first live one, and a
+ * reverted one that covered it first (the verification below reads L1 itself). */
+function checkpointCell(seq, checkpoints) {
+  const covering = checkpoints.filter((c) => c.treeSize > seq).sort((a, b) => a.index - b.index);
+  if (!covering.length) return h('span', { class: 'muted' }, 'none yet (not checkpointed on L1)');
+  const live = covering.find((c) => c.status !== 'reverted');
+  const parts = [];
+  if (covering[0].status === 'reverted') {
+    parts.push(link(`#/checkpoint/${covering[0].index}`, `checkpoint ${covering[0].index}`), ' ', badge('reverted'), ' ');
+  }
+  if (live) parts.push(link(`#/checkpoint/${live.index}`, `checkpoint ${live.index}`), ' ', badge(live.status));
+  return h('span', {}, parts, h('span', { class: 'muted' }, ' (as this node recorded it)'));
 }
 
 function renderVerify(box, seq, status) {
