@@ -347,21 +347,27 @@ async function viewEvent(seqText) {
   const [ev, receipt, status, cpList] = await rpcBatch([['attest_getEvent', [seq]], ['explorer_receipt', [seq]],
     ['attest_status', []], ['explorer_checkpoints', [null, 100]]]);
   if (ev instanceof Error) throw ev;
+  // Every field shown is decoded here from the record's bytes, not taken from the server's
+  // JSON: the verification below proves these bytes (and refuses a proof of other bytes).
   const rec = decodeRecord(fromHex(ev.record, 352));
+  const subject = toHex(rec.subject);
+  const digest = toHex(rec.digest);
+  const submitter = toHex(rec.submitter);
+  const signature = rec.signed ? toHex(new Uint8Array([...rec.r, ...rec.s, rec.v])) : null;
   const verifyBox = h('section', { id: 'verify' });
   const kindNote = rec.wellFormed ? '' : ' (not well formed)';
   main.replaceChildren(
     h('h1', {}, `Event ${fmtInt(seq)}`),
     fields([
-      ['kind', `${ev.kind}${kindNote}`],
-      ['subject', h('span', {}, hex(ev.subject), ' ', link(`#/subject/${ev.subject}`, 'timeline'))],
-      ['digest', h('span', {}, hex(ev.digest), ' ', link(`#/search/${ev.digest}`, 'same digest'))],
+      ['kind', `${rec.kind}${kindNote}`],
+      ['subject', h('span', {}, hex(subject), ' ', link(`#/subject/${subject}`, 'timeline'))],
+      ['digest', h('span', {}, hex(digest), ' ', link(`#/search/${digest}`, 'same digest'))],
       ['meta', ev.meta === null ? h('span', { class: 'muted' }, 'none') : h('pre', {}, JSON.stringify(ev.meta, null, 2))],
-      ['metaHash', hex(ev.metaHash)],
-      ['submitter', h('span', {}, hex(ev.submitter), ' ', link(`#/submitter/${ev.submitter}`, 'other events'))],
-      ['nonce', String(ev.nonce)],
-      ['signature', ev.signed ? hex(ev.signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
-      ['timestamp', fmtTime(ev.timestamp)],
+      ['metaHash', hex(toHex(rec.metaHash))],
+      ['submitter', h('span', {}, hex(submitter), ' ', link(`#/submitter/${submitter}`, 'other events'))],
+      ['nonce', rec.nonce.toString()],
+      ['signature', signature ? hex(signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
+      ['timestamp', fmtTime(Number(rec.timestamp))],
       ['block', ev.block === null ? 'open (not sealed yet)' : link(`#/block/${ev.block}`, `block ${ev.block}`)],
       ['leaf hash', hex(ev.leafHash)],
       ['checkpoint', checkpointCell(seq, cpList instanceof Error ? [] : cpList.checkpoints)],
@@ -372,7 +378,7 @@ async function viewEvent(seqText) {
     ]),
     verifyBox,
   );
-  renderVerify(verifyBox, seq, status);
+  renderVerify(verifyBox, seq, status, ev);
 }
 
 /** The checkpoints covering `seq` as this node recorded them: the first live one, and a
@@ -389,7 +395,7 @@ function checkpointCell(seq, checkpoints) {
   return h('span', {}, parts, h('span', { class: 'muted' }, ' (as this node recorded it)'));
 }
 
-function renderVerify(box, seq, status) {
+function renderVerify(box, seq, status, event) {
   const steps = h('ol', { class: 'steps', id: 'verify-steps' });
   const verdict = h('div', { class: 'verdict', id: 'verdict' });
   const download = h('div', {});
@@ -408,7 +414,7 @@ function renderVerify(box, seq, status) {
     verdict.textContent = 'Verifying…';
     const items = new Map();
     const result = await verifyEvent({
-      serverUrl: '/', l1Url: settings.l1Url, contract: settings.contract, seq,
+      serverUrl: '/', l1Url: settings.l1Url, contract: settings.contract, seq, event,
       onStep: (s) => {
         const li = items.get(s.id) ?? h('li', { 'data-step': s.id });
         items.set(s.id, li);
