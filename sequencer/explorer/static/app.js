@@ -283,10 +283,12 @@ async function pollL1(box) {
 
 async function eventRows(seqs) {
   const events = await rpcBatch(seqs.map((s) => ['attest_getEvent', [s]]));
-  return events.map((e, i) => (e instanceof Error
-    ? [seqs[i], h('span', { class: 'error' }, e.message), '', '']
-    : [link(`#/event/${e.seq}`, fmtInt(e.seq)), e.kind, new Date(e.timestamp).toISOString().replace('T', ' ').slice(0, 19),
-      hex(short(e.digest))]));
+  return events.map((e, i) => {
+    if (e instanceof Error) return [seqs[i], h('span', { class: 'error' }, e.message), '', ''];
+    const rec = decodeRecord(fromHex(e.record, 352)); // what the bytes say, not the JSON
+    return [link(`#/event/${seqs[i]}`, fmtInt(seqs[i])), rec.kind,
+      new Date(Number(rec.timestamp)).toISOString().replace('T', ' ').slice(0, 19), hex(short(toHex(rec.digest)))];
+  });
 }
 
 /** A paged list of seqs: `fetchPage(after)` answers {seqs, next}. */
