@@ -10,7 +10,7 @@ ANVIL := .tools/anvil/node_modules/@foundry-rs/anvil/package.json
 WEB := web/node_modules/.package-lock.json
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test lint typecheck pytest devnet bench vectors clean web browser
+.PHONY: install test test-fast lint typecheck pytest devnet bench vectors clean web browser
 
 install: $(STAMP) $(ANVIL) $(WEB)
 
@@ -54,6 +54,11 @@ pytest: install browser
 	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The inner loop: lint, types and every test not marked `slow` (end-to-end runs with L1 and
+# validator processes, crash tests, long Hypothesis machines). `make test`, as CI, runs them all.
+test-fast: lint typecheck browser
+	$(BIN)/pytest -q -m "not slow"
 
 vectors: install
 	$(BIN)/python -m prover.vectors tests/vectors/rfc9162_keccak.json

@@ -25,7 +25,7 @@ from prover.light_client import (
     bundle_from_proof_json,
 )
 from prover.types import Hash32
-from prover.wire import parse_address, parse_hash32
+from prover.wire import hex0x, parse_address, parse_hash32
 from sequencer.rpc.client import RpcClient, TransportError
 
 NOT_FOUND_CODE: Final[int] = -32004
@@ -47,7 +47,7 @@ class L1Reader:
 
         self.url = url
         self.contract = contract
-        self._rollup = RollupReader(url, "0x" + contract.hex(), timeout_s=timeout)
+        self._rollup = RollupReader(url, hex0x(contract), timeout_s=timeout)
         self.chain_id: int = self._rollup.chain_id()
 
     def checkpoint(self, index: int) -> L1Checkpoint:

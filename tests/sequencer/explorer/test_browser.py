@@ -319,6 +319,7 @@ def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
         page.close()
 
 
+@pytest.mark.slow
 def test_proven_fault_shows_the_checkpoint_reverted(browser: Any, tmp_path: Path, shots: Path) -> None:
     """`--inject bad-signature` with a validator: once the fraud is proven on L1, the checkpoint
     reads reverted in the browser, and its events fail verification at the L1 step."""
