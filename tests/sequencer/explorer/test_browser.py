@@ -297,6 +297,20 @@ def test_a_hostile_upstream_showing_another_event_is_caught(browser: Any, devnet
         proxy.server_close()
 
 
+def test_checkpoint_page_checks_consistency_with_the_previous_one(browser: Any, devnet: DevnetProcess) -> None:
+    with RpcClient(devnet.url, token="dev") as rpc:
+        rpc.call("attest_submitBatch", [unsigned(500 + i) for i in range(7)])  # past checkpoint 0
+        latest = wait_for(lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["index"] >= 1 and cp,
+                          what="a second checkpoint")
+    page = _open(browser, f"{devnet.url}/#/checkpoint/{latest['index']}")
+    _until(page, lambda p: "✓" in _text(p, "#consistency") or "✗" in _text(p, "#consistency"),
+           "the consistency check")
+    assert page.get_attribute("#consistency", "class") == "pass", _text(page, "#consistency")
+    assert "checked against both L1 roots" in _text(page, "#consistency")
+    assert "pending" in _text(page, "#l1-status") or "final" in _text(page, "#l1-status")
+    assert page.errors == []
+
+
 def test_a_validator_serves_the_same_explorer_from_its_replica(browser: Any, devnet: DevnetProcess) -> None:
     assert devnet.validator_url is not None
     page = _open(browser, f"{devnet.validator_url}/#/event/13")
