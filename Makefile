@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ANVIL_VERSION := 1.7.1
 ANVIL := .tools/anvil/node_modules/@foundry-rs/anvil/package.json
 
-.PHONY: install test lint typecheck pytest devnet bench vectors clean
+.PHONY: install test test-fast lint typecheck pytest devnet bench vectors clean
 
 install: $(STAMP) $(ANVIL)
 
@@ -33,6 +33,11 @@ pytest: install
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The inner loop: lint, types and every test not marked `slow` (end-to-end runs with L1 and
+# validator processes, crash tests, long Hypothesis machines). `make test`, as CI, runs them all.
+test-fast: lint typecheck
+	$(BIN)/pytest -q -m "not slow"
 
 vectors: install
 	$(BIN)/python -m prover.vectors tests/vectors/rfc9162_keccak.json

@@ -59,6 +59,7 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from prover.validity import FraudRule
+from prover.wire import parse_address, parse_hex
 
 COMMIT_SIZES: Final[tuple[int, ...]] = tuple(2**k for k in range(10, 41, 5))
 FRAUD_TREE_SIZE: Final[int] = 2**40
@@ -124,7 +125,7 @@ class Bench:
         self.registry = deploy_naive_registry(self.w3, self.owner)
         self.chain_id = int(self.w3.eth.chain_id)
         self.domain_separator = compute_domain_separator(
-            self.chain_id, bytes.fromhex(str(self.rollup.address)[2:])
+            self.chain_id, parse_address(self.rollup.address, "rollup")
         )
 
     def now(self) -> int:
@@ -276,7 +277,7 @@ class Bench:
             open_used = int(self.w3.eth.get_transaction_receipt(tx)["gasUsed"])
             proof = prove_range(reader, start, start + count, n)
             fn = reveal_records(self.rollup, 0, records, proof)
-            data = bytes.fromhex(fn._encode_transaction_data()[2:])
+            data = parse_hex(fn._encode_transaction_data(), "calldata")
             zeros = data.count(0)
             floor = 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
             standard_calldata = 4 * zeros + 16 * (len(data) - zeros)

@@ -35,6 +35,7 @@ from bench.bench_ingest import unsigned_bodies
 from bench.loadgen import run_load_subprocess
 from prover.hashing import leaf_hash
 from prover.tree import verify_inclusion
+from prover.wire import parse_hash32, parse_hashes, parse_hex
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
 
@@ -112,9 +113,9 @@ def fetch_proofs(url: str, count: int, seed: int = 1) -> list[Proof]:
                 if isinstance(answer, Exception):
                     raise answer
                 out.append((
-                    bytes.fromhex(answer["record"][2:]), int(answer["seq"]),
-                    int(answer["treeSize"]), [bytes.fromhex(p[2:]) for p in answer["proof"]],
-                    bytes.fromhex(answer["root"][2:]),
+                    parse_hex(answer["record"], "record"), int(answer["seq"]),
+                    int(answer["treeSize"]), list(parse_hashes(answer["proof"], "proof")),
+                    parse_hash32(answer["root"], "root"),
                 ))  # fmt: skip
     return out
 

@@ -1,7 +1,7 @@
 """The hammer: writers push events while readers verify every proof they are served.
 
 Speed must never be bought with wrong answers, so the load that measures ingest also checks
-the log (the tessera "hammer" idea, DESIGN §1 "anyone can check"):
+the log (the tessera "hammer" idea, docs/spec.md (overview) "anyone can check"):
 
 * **writers** — one process with `connections` threads, each a keep-alive `RpcClient`,
   posting pre-built `attest_submitBatch` bodies: first at maximum rate, then open loop at half
@@ -15,7 +15,7 @@ the log (the tessera "hammer" idea, DESIGN §1 "anyone can check"):
   `verify_inclusion` (RFC 9162 §2.1.3.2); every tree size a proof was served at is tied to the
   trusted chain by its own consistency proof before it is believed.
 * **audit** — after the writers stop, the sampled placements are fetched back: the log must
-  hold, at each acknowledged seq, the acknowledged leaf hash and the submitted digest (DESIGN §6:
+  hold, at each acknowledged seq, the acknowledged leaf hash and the submitted digest (docs/spec.md §5:
   an acknowledgement is a promise about the log).
 
 Any failure — a proof that does not verify, a root that changes history, an RPC error, a
@@ -54,6 +54,7 @@ from prover.errors import AttestError, ProofError
 from prover.hashing import leaf_hash
 from prover.record import record_digest, record_seq
 from prover.tree import verify_consistency, verify_inclusion
+from prover.wire import parse_hex
 from sequencer.rpc.client import RpcClient
 
 #: Width of one throughput bucket (the same as `bench.loadgen`).
@@ -251,9 +252,7 @@ def _writer_main(
 
 
 def _hex(value: Any) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError(f"expected 0x-hex, got {value!r:.80}")
-    return bytes.fromhex(value[2:])
+    return parse_hex(value, "answer")
 
 
 class _Verifier:
@@ -307,7 +306,7 @@ class _Verifier:
         claimed = _hex(answer["leafHash"])
         size = int(answer["treeSize"])
         root = _hex(answer["root"])
-        # Verify the record is the one at `seq` and hashes to the served leaf hash (DESIGN §2).
+        # Verify the record is the one at `seq` and hashes to the served leaf hash (docs/spec.md §2).
         if int(answer["seq"]) != seq or record_seq(record) != seq:
             raise ProofError(f"getProof({seq}) served the record of seq {record_seq(record)}")
         if leaf_hash(record) != claimed:
@@ -601,7 +600,7 @@ def _thin(values: Sequence[float], limit: int) -> list[float]:
 def signed_bodies_for(url: str, count: int, batch: int, nonce_base: int) -> list[bytes]:
     """`count` submitBatch bodies of `batch` events signed in the EIP-712 domain `url` serves.
 
-    The domain comes from `attest_status` (DESIGN §3), so the same bodies work against
+    The domain comes from `attest_status` (docs/spec.md §4), so the same bodies work against
     `attest serve --dev` and against `attest devnet`'s deployed contract.
     """
     from bench.bench_ingest import signed_bodies

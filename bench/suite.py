@@ -346,7 +346,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "commit_gas": commit,
             "commit_gas_by_size": {str(c["size"]): c["gas"] for c in r["commit"]},
             "naive_registry_gas_per_event": r["naive_registry"]["gas_per_event"],
-            # A checkpoint's cost is shared by every event it covers (DESIGN §4).
+            # A checkpoint's cost is shared by every event it covers (docs/spec.md §7).
             "gas_per_event": {str(n): commit / n for n in (1_000, 100_000, 1_000_000)},
         }  # fmt: skip
         marks = raw.get("hammer", {}).get("checkpoint_marks", [])

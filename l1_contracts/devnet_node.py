@@ -69,6 +69,7 @@ from prover.jsonrpc import (
     error_response,
     result_response,
 )
+from prover.wire import parse_hex
 
 logger = logging.getLogger(__name__)
 
@@ -445,7 +446,7 @@ class DevnetChain:
         if len(params) != 1 or not isinstance(params[0], str):
             raise JsonRpcError(INVALID_PARAMS, 'eth_sendRawTransaction: expected ["0x<rlp>"]')
         try:
-            raw = bytes.fromhex(params[0].removeprefix("0x"))
+            raw = parse_hex(params[0], "params[0]")
             tx = self._backend.chain.get_transaction_builder().decode(raw)
         except Exception as exc:
             raise JsonRpcError(

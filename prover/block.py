@@ -1,4 +1,4 @@
-"""Block headers: the sequencer's sealing unit (DESIGN §4).
+"""Block headers: the sequencer's sealing unit (docs/spec.md §6).
 
 A block is a consecutive range ``[start, end)`` of the log. Its header commits to the root of
 the tree of size `end` and to the previous header, so the chain of block hashes pins the whole
@@ -18,7 +18,7 @@ from prover.types import Hash32
 
 WORD: Final[int] = 32
 HEADER_SIZE: Final[int] = 6 * WORD
-"""abi.encode of the six header fields: one 32-byte word each (DESIGN §4)."""
+"""abi.encode of the six header fields: one 32-byte word each (docs/spec.md §7)."""
 
 GENESIS_PARENT_HASH: Final[bytes] = bytes(32)
 """The parent hash of block 0."""
@@ -29,7 +29,7 @@ _U64_PAD: Final[bytes] = bytes(WORD - 8)
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
-    """One sealed block of the log (DESIGN §4)."""
+    """One sealed block of the log (docs/spec.md §6)."""
 
     number: int
     """Block number; block 0 is the first."""
@@ -61,7 +61,7 @@ class BlockHeader:
 
     @property
     def block_hash(self) -> Hash32:
-        """keccak256 of the ABI-encoded header (DESIGN §4)."""
+        """keccak256 of the ABI-encoded header (docs/spec.md §7)."""
         return compute_block_hash(self)
 
 
@@ -107,5 +107,5 @@ def decode_block_header(data: bytes) -> BlockHeader:
 
 
 def compute_block_hash(header: BlockHeader) -> Hash32:
-    """keccak256(encode_block_header(header)) (DESIGN §4)."""
+    """keccak256(encode_block_header(header)) (docs/spec.md §6)."""
     return keccak256(encode_block_header(header))

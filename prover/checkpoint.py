@@ -1,4 +1,4 @@
-"""Checkpoints and DA challenges as the rollup contract reports them (docs/spec.md §7, §5).
+"""Checkpoints and DA challenges as the rollup contract reports them (docs/spec.md §7, §9).
 
 The codes are the contract's own (`STATUS_*` and `DA_*` constants of Rollup.vy; a test reads
 them from the source and compares). The JSON object of a checkpoint is the one

@@ -1,4 +1,4 @@
-"""EIP-712 typed data for events (DESIGN §3) and receipts (DESIGN §6), and secp256k1 recovery.
+"""EIP-712 typed data for events (docs/spec.md §4) and receipts (docs/spec.md §5), and secp256k1 recovery.
 
 Both share one domain, ``{name: "attest-rollup", version: "1", chainId, verifyingContract}``.
 The digests are built by hand (every member is a static 32-byte word, so ``encodeData`` is a
@@ -31,6 +31,7 @@ from prover.record import (
     record_submitter,
     record_v,
 )
+from prover.wire import hex0x
 
 _keccak = sha3.keccak_256
 
@@ -66,9 +67,9 @@ RECEIPT_TYPE: Final[str] = (
 
 EIP712_DOMAIN_TYPEHASH: Final[bytes] = _k(EIP712_DOMAIN_TYPE.encode())
 EVENT_TYPEHASH: Final[bytes] = _k(EVENT_TYPE.encode())
-"""typeHash of the event a submitter signs (DESIGN §3)."""
+"""typeHash of the event a submitter signs (docs/spec.md §4)."""
 RECEIPT_TYPEHASH: Final[bytes] = _k(RECEIPT_TYPE.encode())
-"""typeHash of the receipt the sequencer signs (DESIGN §6)."""
+"""typeHash of the receipt the sequencer signs (docs/spec.md §5)."""
 
 _NAME_HASH: Final[bytes] = _k(DOMAIN_NAME.encode())
 _VERSION_HASH: Final[bytes] = _k(DOMAIN_VERSION.encode())
@@ -157,7 +158,7 @@ def compute_event_digest(
     meta_hash: bytes,
     nonce: int,
 ) -> bytes:
-    """The 32-byte hash a submitter signs for an event (DESIGN §3)."""
+    """The 32-byte hash a submitter signs for an event (docs/spec.md §4)."""
     return _k(
         _PREFIX
         + _b32("domainSeparator", domain_separator)
@@ -168,7 +169,7 @@ def compute_event_digest(
 def compute_receipt_digest(
     domain_separator: bytes, first_seq: int, count: int, leaves_root: bytes, deadline: int
 ) -> bytes:
-    """The 32-byte hash the sequencer signs for a receipt (DESIGN §6)."""
+    """The 32-byte hash the sequencer signs for a receipt (docs/spec.md §5)."""
     struct_hash = _k(
         RECEIPT_TYPEHASH
         + _u64("firstSeq", first_seq)
@@ -259,15 +260,11 @@ class Signer:
 
 
 def encode_signature(v: int, r: bytes, s: bytes) -> str:
-    """The ``0x`` hex ``r || s || v`` wire form of a signature (DESIGN §7)."""
-    return "0x" + (r + s + bytes((v,))).hex()
+    """The ``0x`` hex ``r || s || v`` wire form of a signature (docs/spec.md §10)."""
+    return hex0x(r + s + bytes((v,)))
 
 
 # --- events and records ----------------------------------------------------------------------
-
-
-def _addr(a: bytes) -> str:
-    return "0x" + a.hex()
 
 
 def recover_event_signer(domain_separator: bytes, ev: EventInput) -> bytes:
@@ -285,14 +282,14 @@ def verify_event_signature(domain_separator: bytes, ev: EventInput) -> None:
     """Raise `InvalidSignatureError` unless the signed event `ev` recovers to `ev.submitter`."""
     signer = recover_event_signer(domain_separator, ev)
     if ev.submitter is None or signer != ev.submitter:
-        claimed = "nobody" if ev.submitter is None else _addr(ev.submitter)
+        claimed = "nobody" if ev.submitter is None else hex0x(ev.submitter)
         raise InvalidSignatureError(
-            "signature", f"recovers to {_addr(signer)}, not the submitter {claimed}"
+            "signature", f"recovers to {hex0x(signer)}, not the submitter {claimed}"
         )
 
 
 def verify_record_signature(domain_separator: bytes, record: bytes) -> None:
-    """DESIGN §5 rule 2 for one raw record: raise `InvalidSignatureError` if it is broken.
+    """docs/spec.md §8 rule 2 for one raw record: raise `InvalidSignatureError` if it is broken.
 
     A signed record (v != 0) must recover to its submitter; an unsigned one must have
     v = r = s = 0. `record` must be a well-formed 352-byte record (`decode_record` checks that).
@@ -316,7 +313,7 @@ def verify_record_signature(domain_separator: bytes, record: bytes) -> None:
     submitter = record_submitter(record)
     if signer != submitter:
         raise InvalidSignatureError(
-            "signature", f"recovers to {_addr(signer)}, not the submitter {_addr(submitter)}"
+            "signature", f"recovers to {hex0x(signer)}, not the submitter {hex0x(submitter)}"
         )
 
 

@@ -1,4 +1,4 @@
-"""keccak256 and the RFC 9162 node hashes (DESIGN §2).
+"""keccak256 and the RFC 9162 node hashes (docs/spec.md §2).
 
 `H = keccak256`: Ethereum's Keccak, not NIST SHA3-256 (``hashlib.sha3_256`` is another hash).
 The hot path calls the safe-pysha3 backend directly; everything else may use eth-hash, which

@@ -1,4 +1,4 @@
-"""The sequencer's signed receipt (DESIGN §6): wire type, storage encoding and checks.
+"""The sequencer's signed receipt (docs/spec.md §5): wire type, storage encoding and checks.
 
 A receipt is EIP-712 `Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,uint64 deadline)`
 signed by the sequencer key in the rollup's domain. One signature covers a whole group commit;
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from prover.errors import InvalidFieldError
+from prover.wire import hex0x
 
 _LAYOUT: Final = struct.Struct(">QQ32sQ32s32sB")
 ENCODED_SIZE: Final[int] = _LAYOUT.size
@@ -62,12 +63,12 @@ def decode_receipt(data: bytes) -> Receipt:
 
 
 def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
-    """The receipt object of the JSON-RPC answers (DESIGN §7)."""
+    """The receipt object of the JSON-RPC answers (docs/spec.md §10)."""
     return {
         "firstSeq": receipt.first_seq,
         "count": receipt.count,
-        "leavesRoot": "0x" + receipt.leaves_root.hex(),
+        "leavesRoot": hex0x(receipt.leaves_root),
         "deadline": receipt.deadline,
-        "signature": "0x" + receipt.signature.hex(),
-        "sequencer": "0x" + sequencer.hex(),
+        "signature": hex0x(receipt.signature),
+        "sequencer": hex0x(sequencer),
     }

@@ -1,4 +1,4 @@
-"""Receipt trees (DESIGN §6): one signed `leavesRoot` for a batch, one audit path per event.
+"""Receipt trees (docs/spec.md §5): one signed `leavesRoot` for a batch, one audit path per event.
 
 A receipt covers the records ``[firstSeq, firstSeq + count)``. Its `leavesRoot` is the RFC 9162
 root of a *fresh* tree whose leaves are those records' leaf hashes, in order, so:
@@ -24,6 +24,7 @@ from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import node_hash
 from prover.tree import HASH_SIZE, CompactTree, verify_inclusion
 from prover.types import MAX_TREE_SIZE, Hash32
+from prover.wire import encode_hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ class ReceiptTree:
 
 
 def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
-    """Root and every audit path of the RFC 9162 tree over `leaf_hashes` (DESIGN §6).
+    """Root and every audit path of the RFC 9162 tree over `leaf_hashes` (docs/spec.md §5).
 
     Raises `InvalidFieldError` for an empty batch (a receipt covers at least one event) or a
     leaf hash that is not 32 bytes.
@@ -53,12 +54,8 @@ def compute_receipt_tree_hex(leaf_hashes: Sequence[bytes]) -> tuple[Hash32, tupl
     Each node is hex-encoded once (about 2n conversions) rather than once per path it appears
     in (n log n): the group-commit hot path answers every event with its path.
     """
-    root, paths = _receipt_tree(leaf_hashes, _hex)
+    root, paths = _receipt_tree(leaf_hashes, encode_hashes)
     return root, cast(tuple[tuple[str, ...], ...], paths)
-
-
-def _hex(nodes: Sequence[bytes]) -> list[str]:
-    return ["0x" + h.hex() for h in nodes]
 
 
 def _receipt_tree(
@@ -137,7 +134,7 @@ def verify_receipt_path(
     """Raise `InclusionProofError` unless `path` puts `leaf_hash` at `index` of the batch.
 
     This is RFC 9162 §2.1.3.2 in the batch tree of `count` leaves whose root is the receipt's
-    signed `leavesRoot` (DESIGN §6).
+    signed `leavesRoot` (docs/spec.md §5).
     """
     # Verify the index lies inside the batch before any hashing.
     if not 0 <= index < count:

@@ -1,4 +1,4 @@
-"""The event record (DESIGN §3) and the wire event object it is built from (DESIGN §7).
+"""The event record (docs/spec.md §3) and the wire event object it is built from (docs/spec.md §10).
 
 A record is the ABI encoding of a static tuple of 11 words, 352 bytes:
 
@@ -36,7 +36,7 @@ The wire event object is ``{kind, subject, digest, meta?, nonce?, signature?, su
   signature, so that a signature made with the wrong key, domain or fields is rejected with a
   message naming both addresses instead of being attributed to whatever address it happens to
   recover to. Forbidden without a signature: an unsigned event is vouched for by the address
-  its bearer token is bound to (DESIGN §3), and the client does not get to name another one.
+  its bearer token is bound to (docs/spec.md §3), and the client does not get to name another one.
 
 `parse_event` checks the shape only; checking that the signature recovers to ``submitter`` is
 `prover.eip712.verify_event_signature`, which needs the domain.
@@ -62,13 +62,13 @@ WORD_SIZE: Final[int] = 32
 """Bytes in one ABI word."""
 
 RECORD_WORDS: Final[int] = 11
-"""Words in a record, one per field (DESIGN §3)."""
+"""Words in a record, one per field (docs/spec.md §3)."""
 
 RECORD_SIZE: Final[int] = RECORD_WORDS * WORD_SIZE
-"""Bytes in a record: 11 ABI words, 352 bytes (DESIGN §3)."""
+"""Bytes in a record: 11 ABI words, 352 bytes (docs/spec.md §3)."""
 
 MAX_META_BYTES: Final[int] = 1024
-"""Largest canonical (RFC 8785) `meta`, in bytes (DESIGN §3: "at most 1 KiB of JSON")."""
+"""Largest canonical (RFC 8785) `meta`, in bytes (docs/spec.md §3: "at most 1 KiB of JSON")."""
 
 MAX_KIND_LENGTH: Final[int] = 32
 """A kind is 1 to 32 ASCII characters: it must fit in its bytes32 word."""
@@ -88,7 +88,7 @@ _KIND_CHARS: Final[bytes] = b"abcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 
 class Word(IntEnum):
-    """Index of each field's word in a record (DESIGN §3); word k is bytes [32k, 32k + 32)."""
+    """Index of each field's word in a record (docs/spec.md §3); word k is bytes [32k, 32k + 32)."""
 
     SEQ = 0
     TIMESTAMP = 1
@@ -113,7 +113,7 @@ def _low(word: int, size: int) -> slice:
     return slice((word + 1) * WORD_SIZE - size, (word + 1) * WORD_SIZE)
 
 
-# Where each field's value sits in a record, as slices of its bytes (DESIGN §3). Every piece
+# Where each field's value sits in a record, as slices of its bytes (docs/spec.md §3). Every piece
 # of code that reads or writes record bytes by hand uses these (tests/test_single_definitions.py).
 SEQ_BYTES: Final[slice] = _low(Word.SEQ, 8)
 TIMESTAMP_BYTES: Final[slice] = _low(Word.TIMESTAMP, 8)
@@ -131,7 +131,7 @@ S_BYTES: Final[slice] = word_slice(Word.S)
 CONTENT_WORDS: Final[slice] = word_slice(Word.KIND, Word.V)
 """Words 2-7 (kind, subject, digest, metaHash, submitter, nonce): what the submitter decided.
 Two signed records with one (submitter, nonce) and equal content words are the same event
-sent twice; with different content words, a replay (DESIGN §5 rule 5)."""
+sent twice; with different content words, a replay (docs/spec.md §8 rule 5)."""
 
 REPLAY_KEY_WORDS: Final[slice] = word_slice(Word.SUBMITTER, Word.V)
 """Words 6-7 (submitter, nonce), whole, as the contract compares them for rule 5."""
@@ -151,7 +151,7 @@ _PADDING: Final[tuple[tuple[str, int, int], ...]] = (
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One log entry, field for field as DESIGN §3 fixes it."""
+    """One log entry, field for field as docs/spec.md §3 fixes it."""
 
     seq: int
     """Position in the log, assigned by the sequencer, starting at 0 (uint64)."""
@@ -208,9 +208,9 @@ def verify_record_fields(rec: Record) -> None:
 
 
 def encode_record(rec: Record) -> bytes:
-    """The 352-byte ABI encoding of `rec` (DESIGN §3).
+    """The 352-byte ABI encoding of `rec` (docs/spec.md §3).
 
-    Only the ABI types are checked here (a record that breaks a validity rule of DESIGN §5,
+    Only the ABI types are checked here (a record that breaks a validity rule of docs/spec.md §8,
     such as a malformed kind, still encodes: validators must be able to hash what they prove
     wrong). Raises `InvalidFieldError` naming a field that does not fit its type.
     """
@@ -234,7 +234,7 @@ def decode_record(b: bytes) -> Record:
     """Parse a 352-byte record, checking its ABI padding.
 
     Raises `InvalidFieldError` with field ``"record"`` for a wrong length, or naming the field
-    whose word has non-zero high bytes. The validity rules of DESIGN §5 are not checked.
+    whose word has non-zero high bytes. The validity rules of docs/spec.md §8 are not checked.
     """
     if not isinstance(b, bytes | bytearray | memoryview):
         raise InvalidFieldError("record", f"must be bytes, got {type(b).__name__}")
@@ -248,7 +248,7 @@ def decode_record(b: bytes) -> Record:
     return Record(*_RECORD.unpack(b))
 
 
-# Fast accessors for raw record bytes (DESIGN §3). They assume a well-formed 352-byte record
+# Fast accessors for raw record bytes (docs/spec.md §3). They assume a well-formed 352-byte record
 # (from the store, or after `decode_record`); `record_word` reads a whole word, as the
 # contract's ``extract32`` does, for judging records that may not be well formed.
 
@@ -318,30 +318,27 @@ def record_signature(b: bytes) -> bytes:
     return b[R_BYTES] + b[S_BYTES] + b[V_OFFSET : V_OFFSET + 1]
 
 
-_SEQ_PREFIX: Final[int] = SEQ_BYTES.start
-_TS_START, _TS_END = TIMESTAMP_BYTES.start, TIMESTAMP_BYTES.stop
+# Words 0 and 1 (seq, timestamp) as ABI uint64s: the part of a record `stamp_record` writes.
+_STAMP: Final[struct.Struct] = struct.Struct(">24xQ24xQ")
+_STAMPED_END: Final[int] = (Word.TIMESTAMP + 1) * WORD_SIZE
 
 
 def stamp_record(template: bytes, seq: int, timestamp: int) -> bytes:
-    """`template` with its seq and timestamp set: the only fields a sequencer decides (§3).
+    """`template` with words 0 and 1 set to `seq` and `timestamp`: the only fields a sequencer
+    decides (docs/spec.md §3).
 
-    `template` is a record from `build_record` (any seq and timestamp); both must fit uint64.
-    The writer's per-event hot path, hence the one concatenation.
+    `template` is a record from `build_record` (any seq and timestamp); both must fit uint64
+    (`struct.error` otherwise). The writer's per-event hot path: one pack and one
+    concatenation, about 2x faster than splicing the two 8-byte values in.
     """
-    return (
-        template[:_SEQ_PREFIX]
-        + seq.to_bytes(8, "big")
-        + template[SEQ_BYTES.stop : _TS_START]
-        + timestamp.to_bytes(8, "big")
-        + template[_TS_END:]
-    )
+    return _STAMP.pack(seq, timestamp) + template[_STAMPED_END:]
 
 
 # --- kinds -----------------------------------------------------------------------------------
 
 
 def is_valid_kind(kind: bytes) -> bool:
-    """The rule the contract enforces (DESIGN §3, §5 rule 3).
+    """The rule the contract enforces (docs/spec.md §3, §8 rule 3).
 
     32 bytes; at least one character before the first zero byte; every byte before it in
     ``[a-z0-9_.-]``; every byte after it zero.
@@ -394,7 +391,7 @@ WELL_KNOWN_KINDS: Final[tuple[str, ...]] = (
     "dataset_hash",
     "attestation",
 )
-"""The kinds DESIGN §3 names; any other well-formed kind is accepted too."""
+"""The kinds docs/spec.md §3 names; any other well-formed kind is accepted too."""
 
 # --- meta ------------------------------------------------------------------------------------
 
@@ -438,7 +435,7 @@ def canonical_meta(meta: object | None) -> bytes | None:
 
     Raises `InvalidFieldError("meta", ...)` unless `meta` is a JSON object that JCS accepts
     (string keys, integers within ±(2**53 - 1), finite numbers) and whose canonical form is at
-    most `MAX_META_BYTES` bytes (DESIGN §3).
+    most `MAX_META_BYTES` bytes (docs/spec.md §3).
     """
     if meta is None:
         return None
@@ -467,7 +464,7 @@ def canonical_meta(meta: object | None) -> bytes | None:
 
 
 def compute_meta_hash(meta: object | None) -> bytes:
-    """DESIGN §3 metaHash: keccak256(JCS(meta)), or 32 zero bytes when `meta` is None."""
+    """docs/spec.md §3 metaHash: keccak256(JCS(meta)), or 32 zero bytes when `meta` is None."""
     canonical = canonical_meta(meta)
     return ZERO32 if canonical is None else _keccak(canonical).digest()
 
@@ -476,7 +473,7 @@ def compute_meta_hash(meta: object | None) -> bytes:
 
 
 class EventInput(NamedTuple):
-    """A parsed, shape-checked wire event (DESIGN §7), before it has a seq or a submitter.
+    """A parsed, shape-checked wire event (docs/spec.md §10), before it has a seq or a submitter.
 
     The signature, when present, has NOT been checked against `submitter` yet: that needs the
     EIP-712 domain (`prover.eip712.verify_event_signature`).
@@ -566,7 +563,7 @@ def parse_signature(value: object) -> tuple[int, bytes, bytes]:
 
 
 def parse_event(obj: object) -> EventInput:
-    """Check the shape of one wire event object (DESIGN §7) and parse its fields.
+    """Check the shape of one wire event object (docs/spec.md §10) and parse its fields.
 
     See the module docstring for the accepted forms. Raises `InvalidFieldError` (or its
     subclass `InvalidSignatureError` for the signature) naming the offending field; the
@@ -613,7 +610,7 @@ def parse_event(obj: object) -> EventInput:
 
 
 def build_record(ev: EventInput, seq: int, timestamp_ms: int, submitter: bytes) -> bytes:
-    """The 352-byte record of `ev` at position `seq` (DESIGN §3), hand-packed.
+    """The 352-byte record of `ev` at position `seq` (docs/spec.md §3), hand-packed.
 
     `submitter` is the recovered signer of a signed event (it must equal `ev.submitter`) or,
     for an unsigned one, the address bound to the bearer token; the record of an unsigned

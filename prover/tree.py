@@ -1,4 +1,4 @@
-"""The RFC 9162 §2.1 Merkle tree with keccak256 (DESIGN §2): appending, roots, proofs.
+"""The RFC 9162 §2.1 Merkle tree with keccak256 (docs/spec.md §2): appending, roots, proofs.
 
 A *node id* ``(level, index)`` names the perfect subtree of ``2**level`` leaves that starts at
 leaf ``index << level``. Only perfect subtrees are ever stored: every other subtree hash (the
@@ -422,7 +422,7 @@ def is_valid_consistency(
 class LevelsNodeReader:
     """Perfect-subtree hashes kept as one list per level, for trees that fit in memory.
 
-    Used for receipt trees (DESIGN §6), tests and the known-answer vectors.
+    Used for receipt trees (docs/spec.md §5), tests and the known-answer vectors.
     """
 
     __slots__ = ("levels",)

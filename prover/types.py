@@ -12,4 +12,4 @@ Seq = NewType("Seq", int)
 """Position of a record in the log, starting at 0."""
 
 MAX_TREE_SIZE: Final[int] = 2**40
-"""Largest tree size the proofs and the contract are specified for (DESIGN §4)."""
+"""Largest tree size the proofs and the contract are specified for (docs/spec.md §7)."""

@@ -32,6 +32,7 @@ from prover.eip712 import (
 from prover.hashing import keccak256, leaf_hash
 from prover.record import build_record, decode_kind, decode_record, parse_event
 from prover.tree import MemoryTree
+from prover.wire import hex0x as _hex
 
 RECORD_COUNT: Final[int] = 70
 """Enough for sizes on both sides of 64 (a power of two) with a ragged right edge."""
@@ -64,10 +65,6 @@ _KINDS: Final[tuple[str, ...]] = (
 )
 # Gaps between consecutive timestamps: zero gaps exercise "non-decreasing", not "increasing".
 _TIMESTAMP_STEPS: Final[tuple[int, ...]] = (0, 1, 7, 0, 250, 3, 0)
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
 
 
 def _meta(i: int) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Scalar wire values: the one strict parser per JSON type the protocol sends (DESIGN §7).
+"""Scalar wire values: the one strict parser per JSON type the protocol sends (docs/spec.md §1.1).
 
 Every hash, address, byte string, signature and unsigned integer that arrives as JSON (RPC
 parameters and answers, proof bundles, the light client's state file, L1 node answers) is
@@ -16,13 +16,14 @@ The accepted forms, decided once:
   stronger (a signature must recover to it, a key must derive it, L1 must hold it), which
   catches a typo with a message naming both addresses.
 * **Unsigned integers** (`parse_uint`): a JSON integer (never a bool or a float); or a string
-  of ASCII decimal digits; or ``0x`` followed by 1-64 hex digits. Strings let clients whose
-  JSON numbers are doubles send all of uint64. Leading zeros are accepted (the value is not
-  ambiguous); signs, underscores, whitespace and the non-ASCII digits Python's `int()`
-  would take are not. Every form must be at most the caller's `maximum`.
+  of ASCII decimal digits; or ``0x`` followed by at least one hex digit (either case); a
+  string is at most 80 characters. Strings let clients whose JSON numbers are doubles send
+  all of uint64. Leading zeros are accepted (the value is not ambiguous); signs, underscores,
+  whitespace, fractions, exponents and the non-ASCII digits Python's `int()` would take are
+  not. Every form must be at most the caller's `maximum`.
 
-Errors are `InvalidFieldError` naming the field (`InvalidSignatureError` for a signature), so
-the JSON-RPC layer maps them to "invalid params" in one place (`prover/errors.py`).
+Errors are `InvalidFieldError` naming the field (`InvalidSignatureError` for a signature's
+shape), which the JSON-RPC layer maps to its codes in one place (`sequencer/rpc/errors.py`).
 """
 
 from __future__ import annotations

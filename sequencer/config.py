@@ -92,15 +92,15 @@ class Config:
     host: str = DEFAULT_HOST
     port: int = SEQUENCER_PORT
     chain_id: int = 31337
-    """EIP-712 domain chainId (DESIGN §3); from L1 once a contract is attached."""
+    """EIP-712 domain chainId (docs/spec.md §4); from L1 once a contract is attached."""
     verifying_contract: bytes = ZERO_ADDRESS
     """EIP-712 domain verifyingContract: the rollup contract address."""
     block_max_records: int = 256
-    """B of DESIGN §4: a block is sealed when it holds this many records."""
+    """B of docs/spec.md §6: a block is sealed when it holds this many records."""
     block_interval_ms: int = 50
-    """T of DESIGN §4: an open block is sealed this long after its first record."""
+    """T of docs/spec.md §6: an open block is sealed this long after its first record."""
     receipt_deadline_s: int = 600
-    """A receipt promises a covering checkpoint within this many seconds (DESIGN §6)."""
+    """A receipt promises a covering checkpoint within this many seconds (docs/spec.md §5)."""
     sequencer_key: bytes = DEV_SEQUENCER_KEY
     """secp256k1 key that signs receipts; its address is the L1 sequencer."""
     tokens: Mapping[str, bytes] = field(default_factory=dict)
@@ -129,7 +129,7 @@ class Config:
     """A fault to inject once (`sequencer/node/faults.py`): devnets and tests only."""
     l1_clock_lag_s: float = 2.0
     """How far L1 block times may lag this clock; records younger than that wait a round
-    before being committed (DESIGN §5 rule 4: no record stamped after its checkpoint)."""
+    before being committed (docs/spec.md §8 rule 4: no record stamped after its checkpoint)."""
     l1_timeout_s: float = L1_TIMEOUT_S
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
 
@@ -233,9 +233,9 @@ def _port(value: object, where: str) -> int:
 
 
 def _number(value: object, where: str, *, zero: bool) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):  # type: ignore[arg-type]
+    # bool is an int subclass: `true` is not a duration; nan and inf are not either.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidFieldError(where, "must be a number of seconds")
-    assert isinstance(value, int | float)
     if value < 0 or (value == 0 and not zero):
         raise InvalidFieldError(where, "must be a number of seconds " + (">= 0" if zero else "> 0"))
     return float(value)
@@ -313,7 +313,8 @@ def _tokens(value: object, where: str) -> dict[str, bytes]:
             raise InvalidFieldError(
                 where, "a key is not sha256:<64 hex digits> (attest token hash prints one)"
             )
-        tokens[token_hash] = parse_address(address, f"{where}.{token_hash}")
+        # Lower case: `hash_token` writes it so, and ingest looks the header's hash up as is.
+        tokens["sha256:" + digits.lower()] = parse_address(address, f"{where}.{token_hash}")
     return tokens
 
 

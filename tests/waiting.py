@@ -16,3 +16,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 40.0, what: str = "c
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_for_rounds(
+    rounds: Callable[[], int], n: int = 3, timeout: float = 40.0, what: str = "rounds"
+) -> int:
+    """Wait until the counter `rounds()` grew by `n` from now; its value then.
+
+    For "nothing happened" checks: after this, `n` whole rounds of the loop ran and the test may
+    assert that none of them acted. A sleep instead would pass as well if the loop had stalled.
+    """
+    start = rounds()
+    value: int = wait_for(lambda: (r := rounds()) >= start + n and r, timeout, f"{n} more {what}")
+    return value

@@ -25,6 +25,7 @@ from l1_contracts.contract import (
 )
 from prover.checkpoint import DAState
 from prover.errors import L1Error
+from prover.wire import hex0x, parse_hex
 from sequencer.l1.reader import RollupReader
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Gas:
 
 @dataclass(frozen=True, slots=True)
 class DAChallenge:
-    """One data-availability challenge as the contract holds it (DESIGN §5)."""
+    """One data-availability challenge as the contract holds it (docs/spec.md §9)."""
 
     id: int
     checkpoint_index: int
@@ -116,7 +117,7 @@ class RollupAccount(RollupReader):
         With `simulate`, the call is first run as `eth_call`, so one the contract would refuse
         (someone was faster, a window closed) raises `TransactionRefusedError` and costs nothing.
         """
-        calldata = bytes.fromhex(fn._encode_transaction_data()[2:])
+        calldata = parse_hex(fn._encode_transaction_data(), "calldata")
         addr = self.account.address
 
         def send() -> Sent:
@@ -137,7 +138,7 @@ class RollupAccount(RollupReader):
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
             if receipt["status"] != 1:
                 raise L1Error(f"{what} reverted in tx 0x{bytes(tx_hash).hex()}")
-            return Sent("0x" + bytes(tx_hash).hex(), int(receipt["gasUsed"]), receipt)
+            return Sent(hex0x(bytes(tx_hash)), int(receipt["gasUsed"]), receipt)
 
         sent: Sent = self._call(send)
         log.info("sent %s: tx %s, gas %d", what, sent.tx_hash, sent.gas_used)

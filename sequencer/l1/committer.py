@@ -1,4 +1,4 @@
-"""The L1 committer: anchors the durable tree head on the rollup contract (DESIGN §4).
+"""The L1 committer: anchors the durable tree head on the rollup contract (docs/spec.md §7).
 
 Every `interval` seconds, when the log grew past the latest non-reverted checkpoint on L1, it
 sends `commit(size, root, consistencyProof)` for the *durable* head (the store's head only ever
@@ -26,6 +26,7 @@ import trio
 from prover.checkpoint import Checkpoint, DAState, checkpoint_json
 from prover.range_proof import prove_range
 from prover.record import record_timestamp
+from prover.wire import hex0x
 from sequencer.l1.account import L1Client
 from sequencer.l1.rounds import L1Rounds
 from sequencer.node.faults import FaultInjector
@@ -77,7 +78,9 @@ class Committer:
             raw = store.get_checkpoint(index)
             if raw is not None:
                 self._records[index] = orjson.loads(raw)
-        self.rounds = L1Rounds(interval_s, metrics.l1_up, metrics.commit_failures)
+        self.rounds = L1Rounds(
+            interval_s, metrics.l1_up, metrics.commit_failures, completed_counter=metrics.l1_rounds
+        )
         self._frozen = False
         self._diverged: str | None = None
 
@@ -104,6 +107,7 @@ class Committer:
             "diverged": self._diverged,
             "lastError": self.rounds.last_error,
             "lastSuccess": self.rounds.last_success,
+            "rounds": self.rounds.completed,
             "checkpointIntervalS": self.interval_s,
         }
 
@@ -144,7 +148,7 @@ class Committer:
             )
             log.error("not committing: %s", self._diverged)
             return
-        # DESIGN §5 rule 4: no record may be timestamped after the commit time of the first
+        # docs/spec.md §8 rule 4: no record may be timestamped after the commit time of the first
         # checkpoint covering it. The commit lands in a block no earlier than L1's latest, whose
         # time is in whole seconds and may lag our clock: commit only the records stamped at or
         # before it, and the rest next round (never a slashable checkpoint from an honest node).
@@ -162,14 +166,14 @@ class Committer:
         proof = self.store.consistency_proof(last_size, size)
         sent = await self._l1(lambda: self.l1.commit(size, root, proof))
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
-        await self._record(cp, "0x" + sent.tx_hash.hex())
+        await self._record(cp, hex0x(sent.tx_hash))
         log.info(
             "checkpoint committed",
             extra={"index": sent.index, "tree_size": size, "l1_block": sent.block_number},
         )
 
     async def _answer_da_challenges(self) -> None:
-        """Reveal the records of every open DA challenge on our checkpoints (DESIGN §5).
+        """Reveal the records of every open DA challenge on our checkpoints (docs/spec.md §9).
 
         An honest sequencer always can: the records are in its store. Unanswered, a challenge
         would revert the checkpoint and slash the bond, so this runs every round.
@@ -193,7 +197,7 @@ class Committer:
             self._answered.add(cid)
             log.info(
                 "answered DA challenge",
-                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": "0x" + tx.hex()},
+                extra={"challenge": cid, "start": c.start, "end": c.end, "tx": hex0x(tx)},
             )
 
     async def _record(self, cp: Checkpoint, l1_tx: str | None) -> None:

@@ -15,6 +15,7 @@ from web3.types import Wei
 
 from l1_contracts.contract import deploy_rollup
 from prover.errors import InvalidFieldError, L1Error
+from prover.wire import parse_hex
 from sequencer.config import read_key_file
 from sequencer.l1.reader import connect
 
@@ -73,14 +74,11 @@ def _key_from(args: argparse.Namespace, name: str) -> bytes:
     if path:
         return read_key_file(path, f"--{name.replace('_', '-')}-file")
     if env:
-        value = os.environ.get(env, "").strip().removeprefix("0x")
-        try:
-            key = bytes.fromhex(value)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise InvalidFieldError(f"--{name}-env", f"{env} must hold a 32-byte hex key")
-        return key
+        value = os.environ.get(env, "").strip()
+        try:  # the key file's form: 64 hex digits, 0x optional (prover.wire's hex otherwise)
+            return parse_hex(value if value.startswith("0x") else "0x" + value, env, size=32)
+        except InvalidFieldError:  # its message would not echo the key; this one says where
+            raise InvalidFieldError(f"--{name}-env", f"{env} must hold a 32-byte hex key") from None
     raise InvalidFieldError(f"--{name}-file", f"give --{name}-file or --{name}-env")
 
 

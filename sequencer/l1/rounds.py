@@ -3,7 +3,9 @@
 The committer and the validator's watcher both talk to an L1 that may be down, slow or
 reverting; neither may stop because of it. One round is one `step()` under a deadline; a
 failure (`L1Error`, or the deadline) doubles the wait up to a ceiling, a success resets it, and
-`up`, `last_error` and `last_success` are what `/health` and `attest_status` report.
+`up`, `last_error`, `last_success` and `completed` are what `/health` and `attest_status` report.
+`completed` counts the rounds that ran to their end: a test that must show "nothing happened"
+waits for it to grow instead of sleeping (a stalled loop would otherwise pass).
 """
 
 from __future__ import annotations
@@ -36,14 +38,18 @@ class L1Rounds:
         failures: Any | None = None,
         *,
         max_backoff_s: float = MAX_BACKOFF_S,
+        completed_counter: Any | None = None,
     ) -> None:
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
         self.up = False
         self.last_error: str | None = None
         self.last_success: float | None = None
+        self.completed = 0
+        """Rounds whose step returned without an L1 error, since start."""
         self._up_gauge = up_gauge
         self._failures = failures
+        self._completed_counter = completed_counter
 
     async def run(
         self,
@@ -71,6 +77,9 @@ class L1Rounds:
                 self.last_error = None
                 self.last_success = time.time()
                 self._up_gauge.set(1)
+                self.completed += 1
+                if self._completed_counter is not None:
+                    self._completed_counter.inc()
                 delay = self.interval_s
             await trio.sleep(delay)
 

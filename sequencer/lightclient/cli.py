@@ -33,7 +33,7 @@ from prover.light_client import (
     verify_event,
 )
 from prover.record import encode_kind
-from prover.wire import parse_address, parse_hash32
+from prover.wire import hex0x, parse_address, parse_hash32
 from sequencer.client import Client, Verification
 from sequencer.client.light import revocation_status
 from sequencer.config import sequencer_url_type, url_type
@@ -120,7 +120,7 @@ def _seqs_for(args: argparse.Namespace, client: RpcClient) -> list[int]:
     seqs: list[int] = []
     after: int | None = None
     while True:
-        page = rpc_call(client, "attest_findByDigest", "0x" + digest.hex(), {"after": after, "limit": 1000})
+        page = rpc_call(client, "attest_findByDigest", hex0x(digest), {"after": after, "limit": 1000})
         found = page.get("seqs") if isinstance(page, dict) else None
         if not isinstance(found, list) or not all(isinstance(s, int) for s in found):
             raise UnreachableError(f"attest_findByDigest answered {page!r:.200}")

@@ -1,4 +1,4 @@
-"""The JSON-RPC methods of DESIGN §7, over the store and the writer.
+"""The JSON-RPC methods of docs/spec.md §10, over the store and the writer.
 
 Reads run directly on the event loop: a LevelDB point read or a short range scan costs a few
 microseconds from the block cache, well under the cost of a hop to a worker thread, and the
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 class RpcApi(ReadApi):
-    """Every method of DESIGN §7: the reads of `ReadApi` plus ingest. One per process."""
+    """Every method of docs/spec.md §10: the reads of `ReadApi` plus ingest. One per process."""
 
     def __init__(
         self,

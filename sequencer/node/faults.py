@@ -3,7 +3,7 @@
 `attest devnet --inject FAULT` (or `attest serve --inject FAULT`) makes the sequencer break one
 protocol rule once, in the first group commit it can (at least two new records; for `replay`,
 the first group holding a signed event). Each fault is one a validator must catch and prove on
-L1 (DESIGN §5):
+L1 (docs/spec.md §8):
 
 | FAULT           | what the sequencer does                                            | rule        |
 |-----------------|--------------------------------------------------------------------|-------------|

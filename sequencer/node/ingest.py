@@ -273,6 +273,7 @@ class Rejected(NamedTuple):
     error: dict[str, Any]
     reason: str
     events: int
+    method: str
 
 
 _settings: IngestSettings | None = None
@@ -314,5 +315,6 @@ def prepare(body: bytes, authorization: str | None) -> Prepared | Rejected | Non
     try:
         checked = check_submission(raw, authorization, settings, batch=batch)
     except AttestError as exc:
-        return Rejected(req_id, rpc_errors.error_object(exc), rejection_reason(exc), count_events(raw, batch=batch))
+        return Rejected(req_id, rpc_errors.error_object(exc), rejection_reason(exc),
+                        count_events(raw, batch=batch), method)
     return Prepared(req_id, method, checked.templates, checked.metas)

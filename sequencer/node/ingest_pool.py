@@ -21,6 +21,7 @@ import orjson
 import trio
 
 from prover.errors import AttestError
+from prover.jsonrpc import error_response, result_response
 from sequencer.node.ingest import (
     SUBMIT,
     IngestSettings,
@@ -83,13 +84,18 @@ def pooled_handler(
         prepared = await pool.prepare(request.body, request.headers.get("authorization"))
         if prepared is None:
             return await inner(request)  # not a lone submit call: the dispatcher's job
+        # Counted here as the dispatcher counts the calls it runs (`Dispatcher(observe=...)`).
         if isinstance(prepared, Rejected):
             metrics.rejected.labels(reason=prepared.reason).inc(prepared.events)
+            metrics.count_request(prepared.method, rpc_errors.outcome_name(prepared.error["code"]))
             return _answer(prepared.req_id, error=prepared.error)
         try:
             placed = await writer.submit(prepared.templates, prepared.metas)
         except AttestError as exc:  # overloaded, replay: the dispatcher's mapping, one place
-            return _answer(prepared.req_id, error=rpc_errors.error_object(exc))
+            error = rpc_errors.error_object(exc)
+            metrics.count_request(prepared.method, rpc_errors.outcome_name(error["code"]))
+            return _answer(prepared.req_id, error=error)
+        metrics.count_request(prepared.method, "ok")
         if prepared.method == SUBMIT:
             return _answer(prepared.req_id, result=single_answer(placed[0], sequencer))
         return _answer(prepared.req_id, result=batch_answer(placed, sequencer))
@@ -98,9 +104,5 @@ def pooled_handler(
 
 
 def _answer(req_id: Any, *, result: Any = None, error: dict[str, Any] | None = None) -> Response:
-    body: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id}
-    if error is not None:
-        body["error"] = error
-    else:
-        body["result"] = result
+    body = error_response(req_id, error) if error is not None else result_response(req_id, result)
     return Response(200, orjson.dumps(body))

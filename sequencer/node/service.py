@@ -21,6 +21,7 @@ import trio
 
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import InvalidFieldError
+from prover.wire import parse_address
 from sequencer.config import (
     DEV_ADDRESS,
     DEV_TOKEN,
@@ -79,7 +80,7 @@ async def run_sequencer(
         )
         chain_id = await wait_for_l1(l1.chain_id)
         config = replace(
-            config, chain_id=chain_id, verifying_contract=bytes.fromhex(l1.address[2:])
+            config, chain_id=chain_id, verifying_contract=parse_address(l1.address, "l1.contract")
         )
     store = Store.open(config.data_dir / "log")
     pool: IngestPool | None = None
@@ -105,7 +106,7 @@ async def run_sequencer(
             config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key),
             faults=faults,
         )
-        dispatcher = Dispatcher(max_batch=1000)
+        dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_api(dispatcher, api)
 
         async def health(request: Request) -> Response:
@@ -116,6 +117,11 @@ async def run_sequencer(
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
+            if api.checkpoints is not None:  # the lag moves with every group commit, not per round
+                latest = api.checkpoints.checkpoint("latest")
+                anchored = latest["treeSize"] if latest is not None else 0
+                metrics.checkpoint_size.set(anchored)
+                metrics.checkpoint_lag.set(store.head.tree_size - anchored)
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
         handler = make_http_handler(

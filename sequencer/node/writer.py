@@ -1,4 +1,4 @@
-"""The single writer: group commit, block sealing and receipts (DESIGN §4, §6).
+"""The single writer: group commit, block sealing and receipts (docs/spec.md §6, §5).
 
 Every accepted submission is queued here. One task drains the queue into a *group*, assigns
 seqs, builds the records, appends the tree, signs one receipt for the group and writes it all in
@@ -40,7 +40,7 @@ from prover.record import (
     stamp_record,
 )
 from prover.types import Hash32
-from prover.wire import parse_hashes
+from prover.wire import hex0x, parse_hashes
 from sequencer.node.faults import FaultInjector
 from sequencer.node.metrics import Metrics
 from state_db.store import CommitResult, Entry, Store
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # Record words compared to decide whether a signed event with a known (submitter, nonce) is the
 # same event sent again (idempotent) or a different one (replay): kind, subject, digest,
-# metaHash, submitter, nonce — words 2..7 of DESIGN §3. Timestamp and seq are the sequencer's.
+# metaHash, submitter, nonce — words 2..7 of docs/spec.md §3. Timestamp and seq are the sequencer's.
 _CONTENT = CONTENT_WORDS
 
 
@@ -170,6 +170,8 @@ class Writer:
         with trio.CancelScope(shield=True):
             await sub.done.wait()
         if sub.error is not None:
+            reason = "replay" if isinstance(sub.error, ReplayError) else "not_written"
+            self._metrics.rejected.labels(reason=reason).inc(n)
             raise sub.error
         assert sub.placed is not None
         return sub.placed
@@ -242,6 +244,8 @@ class Writer:
             self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
         self._metrics.queue_depth.set(self._queued_events)
         self._metrics.tree_size.set(result.tree_size)
+        if result.blocks:
+            self._metrics.blocks.set(result.blocks[-1].number + 1)
         if n_new or result.blocks:
             log.debug(
                 "group committed",
@@ -326,7 +330,7 @@ class Writer:
         new_claims: dict[tuple[bytes, int], bytes] = {}
         slots: list[int | Placed] = []
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
-            # DESIGN §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
+            # docs/spec.md §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
             record = stamp_record(template, next_seq + len(new_records), timestamp)
             if record_v(template):  # signed: (submitter, nonce) must be new, or the same event again
                 submitter = record_submitter(template)
@@ -392,7 +396,7 @@ def _fail(sub: Submission, why: str) -> None:
 
 
 def _replay(submitter: bytes, nonce: int, index: int) -> ReplayError:
-    return ReplayError("0x" + submitter.hex(), nonce, index)
+    return ReplayError(hex0x(submitter), nonce, index)
 
 
 class _OriginalReceipts:

@@ -1,4 +1,4 @@
-"""The one place that maps `prover.errors` classes to JSON-RPC 2.0 error objects (DESIGN §7).
+"""The one place that maps `prover.errors` classes to JSON-RPC 2.0 error objects (docs/spec.md §10).
 
 JSON-RPC 2.0 §5.1 reserves -32768..-32000; -32700 and -32600..-32603 are the standard codes and
 -32099..-32000 are for implementation-defined server errors, which is where the project codes
@@ -44,12 +44,22 @@ from prover.errors import (
     UnauthorizedError,
 )
 
-# --- JSON-RPC 2.0 §5.1 standard codes --------------------------------------------------------
-PARSE_ERROR: Final = -32700
-INVALID_REQUEST: Final = -32600
-METHOD_NOT_FOUND: Final = -32601
-INVALID_PARAMS: Final = -32602
-INTERNAL_ERROR: Final = -32603
+# --- JSON-RPC 2.0 §5.1 standard codes: defined once, in prover.jsonrpc -----------------------
+from prover.jsonrpc import (
+    INTERNAL_ERROR as INTERNAL_ERROR,
+)
+from prover.jsonrpc import (
+    INVALID_PARAMS as INVALID_PARAMS,
+)
+from prover.jsonrpc import (
+    INVALID_REQUEST as INVALID_REQUEST,
+)
+from prover.jsonrpc import (
+    METHOD_NOT_FOUND as METHOD_NOT_FOUND,
+)
+from prover.jsonrpc import (
+    PARSE_ERROR as PARSE_ERROR,
+)
 
 # --- project codes (JSON-RPC 2.0 §5.1 "server error" range) --------------------------------
 UNAUTHORIZED: Final = -32001
@@ -154,6 +164,14 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
         "The L1 node is unreachable or reverted the transaction.",
     ),
 )
+
+
+_OUTCOMES: Final[dict[int, str]] = {spec.code: spec.name.lower() for spec in ERRORS}
+
+
+def outcome_name(code: int) -> str:
+    """The `outcome` label of a request counter for an error code (``not_found``, ...)."""
+    return _OUTCOMES.get(code, "internal_error")
 
 
 def _field_data(exc: InvalidFieldError) -> dict[str, Any]:

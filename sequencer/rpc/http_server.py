@@ -1,4 +1,4 @@
-"""A minimal HTTP/1.1 server on trio for the JSON-RPC endpoint (DESIGN §7).
+"""A minimal HTTP/1.1 server on trio for the JSON-RPC endpoint (docs/spec.md §10).
 
 It serves small JSON requests over keep-alive connections and nothing else: one request at a
 time per connection (pipelined requests are answered in order), `Content-Length` or chunked

@@ -1,4 +1,4 @@
-"""JSON-RPC 2.0 over `POST /` (DESIGN §7): envelope validation, the method registry, dispatch.
+"""JSON-RPC 2.0 over `POST /` (docs/spec.md §10): envelope validation, the method registry, dispatch.
 
 * A body is one request object or a non-empty batch array (JSON-RPC 2.0 §6); batch entries are
   run in order (or up to `batch_concurrency` at a time) and answered in request order.
@@ -21,6 +21,7 @@ import orjson
 import trio
 
 from prover.errors import InvalidFieldError
+from prover.jsonrpc import VERSION, error_response, result_response
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.http_server import Handler, Request, Response
 
@@ -107,8 +108,20 @@ class MethodSpec:
 class Dispatcher:
     """The method registry and the JSON-RPC 2.0 request processor."""
 
-    def __init__(self, *, batch_concurrency: int = 1, max_batch: int = 1000) -> None:
-        """`batch_concurrency` batch entries run at once (1 = strictly one after another)."""
+    def __init__(
+        self,
+        *,
+        batch_concurrency: int = 1,
+        max_batch: int = 1000,
+        observe: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """`batch_concurrency` batch entries run at once (1 = strictly one after another).
+
+        `observe(method, outcome)` is called once per request object answered or run (each
+        batch entry, each notification): `method` is the registered name, ``"unknown"`` for a
+        name not registered, ``"invalid"`` for a body or envelope that names no method; the
+        outcome is ``"ok"`` or the error's name in lower case (`rpc_errors.outcome_name`).
+        """
         if batch_concurrency < 1:
             raise ValueError(f"batch_concurrency must be >= 1, got {batch_concurrency}")
         if max_batch < 1:
@@ -116,6 +129,7 @@ class Dispatcher:
         self._methods: dict[str, MethodSpec] = {}
         self._batch_concurrency = batch_concurrency
         self._max_batch = max_batch
+        self._observe = observe or _ignore
 
     # --- registry ------------------------------------------------------------------------------
 
@@ -151,6 +165,7 @@ class Dispatcher:
         try:
             message = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            self._observe("invalid", "parse_error")
             return _dump(
                 _error(
                     None, rpc_errors.protocol_error(rpc_errors.PARSE_ERROR, f"parse error: {exc}")
@@ -158,6 +173,7 @@ class Dispatcher:
             )
         if isinstance(message, list):
             if not message:
+                self._observe("invalid", "invalid_request")
                 return _dump(
                     _error(
                         None,
@@ -167,6 +183,7 @@ class Dispatcher:
                     )
                 )
             if len(message) > self._max_batch:
+                self._observe("invalid", "limit_exceeded")
                 return _dump(
                     _error(
                         None,
@@ -210,21 +227,22 @@ class Dispatcher:
         # Verify the envelope (JSON-RPC 2.0 §4); an invalid one is answered with id null
         # unless its id itself is usable (§5: "If there was an error in detecting the id").
         if not isinstance(message, dict):
-            return _invalid(None, "a request must be a JSON object")
+            return self._refuse(None, "a request must be a JSON object")
         has_id = "id" in message
         req_id = message.get("id")
         if has_id and not _valid_id(req_id):
-            return _invalid(None, "id must be a string, a number or null")
-        if message.get("jsonrpc") != "2.0":
-            return _invalid(req_id, 'jsonrpc must be exactly "2.0"')
+            return self._refuse(None, "id must be a string, a number or null")
+        if message.get("jsonrpc") != VERSION:
+            return self._refuse(req_id, 'jsonrpc must be exactly "2.0"')
         name = message.get("method")
         if not isinstance(name, str):
-            return _invalid(req_id, "method must be a string")
+            return self._refuse(req_id, "method must be a string")
         raw_params = message.get("params", [])
         if not isinstance(raw_params, list | dict):
-            return _invalid(req_id, "params must be an array or an object")
+            return self._refuse(req_id, "params must be an array or an object")
         spec = self._methods.get(name)
         if spec is None:
+            self._observe("unknown", "method_not_found")
             if not has_id:
                 return None
             return _error(
@@ -236,12 +254,19 @@ class Dispatcher:
             result = await spec.fn(ctx, *args)
             encoded = orjson.dumps(result) if has_id else b""
         except Exception as exc:
-            if rpc_errors.is_internal(exc):
+            code = rpc_errors.error_code(exc)
+            self._observe(name, rpc_errors.outcome_name(code))
+            if code == rpc_errors.INTERNAL_ERROR:
                 logger.exception("method failed method=%s client=%s", name, ctx.client)
             return _error(req_id, rpc_errors.error_object(exc)) if has_id else None
+        self._observe(name, "ok")
         if not has_id:
             return None
-        return {"jsonrpc": "2.0", "result": orjson.Fragment(encoded), "id": req_id}
+        return result_response(req_id, orjson.Fragment(encoded))
+
+    def _refuse(self, req_id: object, reason: str) -> dict[str, Any]:
+        self._observe("invalid", "invalid_request")
+        return _invalid(req_id, reason)
 
     def http_handler(
         self,
@@ -326,11 +351,7 @@ def make_http_handler(
 
 def _http_error_body(message: str) -> bytes:
     return orjson.dumps(
-        {
-            "jsonrpc": "2.0",
-            "error": {"code": rpc_errors.INVALID_REQUEST, "message": message},
-            "id": None,
-        }
+        error_response(None, {"code": rpc_errors.INVALID_REQUEST, "message": message})
     )
 
 
@@ -345,8 +366,12 @@ def _json_type(value: object) -> str:
     return _SCHEMA_TYPES.get(type(value), type(value).__name__)
 
 
+def _ignore(method: str, outcome: str) -> None:
+    pass
+
+
 def _error(req_id: object, error: dict[str, Any]) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "error": error, "id": req_id}
+    return error_response(req_id, error)
 
 
 def _invalid(req_id: object, reason: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The method table of DESIGN §7: parameters for dispatch, and the OpenRPC document.
+"""The method table of docs/spec.md §10: parameters for dispatch, and the OpenRPC document.
 
 `docs/openrpc.json` is `build_openrpc(...)` written out (`attest openrpc > docs/openrpc.json`);
 a test keeps the two equal.
@@ -26,7 +26,7 @@ _PROOF: Final = {"type": "array", "items": _HEX32, "description": "RFC 9162 proo
 SCHEMAS: Final[dict[str, Any]] = {
     "Event": {
         "type": "object",
-        "description": "An event to attest (DESIGN §3, §7). Signed events carry `submitter`, "
+        "description": "An event to attest (docs/spec.md §3, §10.3). Signed events carry `submitter`, "
         "`nonce` and an EIP-712 `signature`; unsigned ones need a bearer token.",
         "required": ["kind", "subject", "digest"],
         "additionalProperties": False,
@@ -43,7 +43,7 @@ SCHEMAS: Final[dict[str, Any]] = {
     "Receipt": {
         "type": "object",
         "description": "EIP-712 Receipt(uint64 firstSeq,uint64 count,bytes32 leavesRoot,"
-        "uint64 deadline) signed by `sequencer` (DESIGN §6).",
+        "uint64 deadline) signed by `sequencer` (docs/spec.md §5).",
         "properties": {
             "firstSeq": _UINT,
             "count": _UINT,
@@ -215,7 +215,7 @@ def build_openrpc() -> dict[str, Any]:
             "title": "attest-rollup sequencer",
             "version": API_VERSION,
             "description": "JSON-RPC 2.0 over HTTP POST / (batch arrays allowed). "
-            "Protocol: DESIGN §7; errors: the components below.",
+            "Protocol: docs/spec.md §10; errors: the components below.",
         },
         "methods": methods,
         "components": {

@@ -1,4 +1,4 @@
-"""The read methods of DESIGN §7, over any store: the sequencer's, or a follower's replica.
+"""The read methods of docs/spec.md §10, over any store: the sequencer's, or a follower's replica.
 
 Reads run directly on the event loop: a LevelDB point read or a short range scan costs a few
 microseconds from the block cache, well under the cost of a hop to a worker thread, and the

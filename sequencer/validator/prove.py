@@ -24,6 +24,7 @@ from l1_contracts.contract import (
 )
 from prover.errors import L1Error
 from prover.validity import FraudRule
+from prover.wire import parse_address
 from sequencer.l1.account import Gas, RollupAccount, Sent
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class ValidatorL1(RollupAccount):
     # --- reads -------------------------------------------------------------------------------
 
     def sequencer(self) -> bytes:
-        return bytes.fromhex(str(self._call(self.contract.functions.sequencer().call))[2:])
+        return parse_address(self._call(self.contract.functions.sequencer().call), "sequencer()")
 
     def params(self) -> dict[str, int]:
         """The contract's immutable parameters the validator plans with."""

@@ -1,4 +1,4 @@
-"""Receipts handed to the validator (DESIGN §6): intake, storage, and what each one needs.
+"""Receipts handed to the validator (docs/spec.md §5): intake, storage, and what each one needs.
 
 A service that got a receipt from the sequencer hands it over with its placement (the answer of
 `attest_submit`: ``{"receipt": {...}, "seq", "leafHash", "index", "path"}``) through
@@ -106,7 +106,7 @@ def parse_watch(
         raise InvalidSignatureError(
             "receipt.signature", f"recovers to 0x{signer.hex()}, not the sequencer 0x{sequencer.hex()}"
         )
-    # Verify the leaf sits at `index` under the signed leavesRoot (DESIGN §6).
+    # Verify the leaf sits at `index` under the signed leavesRoot (docs/spec.md §5).
     verify_receipt_path(leaf, index, count, path, leaves_root)
     return WatchedReceipt(SignedReceipt(first_seq, count, leaves_root, deadline, signature), seq, leaf, index, path)
 

@@ -5,10 +5,10 @@ and its block hashes equal the sequencer's. Every block is checked *before* it i
 
 * the header continues the replica (number, parentHash, start) and holds `end - start` records;
 * the records hash to the header's `logRoot` at size `end` (RFC 9162) and the header to its
-  `blockHash` (DESIGN §4): an upstream serving records that do not hash to what it claimed is
+  `blockHash` (docs/spec.md §6): an upstream serving records that do not hash to what it claimed is
   treated as not serving them at all (the block stays "unavailable" until some upstream serves
   it correctly, or a DA challenge settles it on L1);
-* every record against the rules of DESIGN §5 (`prover.validity`): rules 1-3 per record, 4a
+* every record against the rules of docs/spec.md §8 (`prover.validity`): rules 1-3 per record, 4a
   against its predecessor, 5 against the store's nonce index and the records of the same pull.
   Rule 4b needs the covering checkpoint's commit time and is checked by the L1 watcher.
 
@@ -81,7 +81,7 @@ def parse_block(obj: Any) -> PulledBlock:
     for i, ev in enumerate(obj["events"]):
         record, meta = event_from_json(ev, f"events[{i}]")
         if meta is not None and keccak256(meta) != record_meta_hash(record):
-            # Meta is off-chain (DESIGN §3): a wrong one is not provable, only not kept.
+            # Meta is off-chain (docs/spec.md §3): a wrong one is not provable, only not kept.
             log.warning("block %d: meta of record %d does not hash to metaHash; dropped",
                         header.number, header.start + i)
             meta = None
@@ -246,7 +246,7 @@ class Replica:
         pulled: dict[int, bytes],
         claimed: dict[bytes, int],
     ) -> list[Violation]:
-        """DESIGN §5 rules 1-3, 4a and 5 for each record of `block`."""
+        """docs/spec.md §8 rules 1-3, 4a and 5 for each record of `block`."""
         out: list[Violation] = []
         sep = self.domain_separator
         for seq, record in enumerate(block.records, block.header.start):

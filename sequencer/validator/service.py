@@ -4,7 +4,7 @@
   block), continuously, pausing `pull_s` when up to date or when no upstream serves the next
   block;
 * the L1 watcher (`Watcher.run`, every `poll_s`);
-* the HTTP server: the read methods of DESIGN §7 from the replica (same parameters and answers
+* the HTTP server: the read methods of docs/spec.md §10 from the replica (same parameters and answers
   as the sequencer's, via `sequencer.rpc.read_api.ReadApi`), `validator_watchReceipt`,
   `validator_status`, ``GET /health`` and ``GET /metrics``.
 
@@ -26,6 +26,7 @@ import orjson
 import trio
 
 from prover.eip712 import Domain
+from prover.wire import parse_address
 from sequencer.config import ValidatorConfig, add_settings_arguments, validator_config
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.rpc.http_server import HttpLimits, Request, Response, serve_http
@@ -52,7 +53,7 @@ READ_METHODS = (
     "attest_findBySubject",
     "attest_status",
 )
-"""The DESIGN §7 methods a follower serves from its replica (everything but ingest)."""
+"""The docs/spec.md §10 methods a follower serves from its replica (everything but ingest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ async def run_validator(
     chain_id, sequencer, params = await wait_for_l1(
         lambda: (l1.chain_id(), l1.sequencer(), l1.params())
     )
-    domain = Domain(chain_id, bytes.fromhex(l1.address[2:]))
+    domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s)
     try:
@@ -78,7 +79,7 @@ async def run_validator(
         watcher = Watcher(replica, l1, metrics, params=params, domain_separator=domain.separator,
                           sequencer=sequencer, poll_s=config.poll_s, da_grace_s=config.da_grace_s)
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
-        dispatcher = Dispatcher(max_batch=1000)
+        dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_methods(dispatcher, api, watcher)
 
         async def health(request: Request) -> Response:
@@ -126,7 +127,7 @@ def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> 
             Param("receipt", (dict,), description="the receipt object of attest_submit(Batch)"),
             Param("placement", (dict,), description="{seq, leafHash, index, path} of one event"),
         ),
-        doc="Keep a receipt; prove it broken on L1 if the sequencer does not keep it (DESIGN §6).",
+        doc="Keep a receipt; prove it broken on L1 if the sequencer does not keep it (docs/spec.md §5).",
     )
     dispatcher.register("validator_status", status, params=(),
                         doc="Replica, checkpoints and verdicts, violations, proofs, DA challenges, receipts.")

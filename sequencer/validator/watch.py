@@ -38,6 +38,7 @@ import trio
 from prover.checkpoint import Checkpoint, CheckpointStatus, DAState, checkpoint_json
 from prover.errors import L1Error
 from prover.validity import FraudRule, Violation, check_commit_time
+from prover.wire import hex0x
 from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
 from sequencer.l1.rounds import L1Rounds
 from sequencer.validator.metrics import ValidatorMetrics
@@ -111,7 +112,9 @@ class Watcher:
             {int(k): v for k, v in orjson.loads(raw).items()} if raw else {}
         )
         self.proofs: list[dict[str, Any]] = []
-        self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S)
+        self.metrics.receipts_watched.set(len(self.receipts))  # those kept across a restart
+        self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S,
+                               completed_counter=self.metrics.l1_rounds)
         self._now = 0
         self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
 
@@ -137,11 +140,12 @@ class Watcher:
             "rpc": self.l1.rpc_url,
             "chainId": self.l1._chain_id,
             "contract": self.l1.address,
-            "sequencer": "0x" + self.sequencer.hex(),
+            "sequencer": hex0x(self.sequencer),
             "validator": self.l1.account.address,
             "up": self.rounds.up,
             "lastError": self.rounds.last_error,
             "lastSuccess": self.rounds.last_success,
+            "rounds": self.rounds.completed,
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
         }
@@ -220,7 +224,6 @@ class Watcher:
             if t.verdict == "unchecked":
                 await trio.to_thread.run_sync(self._verdict, t)
                 if t.verdict == "agrees":
-                    self.metrics.checkpoints_verified.inc()
                     log.info("checkpoint %d agrees with the replica (size %d)", cp.index, cp.size)
             if t.verdict == "violation" and t.violation is not None:
                 return await self._prove(t, t.violation)
@@ -263,6 +266,8 @@ class Watcher:
                     log.warning("violation: rule %s at seq %d: %s", found.rule.name, seq, found.reason)
                     return
         t.verdict = "agrees"
+        # Counted here, not by the caller: a receipt check may reach the verdict first.
+        self.metrics.checkpoints_verified.inc()
 
     async def _prove(self, t: Tracked, v: Violation) -> bool:
         cp = t.cp

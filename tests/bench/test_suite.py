@@ -115,6 +115,7 @@ def test_a_corrupted_answer_fails_the_hammer(server: str, corrupting_proxy: str)
     assert err.value.failures and all("reader 0" in f or "audit" in f for f in err.value.failures)
 
 
+@pytest.mark.slow  # every phase of the suite, L1 included, with real processes
 def test_suite_writes_the_documented_keys(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     # Every stage but the hammer (tested above on its own): the suite's wiring and keys.

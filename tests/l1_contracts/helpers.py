@@ -74,7 +74,7 @@ def make_record(
     r: int = 0,
     s: int = 0,
 ) -> bytes:
-    """The 352-byte record of DESIGN §3, word by word (no validation: tests need bad ones)."""
+    """The 352-byte record of docs/spec.md §3, word by word (no validation: tests need bad ones)."""
     if digest is None:
         digest = seq.to_bytes(32, "big")
     words = [seq, timestamp, kind, subject, digest, meta_hash, submitter, nonce, v, r, s]

@@ -12,6 +12,7 @@ import vyper
 from l1_contracts import build
 
 
+@pytest.mark.slow  # compiles every contract with vyper
 def test_committed_artifacts_match_a_fresh_compile() -> None:
     assert build.main(["--check"]) == 0
 

@@ -1,4 +1,4 @@
-"""Data-availability challenges (DESIGN §5): open, reveal (verified against the root),
+"""Data-availability challenges (docs/spec.md §9): open, reveal (verified against the root),
 resolve when unanswered, and the hold they put on finality."""
 
 from __future__ import annotations

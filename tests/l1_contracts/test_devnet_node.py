@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -38,6 +37,7 @@ from l1_contracts.devnet_node import (
     PARSE_ERROR,
     DevnetChain,
     JsonRpcError,
+    _Handler,
     handle_body,
     start_devnet_subprocess,
     stop_process,
@@ -319,43 +319,43 @@ def test_batch_and_errors_over_plain_http(l1_url: str) -> None:
     assert single["id"] == "x" and isinstance(single["result"], str)
 
 
-def test_round_trip_latency_on_keep_alive(l1_url: str, probe_artifacts: dict[str, Any]) -> None:
-    """One eth_blockNumber round trip on a kept-alive connection, and one contract transaction.
+def test_keep_alive_serves_many_calls_on_one_connection(
+    l1_url: str, probe_artifacts: dict[str, Any]
+) -> None:
+    """Many eth_blockNumber calls on one kept-alive connection, then contract transactions.
 
-    Without TCP_NODELAY each keep-alive answer stalls ~40 ms (Nagle + delayed ACK); the bound
-    below catches that. Run with ``-s`` to see the numbers.
+    The round-trip time itself (a Nagle stall shows as ~40 ms) is measured by
+    `python -m bench.bench_l1`, not bounded here: a busy machine would fail a bound.
     """
     parts = urlsplit(l1_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []})
-    samples = []
     try:
+        conn.connect()
+        sock = conn.sock
         for _ in range(60):
-            t0 = time.perf_counter()
             conn.request("POST", "/", body, {"Content-Type": "application/json"})
             resp = conn.getresponse()
             assert resp.status == 200
             assert "result" in json.loads(resp.read())
-            samples.append(time.perf_counter() - t0)
+            assert conn.sock is sock  # the same connection, kept alive
     finally:
         conn.close()
-    rtt_ms = statistics.median(samples[10:]) * 1000
 
     w3 = _w3(l1_url)
     probe = _deploy(w3, probe_artifacts)
-    tx_samples = []
     for i in range(5):
-        t0 = time.perf_counter()
         tx_hash = probe.functions.store(100 + i).transact(
             {"from": SEQUENCER_ADDRESS, "gas": 100_000}
         )
-        w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
-        tx_samples.append(time.perf_counter() - t0)
-    tx_ms = statistics.median(tx_samples) * 1000
-    print(
-        f"\n{l1_url}: eth_blockNumber rtt median {rtt_ms:.2f} ms; contract tx+receipt median {tx_ms:.1f} ms"
-    )
-    assert rtt_ms < 20, f"eth_blockNumber round trip {rtt_ms:.1f} ms: TCP_NODELAY missing?"
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
+        assert receipt["status"] == 1
+    assert probe.functions.stored().call() == 104
+
+
+def test_embedded_node_disables_nagle() -> None:
+    """Without TCP_NODELAY each keep-alive answer would stall ~40 ms (Nagle + delayed ACK)."""
+    assert _Handler.disable_nagle_algorithm is True
 
 
 # --- time: private nodes, so other tests keep a clock that follows wall time ---------------------

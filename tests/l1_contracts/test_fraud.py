@@ -1,4 +1,4 @@
-"""Every one-step fraud proof of DESIGN §5: accepted for a real violation, refused for a valid
+"""Every one-step fraud proof of docs/spec.md §9: accepted for a real violation, refused for a valid
 record, on real trees of real records (rule numbers as in docs/contract.md)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The gas budget of DESIGN §4 (commit under 150k at any size up to 2^40) and the sparse
+"""The gas budget of docs/spec.md §7 (commit under 150k at any size up to 2^40) and the sparse
 tree the gas bench relies on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Broken-receipt proofs (DESIGN §6): a different record at a promised position, and a
+"""Broken-receipt proofs (docs/spec.md §5): a different record at a promised position, and a
 deadline no checkpoint met."""
 
 from __future__ import annotations

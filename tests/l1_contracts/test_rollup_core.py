@@ -1,5 +1,5 @@
 """Bond, commit (with the on-chain consistency proof), the read interface, finality, exit,
-revert/slash/freeze and recover (DESIGN §4, docs/contract.md)."""
+revert/slash/freeze and recover (docs/spec.md §7, docs/contract.md)."""
 
 from __future__ import annotations
 

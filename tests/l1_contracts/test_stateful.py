@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -25,6 +26,9 @@ from tests.l1_contracts.helpers import (
     make_record,
     new_chain,
 )
+
+pytestmark = pytest.mark.slow  # a Hypothesis state machine over the whole contract: minutes
+
 
 _BASE: list[Chain] = []
 

@@ -13,6 +13,7 @@ def _call_commit(c: Chain, n: int, root: bytes, proof: list[bytes]) -> None:
     c.rollup.functions.commit(n, root, proof).call({"from": c.sequencer})
 
 
+@pytest.mark.slow  # every (m, n) pair up to the bound: hundreds of contract calls
 def test_every_consistency_proof_of_small_trees(bonded: Chain) -> None:
     c = bonded
     c.append(c.valid_records(40))

@@ -1,4 +1,4 @@
-"""BlockHeader encoding and hashing (DESIGN §4), checked against eth-abi as the reference."""
+"""BlockHeader encoding and hashing (docs/spec.md §6), checked against eth-abi as the reference."""
 
 import pytest
 from eth_abi import encode as abi_encode

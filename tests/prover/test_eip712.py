@@ -1,4 +1,4 @@
-"""EIP-712 digests and signatures (DESIGN §3, §6), checked against eth-account."""
+"""EIP-712 digests and signatures (docs/spec.md §4, §5), checked against eth-account."""
 
 from __future__ import annotations
 
@@ -323,7 +323,7 @@ def test_unsigned_record_rules() -> None:
     )
     record = build_record(ev, 0, 0, b"\x05" * 20)
     verify_record_signature(SEP, record)
-    # An unsigned record with a stray r or s breaks rule 2 of DESIGN §5.
+    # An unsigned record with a stray r or s breaks rule 2 of docs/spec.md §8.
     for offset in (288, 351):
         bad = bytearray(record)
         bad[offset] = 1

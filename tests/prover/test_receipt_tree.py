@@ -1,4 +1,4 @@
-"""Receipt trees (DESIGN §6) against the RFC 9162 recursion and the log's own proofs."""
+"""Receipt trees (docs/spec.md §5) against the RFC 9162 recursion and the log's own proofs."""
 
 from __future__ import annotations
 

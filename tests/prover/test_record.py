@@ -1,4 +1,4 @@
-"""The event record (DESIGN §3) and wire event parsing (DESIGN §7)."""
+"""The event record (docs/spec.md §3) and wire event parsing (docs/spec.md §10)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from prover.wire import (
     parse_hash32,
     parse_hashes,
     parse_hex,
+    parse_object,
     parse_signature_bytes,
     parse_uint,
 )
@@ -252,3 +253,15 @@ def test_uint_above_maximum(maximum: int, excess: int) -> None:
 def test_uint_refuses_every_float(x: float) -> None:
     with pytest.raises(InvalidFieldError):
         parse_uint(x, "n")
+
+
+# --- option objects -------------------------------------------------------------------------
+
+
+def test_parse_object() -> None:
+    assert parse_object(None, "paging", ("after", "limit")) == {}
+    assert parse_object({"limit": 5}, "paging", ("after", "limit")) == {"limit": 5}
+    for bad, reason in (([], "must be an object"), ("x", "must be an object"), ({"limt": 5}, "unknown keys")):
+        with pytest.raises(InvalidFieldError, match=reason) as e:
+            parse_object(bad, "paging", ("after", "limit"))
+        assert e.value.field == "paging"

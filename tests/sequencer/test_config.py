@@ -224,6 +224,13 @@ def test_file_errors_name_the_file_and_the_key(tmp_path: Path, text: str, named:
     assert "secret-token" not in str(err.value)
 
 
+def test_token_hashes_are_kept_in_the_case_ingest_looks_up(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    upper = hash_token("t").removeprefix("sha256:").upper()
+    path.write_text(f'[serve.tokens]\n"sha256:{upper}" = "0x{"11" * 20}"\n')
+    assert read_config_file(path)["serve"]["tokens"] == {hash_token("t"): bytes([0x11] * 20)}
+
+
 def test_unreadable_and_non_toml_files(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No such file"):
         read_config_file(tmp_path / "missing.toml")

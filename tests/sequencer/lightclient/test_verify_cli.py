@@ -41,8 +41,11 @@ from sequencer.lightclient.output import (
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE, ALICE_KEY, h32, signed, unsigned
 
+pytestmark = pytest.mark.slow  # an L1, a sequencer and one `attest verify` process per check
+
+
 REPO = Path(__file__).resolve().parents[3]
-WINDOW = 120  # DESIGN §4 devnet challenge window, seconds
+WINDOW = 120  # docs/spec.md §7 devnet challenge window, seconds
 BOND = 10**18
 SEQUENCER = DEV_ADDRESSES[0]  # the sequencer's dev key signs receipts and commits
 OWNER = DEV_ADDRESSES[1]

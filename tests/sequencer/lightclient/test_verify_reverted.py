@@ -10,11 +10,16 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from prover.jsonrpc import JsonRpcError
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import unsigned
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # a devnet with an injected fault and a validator
+
 
 EXIT_L1_DISAGREES = 6  # docs/light-client.md
 

@@ -9,11 +9,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from prover.jsonrpc import JsonRpcError
 from prover.tree import verify_consistency
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient, TransportError
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
+
+pytestmark = pytest.mark.slow  # a crash test: six SIGKILLs under load
+
 
 ROUNDS = 6
 BATCH = 40

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.sequencer.events import (
     signed,
     unsigned,
 )
+from tests.waiting import wait_for
 
 DOMAIN = Domain(31337, bytes(20))
 REPO = Path(__file__).resolve().parents[3]
@@ -229,9 +229,10 @@ def test_reads_of_missing_things_are_not_found(rpc: RpcClient) -> None:
 
 def test_blocks_are_sealed_and_chained(rpc: RpcClient) -> None:
     rpc.call("attest_submitBatch", [unsigned(600 + i) for i in range(300)])  # > B = 256
-    time.sleep(0.2)  # T = 50 ms: the open block is sealed by then (a real server's real clock)
-    latest = rpc.call("attest_getBlock", "latest")
-    assert latest["end"] == rpc.call("attest_status")["treeSize"]
+    size = rpc.call("attest_status")["treeSize"]
+    # T = 50 ms: the open block is sealed soon after (a real server's real clock).
+    latest = wait_for(lambda: (blk := rpc.call("attest_getBlock", "latest"))["end"] == size and blk,
+                      timeout=10, what="the open block to be sealed")
     prev = latest
     for n in range(latest["number"] - 1, -1, -1):
         blk = rpc.call("attest_getBlock", n)

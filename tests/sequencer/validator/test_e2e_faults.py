@@ -4,7 +4,6 @@ slashed and the challenger (dev account 1) paid, net of gas."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,10 @@ from tests.sequencer.validator.helpers import (
     validator_for,
     wait_for,
 )
+from tests.waiting import wait_for_rounds
+
+pytestmark = pytest.mark.slow  # devnet, sequencer and validator processes per fault
+
 
 # fault -> the FraudProven rule the validator must land on L1.
 EXPECTED = {
@@ -143,7 +146,9 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
             out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
             watched = vrpc.call("validator_watchReceipt", out["receipt"], out["events"][2])
             assert watched["status"] == "watching"
-            time.sleep(1.5)  # rounds before the deadline: nothing to prove yet
+            # Three whole watcher rounds with the receipt before its deadline: nothing to prove.
+            wait_for_rounds(lambda: vrpc.call("validator_status")["l1"]["rounds"], 3,
+                            what="watcher rounds")
             assert events(contract, "FraudProven") == []
             w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

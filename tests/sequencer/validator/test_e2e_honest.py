@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE_KEY, signed, unsigned
+from tests.sequencer.scrape import scrape
 from tests.sequencer.validator.helpers import (
     devnet_args,
     events,
@@ -18,6 +20,8 @@ from tests.sequencer.validator.helpers import (
     validator_for,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow  # devnet and validator processes on two L1s
 
 
 def _agreed(val: RpcClient, size: int) -> bool:
@@ -39,6 +43,28 @@ def _same_reads(seq_rpc: RpcClient, val: RpcClient, size: int) -> None:
     theirs = seq_rpc.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     assert {k: mine[k] for k in ("root", "proof", "leafHash", "treeSize")} == \
            {k: theirs[k] for k in ("root", "proof", "leafHash", "treeSize")}
+
+
+def _check_metrics(val: RpcClient) -> None:
+    """`GET /metrics` of an honest run agrees with `validator_status`, and counts requests."""
+    st = val.call("validator_status")
+    before = scrape(val)
+    for seq in range(4):
+        val.call("attest_getEvent", seq)
+    s = scrape(val)
+    requests = "validator_rpc_requests_total"
+    assert s(requests, method="attest_getEvent", outcome="ok") - \
+        before(requests, method="attest_getEvent", outcome="ok") == 4
+    assert s(requests, method="validator_status", outcome="ok") >= 1
+    assert s("validator_replica_size") >= st["replicaSize"] and s("validator_blocks") >= st["blocks"]
+    assert s("validator_violations") == 0
+    assert s("validator_checkpoints_seen_total") >= len(st["checkpoints"]) > 0
+    agreed = sum(c["verdict"] == "agrees" for c in st["checkpoints"])
+    assert s("validator_checkpoints_verified_total") >= agreed > 0
+    assert s("validator_l1_up") == 1 and s("validator_upstream_up") == 1
+    assert s("validator_l1_rounds_total") >= st["l1"]["rounds"] > 0
+    assert s("validator_da_challenges_total") == 0 and s("validator_receipts_watched") == 0
+    assert not [k for k in s.samples if k[0] == "validator_proofs_sent_total"]
 
 
 def test_honest_run_late_start_and_restart(tmp_path: Path, l1_url: str) -> None:
@@ -63,8 +89,7 @@ def test_honest_run_late_start_and_restart(tmp_path: Path, l1_url: str) -> None:
                 assert status["treeSize"] >= size and status["l1"]["anchoredSize"] >= size
                 health = orjson.loads(val.request("GET", "/health").body)
                 assert health["status"] == "ok" and health["replicaSize"] >= size
-                metrics = val.request("GET", "/metrics").body.decode()
-                assert "validator_checkpoints_verified_total" in metrics
+                _check_metrics(val)
             # Restart on the same data dir: resumes from its replica, catches up on the rest.
             rpc.call("attest_submitBatch", [unsigned(2000 + i) for i in range(30)])
             with validator_for(devnet, tmp_path / "v1") as v1, RpcClient(v1.url) as val:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from l1_contracts.accounts import DEV_KEYS
 from l1_contracts.devnet_node import start_devnet_subprocess, stop_process
@@ -23,6 +24,9 @@ from tests.sequencer.validator.helpers import (
     validator_for,
     wait_for,
 )
+from tests.waiting import wait_for_rounds
+
+pytestmark = pytest.mark.slow  # devnet and validator processes, outages waited out
 
 
 def _verified(val: RpcClient) -> int:
@@ -104,7 +108,9 @@ def test_unreachable_data_is_challenged_and_the_honest_sequencer_answers(tmp_pat
             wait_for(lambda: events(contract, "RecordsRevealed"), what="the sequencer's reveal")
             wait_for(lambda: [c for c in val.call("validator_status")["daChallenges"]
                               if c["state"] == "ANSWERED"], what="the validator to see the answer")
-            time.sleep(1.5)  # a few more rounds: no second challenge on the same range
+            # Three more whole watcher rounds: no second challenge on the same range.
+            wait_for_rounds(lambda: val.call("validator_status")["l1"]["rounds"], 3,
+                            what="watcher rounds")
             assert len(events(contract, "DAChallengeOpened")) == 1
         assert events(contract, "CheckpointsReverted") == []
         assert contract.functions.bond().call() > bond_before  # the challenger's bond went to it

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from l1_contracts.accounts import DEV_KEYS
@@ -21,6 +22,8 @@ from sequencer.l1.account import L1Client
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import unsigned
 from tests.sequencer.validator.helpers import VALIDATOR_ADDRESS, events, pin_l1_ahead, wait_for
+
+pytestmark = pytest.mark.slow  # devnet and validator processes
 
 
 def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url: str) -> None:
