@@ -179,14 +179,9 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
     for i, e in enumerate(entries):
         if type(e) is not dict or e.get("index") != i or e.get("seq") != first + i or "duplicate" in e:
             return None
-        lh = e.get("leafHash")
-        if type(lh) is not str or len(lh) != 66 or not lh.startswith("0x"):
-            return None
         try:
-            leaves.append(bytes.fromhex(lh[2:]))
-        except ValueError:
-            return None
-        if len(leaves[-1]) != 32:
+            leaves.append(parse_hash32(e.get("leafHash"), "leafHash"))
+        except InvalidFieldError:
             return None
     root, paths = compute_receipt_tree_hex(leaves)
     # Verify the leaves are the ones the sequencer signed for (docs/spec.md §5).

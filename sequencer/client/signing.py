@@ -40,7 +40,7 @@ from prover.errors import InvalidFieldError, InvalidSignatureError
 from prover.hashing import keccak256
 from prover.record import compute_meta_hash, encode_kind
 from prover.types import Hash32
-from prover.wire import hex0x, parse_hash32
+from prover.wire import hex0x, parse_address, parse_hash32, parse_hex
 
 
 @runtime_checkable
@@ -65,7 +65,8 @@ class KeySigner:
     def __init__(self, private_key: bytes | str) -> None:
         if isinstance(private_key, str):
             text = private_key.strip()
-            private_key = bytes.fromhex(text[2:] if text.startswith(("0x", "0X")) else text)
+            text = "0x" + (text[2:] if text[:2] in ("0x", "0X") else text)
+            private_key = parse_hex(text, "private key", size=32)
         self._signer = Signer(private_key)
 
     @property
@@ -108,6 +109,16 @@ def keystore_signer(path: str | os.PathLike[str], password: str | bytes) -> KeyS
     return KeySigner(decrypt_keystore(data, pw))
 
 
+def _plain_hex(value: Any, field_name: str) -> bytes:
+    """A keystore's hex field (written without 0x), through the one hex parser."""
+    if not isinstance(value, str):
+        raise InvalidFieldError("keystore", f"{field_name} must be a hex string")
+    try:
+        return parse_hex("0x" + value.lower(), f"keystore {field_name}")
+    except InvalidFieldError as exc:
+        raise InvalidFieldError("keystore", f"malformed keystore: {exc}") from None
+
+
 def decrypt_keystore(data: Any, password: bytes) -> bytes:
     """The 32-byte private key of a v3 keystore object (see `keystore_signer`)."""
     try:
@@ -115,7 +126,7 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
         if int(data.get("version", 3)) != 3:
             raise InvalidFieldError("keystore", f"version {data.get('version')} is not supported (only 3)")
         kdf, kp = crypto["kdf"], crypto["kdfparams"]
-        salt = bytes.fromhex(kp["salt"])
+        salt = _plain_hex(kp["salt"], "kdfparams.salt")
         if kdf == "scrypt":
             n, r, p, dklen = int(kp["n"]), int(kp["r"]), int(kp["p"]), int(kp["dklen"])
             derived = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=dklen,
@@ -128,9 +139,9 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
             raise InvalidFieldError("keystore", f"kdf {kdf!r} is not supported (scrypt, pbkdf2)")
         if crypto["cipher"] != "aes-128-ctr":
             raise InvalidFieldError("keystore", f"cipher {crypto['cipher']!r} is not supported")
-        ciphertext = bytes.fromhex(crypto["ciphertext"])
-        iv = bytes.fromhex(crypto["cipherparams"]["iv"])
-        mac = bytes.fromhex(crypto["mac"])
+        ciphertext = _plain_hex(crypto["ciphertext"], "ciphertext")
+        iv = _plain_hex(crypto["cipherparams"]["iv"], "cipherparams.iv")
+        mac = _plain_hex(crypto["mac"], "mac")
     except InvalidFieldError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -158,7 +169,7 @@ class AccountSigner:
         if not isinstance(addr, str | bytes):
             raise InvalidFieldError("account", "has no address")
         self._account = account
-        self._address = bytes.fromhex(addr[2:]) if isinstance(addr, str) else bytes(addr)
+        self._address = parse_address(addr, "account.address") if isinstance(addr, str) else bytes(addr)
         self.domain: Domain | None = None
         """Set by the client before `sign_typed` is needed (typed-data-only signers)."""
 

@@ -34,7 +34,7 @@ from prover.errors import InvalidInputError
 from prover.hashing import leaf_hash
 from prover.tree import CompactTree, NodeId, fold_subtrees, prove_inclusion
 from prover.types import Hash32
-from prover.wire import hex0x
+from prover.wire import hex0x, parse_hash32
 from sequencer.toolkit.fingerprint import UnreadableError
 
 FORMAT: Final[str] = "attest-dataset/1"
@@ -108,8 +108,11 @@ class DatasetTree:
             raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise InvalidInputError(f"{directory / 'dataset.json'} is not an {FORMAT} file")
-        self.info = DatasetInfo(meta["name"], Hash32(bytes.fromhex(meta["root"][2:])), meta["size"],
-                                meta["samples"], meta["source"])
+        try:
+            self.info = DatasetInfo(meta["name"], parse_hash32(meta["root"], "root"), meta["size"],
+                                    meta["samples"], meta["source"])
+        except (KeyError, InvalidInputError) as exc:
+            raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         self._files: dict[int, IO[bytes]] = {}
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from prover.errors import InvalidInputError
+from prover.wire import parse_hex
 
 STATEMENT_TYPE: Final[str] = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final[str] = "https://model_signing/signature/v1.0"
@@ -151,6 +152,16 @@ def compute_root(resources: list[Resource] | tuple[Resource, ...]) -> bytes:
     return h.digest()
 
 
+def _sha256_hex(value: Any, what: str) -> bytes:
+    """A manifest's SHA-256 hex (written without 0x), through the one hex parser."""
+    if not isinstance(value, str):
+        raise MalformedManifestError(f"malformed manifest: {what} is not a hex string")
+    try:
+        return parse_hex("0x" + value.lower(), what, size=32)
+    except InvalidInputError as exc:
+        raise MalformedManifestError(f"malformed manifest: {exc}") from None
+
+
 def parse_manifest(obj: Any) -> Fingerprint:
     """A manifest file's JSON as a `Fingerprint`, its root recomputed and compared."""
     try:
@@ -158,9 +169,9 @@ def parse_manifest(obj: Any) -> Fingerprint:
             raise MalformedManifestError("not an in-toto statement of a model-signing v1.0 manifest")
         (subject,) = obj["subject"]
         name = subject["name"]
-        root = bytes.fromhex(subject["digest"]["sha256"])
+        root = _sha256_hex(subject["digest"]["sha256"], "subject digest")
         resources = tuple(
-            Resource(r["name"], bytes.fromhex(r["digest"]), 0)
+            Resource(r["name"], _sha256_hex(r["digest"], f"digest of {r['name']}"), 0)
             for r in obj["predicate"]["resources"]
             if r["algorithm"] == "sha256"
         )
