@@ -3,7 +3,7 @@
 * **batcher**: unsigned events/s that `sequencer.client.Batcher` gets *accepted and verified*
   (every receipt checked) into a local `attest serve --dev`, from one Python process — beside
   `bench.loadgen` (pre-built bodies, no checking) against the same sequencer: the sequencer's
-  own ceiling on this machine.
+  own ceiling on this machine; and `AsyncBatcher` under asyncio the same way.
 * **signing**: EIP-712 event signatures/s of `sequencer.client.sign_event` with a `KeySigner`
   beside eth-account's `Account.sign_typed_data` on the same events.
 * **fingerprint**: MB/s of `attest model fingerprint`'s hashing (`hash_file`) on one large file
@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sequencer.client import Client, Event, KeySigner, sign_event
+import anyio
+
+from sequencer.client import AsyncBatcher, AsyncClient, Client, Event, KeySigner, sign_event
 from sequencer.toolkit.fingerprint import hash_file
 
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -51,6 +53,7 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             cpu = time.process_time() - cpu0
             done = b.stats.accepted
             failed = b.stats.failed
+        async_eps = anyio.run(_async_batcher, seq.url, seconds, batch, subjects, digests)
         host, port = seq.url.removeprefix("http://").rstrip("/").split(":")
         load = loadgen.run_load_subprocess(host, int(port), bench_ingest.unsigned_bodies(40, batch),
                                            connections=4, duration_s=seconds,
@@ -58,9 +61,25 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         loadgen_eps = load["ok"] * batch / load["elapsed"]
     return {"batcher_eps": done / elapsed, "batcher_failed": failed, "loadgen_eps": loadgen_eps,
             "batcher_vs_loadgen": done / elapsed / loadgen_eps,
+            "async_batcher_eps": async_eps,
             "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
             "load_average": os.getloadavg()[0],
             "batch": batch, "seconds": seconds}
+
+
+async def _async_batcher(url: str, seconds: float, batch: int, subjects: list[bytes],
+                         digests: list[bytes]) -> float:
+    """`AsyncBatcher` under asyncio (anyio's default backend): accepted and verified events/s."""
+    async with AsyncClient(url, token="dev") as client:
+        await client.status()
+        async with AsyncBatcher(client, max_events=batch, max_delay=0.02, max_pending=16 * batch,
+                                in_flight=4) as b:
+            t0 = time.perf_counter()
+            i = 0
+            while time.perf_counter() - t0 < seconds:
+                await b.add(Event("sensor_hash", subjects[i & 63], digests[i & 4095]))
+                i += 1
+        return b.accepted / (time.perf_counter() - t0)
 
 
 def bench_signing(n: int) -> dict[str, Any]:
