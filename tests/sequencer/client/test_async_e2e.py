@@ -68,7 +68,11 @@ def test_batcher_blocks_producers_at_max_pending(url: str) -> None:
 
         t = threading.Thread(target=produce)
         t.start()
-        t.join(0.5)
+        for _ in range(100):  # until the producer is held (it never gets past 30)
+            if added == 30:
+                break
+            t.join(0.05)
+        t.join(0.3)
         assert added == 30 and b.pending == 30  # bounded: the producer waits
         gate.set()
         t.join(10)
@@ -101,7 +105,10 @@ async def test_async_batcher_holds_producers_at_max_pending(url: str) -> None:
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce)
-                await anyio.sleep(0.3)
+                with anyio.fail_after(5):
+                    while added < 30:
+                        await anyio.sleep(0.01)
+                await anyio.sleep(0.2)
                 assert added == 30 and b.pending == 30  # bounded: the producer waits
                 gate.set()
         assert added == 100 and b.accepted == 100
