@@ -97,18 +97,21 @@ async def test_async_batcher_holds_producers_at_max_pending(url: str) -> None:
         added = 0
         async with AsyncBatcher(client, max_events=10, max_delay=0.01, max_pending=30, in_flight=1) as b:
 
+            thirty = anyio.Event()
+
             async def produce() -> None:
                 nonlocal added
                 for _ in range(100):
                     await b.add(Event("sensor_hash", subject_of("p"), os.urandom(32)))
                     added += 1
+                    if added == 30:
+                        thirty.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(produce)
                 with anyio.fail_after(5):
-                    while added < 30:
-                        await anyio.sleep(0.01)
-                await anyio.sleep(0.2)
+                    await thirty.wait()
+                await anyio.sleep(0.2)  # it stays held
                 assert added == 30 and b.pending == 30  # bounded: the producer waits
                 gate.set()
         assert added == 100 and b.accepted == 100
