@@ -41,7 +41,7 @@ $(ANVIL):
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24,<27"
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[server,client,dev]'
 	touch $(STAMP)
 
 lint: install

@@ -13,6 +13,9 @@ Stages, each calling the benchmark module that owns the measurement:
 5. **restart** (`bench.bench_restart`) — time to reopen a store of N records.
 6. **l1** (`bench.bench_gas`) — gas per checkpoint and per attested event beside a naive
    per-event registry on the same chain.
+7. **client** (`bench.bench_client`) — the client's batcher (accepted and verified events/s)
+   beside `bench.loadgen` on the same sequencer, client signing beside eth-account's
+   `sign_typed_data`, `attest model fingerprint` hashing beside `sha256sum`.
 
 `--quick` keeps the whole run under about 4 minutes on a 2-core machine (shorter phases,
 pymerkle at 100k leaves scaled linearly, a 1M-record store for restart instead of 10M); the
@@ -40,7 +43,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from bench import bench_gas, bench_ingest, bench_proofs, bench_restart, bench_tree, hammer
+from bench import (
+    bench_client,
+    bench_gas,
+    bench_ingest,
+    bench_proofs,
+    bench_restart,
+    bench_tree,
+    hammer,
+)
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
 
 
@@ -122,6 +133,9 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
     Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
+    Goal("client.batcher_eps", "client batcher: unsigned events/s accepted and verified", ">=", 50_000, "ev/s"),
+    Goal("client.client_vs_eth_account", "client signing / eth-account sign_typed_data speed", ">=", 0.9, "x"),
+    Goal("client.fingerprint_vs_sha256sum", "model fingerprint / sha256sum speed (1 GiB)", ">=", 0.8, "x"),
 )
 
 
@@ -237,6 +251,13 @@ def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     return bench_gas.run()
 
 
+def stage_client(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
+    live.update("client batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum")
+    full = p.mode == "full"  # --quick (and the tests' tiny runs): 64 MiB and 500 signatures
+    return bench_client.run(seconds=p.ingest_seconds, batch=max(p.batch, 20), sign_n=5000 if full else 500,
+                            size_mb=1024 if full else 64)
+
+
 Stage = tuple[str, str, Callable[[SuiteParams, LiveLine], dict[str, Any]]]
 STAGES: Final[tuple[Stage, ...]] = (
     ("ingest", "durable-acknowledged events/s and ack latency vs the in-process floor",
@@ -246,6 +267,7 @@ STAGES: Final[tuple[Stage, ...]] = (
     ("tree", "ours vs pymerkle (keccak_256) vs the bare keccak floor", stage_tree),
     ("restart", "reopen time of a large store", stage_restart),
     ("l1", "gas per checkpoint and per event vs a naive registry", stage_l1),
+    ("client", "batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum", stage_client),
 )  # fmt: skip
 
 
@@ -333,11 +355,17 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             per_cp = (marks[-1]["tree_size"] - marks[0]["tree_size"]) / (len(marks) - 1)
             out["l1"]["hammer_events_per_checkpoint"] = per_cp
             out["l1"]["hammer_gas_per_event"] = commit / per_cp if per_cp > 0 else None
+    if "client" in raw:
+        r = raw["client"]
+        out["client"] = {k: r[k] for k in (
+            "batcher_eps", "loadgen_eps", "batcher_vs_loadgen", "client_cpu_us_per_event",
+            "client_sign_per_s", "eth_account_sign_per_s", "client_vs_eth_account",
+            "fingerprint_mb_s", "sha256sum_mb_s", "fingerprint_vs_sha256sum")}  # fmt: skip
     return out
 
 
 #: The headline sections of the result, in table order.
-SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1")
+SECTIONS: Final = ("ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "client")
 
 
 def verdicts(summary: dict[str, Any]) -> list[dict[str, Any]]:

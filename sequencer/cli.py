@@ -31,6 +31,11 @@ OWNERS: Final[dict[str, str]] = {
     "bench": "bench.suite",
     "db": "sequencer.db",
     "token": "sequencer.config",
+    "submit": "sequencer.toolkit.submit",
+    "revoke": "sequencer.toolkit.submit",
+    "model": "sequencer.toolkit.model",
+    "dataset": "sequencer.toolkit.dataset",
+    "check": "sequencer.toolkit.check",
 }
 """Each command and the module whose `register(sub)` adds it.
 
@@ -62,13 +67,26 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     command = next((a for a in (argv or ()) if a in OWNERS), None)
     owners = [OWNERS[command]] if command else list(dict.fromkeys(OWNERS.values()))
     for name in owners:
-        importlib.import_module(name).register(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # A client-only install (`pip install attest-rollup`) lacks the server's packages;
+            # its commands say so instead of failing `attest --help`.
+            if command:
+                raise UsageError(
+                    f"attest {command} needs {exc.name}: pip install 'attest-rollup[server]'"
+                ) from None
+            continue
+        module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_in = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(args_in)
+    try:
+        parser = build_parser(args_in)
+    except USER_ERRORS as exc:
+        return _report(exc)
     args = parser.parse_args(args_in)
     logs.configure(args.log_level, args.log_format)
     handler: Handler | None = getattr(args, "handler", None)

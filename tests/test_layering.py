@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _SERVICES = ("sequencer.node", "sequencer.validator", "sequencer.lightclient", "sequencer.devnet")
 
+_HEAVY = ("web3", "eth", "eth_account", "eth_tester", "eth_abi", "vyper", "plyvel", "trio",
+          "state_db", "l1_contracts", "sequencer.l1", "sequencer.node", "sequencer.validator",
+          "sequencer.devnet", "sequencer.rpc")
+"""What the client install (`pip install attest-rollup`) does not have, or must not need."""
+
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The protocol: no I/O, no concurrency, nothing above it.
     "prover": ("trio", "plyvel", "state_db", "sequencer", "l1_contracts", "socket", "http",
@@ -42,6 +47,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sequencer.lightclient": (*_SERVICES[:2], "sequencer.devnet", "sequencer.l1.account",
                               "sequencer.l1.rounds", "sequencer.l1.committer", "sequencer.l1.deploy",
                               "state_db", "plyvel", "trio"),
+    # The client library runs on the core install: protocol code plus httpx/anyio, nothing of
+    # the server (docs/design.md, "The client").
+    "sequencer.client": (*_HEAVY, "sequencer.lightclient", "sequencer.toolkit"),
+    # The client commands: the client library and the protocol only.
+    "sequencer.toolkit": (*_HEAVY, "sequencer.lightclient"),
 }
 
 
@@ -84,6 +94,22 @@ def test_package_imports_point_one_way(package: str) -> None:
         if edges:
             bad[_module_name(f)] = edges
     assert not bad, f"{package} must stay below its layer: {bad}"
+
+
+def test_client_imports_no_server_package_at_run_time() -> None:
+    """The layering rules read the source; this runs it: importing the client and every
+    client command loads none of the server's packages (what a client install lacks)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sequencer.client, sequencer.toolkit.submit, sequencer.toolkit.model, "
+        "sequencer.toolkit.dataset, sequencer.toolkit.check, sequencer.lightclient.cli\n"
+        "heavy = ('web3', 'eth', 'eth_account', 'eth_tester', 'vyper', 'plyvel', 'trio', 'eth_abi')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_rules_name_real_rooms() -> None:

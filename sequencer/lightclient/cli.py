@@ -12,10 +12,12 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from prover.checkpoint import CheckpointStatus
+from prover.dataset_proof import decode_dataset_proof, verify_dataset_proof
 from prover.errors import AttestError, InvalidInputError, L1Error, NotIncludedError
 from prover.light_client import (
     CheckpointRef,
@@ -32,6 +34,8 @@ from prover.light_client import (
 )
 from prover.record import encode_kind
 from prover.wire import hex0x, parse_address, parse_hash32
+from sequencer.client import Client, Verification
+from sequencer.client.light import revocation_status
 from sequencer.config import sequencer_url_type, url_type
 from sequencer.lightclient.export import register_export
 from sequencer.lightclient.fetch import (
@@ -47,6 +51,8 @@ from sequencer.lightclient.output import (
     EXIT_BUNDLE_ONLY,
     EXIT_CODES_HELP,
     EXIT_OK,
+    EXIT_REVOKED,
+    EXIT_SUPERSEDED,
     fail,
     ok_lines,
     say,
@@ -166,10 +172,41 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     if worst == EXIT_OK:
                         worst = code
                     continue
-                say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+                extra, code = ({}, EXIT_OK) if args.no_revocations else _revocation_status(
+                    args, l1, verdict, notes)
+                say(args, {**verdict_to_json(verdict), **extra, "notes": notes},
+                    ok_lines(verdict, notes))
+                if worst == EXIT_OK:
+                    worst = code
             return worst
     except AttestError as exc:
         return fail(args, exc, seq)
+
+
+def _revocation_status(
+    args: argparse.Namespace, l1: L1Reader, verdict: Verdict, notes: list[str]
+) -> tuple[dict[str, Any], int]:
+    """The event's meta, and whether its submitter revoked or superseded it (docs/spec.md §13),
+    each revocation itself checked against L1; exit 10 (revoked) or 11 (superseded), else 0."""
+    with Client(args.rpc, l1_rpc=l1.url, contract=l1.contract, timeout=args.timeout) as tc:
+        event = tc.get_event(verdict.seq)
+        if verdict.checkpoint is None:
+            return {"meta": event.meta}, EXIT_OK
+        v = revocation_status(tc, Verification(event, verdict.checkpoint, verdict.final))
+    notes.extend(v.notes)
+    for r in v.revoked_by:
+        reason = (r.meta or {}).get("reason")
+        notes.append(f"REVOKED by seq {r.seq}" + (f": {reason}" if reason else ""))
+    for r in v.superseded_by:
+        notes.append(f"SUPERSEDED by seq {r.seq}")
+    extra = {
+        "meta": event.meta,
+        "revoked": v.revoked,
+        "revokedBy": [r.seq for r in v.revoked_by],
+        "superseded": v.superseded,
+        "supersededBy": [r.seq for r in v.superseded_by],
+    }
+    return extra, EXIT_REVOKED if v.revoked else EXIT_SUPERSEDED if v.superseded else EXIT_OK
 
 
 def _verify_bundle(args: argparse.Namespace) -> int:
@@ -184,6 +221,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         except orjson.JSONDecodeError as exc:
             raise InvalidInputError(f"bundle {args.bundle} is not JSON: {exc}") from None
         seq = bundle.seq
+        doc = orjson.loads(raw)
+        # A two-level bundle (attest dataset prove, docs/spec.md §11.1) also carries the
+        # sample's place in the dataset whose root the record attests.
+        dataset = decode_dataset_proof(doc["dataset"]) if isinstance(doc, dict) and "dataset" in doc else None
         expectations = expectations_from_args(args)
         if args.seq is not None and args.seq != bundle.seq:
             raise NotIncludedError(f"the bundle is for seq {bundle.seq}, not {args.seq}")
@@ -225,13 +266,21 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             bundle, expectations, l1_cp, allow_pending=args.allow_pending, trusted=trusted,
             consistency_proof=proof,
         )
+        if dataset is not None:
+            verify_dataset_proof(dataset, bundle.record)
+            notes.append(
+                f"sample {dataset.index} of {dataset.size} in dataset {dataset.name!r} (root "
+                f"0x{dataset.root.hex()})" + ("" if dataset.sample is not None else
+                                               "; the sample itself is not in the bundle")
+            )
         if l1_cp is not None and verdict.trusted is not None and verdict.trusted != trusted:
             save_state(state_path, replace_trusted(states, verdict.trusted))
         if l1_cp is not None and l1_cp.status != CheckpointStatus.FINAL:
             notes.append("the checkpoint is PENDING: a fraud proof may still revert it")
     except AttestError as exc:
         return fail(args, exc, seq)
-    say(args, {**verdict_to_json(verdict), "notes": notes}, ok_lines(verdict, notes))
+    meta = None if bundle.meta is None else orjson.loads(bundle.meta)
+    say(args, {**verdict_to_json(verdict), "meta": meta, "notes": notes}, ok_lines(verdict, notes))
     return EXIT_OK if verdict.checkpoint is not None else EXIT_BUNDLE_ONLY
 
 
@@ -272,6 +321,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--nonce", type=int, default=None, help="expected nonce")
     p.add_argument("--allow-pending", action="store_true",
                    help="accept a pending checkpoint (default: final only)")
+    p.add_argument("--no-revocations", action="store_true",
+                   help="do not look for revocations and supersessions (docs/spec.md §13)")
     p.add_argument("--state", default=DEFAULT_STATE, metavar="FILE",
                    help=f"trusted state file (default {DEFAULT_STATE})")
     _common(p)

@@ -25,7 +25,8 @@ from prover.light_client import (
     bundle_from_proof_json,
 )
 from prover.types import Hash32
-from prover.wire import hex0x, parse_address, parse_hash32
+from prover.wire import parse_address, parse_hash32
+from sequencer.client.l1 import L1Reader as RawL1Reader
 from sequencer.rpc.client import RpcClient, TransportError
 
 NOT_FOUND_CODE: Final[int] = -32004
@@ -38,28 +39,22 @@ class UnreachableError(AttestError):
 
 class L1Reader:
     """The checkpoints of one rollup contract as L1 itself answers them (docs/spec.md §7),
-    through `sequencer.l1.reader.RollupReader`, typed for `prover.light_client`."""
+    typed for `prover.light_client`."""
 
     def __init__(self, url: str, contract: bytes, *, timeout: float = 10.0) -> None:
-        # web3 is imported here, not at module level: `attest verify --bundle` without L1 and
-        # `--help` then start without it (about 0.5 s of imports).
-        from sequencer.l1.reader import RollupReader
-
+        # Raw eth_call (sequencer.client.l1), not web3: `attest verify` runs on the client
+        # install, without web3 and py-evm (docs/client.md, "Installing").
         self.url = url
         self.contract = contract
-        self._rollup = RollupReader(url, hex0x(contract), timeout_s=timeout)
-        self.chain_id: int = self._rollup.chain_id()
+        self._rollup = RawL1Reader(url, contract, timeout=timeout)
+        self.chain_id: int = self._rollup.chain_id
 
     def checkpoint(self, index: int) -> L1Checkpoint:
         """`checkpoints(index)` as L1 itself answers it."""
-        cp = self._rollup.checkpoint(index)
-        return L1Checkpoint(
-            self.chain_id, self.contract, index, cp.size, Hash32(cp.root),
-            cp.committed_at, cp.challenge_ends, int(cp.status),
-        )
+        return self._rollup.checkpoint(index)
 
     def count(self) -> int:
-        return self._rollup.checkpoint_count()
+        return self._rollup.count()
 
     def latest_finalized(self) -> int | None:
         return self._rollup.latest_finalized()

@@ -12,6 +12,9 @@ Exit codes (also in ``attest verify --help`` and docs/light-client.md):
        not extend the checkpoint verified before (trusted state)
     7  unreachable: the sequencer or L1 could not be reached or refused to answer
     8  bundle only: the bundle verified against its own root; L1 was not checked
+    9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
+   10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
+   11  superseded: verified, but a newer attestation of its submitter replaces it
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Final
 import orjson
 
 from prover.checkpoint import status_label
+from prover.dataset_proof import DatasetProofError
 from prover.errors import (
     ExpectationMismatchError,
     InvalidInputError,
@@ -35,6 +39,7 @@ from prover.errors import (
 )
 from prover.jsonrpc import JsonRpcError
 from prover.light_client import Verdict
+from sequencer.client.errors import UnreachableError as ClientUnreachableError
 from sequencer.lightclient.fetch import UnreachableError
 from sequencer.rpc.client import TransportError
 
@@ -46,6 +51,9 @@ EXIT_PROOF_INVALID: Final[int] = 5
 EXIT_L1_DISAGREES: Final[int] = 6
 EXIT_UNREACHABLE: Final[int] = 7
 EXIT_BUNDLE_ONLY: Final[int] = 8
+EXIT_DATASET_PROOF_INVALID: Final[int] = 9
+EXIT_REVOKED: Final[int] = 10
+EXIT_SUPERSEDED: Final[int] = 11
 
 EXIT_CODES_HELP: Final[str] = """exit codes:
   0  verified: included under a checkpoint L1 holds, final (pending only with --allow-pending)
@@ -57,6 +65,9 @@ EXIT_CODES_HELP: Final[str] = """exit codes:
      does not extend the checkpoint verified before (trusted state file)
   7  unreachable: the sequencer or L1 could not be reached or refused to answer
   8  bundle only: the bundle verified against its own root; L1 was not checked
+  9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
+ 10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
+ 11  superseded: verified, but a newer attestation of its submitter replaces it
 """
 
 
@@ -66,9 +77,11 @@ def exit_code_of(exc: BaseException) -> int:
     table: tuple[tuple[type[BaseException], int], ...] = (
         (NotIncludedError, EXIT_NOT_INCLUDED),
         (NotFinalError, EXIT_NOT_FINAL),
+        (DatasetProofError, EXIT_DATASET_PROOF_INVALID),
         (ProofError, EXIT_PROOF_INVALID),  # ProofInvalidError, and any raw proof failure
         (L1MismatchError, EXIT_L1_DISAGREES),
         (UnreachableError, EXIT_UNREACHABLE),
+        (ClientUnreachableError, EXIT_UNREACHABLE),
         (L1Error, EXIT_UNREACHABLE),
         (TransportError, EXIT_UNREACHABLE),
         (JsonRpcError, EXIT_UNREACHABLE),

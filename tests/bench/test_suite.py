@@ -31,6 +31,7 @@ REQUIRED = (
     "floor.unsigned_eps", "tree.ours_s", "tree.pymerkle_s", "tree.floor_s",
     "proofs.serve_per_s", "proofs.verify_per_s", "restart.reopen_s", "l1.commit_gas",
     "l1.naive_registry_gas_per_event", "machine.cores", "machine.cpu", "machine.python",
+    "client.batcher_eps", "client.client_vs_eth_account", "client.fingerprint_vs_sha256sum",
     "params.mode",
 )  # fmt: skip
 
