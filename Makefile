@@ -46,6 +46,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 lint: install
 	$(BIN)/ruff check sequencer prover state_db l1_contracts bench tests
+	$(BIN)/ruff format --check sequencer prover state_db l1_contracts bench tests
 
 typecheck: install
 	$(BIN)/mypy

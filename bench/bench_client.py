@@ -34,13 +34,18 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
     from bench import bench_ingest, loadgen
     from sequencer.devnet.process import SequencerProcess
 
-    with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp, SequencerProcess(Path(tmp, "d")) as seq:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-client-") as tmp,
+        SequencerProcess(Path(tmp, "d")) as seq,
+    ):
         subjects = [os.urandom(32) for _ in range(64)]
         digests = [os.urandom(32) for _ in range(4096)]
         done = 0
         with Client(seq.url, token="dev") as client:
             client.status()
-            b = client.batcher(max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4)
+            b = client.batcher(
+                max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4
+            )
             t0 = time.perf_counter()
             cpu0 = time.process_time()
             i = 0
@@ -55,25 +60,37 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             failed = b.stats.failed
         async_eps = anyio.run(_async_batcher, seq.url, seconds, batch, subjects, digests)
         host, port = seq.url.removeprefix("http://").rstrip("/").split(":")
-        load = loadgen.run_load_subprocess(host, int(port), bench_ingest.unsigned_bodies(40, batch),
-                                           connections=4, duration_s=seconds,
-                                           headers=["Authorization: Bearer dev"])
+        load = loadgen.run_load_subprocess(
+            host,
+            int(port),
+            bench_ingest.unsigned_bodies(40, batch),
+            connections=4,
+            duration_s=seconds,
+            headers=["Authorization: Bearer dev"],
+        )
         loadgen_eps = load["ok"] * batch / load["elapsed"]
-    return {"batcher_eps": done / elapsed, "batcher_failed": failed, "loadgen_eps": loadgen_eps,
-            "batcher_vs_loadgen": done / elapsed / loadgen_eps,
-            "async_batcher_eps": async_eps,
-            "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
-            "load_average": os.getloadavg()[0],
-            "batch": batch, "seconds": seconds}
+    return {
+        "batcher_eps": done / elapsed,
+        "batcher_failed": failed,
+        "loadgen_eps": loadgen_eps,
+        "batcher_vs_loadgen": done / elapsed / loadgen_eps,
+        "async_batcher_eps": async_eps,
+        "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
+        "load_average": os.getloadavg()[0],
+        "batch": batch,
+        "seconds": seconds,
+    }
 
 
-async def _async_batcher(url: str, seconds: float, batch: int, subjects: list[bytes],
-                         digests: list[bytes]) -> float:
+async def _async_batcher(
+    url: str, seconds: float, batch: int, subjects: list[bytes], digests: list[bytes]
+) -> float:
     """`AsyncBatcher` under asyncio (anyio's default backend): accepted and verified events/s."""
     async with AsyncClient(url, token="dev") as client:
         await client.status()
-        async with AsyncBatcher(client, max_events=batch, max_delay=0.02, max_pending=16 * batch,
-                                in_flight=4) as b:
+        async with AsyncBatcher(
+            client, max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4
+        ) as b:
             t0 = time.perf_counter()
             i = 0
             while time.perf_counter() - t0 < seconds:
@@ -89,20 +106,35 @@ def bench_signing(n: int) -> dict[str, Any]:
     from prover.record import compute_meta_hash, encode_kind
 
     domain = Domain(31337, bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3"))
-    events = [Event("inference_receipt", os.urandom(32), os.urandom(32), {"i": i}, i) for i in range(n)]
+    events = [
+        Event("inference_receipt", os.urandom(32), os.urandom(32), {"i": i}, i) for i in range(n)
+    ]
     signer = KeySigner(KEY)
     t0 = time.perf_counter()
     ours = [sign_event(signer, domain, e) for e in events]
     t_ours = time.perf_counter() - t0
     account = Account.from_key(KEY)
-    typed = [event_typed_data(domain, encode_kind(e.kind), e.subject, e.digest,  # type: ignore[arg-type]
-                              compute_meta_hash(e.meta), e.nonce or 0) for e in events]
+    typed = [
+        event_typed_data(
+            domain,
+            encode_kind(e.kind),
+            e.subject,
+            e.digest,  # type: ignore[arg-type]
+            compute_meta_hash(e.meta),
+            e.nonce or 0,
+        )
+        for e in events
+    ]
     t0 = time.perf_counter()
     theirs = [account.sign_typed_data(full_message=t).signature for t in typed]
     t_theirs = time.perf_counter() - t0
     assert [o["signature"] for o in ours] == ["0x" + bytes(s).hex() for s in theirs]
-    return {"client_sign_per_s": n / t_ours, "eth_account_sign_per_s": n / t_theirs,
-            "client_vs_eth_account": t_theirs / t_ours, "n": n}
+    return {
+        "client_sign_per_s": n / t_ours,
+        "eth_account_sign_per_s": n / t_theirs,
+        "client_vs_eth_account": t_theirs / t_ours,
+        "n": n,
+    }
 
 
 def bench_fingerprint(size_mb: int) -> dict[str, Any]:
@@ -122,11 +154,17 @@ def bench_fingerprint(size_mb: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 subprocess.run(["sha256sum", str(path)], check=True, capture_output=True)
                 best_ref = min(best_ref, time.perf_counter() - t0)
-    return {"fingerprint_mb_s": size_mb / best_ours, "sha256sum_mb_s": size_mb / best_ref,
-            "fingerprint_vs_sha256sum": best_ref / best_ours, "size_mb": size_mb}
+    return {
+        "fingerprint_mb_s": size_mb / best_ours,
+        "sha256sum_mb_s": size_mb / best_ref,
+        "fingerprint_vs_sha256sum": best_ref / best_ours,
+        "size_mb": size_mb,
+    }
 
 
-def run(seconds: float = 5.0, batch: int = 2000, sign_n: int = 2000, size_mb: int = 1024) -> dict[str, Any]:
+def run(
+    seconds: float = 5.0, batch: int = 2000, sign_n: int = 2000, size_mb: int = 1024
+) -> dict[str, Any]:
     return {**bench_batcher(seconds, batch), **bench_signing(sign_n), **bench_fingerprint(size_mb)}
 
 

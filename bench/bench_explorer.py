@@ -91,7 +91,9 @@ class _Client:
 
     def call(self, method: str, *params: Any) -> tuple[float, Any]:
         self.ids += 1
-        body = orjson.dumps({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": list(params)})
+        body = orjson.dumps(
+            {"jsonrpc": "2.0", "id": self.ids, "method": method, "params": list(params)}
+        )
         elapsed, data = self.request("POST", "/", body)
         answer = orjson.loads(data)
         if "error" in answer:
@@ -99,8 +101,12 @@ class _Client:
         return elapsed, answer["result"]
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> tuple[float, list[Any]]:
-        body = orjson.dumps([{"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
-                             for i, (m, p) in enumerate(calls)])
+        body = orjson.dumps(
+            [
+                {"jsonrpc": "2.0", "id": i, "method": m, "params": list(p)}
+                for i, (m, p) in enumerate(calls)
+            ]
+        )
         elapsed, data = self.request("POST", "/", body)
         answers = orjson.loads(data)
         for a in answers:
@@ -114,8 +120,12 @@ class _Client:
 
 def _summary(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
-    return {"p50_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
-            "max_ms": ms[-1], "n": len(ms)}
+    return {
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))],
+        "max_ms": ms[-1],
+        "n": len(ms),
+    }
 
 
 def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict[str, Any]:
@@ -128,7 +138,9 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
 
         def event_page() -> float:
             seq = rnd.randrange(records)
-            t1, _ = c.batch([("attest_getEvent", [seq]), ("explorer_receipt", [seq]), ("attest_status", [])])
+            t1, _ = c.batch(
+                [("attest_getEvent", [seq]), ("explorer_receipt", [seq]), ("attest_status", [])]
+            )
             # The verifier's fetches (its L1 reads go to L1, not here).
             t2, _ = c.call("attest_getEvent", seq)
             t3, _ = c.call("attest_getProof", seq)
@@ -137,10 +149,18 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
         def digest_search() -> float:
             seq = rnd.randrange(records)
             _, ev = c.call("attest_getEvent", seq)
-            t1, (by_digest, by_subject) = c.batch([
-                ("attest_findByDigest", [ev["digest"], {"limit": PAGE}]),
-                ("attest_findBySubject", [ev["digest"], {"limit": PAGE}])])
-            t2, _ = c.batch([("attest_getEvent", [s]) for s in (by_digest["seqs"] + by_subject["seqs"]) or [seq]])
+            t1, (by_digest, by_subject) = c.batch(
+                [
+                    ("attest_findByDigest", [ev["digest"], {"limit": PAGE}]),
+                    ("attest_findBySubject", [ev["digest"], {"limit": PAGE}]),
+                ]
+            )
+            t2, _ = c.batch(
+                [
+                    ("attest_getEvent", [s])
+                    for s in (by_digest["seqs"] + by_subject["seqs"]) or [seq]
+                ]
+            )
             return t1 + t2
 
         def subject_timeline() -> float:
@@ -163,16 +183,23 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
 
         pages: dict[str, Callable[[], float]] = {
             "dashboard (first poll, all samples)": lambda: c.call("explorer_dashboard", 0)[0],
-            "dashboard (later poll)": lambda: c.call("explorer_dashboard", int(time.time() * 1000) - 2000)[0],
+            "dashboard (later poll)": lambda: c.call(
+                "explorer_dashboard", int(time.time() * 1000) - 2000
+            )[0],
             "event page + in-browser verification fetches": event_page,
             "search by digest (find + events)": digest_search,
             "subject timeline (find + 20 events)": subject_timeline,
             "submitter page (find + events)": submitter_page,
-            "block page (256 events)": lambda: c.call("attest_getBlock", rnd.randrange(blocks), True)[0],
-            "block list": lambda: c.call("explorer_blocks", rnd.randrange(min(PAGE, blocks), blocks + 1), PAGE)[0],
+            "block page (256 events)": lambda: c.call(
+                "attest_getBlock", rnd.randrange(blocks), True
+            )[0],
+            "block list": lambda: c.call(
+                "explorer_blocks", rnd.randrange(min(PAGE, blocks), blocks + 1), PAGE
+            )[0],
             "checkpoint list": lambda: c.call("explorer_checkpoints", None, PAGE)[0],
             "consistency proof (checkpoint page)": lambda: c.call(
-                "attest_getConsistencyProof", rnd.randrange(records // 2), records)[0],
+                "attest_getConsistencyProof", rnd.randrange(records // 2), records
+            )[0],
             "GET / (index.html)": static("/"),
             "GET /explorer/app.js": static("/explorer/app.js"),
             "GET /explorer/verify.js": static("/explorer/verify.js"),
@@ -202,7 +229,9 @@ class _Tabs:
         self.url, self.n = url, n
         self.stop = threading.Event()
         self.polls = 0
-        self.threads = [threading.Thread(target=self._tab, args=(i,), daemon=True) for i in range(n)]
+        self.threads = [
+            threading.Thread(target=self._tab, args=(i,), daemon=True) for i in range(n)
+        ]
 
     def _tab(self, i: int) -> None:
         c = _Client(self.url)
@@ -244,16 +273,23 @@ def tab_cpu(proc: SequencerProcess, *, tabs: int = 10, seconds: float = 30.0) ->
         busy = _cpu_s(pid, main_thread=True) - before
         polls = t.polls - polls_before
     per_tab = max(0.0, busy - idle) / seconds / tabs
-    return {"tabs": tabs, "seconds": seconds, "idle_cpu_s": idle, "with_tabs_cpu_s": busy,
-            "polls": polls, "cpu_ms_per_poll": 1000 * max(0.0, busy - idle) / max(1, polls),
-            "per_tab_core_share": per_tab}
+    return {
+        "tabs": tabs,
+        "seconds": seconds,
+        "idle_cpu_s": idle,
+        "with_tabs_cpu_s": busy,
+        "polls": polls,
+        "cpu_ms_per_poll": 1000 * max(0.0, busy - idle) / max(1, polls),
+        "per_tab_core_share": per_tab,
+    }
 
 
 MODES: tuple[str, ...] = ("no_explorer", "explorer", "explorer_with_tabs")
 
 
-def ingest_side_by_side(*, seconds: float = 8.0, rounds: int = 4, batch: int = 1000,
-                        connections: int = 4, tabs: int = 2) -> dict[str, Any]:
+def ingest_side_by_side(
+    *, seconds: float = 8.0, rounds: int = 4, batch: int = 1000, connections: int = 4, tabs: int = 2
+) -> dict[str, Any]:
     """Max-rate unsigned ingest: without the explorer, with it served, and with it served and
     `tabs` dashboards polling. The order rotates every round, so that a slow stretch of a
     shared machine does not always fall on the same mode."""
@@ -262,14 +298,20 @@ def ingest_side_by_side(*, seconds: float = 8.0, rounds: int = 4, batch: int = 1
     cpu_us: dict[str, list[float]] = {m: [] for m in MODES}
     with tempfile.TemporaryDirectory(prefix="bench-explorer-ingest-") as tmp:
         for r in range(rounds):
-            for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
+            for mode in MODES[r % len(MODES) :] + MODES[: r % len(MODES)]:
                 extra = ["--no-explorer"] if mode == "no_explorer" else []
                 with SequencerProcess(Path(tmp) / f"{mode}-{r}", extra_args=extra) as proc:
                     host, port = proc.url.removeprefix("http://").rsplit(":", 1)
                     with _Tabs(proc.url, tabs if mode == "explorer_with_tabs" else 0):
                         cpu_before = _cpu_s(proc.proc.pid)
-                        run = run_load_subprocess(host, int(port), bodies, connections=connections,
-                                                  duration_s=seconds, headers=["Authorization: Bearer dev"])
+                        run = run_load_subprocess(
+                            host,
+                            int(port),
+                            bodies,
+                            connections=connections,
+                            duration_s=seconds,
+                            headers=["Authorization: Bearer dev"],
+                        )
                         used = _cpu_s(proc.proc.pid) - cpu_before
                     if run["errors"]:
                         raise RuntimeError(f"load run had errors: {run['error_kinds']}")
@@ -280,12 +322,19 @@ def ingest_side_by_side(*, seconds: float = 8.0, rounds: int = 4, batch: int = 1
     medians = {m: statistics.median(v) for m, v in results.items()}
     cpu = {m: statistics.median(v) for m, v in cpu_us.items()}
     base = medians["no_explorer"]
-    return {"rounds": rounds, "seconds": seconds, "tabs": tabs, "eps": results, "median": medians,
-            "change_served": medians["explorer"] / base - 1,
-            "change_with_tabs": medians["explorer_with_tabs"] / base - 1,
-            "server_cpu_us_per_event": cpu_us, "median_cpu_us_per_event": cpu,
-            "cpu_change_served": cpu["explorer"] / cpu["no_explorer"] - 1,
-            "cpu_change_with_tabs": cpu["explorer_with_tabs"] / cpu["no_explorer"] - 1}
+    return {
+        "rounds": rounds,
+        "seconds": seconds,
+        "tabs": tabs,
+        "eps": results,
+        "median": medians,
+        "change_served": medians["explorer"] / base - 1,
+        "change_with_tabs": medians["explorer_with_tabs"] / base - 1,
+        "server_cpu_us_per_event": cpu_us,
+        "median_cpu_us_per_event": cpu,
+        "cpu_change_served": cpu["explorer"] / cpu["no_explorer"] - 1,
+        "cpu_change_with_tabs": cpu["explorer_with_tabs"] / cpu["no_explorer"] - 1,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -305,8 +354,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             if "pages" in only:
                 out["pages"] = time_pages(proc.url, args.records)
                 for name, s in out["pages"].items():
-                    print(f"{name:48} p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms  max {s['max_ms']:7.2f} ms",
-                          flush=True)
+                    print(
+                        f"{name:48} p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms  max {s['max_ms']:7.2f} ms",
+                        flush=True,
+                    )
             if "tabs" in only:
                 out["tabs"] = tab_cpu(proc)
                 print("tabs", out["tabs"], flush=True)

@@ -131,7 +131,9 @@ class Bench:
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
-    def gas(self, fn: ContractFunction, sender: ChecksumAddress, execution_gas: int = 2_000_000) -> int:
+    def gas(
+        self, fn: ContractFunction, sender: ChecksumAddress, execution_gas: int = 2_000_000
+    ) -> int:
         """Send `fn` with an explicit limit (EIP-7623-safe); return gasUsed, failing loudly."""
         fn.call({"from": sender})  # raises with the revert reason
         data_len = (len(fn._encode_transaction_data()) - 2) // 2
@@ -159,24 +161,43 @@ class Bench:
             f = self.rollup.functions
             first = self.gas(f.commit(m, compute_root(reader, m), []), self.sequencer)
             gas = self.gas(f.commit(n, compute_root(reader, n), proof), self.sequencer)
-            return {"size": n, "from_size": m, "proof_len": len(proof), "gas": gas, "first_commit_gas": first}
+            return {
+                "size": n,
+                "from_size": m,
+                "proof_len": len(proof),
+                "gas": gas,
+                "first_commit_gas": first,
+            }
 
         result: dict[str, int] = self.isolated(measure)
         return result
 
     # --- records --------------------------------------------------------------------------
 
-    def record(self, seq: int, ts: int, *, nonce: int = 1, signed: bool = True, **changes: Any) -> bytes:
+    def record(
+        self, seq: int, ts: int, *, nonce: int = 1, signed: bool = True, **changes: Any
+    ) -> bytes:
         kind = encode_kind("inference_receipt")
         subject, digest = keccak256(b"subject"), keccak256(seq.to_bytes(8, "big"))
         v, r, s, submitter = 0, b"\x00" * 32, b"\x00" * 32, b"\x22" * 20
         if signed:
-            ev_digest = compute_event_digest(self.domain_separator, kind, subject, digest, b"\x00" * 32, nonce)
+            ev_digest = compute_event_digest(
+                self.domain_separator, kind, subject, digest, b"\x00" * 32, nonce
+            )
             v, r, s = sign_digest(SUBMITTER_KEY, ev_digest)
             submitter = address_of_private_key(SUBMITTER_KEY)
         fields: dict[str, Any] = dict(
-            seq=seq, timestamp=ts, kind=kind, subject=subject, digest=digest, meta_hash=b"\x00" * 32,
-            submitter=submitter, nonce=nonce, v=v, r=r, s=s,
+            seq=seq,
+            timestamp=ts,
+            kind=kind,
+            subject=subject,
+            digest=digest,
+            meta_hash=b"\x00" * 32,
+            submitter=submitter,
+            nonce=nonce,
+            v=v,
+            r=r,
+            s=s,
         )
         fields.update(changes)
         return encode_record(Record(**fields))
@@ -184,7 +205,9 @@ class Bench:
     def with_records(self, n: int, records: dict[int, bytes]) -> tuple[SparseNodeReader, int]:
         """Commit checkpoint 0 of size n holding `records`; return the reader and the index."""
         reader = SparseNodeReader({i: leaf_hash(r) for i, r in records.items()})
-        self.rollup.functions.commit(n, compute_root(reader, n), []).transact({"from": self.sequencer})
+        self.rollup.functions.commit(n, compute_root(reader, n), []).transact(
+            {"from": self.sequencer}
+        )
         return reader, 0
 
     def fraud_gas(self, n: int) -> dict[str, int]:
@@ -195,7 +218,9 @@ class Bench:
         def one(rule: FraudRule, rec: bytes) -> Any:
             def measure() -> int:
                 reader, cp = self.with_records(n, {i: rec})
-                fn = single_record_fraud(self.rollup, rule, cp, i, rec, prove_inclusion(reader, i, n))
+                fn = single_record_fraud(
+                    self.rollup, rule, cp, i, rec, prove_inclusion(reader, i, n)
+                )
                 return self.gas(fn, self.challenger)
 
             return measure
@@ -203,7 +228,10 @@ class Bench:
         cases["wrong_seq"] = one(FraudRule.WRONG_SEQ, self.record(i + 1, ts))
         # Signed by the right key over another digest: ecrecover runs and mismatches.
         good = self.record(i, ts)
-        cases["bad_signature"] = one(FraudRule.BAD_SIGNATURE, good[: DIGEST_BYTES.start] + b"\x99" * 32 + good[DIGEST_BYTES.stop :])
+        cases["bad_signature"] = one(
+            FraudRule.BAD_SIGNATURE,
+            good[: DIGEST_BYTES.start] + b"\x99" * 32 + good[DIGEST_BYTES.stop :],
+        )
         bad_kind = b"a" * 31 + b"A"  # the kind check runs all 32 bytes
         cases["malformed_kind"] = one(FraudRule.MALFORMED, self.record(i, ts, kind=bad_kind))
         cases["future_timestamp"] = one(FraudRule.FUTURE_TIMESTAMP, self.record(i, 2**63))
@@ -212,7 +240,13 @@ class Bench:
             a, b = self.record(i, ts), self.record(i + 1, ts - 1, nonce=2)
             reader, cp = self.with_records(n, {i: a, i + 1: b})
             fn = time_travel_fraud(
-                self.rollup, cp, i, a, prove_inclusion(reader, i, n), b, prove_inclusion(reader, i + 1, n)
+                self.rollup,
+                cp,
+                i,
+                a,
+                prove_inclusion(reader, i, n),
+                b,
+                prove_inclusion(reader, i + 1, n),
             )
             return self.gas(fn, self.challenger)
 
@@ -221,7 +255,14 @@ class Bench:
             a, b = self.record(i, ts), self.record(j, ts, digest=keccak256(b"other"))
             reader, cp = self.with_records(n, {i: a, j: b})
             fn = replay_fraud(
-                self.rollup, cp, i, a, prove_inclusion(reader, i, n), j, b, prove_inclusion(reader, j, n)
+                self.rollup,
+                cp,
+                i,
+                a,
+                prove_inclusion(reader, i, n),
+                j,
+                b,
+                prove_inclusion(reader, j, n),
             )
             return self.gas(fn, self.challenger)
 
@@ -234,7 +275,13 @@ class Bench:
             other = self.record(i, ts)
             reader, cp = self.with_records(n, {i: other})
             fn = receipt_mismatch_fraud(
-                self.rollup, receipt, promised[k], k, batch.inclusion_proof(k), cp, other,
+                self.rollup,
+                receipt,
+                promised[k],
+                k,
+                batch.inclusion_proof(k),
+                cp,
+                other,
                 prove_inclusion(reader, i, n),
             )
             return self.gas(fn, self.challenger)
@@ -256,7 +303,9 @@ class Bench:
         cases["receipt_deadline_missed"] = receipt_deadline
         return {name: self.isolated(fn) for name, fn in cases.items()}
 
-    def sign_receipt(self, first: int, count: int, leaves_root: bytes, deadline: int) -> SignedReceipt:
+    def sign_receipt(
+        self, first: int, count: int, leaves_root: bytes, deadline: int
+    ) -> SignedReceipt:
         digest = compute_receipt_digest(self.domain_separator, first, count, leaves_root, deadline)
         v, r, s = sign_digest(SEQUENCER_KEY, digest)
         return SignedReceipt(first, count, leaves_root, deadline, r + s + bytes([v]))
@@ -269,7 +318,9 @@ class Bench:
         records = [self.record(start + x, ts, signed=False) for x in range(count)]
 
         def measure() -> dict[str, int]:
-            reader, cp = self.with_records(n, dict(zip(range(start, start + count), records, strict=True)))
+            reader, cp = self.with_records(
+                n, dict(zip(range(start, start + count), records, strict=True))
+            )
             f = self.rollup.functions
             tx = f.openDAChallenge(cp, start, start + count).transact(
                 {"from": self.challenger, "value": Wei(10**16)}
@@ -303,9 +354,15 @@ class Bench:
         kind = encode_kind("inference_receipt")
         used = []
         for x in range(events):
-            fn = self.registry.functions.attest(kind, keccak256(b"s"), keccak256(x.to_bytes(4, "big")))
+            fn = self.registry.functions.attest(
+                kind, keccak256(b"s"), keccak256(x.to_bytes(4, "big"))
+            )
             used.append(self.gas(fn, self.owner, 200_000))
-        return {"events": events, "gas_per_event": sum(used) // len(used), "eas_attest_reference": EAS_ATTEST_GAS}
+        return {
+            "events": events,
+            "gas_per_event": sum(used) // len(used),
+            "eas_attest_reference": EAS_ATTEST_GAS,
+        }
 
 
 def run() -> dict[str, Any]:

@@ -59,12 +59,18 @@ def unsigned_bodies(count: int, batch: int) -> list[bytes]:
     bodies = []
     for b in range(count):
         events = [
-            {"kind": "sensor_hash", "subject": "0x" + (b % 97).to_bytes(32, "big").hex(),
-             "digest": "0x" + _digest(b * batch + k).hex()}
+            {
+                "kind": "sensor_hash",
+                "subject": "0x" + (b % 97).to_bytes(32, "big").hex(),
+                "digest": "0x" + _digest(b * batch + k).hex(),
+            }
             for k in range(batch)
         ]
-        bodies.append(orjson.dumps(
-            {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}))
+        bodies.append(
+            orjson.dumps(
+                {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}
+            )
+        )
     return bodies
 
 
@@ -89,8 +95,11 @@ def signed_bodies(
                 "digest": "0x" + digest.hex(), "nonce": nonce, "submitter": who,
                 "signature": "0x" + (r + s + bytes([v])).hex(),
             })  # fmt: skip
-        bodies.append(orjson.dumps(
-            {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}))
+        bodies.append(
+            orjson.dumps(
+                {"jsonrpc": "2.0", "id": b, "method": "attest_submitBatch", "params": [events]}
+            )
+        )
     return bodies
 
 
@@ -111,17 +120,27 @@ def floor(bodies: Sequence[bytes], data_dir: Path) -> dict[str, float]:
                 else:
                     assert ev.nonce is not None
                     v, r, s = ev.signature
-                    d = compute_event_digest(DOMAIN.separator, ev.kind, ev.subject, ev.digest,
-                                             ev.meta_hash, ev.nonce)
+                    d = compute_event_digest(
+                        DOMAIN.separator, ev.kind, ev.subject, ev.digest, ev.meta_hash, ev.nonce
+                    )
                     submitters.append(recover_signer(d, v, r, s))
             first = store.head.tree_size
             ts = time.time_ns() // 1_000_000
-            records = [build_record(ev, first + i, ts, who)
-                       for i, (ev, who) in enumerate(zip(parsed, submitters, strict=True))]
+            records = [
+                build_record(ev, first + i, ts, who)
+                for i, (ev, who) in enumerate(zip(parsed, submitters, strict=True))
+            ]
             hashes = leaf_hashes(records)
             tree = compute_receipt_tree(hashes)
-            signer.sign(compute_receipt_digest(DOMAIN.separator, first, len(records), tree.root, ts // 1000))
-            store.commit([Entry(r, h, ev.meta_bytes) for r, h, ev in zip(records, hashes, parsed, strict=True)])
+            signer.sign(
+                compute_receipt_digest(DOMAIN.separator, first, len(records), tree.root, ts // 1000)
+            )
+            store.commit(
+                [
+                    Entry(r, h, ev.meta_bytes)
+                    for r, h, ev in zip(records, hashes, parsed, strict=True)
+                ]
+            )
             n += len(records)
         elapsed = time.perf_counter() - started
     finally:
@@ -130,8 +149,15 @@ def floor(bodies: Sequence[bytes], data_dir: Path) -> dict[str, float]:
 
 
 def service(
-    bodies: Sequence[bytes], batch: int, data_dir: Path, *, seconds: float, connections: int,
-    token: bool, half_bodies: Sequence[bytes] | None = None, ingest_workers: int = 0,
+    bodies: Sequence[bytes],
+    batch: int,
+    data_dir: Path,
+    *,
+    seconds: float,
+    connections: int,
+    token: bool,
+    half_bodies: Sequence[bytes] | None = None,
+    ingest_workers: int = 0,
 ) -> dict[str, Any]:
     """Max rate, then open loop at half of it, against a fresh sequencer process.
 
@@ -141,14 +167,24 @@ def service(
     headers = ["Authorization: Bearer dev"] if token else []
     with SequencerProcess(data_dir, extra_args=["--ingest-workers", str(ingest_workers)]) as proc:
         host, port = proc.url.removeprefix("http://").rsplit(":", 1)
-        peak = run_load_subprocess(host, int(port), bodies, connections=connections,
-                                   duration_s=seconds, headers=headers)
+        peak = run_load_subprocess(
+            host, int(port), bodies, connections=connections, duration_s=seconds, headers=headers
+        )
         half_rate = peak["rps"] / 2
-        half = run_load_subprocess(host, int(port), half_bodies or bodies, connections=connections,
-                                   duration_s=seconds, rate=half_rate, headers=headers)
+        half = run_load_subprocess(
+            host,
+            int(port),
+            half_bodies or bodies,
+            connections=connections,
+            duration_s=seconds,
+            rate=half_rate,
+            headers=headers,
+        )
     for run in (peak, half):
         if run["errors"]:
-            raise RuntimeError(f"load run had errors: {run['error_kinds']} {run['error_samples'][:1]}")
+            raise RuntimeError(
+                f"load run had errors: {run['error_kinds']} {run['error_samples'][:1]}"
+            )
     return {
         "eps": peak["rps"] * batch,
         "ack_p50_ms": peak["latency_ms"]["p50"],
@@ -163,28 +199,44 @@ def service(
     }
 
 
-def run(seconds: float = 10.0, batch: int = 1000, connections: int = 4,
-        signed_seconds: float | None = None) -> dict[str, Any]:
+def run(
+    seconds: float = 10.0,
+    batch: int = 1000,
+    connections: int = 4,
+    signed_seconds: float | None = None,
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="attest-bench-"))
     try:
         u_bodies = unsigned_bodies(40, batch)
-        out: dict[str, Any] = {"params": {"seconds": seconds, "batch": batch,
-                                          "connections": connections}}
+        out: dict[str, Any] = {
+            "params": {"seconds": seconds, "batch": batch, "connections": connections}
+        }
         out["floor_unsigned"] = floor(u_bodies[:20], tmp / "floor-u")
-        out["unsigned"] = service(u_bodies, batch, tmp / "svc-u", seconds=seconds,
-                                  connections=connections, token=True)
+        out["unsigned"] = service(
+            u_bodies, batch, tmp / "svc-u", seconds=seconds, connections=connections, token=True
+        )
         # Signed: enough unique nonces for the whole run at up to ~40k events/s.
         s_seconds = signed_seconds or seconds
         count = max(8, int(s_seconds * 40_000 / batch))
         s_bodies = signed_bodies(count, batch)
         s_half = signed_bodies(count, batch, nonce_base=count * batch)
         out["floor_signed"] = floor(s_bodies[:8], tmp / "floor-s")
-        out["signed"] = service(s_bodies, batch, tmp / "svc-s", seconds=s_seconds,
-                                connections=connections, token=False, half_bodies=s_half)
+        out["signed"] = service(
+            s_bodies,
+            batch,
+            tmp / "svc-s",
+            seconds=s_seconds,
+            connections=connections,
+            token=False,
+            half_bodies=s_half,
+        )
         out["service_vs_floor_unsigned"] = out["unsigned"]["eps"] / out["floor_unsigned"]["eps"]
         out["service_vs_floor_signed"] = out["signed"]["eps"] / out["floor_signed"]["eps"]
-        out["machine"] = {"cores": os.cpu_count(), "cpu": _cpu_model(),
-                          "python": platform.python_version()}
+        out["machine"] = {
+            "cores": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+        }
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -85,7 +85,9 @@ def serve_rate(url: str, *, seconds: float, connections: int, per_request: int) 
     host, port = _host_port(url)
     load = run_load_subprocess(host, port, bodies, connections=connections, duration_s=seconds)
     if load["errors"]:
-        raise RuntimeError(f"proof requests failed: {load['error_kinds']} {load['error_samples'][:1]}")
+        raise RuntimeError(
+            f"proof requests failed: {load['error_kinds']} {load['error_samples'][:1]}"
+        )
     return {
         "tree_size": size,
         "per_request": per_request,

@@ -55,8 +55,10 @@ def recovery(n: int) -> dict[str, float]:
     with ProcessPoolExecutor(2) as procs:
         procs.submit(int).result()  # start the workers before the clock
         t = time.perf_counter()
-        futures = [procs.submit(recover_chunk, sep, [events[i] for i in c], range(len(c)))
-                   for c in _chunks(n, 2)]
+        futures = [
+            procs.submit(recover_chunk, sep, [events[i] for i in c], range(len(c)))
+            for c in _chunks(n, 2)
+        ]
         for f in futures:
             f.result()
         out["two_processes_per_s"] = n / (time.perf_counter() - t)
@@ -66,6 +68,7 @@ def recovery(n: int) -> dict[str, float]:
 def stall(n: int) -> dict[str, float]:
     _, body = _events(n)
     with tempfile.TemporaryDirectory() as tmp, SequencerProcess(Path(tmp) / "d") as proc:
+
         def status_latencies(stop: threading.Event, out: list[float]) -> None:
             with RpcClient(proc.url) as rpc:
                 while not stop.is_set():

@@ -119,9 +119,7 @@ def _pymerkle(
         return tree, tree.get_root()
 
     append_s, (tree, root) = _timed(build)
-    inclusion_s, inc_proofs = _timed(
-        lambda: [tree.prove_inclusion(i + 1, s) for i, s in inclusion]
-    )
+    inclusion_s, inc_proofs = _timed(lambda: [tree.prove_inclusion(i + 1, s) for i, s in inclusion])
     consistency_s, _ = _timed(lambda: [tree.prove_consistency(m, s) for m, s in consistency])
     return {
         "root": root,

@@ -239,8 +239,16 @@ def _writer_main(
         if half_rate_phase and not peak["failures"] and peak["rps"] > 0:
             phase.value = 1
             started = time.time()
-            half = _write_phase(url, token, bodies, connections, seconds, peak["rps"] / 2, acked,
-                                first_body=peak["requests"])
+            half = _write_phase(
+                url,
+                token,
+                bodies,
+                connections,
+                seconds,
+                peak["rps"] / 2,
+                acked,
+                first_body=peak["requests"],
+            )
             half["started_at"] = started
             result["phases"]["half"] = half
     except Exception as exc:  # reported to the parent, which fails the run
@@ -353,11 +361,17 @@ def _reader_main(
         except Exception as exc:  # every failure ends the run, described
             failures.append(f"reader {slot}: {type(exc).__name__}: {exc}"[:800])
             elapsed = time.perf_counter() - started if rounds else 0.0
-    out.put({
-        "slot": slot, "rounds": rounds, "inclusion_verified": v.inclusion,
-        "consistency_verified": v.consistency, "elapsed_s": elapsed, "failures": failures,
-        "final_size": v.size,
-    })
+    out.put(
+        {
+            "slot": slot,
+            "rounds": rounds,
+            "inclusion_verified": v.inclusion,
+            "consistency_verified": v.consistency,
+            "elapsed_s": elapsed,
+            "failures": failures,
+            "final_size": v.size,
+        }
+    )
 
 
 # --- checkpoint marks ----------------------------------------------------------------------
@@ -404,8 +418,10 @@ class CheckpointWatcher:
                     # Verify the checkpoint's root is the log's root at that size.
                     served = client.call("attest_getConsistencyProof", size, size)
                     if served["firstRoot"] != cp["root"]:
-                        raise ProofError(f"checkpoint {last} root {cp['root']} is not the "
-                                         f"log's root {served['firstRoot']} at size {size}")
+                        raise ProofError(
+                            f"checkpoint {last} root {cp['root']} is not the "
+                            f"log's root {served['firstRoot']} at size {size}"
+                        )
             except Exception as exc:  # reported by `run`, which fails
                 self.failures.append(f"checkpoint watcher: {type(exc).__name__}: {exc}"[:500])
 
@@ -496,8 +512,14 @@ def run(
 
 
 def _wait_writer(
-    writer: Any, writer_out: mp.Queue[dict[str, Any]], started: float, acked: Any, phase: Any,
-    counts: Any, cfg: HammerConfig, progress: Progress | None,
+    writer: Any,
+    writer_out: mp.Queue[dict[str, Any]],
+    started: float,
+    acked: Any,
+    phase: Any,
+    counts: Any,
+    cfg: HammerConfig,
+    progress: Progress | None,
 ) -> dict[str, Any]:
     """Wait for the writer's result, reporting live progress once a second."""
     import queue
@@ -543,9 +565,15 @@ def _collect_readers(readers: Sequence[Any], out: mp.Queue[dict[str, Any]]) -> l
     missing = len(readers) - len(got)
     if missing:
         codes = [p.exitcode for p in readers]
-        got.append({"failures": [f"{missing} reader(s) died without a report (exit codes {codes})"],
-                    "rounds": 0, "inclusion_verified": 0, "consistency_verified": 0,
-                    "elapsed_s": 0.0})
+        got.append(
+            {
+                "failures": [f"{missing} reader(s) died without a report (exit codes {codes})"],
+                "rounds": 0,
+                "inclusion_verified": 0,
+                "consistency_verified": 0,
+                "elapsed_s": 0.0,
+            }
+        )
     return got
 
 
@@ -633,7 +661,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = HammerConfig(args.url, None if args.signed else "dev", args.seconds,
                        args.connections, args.readers)  # fmt: skip
     try:
-        result = run(cfg, bodies, lambda line: print(f"\r{line[:110]:110}", end="", file=sys.stderr))
+        result = run(
+            cfg, bodies, lambda line: print(f"\r{line[:110]:110}", end="", file=sys.stderr)
+        )
     except HammerFailedError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         return 1

@@ -133,9 +133,27 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
     Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
-    Goal("client.batcher_eps", "client batcher: unsigned events/s accepted and verified", ">=", 50_000, "ev/s"),
-    Goal("client.client_vs_eth_account", "client signing / eth-account sign_typed_data speed", ">=", 0.9, "x"),
-    Goal("client.fingerprint_vs_sha256sum", "model fingerprint / sha256sum speed (1 GiB)", ">=", 0.8, "x"),
+    Goal(
+        "client.batcher_eps",
+        "client batcher: unsigned events/s accepted and verified",
+        ">=",
+        50_000,
+        "ev/s",
+    ),
+    Goal(
+        "client.client_vs_eth_account",
+        "client signing / eth-account sign_typed_data speed",
+        ">=",
+        0.9,
+        "x",
+    ),
+    Goal(
+        "client.fingerprint_vs_sha256sum",
+        "model fingerprint / sha256sum speed (1 GiB)",
+        ">=",
+        0.8,
+        "x",
+    ),
 )
 
 
@@ -169,7 +187,11 @@ class LiveLine:
 
     @contextmanager
     def stage_running(self, index: int, total: int, name: str, what: str) -> Iterator[None]:
-        self.stage, self.detail, self.started = f"[{index}/{total}] {name}", what, time.perf_counter()
+        self.stage, self.detail, self.started = (
+            f"[{index}/{total}] {name}",
+            what,
+            time.perf_counter(),
+        )
         self._write_line(f"{self.stage}: {what}", final=True)
         self._stop.clear()
         self._thread = threading.Thread(target=self._tick, daemon=True)
@@ -254,8 +276,12 @@ def stage_l1(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
 def stage_client(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     live.update("client batcher vs loadgen, signing vs eth-account, fingerprint vs sha256sum")
     full = p.mode == "full"  # --quick (and the tests' tiny runs): 64 MiB and 500 signatures
-    return bench_client.run(seconds=p.ingest_seconds, batch=max(p.batch, 20), sign_n=5000 if full else 500,
-                            size_mb=1024 if full else 64)
+    return bench_client.run(
+        seconds=p.ingest_seconds,
+        batch=max(p.batch, 20),
+        sign_n=5000 if full else 500,
+        size_mb=1024 if full else 64,
+    )
 
 
 Stage = tuple[str, str, Callable[[SuiteParams, LiveLine], dict[str, Any]]]

@@ -96,7 +96,9 @@ def deploy_rollup(
 
 def rollup_at(w3: Web3, address: str) -> Contract:
     """The deployed rollup at `address`."""
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact("Rollup")["abi"])
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact("Rollup")["abi"]
+    )
 
 
 def deploy_naive_registry(w3: Web3, deployer: str) -> Contract:
@@ -117,7 +119,9 @@ def deploy_naive_registry(w3: Web3, deployer: str) -> Contract:
 def read_checkpoint(rollup: Contract, index: int) -> Checkpoint:
     """`checkpoints(index)` as a typed row (status computed at the node's latest block)."""
     size, root, committed_at, challenge_ends, status = rollup.functions.checkpoints(index).call()
-    return Checkpoint(index, size, bytes(root), committed_at, challenge_ends, CheckpointStatus(status))
+    return Checkpoint(
+        index, size, bytes(root), committed_at, challenge_ends, CheckpointStatus(status)
+    )
 
 
 def latest_finalized(rollup: Contract) -> int | None:
@@ -183,7 +187,12 @@ def time_travel_fraud(
 ) -> ContractFunction:
     """The call proving record index+1 is timestamped before record index (rule 4)."""
     fn: ContractFunction = rollup.functions.proveTimeTravel(
-        checkpoint_index, index, _record(record), _hashes(proof), _record(next_record), _hashes(next_proof)
+        checkpoint_index,
+        index,
+        _record(record),
+        _hashes(proof),
+        _record(next_record),
+        _hashes(next_proof),
     )
     return fn
 

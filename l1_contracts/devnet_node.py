@@ -192,7 +192,9 @@ def _parse_quantity(value: Any, what: str) -> int:
             return int(value, 16)
         except ValueError:
             pass
-    raise JsonRpcError(INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}")
+    raise JsonRpcError(
+        INVALID_PARAMS, f"{what}: expected a hex quantity like '0x1a', got {value!r}"
+    )
 
 
 # Methods whose last parameter is a block tag that clients may leave out (anvil defaults it to
@@ -434,7 +436,9 @@ class DevnetChain:
     def _fill_gas(self, params: list[Any]) -> list[Any]:
         # eth-tester insists on `gas`; anvil estimates it. Do as anvil does.
         if not params or not isinstance(params[0], dict):
-            raise JsonRpcError(INVALID_PARAMS, "eth_sendTransaction: params[0] must be a transaction")
+            raise JsonRpcError(
+                INVALID_PARAMS, "eth_sendTransaction: params[0] must be a transaction"
+            )
         tx = dict(params[0])
         if tx.get("gas") is None:
             tx["gas"] = self._forward("eth_estimateGas", [tx])
@@ -536,7 +540,9 @@ class DevnetChain:
             isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p <= 100
             for p in percentiles
         ):
-            raise JsonRpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be numbers in 0..100")
+            raise JsonRpcError(
+                INVALID_PARAMS, "eth_feeHistory: percentiles must be numbers in 0..100"
+            )
         if percentiles != sorted(percentiles):
             raise JsonRpcError(INVALID_PARAMS, "eth_feeHistory: percentiles must be increasing")
         chain = self._backend.chain
@@ -617,12 +623,15 @@ def _error_response(req_id: Any, err: JsonRpcError) -> dict[str, Any]:
 def handle_one(chain: DevnetChain, req: Any) -> dict[str, Any] | None:
     """Answer one JSON-RPC request object; ``None`` for a notification (no ``id``)."""
     if not isinstance(req, dict):
-        return _error_response(None, JsonRpcError(INVALID_REQUEST, "Invalid request: not an object"))
+        return _error_response(
+            None, JsonRpcError(INVALID_REQUEST, "Invalid request: not an object")
+        )
     req_id = req.get("id")
     method = req.get("method")
     if req.get("jsonrpc") != VERSION or not isinstance(method, str):
         return _error_response(
-            req_id, JsonRpcError(INVALID_REQUEST, "Invalid request: needs jsonrpc '2.0' and a method")
+            req_id,
+            JsonRpcError(INVALID_REQUEST, "Invalid request: needs jsonrpc '2.0' and a method"),
         )
     params = req.get("params", [])
     if params is None:
@@ -648,7 +657,9 @@ def handle_body(chain: DevnetChain, body: bytes) -> bytes | None:
         try:  # orjson rejects integers wider than 64 bits; the stdlib does not
             payload = json.loads(body)
         except ValueError as exc:
-            return orjson.dumps(_error_response(None, JsonRpcError(PARSE_ERROR, f"Parse error: {exc}")))
+            return orjson.dumps(
+                _error_response(None, JsonRpcError(PARSE_ERROR, f"Parse error: {exc}"))
+            )
     if isinstance(payload, list):
         if not payload:
             return orjson.dumps(

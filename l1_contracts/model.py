@@ -85,7 +85,9 @@ class RollupModel:
         return CheckpointStatus.PENDING
 
     def latest_finalized(self, now: int) -> int | None:
-        final = [i for i in range(len(self.checkpoints)) if self.status(i, now) == CheckpointStatus.FINAL]
+        final = [
+            i for i in range(len(self.checkpoints)) if self.status(i, now) == CheckpointStatus.FINAL
+        ]
         return final[-1] if final else None
 
     # --- transitions -------------------------------------------------------------------------
@@ -104,7 +106,9 @@ class RollupModel:
             raise ModelRevert("rollup: size above 2**40")
         if size <= self.last_size():
             raise ModelRevert("rollup: size must grow")
-        self.checkpoints.append(ModelCheckpoint(size, now, now + self.challenge_window, self.last_size()))
+        self.checkpoints.append(
+            ModelCheckpoint(size, now, now + self.challenge_window, self.last_size())
+        )
         return len(self.checkpoints) - 1
 
     def _revert_from(self, index: int) -> None:
@@ -156,7 +160,9 @@ class RollupModel:
         if self.open_count() == 0 or index < self.hold_from:
             self.hold_from = index
         self.challenges.append(
-            ModelChallenge(index, start, end, now + self.da_window, challenger, self.challenger_bond)
+            ModelChallenge(
+                index, start, end, now + self.da_window, challenger, self.challenger_bond
+            )
         )
         return len(self.challenges) - 1
 

@@ -42,7 +42,9 @@ class CheckpointStatus(IntEnum):
         for status in cls:
             if label == status.label:
                 return status
-        raise InvalidFieldError(field, f"must be one of {[s.label for s in cls]}, got {label!r:.40}")
+        raise InvalidFieldError(
+            field, f"must be one of {[s.label for s in cls]}, got {label!r:.40}"
+        )
 
 
 def status_label(code: int) -> str:
@@ -132,4 +134,3 @@ def checkpoint_from_json(obj: object, field: str = "checkpoint") -> tuple[Checkp
         CheckpointStatus.from_label(_get(obj, "status", field), f"{field}.status"),
     )
     return cp, l1_tx
-

@@ -98,4 +98,6 @@ def verify_dataset_proof(p: DatasetProof, record: bytes) -> None:
     try:
         verify_inclusion(p.leaf_hash, p.index, p.size, p.proof, p.root)
     except InclusionProofError as exc:
-        raise DatasetProofError(f"the sample's inclusion proof in the dataset does not verify: {exc}") from None
+        raise DatasetProofError(
+            f"the sample's inclusion proof in the dataset does not verify: {exc}"
+        ) from None

@@ -50,7 +50,9 @@ class MalformedResponseError(AttestError):
     """An answer that is not a JSON-RPC 2.0 response: the peer is faulty, not the request."""
 
 
-def request(method: str, params: Sequence[Any] | Mapping[str, Any], req_id: int | str) -> dict[str, Any]:
+def request(
+    method: str, params: Sequence[Any] | Mapping[str, Any], req_id: int | str
+) -> dict[str, Any]:
     """A request object (`params` by position or by name)."""
     return {"jsonrpc": VERSION, "id": req_id, "method": method, "params": params}
 
@@ -76,7 +78,9 @@ def decode_result(answer: Any) -> Any:
         raise MalformedResponseError(f"not a JSON-RPC response object: {answer!r:.200}")
     has_error, has_result = "error" in answer, "result" in answer
     if has_error == has_result:
-        raise MalformedResponseError(f"a response needs exactly one of result and error: {answer!r:.200}")
+        raise MalformedResponseError(
+            f"a response needs exactly one of result and error: {answer!r:.200}"
+        )
     if has_result:
         return answer["result"]
     err = answer["error"]
@@ -104,7 +108,12 @@ def index_batch(answers: Any, ids: Sequence[int | str]) -> dict[int | str, Any]:
         if not isinstance(answer, dict):
             raise MalformedResponseError(f"batch entry is not an object: {answer!r:.200}")
         rid = answer.get("id")
-        if not isinstance(rid, int | str) or isinstance(rid, bool) or rid not in wanted or rid in by_id:
+        if (
+            not isinstance(rid, int | str)
+            or isinstance(rid, bool)
+            or rid not in wanted
+            or rid in by_id
+        ):
             raise MalformedResponseError(f"batch entry with an unknown or repeated id: {rid!r:.50}")
         by_id[rid] = answer
     if len(by_id) != len(wanted):

@@ -201,7 +201,9 @@ def verify_expectations(record: bytes, expectations: Expectations) -> None:
     if expectations.kind is not None and expectations.kind != rec.kind:
         shown = decode_kind(rec.kind) if is_valid_kind(rec.kind) else _hx(rec.kind)
         want = (
-            decode_kind(expectations.kind) if is_valid_kind(expectations.kind) else _hx(expectations.kind)
+            decode_kind(expectations.kind)
+            if is_valid_kind(expectations.kind)
+            else _hx(expectations.kind)
         )
         raise ExpectationMismatchError("kind", want, shown)
     _check_expected("subject", expectations.subject, rec.subject)
@@ -308,9 +310,7 @@ def verify_anchor(bundle: ProofBundle) -> CheckpointRef:
 # --- step 4: L1 ----------------------------------------------------------------------------
 
 
-def verify_l1_checkpoint(
-    claimed: CheckpointRef, l1: L1Checkpoint, *, allow_pending: bool
-) -> None:
+def verify_l1_checkpoint(claimed: CheckpointRef, l1: L1Checkpoint, *, allow_pending: bool) -> None:
     """Step 4: L1's own row for the checkpoint agrees with what was served.
 
     Raises `L1MismatchError` when L1 has no such checkpoint, has reverted it, or holds another
@@ -346,7 +346,9 @@ def verify_l1_checkpoint(
 # --- step 5: the trusted state -------------------------------------------------------------
 
 
-def needs_consistency_proof(trusted: TrustedCheckpoint | None, l1: L1Checkpoint) -> tuple[int, int] | None:
+def needs_consistency_proof(
+    trusted: TrustedCheckpoint | None, l1: L1Checkpoint
+) -> tuple[int, int] | None:
     """The (first, second) sizes of the consistency proof step 5 needs, or None."""
     if trusted is None or trusted.size == l1.size:
         return None

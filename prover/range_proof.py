@@ -28,7 +28,9 @@ def _check_range(start: int, end: int, tree_size: int) -> None:
     if not 0 < tree_size <= MAX_TREE_SIZE:
         raise InvalidFieldError("tree_size", f"must be in [1, 2**40], got {tree_size}")
     if not 0 <= start < end <= tree_size:
-        raise InvalidFieldError("range", f"need 0 <= start < end <= {tree_size}, got [{start}, {end})")
+        raise InvalidFieldError(
+            "range", f"need 0 <= start < end <= {tree_size}, got [{start}, {end})"
+        )
 
 
 def _node(reader: NodeReader, level: int, index: int, tree_size: int) -> Hash32:
@@ -99,7 +101,9 @@ def verify_range(
     revert on chain for its proof. Malformed arguments raise `InvalidFieldError`.
     """
     if root_from_range(leaf_hashes, start, tree_size, proof) != root:
-        raise InclusionProofError(f"range [{start}, {start + len(leaf_hashes)}) does not match the root")
+        raise InclusionProofError(
+            f"range [{start}, {start + len(leaf_hashes)}) does not match the root"
+        )
 
 
 def is_valid_range(

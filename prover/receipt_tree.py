@@ -48,7 +48,9 @@ def compute_receipt_tree(leaf_hashes: Sequence[bytes]) -> ReceiptTree:
     return ReceiptTree(root=root, paths=cast(tuple[tuple[Hash32, ...], ...], paths))
 
 
-def compute_receipt_tree_hex(leaf_hashes: Sequence[bytes]) -> tuple[Hash32, tuple[tuple[str, ...], ...]]:
+def compute_receipt_tree_hex(
+    leaf_hashes: Sequence[bytes],
+) -> tuple[Hash32, tuple[tuple[str, ...], ...]]:
     """`compute_receipt_tree` with the paths as 0x-hex strings, for the JSON answers.
 
     Each node is hex-encoded once (about 2n conversions) rather than once per path it appears

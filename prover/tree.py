@@ -58,7 +58,8 @@ class CompactTree:
             raise InvalidFieldError("tree_size", f"must be in [0, 2**40], got {size}")
         if len(frontier) != size.bit_count():
             raise InvalidFieldError(
-                "frontier", f"tree of size {size} needs {size.bit_count()} hashes, got {len(frontier)}"
+                "frontier",
+                f"tree of size {size} needs {size.bit_count()} hashes, got {len(frontier)}",
             )
         self.size = size
         self.frontier: list[bytes] = list(frontier)

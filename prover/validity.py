@@ -183,13 +183,16 @@ def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
     if int.from_bytes(s, "big") > SECP256K1_HALF_N:
         raise InvalidSignatureError("signature", "s is in the upper half (EIP-2)")
     # hashStruct(Event) over the raw words 2, 3, 4, 5 and 7, as the contract hashes them.
-    struct_hash = sha3.keccak_256(EVENT_TYPEHASH + record[_EVENT_WORDS] + record[_NONCE_WORD]).digest()
+    struct_hash = sha3.keccak_256(
+        EVENT_TYPEHASH + record[_EVENT_WORDS] + record[_NONCE_WORD]
+    ).digest()
     digest = sha3.keccak_256(_EIP712_PREFIX + domain_separator + struct_hash).digest()
     signer = recover_signer(digest, v, r, s)
     # Verify the signer is the submitter word (an overflowing word matches no address).
     if int.from_bytes(signer, "big") != _word(record, Word.SUBMITTER):
         raise InvalidSignatureError(
-            "signature", f"recovers to 0x{signer.hex()}, not the submitter 0x{record[SUBMITTER_BYTES].hex()}"
+            "signature",
+            f"recovers to 0x{signer.hex()}, not the submitter 0x{record[SUBMITTER_BYTES].hex()}",
         )
 
 
@@ -211,7 +214,11 @@ def check_record(record: bytes, index: int, domain_separator: bytes) -> list[Vio
     found: list[Violation] = []
     seq_word = _word(record, Word.SEQ)
     if seq_word != index:
-        found.append(Violation(FraudRule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"))
+        found.append(
+            Violation(
+                FraudRule.WRONG_SEQ, index, None, f"record says seq {seq_word}, sits at {index}"
+            )
+        )
     try:
         verify_signature_words(domain_separator, record)
     except InvalidSignatureError as e:
@@ -233,7 +240,10 @@ def check_adjacent(previous: bytes, record: bytes, index: int) -> Violation | No
     before, after = _word(previous, Word.TIMESTAMP), _word(record, Word.TIMESTAMP)
     if after < before:
         return Violation(
-            FraudRule.TIME_TRAVEL, index, index - 1, f"timestamp {after} ms after {before} ms at {index - 1}"
+            FraudRule.TIME_TRAVEL,
+            index,
+            index - 1,
+            f"timestamp {after} ms after {before} ms at {index - 1}",
         )
     return None
 
@@ -267,7 +277,9 @@ def replay_key(record: bytes) -> bytes | None:
     return record[REPLAY_KEY_WORDS]
 
 
-def check_replay(earlier_record: bytes, earlier: int, record: bytes, index: int) -> Violation | None:
+def check_replay(
+    earlier_record: bytes, earlier: int, record: bytes, index: int
+) -> Violation | None:
     """Rule 5 for the records at `earlier` < `index`: both signed with the same key."""
     if not 0 <= earlier < index:
         raise InvalidFieldError("earlier", f"must be in [0, {index}), got {earlier}")

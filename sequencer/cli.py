@@ -60,7 +60,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     parser.add_argument(
-        "--log-format", choices=("text", "json"), default="text",
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
         help="text: key=value context after the message; json: one object per line",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

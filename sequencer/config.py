@@ -303,12 +303,16 @@ def _origins(value: object, where: str) -> frozenset[str]:
     comma-separated."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
-        raise InvalidFieldError(where, 'must be a list of origins such as "http://localhost:3000", or "*"')
+        raise InvalidFieldError(
+            where, 'must be a list of origins such as "http://localhost:3000", or "*"'
+        )
     out: set[str] = set()
     for item in items:
         origin = item.strip().rstrip("/") if isinstance(item, str) else ""
         scheme, sep, rest = origin.partition("://")
-        if origin != "*" and (scheme not in ("http", "https") or not sep or not rest or "/" in rest):
+        if origin != "*" and (
+            scheme not in ("http", "https") or not sep or not rest or "/" in rest
+        ):
             raise InvalidFieldError(where, f"an origin is scheme://host[:port] or *, got {item!r}")
         out.add(origin)
     return frozenset(out)
@@ -399,110 +403,274 @@ class Setting:
 _REQUIRED: Final[str] = "required"
 
 SERVE: Final[tuple[Setting, ...]] = (
-    Setting("data_dir", PATH, "data_dir", "directory of the LevelDB store", "DIR", default=_REQUIRED),
-    Setting("rpc", HOST_PORT, None, "HOST:PORT to listen on", "HOST:PORT",
-            default=f'"{DEFAULT_HOST}:{SEQUENCER_PORT}"'),
+    Setting(
+        "data_dir", PATH, "data_dir", "directory of the LevelDB store", "DIR", default=_REQUIRED
+    ),
+    Setting(
+        "rpc",
+        HOST_PORT,
+        None,
+        "HOST:PORT to listen on",
+        "HOST:PORT",
+        default=f'"{DEFAULT_HOST}:{SEQUENCER_PORT}"',
+    ),
     Setting("dev", BOOL, "dev", "add the bearer token 'dev' and print it"),
     Setting("l1_rpc", URL, "l1_rpc", "L1 JSON-RPC URL (none: no checkpoints)", "URL"),
     Setting("contract", ADDRESS, "l1_contract", "rollup contract address on L1", "ADDR"),
-    Setting("checkpoint_interval", SECONDS, "checkpoint_interval_s",
-            "seconds between checkpoints on L1", "S"),
+    Setting(
+        "checkpoint_interval",
+        SECONDS,
+        "checkpoint_interval_s",
+        "seconds between checkpoints on L1",
+        "S",
+    ),
     Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
-    Setting("l1_clock_lag", SECONDS_OR_ZERO, "l1_clock_lag_s",
-            "seconds L1 block times may lag this clock", "S"),
-    Setting("inject", STRING, "inject",
-            "misbehave once in this way, for demonstrations (never on a real chain): "
-            "bad-signature, wrong-seq, time-travel, replay, withhold-data, break-receipt", "FAULT"),
-    Setting("ingest_workers", COUNT, "ingest_workers",
-            "check submissions in N worker processes (0: on the event loop)", "N"),
-    Setting("sequencer_key_file", PATH, None, "file holding the sequencer's 0x-hex key", "FILE",
-            default="the dev key"),
-    Setting("cors_origins", ORIGINS, "cors_origins",
-            "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
-            "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting(
+        "l1_clock_lag",
+        SECONDS_OR_ZERO,
+        "l1_clock_lag_s",
+        "seconds L1 block times may lag this clock",
+        "S",
+    ),
+    Setting(
+        "inject",
+        STRING,
+        "inject",
+        "misbehave once in this way, for demonstrations (never on a real chain): "
+        "bad-signature, wrong-seq, time-travel, replay, withhold-data, break-receipt",
+        "FAULT",
+    ),
+    Setting(
+        "ingest_workers",
+        COUNT,
+        "ingest_workers",
+        "check submissions in N worker processes (0: on the event loop)",
+        "N",
+    ),
+    Setting(
+        "sequencer_key_file",
+        PATH,
+        None,
+        "file holding the sequencer's 0x-hex key",
+        "FILE",
+        default="the dev key",
+    ),
+    Setting(
+        "cors_origins",
+        ORIGINS,
+        "cors_origins",
+        "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
+        "explorer (comma-separated as a flag; * for any)",
+        "ORIGINS",
+        default="none",
+    ),
     Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
-    Setting("chain_id", INTEGER, "chain_id",
-            "EIP-712 domain chainId while no L1 is attached (else L1's)", flag=False),
-    Setting("verifying_contract", ADDRESS_BYTES, "verifying_contract",
-            "EIP-712 domain verifyingContract while no L1 is attached (else --contract)",
-            flag=False, default='"0x' + "00" * 20 + '"'),
-    Setting("block_max_records", INTEGER, "block_max_records",
-            "a block is sealed when it holds this many records", flag=False),
-    Setting("block_interval_ms", INTEGER, "block_interval_ms",
-            "an open block is sealed this long after its first record", flag=False),
-    Setting("receipt_deadline_s", INTEGER, "receipt_deadline_s",
-            "a receipt promises a covering checkpoint within this many seconds", flag=False),
-    Setting("max_queue_events", INTEGER, "max_queue_events",
-            "events waiting for the writer before submissions are refused", flag=False),
-    Setting("max_group_events", INTEGER, "max_group_events",
-            "at most this many events in one group commit", flag=False),
-    Setting("max_batch_events", INTEGER, "max_batch_events",
-            "at most this many events in one attest_submitBatch", flag=False),
-    Setting("max_body_bytes", INTEGER, "max_body_bytes", "largest HTTP request body accepted",
-            flag=False),
-    Setting("allowlist", ADDRESSES, "allowlist", "only these addresses may submit signed events",
-            flag=False, default="anyone"),
-    Setting("tokens", TOKENS, None,
-            'bearer tokens: "sha256:<hex>" = "0x<address it vouches as>"', flag=False,
-            default="none"),
+    Setting(
+        "chain_id",
+        INTEGER,
+        "chain_id",
+        "EIP-712 domain chainId while no L1 is attached (else L1's)",
+        flag=False,
+    ),
+    Setting(
+        "verifying_contract",
+        ADDRESS_BYTES,
+        "verifying_contract",
+        "EIP-712 domain verifyingContract while no L1 is attached (else --contract)",
+        flag=False,
+        default='"0x' + "00" * 20 + '"',
+    ),
+    Setting(
+        "block_max_records",
+        INTEGER,
+        "block_max_records",
+        "a block is sealed when it holds this many records",
+        flag=False,
+    ),
+    Setting(
+        "block_interval_ms",
+        INTEGER,
+        "block_interval_ms",
+        "an open block is sealed this long after its first record",
+        flag=False,
+    ),
+    Setting(
+        "receipt_deadline_s",
+        INTEGER,
+        "receipt_deadline_s",
+        "a receipt promises a covering checkpoint within this many seconds",
+        flag=False,
+    ),
+    Setting(
+        "max_queue_events",
+        INTEGER,
+        "max_queue_events",
+        "events waiting for the writer before submissions are refused",
+        flag=False,
+    ),
+    Setting(
+        "max_group_events",
+        INTEGER,
+        "max_group_events",
+        "at most this many events in one group commit",
+        flag=False,
+    ),
+    Setting(
+        "max_batch_events",
+        INTEGER,
+        "max_batch_events",
+        "at most this many events in one attest_submitBatch",
+        flag=False,
+    ),
+    Setting(
+        "max_body_bytes",
+        INTEGER,
+        "max_body_bytes",
+        "largest HTTP request body accepted",
+        flag=False,
+    ),
+    Setting(
+        "allowlist",
+        ADDRESSES,
+        "allowlist",
+        "only these addresses may submit signed events",
+        flag=False,
+        default="anyone",
+    ),
+    Setting(
+        "tokens",
+        TOKENS,
+        None,
+        'bearer tokens: "sha256:<hex>" = "0x<address it vouches as>"',
+        flag=False,
+        default="none",
+    ),
 )
 """`attest serve`'s table; `Config` holds the defaults."""
 
 VALIDATE: Final[tuple[Setting, ...]] = (
-    Setting("sequencer", SEQUENCER_URLS, "upstreams",
-            "upstream URL: the sequencer, or any follower (repeat: tried in order)", "URL",
-            default=_REQUIRED),
+    Setting(
+        "sequencer",
+        SEQUENCER_URLS,
+        "upstreams",
+        "upstream URL: the sequencer, or any follower (repeat: tried in order)",
+        "URL",
+        default=_REQUIRED,
+    ),
     Setting("l1_rpc", URL, "l1_rpc", "L1 JSON-RPC URL", "URL", default=_REQUIRED),
-    Setting("contract", ADDRESS, "contract", "rollup contract address on L1", "ADDR",
-            default=_REQUIRED),
-    Setting("key_file", PATH, None, "file holding the validator's 0x-hex L1 key", "FILE",
-            default=_REQUIRED),
-    Setting("data_dir", PATH, "data_dir", "directory of the replica (LevelDB)", "DIR",
-            default=_REQUIRED),
-    Setting("rpc", HOST_PORT, None, "HOST:PORT to serve reads on", "HOST:PORT",
-            default=f'"{DEFAULT_HOST}:{VALIDATOR_PORT}"'),
+    Setting(
+        "contract", ADDRESS, "contract", "rollup contract address on L1", "ADDR", default=_REQUIRED
+    ),
+    Setting(
+        "key_file",
+        PATH,
+        None,
+        "file holding the validator's 0x-hex L1 key",
+        "FILE",
+        default=_REQUIRED,
+    ),
+    Setting(
+        "data_dir", PATH, "data_dir", "directory of the replica (LevelDB)", "DIR", default=_REQUIRED
+    ),
+    Setting(
+        "rpc",
+        HOST_PORT,
+        None,
+        "HOST:PORT to serve reads on",
+        "HOST:PORT",
+        default=f'"{DEFAULT_HOST}:{VALIDATOR_PORT}"',
+    ),
     Setting("poll_interval", SECONDS, "poll_s", "seconds between L1 rounds", "S"),
     Setting("pull_interval", SECONDS, "pull_s", "seconds between pulls when up to date", "S"),
-    Setting("da_grace", SECONDS_OR_ZERO, "da_grace_s",
-            "seconds records may stay unavailable before a DA challenge", "S"),
+    Setting(
+        "da_grace",
+        SECONDS_OR_ZERO,
+        "da_grace_s",
+        "seconds records may stay unavailable before a DA challenge",
+        "S",
+    ),
     Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
-    Setting("upstream_timeout", SECONDS, "upstream_timeout_s",
-            "seconds per HTTP request to an upstream", "S"),
-    Setting("cors_origins", ORIGINS, "cors_origins",
-            "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
-            "explorer (comma-separated as a flag; * for any)", "ORIGINS", default="none"),
+    Setting(
+        "upstream_timeout",
+        SECONDS,
+        "upstream_timeout_s",
+        "seconds per HTTP request to an upstream",
+        "S",
+    ),
+    Setting(
+        "cors_origins",
+        ORIGINS,
+        "cors_origins",
+        "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
+        "explorer (comma-separated as a flag; * for any)",
+        "ORIGINS",
+        default="none",
+    ),
     Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
 )
 """`attest validate`'s table; `ValidatorConfig` holds the defaults."""
 
 DEVNET: Final[tuple[Setting, ...]] = (
-    Setting("data_dir", PATH, "data_dir", "sequencer data", "DIR",
-            default="a new temporary directory"),
-    Setting("rpc", HOST_PORT, None, "sequencer HOST:PORT", "HOST:PORT",
-            default=f'"{DEFAULT_HOST}:{SEQUENCER_PORT}"'),
+    Setting(
+        "data_dir", PATH, "data_dir", "sequencer data", "DIR", default="a new temporary directory"
+    ),
+    Setting(
+        "rpc",
+        HOST_PORT,
+        None,
+        "sequencer HOST:PORT",
+        "HOST:PORT",
+        default=f'"{DEFAULT_HOST}:{SEQUENCER_PORT}"',
+    ),
     Setting("l1_port", PORT, "l1_port", "port of the embedded L1 node", "PORT"),
-    Setting("l1_rpc", URL, "l1_rpc", "use this L1 node instead of the embedded one", "URL",
-            default="the embedded L1"),
-    Setting("checkpoint_interval", SECONDS, "checkpoint_interval_s",
-            "seconds between checkpoints on L1", "S"),
+    Setting(
+        "l1_rpc",
+        URL,
+        "l1_rpc",
+        "use this L1 node instead of the embedded one",
+        "URL",
+        default="the embedded L1",
+    ),
+    Setting(
+        "checkpoint_interval",
+        SECONDS,
+        "checkpoint_interval_s",
+        "seconds between checkpoints on L1",
+        "S",
+    ),
     Setting("challenge_window", INTEGER, "challenge_window_s", "challenge window, seconds", "S"),
     Setting("da_window", INTEGER, "da_window_s", "DA response window, seconds", "S"),
     Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
-    Setting("inject", STRING, "inject",
-            "the sequencer misbehaves once in this way (see attest serve --help)", "FAULT"),
+    Setting(
+        "inject",
+        STRING,
+        "inject",
+        "the sequencer misbehaves once in this way (see attest serve --help)",
+        "FAULT",
+    ),
     Setting("no_validator", BOOL, "no_validator", "do not start the validator"),
-    Setting("validator_rpc", HOST_PORT, None, "validator HOST:PORT", "HOST:PORT",
-            default=f'"{DEFAULT_HOST}:{VALIDATOR_PORT}"'),
+    Setting(
+        "validator_rpc",
+        HOST_PORT,
+        None,
+        "validator HOST:PORT",
+        "HOST:PORT",
+        default=f'"{DEFAULT_HOST}:{VALIDATOR_PORT}"',
+    ),
 )
 """`attest devnet`'s table; `DevnetConfig` holds the defaults."""
 
 SECTIONS: Final[dict[str, tuple[Setting, ...]]] = {
-    "serve": SERVE, "validate": VALIDATE, "devnet": DEVNET,
+    "serve": SERVE,
+    "validate": VALIDATE,
+    "devnet": DEVNET,
 }
 """Each command's table in the file."""
 
 CONFIG_CLASSES: Final[dict[str, type]] = {
-    "serve": Config, "validate": ValidatorConfig, "devnet": DevnetConfig,
+    "serve": Config,
+    "validate": ValidatorConfig,
+    "devnet": DevnetConfig,
 }
 """Each command's config dataclass: the home of its defaults."""
 
@@ -602,7 +770,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, command: str) -> Non
     given wins over the file, a flag left out leaves the file's value or the default.
     """
     parser.add_argument(
-        "--config", default=None, metavar="FILE",
+        "--config",
+        default=None,
+        metavar="FILE",
         help=f"TOML file whose [{command}] table sets any option below (docs/config.md); "
         "flags given override it",
     )
@@ -611,20 +781,36 @@ def add_settings_arguments(parser: argparse.ArgumentParser, command: str) -> Non
             continue
         default = documented_default(command, s)
         text = s.help + (
-            "" if s.kind is BOOL else " (required)" if default == _REQUIRED else f" (default: {default})"
+            ""
+            if s.kind is BOOL
+            else " (required)"
+            if default == _REQUIRED
+            else f" (default: {default})"
         )
         text = text.replace("%", "%%")
         if s.kind is BOOL:
-            parser.add_argument(s.flag_name, dest=s.key, action="store_true", default=None,
-                                help=text)
+            parser.add_argument(
+                s.flag_name, dest=s.key, action="store_true", default=None, help=text
+            )
         elif s.kind is SEQUENCER_URLS:
-            parser.add_argument(s.flag_name, dest=s.key, action="append", default=None,
-                                type=sequencer_url_type(s.flag_name),
-                                metavar=s.metavar, help=text)
+            parser.add_argument(
+                s.flag_name,
+                dest=s.key,
+                action="append",
+                default=None,
+                type=sequencer_url_type(s.flag_name),
+                metavar=s.metavar,
+                help=text,
+            )
         else:
-            parser.add_argument(s.flag_name, dest=s.key, default=None,
-                                type=_flag_type(s.kind, s.flag_name), metavar=s.metavar,
-                                help=text)
+            parser.add_argument(
+                s.flag_name,
+                dest=s.key,
+                default=None,
+                type=_flag_type(s.kind, s.flag_name),
+                metavar=s.metavar,
+                help=text,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,8 +897,10 @@ def serve_config(args: argparse.Namespace) -> Config:
     if config.dev:
         config = config.with_dev()
     if config.l1_rpc is not None and config.l1_contract is None:
-        raise UsageError("attest serve: an L1 endpoint (l1_rpc) needs the rollup contract address"
-                         " (--contract, or contract in [serve])")
+        raise UsageError(
+            "attest serve: an L1 endpoint (l1_rpc) needs the rollup contract address"
+            " (--contract, or contract in [serve])"
+        )
     return config
 
 
@@ -778,8 +966,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the form the [serve.tokens] table of the config file stores. The token itself is "
         "never printed; keep it out of argv, where other users can see it.",
     )
-    h.add_argument("--token-file", default=None, metavar="FILE",
-                   help="read the token from FILE (default: stdin)")
-    h.add_argument("--address", default=None, metavar="ADDR", type=_flag_type(ADDRESS, "--address"),
-                   help='print a whole [serve.tokens] line: "sha256:<hex>" = "ADDR"')
+    h.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="read the token from FILE (default: stdin)",
+    )
+    h.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        type=_flag_type(ADDRESS, "--address"),
+        help='print a whole [serve.tokens] line: "sha256:<hex>" = "ADDR"',
+    )
     h.set_defaults(handler=_cmd_token_hash)

@@ -36,7 +36,9 @@ def _cmd_version(args: argparse.Namespace) -> int:
     except (NotFoundError, StorageError) as exc:
         sys.stderr.write(f"attest db version: {exc}\n")
         return 1
-    state = "current" if found == SCHEMA_VERSION else f"needs `attest db migrate` to {SCHEMA_VERSION}"
+    state = (
+        "current" if found == SCHEMA_VERSION else f"needs `attest db migrate` to {SCHEMA_VERSION}"
+    )
     print(f"{args.db}: schema version {found} ({state})", flush=True)
     return 0
 
@@ -50,8 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Upgrade a LevelDB store written by an older attest-rollup to the current "
         "schema, in one atomic write batch per step, after copying it to PATH.bak-schemaN.",
     )
-    m.add_argument("--db", required=True, metavar="PATH",
-                   help="the LevelDB directory: DATA_DIR/log (sequencer) or DATA_DIR/replica (validator)")
+    m.add_argument(
+        "--db",
+        required=True,
+        metavar="PATH",
+        help="the LevelDB directory: DATA_DIR/log (sequencer) or DATA_DIR/replica (validator)",
+    )
     m.add_argument("--no-backup", action="store_true", help="do not keep a copy of the old store")
     m.set_defaults(handler=_cmd_migrate)
     v = db_sub.add_parser("version", help="print a store's schema version")

@@ -15,7 +15,9 @@ import orjson
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName",
+    "message",
+    "asctime",
+    "taskName",
 }
 
 

@@ -300,7 +300,8 @@ class Store:
         started = time.perf_counter()
         if not 0 <= node_chunk_bits <= schema.MAX_NODE_CHUNK_BITS:
             raise InvalidFieldError(
-                "node_chunk_bits", f"must be in [0, {schema.MAX_NODE_CHUNK_BITS}], got {node_chunk_bits}"
+                "node_chunk_bits",
+                f"must be in [0, {schema.MAX_NODE_CHUNK_BITS}], got {node_chunk_bits}",
             )
         fspath = os.fspath(path)
         if create:
@@ -409,7 +410,9 @@ class Store:
         head = self._head
         stored = self.read_nodes(range_node_ids(0, head.tree_size))
         if tuple(stored) != head.frontier:
-            raise StorageError(f"corrupt store: frontier differs from stored nodes at {head.tree_size}")
+            raise StorageError(
+                f"corrupt store: frontier differs from stored nodes at {head.tree_size}"
+            )
         if head.block_count:
             block = self._read_block(head.block_count - 1)
             if block.block_hash != head.last_block_hash or block.end != head.last_block_end:
@@ -554,8 +557,11 @@ class Store:
         record_partial = self._record_partial
         if entries:
             record_partial = _put_chunks(
-                put, schema.record_chunk_key, first_seq // RECORDS_PER_CHUNK,
-                record_partial + b"".join(e.record for e in entries), RECORDS_PER_CHUNK * RECORD_SIZE,
+                put,
+                schema.record_chunk_key,
+                first_seq // RECORDS_PER_CHUNK,
+                record_partial + b"".join(e.record for e in entries),
+                RECORDS_PER_CHUNK * RECORD_SIZE,
             )
         root = tree.root()
         head = Head(new_size, root, tuple(tree.frontier), number, parent, start)
@@ -602,8 +608,11 @@ class Store:
             if len(partial) != (first & mask) * HASH_SIZE:
                 raise AssertionError(f"partial chunk of level {level} out of step with the tree")
             partials[level] = _put_chunks(
-                put, partial_key(schema.node_chunk_key, level), first >> bits,
-                partial + b"".join(nodes), chunk_bytes,
+                put,
+                partial_key(schema.node_chunk_key, level),
+                first >> bits,
+                partial + b"".join(nodes),
+                chunk_bytes,
             )
         return partials
 
@@ -615,7 +624,8 @@ class Store:
         with self._write_lock:
             if not 0 <= index <= self._checkpoint_count:
                 raise InvalidFieldError(
-                    "index", f"must be in [0, {self._checkpoint_count}] (append or overwrite), got {index}"
+                    "index",
+                    f"must be in [0, {self._checkpoint_count}] (append or overwrite), got {index}",
                 )
             self._db.put(schema.checkpoint_key(index), bytes(value), sync=True)
             # After this write, a crash keeps checkpoint `index` as `value`.
@@ -679,7 +689,8 @@ class Store:
         )
         offset = start - first * RECORDS_PER_CHUNK
         out = [
-            data[i * RECORD_SIZE : (i + 1) * RECORD_SIZE] for i in range(offset, offset + end - start)
+            data[i * RECORD_SIZE : (i + 1) * RECORD_SIZE]
+            for i in range(offset, offset + end - start)
         ]
         if not out or len(out[-1]) != RECORD_SIZE:
             raise StorageError(f"corrupt store: records [{start}, {end}) are incomplete")

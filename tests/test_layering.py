@@ -17,15 +17,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _SERVICES = ("sequencer.node", "sequencer.validator", "sequencer.lightclient", "sequencer.devnet")
 
-_HEAVY = ("web3", "eth", "eth_account", "eth_tester", "eth_abi", "vyper", "plyvel", "trio",
-          "state_db", "l1_contracts", "sequencer.l1", "sequencer.node", "sequencer.validator",
-          "sequencer.devnet", "sequencer.rpc")
+_HEAVY = (
+    "web3",
+    "eth",
+    "eth_account",
+    "eth_tester",
+    "eth_abi",
+    "vyper",
+    "plyvel",
+    "trio",
+    "state_db",
+    "l1_contracts",
+    "sequencer.l1",
+    "sequencer.node",
+    "sequencer.validator",
+    "sequencer.devnet",
+    "sequencer.rpc",
+)
 """What the client install (`pip install attest-rollup`) does not have, or must not need."""
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The protocol: no I/O, no concurrency, nothing above it.
-    "prover": ("trio", "plyvel", "state_db", "sequencer", "l1_contracts", "socket", "http",
-               "urllib", "subprocess", "web3", "requests", "threading", "asyncio"),
+    "prover": (
+        "trio",
+        "plyvel",
+        "state_db",
+        "sequencer",
+        "l1_contracts",
+        "socket",
+        "http",
+        "urllib",
+        "subprocess",
+        "web3",
+        "requests",
+        "threading",
+        "asyncio",
+    ),
     # Storage: synchronous, knows the protocol only.
     "state_db": ("trio", "sequencer", "l1_contracts", "web3", "asyncio"),
     # The transport every service shares: no service, no L1.
@@ -36,17 +63,29 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The sequencer process never reaches into a follower or a client.
     "sequencer.node": ("sequencer.validator", "sequencer.lightclient", "sequencer.devnet"),
     # A validator shares the transport and L1 access, never the sequencer's write path.
-    "sequencer.validator": ("sequencer.node", "sequencer.l1.committer", "sequencer.lightclient",
-                            "sequencer.devnet"),
+    "sequencer.validator": (
+        "sequencer.node",
+        "sequencer.l1.committer",
+        "sequencer.lightclient",
+        "sequencer.devnet",
+    ),
     # The explorer is served by the sequencer and by every follower: it reads through the
     # shared transport and a store, and knows no service, no L1 access (the pages read L1
     # themselves, in the browser).
     "sequencer.explorer": (*_SERVICES, "sequencer.l1", "l1_contracts", "web3"),
     # The light client is a blocking CLI: no service, no storage, no event loop; of L1 access
     # only the read-only reader (it never signs).
-    "sequencer.lightclient": (*_SERVICES[:2], "sequencer.devnet", "sequencer.l1.account",
-                              "sequencer.l1.rounds", "sequencer.l1.committer", "sequencer.l1.deploy",
-                              "state_db", "plyvel", "trio"),
+    "sequencer.lightclient": (
+        *_SERVICES[:2],
+        "sequencer.devnet",
+        "sequencer.l1.account",
+        "sequencer.l1.rounds",
+        "sequencer.l1.committer",
+        "sequencer.l1.deploy",
+        "state_db",
+        "plyvel",
+        "trio",
+    ),
     # The client library runs on the core install: protocol code plus httpx/anyio, nothing of
     # the server (docs/design.md, "The client").
     "sequencer.client": (*_HEAVY, "sequencer.lightclient", "sequencer.toolkit"),
@@ -108,7 +147,9 @@ def test_client_imports_no_server_package_at_run_time() -> None:
         "heavy = ('web3', 'eth', 'eth_account', 'eth_tester', 'vyper', 'plyvel', 'trio', 'eth_abi')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout.strip() == "[]", out.stdout
 
 

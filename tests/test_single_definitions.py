@@ -22,7 +22,11 @@ PACKAGES = ("prover", "sequencer", "state_db", "l1_contracts", "bench")
 # (what, regex over code with strings and comments blanked, the files allowed to match)
 DEFINITIONS: list[tuple[str, str, frozenset[str]]] = [
     ("RECORD_SIZE defined", r"^\s*RECORD_SIZE\s*(:[^=\n]*)?=", frozenset({"prover/record.py"})),
-    ("record word layout defined", r"^class Word\b|^def word_slice\b", frozenset({"prover/record.py"})),
+    (
+        "record word layout defined",
+        r"^class Word\b|^def word_slice\b",
+        frozenset({"prover/record.py"}),
+    ),
     ("validity rule enum", r"^class Rule\b", frozenset()),
     ("fraud rule enum", r"^class FraudRule\b", frozenset({"prover/validity.py"})),
     ("checkpoint status enum", r"^class CheckpointStatus\b", frozenset({"prover/checkpoint.py"})),
@@ -34,7 +38,11 @@ DEFINITIONS: list[tuple[str, str, frozenset[str]]] = [
         r"|parse_signature_bytes|hex0x|encode_hashes)\b",
         frozenset({"prover/wire.py"}),
     ),
-    ("checkpoint JSON", r"^\s*def _?checkpoint_(json|from_json)\b", frozenset({"prover/checkpoint.py"})),
+    (
+        "checkpoint JSON",
+        r"^\s*def _?checkpoint_(json|from_json)\b",
+        frozenset({"prover/checkpoint.py"}),
+    ),
     (
         "event or block JSON",
         r"^\s*def _?(event_json|block_json|event_from_json|block_from_json)\b",
@@ -95,7 +103,9 @@ def _code_of(source: str) -> str:
     lines = source.splitlines(keepends=True)
     out = [list(line) for line in lines]
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type in (tokenize.STRING, tokenize.COMMENT) or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+        if tok.type in (tokenize.STRING, tokenize.COMMENT) or tok.type == getattr(
+            tokenize, "FSTRING_MIDDLE", -1
+        ):
             (r0, c0), (r1, c1) = tok.start, tok.end
             for r in range(r0, r1 + 1):
                 row = out[r - 1]
@@ -147,9 +157,11 @@ def test_the_guard_sees_what_it_guards() -> None:
                 continue
             assert re.search(pattern, _code(ROOT / rel), re.MULTILINE), f"{what}: not in {rel}"
     assert _record_offsets("x = earlier[24:32]") == ["earlier[24:32]"]
-    assert _record_offsets("t = template[:24] + b + template[64:]") == ["template[:24]", "template[64:]"]
+    assert _record_offsets("t = template[:24] + b + template[64:]") == [
+        "template[:24]",
+        "template[64:]",
+    ]
     assert _record_offsets("n = len(b) == 352 or b[287]") == ["352", "[287]"]
     assert _record_offsets("h = head[16:24] + sig[32:64] + x[1:2] + y[3520]") == []
     assert re.search(DEFINITIONS[-1][1], _code_of("bytes.fromhex(value[2:])"))
     assert not re.search(DEFINITIONS[-1][1], _code_of('bytes.fromhex("de7d")'))
-

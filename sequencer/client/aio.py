@@ -29,14 +29,29 @@ from sequencer.client.transport import DEFAULT_RETRIES, AsyncTransport
 class AsyncClient:
     """The async twin of `Client` (same arguments, same results, awaited)."""
 
-    def __init__(self, url: str, *, token: str | None = None, signer: EventSigner | None = None,
-                 timeout: float = 30.0, retries: int = DEFAULT_RETRIES, **light: Any) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        signer: EventSigner | None = None,
+        timeout: float = 30.0,
+        retries: int = DEFAULT_RETRIES,
+        **light: Any,
+    ) -> None:
         self.rpc = AsyncTransport(url, token=token, timeout=timeout, retries=retries)
         self.signer = signer
         self._nonces = NonceSource()
         # The blocking twin does the light-client work in a worker thread.
-        self._sync = Client(url, token=token, signer=signer, timeout=timeout, retries=retries,
-                            nonces=self._nonces, **light)
+        self._sync = Client(
+            url,
+            token=token,
+            signer=signer,
+            timeout=timeout,
+            retries=retries,
+            nonces=self._nonces,
+            **light,
+        )
         self._status: Status | None = None
         self._signing: EventSigning | None = None
         self._receipt_signer: bytes | None = None
@@ -74,31 +89,39 @@ class AsyncClient:
             return [ev if isinstance(ev, dict) else ev.wire() for ev in events]
         # Signing costs ~0.2 ms an event: a batch is signed in a worker thread, not on the loop.
         return await anyio.to_thread.run_sync(
-            lambda: [ev if isinstance(ev, dict) else signing.sign(ev) for ev in events])
+            lambda: [ev if isinstance(ev, dict) else signing.sign(ev) for ev in events]
+        )
 
     async def submit(self, event: Event | dict[str, Any]) -> Accepted:
         (wire,) = await self.prepare([event])
         answer = await self.rpc.call("attest_submit", wire, idempotent="signature" in wire)
         st = await self._known()
-        (accepted,) = verify_answer(answer, 1, st.domain.separator, await self.receipt_signer(), batch=False)
+        (accepted,) = verify_answer(
+            answer, 1, st.domain.separator, await self.receipt_signer(), batch=False
+        )
         return accepted
 
     async def submit_batch(self, events: Sequence[Event | dict[str, Any]]) -> list[Accepted]:
         if not events:
             return []
         wires = await self.prepare(events)
-        answer = await self.rpc.call("attest_submitBatch", wires,
-                                     idempotent=all("signature" in w for w in wires))
+        answer = await self.rpc.call(
+            "attest_submitBatch", wires, idempotent=all("signature" in w for w in wires)
+        )
         st = await self._known()
-        return verify_answer(answer, len(wires), st.domain.separator, await self.receipt_signer(), batch=True)
+        return verify_answer(
+            answer, len(wires), st.domain.separator, await self.receipt_signer(), batch=True
+        )
 
     async def get_event(self, seq: int) -> EventInfo:
         return await anyio.to_thread.run_sync(self._sync.get_event, seq)
 
-    async def verify(self, seq: int, expectations: Expectations | None = None, *,
-                     allow_pending: bool = False) -> Verification:
+    async def verify(
+        self, seq: int, expectations: Expectations | None = None, *, allow_pending: bool = False
+    ) -> Verification:
         return await anyio.to_thread.run_sync(
-            lambda: self._sync.verify(seq, expectations, allow_pending=allow_pending))
+            lambda: self._sync.verify(seq, expectations, allow_pending=allow_pending)
+        )
 
     async def wait_anchored(self, seq: int, *, poll: float = 0.5) -> L1Checkpoint:
         """Wait until an L1 checkpoint (pending or final) covers `seq`. Bound the wait with a
@@ -137,11 +160,21 @@ class AsyncBatcher:
     on exit every event has been answered.
     """
 
-    def __init__(self, client: AsyncClient, *, max_events: int = 2000, max_delay: float = 0.05,
-                 max_pending: int = 20_000, in_flight: int = 2,
-                 on_accepted: Any = None, on_error: Any = None) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        max_events: int = 2000,
+        max_delay: float = 0.05,
+        max_pending: int = 20_000,
+        in_flight: int = 2,
+        on_accepted: Any = None,
+        on_error: Any = None,
+    ) -> None:
         if max_events < 1 or max_pending < max_events or in_flight < 1 or max_delay <= 0:
-            raise ValueError("need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0")
+            raise ValueError(
+                "need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0"
+            )
         self.client = client
         self.max_events = max_events
         self.max_delay = max_delay
@@ -166,8 +199,9 @@ class AsyncBatcher:
         self._tg.start_soon(self._collect)
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> bool | None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
         self._closing = True
         self._wake.set()
         assert self._tg is not None

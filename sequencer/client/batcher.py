@@ -60,7 +60,9 @@ class Batcher:
         on_error: Callable[[Sequence[Event | dict[str, Any]], BaseException], None] | None = None,
     ) -> None:
         if max_events < 1 or max_pending < max_events or in_flight < 1 or max_delay <= 0:
-            raise ValueError("need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0")
+            raise ValueError(
+                "need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0"
+            )
         self.client = client
         self.max_events = max_events
         self.max_delay = max_delay
@@ -147,7 +149,12 @@ class Batcher:
                 n = len(self._buf)
                 if n:
                     waited = time.monotonic() - self._first_at
-                    if n >= self.max_events or waited >= self.max_delay or self._flushing or self._closed:
+                    if (
+                        n >= self.max_events
+                        or waited >= self.max_delay
+                        or self._flushing
+                        or self._closed
+                    ):
                         k = min(n, self.max_events)
                         batch, self._buf = self._buf[:k], self._buf[k:]
                         futs, self._futures = self._futures[:k], self._futures[k:]

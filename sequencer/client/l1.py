@@ -47,7 +47,9 @@ class L1Reader:
 
     def __init__(self, url: str, contract: bytes | str, *, timeout: float = 10.0) -> None:
         self.url = url
-        self.contract = contract if isinstance(contract, bytes) else parse_address(contract, "contract")
+        self.contract = (
+            contract if isinstance(contract, bytes) else parse_address(contract, "contract")
+        )
         self._rpc = SyncTransport(url, timeout=timeout, retries=2)
         self._chain_id: int | None = None
 
@@ -78,7 +80,9 @@ class L1Reader:
         """`eth_chainId` of the node (read once)."""
         if self._chain_id is None:
             try:
-                self._chain_id = parse_uint(self._raw("eth_chainId"), "eth_chainId", maximum=2**256 - 1)
+                self._chain_id = parse_uint(
+                    self._raw("eth_chainId"), "eth_chainId", maximum=2**256 - 1
+                )
             except L1Error:
                 raise
             except Exception as exc:
@@ -103,8 +107,16 @@ class L1Reader:
         size, root, committed_at, challenge_ends, status = self._call(
             CHECKPOINTS + index.to_bytes(32, "big"), 5
         )
-        return L1Checkpoint(self.chain_id, self.contract, index, size, Hash32(root.to_bytes(32, "big")),
-                            committed_at, challenge_ends, status)
+        return L1Checkpoint(
+            self.chain_id,
+            self.contract,
+            index,
+            size,
+            Hash32(root.to_bytes(32, "big")),
+            committed_at,
+            challenge_ends,
+            status,
+        )
 
     def choose(self, seq: int, *, allow_pending: bool) -> L1Checkpoint:
         """The checkpoint to verify `seq` against, chosen from L1 (docs/spec.md §11 step 1).

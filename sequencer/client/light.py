@@ -77,7 +77,9 @@ def fetch_event(client: Client, seq: int) -> EventInfo:
     try:
         return parse_event_info(answer, seq)
     except InvalidFieldError as exc:
-        raise ProofInvalidError(f"the server served a malformed record for seq {seq}: {exc}") from None
+        raise ProofInvalidError(
+            f"the server served a malformed record for seq {seq}: {exc}"
+        ) from None
 
 
 def fetch_bundle(client: Client, event: EventInfo, cp: L1Checkpoint) -> ProofBundle:
@@ -91,12 +93,19 @@ def fetch_bundle(client: Client, event: EventInfo, cp: L1Checkpoint) -> ProofBun
             if exc.code != NOT_FOUND:
                 raise
         else:
-            served = bundle_from_proof_json({**answer, "checkpoint": None}, meta=meta,
-                                            chain_id=cp.chain_id, contract=cp.contract)
-            return replace(served, checkpoint=CheckpointRef(cp.index, served.tree_size, served.root))
+            served = bundle_from_proof_json(
+                {**answer, "checkpoint": None},
+                meta=meta,
+                chain_id=cp.chain_id,
+                contract=cp.contract,
+            )
+            return replace(
+                served, checkpoint=CheckpointRef(cp.index, served.tree_size, served.root)
+            )
         answer = client.rpc.call("attest_getProof", event.seq)
-        served = bundle_from_proof_json({**answer, "checkpoint": None}, meta=meta,
-                                        chain_id=cp.chain_id, contract=cp.contract)
+        served = bundle_from_proof_json(
+            {**answer, "checkpoint": None}, meta=meta, chain_id=cp.chain_id, contract=cp.contract
+        )
         if served.tree_size < cp.size:
             raise UnreachableError(
                 f"the server's tree (size {served.tree_size}) is behind checkpoint {cp.index} "
@@ -107,7 +116,9 @@ def fetch_bundle(client: Client, event: EventInfo, cp: L1Checkpoint) -> ProofBun
             raise InvalidFieldError("attest_getConsistencyProof", "answer is not an object")
         return replace(
             served,
-            checkpoint=CheckpointRef(cp.index, cp.size, parse_hash32(cons.get("firstRoot"), "firstRoot")),
+            checkpoint=CheckpointRef(
+                cp.index, cp.size, parse_hash32(cons.get("firstRoot"), "firstRoot")
+            ),
             anchor_proof=parse_hashes(cons.get("proof"), "proof"),
         )
     except InvalidFieldError as exc:
@@ -163,7 +174,9 @@ def verify_event_info(
     assert l1 is not None
     notes: list[str] = []
     if client.l1_from_server():
-        notes.append("L1 endpoint/contract taken from the server's attest_status; pin them to be sure")
+        notes.append(
+            "L1 endpoint/contract taken from the server's attest_status; pin them to be sure"
+        )
     chosen = l1.choose(event.seq, allow_pending=allow_pending)
     bundle = fetch_bundle(client, event, chosen)
     states = load_trusted(client.state_path)
@@ -176,8 +189,14 @@ def verify_event_info(
             proof = parse_hashes(cons.get("proof") if isinstance(cons, dict) else None, "proof")
         except InvalidFieldError as exc:
             raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
-    verdict = verify_event(bundle, expectations, chosen, allow_pending=allow_pending,
-                           trusted=trusted, consistency_proof=proof)
+    verdict = verify_event(
+        bundle,
+        expectations,
+        chosen,
+        allow_pending=allow_pending,
+        trusted=trusted,
+        consistency_proof=proof,
+    )
     if client.state_path is not None and verdict.trusted is not None and verdict.trusted != trusted:
         save_trusted(client.state_path, replace_trusted(states, verdict.trusted))
     if chosen.status != CheckpointStatus.FINAL:
@@ -185,8 +204,9 @@ def verify_event_info(
     return chosen, verdict.final, notes
 
 
-def verify_seq(client: Client, seq: int, expectations: Expectations, *, allow_pending: bool,
-               revocations: bool) -> Verification:
+def verify_seq(
+    client: Client, seq: int, expectations: Expectations, *, allow_pending: bool, revocations: bool
+) -> Verification:
     event = fetch_event(client, seq)
     cp, final, notes = verify_event_info(client, event, expectations, allow_pending=allow_pending)
     v = Verification(event, cp, final, notes=tuple(notes))
@@ -200,8 +220,14 @@ def revocation_status(client: Client, v: Verification) -> Verification:
     later = [s for s in client.find(subject=v.event.subject) if s > v.event.seq]
     if len(later) > MAX_SUPERSESSION_SCAN:
         later = []
-        v = replace(v, notes=(*v.notes, f"more than {MAX_SUPERSESSION_SCAN} later records with this "
-                              "subject: supersession not checked (revocations were)"))
+        v = replace(
+            v,
+            notes=(
+                *v.notes,
+                f"more than {MAX_SUPERSESSION_SCAN} later records with this "
+                "subject: supersession not checked (revocations were)",
+            ),
+        )
     return with_revocations(client, v, client.get_events(later))
 
 
@@ -211,8 +237,12 @@ def revocation_status(client: Client, v: Verification) -> Verification:
 def is_revocation_of(r: EventInfo, target: EventInfo) -> bool:
     """`r` revokes `target`: kind revocation, digest = target's leaf hash, same submitter,
     later in the log."""
-    return (r.kind == KIND_REVOCATION and r.digest == target.leaf_hash
-            and r.submitter == target.submitter and r.seq > target.seq)
+    return (
+        r.kind == KIND_REVOCATION
+        and r.digest == target.leaf_hash
+        and r.submitter == target.submitter
+        and r.seq > target.seq
+    )
 
 
 def is_supersession_of(r: EventInfo, target: EventInfo) -> bool:
@@ -244,14 +274,20 @@ def with_revocations(client: Client, v: Verification, history: Sequence[EventInf
         try:
             verify_event_info(client, r, Expectations(), allow_pending=True)
         except NotFinalError:
-            notes.append(f"seq {r.seq} {'revokes' if rev else 'supersedes'} it but is not yet "
-                         "covered by any L1 checkpoint; counted anyway")
+            notes.append(
+                f"seq {r.seq} {'revokes' if rev else 'supersedes'} it but is not yet "
+                "covered by any L1 checkpoint; counted anyway"
+            )
         except (ProofError, L1MismatchError, NotIncludedError) as exc:
-            notes.append(f"seq {r.seq} claims to {'revoke' if rev else 'supersede'} it but does "
-                         f"not verify ({exc}); ignored")
+            notes.append(
+                f"seq {r.seq} claims to {'revoke' if rev else 'supersede'} it but does "
+                f"not verify ({exc}); ignored"
+            )
             continue
         (revoked if rev else superseded).append(r)
-    return replace(v, revoked_by=tuple(revoked), superseded_by=tuple(superseded), notes=tuple(notes))
+    return replace(
+        v, revoked_by=tuple(revoked), superseded_by=tuple(superseded), notes=tuple(notes)
+    )
 
 
 # --- the CI gate ----------------------------------------------------------------------------
@@ -266,8 +302,13 @@ _RANK = {  # lower is closer to "attested": the outcome reported when none is at
 
 
 def check_attestation(
-    client: Client, subject: Hash32, digest: Hash32, *, kind: str | None,
-    signers: Sequence[bytes], allow_pending: bool,
+    client: Client,
+    subject: Hash32,
+    digest: Hash32,
+    *,
+    kind: str | None,
+    signers: Sequence[bytes],
+    allow_pending: bool,
 ) -> CheckResult:
     """Every record with `subject` (paging through all of them), of `kind` when given, with
     `digest`: each is verified against L1, then checked for revocation and supersession.
@@ -277,12 +318,23 @@ def check_attestation(
     """
     kind_name = None if kind is None else encode_kind(kind).rstrip(b"\x00").decode()
     history = client.get_events(list(client.find(subject=subject)))
-    matches = [e for e in history if e.digest == digest and e.kind != KIND_REVOCATION
-               and (kind_name is None or e.kind == kind_name)]
+    matches = [
+        e
+        for e in history
+        if e.digest == digest
+        and e.kind != KIND_REVOCATION
+        and (kind_name is None or e.kind == kind_name)
+    ]
     if not matches:
-        what = f"subject {hex0x(subject)} digest {hex0x(digest)}" + (f" kind {kind_name}" if kind_name else "")
-        return CheckResult(Outcome.ABSENT, f"no record with {what} in the log "
-                           f"({len(history)} record(s) with that subject)", None, ())
+        what = f"subject {hex0x(subject)} digest {hex0x(digest)}" + (
+            f" kind {kind_name}" if kind_name else ""
+        )
+        return CheckResult(
+            Outcome.ABSENT,
+            f"no record with {what} in the log ({len(history)} record(s) with that subject)",
+            None,
+            (),
+        )
     if signers:
         allowed = [e for e in matches if e.submitter in set(signers)]
         if not allowed:
@@ -290,8 +342,12 @@ def check_attestation(
             return CheckResult(
                 Outcome.WRONG_SIGNER,
                 f"{len(matches)} matching record(s), submitted by {', '.join(by)}; none by "
-                f"{', '.join(hex0x(s) for s in signers)}", None,
-                tuple(CandidateVerdict(e, Outcome.WRONG_SIGNER, "submitter not accepted") for e in matches),
+                f"{', '.join(hex0x(s) for s in signers)}",
+                None,
+                tuple(
+                    CandidateVerdict(e, Outcome.WRONG_SIGNER, "submitter not accepted")
+                    for e in matches
+                ),
             )
         matches = allowed
     verdicts: list[CandidateVerdict] = []
@@ -306,7 +362,9 @@ def check_attestation(
     return CheckResult(best.outcome, best.message, None, tuple(verdicts))
 
 
-def _judge(client: Client, e: EventInfo, history: Sequence[EventInfo], allow_pending: bool) -> CandidateVerdict:
+def _judge(
+    client: Client, e: EventInfo, history: Sequence[EventInfo], allow_pending: bool
+) -> CandidateVerdict:
     try:
         cp, final, notes = verify_event_info(
             client, e, Expectations(subject=e.subject, digest=e.digest), allow_pending=allow_pending
@@ -323,11 +381,21 @@ def _judge(client: Client, e: EventInfo, history: Sequence[EventInfo], allow_pen
     if v.revoked:
         r = v.revoked_by[0]
         reason = (r.meta or {}).get("reason")
-        return CandidateVerdict(e, Outcome.REVOKED, f"seq {e.seq} was revoked by seq {r.seq}"
-                                + (f": {reason}" if reason else ""), v)
+        return CandidateVerdict(
+            e,
+            Outcome.REVOKED,
+            f"seq {e.seq} was revoked by seq {r.seq}" + (f": {reason}" if reason else ""),
+            v,
+        )
     if v.superseded:
-        return CandidateVerdict(e, Outcome.SUPERSEDED,
-                                f"seq {e.seq} was superseded by seq {v.superseded_by[0].seq}", v)
+        return CandidateVerdict(
+            e, Outcome.SUPERSEDED, f"seq {e.seq} was superseded by seq {v.superseded_by[0].seq}", v
+        )
     state = "final" if final else "PENDING"
-    return CandidateVerdict(e, Outcome.ATTESTED, f"seq {e.seq} attested under {state} checkpoint "
-                            f"{cp.index} (tree size {cp.size}) by {hex0x(e.submitter)}", v)
+    return CandidateVerdict(
+        e,
+        Outcome.ATTESTED,
+        f"seq {e.seq} attested under {state} checkpoint "
+        f"{cp.index} (tree size {cp.size}) by {hex0x(e.submitter)}",
+        v,
+    )

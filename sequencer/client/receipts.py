@@ -131,7 +131,9 @@ def verify_answer(
                     raise ReceiptInvalidError(str(exc), answer) from None
                 return fast
             if len(entries) != n_events:
-                raise InvalidFieldError("events", f"{len(entries)} placements for {n_events} events")
+                raise InvalidFieldError(
+                    "events", f"{len(entries)} placements for {n_events} events"
+                )
             receipts = [receipt] * n_events
             for i, e in enumerate(entries):
                 if isinstance(e, dict) and e.get("receipt") is not None:  # a duplicate's own
@@ -177,7 +179,12 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
         return None
     leaves: list[bytes] = []
     for i, e in enumerate(entries):
-        if type(e) is not dict or e.get("index") != i or e.get("seq") != first + i or "duplicate" in e:
+        if (
+            type(e) is not dict
+            or e.get("index") != i
+            or e.get("seq") != first + i
+            or "duplicate" in e
+        ):
             return None
         try:
             leaves.append(parse_hash32(e.get("leafHash"), "leafHash"))
@@ -186,7 +193,9 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
     root, paths = compute_receipt_tree_hex(leaves)
     # Verify the leaves are the ones the sequencer signed for (docs/spec.md §5).
     if root != receipt.leaves_root:
-        raise ReceiptInvalidError("the placements' leaf hashes do not hash to the signed leavesRoot")
+        raise ReceiptInvalidError(
+            "the placements' leaf hashes do not hash to the signed leavesRoot"
+        )
     out: list[Accepted] = []
     append = out.append
     for i, (e, want) in enumerate(zip(entries, paths, strict=True)):
@@ -215,8 +224,14 @@ def _placements(entries: Sequence[Any], receipts: Sequence[Receipt]) -> list[Acc
         if seq != r.first_seq + index:
             raise InvalidFieldError(where + ".seq", f"{seq} is not firstSeq + index")
         out.append(
-            Accepted(seq, parse_hash32(e.get("leafHash"), where + ".leafHash"), index,
-                     tuple(path), r, bool(e.get("duplicate", False)))
+            Accepted(
+                seq,
+                parse_hash32(e.get("leafHash"), where + ".leafHash"),
+                index,
+                tuple(path),
+                r,
+                bool(e.get("duplicate", False)),
+            )
         )
     return out
 
@@ -234,10 +249,19 @@ def _verify_paths(accepted: Sequence[Accepted]) -> None:
                 raise InclusionProofError("the leaf hashes do not hash to the signed leavesRoot")
             for a, want in zip(group, paths, strict=True):
                 if a.path != want:  # not the path it must be (or not lower-case hex): check it
-                    verify_receipt_path(a.leaf_hash, a.batch_index, r.count,
-                                        parse_hashes(list(a.path), "path"), r.leaves_root)
+                    verify_receipt_path(
+                        a.leaf_hash,
+                        a.batch_index,
+                        r.count,
+                        parse_hashes(list(a.path), "path"),
+                        r.leaves_root,
+                    )
         else:
             for a in group:
                 verify_receipt_path(
-                    a.leaf_hash, a.batch_index, r.count, parse_hashes(list(a.path), "path"), r.leaves_root
+                    a.leaf_hash,
+                    a.batch_index,
+                    r.count,
+                    parse_hashes(list(a.path), "path"),
+                    r.leaves_root,
                 )

@@ -178,11 +178,18 @@ class Verification:
         return {
             **self.event.to_json(),
             "final": self.final,
-            "checkpoint": {"index": cp.index, "treeSize": cp.size, "root": hex0x(cp.root),
-                           "status": ("final" if self.final else "pending"),
-                           "chainId": cp.chain_id, "contract": hex0x(cp.contract)},
+            "checkpoint": {
+                "index": cp.index,
+                "treeSize": cp.size,
+                "root": hex0x(cp.root),
+                "status": ("final" if self.final else "pending"),
+                "chainId": cp.chain_id,
+                "contract": hex0x(cp.contract),
+            },
             "revoked": self.revoked,
-            "revokedBy": [{"seq": r.seq, "reason": (r.meta or {}).get("reason")} for r in self.revoked_by],
+            "revokedBy": [
+                {"seq": r.seq, "reason": (r.meta or {}).get("reason")} for r in self.revoked_by
+            ],
             "superseded": self.superseded,
             "supersededBy": [r.seq for r in self.superseded_by],
             "notes": list(self.notes),
@@ -230,8 +237,13 @@ class CheckResult:
             "attestation": None if self.attested is None else self.attested.to_json(),
             "meta": None if self.attested is None else self.attested.event.meta,
             "candidates": [
-                {"seq": c.event.seq, "outcome": c.outcome.value, "message": c.message,
-                 "submitter": hex0x(c.event.submitter), "meta": c.event.meta}
+                {
+                    "seq": c.event.seq,
+                    "outcome": c.outcome.value,
+                    "message": c.message,
+                    "submitter": hex0x(c.event.submitter),
+                    "meta": c.event.meta,
+                }
                 for c in self.candidates
             ],
         }

@@ -89,7 +89,9 @@ def key_file_signer(path: str | os.PathLike[str]) -> KeySigner:
     try:
         return KeySigner(text)
     except (ValueError, InvalidFieldError) as exc:
-        raise InvalidFieldError("key-file", f"{path} does not hold a 32-byte hex key: {exc}") from None
+        raise InvalidFieldError(
+            "key-file", f"{path} does not hold a 32-byte hex key: {exc}"
+        ) from None
 
 
 def keystore_signer(path: str | os.PathLike[str], password: str | bytes) -> KeySigner:
@@ -124,13 +126,22 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
     try:
         crypto = data.get("crypto") or data["Crypto"]
         if int(data.get("version", 3)) != 3:
-            raise InvalidFieldError("keystore", f"version {data.get('version')} is not supported (only 3)")
+            raise InvalidFieldError(
+                "keystore", f"version {data.get('version')} is not supported (only 3)"
+            )
         kdf, kp = crypto["kdf"], crypto["kdfparams"]
         salt = _plain_hex(kp["salt"], "kdfparams.salt")
         if kdf == "scrypt":
             n, r, p, dklen = int(kp["n"]), int(kp["r"]), int(kp["p"]), int(kp["dklen"])
-            derived = hashlib.scrypt(password, salt=salt, n=n, r=r, p=p, dklen=dklen,
-                                     maxmem=128 * r * (n + p + 2) + (1 << 20))
+            derived = hashlib.scrypt(
+                password,
+                salt=salt,
+                n=n,
+                r=r,
+                p=p,
+                dklen=dklen,
+                maxmem=128 * r * (n + p + 2) + (1 << 20),
+            )
         elif kdf == "pbkdf2":
             if kp.get("prf", "hmac-sha256") != "hmac-sha256":
                 raise InvalidFieldError("keystore", f"pbkdf2 prf {kp.get('prf')} is not supported")
@@ -145,7 +156,9 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
     except InvalidFieldError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise InvalidFieldError("keystore", f"malformed keystore: {type(exc).__name__}: {exc}") from None
+        raise InvalidFieldError(
+            "keystore", f"malformed keystore: {type(exc).__name__}: {exc}"
+        ) from None
     # Verify the password before decrypting anything (the MAC of Web3 Secret Storage).
     if len(derived) < 32 or keccak256(derived[16:32] + ciphertext) != mac:
         raise InvalidFieldError("keystore", "wrong password (the keystore's MAC does not match)")
@@ -153,7 +166,9 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
         from Crypto.Cipher import AES  # pycryptodome: the `client` extra, only keystores need it
         from Crypto.Util import Counter
     except ModuleNotFoundError:
-        raise InvalidFieldError("keystore", "needs pycryptodome: pip install 'attest-rollup[client]'") from None
+        raise InvalidFieldError(
+            "keystore", "needs pycryptodome: pip install 'attest-rollup[client]'"
+        ) from None
     ctr = Counter.new(128, initial_value=int.from_bytes(iv, "big"))
     key = AES.new(derived[:16], AES.MODE_CTR, counter=ctr).decrypt(ciphertext)
     if len(key) != 32:
@@ -169,7 +184,9 @@ class AccountSigner:
         if not isinstance(addr, str | bytes):
             raise InvalidFieldError("account", "has no address")
         self._account = account
-        self._address = parse_address(addr, "account.address") if isinstance(addr, str) else bytes(addr)
+        self._address = (
+            parse_address(addr, "account.address") if isinstance(addr, str) else bytes(addr)
+        )
         self.domain: Domain | None = None
         """Set by the client before `sign_typed` is needed (typed-data-only signers)."""
 
@@ -178,7 +195,9 @@ class AccountSigner:
         return self._address
 
     def sign_digest(self, digest: bytes) -> tuple[int, bytes, bytes]:
-        fn = getattr(self._account, "unsafe_sign_hash", None) or getattr(self._account, "signHash", None)
+        fn = getattr(self._account, "unsafe_sign_hash", None) or getattr(
+            self._account, "signHash", None
+        )
         if fn is None:
             raise InvalidFieldError("account", "cannot sign a hash; use sign_event_typed")
         return _split(bytes(fn(digest).signature))
@@ -247,9 +266,11 @@ class Event(NamedTuple):
         out: dict[str, Any] = {
             "kind": self.kind,
             # 32 bytes as they are (the common case, one C call each); anything else is parsed.
-            "subject": "0x" + subject.hex() if type(subject) is bytes and len(subject) == 32
+            "subject": "0x" + subject.hex()
+            if type(subject) is bytes and len(subject) == 32
             else hex0x(hash32_arg(subject, "subject")),
-            "digest": "0x" + digest.hex() if type(digest) is bytes and len(digest) == 32
+            "digest": "0x" + digest.hex()
+            if type(digest) is bytes and len(digest) == 32
             else hex0x(hash32_arg(digest, "digest")),
         }
         if self.meta is not None:
@@ -295,8 +316,12 @@ class EventSigning:
 
 
 def sign_event(
-    signer: EventSigner, domain: Domain, event: Event, nonces: NonceSource | None = None,
-    *, check: bool = True,
+    signer: EventSigner,
+    domain: Domain,
+    event: Event,
+    nonces: NonceSource | None = None,
+    *,
+    check: bool = True,
 ) -> dict[str, Any]:
     """Sign `event` in `domain`: the wire object with `submitter`, `nonce`, `signature`.
 
@@ -313,7 +338,9 @@ def sign_event(
         nonce = (nonces or NonceSource()).take()
     ev_digest = compute_event_digest(domain.separator, kind, subject, digest, meta_hash, nonce)
     if isinstance(signer, AccountSigner) and not signer.can_sign_hash:
-        v, r, s = signer.sign_typed(event_typed_data(domain, kind, subject, digest, meta_hash, nonce))
+        v, r, s = signer.sign_typed(
+            event_typed_data(domain, kind, subject, digest, meta_hash, nonce)
+        )
     else:
         v, r, s = signer.sign_digest(ev_digest)
     if check:

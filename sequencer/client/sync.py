@@ -63,7 +63,8 @@ class Client:
         self._l1_rpc = l1_rpc
         self._contract = contract
         self._pinned_sequencer: bytes | None = (
-            sequencer if isinstance(sequencer, bytes) or sequencer is None
+            sequencer
+            if isinstance(sequencer, bytes) or sequencer is None
             else parse_address(sequencer, "sequencer")
         )
         self.state_path = None if state_path is None else Path(state_path)
@@ -164,7 +165,9 @@ class Client:
         (wire,) = self.prepare([event])
         answer = self.rpc.call("attest_submit", wire, idempotent="signature" in wire)
         st = self._known_status()
-        (accepted,) = verify_answer(answer, 1, st.domain.separator, self.receipt_signer(), batch=False)
+        (accepted,) = verify_answer(
+            answer, 1, st.domain.separator, self.receipt_signer(), batch=False
+        )
         return accepted
 
     def submit_batch(self, events: Sequence[Event | dict[str, Any]]) -> list[Accepted]:
@@ -179,7 +182,9 @@ class Client:
         signed = all("signature" in w for w in wires)
         answer = self.rpc.call("attest_submitBatch", list(wires), idempotent=signed)
         st = self._known_status()
-        return verify_answer(answer, len(wires), st.domain.separator, self.receipt_signer(), batch=True)
+        return verify_answer(
+            answer, len(wires), st.domain.separator, self.receipt_signer(), batch=True
+        )
 
     def batcher(self, **kwargs: Any) -> Any:
         """A `Batcher` on this client (see `sequencer.client.batcher.Batcher`)."""
@@ -204,8 +209,13 @@ class Client:
             raise
         return answer
 
-    def find(self, *, subject: bytes | str | None = None, digest: bytes | str | None = None,
-             page: int = 1000) -> Iterator[int]:
+    def find(
+        self,
+        *,
+        subject: bytes | str | None = None,
+        digest: bytes | str | None = None,
+        page: int = 1000,
+    ) -> Iterator[int]:
         """Every seq with this subject (or digest), ascending, paging through the server."""
         if (subject is None) == (digest is None):
             raise InvalidFieldError("find", "give exactly one of subject and digest")
@@ -238,7 +248,9 @@ class Client:
                 try:
                     out.append(parse_event_info(a, s))
                 except InvalidFieldError as exc:
-                    raise UnreachableError(f"{self.url}: malformed attest_getEvent({s}): {exc}") from None
+                    raise UnreachableError(
+                        f"{self.url}: malformed attest_getEvent({s}): {exc}"
+                    ) from None
         return out
 
     # --- L1 and the light client --------------------------------------------------------------
@@ -259,12 +271,23 @@ class Client:
         verify_anchor(b)
         return encode_bundle(b)
 
-    def verify(self, seq: int, expectations: Expectations | None = None, *,
-               allow_pending: bool = False, revocations: bool = True) -> Verification:
+    def verify(
+        self,
+        seq: int,
+        expectations: Expectations | None = None,
+        *,
+        allow_pending: bool = False,
+        revocations: bool = True,
+    ) -> Verification:
         """Light-client verification of `seq` against L1 (docs/spec.md §11), with its
         revocation and supersession status. Raises the verdict errors of `prover.errors`."""
-        return verify_seq(self, seq, expectations or Expectations(), allow_pending=allow_pending,
-                          revocations=revocations)
+        return verify_seq(
+            self,
+            seq,
+            expectations or Expectations(),
+            allow_pending=allow_pending,
+            revocations=revocations,
+        )
 
     def wait_anchored(self, seq: int, *, timeout: float = 120.0, poll: float = 0.5) -> L1Checkpoint:
         """Block until an L1 checkpoint (pending or final) covers `seq`; that checkpoint."""
@@ -277,8 +300,14 @@ class Client:
                     raise
             time.sleep(poll)
 
-    def wait_final(self, seq: int, *, timeout: float = 600.0, poll: float = 1.0,
-                   expectations: Expectations | None = None) -> Verification:
+    def wait_final(
+        self,
+        seq: int,
+        *,
+        timeout: float = 600.0,
+        poll: float = 1.0,
+        expectations: Expectations | None = None,
+    ) -> Verification:
         """Block until `seq` verifies under a *final* checkpoint; that verification."""
         deadline = time.monotonic() + timeout
         while True:
@@ -292,8 +321,21 @@ class Client:
                     raise
             time.sleep(poll)
 
-    def check(self, subject: bytes | str, digest: bytes | str, *, kind: str | None = None,
-              signers: Sequence[bytes] = (), allow_pending: bool = False) -> CheckResult:
+    def check(
+        self,
+        subject: bytes | str,
+        digest: bytes | str,
+        *,
+        kind: str | None = None,
+        signers: Sequence[bytes] = (),
+        allow_pending: bool = False,
+    ) -> CheckResult:
         """The CI gate (`attest check`): is (subject, digest) attested, final, not revoked?"""
-        return check_attestation(self, hash32_arg(subject, "subject"), hash32_arg(digest, "digest"),
-                                 kind=kind, signers=tuple(signers), allow_pending=allow_pending)
+        return check_attestation(
+            self,
+            hash32_arg(subject, "subject"),
+            hash32_arg(digest, "digest"),
+            kind=kind,
+            signers=tuple(signers),
+            allow_pending=allow_pending,
+        )

@@ -93,8 +93,15 @@ class _Policy:
 class SyncTransport:
     """Blocking JSON-RPC calls with the retries of the module docstring."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0,
-                 retries: int = DEFAULT_RETRIES, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = DEFAULT_RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.policy = _Policy(url, token, timeout, retries)
         self._http = httpx.Client(timeout=timeout, headers=self.policy.headers)
         self._sleep = sleep
@@ -149,8 +156,14 @@ class SyncTransport:
 class AsyncTransport:
     """`SyncTransport` for async code (asyncio or trio): the same calls, awaited."""
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0,
-                 retries: int = DEFAULT_RETRIES) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
         self.policy = _Policy(url, token, timeout, retries)
         self._http = httpx.AsyncClient(timeout=timeout, headers=self.policy.headers)
 

@@ -41,7 +41,9 @@ class _Child:
         finally:
             timer.cancel()
         code = self.proc.wait()
-        raise RuntimeError(f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}")
+        raise RuntimeError(
+            f"{args[3:5]} exited with {code} before it was ready: {''.join(self.lines)[-2000:]}"
+        )
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -85,8 +87,18 @@ class DevnetProcess(_Child):
         log_level: str = "WARNING",
         ready_timeout: float = 90.0,
     ) -> None:
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "devnet",
-                "--rpc", "127.0.0.1:0", "--l1-port", "0"]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            "devnet",
+            "--rpc",
+            "127.0.0.1:0",
+            "--l1-port",
+            "0",
+        ]
         if l1_rpc is not None:
             args += ["--l1-rpc", l1_rpc]
         args += ["--validator-rpc", "127.0.0.1:0"] if validator else ["--no-validator"]
@@ -122,8 +134,18 @@ class SequencerProcess(_Child):
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
     ) -> None:
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, "serve",
-                "--data-dir", str(data_dir), "--rpc", rpc]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--rpc",
+            rpc,
+        ]
         if dev:
             args.append("--dev")
         if config is not None:
@@ -163,9 +185,21 @@ class ValidatorProcess(_Child):
         ready_timeout: float = 60.0,
     ) -> None:
         upstreams = [sequencer] if isinstance(sequencer, str) else list(sequencer)
-        args = [sys.executable, "-m", "sequencer.cli", "--log-level", log_level, *validator_args(
-            sequencer=upstreams[0], l1_rpc=l1_rpc, contract=contract, key_file=key_file,
-            data_dir=str(Path(data_dir)), extra=tuple(extra_args))]
+        args = [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            log_level,
+            *validator_args(
+                sequencer=upstreams[0],
+                l1_rpc=l1_rpc,
+                contract=contract,
+                key_file=key_file,
+                data_dir=str(Path(data_dir)),
+                extra=tuple(extra_args),
+            ),
+        ]
         for more in upstreams[1:]:
             args += ["--sequencer", more]
         self.url = self._start(args, _READY, ready_timeout).group(1)

@@ -34,6 +34,7 @@ from sequencer.node.service import Running, check_fault, run_sequencer
 
 log = logging.getLogger(__name__)
 
+
 async def run_devnet(devnet: DevnetConfig, log_level: str = "WARNING") -> None:
     node: subprocess.Popen[str] | None = None
     validator: ValidatorProcess | None = None
@@ -112,8 +113,10 @@ def _print_banner(
         "attest-rollup devnet is up",
         f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; explorer at /; GET /health, /metrics)",
         f"  validator   {validator.url}   (replica: the same read methods and explorer; account 1)"
-        if validator is not None else "  validator   none (--no-validator)",
-        f"  L1          {d.l1_rpc}   chainId {d.chain_id}" + ("" if devnet.l1_rpc else "   (embedded py-evm)"),
+        if validator is not None
+        else "  validator   none (--no-validator)",
+        f"  L1          {d.l1_rpc}   chainId {d.chain_id}"
+        + ("" if devnet.l1_rpc else "   (embedded py-evm)"),
         f"  contract    {d.contract}",
         f"  data dir    {config.data_dir}",
         f"  windows     checkpoint every {devnet.checkpoint_interval_s:g} s, "
@@ -123,7 +126,9 @@ def _print_banner(
     ]
     roles = {0: "sequencer + owner", 1: "validator"}
     for i in range(4):
-        lines.append(f"    [{i}] {DEV_ADDRESSES[i]}  0x{DEV_KEYS[i].hex()}  {roles.get(i, '')}".rstrip())
+        lines.append(
+            f"    [{i}] {DEV_ADDRESSES[i]}  0x{DEV_KEYS[i].hex()}  {roles.get(i, '')}".rstrip()
+        )
     print("\n".join(lines), flush=True)
 
 

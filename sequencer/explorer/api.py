@@ -30,7 +30,9 @@ class ExplorerApi:
     """`explorer_dashboard`, `explorer_blocks`, `explorer_checkpoints`,
     `explorer_findBySubmitter`, `explorer_receipt` over a `ReadApi` (sequencer or follower)."""
 
-    def __init__(self, reads: ReadApi, role: str, sampler: IngestSampler, followers: FollowerTracker) -> None:
+    def __init__(
+        self, reads: ReadApi, role: str, sampler: IngestSampler, followers: FollowerTracker
+    ) -> None:
         self.reads = reads
         self.store = reads.store
         self.role = role
@@ -74,7 +76,9 @@ class ExplorerApi:
             "followers": self.followers.followers(count - 1 if count else None),
         }
 
-    async def explorer_blocks(self, ctx: RpcContext, before: Any = None, limit: Any = 20) -> dict[str, Any]:
+    async def explorer_blocks(
+        self, ctx: RpcContext, before: Any = None, limit: Any = 20
+    ) -> dict[str, Any]:
         """Block headers below `before` (default: all sealed), newest first; `next` pages on."""
         count = self.store.head.block_count
         top = count if before is None else min(count, parse_uint(before, "before"))
@@ -82,18 +86,28 @@ class ExplorerApi:
         if n == 0:
             raise InvalidFieldError("limit", "must be at least 1")
         blocks = self._blocks(top, n)
-        return {"blocks": blocks, "next": blocks[-1]["number"] if blocks and blocks[-1]["number"] > 0 else None}
+        return {
+            "blocks": blocks,
+            "next": blocks[-1]["number"] if blocks and blocks[-1]["number"] > 0 else None,
+        }
 
-    async def explorer_checkpoints(self, ctx: RpcContext, before: Any = None, limit: Any = 20) -> dict[str, Any]:
+    async def explorer_checkpoints(
+        self, ctx: RpcContext, before: Any = None, limit: Any = 20
+    ) -> dict[str, Any]:
         """Checkpoints this node knows below index `before`, newest first, with L1 status."""
         top = None if before is None else parse_uint(before, "before")
         n = parse_uint(limit, "limit", maximum=MAX_LIST)
         if n == 0:
             raise InvalidFieldError("limit", "must be at least 1")
         cps = self._checkpoints(top, n)
-        return {"checkpoints": cps, "next": cps[-1]["index"] if cps and cps[-1]["index"] > 0 else None}
+        return {
+            "checkpoints": cps,
+            "next": cps[-1]["index"] if cps and cps[-1]["index"] > 0 else None,
+        }
 
-    async def explorer_findBySubmitter(self, ctx: RpcContext, submitter: Any, paging: Any = None) -> dict[str, Any]:
+    async def explorer_findBySubmitter(
+        self, ctx: RpcContext, submitter: Any, paging: Any = None
+    ) -> dict[str, Any]:
         """Seqs of a submitter's signed events by ascending nonce; `next` (a nonce) pages on."""
         address = parse_address(submitter, "submitter")
         opts = parse_object(paging, "paging", ("after", "limit"))

@@ -48,7 +48,7 @@ def load_assets() -> dict[str, Asset]:
     folder = resources.files("sequencer.explorer") / "static"
     for entry in folder.iterdir():
         name = entry.name
-        suffix = name[name.rfind("."):] if "." in name else ""
+        suffix = name[name.rfind(".") :] if "." in name else ""
         if not entry.is_file() or suffix not in _TYPES:
             continue
         body = entry.read_bytes()

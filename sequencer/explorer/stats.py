@@ -25,7 +25,9 @@ _AGENT_PREFIX: Final = "attest-validator/"
 class IngestSampler:
     """(unix ms, tree size) every `SAMPLE_INTERVAL_S`, the last `SAMPLES_KEPT` of them."""
 
-    def __init__(self, tree_size: Callable[[], int], *, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+    def __init__(
+        self, tree_size: Callable[[], int], *, interval_s: float = SAMPLE_INTERVAL_S
+    ) -> None:
         self._tree_size = tree_size
         self.interval_s = interval_s
         self.samples: deque[tuple[int, int]] = deque(maxlen=SAMPLES_KEPT)
@@ -66,7 +68,7 @@ class FollowerTracker:
     def observe(self, ctx: RpcContext, block: int) -> None:
         agent = ctx.headers.get("user-agent", "")
         if agent.startswith(_AGENT_PREFIX):
-            key = name = agent[len(_AGENT_PREFIX):].split(" ", 1)[0][:64]
+            key = name = agent[len(_AGENT_PREFIX) :].split(" ", 1)[0][:64]
         else:
             host, port = ctx.client or ("?", 0)
             key, name = f"{host}:{port}", f"client {host}:{port}"

@@ -92,7 +92,13 @@ class RollupAccount(RollupReader):
     """
 
     def __init__(
-        self, rpc_url: str, contract: str, key: bytes, *, timeout_s: float = 10.0, w3: Web3 | None = None
+        self,
+        rpc_url: str,
+        contract: str,
+        key: bytes,
+        *,
+        timeout_s: float = 10.0,
+        w3: Web3 | None = None,
     ) -> None:
         super().__init__(rpc_url, contract, timeout_s=timeout_s, w3=w3)
         self.account = Account.from_key(key)
@@ -100,8 +106,16 @@ class RollupAccount(RollupReader):
     def da_challenge(self, challenge_id: int) -> DAChallenge:
         raw = self._call(self.contract.functions.daChallenges(challenge_id).call)
         index, start, end, deadline, state, challenger, bond = raw
-        return DAChallenge(challenge_id, int(index), int(start), int(end), int(deadline),
-                           DAState(state), str(challenger), int(bond))
+        return DAChallenge(
+            challenge_id,
+            int(index),
+            int(start),
+            int(end),
+            int(deadline),
+            DAState(state),
+            str(challenger),
+            int(bond),
+        )
 
     def _send(
         self,
@@ -125,14 +139,18 @@ class RollupAccount(RollupReader):
                 try:
                     fn.call({"from": addr, "value": Wei(value)})
                 except ContractLogicError as exc:
-                    raise TransactionRefusedError(f"{what}: refused by the contract: {exc}") from exc
-            tx = fn.build_transaction({
-                "from": addr,
-                "value": Wei(value),
-                "nonce": self.w3.eth.get_transaction_count(addr, "pending"),
-                "gas": calldata_gas_limit(len(calldata), execution_gas),
-                "chainId": self.chain_id(),
-            })
+                    raise TransactionRefusedError(
+                        f"{what}: refused by the contract: {exc}"
+                    ) from exc
+            tx = fn.build_transaction(
+                {
+                    "from": addr,
+                    "value": Wei(value),
+                    "nonce": self.w3.eth.get_transaction_count(addr, "pending"),
+                    "gas": calldata_gas_limit(len(calldata), execution_gas),
+                    "chainId": self.chain_id(),
+                }
+            )
             signed = self.account.sign_transaction(tx)
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
@@ -173,7 +191,9 @@ class L1Client(RollupAccount):
         if not events:
             raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")
         return SentCommit(
-            bytes(receipt["transactionHash"]), int(receipt["blockNumber"]), int(events[0]["args"]["index"])
+            bytes(receipt["transactionHash"]),
+            int(receipt["blockNumber"]),
+            int(events[0]["args"]["index"]),
         )
 
     def da_challenge_count(self) -> int:
@@ -183,5 +203,9 @@ class L1Client(RollupAccount):
         """Answer DA challenge `challenge_id` with its records; the transaction hash."""
         fn = reveal_records(self.contract, challenge_id, records, proof)
         # Execution: ~40k + a keccak and a log of 352 bytes per record, on top of the calldata.
-        sent = self._send(fn, Gas.REVEAL_BASE + Gas.REVEAL_PER_RECORD * len(records), f"revealRecords({challenge_id})")
+        sent = self._send(
+            fn,
+            Gas.REVEAL_BASE + Gas.REVEAL_PER_RECORD * len(records),
+            f"revealRecords({challenge_id})",
+        )
         return bytes(sent.receipt["transactionHash"])

@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-
 def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
     """Largest size in [low, high] whose last record is stamped at or before `bound_ms`.
 
@@ -143,9 +142,7 @@ class Committer:
             return
         # Verify our log extends L1's latest checkpoint before building on it.
         if last_size and self.store.root_at(last_size) != last_root:
-            self._diverged = (
-                f"local root at size {last_size} differs from L1's checkpoint root 0x{last_root.hex()}"
-            )
+            self._diverged = f"local root at size {last_size} differs from L1's checkpoint root 0x{last_root.hex()}"
             log.error("not committing: %s", self._diverged)
             return
         # docs/spec.md §8 rule 4: no record may be timestamped after the commit time of the first

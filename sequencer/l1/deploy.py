@@ -51,7 +51,9 @@ def deploy_and_bond(
     sequencer = Account.from_key(sequencer_key)
     w3.eth.default_account = owner.address
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(owner), layer=0)
-    rollup = deploy_rollup(w3, sequencer.address, owner.address, challenge_window, da_window, min_bond)
+    rollup = deploy_rollup(
+        w3, sequencer.address, owner.address, challenge_window, da_window, min_bond
+    )
     tx = rollup.functions.deposit().build_transaction(
         {
             "from": sequencer.address,
@@ -61,7 +63,9 @@ def deploy_and_bond(
         }
     )
     signed = sequencer.sign_transaction(tx)
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
     if receipt["status"] != 1:
         raise L1Error("the sequencer's bond deposit reverted")
     return Deployment(l1_rpc, str(rollup.address), int(w3.eth.chain_id))
@@ -84,8 +88,11 @@ def _key_from(args: argparse.Namespace, name: str) -> bytes:
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     key = _key_from(args, "key")
-    sequencer_key = _key_from(args, "sequencer_key") if (
-        args.sequencer_key_file or args.sequencer_key_env) else key
+    sequencer_key = (
+        _key_from(args, "sequencer_key")
+        if (args.sequencer_key_file or args.sequencer_key_env)
+        else key
+    )
     d = deploy_and_bond(
         args.l1_rpc,
         owner_key=key,

@@ -98,7 +98,11 @@ def _verify_one(
     need = needs_consistency_proof(trusted, chosen)
     proof = fetch_consistency(client, *need) if need is not None else None
     verdict = verify_event(
-        bundle, expectations, chosen, allow_pending=args.allow_pending, trusted=trusted,
+        bundle,
+        expectations,
+        chosen,
+        allow_pending=args.allow_pending,
+        trusted=trusted,
         consistency_proof=proof,
     )
     if verdict.trusted is not None and verdict.trusted != trusted:
@@ -120,7 +124,9 @@ def _seqs_for(args: argparse.Namespace, client: RpcClient) -> list[int]:
     seqs: list[int] = []
     after: int | None = None
     while True:
-        page = rpc_call(client, "attest_findByDigest", hex0x(digest), {"after": after, "limit": 1000})
+        page = rpc_call(
+            client, "attest_findByDigest", hex0x(digest), {"after": after, "limit": 1000}
+        )
         found = page.get("seqs") if isinstance(page, dict) else None
         if not isinstance(found, list) or not all(isinstance(s, int) for s in found):
             raise UnreachableError(f"attest_findByDigest answered {page!r:.200}")
@@ -150,8 +156,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             target = l1_target(args, client)
             if target is None:
                 return usage(
-                    args, "no L1 known: pass --l1-rpc URL and --contract ADDR (the sequencer "
-                    "reports none)"
+                    args,
+                    "no L1 known: pass --l1-rpc URL and --contract ADDR (the sequencer "
+                    "reports none)",
                 )
             l1 = L1Reader(target.url, target.contract, timeout=args.timeout)
             seqs = _seqs_for(args, client)
@@ -164,7 +171,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                         "and --contract to pin them"
                     )
                 if args.digest is not None and args.seq is None:
-                    notes.append(f"found by digest: seqs {seqs} ({'all' if args.all else 'first'} verified)")
+                    notes.append(
+                        f"found by digest: seqs {seqs} ({'all' if args.all else 'first'} verified)"
+                    )
                 try:
                     verdict = _verify_one(args, client, l1, seq, expectations, state_path, notes)
                 except AttestError as exc:
@@ -172,10 +181,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     if worst == EXIT_OK:
                         worst = code
                     continue
-                extra, code = ({}, EXIT_OK) if args.no_revocations else _revocation_status(
-                    args, l1, verdict, notes)
-                say(args, {**verdict_to_json(verdict), **extra, "notes": notes},
-                    ok_lines(verdict, notes))
+                extra, code = (
+                    ({}, EXIT_OK)
+                    if args.no_revocations
+                    else _revocation_status(args, l1, verdict, notes)
+                )
+                say(
+                    args,
+                    {**verdict_to_json(verdict), **extra, "notes": notes},
+                    ok_lines(verdict, notes),
+                )
                 if worst == EXIT_OK:
                     worst = code
             return worst
@@ -224,13 +239,19 @@ def _verify_bundle(args: argparse.Namespace) -> int:
         doc = orjson.loads(raw)
         # A two-level bundle (attest dataset prove, docs/spec.md §11.1) also carries the
         # sample's place in the dataset whose root the record attests.
-        dataset = decode_dataset_proof(doc["dataset"]) if isinstance(doc, dict) and "dataset" in doc else None
+        dataset = (
+            decode_dataset_proof(doc["dataset"])
+            if isinstance(doc, dict) and "dataset" in doc
+            else None
+        )
         expectations = expectations_from_args(args)
         if args.seq is not None and args.seq != bundle.seq:
             raise NotIncludedError(f"the bundle is for seq {bundle.seq}, not {args.seq}")
         notes: list[str] = []
         contract = (
-            parse_address(args.contract, "--contract") if args.contract is not None else bundle.contract
+            parse_address(args.contract, "--contract")
+            if args.contract is not None
+            else bundle.contract
         )
         l1_cp: L1Checkpoint | None = None
         trusted: TrustedCheckpoint | None = None
@@ -263,15 +284,19 @@ def _verify_bundle(args: argparse.Namespace) -> int:
                 )
                 trusted = None
         verdict = verify_event(
-            bundle, expectations, l1_cp, allow_pending=args.allow_pending, trusted=trusted,
+            bundle,
+            expectations,
+            l1_cp,
+            allow_pending=args.allow_pending,
+            trusted=trusted,
             consistency_proof=proof,
         )
         if dataset is not None:
             verify_dataset_proof(dataset, bundle.record)
             notes.append(
                 f"sample {dataset.index} of {dataset.size} in dataset {dataset.name!r} (root "
-                f"0x{dataset.root.hex()})" + ("" if dataset.sample is not None else
-                                               "; the sample itself is not in the bundle")
+                f"0x{dataset.root.hex()})"
+                + ("" if dataset.sample is not None else "; the sample itself is not in the bundle")
             )
         if l1_cp is not None and verdict.trusted is not None and verdict.trusted != trusted:
             save_state(state_path, replace_trusted(states, verdict.trusted))
@@ -285,11 +310,22 @@ def _verify_bundle(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--l1-rpc", default=None, metavar="URL", type=url_type("--l1-rpc"),
-                   help="L1 JSON-RPC endpoint (default: the one the sequencer's attest_status names)")
-    p.add_argument("--contract", default=None, metavar="ADDR",
-                   help="rollup contract address (default: from attest_status, or the bundle)")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds per network call (default 10)")
+    p.add_argument(
+        "--l1-rpc",
+        default=None,
+        metavar="URL",
+        type=url_type("--l1-rpc"),
+        help="L1 JSON-RPC endpoint (default: the one the sequencer's attest_status names)",
+    )
+    p.add_argument(
+        "--contract",
+        default=None,
+        metavar="ADDR",
+        help="rollup contract address (default: from attest_status, or the bundle)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds per network call (default 10)"
+    )
     p.add_argument("--json", action="store_true", help="print a machine-readable verdict")
 
 
@@ -306,25 +342,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--rpc", default=None, metavar="URL", type=sequencer_url_type("--rpc"),
-                   help="any sequencer or follower")
-    p.add_argument("--bundle", default=None, metavar="FILE",
-                   help="verify a saved proof bundle (attest proof export) instead of fetching")
+    p.add_argument(
+        "--rpc",
+        default=None,
+        metavar="URL",
+        type=sequencer_url_type("--rpc"),
+        help="any sequencer or follower",
+    )
+    p.add_argument(
+        "--bundle",
+        default=None,
+        metavar="FILE",
+        help="verify a saved proof bundle (attest proof export) instead of fetching",
+    )
     p.add_argument("--seq", type=int, default=None, help="position of the event")
-    p.add_argument("--digest", default=None, metavar="HEX",
-                   help="expected digest; alone, finds the event by digest (first match)")
+    p.add_argument(
+        "--digest",
+        default=None,
+        metavar="HEX",
+        help="expected digest; alone, finds the event by digest (first match)",
+    )
     p.add_argument("--all", action="store_true", help="with --digest alone: verify every match")
     p.add_argument("--subject", default=None, metavar="HEX", help="expected subject")
     p.add_argument("--kind", default=None, help="expected kind name")
     p.add_argument("--submitter", default=None, metavar="ADDR", help="expected submitter")
     p.add_argument("--meta-hash", default=None, metavar="HEX", help="expected metaHash")
     p.add_argument("--nonce", type=int, default=None, help="expected nonce")
-    p.add_argument("--allow-pending", action="store_true",
-                   help="accept a pending checkpoint (default: final only)")
-    p.add_argument("--no-revocations", action="store_true",
-                   help="do not look for revocations and supersessions (docs/spec.md §13)")
-    p.add_argument("--state", default=DEFAULT_STATE, metavar="FILE",
-                   help=f"trusted state file (default {DEFAULT_STATE})")
+    p.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="accept a pending checkpoint (default: final only)",
+    )
+    p.add_argument(
+        "--no-revocations",
+        action="store_true",
+        help="do not look for revocations and supersessions (docs/spec.md §13)",
+    )
+    p.add_argument(
+        "--state",
+        default=DEFAULT_STATE,
+        metavar="FILE",
+        help=f"trusted state file (default {DEFAULT_STATE})",
+    )
     _common(p)
     p.set_defaults(handler=cmd_verify)
     register_export(sub, _common)

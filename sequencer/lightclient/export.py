@@ -39,15 +39,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             target = l1_target(args, client)
             l1 = (
                 L1Reader(target.url, target.contract, timeout=args.timeout)
-                if target is not None else None
+                if target is not None
+                else None
             )
             which: str | int = args.checkpoint
             anchor: CheckpointRef | None = None
             if which != "none":
                 if l1 is None:
                     return usage(
-                        args, "no L1 known to anchor the bundle: pass --l1-rpc and --contract, "
-                        "or --checkpoint none for a bundle of the current tree only"
+                        args,
+                        "no L1 known to anchor the bundle: pass --l1-rpc and --contract, "
+                        "or --checkpoint none for a bundle of the current tree only",
                     )
                 if which == "finalized":
                     cp = l1.choose(args.seq, allow_pending=False)
@@ -74,14 +76,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         write_atomically(Path(args.output), data)
         cp_text = (
-            "no checkpoint" if bundle.checkpoint is None
+            "no checkpoint"
+            if bundle.checkpoint is None
             else f"checkpoint {bundle.checkpoint.index} (tree size {bundle.checkpoint.size})"
         )
         sys.stderr.write(f"wrote {args.output}: seq {bundle.seq} under {cp_text}\n")
     return EXIT_OK
 
 
-def register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: Callable[[argparse.ArgumentParser], None]) -> None:
+def register_export(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
     """Add `proof export` to the `attest` command line."""
     proof = sub.add_parser("proof", help="proof bundles for offline verification")
     proof_sub = proof.add_subparsers(dest="proof_command", metavar="COMMAND", required=True)
@@ -92,11 +98,22 @@ def register_export(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("--rpc", required=True, metavar="URL", type=sequencer_url_type("--rpc"),
-                   help="any sequencer or follower")
+    e.add_argument(
+        "--rpc",
+        required=True,
+        metavar="URL",
+        type=sequencer_url_type("--rpc"),
+        help="any sequencer or follower",
+    )
     e.add_argument("--seq", type=int, required=True, help="position of the event")
-    e.add_argument("--checkpoint", type=_parse_which, default="finalized",
-                   help="finalized (default), latest, an index, or none (current tree only)")
-    e.add_argument("-o", "--output", required=True, metavar="FILE", help="bundle file, or - for stdout")
+    e.add_argument(
+        "--checkpoint",
+        type=_parse_which,
+        default="finalized",
+        help="finalized (default), latest, an index, or none (current tree only)",
+    )
+    e.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="bundle file, or - for stdout"
+    )
     common(e)
     e.set_defaults(handler=cmd_export)

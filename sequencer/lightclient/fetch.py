@@ -161,14 +161,18 @@ def fetch_bundle(
                 f"the server's tree (size {served.tree_size}) is behind checkpoint "
                 f"{checkpoint.index} (size {checkpoint.size}): ask another sequencer or follower"
             )
-        anchor_json = rpc_call(client, "attest_getConsistencyProof", checkpoint.size, served.tree_size)
+        anchor_json = rpc_call(
+            client, "attest_getConsistencyProof", checkpoint.size, served.tree_size
+        )
         if not isinstance(anchor_json, dict):
             raise InvalidFieldError("attest_getConsistencyProof", "answer is not an object")
         first_root = parse_hash32(anchor_json.get("firstRoot"), "firstRoot")
         return replace(
             served,
             checkpoint=CheckpointRef(checkpoint.index, checkpoint.size, first_root),
-            anchor_proof=tuple(_parse_proof(anchor_json.get("proof"), "attest_getConsistencyProof")),
+            anchor_proof=tuple(
+                _parse_proof(anchor_json.get("proof"), "attest_getConsistencyProof")
+            ),
         )
     except InvalidFieldError as exc:
         raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None

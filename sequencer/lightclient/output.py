@@ -113,8 +113,15 @@ def fail(args: argparse.Namespace, exc: BaseException, seq: int | None) -> int:
     }
     if isinstance(exc, ExpectationMismatchError):
         body["field"] = exc.field
-    say(args, body, [f"FAILED ({code}, {type(exc).__name__})" + (f" seq {seq}" if seq is not None else "")
-                      + f": {exc}"])
+    say(
+        args,
+        body,
+        [
+            f"FAILED ({code}, {type(exc).__name__})"
+            + (f" seq {seq}" if seq is not None else "")
+            + f": {exc}"
+        ],
+    )
     return code
 
 

@@ -39,7 +39,6 @@ from state_db.store import Store
 log = logging.getLogger(__name__)
 
 
-
 class RpcApi(ReadApi):
     """Every method of docs/spec.md §10: the reads of `ReadApi` plus ingest. One per process."""
 
@@ -87,9 +86,17 @@ class RpcApi(ReadApi):
             if count_signed(raw, batch=batch) < THREAD_RECOVERY_MIN:
                 return check_submission(raw, authorization, self.ingest, batch=batch)
             return await trio.to_thread.run_sync(
-                partial(check_submission, raw, authorization, self.ingest, batch=batch,
-                        recover=recover_parallel)
+                partial(
+                    check_submission,
+                    raw,
+                    authorization,
+                    self.ingest,
+                    batch=batch,
+                    recover=recover_parallel,
+                )
             )
         except AttestError as exc:
-            self.metrics.rejected.labels(reason=rejection_reason(exc)).inc(count_events(raw, batch=batch))
+            self.metrics.rejected.labels(reason=rejection_reason(exc)).inc(
+                count_events(raw, batch=batch)
+            )
             raise

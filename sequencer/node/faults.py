@@ -38,7 +38,6 @@ from prover.record import (
 log = logging.getLogger(__name__)
 
 
-
 class Fault(enum.StrEnum):
     BAD_SIGNATURE = "bad-signature"
     WRONG_SEQ = "wrong-seq"
@@ -70,7 +69,9 @@ class FaultInjector:
             copy = _with(original, SEQ_BYTES, (first_seq + len(records)).to_bytes(8, "big"))
             records.append(copy)
             metas.append(metas[signed[0]])
-            return self._fire(f"replayed seq {first_seq + signed[0]} as {first_seq + len(records) - 1}")
+            return self._fire(
+                f"replayed seq {first_seq + signed[0]} as {first_seq + len(records) - 1}"
+            )
         if len(records) < 2:
             return False
         if self.fault is Fault.BAD_SIGNATURE:

@@ -85,7 +85,9 @@ def check_submission(
         events = parse_events(raw if batch else [raw], batch=batch)
         token = token_address(authorization, settings.tokens)
         submitters, signed = unsigned_submitters(events, token, batch=batch)
-        recovered = (recover or recover_chunk)(settings.domain_separator, events, signed) if signed else []
+        recovered = (
+            (recover or recover_chunk)(settings.domain_separator, events, signed) if signed else []
+        )
         who = signed_submitters(submitters, signed, recovered, settings.allowlist, batch=batch)
     except AttestError as exc:
         raise without_index(exc, batch) from None
@@ -106,7 +108,9 @@ def count_events(raw: Any, *, batch: bool) -> int:
 _recovery_pool: ThreadPoolExecutor | None = None
 
 
-def recover_parallel(sep: bytes, events: Sequence[EventInput], indices: Sequence[int]) -> list[bytes]:
+def recover_parallel(
+    sep: bytes, events: Sequence[EventInput], indices: Sequence[int]
+) -> list[bytes]:
     """`recover_chunk` split over this thread and one more (one per core of the target machine).
 
     The lower half runs here, so its error (the first bad event) wins when both halves fail.
@@ -230,7 +234,12 @@ def rejection_reason(exc: BaseException) -> str:
 
 
 def placed_json(p: Placed) -> dict[str, Any]:
-    return {"seq": p.seq, "leafHash": hex0x(p.leaf_hash), "index": p.group_index, "path": list(p.path_hex)}
+    return {
+        "seq": p.seq,
+        "leafHash": hex0x(p.leaf_hash),
+        "index": p.group_index,
+        "path": list(p.path_hex),
+    }
 
 
 def single_answer(p: Placed, sequencer: bytes) -> dict[str, Any]:
@@ -315,6 +324,11 @@ def prepare(body: bytes, authorization: str | None) -> Prepared | Rejected | Non
     try:
         checked = check_submission(raw, authorization, settings, batch=batch)
     except AttestError as exc:
-        return Rejected(req_id, rpc_errors.error_object(exc), rejection_reason(exc),
-                        count_events(raw, batch=batch), method)
+        return Rejected(
+            req_id,
+            rpc_errors.error_object(exc),
+            rejection_reason(exc),
+            count_events(raw, batch=batch),
+            method,
+        )
     return Prepared(req_id, method, checked.templates, checked.metas)

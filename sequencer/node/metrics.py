@@ -22,7 +22,10 @@ class Metrics:
         )
         self.queue_depth = Gauge("attest_queue_depth", "Events waiting for the writer", registry=r)
         self.group_size = Histogram(
-            "attest_group_commit_size", "Events per group commit", buckets=_GROUP_BUCKETS, registry=r
+            "attest_group_commit_size",
+            "Events per group commit",
+            buckets=_GROUP_BUCKETS,
+            registry=r,
         )
         self.group_latency = Histogram(
             "attest_group_commit_seconds",
@@ -60,7 +63,9 @@ class Metrics:
         key = (method, outcome)
         child = self._rpc_children.get(key)
         if child is None:  # labels() costs a lock and a tuple build: once per pair, not per call
-            child = self._rpc_children[key] = self.rpc_requests.labels(method=method, outcome=outcome)
+            child = self._rpc_children[key] = self.rpc_requests.labels(
+                method=method, outcome=outcome
+            )
         child.inc()
 
     def render(self) -> bytes:

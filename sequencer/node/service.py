@@ -105,7 +105,12 @@ async def run_sequencer(
             faults=faults,
         )
         api = RpcApi(
-            config, store, writer, metrics, domain, address_of_private_key(config.sequencer_key),
+            config,
+            store,
+            writer,
+            metrics,
+            domain,
+            address_of_private_key(config.sequencer_key),
             faults=faults,
         )
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
@@ -129,8 +134,11 @@ async def run_sequencer(
 
         handler = make_http_handler(
             dispatcher,
-            extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
-                          **(explorer.routes if explorer is not None else {})},
+            extra_routes={
+                ("GET", "/health"): health,
+                ("GET", "/metrics"): metrics_page,
+                **(explorer.routes if explorer is not None else {}),
+            },
         )
         limits = HttpLimits(max_body_bytes=config.max_body_bytes)
         if config.ingest_workers:
@@ -144,12 +152,18 @@ async def run_sequencer(
                 await nursery.start(explorer.sampler.run)
             if l1 is not None:
                 committer = Committer(
-                    store, l1, metrics, interval_s=config.checkpoint_interval_s,
-                    clock_lag_s=config.l1_clock_lag_s, faults=faults,
+                    store,
+                    l1,
+                    metrics,
+                    interval_s=config.checkpoint_interval_s,
+                    clock_lag_s=config.l1_clock_lag_s,
+                    faults=faults,
                 )
                 api.checkpoints = committer
                 await nursery.start(committer.run)
-            port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=limits))
+            port = await nursery.start(
+                partial(serve_http, handler, config.host, config.port, limits=limits)
+            )
             _tune_gc()
             log.info("sequencer ready", extra={"port": port, "tree_size": store.head.tree_size})
             task_status.started(Running(port, api))
@@ -174,7 +188,9 @@ def _tune_gc() -> None:
 
 def _announce(config: Config) -> Callable[[Running], None]:
     def announce(running: Running) -> None:
-        print(f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True)
+        print(
+            f"attest-rollup sequencer listening on http://{config.host}:{running.port}", flush=True
+        )
         if config.dev:
             print(f"dev token: {DEV_TOKEN} (vouches as 0x{DEV_ADDRESS.hex()})", flush=True)
 

@@ -203,7 +203,9 @@ class Writer:
     def _take_group(self) -> list[Submission]:
         group: list[Submission] = []
         count = 0
-        while self._queue and (not group or count + len(self._queue[0].templates) <= self._max_group):
+        while self._queue and (
+            not group or count + len(self._queue[0].templates) <= self._max_group
+        ):
             sub = self._queue.popleft()
             group.append(sub)
             count += len(sub.templates)
@@ -249,8 +251,13 @@ class Writer:
         if n_new or result.blocks:
             log.debug(
                 "group committed",
-                extra={"tree_size": result.tree_size, "events": n_new, "blocks": len(result.blocks),
-                       "accepted_submissions": accepted, "elapsed": elapsed},
+                extra={
+                    "tree_size": result.tree_size,
+                    "events": n_new,
+                    "blocks": len(result.blocks),
+                    "accepted_submissions": accepted,
+                    "elapsed": elapsed,
+                },
             )
 
     def _build_and_commit(self, group: list[Submission], now: float) -> tuple[CommitResult, int]:
@@ -332,7 +339,9 @@ class Writer:
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
             # docs/spec.md §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
             record = stamp_record(template, next_seq + len(new_records), timestamp)
-            if record_v(template):  # signed: (submitter, nonce) must be new, or the same event again
+            if record_v(
+                template
+            ):  # signed: (submitter, nonce) must be new, or the same event again
                 submitter = record_submitter(template)
                 nonce = record_nonce(template)
                 key = (submitter, nonce)

@@ -42,7 +42,11 @@ class RpcClient:
     """`client.call("attest_status")`; raises `RpcError` for JSON-RPC errors."""
 
     def __init__(
-        self, url: str, *, token: str | None = None, timeout: float = 30.0,
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
         user_agent: str | None = None,
     ) -> None:
         parts = urlsplit(url)
@@ -79,7 +83,11 @@ class RpcClient:
         return self._conn
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> HttpReply:
         """One raw HTTP exchange on the keep-alive connection (reconnects once if it was closed)."""
         hdrs = {"Content-Type": "application/json"}

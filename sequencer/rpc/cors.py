@@ -42,20 +42,25 @@ def with_cors(handler: Handler, allowed: frozenset[str]) -> Handler:
         if request.method == "OPTIONS" and "access-control-request-method" in request.headers:
             if not ok:
                 return Response(403, b"", content_type="text/plain")
-            return Response(204, b"", headers=(
-                ("Access-Control-Allow-Origin", origin),
-                ("Access-Control-Allow-Methods", _ALLOW_METHODS),
-                ("Access-Control-Allow-Headers", _ALLOW_HEADERS),
-                ("Access-Control-Max-Age", _MAX_AGE_S),
-                ("Vary", "Origin"),
-            ))
+            return Response(
+                204,
+                b"",
+                headers=(
+                    ("Access-Control-Allow-Origin", origin),
+                    ("Access-Control-Allow-Methods", _ALLOW_METHODS),
+                    ("Access-Control-Allow-Headers", _ALLOW_HEADERS),
+                    ("Access-Control-Max-Age", _MAX_AGE_S),
+                    ("Vary", "Origin"),
+                ),
+            )
         response = await handler(request)
         if not ok:
             return response
         return Response(
-            response.status, response.body, response.content_type,
+            response.status,
+            response.body,
+            response.content_type,
             (*response.headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Origin")),
         )
 
     return handle
-

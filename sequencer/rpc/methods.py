@@ -85,7 +85,10 @@ def _ref(name: str) -> dict[str, str]:
 
 
 _CHECKPOINT_SELECTOR: Final = Param(
-    "checkpoint", (str, int), required=False, default="latest",
+    "checkpoint",
+    (str, int),
+    required=False,
+    default="latest",
     description='"latest", "finalized" or a checkpoint index',
 )
 
@@ -94,15 +97,22 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
     "attest_submit": (
         (Param("event", (dict,), description="the event object"),),
         "Submit one event; the answer comes once it is durable, with a signed receipt.",
-        {"type": "object", "allOf": [_ref("Placement")],
-         "properties": {"receipt": _ref("Receipt")}},
+        {
+            "type": "object",
+            "allOf": [_ref("Placement")],
+            "properties": {"receipt": _ref("Receipt")},
+        },
     ),
     "attest_submitBatch": (
         (Param("events", (list,), description="event objects; rejected whole if any is bad"),),
         "Submit many events at once: one receipt, and each event's seq, leaf hash and path.",
-        {"type": "object", "properties": {
-            "receipt": _ref("Receipt"),
-            "events": {"type": "array", "items": _ref("Placement")}}},
+        {
+            "type": "object",
+            "properties": {
+                "receipt": _ref("Receipt"),
+                "events": {"type": "array", "items": _ref("Placement")},
+            },
+        },
     ),
     "attest_getEvent": (
         (Param("seq", (int, str), description="position in the log"),),
@@ -112,21 +122,41 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
     "attest_getProof": (
         (
             Param("seq", (int, str)),
-            Param("options", (dict,), required=False,
-                  description='{"checkpoint": "latest" | "finalized" | index}; '
-                  "without it, the proof is against the current tree"),
+            Param(
+                "options",
+                (dict,),
+                required=False,
+                description='{"checkpoint": "latest" | "finalized" | index}; '
+                "without it, the proof is against the current tree",
+            ),
         ),
         "Inclusion proof of one event, against the current tree or an L1 checkpoint.",
-        {"type": "object", "properties": {
-            "seq": _UINT, "record": _HEX, "leafHash": _HEX32, "treeSize": _UINT,
-            "root": _HEX32, "proof": _PROOF, "checkpoint": _ref("Checkpoint")}},
+        {
+            "type": "object",
+            "properties": {
+                "seq": _UINT,
+                "record": _HEX,
+                "leafHash": _HEX32,
+                "treeSize": _UINT,
+                "root": _HEX32,
+                "proof": _PROOF,
+                "checkpoint": _ref("Checkpoint"),
+            },
+        },
     ),
     "attest_getConsistencyProof": (
         (Param("first", (int, str)), Param("second", (int, str))),
         "RFC 9162 consistency proof between two tree sizes.",
-        {"type": "object", "properties": {
-            "first": _UINT, "second": _UINT, "firstRoot": _HEX32, "secondRoot": _HEX32,
-            "proof": _PROOF}},
+        {
+            "type": "object",
+            "properties": {
+                "first": _UINT,
+                "second": _UINT,
+                "firstRoot": _HEX32,
+                "secondRoot": _HEX32,
+                "proof": _PROOF,
+            },
+        },
     ),
     "attest_getCheckpoint": (
         (_CHECKPOINT_SELECTOR,),
@@ -135,27 +165,55 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
     ),
     "attest_getBlock": (
         (
-            Param("number", (int, str), required=False, default="latest",
-                  description='block number or "latest"'),
-            Param("full", (bool,), required=False, default=False,
-                  description="include the block's events"),
+            Param(
+                "number",
+                (int, str),
+                required=False,
+                default="latest",
+                description='block number or "latest"',
+            ),
+            Param(
+                "full",
+                (bool,),
+                required=False,
+                default=False,
+                description="include the block's events",
+            ),
         ),
         "A sealed block header, and with full=true its events.",
         {"type": "object"},
     ),
     "attest_findByDigest": (
-        (Param("digest", (str,)), Param("paging", (dict,), required=False,
-                                         description='{"after": seq, "limit": n <= 1000}')),
+        (
+            Param("digest", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
         "Seqs of events with this digest, ascending; `next` pages on.",
-        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
-                                          "next": {"type": ["integer", "null"]}}},
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
     ),
     "attest_findBySubject": (
-        (Param("subject", (str,)), Param("paging", (dict,), required=False,
-                                          description='{"after": seq, "limit": n <= 1000}')),
+        (
+            Param("subject", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
         "Seqs of events about this subject, ascending; `next` pages on.",
-        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
-                                          "next": {"type": ["integer", "null"]}}},
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
     ),
     "attest_status": (
         (),
@@ -165,43 +223,96 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
     # The explorer's reads (sequencer/explorer/api.py): not protocol, like validator_*; every
     # one answers from memory or a bounded number of store reads.
     "explorer_dashboard": (
-        (Param("sinceMs", (int, str), required=False, default=0,
-               description="only ingest samples taken after this unix time in ms"),),
+        (
+            Param(
+                "sinceMs",
+                (int, str),
+                required=False,
+                default=0,
+                description="only ingest samples taken after this unix time in ms",
+            ),
+        ),
         "The dashboard in one poll: status, latest blocks and checkpoints, ingest samples, "
         "followers seen and their lag.",
-        {"type": "object", "properties": {
-            "role": {"enum": ["sequencer", "validator"]},
-            "status": {"type": "object"},
-            "blocks": {"type": "array", "items": {"type": "object"}},
-            "checkpoints": {"type": "array", "items": _ref("Checkpoint")},
-            "ingest": {"type": "object", "properties": {
-                "intervalS": {"type": "number"},
-                "samples": {"type": "array", "items": {"type": "array", "items": _UINT},
-                            "description": "[unix ms, tree size] pairs, oldest first"}}},
-            "followers": {"type": "array", "items": {"type": "object"}}}},
+        {
+            "type": "object",
+            "properties": {
+                "role": {"enum": ["sequencer", "validator"]},
+                "status": {"type": "object"},
+                "blocks": {"type": "array", "items": {"type": "object"}},
+                "checkpoints": {"type": "array", "items": _ref("Checkpoint")},
+                "ingest": {
+                    "type": "object",
+                    "properties": {
+                        "intervalS": {"type": "number"},
+                        "samples": {
+                            "type": "array",
+                            "items": {"type": "array", "items": _UINT},
+                            "description": "[unix ms, tree size] pairs, oldest first",
+                        },
+                    },
+                },
+                "followers": {"type": "array", "items": {"type": "object"}},
+            },
+        },
     ),
     "explorer_blocks": (
-        (Param("before", (int, str, type(None)), required=False, description="block number (exclusive)"),
-         Param("limit", (int, str), required=False, default=20, description="1..100")),
+        (
+            Param(
+                "before",
+                (int, str, type(None)),
+                required=False,
+                description="block number (exclusive)",
+            ),
+            Param("limit", (int, str), required=False, default=20, description="1..100"),
+        ),
         "Sealed block headers below `before`, newest first; `next` pages on.",
-        {"type": "object", "properties": {"blocks": {"type": "array", "items": {"type": "object"}},
-                                          "next": {"type": ["integer", "null"]}}},
+        {
+            "type": "object",
+            "properties": {
+                "blocks": {"type": "array", "items": {"type": "object"}},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
     ),
     "explorer_checkpoints": (
-        (Param("before", (int, str, type(None)), required=False, description="checkpoint index (exclusive)"),
-         Param("limit", (int, str), required=False, default=20, description="1..100")),
+        (
+            Param(
+                "before",
+                (int, str, type(None)),
+                required=False,
+                description="checkpoint index (exclusive)",
+            ),
+            Param("limit", (int, str), required=False, default=20, description="1..100"),
+        ),
         "The L1 checkpoints this node knows below `before`, newest first; `next` pages on.",
-        {"type": "object", "properties": {"checkpoints": {"type": "array", "items": _ref("Checkpoint")},
-                                          "next": {"type": ["integer", "null"]}}},
+        {
+            "type": "object",
+            "properties": {
+                "checkpoints": {"type": "array", "items": _ref("Checkpoint")},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
     ),
     "explorer_findBySubmitter": (
-        (Param("submitter", (str,), description="0x address"),
-         Param("paging", (dict,), required=False,
-               description='{"after": nonce, "limit": n <= 1000}')),
+        (
+            Param("submitter", (str,), description="0x address"),
+            Param(
+                "paging",
+                (dict,),
+                required=False,
+                description='{"after": nonce, "limit": n <= 1000}',
+            ),
+        ),
         "Seqs of a submitter's signed events by ascending nonce; `next` (a nonce) pages on.",
-        {"type": "object", "properties": {"seqs": {"type": "array", "items": _UINT},
-                                          "nonces": {"type": "array", "items": _UINT},
-                                          "next": {"type": ["integer", "null"]}}},
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
+                "nonces": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
     ),
     "explorer_receipt": (
         (Param("seq", (int, str), description="position in the log"),),
@@ -237,28 +348,34 @@ def build_openrpc() -> dict[str, Any]:
     """The OpenRPC document served by `rpc.discover` and kept in docs/openrpc.json."""
     methods = []
     for name, (params, summary, result) in METHODS.items():
-        methods.append({
-            "name": name,
-            "summary": summary,
-            "paramStructure": "either",
-            "params": [
-                {
-                    "name": p.name,
-                    "required": p.required,
-                    "description": p.description,
-                    "schema": _ref("Event") if p.name == "event" else p.schema(),
-                }
-                for p in params
-            ],
-            "result": {"name": name.removeprefix("attest_") + "Result", "schema": result},
-            "errors": [{"$ref": f"#/components/errors/{spec.name}"} for spec in rpc_errors.ERRORS],
-        })
-    methods.append({
-        "name": "rpc.discover",
-        "summary": "This OpenRPC document.",
-        "params": [],
-        "result": {"name": "OpenRPC", "schema": {"type": "object"}},
-    })
+        methods.append(
+            {
+                "name": name,
+                "summary": summary,
+                "paramStructure": "either",
+                "params": [
+                    {
+                        "name": p.name,
+                        "required": p.required,
+                        "description": p.description,
+                        "schema": _ref("Event") if p.name == "event" else p.schema(),
+                    }
+                    for p in params
+                ],
+                "result": {"name": name.removeprefix("attest_") + "Result", "schema": result},
+                "errors": [
+                    {"$ref": f"#/components/errors/{spec.name}"} for spec in rpc_errors.ERRORS
+                ],
+            }
+        )
+    methods.append(
+        {
+            "name": "rpc.discover",
+            "summary": "This OpenRPC document.",
+            "params": [],
+            "result": {"name": "OpenRPC", "schema": {"type": "object"}},
+        }
+    )
     return {
         "openrpc": OPENRPC_VERSION,
         "info": {
@@ -276,7 +393,9 @@ def build_openrpc() -> dict[str, Any]:
 
 
 def _cmd_openrpc(args: argparse.Namespace) -> int:
-    sys.stdout.buffer.write(orjson.dumps(build_openrpc(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    sys.stdout.buffer.write(
+        orjson.dumps(build_openrpc(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    )
     sys.stdout.buffer.write(b"\n")
     return 0
 

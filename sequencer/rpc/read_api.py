@@ -67,7 +67,9 @@ class ReadApi:
             block: int | None = store.block_of_seq(seq).number
         except NotFoundError:
             block = None  # still in the open block
-        return event_json(store.get_record(seq), store.get_leaf_hash(seq), store.get_meta(seq), block)
+        return event_json(
+            store.get_record(seq), store.get_leaf_hash(seq), store.get_meta(seq), block
+        )
 
     def _existing_seq(self, value: Any, name: str = "seq") -> int:
         seq = parse_uint(value, name)
@@ -174,9 +176,7 @@ class ReadApi:
     ) -> dict[str, Any]:
         return self._find(self.store.find_by_subject, parse_hash32(subject, "subject"), paging)
 
-    def _find(
-        self, finder: Callable[..., list[int]], key: bytes, paging: Any
-    ) -> dict[str, Any]:
+    def _find(self, finder: Callable[..., list[int]], key: bytes, paging: Any) -> dict[str, Any]:
         opts = parse_object(paging, "paging", ("after", "limit"))
         after = -1 if opts.get("after") is None else parse_uint(opts["after"], "paging.after")
         limit = parse_uint(opts.get("limit", 100), "paging.limit", maximum=_MAX_PAGE)
@@ -202,4 +202,3 @@ class ReadApi:
             "l1": l1,
             "checkpointLag": lag,
         }
-

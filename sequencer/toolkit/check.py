@@ -27,8 +27,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     digest = hash32_arg(args.digest, "--digest")
     signers = [parse_address(s, "--signer") for s in args.signer or ()]
     with client_from_args(args) as client:
-        result = client.check(subject, digest, kind=args.kind, signers=signers,
-                              allow_pending=args.allow_pending)
+        result = client.check(
+            subject, digest, kind=args.kind, signers=signers, allow_pending=args.allow_pending
+        )
     code = OUTCOME_CODES[result.outcome]
     if args.json:
         out({**result.to_json(), "exitCode": code})
@@ -49,16 +50,22 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "check", help="CI gate: is this digest attested for this subject, final and not revoked?",
+        "check",
+        help="CI gate: is this digest attested for this subject, final and not revoked?",
         description="Verify through the light client, against L1, every record with --subject and "
         "--digest (and --kind); pass when one is final (or pending with --allow-pending), by an "
         "accepted --signer, and neither revoked nor superseded.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--subject", required=True, help="0x + 64 hex digits, or a name such as model:NAME")
+    p.add_argument(
+        "--subject", required=True, help="0x + 64 hex digits, or a name such as model:NAME"
+    )
     p.add_argument("--digest", required=True, metavar="HEX")
     p.add_argument("--kind", help="only records of this kind")
-    p.add_argument("--signer", action="append", metavar="ADDR", help="accepted submitter (repeatable)")
+    p.add_argument(
+        "--signer", action="append", metavar="ADDR", help="accepted submitter (repeatable)"
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--final", action="store_true", help="require a final checkpoint (the default)")
     g.add_argument("--allow-pending", action="store_true", help="accept a pending checkpoint")

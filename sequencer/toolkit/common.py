@@ -73,9 +73,13 @@ EXIT_UNREADABLE: Final = 15
 EXIT_REFUSED: Final = 16
 EXIT_RECEIPT_INVALID: Final = 17
 
-EXIT_CODES_HELP: Final[str] = "exit codes:\n" + "\n".join(
-    line[2:] for line in (__doc__ or "").split("\n") if line.strip()[:2].strip().isdigit()
-) + "\n"
+EXIT_CODES_HELP: Final[str] = (
+    "exit codes:\n"
+    + "\n".join(
+        line[2:] for line in (__doc__ or "").split("\n") if line.strip()[:2].strip().isdigit()
+    )
+    + "\n"
+)
 """The table of the module docstring, as `--help` prints it (one source for both)."""
 
 OUTCOME_CODES: Final[dict[Outcome, int]] = {
@@ -161,26 +165,50 @@ def say(line: str) -> None:
 
 
 def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
-    p.add_argument("--rpc", default=os.environ.get("ATTEST_RPC"), metavar="URL",
-                   help="sequencer or follower JSON-RPC URL (default: $ATTEST_RPC)")
+    p.add_argument(
+        "--rpc",
+        default=os.environ.get("ATTEST_RPC"),
+        metavar="URL",
+        help="sequencer or follower JSON-RPC URL (default: $ATTEST_RPC)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    p.add_argument("--json", action="store_true", help="machine-readable output, one JSON object a line")
+    p.add_argument(
+        "--json", action="store_true", help="machine-readable output, one JSON object a line"
+    )
     if l1:
-        p.add_argument("--l1-rpc", default=os.environ.get("ATTEST_L1_RPC"), metavar="URL",
-                       help="L1 JSON-RPC URL to trust (default: $ATTEST_L1_RPC, else the server's attest_status)")
-        p.add_argument("--contract", default=os.environ.get("ATTEST_CONTRACT"), metavar="ADDR",
-                       help="rollup contract (default: $ATTEST_CONTRACT, else the server's attest_status)")
-        p.add_argument("--state", default="~/.attest/light-client.json", metavar="FILE",
-                       help="trusted light-client state (shared with attest verify); 'none' keeps none")
+        p.add_argument(
+            "--l1-rpc",
+            default=os.environ.get("ATTEST_L1_RPC"),
+            metavar="URL",
+            help="L1 JSON-RPC URL to trust (default: $ATTEST_L1_RPC, else the server's attest_status)",
+        )
+        p.add_argument(
+            "--contract",
+            default=os.environ.get("ATTEST_CONTRACT"),
+            metavar="ADDR",
+            help="rollup contract (default: $ATTEST_CONTRACT, else the server's attest_status)",
+        )
+        p.add_argument(
+            "--state",
+            default="~/.attest/light-client.json",
+            metavar="FILE",
+            help="trusted light-client state (shared with attest verify); 'none' keeps none",
+        )
 
 
 def add_signing(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--keystore", metavar="FILE",
-                   help="sign with an Ethereum keystore file (password: $ATTEST_KEYSTORE_PASSWORD or --password-file)")
+    g.add_argument(
+        "--keystore",
+        metavar="FILE",
+        help="sign with an Ethereum keystore file (password: $ATTEST_KEYSTORE_PASSWORD or --password-file)",
+    )
     g.add_argument("--key-file", metavar="FILE", help="sign with the 0x-hex private key in FILE")
-    g.add_argument("--token", default=None,
-                   help="send unsigned events with this bearer token (default: $ATTEST_TOKEN)")
+    g.add_argument(
+        "--token",
+        default=None,
+        help="send unsigned events with this bearer token (default: $ATTEST_TOKEN)",
+    )
     p.add_argument("--password-file", metavar="FILE", help="keystore password file")
 
 
@@ -203,14 +231,20 @@ def client_from_args(args: argparse.Namespace, *, submit: bool = False) -> Clien
     if not args.rpc:
         raise UsageProblem("give --rpc URL (or set ATTEST_RPC)")
     signer = signer_from_args(args) if submit else None
-    token = getattr(args, "token", None) or (os.environ.get("ATTEST_TOKEN") if signer is None else None)
+    token = getattr(args, "token", None) or (
+        os.environ.get("ATTEST_TOKEN") if signer is None else None
+    )
     if submit and signer is None and token is None:
         raise UsageProblem("give --keystore FILE or --key-file FILE to sign, or --token TOKEN")
     state = getattr(args, "state", "none")
     try:
         return Client(
-            args.rpc, token=token, signer=signer, timeout=args.timeout,
-            l1_rpc=getattr(args, "l1_rpc", None), contract=getattr(args, "contract", None),
+            args.rpc,
+            token=token,
+            signer=signer,
+            timeout=args.timeout,
+            l1_rpc=getattr(args, "l1_rpc", None),
+            contract=getattr(args, "contract", None),
             state_path=None if state in (None, "none") else Path(os.path.expanduser(state)),
         )
     except ValueError as exc:

@@ -48,20 +48,32 @@ def _home(args: argparse.Namespace) -> Path:
 def cmd_commit(args: argparse.Namespace) -> int:
     tree = build(Path(args.path), args.name, _home(args))
     info = tree.info
-    meta: dict[str, Any] = {"name": args.name, "samples": info.size, "sampleKind": info.samples,
-                            "leaf": "keccak256(0x00 || sample)"}
+    meta: dict[str, Any] = {
+        "name": args.name,
+        "samples": info.size,
+        "sampleKind": info.samples,
+        "leaf": "keccak256(0x00 || sample)",
+    }
     extra = meta_arg(args.meta)
     if extra:
         meta = {**extra, **meta}
     if args.no_submit:
         result = {"root": hex0x(info.root), "size": info.size, "store": str(tree.directory)}
-        out(result) if args.json else say(f"dataset {args.name}: root {hex0x(info.root)}, {info.size} samples (not submitted)")
+        out(result) if args.json else say(
+            f"dataset {args.name}: root {hex0x(info.root)}, {info.size} samples (not submitted)"
+        )
         return EXIT_OK
     with client_from_args(args, submit=True) as client:
         accepted = client.submit(Event(KIND_DATASET, dataset_subject(args.name), info.root, meta))
-        print_accepted(args, accepted, {"root": hex0x(info.root), "size": info.size, "store": str(tree.directory)})
+        print_accepted(
+            args,
+            accepted,
+            {"root": hex0x(info.root), "size": info.size, "store": str(tree.directory)},
+        )
         if not args.json:
-            say(f"dataset {args.name}: root {hex0x(info.root)}, {info.size} samples, kept in {tree.directory}")
+            say(
+                f"dataset {args.name}: root {hex0x(info.root)}, {info.size} samples, kept in {tree.directory}"
+            )
     return EXIT_OK
 
 
@@ -73,9 +85,14 @@ def cmd_prove(args: argparse.Namespace) -> int:
         leaf = sample_leaf(tree, sample)
         index = tree.find(leaf)
         inner = DatasetProof(
-            name=tree.info.name, root=tree.info.root, size=tree.info.size, index=index, leaf_hash=leaf,
+            name=tree.info.name,
+            root=tree.info.root,
+            size=tree.info.size,
+            index=index,
+            leaf_hash=leaf,
             proof=tuple(tree.prove(index)),
-            sample=_inline(sample, tree.info.samples), sample_name=tree.name_of(index),
+            sample=_inline(sample, tree.info.samples),
+            sample_name=tree.name_of(index),
         )
     finally:
         tree.close()
@@ -84,7 +101,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
         seqs = list(client.find(digest=inner.root))
         events = [e for e in client.get_events(seqs) if e.kind == KIND_DATASET]
         if not events:
-            raise NotIncludedError(f"no dataset_hash record with digest {hex0x(inner.root)} in the log")
+            raise NotIncludedError(
+                f"no dataset_hash record with digest {hex0x(inner.root)} in the log"
+            )
         event = events[-1]
         l1 = client.l1()
         assert l1 is not None
@@ -100,11 +119,17 @@ def cmd_prove(args: argparse.Namespace) -> int:
         Path(args.out).write_bytes(data)
     except OSError as exc:
         raise UnreadableError(f"cannot write {args.out}: {exc.strerror}") from None
-    summary = {"out": args.out, "seq": bundle.seq, "index": index, "datasetRoot": hex0x(inner.root),
-               "checkpoint": {"index": cp.index, "treeSize": cp.size}}
+    summary = {
+        "out": args.out,
+        "seq": bundle.seq,
+        "index": index,
+        "datasetRoot": hex0x(inner.root),
+        "checkpoint": {"index": cp.index, "treeSize": cp.size},
+    }
     out(summary) if args.json else say(
         f"wrote {args.out}: sample {index} of {inner.size} in dataset {inner.name} -> seq {bundle.seq} "
-        f"-> checkpoint {cp.index} (tree size {cp.size})")
+        f"-> checkpoint {cp.index} (tree size {cp.size})"
+    )
     return EXIT_OK
 
 
@@ -124,32 +149,45 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("dataset", help="dataset trees, their attestations and membership proofs")
     ds = d.add_subparsers(dest="dataset_command", metavar="COMMAND", required=True)
     c = ds.add_parser(
-        "commit", help="build an RFC 9162 tree over samples and attest its root",
+        "commit",
+        help="build an RFC 9162 tree over samples and attest its root",
         description="Samples are the lines of a file (JSONL or any text; without line "
         "terminators) or the files of a directory. The tree is kept under --store; its root "
         "is submitted as kind dataset_hash, subject keccak256('dataset:' + NAME).",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("path", metavar="PATH|JSONL")
     c.add_argument("--name", required=True)
     c.add_argument("--meta", metavar="JSON|@FILE", help="more meta")
-    c.add_argument("--store", default=DEFAULT_HOME, metavar="DIR", help=f"where trees are kept (default {DEFAULT_HOME})")
+    c.add_argument(
+        "--store",
+        default=DEFAULT_HOME,
+        metavar="DIR",
+        help=f"where trees are kept (default {DEFAULT_HOME})",
+    )
     c.add_argument("--no-submit", action="store_true", help="build the tree only")
     add_signing(c)
     add_connection(c, l1=False)
     c.set_defaults(handler=cmd_commit)
 
     p = ds.add_parser(
-        "prove", help="write a two-level bundle: sample -> dataset root -> log -> L1",
+        "prove",
+        help="write a two-level bundle: sample -> dataset root -> log -> L1",
         description="Find SAMPLE (a file holding the sample: one line, or one file of the "
         "dataset) in the dataset with root --dataset and write a proof bundle that attest "
         "verify --bundle checks offline and against L1.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sample", metavar="SAMPLE")
     p.add_argument("--dataset", required=True, metavar="ROOT", help="the dataset's 0x root")
     p.add_argument("--out", required=True, metavar="FILE")
     p.add_argument("--store", default=DEFAULT_HOME, metavar="DIR")
-    p.add_argument("--allow-pending", action="store_true", help="anchor to a pending checkpoint if no final one covers it")
+    p.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="anchor to a pending checkpoint if no final one covers it",
+    )
     add_connection(p)
     p.set_defaults(handler=cmd_prove)

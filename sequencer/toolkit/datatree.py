@@ -103,14 +103,21 @@ class DatasetTree:
         try:
             meta = orjson.loads((directory / "dataset.json").read_bytes())
         except FileNotFoundError:
-            raise UnreadableError(f"no dataset at {directory} (attest dataset commit makes one)") from None
+            raise UnreadableError(
+                f"no dataset at {directory} (attest dataset commit makes one)"
+            ) from None
         except (OSError, orjson.JSONDecodeError) as exc:
             raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise InvalidInputError(f"{directory / 'dataset.json'} is not an {FORMAT} file")
         try:
-            self.info = DatasetInfo(meta["name"], parse_hash32(meta["root"], "root"), meta["size"],
-                                    meta["samples"], meta["source"])
+            self.info = DatasetInfo(
+                meta["name"],
+                parse_hash32(meta["root"], "root"),
+                meta["size"],
+                meta["samples"],
+                meta["source"],
+            )
         except (KeyError, InvalidInputError) as exc:
             raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         self._files: dict[int, IO[bytes]] = {}
@@ -135,7 +142,9 @@ class DatasetTree:
             # Verify the reader returned exactly the node asked for (a truncated file is a bug
             # or damage, never a short proof).
             if len(h) != 32:
-                raise InvalidInputError(f"dataset {self.directory}: level {level} lacks node {index}")
+                raise InvalidInputError(
+                    f"dataset {self.directory}: level {level} lacks node {index}"
+                )
             out.append(Hash32(h))
         return out
 
@@ -163,7 +172,9 @@ class DatasetTree:
                     return base + pos // 32
                 pos = block.find(leaf, pos + 1)
             base += len(block) // 32
-        raise SampleNotFoundError(f"the sample (leaf hash {hex0x(leaf)}) is not in dataset {self.info.name}")
+        raise SampleNotFoundError(
+            f"the sample (leaf hash {hex0x(leaf)}) is not in dataset {self.info.name}"
+        )
 
     def name_of(self, index: int) -> str | None:
         if self.info.samples != "files":
@@ -211,8 +222,14 @@ def build(source: Path, name: str, home: Path) -> DatasetTree:
         for f in files.values():
             f.close()
         root = tree.root()
-        meta: dict[str, Any] = {"format": FORMAT, "name": name, "root": hex0x(root),
-                                "size": tree.size, "samples": samples, "source": str(source.resolve())}
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "name": name,
+            "root": hex0x(root),
+            "size": tree.size,
+            "samples": samples,
+            "source": str(source.resolve()),
+        }
         (work / "dataset.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
         final = home / root.hex()
         shutil.rmtree(final, ignore_errors=True)

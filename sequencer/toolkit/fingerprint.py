@@ -77,10 +77,16 @@ class Fingerprint:
             "subject": [{"name": self.name, "digest": {"sha256": self.root.hex()}}],
             "predicateType": PREDICATE_TYPE,
             "predicate": {
-                "serialization": {"method": "files", "hash_type": "sha256",
-                                  "allow_symlinks": False, "ignore_paths": list(IGNORE_PATHS)},
-                "resources": [{"name": r.name, "algorithm": "sha256", "digest": r.digest.hex()}
-                              for r in self.resources],
+                "serialization": {
+                    "method": "files",
+                    "hash_type": "sha256",
+                    "allow_symlinks": False,
+                    "ignore_paths": list(IGNORE_PATHS),
+                },
+                "resources": [
+                    {"name": r.name, "algorithm": "sha256", "digest": r.digest.hex()}
+                    for r in self.resources
+                ],
             },
         }
 
@@ -116,19 +122,27 @@ def _walk(root: Path) -> Iterator[Path]:
             continue
         p = Path(e.path)
         if e.is_symlink():
-            raise InvalidInputError(f"{p} is a symbolic link; model fingerprints do not follow links")
+            raise InvalidInputError(
+                f"{p} is a symbolic link; model fingerprints do not follow links"
+            )
         if e.is_dir():
             yield from _walk(p)
         elif e.is_file():
             yield p
 
 
-def fingerprint(path: str | os.PathLike[str], *, name: str | None = None,
-                progress: Callable[[int], None] | None = None) -> Fingerprint:
+def fingerprint(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Fingerprint:
     """Fingerprint a model file or directory (see the module docstring)."""
     root = Path(path)
     if root.is_symlink():
-        raise InvalidInputError(f"{root} is a symbolic link; model fingerprints do not follow links")
+        raise InvalidInputError(
+            f"{root} is a symbolic link; model fingerprints do not follow links"
+        )
     if not root.exists():
         raise UnreadableError(f"{root}: no such file or directory")
     if root.is_dir():
@@ -166,7 +180,9 @@ def parse_manifest(obj: Any) -> Fingerprint:
     """A manifest file's JSON as a `Fingerprint`, its root recomputed and compared."""
     try:
         if obj.get("_type") != STATEMENT_TYPE or obj.get("predicateType") != PREDICATE_TYPE:
-            raise MalformedManifestError("not an in-toto statement of a model-signing v1.0 manifest")
+            raise MalformedManifestError(
+                "not an in-toto statement of a model-signing v1.0 manifest"
+            )
         (subject,) = obj["subject"]
         name = subject["name"]
         root = _sha256_hex(subject["digest"]["sha256"], "subject digest")
@@ -186,5 +202,7 @@ def parse_manifest(obj: Any) -> Fingerprint:
     if [r.name for r in resources] != sorted(r.name for r in resources):
         raise MalformedManifestError("malformed manifest: resources are not sorted by name")
     if compute_root(resources) != root:
-        raise MalformedManifestError("malformed manifest: the resources do not hash to the subject's digest")
+        raise MalformedManifestError(
+            "malformed manifest: the resources do not hash to the subject's digest"
+        )
     return Fingerprint(name, resources, root)

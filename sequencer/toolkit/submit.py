@@ -62,21 +62,29 @@ def meta_arg(value: str | None) -> dict[str, Any] | None:
     return meta
 
 
-def print_accepted(args: argparse.Namespace, a: Accepted, extra: dict[str, Any] | None = None) -> None:
+def print_accepted(
+    args: argparse.Namespace, a: Accepted, extra: dict[str, Any] | None = None
+) -> None:
     if args.json:
         out({**a.to_json(), **(extra or {})})
     else:
         r = a.receipt
-        say(f"seq {a.seq} leaf {hex0x(a.leaf_hash)} receipt firstSeq {r.first_seq} count {r.count} "
-            f"deadline {r.deadline} verified" + (" (duplicate)" if a.duplicate else ""))
+        say(
+            f"seq {a.seq} leaf {hex0x(a.leaf_hash)} receipt firstSeq {r.first_seq} count {r.count} "
+            f"deadline {r.deadline} verified" + (" (duplicate)" if a.duplicate else "")
+        )
 
 
-def supersedes_meta(client: Client, seq: int, meta: dict[str, Any] | None, subject: bytes) -> dict[str, Any]:
+def supersedes_meta(
+    client: Client, seq: int, meta: dict[str, Any] | None, subject: bytes
+) -> dict[str, Any]:
     """Meta naming the record at `seq` as superseded; it must have the same subject."""
     old = client.get_event(seq)
     if old.subject != subject:
-        raise UsageProblem(f"--supersedes {seq}: that record has subject {hex0x(old.subject)}, "
-                           f"not {hex0x(subject)}")
+        raise UsageProblem(
+            f"--supersedes {seq}: that record has subject {hex0x(old.subject)}, "
+            f"not {hex0x(subject)}"
+        )
     return {**(meta or {}), SUPERSEDES_KEY: hex0x(old.leaf_hash)}
 
 
@@ -84,7 +92,9 @@ def supersedes_meta(client: Client, seq: int, meta: dict[str, Any] | None, subje
 def cmd_submit(args: argparse.Namespace) -> int:
     if args.jsonl is not None:
         if any(v is not None for v in (args.kind, args.subject, args.digest, args.file, args.meta)):
-            raise UsageProblem("--jsonl takes events from the file; drop --kind/--subject/--digest/--file/--meta")
+            raise UsageProblem(
+                "--jsonl takes events from the file; drop --kind/--subject/--digest/--file/--meta"
+            )
         return _submit_stream(args)
     if args.kind is None or args.subject is None or (args.digest is None) == (args.file is None):
         raise UsageProblem("give --kind, --subject and one of --digest or --file (or --jsonl FILE)")
@@ -115,10 +125,16 @@ def _events_from(lines: Any) -> Any:
             raise MalformedInputError(f"line {n}: unknown field {sorted(unknown)[0]!r}")
         try:
             kind, subject, digest = obj["kind"], obj["subject"], obj["digest"]
-            if not isinstance(kind, str) or not isinstance(subject, str) or not isinstance(digest, str):
+            if (
+                not isinstance(kind, str)
+                or not isinstance(subject, str)
+                or not isinstance(digest, str)
+            ):
                 raise MalformedInputError(f"line {n}: kind, subject and digest must be strings")
             nonce = None if obj.get("nonce") is None else parse_uint(obj["nonce"], "nonce")
-            ev = Event(kind, subject_arg(subject), hash32_arg(digest, "digest"), obj.get("meta"), nonce)
+            ev = Event(
+                kind, subject_arg(subject), hash32_arg(digest, "digest"), obj.get("meta"), nonce
+            )
         except KeyError as exc:
             raise MalformedInputError(f"line {n}: missing {exc.args[0]!r}") from None
         except InvalidFieldError as exc:
@@ -185,9 +201,12 @@ def _submit_stream(args: argparse.Namespace) -> int:
         progress.add(0, len(events))
 
     try:
-        with client_from_args(args, submit=True) as client, client.batcher(
-            max_events=args.batch, max_delay=0.05, on_accepted=accepted, on_error=failed
-        ) as batcher:
+        with (
+            client_from_args(args, submit=True) as client,
+            client.batcher(
+                max_events=args.batch, max_delay=0.05, on_accepted=accepted, on_error=failed
+            ) as batcher,
+        ):
             for ev in _events_from(source):
                 batcher.add(ev)
     finally:
@@ -232,36 +251,48 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "submit", help="submit events (one from flags, or a JSONL stream)",
+        "submit",
+        help="submit events (one from flags, or a JSONL stream)",
         description="Submit one event from flags, or a stream of events from --jsonl FILE (or - "
         "for stdin: one JSON object a line with kind, subject, digest, meta?, nonce?). Each "
         "receipt is verified before the event is printed as accepted.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--kind", help="kind name, e.g. model_fingerprint")
     p.add_argument("--subject", help="0x + 64 hex digits, or a name (hashed with keccak256)")
     p.add_argument("--digest", metavar="HEX", help="0x + 64 hex digits")
     p.add_argument("--file", metavar="PATH", help="digest = SHA-256 of this file")
     p.add_argument("--meta", metavar="JSON|@FILE", help="meta object, inline or from a file")
-    p.add_argument("--nonce", type=int, default=None, help="nonce (signed events; default: clock-based)")
-    p.add_argument("--supersedes", type=int, metavar="SEQ", help="name the record at SEQ as superseded")
-    p.add_argument("--jsonl", metavar="FILE|-", help="submit every event of a JSONL file (- = stdin)")
-    p.add_argument("--batch", type=int, default=1000, help="events per batch with --jsonl (default 1000)")
-    p.add_argument("--progress", action="store_true", help="draw the progress bar even when not a tty")
+    p.add_argument(
+        "--nonce", type=int, default=None, help="nonce (signed events; default: clock-based)"
+    )
+    p.add_argument(
+        "--supersedes", type=int, metavar="SEQ", help="name the record at SEQ as superseded"
+    )
+    p.add_argument(
+        "--jsonl", metavar="FILE|-", help="submit every event of a JSONL file (- = stdin)"
+    )
+    p.add_argument(
+        "--batch", type=int, default=1000, help="events per batch with --jsonl (default 1000)"
+    )
+    p.add_argument(
+        "--progress", action="store_true", help="draw the progress bar even when not a tty"
+    )
     add_signing(p)
     add_connection(p, l1=False)
     p.set_defaults(handler=cmd_submit)
 
     r = sub.add_parser(
-        "revoke", help="revoke one of your attestations",
+        "revoke",
+        help="revoke one of your attestations",
         description="Append a `revocation` event whose digest is the leaf hash of the record at "
         "--seq, by the same submitter (same key, or a token bound to the same address).",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--seq", type=int, required=True, help="seq of the record to revoke")
     r.add_argument("--reason", help="why (kept in the revocation's meta)")
     add_signing(r)
     add_connection(r, l1=False)
     r.set_defaults(handler=cmd_revoke)
-
-

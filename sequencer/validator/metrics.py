@@ -13,16 +13,25 @@ class ValidatorMetrics:
         r = self.registry
         self.replica_size = Gauge("validator_replica_size", "Records in the replica", registry=r)
         self.blocks = Gauge("validator_blocks", "Blocks replicated", registry=r)
-        self.violations = Gauge("validator_violations", "docs/spec.md §8 violations found", registry=r)
-        self.checkpoints_seen = Counter("validator_checkpoints_seen", "L1 checkpoints seen", registry=r)
+        self.violations = Gauge(
+            "validator_violations", "docs/spec.md §8 violations found", registry=r
+        )
+        self.checkpoints_seen = Counter(
+            "validator_checkpoints_seen", "L1 checkpoints seen", registry=r
+        )
         self.checkpoints_verified = Counter(
             "validator_checkpoints_verified", "Checkpoints whose root and records agree", registry=r
         )
         self.proofs_sent = Counter(
-            "validator_proofs_sent", "Fraud and broken-receipt proofs sent, by rule", ["rule"], registry=r
+            "validator_proofs_sent",
+            "Fraud and broken-receipt proofs sent, by rule",
+            ["rule"],
+            registry=r,
         )
         self.da_challenges = Counter("validator_da_challenges", "DA challenges opened", registry=r)
-        self.receipts_watched = Gauge("validator_receipts_watched", "Receipts handed over", registry=r)
+        self.receipts_watched = Gauge(
+            "validator_receipts_watched", "Receipts handed over", registry=r
+        )
         self.l1_up = Gauge("validator_l1_up", "1 when the last L1 round succeeded", registry=r)
         self.upstream_up = Gauge(
             "validator_upstream_up", "1 when the last pull from the upstreams succeeded", registry=r

@@ -55,18 +55,17 @@ class ValidatorL1(RollupAccount):
             "challengerBond": int(self._call(f.challengerBond().call)),
         }
 
-
-
-
     def prev_size(self, index: int) -> int:
         """Records with seq >= prevSize(index) are new in checkpoint `index`."""
         return int(self._call(self.contract.functions.prevSize(index).call))
 
-
     def revealed_records(self, challenge_id: int) -> list[bytes] | None:
         """The records revealed for `challenge_id` (its `RecordsRevealed` event), or None."""
-        logs = self._call(lambda: self.contract.events.RecordsRevealed().get_logs(
-            from_block=0, argument_filters={"challengeId": challenge_id}))
+        logs = self._call(
+            lambda: self.contract.events.RecordsRevealed().get_logs(
+                from_block=0, argument_filters={"challengeId": challenge_id}
+            )
+        )
         for entry in logs:
             return [bytes(r) for r in entry["args"]["records"]]
         return None
@@ -83,27 +82,48 @@ class ValidatorL1(RollupAccount):
         return self._send(fn, Gas.PROOF, f"{rule.name} proof on checkpoint {cp}", simulate=True)
 
     def prove_time_travel(
-        self, cp: int, index: int, record: bytes, proof: Sequence[bytes],
-        next_record: bytes, next_proof: Sequence[bytes],
+        self,
+        cp: int,
+        index: int,
+        record: bytes,
+        proof: Sequence[bytes],
+        next_record: bytes,
+        next_proof: Sequence[bytes],
     ) -> Sent:
         fn = time_travel_fraud(self.contract, cp, index, record, proof, next_record, next_proof)
         return self._send(fn, Gas.PROOF, f"time-travel proof on checkpoint {cp}", simulate=True)
 
     def prove_replay(
-        self, cp: int, index: int, record: bytes, proof: Sequence[bytes],
-        later_index: int, later_record: bytes, later_proof: Sequence[bytes],
+        self,
+        cp: int,
+        index: int,
+        record: bytes,
+        proof: Sequence[bytes],
+        later_index: int,
+        later_record: bytes,
+        later_proof: Sequence[bytes],
     ) -> Sent:
-        fn = replay_fraud(self.contract, cp, index, record, proof, later_index, later_record, later_proof)
+        fn = replay_fraud(
+            self.contract, cp, index, record, proof, later_index, later_record, later_proof
+        )
         return self._send(fn, Gas.PROOF, f"replay proof on checkpoint {cp}", simulate=True)
 
     def prove_receipt_mismatch(
-        self, receipt: SignedReceipt, leaf_hash: bytes, index_in_batch: int,
-        batch_path: Sequence[bytes], cp: int, other_record: bytes, proof: Sequence[bytes],
+        self,
+        receipt: SignedReceipt,
+        leaf_hash: bytes,
+        index_in_batch: int,
+        batch_path: Sequence[bytes],
+        cp: int,
+        other_record: bytes,
+        proof: Sequence[bytes],
     ) -> Sent:
         fn = receipt_mismatch_fraud(
             self.contract, receipt, leaf_hash, index_in_batch, batch_path, cp, other_record, proof
         )
-        return self._send(fn, Gas.PROOF, f"receipt-mismatch proof on checkpoint {cp}", simulate=True)
+        return self._send(
+            fn, Gas.PROOF, f"receipt-mismatch proof on checkpoint {cp}", simulate=True
+        )
 
     def prove_receipt_deadline(self, receipt: SignedReceipt) -> Sent:
         covered = self._call(lambda: covered_count_at(self.contract, receipt.deadline))
@@ -115,8 +135,13 @@ class ValidatorL1(RollupAccount):
     def open_da_challenge(self, cp: int, start: int, end: int, bond: int) -> tuple[int, Sent]:
         """Open a DA challenge on [start, end) of checkpoint `cp`; (challenge id, tx)."""
         fn = self.contract.functions.openDAChallenge(cp, start, end)
-        sent = self._send(fn, Gas.DA_OPEN, f"DA challenge on checkpoint {cp} [{start}, {end})",
-                          value=bond, simulate=True)
+        sent = self._send(
+            fn,
+            Gas.DA_OPEN,
+            f"DA challenge on checkpoint {cp} [{start}, {end})",
+            value=bond,
+            simulate=True,
+        )
         events = self.contract.events.DAChallengeOpened().process_receipt(sent.receipt)
         if not events:
             raise L1Error("openDAChallenge mined without a DAChallengeOpened event")
@@ -127,4 +152,6 @@ class ValidatorL1(RollupAccount):
         clock but no L1 block is late enough yet to simulate against (the transaction's block
         will be)."""
         fn = self.contract.functions.resolveDAChallenge(challenge_id)
-        return self._send(fn, Gas.DA_RESOLVE, f"resolveDAChallenge({challenge_id})", simulate=simulate)
+        return self._send(
+            fn, Gas.DA_RESOLVE, f"resolveDAChallenge({challenge_id})", simulate=simulate
+        )

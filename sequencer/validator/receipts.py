@@ -62,10 +62,19 @@ class WatchedReceipt:
     def to_json(self) -> dict[str, Any]:
         r = self.receipt
         return {
-            "receipt": {"firstSeq": r.first_seq, "count": r.count, "leavesRoot": hex0x(r.leaves_root),
-                        "deadline": r.deadline, "signature": hex0x(r.signature)},
-            "placement": {"seq": self.seq, "leafHash": hex0x(self.leaf_hash), "index": self.index,
-                          "path": [hex0x(p) for p in self.path]},
+            "receipt": {
+                "firstSeq": r.first_seq,
+                "count": r.count,
+                "leavesRoot": hex0x(r.leaves_root),
+                "deadline": r.deadline,
+                "signature": hex0x(r.signature),
+            },
+            "placement": {
+                "seq": self.seq,
+                "leafHash": hex0x(self.leaf_hash),
+                "index": self.index,
+                "path": [hex0x(p) for p in self.path],
+            },
             "status": self.status,
             "tx": self.tx,
         }
@@ -83,8 +92,14 @@ def parse_watch(
     sequencer did not sign the receipt, `InclusionProofError` when the path does not put the
     leaf under leavesRoot.
     """
-    r = parse_object(receipt, "receipt", ("firstSeq", "count", "leavesRoot", "deadline", "signature", "sequencer"))
-    p = parse_object(placement, "placement", ("seq", "leafHash", "index", "path", "duplicate", "receipt"))
+    r = parse_object(
+        receipt,
+        "receipt",
+        ("firstSeq", "count", "leavesRoot", "deadline", "signature", "sequencer"),
+    )
+    p = parse_object(
+        placement, "placement", ("seq", "leafHash", "index", "path", "duplicate", "receipt")
+    )
     first_seq = parse_uint(r.get("firstSeq"), "receipt.firstSeq")
     count = parse_uint(r.get("count"), "receipt.count")
     if count == 0:
@@ -98,17 +113,22 @@ def parse_watch(
     path = parse_hashes(p.get("path"), "placement.path")
     # Verify the placement points where the receipt says.
     if seq != first_seq + index:
-        raise InvalidFieldError("placement.seq", f"must be firstSeq + index = {first_seq + index}, got {seq}")
+        raise InvalidFieldError(
+            "placement.seq", f"must be firstSeq + index = {first_seq + index}, got {seq}"
+        )
     # Verify the sequencer signed this receipt in this rollup's domain.
     digest = compute_receipt_digest(domain_separator, first_seq, count, leaves_root, deadline)
     signer = recover_signer(digest, signature[64], signature[:32], signature[32:64])
     if signer != sequencer:
         raise InvalidSignatureError(
-            "receipt.signature", f"recovers to 0x{signer.hex()}, not the sequencer 0x{sequencer.hex()}"
+            "receipt.signature",
+            f"recovers to 0x{signer.hex()}, not the sequencer 0x{sequencer.hex()}",
         )
     # Verify the leaf sits at `index` under the signed leavesRoot (docs/spec.md §5).
     verify_receipt_path(leaf, index, count, path, leaves_root)
-    return WatchedReceipt(SignedReceipt(first_seq, count, leaves_root, deadline, signature), seq, leaf, index, path)
+    return WatchedReceipt(
+        SignedReceipt(first_seq, count, leaves_root, deadline, signature), seq, leaf, index, path
+    )
 
 
 def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
@@ -118,10 +138,24 @@ def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
     out = []
     for obj in orjson.loads(raw):
         r, p = obj["receipt"], obj["placement"]
-        receipt = SignedReceipt(r["firstSeq"], r["count"], parse_hash32(r["leavesRoot"], "leavesRoot"),
-                                r["deadline"], parse_signature_bytes(r["signature"]))
-        out.append(WatchedReceipt(receipt, p["seq"], parse_hash32(p["leafHash"], "leafHash"), p["index"],
-                                  parse_hashes(p["path"], "path"), obj["status"], obj.get("tx")))
+        receipt = SignedReceipt(
+            r["firstSeq"],
+            r["count"],
+            parse_hash32(r["leavesRoot"], "leavesRoot"),
+            r["deadline"],
+            parse_signature_bytes(r["signature"]),
+        )
+        out.append(
+            WatchedReceipt(
+                receipt,
+                p["seq"],
+                parse_hash32(p["leafHash"], "leafHash"),
+                p["index"],
+                parse_hashes(p["path"], "path"),
+                obj["status"],
+                obj.get("tx"),
+            )
+        )
     return out
 
 

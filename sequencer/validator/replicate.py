@@ -82,13 +82,18 @@ def parse_block(obj: Any) -> PulledBlock:
         record, meta = event_from_json(ev, f"events[{i}]")
         if meta is not None and keccak256(meta) != record_meta_hash(record):
             # Meta is off-chain (docs/spec.md §3): a wrong one is not provable, only not kept.
-            log.warning("block %d: meta of record %d does not hash to metaHash; dropped",
-                        header.number, header.start + i)
+            log.warning(
+                "block %d: meta of record %d does not hash to metaHash; dropped",
+                header.number,
+                header.start + i,
+            )
             meta = None
         records.append(record)
         metas.append(meta)
     if len(records) != header.end - header.start:
-        raise InvalidFieldError("block", f"has {len(records)} records for [{header.start}, {header.end})")
+        raise InvalidFieldError(
+            "block", f"has {len(records)} records for [{header.start}, {header.end})"
+        )
     return PulledBlock(header, block_hash, tuple(records), tuple(metas))
 
 
@@ -113,7 +118,13 @@ class Upstreams:
         for c in self.clients:
             try:
                 latest = c.call("attest_status")["latestBlock"]
-            except (JsonRpcError, TransportError, OSError, KeyError, TypeError) as exc:  # OSError: refused
+            except (
+                JsonRpcError,
+                TransportError,
+                OSError,
+                KeyError,
+                TypeError,
+            ) as exc:  # OSError: refused
                 errors.append(f"{c.url}: {exc}")
                 continue
             if isinstance(latest, dict) and isinstance(latest.get("number"), int):
@@ -125,7 +136,9 @@ class Upstreams:
     def blocks(self, first: int, count: int, client_index: int = 0) -> list[Any]:
         """Up to `count` raw blocks from `first` from one upstream, stopping at the first error."""
         client = self.clients[client_index]
-        answers = client.batch([("attest_getBlock", [n, True]) for n in range(first, first + count)])
+        answers = client.batch(
+            [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+        )
         out: list[Any] = []
         for answer in answers:
             if isinstance(answer, JsonRpcError):
@@ -206,8 +219,10 @@ class Replica:
             h = block.header
             # Verify the header continues the replica.
             if (h.number, h.parent_hash, h.start) != (number, parent, start):
-                why = (f"block {h.number} [{h.start}, {h.end}) parent 0x{h.parent_hash.hex()[:12]} "
-                       f"does not continue block {number - 1} ending at {start}")
+                why = (
+                    f"block {h.number} [{h.start}, {h.end}) parent 0x{h.parent_hash.hex()[:12]} "
+                    f"does not continue block {number - 1} ending at {start}"
+                )
                 if taken == 0:
                     raise UpstreamError(why)
                 log.warning("%s", why)

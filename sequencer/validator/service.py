@@ -65,7 +65,9 @@ class RunningValidator:
 
 
 async def run_validator(
-    config: ValidatorConfig, *, task_status: trio.TaskStatus[RunningValidator] = trio.TASK_STATUS_IGNORED
+    config: ValidatorConfig,
+    *,
+    task_status: trio.TaskStatus[RunningValidator] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Open the replica, read the deployment from L1, start the three services; run until cancelled."""
     l1 = ValidatorL1(config.l1_rpc, config.contract, config.key, timeout_s=config.l1_timeout_s)
@@ -75,21 +77,36 @@ async def run_validator(
     domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     # The User-Agent names this validator to its upstreams' explorers (their follower list).
-    upstreams = Upstreams(config.upstreams, timeout_s=config.upstream_timeout_s,
-                          user_agent=f"attest-validator/{l1.account.address}")
+    upstreams = Upstreams(
+        config.upstreams,
+        timeout_s=config.upstream_timeout_s,
+        user_agent=f"attest-validator/{l1.account.address}",
+    )
     try:
         metrics = ValidatorMetrics()
         replica = Replica(store, domain.separator)
-        watcher = Watcher(replica, l1, metrics, params=params, domain_separator=domain.separator,
-                          sequencer=sequencer, poll_s=config.poll_s, da_grace_s=config.da_grace_s)
+        watcher = Watcher(
+            replica,
+            l1,
+            metrics,
+            params=params,
+            domain_separator=domain.separator,
+            sequencer=sequencer,
+            poll_s=config.poll_s,
+            da_grace_s=config.da_grace_s,
+        )
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_methods(dispatcher, api, watcher)
         explorer = None if config.no_explorer else install_explorer(dispatcher, api, "validator")
 
         async def health(request: Request) -> Response:
-            body = {"status": "ok", "replicaSize": replica.size, "upstreamError": replica.last_error,
-                    "l1": watcher.l1_status()}
+            body = {
+                "status": "ok",
+                "replicaSize": replica.size,
+                "upstreamError": replica.last_error,
+                "l1": watcher.l1_status(),
+            }
             return Response(200, orjson.dumps(body))
 
         async def metrics_page(request: Request) -> Response:
@@ -98,16 +115,25 @@ async def run_validator(
             metrics.violations.set(len(replica.violations))
             return Response(200, metrics.render(), content_type="text/plain; version=0.0.4")
 
-        handler = with_cors(make_http_handler(
-            dispatcher, extra_routes={("GET", "/health"): health, ("GET", "/metrics"): metrics_page,
-                                      **(explorer.routes if explorer is not None else {})}
-        ), config.cors_origins)
+        handler = with_cors(
+            make_http_handler(
+                dispatcher,
+                extra_routes={
+                    ("GET", "/health"): health,
+                    ("GET", "/metrics"): metrics_page,
+                    **(explorer.routes if explorer is not None else {}),
+                },
+            ),
+            config.cors_origins,
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(partial(_pull_loop, replica, upstreams, metrics, config.pull_s))
             await nursery.start(watcher.run)
             if explorer is not None:
                 await nursery.start(explorer.sampler.run)
-            port = await nursery.start(partial(serve_http, handler, config.host, config.port, limits=HttpLimits()))
+            port = await nursery.start(
+                partial(serve_http, handler, config.host, config.port, limits=HttpLimits())
+            )
             log.info("validator ready: port %d, replica size %d", port, replica.size)
             task_status.started(RunningValidator(port, watcher))
     finally:
@@ -137,8 +163,12 @@ def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> 
         ),
         doc="Keep a receipt; prove it broken on L1 if the sequencer does not keep it (docs/spec.md §5).",
     )
-    dispatcher.register("validator_status", status, params=(),
-                        doc="Replica, checkpoints and verdicts, violations, proofs, DA challenges, receipts.")
+    dispatcher.register(
+        "validator_status",
+        status,
+        params=(),
+        doc="Replica, checkpoints and verdicts, violations, proofs, DA challenges, receipts.",
+    )
 
 
 async def _pull_loop(
@@ -174,7 +204,9 @@ async def _pull_loop(
 
 def _announce(config: ValidatorConfig) -> Callable[[RunningValidator], None]:
     def announce(running: RunningValidator) -> None:
-        print(f"attest-rollup validator listening on http://{config.host}:{running.port}", flush=True)
+        print(
+            f"attest-rollup validator listening on http://{config.host}:{running.port}", flush=True
+        )
 
     return announce
 
@@ -185,12 +217,32 @@ def config_from_args(args: argparse.Namespace) -> ValidatorConfig:
 
 
 def validator_args(
-    *, sequencer: str, l1_rpc: str, contract: str, key_file: str, data_dir: str, rpc: str = "127.0.0.1:0",
+    *,
+    sequencer: str,
+    l1_rpc: str,
+    contract: str,
+    key_file: str,
+    data_dir: str,
+    rpc: str = "127.0.0.1:0",
     extra: tuple[str, ...] = (),
 ) -> list[str]:
     """The `attest validate ...` arguments (after ``attest``), e.g. for `attest devnet` to spawn."""
-    return ["validate", "--sequencer", sequencer, "--l1-rpc", l1_rpc, "--contract", contract,
-            "--key-file", key_file, "--data-dir", data_dir, "--rpc", rpc, *extra]
+    return [
+        "validate",
+        "--sequencer",
+        sequencer,
+        "--l1-rpc",
+        l1_rpc,
+        "--contract",
+        contract,
+        "--key-file",
+        key_file,
+        "--data-dir",
+        data_dir,
+        "--rpc",
+        rpc,
+        *extra,
+    ]
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -200,6 +252,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="run a validator: replicate, re-check, challenge on L1, serve reads")
+    p = sub.add_parser(
+        "validate", help="run a validator: replicate, re-check, challenge on L1, serve reads"
+    )
     add_settings_arguments(p, "validate")
     p.set_defaults(handler=_cmd_validate)

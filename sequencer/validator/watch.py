@@ -113,8 +113,12 @@ class Watcher:
         )
         self.proofs: list[dict[str, Any]] = []
         self.metrics.receipts_watched.set(len(self.receipts))  # those kept across a restart
-        self.rounds = L1Rounds(poll_s, self.metrics.l1_up, max_backoff_s=_MAX_BACKOFF_S,
-                               completed_counter=self.metrics.l1_rounds)
+        self.rounds = L1Rounds(
+            poll_s,
+            self.metrics.l1_up,
+            max_backoff_s=_MAX_BACKOFF_S,
+            completed_counter=self.metrics.l1_rounds,
+        )
         self._now = 0
         self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
 
@@ -125,8 +129,10 @@ class Watcher:
         if isinstance(which, int):
             t = self.tracked.get(which)
             return checkpoint_json(t.cp) if t is not None else None
-        wanted = {"latest": (CheckpointStatus.PENDING, CheckpointStatus.FINAL),
-                  "finalized": (CheckpointStatus.FINAL,)}[which]
+        wanted = {
+            "latest": (CheckpointStatus.PENDING, CheckpointStatus.FINAL),
+            "finalized": (CheckpointStatus.FINAL,),
+        }[which]
         for index in sorted(self.tracked, reverse=True):
             if self.tracked[index].cp.status in wanted:
                 return checkpoint_json(self.tracked[index].cp)
@@ -134,8 +140,11 @@ class Watcher:
 
     def l1_status(self) -> dict[str, Any]:
         latest = self.checkpoint("latest")
-        agreed = [t.cp.size for t in self.tracked.values() if t.verdict == "agrees"
-                  and t.cp.status != CheckpointStatus.REVERTED]
+        agreed = [
+            t.cp.size
+            for t in self.tracked.values()
+            if t.verdict == "agrees" and t.cp.status != CheckpointStatus.REVERTED
+        ]
         return {
             "rpc": self.l1.rpc_url,
             "chainId": self.l1._chain_id,
@@ -156,7 +165,8 @@ class Watcher:
             "replicaSize": self.replica.size,
             "blocks": self.store.head.block_count,
             "unavailableFor": (time.monotonic() - self.replica.unavailable_since)
-            if self.replica.unavailable_since is not None else None,
+            if self.replica.unavailable_since is not None
+            else None,
             "upstreamError": self.replica.last_error,
             "violations": [v.to_json() for v in self.replica.violations],
             "checkpoints": [
@@ -206,8 +216,13 @@ class Watcher:
                 prev = await self._l1(partial(self.l1.prev_size, index))
                 self.tracked[index] = Tracked(cp, prev)
                 self.metrics.checkpoints_seen.inc()
-                log.info("checkpoint %d seen: size %d, new from %d, status %s",
-                         index, cp.size, prev, CheckpointStatus(cp.status).label)
+                log.info(
+                    "checkpoint %d seen: size %d, new from %d, status %s",
+                    index,
+                    cp.size,
+                    prev,
+                    CheckpointStatus(cp.status).label,
+                )
             else:
                 if cp.status != t.cp.status:
                     log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
@@ -229,8 +244,12 @@ class Watcher:
                 return await self._prove(t, t.violation)
             if t.verdict == "root-mismatch":
                 end = min(t.prev_size + self.params["maxDARange"], cp.size)
-                return await self._open_da(t, max(t.prev_size, 0), end,
-                                           "the served records do not hash to the committed root")
+                return await self._open_da(
+                    t,
+                    max(t.prev_size, 0),
+                    end,
+                    "the served records do not hash to the committed root",
+                )
             return False
         # The replica is behind this checkpoint: wait, unless the data cannot be had.
         since = self.replica.unavailable_since
@@ -242,15 +261,21 @@ class Watcher:
             return False
         start = self.replica.size
         end = min(start + self.params["maxDARange"], cp.size)
-        return await self._open_da(t, start, end, f"records from {start} unavailable for {waited:.0f} s")
+        return await self._open_da(
+            t, start, end, f"records from {start} unavailable for {waited:.0f} s"
+        )
 
     def _verdict(self, t: Tracked) -> None:
         """Blocking: compare roots, then look for a violation new in the checkpoint."""
         cp = t.cp
         if self.store.root_at(cp.size) != cp.root:
             t.verdict = "root-mismatch"
-            log.error("checkpoint %d: root 0x%s differs from the replica's at size %d",
-                      cp.index, cp.root.hex(), cp.size)
+            log.error(
+                "checkpoint %d: root 0x%s differs from the replica's at size %d",
+                cp.index,
+                cp.root.hex(),
+                cp.size,
+            )
             return
         for v in self.replica.violations:
             if t.prev_size <= v.seq < cp.size:
@@ -263,7 +288,9 @@ class Watcher:
                 found = check_commit_time(record, seq, cp.committed_at)
                 if found is not None:
                     t.verdict, t.violation = "violation", found
-                    log.warning("violation: rule %s at seq %d: %s", found.rule.name, seq, found.reason)
+                    log.warning(
+                        "violation: rule %s at seq %d: %s", found.rule.name, seq, found.reason
+                    )
                     return
         t.verdict = "agrees"
         # Counted here, not by the caller: a receipt check may reach the verdict first.
@@ -281,10 +308,22 @@ class Watcher:
             t.acted = False  # L1 trouble: try again next round
             raise
         self.metrics.proofs_sent.labels(rule=v.rule.name).inc()
-        self.proofs.append({"checkpoint": cp.index, "rule": v.rule.name, "seq": v.seq,
-                            "tx": sent.tx_hash, "gasUsed": sent.gas_used})
-        log.warning("fraud proven on checkpoint %d: rule %s at seq %d (tx %s)",
-                    cp.index, v.rule.name, v.seq, sent.tx_hash)
+        self.proofs.append(
+            {
+                "checkpoint": cp.index,
+                "rule": v.rule.name,
+                "seq": v.seq,
+                "tx": sent.tx_hash,
+                "gasUsed": sent.gas_used,
+            }
+        )
+        log.warning(
+            "fraud proven on checkpoint %d: rule %s at seq %d (tx %s)",
+            cp.index,
+            v.rule.name,
+            v.seq,
+            sent.tx_hash,
+        )
         return True
 
     def _send_proof(self, cp: Checkpoint, v: Violation) -> Sent:
@@ -298,8 +337,12 @@ class Watcher:
             earlier = store.get_record(v.related)
             earlier_proof = store.inclusion_proof(v.related, cp.size)
             if v.rule == FraudRule.TIME_TRAVEL:
-                return l1.prove_time_travel(cp.index, v.related, earlier, earlier_proof, record, proof)
-            return l1.prove_replay(cp.index, v.related, earlier, earlier_proof, v.seq, record, proof)
+                return l1.prove_time_travel(
+                    cp.index, v.related, earlier, earlier_proof, record, proof
+                )
+            return l1.prove_replay(
+                cp.index, v.related, earlier, earlier_proof, v.seq, record, proof
+            )
         return l1.prove_single(v.rule, cp.index, v.seq, record, proof)
 
     # --- data availability -----------------------------------------------------------------------
@@ -315,8 +358,11 @@ class Watcher:
                 return False
         t.acted = True
         try:
-            cid, sent = await self._l1(partial(
-                self.l1.open_da_challenge, cp.index, start, end, self.params["challengerBond"]))
+            cid, sent = await self._l1(
+                partial(
+                    self.l1.open_da_challenge, cp.index, start, end, self.params["challengerBond"]
+                )
+            )
         except TransactionRefusedError as exc:
             log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
             return False
@@ -324,13 +370,26 @@ class Watcher:
             t.acted = False
             raise
         row = await self._l1(partial(self.l1.da_challenge, cid))
-        self.challenges[cid] = {"checkpoint": cp.index, "start": start, "end": end,
-                                "deadline": row.deadline, "state": row.state.name, "openTx": sent.tx_hash,
-                                "reason": why}
+        self.challenges[cid] = {
+            "checkpoint": cp.index,
+            "start": start,
+            "end": end,
+            "deadline": row.deadline,
+            "state": row.state.name,
+            "openTx": sent.tx_hash,
+            "reason": why,
+        }
         await self._save_challenges()
         self.metrics.da_challenges.inc()
-        log.warning("DA challenge %d opened on checkpoint %d [%d, %d): %s (tx %s)",
-                    cid, cp.index, start, end, why, sent.tx_hash)
+        log.warning(
+            "DA challenge %d opened on checkpoint %d [%d, %d): %s (tx %s)",
+            cid,
+            cp.index,
+            start,
+            end,
+            why,
+            sent.tx_hash,
+        )
         return True
 
     def _l1_time_estimate(self) -> int:
@@ -351,7 +410,9 @@ class Watcher:
                 # resolving transaction's own block is the first one late enough.
                 simulate = self._now > row.deadline
                 try:
-                    sent = await self._l1(partial(self.l1.resolve_da_challenge, cid, simulate=simulate))
+                    sent = await self._l1(
+                        partial(self.l1.resolve_da_challenge, cid, simulate=simulate)
+                    )
                 except TransactionRefusedError as exc:
                     log.error("DA challenge %d not resolved: %s", cid, exc)
                     continue
@@ -366,8 +427,12 @@ class Watcher:
             if row.state.name != c["state"]:
                 c["state"] = row.state.name
                 if row.state == DAState.ANSWERED:
-                    log.info("DA challenge %d answered: records [%d, %d) revealed on L1",
-                             cid, row.start, row.end)
+                    log.info(
+                        "DA challenge %d answered: records [%d, %d) revealed on L1",
+                        cid,
+                        row.start,
+                        row.end,
+                    )
                 await self._save_challenges()
 
     async def _save_challenges(self) -> None:
@@ -389,7 +454,9 @@ class Watcher:
 
     async def _save_receipts(self) -> None:
         # After this synced write, a restart keeps watching every receipt handed over.
-        await trio.to_thread.run_sync(self.store.put_state, {RECEIPTS_KEY: encode_watched(self.receipts)})
+        await trio.to_thread.run_sync(
+            self.store.put_state, {RECEIPTS_KEY: encode_watched(self.receipts)}
+        )
 
     async def _check_receipts(self) -> bool:
         """Check every watched receipt; True when a proof was sent."""
@@ -409,11 +476,16 @@ class Watcher:
         return sent
 
     async def _check_receipt(self, w: WatchedReceipt) -> WatchedReceipt:
-        live = [t for _, t in sorted(self.tracked.items())
-                if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)]
+        live = [
+            t
+            for _, t in sorted(self.tracked.items())
+            if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+        ]
         # Pending ones first: a mismatch proven against a pending checkpoint also reverts it.
-        covering = sorted((t for t in live if w.seq < t.cp.size <= self.replica.size),
-                          key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index))
+        covering = sorted(
+            (t for t in live if w.seq < t.cp.size <= self.replica.size),
+            key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index),
+        )
         for t in covering:
             if t.verdict == "unchecked":
                 await trio.to_thread.run_sync(self._verdict, t)
@@ -422,13 +494,22 @@ class Watcher:
             leaf = self.store.get_leaf_hash(w.seq)
             if leaf == w.leaf_hash:
                 if t.cp.status == CheckpointStatus.FINAL:
-                    log.info("receipt for seq %d kept: final checkpoint %d holds the leaf", w.seq, t.cp.index)
+                    log.info(
+                        "receipt for seq %d kept: final checkpoint %d holds the leaf",
+                        w.seq,
+                        t.cp.index,
+                    )
                     return w.with_status(KEPT)
                 continue
             try:
                 sent = await self._l1(partial(self._send_mismatch, w, t.cp))
             except TransactionRefusedError as exc:
-                log.error("receipt mismatch at seq %d not proven on checkpoint %d: %s", w.seq, t.cp.index, exc)
+                log.error(
+                    "receipt mismatch at seq %d not proven on checkpoint %d: %s",
+                    w.seq,
+                    t.cp.index,
+                    exc,
+                )
                 continue
             self._proven("RECEIPT_MISMATCH", t.cp.index, w.seq, sent)
             return w.with_status(PROVEN_MISMATCH, sent.tx_hash)
@@ -440,7 +521,9 @@ class Watcher:
                 try:
                     sent = await self._l1(partial(self.l1.prove_receipt_deadline, r))
                 except TransactionRefusedError as exc:
-                    log.error("missed deadline of the receipt for seq %d not proven: %s", w.seq, exc)
+                    log.error(
+                        "missed deadline of the receipt for seq %d not proven: %s", w.seq, exc
+                    )
                     return w
                 self._proven("RECEIPT_DEADLINE", None, w.seq, sent)
                 return w.with_status(PROVEN_DEADLINE, sent.tx_hash)
@@ -450,15 +533,22 @@ class Watcher:
         record = self.store.get_record(w.seq)
         proof = self.store.inclusion_proof(w.seq, cp.size)
         return self.l1.prove_receipt_mismatch(
-            w.receipt, w.leaf_hash, w.index, w.path, cp.index, record, proof)
+            w.receipt, w.leaf_hash, w.index, w.path, cp.index, record, proof
+        )
 
     def _proven(self, rule: str, cp: int | None, seq: int, sent: Sent) -> None:
         self.metrics.proofs_sent.labels(rule=rule).inc()
-        self.proofs.append({"checkpoint": cp, "rule": rule, "seq": seq, "tx": sent.tx_hash,
-                            "gasUsed": sent.gas_used})
+        self.proofs.append(
+            {
+                "checkpoint": cp,
+                "rule": rule,
+                "seq": seq,
+                "tx": sent.tx_hash,
+                "gasUsed": sent.gas_used,
+            }
+        )
         log.warning("broken receipt proven: %s at seq %d (tx %s)", rule, seq, sent.tx_hash)
 
     async def _l1(self, fn: Callable[[], T]) -> T:
         # web3 blocks on the socket; abandoned on cancel so a hung node cannot hold shutdown.
         return await trio.to_thread.run_sync(fn, abandon_on_cancel=True)
-

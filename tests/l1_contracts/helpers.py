@@ -82,7 +82,12 @@ def make_record(
 
 
 def domain(chain_id: int, contract: str) -> dict[str, Any]:
-    return {"name": "attest-rollup", "version": "1", "chainId": chain_id, "verifyingContract": contract}
+    return {
+        "name": "attest-rollup",
+        "version": "1",
+        "chainId": chain_id,
+        "verifyingContract": contract,
+    }
 
 
 def signed_record(
@@ -104,13 +109,27 @@ def signed_record(
     sig = Account.sign_typed_data(key, domain(chain_id, contract), EVENT_TYPES, msg)
     addr = bytes.fromhex(Account.from_key(key).address[2:])
     return make_record(
-        seq, timestamp, kind=kind, subject=subject, digest=digest, submitter=addr,
-        nonce=nonce, v=sig.v, r=sig.r, s=sig.s,
+        seq,
+        timestamp,
+        kind=kind,
+        subject=subject,
+        digest=digest,
+        submitter=addr,
+        nonce=nonce,
+        v=sig.v,
+        r=sig.r,
+        s=sig.s,
     )
 
 
 def sign_receipt(
-    key: bytes, chain_id: int, contract: str, first_seq: int, count: int, leaves_root: bytes, deadline: int
+    key: bytes,
+    chain_id: int,
+    contract: str,
+    first_seq: int,
+    count: int,
+    leaves_root: bytes,
+    deadline: int,
 ) -> SignedReceipt:
     msg = {"firstSeq": first_seq, "count": count, "leavesRoot": leaves_root, "deadline": deadline}
     sig = Account.sign_typed_data(key, domain(chain_id, contract), RECEIPT_TYPES, msg)
@@ -166,7 +185,9 @@ class Chain:
         """Commit the harness tree at `size` (default: all of it); return the index."""
         size = self.tree.size if size is None else size
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        self.rollup.functions.commit(size, self.tree.root(size), proof).transact({"from": self.sequencer})
+        self.rollup.functions.commit(size, self.tree.root(size), proof).transact(
+            {"from": self.sequencer}
+        )
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
 

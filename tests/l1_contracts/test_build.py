@@ -48,8 +48,16 @@ def test_render_is_deterministic() -> None:
 
 
 def test_rollup_abi_has_the_fixed_read_interface() -> None:
-    abi = {e["name"]: e for e in build.load_artifact("Rollup")["abi"] if e.get("type") == "function"}
-    assert [o["type"] for o in abi["checkpoints"]["outputs"]] == ["uint64", "bytes32", "uint64", "uint64", "uint8"]
+    abi = {
+        e["name"]: e for e in build.load_artifact("Rollup")["abi"] if e.get("type") == "function"
+    }
+    assert [o["type"] for o in abi["checkpoints"]["outputs"]] == [
+        "uint64",
+        "bytes32",
+        "uint64",
+        "uint64",
+        "uint8",
+    ]
     assert [o["type"] for o in abi["checkpointCount"]["outputs"]] == ["uint256"]
     assert [o["type"] for o in abi["latestFinalized"]["outputs"]] == ["uint256"]
     assert [i["type"] for i in abi["commit"]["inputs"]] == ["uint64", "bytes32", "bytes32[]"]

@@ -29,7 +29,12 @@ def test_reads(bonded: Chain) -> None:
     c.commit()
     again = rollup_at(c.w3, c.address.lower())
     cp = read_checkpoint(again, 0)
-    assert (cp.index, cp.size, cp.root, cp.status) == (0, 3, c.tree.root(), CheckpointStatus.PENDING)
+    assert (cp.index, cp.size, cp.root, cp.status) == (
+        0,
+        3,
+        c.tree.root(),
+        CheckpointStatus.PENDING,
+    )
     assert read_checkpoint(again, 1).status == CheckpointStatus.NONE
     c.advance(WINDOW)
     assert latest_finalized(again) == 0

@@ -37,7 +37,9 @@ def _open(c: Chain, cp: int, start: int, end: int) -> int:
 
 
 def _reveal(c: Chain, cid: int, start: int, end: int, size: int) -> bytes:
-    fn = reveal_records(c.rollup, cid, c.records[start:end], prove_range(c.tree.nodes, start, end, size))
+    fn = reveal_records(
+        c.rollup, cid, c.records[start:end], prove_range(c.tree.nodes, start, end, size)
+    )
     fn.call({"from": c.sequencer})  # surfaces the revert reason, if any
     gas = calldata_gas_limit(len(fn._encode_transaction_data()) // 2, 3_000_000)
     tx = fn.transact({"from": c.sequencer, "gas": gas})
@@ -66,7 +68,12 @@ def test_open_checks(chain: Chain) -> None:
     assert (ev.args.challengeId, ev.args.start, ev.args.end) == (0, 0, 256)
     assert ev.args.deadline == c.now() + DA_WINDOW
     ch = f.daChallenges(0).call()
-    assert ch[0] == cp2 and ch[4] == DAState.OPEN and ch[5] == c.challenger and ch[6] == CHALLENGER_BOND
+    assert (
+        ch[0] == cp2
+        and ch[4] == DAState.OPEN
+        and ch[5] == c.challenger
+        and ch[6] == CHALLENGER_BOND
+    )
     c.advance(WINDOW)
     with reverts("rollup: challenge window is over"):
         f.openDAChallenge(cp2, 0, 1).transact({"from": c.challenger, "value": CHALLENGER_BOND})
@@ -101,13 +108,17 @@ def test_reveal_refusals(chain: Chain) -> None:
     with reverts("rollup: records do not match the checkpoint root"):
         f.revealRecords(cid, bad, proof).transact({"from": c.sequencer})
     with reverts("rollup: records do not match the checkpoint root"):
-        f.revealRecords(cid, c.records[5:9], [b"\x01" * 32, *proof[1:]]).transact({"from": c.sequencer})
+        f.revealRecords(cid, c.records[5:9], [b"\x01" * 32, *proof[1:]]).transact(
+            {"from": c.sequencer}
+        )
     with reverts("rollup: range proof too long"):
         f.revealRecords(cid, c.records[5:9], [*proof, proof[0]]).transact({"from": c.sequencer})
     with reverts("rollup: range proof too short"):
         f.revealRecords(cid, c.records[5:9], proof[:-1]).transact({"from": c.sequencer})
     with reverts("rollup: record must be 352 bytes"):
-        f.revealRecords(cid, [*c.records[5:8], c.records[8][:-1]], proof).transact({"from": c.sequencer})
+        f.revealRecords(cid, [*c.records[5:8], c.records[8][:-1]], proof).transact(
+            {"from": c.sequencer}
+        )
     with reverts("rollup: challenge is not open"):
         f.revealRecords(cid + 1, c.records[5:9], proof).transact({"from": c.sequencer})
     c.advance(DA_WINDOW)

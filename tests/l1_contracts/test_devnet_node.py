@@ -599,16 +599,24 @@ def test_cors_lets_a_browser_page_call_the_node(l1_url: str) -> None:
     parts = urlsplit(l1_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=10)
     origin = "http://127.0.0.1:9"
-    conn.request("OPTIONS", "/", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    conn.request(
+        "OPTIONS",
+        "/",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     pre = conn.getresponse()
     pre.read()
     assert 200 <= pre.status < 300
     assert pre.getheader("Access-Control-Allow-Origin") in ("*", origin)
     assert "content-type" in (pre.getheader("Access-Control-Allow-Headers") or "").lower()
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    conn.request("POST", "/", body=body, headers={"Origin": origin, "Content-Type": "application/json"})
+    conn.request(
+        "POST", "/", body=body, headers={"Origin": origin, "Content-Type": "application/json"}
+    )
     answer = conn.getresponse()
     assert json.loads(answer.read())["result"] == hex(DEFAULT_CHAIN_ID)
     assert answer.getheader("Access-Control-Allow-Origin") in ("*", origin)

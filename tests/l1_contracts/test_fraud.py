@@ -38,12 +38,14 @@ def _setup(c: Chain, new: list[bytes] | Callable[[Chain], list[bytes]]) -> int:
     next seq numbers). Returns checkpoint 1's index."""
     c.bond()
     t = c.ts()
-    c.append([
-        make_record(0, t),
-        signed_record(SIGNER, 1, t + 1, 7, c.chain_id, c.address),
-        make_record(2, t + 2),
-        signed_record(SIGNER, 3, t + 3, 8, c.chain_id, c.address),
-    ])
+    c.append(
+        [
+            make_record(0, t),
+            signed_record(SIGNER, 1, t + 1, 7, c.chain_id, c.address),
+            make_record(2, t + 2),
+            signed_record(SIGNER, 3, t + 3, 8, c.chain_id, c.address),
+        ]
+    )
     c.commit()
     c.append(new(c) if callable(new) else new)
     return c.commit()
@@ -51,7 +53,9 @@ def _setup(c: Chain, new: list[bytes] | Callable[[Chain], list[bytes]]) -> int:
 
 def _prove_one(c: Chain, rule: FraudRule, cp: int, index: int) -> bytes:
     size = c.rollup.functions.checkpoints(cp).call()[0]
-    fn = single_record_fraud(c.rollup, rule, cp, index, c.records[index], c.tree.inclusion_proof(index, size))
+    fn = single_record_fraud(
+        c.rollup, rule, cp, index, c.records[index], c.tree.inclusion_proof(index, size)
+    )
     return bytes(fn.transact({"from": c.challenger}))
 
 
@@ -66,10 +70,21 @@ def _assert_punished(c: Chain, cp: int, rule: FraudRule, tx: bytes) -> None:
 def test_helper_records_match_prover_encode_record(chain: Chain) -> None:
     rec = signed_record(SIGNER, 5, 1234, 9, chain.chain_id, chain.address)
     words = [int.from_bytes(rec[i : i + 32], "big") for i in range(0, 352, 32)]
-    assert rec == encode_record(Record(
-        seq=5, timestamp=1234, kind=rec[64:96], subject=rec[96:128], digest=rec[128:160],
-        meta_hash=rec[160:192], submitter=SIGNER_ADDR, nonce=9, v=words[8], r=rec[288:320], s=rec[320:352],
-    ))
+    assert rec == encode_record(
+        Record(
+            seq=5,
+            timestamp=1234,
+            kind=rec[64:96],
+            subject=rec[96:128],
+            digest=rec[128:160],
+            meta_hash=rec[160:192],
+            submitter=SIGNER_ADDR,
+            nonce=9,
+            v=words[8],
+            r=rec[288:320],
+            s=rec[320:352],
+        )
+    )
 
 
 # --- rule 1: seq ----------------------------------------------------------------------------
@@ -98,7 +113,9 @@ def test_refusals_common_to_every_proof(chain: Chain) -> None:
     with reverts("rollup: no such checkpoint"):
         f.proveWrongSeq(7, 4, rec, proof).transact({"from": c.challenger})
     with reverts("rollup: record not new in this checkpoint"):
-        f.proveWrongSeq(cp, 3, c.records[3], c.tree.inclusion_proof(3, 5)).transact({"from": c.challenger})
+        f.proveWrongSeq(cp, 3, c.records[3], c.tree.inclusion_proof(3, 5)).transact(
+            {"from": c.challenger}
+        )
     with reverts("rollup: record index outside the checkpoint"):
         f.proveWrongSeq(cp, 5, rec, proof).transact({"from": c.challenger})
     with reverts("rollup: record must be 352 bytes"):
@@ -137,8 +154,14 @@ def _bad_signatures(c: Chain) -> dict[str, bytes]:
 
     def patch(**kw: int | bytes) -> bytes:
         fields = dict(
-            kind=good[64:96], subject=good[96:128], digest=good[128:160], submitter=SIGNER_ADDR,
-            nonce=20, v=w[8], r=w[9], s=w[10],
+            kind=good[64:96],
+            subject=good[96:128],
+            digest=good[128:160],
+            submitter=SIGNER_ADDR,
+            nonce=20,
+            v=w[8],
+            r=w[9],
+            s=w[10],
         )
         fields.update(kw)
         return make_record(4, t, **fields)  # type: ignore[arg-type]
@@ -157,10 +180,21 @@ def _bad_signatures(c: Chain) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("case", [
-    "other signer", "tampered digest", "v 29", "v 1", "high s", "r zero",
-    "unsigned with r", "unsigned with s", "other chain", "other contract",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "other signer",
+        "tampered digest",
+        "v 29",
+        "v 1",
+        "high s",
+        "r zero",
+        "unsigned with r",
+        "unsigned with s",
+        "other chain",
+        "other contract",
+    ],
+)
 def test_bad_signature_accepted(chain: Chain, case: str) -> None:
     cp = _setup(chain, lambda c: [_bad_signatures(c)[case]])
     tx = _prove_one(chain, FraudRule.BAD_SIGNATURE, cp, 4)
@@ -206,9 +240,18 @@ def test_malformed_accepted(chain: Chain, case: str) -> None:
     _assert_punished(chain, cp, FraudRule.MALFORMED, tx)
 
 
-@pytest.mark.parametrize("kind", ["a", "x.y-z_09", "abcdefghijklmnopqrstuvwxyz012345", "inference_receipt"])
+@pytest.mark.parametrize(
+    "kind", ["a", "x.y-z_09", "abcdefghijklmnopqrstuvwxyz012345", "inference_receipt"]
+)
 def test_malformed_refused_for_valid_record(chain: Chain, kind: str) -> None:
-    cp = _setup(chain, lambda c: [make_record(4, c.ts(), kind=kind32(kind), submitter=(1 << 160) - 1, nonce=2**64 - 1, v=0)])
+    cp = _setup(
+        chain,
+        lambda c: [
+            make_record(
+                4, c.ts(), kind=kind32(kind), submitter=(1 << 160) - 1, nonce=2**64 - 1, v=0
+            )
+        ],
+    )
     with reverts("rollup: record is well formed"):
         _prove_one(chain, FraudRule.MALFORMED, cp, 4)
 
@@ -220,7 +263,10 @@ def test_future_timestamp(chain: Chain) -> None:
     c = chain
     # The commit transaction is mined at now + 1: record 4 is stamped exactly then (valid),
     # record 5 one millisecond later.
-    cp = _setup(c, lambda c: [make_record(4, (c.now() + 1) * 1000), make_record(5, (c.now() + 1) * 1000 + 1)])
+    cp = _setup(
+        c,
+        lambda c: [make_record(4, (c.now() + 1) * 1000), make_record(5, (c.now() + 1) * 1000 + 1)],
+    )
     committed_at = c.rollup.functions.checkpoints(cp).call()[2]
     assert committed_at * 1000 == int.from_bytes(c.records[4][32:64], "big")
     with reverts("rollup: timestamp is not in the future"):
@@ -233,7 +279,13 @@ def test_time_travel_across_checkpoints(chain: Chain) -> None:
     c = chain
     cp = _setup(c, lambda c: [make_record(4, int.from_bytes(c.records[3][32:64], "big") - 1)])
     f = time_travel_fraud(
-        c.rollup, cp, 3, c.records[3], c.tree.inclusion_proof(3, 5), c.records[4], c.tree.inclusion_proof(4, 5)
+        c.rollup,
+        cp,
+        3,
+        c.records[3],
+        c.tree.inclusion_proof(3, 5),
+        c.records[4],
+        c.tree.inclusion_proof(4, 5),
     )
     tx = f.transact({"from": c.challenger})
     _assert_punished(c, cp, FraudRule.TIME_TRAVEL, tx)
@@ -241,18 +293,32 @@ def test_time_travel_across_checkpoints(chain: Chain) -> None:
 
 def test_time_travel_refusals(chain: Chain) -> None:
     c = chain
-    cp = _setup(c, lambda c: [make_record(4, int.from_bytes(c.records[3][32:64], "big")), make_record(5, c.ts() + 10)])
+    cp = _setup(
+        c,
+        lambda c: [
+            make_record(4, int.from_bytes(c.records[3][32:64], "big")),
+            make_record(5, c.ts() + 10),
+        ],
+    )
     p = c.tree.inclusion_proof
     with reverts("rollup: timestamps do not decrease"):
-        time_travel_fraud(c.rollup, cp, 3, c.records[3], p(3, 6), c.records[4], p(4, 6)).transact({"from": c.challenger})
+        time_travel_fraud(c.rollup, cp, 3, c.records[3], p(3, 6), c.records[4], p(4, 6)).transact(
+            {"from": c.challenger}
+        )
     with reverts("rollup: timestamps do not decrease"):
-        time_travel_fraud(c.rollup, cp, 4, c.records[4], p(4, 6), c.records[5], p(5, 6)).transact({"from": c.challenger})
+        time_travel_fraud(c.rollup, cp, 4, c.records[4], p(4, 6), c.records[5], p(5, 6)).transact(
+            {"from": c.challenger}
+        )
     # records 2, 3 are both old in checkpoint 1
     with reverts("rollup: record not new in this checkpoint"):
-        time_travel_fraud(c.rollup, cp, 2, c.records[2], p(2, 6), c.records[3], p(3, 6)).transact({"from": c.challenger})
+        time_travel_fraud(c.rollup, cp, 2, c.records[2], p(2, 6), c.records[3], p(3, 6)).transact(
+            {"from": c.challenger}
+        )
     # the pair must be adjacent: record 3 is not at index 4 - 2
     with reverts("rollup: inclusion proof does not match the checkpoint root"):
-        time_travel_fraud(c.rollup, cp, 3, c.records[2], p(2, 6), c.records[4], p(4, 6)).transact({"from": c.challenger})
+        time_travel_fraud(c.rollup, cp, 3, c.records[2], p(2, 6), c.records[4], p(4, 6)).transact(
+            {"from": c.challenger}
+        )
 
 
 # --- rule 5: replay -----------------------------------------------------------------------------
@@ -260,24 +326,37 @@ def test_time_travel_refusals(chain: Chain) -> None:
 
 def test_replay_accepted(chain: Chain) -> None:
     c = chain
-    cp = _setup(c, lambda c: [make_record(4, c.ts()), signed_record(SIGNER, 5, c.ts(), 7, c.chain_id, c.address, digest=b"\x55" * 32)])
+    cp = _setup(
+        c,
+        lambda c: [
+            make_record(4, c.ts()),
+            signed_record(SIGNER, 5, c.ts(), 7, c.chain_id, c.address, digest=b"\x55" * 32),
+        ],
+    )
     p = c.tree.inclusion_proof
-    tx = replay_fraud(c.rollup, cp, 1, c.records[1], p(1, 6), 5, c.records[5], p(5, 6)).transact({"from": c.challenger})
+    tx = replay_fraud(c.rollup, cp, 1, c.records[1], p(1, 6), 5, c.records[5], p(5, 6)).transact(
+        {"from": c.challenger}
+    )
     _assert_punished(c, cp, FraudRule.REPLAY, tx)
 
 
 def test_replay_refusals(chain: Chain) -> None:
     c = chain
-    cp = _setup(c, lambda c: [
-        signed_record(SIGNER, 4, c.ts(), 9, c.chain_id, c.address),
-        make_record(5, c.ts(), submitter=SIGNER_ADDR, nonce=7),
-        signed_record(OTHER, 6, c.ts(), 7, c.chain_id, c.address),
-    ])
+    cp = _setup(
+        c,
+        lambda c: [
+            signed_record(SIGNER, 4, c.ts(), 9, c.chain_id, c.address),
+            make_record(5, c.ts(), submitter=SIGNER_ADDR, nonce=7),
+            signed_record(OTHER, 6, c.ts(), 7, c.chain_id, c.address),
+        ],
+    )
     p = c.tree.inclusion_proof
     r = c.records
 
     def call(i: int, j: int) -> None:
-        replay_fraud(c.rollup, cp, i, r[i], p(i, 7), j, r[j], p(j, 7)).transact({"from": c.challenger})
+        replay_fraud(c.rollup, cp, i, r[i], p(i, 7), j, r[j], p(j, 7)).transact(
+            {"from": c.challenger}
+        )
 
     with reverts("rollup: nonces differ"):
         call(1, 4)  # nonce 7 vs 9

@@ -30,9 +30,13 @@ from tests.l1_contracts.helpers import (
 SEQUENCER_KEY = KEYS[1]
 
 
-def _receipt(c: Chain, records: list[bytes], first: int, deadline: int, key: bytes = SEQUENCER_KEY) -> tuple[SignedReceipt, MemoryTree]:
+def _receipt(
+    c: Chain, records: list[bytes], first: int, deadline: int, key: bytes = SEQUENCER_KEY
+) -> tuple[SignedReceipt, MemoryTree]:
     batch = MemoryTree([leaf_hash(r) for r in records])
-    return sign_receipt(key, c.chain_id, c.address, first, len(records), batch.root(), deadline), batch
+    return sign_receipt(
+        key, c.chain_id, c.address, first, len(records), batch.root(), deadline
+    ), batch
 
 
 def _mismatch_setup(c: Chain) -> tuple[SignedReceipt, MemoryTree, list[bytes], int]:
@@ -45,12 +49,20 @@ def _mismatch_setup(c: Chain) -> tuple[SignedReceipt, MemoryTree, list[bytes], i
     return receipt, batch, promised, cp
 
 
-def _mismatch(c: Chain, receipt: SignedReceipt, batch: MemoryTree, promised: list[bytes], cp: int, i: int = 1) -> bytes:
+def _mismatch(
+    c: Chain, receipt: SignedReceipt, batch: MemoryTree, promised: list[bytes], cp: int, i: int = 1
+) -> bytes:
     size = c.rollup.functions.checkpoints(cp).call()[0]
     seq = receipt.first_seq + i
     fn = receipt_mismatch_fraud(
-        c.rollup, receipt, leaf_hash(promised[i]), i, batch.inclusion_proof(i), cp,
-        c.records[seq], c.tree.inclusion_proof(seq, size),
+        c.rollup,
+        receipt,
+        leaf_hash(promised[i]),
+        i,
+        batch.inclusion_proof(i),
+        cp,
+        c.records[seq],
+        c.tree.inclusion_proof(seq, size),
     )
     return bytes(fn.transact({"from": c.challenger}))
 
@@ -90,7 +102,11 @@ def test_mismatch_refusals(chain: Chain) -> None:
     with reverts("rollup: receipt not signed by the sequencer"):
         _mismatch(c, forged, fbatch, promised, cp)
     sig = receipt.signature
-    high_s = sig[:32] + (SECP256K1_N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big") + bytes([55 - sig[64]])
+    high_s = (
+        sig[:32]
+        + (SECP256K1_N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big")
+        + bytes([55 - sig[64]])
+    )
     with reverts("rollup: receipt signature s is high"):
         _mismatch(c, replace(receipt, signature=high_s), batch, promised, cp)
     with reverts("rollup: receipt signature v must be 27 or 28"):
@@ -99,16 +115,35 @@ def test_mismatch_refusals(chain: Chain) -> None:
     leaf = leaf_hash(promised[1])
     proof3 = c.tree.inclusion_proof(3, 4)
     with reverts("rollup: signature must be 65 bytes"):
-        f.proveReceiptMismatch(*args, sig[:64], leaf, 1, batch.inclusion_proof(1), cp, c.records[3], proof3).transact({"from": c.challenger})
+        f.proveReceiptMismatch(
+            *args, sig[:64], leaf, 1, batch.inclusion_proof(1), cp, c.records[3], proof3
+        ).transact({"from": c.challenger})
     with reverts("rollup: index outside the batch"):
-        f.proveReceiptMismatch(*args, sig, leaf, 2, batch.inclusion_proof(1), cp, c.records[3], proof3).transact({"from": c.challenger})
+        f.proveReceiptMismatch(
+            *args, sig, leaf, 2, batch.inclusion_proof(1), cp, c.records[3], proof3
+        ).transact({"from": c.challenger})
     with reverts("rollup: batch path does not match leavesRoot"):
-        f.proveReceiptMismatch(*args, sig, leaf, 0, batch.inclusion_proof(1), cp, c.records[2], c.tree.inclusion_proof(2, 4)).transact({"from": c.challenger})
+        f.proveReceiptMismatch(
+            *args,
+            sig,
+            leaf,
+            0,
+            batch.inclusion_proof(1),
+            cp,
+            c.records[2],
+            c.tree.inclusion_proof(2, 4),
+        ).transact({"from": c.challenger})
     with reverts("rollup: no such checkpoint"):
-        f.proveReceiptMismatch(*args, sig, leaf, 1, batch.inclusion_proof(1), 9, c.records[3], proof3).transact({"from": c.challenger})
+        f.proveReceiptMismatch(
+            *args, sig, leaf, 1, batch.inclusion_proof(1), 9, c.records[3], proof3
+        ).transact({"from": c.challenger})
     with reverts("rollup: inclusion proof does not match the checkpoint root"):
-        f.proveReceiptMismatch(*args, sig, leaf, 1, batch.inclusion_proof(1), cp, c.records[2], proof3).transact({"from": c.challenger})
-    empty = sign_receipt(SEQUENCER_KEY, c.chain_id, c.address, 2, 0, receipt.leaves_root, receipt.deadline)
+        f.proveReceiptMismatch(
+            *args, sig, leaf, 1, batch.inclusion_proof(1), cp, c.records[2], proof3
+        ).transact({"from": c.challenger})
+    empty = sign_receipt(
+        SEQUENCER_KEY, c.chain_id, c.address, 2, 0, receipt.leaves_root, receipt.deadline
+    )
     with reverts("rollup: receipt covers no records"):
         receipt_deadline_fraud(c.rollup, empty, 0).transact({"from": c.challenger})
 
@@ -118,7 +153,9 @@ def test_mismatch_refused_on_reverted_checkpoint(chain: Chain) -> None:
     receipt, batch, promised, cp = _mismatch_setup(c)
     c.append([make_record(77, c.ts())])
     cp1 = c.commit()
-    c.rollup.functions.proveWrongSeq(cp1, 4, c.records[4], c.tree.inclusion_proof(4, 5)).transact({"from": c.owner})
+    c.rollup.functions.proveWrongSeq(cp1, 4, c.records[4], c.tree.inclusion_proof(4, 5)).transact(
+        {"from": c.owner}
+    )
     promised5 = [make_record(4, 1, digest=b"\x01" * 32)]
     r5, b5 = _receipt(c, promised5, 4, c.now() + 10)
     with reverts("rollup: checkpoint is reverted"):
@@ -183,7 +220,9 @@ def test_reverted_checkpoint_does_not_cover(chain: Chain) -> None:
     c.append([make_record(55, c.ts()), *c.valid_records(1)])
     cp1 = c.commit()  # 1: [0, 4), record 2 bad
     receipt, _ = _receipt(c, c.records[3:4], 3, c.now() + 20)
-    c.rollup.functions.proveWrongSeq(cp1, 2, c.records[2], c.tree.inclusion_proof(2, 4)).transact({"from": c.owner})
+    c.rollup.functions.proveWrongSeq(cp1, 2, c.records[2], c.tree.inclusion_proof(2, 4)).transact(
+        {"from": c.owner}
+    )
     c.bond()
     c.rollup.functions.recover().transact({"from": c.owner})
     c.advance(30)

@@ -39,8 +39,14 @@ def test_constructor_rejects(chain: Chain, args: tuple[object, ...], message: st
     seq, window, da, bond, rng, cbond = args
     with reverts(message):
         deploy_rollup(
-            chain.w3, seq or chain.sequencer, chain.owner, window, da, bond,  # type: ignore[arg-type]
-            max_da_range=rng, challenger_bond=cbond,  # type: ignore[arg-type]
+            chain.w3,
+            seq or chain.sequencer,
+            chain.owner,
+            window,
+            da,
+            bond,  # type: ignore[arg-type]
+            max_da_range=rng,
+            challenger_bond=cbond,  # type: ignore[arg-type]
         )
 
 
@@ -225,7 +231,9 @@ def _bad_seq_commit(c: Chain) -> int:
 def _prove_bad_seq(c: Chain, index: int, seq: int) -> bytes:
     proof = c.tree.inclusion_proof(seq, c.rollup.functions.checkpoints(index).call()[0])
     return bytes(
-        c.rollup.functions.proveWrongSeq(index, seq, c.records[seq], proof).transact({"from": c.challenger})
+        c.rollup.functions.proveWrongSeq(index, seq, c.records[seq], proof).transact(
+            {"from": c.challenger}
+        )
     )
 
 

@@ -44,7 +44,9 @@ class RollupMachine(RuleBasedStateMachine):
         super().__init__()
         base = _base()
         self.snapshot = base.tester.take_snapshot()
-        self.c = Chain(base.tester, base.w3, base.rollup, base.owner, base.sequencer, base.challenger)
+        self.c = Chain(
+            base.tester, base.w3, base.rollup, base.owner, base.sequencer, base.challenger
+        )
         self.f = self.c.rollup.functions
         self.model = RollupModel(WINDOW, DA_WINDOW, MIN_BOND, CHALLENGER_BOND)
         self.records: list[bytes] = []  # the live log: exactly model.last_size() records
@@ -106,7 +108,9 @@ class RollupMachine(RuleBasedStateMachine):
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(expected, self._send(self.f.commit(size, tree.root(), proof), self.c.sequencer))
+        self._expect(
+            expected, self._send(self.f.commit(size, tree.root(), proof), self.c.sequencer)
+        )
         if expected is None:
             self.records, self.tree = records, tree
             if bad:
@@ -117,8 +121,19 @@ class RollupMachine(RuleBasedStateMachine):
     def prove_fraud(self, data: st.DataObject) -> None:
         seq = data.draw(st.sampled_from(sorted(self.bad)))
         # Mostly the first live checkpoint covering seq (the one a validator would pick).
-        first = next((i for i, c in enumerate(self.model.checkpoints) if not c.reverted and c.prev_size <= seq < c.size), 0)
-        index = first if data.draw(st.integers(0, 2)) else data.draw(st.integers(0, len(self.model.checkpoints)))
+        first = next(
+            (
+                i
+                for i, c in enumerate(self.model.checkpoints)
+                if not c.reverted and c.prev_size <= seq < c.size
+            ),
+            0,
+        )
+        index = (
+            first
+            if data.draw(st.integers(0, 2))
+            else data.draw(st.integers(0, len(self.model.checkpoints)))
+        )
         cp = self.model.checkpoints[index] if index < len(self.model.checkpoints) else None
         usable = cp is not None and not cp.reverted and seq < cp.size
         proof = self.tree.inclusion_proof(seq, cp.size) if usable and cp is not None else []
@@ -173,7 +188,9 @@ class RollupMachine(RuleBasedStateMachine):
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer))
+        self._expect(
+            expected, self._send(self.f.revealRecords(cid, records, proof), self.c.sequencer)
+        )
 
     @precondition(lambda self: self.model.challenges)
     @rule(data=st.data())

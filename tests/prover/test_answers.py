@@ -35,7 +35,12 @@ def _record(**changes: object) -> bytes:
 def test_a_well_formed_record_is_decoded() -> None:
     rec = _record()
     out = event_json(rec, leaf_hash(rec), None, 3)
-    assert (out["seq"], out["kind"], out["wellFormed"], out["signed"]) == (7, "sensor_hash", True, False)
+    assert (out["seq"], out["kind"], out["wellFormed"], out["signed"]) == (
+        7,
+        "sensor_hash",
+        True,
+        False,
+    )
     assert out["submitter"] == "0x" + "03" * 20 and out["block"] == 3
     assert out["signature"] is None and out["meta"] is None
     assert out["leafHash"] == "0x" + leaf_hash(rec).hex()

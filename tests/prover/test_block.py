@@ -62,8 +62,12 @@ def test_known_answer_genesis_block() -> None:
 )
 def test_bad_fields_are_named(kwargs: dict[str, object], field: str) -> None:
     base: dict[str, object] = {
-        "number": 0, "parent_hash": bytes(32), "start": 0, "end": 1,
-        "log_root": bytes(32), "timestamp": 0,
+        "number": 0,
+        "parent_hash": bytes(32),
+        "start": 0,
+        "end": 1,
+        "log_root": bytes(32),
+        "timestamp": 0,
     }
     base.update(kwargs)
     with pytest.raises(InvalidFieldError) as info:

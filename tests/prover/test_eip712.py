@@ -352,6 +352,4 @@ def test_event_input_without_signature_cannot_be_verified() -> None:
     with pytest.raises(InvalidSignatureError, match="not signed"):
         verify_event_signature(SEP, ev)
     with pytest.raises(InvalidSignatureError):
-        verify_event_signature(
-            SEP, ev._replace(signature=(27, b"\x01" * 32, b"\x01" * 32))
-        )
+        verify_event_signature(SEP, ev._replace(signature=(27, b"\x01" * 32, b"\x01" * 32)))

@@ -29,7 +29,11 @@ def test_envelopes_round_trip() -> None:
     err = JsonRpcError(INVALID_PARAMS, "bad", {"field": "x"})
     with pytest.raises(JsonRpcError) as raised:
         decode_result(error_response(7, err.to_json()))
-    assert (raised.value.code, raised.value.message, raised.value.data) == (INVALID_PARAMS, "bad", {"field": "x"})
+    assert (raised.value.code, raised.value.message, raised.value.data) == (
+        INVALID_PARAMS,
+        "bad",
+        {"field": "x"},
+    )
     assert "data" not in JsonRpcError(1, "m").to_json()
 
 
@@ -58,7 +62,9 @@ def test_malformed_answers_are_named_never_crash(answer: Any) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 

@@ -54,17 +54,44 @@ def h(label: str) -> bytes:
     return leaf_hash(label.encode())  # any 32 bytes, deterministic
 
 
-def make_record(seq: int, *, signed: bool = False, domain: Domain = DOMAIN, meta: bool = False) -> bytes:
+def make_record(
+    seq: int, *, signed: bool = False, domain: Domain = DOMAIN, meta: bool = False
+) -> bytes:
     subject, digest = h(f"subject-{seq % 3}"), h(f"digest-{seq}")
     meta_hash = compute_meta_hash(META) if meta else bytes(32)
     if not signed:
         return encode_record(
-            Record(seq, 1_700_000_000_000 + seq, KIND, subject, digest, meta_hash, TOKEN_ADDR, 0, 0,
-                   bytes(32), bytes(32))
+            Record(
+                seq,
+                1_700_000_000_000 + seq,
+                KIND,
+                subject,
+                digest,
+                meta_hash,
+                TOKEN_ADDR,
+                0,
+                0,
+                bytes(32),
+                bytes(32),
+            )
         )
-    v, r, s = ALICE.sign(compute_event_digest(domain.separator, KIND, subject, digest, meta_hash, seq))
+    v, r, s = ALICE.sign(
+        compute_event_digest(domain.separator, KIND, subject, digest, meta_hash, seq)
+    )
     return encode_record(
-        Record(seq, 1_700_000_000_000 + seq, KIND, subject, digest, meta_hash, ALICE.address, seq, v, r, s)
+        Record(
+            seq,
+            1_700_000_000_000 + seq,
+            KIND,
+            subject,
+            digest,
+            meta_hash,
+            ALICE.address,
+            seq,
+            v,
+            r,
+            s,
+        )
     )
 
 
@@ -73,10 +100,18 @@ RECORDS = [make_record(i, signed=i % 2 == 1, meta=i == 4) for i in range(23)]
 TREE = MemoryTree([leaf_hash(r) for r in RECORDS])
 
 
-def l1_row(index: int, size: int, *, status: int = CheckpointStatus.FINAL, root: bytes | None = None) -> L1Checkpoint:
+def l1_row(
+    index: int, size: int, *, status: int = CheckpointStatus.FINAL, root: bytes | None = None
+) -> L1Checkpoint:
     return L1Checkpoint(
-        CHAIN, CONTRACT, index, size, Hash32(root if root is not None else TREE.root(size)),
-        1000, 1120, status,
+        CHAIN,
+        CONTRACT,
+        index,
+        size,
+        Hash32(root if root is not None else TREE.root(size)),
+        1000,
+        1120,
+        status,
     )
 
 
@@ -114,7 +149,9 @@ def test_final_checkpoint_verifies(seq: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
-def test_every_position_of_every_size_verifies_and_one_flipped_byte_does_not(data: st.DataObject) -> None:
+def test_every_position_of_every_size_verifies_and_one_flipped_byte_does_not(
+    data: st.DataObject,
+) -> None:
     size = data.draw(st.integers(1, len(RECORDS)))
     seq = data.draw(st.integers(0, size - 1))
     b = bundle(seq, size)
@@ -158,7 +195,10 @@ def _flip(b: bytes, i: int) -> bytes:
     [
         (lambda b: replace(b, record=_flip(b.record, 130)), "leaf hash"),
         (lambda b: replace(b, leaf_hash=Hash32(_flip(b.leaf_hash, 0))), "leaf hash"),
-        (lambda b: replace(b, proof=(Hash32(_flip(b.proof[0], 5)), *b.proof[1:])), "does not reproduce"),
+        (
+            lambda b: replace(b, proof=(Hash32(_flip(b.proof[0], 5)), *b.proof[1:])),
+            "does not reproduce",
+        ),
         (lambda b: replace(b, proof=b.proof[:-1]), "too short"),
         (lambda b: replace(b, proof=(*b.proof, b.proof[0])), "too long"),
         (lambda b: replace(b, seq=5), "asked for seq 5"),
@@ -180,8 +220,18 @@ def test_signature_from_another_domain_is_proof_invalid() -> None:
     other = make_record(3, signed=True, domain=Domain(CHAIN, bytes(20)))
     records = [*RECORDS[:3], other, *RECORDS[4:16]]
     tree = MemoryTree([leaf_hash(r) for r in records])
-    b = ProofBundle(3, other, leaf_hash(other), 16, tree.root(16), tuple(tree.inclusion_proof(3, 16)),
-                    CheckpointRef(0, 16, tree.root(16)), (), CHAIN, CONTRACT)
+    b = ProofBundle(
+        3,
+        other,
+        leaf_hash(other),
+        16,
+        tree.root(16),
+        tuple(tree.inclusion_proof(3, 16)),
+        CheckpointRef(0, 16, tree.root(16)),
+        (),
+        CHAIN,
+        CONTRACT,
+    )
     row = replace(l1_row(0, 16), root=tree.root(16))
     with pytest.raises(ProofInvalidError, match="signature"):
         verify_event(b, NONE, row)
@@ -213,8 +263,13 @@ def test_bundle_for_another_contract_is_refused() -> None:
 )
 def test_expectation_mismatch_names_the_field(expect: Expectations, field: str) -> None:
     good = Expectations(
-        kind=KIND, subject=h("subject-1"), digest=h("digest-7"), submitter=ALICE.address,
-        nonce=7, signed=True, meta_hash=bytes(32),
+        kind=KIND,
+        subject=h("subject-1"),
+        digest=h("digest-7"),
+        submitter=ALICE.address,
+        nonce=7,
+        signed=True,
+        meta_hash=bytes(32),
     )
     verify_event(bundle(7, 16), good, l1_row(0, 16))
     with pytest.raises(ExpectationMismatchError) as info:
@@ -234,8 +289,13 @@ def test_pending_needs_allow_pending() -> None:
     assert not v.final and v.trusted is None  # a pending checkpoint is never trusted
 
 
-@pytest.mark.parametrize(("status", "message"), [(CheckpointStatus.REVERTED, "reverted"), (CheckpointStatus.NONE, "no checkpoint")])
-def test_reverted_or_missing_checkpoint_is_refused_even_with_allow_pending(status: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(CheckpointStatus.REVERTED, "reverted"), (CheckpointStatus.NONE, "no checkpoint")],
+)
+def test_reverted_or_missing_checkpoint_is_refused_even_with_allow_pending(
+    status: int, message: str
+) -> None:
     with pytest.raises(L1MismatchError, match=message):
         verify_event(bundle(2, 16), NONE, l1_row(0, 16, status=status), allow_pending=True)
 
@@ -248,8 +308,11 @@ def test_l1_holding_another_size_or_root_disagrees() -> None:
 
 
 def test_seq_past_the_checkpoint_is_not_final() -> None:
-    b = replace(bundle(20, 23), checkpoint=CheckpointRef(0, 16, TREE.root(16)),
-                anchor_proof=tuple(TREE.consistency_proof(16, 23)))
+    b = replace(
+        bundle(20, 23),
+        checkpoint=CheckpointRef(0, 16, TREE.root(16)),
+        anchor_proof=tuple(TREE.consistency_proof(16, 23)),
+    )
     with pytest.raises(NotFinalError, match="not covered"):
         verify_event(b, NONE, l1_row(0, 16))
 
@@ -264,8 +327,13 @@ def trusted(index: int, size: int, root: bytes | None = None) -> TrustedCheckpoi
 def test_larger_final_checkpoint_extends_the_trusted_one_and_replaces_it() -> None:
     old = trusted(1, 9)
     assert needs_consistency_proof(old, l1_row(3, 20)) == (9, 20)
-    v = verify_event(bundle(12, 20, 3), NONE, l1_row(3, 20), trusted=old,
-                     consistency_proof=TREE.consistency_proof(9, 20))
+    v = verify_event(
+        bundle(12, 20, 3),
+        NONE,
+        l1_row(3, 20),
+        trusted=old,
+        consistency_proof=TREE.consistency_proof(9, 20),
+    )
     assert v.trusted == trusted(3, 20) and v.consistency_checked
 
 
@@ -275,8 +343,13 @@ def test_forked_root_is_l1_disagreeing() -> None:
     fork_root = MemoryTree([leaf_hash(r) for r in forked]).root(9)
     old = trusted(1, 9, fork_root)
     with pytest.raises(L1MismatchError, match="not one history"):
-        verify_event(bundle(12, 20, 3), NONE, l1_row(3, 20), trusted=old,
-                     consistency_proof=TREE.consistency_proof(9, 20))
+        verify_event(
+            bundle(12, 20, 3),
+            NONE,
+            l1_row(3, 20),
+            trusted=old,
+            consistency_proof=TREE.consistency_proof(9, 20),
+        )
 
 
 def test_same_index_with_another_root_is_l1_disagreeing() -> None:
@@ -286,17 +359,26 @@ def test_same_index_with_another_root_is_l1_disagreeing() -> None:
 
 def test_older_checkpoint_is_checked_against_the_trusted_one_which_stays() -> None:
     old = trusted(5, 20)
-    v = verify_event(bundle(3, 9, 1), NONE, l1_row(1, 9), trusted=old,
-                     consistency_proof=TREE.consistency_proof(9, 20))
+    v = verify_event(
+        bundle(3, 9, 1),
+        NONE,
+        l1_row(1, 9),
+        trusted=old,
+        consistency_proof=TREE.consistency_proof(9, 20),
+    )
     assert v.trusted == old
 
 
 def test_pending_larger_checkpoint_is_checked_but_not_trusted() -> None:
     old = trusted(1, 9)
-    new = verify_trusted_extension(old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(9, 20))
+    new = verify_trusted_extension(
+        old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(9, 20)
+    )
     assert new == old
     with pytest.raises(L1MismatchError):
-        verify_trusted_extension(old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(8, 20))
+        verify_trusted_extension(
+            old, l1_row(2, 20, status=CheckpointStatus.PENDING), TREE.consistency_proof(8, 20)
+        )
 
 
 def test_missing_proof_or_other_deployment_is_an_input_error() -> None:
@@ -310,7 +392,11 @@ def test_missing_proof_or_other_deployment_is_an_input_error() -> None:
 
 
 def test_bundle_round_trips_through_json() -> None:
-    for b in (bundle(4, 16, 2), bundle(5, 11, 1, tree_size=23), replace(bundle(1, 8), checkpoint=None)):
+    for b in (
+        bundle(4, 16, 2),
+        bundle(5, 11, 1, tree_size=23),
+        replace(bundle(1, 8), checkpoint=None),
+    ):
         assert decode_bundle(encode_bundle(b)) == b
 
 
@@ -340,5 +426,11 @@ def test_trusted_state_round_trips_and_is_kept_per_deployment() -> None:
     assert find_trusted(states, CHAIN, CONTRACT) == a
     assert replace_trusted(states, trusted(2, 16)) == [b, trusted(2, 16)]
     with pytest.raises(InvalidFieldError, match=r"checkpoints\[0\].root"):
-        decode_trusted_state({"format": "attest-light-client/1", "checkpoints": [
-            {"chainId": 1, "contract": "0x" + "00" * 20, "index": 0, "treeSize": 1}]})
+        decode_trusted_state(
+            {
+                "format": "attest-light-client/1",
+                "checkpoints": [
+                    {"chainId": 1, "contract": "0x" + "00" * 20, "index": 0, "treeSize": 1}
+                ],
+            }
+        )

@@ -87,5 +87,7 @@ def test_verify_and_is_valid(data: st.DataObject) -> None:
     with pytest.raises(InclusionProofError):
         verify_range(leaves, start, n, proof, keccak256(b"other"))
     assert not is_valid_range(leaves, start, n, proof, keccak256(b"other"))
-    assert not is_valid_range(leaves, start, n, [*proof, proof[0] if proof else LEAVES[0]], tree.root())
+    assert not is_valid_range(
+        leaves, start, n, [*proof, proof[0] if proof else LEAVES[0]], tree.root()
+    )
     assert not is_valid_range([], start, n, proof, tree.root())

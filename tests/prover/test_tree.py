@@ -628,7 +628,5 @@ def test_is_valid_mirrors_verify(n: int, i: int, size: int, m: int, drop: int) -
     cproof = tree.consistency_proof(first)[drop:]
     r1 = tree.root(first)
     assert is_valid_consistency(m, size, r1, root, cproof) == (
-        not _raises(
-            lambda: verify_consistency(m, size, r1, root, cproof), ConsistencyProofError
-        )
+        not _raises(lambda: verify_consistency(m, size, r1, root, cproof), ConsistencyProofError)
     )

@@ -30,12 +30,28 @@ SEP = DOMAIN.separator
 
 
 def unsigned(seq: int, ts: int = 1_700_000_000_000) -> Record:
-    return Record(seq, ts, encode_kind("sensor_hash"), b"\x01" * 32, b"\x02" * 32, bytes(32),
-                  b"\x0a" * 20, 0, 0, bytes(32), bytes(32))
+    return Record(
+        seq,
+        ts,
+        encode_kind("sensor_hash"),
+        b"\x01" * 32,
+        b"\x02" * 32,
+        bytes(32),
+        b"\x0a" * 20,
+        0,
+        0,
+        bytes(32),
+        bytes(32),
+    )
 
 
 def signed(seq: int, nonce: int = 5, ts: int = 1_700_000_000_000, key: bytes = KEY) -> Record:
-    kind, subject, digest, meta = encode_kind("inference_receipt"), b"\x03" * 32, b"\x04" * 32, bytes(32)
+    kind, subject, digest, meta = (
+        encode_kind("inference_receipt"),
+        b"\x03" * 32,
+        b"\x04" * 32,
+        bytes(32),
+    )
     v, r, s = sign_digest(key, compute_event_digest(SEP, kind, subject, digest, meta, nonce))
     return Record(seq, ts, kind, subject, digest, meta, ADDRESS, nonce, v, r, s)
 
@@ -69,11 +85,15 @@ def test_rule_2_signatures() -> None:
     forged = encode_record(replace(signed(1, key=other), submitter=ADDRESS))
     assert rules(forged, 1) == [FraudRule.BAD_SIGNATURE]
     # A field changed after signing.
-    assert rules(encode_record(replace(signed(1), digest=b"\x09" * 32)), 1) == [FraudRule.BAD_SIGNATURE]
+    assert rules(encode_record(replace(signed(1), digest=b"\x09" * 32)), 1) == [
+        FraudRule.BAD_SIGNATURE
+    ]
     # Signed in another domain.
     assert not is_valid_signature_words(Domain(1, bytes(20)).separator, good)
     # Unsigned with leftovers in r or s.
-    assert rules(encode_record(replace(unsigned(1), s=b"\x01" * 32)), 1) == [FraudRule.BAD_SIGNATURE]
+    assert rules(encode_record(replace(unsigned(1), s=b"\x01" * 32)), 1) == [
+        FraudRule.BAD_SIGNATURE
+    ]
     # v outside {0, 27, 28}.
     assert rules(encode_record(replace(signed(1), v=29)), 1) == [FraudRule.BAD_SIGNATURE]
     # High s (the malleable twin of a valid signature).
@@ -114,7 +134,10 @@ def test_rule_4b_future_timestamp() -> None:
     v = check_commit_time(raw, 9, 1_700_000_000)
     assert v is not None and v.rule == FraudRule.FUTURE_TIMESTAMP and v.seq == 9
     assert check_commit_time(raw, 9, 1_700_000_001) is None
-    assert check_commit_time(encode_record(unsigned(9, ts=1_700_000_000_000)), 9, 1_700_000_000) is None
+    assert (
+        check_commit_time(encode_record(unsigned(9, ts=1_700_000_000_000)), 9, 1_700_000_000)
+        is None
+    )
 
 
 def test_rule_5_replay() -> None:

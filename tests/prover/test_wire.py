@@ -261,7 +261,11 @@ def test_uint_refuses_every_float(x: float) -> None:
 def test_parse_object() -> None:
     assert parse_object(None, "paging", ("after", "limit")) == {}
     assert parse_object({"limit": 5}, "paging", ("after", "limit")) == {"limit": 5}
-    for bad, reason in (([], "must be an object"), ("x", "must be an object"), ({"limt": 5}, "unknown keys")):
+    for bad, reason in (
+        ([], "must be an object"),
+        ("x", "must be an object"),
+        ({"limt": 5}, "unknown keys"),
+    ):
         with pytest.raises(InvalidFieldError, match=reason) as e:
             parse_object(bad, "paging", ("after", "limit"))
         assert e.value.field == "paging"

@@ -22,8 +22,14 @@ def h32(label: str) -> str:
     return "0x" + hashlib.sha256(label.encode()).hexdigest()
 
 
-def unsigned(i: int, *, kind: str = "sensor_hash", meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    ev: dict[str, Any] = {"kind": kind, "subject": h32(f"subject-{i % 7}"), "digest": h32(f"digest-{i}")}
+def unsigned(
+    i: int, *, kind: str = "sensor_hash", meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "kind": kind,
+        "subject": h32(f"subject-{i % 7}"),
+        "digest": h32(f"digest-{i}"),
+    }
     if meta is not None:
         ev["meta"] = meta
     return ev
@@ -46,8 +52,12 @@ def signed(
     # The message a wallet is shown (prover.eip712.event_typed_data is itself checked against
     # eth-account's encoder in tests/prover/test_eip712.py); eth-account signs it.
     full = event_typed_data(
-        Domain(chain_id, bytes.fromhex(contract[2:])), encode_kind(kind),
-        bytes.fromhex(subject[2:]), bytes.fromhex(digest[2:]), compute_meta_hash(meta), nonce,
+        Domain(chain_id, bytes.fromhex(contract[2:])),
+        encode_kind(kind),
+        bytes.fromhex(subject[2:]),
+        bytes.fromhex(digest[2:]),
+        compute_meta_hash(meta),
+        nonce,
     )
     sig = Account.sign_typed_data(key, full_message=full)
     ev: dict[str, Any] = {

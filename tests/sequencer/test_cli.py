@@ -22,5 +22,7 @@ def test_help_lists_every_command_and_a_command_parses_alone() -> None:
     help_text = build_parser([]).format_help()
     for command in OWNERS:
         assert command in help_text
-    args = build_parser(["serve"]).parse_args(["--log-level", "WARNING", "serve", "--data-dir", "d"])
+    args = build_parser(["serve"]).parse_args(
+        ["--log-level", "WARNING", "serve", "--data-dir", "d"]
+    )
     assert args.command == "serve" and args.data_dir == "d"

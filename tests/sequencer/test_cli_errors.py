@@ -39,75 +39,169 @@ class Row:
 
 def _validate(*more: str, key: str = "{tmp}/good.key", sequencer: bool = True) -> tuple[str, ...]:
     upstream = ("--sequencer", "http://127.0.0.1:1") if sequencer else ()
-    return ("validate", *upstream, "--l1-rpc", "http://127.0.0.1:1", "--contract", CONTRACT,
-            "--key-file", key, "--data-dir", "{tmp}/replica", *more)
+    return (
+        "validate",
+        *upstream,
+        "--l1-rpc",
+        "http://127.0.0.1:1",
+        "--contract",
+        CONTRACT,
+        "--key-file",
+        key,
+        "--data-dir",
+        "{tmp}/replica",
+        *more,
+    )
 
 
 ROWS = (
     # Key files: missing, and malformed in every way; never quoted.
-    Row("serve key file missing", ("serve", "--data-dir", "{tmp}/d", "--sequencer-key-file",
-        "{tmp}/absent.key"), "--sequencer-key-file: cannot read {tmp}/absent.key"),
+    Row(
+        "serve key file missing",
+        ("serve", "--data-dir", "{tmp}/d", "--sequencer-key-file", "{tmp}/absent.key"),
+        "--sequencer-key-file: cannot read {tmp}/absent.key",
+    ),
     *(
-        Row(f"serve key file {kind}", ("serve", "--data-dir", "{tmp}/d", "--sequencer-key-file",
-            f"{{tmp}}/{kind}.key"), "--sequencer-key-file: {tmp}/" + kind + ".key must hold one")
+        Row(
+            f"serve key file {kind}",
+            ("serve", "--data-dir", "{tmp}/d", "--sequencer-key-file", f"{{tmp}}/{kind}.key"),
+            "--sequencer-key-file: {tmp}/" + kind + ".key must hold one",
+        )
         for kind in ("short", "long", "not-hex", "space", "tab", "two-keys", "0X")
     ),
-    Row("validate key file missing", _validate(key="{tmp}/absent.key"),
-        "--key-file: cannot read {tmp}/absent.key"),
-    Row("validate key file with whitespace", _validate(key="{tmp}/space.key"),
-        "--key-file: {tmp}/space.key must hold one"),
-    Row("l1 deploy key file not hex", ("l1", "deploy", "--l1-rpc", "http://127.0.0.1:1",
-        "--key-file", "{tmp}/not-hex.key"), "--key-file: {tmp}/not-hex.key must hold one"),
-    Row("key file named by the config", ("serve", "--config", "{tmp}/key-in-file.toml"),
-        "{tmp}/key-in-file.toml: [serve] sequencer_key_file: {tmp}/short.key must hold one"),
+    Row(
+        "validate key file missing",
+        _validate(key="{tmp}/absent.key"),
+        "--key-file: cannot read {tmp}/absent.key",
+    ),
+    Row(
+        "validate key file with whitespace",
+        _validate(key="{tmp}/space.key"),
+        "--key-file: {tmp}/space.key must hold one",
+    ),
+    Row(
+        "l1 deploy key file not hex",
+        ("l1", "deploy", "--l1-rpc", "http://127.0.0.1:1", "--key-file", "{tmp}/not-hex.key"),
+        "--key-file: {tmp}/not-hex.key must hold one",
+    ),
+    Row(
+        "key file named by the config",
+        ("serve", "--config", "{tmp}/key-in-file.toml"),
+        "{tmp}/key-in-file.toml: [serve] sequencer_key_file: {tmp}/short.key must hold one",
+    ),
     # --config: missing, not TOML, unknown key, wrong type; for each command.
-    Row("serve config missing", ("serve", "--config", "{tmp}/absent.toml"),
-        "--config {tmp}/absent.toml: No such file"),
-    Row("serve config not TOML", ("serve", "--config", "{tmp}/not.toml"),
-        "--config {tmp}/not.toml: not a TOML file"),
-    Row("serve config unknown key", ("serve", "--config", "{tmp}/unknown.toml"),
-        "{tmp}/unknown.toml: [serve] port: unknown key"),
-    Row("serve config wrong type", ("serve", "--config", "{tmp}/wrong-type.toml"),
-        "{tmp}/wrong-type.toml: [serve] checkpoint_interval: must be a number"),
-    Row("serve config old flat layout", ("serve", "--config", "{tmp}/flat.toml"),
-        "{tmp}/flat.toml: chain_id: unknown table or key"),
-    Row("validate config missing", ("validate", "--config", "{tmp}/absent.toml"),
-        "--config {tmp}/absent.toml: No such file"),
-    Row("devnet config wrong type", ("devnet", "--config", "{tmp}/devnet.toml"),
-        "{tmp}/devnet.toml: [devnet] no_validator: must be true or false"),
+    Row(
+        "serve config missing",
+        ("serve", "--config", "{tmp}/absent.toml"),
+        "--config {tmp}/absent.toml: No such file",
+    ),
+    Row(
+        "serve config not TOML",
+        ("serve", "--config", "{tmp}/not.toml"),
+        "--config {tmp}/not.toml: not a TOML file",
+    ),
+    Row(
+        "serve config unknown key",
+        ("serve", "--config", "{tmp}/unknown.toml"),
+        "{tmp}/unknown.toml: [serve] port: unknown key",
+    ),
+    Row(
+        "serve config wrong type",
+        ("serve", "--config", "{tmp}/wrong-type.toml"),
+        "{tmp}/wrong-type.toml: [serve] checkpoint_interval: must be a number",
+    ),
+    Row(
+        "serve config old flat layout",
+        ("serve", "--config", "{tmp}/flat.toml"),
+        "{tmp}/flat.toml: chain_id: unknown table or key",
+    ),
+    Row(
+        "validate config missing",
+        ("validate", "--config", "{tmp}/absent.toml"),
+        "--config {tmp}/absent.toml: No such file",
+    ),
+    Row(
+        "devnet config wrong type",
+        ("devnet", "--config", "{tmp}/devnet.toml"),
+        "{tmp}/devnet.toml: [devnet] no_validator: must be true or false",
+    ),
     # Addresses, URLs, numbers.
-    Row("port in use", ("serve", "--data-dir", "{tmp}/busy", "--rpc", "127.0.0.1:{busy}"),
-        "cannot listen on 127.0.0.1:{busy}: Address already in use"),
-    Row("serve --rpc not HOST:PORT", ("serve", "--data-dir", "{tmp}/d", "--rpc", "127.0.0.1:abc"),
-        "argument --rpc: must be HOST:PORT"),
-    Row("serve --rpc without a port", ("serve", "--data-dir", "{tmp}/d", "--rpc", "localhost"),
-        "argument --rpc: must be HOST:PORT"),
-    Row("serve --l1-rpc without a scheme", ("serve", "--data-dir", "{tmp}/d", "--l1-rpc",
-        "localhost:8545", "--contract", CONTRACT), "argument --l1-rpc: must be a URL"),
-    Row("verify --rpc without a scheme", ("verify", "--rpc", "localhost:8645", "--seq", "1"),
-        "argument --rpc: must be a URL"),
-    Row("proof export --rpc without a scheme", ("proof", "export", "--rpc", "localhost:8645",
-        "--seq", "1", "-o", "-"), "argument --rpc: must be a URL"),
-    Row("validate --sequencer without a scheme", _validate("--sequencer", "localhost:8645",
-        sequencer=False), "argument --sequencer: must be a URL"),
-    Row("serve --checkpoint-interval 0", ("serve", "--data-dir", "{tmp}/d",
-        "--checkpoint-interval", "0"), "argument --checkpoint-interval: must be a number"),
-    Row("serve --contract malformed", ("serve", "--data-dir", "{tmp}/d", "--contract", "0x12"),
-        "argument --contract: must be 0x followed by 40 hex digits"),
-    Row("serve --inject unknown", ("serve", "--data-dir", "{tmp}/d", "--inject", "nope"),
-        "inject: must be one of"),
+    Row(
+        "port in use",
+        ("serve", "--data-dir", "{tmp}/busy", "--rpc", "127.0.0.1:{busy}"),
+        "cannot listen on 127.0.0.1:{busy}: Address already in use",
+    ),
+    Row(
+        "serve --rpc not HOST:PORT",
+        ("serve", "--data-dir", "{tmp}/d", "--rpc", "127.0.0.1:abc"),
+        "argument --rpc: must be HOST:PORT",
+    ),
+    Row(
+        "serve --rpc without a port",
+        ("serve", "--data-dir", "{tmp}/d", "--rpc", "localhost"),
+        "argument --rpc: must be HOST:PORT",
+    ),
+    Row(
+        "serve --l1-rpc without a scheme",
+        ("serve", "--data-dir", "{tmp}/d", "--l1-rpc", "localhost:8545", "--contract", CONTRACT),
+        "argument --l1-rpc: must be a URL",
+    ),
+    Row(
+        "verify --rpc without a scheme",
+        ("verify", "--rpc", "localhost:8645", "--seq", "1"),
+        "argument --rpc: must be a URL",
+    ),
+    Row(
+        "proof export --rpc without a scheme",
+        ("proof", "export", "--rpc", "localhost:8645", "--seq", "1", "-o", "-"),
+        "argument --rpc: must be a URL",
+    ),
+    Row(
+        "validate --sequencer without a scheme",
+        _validate("--sequencer", "localhost:8645", sequencer=False),
+        "argument --sequencer: must be a URL",
+    ),
+    Row(
+        "serve --checkpoint-interval 0",
+        ("serve", "--data-dir", "{tmp}/d", "--checkpoint-interval", "0"),
+        "argument --checkpoint-interval: must be a number",
+    ),
+    Row(
+        "serve --contract malformed",
+        ("serve", "--data-dir", "{tmp}/d", "--contract", "0x12"),
+        "argument --contract: must be 0x followed by 40 hex digits",
+    ),
+    Row(
+        "serve --inject unknown",
+        ("serve", "--data-dir", "{tmp}/d", "--inject", "nope"),
+        "inject: must be one of",
+    ),
     Row("devnet --inject unknown", ("devnet", "--inject", "nope"), "inject: must be one of"),
     # Missing settings and subcommands.
-    Row("validate without --sequencer", _validate(sequencer=False),
-        "attest validate needs --sequencer"),
+    Row(
+        "validate without --sequencer",
+        _validate(sequencer=False),
+        "attest validate needs --sequencer",
+    ),
     Row("serve without --data-dir", ("serve",), "attest serve needs --data-dir"),
-    Row("serve --l1-rpc without --contract", ("serve", "--data-dir", "{tmp}/d", "--l1-rpc",
-        "http://127.0.0.1:1"), "needs the rollup contract address"),
-    Row("l1 without a subcommand", ("l1",), "attest l1: error: the following arguments are required"),
-    Row("proof without a subcommand", ("proof",),
-        "attest proof: error: the following arguments are required"),
-    Row("token without a subcommand", ("token",),
-        "attest token: error: the following arguments are required"),
+    Row(
+        "serve --l1-rpc without --contract",
+        ("serve", "--data-dir", "{tmp}/d", "--l1-rpc", "http://127.0.0.1:1"),
+        "needs the rollup contract address",
+    ),
+    Row(
+        "l1 without a subcommand", ("l1",), "attest l1: error: the following arguments are required"
+    ),
+    Row(
+        "proof without a subcommand",
+        ("proof",),
+        "attest proof: error: the following arguments are required",
+    ),
+    Row(
+        "token without a subcommand",
+        ("token",),
+        "attest token: error: the following arguments are required",
+    ),
 )
 
 
@@ -148,7 +242,11 @@ def test_user_mistake_gets_one_line(row: Row, world: dict[str, str]) -> None:
     argv = [a.format(**world) for a in row.argv]
     run = subprocess.run(
         [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", *argv],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     out = run.stdout + run.stderr
     assert "Traceback" not in out, out

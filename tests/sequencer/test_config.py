@@ -89,7 +89,9 @@ def test_doc_tables_list_every_key_with_its_type_default_and_flag() -> None:
             s.key: (s.kind.name, documented_default(command, s), s.flag_name if s.flag else "—")
             for s in settings
         }
-        assert tables[command] == code, f"docs/config.md [{command}] differs from sequencer/config.py"
+        assert tables[command] == code, (
+            f"docs/config.md [{command}] differs from sequencer/config.py"
+        )
 
 
 def test_doc_example_holds_every_key_and_yields_its_values(tmp_path: Path) -> None:
@@ -114,8 +116,9 @@ def test_doc_example_holds_every_key_and_yields_its_values(tmp_path: Path) -> No
     assert (serve.host, serve.port) == ("0.0.0.0", 9645)
     assert serve.sequencer_key == KEY
     assert serve.dev and serve.tokens == {
-        "sha256:c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a":
-            bytes.fromhex("3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"),
+        "sha256:c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a": bytes.fromhex(
+            "3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+        ),
         hash_token(DEV_TOKEN): Config(data_dir=tmp_path).with_dev().tokens[hash_token(DEV_TOKEN)],
     }
     assert serve.checkpoint_interval_s == 12.5 and serve.l1_timeout_s == 4.0
@@ -126,14 +129,30 @@ def test_doc_example_holds_every_key_and_yields_its_values(tmp_path: Path) -> No
         upstreams=("http://127.0.0.1:9645", "http://10.0.0.7:8646"),
         l1_rpc="https://l1.example.org/rpc",
         contract="0x5FbDB2315678afecb367f032d93F642f64180aa3",
-        key=KEY, host="127.0.0.1", port=9646, poll_s=2.0, pull_s=0.5, da_grace_s=30.0,
-        l1_timeout_s=6.0, upstream_timeout_s=3.0, cors_origins=frozenset({"*"}),
+        key=KEY,
+        host="127.0.0.1",
+        port=9646,
+        poll_s=2.0,
+        pull_s=0.5,
+        da_grace_s=30.0,
+        l1_timeout_s=6.0,
+        upstream_timeout_s=3.0,
+        cors_origins=frozenset({"*"}),
     )
     assert devnet == DevnetConfig(
-        data_dir=tmp_path / "devnet-data", host="127.0.0.1", port=7645, l1_port=7545,
-        l1_rpc="http://127.0.0.1:8545", checkpoint_interval_s=2.0, challenge_window_s=60,
-        da_window_s=15, l1_timeout_s=3.0, inject="bad-signature", no_validator=True,
-        validator_host="127.0.0.1", validator_port=7646,
+        data_dir=tmp_path / "devnet-data",
+        host="127.0.0.1",
+        port=7645,
+        l1_port=7545,
+        l1_rpc="http://127.0.0.1:8545",
+        checkpoint_interval_s=2.0,
+        challenge_window_s=60,
+        da_window_s=15,
+        l1_timeout_s=3.0,
+        inject="bad-signature",
+        no_validator=True,
+        validator_host="127.0.0.1",
+        validator_port=7646,
     )
 
 
@@ -193,8 +212,9 @@ def test_validate_flags_replace_the_files_upstreams(tmp_path: Path) -> None:
         '[validate]\nsequencer = ["http://a:1"]\nl1_rpc = "http://l1"\nkey_file = "validator.key"\n'
         'contract = "0x5FbDB2315678afecb367f032d93F642f64180aa3"\ndata_dir = "r"\n'
     )
-    args = parse("validate", "--config", str(path), "--sequencer", "http://b:2",
-                 "--sequencer", "http://c:3")
+    args = parse(
+        "validate", "--config", str(path), "--sequencer", "http://b:2", "--sequencer", "http://c:3"
+    )
     assert validator_config(args).upstreams == ("http://b:2", "http://c:3")
     assert validator_config(parse("validate", "--config", str(path))).upstreams == ("http://a:1",)
 
@@ -202,15 +222,21 @@ def test_validate_flags_replace_the_files_upstreams(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('[serve]\nport = 1\n', "[serve] port: unknown key"),
+        ("[serve]\nport = 1\n", "[serve] port: unknown key"),
         ('[serve]\ncheckpoint_interval = "5"\n', "[serve] checkpoint_interval: must be a number"),
-        ('[serve]\ndev = 1\n', "[serve] dev: must be true or false"),
-        ('[serve]\nmax_body_bytes = 0\n', "[serve] max_body_bytes: must be an integer"),
+        ("[serve]\ndev = 1\n", "[serve] dev: must be true or false"),
+        ("[serve]\nmax_body_bytes = 0\n", "[serve] max_body_bytes: must be an integer"),
         ('[serve]\nrpc = "localhost"\n', "[serve] rpc: must be HOST:PORT"),
         ('[serve]\nl1_rpc = "localhost:8545"\n', "[serve] l1_rpc: must be a URL"),
-        ('[validate]\nsequencer = "http://a:1"\n', "[validate] sequencer: must be a non-empty list"),
-        ('[devnet]\nl1_port = 70000\n', "[devnet] l1_port: must be an integer"),
-        ('[serve.tokens]\n"secret-token" = "0x' + "11" * 20 + '"\n', "[serve] tokens: a key is not"),
+        (
+            '[validate]\nsequencer = "http://a:1"\n',
+            "[validate] sequencer: must be a non-empty list",
+        ),
+        ("[devnet]\nl1_port = 70000\n", "[devnet] l1_port: must be an integer"),
+        (
+            '[serve.tokens]\n"secret-token" = "0x' + "11" * 20 + '"\n',
+            "[serve] tokens: a key is not",
+        ),
         ("chain_id = 1\n", "chain_id: unknown table or key"),
         ("[serv]\n", "serv: unknown table or key"),
     ],
@@ -244,8 +270,12 @@ def test_unreadable_and_non_toml_files(tmp_path: Path) -> None:
 
 def attest(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", *args], input=stdin, capture_output=True,
-        text=True, cwd=ROOT, timeout=60,
+        [sys.executable, "-m", "sequencer.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
     )
 
 
@@ -257,7 +287,9 @@ def test_token_hash_prints_the_stored_form_and_never_the_token(tmp_path: Path) -
     assert from_stdin.returncode == 0 and from_stdin.stdout == expected + "\n"
     (tmp_path / "token").write_text(token)
     address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
-    from_file = attest("token", "hash", "--token-file", str(tmp_path / "token"), "--address", address)
+    from_file = attest(
+        "token", "hash", "--token-file", str(tmp_path / "token"), "--address", address
+    )
     assert from_file.returncode == 0 and from_file.stdout == f'"{expected}" = "{address}"\n'
     for run in (from_stdin, from_file):
         assert "horse" not in run.stdout + run.stderr

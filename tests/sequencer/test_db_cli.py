@@ -16,7 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 def attest(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sequencer.cli", *args],
-        capture_output=True, text=True, timeout=120, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
 
 
@@ -26,7 +29,10 @@ def test_an_old_store_is_refused_then_migrated_with_a_backup(tmp_path: Path) -> 
     write_store(db)
     write_as_schema1(db)
 
-    assert "schema version 1 (needs `attest db migrate`" in attest("db", "version", "--db", str(db)).stdout
+    assert (
+        "schema version 1 (needs `attest db migrate`"
+        in attest("db", "version", "--db", str(db)).stdout
+    )
 
     # The sequencer refuses to open it, in one line that names the command to run.
     serve = attest("serve", "--data-dir", str(data_dir), "--rpc", "127.0.0.1:0", "--dev")

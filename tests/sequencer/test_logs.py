@@ -10,7 +10,9 @@ from sequencer.logs import JsonFormatter, TextFormatter
 
 
 def _record() -> logging.LogRecord:
-    record = logging.LogRecord("sequencer.node.writer", logging.INFO, __file__, 1, "group committed", (), None)
+    record = logging.LogRecord(
+        "sequencer.node.writer", logging.INFO, __file__, 1, "group committed", (), None
+    )
     record.tree_size = 1024  # what `extra={"tree_size": 1024, ...}` sets
     record.elapsed = 0.004
     return record

@@ -62,7 +62,9 @@ def test_readers_see_only_durable_state_while_a_writer_commits(tmp_path: Path) -
                         assert store.root_at(n) == head.root
                         proof = store.inclusion_proof(i, n)
                         verify_inclusion(entries[i].leaf_hash, i, n, proof, head.root)
-                        assert all(s < store.head.tree_size for s in store.find_by_digest(digest_of(0)))
+                        assert all(
+                            s < store.head.tree_size for s in store.find_by_digest(digest_of(0))
+                        )
                     if head.block_count:
                         block = store.get_block(head.block_count - 1)
                         assert block.block_hash == head.last_block_hash

@@ -109,8 +109,11 @@ def check_store(path: Path, reported: int, previous: int) -> int:
     db = plyvel.DB(str(path), create_if_missing=False)
     try:
         chunks = -(-size // schema.RECORDS_PER_CHUNK)
-        for prefix, expected in ((schema.RECORD_PREFIX, chunks), (schema.DIGEST_PREFIX, size),
-                                 (schema.SUBJECT_PREFIX, size)):
+        for prefix, expected in (
+            (schema.RECORD_PREFIX, chunks),
+            (schema.DIGEST_PREFIX, size),
+            (schema.SUBJECT_PREFIX, size),
+        ):
             count = sum(1 for _ in db.iterator(prefix=prefix, include_value=False))
             assert count == expected, f"{count} keys under {prefix!r}, tree size {size}"
     finally:

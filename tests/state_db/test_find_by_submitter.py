@@ -21,18 +21,28 @@ BOB = submitter_of(2)
 def _entries(start: int, plan: list[tuple[bytes, int, bool]]) -> list[Entry]:
     out = []
     for i, (who, nonce, signed) in enumerate(plan):
-        rec = make_record(start + i, subject=subject_of(i), digest=digest_of(start + i),
-                          submitter=who, nonce=nonce, signed=signed)
+        rec = make_record(
+            start + i,
+            subject=subject_of(i),
+            digest=digest_of(start + i),
+            submitter=who,
+            nonce=nonce,
+            signed=signed,
+        )
         out.append(Entry(rec, leaf_hash(rec), None))
     return out
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([ALICE, BOB]), st.integers(0, 40), st.booleans()),
-                max_size=40),
-       st.integers(1, 7))
-def test_pages_match_a_dict(tmp_path_factory: pytest.TempPathFactory,
-                            plan: list[tuple[bytes, int, bool]], limit: int) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([ALICE, BOB]), st.integers(0, 40), st.booleans()), max_size=40
+    ),
+    st.integers(1, 7),
+)
+def test_pages_match_a_dict(
+    tmp_path_factory: pytest.TempPathFactory, plan: list[tuple[bytes, int, bool]], limit: int
+) -> None:
     # Keep one signed record per (submitter, nonce), as the sequencer's replay check does.
     seen: set[tuple[bytes, int]] = set()
     kept = []

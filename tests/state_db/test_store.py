@@ -60,7 +60,9 @@ def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
     db.put(schema.SCHEMA_KEY, (schema.SCHEMA_VERSION + 1).to_bytes(4, "big") + b"\x08")
     db.close()
     version = schema.SCHEMA_VERSION
-    with pytest.raises(StorageError, match=f"schema version {version + 1}, this code reads {version}"):
+    with pytest.raises(
+        StorageError, match=f"schema version {version + 1}, this code reads {version}"
+    ):
         Store.open(tmp_path / "s")
 
 

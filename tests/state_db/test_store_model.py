@@ -151,9 +151,7 @@ class StoreMachine(RuleBasedStateMachine):
         expected_blocks = []
         for end, ts in seal:
             parent = self.blocks[-1].block_hash if self.blocks else GENESIS_PARENT_HASH
-            header = BlockHeader(
-                len(self.blocks), parent, self.last_end, end, self.root(end), ts
-            )
+            header = BlockHeader(len(self.blocks), parent, self.last_end, end, self.root(end), ts)
             self.blocks.append(header)
             expected_blocks.append(header)
         assert result.first_seq == first
@@ -167,9 +165,7 @@ class StoreMachine(RuleBasedStateMachine):
         end = data.draw(st.integers(self.last_end + 1, len(self.records)))
         (header,) = self.s.commit([], [(end, 7)]).blocks
         parent = self.blocks[-1].block_hash if self.blocks else GENESIS_PARENT_HASH
-        expected = BlockHeader(
-            len(self.blocks), parent, self.last_end, end, self.root(end), 7
-        )
+        expected = BlockHeader(len(self.blocks), parent, self.last_end, end, self.root(end), 7)
         assert header == expected
         self.blocks.append(expected)
 

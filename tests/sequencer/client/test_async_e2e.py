@@ -27,8 +27,9 @@ async def _exercise(url: str) -> tuple[int, list[int]]:
     got: list[Any] = []
     async with AsyncClient(url, signer=KeySigner(KEY)) as client:
         one = await client.submit(Event("attestation", subject_of("x"), os.urandom(32), {"n": 1}))
-        async with AsyncBatcher(client, max_events=50, max_delay=0.01, max_pending=120,
-                                on_accepted=got.extend) as b:
+        async with AsyncBatcher(
+            client, max_events=50, max_delay=0.01, max_pending=120, on_accepted=got.extend
+        ) as b:
             for i in range(400):
                 await b.add(Event("sensor_hash", subject_of(f"s{i % 3}"), os.urandom(32)))
         ev = await client.get_event(one.seq)
@@ -80,8 +81,6 @@ def test_batcher_blocks_producers_at_max_pending(url: str) -> None:
         assert added == 100 and b.stats.accepted == 100
 
 
-
-
 async def test_async_batcher_holds_producers_at_max_pending(url: str) -> None:
     import anyio
 
@@ -95,8 +94,9 @@ async def test_async_batcher_holds_producers_at_max_pending(url: str) -> None:
 
         client.submit_batch = slow  # type: ignore[method-assign]
         added = 0
-        async with AsyncBatcher(client, max_events=10, max_delay=0.01, max_pending=30, in_flight=1) as b:
-
+        async with AsyncBatcher(
+            client, max_events=10, max_delay=0.01, max_pending=30, in_flight=1
+        ) as b:
             thirty = anyio.Event()
 
             async def produce() -> None:

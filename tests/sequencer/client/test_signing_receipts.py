@@ -28,8 +28,10 @@ WORKED = Event(
     {"model": "m-7", "latencyMs": 12, "tags": ["a", "b"]},
     7,
 )
-WORKED_SIG = ("0xb2439994927075d8ecbc1943b22ca41b7a399863295f827a77b1b81df312463331e3b93fa1c8a45e"
-              "e771a4e3ebd36118dbde6438c32ccf32eb3e2416522c7e9c1c")
+WORKED_SIG = (
+    "0xb2439994927075d8ecbc1943b22ca41b7a399863295f827a77b1b81df312463331e3b93fa1c8a45e"
+    "e771a4e3ebd36118dbde6438c32ccf32eb3e2416522c7e9c1c"
+)
 
 
 def test_key_signer_reproduces_the_worked_example() -> None:
@@ -54,7 +56,10 @@ def test_any_eth_account_signer_gives_the_same_signature(mode: str) -> None:
 
 def test_selectors_are_those_of_the_spec() -> None:
     assert (CHECKPOINT_COUNT.hex(), CHECKPOINTS.hex(), LATEST_FINALIZED.hex()) == (
-        "1f618cd2", "b8a24252", "6cdd45ae")
+        "1f618cd2",
+        "b8a24252",
+        "6cdd45ae",
+    )
 
 
 # --- receipts: a tamper table ------------------------------------------------------------------
@@ -69,10 +74,18 @@ def _answer(n: int, first: int = 10) -> dict[str, Any]:
     digest = compute_receipt_digest(DOMAIN.separator, first, n, root, 1_800_000_000)
     v, r, s = Signer(SEQ_KEY).sign(digest)
     return {
-        "receipt": {"firstSeq": first, "count": n, "leavesRoot": "0x" + root.hex(), "deadline": 1_800_000_000,
-                    "signature": "0x" + (r + s + bytes([v])).hex(), "sequencer": "0x" + SEQUENCER.hex()},
-        "events": [{"seq": first + i, "leafHash": "0x" + h.hex(), "index": i, "path": list(paths[i])}
-                   for i, h in enumerate(leaves)],
+        "receipt": {
+            "firstSeq": first,
+            "count": n,
+            "leavesRoot": "0x" + root.hex(),
+            "deadline": 1_800_000_000,
+            "signature": "0x" + (r + s + bytes([v])).hex(),
+            "sequencer": "0x" + SEQUENCER.hex(),
+        },
+        "events": [
+            {"seq": first + i, "leafHash": "0x" + h.hex(), "index": i, "path": list(paths[i])}
+            for i, h in enumerate(leaves)
+        ],
     }
 
 
@@ -94,7 +107,9 @@ def _tamper(kind: str, a: dict[str, Any]) -> None:
     elif kind == "root":
         rc["leavesRoot"] = _flip(rc["leavesRoot"])
     elif kind == "signature":
-        rc["signature"] = "0x" + Signer(os.urandom(31) + b"\x01").sign(os.urandom(32))[1].hex() * 2 + "1b"
+        rc["signature"] = (
+            "0x" + Signer(os.urandom(31) + b"\x01").sign(os.urandom(32))[1].hex() * 2 + "1b"
+        )
     elif kind == "seq":
         ev[2]["seq"] += 1
     elif kind == "index":
@@ -105,7 +120,9 @@ def _tamper(kind: str, a: dict[str, Any]) -> None:
         rc["deadline"] += 1
 
 
-@pytest.mark.parametrize("kind", ["leaf", "path", "root", "signature", "seq", "index", "missing", "deadline"])
+@pytest.mark.parametrize(
+    "kind", ["leaf", "path", "root", "signature", "seq", "index", "missing", "deadline"]
+)
 def test_a_tampered_answer_is_refused(kind: str) -> None:
     a = _answer(12)
     _tamper(kind, a)
@@ -139,8 +156,18 @@ def test_overloaded_is_retried_after_retry_after_ms() -> None:
         rid = orjson.loads(request.content)["id"]
         calls.append(rid)
         if len(calls) < 3:
-            return httpx.Response(200, json={"jsonrpc": "2.0", "id": rid, "error": {
-                "code": -32005, "message": "overloaded", "data": {"retryAfterMs": 250}}})
+            return httpx.Response(
+                200,
+                json={
+                    "jsonrpc": "2.0",
+                    "id": rid,
+                    "error": {
+                        "code": -32005,
+                        "message": "overloaded",
+                        "data": {"retryAfterMs": 250},
+                    },
+                },
+            )
         return httpx.Response(200, json={"jsonrpc": "2.0", "id": rid, "result": 42})
 
     t = SyncTransport("http://127.0.0.1:1", sleep=slept.append)
@@ -152,7 +179,9 @@ def test_overloaded_is_retried_after_retry_after_ms() -> None:
 def test_other_errors_are_not_retried() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         rid = orjson.loads(request.content)["id"]
-        return httpx.Response(200, json={"jsonrpc": "2.0", "id": rid, "error": {"code": -32602, "message": "bad"}})
+        return httpx.Response(
+            200, json={"jsonrpc": "2.0", "id": rid, "error": {"code": -32602, "message": "bad"}}
+        )
 
     t = SyncTransport("http://127.0.0.1:1", sleep=lambda s: pytest.fail("slept"))
     t._http = httpx.Client(transport=httpx.MockTransport(handler))
@@ -179,7 +208,9 @@ def test_keystore_made_by_eth_account_decrypts(tmp_path: Any, kdf: str) -> None:
     ks = Account.encrypt(KEY, "s3cret", kdf=kdf, iterations=2 if kdf == "scrypt" else 1000)
     path = tmp_path / "k.json"
     path.write_bytes(orjson.dumps(ks))
-    assert keystore_signer(path, "s3cret").address == bytes.fromhex(Account.from_key(KEY).address[2:])
+    assert keystore_signer(path, "s3cret").address == bytes.fromhex(
+        Account.from_key(KEY).address[2:]
+    )
 
     with pytest.raises(InvalidFieldError, match="wrong password"):
         keystore_signer(path, "nope")

@@ -40,8 +40,15 @@ from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PHONE = {"width": 375, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -49,8 +56,10 @@ DESKTOP = {"width": 1280, "height": 900}
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium "
-                    "(or set CHROMIUM); `make browser` checks it")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: apt-get install -y chromium "
+            "(or set CHROMIUM); `make browser` checks it"
+        )
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield b
@@ -68,17 +77,28 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def devnet() -> Iterator[DevnetProcess]:
     """An honest devnet with its validator; some signed and unsigned events, checkpointed."""
-    with DevnetProcess(validator=True, extra_args=["--checkpoint-interval", "0.5",
-                                                   "--challenge-window", "60"]) as d:
+    with DevnetProcess(
+        validator=True, extra_args=["--checkpoint-interval", "0.5", "--challenge-window", "60"]
+    ) as d:
         with RpcClient(d.url, token="dev") as rpc:
             chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
-            rpc.call("attest_submitBatch", [
-                unsigned(i, meta={"model": f"m-{i}", "latencyMs": 10 + i}) for i in range(12)])
-            rpc.call("attest_submitBatch", [
-                signed(ALICE_KEY, n, chain_id=chain_id, contract=d.contract,
-                       meta={"release": n}) for n in range(4)])
-            wait_for(lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["treeSize"] == 16,
-                     what="a checkpoint covering every event")
+            rpc.call(
+                "attest_submitBatch",
+                [unsigned(i, meta={"model": f"m-{i}", "latencyMs": 10 + i}) for i in range(12)],
+            )
+            rpc.call(
+                "attest_submitBatch",
+                [
+                    signed(
+                        ALICE_KEY, n, chain_id=chain_id, contract=d.contract, meta={"release": n}
+                    )
+                    for n in range(4)
+                ],
+            )
+            wait_for(
+                lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["treeSize"] == 16,
+                what="a checkpoint covering every event",
+            )
         yield d
 
 
@@ -113,7 +133,9 @@ def _tree_size(page: Any) -> int:
     return int(page.inner_text("#tree-size").replace(",", ""))
 
 
-def test_dashboard_tree_size_grows_while_events_arrive(browser: Any, devnet: DevnetProcess, shots: Path) -> None:
+def test_dashboard_tree_size_grows_while_events_arrive(
+    browser: Any, devnet: DevnetProcess, shots: Path
+) -> None:
     page = _open(browser, devnet.url + "/")
     page.wait_for_selector("#tree-size")
     before = _tree_size(page)
@@ -141,13 +163,18 @@ def test_dashboard_tree_size_grows_while_events_arrive(browser: Any, devnet: Dev
     # The L1 panel is read by the browser; the validator appears among the followers.
     page.wait_for_selector("#l1-frozen")
     assert page.inner_text("#l1-frozen") == "no"
-    _until(page, lambda p: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in p.inner_text("body"),
-           "the devnet's validator among the followers")
+    _until(
+        page,
+        lambda p: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" in p.inner_text("body"),
+        "the devnet's validator among the followers",
+    )
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert page.errors == []
 
 
-def test_search_finds_an_event_by_digest_and_by_subject(browser: Any, devnet: DevnetProcess) -> None:
+def test_search_finds_an_event_by_digest_and_by_subject(
+    browser: Any, devnet: DevnetProcess
+) -> None:
     digest = h32("digest-5")
     page = _open(browser, devnet.url + "/")
     page.fill("#search-input", digest)
@@ -174,15 +201,27 @@ def _verdict(page: Any) -> dict[str, str]:
     }
 
 
-def test_event_verifies_in_the_browser_against_l1(browser: Any, devnet: DevnetProcess, shots: Path, tmp_path: Path) -> None:
+def test_event_verifies_in_the_browser_against_l1(
+    browser: Any, devnet: DevnetProcess, shots: Path, tmp_path: Path
+) -> None:
     page = _open(browser, f"{devnet.url}/#/event/13")  # a signed event with meta
     verdict = _verdict(page)
     assert verdict["ok"] == "true", verdict
     steps = page.query_selector_all("#verify-steps li")
     assert [s.get_attribute("data-step") for s in steps] == [
-        "l1", "fetch", "record", "leaf", "meta", "signature", "inclusion", "status"]
+        "l1",
+        "fetch",
+        "record",
+        "leaf",
+        "meta",
+        "signature",
+        "inclusion",
+        "status",
+    ]
     assert all(s.get_attribute("class") == "pass" for s in steps)
-    assert "recovers to 0x70997970c51812dc3a010c7d01b50e0d17dc79c8" in page.inner_text("#verify-steps")  # Alice
+    assert "recovers to 0x70997970c51812dc3a010c7d01b50e0d17dc79c8" in page.inner_text(
+        "#verify-steps"
+    )  # Alice
     assert "pending" in verdict["text"] or "final" in verdict["text"]
     page.screenshot(path=str(shots / "event-verified.png"), full_page=True)
     # The bundle downloads in `attest proof export` format, and `attest verify --bundle` accepts it.
@@ -192,9 +231,25 @@ def test_event_verifies_in_the_browser_against_l1(browser: Any, devnet: DevnetPr
     info.value.save_as(bundle)
     data = json.loads(bundle.read_text())
     assert data["format"] == "attest-proof-bundle/1" and data["seq"] == 13
-    out = subprocess.run([sys.executable, "-m", "sequencer.cli", "verify", "--bundle", str(bundle),
-                          "--l1-rpc", devnet.l1_rpc, "--contract", devnet.contract, "--allow-pending"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "verify",
+            "--bundle",
+            str(bundle),
+            "--l1-rpc",
+            devnet.l1_rpc,
+            "--contract",
+            devnet.contract,
+            "--allow-pending",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert page.errors == []
 
@@ -219,7 +274,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _relay(self, body: bytes | None) -> None:
         up = self.server.upstream
         conn = http.client.HTTPConnection(up.hostname or "", up.port or 80, timeout=10)
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "if-none-match")}
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() in ("content-type", "if-none-match")
+        }
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
@@ -236,17 +293,24 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _tamper(request: Any, answer: Any, what: str) -> bytes:
-        pairs = zip(request, answer, strict=False) if isinstance(request, list) else [(request, answer)]
+        pairs = (
+            zip(request, answer, strict=False) if isinstance(request, list) else [(request, answer)]
+        )
         for req, ans in pairs:
             result = ans.get("result") if isinstance(ans, dict) else None
-            if what == "proof" and req.get("method") == "attest_getProof" and result and result["proof"]:
+            if (
+                what == "proof"
+                and req.get("method") == "attest_getProof"
+                and result
+                and result["proof"]
+            ):
                 first = result["proof"][0]
                 result["proof"][0] = first[:-2] + ("00" if first[-2:] != "00" else "01")
             if what == "event" and req.get("method") == "attest_getEvent" and result:
                 # Word 4 (digest) of the record, and the JSON field, both rewritten.
                 fake = "ab" * 32
                 record = result["record"]
-                result["record"] = record[: 2 + 4 * 64] + fake + record[2 + 5 * 64:]
+                result["record"] = record[: 2 + 4 * 64] + fake + record[2 + 5 * 64 :]
                 result["digest"] = "0x" + fake
         return json.dumps(answer).encode()
 
@@ -260,7 +324,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(browser: Any, devnet: DevnetProcess) -> None:
+def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(
+    browser: Any, devnet: DevnetProcess
+) -> None:
     proxy = _HostileProxy(devnet.url, "proof")
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
@@ -280,7 +346,9 @@ def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(browser: An
         proxy.server_close()
 
 
-def test_a_hostile_upstream_showing_another_event_is_caught(browser: Any, devnet: DevnetProcess) -> None:
+def test_a_hostile_upstream_showing_another_event_is_caught(
+    browser: Any, devnet: DevnetProcess
+) -> None:
     """The page shows what the record bytes say; a server that shows one record and proves
     another fails at the record step."""
     proxy = _HostileProxy(devnet.url, "event")
@@ -297,34 +365,51 @@ def test_a_hostile_upstream_showing_another_event_is_caught(browser: Any, devnet
         proxy.server_close()
 
 
-def test_checkpoint_page_checks_consistency_with_the_previous_one(browser: Any, devnet: DevnetProcess) -> None:
+def test_checkpoint_page_checks_consistency_with_the_previous_one(
+    browser: Any, devnet: DevnetProcess
+) -> None:
     with RpcClient(devnet.url, token="dev") as rpc:
         rpc.call("attest_submitBatch", [unsigned(500 + i) for i in range(7)])  # past checkpoint 0
-        latest = wait_for(lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["index"] >= 1 and cp,
-                          what="a second checkpoint")
+        latest = wait_for(
+            lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["index"] >= 1 and cp,
+            what="a second checkpoint",
+        )
     page = _open(browser, f"{devnet.url}/#/checkpoint/{latest['index']}")
-    _until(page, lambda p: "✓" in _text(p, "#consistency") or "✗" in _text(p, "#consistency"),
-           "the consistency check")
+    _until(
+        page,
+        lambda p: "✓" in _text(p, "#consistency") or "✗" in _text(p, "#consistency"),
+        "the consistency check",
+    )
     assert page.get_attribute("#consistency", "class") == "pass", _text(page, "#consistency")
     assert "checked against both L1 roots" in _text(page, "#consistency")
     assert "pending" in _text(page, "#l1-status") or "final" in _text(page, "#l1-status")
     assert page.errors == []
 
 
-def test_a_validator_serves_the_same_explorer_from_its_replica(browser: Any, devnet: DevnetProcess) -> None:
+def test_a_validator_serves_the_same_explorer_from_its_replica(
+    browser: Any, devnet: DevnetProcess
+) -> None:
     assert devnet.validator_url is not None
     page = _open(browser, f"{devnet.validator_url}/#/event/13")
     verdict = _verdict(page)
     assert verdict["ok"] == "true", verdict
     page.goto(devnet.validator_url + "/")
-    _until(page, lambda p: _text(p, ".card:last-child .value") == "validator", "the validator's dashboard")
+    _until(
+        page,
+        lambda p: _text(p, ".card:last-child .value") == "validator",
+        "the validator's dashboard",
+    )
     assert _tree_size(page) >= 16
     assert page.errors == []
 
 
 def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
-    for path, ready in (("/", "#tree-size"), ("/#/event/13", "#verdict[data-ok]"),
-                        ("/#/block/0", "table"), ("/#/checkpoint/0", "#l1-status")):
+    for path, ready in (
+        ("/", "#tree-size"),
+        ("/#/event/13", "#verdict[data-ok]"),
+        ("/#/block/0", "table"),
+        ("/#/checkpoint/0", "#l1-status"),
+    ):
         page = _open(browser, devnet.url + path, PHONE)
         page.wait_for_selector(ready, timeout=60_000)
         width = page.evaluate("document.documentElement.scrollWidth")
@@ -334,7 +419,9 @@ def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
 
 
 @pytest.mark.slow
-def test_proven_fault_shows_the_checkpoint_reverted(browser: Any, tmp_path: Path, shots: Path) -> None:
+def test_proven_fault_shows_the_checkpoint_reverted(
+    browser: Any, tmp_path: Path, shots: Path
+) -> None:
     """`--inject bad-signature` with a validator: once the fraud is proven on L1, the checkpoint
     reads reverted in the browser, and its events fail verification at the L1 step."""
     with DevnetProcess(extra_args=devnet_args("bad-signature")) as devnet:
@@ -343,11 +430,18 @@ def test_proven_fault_shows_the_checkpoint_reverted(browser: Any, tmp_path: Path
         with validator_for(devnet, tmp_path / "v"), RpcClient(devnet.url, token="dev") as rpc:
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(10)])
             rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(5)])
-            (proven,) = wait_for(lambda: events(contract, "FraudProven"), timeout=90,
-                                 what="the validator's fraud proof")
+            (proven,) = wait_for(
+                lambda: events(contract, "FraudProven"),
+                timeout=90,
+                what="the validator's fraud proof",
+            )
             reverted = proven["args"]["checkpointIndex"]
             page = _open(browser, f"{devnet.url}/#/checkpoint/{reverted}")
-            _until(page, lambda p: "reverted" in _text(p, "#l1-status"), "the checkpoint to read reverted")
+            _until(
+                page,
+                lambda p: "reverted" in _text(p, "#l1-status"),
+                "the checkpoint to read reverted",
+            )
             page.wait_for_selector("#reverted-note")
             page.screenshot(path=str(shots / "checkpoint-reverted.png"), full_page=True)
             page.goto(f"{devnet.url}/#/event/0")

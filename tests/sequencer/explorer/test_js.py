@@ -26,16 +26,18 @@ def _node() -> str:
 
 def test_node_test_suite_passes() -> None:
     """`node --test web/test/`: RFC 9162 vectors, the spec's worked examples, verifyEvent."""
-    out = subprocess.run([_node(), "--test", "test/"], cwd=WEB, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [_node(), "--test", "test/"], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "# fail 0" in out.stdout
 
 
 def test_committed_bundle_is_rebuilt_byte_for_byte(tmp_path: Path) -> None:
     rebuilt = tmp_path / "verify.js"
-    out = subprocess.run([_node(), "build.mjs", str(rebuilt)], cwd=WEB, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [_node(), "build.mjs", str(rebuilt)], cwd=WEB, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert rebuilt.read_bytes() == BUNDLE.read_bytes(), (
         "sequencer/explorer/static/verify.js is stale: run `make web` and commit it"

@@ -24,17 +24,26 @@ from tests.waiting import wait_for
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SequencerProcess]:
     data = tmp_path_factory.mktemp("seq")
-    with SequencerProcess(data, extra_args=["--cors-origins", "http://partner.example:3000"]) as proc:
+    with SequencerProcess(
+        data, extra_args=["--cors-origins", "http://partner.example:3000"]
+    ) as proc:
         with RpcClient(proc.url, token="dev") as rpc:
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
             rpc.call("attest_submitBatch", [signed(ALICE_KEY, n) for n in range(5)])
-            wait_for(lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 25,
-                     what="the last block to be sealed")
+            wait_for(
+                lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 25,
+                what="the last block to be sealed",
+            )
         yield proc
 
 
-def _request(url: str, method: str, path: str, headers: dict[str, str] | None = None,
-             body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+def _request(
+    url: str,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=10)
     try:
@@ -56,8 +65,9 @@ def test_pages_and_assets_come_from_the_package(server: SequencerProcess) -> Non
         status, headers, body = _request(server.url, "GET", f"/explorer/{name}")
         assert status == 200 and body == assets[name].body
         # Re-validation of an unchanged file costs a header, not the file.
-        again, _, empty = _request(server.url, "GET", f"/explorer/{name}",
-                                   {"If-None-Match": headers["etag"]})
+        again, _, empty = _request(
+            server.url, "GET", f"/explorer/{name}", {"If-None-Match": headers["etag"]}
+        )
         assert again == 304 and empty == b""
     # Nothing is fetched from elsewhere: every script and style the page names is local.
     html = assets["index.html"].body.decode()
@@ -121,35 +131,55 @@ def _rpc_body() -> bytes:
     return orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "attest_status"})
 
 
-@pytest.mark.parametrize(("origin", "allowed"), [
-    ("http://partner.example:3000", True),       # configured
-    ("http://evil.example", False),              # not configured
-])
-def test_cors_for_configured_origins_only(server: SequencerProcess, origin: str, allowed: bool) -> None:
-    status, headers, _ = _request(server.url, "OPTIONS", "/", {
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://partner.example:3000", True),  # configured
+        ("http://evil.example", False),  # not configured
+    ],
+)
+def test_cors_for_configured_origins_only(
+    server: SequencerProcess, origin: str, allowed: bool
+) -> None:
+    status, headers, _ = _request(
+        server.url,
+        "OPTIONS",
+        "/",
+        {
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert (status == 204) is allowed
     assert (headers.get("access-control-allow-origin") == origin) is allowed
-    status, headers, body = _request(server.url, "POST", "/", {
-        "Origin": origin, "Content-Type": "application/json"}, _rpc_body())
+    status, headers, body = _request(
+        server.url, "POST", "/", {"Origin": origin, "Content-Type": "application/json"}, _rpc_body()
+    )
     assert status == 200 and orjson.loads(body)["result"]["treeSize"] == 25  # served either way
     assert (headers.get("access-control-allow-origin") == origin) is allowed
 
 
 def test_cors_allows_the_nodes_own_origin(server: SequencerProcess) -> None:
     own = "http://" + urlsplit(server.url).netloc
-    status, headers, _ = _request(server.url, "POST", "/", {
-        "Origin": own, "Content-Type": "application/json"}, _rpc_body())
+    status, headers, _ = _request(
+        server.url, "POST", "/", {"Origin": own, "Content-Type": "application/json"}, _rpc_body()
+    )
     assert status == 200 and headers["access-control-allow-origin"] == own
-    status, headers, _ = _request(server.url, "POST", "/", {"Content-Type": "application/json"}, _rpc_body())
+    status, headers, _ = _request(
+        server.url, "POST", "/", {"Content-Type": "application/json"}, _rpc_body()
+    )
     assert "access-control-allow-origin" not in headers  # no Origin: not a browser's cross call
 
 
 def test_cors_is_off_by_default_and_no_explorer_removes_the_pages(tmp_path: Path) -> None:
     with SequencerProcess(tmp_path / "plain", extra_args=["--no-explorer"]) as proc:
-        status, headers, _ = _request(proc.url, "OPTIONS", "/", {
-            "Origin": "http://partner.example:3000", "Access-Control-Request-Method": "POST"})
+        status, headers, _ = _request(
+            proc.url,
+            "OPTIONS",
+            "/",
+            {"Origin": "http://partner.example:3000", "Access-Control-Request-Method": "POST"},
+        )
         assert status == 403 and "access-control-allow-origin" not in headers
         assert _request(proc.url, "GET", "/")[0] == 405  # POST / only, as before the explorer
         assert _request(proc.url, "GET", "/explorer/app.js")[0] == 404

@@ -9,7 +9,9 @@ from sequencer.explorer.stats import SAMPLES_KEPT, FollowerTracker, IngestSample
 from sequencer.rpc.jsonrpc import RpcContext
 
 
-async def test_sampler_keeps_one_sample_a_second_for_ten_minutes(autojump_clock: trio.testing.MockClock) -> None:
+async def test_sampler_keeps_one_sample_a_second_for_ten_minutes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     size = [0]
     sampler = IngestSampler(lambda: size[0])
     async with trio.open_nursery() as nursery:
@@ -29,8 +31,10 @@ async def test_sampler_keeps_one_sample_a_second_for_ten_minutes(autojump_clock:
 
 def test_followers_named_by_user_agent_or_address() -> None:
     tracker = FollowerTracker()
-    validator = RpcContext({"user-agent": "attest-validator/0xAbC0000000000000000000000000000000000001"},
-                           ("127.0.0.1", 4000))
+    validator = RpcContext(
+        {"user-agent": "attest-validator/0xAbC0000000000000000000000000000000000001"},
+        ("127.0.0.1", 4000),
+    )
     other = RpcContext({}, ("10.0.0.7", 5000))
     tracker.observe(validator, 3)
     tracker.observe(validator, 9)

@@ -37,9 +37,17 @@ pytestmark = pytest.mark.slow  # devnet processes on the embedded L1 and anvil
 
 @pytest.fixture
 def devnet(l1_url: str) -> Iterator[DevnetProcess]:
-    with DevnetProcess(l1_rpc=l1_url, extra_args=[
-        "--checkpoint-interval", "0.5", "--challenge-window", "30", "--da-window", "10",
-    ]) as proc:
+    with DevnetProcess(
+        l1_rpc=l1_url,
+        extra_args=[
+            "--checkpoint-interval",
+            "0.5",
+            "--challenge-window",
+            "30",
+            "--da-window",
+            "10",
+        ],
+    ) as proc:
         yield proc
 
 
@@ -56,27 +64,44 @@ def test_checkpoints_anchor_the_log_and_become_final(devnet: DevnetProcess) -> N
         rpc.call("attest_submit", signed(ALICE_KEY, 1, chain_id=chain_id, contract=devnet.contract))
         receipt = out["receipt"]
         digest = compute_receipt_digest(
-            Domain(chain_id, bytes.fromhex(devnet.contract[2:])).separator, receipt["firstSeq"],
-            receipt["count"], bytes.fromhex(receipt["leavesRoot"][2:]), receipt["deadline"])
+            Domain(chain_id, bytes.fromhex(devnet.contract[2:])).separator,
+            receipt["firstSeq"],
+            receipt["count"],
+            bytes.fromhex(receipt["leavesRoot"][2:]),
+            receipt["deadline"],
+        )
         sig = bytes.fromhex(receipt["signature"][2:])
-        assert recover_signer(digest, sig[64], sig[:32], sig[32:64]).hex() == receipt["sequencer"][2:]
+        assert (
+            recover_signer(digest, sig[64], sig[:32], sig[32:64]).hex() == receipt["sequencer"][2:]
+        )
 
         size = rpc.call("attest_status")["treeSize"]
-        cp = wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and
-                      c["treeSize"] >= size and c, what="a checkpoint covering the events")
+        cp = wait_for(
+            lambda: (
+                (c := rpc.call("attest_getCheckpoint", "latest")) and c["treeSize"] >= size and c
+            ),
+            what="a checkpoint covering the events",
+        )
         on_l1 = read_checkpoint(rollup, cp["index"])
         assert (on_l1.size, "0x" + on_l1.root.hex()) == (cp["treeSize"], cp["root"])
         assert on_l1.status == CheckpointStatus.PENDING and cp["status"] == "pending"
-        assert (on_l1.committed_at, on_l1.challenge_ends) == (cp["committedAt"], cp["challengeEnds"])
+        assert (on_l1.committed_at, on_l1.challenge_ends) == (
+            cp["committedAt"],
+            cp["challengeEnds"],
+        )
         assert cp["l1Tx"].startswith("0x") and len(cp["l1Tx"]) == 66
         # The L1 root is the log's root at that size.
-        log_root = rpc.call("attest_getConsistencyProof", cp["treeSize"], cp["treeSize"])["firstRoot"]
+        log_root = rpc.call("attest_getConsistencyProof", cp["treeSize"], cp["treeSize"])[
+            "firstRoot"
+        ]
         assert log_root == cp["root"]
         # Every checkpoint extends the previous one, so all roots agree with the log.
         for i in range(rollup.functions.checkpointCount().call()):
             c = read_checkpoint(rollup, i)
-            assert "0x" + c.root.hex() == rpc.call(
-                "attest_getConsistencyProof", c.size, c.size)["firstRoot"]
+            assert (
+                "0x" + c.root.hex()
+                == rpc.call("attest_getConsistencyProof", c.size, c.size)["firstRoot"]
+            )
             # docs/spec.md §8 rule 4: no record stamped after the commit time of its checkpoint
             # (L1 seconds vs record milliseconds): an honest sequencer is never slashable.
             assert rpc.call("attest_getEvent", c.size - 1)["timestamp"] <= c.committed_at * 1000
@@ -102,8 +127,13 @@ def test_checkpoints_anchor_the_log_and_become_final(devnet: DevnetProcess) -> N
 def _send(w3: Web3, key: bytes, fn: Any) -> int:
     """Send for real with a fixed gas limit (no estimate to fail early); the receipt status."""
     account = Account.from_key(key)
-    tx = fn.build_transaction({"from": account.address, "gas": 1_000_000,
-                               "nonce": w3.eth.get_transaction_count(account.address, "pending")})
+    tx = fn.build_transaction(
+        {
+            "from": account.address,
+            "gas": 1_000_000,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        }
+    )
     tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
     return int(w3.eth.wait_for_transaction_receipt(tx_hash)["status"])
 
@@ -123,22 +153,38 @@ def test_commits_by_others_or_with_wrong_proofs_are_refused(devnet: DevnetProces
         rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, bogus).call({"from": sequencer})
     count = rollup.functions.checkpointCount().call()
     # And sent for real, it reverts and leaves no checkpoint behind.
-    assert _send(w3, DEV_KEYS[2], rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, [])) == 0
+    assert (
+        _send(w3, DEV_KEYS[2], rollup.functions.commit(cp["treeSize"] + 1, b"\x11" * 32, [])) == 0
+    )
     assert rollup.functions.checkpointCount().call() == count
 
 
 def test_l1_outage_does_not_stop_ingest() -> None:
     node, l1_rpc = start_devnet_subprocess(port=0)
     try:
-        with DevnetProcess(l1_rpc=l1_rpc, extra_args=[
-            "--checkpoint-interval", "0.5", "--l1-timeout", "1",
-        ]) as devnet, RpcClient(devnet.url, token="dev") as rpc:
+        with (
+            DevnetProcess(
+                l1_rpc=l1_rpc,
+                extra_args=[
+                    "--checkpoint-interval",
+                    "0.5",
+                    "--l1-timeout",
+                    "1",
+                ],
+            ) as devnet,
+            RpcClient(devnet.url, token="dev") as rpc,
+        ):
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(10)])
-            wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and c["treeSize"] == 10,
-                     what="a checkpoint of the first 10 events")
+            wait_for(
+                lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and c["treeSize"] == 10,
+                what="a checkpoint of the first 10 events",
+            )
             s = scrape(rpc)
-            assert (s("attest_l1_up"), s("attest_checkpoint_tree_size"), s("attest_checkpoint_lag_events")) \
-                == (1, 10, 0)
+            assert (
+                s("attest_l1_up"),
+                s("attest_checkpoint_tree_size"),
+                s("attest_checkpoint_lag_events"),
+            ) == (1, 10, 0)
             assert s("attest_l1_rounds_total") >= 1
             os.kill(node.pid, signal.SIGSTOP)  # L1 hangs: every call times out
             try:
@@ -146,17 +192,28 @@ def test_l1_outage_does_not_stop_ingest() -> None:
                 assert len(out["events"]) == 10  # ingest goes on, durable as ever
                 health = wait_for(
                     lambda: (h := rpc.call("attest_status")["l1"]) and not h["up"] and h,
-                    what="the committer to notice the outage")
+                    what="the committer to notice the outage",
+                )
                 assert health["lastError"]
                 s = scrape(rpc)
-                assert (s("attest_l1_up"), s("attest_checkpoint_tree_size"), s("attest_checkpoint_lag_events")) \
-                    == (0, 10, 10)
+                assert (
+                    s("attest_l1_up"),
+                    s("attest_checkpoint_tree_size"),
+                    s("attest_checkpoint_lag_events"),
+                ) == (0, 10, 10)
                 assert s("attest_l1_commit_failures_total") >= 1 and s("attest_tree_size") == 20
             finally:
                 os.kill(node.pid, signal.SIGCONT)
             size = rpc.call("attest_status")["treeSize"]
-            cp = wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and
-                          c["treeSize"] >= size and c, timeout=60, what="recovery after the outage")
+            cp = wait_for(
+                lambda: (
+                    (c := rpc.call("attest_getCheckpoint", "latest"))
+                    and c["treeSize"] >= size
+                    and c
+                ),
+                timeout=60,
+                what="recovery after the outage",
+            )
             assert cp["status"] == "pending"
             assert rpc.call("attest_status")["l1"]["up"] is True
     finally:
@@ -167,10 +224,28 @@ def test_restart_never_double_commits_and_l1_deploy_cli(devnet_url: str, tmp_pat
     # `attest l1 deploy` on a real node, with the key from the environment (never argv).
     env = {**os.environ, "DEPLOYER_KEY": "0x" + DEV_KEYS[0].hex()}
     out = subprocess.run(
-        [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "l1", "deploy",
-         "--l1-rpc", devnet_url, "--key-env", "DEPLOYER_KEY", "--challenge-window", "60",
-         "--da-window", "10"],
-        capture_output=True, text=True, env=env, timeout=120, check=True,
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "--log-level",
+            "WARNING",
+            "l1",
+            "deploy",
+            "--l1-rpc",
+            devnet_url,
+            "--key-env",
+            "DEPLOYER_KEY",
+            "--challenge-window",
+            "60",
+            "--da-window",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
     ).stdout
     m = re.search(r"rollup deployed at (0x[0-9a-fA-F]{40})", out)
     assert m, out
@@ -180,20 +255,32 @@ def test_restart_never_double_commits_and_l1_deploy_cli(devnet_url: str, tmp_pat
     assert w3.eth.get_code(contract) and rollup.functions.bond().call() > 0
 
     args = ["--l1-rpc", devnet_url, "--contract", contract, "--checkpoint-interval", "0.3"]
-    with SequencerProcess(tmp_path / "seq", extra_args=args) as seq, RpcClient(seq.url, token="dev") as rpc:
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(30)])
         wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
         assert seq.stop() == 0  # SIGTERM: a clean exit
     count = rollup.functions.checkpointCount().call()
-    with SequencerProcess(tmp_path / "seq", extra_args=args) as seq, RpcClient(seq.url, token="dev") as rpc:
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         # Three whole committer rounds with nothing new: L1 already holds the head.
-        wait_for_rounds(lambda: rpc.call("attest_status")["l1"]["rounds"], 3, what="committer rounds")
+        wait_for_rounds(
+            lambda: rpc.call("attest_status")["l1"]["rounds"], 3, what="committer rounds"
+        )
         assert rollup.functions.checkpointCount().call() == count
         assert rpc.call("attest_getCheckpoint", "latest")["index"] == count - 1
         rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(5)])
         size = rpc.call("attest_status")["treeSize"]
-        cp = wait_for(lambda: (c := rpc.call("attest_getCheckpoint", "latest")) and
-                      c["treeSize"] == size and c, what="the next checkpoint")
+        cp = wait_for(
+            lambda: (
+                (c := rpc.call("attest_getCheckpoint", "latest")) and c["treeSize"] == size and c
+            ),
+            what="the next checkpoint",
+        )
         assert cp["index"] == count and rollup.functions.checkpointCount().call() == count + 1
 
 
@@ -203,9 +290,14 @@ def test_devnet_starts_a_validator_that_follows_and_serves_reads() -> None:
         with RpcClient(devnet.url, token="dev") as rpc, RpcClient(devnet.validator_url) as replica:
             out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(40)])
             size = rpc.call("attest_status")["treeSize"]
-            wait_for(lambda: replica.call("attest_status")["treeSize"] >= size, timeout=60,
-                     what="the validator to replicate the log")
+            wait_for(
+                lambda: replica.call("attest_status")["treeSize"] >= size,
+                timeout=60,
+                what="the validator to replicate the log",
+            )
             seq = out["events"][5]["seq"]
             assert replica.call("attest_getEvent", seq) == rpc.call("attest_getEvent", seq)
-            assert replica.call("attest_getProof", seq)["root"] == rpc.call(
-                "attest_getConsistencyProof", size, size)["firstRoot"]
+            assert (
+                replica.call("attest_getProof", seq)["root"]
+                == rpc.call("attest_getConsistencyProof", size, size)["firstRoot"]
+            )

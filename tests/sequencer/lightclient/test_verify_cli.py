@@ -109,8 +109,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         data = tmp_path_factory.mktemp("verify")
         config = data / "config.toml"
         config.write_text(f'[serve]\nchain_id = 31337\nverifying_contract = "{rollup.address}"\n')
-        with SequencerProcess(data / "db", config=config) as server, \
-                RpcClient(server.url, token="dev") as rpc:
+        with (
+            SequencerProcess(data / "db", config=config) as server,
+            RpcClient(server.url, token="dev") as rpc,
+        ):
             submit_and_wait(rpc, [unsigned(i) for i in range(5)])
             (signed_seq,) = submit_and_wait(
                 rpc, [signed(ALICE_KEY, 1, contract=rollup.address, meta={"model": "m-7"})]
@@ -129,15 +131,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 def attest(*args: str) -> tuple[int, str, str]:
     out = subprocess.run(
         [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return out.returncode, out.stdout, out.stderr
 
 
 def verify(world: World, state: Path, *args: str) -> tuple[int, list[dict[str, Any]]]:
     code, out, err = attest(
-        "verify", "--rpc", world.server.url, "--l1-rpc", world.l1_url, "--contract", world.contract,
-        "--state", str(state), "--json", *args,
+        "verify",
+        "--rpc",
+        world.server.url,
+        "--l1-rpc",
+        world.l1_url,
+        "--contract",
+        world.contract,
+        "--state",
+        str(state),
+        "--json",
+        *args,
     )
     lines = [orjson.loads(line) for line in out.splitlines() if line.strip()]
     assert lines, f"no verdict printed (exit {code}): {err}"
@@ -150,8 +164,18 @@ def verify(world: World, state: Path, *args: str) -> tuple[int, list[dict[str, A
 def test_signed_event_under_a_final_checkpoint_verifies(world: World, tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     code, (v,) = verify(
-        world, state, "--seq", str(world.signed_seq), "--digest", h32("output-1"),
-        "--subject", h32("model-7"), "--kind", "inference_receipt", "--submitter", ALICE,
+        world,
+        state,
+        "--seq",
+        str(world.signed_seq),
+        "--digest",
+        h32("output-1"),
+        "--subject",
+        h32("model-7"),
+        "--kind",
+        "inference_receipt",
+        "--submitter",
+        ALICE,
     )
     assert code == EXIT_OK, v
     assert v["ok"] and v["final"] and v["signed"] and v["checkpoint"]["index"] == 0
@@ -168,8 +192,17 @@ def test_digest_alone_finds_the_event(world: World, tmp_path: Path) -> None:
 
 def test_human_output(world: World, tmp_path: Path) -> None:
     code, out, _ = attest(
-        "verify", "--rpc", world.server.url, "--l1-rpc", world.l1_url, "--contract", world.contract,
-        "--state", str(tmp_path / "s.json"), "--seq", "2",
+        "verify",
+        "--rpc",
+        world.server.url,
+        "--l1-rpc",
+        world.l1_url,
+        "--contract",
+        world.contract,
+        "--state",
+        str(tmp_path / "s.json"),
+        "--seq",
+        "2",
     )
     assert code == EXIT_OK and out.startswith("OK seq 2: included under checkpoint 0"), out
 
@@ -201,14 +234,18 @@ def test_not_included(world: World, tmp_path: Path, args: tuple[str, ...]) -> No
 # --- not final -------------------------------------------------------------------------------
 
 
-def test_event_under_a_pending_checkpoint_is_not_final_unless_allowed(world: World, tmp_path: Path) -> None:
+def test_event_under_a_pending_checkpoint_is_not_final_unless_allowed(
+    world: World, tmp_path: Path
+) -> None:
     seq = str(world.final_size + 1)  # in checkpoint 1 only, which is pending
     code, (v,) = verify(world, tmp_path / "s.json", "--seq", seq)
     assert code == EXIT_NOT_FINAL, v
     assert "pending checkpoint 1" in v["message"]
     code, (v,) = verify(world, tmp_path / "s.json", "--seq", seq, "--allow-pending")
     assert code == EXIT_OK, v
-    assert v["checkpoint"]["index"] == 1 and v["checkpoint"]["status"] == "pending" and not v["final"]
+    assert (
+        v["checkpoint"]["index"] == 1 and v["checkpoint"]["status"] == "pending" and not v["final"]
+    )
     # A pending checkpoint is never kept as trusted.
     assert not (tmp_path / "s.json").exists()
 
@@ -224,8 +261,19 @@ def test_event_after_every_checkpoint_is_not_final(world: World, tmp_path: Path)
 
 def export(world: World, path: Path, seq: int, *extra: str) -> None:
     code, _, err = attest(
-        "proof", "export", "--rpc", world.server.url, "--l1-rpc", world.l1_url,
-        "--contract", world.contract, "--seq", str(seq), "-o", str(path), *extra,
+        "proof",
+        "export",
+        "--rpc",
+        world.server.url,
+        "--l1-rpc",
+        world.l1_url,
+        "--contract",
+        world.contract,
+        "--seq",
+        str(seq),
+        "-o",
+        str(path),
+        *extra,
     )
     assert code == EXIT_OK, err
 
@@ -253,7 +301,10 @@ def test_bundle_verifies_against_l1_offline_and_tampered(world: World, tmp_path:
 
     # (Every other kind of tampering is in tests/prover/test_light_client.py: one process each
     # costs about a second here.)
-    for field, value in (("proof", ["0x" + "11" * 32, *bundle["proof"][1:]]), ("meta", {"model": "m-8"})):
+    for field, value in (
+        ("proof", ["0x" + "11" * 32, *bundle["proof"][1:]]),
+        ("meta", {"model": "m-8"}),
+    ):
         bad = {**bundle, field: value}
         bad_path = tmp_path / f"bad-{field}.json"
         bad_path.write_bytes(orjson.dumps(bad))
@@ -264,7 +315,9 @@ def test_bundle_verifies_against_l1_offline_and_tampered(world: World, tmp_path:
 # --- L1 disagrees ------------------------------------------------------------------------------
 
 
-def test_checkpoint_with_a_root_the_sequencer_never_had_is_refused(world: World, tmp_path: Path) -> None:
+def test_checkpoint_with_a_root_the_sequencer_never_had_is_refused(
+    world: World, tmp_path: Path
+) -> None:
     # A fresh contract whose first checkpoint (empty proof) holds a bogus root for the
     # sequencer's size: the contract cannot tell, the light client must.
     forged = deploy_bonded(world.w3)
@@ -272,8 +325,19 @@ def test_checkpoint_with_a_root_the_sequencer_never_had_is_refused(world: World,
     # root comparison decide, and a pending status would not excuse a wrong root anyway.)
     commit(world.w3, forged, world.final_size, bytes.fromhex(h32("bogus root")[2:]), [])
     code, out, err = attest(
-        "verify", "--rpc", world.server.url, "--l1-rpc", world.l1_url, "--allow-pending",
-        "--contract", str(forged.address), "--state", str(tmp_path / "s.json"), "--json", "--seq", "2",
+        "verify",
+        "--rpc",
+        world.server.url,
+        "--l1-rpc",
+        world.l1_url,
+        "--allow-pending",
+        "--contract",
+        str(forged.address),
+        "--state",
+        str(tmp_path / "s.json"),
+        "--json",
+        "--seq",
+        "2",
     )
     v = orjson.loads(out)
     assert code == EXIT_L1_DISAGREES, (v, err)
@@ -294,8 +358,20 @@ def test_trusted_state_from_a_fork_is_refused(world: World, tmp_path: Path) -> N
 
 
 def test_unreachable_sequencer_and_missing_l1(world: World, tmp_path: Path) -> None:
-    code, out, _ = attest("verify", "--rpc", "http://127.0.0.1:9", "--seq", "1", "--l1-rpc",
-                          world.l1_url, "--contract", world.contract, "--json", "--timeout", "2")
+    code, out, _ = attest(
+        "verify",
+        "--rpc",
+        "http://127.0.0.1:9",
+        "--seq",
+        "1",
+        "--l1-rpc",
+        world.l1_url,
+        "--contract",
+        world.contract,
+        "--json",
+        "--timeout",
+        "2",
+    )
     assert code == EXIT_UNREACHABLE, out
     # The sequencer runs without L1 attached: nothing says where to check.
     code, out, _ = attest("verify", "--rpc", world.server.url, "--seq", "1", "--json")
@@ -305,7 +381,9 @@ def test_unreachable_sequencer_and_missing_l1(world: World, tmp_path: Path) -> N
 # --- the trusted state moves forward (last: it moves L1's clock) ---------------------------------
 
 
-def test_newer_final_checkpoint_is_checked_for_consistency_and_trusted(world: World, tmp_path: Path) -> None:
+def test_newer_final_checkpoint_is_checked_for_consistency_and_trusted(
+    world: World, tmp_path: Path
+) -> None:
     state = tmp_path / "s.json"
     assert verify(world, state, "--seq", "2")[0] == EXIT_OK
     saved = orjson.loads(state.read_bytes())["checkpoints"]
@@ -318,14 +396,25 @@ def test_newer_final_checkpoint_is_checked_for_consistency_and_trusted(world: Wo
     assert [(c["index"], c["treeSize"]) for c in saved] == [(1, world.pending_size)]
 
 
-def test_sequencer_with_its_own_committer_serves_checkpoint_proofs(world: World, tmp_path: Path) -> None:
+def test_sequencer_with_its_own_committer_serves_checkpoint_proofs(
+    world: World, tmp_path: Path
+) -> None:
     # The sequencer commits on its own here and answers attest_getProof for a checkpoint
     # directly; the light client still reads the checkpoint from L1 itself, and takes L1's
     # URL and contract from attest_status when not given them (and says so).
     rollup = deploy_bonded(world.w3)
-    args = ["--l1-rpc", world.l1_url, "--contract", str(rollup.address), "--checkpoint-interval", "0.2"]
-    with SequencerProcess(tmp_path / "db", extra_args=args) as server, \
-            RpcClient(server.url, token="dev") as rpc:
+    args = [
+        "--l1-rpc",
+        world.l1_url,
+        "--contract",
+        str(rollup.address),
+        "--checkpoint-interval",
+        "0.2",
+    ]
+    with (
+        SequencerProcess(tmp_path / "db", extra_args=args) as server,
+        RpcClient(server.url, token="dev") as rpc,
+    ):
         submit_and_wait(rpc, [unsigned(i) for i in range(3)])
         (seq,) = submit_and_wait(rpc, [signed(ALICE_KEY, 1, contract=rollup.address)])
         deadline = time.monotonic() + 30
@@ -341,11 +430,23 @@ def test_sequencer_with_its_own_committer_serves_checkpoint_proofs(world: World,
         served = rpc.call("attest_getProof", seq, {"checkpoint": cp["index"]})
         assert served["treeSize"] == cp["treeSize"]
         state = str(tmp_path / "s.json")
-        code, out, _ = attest("verify", "--rpc", server.url, "--state", state, "--json", "--seq", str(seq))
+        code, out, _ = attest(
+            "verify", "--rpc", server.url, "--state", state, "--json", "--seq", str(seq)
+        )
         assert code == EXIT_NOT_FINAL, out
         world.advance(WINDOW + 10)
-        code, out, err = attest("verify", "--rpc", server.url, "--state", state, "--json", "--seq", str(seq),
-                                "--submitter", ALICE)
+        code, out, err = attest(
+            "verify",
+            "--rpc",
+            server.url,
+            "--state",
+            state,
+            "--json",
+            "--seq",
+            str(seq),
+            "--submitter",
+            ALICE,
+        )
         v = orjson.loads(out)
         assert code == EXIT_OK, (v, err)
         assert v["final"] and v["checkpoint"]["contract"] == str(rollup.address).lower()

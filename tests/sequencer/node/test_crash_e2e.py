@@ -42,8 +42,10 @@ def _submit_until_dead(url: str, load: Load, round_no: int, nonce_base: int) -> 
             if rng.random() < 0.3:
                 events = [signed(ALICE_KEY, nonce_base + i * BATCH + k) for k in range(BATCH)]
             else:
-                events = [unsigned(0, meta={"r": round_no}) | {"digest": h32(f"r{round_no}-{i}-{k}")}
-                          for k in range(BATCH)]
+                events = [
+                    unsigned(0, meta={"r": round_no}) | {"digest": h32(f"r{round_no}-{i}-{k}")}
+                    for k in range(BATCH)
+                ]
             digests = [e["digest"] for e in events]
             load.unacked_batches.append(digests)
             try:
@@ -89,8 +91,13 @@ def test_sigkill_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
             # The tree only grew: it is a consistent extension of every root seen before a kill.
             for old_size, old_root in load.roots:
                 proof = rpc.call("attest_getConsistencyProof", old_size, size)
-                verify_consistency(old_size, size, bytes.fromhex(old_root[2:]), root,
-                                   [bytes.fromhex(p[2:]) for p in proof["proof"]])
+                verify_consistency(
+                    old_size,
+                    size,
+                    bytes.fromhex(old_root[2:]),
+                    root,
+                    [bytes.fromhex(p[2:]) for p in proof["proof"]],
+                )
             # A batch in doubt is either wholly in the log or not at all.
             for digests in load.unacked_batches:
                 present = [bool(rpc.call("attest_findByDigest", d)["seqs"]) for d in digests]

@@ -32,12 +32,20 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def make_writer(store: Store, **overrides: int) -> Writer:
     params: dict[str, int] = dict(
-        block_max_records=256, block_interval_ms=50, receipt_deadline_s=600,
-        max_queue_events=1000, max_group_events=10_000,
+        block_max_records=256,
+        block_interval_ms=50,
+        receipt_deadline_s=600,
+        max_queue_events=1000,
+        max_group_events=10_000,
     )
     params.update(overrides)
-    return Writer(store, sequencer_key=DEV_SEQUENCER_KEY, domain_separator=DOMAIN.separator,
-                  metrics=Metrics(), **params)
+    return Writer(
+        store,
+        sequencer_key=DEV_SEQUENCER_KEY,
+        domain_separator=DOMAIN.separator,
+        metrics=Metrics(),
+        **params,
+    )
 
 
 def events(n: int, start: int = 0) -> list[EventInput]:
@@ -137,7 +145,10 @@ async def test_resent_signed_event_is_answered_with_its_original_placement(store
         (again,) = await writer.submit(*make_templates([ev], [alice]))
         nursery.cancel_scope.cancel()
     assert again.duplicate and (again.seq, again.leaf_hash, again.receipt) == (
-        original.seq, original.leaf_hash, original.receipt)
+        original.seq,
+        original.leaf_hash,
+        original.receipt,
+    )
     assert again.path == original.path
     assert store.head.tree_size == 6
 

@@ -18,22 +18,27 @@ def _req(method: str = "POST", **headers: str) -> Request:
     return Request(method, "/", hdrs, b"{}", ("127.0.0.1", 5000))
 
 
-@pytest.mark.parametrize(("origin", "allowed", "expected"), [
-    ("http://127.0.0.1:8645", frozenset(), True),           # the node's own explorer
-    ("https://127.0.0.1:8645", frozenset(), True),
-    ("http://127.0.0.1:9999", frozenset(), False),          # same host, another port
-    ("http://a.example", frozenset({"http://a.example"}), True),
-    ("http://b.example", frozenset({"http://a.example"}), False),
-    ("http://b.example", frozenset({"*"}), True),
-    ("null", frozenset(), False),                           # a sandboxed or file: page
-])
+@pytest.mark.parametrize(
+    ("origin", "allowed", "expected"),
+    [
+        ("http://127.0.0.1:8645", frozenset(), True),  # the node's own explorer
+        ("https://127.0.0.1:8645", frozenset(), True),
+        ("http://127.0.0.1:9999", frozenset(), False),  # same host, another port
+        ("http://a.example", frozenset({"http://a.example"}), True),
+        ("http://b.example", frozenset({"http://a.example"}), False),
+        ("http://b.example", frozenset({"*"}), True),
+        ("null", frozenset(), False),  # a sandboxed or file: page
+    ],
+)
 def test_who_is_allowed(origin: str, allowed: frozenset[str], expected: bool) -> None:
     assert is_allowed_origin(origin, "127.0.0.1:8645", allowed) is expected
 
 
 async def test_preflight_from_an_allowed_origin() -> None:
     handle = with_cors(_ok, frozenset({"http://a.example"}))
-    r = await handle(_req("OPTIONS", origin="http://a.example", access_control_request_method="POST"))
+    r = await handle(
+        _req("OPTIONS", origin="http://a.example", access_control_request_method="POST")
+    )
     headers = dict(r.headers)
     assert r.status == 204 and headers["Access-Control-Allow-Origin"] == "http://a.example"
     assert "POST" in headers["Access-Control-Allow-Methods"]
@@ -43,7 +48,9 @@ async def test_preflight_from_an_allowed_origin() -> None:
 
 async def test_preflight_from_another_origin_is_refused() -> None:
     handle = with_cors(_ok, frozenset({"http://a.example"}))
-    r = await handle(_req("OPTIONS", origin="http://b.example", access_control_request_method="POST"))
+    r = await handle(
+        _req("OPTIONS", origin="http://b.example", access_control_request_method="POST")
+    )
     assert r.status == 403 and not any(k.startswith("Access-Control") for k, _ in r.headers)
 
 

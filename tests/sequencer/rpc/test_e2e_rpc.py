@@ -61,12 +61,19 @@ def check_receipt(receipt: dict, placement: dict) -> None:
     """A receipt share verifies: audit path to leavesRoot, signature by the sequencer."""
     assert receipt["sequencer"] == SEQUENCER_ADDRESS
     verify_receipt_path(
-        b(placement["leafHash"]), placement["index"], receipt["count"],
-        [b(p) for p in placement["path"]], b(receipt["leavesRoot"]),
+        b(placement["leafHash"]),
+        placement["index"],
+        receipt["count"],
+        [b(p) for p in placement["path"]],
+        b(receipt["leavesRoot"]),
     )
     assert placement["seq"] == receipt["firstSeq"] + placement["index"]
     digest = compute_receipt_digest(
-        DOMAIN.separator, receipt["firstSeq"], receipt["count"], b(receipt["leavesRoot"]), receipt["deadline"]
+        DOMAIN.separator,
+        receipt["firstSeq"],
+        receipt["count"],
+        b(receipt["leavesRoot"]),
+        receipt["deadline"],
     )
     sig = b(receipt["signature"])
     assert "0x" + recover_signer(digest, sig[64], sig[:32], sig[32:64]).hex() == SEQUENCER_ADDRESS
@@ -148,7 +155,10 @@ def test_resent_signed_event_returns_original_receipt(anon: RpcClient) -> None:
     again = anon.call("attest_submit", ev)
     assert again["duplicate"] is True
     assert (again["seq"], again["leafHash"], again["receipt"]) == (
-        first["seq"], first["leafHash"], first["receipt"])
+        first["seq"],
+        first["leafHash"],
+        first["receipt"],
+    )
     assert anon.call("attest_status")["treeSize"] == size  # no second record
     check_receipt(again["receipt"], again)
 
@@ -203,12 +213,23 @@ def test_get_proof_and_consistency_verify(rpc: RpcClient) -> None:
     seq = first["events"][4]["seq"]
     proof = rpc.call("attest_getProof", seq)
     assert proof["checkpoint"] is None
-    verify_inclusion(b(proof["leafHash"]), seq, proof["treeSize"], [b(p) for p in proof["proof"]], b(proof["root"]))
+    verify_inclusion(
+        b(proof["leafHash"]),
+        seq,
+        proof["treeSize"],
+        [b(p) for p in proof["proof"]],
+        b(proof["root"]),
+    )
     assert leaf_hash(b(proof["record"])) == b(proof["leafHash"])
     cons = rpc.call("attest_getConsistencyProof", old["treeSize"], proof["treeSize"])
     assert cons["firstRoot"] == old["root"] and cons["secondRoot"] == proof["root"]
-    verify_consistency(cons["first"], cons["second"], b(cons["firstRoot"]), b(cons["secondRoot"]),
-                       [b(p) for p in cons["proof"]])
+    verify_consistency(
+        cons["first"],
+        cons["second"],
+        b(cons["firstRoot"]),
+        b(cons["secondRoot"]),
+        [b(p) for p in cons["proof"]],
+    )
 
 
 def test_reads_of_missing_things_are_not_found(rpc: RpcClient) -> None:
@@ -231,8 +252,11 @@ def test_blocks_are_sealed_and_chained(rpc: RpcClient) -> None:
     rpc.call("attest_submitBatch", [unsigned(600 + i) for i in range(300)])  # > B = 256
     size = rpc.call("attest_status")["treeSize"]
     # T = 50 ms: the open block is sealed soon after (a real server's real clock).
-    latest = wait_for(lambda: (blk := rpc.call("attest_getBlock", "latest"))["end"] == size and blk,
-                      timeout=10, what="the open block to be sealed")
+    latest = wait_for(
+        lambda: (blk := rpc.call("attest_getBlock", "latest"))["end"] == size and blk,
+        timeout=10,
+        what="the open block to be sealed",
+    )
     prev = latest
     for n in range(latest["number"] - 1, -1, -1):
         blk = rpc.call("attest_getBlock", n)
@@ -273,9 +297,18 @@ def test_status_checkpoint_and_discover(rpc: RpcClient) -> None:
     assert rpc.call("attest_getCheckpoint", "latest") is None
     doc = rpc.call("rpc.discover")
     names = {m["name"] for m in doc["methods"]}
-    assert {"attest_submit", "attest_submitBatch", "attest_getEvent", "attest_getProof",
-            "attest_getConsistencyProof", "attest_getCheckpoint", "attest_getBlock",
-            "attest_findByDigest", "attest_findBySubject", "attest_status"} <= names
+    assert {
+        "attest_submit",
+        "attest_submitBatch",
+        "attest_getEvent",
+        "attest_getProof",
+        "attest_getConsistencyProof",
+        "attest_getCheckpoint",
+        "attest_getBlock",
+        "attest_findByDigest",
+        "attest_findBySubject",
+        "attest_status",
+    } <= names
     assert doc == orjson.loads(orjson.dumps(build_openrpc()))
     committed = orjson.loads((REPO / "docs" / "openrpc.json").read_bytes())
     assert committed == doc, "docs/openrpc.json is stale: run `attest openrpc > docs/openrpc.json`"
@@ -296,9 +329,12 @@ def test_envelope_errors(rpc: RpcClient) -> None:
     assert err["code"] == -32602 and "seq" in err["message"]
     err = error_of(b'{"jsonrpc": "2.0", "id": 1, "method": "attest_getEvent", "params": ["x"]}')
     assert err["code"] == -32602
-    answers = orjson.loads(rpc.post_raw(
-        b'[{"jsonrpc": "2.0", "id": 1, "method": "attest_status"},'
-        b' {"jsonrpc": "2.0", "id": 2, "method": "nope"}]').body)
+    answers = orjson.loads(
+        rpc.post_raw(
+            b'[{"jsonrpc": "2.0", "id": 1, "method": "attest_status"},'
+            b' {"jsonrpc": "2.0", "id": 2, "method": "nope"}]'
+        ).body
+    )
     assert [a["id"] for a in answers] == [1, 2]
     assert "result" in answers[0] and answers[1]["error"]["code"] == -32601
 
@@ -310,23 +346,45 @@ def test_health_and_metrics(rpc: RpcClient) -> None:
     metrics = rpc.request("GET", "/metrics")
     text = metrics.body.decode()
     assert metrics.status == 200
-    for name in ("attest_events_accepted_total", "attest_queue_depth", "attest_group_commit_size",
-                 "attest_group_commit_seconds", "attest_tree_size", "attest_events_rejected_total"):
+    for name in (
+        "attest_events_accepted_total",
+        "attest_queue_depth",
+        "attest_group_commit_size",
+        "attest_group_commit_seconds",
+        "attest_tree_size",
+        "attest_events_rejected_total",
+    ):
         assert name in text, name
-    accepted = next(line for line in text.splitlines() if line.startswith("attest_events_accepted_total"))
+    accepted = next(
+        line for line in text.splitlines() if line.startswith("attest_events_accepted_total")
+    )
     assert float(accepted.split()[1]) >= 1
 
 
 def test_configured_limits_refuse_with_clear_errors(tmp_path: Path) -> None:
     config = tmp_path / "sequencer.toml"
     config.write_text("[serve]\nmax_batch_events = 5\nmax_body_bytes = 20000\n")
-    with SequencerProcess(tmp_path / "d", config=config) as proc, RpcClient(proc.url, token="dev") as rpc:
+    with (
+        SequencerProcess(tmp_path / "d", config=config) as proc,
+        RpcClient(proc.url, token="dev") as rpc,
+    ):
         with pytest.raises(JsonRpcError) as err:
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(6)])
         assert err.value.code == -32006 and err.value.data == {
-            "what": "events per batch", "limit": 5, "actual": 6}
-        reply = rpc.post_raw(orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "attest_submit",
-                                           "params": [unsigned(1, meta={"x": "y" * 30_000})]}))
+            "what": "events per batch",
+            "limit": 5,
+            "actual": 6,
+        }
+        reply = rpc.post_raw(
+            orjson.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "attest_submit",
+                    "params": [unsigned(1, meta={"x": "y" * 30_000})],
+                }
+            )
+        )
         assert reply.status == 413
         error = orjson.loads(reply.body)["error"]
         assert error["code"] == -32006 and "request body bytes" in error["message"]

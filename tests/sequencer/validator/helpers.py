@@ -24,8 +24,13 @@ DA_WINDOW = 6
 
 
 def _devnet_flags() -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "sequencer.cli", "devnet", "--help"],
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[3])
+    out = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "devnet", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[3],
+    )
     return {w for w in out.stdout.split() if w.startswith("--")}
 
 
@@ -38,8 +43,14 @@ def devnet_args(inject: str | None = None) -> list[str]:
     global _FLAGS
     if _FLAGS is None:
         _FLAGS = _devnet_flags()
-    args = ["--checkpoint-interval", "0.5", "--challenge-window", str(CHALLENGE_WINDOW),
-            "--da-window", str(DA_WINDOW)]
+    args = [
+        "--checkpoint-interval",
+        "0.5",
+        "--challenge-window",
+        str(CHALLENGE_WINDOW),
+        "--da-window",
+        str(DA_WINDOW),
+    ]
     if "--no-validator" in _FLAGS:
         args.append("--no-validator")
     if inject is not None:
@@ -49,12 +60,19 @@ def devnet_args(inject: str | None = None) -> list[str]:
 
 @contextmanager
 def validator_for(
-    devnet: DevnetProcess, data_dir: Path, *, extra: Sequence[str] = (), upstreams: Sequence[str] = ()
+    devnet: DevnetProcess,
+    data_dir: Path,
+    *,
+    extra: Sequence[str] = (),
+    upstreams: Sequence[str] = (),
 ) -> Iterator[ValidatorProcess]:
     key_file = write_key_file(DEV_KEYS[1], data_dir.parent)
     with ValidatorProcess(
-        sequencer=[devnet.url, *upstreams], l1_rpc=devnet.l1_rpc, contract=devnet.contract,
-        key_file=key_file, data_dir=data_dir,
+        sequencer=[devnet.url, *upstreams],
+        l1_rpc=devnet.l1_rpc,
+        contract=devnet.contract,
+        key_file=key_file,
+        data_dir=data_dir,
         extra_args=["--poll-interval", "0.5", "--pull-interval", "0.1", "--da-grace", "2", *extra],
     ) as proc:
         yield proc

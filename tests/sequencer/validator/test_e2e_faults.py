@@ -64,30 +64,51 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
         w3, contract = rollup(devnet)
         pin_l1_ahead(w3, 3)  # see test_e2e_honest: keeps rule 4b out of the picture
         bond_before = contract.functions.bond().call()
-        with validator_for(devnet, tmp_path / "v") as val, \
-                RpcClient(devnet.url, token="dev") as rpc, RpcClient(val.url) as vrpc:
+        with (
+            validator_for(devnet, tmp_path / "v") as val,
+            RpcClient(devnet.url, token="dev") as rpc,
+            RpcClient(val.url) as vrpc,
+        ):
             balance_before = w3.eth.get_balance(VALIDATOR_ADDRESS)
             chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
             shares = _submit(rpc, fault, chain_id, devnet.contract)
             if fault == "break-receipt":
                 for receipt, placement in shares:
-                    assert vrpc.call("validator_watchReceipt", receipt, placement)["status"] == "watching"
-            proven = wait_for(lambda: events(contract, "FraudProven"), timeout=60,
-                              what=f"a fraud proof for {fault}")
+                    assert (
+                        vrpc.call("validator_watchReceipt", receipt, placement)["status"]
+                        == "watching"
+                    )
+            proven = wait_for(
+                lambda: events(contract, "FraudProven"),
+                timeout=60,
+                what=f"a fraud proof for {fault}",
+            )
             # The validator's view rolls back with L1: the checkpoint reads as reverted, and
             # "latest" is an earlier live one (or none).
             reverted = proven[0]["args"]["checkpointIndex"]
-            wait_for(lambda: vrpc.call("attest_getCheckpoint", reverted)["status"] == "reverted",
-                     what="the validator to see the revert")
+            wait_for(
+                lambda: vrpc.call("attest_getCheckpoint", reverted)["status"] == "reverted",
+                what="the validator to see the revert",
+            )
             latest = vrpc.call("attest_getCheckpoint", "latest")
             assert latest is None or latest["index"] < reverted
             anchored = vrpc.call("attest_status")["l1"]["anchoredSize"]
             assert anchored == (latest["treeSize"] if latest else 0)
             # The validator records its transactions once their receipts are in, a moment
             # after the event is visible on L1.
-            status = wait_for(lambda: (st := vrpc.call("validator_status")) and (
-                st["proofs"] or any(c.get("resolveTx") and c["state"] != "OPEN" for c in st["daChallenges"])
-            ) and st, what="the validator to record its transaction")
+            status = wait_for(
+                lambda: (
+                    (st := vrpc.call("validator_status"))
+                    and (
+                        st["proofs"]
+                        or any(
+                            c.get("resolveTx") and c["state"] != "OPEN" for c in st["daChallenges"]
+                        )
+                    )
+                    and st
+                ),
+                what="the validator to record its transaction",
+            )
         (event,) = proven
         args = event["args"]
         assert args["rule"] == EXPECTED[fault]
@@ -97,8 +118,10 @@ def run_fault(fault: str, tmp_path: Path, l1_rpc: str | None = None) -> None:
         # Proven inside the window: the proof's block is before the checkpoint's window end.
         proof_time = w3.eth.get_block(event["blockNumber"])["timestamp"]
         assert proof_time < cp.challenge_ends <= proof_time + CHALLENGE_WINDOW
-        print(f"{fault}: proven {proof_time - cp.committed_at} s (L1 time) after the commit, "
-              f"{cp.challenge_ends - proof_time} s before the window closed")
+        print(
+            f"{fault}: proven {proof_time - cp.committed_at} s (L1 time) after the commit, "
+            f"{cp.challenge_ends - proof_time} s before the window closed"
+        )
         # The checkpoint and every later one are reverted.
         assert cp.status == CheckpointStatus.REVERTED
         for later in range(index, contract.functions.checkpointCount().call()):
@@ -140,21 +163,27 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
     with DevnetProcess(extra_args=args) as devnet:
         w3, contract = rollup(devnet)
         bond_before = contract.functions.bond().call()
-        with validator_for(devnet, tmp_path / "v") as val, \
-                RpcClient(devnet.url, token="dev") as rpc, RpcClient(val.url) as vrpc:
+        with (
+            validator_for(devnet, tmp_path / "v") as val,
+            RpcClient(devnet.url, token="dev") as rpc,
+            RpcClient(val.url) as vrpc,
+        ):
             balance_before = w3.eth.get_balance(VALIDATOR_ADDRESS)
             out = rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
             watched = vrpc.call("validator_watchReceipt", out["receipt"], out["events"][2])
             assert watched["status"] == "watching"
             # Three whole watcher rounds with the receipt before its deadline: nothing to prove.
-            wait_for_rounds(lambda: vrpc.call("validator_status")["l1"]["rounds"], 3,
-                            what="watcher rounds")
+            wait_for_rounds(
+                lambda: vrpc.call("validator_status")["l1"]["rounds"], 3, what="watcher rounds"
+            )
             assert events(contract, "FraudProven") == []
             w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
             (event,) = wait_for(lambda: events(contract, "FraudProven"), what="the deadline proof")
-            status = wait_for(lambda: (st := vrpc.call("validator_status"))["receipts"][0]["tx"] and st,
-                              what="the validator to record its transaction")
+            status = wait_for(
+                lambda: (st := vrpc.call("validator_status"))["receipts"][0]["tx"] and st,
+                what="the validator to record its transaction",
+            )
         assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert event["args"]["challenger"] == VALIDATOR_ADDRESS
         assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()
@@ -162,4 +191,6 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
         (receipt,) = status["receipts"]
         assert receipt["status"] == "proven-deadline"
         gas = _tx_cost(w3, receipt["tx"])
-        assert w3.eth.get_balance(VALIDATOR_ADDRESS) - balance_before == event["args"]["reward"] - gas
+        assert (
+            w3.eth.get_balance(VALIDATOR_ADDRESS) - balance_before == event["args"]["reward"] - gas
+        )

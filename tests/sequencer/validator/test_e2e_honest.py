@@ -41,8 +41,9 @@ def _same_reads(seq_rpc: RpcClient, val: RpcClient, size: int) -> None:
     assert cp["treeSize"] <= size
     mine = val.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     theirs = seq_rpc.call("attest_getProof", 2, {"checkpoint": cp["index"]})
-    assert {k: mine[k] for k in ("root", "proof", "leafHash", "treeSize")} == \
-           {k: theirs[k] for k in ("root", "proof", "leafHash", "treeSize")}
+    assert {k: mine[k] for k in ("root", "proof", "leafHash", "treeSize")} == {
+        k: theirs[k] for k in ("root", "proof", "leafHash", "treeSize")
+    }
 
 
 def _check_metrics(val: RpcClient) -> None:
@@ -53,10 +54,15 @@ def _check_metrics(val: RpcClient) -> None:
         val.call("attest_getEvent", seq)
     s = scrape(val)
     requests = "validator_rpc_requests_total"
-    assert s(requests, method="attest_getEvent", outcome="ok") - \
-        before(requests, method="attest_getEvent", outcome="ok") == 4
+    assert (
+        s(requests, method="attest_getEvent", outcome="ok")
+        - before(requests, method="attest_getEvent", outcome="ok")
+        == 4
+    )
     assert s(requests, method="validator_status", outcome="ok") >= 1
-    assert s("validator_replica_size") >= st["replicaSize"] and s("validator_blocks") >= st["blocks"]
+    assert (
+        s("validator_replica_size") >= st["replicaSize"] and s("validator_blocks") >= st["blocks"]
+    )
     assert s("validator_violations") == 0
     assert s("validator_checkpoints_seen_total") >= len(st["checkpoints"]) > 0
     agreed = sum(c["verdict"] == "agrees" for c in st["checkpoints"])
@@ -76,7 +82,9 @@ def test_honest_run_late_start_and_restart(tmp_path: Path, l1_url: str) -> None:
         with RpcClient(devnet.url, token="dev") as rpc:
             chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
             rpc.call("attest_submitBatch", [unsigned(i) for i in range(300)])
-            rpc.call("attest_submit", signed(ALICE_KEY, 1, chain_id=chain_id, contract=devnet.contract))
+            rpc.call(
+                "attest_submit", signed(ALICE_KEY, 1, chain_id=chain_id, contract=devnet.contract)
+            )
             # Started late: everything so far is already sealed and committed.
             with validator_for(devnet, tmp_path / "v1") as v1, RpcClient(v1.url) as val:
                 size = rpc.call("attest_status")["treeSize"]

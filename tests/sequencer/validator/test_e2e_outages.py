@@ -36,12 +36,19 @@ def _verified(val: RpcClient) -> int:
 def test_outages_are_survived_and_followers_chain(tmp_path: Path) -> None:
     node, l1_rpc = start_devnet_subprocess(port=0)
     try:
-        with DevnetProcess(l1_rpc=l1_rpc, extra_args=[*devnet_args(), "--l1-timeout", "1"]) as devnet:
+        with DevnetProcess(
+            l1_rpc=l1_rpc, extra_args=[*devnet_args(), "--l1-timeout", "1"]
+        ) as devnet:
             w3, contract = rollup(devnet)
             pin_l1_ahead(w3, 3)
             # A long DA grace: an honest sequencer that is briefly down is not challenged.
-            with validator_for(devnet, tmp_path / "v", extra=["--l1-timeout", "1", "--da-grace", "60"]) as v, \
-                    RpcClient(devnet.url, token="dev") as rpc, RpcClient(v.url) as val:
+            with (
+                validator_for(
+                    devnet, tmp_path / "v", extra=["--l1-timeout", "1", "--da-grace", "60"]
+                ) as v,
+                RpcClient(devnet.url, token="dev") as rpc,
+                RpcClient(v.url) as val,
+            ):
                 rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
                 size = rpc.call("attest_status")["treeSize"]
                 wait_for(lambda: _verified(val) >= size, what="first agreement")
@@ -50,35 +57,57 @@ def test_outages_are_survived_and_followers_chain(tmp_path: Path) -> None:
                 os.kill(node.pid, signal.SIGSTOP)
                 try:
                     rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(20)])
-                    wait_for(lambda: not orjson.loads(val.request("GET", "/health").body)["l1"]["up"],
-                             what="the validator to notice the L1 outage")
+                    wait_for(
+                        lambda: not orjson.loads(val.request("GET", "/health").body)["l1"]["up"],
+                        what="the validator to notice the L1 outage",
+                    )
                     size = rpc.call("attest_status")["treeSize"]
-                    wait_for(lambda: val.call("validator_status")["replicaSize"] >= size,
-                             what="replication during the L1 outage")
+                    wait_for(
+                        lambda: val.call("validator_status")["replicaSize"] >= size,
+                        what="replication during the L1 outage",
+                    )
                 finally:
                     os.kill(node.pid, signal.SIGCONT)
-                wait_for(lambda: _verified(val) >= size, timeout=60, what="agreement after the L1 outage")
+                wait_for(
+                    lambda: _verified(val) >= size, timeout=60, what="agreement after the L1 outage"
+                )
 
                 # The sequencer hangs: pulls fail, then resume where they stopped.
                 os.kill(devnet.proc.pid, signal.SIGSTOP)
                 try:
-                    wait_for(lambda: val.call("validator_status")["upstreamError"], timeout=20,
-                             what="the validator to notice the sequencer outage")
+                    wait_for(
+                        lambda: val.call("validator_status")["upstreamError"],
+                        timeout=20,
+                        what="the validator to notice the sequencer outage",
+                    )
                 finally:
                     os.kill(devnet.proc.pid, signal.SIGCONT)
                 time.sleep(0.5)
                 rpc.call("attest_submitBatch", [unsigned(200 + i) for i in range(20)])
                 size = rpc.call("attest_status")["treeSize"]
-                wait_for(lambda: _verified(val) >= size, timeout=60, what="agreement after the outage")
+                wait_for(
+                    lambda: _verified(val) >= size, timeout=60, what="agreement after the outage"
+                )
 
                 # A follower of the follower: pulls from the validator only, and agrees too.
                 key = write_key_file(DEV_KEYS[3], tmp_path)
-                with ValidatorProcess(sequencer=v.url, l1_rpc=devnet.l1_rpc, contract=devnet.contract,
-                                      key_file=key, data_dir=tmp_path / "v2",
-                                      extra_args=["--poll-interval", "0.5", "--pull-interval", "0.1"]) as v2, \
-                        RpcClient(v2.url) as val2:
-                    wait_for(lambda: _verified(val2) >= size, what="the second-hand follower to agree")
-                    assert val2.call("attest_getBlock", "latest", True) == val.call("attest_getBlock", "latest", True)
+                with (
+                    ValidatorProcess(
+                        sequencer=v.url,
+                        l1_rpc=devnet.l1_rpc,
+                        contract=devnet.contract,
+                        key_file=key,
+                        data_dir=tmp_path / "v2",
+                        extra_args=["--poll-interval", "0.5", "--pull-interval", "0.1"],
+                    ) as v2,
+                    RpcClient(v2.url) as val2,
+                ):
+                    wait_for(
+                        lambda: _verified(val2) >= size, what="the second-hand follower to agree"
+                    )
+                    assert val2.call("attest_getBlock", "latest", True) == val.call(
+                        "attest_getBlock", "latest", True
+                    )
                 st = val.call("validator_status")
                 assert st["violations"] == [] and st["proofs"] == [] and st["daChallenges"] == []
         for name in ("FraudProven", "DAChallengeOpened"):
@@ -91,7 +120,10 @@ def test_unreachable_data_is_challenged_and_the_honest_sequencer_answers(tmp_pat
     """A validator that cannot reach any upstream challenges the pending checkpoint's data; the
     honest sequencer reveals it on L1, so nothing is reverted and the challenger's bond pays
     the sequencer for the reveal."""
-    with DevnetProcess(extra_args=devnet_args()) as devnet, RpcClient(devnet.url, token="dev") as rpc:
+    with (
+        DevnetProcess(extra_args=devnet_args()) as devnet,
+        RpcClient(devnet.url, token="dev") as rpc,
+    ):
         w3, contract = rollup(devnet)
         pin_l1_ahead(w3, 3)
         bond_before = contract.functions.bond().call()
@@ -99,18 +131,32 @@ def test_unreachable_data_is_challenged_and_the_honest_sequencer_answers(tmp_pat
         wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="a checkpoint")
         dead = "http://127.0.0.1:9"  # discard port: nothing listens
         key = write_key_file(DEV_KEYS[1], tmp_path)
-        with ValidatorProcess(sequencer=dead, l1_rpc=devnet.l1_rpc, contract=devnet.contract,
-                              key_file=key, data_dir=tmp_path / "blind",
-                              extra_args=["--poll-interval", "0.5", "--da-grace", "2"]) as v, \
-                RpcClient(v.url) as val:
+        with (
+            ValidatorProcess(
+                sequencer=dead,
+                l1_rpc=devnet.l1_rpc,
+                contract=devnet.contract,
+                key_file=key,
+                data_dir=tmp_path / "blind",
+                extra_args=["--poll-interval", "0.5", "--da-grace", "2"],
+            ) as v,
+            RpcClient(v.url) as val,
+        ):
             opened = wait_for(lambda: events(contract, "DAChallengeOpened"), what="a DA challenge")
             assert opened[0]["args"]["start"] == 0
             wait_for(lambda: events(contract, "RecordsRevealed"), what="the sequencer's reveal")
-            wait_for(lambda: [c for c in val.call("validator_status")["daChallenges"]
-                              if c["state"] == "ANSWERED"], what="the validator to see the answer")
+            wait_for(
+                lambda: [
+                    c
+                    for c in val.call("validator_status")["daChallenges"]
+                    if c["state"] == "ANSWERED"
+                ],
+                what="the validator to see the answer",
+            )
             # Three more whole watcher rounds: no second challenge on the same range.
-            wait_for_rounds(lambda: val.call("validator_status")["l1"]["rounds"], 3,
-                            what="watcher rounds")
+            wait_for_rounds(
+                lambda: val.call("validator_status")["l1"]["rounds"], 3, what="watcher rounds"
+            )
             assert len(events(contract, "DAChallengeOpened")) == 1
         assert events(contract, "CheckpointsReverted") == []
         assert contract.functions.bond().call() > bond_before  # the challenger's bond went to it

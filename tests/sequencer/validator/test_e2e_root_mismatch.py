@@ -27,20 +27,34 @@ pytestmark = pytest.mark.slow  # devnet and validator processes
 
 
 def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url: str) -> None:
-    d = deploy_and_bond(devnet_url, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0],
-                        challenge_window=40, da_window=4)
+    d = deploy_and_bond(
+        devnet_url,
+        owner_key=DEV_KEYS[0],
+        sequencer_key=DEV_KEYS[0],
+        challenge_window=40,
+        da_window=4,
+    )
     w3 = Web3(Web3.HTTPProvider(devnet_url))
     contract = rollup_at(w3, d.contract)
     pin_l1_ahead(w3, 3)
     with SequencerProcess(tmp_path / "seq") as seq, RpcClient(seq.url, token="dev") as rpc:
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
-        wait_for(lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 20,
-                 what="the block to seal")
+        wait_for(
+            lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 20,
+            what="the block to seal",
+        )
         key = write_key_file(DEV_KEYS[1], tmp_path)
-        with ValidatorProcess(sequencer=seq.url, l1_rpc=devnet_url, contract=d.contract, key_file=key,
-                              data_dir=tmp_path / "v",
-                              extra_args=["--poll-interval", "0.5", "--da-grace", "2"]) as v, \
-                RpcClient(v.url) as val:
+        with (
+            ValidatorProcess(
+                sequencer=seq.url,
+                l1_rpc=devnet_url,
+                contract=d.contract,
+                key_file=key,
+                data_dir=tmp_path / "v",
+                extra_args=["--poll-interval", "0.5", "--da-grace", "2"],
+            ) as v,
+            RpcClient(v.url) as val,
+        ):
             wait_for(lambda: val.call("validator_status")["replicaSize"] == 20, what="replication")
             # The sequencer commits a root that is not the log's.
             sent = L1Client(devnet_url, d.contract, DEV_KEYS[0]).commit(20, b"\x11" * 32, [])
@@ -48,9 +62,16 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
             args = opened[0]["args"]
             assert (args["checkpointIndex"], args["start"], args["end"]) == (sent.index, 0, 20)
             assert args["challenger"] == VALIDATOR_ADDRESS
-            (proven,) = wait_for(lambda: events(contract, "FraudProven"), what="the unanswered challenge")
-            st = wait_for(lambda: (s := val.call("validator_status"))["daChallenges"][0]["state"] == "UPHELD"
-                          and s, what="the validator to record the resolution")
+            (proven,) = wait_for(
+                lambda: events(contract, "FraudProven"), what="the unanswered challenge"
+            )
+            st = wait_for(
+                lambda: (
+                    (s := val.call("validator_status"))["daChallenges"][0]["state"] == "UPHELD"
+                    and s
+                ),
+                what="the validator to record the resolution",
+            )
         assert proven["args"]["rule"] == FraudRule.DA_UNANSWERED
         assert read_checkpoint(contract, sent.index).status == CheckpointStatus.REVERTED
         assert contract.functions.bond().call() == 0 and contract.functions.frozen().call()

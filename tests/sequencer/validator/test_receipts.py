@@ -15,14 +15,30 @@ SEQUENCER = address_of_private_key(DEV_KEYS[0])
 LEAVES = [bytes([i]) * 32 for i in range(1, 6)]
 
 
-def receipt(key: bytes = DEV_KEYS[0], first: int = 10, deadline: int = 2_000_000_000) -> tuple[dict, list]:
+def receipt(
+    key: bytes = DEV_KEYS[0], first: int = 10, deadline: int = 2_000_000_000
+) -> tuple[dict, list]:
     tree = compute_receipt_tree(LEAVES)
-    v, r, s = sign_digest(key, compute_receipt_digest(DOMAIN.separator, first, len(LEAVES), tree.root, deadline))
-    rec = {"firstSeq": first, "count": len(LEAVES), "leavesRoot": "0x" + tree.root.hex(),
-           "deadline": deadline, "signature": "0x" + (r + s + bytes([v])).hex(),
-           "sequencer": "0x" + SEQUENCER.hex()}
-    placements = [{"seq": first + i, "leafHash": "0x" + leaf.hex(), "index": i,
-                   "path": ["0x" + h.hex() for h in tree.paths[i]]} for i, leaf in enumerate(LEAVES)]
+    v, r, s = sign_digest(
+        key, compute_receipt_digest(DOMAIN.separator, first, len(LEAVES), tree.root, deadline)
+    )
+    rec = {
+        "firstSeq": first,
+        "count": len(LEAVES),
+        "leavesRoot": "0x" + tree.root.hex(),
+        "deadline": deadline,
+        "signature": "0x" + (r + s + bytes([v])).hex(),
+        "sequencer": "0x" + SEQUENCER.hex(),
+    }
+    placements = [
+        {
+            "seq": first + i,
+            "leafHash": "0x" + leaf.hex(),
+            "index": i,
+            "path": ["0x" + h.hex() for h in tree.paths[i]],
+        }
+        for i, leaf in enumerate(LEAVES)
+    ]
     return rec, placements
 
 
@@ -45,7 +61,9 @@ def test_not_signed_by_the_sequencer() -> None:
 def test_path_or_placement_that_does_not_fit() -> None:
     rec, placements = receipt()
     with pytest.raises(InclusionProofError):
-        parse_watch(rec, dict(placements[1], leafHash="0x" + "77" * 32), DOMAIN.separator, SEQUENCER)
+        parse_watch(
+            rec, dict(placements[1], leafHash="0x" + "77" * 32), DOMAIN.separator, SEQUENCER
+        )
     with pytest.raises(InclusionProofError):
         parse_watch(rec, dict(placements[1], index=2, seq=12), DOMAIN.separator, SEQUENCER)
     with pytest.raises(InvalidFieldError, match=r"placement\.seq"):

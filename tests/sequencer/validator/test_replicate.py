@@ -24,8 +24,19 @@ T0 = 1_700_000_000_000
 
 
 def unsigned(seq: int, ts: int | None = None) -> Record:
-    return Record(seq, T0 + seq if ts is None else ts, encode_kind("sensor_hash"), b"\x01" * 32,
-                  seq.to_bytes(32, "big"), bytes(32), b"\x0a" * 20, 0, 0, bytes(32), bytes(32))
+    return Record(
+        seq,
+        T0 + seq if ts is None else ts,
+        encode_kind("sensor_hash"),
+        b"\x01" * 32,
+        seq.to_bytes(32, "big"),
+        bytes(32),
+        b"\x0a" * 20,
+        0,
+        0,
+        bytes(32),
+        bytes(32),
+    )
 
 
 def signed(seq: int, nonce: int) -> Record:
@@ -51,8 +62,10 @@ class Source:
     def block(self, n: int) -> dict[str, Any]:
         header = self.store.get_block(n)
         out = block_json(header)
-        out["events"] = [{"record": "0x" + r.hex(), "meta": None}
-                         for r in self.store.get_records(header.start, header.end)]
+        out["events"] = [
+            {"record": "0x" + r.hex(), "meta": None}
+            for r in self.store.get_records(header.start, header.end)
+        ]
         return out
 
     def blocks(self, first: int = 0) -> list[PulledBlock]:
@@ -82,7 +95,10 @@ def test_honest_blocks_replicate_exactly(source: Source, replica: Replica) -> No
     ("rule", "records"),
     [
         (FraudRule.WRONG_SEQ, [unsigned(0), unsigned(7)]),
-        (FraudRule.BAD_SIGNATURE, [unsigned(0), replace(unsigned(1), v=27, r=b"\x01" * 32, s=b"\x01" * 32)]),
+        (
+            FraudRule.BAD_SIGNATURE,
+            [unsigned(0), replace(unsigned(1), v=27, r=b"\x01" * 32, s=b"\x01" * 32)],
+        ),
         (FraudRule.MALFORMED, [unsigned(0), replace(unsigned(1), kind=b"BAD".ljust(32, b"\x00"))]),
         (FraudRule.TIME_TRAVEL, [unsigned(0), unsigned(1, ts=T0 - 1)]),
         (FraudRule.REPLAY, [signed(0, 9), signed(1, 9)]),
@@ -113,7 +129,9 @@ def test_replay_across_pulls_uses_the_nonce_index(source: Source, replica: Repli
 def test_served_data_that_does_not_hash_is_refused(source: Source, replica: Replica) -> None:
     source.append_block([encode_record(unsigned(i)) for i in range(3)])
     block = source.block(0)
-    tampered = dict(block, events=[*block["events"][:2], {"record": "0x" + encode_record(unsigned(9)).hex()}])
+    tampered = dict(
+        block, events=[*block["events"][:2], {"record": "0x" + encode_record(unsigned(9)).hex()}]
+    )
     with pytest.raises(UpstreamError, match="do not hash"):
         replica.ingest([parse_block(tampered)])
     wrong_hash = dict(block, blockHash="0x" + "11" * 32)
@@ -131,9 +149,18 @@ def test_malformed_answers_are_refused() -> None:
     with pytest.raises(Exception, match="events"):
         parse_block({"number": 0})
     with pytest.raises(Exception, match="record"):
-        parse_block({"number": 0, "parentHash": "0x" + "00" * 32, "start": 0, "end": 1,
-                     "logRoot": "0x" + "00" * 32, "timestamp": 1, "blockHash": "0x" + "00" * 32,
-                     "events": [{"record": "0x00"}]})
+        parse_block(
+            {
+                "number": 0,
+                "parentHash": "0x" + "00" * 32,
+                "start": 0,
+                "end": 1,
+                "logRoot": "0x" + "00" * 32,
+                "timestamp": 1,
+                "blockHash": "0x" + "00" * 32,
+                "events": [{"record": "0x00"}],
+            }
+        )
 
 
 def test_bad_hex_and_wrong_meta(source: Source, replica: Replica) -> None:

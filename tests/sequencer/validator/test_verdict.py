@@ -20,8 +20,14 @@ ADDRESS = "0x" + "5f" * 20
 
 def _watcher(replica: Replica) -> Watcher:
     l1 = ValidatorL1("http://127.0.0.1:9", ADDRESS, DEV_KEYS[1])  # never called here
-    return Watcher(replica, l1, ValidatorMetrics(), params={"maxDARange": 256, "challengerBond": 1},
-                   domain_separator=SEP, sequencer=bytes(20))
+    return Watcher(
+        replica,
+        l1,
+        ValidatorMetrics(),
+        params={"maxDARange": 256, "challengerBond": 1},
+        domain_separator=SEP,
+        sequencer=bytes(20),
+    )
 
 
 def _cp(index: int, size: int, root: bytes, committed_at: int) -> Checkpoint:
