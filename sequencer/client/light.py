@@ -29,6 +29,7 @@ from prover.errors import (
     ProofError,
     ProofInvalidError,
 )
+from prover.jsonrpc import NOT_FOUND
 from prover.light_client import (
     CheckpointRef,
     Expectations,
@@ -61,7 +62,6 @@ from sequencer.client.results import (
 if TYPE_CHECKING:
     from sequencer.client.sync import Client
 
-NOT_FOUND = -32004
 MAX_SUPERSESSION_SCAN = 10_000
 """`verify` reads at most this many later records of a subject to look for supersessions."""
 
