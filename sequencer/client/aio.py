@@ -18,6 +18,7 @@ import anyio.abc
 
 from prover.errors import InvalidFieldError, NotFinalError
 from prover.light_client import Expectations, L1Checkpoint
+from sequencer.client.batcher import check_batcher_limits
 from sequencer.client.errors import UnreachableError
 from sequencer.client.receipts import Accepted, verify_answer
 from sequencer.client.results import CheckResult, EventInfo, Status, Verification, parse_status
@@ -171,10 +172,7 @@ class AsyncBatcher:
         on_accepted: Any = None,
         on_error: Any = None,
     ) -> None:
-        if max_events < 1 or max_pending < max_events or in_flight < 1 or max_delay <= 0:
-            raise ValueError(
-                "need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0"
-            )
+        check_batcher_limits(max_events, max_pending, in_flight, max_delay)
         self.client = client
         self.max_events = max_events
         self.max_delay = max_delay
