@@ -46,6 +46,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 lint: install
 	$(BIN)/ruff check sequencer prover state_db l1_contracts bench tests
+	$(BIN)/ruff format --check sequencer prover state_db l1_contracts bench tests
 
 typecheck: install
 	$(BIN)/mypy
@@ -57,7 +58,7 @@ test: lint typecheck pytest
 
 # The inner loop: lint, types and every test not marked `slow` (end-to-end runs with L1 and
 # validator processes, crash tests, long Hypothesis machines). `make test`, as CI, runs them all.
-test-fast: lint typecheck
+test-fast: lint typecheck browser
 	$(BIN)/pytest -q -m "not slow"
 
 vectors: install

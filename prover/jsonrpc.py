@@ -28,6 +28,20 @@ SERVER_ERROR: Final = -32000
 """The first code of the implementation-defined range; Ethereum nodes use it for a refused
 transaction (nonce, funds, gas)."""
 
+# --- the project's codes (docs/spec.md §10.5), in JSON-RPC 2.0 §5.1's server-error range ------
+UNAUTHORIZED: Final = -32001
+INVALID_SIGNATURE: Final = -32002
+REPLAY: Final = -32003
+NOT_FOUND: Final = -32004
+OVERLOADED: Final = -32005
+"""The ingest queue is full; `data.retryAfterMs` says when to come back."""
+LIMIT_EXCEEDED: Final = -32006
+PROOF_FAILED: Final = -32007
+L1_UNAVAILABLE: Final = -32008
+STORAGE_UNAVAILABLE: Final = -32010
+"""The sequencer's writer stopped (a failed LevelDB write: disk full, no descriptors); the
+process is shutting down and nothing more is acknowledged."""
+
 
 class JsonRpcError(AttestError):
     """A JSON-RPC error object: raised by a server's method, or answered to a client."""

@@ -438,6 +438,36 @@ class Setting:
 
 _REQUIRED: Final[str] = "required"
 
+# Settings several commands take, defined once so their checks and help cannot drift.
+_CHECKPOINT_INTERVAL: Final = Setting(
+    "checkpoint_interval",
+    SECONDS,
+    "checkpoint_interval_s",
+    "seconds between checkpoints on L1",
+    "S",
+)
+_L1_TIMEOUT: Final = Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S")
+_CORS_ORIGINS: Final = Setting(
+    "cors_origins",
+    ORIGINS,
+    "cors_origins",
+    "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
+    "explorer (comma-separated as a flag; * for any)",
+    "ORIGINS",
+    default="none",
+)
+_L1_MAX_FEE: Final = Setting(
+    "l1_max_fee_gwei",
+    NUMBER,
+    "l1_max_fee_gwei",
+    "ceiling of the max fee per gas of every L1 transaction, in gwei",
+    "GWEI",
+)
+_NO_EXPLORER: Final = Setting(
+    "no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"
+)
+
+
 SERVE: Final[tuple[Setting, ...]] = (
     Setting(
         "data_dir", PATH, "data_dir", "directory of the LevelDB store", "DIR", default=_REQUIRED
@@ -453,14 +483,8 @@ SERVE: Final[tuple[Setting, ...]] = (
     Setting("dev", BOOL, "dev", "add the bearer token 'dev' and print it"),
     Setting("l1_rpc", URL, "l1_rpc", "L1 JSON-RPC URL (none: no checkpoints)", "URL"),
     Setting("contract", ADDRESS, "l1_contract", "rollup contract address on L1", "ADDR"),
-    Setting(
-        "checkpoint_interval",
-        SECONDS,
-        "checkpoint_interval_s",
-        "seconds between checkpoints on L1",
-        "S",
-    ),
-    Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
+    _CHECKPOINT_INTERVAL,
+    _L1_TIMEOUT,
     Setting(
         "l1_clock_lag",
         SECONDS_OR_ZERO,
@@ -515,23 +539,9 @@ SERVE: Final[tuple[Setting, ...]] = (
         "VAR",
         default="none",
     ),
-    Setting(
-        "l1_max_fee_gwei",
-        NUMBER,
-        "l1_max_fee_gwei",
-        "ceiling of the max fee per gas of every L1 transaction, in gwei",
-        "GWEI",
-    ),
-    Setting(
-        "cors_origins",
-        ORIGINS,
-        "cors_origins",
-        "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
-        "explorer (comma-separated as a flag; * for any)",
-        "ORIGINS",
-        default="none",
-    ),
-    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
+    _L1_MAX_FEE,
+    _CORS_ORIGINS,
+    _NO_EXPLORER,
     Setting(
         "chain_id",
         INTEGER,
@@ -717,7 +727,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "seconds records may stay unavailable before a DA challenge",
         "S",
     ),
-    Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
+    _L1_TIMEOUT,
     Setting(
         "upstream_timeout",
         SECONDS,
@@ -725,23 +735,9 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "seconds per HTTP request to an upstream",
         "S",
     ),
-    Setting(
-        "l1_max_fee_gwei",
-        NUMBER,
-        "l1_max_fee_gwei",
-        "ceiling of the max fee per gas of every L1 transaction, in gwei",
-        "GWEI",
-    ),
-    Setting(
-        "cors_origins",
-        ORIGINS,
-        "cors_origins",
-        "browser origins allowed to call the JSON-RPC endpoint besides this node's own "
-        "explorer (comma-separated as a flag; * for any)",
-        "ORIGINS",
-        default="none",
-    ),
-    Setting("no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"),
+    _L1_MAX_FEE,
+    _CORS_ORIGINS,
+    _NO_EXPLORER,
 )
 """`attest validate`'s table; `ValidatorConfig` holds the defaults."""
 
@@ -774,16 +770,10 @@ DEVNET: Final[tuple[Setting, ...]] = (
         "time stands still while idle)",
         "S",
     ),
-    Setting(
-        "checkpoint_interval",
-        SECONDS,
-        "checkpoint_interval_s",
-        "seconds between checkpoints on L1",
-        "S",
-    ),
+    _CHECKPOINT_INTERVAL,
     Setting("challenge_window", INTEGER, "challenge_window_s", "challenge window, seconds", "S"),
     Setting("da_window", INTEGER, "da_window_s", "DA response window, seconds", "S"),
-    Setting("l1_timeout", SECONDS, "l1_timeout_s", "seconds per L1 call", "S"),
+    _L1_TIMEOUT,
     Setting(
         "inject",
         STRING,

@@ -28,6 +28,11 @@ DEFINITIONS: list[tuple[str, str, frozenset[str]]] = [
         frozenset({"prover/record.py"}),
     ),
     ("validity rule enum", r"^class Rule\b", frozenset()),
+    (
+        "JSON-RPC error code defined",
+        r"^\s*[A-Z_]+\s*(:[^=\n]*)?=\s*-32[0-9]{3}\b",
+        frozenset({"prover/jsonrpc.py"}),
+    ),
     ("fraud rule enum", r"^class FraudRule\b", frozenset({"prover/validity.py"})),
     ("checkpoint status enum", r"^class CheckpointStatus\b", frozenset({"prover/checkpoint.py"})),
     ("DA challenge state enum", r"^class DAState\b", frozenset({"prover/checkpoint.py"})),

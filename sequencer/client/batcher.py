@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     from sequencer.client.sync import Client
 
 
+def check_batcher_limits(
+    max_events: int, max_pending: int, in_flight: int, max_delay: float
+) -> None:
+    """The limits every batcher (`Batcher`, `AsyncBatcher`) needs to make progress."""
+    if max_events < 1 or max_pending < max_events or in_flight < 1 or max_delay <= 0:
+        raise ValueError(
+            "need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0"
+        )
+
+
 @dataclass(slots=True)
 class BatcherStats:
     """Counters since the batcher started."""
@@ -59,10 +69,7 @@ class Batcher:
         on_accepted: Callable[[list[Accepted]], None] | None = None,
         on_error: Callable[[Sequence[Event | dict[str, Any]], BaseException], None] | None = None,
     ) -> None:
-        if max_events < 1 or max_pending < max_events or in_flight < 1 or max_delay <= 0:
-            raise ValueError(
-                "need max_events >= 1, max_pending >= max_events, in_flight >= 1, max_delay > 0"
-            )
+        check_batcher_limits(max_events, max_pending, in_flight, max_delay)
         self.client = client
         self.max_events = max_events
         self.max_delay = max_delay

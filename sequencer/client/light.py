@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
@@ -29,6 +29,7 @@ from prover.errors import (
     ProofError,
     ProofInvalidError,
 )
+from prover.jsonrpc import NOT_FOUND
 from prover.light_client import (
     CheckpointRef,
     Expectations,
@@ -61,7 +62,6 @@ from sequencer.client.results import (
 if TYPE_CHECKING:
     from sequencer.client.sync import Client
 
-NOT_FOUND = -32004
 MAX_SUPERSESSION_SCAN = 10_000
 """`verify` reads at most this many later records of a subject to look for supersessions."""
 
@@ -145,9 +145,15 @@ def load_trusted(path: Path | None) -> list[TrustedCheckpoint]:
         raise InvalidInputError(f"state file {path}: {exc}") from None
 
 
-def save_trusted(path: Path, checkpoints: Sequence[TrustedCheckpoint]) -> None:
-    """Write the state so that a crash leaves the old file or the new one, never half."""
-    data = orjson.dumps(encode_trusted_state(checkpoints), option=orjson.OPT_INDENT_2) + b"\n"
+DEFAULT_STATE: Final[str] = "~/.attest/light-client.json"
+"""Where `attest verify`, `attest check` and the client keep trusted checkpoints by default."""
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `path` so that a crash leaves either the old file or the new one, never half.
+
+    tmp file in the same directory, fsync, rename over the old one, fsync the directory.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -155,12 +161,23 @@ def save_trusted(path: Path, checkpoints: Sequence[TrustedCheckpoint]) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # After this rename the new state survives a crash; before it, the old one does.
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    # After this fsync the rename itself survives a crash: the new state, not the old one.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_trusted(path: Path, checkpoints: Sequence[TrustedCheckpoint]) -> None:
+    """Write the state so that a crash leaves the old file or the new one, never half."""
+    data = orjson.dumps(encode_trusted_state(checkpoints), option=orjson.OPT_INDENT_2) + b"\n"
+    write_atomically(path, data)
 
 
 # --- one event ------------------------------------------------------------------------------

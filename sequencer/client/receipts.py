@@ -32,7 +32,6 @@ from prover.wire import (
     hex0x,
     parse_hash32,
     parse_hashes,
-    parse_hex,
     parse_signature_bytes,
     parse_uint,
 )
@@ -193,14 +192,9 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
             or "duplicate" in e
         ):
             return None
-        lh = e.get("leafHash")
-        if type(lh) is not str or len(lh) != 66 or not lh.startswith("0x"):
-            return None
         try:
-            leaves.append(parse_hex(lh, "leafHash"))
+            leaves.append(parse_hash32(e.get("leafHash"), "leafHash"))
         except InvalidFieldError:
-            return None
-        if len(leaves[-1]) != 32:
             return None
     root, paths = compute_receipt_tree_hex(leaves)
     # Verify the leaves are the ones the sequencer signed for (docs/spec.md §5).

@@ -57,12 +57,6 @@ class EventSigner(Protocol):
         ...
 
 
-def _bare_hex(text: str, field: str) -> bytes:
-    """Hex digits without a 0x prefix (keystore fields, a raw key), read by prover.wire's one
-    hex parser; `InvalidFieldError` naming `field` (never quoting the text) otherwise."""
-    return parse_hex("0x" + text, field)
-
-
 class KeySigner:
     """A raw secp256k1 key (never printed)."""
 
@@ -71,9 +65,8 @@ class KeySigner:
     def __init__(self, private_key: bytes | str) -> None:
         if isinstance(private_key, str):
             text = private_key.strip()
-            private_key = _bare_hex(
-                text[2:] if text.startswith(("0x", "0X")) else text, "private key"
-            )
+            text = "0x" + (text[2:] if text[:2] in ("0x", "0X") else text)
+            private_key = parse_hex(text, "private key", size=32)
         self._signer = Signer(private_key)
 
     @property
@@ -118,6 +111,16 @@ def keystore_signer(path: str | os.PathLike[str], password: str | bytes) -> KeyS
     return KeySigner(decrypt_keystore(data, pw))
 
 
+def _plain_hex(value: Any, field_name: str) -> bytes:
+    """A keystore's hex field (written without 0x), through the one hex parser."""
+    if not isinstance(value, str):
+        raise InvalidFieldError("keystore", f"{field_name} must be a hex string")
+    try:
+        return parse_hex("0x" + value.lower(), f"keystore {field_name}")
+    except InvalidFieldError as exc:
+        raise InvalidFieldError("keystore", f"malformed keystore: {exc}") from None
+
+
 def decrypt_keystore(data: Any, password: bytes) -> bytes:
     """The 32-byte private key of a v3 keystore object (see `keystore_signer`)."""
     try:
@@ -127,7 +130,7 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
                 "keystore", f"version {data.get('version')} is not supported (only 3)"
             )
         kdf, kp = crypto["kdf"], crypto["kdfparams"]
-        salt = _bare_hex(kp["salt"], "keystore salt")
+        salt = _plain_hex(kp["salt"], "kdfparams.salt")
         if kdf == "scrypt":
             n, r, p, dklen = int(kp["n"]), int(kp["r"]), int(kp["p"]), int(kp["dklen"])
             derived = hashlib.scrypt(
@@ -147,9 +150,9 @@ def decrypt_keystore(data: Any, password: bytes) -> bytes:
             raise InvalidFieldError("keystore", f"kdf {kdf!r} is not supported (scrypt, pbkdf2)")
         if crypto["cipher"] != "aes-128-ctr":
             raise InvalidFieldError("keystore", f"cipher {crypto['cipher']!r} is not supported")
-        ciphertext = _bare_hex(crypto["ciphertext"], "keystore ciphertext")
-        iv = _bare_hex(crypto["cipherparams"]["iv"], "keystore iv")
-        mac = _bare_hex(crypto["mac"], "keystore mac")
+        ciphertext = _plain_hex(crypto["ciphertext"], "ciphertext")
+        iv = _plain_hex(crypto["cipherparams"]["iv"], "cipherparams.iv")
+        mac = _plain_hex(crypto["mac"], "mac")
     except InvalidFieldError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:

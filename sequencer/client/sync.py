@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prover.errors import InvalidFieldError, L1Error, NotFinalError, NotIncludedError
+from prover.jsonrpc import NOT_FOUND
 from prover.light_client import Expectations, L1Checkpoint
 from prover.wire import hex0x, parse_address
 from sequencer.client.errors import RejectedError, UnreachableError
@@ -29,8 +30,6 @@ from sequencer.client.results import (
 )
 from sequencer.client.signing import Event, EventSigner, EventSigning, NonceSource, hash32_arg
 from sequencer.client.transport import DEFAULT_RETRIES, SyncTransport
-
-NOT_FOUND = -32004
 
 
 class Client:

@@ -26,11 +26,15 @@ import anyio
 import httpx
 import orjson
 
-from prover.jsonrpc import JsonRpcError, MalformedResponseError, decode_result, index_batch, request
+from prover.jsonrpc import (
+    OVERLOADED,
+    JsonRpcError,
+    MalformedResponseError,
+    decode_result,
+    index_batch,
+    request,
+)
 from sequencer.client.errors import RejectedError, UnreachableError
-
-OVERLOADED: Final[int] = -32005
-"""docs/spec.md §10.5: ingest queue full; `data.retryAfterMs` says when to come back."""
 
 DEFAULT_RETRIES: Final[int] = 8
 MAX_RETRY_WAIT_S: Final[float] = 10.0

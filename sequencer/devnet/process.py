@@ -13,7 +13,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 _READY = re.compile(r"listening on (http://\S+)")
 
@@ -100,6 +100,12 @@ class _Child:
                 self.proc.wait()
         return self.proc.returncode
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
 
 _DEVNET_READY = re.compile(r"contract\s+(0x[0-9a-fA-F]{40})")
 _DEVNET_URL = re.compile(r"sequencer\s+(http://\S+)")
@@ -150,12 +156,6 @@ class DevnetProcess(_Child):
         v = _DEVNET_VALIDATOR.search(text)
         self.validator_url = v.group(1) if v else None
 
-    def __enter__(self) -> DevnetProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 class SequencerProcess(_Child):
     """`attest serve` as a child process; `url` is known once it printed its ready line."""
@@ -203,12 +203,6 @@ class SequencerProcess(_Child):
             capture_stderr=capture_log,
             env=env,
         ).group(1)
-
-    def __enter__(self) -> SequencerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def write_key_file(key: bytes, directory: str | os.PathLike[str] | None = None) -> str:
@@ -258,9 +252,3 @@ class ValidatorProcess(_Child):
         for more in upstreams[1:]:
             args += ["--sequencer", more]
         self.url = self._start(args, _READY, ready_timeout).group(1)
-
-    def __enter__(self) -> ValidatorProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -126,8 +126,9 @@ def _print_banner(
             if devnet.inject
             else []
         ),
-        f"  sequencer   http://{config.host}:{running.port}   (JSON-RPC; GET /health, /metrics)",
-        f"  validator   {validator.url}   (replica: the same read methods; account 1)"
+        f"  sequencer   http://{config.host}:{running.port}   "
+        "(JSON-RPC; explorer at /; GET /health, /metrics)",
+        f"  validator   {validator.url}   (replica: the same read methods and explorer; account 1)"
         if validator is not None
         else "  validator   none (--no-validator)",
         f"  L1          {d.l1_rpc}   chainId {d.chain_id}{l1_kind}",

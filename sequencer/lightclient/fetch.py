@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from prover.checkpoint import CheckpointStatus
 from prover.errors import (
@@ -17,6 +17,7 @@ from prover.errors import (
     NotIncludedError,
     ProofInvalidError,
 )
+from prover.jsonrpc import NOT_FOUND as NOT_FOUND_CODE
 from prover.jsonrpc import JsonRpcError
 from prover.light_client import (
     CheckpointRef,
@@ -28,9 +29,6 @@ from prover.types import Hash32
 from prover.wire import parse_address, parse_hash32
 from sequencer.client.l1 import L1Reader as RawL1Reader
 from sequencer.rpc.client import RpcClient, TransportError
-
-NOT_FOUND_CODE: Final[int] = -32004
-"""The sequencer's JSON-RPC code for `NotFoundError` (sequencer/rpc_errors.py)."""
 
 
 class UnreachableError(AttestError):

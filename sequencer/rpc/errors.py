@@ -45,33 +45,21 @@ from prover.errors import (
     UnauthorizedError,
 )
 
-# --- JSON-RPC 2.0 §5.1 standard codes: defined once, in prover.jsonrpc -----------------------
-from prover.jsonrpc import (
-    INTERNAL_ERROR as INTERNAL_ERROR,
-)
-from prover.jsonrpc import (
-    INVALID_PARAMS as INVALID_PARAMS,
-)
-from prover.jsonrpc import (
-    INVALID_REQUEST as INVALID_REQUEST,
-)
-from prover.jsonrpc import (
-    METHOD_NOT_FOUND as METHOD_NOT_FOUND,
-)
-from prover.jsonrpc import (
-    PARSE_ERROR as PARSE_ERROR,
-)
-
-# --- project codes (JSON-RPC 2.0 §5.1 "server error" range) --------------------------------
-UNAUTHORIZED: Final = -32001
-INVALID_SIGNATURE: Final = -32002
-REPLAY: Final = -32003
-NOT_FOUND: Final = -32004
-OVERLOADED: Final = -32005
-LIMIT_EXCEEDED: Final = -32006
-PROOF_FAILED: Final = -32007
-L1_UNAVAILABLE: Final = -32008
-STORAGE_UNAVAILABLE: Final = -32010
+# --- every code, standard and project: defined once, in prover.jsonrpc (re-exported here) ----
+from prover.jsonrpc import INTERNAL_ERROR as INTERNAL_ERROR
+from prover.jsonrpc import INVALID_PARAMS as INVALID_PARAMS
+from prover.jsonrpc import INVALID_REQUEST as INVALID_REQUEST
+from prover.jsonrpc import INVALID_SIGNATURE as INVALID_SIGNATURE
+from prover.jsonrpc import L1_UNAVAILABLE as L1_UNAVAILABLE
+from prover.jsonrpc import LIMIT_EXCEEDED as LIMIT_EXCEEDED
+from prover.jsonrpc import METHOD_NOT_FOUND as METHOD_NOT_FOUND
+from prover.jsonrpc import NOT_FOUND as NOT_FOUND
+from prover.jsonrpc import OVERLOADED as OVERLOADED
+from prover.jsonrpc import PARSE_ERROR as PARSE_ERROR
+from prover.jsonrpc import PROOF_FAILED as PROOF_FAILED
+from prover.jsonrpc import REPLAY as REPLAY
+from prover.jsonrpc import STORAGE_UNAVAILABLE as STORAGE_UNAVAILABLE
+from prover.jsonrpc import UNAUTHORIZED as UNAUTHORIZED
 
 #: The message sent for every internal error: whatever went wrong is in the server log only.
 INTERNAL_MESSAGE: Final = "internal error"

@@ -51,6 +51,7 @@ from sequencer.client.errors import (
     UnreachableError,
     WrongSignerError,
 )
+from sequencer.client.light import DEFAULT_STATE
 from sequencer.client.results import Outcome
 from sequencer.client.signing import EventSigner, key_file_signer, keystore_signer
 from sequencer.toolkit.datatree import SampleNotFoundError
@@ -190,7 +191,7 @@ def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
         )
         p.add_argument(
             "--state",
-            default="~/.attest/light-client.json",
+            default=DEFAULT_STATE,
             metavar="FILE",
             help="trusted light-client state (shared with attest verify); 'none' keeps none",
         )

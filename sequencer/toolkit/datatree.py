@@ -110,13 +110,16 @@ class DatasetTree:
             raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise InvalidInputError(f"{directory / 'dataset.json'} is not an {FORMAT} file")
-        self.info = DatasetInfo(
-            meta["name"],
-            parse_hash32(meta["root"], "root"),
-            meta["size"],
-            meta["samples"],
-            meta["source"],
-        )
+        try:
+            self.info = DatasetInfo(
+                meta["name"],
+                parse_hash32(meta["root"], "root"),
+                meta["size"],
+                meta["samples"],
+                meta["source"],
+            )
+        except (KeyError, InvalidInputError) as exc:
+            raise InvalidInputError(f"{directory / 'dataset.json'}: {exc}") from None
         self._files: dict[int, IO[bytes]] = {}
 
     def close(self) -> None:

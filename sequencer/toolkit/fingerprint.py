@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from prover.errors import InvalidFieldError, InvalidInputError
+from prover.errors import InvalidInputError
 from prover.wire import parse_hex
 
 STATEMENT_TYPE: Final[str] = "https://in-toto.io/Statement/v1"
@@ -166,6 +166,16 @@ def compute_root(resources: list[Resource] | tuple[Resource, ...]) -> bytes:
     return h.digest()
 
 
+def _sha256_hex(value: Any, what: str) -> bytes:
+    """A manifest's SHA-256 hex (written without 0x), through the one hex parser."""
+    if not isinstance(value, str):
+        raise MalformedManifestError(f"malformed manifest: {what} is not a hex string")
+    try:
+        return parse_hex("0x" + value.lower(), what, size=32)
+    except InvalidInputError as exc:
+        raise MalformedManifestError(f"malformed manifest: {exc}") from None
+
+
 def parse_manifest(obj: Any) -> Fingerprint:
     """A manifest file's JSON as a `Fingerprint`, its root recomputed and compared."""
     try:
@@ -175,9 +185,9 @@ def parse_manifest(obj: Any) -> Fingerprint:
             )
         (subject,) = obj["subject"]
         name = subject["name"]
-        root = parse_hex("0x" + subject["digest"]["sha256"], "subject digest")
+        root = _sha256_hex(subject["digest"]["sha256"], "subject digest")
         resources = tuple(
-            Resource(r["name"], parse_hex("0x" + r["digest"], "resource digest"), 0)
+            Resource(r["name"], _sha256_hex(r["digest"], f"digest of {r['name']}"), 0)
             for r in obj["predicate"]["resources"]
             if r["algorithm"] == "sha256"
         )
@@ -185,7 +195,7 @@ def parse_manifest(obj: Any) -> Fingerprint:
             raise MalformedManifestError("only sha256 resources are supported")
     except MalformedManifestError:
         raise
-    except (AttributeError, KeyError, TypeError, ValueError, InvalidFieldError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise MalformedManifestError(f"malformed manifest: {type(exc).__name__}: {exc}") from None
     if len(root) != 32 or any(len(r.digest) != 32 for r in resources):
         raise MalformedManifestError("malformed manifest: digests must be 32 bytes of hex")

@@ -415,11 +415,11 @@ const DA_STATES = ['none', 'open', 'answered', 'upheld', 'void'];
 
 /** Topic 0 of the rollup's events, for eth_getLogs (l1_contracts/Rollup.vy). */
 export const EVENT_TOPICS = {
-  CheckpointCommitted: toHex(keccak256('CheckpointCommitted(uint256,uint64,bytes32,uint64,uint64)')),
+  CheckpointCommitted: toHex(keccak256('CheckpointCommitted(uint256,uint64,bytes32,uint64,uint64,uint64)')),
   CheckpointsReverted: toHex(keccak256('CheckpointsReverted(uint256,uint256,uint256)')),
-  FraudProven: toHex(keccak256('FraudProven(uint256,uint8,address,uint256)')),
-  Frozen: toHex(keccak256('Frozen(uint8)')),
-  DAChallengeOpened: toHex(keccak256('DAChallengeOpened(uint256,uint256,address,uint64,uint64,uint64)')),
+  FraudProven: toHex(keccak256('FraudProven(uint256,uint8,address,uint256,uint256)')),
+  Frozen: toHex(keccak256('Frozen(uint8,uint256)')),
+  DAChallengeOpened: toHex(keccak256('DAChallengeOpened(uint256,uint256,address,uint64,uint64,uint64,uint256)')),
 };
 
 /** Read-only access to the rollup contract through an L1 JSON-RPC endpoint (eth_call). */
@@ -559,9 +559,11 @@ function fmtDuration(seconds) {
  * Returns {ok, steps, checkpoint, bundle}: each step is {id, title, ok (true/false/null =
  * not reached), detail}. The server supplies only the record, the meta and the proofs; the
  * checkpoint (size, root, status) and the EIP-712 domain come from L1. `onStep` is called as
- * each step settles (for a live display).
+ * each step settles (for a live display). `event`, when given, is the `attest_getEvent` answer
+ * a page already shows: it is not fetched again, and the record proven must be its record, so
+ * what the page displays is what was verified.
  */
-export async function verifyEvent({ serverUrl, l1Url, contract, seq, allowPending = true, fetchFn = globalThis.fetch, onStep = () => {} }) {
+export async function verifyEvent({ serverUrl, l1Url, contract, seq, event: shown = null, allowPending = true, fetchFn = globalThis.fetch, onStep = () => {} }) {
   const steps = [
     { id: 'l1', title: 'Read the checkpoint from L1', ok: null, detail: '' },
     { id: 'fetch', title: 'Fetch the record and proof from the server', ok: null, detail: '' },
@@ -618,7 +620,7 @@ export async function verifyEvent({ serverUrl, l1Url, contract, seq, allowPendin
   let proof;
   let anchorProof = [];
   if (!(await run('fetch', async () => {
-    event = await call('attest_getEvent', [seq]);
+    event = shown ?? await call('attest_getEvent', [seq]);
     try {
       proof = await call('attest_getProof', [seq, { checkpoint: cp.index }]);
     } catch (e) {
@@ -635,6 +637,9 @@ export async function verifyEvent({ serverUrl, l1Url, contract, seq, allowPendin
   let record;
   await run('record', () => {
     record = fromHex(proof.record, RECORD_SIZE, 'record');
+    if (typeof event.record === 'string' && event.record.toLowerCase() !== proof.record.toLowerCase()) {
+      throw new VerifyError('the server proved another record than the one it served as the event');
+    }
     const rec = decodeRecord(record);
     if (!rec.wellFormed) throw new VerifyError('record is not well formed (ABI padding or kind)');
     if (rec.seq !== BigInt(seq)) throw new VerifyError(`record says seq ${rec.seq}, asked for seq ${seq}`);

@@ -163,3 +163,12 @@ test('verifyEvent refuses an event whose checkpoint was reverted', async () => {
   assert.equal(out.failedStep, 'l1');
   assert.match(out.steps[0].detail, /reverted/);
 });
+
+test('verifyEvent refuses a proof of another record than the event shown', async () => {
+  const other = vectors.records[4];
+  const shown = { seq: 3, meta: null, record: other };
+  const out = await v.verifyEvent({ ...args, event: shown, fetchFn: fakeNetwork() });
+  assert.equal(out.ok, false);
+  assert.equal(out.failedStep, 'record');
+  assert.match(out.steps.find((s) => s.id === 'record').detail, /another record/);
+});

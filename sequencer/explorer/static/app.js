@@ -179,12 +179,9 @@ function chart(samples) {
     const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
     line.setAttribute('points', pts.join(' '));
     svg.append(line);
-    const label = document.createElementNS('http://www.w3.org/2000/svg', 'text');
-    label.setAttribute('x', '4');
-    label.setAttribute('y', '14');
-    label.setAttribute('font-size', '12');
-    label.textContent = `peak ${Math.round(max).toLocaleString('en-US')} events/s`;
-    svg.append(label);
+    // The label sits outside the SVG, which is stretched to the page's width.
+    return h('div', {}, h('div', { class: 'muted' }, `peak ${Math.round(max).toLocaleString('en-US')} events/s, `
+      + `${new Date(t0).toISOString().slice(11, 19)}–${new Date(t1).toISOString().slice(11, 19)} UTC`), svg);
   }
   return svg;
 }
@@ -286,10 +283,12 @@ async function pollL1(box) {
 
 async function eventRows(seqs) {
   const events = await rpcBatch(seqs.map((s) => ['attest_getEvent', [s]]));
-  return events.map((e, i) => (e instanceof Error
-    ? [seqs[i], h('span', { class: 'error' }, e.message), '', '']
-    : [link(`#/event/${e.seq}`, fmtInt(e.seq)), e.kind, new Date(e.timestamp).toISOString().replace('T', ' ').slice(0, 19),
-      hex(short(e.digest))]));
+  return events.map((e, i) => {
+    if (e instanceof Error) return [seqs[i], h('span', { class: 'error' }, e.message), '', ''];
+    const rec = decodeRecord(fromHex(e.record, 352)); // what the bytes say, not the JSON
+    return [link(`#/event/${seqs[i]}`, fmtInt(seqs[i])), rec.kind,
+      new Date(Number(rec.timestamp)).toISOString().replace('T', ' ').slice(0, 19), hex(short(toHex(rec.digest)))];
+  });
 }
 
 /** A paged list of seqs: `fetchPage(after)` answers {seqs, next}. */
@@ -347,25 +346,33 @@ async function viewSearch(q) {
 
 async function viewEvent(seqText) {
   const seq = Number(seqText);
-  const [ev, receipt, status] = await rpcBatch([['attest_getEvent', [seq]], ['explorer_receipt', [seq]], ['attest_status', []]]);
+  const [ev, receipt, status, cpList] = await rpcBatch([['attest_getEvent', [seq]], ['explorer_receipt', [seq]],
+    ['attest_status', []], ['explorer_checkpoints', [null, 100]]]);
   if (ev instanceof Error) throw ev;
+  // Every field shown is decoded here from the record's bytes, not taken from the server's
+  // JSON: the verification below proves these bytes (and refuses a proof of other bytes).
   const rec = decodeRecord(fromHex(ev.record, 352));
+  const subject = toHex(rec.subject);
+  const digest = toHex(rec.digest);
+  const submitter = toHex(rec.submitter);
+  const signature = rec.signed ? toHex(new Uint8Array([...rec.r, ...rec.s, rec.v])) : null;
   const verifyBox = h('section', { id: 'verify' });
   const kindNote = rec.wellFormed ? '' : ' (not well formed)';
   main.replaceChildren(
     h('h1', {}, `Event ${fmtInt(seq)}`),
     fields([
-      ['kind', `${ev.kind}${kindNote}`],
-      ['subject', h('span', {}, hex(ev.subject), ' ', link(`#/subject/${ev.subject}`, 'timeline'))],
-      ['digest', h('span', {}, hex(ev.digest), ' ', link(`#/search/${ev.digest}`, 'same digest'))],
+      ['kind', `${rec.kind}${kindNote}`],
+      ['subject', h('span', {}, hex(subject), ' ', link(`#/subject/${subject}`, 'timeline'))],
+      ['digest', h('span', {}, hex(digest), ' ', link(`#/search/${digest}`, 'same digest'))],
       ['meta', ev.meta === null ? h('span', { class: 'muted' }, 'none') : h('pre', {}, JSON.stringify(ev.meta, null, 2))],
-      ['metaHash', hex(ev.metaHash)],
-      ['submitter', h('span', {}, hex(ev.submitter), ' ', link(`#/submitter/${ev.submitter}`, 'other events'))],
-      ['nonce', String(ev.nonce)],
-      ['signature', ev.signed ? hex(ev.signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
-      ['timestamp', fmtTime(ev.timestamp)],
+      ['metaHash', hex(toHex(rec.metaHash))],
+      ['submitter', h('span', {}, hex(submitter), ' ', link(`#/submitter/${submitter}`, 'other events'))],
+      ['nonce', rec.nonce.toString()],
+      ['signature', signature ? hex(signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
+      ['timestamp', fmtTime(Number(rec.timestamp))],
       ['block', ev.block === null ? 'open (not sealed yet)' : link(`#/block/${ev.block}`, `block ${ev.block}`)],
       ['leaf hash', hex(ev.leafHash)],
+      ['checkpoint', checkpointCell(seq, cpList instanceof Error ? [] : cpList.checkpoints)],
       ['receipt', receipt instanceof Error || receipt === null
         ? h('span', { class: 'muted' }, 'not kept by this node')
         : h('span', {}, `events ${receipt.firstSeq}–${receipt.firstSeq + receipt.count - 1}, deadline ${fmtTime(receipt.deadline * 1000)}, signed by `, hex(receipt.sequencer))],
@@ -373,10 +380,24 @@ async function viewEvent(seqText) {
     ]),
     verifyBox,
   );
-  renderVerify(verifyBox, seq, status);
+  renderVerify(verifyBox, seq, status, ev);
 }
 
-function renderVerify(box, seq, status) {
+/** The checkpoints covering `seq` as this node recorded them: the first live one, and a
+ * reverted one that covered it first (the verification below reads L1 itself). */
+function checkpointCell(seq, checkpoints) {
+  const covering = checkpoints.filter((c) => c.treeSize > seq).sort((a, b) => a.index - b.index);
+  if (!covering.length) return h('span', { class: 'muted' }, 'none yet (not checkpointed on L1)');
+  const live = covering.find((c) => c.status !== 'reverted');
+  const parts = [];
+  if (covering[0].status === 'reverted') {
+    parts.push(link(`#/checkpoint/${covering[0].index}`, `checkpoint ${covering[0].index}`), ' ', badge('reverted'), ' ');
+  }
+  if (live) parts.push(link(`#/checkpoint/${live.index}`, `checkpoint ${live.index}`), ' ', badge(live.status));
+  return h('span', {}, parts, h('span', { class: 'muted' }, ' (as this node recorded it)'));
+}
+
+function renderVerify(box, seq, status, event) {
   const steps = h('ol', { class: 'steps', id: 'verify-steps' });
   const verdict = h('div', { class: 'verdict', id: 'verdict' });
   const download = h('div', {});
@@ -395,7 +416,7 @@ function renderVerify(box, seq, status) {
     verdict.textContent = 'Verifying…';
     const items = new Map();
     const result = await verifyEvent({
-      serverUrl: '/', l1Url: settings.l1Url, contract: settings.contract, seq,
+      serverUrl: '/', l1Url: settings.l1Url, contract: settings.contract, seq, event,
       onStep: (s) => {
         const li = items.get(s.id) ?? h('li', { 'data-step': s.id });
         items.set(s.id, li);

@@ -69,9 +69,49 @@ def test_batcher_blocks_producers_at_max_pending(url: str) -> None:
 
         t = threading.Thread(target=produce)
         t.start()
-        t.join(0.5)
+        for _ in range(100):  # until the producer is held (it never gets past 30)
+            if added == 30:
+                break
+            t.join(0.05)
+        t.join(0.3)
         assert added == 30 and b.pending == 30  # bounded: the producer waits
         gate.set()
         t.join(10)
         b.close()
         assert added == 100 and b.stats.accepted == 100
+
+
+async def test_async_batcher_holds_producers_at_max_pending(url: str) -> None:
+    import anyio
+
+    gate = anyio.Event()
+    async with AsyncClient(url, token="dev") as client:
+        real = client.submit_batch
+
+        async def slow(events: Any) -> Any:
+            await gate.wait()
+            return await real(events)
+
+        client.submit_batch = slow  # type: ignore[method-assign]
+        added = 0
+        async with AsyncBatcher(
+            client, max_events=10, max_delay=0.01, max_pending=30, in_flight=1
+        ) as b:
+            thirty = anyio.Event()
+
+            async def produce() -> None:
+                nonlocal added
+                for _ in range(100):
+                    await b.add(Event("sensor_hash", subject_of("p"), os.urandom(32)))
+                    added += 1
+                    if added == 30:
+                        thirty.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                with anyio.fail_after(5):
+                    await thirty.wait()
+                await anyio.sleep(0.2)  # it stays held
+                assert added == 30 and b.pending == 30  # bounded: the producer waits
+                gate.set()
+        assert added == 100 and b.accepted == 100

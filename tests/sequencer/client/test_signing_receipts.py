@@ -214,3 +214,26 @@ def test_keystore_made_by_eth_account_decrypts(tmp_path: Any, kdf: str) -> None:
 
     with pytest.raises(InvalidFieldError, match="wrong password"):
         keystore_signer(path, "nope")
+
+
+@pytest.mark.parametrize("batcher", ["Batcher", "AsyncBatcher"])
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"max_events": 0},
+        {"max_events": 10, "max_pending": 9},
+        {"in_flight": 0},
+        {"max_delay": 0.0},
+        {"max_delay": -1.0},
+    ],
+)
+def test_batchers_refuse_limits_that_cannot_make_progress(
+    batcher: str, limits: dict[str, Any]
+) -> None:
+    import sequencer.client.aio
+    import sequencer.client.batcher
+
+    cls = getattr(sequencer.client.batcher, batcher, None) or getattr(sequencer.client.aio, batcher)
+    # The limits are checked before the client is touched, so no client is needed here.
+    with pytest.raises(ValueError, match="max_events >= 1, max_pending >= max_events"):
+        cls(None, **limits)

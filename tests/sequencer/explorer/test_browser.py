@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright import sync_api  # a dev dependency (make install); drives the system Chromium
 
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
@@ -36,10 +37,6 @@ from tests.sequencer.validator.helpers import (
     validator_for,
 )
 from tests.waiting import wait_for
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is a dev dependency: make install"
-)
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -258,13 +255,15 @@ def test_event_verifies_in_the_browser_against_l1(
 
 
 class _HostileProxy(ThreadingHTTPServer):
-    """Serves the explorer of `upstream` (pages and JSON-RPC) but flips a byte of every
-    inclusion proof it relays: the server a visitor must not have to trust."""
+    """Serves the explorer of `upstream` (pages and JSON-RPC) but lies in what it relays: the
+    server a visitor must not have to trust. `tamper` is "proof" (a byte of every inclusion
+    proof flipped) or "event" (the digest of every event shown replaced)."""
 
     daemon_threads = True
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, tamper: str) -> None:
         self.upstream = urlsplit(upstream)
+        self.tamper = tamper
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
 
 
@@ -282,7 +281,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         resp = conn.getresponse()
         data = resp.read()
         if self.command == "POST" and body is not None:
-            data = self._tamper(json.loads(body), json.loads(data))
+            data = self._tamper(json.loads(body), json.loads(data), self.server.tamper)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("content-length", "connection", "date"):
@@ -293,15 +292,26 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         conn.close()
 
     @staticmethod
-    def _tamper(request: Any, answer: Any) -> bytes:
+    def _tamper(request: Any, answer: Any, what: str) -> bytes:
         pairs = (
             zip(request, answer, strict=False) if isinstance(request, list) else [(request, answer)]
         )
         for req, ans in pairs:
             result = ans.get("result") if isinstance(ans, dict) else None
-            if req.get("method") == "attest_getProof" and result and result["proof"]:
+            if (
+                what == "proof"
+                and req.get("method") == "attest_getProof"
+                and result
+                and result["proof"]
+            ):
                 first = result["proof"][0]
                 result["proof"][0] = first[:-2] + ("00" if first[-2:] != "00" else "01")
+            if what == "event" and req.get("method") == "attest_getEvent" and result:
+                # Word 4 (digest) of the record, and the JSON field, both rewritten.
+                fake = "ab" * 32
+                record = result["record"]
+                result["record"] = record[: 2 + 4 * 64] + fake + record[2 + 5 * 64 :]
+                result["digest"] = "0x" + fake
         return json.dumps(answer).encode()
 
     def do_GET(self) -> None:
@@ -317,7 +327,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(
     browser: Any, devnet: DevnetProcess
 ) -> None:
-    proxy = _HostileProxy(devnet.url)
+    proxy = _HostileProxy(devnet.url, "proof")
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
     try:
@@ -334,6 +344,46 @@ def test_tampered_proof_from_a_hostile_upstream_fails_and_says_where(
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_hostile_upstream_showing_another_event_is_caught(
+    browser: Any, devnet: DevnetProcess
+) -> None:
+    """The page shows what the record bytes say; a server that shows one record and proves
+    another fails at the record step."""
+    proxy = _HostileProxy(devnet.url, "event")
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = _open(browser, f"http://127.0.0.1:{proxy.server_address[1]}/#/event/3")
+        verdict = _verdict(page)
+        assert verdict["ok"] == "false" and verdict["failed"] == "record", verdict
+        assert "another record" in _text(page, "#verify-steps li[data-step='record']")
+        assert "0x" + "ab" * 32 in page.inner_text("main")  # what the lie showed, refused
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_checkpoint_page_checks_consistency_with_the_previous_one(
+    browser: Any, devnet: DevnetProcess
+) -> None:
+    with RpcClient(devnet.url, token="dev") as rpc:
+        rpc.call("attest_submitBatch", [unsigned(500 + i) for i in range(7)])  # past checkpoint 0
+        latest = wait_for(
+            lambda: (cp := rpc.call("attest_getCheckpoint", "latest")) and cp["index"] >= 1 and cp,
+            what="a second checkpoint",
+        )
+    page = _open(browser, f"{devnet.url}/#/checkpoint/{latest['index']}")
+    _until(
+        page,
+        lambda p: "✓" in _text(p, "#consistency") or "✗" in _text(p, "#consistency"),
+        "the consistency check",
+    )
+    assert page.get_attribute("#consistency", "class") == "pass", _text(page, "#consistency")
+    assert "checked against both L1 roots" in _text(page, "#consistency")
+    assert "pending" in _text(page, "#l1-status") or "final" in _text(page, "#l1-status")
+    assert page.errors == []
 
 
 def test_a_validator_serves_the_same_explorer_from_its_replica(
@@ -368,6 +418,7 @@ def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
         page.close()
 
 
+@pytest.mark.slow
 def test_proven_fault_shows_the_checkpoint_reverted(
     browser: Any, tmp_path: Path, shots: Path
 ) -> None:

@@ -105,6 +105,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "stranger.txt").write_bytes(b'{"a": 3}\n')
     (d / "bad.jsonl").write_bytes(b'{"kind": "sensor_hash"}\n')
     (d / "key").write_text("0x" + "11" * 32)
+    from eth_account import Account
+
+    (d / "ks.json").write_bytes(
+        orjson.dumps(Account.encrypt("0x" + "11" * 32, "pw", kdf="pbkdf2", iterations=1000))
+    )
+    (d / "pw.txt").write_text("pw\n")
+    (d / "bad-pw.txt").write_text("nope\n")
     build(d / "data.jsonl", "data", d / "store")
     return d
 
@@ -189,6 +196,72 @@ BAD_INPUT = [
         ["submit", "--kind", "k", "--subject", "s", "--digest", "0x" + "22" * 32, "--token", "t"],
         7,
         "127.0.0.1:9",
+    ),
+    (
+        [
+            "submit",
+            "--kind",
+            "k",
+            "--subject",
+            "s",
+            "--digest",
+            "0x" + "22" * 32,
+            "--keystore",
+            "ks.json",
+            "--password-file",
+            "pw.txt",
+        ],
+        7,
+        "127.0.0.1:9",
+    ),
+    (
+        [
+            "submit",
+            "--kind",
+            "k",
+            "--subject",
+            "s",
+            "--digest",
+            "0x" + "22" * 32,
+            "--keystore",
+            "ks.json",
+            "--password-file",
+            "bad-pw.txt",
+        ],
+        2,
+        "wrong password",
+    ),
+    (
+        [
+            "submit",
+            "--kind",
+            "k",
+            "--subject",
+            "s",
+            "--digest",
+            "0x" + "22" * 32,
+            "--keystore",
+            "not-json.json",
+        ],
+        2,
+        "keystore",
+    ),
+    (
+        [
+            "submit",
+            "--kind",
+            "k",
+            "--subject",
+            "s",
+            "--digest",
+            "0x" + "22" * 32,
+            "--key-file",
+            "key",
+            "--token",
+            "t",
+        ],
+        2,
+        "not allowed",
     ),
     (["model", "fingerprint", "missing-dir"], 15, "missing-dir"),
     (
