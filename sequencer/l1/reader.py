@@ -58,6 +58,11 @@ class RollupReader:
         index = int(self._call(self.contract.functions.latestFinalized().call))
         return None if index == NO_CHECKPOINT else index
 
+    def receipt_horizon(self) -> int:
+        """`receiptHorizon()` (seconds): no receipt may promise a deadline further off than this
+        after it is issued (docs/spec.md §9.2, the epoch rule)."""
+        return int(self._call(self.contract.functions.receiptHorizon().call))
+
     def latest_block_time(self) -> int:
         """Timestamp (Unix seconds) of L1's latest block: the clock the contract's windows
         run on, and the earliest a transaction sent now can mine."""

@@ -29,7 +29,7 @@ export class MalformedError extends VerifyError {
 // --- bytes and hex -----------------------------------------------------------------------
 
 export const RECORD_SIZE = 352;
-export const MAX_TREE_SIZE = 2 ** 40;
+export const MAX_TREE_SIZE = 2 ** 52;
 export const UINT256_MAX = (1n << 256n) - 1n;
 const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
@@ -124,7 +124,7 @@ export function computeRootFromInclusionProof(leaf, index, treeSize, proof) {
   if (!(index >= 0 && index < treeSize && treeSize <= MAX_TREE_SIZE)) {
     throw new VerifyError(`index ${index} is not inside a tree of size ${treeSize}`);
   }
-  // BigInt: tree sizes reach 2**40, past JavaScript's 32-bit shifts.
+  // BigInt: tree sizes reach 2**52, past JavaScript's 32-bit shifts.
   let fn = BigInt(index);
   let sn = BigInt(treeSize) - 1n;
   let r = leaf;
