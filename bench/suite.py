@@ -138,7 +138,7 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("proofs.serve_per_s", "inclusion proofs served/s (RPC)", ">=", 20_000, "/s"),
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
-    Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
+    Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^52)", "<=", 150_000, "gas"),
     Goal(
         "client.batcher_eps",
         "client batcher: unsigned events/s accepted and verified",
