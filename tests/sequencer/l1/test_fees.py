@@ -23,7 +23,7 @@ from sequencer.l1.sender import InFlight, NonceJournal
 from sequencer.rpc.client import RpcClient
 from tests.conftest_l1 import l1_node
 from tests.sequencer.events import unsigned
-from tests.waiting import wait_for
+from tests.waiting import recorded_checkpoint, wait_for
 
 # --- the rules ---------------------------------------------------------------------------------
 
@@ -250,7 +250,7 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
             lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land"
         )
         assert rollup.checkpoint(0).size == 1
-        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", 0), what="the sequencer's record")
+        cp = wait_for(lambda: recorded_checkpoint(rpc, 0), what="the sequencer's record")
         landed = w3.eth.get_transaction(cp["l1Tx"])
         # A replacement (above the first run's ceiling), at the journaled nonce.
         assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today

@@ -20,6 +20,7 @@ from tests.sequencer.validator.helpers import (
     validator_for,
     wait_for,
 )
+from tests.waiting import recorded_checkpoint
 
 pytestmark = pytest.mark.slow  # devnet and validator processes on two L1s
 
@@ -39,6 +40,7 @@ def _same_reads(seq_rpc: RpcClient, val: RpcClient, size: int) -> None:
         assert val.call(method, *params) == seq_rpc.call(method, *params), method
     cp = val.call("attest_getCheckpoint", "latest")
     assert cp["treeSize"] <= size
+    wait_for(lambda: recorded_checkpoint(seq_rpc, cp["index"]), what="the sequencer to know it too")
     mine = val.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     theirs = seq_rpc.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     assert {k: mine[k] for k in ("root", "proof", "leafHash", "treeSize")} == {
