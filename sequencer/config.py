@@ -463,6 +463,25 @@ _L1_MAX_FEE: Final = Setting(
     "ceiling of the max fee per gas of every L1 transaction, in gwei",
     "GWEI",
 )
+_PASSPHRASE: Final = (
+    Setting(
+        "passphrase_file",
+        PATH,
+        None,
+        "file whose first line is the keystore's passphrase",
+        "FILE",
+        default="none",
+    ),
+    Setting(
+        "passphrase_env",
+        STRING,
+        None,
+        "environment variable holding the keystore's passphrase",
+        "VAR",
+        default="none",
+    ),
+)
+"""Where a keystore's passphrase comes from (serve and validate take the same two)."""
 _NO_EXPLORER: Final = Setting(
     "no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"
 )
@@ -523,22 +542,7 @@ SERVE: Final[tuple[Setting, ...]] = (
         "PATH",
         default="none",
     ),
-    Setting(
-        "passphrase_file",
-        PATH,
-        None,
-        "file whose first line is the keystore's passphrase",
-        "FILE",
-        default="none",
-    ),
-    Setting(
-        "passphrase_env",
-        STRING,
-        None,
-        "environment variable holding the keystore's passphrase",
-        "VAR",
-        default="none",
-    ),
+    *_PASSPHRASE,
     _L1_MAX_FEE,
     _CORS_ORIGINS,
     _NO_EXPLORER,
@@ -675,22 +679,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "PATH",
         default="none",
     ),
-    Setting(
-        "passphrase_file",
-        PATH,
-        None,
-        "file whose first line is the keystore's passphrase",
-        "FILE",
-        default="none",
-    ),
-    Setting(
-        "passphrase_env",
-        STRING,
-        None,
-        "environment variable holding the keystore's passphrase",
-        "VAR",
-        default="none",
-    ),
+    *_PASSPHRASE,
     Setting(
         "signer_url",
         URL,
