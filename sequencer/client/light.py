@@ -385,6 +385,7 @@ _RANK = {  # lower is closer to "attested": the outcome reported when none is at
     Outcome.REVOKED: 2,
     Outcome.PROOF_INVALID: 3,
     Outcome.L1_DISAGREES: 4,
+    Outcome.STATE_MISMATCH: 5,
 }
 
 
@@ -462,6 +463,8 @@ def _judge(
         return CandidateVerdict(e, Outcome.PROOF_INVALID, f"seq {e.seq}: {exc}")
     except (ProofError, NotIncludedError) as exc:
         return CandidateVerdict(e, Outcome.PROOF_INVALID, f"seq {e.seq}: {exc}")
+    except TrustedStateMismatchError as exc:
+        return CandidateVerdict(e, Outcome.STATE_MISMATCH, f"seq {e.seq}: {exc}")
     except L1MismatchError as exc:
         return CandidateVerdict(e, Outcome.L1_DISAGREES, f"seq {e.seq}: {exc}")
     v = with_revocations(client, Verification(e, cp, final, notes=tuple(notes)), history)

@@ -583,7 +583,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=(
             f"trusted state file (default {DEFAULT_STATE}): the last final checkpoint verified, "
             "one per log (chainId, contract, genesis checkpoint); a new log at the same "
-            "address starts afresh, a fork of a known one is exit 12"
+            "address starts afresh, a fork of a known one is exit 18"
         ),
     )
     _common(p)

@@ -15,7 +15,7 @@ Exit codes (also in ``attest verify --help`` and docs/light-client.md):
     9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
    10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
    11  superseded: verified, but a newer attestation of its submitter replaces it
-   12  trusted state mismatch: this log's checkpoint kept in the --state file is not extended
+   18  trusted state mismatch: this log's checkpoint kept in the --state file is not extended
        by what L1 holds now (a fork or rewritten history), or the server cannot prove it is
 """
 
@@ -57,7 +57,7 @@ EXIT_BUNDLE_ONLY: Final[int] = 8
 EXIT_DATASET_PROOF_INVALID: Final[int] = 9
 EXIT_REVOKED: Final[int] = 10
 EXIT_SUPERSEDED: Final[int] = 11
-EXIT_STATE_MISMATCH: Final[int] = 12
+EXIT_STATE_MISMATCH: Final[int] = 18
 
 EXIT_CODES_HELP: Final[str] = """exit codes:
   0  verified: included under a checkpoint L1 holds, final (pending only with --allow-pending)
@@ -72,11 +72,12 @@ EXIT_CODES_HELP: Final[str] = """exit codes:
   9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
  10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
  11  superseded: verified, but a newer attestation of its submitter replaces it
- 12  trusted state mismatch: this log's checkpoint kept in the --state file (one per chainId,
+ 18  trusted state mismatch: this log's checkpoint kept in the --state file (one per chainId,
      contract and genesis checkpoint) is not extended by what L1 holds now, or the server
      cannot prove it is; another --state FILE starts afresh
 With --digest or --subject and no --seq, every matching record is considered: 0 when one
-verifies, else the closest failure (4, 11, 10, 5, 6, 12, 7, 3 in that order).
+verifies, else the closest failure (4, 11, 10, 5, 6, 18, 7, 3 in that order).
+(12-17 are attest check's and the toolkit's; 18 means the same everywhere.)
 """
 
 

@@ -216,7 +216,7 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         build_parser().parse_args(["verify", "--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0 and "4  not final yet" in out and "6  L1 disagrees" in out
-    assert "12  trusted state mismatch" in out and "--state" in out
+    assert "18  trusted state mismatch" in out and "--state" in out
 
 
 # --- not included ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ and where a fraud is proven, its validator), then `attest verify` run as a user 
 
 1. The trusted state is kept per log (chainId, contract, genesis checkpoint): a devnet
    restarted at the same chain and address is a new log, not an error; a fork of a known log
-   is exit 12 naming the state file.
+   is exit 18 naming the state file.
 2. After a fraud proof reverts checkpoint 1, an event under the live checkpoint 0 still
    verifies; one only under the reverted checkpoint does not (exit 6, "reverted").
 3. `--digest` / `--subject` consider every matching record with the filters given, paging:
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[3]
 EXIT_OK = 0
 EXIT_NOT_INCLUDED = 3
 EXIT_L1_DISAGREES = 6
-EXIT_STATE_MISMATCH = 12
+EXIT_STATE_MISMATCH = 18
 
 # A short challenge window so checkpoints turn final within the test (v2: D + P < W).
 SHORT = ["--checkpoint-interval", "0.5", "--challenge-window", "10", "--da-window", "3"]

@@ -70,7 +70,14 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     (home / "alice.key").write_text(ALICE_KEY + "\n")
     (home / "bob.key").write_text(BOB_KEY + "\n")
     with DevnetProcess(
-        extra_args=["--challenge-window", str(WINDOW), "--checkpoint-interval", "1"]
+        extra_args=[
+            "--challenge-window",
+            str(WINDOW),
+            "--da-window",
+            "5",
+            "--checkpoint-interval",
+            "1",
+        ]
     ) as d:
         yield Net(d.url, d.l1_rpc, d.contract, home)
 
