@@ -30,7 +30,17 @@ from sequencer.toolkit.fingerprint import hash_file
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of process `pid` so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
+    """Batcher, AsyncBatcher and loadgen against one sequencer, one after the other, each with
+    the sequencer's own CPU seconds over its phase: `server_cpu_share_*` near 1.0 means the
+    sequencer had a whole core and was the limit; its CPU per event shows what each event
+    costs it, whoever sends it."""
     from bench import bench_ingest, loadgen
     from sequencer.devnet.process import SequencerProcess
 
@@ -41,6 +51,7 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         subjects = [os.urandom(32) for _ in range(64)]
         digests = [os.urandom(32) for _ in range(4096)]
         done = 0
+        pid = seq.proc.pid
         with Client(seq.url, token="dev") as client:
             client.status()
             b = client.batcher(
@@ -48,6 +59,7 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             )
             t0 = time.perf_counter()
             cpu0 = time.process_time()
+            server0 = _cpu_s(pid)
             i = 0
             while time.perf_counter() - t0 < seconds:
                 for _ in range(1000):
@@ -56,10 +68,13 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             b.close()
             elapsed = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
+            server_batcher = _cpu_s(pid) - server0
             done = b.stats.accepted
             failed = b.stats.failed
         async_eps = anyio.run(_async_batcher, seq.url, seconds, batch, subjects, digests)
         host, port = seq.url.removeprefix("http://").rstrip("/").split(":")
+        server0 = _cpu_s(pid)
+        children0 = os.times().children_user + os.times().children_system
         load = loadgen.run_load_subprocess(
             host,
             int(port),
@@ -68,7 +83,10 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             duration_s=seconds,
             headers=["Authorization: Bearer dev"],
         )
-        loadgen_eps = load["ok"] * batch / load["elapsed"]
+        server_loadgen = _cpu_s(pid) - server0
+        loadgen_cpu = os.times().children_user + os.times().children_system - children0
+        loadgen_events = load["ok"] * batch
+        loadgen_eps = loadgen_events / load["elapsed"]
     return {
         "batcher_eps": done / elapsed,
         "batcher_failed": failed,
@@ -76,6 +94,11 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         "batcher_vs_loadgen": done / elapsed / loadgen_eps,
         "async_batcher_eps": async_eps,
         "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
+        "loadgen_cpu_us_per_event": loadgen_cpu / max(loadgen_events, 1) * 1e6,
+        "server_cpu_us_per_event_batcher": server_batcher / max(done, 1) * 1e6,
+        "server_cpu_us_per_event_loadgen": server_loadgen / max(loadgen_events, 1) * 1e6,
+        "server_cpu_share_batcher": server_batcher / elapsed,
+        "server_cpu_share_loadgen": server_loadgen / load["elapsed"],
         "load_average": os.getloadavg()[0],
         "batch": batch,
         "seconds": seconds,
