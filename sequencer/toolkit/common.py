@@ -198,7 +198,9 @@ def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
             "--state",
             default=DEFAULT_STATE,
             metavar="FILE",
-            help="trusted light-client state (shared with attest verify); 'none' keeps none",
+            help=f"trusted light-client state (default {DEFAULT_STATE}, shared with attest "
+            "verify): the last final checkpoint of each log (chainId, contract, genesis "
+            "checkpoint); a fork of a known log is exit 18; 'none' keeps none",
         )
 
 

@@ -103,6 +103,19 @@ def verify(url: str, state: Path, *args: str) -> tuple[int, list[dict[str, Any]]
     return run.returncode, lines, run.stderr
 
 
+def check(url: str, state: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """`attest check` (the CI gate) with the same state file; (exit code, its JSON verdict)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "check", "--rpc", url,
+         "--state", str(state), "--json", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    lines = [line for line in run.stdout.splitlines() if line.strip()]
+    assert lines, f"no verdict printed (exit {run.returncode}): {run.stderr[-2000:]}"
+    out: dict[str, Any] = orjson.loads(lines[-1])
+    return run.returncode, out
+
+
 def submit(rpc: RpcClient, events: list[dict[str, Any]]) -> list[int]:
     out = rpc.call("attest_submitBatch", events)
     return [p["seq"] for p in out["events"]]
@@ -141,6 +154,9 @@ def test_a_devnet_restarted_at_the_same_address_is_a_new_log(tmp_path: Path) -> 
         # Verified again: the log is known now, nothing new to say about it.
         code, (v,), _ = verify(d2.url, state, "--seq", "1")
         assert code == EXIT_OK and not any("new log" in n for n in v["notes"]), v
+        # `attest check` keeps the same file the same way (the client library's path).
+        gate = ["--subject", h32("subject-2"), "--digest", h32("digest-100")]  # unsigned(100)
+        assert check(d2.url, state, *gate)[0] == EXIT_OK
         # A fork of a known log (its trusted checkpoint rewritten) is a trusted-state mismatch,
         # not "unreachable", and the message names the state file.
         logs[1]["root"] = h32("what this log held on another fork")
@@ -148,6 +164,9 @@ def test_a_devnet_restarted_at_the_same_address_is_a_new_log(tmp_path: Path) -> 
         code, (v,), _ = verify(d2.url, state, "--seq", "1")
         assert code == EXIT_STATE_MISMATCH, v
         assert v["error"] == "TrustedStateMismatchError" and str(state) in v["message"], v
+        code, out = check(d2.url, state, *gate)
+        assert code == EXIT_STATE_MISMATCH and out["outcome"] == "state-mismatch", out
+        assert str(state) in out["message"], out
 
 
 # --- 2. a live checkpoint after a later one was reverted -----------------------------------------
