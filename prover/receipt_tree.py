@@ -26,7 +26,7 @@ from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import node_hash
 from prover.tree import HASH_SIZE, CompactTree, verify_inclusion
 from prover.types import MAX_TREE_SIZE, Hash32
-from prover.wire import encode_hashes
+from prover.wire import encode_hashes, parse_hash32
 
 _keccak = sha3.keccak_256
 _NODE: Final[bytes] = b"\x01"
@@ -220,9 +220,9 @@ def verify_receipt_paths(
 
 def _element(element: object) -> bytes:
     """One served path element: a 0x-hex string of 32 bytes."""
-    if type(element) is str and len(element) == 66 and element[:2] in ("0x", "0X"):
-        try:
-            return bytes.fromhex(element[2:])
-        except ValueError:
-            pass
-    raise InclusionProofError(f"path element {element!r:.80} is not a 0x-hex 32-byte hash")
+    try:
+        return parse_hash32(element, "path element")
+    except InvalidFieldError:
+        raise InclusionProofError(
+            f"path element {element!r:.80} is not a 0x-hex 32-byte hash"
+        ) from None
