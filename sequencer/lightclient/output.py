@@ -10,7 +10,7 @@ Exit codes (also in ``attest verify --help`` and docs/light-client.md):
     5  proof invalid: record, leaf hash, signature, meta or inclusion proof do not check out
     6  L1 disagrees: L1's checkpoint has another size or root than served, or is reverted or
        missing
-    7  unreachable: the sequencer or L1 could not be reached, timed out or answered garbage
+    7  unreachable: the sequencer or L1 could not be reached, timed out, or answered garbage or an error
     8  bundle only: the bundle verified against its own root; L1 was not checked
     9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
    10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
@@ -67,7 +67,7 @@ EXIT_CODES_HELP: Final[str] = """exit codes:
   5  proof invalid: record, leaf hash, signature, meta or inclusion proof do not check out
   6  L1 disagrees: L1 holds another size/root for the checkpoint than served, reverted it or
      lacks it
-  7  unreachable: the sequencer or L1 could not be reached, timed out or answered garbage
+  7  unreachable: the sequencer or L1 could not be reached, timed out, or answered garbage or an error
   8  bundle only: the bundle verified against its own root; L1 was not checked
   9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
  10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
