@@ -153,3 +153,9 @@ class ProofInvalidError(ProofError):
 class L1MismatchError(AttestError):
     """L1 disagrees with what was served or trusted: the checkpoint's size or root differ, it is
     reverted or missing, or it does not extend the checkpoint verified before (a fork)."""
+
+
+class TrustedStateMismatchError(L1MismatchError):
+    """The light client's trusted state (`--state` FILE) holds, for this log, a final checkpoint
+    that what L1 now holds is not shown to extend: L1 forked or rewrote history, or the server
+    cannot prove the link. Never a network failure; another `--state` file starts afresh."""
