@@ -9,8 +9,9 @@ store's reads never wait on the writer (LevelDB snapshots a consistent view per 
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from functools import partial
-from typing import Any, Final
+from typing import Any
 
 import trio
 
@@ -19,11 +20,13 @@ from prover.errors import AttestError, NotFoundError
 from sequencer.config import Config
 from sequencer.node.faults import FaultInjector
 from sequencer.node.ingest import (
+    CHECK_SLICE,
     THREAD_RECOVERY_MIN,
     Checked,
     IngestSettings,
     batch_answer,
     check_submission,
+    check_submission_steps,
     count_events,
     count_signed,
     recover_parallel,
@@ -37,11 +40,6 @@ from sequencer.rpc.read_api import CheckpointView, ReadApi
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
-
-THREAD_CHECK_MIN: Final = 256
-"""Submissions of at least this many events are checked in a worker thread."""
-CHECK_THREADS: Final = 2
-"""Worker threads checking submissions at once (one per core of the target machine)."""
 
 
 class RpcApi(ReadApi):
@@ -66,7 +64,7 @@ class RpcApi(ReadApi):
         self.ingest = IngestSettings(
             dict(config.tokens), config.allowlist, domain.separator, config.max_batch_events
         )
-        self._check_threads = trio.CapacityLimiter(CHECK_THREADS)
+        self._inline_checks = trio.CapacityLimiter(1)
 
     def _check_served(self, start: int, end: int) -> None:
         if self.faults is not None and self.faults.is_withheld(start, end):
@@ -96,27 +94,40 @@ class RpcApi(ReadApi):
         """
         authorization = ctx.headers.get("authorization")
         try:
-            signed = count_signed(raw, batch=batch)
-            if signed < THREAD_RECOVERY_MIN and count_events(raw, batch=batch) < THREAD_CHECK_MIN:
-                return check_submission(raw, authorization, self.ingest, batch=batch)
-            # A large check runs in a worker thread, at most `CHECK_THREADS` at a time: parsing
-            # holds the GIL, but the interpreter hands it back to the event loop every few
-            # milliseconds, so reads and refusals are answered meanwhile instead of queueing
-            # behind every batch being parsed (issue 12: status p99 1.96 s under 200 writers).
-            recover = recover_parallel if signed >= THREAD_RECOVERY_MIN else None
-            async with self._check_threads:
-                return await trio.to_thread.run_sync(
-                    partial(
-                        check_submission,
-                        raw,
-                        authorization,
-                        self.ingest,
-                        batch=batch,
-                        recover=recover,
+            if count_signed(raw, batch=batch) < THREAD_RECOVERY_MIN:
+                if count_events(raw, batch=batch) <= CHECK_SLICE:
+                    return check_submission(raw, authorization, self.ingest, batch=batch)
+                # On the event loop, a slice of events at a time, one submission at a time:
+                # reads and refusals are answered between slices instead of queueing behind
+                # every batch being parsed (issue 12: status p99 1.96 s under 200 writers).
+                # Not in a worker thread: handing the GIL back and forth cost ~10% CPU an event.
+                async with self._inline_checks:
+                    return await _drive(
+                        check_submission_steps(raw, authorization, self.ingest, batch=batch)
                     )
+            return await trio.to_thread.run_sync(
+                partial(
+                    check_submission,
+                    raw,
+                    authorization,
+                    self.ingest,
+                    batch=batch,
+                    recover=recover_parallel,
                 )
+            )
         except AttestError as exc:
             self.metrics.rejected.labels(reason=rejection_reason(exc)).inc(
                 count_events(raw, batch=batch)
             )
             raise
+
+
+async def _drive(steps: Generator[None, None, Checked]) -> Checked:
+    """Run `check_submission_steps` to its end with a checkpoint at each pause."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            checked: Checked = done.value
+            return checked
+        await trio.lowlevel.checkpoint()
