@@ -9,9 +9,10 @@ store's reads never wait on the writer (LevelDB snapshots a consistent view per 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Generator
 from functools import partial
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import trio
 
@@ -25,6 +26,7 @@ from sequencer.node.ingest import (
     Checked,
     IngestSettings,
     batch_answer,
+    batch_answer_steps,
     check_submission,
     check_submission_steps,
     count_events,
@@ -40,6 +42,8 @@ from sequencer.rpc.read_api import CheckpointView, ReadApi
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class RpcApi(ReadApi):
@@ -64,7 +68,8 @@ class RpcApi(ReadApi):
         self.ingest = IngestSettings(
             dict(config.tokens), config.allowlist, domain.separator, config.max_batch_events
         )
-        self._inline_checks = trio.CapacityLimiter(1)
+        self._bulk = trio.CapacityLimiter(1)
+        self._bulk_answers = trio.CapacityLimiter(1)
 
     def _check_served(self, start: int, end: int) -> None:
         if self.faults is not None and self.faults.is_withheld(start, end):
@@ -83,7 +88,12 @@ class RpcApi(ReadApi):
         with self.writer.reserve(count_events(events, batch=True)):
             checked = await self._check(events, ctx, batch=True)
         placed = await self.writer.submit(checked.templates, checked.metas)
-        return batch_answer(placed, self.sequencer_address)
+        if len(placed) <= CHECK_SLICE:
+            return batch_answer(placed, self.sequencer_address)
+        # A large answer is built like a large check: in slices, one at a time (apart from the
+        # checks, so that answers never queue behind the submissions still to be checked).
+        async with self._bulk_answers:
+            return await _drive(batch_answer_steps(placed, self.sequencer_address))
 
     async def _check(self, raw: Any, ctx: RpcContext, *, batch: bool) -> Checked:
         """`check_submission`, inline or, for many signatures, on worker threads so the event
@@ -97,11 +107,13 @@ class RpcApi(ReadApi):
             if count_signed(raw, batch=batch) < THREAD_RECOVERY_MIN:
                 if count_events(raw, batch=batch) <= CHECK_SLICE:
                     return check_submission(raw, authorization, self.ingest, batch=batch)
-                # On the event loop, a slice of events at a time, one submission at a time:
-                # reads and refusals are answered between slices instead of queueing behind
-                # every batch being parsed (issue 12: status p99 1.96 s under 200 writers).
+                # On the event loop, a slice of events at a time, one bulk step (a large check
+                # or a large answer) at a time: reads and refusals are answered between slices
+                # instead of queueing behind every batch being parsed (issue 12: status p99
+                # 1.96 s under 200 writers). Those waiting here hold their room in the queue,
+                # so that later submissions are refused from their head.
                 # Not in a worker thread: handing the GIL back and forth cost ~10% CPU an event.
-                async with self._inline_checks:
+                async with self._bulk:
                     return await _drive(
                         check_submission_steps(raw, authorization, self.ingest, batch=batch)
                     )
@@ -122,12 +134,22 @@ class RpcApi(ReadApi):
             raise
 
 
-async def _drive(steps: Generator[None, None, Checked]) -> Checked:
-    """Run `check_submission_steps` to its end with a checkpoint at each pause."""
+BULK_STEP_S: Final = 0.002
+"""How long one bulk step (`_drive`) runs slices before it lets the other tasks run: short
+enough that a read waits for at most about this long behind it, long enough that the bulk work
+is not starved when hundreds of refused writers share the loop with it."""
+
+
+async def _drive(steps: Generator[None, None, T]) -> T:
+    """Run a sliced step generator (`check_submission_steps`, `batch_answer_steps`) to its end,
+    letting the other tasks run (a checkpoint) once its slices have taken `BULK_STEP_S`."""
+    until = time.perf_counter() + BULK_STEP_S
     while True:
         try:
             next(steps)
         except StopIteration as done:
-            checked: Checked = done.value
-            return checked
-        await trio.lowlevel.checkpoint()
+            result: T = done.value
+            return result
+        if time.perf_counter() >= until:
+            await trio.lowlevel.checkpoint()
+            until = time.perf_counter() + BULK_STEP_S
