@@ -16,7 +16,7 @@ Every acknowledged event's (digest, seq, leafHash) can be written to a file (`ac
 test can check afterwards that each one is in the log where its receipt says.
 
 Run: ``python -m bench.bench_overload [--seconds 6] [--writers 200] [--batch 1000]
-[--load-nice N]`` (starts its
+[--load-nice N] [--trace-loop]`` (starts its
 own `attest serve --dev` with `max_queue_events = 50000`, so 200 writers of 1,000 events offer
 four times what may wait).
 """
@@ -41,6 +41,7 @@ from typing import Any, Final
 
 import orjson
 
+from bench.loop_trace import TracedSequencer
 from sequencer.config import DEV_TOKEN
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient, TransportError
@@ -335,15 +336,28 @@ def write_config(directory: Path, queue_events: int = QUEUE_EVENTS) -> Path:
 
 
 def run(
-    seconds: float = 6.0, writers: int = 200, batch: int = 1000, load_nice: int = 0
+    seconds: float = 6.0,
+    writers: int = 200,
+    batch: int = 1000,
+    load_nice: int = 0,
+    trace_loop: bool = False,
 ) -> dict[str, Any]:
     """Start `attest serve --dev` (queue of `QUEUE_EVENTS`) in a temporary directory and
-    overload it."""
-    with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp, \
-            SequencerProcess(Path(tmp, "data"), config=write_config(Path(tmp))) as proc:  # fmt: skip
-        report = overload(
-            proc.url, seconds=seconds, writers=writers, batch=batch, load_nice=load_nice
-        )
+    overload it. With `trace_loop` the server runs under `bench.loop_trace` and the report
+    gains its `loop` figures (the loop's own work per scheduler round)."""
+    with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
+        trace = Path(tmp, "loop.json")
+        config = write_config(Path(tmp))
+        with (
+            TracedSequencer(Path(tmp, "data"), config, trace)
+            if trace_loop
+            else SequencerProcess(Path(tmp, "data"), config=config)
+        ) as proc:
+            report = overload(
+                proc.url, seconds=seconds, writers=writers, batch=batch, load_nice=load_nice
+            )
+        if trace_loop:
+            report["loop"] = orjson.loads(trace.read_bytes())
     report["max_queue_events"] = QUEUE_EVENTS
     return report
 
@@ -363,6 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="nice value of the load process (e.g. 19: the attackers' CPU is not the server's)",
     )
+    parser.add_argument(
+        "--trace-loop",
+        action="store_true",
+        help="run the server under bench.loop_trace: report its event loop's work per round",
+    )
     args = parser.parse_args(argv)
     if args.mode == "load":
         result = load(args.host, args.port, args.seconds, args.writers, args.batch)
@@ -370,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("load needs --out")
         args.out.write_bytes(orjson.dumps(result))
         return 0
-    report = run(args.seconds, args.writers, args.batch, args.load_nice)
+    report = run(args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop)
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     return 0
 
