@@ -334,6 +334,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         u, s = r["unsigned"], r["signed"]
         out["ingest"] = {
             "unsigned_eps": u["eps"], "signed_eps": s["eps"],
+            "unsigned_server_cpu_us_per_event": u.get("server_cpu_us_per_event"),
+            "signed_server_cpu_us_per_event": s.get("server_cpu_us_per_event"),
             "ack_p50_ms": u["ack_p50_ms"], "ack_p99_ms": u["ack_p99_ms"],
             "half_rate_eps": u["half_rate_eps"],
             "half_ack_p50_ms": u["half_ack_p50_ms"], "half_ack_p99_ms": u["half_ack_p99_ms"],
