@@ -78,11 +78,33 @@ def wait_sealed(url: str, n: int, timeout_s: float = 60.0) -> None:
     raise RuntimeError(f"the sequencer did not seal {n} records in {timeout_s} s")
 
 
-def replicate(url: str, n: int, data_dir: Path) -> dict[str, Any]:
-    """A fresh replica pulls `n` records from `url` with `Replica.pull` (the validator's loop)."""
+class _ReferenceChecker(BlockChecker):
+    """The replica's check before `BlockChecker` (one record at a time), for "before" figures."""
+
+    def check(
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        previous: bytes | None,
+        get_record: RecordLookup,
+        find_by_nonce: ReplayLookup,
+        claimed: dict[bytes, int] | None = None,
+    ) -> list[Violation]:
+        return check_records_reference(
+            first_seq, records, previous, get_record, find_by_nonce, claimed or {},
+            self.domain_separator,
+        )  # fmt: skip
+
+
+def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> dict[str, Any]:
+    """A fresh replica pulls `n` records from `url` with `Replica.pull` (the validator's loop).
+    `reference`: with the per-record check the replica had before `BlockChecker`."""
     store = Store.open(data_dir)
     upstreams = Upstreams([url])
     replica = Replica(store, DOMAIN.separator)
+    if reference:
+        replica.checker.close()
+        replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
     try:
         started = time.perf_counter()
         cpu = time.process_time()
@@ -132,24 +154,6 @@ def breakdown(url: str, n: int, data_dir: Path) -> tuple[dict[str, float], list[
         replica.close()
         upstreams.close()
         store.close()
-
-
-class _ReferenceChecker(BlockChecker):
-    """The replica's check before `BlockChecker` (one record at a time), for "before" figures."""
-
-    def check(
-        self,
-        first_seq: int,
-        records: Sequence[bytes],
-        previous: bytes | None,
-        get_record: RecordLookup,
-        find_by_nonce: ReplayLookup,
-        claimed: dict[bytes, int] | None = None,
-    ) -> list[Violation]:
-        return check_records_reference(
-            first_seq, records, previous, get_record, find_by_nonce, claimed or {},
-            self.domain_separator,
-        )  # fmt: skip
 
 
 def check_only(
@@ -224,6 +228,8 @@ def one(
         n = fill(proc.url, bodies, token=token)
         wait_sealed(proc.url, n)
         out = replicate(proc.url, n, tmp / "replica")
+        # The whole pull again with the check it replaced: before and after, one sequencer.
+        out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
     # Before (the per-record reference) and after, alternated on the same blocks.
     before, after = (0.0, 0.0), (0.0, 0.0)

@@ -95,7 +95,7 @@ RecordLookup = Callable[[int], bytes]
 """seq -> the stored record (seqs below the first one checked)."""
 
 
-def _signers_match(separator: bytes, records: Sequence[bytes]) -> list[bool]:
+def signers_match(separator: bytes, records: Sequence[bytes]) -> list[bool]:
     """For each record (v word 27/28, r and s in range: see `_needs_recovery`), whether its
     EIP-712 `Event` digest recovers to its submitter word. False means "ask the reference"."""
     keccak = sha3.keccak_256
@@ -220,11 +220,11 @@ class BlockChecker:
                 chunks = [signed[k : k + step] for k in range(0, len(signed), step)]
                 verdicts = [
                     ok
-                    for part in self._pool.map(lambda c: _signers_match(sep, c), chunks)
+                    for part in self._pool.map(lambda c: signers_match(sep, c), chunks)
                     for ok in part
                 ]
             else:
-                verdicts = _signers_match(sep, signed)
+                verdicts = signers_match(sep, signed)
             for i, ok in zip(to_recover, verdicts, strict=True):
                 if not ok:
                     suspect[i] = True
