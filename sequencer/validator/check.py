@@ -49,7 +49,6 @@ from prover.validity import (
     check_adjacent,
     check_record,
     check_replay,
-    is_valid_signature_words,
     replay_key,
 )
 
@@ -300,4 +299,4 @@ def check_records_reference(
     return out
 
 
-__all__ = ["BlockChecker", "check_records_reference", "is_valid_signature_words"]
+__all__ = ["BlockChecker", "check_records_reference", "signers_match"]
