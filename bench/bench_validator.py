@@ -38,6 +38,7 @@ from bench.bench_ingest import DOMAIN, signed_bodies, unsigned_bodies
 from prover.validity import Violation
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
 from sequencer.validator.check import (
     BlockChecker,
     RecordLookup,
@@ -48,8 +49,9 @@ from sequencer.validator.check import (
 from sequencer.validator.replicate import PulledBlock, Replica, Upstreams, parse_block
 from state_db.store import Store
 
-PULL_BLOCKS = 16
-"""Blocks per `attest_getBlock` batch: the sequencer's limit of full blocks per batch."""
+PULL_BLOCKS = MAX_FULL_BLOCKS_PER_BATCH
+"""Blocks per `attest_getBlock` batch: the sequencer's limit of full blocks per body (16), which
+is also `Replica.pull`'s default."""
 
 
 def fill(url: str, bodies: Sequence[bytes], *, token: bool) -> int:

@@ -40,6 +40,7 @@ from prover.record import record_meta_hash
 from prover.tree import CompactTree
 from prover.validity import Violation, violation_from_json
 from sequencer.rpc.client import RpcClient, TransportError
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
 from sequencer.validator.check import BlockChecker
 from state_db.store import Entry, Store
 
@@ -166,8 +167,11 @@ class Replica:
 
     # --- pulling -----------------------------------------------------------------------------
 
-    def pull(self, upstreams: Upstreams, *, max_blocks: int = 64) -> int:
+    def pull(self, upstreams: Upstreams, *, max_blocks: int = MAX_FULL_BLOCKS_PER_BATCH) -> int:
         """Pull, check and store the next blocks; the number of blocks taken (0: up to date).
+
+        `max_blocks` defaults to what a sequencer answers in one body: asking for more gets the
+        whole body refused, on every pull once the replica is that far behind.
 
         Raises `UpstreamError` when the next block exists upstream but no upstream serves it
         correctly; `unavailable_since` then says since when.
