@@ -14,6 +14,9 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
    blocks, already fetched and parsed, given to `Replica.ingest` with `BlockChecker` and with
    the per-record reference check it replaced, alternated on fresh stores, best of `repeats`.
 4. **signature workers** (signed only): the same recoveries inline, on threads, on processes.
+5. **pipelined** (`eps_pipelined`), an experiment: the next batch fetched and parsed on a second
+   thread while the current one is checked — what a pipelined fetch would gain; `attest
+   validate` does not do this.
 
 The sequencer's ingest figures come from the `ingest` stage of the same `attest bench` run;
 `bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``.
@@ -24,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -78,6 +83,47 @@ def wait_sealed(url: str, n: int, timeout_s: float = 60.0) -> None:
                 return
             time.sleep(0.05)
     raise RuntimeError(f"the sequencer did not seal {n} records in {timeout_s} s")
+
+
+def pipelined(url: str, n: int, data_dir: Path) -> float:
+    """An experiment, not what `attest validate` does: the next batch fetched and parsed on a
+    second thread while `Replica.ingest` checks and stores the current one (the upstream, the
+    fetch and the check then overlap). Records/s; says what a pipelined fetch would gain."""
+    store = Store.open(data_dir)
+    upstreams = Upstreams([url])
+    replica = Replica(store, DOMAIN.separator)
+    batches: queue.Queue[list[PulledBlock] | BaseException] = queue.Queue(maxsize=2)
+    total_blocks = upstreams.latest_block()
+    if total_blocks is None:
+        raise RuntimeError("the sequencer has no block")
+
+    def fetch() -> None:
+        try:
+            for first in range(0, total_blocks + 1, PULL_BLOCKS):
+                count = min(PULL_BLOCKS, total_blocks + 1 - first)
+                batches.put([parse_block(b) for b in upstreams.blocks(first, count)])
+        except BaseException as exc:  # handed to the consumer, which raises it
+            batches.put(exc)
+
+    try:
+        started = time.perf_counter()
+        fetcher = threading.Thread(target=fetch, name="bench-fetch", daemon=True)
+        fetcher.start()
+        while replica.size < n:
+            got = batches.get()
+            if isinstance(got, BaseException):
+                raise got
+            if replica.ingest(got) != len(got):
+                raise RuntimeError("a served block was not taken")
+        elapsed = time.perf_counter() - started
+        fetcher.join()
+        if replica.violations:
+            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
+        return replica.size / elapsed
+    finally:
+        replica.close()
+        upstreams.close()
+        store.close()
 
 
 class _ReferenceChecker(BlockChecker):
@@ -233,6 +279,7 @@ def one(
         # The whole pull again with the check it replaced: before and after, one sequencer.
         out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
+        out["eps_pipelined"] = pipelined(proc.url, n, tmp / "pipelined")
     # Before (the per-record reference) and after, alternated on the same blocks.
     before, after = (0.0, 0.0), (0.0, 0.0)
     for _ in range(repeats):

@@ -386,6 +386,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out["validator"] = {
             "eps": u["eps"], "signed_eps": s["eps"],
             "eps_reference": u["eps_reference"], "signed_eps_reference": s["eps_reference"],
+            "eps_pipelined": u["eps_pipelined"], "signed_eps_pipelined": s["eps_pipelined"],
             "eps_per_cpu_s": u["eps_per_cpu_s"], "signed_eps_per_cpu_s": s["eps_per_cpu_s"],
             "fetch_share": u["breakdown"]["fetch_share"],
             "signed_fetch_share": s["breakdown"]["fetch_share"],
@@ -403,6 +404,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             out["validator"].update({
                 "eps_vs_ingest": u["eps"] / ingest["unsigned_eps"],
                 "signed_eps_vs_ingest": s["eps"] / ingest["signed_eps"],
+                "pipelined_vs_ingest": u["eps_pipelined"] / ingest["unsigned_eps"],
+                "signed_pipelined_vs_ingest": s["eps_pipelined"] / ingest["signed_eps"],
                 "check_vs_ingest": u["check_eps"] / ingest["unsigned_eps"],
                 "check_signed_vs_ingest": s["check_eps"] / ingest["signed_eps"],
             })  # fmt: skip
