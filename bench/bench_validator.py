@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 
 from bench.bench_ingest import DOMAIN, signed_bodies, unsigned_bodies
+from bench.loadgen import run_load_subprocess
 from prover.validity import Violation
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
@@ -83,6 +84,69 @@ def wait_sealed(url: str, n: int, timeout_s: float = 60.0) -> None:
                 return
             time.sleep(0.05)
     raise RuntimeError(f"the sequencer did not seal {n} records in {timeout_s} s")
+
+
+def follow(
+    rate_eps: float, seconds: float, tmp: Path, *, batch: int = 1000, reference: bool = False
+) -> dict[str, Any]:
+    """A validator following a live stream (issue 11: "a 10k events/s stream left it about 20 s
+    behind after a minute"): `bench.loadgen` submits unsigned events at `rate_eps` for
+    `seconds` while a replica pulls in a loop (`Replica.pull`, no pause); the lag, in records
+    and in seconds of stream, each second and when the stream stops, and how long it then takes
+    to catch up. `reference`: with the check the replica had before `BlockChecker`."""
+    bodies = unsigned_bodies(max(1, int(rate_eps * seconds / batch) + 1), batch)
+    with SequencerProcess(tmp / "sequencer") as proc:
+        host, port = proc.url.removeprefix("http://").rsplit(":", 1)
+        load: dict[str, Any] = {}
+
+        def stream() -> None:
+            load.update(run_load_subprocess(
+                host, int(port), bodies, connections=2, duration_s=seconds,
+                rate=rate_eps / batch, headers=["Authorization: Bearer dev"],
+            ))  # fmt: skip
+
+        store = Store.open(tmp / "replica")
+        upstreams = Upstreams([proc.url])
+        replica = Replica(store, DOMAIN.separator)
+        if reference:
+            replica.checker.close()
+            replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
+        lags: list[int] = []
+        try:
+            writer = threading.Thread(target=stream, name="bench-stream", daemon=True)
+            started = time.perf_counter()
+            writer.start()
+            next_sample = started + 1.0
+            with RpcClient(proc.url) as rpc:
+
+                def sealed() -> int:
+                    latest = rpc.call("attest_status").get("latestBlock")
+                    return int(latest["end"]) if isinstance(latest, dict) else 0
+
+                while writer.is_alive():
+                    replica.pull(upstreams)
+                    if time.perf_counter() >= next_sample:
+                        lags.append(sealed() - replica.size)
+                        next_sample += 1.0
+                writer.join()
+                stopped = time.perf_counter()
+                lag_at_stop = sealed() - replica.size
+                wait_sealed(proc.url, int(load.get("ok", 0)) * batch)
+                target = sealed()
+                while replica.size < target:
+                    replica.pull(upstreams)
+                caught_up_s = time.perf_counter() - stopped
+        finally:
+            replica.close()
+            upstreams.close()
+            store.close()
+    acked_eps = load.get("rps", 0.0) * batch
+    return {
+        "target_eps": rate_eps, "acked_eps": acked_eps, "seconds": seconds,
+        "lag_records_each_s": lags, "lag_at_stop": lag_at_stop,
+        "lag_at_stop_s": lag_at_stop / acked_eps if acked_eps else None,
+        "caught_up_s": caught_up_s, "errors": load.get("errors"),
+    }  # fmt: skip
 
 
 def pipelined(url: str, n: int, data_dir: Path) -> float:
@@ -315,7 +379,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--events", type=int, default=40_000)
     p.add_argument("--signed-events", type=int, default=16_000)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--follow",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="instead: follow a live unsigned stream at EPS events/s, before and after",
+    )
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the --follow stream")
     a = p.parse_args(argv)
+    if a.follow is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
+            out = {
+                "after": follow(a.follow, a.seconds, Path(tmp, "after")),
+                "before": follow(a.follow, a.seconds, Path(tmp, "before"), reference=True),
+                "load_avg": list(os.getloadavg()),
+            }
+        print(json.dumps(out, indent=1))
+        return
     print(json.dumps(run(a.events, a.signed_events, repeats=a.repeats), indent=1))
 
 
