@@ -136,6 +136,7 @@ def follow(
                 while replica.size < target:
                     replica.pull(upstreams)
                 caught_up_s = time.perf_counter() - stopped
+                replicated = replica.size
         finally:
             replica.close()
             upstreams.close()
@@ -146,6 +147,8 @@ def follow(
         "lag_records_each_s": lags, "lag_at_stop": lag_at_stop,
         "lag_at_stop_s": lag_at_stop / acked_eps if acked_eps else None,
         "caught_up_s": caught_up_s, "errors": load.get("errors"),
+        "acked_events": int(load.get("ok", 0)) * batch, "sealed": target,
+        "replicated": replicated,
     }  # fmt: skip
 
 
