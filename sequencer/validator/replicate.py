@@ -8,8 +8,9 @@ and its block hashes equal the sequencer's. Every block is checked *before* it i
   `blockHash` (docs/spec.md §6): an upstream serving records that do not hash to what it claimed is
   treated as not serving them at all (the block stays "unavailable" until some upstream serves
   it correctly, or a DA challenge settles it on L1);
-* every record against the rules of docs/spec.md §8 (`prover.validity`): rules 1-3 per record, 4a
-  against its predecessor, 5 against the store's nonce index and the records of the same pull.
+* every record against the rules of docs/spec.md §8 (`prover.validity`, applied at ingest speed
+  by `sequencer.validator.check.BlockChecker`): rules 1-3 per record, 4a against its
+  predecessor, 5 against the store's nonce index and the records of the same pull.
   Rule 4b needs the covering checkpoint's commit time and is checked by the L1 watcher.
 
 Violations are stored in the same write batch as the records that break them.
@@ -35,26 +36,18 @@ from prover.block import BlockHeader
 from prover.errors import AttestError, InvalidFieldError
 from prover.hashing import keccak256, leaf_hashes
 from prover.jsonrpc import JsonRpcError
-from prover.record import Word, record_meta_hash, record_submitter, record_word
+from prover.record import record_meta_hash
 from prover.tree import CompactTree
-from prover.validity import (
-    Violation,
-    check_adjacent,
-    check_record,
-    check_replay,
-    replay_key,
-    violation_from_json,
-)
+from prover.validity import Violation, violation_from_json
 from sequencer.rpc.client import RpcClient, TransportError
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
+from sequencer.validator.check import BlockChecker
 from state_db.store import Entry, Store
 
 log = logging.getLogger(__name__)
 
 VIOLATIONS_KEY: Final[str] = "validator.violations"
 """State key: JSON list of every `Violation` found in the stored records."""
-
-_U64_LIMIT: Final[int] = 2**64
-_U160_LIMIT: Final[int] = 2**160
 
 
 class UpstreamError(AttestError):
@@ -160,6 +153,12 @@ class Replica:
         self.unavailable_since: float | None = None
         """Monotonic time since which the next block could not be obtained (None: it can)."""
         self.last_error: str | None = None
+        self.checker = BlockChecker(domain_separator)
+        """The rules of docs/spec.md §8 over pulled records (signatures on worker threads)."""
+
+    def close(self) -> None:
+        """Stop the signature workers (the store is the caller's)."""
+        self.checker.close()
 
     @property
     def size(self) -> int:
@@ -168,8 +167,11 @@ class Replica:
 
     # --- pulling -----------------------------------------------------------------------------
 
-    def pull(self, upstreams: Upstreams, *, max_blocks: int = 64) -> int:
+    def pull(self, upstreams: Upstreams, *, max_blocks: int = MAX_FULL_BLOCKS_PER_BATCH) -> int:
         """Pull, check and store the next blocks; the number of blocks taken (0: up to date).
+
+        `max_blocks` defaults to what a sequencer answers in one body: asking for more gets the
+        whole body refused, on every pull once the replica is that far behind.
 
         Raises `UpstreamError` when the next block exists upstream but no upstream serves it
         correctly; `unavailable_since` then says since when.
@@ -212,9 +214,7 @@ class Replica:
         entries: list[Entry] = []
         seals: list[tuple[int, int]] = []
         found: list[Violation] = []
-        claimed: dict[bytes, int] = {}  # replay key -> seq, for this pull
-        pulled: dict[int, bytes] = {}
-        taken = 0
+        accepted: list[PulledBlock] = []
         for block in blocks:
             h = block.header
             # Verify the header continues the replica.
@@ -223,7 +223,7 @@ class Replica:
                     f"block {h.number} [{h.start}, {h.end}) parent 0x{h.parent_hash.hex()[:12]} "
                     f"does not continue block {number - 1} ending at {start}"
                 )
-                if taken == 0:
+                if not accepted:
                     raise UpstreamError(why)
                 log.warning("%s", why)
                 break
@@ -233,18 +233,27 @@ class Replica:
             # Verify the records hash to the header's logRoot, and the header to blockHash.
             if grown.root() != h.log_root or h.block_hash != block.block_hash:
                 why = f"block {h.number}: records or header do not hash to the served logRoot/blockHash"
-                if taken == 0:
+                if not accepted:
                     raise UpstreamError(why)
                 log.warning("%s", why)
                 break
             tree = grown
-            found.extend(self._check(block, pulled, claimed))
+            accepted.append(block)
             entries.extend(
                 Entry(r, lh, m) for r, lh, m in zip(block.records, leaves, block.metas, strict=True)
             )
             seals.append((h.end, h.timestamp))
             number, parent, start = h.number + 1, block.block_hash, h.end
-            taken += 1
+        if accepted:
+            # docs/spec.md §8 rules 1-3, 4a and 5 over every record of the accepted blocks.
+            first = accepted[0].header.start
+            found = self.checker.check(
+                first,
+                [e.record for e in entries],
+                store.get_record(first - 1) if first > 0 else None,
+                store.get_record,
+                store.find_by_nonce,
+            )
         violations = self.violations + tuple(found)
         if entries or seals:
             store.commit(entries, seals, {VIOLATIONS_KEY: _dump(violations)}, check_seq=False)
@@ -255,44 +264,7 @@ class Replica:
         for v in found:
             log.warning("violation: rule %s at seq %d: %s", v.rule.name, v.seq, v.reason)
         self.violations = violations
-        return taken
-
-    def _check(
-        self,
-        block: PulledBlock,
-        pulled: dict[int, bytes],
-        claimed: dict[bytes, int],
-    ) -> list[Violation]:
-        """docs/spec.md §8 rules 1-3, 4a and 5 for each record of `block`."""
-        out: list[Violation] = []
-        sep = self.domain_separator
-        for seq, record in enumerate(block.records, block.header.start):
-            pulled[seq] = record
-            out.extend(check_record(record, seq, sep))
-            if seq > 0:
-                previous = pulled.get(seq - 1)
-                if previous is None:
-                    previous = self.store.get_record(seq - 1)
-                tt = check_adjacent(previous, record, seq)
-                if tt is not None:
-                    out.append(tt)
-            key = replay_key(record)
-            if key is None:
-                continue
-            earlier = claimed.get(key)
-            if earlier is None and record_word(record, Word.SUBMITTER) < _U160_LIMIT:
-                nonce = record_word(record, Word.NONCE)
-                if nonce < _U64_LIMIT:
-                    earlier = self.store.find_by_nonce(record_submitter(record), nonce)
-            if earlier is not None and earlier < seq:
-                earlier_record = pulled.get(earlier)
-                if earlier_record is None:
-                    earlier_record = self.store.get_record(earlier)
-                rp = check_replay(earlier_record, earlier, record, seq)
-                if rp is not None:
-                    out.append(rp)
-            claimed.setdefault(key, seq)
-        return out
+        return len(accepted)
 
 
 def _dump(violations: Sequence[Violation]) -> bytes:

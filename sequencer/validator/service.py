@@ -102,6 +102,7 @@ async def run_validator(
         timeout_s=config.upstream_timeout_s,
         user_agent=f"attest-validator/{l1.account.address}",
     )
+    replica: Replica | None = None
     try:
         metrics = ValidatorMetrics()
         replica = Replica(store, domain.separator)
@@ -157,6 +158,8 @@ async def run_validator(
             log.info("validator ready: port %d, replica size %d", port, replica.size)
             task_status.started(RunningValidator(port, watcher))
     finally:
+        if replica is not None:
+            replica.close()
         upstreams.close()
         store.close()
 
