@@ -22,6 +22,13 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
+| ``\\x03l``  | leaf hash 32, seq u64             | empty                                   |
+| ``\\x03u``  | submitter 20, seq u64 (unsigned)  | empty                                   |
+
+The two ``\\x03`` indexes came with schema 3: the leaf-hash index (what `attest_findByLeafHash`
+answers from; a leaf hash names one record, but a follower stores a fraudulent log as served,
+so the seq is part of the key, as in the digest index) and the submitter index of unsigned
+records (signed ones are found through the nonce index; unsigned nonces need not be unique).
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-SCHEMA_VERSION: Final[int] = 2
-"""2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``)."""
+SCHEMA_VERSION: Final[int] = 3
+"""2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``).
+3: the leaf-hash index (``\x03l``) and the submitter index of unsigned records (``\x03u``)."""
 
 RECORDS_PER_CHUNK: Final[int] = 16
 """Records per key. One key per record cost LevelDB ~6 µs of CPU per event (memtable, SST
@@ -56,6 +64,8 @@ SUBJECT_PREFIX: Final[bytes] = b"\x01s"
 NONCE_PREFIX: Final[bytes] = b"\x01o"
 STATE_PREFIX: Final[bytes] = b"\x01S"
 RECEIPT_PREFIX: Final[bytes] = b"\x01R"
+LEAF_PREFIX: Final[bytes] = b"\x03l"
+UNSIGNED_SUBMITTER_PREFIX: Final[bytes] = b"\x03u"
 
 ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     SCHEMA_KEY,
@@ -71,6 +81,8 @@ ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     NONCE_PREFIX,
     STATE_PREFIX,
     RECEIPT_PREFIX,
+    LEAF_PREFIX,
+    UNSIGNED_SUBMITTER_PREFIX,
 )
 
 
@@ -140,6 +152,23 @@ def subject_key(subject: bytes, seq: int) -> bytes:
 def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
     """`nonce_word` is the record's 32-byte ABI word 7, so the key needs no integer parsing."""
     return NONCE_PREFIX + submitter + nonce_word
+
+
+def leaf_prefix(leaf_hash: bytes) -> bytes:
+    return LEAF_PREFIX + leaf_hash
+
+
+def leaf_key(leaf_hash: bytes, seq: int) -> bytes:
+    return LEAF_PREFIX + leaf_hash + u64(seq)
+
+
+def unsigned_submitter_prefix(submitter: bytes) -> bytes:
+    return UNSIGNED_SUBMITTER_PREFIX + submitter
+
+
+def unsigned_submitter_key(submitter: bytes, seq: int) -> bytes:
+    """Key of the unsigned record `seq` whose submitter word (the token's address) is `submitter`."""
+    return UNSIGNED_SUBMITTER_PREFIX + submitter + u64(seq)
 
 
 def receipt_key(first_seq: int) -> bytes:

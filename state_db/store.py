@@ -523,8 +523,11 @@ class Store:
                 put(schema.meta_key(seq), entry.meta)
             put(schema.digest_key(record[_DIGEST], seq), b"")
             put(schema.subject_key(record[_SUBJECT], seq), b"")
+            put(schema.LEAF_PREFIX + entry.leaf_hash + seq_bytes, b"")
             if record[_V_BYTE] != 0:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
+            else:
+                put(schema.UNSIGNED_SUBMITTER_PREFIX + record[_SUBMITTER] + seq_bytes, b"")
             leaf_hashes.append(entry.leaf_hash)
 
         # Grow a copy of the tree, stopping at every block end to take that size's root.
@@ -844,6 +847,26 @@ class Store:
             raise InvalidFieldError("subject", f"must be 32 bytes, got {len(subject)}")
         return self._scan_index(schema.subject_prefix(subject), after, limit)
 
+    def find_by_leaf_hash(
+        self, leaf_hash: bytes, *, after: int = -1, limit: int = 100
+    ) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of records with this leaf hash: one in
+        an honest log (the record holds its seq), more only in a replica of a log that broke
+        docs/spec.md §8 rule 1, stored as served."""
+        if len(leaf_hash) != HASH_SIZE:
+            raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
+        return self._scan_index(schema.leaf_prefix(leaf_hash), after, limit)
+
+    def find_unsigned_by_submitter(
+        self, submitter: bytes, *, after: int = -1, limit: int = 100
+    ) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of the unsigned records whose submitter
+        is `submitter` (the address the sequencer bound to the bearer token that vouched for
+        them, docs/spec.md §3); signed records are found by `find_by_submitter`."""
+        if len(submitter) != 20:
+            raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
+        return self._scan_index(schema.unsigned_submitter_prefix(submitter), after, limit)
+
     def find_by_nonce(self, submitter: bytes, nonce: int) -> int | None:
         """Seq of the signed record of (submitter, nonce), or None."""
         if len(submitter) != 20:
@@ -861,7 +884,7 @@ class Store:
     ) -> list[tuple[int, int]]:
         """(nonce, seq) of the signed records of `submitter`, by ascending nonce, nonce >
         `after_nonce`, at most `limit`: a range scan of the (submitter, nonce) index (unsigned
-        records are not in it: their nonces need not be unique)."""
+        records are not in it, their nonces need not be unique: `find_unsigned_by_submitter`)."""
         if len(submitter) != 20:
             raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
         if not -1 <= after_nonce <= _U64_MAX:

@@ -76,3 +76,41 @@ def test_refuses_malformed_input(tmp_path: Path) -> None:
             store.find_by_submitter(ALICE, after_nonce=-2)
         assert store.find_by_submitter(ALICE, after_nonce=2**64 - 1) == []
         assert store.find_by_submitter(ALICE, limit=0) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([ALICE, BOB]), st.integers(0, 3), st.booleans()), max_size=40
+    ),
+    st.integers(1, 7),
+    st.integers(0, 40),
+)
+def test_unsigned_pages_match_a_dict(
+    tmp_path_factory: pytest.TempPathFactory,
+    plan: list[tuple[bytes, int, bool]],
+    limit: int,
+    split: int,
+) -> None:
+    """Unsigned records by their submitter (the token's address), by ascending seq; their
+    nonces repeat freely; signed ones are not listed here; two commits, reopened between."""
+    split = min(split, len(plan))
+    path = tmp_path_factory.mktemp("s") / "db"
+    with Store.open(path) as store:
+        store.commit(_entries(0, plan[:split]))
+    with Store.open(path) as store:
+        store.commit(_entries(split, plan[split:]))
+        for who in (ALICE, BOB):
+            want = [seq for seq, (w, _n, s) in enumerate(plan) if not s and w == who]
+            got: list[int] = []
+            after = -1
+            while True:
+                page = store.find_unsigned_by_submitter(who, after=after, limit=limit)
+                got += page
+                if len(page) < limit:
+                    break
+                after = page[-1]
+            assert got == want
+        assert store.find_unsigned_by_submitter(submitter_of(3)) == []
+        with pytest.raises(InvalidFieldError, match="submitter"):
+            store.find_unsigned_by_submitter(b"\x01" * 21)
