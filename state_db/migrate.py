@@ -31,7 +31,7 @@ from typing import Any, Final
 import plyvel
 
 from prover.errors import NotFoundError, StorageError, UsageError
-from prover.record import RECORD_SIZE, SUBMITTER_BYTES, V_OFFSET
+from prover.record import RECORD_SIZE
 from state_db import schema
 
 log = logging.getLogger(__name__)
@@ -190,54 +190,67 @@ _V2_HEAD_SIZE_BYTES: Final[int] = 8
 
 
 def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
-    """2 -> 3: index every record by its leaf hash (``\\x03l``) and every unsigned record by
-    its submitter (``\\x03u``). Leaf hashes are read from level 0 of the stored tree (what the
-    commit that wrote the record stored), records from their chunks, both in seq order."""
+    """2 -> 3: the leaf-hash index and the runs of unsigned records by submitter, exactly as
+    `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
+    are read from level 0 of the stored tree (what the commit that wrote each record stored),
+    records from their chunks, both in seq order."""
+    # Imported here: state_db.indexes is a leaf module, but keeps this module's imports light.
+    from state_db.indexes import EMPTY_LEAF_PARTIALS, Run, put_leaf_index, put_unsigned_runs
+
     head = db.get(schema.HEAD_KEY)
-    schema_value = db.get(schema.SCHEMA_KEY)
-    if head is None or len(head) < _V2_HEAD_SIZE_BYTES or schema_value is None:
+    if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
         raise StorageError("corrupt schema 2 store: no head")
     tree_size = int.from_bytes(head[:_V2_HEAD_SIZE_BYTES], "big")
-    bits = schema.decode_schema_value(schema_value)[1]
-    per_chunk = schema.RECORDS_PER_CHUNK
+    per_group = 1 << schema.LEAF_CHUNK_BITS
     leaves = db.iterator(
-        start=schema.node_chunk_key(0, 0),
-        stop=schema.node_chunk_key(1, 0),
-        include_key=False,
+        start=schema.node_chunk_key(0, 0), stop=schema.node_chunk_key(1, 0), include_key=False
     )
     records = db.iterator(prefix=schema.RECORD_PREFIX)
     seq = 0
-    hashes, at = b"", 0  # the current level-0 chunk, and the next leaf hash's offset in it
+    hashes, at = b"", 0  # the current level-0 node chunk, and the next leaf hash's offset in it
+    group_records: list[bytes] = []
+    group_leaves: list[bytes] = []
+    last: Run | None = None
+
+    def flush() -> None:
+        nonlocal last
+        first = seq - len(group_records)
+        put_leaf_index(batch.put, first, group_leaves, EMPTY_LEAF_PARTIALS)
+        last = put_unsigned_runs(batch.put, first, group_records, last)
+        group_records.clear()
+        group_leaves.clear()
+
     try:
         for key, chunk in records:
             # Verify the record chunks are 0, 1, 2, ... with whole records: the log a head covers.
-            if key != schema.record_chunk_key(seq // per_chunk) or len(chunk) % RECORD_SIZE:
+            if key != schema.record_chunk_key(seq // schema.RECORDS_PER_CHUNK) or (
+                len(chunk) % RECORD_SIZE
+            ):
                 raise StorageError(
                     f"corrupt schema 2 store: record chunk key {key.hex()} ({len(chunk)} bytes) "
-                    f"where chunk {seq // per_chunk} was expected"
+                    f"where chunk {seq // schema.RECORDS_PER_CHUNK} was expected"
                 )
             for offset in range(0, len(chunk), RECORD_SIZE):
                 if seq >= tree_size:
                     break
-                record = chunk[offset : offset + RECORD_SIZE]
                 if at + 32 > len(hashes):
                     hashes, at = next(leaves, b""), 0
                     if len(hashes) < 32 or len(hashes) % 32:
                         raise StorageError(f"corrupt schema 2 store: no leaf hash for record {seq}")
-                leaf = hashes[at : at + 32]
+                group_leaves.append(hashes[at : at + 32])
+                group_records.append(chunk[offset : offset + RECORD_SIZE])
                 at += 32
-                seq_bytes = schema.u64(seq)
-                batch.put(schema.LEAF_PREFIX + leaf + seq_bytes, b"")
-                if record[V_OFFSET] == 0:
-                    submitter = record[SUBMITTER_BYTES]
-                    batch.put(schema.UNSIGNED_SUBMITTER_PREFIX + submitter + seq_bytes, b"")
                 seq += 1
+                if seq % per_group == 0:
+                    flush()
+        if group_records:
+            flush()
     finally:
         leaves.close()
         records.close()
     if seq != tree_size:
         raise StorageError(f"corrupt schema 2 store: {seq} records under a head of {tree_size}")
-    log.info("migration 2 -> 3: %d records indexed by leaf hash (node chunk bits %d)", seq, bits)
+    log.info("migration 2 -> 3: %d records indexed by leaf hash and unsigned submitter", seq)
 
 
 MIGRATIONS: Mapping[int, Migration] = {

@@ -22,13 +22,24 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
-| ``\\x03l``  | leaf hash 32, seq u64             | empty                                   |
-| ``\\x03u``  | submitter 20, seq u64 (unsigned)  | empty                                   |
+| ``\\x03l``  | bucket u8, leaf chunk u64         | 10-byte entries, see below              |
+| ``\\x03u``  | submitter 20, first seq u64       | end seq u64                             |
 
-The two ``\\x03`` indexes came with schema 3: the leaf-hash index (what `attest_findByLeafHash`
-answers from; a leaf hash names one record, but a follower stores a fraudulent log as served,
-so the seq is part of the key, as in the digest index) and the submitter index of unsigned
-records (signed ones are found through the nonce index; unsigned nonces need not be unique).
+Schema 3 added two indexes, both packed so that ingest writes a few keys per group commit
+rather than one per record (one small key per record cost LevelDB 2-2.5 µs of CPU per event,
+about 13% of the sequencer's CPU per event; docs/benchmarks.md):
+
+* the **leaf-hash index** (`attest_findByLeafHash`): records are grouped into leaf chunks of
+  ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
+  of their leaf hash. Key (bucket, chunk) holds one entry per record of that chunk and bucket,
+  in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). A
+  lookup reads one bucket of every chunk (1/64 of the leaf hashes' prefixes, ~1.6 MB at 10M
+  records) and checks each candidate's full leaf hash against the tree; the last chunk's
+  values grow as records arrive (prefix-extensions, like the last record chunk);
+* the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
+  nonces need not be unique): maximal runs of consecutive seqs whose records are unsigned with
+  the same submitter (the token's address), keyed by their first seq, valued by their end; a
+  commit that continues the last run rewrites its key.
 """
 
 from __future__ import annotations
@@ -154,21 +165,36 @@ def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
     return NONCE_PREFIX + submitter + nonce_word
 
 
-def leaf_prefix(leaf_hash: bytes) -> bytes:
-    return LEAF_PREFIX + leaf_hash
+LEAF_CHUNK_BITS: Final[int] = 12
+"""Seqs per leaf chunk: 4096 (the entry's offset is a u16)."""
+LEAF_BUCKET_SHIFT: Final[int] = 2
+"""Bucket of a leaf hash: its first byte >> 2, so `LEAF_BUCKETS` = 64 buckets."""
+LEAF_BUCKETS: Final[int] = 256 >> LEAF_BUCKET_SHIFT
+LEAF_ENTRY_BYTES: Final[int] = 10
+LEAF_PREFIX_BYTES: Final[int] = 8
 
 
-def leaf_key(leaf_hash: bytes, seq: int) -> bytes:
-    return LEAF_PREFIX + leaf_hash + u64(seq)
+def leaf_bucket(leaf_hash: bytes) -> int:
+    return leaf_hash[0] >> LEAF_BUCKET_SHIFT
+
+
+def leaf_chunk_key(bucket: int, chunk: int) -> bytes:
+    """Entries (leaf hash[:8], u16 offset) of chunk `chunk`'s records in bucket `bucket`."""
+    return LEAF_PREFIX + bytes((bucket,)) + u64(chunk)
+
+
+def leaf_bucket_prefix(bucket: int) -> bytes:
+    return LEAF_PREFIX + bytes((bucket,))
 
 
 def unsigned_submitter_prefix(submitter: bytes) -> bytes:
     return UNSIGNED_SUBMITTER_PREFIX + submitter
 
 
-def unsigned_submitter_key(submitter: bytes, seq: int) -> bytes:
-    """Key of the unsigned record `seq` whose submitter word (the token's address) is `submitter`."""
-    return UNSIGNED_SUBMITTER_PREFIX + submitter + u64(seq)
+def unsigned_run_key(submitter: bytes, first_seq: int) -> bytes:
+    """Key of the run of unsigned records of `submitter` that starts at `first_seq`; its value
+    is the run's end (exclusive), u64."""
+    return UNSIGNED_SUBMITTER_PREFIX + submitter + u64(first_seq)
 
 
 def receipt_key(first_seq: int) -> bytes:

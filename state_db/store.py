@@ -31,6 +31,7 @@ readers change, is safe to share between threads (`_ChunkCache`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -65,6 +66,13 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
+from state_db.indexes import (
+    EMPTY_LEAF_PARTIALS,
+    Run,
+    leaf_candidates,
+    put_leaf_index,
+    put_unsigned_runs,
+)
 from state_db.migrate import schema_version_error
 from state_db.schema import RECORDS_PER_CHUNK
 
@@ -275,6 +283,10 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
+        # The schema 3 indexes' tails: the last leaf chunk's values by bucket, and the run of
+        # unsigned records that ends at the head (`state_db.indexes`).
+        self._leaf_partials: tuple[bytes, ...] = EMPTY_LEAF_PARTIALS
+        self._last_run: Run | None = None
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -361,7 +373,40 @@ class Store:
         record_partial = cls._load_record_partial(db, head.tree_size)
         store = cls(db, path, bits, head, partials, cls._count_checkpoints(db), record_partial)
         store._check_head_against_storage()
+        store._load_index_tails()
         return store
+
+    def _load_index_tails(self) -> None:
+        """Read the last leaf chunk's values and the last unsigned run, and check them against
+        the head (they were written in the same batches)."""
+        size = self._head.tree_size
+        chunk = size >> schema.LEAF_CHUNK_BITS
+        partials = tuple(
+            self._db.get(schema.leaf_chunk_key(b, chunk), b"") for b in range(schema.LEAF_BUCKETS)
+        )
+        entries = sum(len(v) for v in partials)
+        want = (size & ((1 << schema.LEAF_CHUNK_BITS) - 1)) * schema.LEAF_ENTRY_BYTES
+        if entries != want:
+            raise StorageError(
+                f"corrupt store: leaf chunk {chunk} holds {entries} bytes of entries, "
+                f"tree size {size} needs {want}"
+            )
+        self._leaf_partials = partials
+        if size == 0:
+            return
+        last = self.get_record(size - 1)
+        if last[_V_BYTE] != 0:
+            return
+        submitter = last[_SUBMITTER]
+        with self._db.iterator(
+            start=schema.unsigned_submitter_prefix(submitter),
+            stop=schema.unsigned_run_key(submitter, size),
+            reverse=True,
+        ) as it:
+            found = next(it, None)
+        if found is None or int.from_bytes(found[1], "big") != size:
+            raise StorageError(f"corrupt store: no run of unsigned records ends at {size}")
+        self._last_run = Run(submitter, int.from_bytes(found[0][-8:], "big"), size)
 
     @staticmethod
     def _load_partials(db: plyvel.DB, tree_size: int, bits: int) -> list[bytes]:
@@ -523,12 +568,11 @@ class Store:
                 put(schema.meta_key(seq), entry.meta)
             put(schema.digest_key(record[_DIGEST], seq), b"")
             put(schema.subject_key(record[_SUBJECT], seq), b"")
-            put(schema.LEAF_PREFIX + entry.leaf_hash + seq_bytes, b"")
             if record[_V_BYTE] != 0:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
-            else:
-                put(schema.UNSIGNED_SUBMITTER_PREFIX + record[_SUBMITTER] + seq_bytes, b"")
             leaf_hashes.append(entry.leaf_hash)
+        leaf_partials = put_leaf_index(put, first_seq, leaf_hashes, self._leaf_partials)
+        last_run = put_unsigned_runs(put, first_seq, [e.record for e in entries], self._last_run)
 
         # Grow a copy of the tree, stopping at every block end to take that size's root.
         tree = self._tree.copy()
@@ -585,6 +629,8 @@ class Store:
         self._tree = tree
         self._partials = partials
         self._record_partial = record_partial
+        self._leaf_partials = leaf_partials
+        self._last_run = last_run
         self._head = head
         log.debug(
             "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",
@@ -852,10 +898,35 @@ class Store:
     ) -> list[int]:
         """Seqs (ascending, > `after`, at most `limit`) of records with this leaf hash: one in
         an honest log (the record holds its seq), more only in a replica of a log that broke
-        docs/spec.md §8 rule 1, stored as served."""
+        docs/spec.md §8 rule 1, stored as served.
+
+        Reads one bucket of every leaf chunk from `after` on (`state_db.schema`: about 1/64 of
+        the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash against
+        level 0 of the tree."""
         if len(leaf_hash) != HASH_SIZE:
             raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
-        return self._scan_index(schema.leaf_prefix(leaf_hash), after, limit)
+        if not -1 <= after <= _U64_MAX:
+            raise InvalidFieldError("after", f"must be >= -1, got {after}")
+        if limit < 0:
+            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        size = self._head.tree_size
+        out: list[int] = []
+        if limit == 0 or after + 1 >= size:
+            return out
+        bucket = schema.leaf_bucket(leaf_hash)
+        last_chunk = (size - 1) >> schema.LEAF_CHUNK_BITS
+        with self._db.iterator(
+            start=schema.leaf_chunk_key(bucket, (after + 1) >> schema.LEAF_CHUNK_BITS),
+            stop=schema.leaf_chunk_key(bucket, last_chunk + 1),
+        ) as it:
+            for key, value in it:
+                chunk = int.from_bytes(key[-8:], "big")
+                for seq in sorted(leaf_candidates(value, leaf_hash, chunk)):
+                    if after < seq < size and self.get_leaf_hash(seq) == leaf_hash:
+                        out.append(seq)
+                        if len(out) == limit:
+                            return out
+        return out
 
     def find_unsigned_by_submitter(
         self, submitter: bytes, *, after: int = -1, limit: int = 100
@@ -865,7 +936,33 @@ class Store:
         them, docs/spec.md §3); signed records are found by `find_by_submitter`."""
         if len(submitter) != 20:
             raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
-        return self._scan_index(schema.unsigned_submitter_prefix(submitter), after, limit)
+        if not -1 <= after <= _U64_MAX:
+            raise InvalidFieldError("after", f"must be >= -1, got {after}")
+        if limit < 0:
+            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        size = self._head.tree_size
+        out: list[int] = []
+        if limit == 0 or after + 1 >= size:
+            return out
+        prefix = schema.unsigned_submitter_prefix(submitter)
+        # The run holding `after + 1`, if any, starts at or before it: one reverse seek.
+        with self._db.iterator(
+            start=prefix, stop=schema.unsigned_run_key(submitter, after + 2), reverse=True
+        ) as it:
+            runs = [next(it, None)]
+        with self._db.iterator(
+            start=schema.unsigned_run_key(submitter, after + 2),
+            stop=schema.unsigned_run_key(submitter, size),
+        ) as it:
+            for run in itertools.chain(runs, it):
+                if run is None:
+                    continue
+                first = max(int.from_bytes(run[0][-8:], "big"), after + 1)
+                end = min(int.from_bytes(run[1], "big"), size)
+                out.extend(range(first, min(end, first + limit - len(out))))
+                if len(out) >= limit:
+                    break
+        return out
 
     def find_by_nonce(self, submitter: bytes, nonce: int) -> int | None:
         """Seq of the signed record of (submitter, nonce), or None."""
