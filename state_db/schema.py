@@ -33,7 +33,7 @@ about 13% of the sequencer's CPU per event; docs/benchmarks.md):
   ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
   of their leaf hash. Key (bucket, chunk) holds one entry per record of that chunk and bucket,
   in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). A
-  lookup reads one bucket of every chunk (1/64 of the leaf hashes' prefixes, ~1.6 MB at 10M
+  lookup reads one bucket of every chunk (1/16 of the leaf hashes' prefixes, ~6 MB at 10M
   records) and checks each candidate's full leaf hash against the tree; the last chunk's
   values grow as records arrive (prefix-extensions, like the last record chunk);
 * the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
@@ -167,8 +167,8 @@ def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
 
 LEAF_CHUNK_BITS: Final[int] = 12
 """Seqs per leaf chunk: 4096 (the entry's offset is a u16)."""
-LEAF_BUCKET_SHIFT: Final[int] = 2
-"""Bucket of a leaf hash: its first byte >> 2, so `LEAF_BUCKETS` = 64 buckets."""
+LEAF_BUCKET_SHIFT: Final[int] = 4
+"""Bucket of a leaf hash: its first byte >> 4, so `LEAF_BUCKETS` = 16 buckets."""
 LEAF_BUCKETS: Final[int] = 256 >> LEAF_BUCKET_SHIFT
 LEAF_ENTRY_BYTES: Final[int] = 10
 LEAF_PREFIX_BYTES: Final[int] = 8

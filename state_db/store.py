@@ -900,7 +900,7 @@ class Store:
         an honest log (the record holds its seq), more only in a replica of a log that broke
         docs/spec.md §8 rule 1, stored as served.
 
-        Reads one bucket of every leaf chunk from `after` on (`state_db.schema`: about 1/64 of
+        Reads one bucket of every leaf chunk from `after` on (`state_db.schema`: about 1/16 of
         the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash against
         level 0 of the tree."""
         if len(leaf_hash) != HASH_SIZE:

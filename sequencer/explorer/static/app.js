@@ -148,8 +148,9 @@ document.getElementById('search-form').addEventListener('submit', (ev) => {
 
 // --- views -------------------------------------------------------------------------------------
 
-// Each view may register timers; they are cleared when the route changes.
+// Each view may register timers and streams; they are stopped when the route changes.
 let timers = [];
+let cleanups = [];
 function every(ms, fn) {
   const tick = () => { if (document.visibilityState === 'visible') fn(); };
   timers.push(setInterval(tick, ms));
@@ -203,11 +204,13 @@ async function viewDashboard() {
       h('section', {}, h('h2', {}, 'Latest blocks'), blocksBox),
       h('section', {}, h('h2', {}, 'Checkpoints'), cpBox)),
     l1Box, h('h2', {}, 'Followers seen'), followersBox);
+  const mode = h('span', { id: 'live-mode', class: 'muted' }, 'connecting…');
+  root.firstChild.append(' ', mode);
   main.replaceChildren(root);
 
-  async function poll() {
-    const d = await rpc('explorer_dashboard', lastMs);
-    samples = samples.concat(d.ingest.samples).slice(-600);
+  async function render(d) {
+    const fresh = d.ingest.samples.filter((x) => x[0] > lastMs);
+    samples = samples.concat(fresh).slice(-600);
     if (samples.length) lastMs = samples[samples.length - 1][0];
     const r = rates(samples.slice(-6));
     const rate = r.length ? r.reduce((a, x) => a + x[1], 0) / r.length : 0;
@@ -236,8 +239,34 @@ async function viewDashboard() {
       l1Now = await pollL1(l1Box).catch((e) => { l1Box.replaceChildren(h('h2', {}, 'L1'), errorBox(e)); return null; });
     }
   }
-  await poll().catch((e) => main.append(errorBox(e)));
-  every(POLL_MS, () => poll().catch(() => {}));
+  const poll = async () => render(await rpc('explorer_dashboard', lastMs));
+  function startPolling(why) {
+    mode.textContent = `· polling every ${POLL_MS / 1000} s (${why})`;
+    poll().catch((e) => main.append(errorBox(e)));
+    every(POLL_MS, () => poll().catch(() => {}));
+  }
+  if (typeof EventSource !== 'function') {
+    startPolling('no server-sent events in this browser');
+    return;
+  }
+  // The node pushes one snapshot a second to every open dashboard (GET /explorer/live); if it
+  // refuses the stream (too many open) or the stream fails for good, poll instead.
+  const source = new EventSource('/explorer/live');
+  cleanups.push(() => source.close());
+  let rendering = Promise.resolve();
+  source.addEventListener('dashboard', (ev) => {
+    mode.textContent = '· live (server-sent events)';
+    const d = JSON.parse(ev.data);
+    rendering = rendering.then(() => render(d)).catch(() => {});
+  });
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) {
+      source.close();
+      startPolling('the node refused a live stream');
+    } else {
+      mode.textContent = '· reconnecting…';
+    }
+  });
 }
 
 function card(label, value, id) {
@@ -591,6 +620,8 @@ const ROUTES = [
 async function route() {
   for (const t of timers) clearInterval(t);
   timers = [];
+  for (const c of cleanups) c();
+  cleanups = [];
   const hash = location.hash || '#/';
   for (const [re, view] of ROUTES) {
     const m = hash.match(re);

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -170,6 +171,70 @@ def test_dashboard_tree_size_grows_while_events_arrive(
     )
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert page.errors == []
+
+
+def _dashboard_polls(page: Any) -> list[str]:
+    """Record every explorer_dashboard call the page makes over JSON-RPC (polling)."""
+    calls: list[str] = []
+
+    def seen(request: Any) -> None:
+        body = request.post_data or ""
+        if request.method == "POST" and "explorer_dashboard" in body:
+            calls.append(body)
+
+    page.on("request", seen)
+    return calls
+
+
+def test_dashboard_updates_by_server_sent_events(browser: Any, devnet: DevnetProcess) -> None:
+    """The dashboard follows ingest through GET /explorer/live, without one JSON-RPC poll."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(30_000)
+    polls = _dashboard_polls(page)
+    page.goto(devnet.url + "/")
+    _until(page, lambda p: "server-sent events" in _text(p, "#live-mode"), "the live stream")
+    before = _tree_size(page)
+    with RpcClient(devnet.url, token="dev") as rpc:
+        rpc.call("attest_submitBatch", [unsigned(3000 + k) for k in range(25)])
+    _until(page, lambda p: _tree_size(p) >= before + 25, "the pushed tree size")
+    page.wait_for_selector("#chart polyline")
+    assert polls == [], f"the dashboard polled {len(polls)} times while its stream was open"
+    assert "server-sent events" in _text(page, "#live-mode")
+    page.close()
+
+
+def test_dashboard_falls_back_to_polling_when_the_stream_is_refused(
+    browser: Any, devnet: DevnetProcess
+) -> None:
+    """At the per-address cap of live streams the node answers 503; the page polls instead."""
+    parts = urlsplit(devnet.url)
+    held = []
+    try:
+        # Take every live stream 127.0.0.1 may hold (sequencer.explorer.live's per-address cap;
+        # other tests' pages may hold some already) until the node refuses one.
+        while True:
+            sock = socket.create_connection((parts.hostname or "", parts.port or 80))
+            held.append(sock)
+            sock.sendall(b"GET /explorer/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            status = sock.recv(64)
+            if status.startswith(b"HTTP/1.1 503"):
+                break
+            assert status.startswith(b"HTTP/1.1 200"), status
+            assert len(held) <= 8, "more live streams from one address than the cap"
+        page = browser.new_page(viewport=DESKTOP)
+        page.set_default_timeout(30_000)
+        polls = _dashboard_polls(page)
+        page.goto(devnet.url + "/")
+        _until(page, lambda p: "polling" in _text(p, "#live-mode"), "the fallback to polling")
+        before = _tree_size(page)
+        with RpcClient(devnet.url, token="dev") as rpc:
+            rpc.call("attest_submitBatch", [unsigned(4000 + k) for k in range(9)])
+        _until(page, lambda p: _tree_size(p) >= before + 9, "the polled tree size")
+        assert polls, "the refused dashboard did not poll"
+        page.close()
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_search_finds_an_event_by_digest_and_by_subject(
