@@ -483,6 +483,97 @@ def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
         page.close()
 
 
+def test_leaf_hash_search_and_unsigned_submitter_page(browser: Any, devnet: DevnetProcess) -> None:
+    with RpcClient(devnet.url) as rpc:
+        event = rpc.call("attest_getEvent", 6)
+    page = _open(browser, devnet.url + "/")
+    page.fill("#search-input", event["leafHash"])
+    page.press("#search-input", "Enter")
+    page.wait_for_selector("#by-leaf-hash a[href='#/event/6']")
+    assert page.query_selector("#by-subject") is None  # no event has it as its subject
+    # Unsigned events are listed under the token's address, signed ones under their signer.
+    page.goto(f"{devnet.url}/#/submitter/{event['submitter']}")
+    page.wait_for_selector("#by-submitter-unsigned a[href='#/event/6']")
+    assert page.query_selector("#by-submitter a[href='#/event/6']") is None
+    page.goto(f"{devnet.url}/#/search/0x{'00' * 32}")
+    page.wait_for_selector("#no-match")
+    assert page.errors == []
+
+
+def _attest(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def _status(page: Any) -> str:
+    page.wait_for_selector("#revocation-status[data-status]")
+    return str(page.get_attribute("#revocation-status", "data-status"))
+
+
+def test_event_page_shows_revoked_and_superseded(
+    browser: Any, devnet: DevnetProcess, shots: Path
+) -> None:
+    """`attest revoke` by the same token, then a newer version naming an older one: the event
+    pages say revoked / superseded, with links; a revocation by another submitter (Alice's
+    key naming the leaf hash) is not believed."""
+    subject = h32("model-under-audit")
+    with RpcClient(devnet.url, token="dev") as rpc:
+        chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
+
+        def submit(ev: dict[str, Any]) -> dict[str, Any]:
+            placed: dict[str, Any] = rpc.call("attest_submit", ev)
+            return placed
+
+        v1 = submit({"kind": "model_fingerprint", "subject": subject, "digest": h32("weights-1")})
+        v2 = submit({"kind": "model_fingerprint", "subject": subject, "digest": h32("weights-2")})
+        v3 = submit(
+            {
+                "kind": "model_fingerprint",
+                "subject": subject,
+                "digest": h32("weights-3"),
+                "meta": {"supersedes": v2["leafHash"], "version": 3},
+            }
+        )
+        # Alice (another submitter) claims to revoke v3: not hers to revoke.
+        forged = signed(
+            ALICE_KEY,
+            900,
+            chain_id=chain_id,
+            contract=devnet.contract,
+            kind="revocation",
+            digest=v3["leafHash"],
+        )
+        submit(forged)
+    revoke = ["revoke", "--seq", str(v1["seq"]), "--reason", "found biased"]
+    out = _attest(*revoke, "--token", "dev", "--rpc", devnet.url)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    page = _open(browser, f"{devnet.url}/#/event/{v1['seq']}")
+    assert _status(page) == "revoked"
+    assert "found biased" in _text(page, "#revoked-by")
+    page.wait_for_selector("#revoked-by a")
+    page.screenshot(path=str(shots / "event-revoked.png"), full_page=True)
+    page.goto(f"{devnet.url}/#/event/{v2['seq']}")
+    _until(
+        page,
+        lambda p: p.get_attribute("#revocation-status", "data-status") == "superseded",
+        "superseded",
+    )
+    page.wait_for_selector(f"#revoked-by a[href='#/event/{v3['seq']}']")
+    page.goto(f"{devnet.url}/#/event/{v3['seq']}")
+    _until(
+        page,
+        lambda p: p.get_attribute("#revocation-status", "data-status") == "none",
+        "not revoked",
+    )
+    assert page.errors == []
+
+
 @pytest.mark.slow
 def test_proven_fault_shows_the_checkpoint_reverted(
     browser: Any, tmp_path: Path, shots: Path
