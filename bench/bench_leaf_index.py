@@ -8,10 +8,16 @@ fresh LevelDB and reports the process CPU time (every thread: LevelDB's compacti
 counts) and wall time per record. Runs alternate before/after so that the shared machine's
 load falls on both alike; the medians and every run are printed as JSON.
 
+With ``--service``, the same alternation with whole sequencers: a fresh ``attest serve --dev
+--no-explorer`` of each tree (started from that tree's directory, so it runs that code) under
+`bench.bench_ingest`'s unsigned load at maximum rate (batches of 1,000, 4 connections): events/s
+and the server's CPU time per event (all its threads).
+
 Usage::
 
     git archive 6982aa2 | tar -x -C /tmp/before
     python -m bench.bench_leaf_index --before /tmp/before [--records 200000] [--rounds 5]
+    python -m bench.bench_leaf_index --before /tmp/before --service [--seconds 8] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -19,12 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
+
+from bench.bench_ingest import unsigned_bodies
+from bench.loadgen import run_load_subprocess
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -117,6 +129,87 @@ def run(
     }
 
 
+_READY = re.compile(r"listening on (http://\S+)")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (LevelDB's too), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_service_run(
+    tree: Path, data_dir: Path, seconds: float, bodies: list[bytes]
+) -> dict[str, Any]:
+    """`attest serve --dev --no-explorer` of `tree` (its own source, run from that directory)
+    under bench_ingest's unsigned load at maximum rate; server CPU and events/s."""
+    args = [sys.executable, "-m", "sequencer.cli", "--log-level", "WARNING", "serve"]
+    args += ["--data-dir", str(data_dir), "--rpc", "127.0.0.1:0", "--dev", "--no-explorer"]
+    proc = subprocess.Popen(args, cwd=tree, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = None
+        for line in proc.stdout:
+            if m := _READY.search(line):
+                url = m.group(1)
+                break
+        if url is None:
+            raise RuntimeError(f"attest serve from {tree} did not start")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        cpu0 = _cpu_s(proc.pid)
+        run = run_load_subprocess(
+            host,
+            int(port),
+            bodies,
+            connections=4,
+            duration_s=seconds,
+            headers=["Authorization: Bearer dev"],
+        )
+        used = _cpu_s(proc.pid) - cpu0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    if run["errors"]:
+        raise RuntimeError(f"load run had errors: {run['error_kinds']}")
+    events = run["ok"] * 1000
+    return {"eps": run["rps"] * 1000, "cpu_us": 1e6 * used / max(1, events)}
+
+
+def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str, Any]:
+    """Unsigned ingest at maximum rate into a fresh `attest serve` of each tree, alternating."""
+    bodies = unsigned_bodies(40, 1000)
+    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory(prefix="bench-leaf-service-") as tmp:
+        for i in range(rounds):
+            for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
+                tree = before if name == "before" else HERE
+                r = one_service_run(tree, Path(tmp) / f"{name}-{i}", seconds, bodies)
+                runs[name].append(r)
+                print(
+                    f"round {i + 1} {name:6s} {r['eps']:.0f} events/s, "
+                    f"server cpu {r['cpu_us']:.2f} us/event",
+                    file=sys.stderr,
+                )
+    med = {
+        name: {
+            "eps": statistics.median(r["eps"] for r in rs),
+            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
+        }
+        for name, rs in runs.items()
+    }
+    return {
+        "mode": "service",
+        "seconds": seconds,
+        "rounds": rounds,
+        "load_average": os.getloadavg(),
+        "median": med,
+        "cpu_change": med["after"]["cpu_us"] / med["before"]["cpu_us"] - 1,
+        "eps_change": med["after"]["eps"] / med["before"]["eps"] - 1,
+        "runs": runs,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", type=Path, required=True, help="source tree without the indexes")
@@ -126,8 +219,17 @@ def main() -> None:
     p.add_argument(
         "--signed-every", type=int, default=0, help="every Nth record signed (0: all unsigned)"
     )
+    p.add_argument(
+        "--service",
+        action="store_true",
+        help="whole `attest serve` processes under bench_ingest's load instead of Store.commit",
+    )
+    p.add_argument("--seconds", type=float, default=8.0, help="per service run")
     a = p.parse_args()
-    print(json.dumps(run(a.before, a.records, a.group, a.rounds, a.signed_every), indent=2))
+    if a.service:
+        print(json.dumps(run_service(a.before, a.seconds, a.rounds), indent=2))
+    else:
+        print(json.dumps(run(a.before, a.records, a.group, a.rounds, a.signed_every), indent=2))
 
 
 if __name__ == "__main__":
