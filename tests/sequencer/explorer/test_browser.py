@@ -614,7 +614,12 @@ def test_proven_fault_shows_the_checkpoint_reverted(
 
 def test_screenshots_are_committed() -> None:
     """The README shows them; `ATTEST_SCREENSHOTS=docs/explorer` regenerates them."""
-    for name in ("dashboard.png", "event-verified.png", "checkpoint-reverted.png"):
+    for name in (
+        "dashboard.png",
+        "event-verified.png",
+        "checkpoint-reverted.png",
+        "event-revoked.png",
+    ):
         path = ROOT / "docs" / "explorer" / name
         assert path.is_file() and path.stat().st_size > 10_000, path
         assert f"docs/explorer/{name}" in (ROOT / "README.md").read_text()
