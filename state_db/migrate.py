@@ -189,13 +189,17 @@ _V2_HEAD_SIZE_BYTES: Final[int] = 8
 """The head value starts with the tree size, u64 (`state_db.store.encode_head`)."""
 
 
+def _no_earlier_leaves(start: int, end: int) -> list[bytes]:
+    raise AssertionError(f"the migration reads no stored leaf hashes ([{start}, {end}))")
+
+
 def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     """2 -> 3: the leaf-hash index and the runs of unsigned records by submitter, exactly as
     `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
     are read from level 0 of the stored tree (what the commit that wrote each record stored),
     records from their chunks, both in seq order."""
     # Imported here: state_db.indexes is a leaf module, but keeps this module's imports light.
-    from state_db.indexes import EMPTY_LEAF_PARTIALS, Run, put_leaf_index, put_unsigned_runs
+    from state_db.indexes import Run, put_complete_leaf_chunks, put_unsigned_runs
 
     head = db.get(schema.HEAD_KEY)
     if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
@@ -215,8 +219,9 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     def flush() -> None:
         nonlocal last
         first = seq - len(group_records)
-        put_leaf_index(batch.put, first, group_leaves, EMPTY_LEAF_PARTIALS)
-        last = put_unsigned_runs(batch.put, first, group_records, last)
+        # Groups start at leaf chunk boundaries: nothing earlier is ever read back.
+        put_complete_leaf_chunks(batch.put, first, group_leaves, _no_earlier_leaves)
+        last = put_unsigned_runs(batch.put, first, b"".join(group_records), last)
         group_records.clear()
         group_leaves.clear()
 

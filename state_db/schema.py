@@ -25,17 +25,18 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x03l``  | bucket u8, leaf chunk u64         | 10-byte entries, see below              |
 | ``\\x03u``  | submitter 20, first seq u64       | end seq u64                             |
 
-Schema 3 added two indexes, both packed so that ingest writes a few keys per group commit
-rather than one per record (one small key per record cost LevelDB 2-2.5 µs of CPU per event,
-about 13% of the sequencer's CPU per event; docs/benchmarks.md):
+Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
+rather than one per record (one small key per record cost 2-2.5 µs of CPU per event, about
+15% of the sequencer's; docs/benchmarks.md §7):
 
 * the **leaf-hash index** (`attest_findByLeafHash`): records are grouped into leaf chunks of
   ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
   of their leaf hash. Key (bucket, chunk) holds one entry per record of that chunk and bucket,
-  in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). A
-  lookup reads one bucket of every chunk (1/16 of the leaf hashes' prefixes, ~6 MB at 10M
-  records) and checks each candidate's full leaf hash against the tree; the last chunk's
-  values grow as records arrive (prefix-extensions, like the last record chunk);
+  in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). The
+  commit that completes a chunk writes its values, once (they never change); the last,
+  incomplete chunk has none. A lookup reads one bucket of every complete chunk (1/16 of the
+  leaf hashes' prefixes, ~6 MB at 10M records), checks each candidate's whole leaf hash
+  against level 0 of the tree, and compares the incomplete chunk's leaf hashes directly;
 * the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
   nonces need not be unique): maximal runs of consecutive seqs whose records are unsigned with
   the same submitter (the token's address), keyed by their first seq, valued by their end; a

@@ -66,13 +66,7 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
-from state_db.indexes import (
-    EMPTY_LEAF_PARTIALS,
-    Run,
-    leaf_candidates,
-    put_leaf_index,
-    put_unsigned_runs,
-)
+from state_db.indexes import Run, leaf_candidates, put_complete_leaf_chunks, put_unsigned_runs
 from state_db.migrate import schema_version_error
 from state_db.schema import RECORDS_PER_CHUNK
 
@@ -283,9 +277,7 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
-        # The schema 3 indexes' tails: the last leaf chunk's values by bucket, and the run of
-        # unsigned records that ends at the head (`state_db.indexes`).
-        self._leaf_partials: tuple[bytes, ...] = EMPTY_LEAF_PARTIALS
+        # The run of unsigned records that ends at the head (`state_db.indexes`).
         self._last_run: Run | None = None
 
     # --- opening -----------------------------------------------------------------------------
@@ -377,21 +369,9 @@ class Store:
         return store
 
     def _load_index_tails(self) -> None:
-        """Read the last leaf chunk's values and the last unsigned run, and check them against
-        the head (they were written in the same batches)."""
+        """Read the run of unsigned records that ends at the head, and check it (it was
+        written in the same batch as the head)."""
         size = self._head.tree_size
-        chunk = size >> schema.LEAF_CHUNK_BITS
-        partials = tuple(
-            self._db.get(schema.leaf_chunk_key(b, chunk), b"") for b in range(schema.LEAF_BUCKETS)
-        )
-        entries = sum(len(v) for v in partials)
-        want = (size & ((1 << schema.LEAF_CHUNK_BITS) - 1)) * schema.LEAF_ENTRY_BYTES
-        if entries != want:
-            raise StorageError(
-                f"corrupt store: leaf chunk {chunk} holds {entries} bytes of entries, "
-                f"tree size {size} needs {want}"
-            )
-        self._leaf_partials = partials
         if size == 0:
             return
         last = self.get_record(size - 1)
@@ -571,8 +551,9 @@ class Store:
             if record[_V_BYTE] != 0:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
             leaf_hashes.append(entry.leaf_hash)
-        leaf_partials = put_leaf_index(put, first_seq, leaf_hashes, self._leaf_partials)
-        last_run = put_unsigned_runs(put, first_seq, [e.record for e in entries], self._last_run)
+        put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._read_leaves)
+        joined = b"".join([e.record for e in entries])
+        last_run = put_unsigned_runs(put, first_seq, joined, self._last_run)
 
         # Grow a copy of the tree, stopping at every block end to take that size's root.
         tree = self._tree.copy()
@@ -607,7 +588,7 @@ class Store:
                 put,
                 schema.record_chunk_key,
                 first_seq // RECORDS_PER_CHUNK,
-                record_partial + b"".join(e.record for e in entries),
+                record_partial + joined,
                 RECORDS_PER_CHUNK * RECORD_SIZE,
             )
         root = tree.root()
@@ -629,7 +610,6 @@ class Store:
         self._tree = tree
         self._partials = partials
         self._record_partial = record_partial
-        self._leaf_partials = leaf_partials
         self._last_run = last_run
         self._head = head
         log.debug(
@@ -900,9 +880,9 @@ class Store:
         an honest log (the record holds its seq), more only in a replica of a log that broke
         docs/spec.md §8 rule 1, stored as served.
 
-        Reads one bucket of every leaf chunk from `after` on (`state_db.schema`: about 1/16 of
-        the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash against
-        level 0 of the tree."""
+        Reads one bucket of every complete leaf chunk from `after` on (`state_db.schema`: about
+        1/16 of the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash
+        against level 0 of the tree, then the leaf hashes of the last, incomplete chunk."""
         if len(leaf_hash) != HASH_SIZE:
             raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
         if not -1 <= after <= _U64_MAX:
@@ -914,19 +894,30 @@ class Store:
         if limit == 0 or after + 1 >= size:
             return out
         bucket = schema.leaf_bucket(leaf_hash)
-        last_chunk = (size - 1) >> schema.LEAF_CHUNK_BITS
+        complete = size >> schema.LEAF_CHUNK_BITS  # chunks below this one have index values
         with self._db.iterator(
             start=schema.leaf_chunk_key(bucket, (after + 1) >> schema.LEAF_CHUNK_BITS),
-            stop=schema.leaf_chunk_key(bucket, last_chunk + 1),
+            stop=schema.leaf_chunk_key(bucket, complete),
         ) as it:
             for key, value in it:
                 chunk = int.from_bytes(key[-8:], "big")
-                for seq in sorted(leaf_candidates(value, leaf_hash, chunk)):
+                for seq in leaf_candidates(value, leaf_hash, chunk):
                     if after < seq < size and self.get_leaf_hash(seq) == leaf_hash:
                         out.append(seq)
                         if len(out) == limit:
                             return out
+        # The last, incomplete chunk is not indexed yet: compare its leaf hashes directly.
+        start = max(after + 1, complete << schema.LEAF_CHUNK_BITS)
+        for seq, leaf in enumerate(self._read_leaves(start, size), start):
+            if leaf == leaf_hash:
+                out.append(seq)
+                if len(out) == limit:
+                    break
         return out
+
+    def _read_leaves(self, start: int, end: int) -> list[Hash32]:
+        """Leaf hashes of seqs [start, end) from level 0 of the stored tree."""
+        return self.read_nodes([(0, seq) for seq in range(start, end)])
 
     def find_unsigned_by_submitter(
         self, submitter: bytes, *, after: int = -1, limit: int = 100

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plyvel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
+from state_db import schema
 from state_db.store import Entry, Store
 from tests.state_db.records import digest_of, make_record, subject_of, submitter_of
 
@@ -114,3 +116,28 @@ def test_unsigned_pages_match_a_dict(
         assert store.find_unsigned_by_submitter(submitter_of(3)) == []
         with pytest.raises(InvalidFieldError, match="submitter"):
             store.find_unsigned_by_submitter(b"\x01" * 21)
+
+
+def test_one_token_across_commits_is_one_run(tmp_path: Path) -> None:
+    """Commits all unsigned from one token (the common case, decided without a loop over
+    records) extend one run, across a reopen; a signed record ends it, another token too."""
+    path = tmp_path / "db"
+    plan = [(ALICE, 0, False)] * 10
+    with Store.open(path) as store:
+        store.commit(_entries(0, plan[:4]))
+        store.commit(_entries(4, plan[4:]))
+    with Store.open(path) as store:
+        store.commit(_entries(10, [(ALICE, 0, False)] * 5 + [(ALICE, 1, True), (BOB, 0, False)]))
+        store.commit(_entries(17, [(ALICE, 0, False)] * 3))
+        assert store.find_unsigned_by_submitter(ALICE) == [*range(15), 17, 18, 19]
+        assert store.find_unsigned_by_submitter(ALICE, after=13, limit=3) == [14, 17, 18]
+        assert store.find_unsigned_by_submitter(BOB) == [16]
+    db = plyvel.DB(str(path))
+    try:
+        runs = {
+            int.from_bytes(k[-8:], "big"): int.from_bytes(v, "big")
+            for k, v in db.iterator(prefix=schema.unsigned_submitter_prefix(ALICE))
+        }
+    finally:
+        db.close()
+    assert runs == {0: 15, 17: 20}

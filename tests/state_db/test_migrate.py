@@ -299,8 +299,10 @@ def test_schema2_store_gets_its_indexes_in_bounded_batches(
     level-0 nodes; with a tiny batch limit it writes many batches, and the result is the
     same store the current code writes (key for key)."""
     path = tmp_path / "log"
-    write_store(path)
+    size = 2 * (1 << schema.LEAF_CHUNK_BITS) + 37  # two complete leaf chunks, and a tail
+    write_store(path, size)
     want = snapshot(path)
+    assert sum(k.startswith(schema.LEAF_PREFIX) for k in want) == 2 * schema.LEAF_BUCKETS
     write_as_schema2(path)
     assert current_schema_version(path) == 2
     with pytest.raises(MigrationNeededError):
@@ -319,7 +321,7 @@ def test_schema2_store_gets_its_indexes_in_bounded_batches(
     assert max(written) > 100  # many batches were written before the last one
     assert snapshot(path) == want
     with Store.open(path) as store:
-        check_contents(store)
+        check_contents(store, size)
 
 
 def test_a_crash_inside_an_additive_step_keeps_schema2_and_a_rerun_finishes(

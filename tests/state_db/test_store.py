@@ -276,7 +276,7 @@ def test_a_lying_leaf_index_entry_is_not_believed(tmp_path: Path) -> None:
     """An index entry whose 8-byte prefix matches but whose record's leaf hash differs (a
     prefix collision, or a damaged value) is checked against the tree and dropped."""
     path = tmp_path / "s"
-    written = entries(0, 300)
+    written = entries(0, (1 << schema.LEAF_CHUNK_BITS) + 3)  # chunk 0 is complete: indexed
     with Store.open(path) as store:
         store.commit(written)
     target = written[3].leaf_hash
