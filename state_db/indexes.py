@@ -16,31 +16,31 @@ _PREFIX: Final[int] = schema.LEAF_PREFIX_BYTES
 SUBMITTER_LEN: Final[int] = 20
 
 Put = Callable[[bytes, bytes], None]
-ReadLeaves = Callable[[int, int], Sequence[bytes]]
-"""``read(start, end)``: the stored leaf hashes of seqs [start, end) (level 0 of the tree)."""
 
 
 def put_complete_leaf_chunks(
-    put: Put, first_seq: int, leaf_hashes: Sequence[bytes], read_stored: ReadLeaves
-) -> None:
+    put: Put, first_seq: int, leaf_hashes: Sequence[bytes], tail: Sequence[bytes]
+) -> list[bytes]:
     """Put the leaf-index values of every leaf chunk that appending `leaf_hashes` at
     `first_seq` completes, each value once and whole (a chunk's values never change again;
-    the last, incomplete chunk has none: lookups scan its leaf hashes in the tree). The part
-    of a chunk written by earlier commits is read back with `read_stored`."""
-    end = first_seq + len(leaf_hashes)
-    for chunk in range(first_seq >> schema.LEAF_CHUNK_BITS, end >> schema.LEAF_CHUNK_BITS):
-        start = chunk << schema.LEAF_CHUNK_BITS
-        stop = start + _MASK + 1
-        if start < first_seq:
-            leaves = [*read_stored(start, first_seq), *leaf_hashes[: stop - first_seq]]
-        else:
-            leaves = list(leaf_hashes[start - first_seq : stop - first_seq])
+    the last, incomplete chunk has none: lookups compare its leaf hashes directly). `tail`
+    holds the leaf hashes of the incomplete chunk before `first_seq` (those of seqs
+    ``[first_seq & ~mask, first_seq)``); returns the tail after the append."""
+    if len(tail) != first_seq & _MASK:
+        raise AssertionError(f"leaf tail of {len(tail)} hashes at seq {first_seq}")
+    leaves = [*tail, *leaf_hashes]
+    chunk = first_seq >> schema.LEAF_CHUNK_BITS
+    size = _MASK + 1
+    while len(leaves) >= size:
         lists: list[list[bytes]] = [[] for _ in range(schema.LEAF_BUCKETS)]
-        for leaf, offset in zip(leaves, _OFFSETS, strict=True):
+        for leaf, offset in zip(leaves[:size], _OFFSETS, strict=True):
             lists[leaf[0] >> _SHIFT].append(leaf[:_PREFIX] + offset)
         for bucket, entries in enumerate(lists):
             if entries:
                 put(schema.leaf_chunk_key(bucket, chunk), b"".join(entries))
+        leaves = leaves[size:]
+        chunk += 1
+    return leaves
 
 
 def leaf_candidates(value: bytes, leaf_hash: bytes, chunk: int) -> list[int]:

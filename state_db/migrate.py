@@ -189,10 +189,6 @@ _V2_HEAD_SIZE_BYTES: Final[int] = 8
 """The head value starts with the tree size, u64 (`state_db.store.encode_head`)."""
 
 
-def _no_earlier_leaves(start: int, end: int) -> list[bytes]:
-    raise AssertionError(f"the migration reads no stored leaf hashes ([{start}, {end}))")
-
-
 def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     """2 -> 3: the leaf-hash index and the runs of unsigned records by submitter, exactly as
     `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
@@ -219,8 +215,8 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     def flush() -> None:
         nonlocal last
         first = seq - len(group_records)
-        # Groups start at leaf chunk boundaries: nothing earlier is ever read back.
-        put_complete_leaf_chunks(batch.put, first, group_leaves, _no_earlier_leaves)
+        # Groups start at leaf chunk boundaries: no earlier leaf hash is part of their chunk.
+        put_complete_leaf_chunks(batch.put, first, group_leaves, [])
         last = put_unsigned_runs(batch.put, first, b"".join(group_records), last)
         group_records.clear()
         group_leaves.clear()

@@ -277,8 +277,10 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
-        # The run of unsigned records that ends at the head (`state_db.indexes`).
+        # The schema 3 indexes' tails (`state_db.indexes`): the run of unsigned records that
+        # ends at the head, and the leaf hashes of the last, incomplete leaf chunk.
         self._last_run: Run | None = None
+        self._leaf_tail: list[bytes] = []
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -369,9 +371,10 @@ class Store:
         return store
 
     def _load_index_tails(self) -> None:
-        """Read the run of unsigned records that ends at the head, and check it (it was
-        written in the same batch as the head)."""
+        """Read the leaf hashes of the incomplete leaf chunk, and the run of unsigned records
+        that ends at the head (checked: it was written in the same batch as the head)."""
         size = self._head.tree_size
+        self._leaf_tail = list(self._read_leaves(size & ~((1 << schema.LEAF_CHUNK_BITS) - 1), size))
         if size == 0:
             return
         last = self.get_record(size - 1)
@@ -551,7 +554,7 @@ class Store:
             if record[_V_BYTE] != 0:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
             leaf_hashes.append(entry.leaf_hash)
-        put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._read_leaves)
+        leaf_tail = put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._leaf_tail)
         joined = b"".join([e.record for e in entries])
         last_run = put_unsigned_runs(put, first_seq, joined, self._last_run)
 
@@ -611,6 +614,7 @@ class Store:
         self._partials = partials
         self._record_partial = record_partial
         self._last_run = last_run
+        self._leaf_tail = leaf_tail
         self._head = head
         log.debug(
             "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",

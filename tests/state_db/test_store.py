@@ -243,9 +243,10 @@ def test_reopening_a_large_store_reads_o_log_n_keys(
     # Restart does not replay the log: it reads the schema key, the head, at most one partial
     # node chunk and one frontier chunk per level, the last record chunk, the last checkpoint
     # key and the last block (bench/bench_restart.py measures the time this takes), plus
-    # the last leaf chunk's bucket values and the last unsigned run (a constant). A replay
+    # the leaf hashes of the last leaf chunk (16 node chunks) and the last unsigned run. A replay
     # would read all n / 16 record chunks.
-    bound = 2 * n.bit_length() + 6 + schema.LEAF_BUCKETS
+    tail_chunks = (1 << schema.LEAF_CHUNK_BITS) >> schema.DEFAULT_NODE_CHUNK_BITS
+    bound = 2 * n.bit_length() + 6 + tail_chunks
     assert reads <= bound, f"reopen read {reads} keys at tree size {n}"
 
 
