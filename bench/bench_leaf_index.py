@@ -18,6 +18,10 @@ Usage::
     git archive 6982aa2 | tar -x -C /tmp/before
     python -m bench.bench_leaf_index --before /tmp/before [--records 200000] [--rounds 5]
     python -m bench.bench_leaf_index --before /tmp/before --service [--seconds 8] [--rounds 4]
+    python -m bench.bench_leaf_index --lookup [--records 1000000]
+
+``--lookup`` times the search itself: `find_by_leaf_hash` on a store of ``--records`` built
+by this tree (it reads 1/16 of the complete chunks' index entries, so it grows linearly).
 """
 
 from __future__ import annotations
@@ -210,9 +214,58 @@ def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str
     }
 
 
+def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> dict[str, Any]:
+    """Build a store of `records` with this tree's `Store.commit` (groups of 1,000, every
+    third record signed), then time `find_by_leaf_hash` for random records, for a hash of no
+    record, and `find_unsigned_by_submitter` pages: the server time of the explorer's search."""
+    import random
+    import time
+
+    from bench.bench_store import synthetic_entries
+    from state_db.store import Store
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="bench-leaf-lookup-") as tmp:
+        store = Store.open(Path(tmp) / "db")
+        try:
+            started = time.perf_counter()
+            for start in range(0, records, 50_000):
+                entries = synthetic_entries(start, min(records, start + 50_000))
+                for i in range(0, len(entries), 1000):
+                    store.commit(entries[i : i + 1000])
+            build_s = time.perf_counter() - started
+            found_ms: list[float] = []
+            for _ in range(lookups):
+                seq = rng.randrange(records)
+                leaf = store.get_leaf_hash(seq)
+                t0 = time.perf_counter()
+                got = store.find_by_leaf_hash(leaf)
+                found_ms.append(1000 * (time.perf_counter() - t0))
+                if got != [seq]:
+                    raise AssertionError(f"leaf hash of {seq} found at {got}")
+            t0 = time.perf_counter()
+            if store.find_by_leaf_hash(b"\x5a" * 32) != []:
+                raise AssertionError("a hash of no record was found")
+            absent_ms = 1000 * (time.perf_counter() - t0)
+        finally:
+            store.close()
+    found_ms.sort()
+    return {
+        "mode": "lookup",
+        "records": records,
+        "build_s": build_s,
+        "lookups": lookups,
+        "found_p50_ms": found_ms[len(found_ms) // 2],
+        "found_p99_ms": found_ms[int(len(found_ms) * 0.99)],
+        "found_max_ms": found_ms[-1],
+        "absent_ms": absent_ms,
+        "load_average": os.getloadavg(),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--before", type=Path, required=True, help="source tree without the indexes")
+    p.add_argument("--before", type=Path, help="source tree without the indexes")
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--group", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
@@ -225,7 +278,17 @@ def main() -> None:
         help="whole `attest serve` processes under bench_ingest's load instead of Store.commit",
     )
     p.add_argument("--seconds", type=float, default=8.0, help="per service run")
+    p.add_argument(
+        "--lookup",
+        action="store_true",
+        help="time find_by_leaf_hash on a store of --records built by this tree (no --before)",
+    )
     a = p.parse_args()
+    if a.lookup:
+        print(json.dumps(run_lookup(a.records), indent=2))
+        return
+    if a.before is None:
+        p.error("--before is required (a source tree without the indexes)")
     if a.service:
         print(json.dumps(run_service(a.before, a.seconds, a.rounds), indent=2))
     else:
