@@ -455,6 +455,14 @@ def test_a_validator_serves_the_same_explorer_from_its_replica(
     browser: Any, devnet: DevnetProcess
 ) -> None:
     assert devnet.validator_url is not None
+    # Its replica has the same indexes: a leaf-hash search answers as the sequencer's does.
+    with RpcClient(devnet.url) as seq_rpc, RpcClient(devnet.validator_url) as val_rpc:
+        leaf = seq_rpc.call("attest_getEvent", 13)["leafHash"]
+        found = wait_for(
+            lambda: val_rpc.call("attest_findByLeafHash", leaf)["seqs"] or None,
+            what="the validator to replicate event 13",
+        )
+        assert found == seq_rpc.call("attest_findByLeafHash", leaf)["seqs"] == [13]
     page = _open(browser, f"{devnet.validator_url}/#/event/13")
     verdict = _verdict(page)
     assert verdict["ok"] == "true", verdict
