@@ -30,7 +30,11 @@ Failure policy, per connection:
 * no new request within `idle_timeout_s` -> close silently (RFC 9112 §9.8 allows it);
 * a handler exception -> logged with its traceback, 500 with a generic JSON body; the server and
   the connection keep serving;
-* a response the client does not read within `write_timeout_s` -> close.
+* a response the client does not read within `write_timeout_s` -> close;
+* a streamed answer (`Response.stream`, server-sent events): no Content-Length, the connection
+  closes when the stream ends; its socket's send buffer is cut to `STREAM_SEND_BUFFER` and a
+  write blocked for `STREAM_WRITE_TIMEOUT_S` closes it, so a client that stops reading holds a
+  bounded amount of memory for a bounded time.
 
 Why hand-rolled rather than h11: measured with `python -m bench.bench_http` (tiny JSON-RPC
 calls, keep-alive, server CPU time per request, which unlike requests/s does not depend on

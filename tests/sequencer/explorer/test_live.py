@@ -19,6 +19,7 @@ from prover.eip712 import Domain
 from sequencer.devnet.process import SequencerProcess
 from sequencer.explorer.api import install
 from sequencer.explorer.live import MAX_STREAMS_PER_ADDRESS
+from sequencer.rpc import http_server
 from sequencer.rpc.client import RpcClient
 from sequencer.rpc.http_server import HttpLimits, serve_http
 from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler
@@ -219,3 +220,56 @@ async def test_a_quiet_stream_gets_heartbeats_and_the_caps_hold(tmp_path: Path) 
             for s in (second, refused, third, over, again):
                 await s.aclose()
             nursery.cancel_scope.cancel()
+
+
+async def test_a_client_that_stops_reading_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream whose client never reads fills its (cut) send buffer; once a write has been
+    blocked for the stream write timeout the server drops it and gives its slot back, while
+    a reading stream next to it keeps receiving every snapshot."""
+    monkeypatch.setattr(http_server, "STREAM_WRITE_TIMEOUT_S", 1.0)
+    with Store.open(tmp_path / "db") as store:
+        dispatcher = Dispatcher()
+        explorer = install(dispatcher, ReadApi(store, Domain(31337, bytes(20)), bytes(20)), "x")
+        feed = explorer.live
+        handler = make_http_handler(dispatcher, extra_routes=explorer.routes)
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(
+                lambda task_status: serve_http(
+                    handler, "127.0.0.1", 0, limits=HttpLimits(), task_status=task_status
+                )
+            )
+            stuck = trio.socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            await stuck.connect(("127.0.0.1", port))
+            await stuck.send(REQUEST)  # and never a recv
+            reader = await trio.open_tcp_stream("127.0.0.1", port)
+            await reader.send_all(REQUEST)
+            received = 0
+
+            async def read_all() -> None:
+                nonlocal received
+                while chunk := await reader.receive_some(65536):
+                    received += chunk.count(b"event: dashboard")
+
+            nursery.start_soon(read_all)
+            with trio.fail_after(30):
+                while feed.streams < 2:  # noqa: ASYNC110 (the feed has no event for this)
+                    await trio.sleep(0.01)
+                published = 0
+                # Snapshots as fast as the loop allows, until the stuck stream is dropped.
+                while feed.streams == 2:
+                    await feed.publish()
+                    published += 1
+                    await trio.sleep(0.002)
+            assert feed.streams == 1
+            # It had filled its send buffer before it was dropped (more was offered than fits).
+            assert published * len(feed.message) > http_server.STREAM_SEND_BUFFER
+            await feed.publish()
+            with trio.fail_after(5):
+                while received < published:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        stuck.close()
+        await reader.aclose()
