@@ -554,7 +554,11 @@ class Store:
             if record[_V_BYTE] != 0:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
             leaf_hashes.append(entry.leaf_hash)
-        leaf_tail = put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._leaf_tail)
+        # The leaf-index values of any chunk this commit completes; a commit that completes
+        # none (most) just extends the tail in place once written, without copying it.
+        leaf_tail: list[bytes] | None = None
+        if new_size >> schema.LEAF_CHUNK_BITS != first_seq >> schema.LEAF_CHUNK_BITS:
+            leaf_tail = put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._leaf_tail)
         joined = b"".join([e.record for e in entries])
         last_run = put_unsigned_runs(put, first_seq, joined, self._last_run)
 
@@ -614,7 +618,10 @@ class Store:
         self._partials = partials
         self._record_partial = record_partial
         self._last_run = last_run
-        self._leaf_tail = leaf_tail
+        if leaf_tail is None:
+            self._leaf_tail.extend(leaf_hashes)
+        else:
+            self._leaf_tail = leaf_tail
         self._head = head
         log.debug(
             "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",
