@@ -3,8 +3,8 @@ them, shared by `Store.commit` and the 2 -> 3 migration so that both write the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 
 from prover.record import RECORD_SIZE, SUBMITTER_BYTES, V_OFFSET
 from state_db import schema
@@ -56,63 +56,59 @@ def leaf_candidates(value: bytes, leaf_hash: bytes, chunk: int) -> list[int]:
     return out
 
 
-class Run(NamedTuple):
-    """The last run of unsigned records of one submitter: seqs [first, end)."""
-
-    submitter: bytes
-    first: int
-    end: int
+_ALL_OFFSETS: Final[bytes] = b"".join(_OFFSETS)
+"""The u16 offsets 0, 1, ... of a window, concatenated: a run of them is one slice."""
 
 
-def put_unsigned_runs(put: Put, first_seq: int, joined: bytes, last: Run | None) -> Run | None:
-    """Put the runs of unsigned records among `joined` (the 352-byte records appended at
-    `first_seq`, concatenated). `last` is the run ending at `first_seq` (None if the record
-    before is signed or there is none), which a first record of the same submitter extends
-    (its key is put again, with the new end). Returns the run ending at the new size, or None.
+def put_unsigned_windows(
+    put: Put, first_seq: int, joined: bytes, tail: Mapping[bytes, bytes]
+) -> tuple[bool, dict[bytes, bytes]]:
+    """Put the submitter-index values that appending `joined` (352-byte records, concatenated)
+    at `first_seq` changes. `tail` holds the values of the window of `first_seq`, by submitter.
+    Returns (whether the new size is in another window, the new size's window values this
+    commit wrote): the caller's tail becomes that dict when the window changed, else is
+    updated with it.
 
     The common commits cost no loop over records: the v bytes and each byte of the submitters
     are read as strided slices (one C call each), so a commit all signed, or all unsigned from
-    one token, is decided in ~20 slices; only a mixed commit walks its records."""
+    one token, is decided in about 20 slices and its offsets are one slice per window."""
     n = len(joined) // RECORD_SIZE
-    if n == 0:
-        return last
+    end = first_seq + n
+    bits = schema.LEAF_CHUNK_BITS
+    first_window, end_window = first_seq >> bits, end >> bits
+    pieces: dict[tuple[int, bytes], list[bytes]] = {}
     v_bytes = joined[V_OFFSET::RECORD_SIZE]
     unsigned = v_bytes.count(0)
-    if unsigned == 0:
-        return None  # all signed: `last` (if any) already ends at first_seq, as stored
-    if unsigned == n:
-        first_who = joined[SUBMITTER_BYTES]
-        start = SUBMITTER_BYTES.start
-        if all(
-            joined[start + k :: RECORD_SIZE] == first_who[k : k + 1] * n
+    start = SUBMITTER_BYTES.start
+    if (
+        unsigned == n
+        and n
+        and all(
+            joined[start + k :: RECORD_SIZE] == joined[start + k : start + k + 1] * n
             for k in range(SUBMITTER_LEN)
-        ):
-            # One run: all unsigned, one submitter.
-            if last is not None and last.end == first_seq and last.submitter == first_who:
-                run = Run(first_who, last.first, first_seq + n)
-            else:
-                run = Run(first_who, first_seq, first_seq + n)
-            put(schema.unsigned_run_key(run.submitter, run.first), schema.u64(run.end))
-            return run
-    who_run: bytes | None = None
-    first = end = 0
-    if last is not None and last.end == first_seq:
-        who_run, first, end = last.submitter, last.first, last.end
-    for i in range(n):
-        seq = first_seq + i
-        if v_bytes[i] == 0:
-            at = i * RECORD_SIZE + SUBMITTER_BYTES.start
-            who = joined[at : at + SUBMITTER_LEN]
-            if who == who_run:
-                end = seq + 1
-            else:
-                if who_run is not None:
-                    put(schema.unsigned_run_key(who_run, first), schema.u64(end))
-                who_run, first, end = who, seq, seq + 1
-        elif who_run is not None:
-            put(schema.unsigned_run_key(who_run, first), schema.u64(end))
-            who_run = None
-    if who_run is None:
-        return None
-    put(schema.unsigned_run_key(who_run, first), schema.u64(end))
-    return Run(who_run, first, end)
+        )
+    ):
+        who = joined[SUBMITTER_BYTES]
+        for window in range(first_window, ((end - 1) >> bits) + 1):
+            a = max(first_seq, window << bits) & _MASK
+            b = min(end, (window + 1) << bits) - (window << bits)
+            pieces[(window, who)] = [_ALL_OFFSETS[2 * a : 2 * b]]
+    elif unsigned:
+        for i in range(n):
+            if v_bytes[i] == 0:
+                seq = first_seq + i
+                at = i * RECORD_SIZE + start
+                key = (seq >> bits, joined[at : at + SUBMITTER_LEN])
+                got = pieces.get(key)
+                if got is None:
+                    pieces[key] = [_OFFSETS[seq & _MASK]]
+                else:
+                    got.append(_OFFSETS[seq & _MASK])
+    written: dict[bytes, bytes] = {}
+    for (window, who), parts in pieces.items():
+        base = tail.get(who, b"") if window == first_window else b""
+        value = base + b"".join(parts)
+        put(schema.unsigned_window_key(window, who), value)
+        if window == end_window:
+            written[who] = value
+    return end_window != first_window, written

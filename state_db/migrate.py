@@ -190,12 +190,12 @@ _V2_HEAD_SIZE_BYTES: Final[int] = 8
 
 
 def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
-    """2 -> 3: the leaf-hash index and the runs of unsigned records by submitter, exactly as
+    """2 -> 3: the leaf-hash index and the windows of unsigned records by submitter, exactly as
     `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
     are read from level 0 of the stored tree (what the commit that wrote each record stored),
     records from their chunks, both in seq order."""
     # Imported here: state_db.indexes is a leaf module, but keeps this module's imports light.
-    from state_db.indexes import Run, put_complete_leaf_chunks, put_unsigned_runs
+    from state_db.indexes import put_complete_leaf_chunks, put_unsigned_windows
 
     head = db.get(schema.HEAD_KEY)
     if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
@@ -210,14 +210,12 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     hashes, at = b"", 0  # the current level-0 node chunk, and the next leaf hash's offset in it
     group_records: list[bytes] = []
     group_leaves: list[bytes] = []
-    last: Run | None = None
 
     def flush() -> None:
-        nonlocal last
         first = seq - len(group_records)
         # Groups start at leaf chunk boundaries: no earlier leaf hash is part of their chunk.
         put_complete_leaf_chunks(batch.put, first, group_leaves, [])
-        last = put_unsigned_runs(batch.put, first, b"".join(group_records), last)
+        put_unsigned_windows(batch.put, first, b"".join(group_records), {})
         group_records.clear()
         group_leaves.clear()
 

@@ -23,7 +23,7 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
 | ``\\x03l``  | bucket u8, leaf chunk u64         | 10-byte entries, see below              |
-| ``\\x03u``  | submitter 20, first seq u64       | end seq u64                             |
+| ``\\x03u``  | window u64, submitter 20          | u16 offsets of its unsigned records     |
 
 Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
 rather than one per record (one small key per record cost 2-2.5 µs of CPU per event, about
@@ -38,9 +38,10 @@ rather than one per record (one small key per record cost 2-2.5 µs of CPU per e
   leaf hashes' prefixes, ~6 MB at 10M records), checks each candidate's whole leaf hash
   against level 0 of the tree, and compares the incomplete chunk's leaf hashes directly;
 * the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
-  nonces need not be unique): maximal runs of consecutive seqs whose records are unsigned with
-  the same submitter (the token's address), keyed by their first seq, valued by their end; a
-  commit that continues the last run rewrites its key.
+  nonces need not be unique): per window of ``2**LEAF_CHUNK_BITS`` seqs and submitter (the
+  token's address), the offsets (u16) of that submitter's unsigned records in the window,
+  ascending. A commit puts one key per window and unsigned submitter it holds (its value
+  extended), however its records interleave; a lookup reads one key per window.
 """
 
 from __future__ import annotations
@@ -188,14 +189,14 @@ def leaf_bucket_prefix(bucket: int) -> bytes:
     return LEAF_PREFIX + bytes((bucket,))
 
 
-def unsigned_submitter_prefix(submitter: bytes) -> bytes:
-    return UNSIGNED_SUBMITTER_PREFIX + submitter
+def unsigned_window_key(window: int, submitter: bytes) -> bytes:
+    """Offsets (u16 each, ascending) of the unsigned records of `submitter` among seqs
+    ``[window << LEAF_CHUNK_BITS, (window + 1) << LEAF_CHUNK_BITS)``."""
+    return UNSIGNED_SUBMITTER_PREFIX + u64(window) + submitter
 
 
-def unsigned_run_key(submitter: bytes, first_seq: int) -> bytes:
-    """Key of the run of unsigned records of `submitter` that starts at `first_seq`; its value
-    is the run's end (exclusive), u64."""
-    return UNSIGNED_SUBMITTER_PREFIX + submitter + u64(first_seq)
+def unsigned_window_prefix(window: int) -> bytes:
+    return UNSIGNED_SUBMITTER_PREFIX + u64(window)
 
 
 def receipt_key(first_seq: int) -> bytes:

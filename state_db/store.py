@@ -31,7 +31,6 @@ readers change, is safe to share between threads (`_ChunkCache`).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -66,7 +65,7 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
-from state_db.indexes import Run, leaf_candidates, put_complete_leaf_chunks, put_unsigned_runs
+from state_db.indexes import leaf_candidates, put_complete_leaf_chunks, put_unsigned_windows
 from state_db.migrate import schema_version_error
 from state_db.schema import RECORDS_PER_CHUNK
 
@@ -277,9 +276,9 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
-        # The schema 3 indexes' tails (`state_db.indexes`): the run of unsigned records that
-        # ends at the head, and the leaf hashes of the last, incomplete leaf chunk.
-        self._last_run: Run | None = None
+        # The schema 3 indexes' tails (`state_db.indexes`): the submitter-index values of the
+        # head's window, and the leaf hashes of the last, incomplete leaf chunk.
+        self._unsigned_tail: dict[bytes, bytes] = {}
         self._leaf_tail: list[bytes] = []
 
     # --- opening -----------------------------------------------------------------------------
@@ -371,25 +370,24 @@ class Store:
         return store
 
     def _load_index_tails(self) -> None:
-        """Read the leaf hashes of the incomplete leaf chunk, and the run of unsigned records
-        that ends at the head (checked: it was written in the same batch as the head)."""
+        """Read the leaf hashes of the incomplete leaf chunk and the submitter-index values of
+        the head's window (checked: written in the same batches as the head)."""
         size = self._head.tree_size
-        self._leaf_tail = list(self._read_leaves(size & ~((1 << schema.LEAF_CHUNK_BITS) - 1), size))
-        if size == 0:
-            return
-        last = self.get_record(size - 1)
-        if last[_V_BYTE] != 0:
-            return
-        submitter = last[_SUBMITTER]
-        with self._db.iterator(
-            start=schema.unsigned_submitter_prefix(submitter),
-            stop=schema.unsigned_run_key(submitter, size),
-            reverse=True,
-        ) as it:
-            found = next(it, None)
-        if found is None or int.from_bytes(found[1], "big") != size:
-            raise StorageError(f"corrupt store: no run of unsigned records ends at {size}")
-        self._last_run = Run(submitter, int.from_bytes(found[0][-8:], "big"), size)
+        mask = (1 << schema.LEAF_CHUNK_BITS) - 1
+        self._leaf_tail = list(self._read_leaves(size & ~mask, size))
+        window = size >> schema.LEAF_CHUNK_BITS
+        prefix = schema.unsigned_window_prefix(window)
+        tail: dict[bytes, bytes] = {}
+        with self._db.iterator(prefix=prefix) as it:
+            for key, value in it:
+                last = int.from_bytes(value[-2:], "big") if value else mask + 1
+                if len(key) != len(prefix) + 20 or len(value) % 2 or last >= size & mask:
+                    raise StorageError(
+                        f"corrupt store: submitter index value {key.hex()} ({len(value)} bytes) "
+                        f"beyond tree size {size}"
+                    )
+                tail[key[len(prefix) :]] = value
+        self._unsigned_tail = tail
 
     @staticmethod
     def _load_partials(db: plyvel.DB, tree_size: int, bits: int) -> list[bytes]:
@@ -560,7 +558,7 @@ class Store:
         if new_size >> schema.LEAF_CHUNK_BITS != first_seq >> schema.LEAF_CHUNK_BITS:
             leaf_tail = put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._leaf_tail)
         joined = b"".join([e.record for e in entries])
-        last_run = put_unsigned_runs(put, first_seq, joined, self._last_run)
+        crossed, unsigned_values = put_unsigned_windows(put, first_seq, joined, self._unsigned_tail)
 
         # Grow a copy of the tree, stopping at every block end to take that size's root.
         tree = self._tree.copy()
@@ -617,7 +615,10 @@ class Store:
         self._tree = tree
         self._partials = partials
         self._record_partial = record_partial
-        self._last_run = last_run
+        if crossed:
+            self._unsigned_tail = unsigned_values
+        else:
+            self._unsigned_tail.update(unsigned_values)
         if leaf_tail is None:
             self._leaf_tail.extend(leaf_hashes)
         else:
@@ -946,24 +947,18 @@ class Store:
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
             return out
-        prefix = schema.unsigned_submitter_prefix(submitter)
-        # The run holding `after + 1`, if any, starts at or before it: one reverse seek.
-        with self._db.iterator(
-            start=prefix, stop=schema.unsigned_run_key(submitter, after + 2), reverse=True
-        ) as it:
-            runs = [next(it, None)]
-        with self._db.iterator(
-            start=schema.unsigned_run_key(submitter, after + 2),
-            stop=schema.unsigned_run_key(submitter, size),
-        ) as it:
-            for run in itertools.chain(runs, it):
-                if run is None:
-                    continue
-                first = max(int.from_bytes(run[0][-8:], "big"), after + 1)
-                end = min(int.from_bytes(run[1], "big"), size)
-                out.extend(range(first, min(end, first + limit - len(out))))
-                if len(out) >= limit:
-                    break
+        bits = schema.LEAF_CHUNK_BITS
+        for window in range((after + 1) >> bits, ((size - 1) >> bits) + 1):
+            value = self._db.get(schema.unsigned_window_key(window, submitter))
+            if not value:
+                continue
+            base = window << bits
+            for at in range(0, len(value), 2):
+                seq = base | int.from_bytes(value[at : at + 2], "big")
+                if after < seq < size:
+                    out.append(seq)
+                    if len(out) == limit:
+                        return out
         return out
 
     def find_by_nonce(self, submitter: bytes, nonce: int) -> int | None:

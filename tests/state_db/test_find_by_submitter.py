@@ -118,9 +118,10 @@ def test_unsigned_pages_match_a_dict(
             store.find_unsigned_by_submitter(b"\x01" * 21)
 
 
-def test_one_token_across_commits_is_one_run(tmp_path: Path) -> None:
+def test_one_token_across_commits_is_one_key_per_window(tmp_path: Path) -> None:
     """Commits all unsigned from one token (the common case, decided without a loop over
-    records) extend one run, across a reopen; a signed record ends it, another token too."""
+    records) extend one key per window, across a reopen; signed records and another token
+    interleaved record by record add a key per window and token, not per record."""
     path = tmp_path / "db"
     plan = [(ALICE, 0, False)] * 10
     with Store.open(path) as store:
@@ -128,16 +129,47 @@ def test_one_token_across_commits_is_one_run(tmp_path: Path) -> None:
         store.commit(_entries(4, plan[4:]))
     with Store.open(path) as store:
         store.commit(_entries(10, [(ALICE, 0, False)] * 5 + [(ALICE, 1, True), (BOB, 0, False)]))
-        store.commit(_entries(17, [(ALICE, 0, False)] * 3))
-        assert store.find_unsigned_by_submitter(ALICE) == [*range(15), 17, 18, 19]
-        assert store.find_unsigned_by_submitter(ALICE, after=13, limit=3) == [14, 17, 18]
-        assert store.find_unsigned_by_submitter(BOB) == [16]
+        interleaved = [
+            step
+            for k in range(3)
+            for step in ((ALICE, 0, False), (ALICE, 2 + k, True), (BOB, 0, False))
+        ]
+        store.commit(_entries(17, interleaved))
+        alice = [*range(15), 17, 20, 23]
+        assert store.find_unsigned_by_submitter(ALICE) == alice
+        assert store.find_unsigned_by_submitter(ALICE, after=13, limit=3) == [14, 17, 20]
+        assert store.find_unsigned_by_submitter(BOB) == [16, 19, 22, 25]
     db = plyvel.DB(str(path))
     try:
-        runs = {
-            int.from_bytes(k[-8:], "big"): int.from_bytes(v, "big")
-            for k, v in db.iterator(prefix=schema.unsigned_submitter_prefix(ALICE))
-        }
+        keys = dict(db.iterator(prefix=schema.UNSIGNED_SUBMITTER_PREFIX))
     finally:
         db.close()
-    assert runs == {0: 15, 17: 20}
+    assert keys == {
+        schema.unsigned_window_key(0, ALICE): b"".join(s.to_bytes(2, "big") for s in alice),
+        schema.unsigned_window_key(0, BOB): b"".join(
+            s.to_bytes(2, "big") for s in (16, 19, 22, 25)
+        ),
+    }
+
+
+def test_windows_are_crossed(tmp_path: Path) -> None:
+    """One token's commits across window boundaries (4,096 seqs), also a commit spanning a
+    whole window, and a reopen at a boundary."""
+    window = 1 << schema.LEAF_CHUNK_BITS
+    path = tmp_path / "db"
+    with Store.open(path) as store:
+        store.commit(_entries(0, [(ALICE, 0, False)] * (window - 3)))
+        store.commit(_entries(window - 3, [(BOB, 0, False)] * 3 + [(ALICE, 0, False)] * 2))
+        store.commit(_entries(window + 2, [(ALICE, 0, False)] * (window + 10)))
+        size = 2 * window + 12
+        store.commit(_entries(size, [(ALICE, 0, False)] * (window - 12)))  # ends on a boundary
+    with Store.open(path) as store:
+        store.commit(_entries(3 * window, [(ALICE, 0, False)] * 3))
+        bob = list(range(window - 3, window))
+        alice = [s for s in range(3 * window + 3) if s not in bob]
+        assert store.find_unsigned_by_submitter(BOB) == bob
+        assert store.find_unsigned_by_submitter(ALICE, limit=len(alice) + 5) == alice
+        assert store.find_unsigned_by_submitter(ALICE, after=window - 1, limit=2) == [
+            window,
+            window + 1,
+        ]
