@@ -26,8 +26,8 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x03u``  | window u64, submitter 20          | u16 offsets of its unsigned records     |
 
 Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
-rather than one per record (one small key per record cost 2-2.5 µs of CPU per event, about
-15% of the sequencer's; docs/benchmarks.md §7):
+rather than one per record (one small key per record cost 2-4.5 µs of CPU per event, 15-30%
+of the sequencer's; packed, 0.25-0.5 µs; docs/benchmarks.md §7a):
 
 * the **leaf-hash index** (`attest_findByLeafHash`): records are grouped into leaf chunks of
   ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
