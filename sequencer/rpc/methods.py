@@ -215,6 +215,22 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             },
         },
     ),
+    "attest_findByLeafHash": (
+        (
+            Param("leafHash", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
+        "Seqs of events whose RFC 9162 leaf hash is this (one in an honest log); `next` pages on.",
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
     "attest_status": (
         (),
         "Tree size and root, latest block, EIP-712 domain, L1 attachment, checkpoint lag.",
@@ -310,6 +326,23 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             "properties": {
                 "seqs": {"type": "array", "items": _UINT},
                 "nonces": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
+    "explorer_findUnsignedBySubmitter": (
+        (
+            Param("submitter", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
+        "Seqs of the unsigned events whose submitter (the token's address) is this, ascending; "
+        "`next` pages on.",
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
                 "next": {"type": ["integer", "null"]},
             },
         },

@@ -34,7 +34,8 @@ class CheckpointView(Protocol):
 
 class ReadApi:
     """`attest_getEvent`, `getProof`, `getConsistencyProof`, `getCheckpoint`, `getBlock`,
-    `findByDigest`, `findBySubject` and `status`: everything a follower can serve too."""
+    `findByDigest`, `findBySubject`, `findByLeafHash` and `status`: everything a follower can
+    serve too."""
 
     def __init__(
         self,
@@ -175,6 +176,11 @@ class ReadApi:
         self, ctx: RpcContext, subject: Any, paging: Any = None
     ) -> dict[str, Any]:
         return self._find(self.store.find_by_subject, parse_hash32(subject, "subject"), paging)
+
+    async def attest_findByLeafHash(
+        self, ctx: RpcContext, leaf_hash: Any, paging: Any = None
+    ) -> dict[str, Any]:
+        return self._find(self.store.find_by_leaf_hash, parse_hash32(leaf_hash, "leafHash"), paging)
 
     def _find(self, finder: Callable[..., list[int]], key: bytes, paging: Any) -> dict[str, Any]:
         opts = parse_object(paging, "paging", ("after", "limit"))

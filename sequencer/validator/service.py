@@ -57,6 +57,7 @@ READ_METHODS = (
     "attest_getBlock",
     "attest_findByDigest",
     "attest_findBySubject",
+    "attest_findByLeafHash",
     "attest_status",
 )
 """The docs/spec.md §10 methods a follower serves from its replica (everything but ingest)."""

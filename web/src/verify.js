@@ -296,6 +296,30 @@ export function computeMetaHash(meta) {
   return keccak256(utf8.encode(canonicalJson(meta)));
 }
 
+// --- revocation and supersession (docs/spec.md §13) -------------------------------------------
+
+export const SUPERSEDES_KEY = 'supersedes';
+
+/**
+ * What `candidate` says about `target` under docs/spec.md §13, checked from bytes: 'revokes',
+ * 'supersedes' or null. Both are {record: 352 bytes, meta: object|null}; the candidate's leaf
+ * hash is recomputed from its record, its meta must hash to its metaHash (a server cannot
+ * attach a `supersedes` the record does not commit to), and seqs, submitters, subjects and
+ * kinds are read from the records themselves, never from a server's JSON. Whether the
+ * candidate is itself in the log as L1 says is a separate check (verify it on its own).
+ */
+export function revocationStatus(target, candidate) {
+  const t = decodeRecord(target.record);
+  const c = decodeRecord(candidate.record);
+  if (c.seq <= t.seq || !equal(c.submitter, t.submitter)) return null;
+  const targetLeaf = computeLeafHash(target.record);
+  if (c.kind === 'revocation') return equal(c.digest, targetLeaf) ? 'revokes' : null;
+  if (!equal(c.subject, t.subject) || candidate.meta === null || candidate.meta === undefined) return null;
+  if (!equal(computeMetaHash(candidate.meta), c.metaHash)) return null;
+  const named = candidate.meta[SUPERSEDES_KEY];
+  return typeof named === 'string' && named.toLowerCase() === toHex(targetLeaf) ? 'supersedes' : null;
+}
+
 // --- EIP-712 (docs/spec.md §4) -----------------------------------------------------------------
 
 const DOMAIN_TYPEHASH = keccak256(
