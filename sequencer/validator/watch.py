@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -65,6 +65,8 @@ CHALLENGES_KEY: Final[str] = "validator.challenges"
 _MAX_BACKOFF_S: Final[float] = 30.0
 """Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
+_MISMATCH_CHUNKS: Final[int] = 8
+"""DA challenges opened in one round on a checkpoint whose root differs from the replica's."""
 
 
 @dataclass(slots=True)
@@ -80,6 +82,8 @@ class Tracked:
     violation: Violation | None = None
     acted: bool = False
     """A proof or a DA challenge was sent for it."""
+    seen_at: float = field(default_factory=time.monotonic)
+    """Monotonic time the validator first saw it (the DA grace period runs from here)."""
 
 
 class Watcher:
@@ -125,6 +129,8 @@ class Watcher:
         )
         self._now = 0
         self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
+        self.upstream_status: Callable[[], list[dict[str, Any]]] = list
+        """The upstream pool's view, for `validator_status` (set by the service)."""
 
     # --- CheckpointView ------------------------------------------------------------------------
 
@@ -172,6 +178,8 @@ class Watcher:
             if self.replica.unavailable_since is not None
             else None,
             "upstreamError": self.replica.last_error,
+            "anchoredSize": self.replica.anchored_size,
+            "upstreams": self.upstream_status(),
             "violations": [v.to_json() for v in self.replica.violations],
             "checkpoints": [
                 {**checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
@@ -193,6 +201,13 @@ class Watcher:
     async def step(self) -> None:
         """One round (see the module docstring)."""
         await self._refresh()
+        live = [
+            t.cp
+            for _, t in sorted(self.tracked.items())
+            if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+        ]
+        # The replica anchors what it takes without a sequencer receipt to this one.
+        self.replica.checkpoint = (live[-1].size, live[-1].root) if live else None
         latest = await self._l1(self.l1.latest_block_time)
         if latest != self._now:
             self._now, self._now_seen_at = latest, self.wall_clock()
@@ -250,23 +265,54 @@ class Watcher:
             if t.verdict == "violation" and t.violation is not None:
                 return await self._prove(t, t.violation)
             if t.verdict == "root-mismatch":
-                start, end = da_chunk(t.prev_size, cp.size, self.params["maxDARange"])
-                return await self._open_da(
-                    t, start, end, "the served records do not hash to the committed root"
-                )
+                return await self._challenge_mismatch(t)
             return False
-        # The replica is behind this checkpoint: wait, unless the data cannot be had.
-        since = self.replica.unavailable_since
-        if since is None:
-            return False
-        waited = time.monotonic() - since
+        # The replica cannot back this checkpoint (yet): judged from L1 outward, whatever the
+        # upstreams say. Wait while the replica grows, for at most the grace period, and never
+        # past the point where a challenge could still be opened in the window.
+        stalled = time.monotonic() - max(self.replica.progress_at, t.seen_at)
         left = cp.challenge_ends - self._l1_time_estimate()
-        if waited < self.da_grace_s and left > self.da_grace_s:
+        if stalled < self.da_grace_s and left > self._open_margin():
             return False
         # Contract v2 challenges whole aligned chunks: the one holding the first missing record.
         start, end = da_chunk(self.replica.size, cp.size, self.params["maxDARange"])
         return await self._open_da(
-            t, start, end, f"records from {self.replica.size} unavailable for {waited:.0f} s"
+            t,
+            start,
+            end,
+            f"records from {self.replica.size} not backed for {stalled:.0f} s "
+            f"({left:.0f} s of the window left)",
+        )
+
+    def _open_margin(self) -> float:
+        """Seconds before `challengeEnds` by which a DA challenge must be sent at the latest:
+        the open transaction needs a few L1 rounds to land (docs/validator.md, "Timing")."""
+        return max(self.da_grace_s, 4 * self.poll_s)
+
+    async def _challenge_mismatch(self, t: Tracked) -> bool:
+        """DA challenges on every chunk of the range new in `t` (its records do not hash to the
+        committed root; which of them differ only L1 can say), up to `_MISMATCH_CHUNKS` a round."""
+        cp = t.cp
+        step = self.params["maxDARange"]
+        opened = 0
+        first = t.prev_size - t.prev_size % step
+        for position in range(first, cp.size, step):
+            start, end = da_chunk(max(position, t.prev_size), cp.size, step)
+            if self._challenged(cp.index, start):
+                continue
+            if opened == _MISMATCH_CHUNKS:
+                return True  # the rest next round
+            if not await self._open_da(
+                t, start, end, "the served records do not hash to the committed root"
+            ):
+                return opened > 0
+            opened += 1
+        return opened > 0
+
+    def _challenged(self, cp_index: int, start: int) -> bool:
+        return any(
+            c["checkpoint"] == cp_index and c["start"] <= start < c["end"]
+            for c in self.challenges.values()
         )
 
     def _verdict(self, t: Tracked) -> None:
@@ -356,11 +402,9 @@ class Watcher:
         for c in self.challenges.values():
             live = c["state"] in (DAState.OPEN.name, DAState.ANSWERED.name)
             if c["start"] <= start < c["end"] and (live or c["checkpoint"] == cp.index):
-                # Already challenged: wait for the answer or the deadline. (An answered
-                # challenge put the records on L1; the replica still waits for an upstream to
-                # serve their block, see docs/validator.md.)
+                # Already challenged: wait for the answer (its records are then taken from
+                # L1, `_take_revealed`) or the deadline.
                 return False
-        t.acted = True
         try:
             # The bond is priced by the basefee at inclusion: a quarter more covers a few blocks
             # of basefee rise; whatever answering did not cost is credited back.
@@ -371,9 +415,6 @@ class Watcher:
         except TransactionRefusedError as exc:
             log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
             return False
-        except L1Error:
-            t.acted = False
-            raise
         row = await self._l1(partial(self.l1.da_challenge, cid))
         self.challenges[cid] = {
             "checkpoint": cp.index,
@@ -405,8 +446,11 @@ class Watcher:
         return int(max(self._now + (wall - self._now_seen_at), wall))
 
     async def _settle_challenges(self) -> None:
-        """Resolve our open challenges once their response window passed unanswered."""
+        """Resolve our open challenges once their response window passed unanswered; take the
+        records of answered ones into the replica."""
         for cid, c in sorted(self.challenges.items()):
+            if c["state"] == DAState.ANSWERED.name and not c.get("taken"):
+                await self._take_revealed(cid, c)
             if c["state"] != DAState.OPEN.name:
                 continue
             row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
@@ -438,7 +482,19 @@ class Watcher:
                         row.start,
                         row.end,
                     )
+                    await self._take_revealed(cid, c)
                 await self._save_challenges()
+
+    async def _take_revealed(self, cid: int, c: dict[str, Any]) -> None:
+        """Feed the records an answer revealed on L1 (checked there against the checkpoint's
+        root) into the replica: data no upstream would serve is still judged."""
+        records = await self._l1(partial(self.l1.revealed_records, cid))
+        if records is None:
+            return  # the reveal's transaction is not visible yet: next round
+        taken = await trio.to_thread.run_sync(self.replica.take_revealed, c["start"], records)
+        c["taken"] = True
+        c["recordsTaken"] = taken
+        await self._save_challenges()
 
     async def _claim(self) -> None:
         """Pull what the contract credited us (rewards, DA bond refunds): v2 never pushes."""
