@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -65,6 +65,8 @@ CHALLENGES_KEY: Final[str] = "validator.challenges"
 _MAX_BACKOFF_S: Final[float] = 30.0
 """Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
+_LOG_RANGE: Final[int] = 2000
+"""L1 blocks per `eth_getLogs` call (public nodes refuse ranges much wider than this)."""
 _MISMATCH_CHUNKS: Final[int] = 8
 """DA challenges opened in one round on a checkpoint whose root differs from the replica's."""
 
@@ -129,6 +131,9 @@ class Watcher:
         )
         self._now = 0
         self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
+        self.foreign: dict[int, dict[str, Any]] = {}
+        """DA challenges other validators opened, by id: their answers feed the replica too."""
+        self._next_log_block = 0
         self.upstream_status: Callable[[], list[dict[str, Any]]] = list
         """The upstream pool's view, for `validator_status` (set by the service)."""
 
@@ -227,25 +232,48 @@ class Watcher:
                 break  # later checkpoints lie further beyond the replica: one challenge covers them
 
     async def _refresh(self) -> None:
-        count = await self._l1(self.l1.checkpoint_count)
-        for index in range(count):
-            t = self.tracked.get(index)
-            if t is not None and t.cp.status in (CheckpointStatus.FINAL, CheckpointStatus.REVERTED):
-                continue
-            cp = await self._l1(partial(self.l1.checkpoint, index))
-            if t is None:
+        """Follow L1 by its events since the last round (`eth_getLogs` from the block after the
+        last one read), not by re-reading every checkpoint: a commit brings its row, a revert
+        cascade marks its range, a DA challenge opened by anyone is noted. A pending
+        checkpoint's row is read again only once its window may have ended: final is a matter
+        of time and holds, and no event says it."""
+        head = await self._l1(self.l1.block_number)
+        while self._next_log_block <= head:
+            last = min(head, self._next_log_block + _LOG_RANGE - 1)
+            found = await self._l1(partial(self.l1.events, self._next_log_block, last))
+            for index, size, root, committed_at, ends, bound in found.committed:
+                if index in self.tracked:
+                    continue
                 prev = await self._l1(partial(self.l1.prev_size, index))
-                bound = await self._l1(partial(self.l1.timestamp_bound, index))
+                cp = Checkpoint(index, size, root, committed_at, ends, CheckpointStatus.PENDING)
                 self.tracked[index] = Tracked(cp, prev, bound)
                 self.metrics.checkpoints_seen.inc()
-                log.info(
-                    "checkpoint %d seen: size %d, new from %d, status %s",
-                    index,
-                    cp.size,
-                    prev,
-                    CheckpointStatus(cp.status).label,
+                log.info("checkpoint %d seen: size %d, new from %d", index, size, prev)
+            for first, end in found.reverted:
+                for index in range(first, end):
+                    t = self.tracked.get(index)
+                    if t is not None and t.cp.status != CheckpointStatus.REVERTED:
+                        t.cp = replace(t.cp, status=CheckpointStatus.REVERTED)
+                        log.info("checkpoint %d is now reverted", index)
+            for cid, index, challenger, start, end, deadline in found.opened:
+                if cid in self.challenges or challenger == self.l1.account.address:
+                    continue
+                self.foreign.setdefault(
+                    cid,
+                    {
+                        "checkpoint": index,
+                        "start": start,
+                        "end": end,
+                        "deadline": deadline,
+                        "state": DAState.OPEN.name,
+                        "challenger": challenger,
+                    },
                 )
-            else:
+            self._next_log_block = last + 1
+        now = self._l1_time_estimate()
+        for index, t in sorted(self.tracked.items()):
+            if t.cp.status == CheckpointStatus.PENDING and now >= t.cp.challenge_ends:
+                cp = await self._l1(partial(self.l1.checkpoint, index))
                 if cp.status != t.cp.status:
                     log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
                 t.cp = cp
@@ -399,7 +427,7 @@ class Watcher:
 
     async def _open_da(self, t: Tracked, start: int, end: int, why: str) -> bool:
         cp = t.cp
-        for c in self.challenges.values():
+        for c in (*self.challenges.values(), *self.foreign.values()):
             live = c["state"] in (DAState.OPEN.name, DAState.ANSWERED.name)
             if c["start"] <= start < c["end"] and (live or c["checkpoint"] == cp.index):
                 # Already challenged: wait for the answer (its records are then taken from
@@ -447,7 +475,13 @@ class Watcher:
 
     async def _settle_challenges(self) -> None:
         """Resolve our open challenges once their response window passed unanswered; take the
-        records of answered ones into the replica."""
+        records of answered ones (ours or another validator's) into the replica."""
+        for cid, c in sorted(self.foreign.items()):
+            if c["state"] == DAState.OPEN.name:
+                theirs = await self._l1(partial(self.l1.da_challenge, cid))
+                c["state"] = theirs.state.name
+            if c["state"] == DAState.ANSWERED.name and not c.get("taken"):
+                await self._take_revealed(cid, c, save=False)
         for cid, c in sorted(self.challenges.items()):
             if c["state"] == DAState.ANSWERED.name and not c.get("taken"):
                 await self._take_revealed(cid, c)
@@ -485,7 +519,7 @@ class Watcher:
                     await self._take_revealed(cid, c)
                 await self._save_challenges()
 
-    async def _take_revealed(self, cid: int, c: dict[str, Any]) -> None:
+    async def _take_revealed(self, cid: int, c: dict[str, Any], *, save: bool = True) -> None:
         """Feed the records an answer revealed on L1 (checked there against the checkpoint's
         root) into the replica: data no upstream would serve is still judged."""
         records = await self._l1(partial(self.l1.revealed_records, cid))
@@ -494,7 +528,8 @@ class Watcher:
         taken = await trio.to_thread.run_sync(self.replica.take_revealed, c["start"], records)
         c["taken"] = True
         c["recordsTaken"] = taken
-        await self._save_challenges()
+        if save:
+            await self._save_challenges()
 
     async def _claim(self) -> None:
         """Pull what the contract credited us (rewards, DA bond refunds): v2 never pushes."""
