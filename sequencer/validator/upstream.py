@@ -45,6 +45,8 @@ MAX_ANSWER_BYTES: Final[int] = 64 * 2**20
 about 25 MB of JSON."""
 MAX_BLOCKS: Final[int] = 64
 """Blocks asked for in one batch."""
+_STATUS_STRAGGLE_S: Final[float] = 0.3
+"""How long the other upstreams' `attest_status` answers are awaited once one is ahead."""
 _MAX_STRIKES: Final[int] = 20
 _LIE_STRIKES: Final[int] = 3
 """A served block that fails its checks counts as three faults: it was an answer, not an
@@ -226,16 +228,37 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
     latest: dict[int, int | None] = {}
     errors: list[str] = []
 
+    wake = trio.Event()  # one upstream offers the next block, or every one has answered
+    waiting = len(pool.upstreams)
+    finished: set[int] = set()
+
     async def ask(up: Upstream) -> None:
+        nonlocal waiting
         try:
-            latest[up.order] = await pool.latest_block(up)
+            n = latest[up.order] = await pool.latest_block(up)
+            if n is not None and n >= nxt:
+                wake.set()
         except (UpstreamFault, JsonRpcError) as exc:
             pool.fault(up, f"attest_status: {exc}")
             errors.append(f"{up.url}: {exc}")
+        finally:
+            finished.add(up.order)
+            waiting -= 1
+            if waiting == 0:
+                wake.set()
 
     async with trio.open_nursery() as nursery:
         for up in pool.upstreams:
             nursery.start_soon(ask, up)
+        # Once one upstream offers the next block, the others get a moment more, not their
+        # whole deadline: a stalled upstream must not slow every round down.
+        await wake.wait()
+        if waiting:
+            await trio.sleep(_STATUS_STRAGGLE_S)
+            nursery.cancel_scope.cancel()
+    for up in pool.upstreams:
+        if up.order not in finished:
+            pool.fault(up, "attest_status: no answer while another upstream had answered")
     ahead = [u for u in pool.ranked() if (n := latest.get(u.order)) is not None and n >= nxt]
     if not ahead:
         if len(errors) == len(pool.upstreams):

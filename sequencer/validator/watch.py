@@ -65,6 +65,8 @@ CHALLENGES_KEY: Final[str] = "validator.challenges"
 _MAX_BACKOFF_S: Final[float] = 30.0
 """Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
+_OPEN_MARGIN_S: Final[float] = 6.0
+"""Seconds an open transaction gets to be mined, beyond four watcher rounds."""
 _LOG_RANGE: Final[int] = 2000
 """L1 blocks per `eth_getLogs` call (public nodes refuse ranges much wider than this)."""
 _MISMATCH_CHUNKS: Final[int] = 8
@@ -313,9 +315,12 @@ class Watcher:
         )
 
     def _open_margin(self) -> float:
-        """Seconds before `challengeEnds` by which a DA challenge must be sent at the latest:
-        the open transaction needs a few L1 rounds to land (docs/validator.md, "Timing")."""
-        return max(self.da_grace_s, 4 * self.poll_s)
+        """Seconds before `challengeEnds` by which a DA challenge is sent at the latest, grace
+        or not: the open transaction must be mined inside the window, which takes a round to
+        see the need, a bond quote, the simulation and a few L1 blocks (docs/validator.md,
+        "Timing against the challenge window"). The answer and the follow-up proof need no
+        room here: a reveal keeps the checkpoint pending for `postRevealWindow` after it."""
+        return _OPEN_MARGIN_S + 4 * self.poll_s
 
     async def _challenge_mismatch(self, t: Tracked) -> bool:
         """DA challenges on every chunk of the range new in `t` (its records do not hash to the

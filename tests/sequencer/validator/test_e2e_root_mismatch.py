@@ -37,7 +37,15 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
     w3 = Web3(Web3.HTTPProvider(devnet_url))
     contract = rollup_at(w3, d.contract)
     pin_l1_ahead(w3, 3)
-    with SequencerProcess(tmp_path / "seq") as seq, RpcClient(seq.url, token="dev") as rpc:
+    # The rollup's EIP-712 domain: the block receipts the validator checks are signed in it.
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'[serve]\nchain_id = {w3.eth.chain_id}\nverifying_contract = "{d.contract}"\n'
+    )
+    with (
+        SequencerProcess(tmp_path / "seq", config=config) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
         wait_for(
             lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 20,
