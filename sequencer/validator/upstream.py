@@ -36,15 +36,16 @@ import trio
 from prover.errors import AttestError, InvalidFieldError
 from prover.jsonrpc import JsonRpcError, MalformedResponseError, decode_result, index_batch, request
 from prover.wire import parse_hashes, parse_uint
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
 from sequencer.validator.replicate import Anchor, PulledBlock, Replica, UpstreamError, parse_block
 
 log = logging.getLogger(__name__)
 
-MAX_ANSWER_BYTES: Final[int] = 64 * 2**20
+MAX_BLOCKS: Final[int] = MAX_FULL_BLOCKS_PER_BATCH
+"""Blocks asked for in one batch: as many full blocks as a server answers in one body."""
+MAX_ANSWER_BYTES: Final[int] = 32 * 2**20
 """Largest answer read from an upstream: a batch of `MAX_BLOCKS` full blocks of 256 records is
-about 25 MB of JSON."""
-MAX_BLOCKS: Final[int] = 64
-"""Blocks asked for in one batch."""
+about 6 MB of JSON."""
 _STATUS_STRAGGLE_S: Final[float] = 0.3
 """How long the other upstreams' `attest_status` answers are awaited once one is ahead."""
 _MAX_STRIKES: Final[int] = 20

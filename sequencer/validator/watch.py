@@ -258,8 +258,9 @@ class Watcher:
                         t.cp = replace(t.cp, status=CheckpointStatus.REVERTED)
                         log.info("checkpoint %d is now reverted", index)
             for cid, index, challenger, start, end, deadline in found.opened:
-                if cid in self.challenges or challenger == self.l1.account.address:
-                    continue
+                if cid in self.challenges:
+                    continue  # ours, followed from state (one from our address that our state
+                    # lacks, e.g. from a lost data dir, is followed like anyone else's)
                 self.foreign.setdefault(
                     cid,
                     {

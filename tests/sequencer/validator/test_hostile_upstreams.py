@@ -49,6 +49,15 @@ POSITIONS = ("sole", "first", "last")
 KEY_OF = {"sole": 1, "first": 2, "last": 3}
 """Dev account per position: the three validators of a case run at once."""
 UPSTREAM_DEADLINE_S = 1.5
+WINDOWS = [
+    "--checkpoint-interval",
+    "0.5",
+    "--challenge-window",
+    "90",
+    "--da-window",
+    "20",
+    "--no-validator",
+]
 DA_GRACE_S = 2
 
 
@@ -74,7 +83,10 @@ class World:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with ExitStack() as stack:
-        devnet = stack.enter_context(DevnetProcess(extra_args=devnet_args()))
+        # Windows longer than devnet_args()': thirteen cases of three validators keep L1 busy,
+        # and a busy devnet's clock runs ahead of the wall clock (a block per transaction, each
+        # a second later), so a 6 s DA window can close before the sequencer's reveal is mined.
+        devnet = stack.enter_context(DevnetProcess(extra_args=WINDOWS))
         w3, _ = rollup(devnet)
         pin_l1_ahead(w3, 3)  # see test_e2e_honest: keeps rule 4b out of the picture
         seq = stack.enter_context(RpcClient(devnet.url, token="dev"))
