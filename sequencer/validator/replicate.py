@@ -158,11 +158,13 @@ class Replica:
         logRoot and the header to its blockHash (docs/spec.md §6), **and** something other than
         the upstream vouches for it:
 
-        * the sequencer's block receipt (`PulledBlock.receipt`) signs exactly its records: a
-          slashable promise (docs/spec.md §9.2) no follower can forge; or
-        * it ends within `anchor`, the latest live L1 checkpoint, and the consistency proof of
-          `anchor` shows the logRoot of a block at or after it to be a prefix of the committed
-          root (RFC 9162 §2.1.4); blocks before that block are taken only once it is reached.
+        * what `anchor`, the latest live L1 checkpoint, covers of it hashes to the committed
+          root: directly for the block reaching the checkpoint's size, through the consistency
+          proof of `anchor` (RFC 9162 §2.1.4) for the blocks before it, which are taken only
+          once a block so anchored is reached; and
+        * what lies beyond the checkpoint is signed record by record by the sequencer's block
+          receipt (`PulledBlock.receipt`): a slashable promise (docs/spec.md §9.2) no follower
+          can forge.
 
         Stops at the first block that fails (`UpstreamError` if nothing could be taken).
         """
@@ -226,26 +228,47 @@ class Replica:
             if root != h.log_root or h.block_hash != block.block_hash:
                 why = f"block {h.number}: records or header do not hash to the served logRoot/blockHash"
                 break
-            # Verify someone other than the upstream vouches for the block.
-            vouched = False
-            if block.receipt is not None:
+            # Verify what the latest live checkpoint covers of the block hashes to its root.
+            size = anchor.size if anchor is not None else 0
+            anchored_here = False
+            if anchor is not None and h.start < size:
+                if h.end >= size:
+                    if h.end == size:
+                        at_size = root
+                    elif size <= held:
+                        at_size = store.root_at(size)
+                    else:
+                        part = tree.copy()
+                        part.append_many(leaves[overlap : size - h.start])
+                        at_size = part.root()
+                    if at_size != anchor.root:
+                        why = (
+                            f"block {h.number}: its records do not hash to the root of the "
+                            f"L1 checkpoint at size {size}"
+                        )
+                        break
+                    anchored_here = True  # and with it every block before
+                elif h.end > anchored_end:
+                    why = (
+                        f"block {h.number} [{h.start}, {h.end}): no consistency proof anchors "
+                        f"it to the L1 checkpoint at size {size}"
+                    )
+                    break
+            # Verify the sequencer vouches for what lies beyond the checkpoint.
+            if h.end > size:
+                if block.receipt is None:
+                    why = (
+                        f"block {h.number} [{h.start}, {h.end}): no sequencer receipt, and not "
+                        f"anchored by a live L1 checkpoint (covering {size})"
+                    )
+                    break
                 try:
                     verify_block_receipt(
                         block.receipt, h, leaves, self.domain_separator, self.sequencer
                     )
-                    vouched = True
                 except InvalidFieldError as exc:  # InvalidSignatureError included
                     why = f"block {h.number}: receipt refused: {exc}"
                     break
-            elif h.end > anchored_end:
-                why = (
-                    f"block {h.number} [{h.start}, {h.end}): no sequencer receipt, and not "
-                    f"anchored by a live L1 checkpoint"
-                    + (f" (covering {anchor.size})" if anchor is not None else "")
-                )
-                break
-            else:
-                waiting_for_anchor = True
             tree = grown
             new = block.records[overlap:]
             found.extend(self._check(h.start + overlap, new, pulled, claimed_keys))
@@ -256,9 +279,11 @@ class Replica:
             seals.append((h.end, h.timestamp))
             number, parent, start = h.number + 1, block.block_hash, h.end
             taken += 1  # noqa: SIM113 (only the blocks that pass)
-            if h.end == anchored_end:
-                waiting_for_anchor = False  # the proof reached: every block before is anchored
-            if (vouched and not waiting_for_anchor) or h.end == anchored_end:
+            if anchored_here or h.end == anchored_end:
+                waiting_for_anchor = False  # every block before is anchored now
+            elif h.end <= size:
+                waiting_for_anchor = True  # taken once a later block reaches the anchor
+            if not waiting_for_anchor:
                 safe = (taken, len(entries), len(found))
         taken, n_entries, n_found = safe
         if taken == 0:

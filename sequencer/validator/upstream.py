@@ -311,11 +311,11 @@ async def _fetch_blocks(
 async def _anchor_for(
     pool: UpstreamPool, up: Upstream, replica: Replica, blocks: Sequence[PulledBlock]
 ) -> Anchor | None:
-    """The latest live checkpoint, with a consistency proof from the last block of `blocks` it
-    covers, when some block comes without a sequencer receipt and must be anchored instead."""
+    """The latest live checkpoint, with a consistency proof from the end of the last block of
+    `blocks` it covers whole (when that is short of its size) to its size."""
     checkpoint = replica.checkpoint
-    if checkpoint is None or all(b.receipt is not None for b in blocks):
-        return Anchor(checkpoint[0], checkpoint[1]) if checkpoint is not None else None
+    if checkpoint is None:
+        return None
     size, root = checkpoint
     covered = [b for b in blocks if b.header.end <= size]
     if not covered:

@@ -219,10 +219,33 @@ def test_a_block_without_the_sequencers_receipt_is_not_taken_beyond_l1(
         replica.ingest(source.blocks(signer=None))
     with pytest.raises(UpstreamError, match=r"receipt refused.*not the sequencer"):
         replica.ingest(source.blocks(signer=OTHER_KEY))
-    # Nor anchored: a checkpoint without a proof reaching it anchors nothing.
+    # A checkpoint covering block 0 anchors it (its records hash to the committed root), not
+    # block 1 beyond it.
+    root3 = source.store.root_at(3)
+    assert replica.ingest(source.blocks(signer=None), Anchor(3, root3)) == 1
     with pytest.raises(UpstreamError, match="no sequencer receipt"):
-        replica.ingest(source.blocks(signer=None), Anchor(3, source.store.root_at(3)))
+        replica.ingest(source.blocks(1, signer=None), Anchor(3, root3))
+    assert replica.size == 3
+
+
+def test_what_a_checkpoint_covers_must_hash_to_its_root_receipt_or_not(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    # The sequencer signed the blocks, but L1 holds another root at size 3: L1 wins.
+    with pytest.raises(UpstreamError, match="do not hash to the root of the L1 checkpoint"):
+        replica.ingest(source.blocks(), Anchor(3, b"\x11" * 32))
+    # A checkpoint inside block 1 (size 4): block 0 needs the consistency proof to it, and
+    # block 1's first record must hash to the root at 4.
+    with pytest.raises(UpstreamError, match="no consistency proof"):
+        replica.ingest(source.blocks(), Anchor(4, source.store.root_at(4)))
+    proof = tuple(source.store.consistency_proof(3, 4))
+    wrong = Anchor(4, b"\x11" * 32, 3, proof)
+    with pytest.raises(UpstreamError, match="does not lead to the L1 checkpoint's root"):
+        replica.ingest(source.blocks(), wrong)
     assert replica.size == 0
+    assert replica.ingest(source.blocks(), Anchor(4, source.store.root_at(4), 3, proof)) == 2
+    assert replica.store.head == source.store.head
 
 
 def test_a_receipt_for_other_records_is_refused(source: Source, replica: Replica) -> None:
@@ -242,11 +265,9 @@ def test_blocks_anchored_by_a_checkpoint_are_taken_without_receipts(
     size, root = 5, source.store.root_at(5)
     proof = tuple(source.store.consistency_proof(3, 5))
     bare = source.blocks(signer=None)
-    # The proof from the end of block 0 reaches the checkpoint: block 0 is anchored, block 1
-    # (end 5, the checkpoint's size) needs no proof, block 2 lies beyond it.
-    assert replica.ingest(bare, Anchor(size, root, 3, proof)) == 1
-    assert replica.size == 3
-    assert replica.ingest(bare[1:], Anchor(size, root, 5, ())) == 1
+    # The proof from the end of block 0 reaches the checkpoint: block 0 is anchored by it,
+    # block 1 (end 5, the checkpoint's size) by the committed root itself; block 2 lies beyond.
+    assert replica.ingest(bare, Anchor(size, root, 3, proof)) == 2
     assert replica.size == 5
     with pytest.raises(UpstreamError, match="no sequencer receipt"):
         replica.ingest(bare[2:], Anchor(size, root, 5, ()))
