@@ -45,6 +45,15 @@ def _same_reads(seq_rpc: RpcClient, val: RpcClient, size: int) -> None:
         assert mine == theirs, method
     cp = val.call("attest_getCheckpoint", "latest")
     assert cp["treeSize"] <= size
+    # The validator follows L1's logs and may see a commit before the committer has recorded
+    # the receipt of its own transaction.
+    wait_for(
+        lambda: (
+            (theirs := seq_rpc.call("attest_getCheckpoint", "latest"))
+            and theirs["index"] >= cp["index"]
+        ),
+        what="the sequencer to record the checkpoint",
+    )
     mine = val.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     theirs = seq_rpc.call("attest_getProof", 2, {"checkpoint": cp["index"]})
     assert {k: mine[k] for k in ("root", "proof", "leafHash", "treeSize")} == {
