@@ -1,4 +1,5 @@
-"""The follower's replica: pull sealed blocks from upstreams, re-check them, store them.
+"""The follower's replica: check the sealed blocks pulled from upstreams (`upstream.pull`),
+and the records revealed on L1, and store them.
 
 A replica is a `Store` fed with the sequencer's records and the same block seals, so its tree
 and its block hashes equal the sequencer's. Every block is checked *before* it is written:
@@ -8,6 +9,10 @@ and its block hashes equal the sequencer's. Every block is checked *before* it i
   `blockHash` (docs/spec.md §6): an upstream serving records that do not hash to what it claimed is
   treated as not serving them at all (the block stays "unavailable" until some upstream serves
   it correctly, or a DA challenge settles it on L1);
+* what the latest live L1 checkpoint covers hashes to its root, and what lies beyond it is
+  signed by the sequencer's block receipt (docs/validator.md, "Anchored and provisional"):
+  no upstream can make the replica hold records the sequencer did not vouch for or L1 did not
+  anchor;
 * every record against the rules of docs/spec.md §8 (`prover.validity`): rules 1-3 per record, 4a
   against its predecessor, 5 against the store's nonce index and the records of the same pull.
   Rule 4b needs the covering checkpoint's commit time and is checked by the L1 watcher.
@@ -17,7 +22,7 @@ Violations are stored in the same write batch as the records that break them.
 A record whose seq word is wrong (rule 1) is stored as served (`Store.commit(check_seq=False)`):
 the fraud proof needs it, and its inclusion proof, from the replica.
 
-Every method blocks (HTTP, LevelDB): the service runs them in a worker thread.
+Every method blocks (LevelDB, CPU): the service runs them in a worker thread.
 """
 
 from __future__ import annotations

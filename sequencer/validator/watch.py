@@ -2,19 +2,21 @@
 
 Each round (every `poll_s`, default 1 s):
 
-1. refresh every checkpoint not known to be final or reverted (`checkpoints(i)`, `prevSize(i)`);
-2. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
-   * root differs from the replica's root at that size → the sequencer served data that does
-     not hash to what it committed: open a DA challenge on the first range new in it;
+1. follow L1 by its logs since the last block read (commits, revert cascades, DA challenges
+   opened by anyone), re-reading a pending checkpoint's row only once its window may be over;
+   hand the latest live checkpoint to the replica as its anchor;
+2. resolve our own DA challenges whose response window passed unanswered, and take the records
+   revealed by answered ones (ours or anyone's) into the replica;
+3. check the receipts handed to the validator (see `receipts`);
+4. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
+   * root differs from the replica's root at that size → the sequencer committed other records
+     than it served or vouched for: DA challenges on every chunk new in it;
    * a stored violation (or a rule 4b timestamp) among the records new in it → send the
      matching one-step fraud proof against it (it newly covers the offending record, which is
      what the contract requires);
-   * while the replica cannot reach ``size`` because the next block is unavailable (withheld,
-     inconsistent, or every upstream down) for `da_grace_s`, or the window is about to close,
-     open a DA challenge on ``[replica size, + maxDARange)`` of the first pending checkpoint
-     beyond it;
-3. resolve our own DA challenges whose response window passed unanswered;
-4. check the receipts handed to the validator (see `receipts`).
+   * while the replica cannot back ``size``, whatever the upstreams do: once it has not grown
+     for `da_grace_s` since the checkpoint was seen, or the window is about to close, a DA
+     challenge on the chunk holding the first missing record (docs/validator.md, "Timing").
 
 A successful proof reverts the checkpoint and every later one, so a round acts on at most one
 checkpoint. L1 trouble never stops replication: the round fails, is retried with backoff, and
