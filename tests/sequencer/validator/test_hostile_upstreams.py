@@ -122,6 +122,18 @@ def _validator(world: World, data_dir: Path, position: str, hostile: str) -> Val
     )
 
 
+PEAK_RSS_MB = 400
+"""A validator's peak resident memory (VmHWM) after an upstream answered without end; it reads
+at most 32 MiB of one answer (the issue's validator held a 1 GiB answer whole: 2.1 GB)."""
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
 def _call_quickly(url: str, method: str, *params: Any) -> Any:
     """A call that must be answered within 3 s: the validator is up and not blinded."""
     started = time.monotonic()
@@ -178,6 +190,10 @@ def test_hostile_upstream(behaviour: str, world: World, tmp_path: Path) -> None:
                 )
             assert val.proc.poll() is None, f"{pos}: the validator exited"
             _holds_only_the_sequencers(world, val.url)
+        if behaviour == "oversized":
+            # The answer is cut at the cap: nothing like the endless body is ever held.
+            for pos, val in vals.items():
+                assert _peak_rss_mb(val.proc.pid) < PEAK_RSS_MB, pos
         if behaviour in ("forged-ahead", "forged-chain"):
             # A liar is ranked below the honest sequencer once caught.
             ups = _call_quickly(vals["first"].url, "validator_status")["upstreams"]
