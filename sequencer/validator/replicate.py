@@ -51,6 +51,7 @@ from prover.validity import (
     replay_key,
     violation_from_json,
 )
+from prover.wire import hex0x
 from sequencer.client.receipts import parse_receipt
 from state_db.store import Entry, Store
 
@@ -141,6 +142,9 @@ class Replica:
         self.last_error: str | None = None
         self.progress_at = time.monotonic()
         """Monotonic time the replica last grew."""
+        self.contradictions: list[dict[str, Any]] = []
+        """Records revealed on L1 that differ from those the replica holds on the sequencer's
+        block receipts: the sequencer promised one log and committed another."""
         self._lock = threading.Lock()
 
     @property
@@ -324,6 +328,13 @@ class Replica:
                         "record %d revealed on L1 differs from the replica's: the sequencer "
                         "vouched for other records than it committed",
                         seq,
+                    )
+                    self.contradictions.append(
+                        {
+                            "seq": seq,
+                            "held": hex0x(self.store.get_leaf_hash(seq)),
+                            "revealed": hex0x(leaf_hash(records[seq - start])),
+                        }
                     )
                     return 0
             found = self._check(held, new, {}, {})

@@ -190,6 +190,7 @@ class Watcher:
             "anchoredSize": self.replica.anchored_size,
             "upstreams": self.upstream_status(),
             "violations": [v.to_json() for v in self.replica.violations],
+            "contradictions": self.replica.contradictions,
             "checkpoints": [
                 {**checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
                 for _, t in sorted(self.tracked.items())

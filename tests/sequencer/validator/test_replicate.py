@@ -319,3 +319,15 @@ def test_records_revealed_on_l1_are_taken_and_sealed_later(
     # The block holding them arrives later: sealed over the records already held.
     assert replica.ingest(source.blocks(1)) == 1
     assert replica.store.head == source.store.head
+
+
+def test_revealed_records_that_contradict_the_replica_are_not_taken(
+    source: Source, replica: Replica, tmp_path: Path
+) -> None:
+    _two_blocks(source)
+    assert replica.ingest(source.blocks()[:1]) == 1
+    other = Source(tmp_path / "other")
+    other.append_block([encode_record(unsigned(i, ts=T0 + 99)) for i in range(5)])
+    assert replica.take_revealed(0, other.store.get_records(0, 5)) == 0
+    assert replica.size == 3
+    assert [c["seq"] for c in replica.contradictions] == [0]
