@@ -5,7 +5,7 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
 
 1. **end to end** (`validator.eps`, `validator.signed_eps`): a real sequencer process (`attest
    serve --dev`) is filled with events through `attest_submitBatch`, then a fresh replica pulls
-   it from the start over HTTP with `Replica.pull` (the validator's own loop: `attest_getBlock`
+   it from the start over HTTP with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's own loop: `attest_getBlock`
    batches, JSON parsing, the rules of docs/spec.md §8, the tree, one LevelDB write batch per
    pull) until it holds every record. This is a late validator catching up.
 2. **where the time goes**: a second replica pulls again with fetch, parse and `Replica.ingest`
@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import trio
 
 from bench.bench_ingest import DOMAIN, signed_bodies, unsigned_bodies
 from bench.loadgen import run_load_subprocess
 from prover.validity import Violation
+from prover.wire import parse_address
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
 from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
@@ -52,12 +54,13 @@ from sequencer.validator.check import (
     check_records_reference,
     signers_match,
 )
-from sequencer.validator.replicate import PulledBlock, Replica, Upstreams, parse_block
+from sequencer.validator.replicate import PulledBlock, Replica, parse_block
+from sequencer.validator.upstream import UpstreamPool, pull
 from state_db.store import Store
 
 PULL_BLOCKS = MAX_FULL_BLOCKS_PER_BATCH
 """Blocks per `attest_getBlock` batch: the sequencer's limit of full blocks per body (16), which
-is also `Replica.pull`'s default."""
+is also the validator's pull (`sequencer.validator.upstream.pull`)'s default."""
 
 
 def fill(url: str, bodies: Sequence[bytes], *, token: bool) -> int:
@@ -72,6 +75,45 @@ def fill(url: str, bodies: Sequence[bytes], *, token: bool) -> int:
                 raise RuntimeError(f"fill refused: {reply.body[:300]!r}")
             n += len(orjson.loads(body)["params"][0])
     return n
+
+
+class _Source:
+    """A sequencer read synchronously (attest_status, attest_getBlock batches), for the bench's
+    own fetch loops; the validator itself reads through `sequencer.validator.upstream`."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = RpcClient(url)
+
+    def latest_block(self) -> int | None:
+        latest = self.rpc.call("attest_status").get("latestBlock")
+        return int(latest["number"]) if isinstance(latest, dict) else None
+
+    def blocks(self, first: int, count: int) -> list[Any]:
+        return self.rpc.batch([("attest_getBlock", [n, True]) for n in range(first, first + count)])
+
+    def close(self) -> None:
+        self.rpc.close()
+
+
+def sequencer_of(url: str) -> bytes:
+    """The address the sequencer at `url` signs block receipts with."""
+    with RpcClient(url) as rpc:
+        return parse_address(rpc.call("attest_status")["sequencer"], "sequencer")
+
+
+def new_replica(store: Store, url: str) -> Replica:
+    """A replica of the sequencer at `url`, taking blocks on its block receipts (no L1 here)."""
+    return Replica(store, DOMAIN.separator, sequencer_of(url))
+
+
+async def pull_until(replica: Replica, url: str, done: Any, max_blocks: int = PULL_BLOCKS) -> None:
+    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`."""
+    pool = UpstreamPool([url])
+    try:
+        while not done():
+            await pull(replica, pool, max_blocks=max_blocks)
+    finally:
+        await pool.aclose()
 
 
 def wait_sealed(url: str, n: int, timeout_s: float = 60.0) -> None:
@@ -91,7 +133,7 @@ def follow(
 ) -> dict[str, Any]:
     """A validator following a live stream (issue 11: "a 10k events/s stream left it about 20 s
     behind after a minute"): `bench.loadgen` submits unsigned events at `rate_eps` for
-    `seconds` while a replica pulls in a loop (`Replica.pull`, no pause); the lag, in records
+    `seconds` while a replica pulls in a loop (the validator's pull (`sequencer.validator.upstream.pull`), no pause); the lag, in records
     and in seconds of stream, each second and when the stream stops, and how long it then takes
     to catch up. `reference`: with the check the replica had before `BlockChecker`."""
     bodies = unsigned_bodies(max(1, int(rate_eps * seconds / batch) + 1), batch)
@@ -106,8 +148,7 @@ def follow(
             ))  # fmt: skip
 
         store = Store.open(tmp / "replica")
-        upstreams = Upstreams([proc.url])
-        replica = Replica(store, DOMAIN.separator)
+        replica = new_replica(store, proc.url)
         if reference:
             replica.checker.close()
             replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
@@ -123,23 +164,24 @@ def follow(
                     latest = rpc.call("attest_status").get("latestBlock")
                     return int(latest["end"]) if isinstance(latest, dict) else 0
 
-                while writer.is_alive():
-                    replica.pull(upstreams)
+                def stream_over() -> bool:
+                    nonlocal next_sample
                     if time.perf_counter() >= next_sample:
                         lags.append(sealed() - replica.size)
                         next_sample += 1.0
+                    return not writer.is_alive()
+
+                trio.run(pull_until, replica, proc.url, stream_over)
                 writer.join()
                 stopped = time.perf_counter()
                 lag_at_stop = sealed() - replica.size
                 wait_sealed(proc.url, int(load.get("ok", 0)) * batch)
                 target = sealed()
-                while replica.size < target:
-                    replica.pull(upstreams)
+                trio.run(pull_until, replica, proc.url, lambda: replica.size >= target)
                 caught_up_s = time.perf_counter() - stopped
                 replicated = replica.size
         finally:
             replica.close()
-            upstreams.close()
             store.close()
     acked_eps = load.get("rps", 0.0) * batch
     return {
@@ -157,8 +199,8 @@ def pipelined(url: str, n: int, data_dir: Path) -> float:
     second thread while `Replica.ingest` checks and stores the current one (the upstream, the
     fetch and the check then overlap). Records/s; says what a pipelined fetch would gain."""
     store = Store.open(data_dir)
-    upstreams = Upstreams([url])
-    replica = Replica(store, DOMAIN.separator)
+    upstreams = _Source(url)
+    replica = new_replica(store, url)
     batches: queue.Queue[list[PulledBlock] | BaseException] = queue.Queue(maxsize=2)
     total_blocks = upstreams.latest_block()
     if total_blocks is None:
@@ -212,19 +254,17 @@ class _ReferenceChecker(BlockChecker):
 
 
 def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> dict[str, Any]:
-    """A fresh replica pulls `n` records from `url` with `Replica.pull` (the validator's loop).
+    """A fresh replica pulls `n` records from `url` with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's loop).
     `reference`: with the per-record check the replica had before `BlockChecker`."""
     store = Store.open(data_dir)
-    upstreams = Upstreams([url])
-    replica = Replica(store, DOMAIN.separator)
+    replica = new_replica(store, url)
     if reference:
         replica.checker.close()
         replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
     try:
         started = time.perf_counter()
         cpu = time.process_time()
-        while replica.size < n:
-            replica.pull(upstreams, max_blocks=PULL_BLOCKS)
+        trio.run(pull_until, replica, url, lambda: replica.size >= n)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
         if replica.violations:
@@ -233,20 +273,19 @@ def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> d
                 "eps": replica.size / elapsed}  # fmt: skip
     finally:
         replica.close()
-        upstreams.close()
         store.close()
 
 
 def breakdown(url: str, n: int, data_dir: Path) -> tuple[dict[str, float], list[PulledBlock]]:
-    """`Replica.pull`'s three steps timed apart (a second replica): where the time goes.
+    """the validator's pull (`sequencer.validator.upstream.pull`)'s three steps timed apart (a second replica): where the time goes.
 
     fetch: `attest_getBlock` batches over HTTP, the upstream's work and orjson included;
     parse: `parse_block` (hex, field checks, meta hashes); ingest: `Replica.ingest` (the
     tree and block hashes, the rules, the LevelDB write batch). Returns the blocks too.
     """
     store = Store.open(data_dir)
-    upstreams = Upstreams([url])
-    replica = Replica(store, DOMAIN.separator)
+    upstreams = _Source(url)
+    replica = new_replica(store, url)
     out = {"fetch_s": 0.0, "parse_s": 0.0, "ingest_s": 0.0}
     blocks: list[PulledBlock] = []
     try:
@@ -272,7 +311,7 @@ def breakdown(url: str, n: int, data_dir: Path) -> tuple[dict[str, float], list[
 
 
 def check_only(
-    blocks: Sequence[PulledBlock], data_dir: Path, *, reference: bool
+    blocks: Sequence[PulledBlock], data_dir: Path, sequencer: bytes, *, reference: bool
 ) -> tuple[float, float]:
     """`Replica.ingest` over already-parsed blocks, `PULL_BLOCKS` at a time, on a fresh store;
     records per second of wall time and per CPU-second of this process (all its threads: on a
@@ -281,7 +320,7 @@ def check_only(
     if data_dir.exists():
         shutil.rmtree(data_dir)
     store = Store.open(data_dir)
-    replica = Replica(store, DOMAIN.separator)
+    replica = Replica(store, DOMAIN.separator, sequencer)
     if reference:
         replica.checker.close()
         replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
@@ -346,12 +385,13 @@ def one(
         # The whole pull again with the check it replaced: before and after, one sequencer.
         out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
+        sequencer = sequencer_of(proc.url)
         out["eps_pipelined"] = pipelined(proc.url, n, tmp / "pipelined")
     # Before (the per-record reference) and after, alternated on the same blocks.
     before, after = (0.0, 0.0), (0.0, 0.0)
     for _ in range(repeats):
-        b = check_only(blocks, tmp / "check", reference=True)
-        a = check_only(blocks, tmp / "check", reference=False)
+        b = check_only(blocks, tmp / "check", sequencer, reference=True)
+        a = check_only(blocks, tmp / "check", sequencer, reference=False)
         before, after = max(before, b), max(after, a)
     out["check_eps"], out["check_per_cpu_s"] = after
     out["check_reference_eps"], out["check_reference_per_cpu_s"] = before

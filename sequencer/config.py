@@ -721,7 +721,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "upstream_timeout",
         SECONDS,
         "upstream_timeout_s",
-        "seconds per HTTP request to an upstream",
+        "seconds per call to an upstream, in all (connect, send, the whole answer)",
         "S",
     ),
     _L1_MAX_FEE,

@@ -180,7 +180,8 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
                 description="include the block's events",
             ),
         ),
-        "A sealed block header, and with full=true its events.",
+        "A sealed block header; with full=true its events and, from the sequencer, its block "
+        "receipt (docs/spec.md §6).",
         {"type": "object"},
     ),
     "attest_findByDigest": (
