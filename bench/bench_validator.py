@@ -25,6 +25,7 @@ The sequencer's ingest figures come from the `ingest` stage of the same `attest 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import queue
@@ -42,6 +43,7 @@ import trio
 
 from bench.bench_ingest import DOMAIN, signed_bodies, unsigned_bodies
 from bench.loadgen import run_load_subprocess
+from prover.jsonrpc import JsonRpcError
 from prover.validity import Violation
 from prover.wire import parse_address
 from sequencer.devnet.process import SequencerProcess
@@ -89,7 +91,11 @@ class _Source:
         return int(latest["number"]) if isinstance(latest, dict) else None
 
     def blocks(self, first: int, count: int) -> list[Any]:
-        return self.rpc.batch([("attest_getBlock", [n, True]) for n in range(first, first + count)])
+        """Up to `count` raw blocks from `first`, stopping at the first error (past the end)."""
+        answers = self.rpc.batch(
+            [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+        )
+        return list(itertools.takewhile(lambda a: not isinstance(a, JsonRpcError), answers))
 
     def close(self) -> None:
         self.rpc.close()
