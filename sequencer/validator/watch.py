@@ -161,6 +161,7 @@ class Watcher:
             "rounds": self.rounds.completed,
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
+            "reorgs": 0 if self.l1.reorgs is None else self.l1.reorgs.reorgs,
         }
 
     def status(self) -> dict[str, Any]:
@@ -192,6 +193,9 @@ class Watcher:
 
     async def step(self) -> None:
         """One round (see the module docstring)."""
+        reorg = await self._l1(self.l1.follow_head)
+        if reorg is not None:
+            await self._follow_reorg()
         await self._refresh()
         latest = await self._l1(self.l1.latest_block_time)
         if latest != self._now:
@@ -210,6 +214,29 @@ class Watcher:
                 break  # a proof reverts this one and every later one: re-read first
             if t.cp.size > self.replica.size:
                 break  # later checkpoints lie further beyond the replica: one challenge covers them
+
+    async def _follow_reorg(self) -> None:
+        """L1 reorganised: forget what was read of every checkpoint not final (a commit may
+        be gone, a reverted one live again because the proof's block is gone), so this round
+        re-reads them from the canonical chain and judges them afresh — a proof whose block
+        was replaced is sent again; and re-read the DA challenges we opened (one whose opening
+        is gone is forgotten, so it can be opened again)."""
+        dropped = [i for i, t in self.tracked.items() if t.cp.status != CheckpointStatus.FINAL]
+        for index in dropped:
+            del self.tracked[index]
+        me = self.l1.account.address.lower()
+        for cid in list(self.challenges):
+            row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
+            if row.state == DAState.NONE or row.challenger.lower() != me:
+                del self.challenges[cid]
+            else:
+                self.challenges[cid]["state"] = row.state.name
+        await self._save_challenges()
+        log.warning(
+            "L1 reorganised: re-reading checkpoints %s from the canonical chain",
+            dropped,
+            extra={"checkpoints": dropped},
+        )
 
     async def _refresh(self) -> None:
         count = await self._l1(self.l1.checkpoint_count)
