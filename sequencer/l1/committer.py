@@ -373,7 +373,9 @@ class Committer:
             records = self.store.get_records(c.start, c.end)
             proof = prove_range(self.store, c.start, c.end, cp.size)
             tx = await self._l1(partial(self.l1.reveal, cid, records, proof))
-            self._answered.add(cid)
+            # Not marked answered here: the next round reads the challenge again and marks it
+            # once L1 says so — a reorganisation that drops the answer leaves it open, and it
+            # is answered again (even one no watch saw happen).
             log.info(
                 "answered DA challenge",
                 extra={"challenge": cid, "start": c.start, "end": c.end, "tx": hex0x(tx)},

@@ -80,6 +80,8 @@ class Tracked:
     violation: Violation | None = None
     acted: bool = False
     """A proof or a DA challenge was sent for it."""
+    proved: bool = False
+    """A fraud proof against it was mined: L1 must read it reverted from then on."""
 
 
 class Watcher:
@@ -260,6 +262,16 @@ class Watcher:
             else:
                 if cp.status != t.cp.status:
                     log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
+                if t.proved and cp.status == CheckpointStatus.PENDING:
+                    # Our proof was mined, yet the canonical chain holds the checkpoint live:
+                    # a reorganisation took the proof's block. Judge it again, prove again.
+                    log.warning(
+                        "checkpoint %d is pending again: the block of our proof is gone "
+                        "(L1 reorganised); judging it again",
+                        index,
+                        extra={"checkpoint": index},
+                    )
+                    t.acted = t.proved = False
                 t.cp = cp
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -338,6 +350,7 @@ class Watcher:
         except L1Error:
             t.acted = False  # L1 trouble: try again next round
             raise
+        t.proved = True
         self.metrics.proofs_sent.labels(rule=v.rule.name).inc()
         self.proofs.append(
             {

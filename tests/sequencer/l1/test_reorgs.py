@@ -20,8 +20,8 @@ from web3 import Web3
 
 from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS, SEQUENCER_ADDRESS
 from l1_contracts.contract import da_chunk
-from prover.checkpoint import DAState
-from sequencer.devnet.process import SequencerProcess
+from prover.checkpoint import CheckpointStatus, DAState
+from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.reorg import Block, ReorgDetector
@@ -291,3 +291,73 @@ def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path
         rpc.call("attest_submit", unsigned(2))
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=30, what="the next commit")
         assert rollup.checkpoint(1).size == 2
+
+
+@pytest.mark.slow
+def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path: Path) -> None:
+    """A sequencer with a bad signature injected, a validator proving it: the proof's block is
+    replaced by reorganisations of depth 1 to 5 (each time the checkpoint is live and the
+    contract unfrozen again); the validator re-reads the canonical chain, judges again and
+    proves again. Final state: the checkpoint reverted once, by one proof, the bond slashed."""
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    validator_address = DEV_ADDRESSES[1]
+    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    key_file = write_key_file(DEV_KEYS[1], tmp_path)
+    _rpc(w3, "evm_setIntervalMining", 0)
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=[*args, "--inject", "bad-signature"]) as seq,
+        ValidatorProcess(
+            sequencer=seq.url,
+            l1_rpc=anvil,
+            contract=d.contract,
+            key_file=key_file,
+            data_dir=tmp_path / "val",
+            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
+        ) as val,
+        RpcClient(seq.url, token="dev") as rpc,
+        RpcClient(val.url) as vrpc,
+    ):
+        rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
+        _mine_the_next(w3, SEQUENCER_ADDRESS, "the faulty commit")
+        assert rollup.checkpoint_count() == 1
+        bond_before = int(rollup.contract.functions.bond().call())
+
+        def prove() -> int:
+            """Mine the validator's transactions one block each until the checkpoint is
+            reverted (a claim or a moved leftover may come first); the proof's block."""
+            for _ in range(6):
+                block = _mine_the_next(w3, validator_address, "the validator's proof")
+                if rollup.checkpoint(0).status == CheckpointStatus.REVERTED:
+                    return block
+            raise AssertionError("no proof reverted the checkpoint")
+
+        for depth in DEPTHS:
+            block = prove()
+            assert rollup.frozen() is True
+            # The validator saw its proof mined (it records it once the receipt is in).
+            wait_for(
+                lambda depth=depth: len(vrpc.call("validator_status")["proofs"]) >= depth,  # type: ignore[misc]
+                what=f"the validator's record of proof {depth}",
+            )
+            _reorg_out(w3, block, depth)
+            assert rollup.checkpoint(0).status == CheckpointStatus.PENDING
+            assert rollup.frozen() is False
+        prove()
+        _rpc(w3, "evm_setIntervalMining", 1)
+        # Judged and proven again after each reorganisation: six proofs mined, one canonical.
+        proofs = wait_for(
+            lambda: len(p := vrpc.call("validator_status")["proofs"]) == 6 and p,
+            what="the validator's record of its six proofs",
+        )
+        assert {p["rule"] for p in proofs} == {"BAD_SIGNATURE"}
+    # The honest final state: one FraudProven on the canonical chain, the checkpoint reverted,
+    # the contract frozen, the bond slashed.
+    proven = rollup.contract.events.FraudProven().get_logs(from_block=0)
+    assert len(proven) == 1 and proven[0]["args"]["challenger"] == validator_address
+    assert rollup.checkpoint(0).status == CheckpointStatus.REVERTED
+    assert rollup.frozen() is True
+    assert int(rollup.contract.functions.bond().call()) < bond_before
