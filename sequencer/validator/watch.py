@@ -164,6 +164,8 @@ class Watcher:
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
             "reorgs": 0 if self.l1.reorgs is None else self.l1.reorgs.reorgs,
+            "replacements": self.l1.sender.replacements,
+            "feesPaidWei": self.l1.sender.fees_paid_wei,
         }
 
     def status(self) -> dict[str, Any]:
