@@ -223,24 +223,25 @@ class TransactionSender:
                     f"{entry.what}: nonce {entry.nonce} was used by a transaction "
                     "this sender did not send"
                 )
+            lost = False
             if time.monotonic() >= recheck_at:
                 recheck_at = time.monotonic() + LOST_CHECK_S
-                if not self._known(entry):
-                    # Neither mined nor in the node's pool: a reorganisation removed it (and
-                    # the node did not put it back), or the pool dropped it. The same version
-                    # again: same nonce, same fees.
+                # Neither mined nor in the node's pool: a reorganisation removed it (and the
+                # node did not put it back), or the pool dropped it (priced out by a base fee
+                # spike): bid again now, from a fresh history, whatever the schedule.
+                lost = not self._known(entry)
+                if lost:
                     log.warning(
-                        "%s at nonce %d: the node no longer knows it; sent again",
+                        "%s at nonce %d: the node no longer knows it; sending it again",
                         entry.what,
                         entry.nonce,
                         extra={"nonce": entry.nonce},
                     )
-                    self._broadcast(entry, Fees(*entry.fees), again=True)
             block = int(self.w3.eth.block_number)
             left = None if self.deadline_at is None else self.deadline_at - time.time()
             urgent = left is not None and left < self.urgent_window_s
             after = 1 if urgent else self.policy.replace_after_blocks
-            if block >= sent_at + after:
+            if lost or block >= sent_at + after:
                 if urgent:
                     assert left is not None
                     new = urgent_fees(
@@ -253,6 +254,8 @@ class TransactionSender:
                 else:
                     new = bump_fees(Fees(*entry.fees), self.fees_now(), self.policy)
                 if new is None:
+                    if lost:  # nothing better under the ceiling: the same version again
+                        self._broadcast(entry, Fees(*entry.fees), again=True)
                     if not at_ceiling:
                         log.warning(
                             "%s not mined after %d blocks and the fee ceiling (%d wei/gas) "

@@ -4,6 +4,8 @@ resumes its commits land before every deadline it gave."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,3 +163,53 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
         wait_for(lambda: rollup.checkpoint_count() == 3, timeout=30, what="the next commit")
         assert rollup.checkpoint(2).committed_at <= third["receipt"]["deadline"]
         assert _health(rpc)["deadlineAtRisk"] is False
+
+
+def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["sent"] = l1.commit(size, bytes([size]) * 32, [], 0)
+        except Exception as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_a_near_deadline_pushes_fees_beyond_the_schedule(anvil: str) -> None:
+    """The base fee jumps 20x under a commit whose normal schedule replaces it only after 10
+    blocks; its receipt deadline is 8 s away: it is replaced every block with a max fee above
+    the fresh bid, climbing towards the ceiling, and lands in time."""
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    l1 = L1Client(anvil, d.contract, DEV_KEYS[0])
+    today = l1.sender.fees_now()
+    ceiling = 100 * today.max_fee_per_gas
+    l1.sender.policy = FeePolicy(replace_after_blocks=10, max_fee_per_gas=ceiling)
+    l1.sender.urgent_window_s = 10
+    l1.sender.deadline_at = time.time() + 8
+    _rpc(w3, "evm_setIntervalMining", 0)
+    thread, out = _commit_in_background(l1, 1)
+    wait_for(
+        lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
+        what="the commit sent",
+    )
+    spiked = 20 * today.max_fee_per_gas
+    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(spiked))
+    _rpc(w3, "evm_setIntervalMining", 1)
+    start = w3.eth.block_number
+    thread.join(timeout=30)
+    assert "sent" in out, out
+    landed = w3.eth.get_transaction(out["sent"].tx_hash)
+    assert l1.sender.urgent_replacements >= 1
+    assert out["sent"].block_number - start < 10  # sooner than the normal schedule allows
+    # The fresh bid under the spike is twice the base fee plus the tip (~2 x spiked); the
+    # urgent one is above it, and never above the ceiling.
+    assert 2 * spiked < landed["maxFeePerGas"] <= ceiling, (landed["maxFeePerGas"], spiked)
+    assert w3.eth.get_block(out["sent"].block_number)["timestamp"] <= l1.sender.deadline_at
+    assert l1.checkpoint_count() == 1
