@@ -103,6 +103,7 @@ def _health(rpc: RpcClient) -> dict[str, Any]:
     return l1
 
 
+@pytest.mark.slow  # a 25 s mining pause
 def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
     anvil: str, tmp_path: Path
 ) -> None:
