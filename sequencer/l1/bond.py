@@ -24,11 +24,11 @@ from typing import Any, Final
 
 from prover.errors import InvalidInputError, L1Error
 from sequencer.l1.account import Gas, RollupAccount, Sent
+from sequencer.l1.deploy import ETHER
 from sequencer.l1.fees import GWEI, FeePolicy
 from sequencer.l1.keys import KeyLoadError, add_key_arguments, key_from_args, warn_if_unsafe
 from sequencer.l1.reader import NO_CHECKPOINT, RollupReader
 
-ETHER = 10**18
 EXIT_L1: Final = 1
 """L1 refused the transaction (simulated first: nothing was sent) or was unreachable."""
 
