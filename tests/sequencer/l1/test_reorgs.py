@@ -21,6 +21,7 @@ from web3 import Web3
 from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS, SEQUENCER_ADDRESS
 from l1_contracts.contract import da_chunk
 from prover.checkpoint import CheckpointStatus, DAState
+from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
@@ -135,6 +136,17 @@ def _sent_by(w3: Web3, address: str, first_block: int) -> list[Any]:
     return out
 
 
+def _validator_view(vrpc: RpcClient, index: int) -> dict[str, Any] | None:
+    """The validator's checkpoint `index` (read from L1); None when it holds none."""
+    try:
+        cp: dict[str, Any] | None = vrpc.call("attest_getCheckpoint", index)
+    except JsonRpcError as exc:
+        if exc.code != NOT_FOUND:
+            raise
+        return None
+    return cp
+
+
 @pytest.mark.slow
 def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> None:
     d = deploy_and_bond(
@@ -150,7 +162,16 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
     args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
     with (
         SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        ValidatorProcess(
+            sequencer=seq.url,
+            l1_rpc=anvil,
+            contract=d.contract,
+            key_file=write_key_file(DEV_KEYS[1], tmp_path),
+            data_dir=tmp_path / "val",
+            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
+        ) as val,
         RpcClient(seq.url, token="dev") as rpc,
+        RpcClient(val.url) as vrpc,
     ):
         for depth in DEPTHS:
             rpc.call("attest_submit", unsigned(depth))
@@ -165,8 +186,23 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
                 ),
                 what=f"the sequencer's record of commit({depth})",
             )
+            # The validator's view has it too, and two more of its rounds saw the head.
+            wait_for(
+                lambda depth=depth: _validator_view(vrpc, depth - 1),  # type: ignore[misc]
+                what=f"the validator's view of checkpoint {depth - 1}",
+            )
+            rounds = vrpc.call("attest_status")["l1"]["rounds"]
+            wait_for(
+                lambda rounds=rounds: vrpc.call("attest_status")["l1"]["rounds"] >= rounds + 2,  # type: ignore[misc]
+                what="two validator rounds",
+            )
             _reorg_out(w3, block, depth, rpc)
             assert rollup.checkpoint_count() == depth - 1  # the commit's block is gone
+            # The validator's view follows the canonical chain: the checkpoint is gone there.
+            wait_for(
+                lambda depth=depth: _validator_view(vrpc, depth - 1) is None,  # type: ignore[misc]
+                what=f"the validator to forget checkpoint {depth - 1}",
+            )
             # Seen, and sent again (the contract would refuse a size that does not extend).
             again = _mine_the_next(w3, SEQUENCER_ADDRESS, f"commit({depth}) again")
             assert rollup.checkpoint_count() == depth
@@ -192,6 +228,13 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
                 ),
                 what="the sequencer's view to follow the canonical commit",
             )
+            wait_for(
+                lambda depth=depth: (
+                    (v := _validator_view(vrpc, depth - 1)) and v["treeSize"] == depth  # type: ignore[misc]
+                ),
+                what=f"the validator's view of the commit sent again ({depth})",
+            )
+        assert vrpc.call("attest_status")["l1"]["reorgs"] >= 1
         metrics = rpc.request("GET", "/metrics").body.decode()
         assert "attest_l1_reorgs 5.0" in metrics
         assert "attest_l1_reorg_deepest_blocks 5.0" in metrics
