@@ -75,6 +75,10 @@ class ReorgDetector:
                         now = head.parent
                     else:
                         now = canonical_hash(number)
+                        if now is None:
+                            # The node does not have a block below the head it just gave:
+                            # it is reorganising right now. Judge at the next observation.
+                            return None
                     if now == seen[number]:
                         fork = number
                         break
