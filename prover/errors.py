@@ -87,6 +87,12 @@ class OverloadedError(AttestError):
         super().__init__(message)
 
 
+class DeadlineAtRiskError(OverloadedError):
+    """The sequencer will not promise a checkpoint by a new receipt's deadline now: a commit
+    takes longer than the deadline leaves (L1 stalled or priced out), or an earlier receipt's
+    deadline is already at risk. Nothing was stored; retry after `retry_after_ms`."""
+
+
 class UsageError(AttestError):
     """A command was run in a way that cannot work: a missing or unreadable key or config file,
     a required setting not given, a port already in use. `sequencer/cli.py` prints the message

@@ -147,6 +147,10 @@ class Config:
     before being committed (docs/spec.md §8 rule 4: no record stamped after its checkpoint)."""
     l1_max_fee_gwei: float = 500.0
     """Ceiling of the max fee per gas of every L1 transaction (`sequencer/l1/fees.py`)."""
+    deadline_margin_s: float = 60.0
+    """Safety margin on receipt deadlines: a deadline with less than a commit's expected time
+    plus this left is at risk — fees climb, an alert, and no new receipt is promised until it
+    is safe again (`sequencer/l1/deadlines.py`)."""
     l1_timeout_s: float = L1_TIMEOUT_S
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
     cors_origins: frozenset[str] = frozenset()
@@ -544,6 +548,14 @@ SERVE: Final[tuple[Setting, ...]] = (
     ),
     *_PASSPHRASE,
     _L1_MAX_FEE,
+    Setting(
+        "deadline_margin",
+        SECONDS_OR_ZERO,
+        "deadline_margin_s",
+        "seconds of margin on receipt deadlines: less left than a commit takes plus this, and "
+        "fees climb to the ceiling, /health alerts and new submissions are refused (-32011)",
+        "S",
+    ),
     _CORS_ORIGINS,
     _NO_EXPLORER,
     Setting(

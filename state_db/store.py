@@ -672,6 +672,20 @@ class Store:
             # After this write, a crash keeps checkpoint `index` as `value`.
             self._checkpoint_count = max(self._checkpoint_count, index + 1)
 
+    def truncate_checkpoints(self, count: int) -> None:
+        """Forget the checkpoints from index `count` on (L1 reorganised them away).
+
+        Blocking (fsync): call it via ``trio.to_thread.run_sync``.
+        """
+        with self._write_lock:
+            if count >= self._checkpoint_count:
+                return
+            batch = self._db.write_batch(sync=True)
+            for index in range(max(0, count), self._checkpoint_count):
+                batch.delete(schema.checkpoint_key(index))
+            batch.write()
+            self._checkpoint_count = max(0, count)
+
     def put_state(self, values: Mapping[str, bytes]) -> None:
         """Write state keys (name -> bytes) in one synced batch.
 

@@ -43,6 +43,7 @@ from prover.record import RECORD_SIZE, encode_kind
 from prover.types import Hash32
 from prover.wire import hex0x, parse_address, parse_hash32, parse_hex
 from sequencer.client import Client, Verification
+from sequencer.client.l1 import parse_l1_block
 from sequencer.client.light import (
     fetch_trusted_consistency,
     read_genesis,
@@ -299,7 +300,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     "no L1 known: pass --l1-rpc URL and --contract ADDR (the sequencer "
                     "reports none)",
                 )
-            l1 = L1Reader(target.url, target.contract, timeout=args.timeout)
+            l1 = L1Reader(target.url, target.contract, timeout=args.timeout, block=args.l1_block)
             base: list[str] = []
             if target.from_server:
                 base.append(
@@ -437,7 +438,7 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             if args.contract is None:
                 notes.append("contract address taken from the bundle; pass --contract to pin it")
             try:
-                reader = L1Reader(args.l1_rpc, contract, timeout=args.timeout)
+                reader = L1Reader(args.l1_rpc, contract, timeout=args.timeout, block=args.l1_block)
                 l1_cp = reader.checkpoint(bundle.checkpoint.index)
             except L1Error as exc:
                 notes.append(f"L1 unreachable: {exc}")
@@ -510,9 +511,25 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="rollup contract address (default: from attest_status, or the bundle)",
     )
     p.add_argument(
+        "--l1-block",
+        default="auto",
+        metavar="TAG|N",
+        type=_l1_block_type,
+        help="which L1 state to trust: finalized, safe, latest, or N confirmations below the "
+        "head (default auto: finalized on a public chain, latest on a development chain, "
+        "which has no finalized block)",
+    )
+    p.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per network call (default 10)"
     )
     p.add_argument("--json", action="store_true", help="print a machine-readable verdict")
+
+
+def _l1_block_type(value: str) -> str | int:
+    try:
+        return parse_l1_block(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--l1-block {exc}") from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

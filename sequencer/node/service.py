@@ -246,8 +246,11 @@ async def run_sequencer(
                     clock_lag_s=config.l1_clock_lag_s,
                     faults=faults,
                     l1_timeout_s=config.l1_timeout_s,
+                    receipt_deadline_s=config.receipt_deadline_s,
+                    deadline_margin_s=config.deadline_margin_s,
                 )
                 api.checkpoints = committer
+                writer.promise_gate = committer.refusal
                 await nursery.start(committer.run)
             port = await nursery.start(
                 partial(serve_http, handler, config.host, config.port, limits=limits, admit=admit)

@@ -31,6 +31,7 @@ from prover.errors import L1Error
 from prover.validity import FraudRule
 from prover.wire import parse_address
 from sequencer.l1.account import Gas, RollupAccount, Sent
+from sequencer.l1.reorg import Reorg, ReorgDetector
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,16 @@ class ValidatorL1(RollupAccount):
     refuse costs no gas and comes back as `TransactionRefusedError`.
     """
 
+    reorgs: ReorgDetector | None = None
+
     # --- reads -------------------------------------------------------------------------------
+
+    def follow_head(self) -> Reorg | None:
+        """Read L1's head and compare it with the blocks seen before: the reorganisation that
+        replaced some of them, if any (the watcher then re-reads its checkpoint view)."""
+        if self.reorgs is None:
+            self.reorgs = ReorgDetector()
+        return self.reorgs.observe(self.head_block(), self.block_hash)
 
     def sequencer(self) -> bytes:
         return parse_address(self._call(self.contract.functions.sequencer().call), "sequencer()")

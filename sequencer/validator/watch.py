@@ -90,6 +90,8 @@ class Tracked:
     """A proof or a DA challenge was sent for it."""
     seen_at: float = field(default_factory=time.monotonic)
     """Monotonic time the validator first saw it (the DA grace period runs from here)."""
+    proved: bool = False
+    """A fraud proof against it was mined: L1 must read it reverted from then on."""
 
 
 class Watcher:
@@ -176,6 +178,9 @@ class Watcher:
             "rounds": self.rounds.completed,
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
+            "reorgs": 0 if self.l1.reorgs is None else self.l1.reorgs.reorgs,
+            "replacements": self.l1.sender.replacements,
+            "feesPaidWei": self.l1.sender.fees_paid_wei,
         }
 
     def status(self) -> dict[str, Any]:
@@ -210,6 +215,9 @@ class Watcher:
 
     async def step(self) -> None:
         """One round (see the module docstring)."""
+        reorg = await self._l1(self.l1.follow_head)
+        if reorg is not None:
+            await self._follow_reorg()
         await self._refresh()
         live = [
             t.cp
@@ -235,6 +243,29 @@ class Watcher:
                 break  # a proof reverts this one and every later one: re-read first
             if t.cp.size > self.replica.size:
                 break  # later checkpoints lie further beyond the replica: one challenge covers them
+
+    async def _follow_reorg(self) -> None:
+        """L1 reorganised: forget what was read of every checkpoint not final (a commit may
+        be gone, a reverted one live again because the proof's block is gone), so this round
+        re-reads them from the canonical chain and judges them afresh — a proof whose block
+        was replaced is sent again; and re-read the DA challenges we opened (one whose opening
+        is gone is forgotten, so it can be opened again)."""
+        dropped = [i for i, t in self.tracked.items() if t.cp.status != CheckpointStatus.FINAL]
+        for index in dropped:
+            del self.tracked[index]
+        me = self.l1.account.address.lower()
+        for cid in list(self.challenges):
+            row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
+            if row.state == DAState.NONE or row.challenger.lower() != me:
+                del self.challenges[cid]
+            else:
+                self.challenges[cid]["state"] = row.state.name
+        await self._save_challenges()
+        log.warning(
+            "L1 reorganised: re-reading checkpoints %s from the canonical chain",
+            dropped,
+            extra={"checkpoints": dropped},
+        )
 
     async def _refresh(self) -> None:
         """Follow L1 by its events since the last round (`eth_getLogs` from the block after the
@@ -282,6 +313,16 @@ class Watcher:
                 cp = await self._l1(partial(self.l1.checkpoint, index))
                 if cp.status != t.cp.status:
                     log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
+                if t.proved and cp.status == CheckpointStatus.PENDING:
+                    # Our proof was mined, yet the canonical chain holds the checkpoint live:
+                    # a reorganisation took the proof's block. Judge it again, prove again.
+                    log.warning(
+                        "checkpoint %d is pending again: the block of our proof is gone "
+                        "(L1 reorganised); judging it again",
+                        index,
+                        extra={"checkpoint": index},
+                    )
+                    t.acted = t.proved = False
                 t.cp = cp
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -394,6 +435,7 @@ class Watcher:
         except L1Error:
             t.acted = False  # L1 trouble: try again next round
             raise
+        t.proved = True
         self.metrics.proofs_sent.labels(rule=v.rule.name).inc()
         self.proofs.append(
             {

@@ -171,6 +171,21 @@ def test_checkpoints_and_state_survive_reopen(tmp_path: Path) -> None:
         assert store.get_state("missing") is None
 
 
+def test_checkpoints_forgotten_after_a_reorganisation_stay_forgotten(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        for i, value in enumerate((b"a", b"b", b"c")):
+            store.put_checkpoint(i, value)
+        store.truncate_checkpoints(1)  # L1 holds one checkpoint now
+        assert store.checkpoint_count() == 1
+        assert [store.get_checkpoint(i) for i in range(3)] == [b"a", None, None]
+        store.truncate_checkpoints(5)  # more than stored: nothing to forget
+        assert store.checkpoint_count() == 1
+        store.put_checkpoint(1, b"b2")  # the commit sent again lands at the same index
+    with Store.open(tmp_path / "s") as store:
+        assert store.checkpoint_count() == 2
+        assert [store.get_checkpoint(i) for i in range(3)] == [b"a", b"b2", None]
+
+
 def test_keys_have_distinct_versioned_prefixes() -> None:
     prefixes = schema.ALL_PREFIXES
     assert len(set(prefixes)) == len(prefixes)
