@@ -490,7 +490,7 @@ def test_compact_tree_rejects_wrong_frontier() -> None:
     with pytest.raises(InvalidFieldError, match="tree_size"):
         CompactTree(MAX_TREE_SIZE + 1, [h])
     full = CompactTree(MAX_TREE_SIZE, [h])
-    with pytest.raises(InvalidFieldError, match="2\\*\\*40"):
+    with pytest.raises(InvalidFieldError, match="2\\*\\*52"):
         full.append_many([h])
     assert full.size == MAX_TREE_SIZE
     assert full.frontier == [h]
@@ -507,20 +507,23 @@ def test_compact_tree_resumes_from_frontier() -> None:
         assert resumed.root() == naive.mth(0, 100)
 
 
-# --- a tree of size near 2**40 ---------------------------------------------------------------
+# --- a tree of size near MAX_TREE_SIZE (2**52) ---------------------------------------------------
+
+
+MAX_LEVEL = MAX_TREE_SIZE.bit_length() - 1  # 52: the height of the largest tree
 
 
 class SparseReader:
-    """A consistent tree of up to 2**40 leaves that is all one filler leaf except a few.
+    """A consistent tree of up to MAX_TREE_SIZE leaves that is all one filler leaf except a few.
 
     A perfect subtree with no special leaf has the hash of `level` levels of filler, so only
-    the branches above special leaves are hashed: O(specials * 40) work for any node.
+    the branches above special leaves are hashed: O(specials * MAX_LEVEL) work for any node.
     """
 
     def __init__(self, specials: dict[int, bytes]) -> None:
         self.specials = specials
         self.filler = [leaf_hash(b"filler")]
-        for _ in range(41):
+        for _ in range(MAX_LEVEL + 1):
             self.filler.append(node_hash(self.filler[-1], self.filler[-1]))
         self.node = lru_cache(maxsize=None)(self._node)
         self.reads = 0
@@ -554,12 +557,12 @@ def test_near_max_tree_size(below: int, specials: list[int], first_back: int) ->
     root = compute_root(reader, n)
     for p in positions:
         proof = prove_inclusion(reader, p, n)
-        assert len(proof) <= 40
+        assert len(proof) <= MAX_LEVEL
         verify_inclusion(reader.leaf(p), p, n, proof, root)
         _assert_inclusion_fails(flip(reader.leaf(p), 0), p, n, proof, root)
     m = max(1, n - first_back)
     proof = prove_consistency(reader, m, n)
-    assert len(proof) <= 2 * 40
+    assert len(proof) <= 2 * MAX_LEVEL
     verify_consistency(m, n, compute_root(reader, m), root, proof)
     _assert_consistency_fails(m, n, flip(compute_root(reader, m), 3), root, proof)
     # The frontier of size n, read back from the reader, appends like any other tree.
@@ -588,12 +591,12 @@ def test_max_size_proof_lengths() -> None:
     root = compute_root(reader, n)
     for index in (0, n - 1):
         proof = prove_inclusion(reader, index, n)
-        assert len(proof) == 40
+        assert len(proof) == MAX_LEVEL
         verify_inclusion(reader.leaf(index), index, n, proof, root)
     # The longest consistency proofs come from sizes just past a large power of two.
-    worst = max(len(consistency_ranges(m, n - 1)) for m in (3, 2**20 + 1, 2**39 + 1, n - 3))
-    assert worst <= 2 * 40
-    assert len(inclusion_ranges(2**39 - 1, n - 1)) <= 40
+    worst = max(len(consistency_ranges(m, n - 1)) for m in (3, 2**20 + 1, n // 2 + 1, n - 3))
+    assert worst <= 2 * MAX_LEVEL
+    assert len(inclusion_ranges(n // 2 - 1, n - 1)) <= MAX_LEVEL
 
 
 # --- is_valid_* mirrors verify_* --------------------------------------------------------------
