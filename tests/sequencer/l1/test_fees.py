@@ -206,7 +206,8 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(anvil: str,
             RpcClient(seq.url, token="dev") as rpc:
         wait_for(lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land")
         assert rollup.checkpoint(0).size == 1
-        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", 0), what="the sequencer's record")
+        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="the sequencer's record")
+        assert cp["index"] == 0
         landed = w3.eth.get_transaction(cp["l1Tx"])
         # A replacement (above the first run's ceiling), at the journaled nonce.
         assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today
