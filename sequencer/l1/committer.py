@@ -133,6 +133,7 @@ class Committer:
         if self.watch.pending_transactions is not None:
             m.l1_pending_transactions.set(self.watch.pending_transactions)
         m.commit_in_flight.set(in_flight or 0)
+        m.l1_replacements.set(self.l1.sender.replacements)
         m.receipt_deadline_left.set(math.nan if left is None else left)
         return {
             "headBlock": None if head is None else head.number,

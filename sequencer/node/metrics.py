@@ -61,6 +61,9 @@ class Metrics:
             "attest_l1_commit_in_flight_seconds", "Age of the commit waiting for its receipt (0: none)",
             registry=r,
         )
+        self.l1_replacements = Gauge(
+            "attest_l1_replacements", "Transactions replaced with higher fees since start", registry=r
+        )
         self.receipt_deadline_left = Gauge(
             "attest_receipt_deadline_seconds_left",
             "Time left on the nearest deadline of a receipt not yet covered on L1 (NaN: none open)",
