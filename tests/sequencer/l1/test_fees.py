@@ -4,6 +4,7 @@ is in flight, a fee ceiling that holds it back, and a restart mid-replacement.""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,8 +253,12 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
         assert rollup.checkpoint(0).size == 1
         cp = wait_for(lambda: recorded_checkpoint(rpc, 0), what="the sequencer's record")
         landed = w3.eth.get_transaction(cp["l1Tx"])
-        # A replacement (above the first run's ceiling), at the journaled nonce.
+        # A replacement (above the first run's ceiling), at the journaled nonce, in the open.
         assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today
+        health = orjson.loads(rpc.request("GET", "/health").body)["l1"]
+        assert health["replacements"] >= 1
+        metrics = rpc.request("GET", "/metrics").body.decode()
+        assert re.search(r"^attest_l1_replacements [1-9]", metrics, flags=re.M), metrics
         rpc.call("attest_submit", unsigned(2))
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=60, what="the next commit")
         assert rollup.checkpoint(1).size == 2  # size 1 was never committed twice
