@@ -199,11 +199,13 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
         assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert event["args"]["challenger"] == VALIDATOR_ADDRESS
         assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()
-        # The commit landed in the block stamped past the deadline: too late for the receipt,
-        # and pending when the proof froze the contract, which reverts it.
+        # The commit landed, if at all, in a block stamped past the deadline: too late for the
+        # receipt, and pending when the proof froze the contract, which reverts it. (When the
+        # proof is mined first, the freeze refuses the commit: no checkpoint at all.)
         late = read_checkpoint(contract, 0)
-        assert late.committed_at > out["receipt"]["deadline"]
-        assert late.status == CheckpointStatus.REVERTED
+        if late.status != CheckpointStatus.NONE:
+            assert late.committed_at > out["receipt"]["deadline"]
+            assert late.status == CheckpointStatus.REVERTED
         (receipt,) = status["receipts"]
         assert receipt["status"] == "proven-deadline"
         gas = _tx_cost(w3, receipt["tx"]) + sum(_tx_cost(w3, c["tx"]) for c in status["claims"])
