@@ -217,7 +217,7 @@ class Watcher:
         """One round (see the module docstring)."""
         reorg = await self._l1(self.l1.follow_head)
         if reorg is not None:
-            await self._follow_reorg()
+            await self._follow_reorg(reorg.fork_block)
         await self._refresh()
         live = [
             t.cp
@@ -244,15 +244,30 @@ class Watcher:
             if t.cp.size > self.replica.size:
                 break  # later checkpoints lie further beyond the replica: one challenge covers them
 
-    async def _follow_reorg(self) -> None:
-        """L1 reorganised: forget what was read of every checkpoint not final (a commit may
-        be gone, a reverted one live again because the proof's block is gone), so this round
-        re-reads them from the canonical chain and judges them afresh — a proof whose block
-        was replaced is sent again; and re-read the DA challenges we opened (one whose opening
-        is gone is forgotten, so it can be opened again)."""
-        dropped = [i for i, t in self.tracked.items() if t.cp.status != CheckpointStatus.FINAL]
-        for index in dropped:
-            del self.tracked[index]
+    async def _follow_reorg(self, fork_block: int) -> None:
+        """L1 reorganised above `fork_block`: re-read every checkpoint not final from the
+        canonical chain (a commit may be gone, a reverted one live again because the proof's
+        block is gone: it is judged afresh, and a proof whose block was replaced is sent
+        again), and read the logs again from the fork on (the canonical chain's commits and
+        reverts there); and re-read the DA challenges we opened (one whose opening is gone is
+        forgotten, so it can be opened again)."""
+        dropped: list[int] = []
+        for index in sorted(self.tracked):
+            t = self.tracked[index]
+            if t.cp.status == CheckpointStatus.FINAL:
+                continue
+            cp = await self._l1(partial(self.l1.checkpoint, index))
+            if cp.status == CheckpointStatus.NONE:
+                del self.tracked[index]  # its commit is gone; the logs bring it back if mined
+                dropped.append(index)
+                continue
+            if cp.status == CheckpointStatus.PENDING and (
+                t.proved or t.cp.status == CheckpointStatus.REVERTED
+            ):
+                t.acted = t.proved = False  # judged again: a proof whose block is gone is resent
+            t.cp = cp
+        # Verify from the canonical chain: the log cursor goes back to the block after the fork.
+        self._next_log_block = min(self._next_log_block, fork_block + 1)
         me = self.l1.account.address.lower()
         for cid in list(self.challenges):
             row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
@@ -262,9 +277,10 @@ class Watcher:
                 self.challenges[cid]["state"] = row.state.name
         await self._save_challenges()
         log.warning(
-            "L1 reorganised: re-reading checkpoints %s from the canonical chain",
+            "L1 reorganised above block %d: checkpoints %s are gone, the others re-read",
+            fork_block,
             dropped,
-            extra={"checkpoints": dropped},
+            extra={"checkpoints": dropped, "fork_block": fork_block},
         )
 
     async def _refresh(self) -> None:

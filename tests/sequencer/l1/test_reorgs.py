@@ -343,9 +343,10 @@ def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path
 
 @pytest.mark.slow
 @pytest.mark.skip(
-    reason="fails since the validator rewrite of issue 11 (val-core) met the reorg work of issue "
-    "13 (chain-ops): after the first proof is mined the test waits 30 s for another validator "
-    "transaction that never comes; not yet diagnosed (see the closing note of 2026-12-02)"
+    reason="fails since the validator rewrite of issue 11 met the reorg work of issue 13: the "
+    "first proof is mined and reverts the checkpoint, but after anvil_reorg takes its block the "
+    "validator logs no reorganisation (the sequencer's committer does) and never proves again; "
+    "undiagnosed (closing note of 2026-12-02)"
 )
 def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path: Path) -> None:
     """A sequencer with a bad signature injected, a validator proving it: the proof's block is
