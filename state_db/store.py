@@ -868,10 +868,7 @@ class Store:
         raise NotFoundError(f"no receipt covers seq {seq}: it was committed without one")
 
     def _scan_index(self, prefix: bytes, after: int, limit: int) -> list[int]:
-        if not -1 <= after <= _U64_MAX:
-            raise InvalidFieldError("after", f"must be >= -1, got {after}")
-        if limit < 0:
-            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        _check_page(after, limit)
         size = self._head.tree_size
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
@@ -911,10 +908,7 @@ class Store:
         against level 0 of the tree, then the leaf hashes of the last, incomplete chunk."""
         if len(leaf_hash) != HASH_SIZE:
             raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
-        if not -1 <= after <= _U64_MAX:
-            raise InvalidFieldError("after", f"must be >= -1, got {after}")
-        if limit < 0:
-            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        _check_page(after, limit)
         size = self._head.tree_size
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
@@ -953,10 +947,7 @@ class Store:
         them, docs/spec.md §3); signed records are found by `find_by_submitter`."""
         if len(submitter) != 20:
             raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
-        if not -1 <= after <= _U64_MAX:
-            raise InvalidFieldError("after", f"must be >= -1, got {after}")
-        if limit < 0:
-            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        _check_page(after, limit)
         size = self._head.tree_size
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
@@ -1029,3 +1020,11 @@ class Store:
         """The value of state key `name`, or None."""
         value: bytes | None = self._db.get(schema.state_key(name))
         return value
+
+
+def _check_page(after: int, limit: int) -> None:
+    """Refuse a page outside what the index lookups take: `after` in [-1, 2**64), `limit` >= 0."""
+    if not -1 <= after <= _U64_MAX:
+        raise InvalidFieldError("after", f"must be >= -1, got {after}")
+    if limit < 0:
+        raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
