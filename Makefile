@@ -51,15 +51,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Four workers on any machine: the end-to-end files mostly wait on L1 blocks and windows, so
+# they overlap even on two cores. A file stays on one worker (its fixtures start one devnet).
+PYTEST_WORKERS ?= 4
+
 pytest: install browser
-	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
 # The inner loop: lint, types and every test not marked `slow` (end-to-end runs with L1 and
 # validator processes, crash tests, long Hypothesis machines). `make test`, as CI, runs them all.
 test-fast: lint typecheck browser
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"
 
 vectors: install
 	$(BIN)/python -m prover.vectors tests/vectors/rfc9162_keccak.json
