@@ -74,6 +74,33 @@ def test_the_detector_sees_a_revert_to_an_earlier_head() -> None:
     assert reorg is not None and reorg.depth == 3 and reorg.fork_block == 4
 
 
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_noted_block_replaced_between_two_heads_is_a_reorganisation(depth: int) -> None:
+    """The attacker's timing: one's own transaction is mined in block 10 right after a read of
+    head 9, and replaced before the next read. Seen only as heads, the new chain's block at 10
+    (or higher) descends from the block 9 remembered: nothing changed. Noted from the receipt,
+    the replaced block is a reorganisation down to 9."""
+    base = _chain(b"a", 0, 10, b"")
+    fork = _chain(b"b", 10, depth, base[9].hash)  # the replacement of 10 and the blocks above
+    canonical = {b.number: b.hash for b in [*base, *fork]}
+    blind = ReorgDetector()
+    noted = ReorgDetector()
+    for block in base:
+        blind.observe(block, canonical.get)
+        noted.observe(block, canonical.get)
+    noted.note(10, b"mine" + (10).to_bytes(4, "big"))  # the receipt's block, never seen as head
+    assert noted.head == 10
+    assert blind.observe(fork[-1], canonical.get) is None
+    reorg = noted.observe(fork[-1], canonical.get)
+    assert reorg is not None and reorg.fork_block == 9 and reorg.depth == 1
+    # A block already seen is not overwritten by a note: the change under it stays visible.
+    seen = ReorgDetector()
+    for block in base:
+        seen.observe(block, canonical.get)
+    seen.note(9, b"other")
+    assert seen.observe(base[9], canonical.get) is None
+
+
 # --- on anvil ------------------------------------------------------------------------------------
 
 
@@ -342,17 +369,15 @@ def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="fails since the validator rewrite of issue 11 met the reorg work of issue 13: the "
-    "first proof is mined and reverts the checkpoint, but after anvil_reorg takes its block the "
-    "validator logs no reorganisation (the sequencer's committer does) and never proves again; "
-    "undiagnosed (closing note of 2026-12-02)"
-)
 def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path: Path) -> None:
     """A sequencer with a bad signature injected, a validator proving it: the proof's block is
     replaced by reorganisations of depth 1 to 5 (each time the checkpoint is live and the
     contract unfrozen again); the validator re-reads the canonical chain, judges again and
-    proves again. Final state: the checkpoint reverted once, by one proof, the bond slashed."""
+    proves again. Final state: the checkpoint reverted once, by one proof, the bond slashed.
+
+    The chain is reorganised as soon as the validator recorded its proof, without waiting for
+    its next read of the head: the proof's block is replaced before the validator saw it as a
+    head (it knows it from the proof's receipt, `ReorgDetector.note`)."""
     d = deploy_and_bond(
         anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
     )
