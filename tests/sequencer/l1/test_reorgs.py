@@ -189,7 +189,9 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
     args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
     with (
-        SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        SequencerProcess(
+            tmp_path / "seq", extra_args=args, log_format="json", capture_log=True
+        ) as seq,
         ValidatorProcess(
             sequencer=seq.url,
             l1_rpc=anvil,
@@ -265,6 +267,16 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
                 what=f"the validator's view of the commit sent again ({depth})",
             )
         assert vrpc.call("attest_status")["l1"]["reorgs"] >= 1
+        # Each reorganisation a structured log line with its depth and fork, and the
+        # committer's following of it.
+        logged = [orjson.loads(line) for line in seq.log_lines if line.startswith("{")]
+        seen = [e for e in logged if e["message"].startswith("L1 reorganised")]
+        assert len(seen) == 5 and all(
+            {"depth", "fork_block", "old_head", "new_head"} <= e.keys() for e in seen
+        ), seen
+        assert sorted(e["depth"] for e in seen)[-1] >= 5
+        followed = [e for e in logged if e["message"] == "following an L1 reorganisation"]
+        assert len(followed) >= 1 and "checkpoints_dropped" in followed[0]
         metrics = rpc.request("GET", "/metrics").body.decode()
         assert "attest_l1_reorgs 5.0" in metrics
         deepest = re.search(r"^attest_l1_reorg_deepest_blocks (\S+)$", metrics, flags=re.M)
