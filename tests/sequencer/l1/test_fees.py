@@ -14,9 +14,10 @@ import orjson
 import pytest
 from web3 import Web3
 
-from l1_contracts.accounts import DEV_KEYS, SEQUENCER_ADDRESS
+from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS, SEQUENCER_ADDRESS
+from prover.checkpoint import CheckpointStatus
 from prover.errors import L1Error
-from sequencer.devnet.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.fees import GWEI, FeePolicy, Fees, bump_fees, compute_fees
@@ -380,3 +381,76 @@ def _receipts_from(w3: Web3, address: str, first_block: int) -> list[Any]:
             if tx["from"] == address
         ]
     return out
+
+
+@pytest.mark.slow
+def test_a_validator_proof_lands_through_a_100x_spike_by_replacement(
+    anvil: str, tmp_path: Path
+) -> None:
+    """The validator's transactions follow the same fee policy: its fraud proof is in the pool
+    at today's fees when the base fee jumps 100x; it lands by a replacement at the same nonce,
+    the checkpoint is reverted once, and the validator's `/health` shows the replacement and
+    exactly the fees it paid."""
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    today = rollup.sender.fees_now().max_fee_per_gas
+    validator = DEV_ADDRESSES[1]
+    nonce = w3.eth.get_transaction_count(validator)
+    first_block = w3.eth.block_number + 1
+    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    _rpc(w3, "evm_setIntervalMining", 0)
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=[*args, "--inject", "bad-signature"]) as seq,
+        ValidatorProcess(
+            sequencer=seq.url,
+            l1_rpc=anvil,
+            contract=d.contract,
+            key_file=write_key_file(DEV_KEYS[1], tmp_path),
+            data_dir=tmp_path / "val",
+            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
+        ) as val,
+        RpcClient(seq.url, token="dev") as rpc,
+        RpcClient(val.url) as vrpc,
+    ):
+        rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
+        wait_for(lambda: _in_pool(w3, SEQUENCER_ADDRESS), timeout=30, what="the faulty commit")
+        _rpc(w3, "evm_mine")
+        assert rollup.checkpoint_count() == 1
+        wait_for(lambda: _in_pool(w3, validator), timeout=30, what="the validator's proof")
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
+        _rpc(w3, "evm_setIntervalMining", 1)
+        wait_for(
+            lambda: rollup.checkpoint(0).status == CheckpointStatus.REVERTED,
+            timeout=90,
+            what="the proof to land",
+        )
+        paid = wait_for(
+            lambda: (
+                (p := _fees_of(w3, validator, first_block))
+                and vrpc.call("attest_status")["l1"]["feesPaidWei"] == p
+                and p
+            ),
+            timeout=30,
+            what="the validator's feesPaidWei to match its mined transactions",
+        )
+        l1 = vrpc.call("attest_status")["l1"]
+        assert l1["replacements"] >= 1 and paid > 0, l1
+    proven = rollup.contract.events.FraudProven().get_logs(from_block=first_block)
+    assert len(proven) == 1 and proven[0]["args"]["challenger"] == validator
+    proof = w3.eth.get_transaction(proven[0]["transactionHash"])
+    assert proof["nonce"] == nonce and proof["maxFeePerGas"] > 100 * today // 2
+
+
+def _in_pool(w3: Web3, address: str) -> bool:
+    pending = _rpc(w3, "txpool_content")["pending"]
+    return address.lower() in {a.lower() for a in pending}
+
+
+def _fees_of(w3: Web3, address: str, first_block: int) -> int:
+    return sum(
+        int(r["gasUsed"]) * int(r["effectiveGasPrice"])
+        for r in _receipts_from(w3, address, first_block)
+    )
