@@ -1,6 +1,7 @@
 """L1 reorganisations of depth 1 to 5 on anvil (`anvil_reorg`, and `evm_snapshot`/`evm_revert`):
-a commit and a DA answer whose blocks are replaced are seen gone and sent again, never twice on
-the canonical chain; the final state on L1 is the honest one.
+a commit, a DA answer and a fraud proof whose blocks are replaced are seen gone and sent again,
+never twice on the canonical chain; the final state on L1 is the honest one. (The validator's
+view round by round: test_reorg_validator_view.py.)
 
 Mining is driven by the test (`evm_setIntervalMining 0`, then `evm_mine`), so the transaction
 under test is exactly `depth` blocks deep when the chain is reorganised under it.
