@@ -133,6 +133,7 @@ def check_outcome(tmp_path: Path, out: str, logs: dict[str, str]) -> None:
     assert re.search(r"^epoch\s+0$", frozen, flags=re.M), frozen
     assert re.search(r"^epoch\s+1$", recovered, flags=re.M), recovered
     assert "FAULT INJECTED (bad-signature)" in logs["faulty.log"]
+    assert '"frozen":true' in out  # the sequencer's /health, as step 1 says
     assert "requestExit: mined" in out and "withdraw: mined" in out
     # The whole bond is the re-bond of §7 (the first one was slashed).
     assert "claim 10000000000000000000 wei: mined" in out, out[-2000:]
