@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final, NoReturn
@@ -19,6 +20,8 @@ one line and exits `EXIT_USAGE`. Anything else is a bug and keeps its traceback.
 
 EXIT_USAGE: Final[int] = 2
 """argparse's own exit code for a usage error, kept for ours."""
+EXIT_BROKEN_PIPE: Final[int] = 141
+"""stdout's reader went away: 128 + SIGPIPE, what a shell reports for a tool SIGPIPE killed."""
 
 OWNERS: Final[dict[str, str]] = {
     "serve": "sequencer.node.service",
@@ -98,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return handler(args)
+    except BrokenPipeError:
+        return _reader_gone()
     except USER_ERRORS as exc:
         return _report(exc)
     except BaseExceptionGroup as group:
@@ -111,6 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     first = group.exceptions[0]
     return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def _reader_gone() -> int:
+    """The reader of stdout went away (`attest l1 status | grep -q frozen`, `| head`): it has
+    what it wanted. Stop quietly, as a tool killed by SIGPIPE does (exit 141), with stdout
+    pointed at /dev/null so the interpreter's last flush finds no broken pipe either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def _report(exc: BaseException) -> int:

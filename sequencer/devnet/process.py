@@ -169,6 +169,7 @@ class SequencerProcess(_Child):
         rpc: str = "127.0.0.1:0",
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
+        log_format: str = "text",
         ready_timeout: float = 60.0,
         nofile: int | None = None,
         stderr: int | IO[Any] | None = None,
@@ -176,13 +177,16 @@ class SequencerProcess(_Child):
         env: dict[str, str] | None = None,
     ) -> None:
         """`nofile` sets the child's RLIMIT_NOFILE (soft and hard); `stderr` is passed to Popen
-        (e.g. an open file, to read the exit message later; default: inherited)."""
+        (e.g. an open file, to read the exit message later; default: inherited); `log_format`
+        is `attest --log-format` ("text" or "json")."""
         args = [
             sys.executable,
             "-m",
             "sequencer.cli",
             "--log-level",
             log_level,
+            "--log-format",
+            log_format,
             "serve",
             "--data-dir",
             str(data_dir),

@@ -6,12 +6,18 @@ reorganised; the remembered blocks are compared with the canonical ones from the
 until one matches, and the depth is how many were replaced. The committer and the validator
 re-read what they cached from L1 above the fork point (`Reorg.fork_block`): a commit, a DA
 answer or a fraud proof mined in a block that is no longer canonical is re-judged and sent again.
+
+Heads are read once a round, so a block can be mined and replaced between two reads: the new
+block at that height then has the parent remembered, and nothing looks changed. A caller that
+relies on a block it did not see as a head — the block its own transaction was mined in, read
+from the receipt — hands it to `note` first: its replacement is then a reorganisation like any
+other. For the same reason a caller reads logs only up to the head it observed, never beyond:
+a block the detector never saw could be replaced without anyone knowing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -44,7 +50,7 @@ class ReorgDetector:
     """Feed it every head seen (`observe`); it returns a `Reorg` when the chain changed under it."""
 
     def __init__(self) -> None:
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._blocks: dict[int, bytes] = {}
         self.reorgs = 0
         """Reorganisations seen since start."""
         self.deepest = 0
@@ -55,7 +61,7 @@ class ReorgDetector:
         seen = self._blocks
         reorg: Reorg | None = None
         if seen:
-            old_head = next(reversed(seen))
+            old_head = max(seen)
             if head.number <= old_head:
                 # The same head again, or a head at or below one seen: the chain went back (an
                 # `evm_revert`), or a block we saw was replaced.
@@ -103,7 +109,26 @@ class ReorgDetector:
                 for number in [n for n in seen if n > fork]:
                     del seen[number]
         seen[head.number] = head.hash
-        seen.move_to_end(head.number)
-        while len(seen) > KEEP_BLOCKS:
-            seen.popitem(last=False)
+        self._prune()
         return reorg
+
+    def note(self, number: int, block_hash: bytes) -> None:
+        """Remember block `number` as `block_hash` (the block one's own transaction was mined in,
+        from its receipt) as if it had been seen as a head: should it be replaced, the next
+        `observe` reports a reorganisation down to below it. A different hash already
+        remembered at that height is kept: the chain then changed under what was seen before,
+        and the next `observe` reports that."""
+        if number in self._blocks:
+            return
+        self._blocks[number] = block_hash
+        self._prune()
+
+    @property
+    def head(self) -> int | None:
+        """The highest block remembered (seen as a head or noted)."""
+        return max(self._blocks, default=None)
+
+    def _prune(self) -> None:
+        seen = self._blocks
+        while len(seen) > KEEP_BLOCKS:
+            del seen[min(seen)]

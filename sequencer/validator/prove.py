@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from web3.contract.contract import ContractFunction
+
 from l1_contracts.contract import (
     SignedReceipt,
     claim,
@@ -31,7 +33,7 @@ from prover.errors import L1Error
 from prover.validity import FraudRule
 from prover.wire import parse_address
 from sequencer.l1.account import Gas, RollupAccount, Sent
-from sequencer.l1.reorg import Reorg, ReorgDetector
+from sequencer.l1.reorg import Block, Reorg, ReorgDetector
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +61,35 @@ class ValidatorL1(RollupAccount):
 
     # --- reads -------------------------------------------------------------------------------
 
-    def follow_head(self) -> Reorg | None:
-        """Read L1's head and compare it with the blocks seen before: the reorganisation that
-        replaced some of them, if any (the watcher then re-reads its checkpoint view)."""
+    def follow_head(self) -> tuple[Block, Reorg | None]:
+        """Read L1's head and compare it with the blocks seen before: the head, and the
+        reorganisation that replaced some of them, if any (the watcher then re-reads its
+        checkpoint view). The watcher reads logs up to this head only: a block the detector
+        never saw could be replaced unnoticed."""
+        head = self.head_block()
+        return head, self._detector().observe(head, self.block_hash)
+
+    def _detector(self) -> ReorgDetector:
         if self.reorgs is None:
             self.reorgs = ReorgDetector()
-        return self.reorgs.observe(self.head_block(), self.block_hash)
+        return self.reorgs
+
+    def _send(
+        self,
+        fn: ContractFunction,
+        execution_gas: int,
+        what: str,
+        *,
+        value: int = 0,
+        simulate: bool = False,
+    ) -> Sent:
+        """Send as every account does, then remember the block it was mined in: a proof mined
+        and replaced between two reads of the head would otherwise leave a block at that height
+        whose parent is the one remembered — no reorganisation to see, and a proof the
+        validator believes in that L1 no longer holds (the fraud would go final)."""
+        sent = super()._send(fn, execution_gas, what, value=value, simulate=simulate)
+        self._detector().note(int(sent.receipt["blockNumber"]), bytes(sent.receipt["blockHash"]))
+        return sent
 
     def sequencer(self) -> bytes:
         return parse_address(self._call(self.contract.functions.sequencer().call), "sequencer()")
@@ -143,9 +168,6 @@ class ValidatorL1(RollupAccount):
                 for e in logs("DAChallengeOpened")
             ],
         )
-
-    def block_number(self) -> int:
-        return int(self._call(lambda: self.w3.eth.block_number))
 
     def balance(self) -> int:
         return int(self._call(lambda: self.w3.eth.get_balance(self.account.address)))

@@ -215,10 +215,10 @@ class Watcher:
 
     async def step(self) -> None:
         """One round (see the module docstring)."""
-        reorg = await self._l1(self.l1.follow_head)
+        head, reorg = await self._l1(self.l1.follow_head)
         if reorg is not None:
             await self._follow_reorg(reorg.fork_block)
-        await self._refresh()
+        await self._refresh(head.number)
         live = [
             t.cp
             for _, t in sorted(self.tracked.items())
@@ -257,8 +257,10 @@ class Watcher:
             if t.cp.status == CheckpointStatus.FINAL:
                 continue
             cp = await self._l1(partial(self.l1.checkpoint, index))
-            if cp.status == CheckpointStatus.NONE:
-                del self.tracked[index]  # its commit is gone; the logs bring it back if mined
+            if cp.status == CheckpointStatus.NONE or (cp.size, cp.root) != (t.cp.size, t.cp.root):
+                # Its commit is gone (the logs bring it back if mined again), or another commit
+                # now holds its index: it is followed from its own log, and judged afresh.
+                del self.tracked[index]
                 dropped.append(index)
                 continue
             if cp.status == CheckpointStatus.PENDING and (
@@ -275,6 +277,14 @@ class Watcher:
                 del self.challenges[cid]
             else:
                 self.challenges[cid]["state"] = row.state.name
+        for cid in list(self.foreign):
+            # Another validator's: gone with its opening's block (the logs bring it back if
+            # mined again), or answered no longer (followed again until it is).
+            row = await self._l1(partial(self.l1.da_challenge, cid))
+            if row.state == DAState.NONE:
+                del self.foreign[cid]
+            else:
+                self.foreign[cid]["state"] = row.state.name
         await self._save_challenges()
         log.warning(
             "L1 reorganised above block %d: checkpoints %s are gone, the others re-read",
@@ -283,13 +293,13 @@ class Watcher:
             extra={"checkpoints": dropped, "fork_block": fork_block},
         )
 
-    async def _refresh(self) -> None:
+    async def _refresh(self, head: int) -> None:
         """Follow L1 by its events since the last round (`eth_getLogs` from the block after the
-        last one read), not by re-reading every checkpoint: a commit brings its row, a revert
-        cascade marks its range, a DA challenge opened by anyone is noted. A pending
-        checkpoint's row is read again only once its window may have ended: final is a matter
-        of time and holds, and no event says it."""
-        head = await self._l1(self.l1.block_number)
+        last one read up to `head`, the head this round observed: logs of a block the reorg
+        detector never saw could be replaced unnoticed), not by re-reading every checkpoint: a
+        commit brings its row, a revert cascade marks its range, a DA challenge opened by anyone
+        is noted. A pending checkpoint's row is read again only once its window may have ended:
+        final is a matter of time and holds, and no event says it."""
         while self._next_log_block <= head:
             last = min(head, self._next_log_block + _LOG_RANGE - 1)
             found = await self._l1(partial(self.l1.events, self._next_log_block, last))

@@ -9,6 +9,7 @@ found after (files, ports, settings that may come from the config file).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -258,3 +259,24 @@ def test_user_mistake_gets_one_line(row: Row, world: dict[str, str]) -> None:
     assert run.stdout == "", run.stdout
     leaked = [w for w in _key_windows() if w in out.lower()]
     assert not leaked, f"the key leaked: {leaked[:3]} in {out!r}"
+
+
+def test_a_reader_that_goes_away_is_no_error() -> None:
+    """`attest l1 status | grep -q frozen`: grep leaves at its first match, and the next line
+    written finds no reader. The command stops quietly with 141 (as a tool killed by SIGPIPE),
+    no traceback, nothing on stderr (seen in the operations walk-through, docs/operations.md)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sequencer.cli", "openrpc"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""

@@ -120,7 +120,14 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
     config.write_text("[serve]\nreceipt_deadline_s = 40\ndeadline_margin = 10\n")
     args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.5"]
     with (
-        SequencerProcess(tmp_path / "seq", extra_args=args, config=config) as seq,
+        SequencerProcess(
+            tmp_path / "seq",
+            extra_args=args,
+            config=config,
+            log_level="INFO",
+            log_format="json",
+            capture_log=True,
+        ) as seq,
         RpcClient(seq.url, token="dev") as rpc,
     ):
         first = rpc.call("attest_submit", unsigned(1))
@@ -164,6 +171,13 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
         wait_for(lambda: rollup.checkpoint_count() == 3, timeout=30, what="the next commit")
         assert rollup.checkpoint(2).committed_at <= third["receipt"]["deadline"]
         assert _health(rpc)["deadlineAtRisk"] is False
+        # The structured log says both turns, each a JSON line with its figures.
+        logged = [orjson.loads(line) for line in seq.log_lines if line.startswith("{")]
+        risk = [e for e in logged if e["message"].startswith("receipt deadline at risk")]
+        safe = [e for e in logged if e["message"].startswith("receipt deadlines safe again")]
+        assert len(risk) == 1 and risk[0]["level"] == "WARNING", [e["message"] for e in logged]
+        assert {"reason", "nearest_left_s", "commit_estimate_s", "at_risk"} <= risk[0].keys()
+        assert len(safe) == 1 and {"nearest_left_s", "commit_estimate_s"} <= safe[0].keys()
 
 
 def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, dict[str, Any]]:

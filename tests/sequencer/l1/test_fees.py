@@ -14,9 +14,10 @@ import orjson
 import pytest
 from web3 import Web3
 
-from l1_contracts.accounts import DEV_KEYS, SEQUENCER_ADDRESS
+from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS, SEQUENCER_ADDRESS
+from prover.checkpoint import CheckpointStatus
 from prover.errors import L1Error
-from sequencer.devnet.process import SequencerProcess
+from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.fees import GWEI, FeePolicy, Fees, bump_fees, compute_fees
@@ -263,3 +264,193 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=60, what="the next commit")
         assert rollup.checkpoint(1).size == 2  # size 1 was never committed twice
         assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + 2
+
+
+@pytest.mark.slow  # a spike that decays for a dozen blocks
+def test_a_running_sequencer_keeps_every_receipt_deadline_through_a_100x_spike(
+    anvil: str, tmp_path: Path
+) -> None:
+    """`attest serve` on anvil mining every second: a commit is in the pool at today's fees when
+    the base fee jumps 100x, and clients keep submitting through the spike. Every commit lands
+    — the stuck one by a replacement at the spiked price — before the deadline of every receipt
+    it covers; one transaction per checkpoint, sizes strictly growing (nothing committed
+    twice)."""
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    today = rollup.sender.fees_now().max_fee_per_gas
+    nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
+    first_block = w3.eth.block_number + 1  # the deployment's transactions are not the service's
+    config = tmp_path / "serve.toml"
+    config.write_text("[serve]\nreceipt_deadline_s = 60\ndeadline_margin = 10\n")
+    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.5"]
+    with (
+        SequencerProcess(
+            tmp_path / "seq",
+            extra_args=args,
+            config=config,
+            log_level="INFO",
+            log_format="json",
+            capture_log=True,
+        ) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
+        receipts = [rpc.call("attest_submit", unsigned(0))["receipt"]]
+        wait_for(lambda: rollup.checkpoint_count() == 1, timeout=30, what="a first commit")
+        # A commit sent at today's fees, held in the pool while the next block's base fee is
+        # set 100x above them.
+        _rpc(w3, "evm_setIntervalMining", 0)
+        receipts.append(rpc.call("attest_submit", unsigned(1))["receipt"])
+        # (The pool itself is asked: /health's count is a second old, and may still be the
+        # first commit's.)
+        wait_for(
+            lambda: (
+                str(nonce + 1)
+                in {
+                    str(int(n, 0)) if n.startswith("0x") else n
+                    for a, txs in _rpc(w3, "txpool_content")["pending"].items()
+                    if a.lower() == SEQUENCER_ADDRESS.lower()
+                    for n in txs
+                }
+            ),
+            timeout=30,
+            what="the second commit in the pool",
+        )
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
+        _rpc(w3, "evm_setIntervalMining", 1)
+        for i in range(2, 6):  # submissions go on through the spike
+            receipts.append(rpc.call("attest_submit", unsigned(i))["receipt"])
+        wait_for(
+            lambda: rollup.last()[0] == 6, timeout=90, what="every event committed after the spike"
+        )
+        # What L1 cost, in the open: exactly gas x effective price of every commit it mined
+        # (once the committer has read the last receipt).
+        paid = sum(
+            int(r["gasUsed"]) * int(r["effectiveGasPrice"])
+            for r in _receipts_from(w3, SEQUENCER_ADDRESS, first_block)
+        )
+        health = wait_for(
+            lambda: (
+                (h := orjson.loads(rpc.request("GET", "/health").body)["l1"])["feesPaidWei"] == paid
+                and h
+            ),
+            timeout=10,
+            what=f"/health's feesPaidWei to reach {paid}",
+        )
+        assert paid > 0 and health["replacements"] >= 1, health
+        metrics = rpc.request("GET", "/metrics").body.decode()
+        fees_metric = re.search(r"^attest_l1_fees_paid_wei (\S+)$", metrics, flags=re.M)
+        assert fees_metric is not None and float(fees_metric.group(1)) == pytest.approx(paid)
+        # ... and in the structured log: each replacement a JSON line with its fields.
+        logged = [orjson.loads(line) for line in seq.log_lines if line.startswith("{")]
+        replaced = [e for e in logged if e["message"].startswith("replaced commit(")]
+        assert replaced, [e["message"] for e in logged]
+        assert {"nonce", "max_fee", "tip", "urgent"} <= replaced[0].keys()
+        assert replaced[0]["nonce"] == nonce + 1 and replaced[0]["max_fee"] > today
+    checkpoints = [rollup.checkpoint(i) for i in range(rollup.checkpoint_count())]
+    sizes = [cp.size for cp in checkpoints]
+    assert sizes == sorted(set(sizes)) and sizes[-1] == 6, sizes
+    for r in receipts:
+        # The first checkpoint covering the receipt's records landed by its deadline.
+        covering = next(cp for cp in checkpoints if cp.size >= r["firstSeq"] + r["count"])
+        assert covering.committed_at <= r["deadline"], (covering, r)
+    # One transaction per checkpoint, each mined successfully; the stuck one replaced at the
+    # spiked price, at its own nonce.
+    assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + len(checkpoints)
+    mine = [
+        w3.eth.get_transaction(r["transactionHash"])
+        for r in _receipts_from(w3, SEQUENCER_ADDRESS, first_block)
+    ]
+    assert [r["status"] for r in _receipts_from(w3, SEQUENCER_ADDRESS, first_block)] == [1] * len(
+        checkpoints
+    )
+    spiked = [tx for tx in mine if tx["nonce"] == nonce + 1]
+    assert len(spiked) == 1 and spiked[0]["maxFeePerGas"] > 100 * today // 2
+
+
+def _receipts_from(w3: Web3, address: str, first_block: int) -> list[Any]:
+    """Receipts of every canonical transaction `address` sent from `first_block` on."""
+    out: list[Any] = []
+    for n in range(first_block, w3.eth.block_number + 1):
+        block: Any = w3.eth.get_block(n, full_transactions=True)
+        out += [
+            w3.eth.get_transaction_receipt(tx["hash"])
+            for tx in block["transactions"]
+            if tx["from"] == address
+        ]
+    return out
+
+
+@pytest.mark.slow
+def test_a_validator_proof_lands_through_a_100x_spike_by_replacement(
+    anvil: str, tmp_path: Path
+) -> None:
+    """The validator's transactions follow the same fee policy: its fraud proof is in the pool
+    at today's fees when the base fee jumps 100x; it lands by a replacement at the same nonce,
+    the checkpoint is reverted once, and the validator's `/health` shows the replacement and
+    exactly the fees it paid."""
+    d = deploy_and_bond(
+        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
+    )
+    w3 = Web3(Web3.HTTPProvider(anvil))
+    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    today = rollup.sender.fees_now().max_fee_per_gas
+    validator = DEV_ADDRESSES[1]
+    nonce = w3.eth.get_transaction_count(validator)
+    first_block = w3.eth.block_number + 1
+    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    _rpc(w3, "evm_setIntervalMining", 0)
+    with (
+        SequencerProcess(tmp_path / "seq", extra_args=[*args, "--inject", "bad-signature"]) as seq,
+        ValidatorProcess(
+            sequencer=seq.url,
+            l1_rpc=anvil,
+            contract=d.contract,
+            key_file=write_key_file(DEV_KEYS[1], tmp_path),
+            data_dir=tmp_path / "val",
+            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
+        ) as val,
+        RpcClient(seq.url, token="dev") as rpc,
+        RpcClient(val.url) as vrpc,
+    ):
+        rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
+        wait_for(lambda: _in_pool(w3, SEQUENCER_ADDRESS), timeout=30, what="the faulty commit")
+        _rpc(w3, "evm_mine")
+        assert rollup.checkpoint_count() == 1
+        wait_for(lambda: _in_pool(w3, validator), timeout=30, what="the validator's proof")
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
+        _rpc(w3, "evm_setIntervalMining", 1)
+        wait_for(
+            lambda: rollup.checkpoint(0).status == CheckpointStatus.REVERTED,
+            timeout=90,
+            what="the proof to land",
+        )
+        paid = wait_for(
+            lambda: (
+                (p := _fees_of(w3, validator, first_block))
+                and vrpc.call("attest_status")["l1"]["feesPaidWei"] == p
+                and p
+            ),
+            timeout=30,
+            what="the validator's feesPaidWei to match its mined transactions",
+        )
+        l1 = vrpc.call("attest_status")["l1"]
+        assert l1["replacements"] >= 1 and paid > 0, l1
+    proven = rollup.contract.events.FraudProven().get_logs(from_block=first_block)
+    assert len(proven) == 1 and proven[0]["args"]["challenger"] == validator
+    proof = w3.eth.get_transaction(proven[0]["transactionHash"])
+    assert proof["nonce"] == nonce and proof["maxFeePerGas"] > 100 * today // 2
+
+
+def _in_pool(w3: Web3, address: str) -> bool:
+    pending = _rpc(w3, "txpool_content")["pending"]
+    return address.lower() in {a.lower() for a in pending}
+
+
+def _fees_of(w3: Web3, address: str, first_block: int) -> int:
+    return sum(
+        int(r["gasUsed"]) * int(r["effectiveGasPrice"])
+        for r in _receipts_from(w3, address, first_block)
+    )

@@ -1,6 +1,7 @@
 """L1 reorganisations of depth 1 to 5 on anvil (`anvil_reorg`, and `evm_snapshot`/`evm_revert`):
-a commit and a DA answer whose blocks are replaced are seen gone and sent again, never twice on
-the canonical chain; the final state on L1 is the honest one.
+a commit, a DA answer and a fraud proof whose blocks are replaced are seen gone and sent again,
+never twice on the canonical chain; the final state on L1 is the honest one. (The validator's
+view round by round: test_reorg_validator_view.py.)
 
 Mining is driven by the test (`evm_setIntervalMining 0`, then `evm_mine`), so the transaction
 under test is exactly `depth` blocks deep when the chain is reorganised under it.
@@ -72,6 +73,33 @@ def test_the_detector_sees_a_revert_to_an_earlier_head() -> None:
         detector.observe(block, canonical.get)
     reorg = detector.observe(base[4], canonical.get)  # evm_revert: the head is block 4 again
     assert reorg is not None and reorg.depth == 3 and reorg.fork_block == 4
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_noted_block_replaced_between_two_heads_is_a_reorganisation(depth: int) -> None:
+    """The attacker's timing: one's own transaction is mined in block 10 right after a read of
+    head 9, and replaced before the next read. Seen only as heads, the new chain's block at 10
+    (or higher) descends from the block 9 remembered: nothing changed. Noted from the receipt,
+    the replaced block is a reorganisation down to 9."""
+    base = _chain(b"a", 0, 10, b"")
+    fork = _chain(b"b", 10, depth, base[9].hash)  # the replacement of 10 and the blocks above
+    canonical = {b.number: b.hash for b in [*base, *fork]}
+    blind = ReorgDetector()
+    noted = ReorgDetector()
+    for block in base:
+        blind.observe(block, canonical.get)
+        noted.observe(block, canonical.get)
+    noted.note(10, b"mine" + (10).to_bytes(4, "big"))  # the receipt's block, never seen as head
+    assert noted.head == 10
+    assert blind.observe(fork[-1], canonical.get) is None
+    reorg = noted.observe(fork[-1], canonical.get)
+    assert reorg is not None and reorg.fork_block == 9 and reorg.depth == 1
+    # A block already seen is not overwritten by a note: the change under it stays visible.
+    seen = ReorgDetector()
+    for block in base:
+        seen.observe(block, canonical.get)
+    seen.note(9, b"other")
+    assert seen.observe(base[9], canonical.get) is None
 
 
 # --- on anvil ------------------------------------------------------------------------------------
@@ -162,7 +190,9 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
     args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
     with (
-        SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
+        SequencerProcess(
+            tmp_path / "seq", extra_args=args, log_format="json", capture_log=True
+        ) as seq,
         ValidatorProcess(
             sequencer=seq.url,
             l1_rpc=anvil,
@@ -238,6 +268,16 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
                 what=f"the validator's view of the commit sent again ({depth})",
             )
         assert vrpc.call("attest_status")["l1"]["reorgs"] >= 1
+        # Each reorganisation a structured log line with its depth and fork, and the
+        # committer's following of it.
+        logged = [orjson.loads(line) for line in seq.log_lines if line.startswith("{")]
+        seen = [e for e in logged if e["message"].startswith("L1 reorganised")]
+        assert len(seen) == 5 and all(
+            {"depth", "fork_block", "old_head", "new_head"} <= e.keys() for e in seen
+        ), seen
+        assert sorted(e["depth"] for e in seen)[-1] >= 5
+        followed = [e for e in logged if e["message"] == "following an L1 reorganisation"]
+        assert len(followed) >= 1 and "checkpoints_dropped" in followed[0]
         metrics = rpc.request("GET", "/metrics").body.decode()
         assert "attest_l1_reorgs 5.0" in metrics
         deepest = re.search(r"^attest_l1_reorg_deepest_blocks (\S+)$", metrics, flags=re.M)
@@ -342,17 +382,15 @@ def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path
 
 
 @pytest.mark.slow
-@pytest.mark.skip(
-    reason="fails since the validator rewrite of issue 11 met the reorg work of issue 13: the "
-    "first proof is mined and reverts the checkpoint, but after anvil_reorg takes its block the "
-    "validator logs no reorganisation (the sequencer's committer does) and never proves again; "
-    "undiagnosed (closing note of 2026-12-02)"
-)
 def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path: Path) -> None:
     """A sequencer with a bad signature injected, a validator proving it: the proof's block is
     replaced by reorganisations of depth 1 to 5 (each time the checkpoint is live and the
     contract unfrozen again); the validator re-reads the canonical chain, judges again and
-    proves again. Final state: the checkpoint reverted once, by one proof, the bond slashed."""
+    proves again. Final state: the checkpoint reverted once, by one proof, the bond slashed.
+
+    The chain is reorganised as soon as the validator recorded its proof, without waiting for
+    its next read of the head: the proof's block is replaced before the validator saw it as a
+    head (it knows it from the proof's receipt, `ReorgDetector.note`)."""
     d = deploy_and_bond(
         anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
     )
