@@ -13,9 +13,14 @@ With ``--service``, the same alternation with whole sequencers: a fresh ``attest
 `bench.bench_ingest`'s unsigned load at maximum rate (batches of 1,000, 4 connections): events/s
 and the server's CPU time per event (all its threads).
 
+With ``--tree NAME=PATH`` (repeated) any number of trees run side by side, the order rotating
+every round (``this`` names this tree): e.g. this tree, the same tree with the leaf-hash index
+patched out, and the previous index layout.
+
 Usage::
 
     git archive 6982aa2 | tar -x -C /tmp/before
+    python -m bench.bench_leaf_index --tree floor=/tmp/noleaf --tree old=/tmp/main --tree new=this
     python -m bench.bench_leaf_index --before /tmp/before [--records 200000] [--rounds 5]
     python -m bench.bench_leaf_index --before /tmp/before --service [--seconds 8] [--rounds 4]
     python -m bench.bench_leaf_index --lookup [--records 1000000]
@@ -99,14 +104,42 @@ def one_run(tree: Path, records: int, group: int, signed_every: int) -> dict[str
     return result
 
 
-def run(
-    before: Path, records: int = 200_000, group: int = 1000, rounds: int = 5, signed_every: int = 0
-) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+def _orders(names: list[str], rounds: int) -> list[list[str]]:
+    """The order of the trees in each round: rotated every round, reversed every other one, so
+    that no tree always runs first, last or after the same neighbour."""
+    out = []
     for i in range(rounds):
-        order = ("before", "after") if i % 2 == 0 else ("after", "before")
+        k = i % len(names)
+        order = names[k:] + names[:k]
+        out.append(order[::-1] if (i // len(names)) % 2 else order)
+    return out
+
+
+def _trees(before: Path | dict[str, Path]) -> dict[str, Path]:
+    """`before` alone means {"before": before, "after": this tree}; a dict names every tree."""
+    return {"before": before, "after": HERE} if isinstance(before, Path) else before
+
+
+def _medians(runs: dict[str, list[dict[str, Any]]], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: {k: statistics.median(r[k] for r in rs) for k in keys}
+        | {f"{k}_range": (min(r[k] for r in rs), max(r[k] for r in rs)) for k in keys}
+        for name, rs in runs.items()
+    }
+
+
+def run(
+    before: Path | dict[str, Path],
+    records: int = 200_000,
+    group: int = 1000,
+    rounds: int = 5,
+    signed_every: int = 0,
+) -> dict[str, Any]:
+    trees = _trees(before)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for i, order in enumerate(_orders(list(trees), rounds)):
         for name in order:
-            tree = before if name == "before" else HERE
+            tree = trees[name]
             r = one_run(tree, records, group, signed_every)
             runs[name].append(r)
             print(
@@ -114,23 +147,20 @@ def run(
                 f"wall {r['wall_us']:.2f} us/record",
                 file=sys.stderr,
             )
-    med = {
-        name: {
-            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
-            "wall_us": statistics.median(r["wall_us"] for r in rs),
-        }
-        for name, rs in runs.items()
-    }
-    return {
+    med = _medians(runs, ("cpu_us", "wall_us"))
+    out = {
         "records": records,
         "group": group,
         "signed_every": signed_every,
         "rounds": rounds,
+        "trees": {name: str(tree) for name, tree in trees.items()},
         "load_average": os.getloadavg(),
         "median": med,
-        "added_cpu_us": med["after"]["cpu_us"] - med["before"]["cpu_us"],
         "runs": runs,
     }
+    if {"before", "after"} <= set(med):
+        out["added_cpu_us"] = med["after"]["cpu_us"] - med["before"]["cpu_us"]
+    return out
 
 
 _READY = re.compile(r"listening on (http://\S+)")
@@ -180,14 +210,17 @@ def one_service_run(
     return {"eps": run["rps"] * 1000, "cpu_us": 1e6 * used / max(1, events)}
 
 
-def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str, Any]:
+def run_service(
+    before: Path | dict[str, Path], seconds: float = 8.0, rounds: int = 4
+) -> dict[str, Any]:
     """Unsigned ingest at maximum rate into a fresh `attest serve` of each tree, alternating."""
     bodies = unsigned_bodies(40, 1000)
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    trees = _trees(before)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="bench-leaf-service-") as tmp:
-        for i in range(rounds):
-            for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
-                tree = before if name == "before" else HERE
+        for i, order in enumerate(_orders(list(trees), rounds)):
+            for name in order:
+                tree = trees[name]
                 r = one_service_run(tree, Path(tmp) / f"{name}-{i}", seconds, bodies)
                 runs[name].append(r)
                 print(
@@ -195,23 +228,20 @@ def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str
                     f"server cpu {r['cpu_us']:.2f} us/event",
                     file=sys.stderr,
                 )
-    med = {
-        name: {
-            "eps": statistics.median(r["eps"] for r in rs),
-            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
-        }
-        for name, rs in runs.items()
-    }
-    return {
+    med = _medians(runs, ("eps", "cpu_us"))
+    out = {
         "mode": "service",
         "seconds": seconds,
         "rounds": rounds,
+        "trees": {name: str(tree) for name, tree in trees.items()},
         "load_average": os.getloadavg(),
         "median": med,
-        "cpu_change": med["after"]["cpu_us"] / med["before"]["cpu_us"] - 1,
-        "eps_change": med["after"]["eps"] / med["before"]["eps"] - 1,
         "runs": runs,
     }
+    if {"before", "after"} <= set(med):
+        out["cpu_change"] = med["after"]["cpu_us"] / med["before"]["cpu_us"] - 1
+        out["eps_change"] = med["after"]["eps"] / med["before"]["eps"] - 1
+    return out
 
 
 def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> dict[str, Any]:
@@ -266,6 +296,13 @@ def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> d
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", type=Path, help="source tree without the indexes")
+    p.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a named source tree to compare (repeat; 'this' is this tree); replaces --before",
+    )
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--group", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
@@ -287,12 +324,22 @@ def main() -> None:
     if a.lookup:
         print(json.dumps(run_lookup(a.records), indent=2))
         return
-    if a.before is None:
-        p.error("--before is required (a source tree without the indexes)")
-    if a.service:
-        print(json.dumps(run_service(a.before, a.seconds, a.rounds), indent=2))
+    trees: Path | dict[str, Path]
+    if a.tree:
+        trees = {}
+        for item in a.tree:
+            name, sep, path = item.partition("=")
+            if not sep:
+                p.error(f"--tree {item!r}: expected NAME=PATH")
+            trees[name] = HERE if path == "this" else Path(path).resolve()
+    elif a.before is not None:
+        trees = a.before
     else:
-        print(json.dumps(run(a.before, a.records, a.group, a.rounds, a.signed_every), indent=2))
+        p.error("--before or --tree is required (source trees to compare)")
+    if a.service:
+        print(json.dumps(run_service(trees, a.seconds, a.rounds), indent=2))
+    else:
+        print(json.dumps(run(trees, a.records, a.group, a.rounds, a.signed_every), indent=2))
 
 
 if __name__ == "__main__":
