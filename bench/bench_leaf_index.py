@@ -24,6 +24,7 @@ Usage::
     python -m bench.bench_leaf_index --before /tmp/before [--records 200000] [--rounds 5]
     python -m bench.bench_leaf_index --before /tmp/before --service [--seconds 8] [--rounds 4]
     python -m bench.bench_leaf_index --lookup [--records 1000000]
+    python -m bench.bench_leaf_index --paired [--records 400000]
 
 ``--lookup`` times the search itself: `find_by_leaf_hash` on a store of ``--records`` built
 by this tree (it reads 1/16 of the complete chunks' index entries, so it grows linearly).
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +295,140 @@ def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> d
     }
 
 
+def _schema3_leaf_chunks(
+    put: Callable[[bytes, bytes], None],
+    first_seq: int,
+    leaf_hashes: Sequence[bytes],
+    tail: Sequence[bytes],
+) -> list[bytes]:
+    """Schema 3's `put_complete_leaf_chunks` (dbbb4c2), for `run_paired`: 16 buckets of
+    (8-byte prefix, u16 offset) entries per chunk, built by a Python loop over the leaf hashes."""
+    from state_db import schema
+
+    mask = (1 << schema.LEAF_CHUNK_BITS) - 1
+    leaves = [*tail, *leaf_hashes]
+    chunk = first_seq >> schema.LEAF_CHUNK_BITS
+    while len(leaves) > mask:
+        lists: list[list[bytes]] = [[] for _ in range(16)]
+        for leaf, offset in zip(leaves[: mask + 1], _U16, strict=True):
+            lists[leaf[0] >> 4].append(leaf[:8] + offset)
+        for bucket, entries in enumerate(lists):
+            if entries:
+                put(b"\x03l" + bytes((bucket,)) + schema.u64(chunk), b"".join(entries))
+        leaves = leaves[mask + 1 :]
+        chunk += 1
+    return leaves
+
+
+_WRITER = "put_complete_leaf_chunks"
+"""The name `Store.commit` calls, in `state_db.store`'s namespace, to write the leaf index."""
+_U16 = tuple(i.to_bytes(2, "big") for i in range(4096))
+
+
+def _no_leaf_chunks(
+    put: Callable[[bytes, bytes], None],
+    first_seq: int,
+    leaf_hashes: Sequence[bytes],
+    tail: Sequence[bytes],
+) -> list[bytes]:
+    """No leaf-hash index: the floor."""
+    return []
+
+
+def run_paired(
+    records: int = 400_000, group: int = 1000, block_groups: int = 8, signed_every: int = 0
+) -> dict[str, Any]:
+    """The leaf-hash index's cost inside one process, at a fine grain: three stores (no leaf
+    index, schema 3's buckets, this tree's prefixes) get the same group commits in turn, the
+    order rotating every group, with `state_db.store`'s leaf-index writer swapped for each. The
+    committing thread's CPU time (`time.thread_time`: the Python work and LevelDB's write path;
+    LevelDB's compaction runs in its own thread and scales with the bytes written, 2 bytes per
+    record here against ~360) is summed per block of `block_groups` groups; the per-block
+    differences to the floor give a median and spread that the machine's load barely moves,
+    since every variant runs within milliseconds of the others."""
+    import time
+
+    import state_db.store as store_mod
+    from prover.hashing import keccak256, leaf_hash
+    from state_db.store import Entry, Store
+
+    variants = {
+        "no leaf index": _no_leaf_chunks,
+        "schema 3 (buckets)": _schema3_leaf_chunks,
+        "schema 4 (prefixes)": getattr(store_mod, _WRITER),
+    }
+    token = bytes(12) + keccak256(b"token")[:20]
+    entries = []
+    for seq in range(records):
+        seed = keccak256(seq.to_bytes(8, "big"))
+        signed = signed_every > 0 and seq % signed_every == 0
+        record = b"".join(
+            (
+                seq.to_bytes(32, "big"),
+                (1_700_000_000_000 + seq).to_bytes(32, "big"),
+                b"attestation".ljust(32, b"\x00"),
+                seed[:4].rjust(32, b"\x00"),
+                seed,
+                bytes(32),
+                bytes(12) + seed[:20] if signed else token,
+                seq.to_bytes(32, "big"),
+                (27 if signed else 0).to_bytes(32, "big"),
+                seed if signed else bytes(32),
+                seed if signed else bytes(32),
+            )
+        )
+        entries.append(Entry(record, leaf_hash(record), None))
+    names = list(variants)
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    real = getattr(store_mod, _WRITER)
+    with tempfile.TemporaryDirectory(prefix="bench-leaf-paired-") as tmp:
+        stores = {n: Store.open(Path(tmp) / str(i)) for i, n in enumerate(names)}
+        try:
+            block: dict[str, float] = dict.fromkeys(names, 0.0)
+            for g, start in enumerate(range(0, records, group)):
+                batch = entries[start : start + group]
+                k = g % len(names)
+                for name in names[k:] + names[:k]:
+                    setattr(store_mod, _WRITER, variants[name])
+                    t0 = time.thread_time()
+                    stores[name].commit(batch)
+                    block[name] += time.thread_time() - t0
+                if (g + 1) % block_groups == 0:
+                    for name in names:
+                        cpu[name].append(block[name])
+                    block = dict.fromkeys(names, 0.0)
+        finally:
+            setattr(store_mod, _WRITER, real)
+            for store in stores.values():
+                store.close()
+    per_block = group * block_groups
+    floor = names[0]
+    out: dict[str, Any] = {
+        "mode": "paired",
+        "records": records,
+        "group": group,
+        "blocks": len(cpu[floor]),
+        "records_per_block": per_block,
+        "signed_every": signed_every,
+        "load_average": os.getloadavg(),
+        "variants": {},
+    }
+    for name in names:
+        us = [1e6 * c / per_block for c in cpu[name]]
+        diff = sorted(1e6 * (c - f) / per_block for c, f in zip(cpu[name], cpu[floor], strict=True))
+        q = statistics.quantiles(diff, n=4) if len(diff) > 1 else [diff[0]] * 3
+        out["variants"][name] = {
+            "commit_thread_us_per_record": sum(us) / len(us),
+            "median_us": statistics.median(us),
+            "added_us_median": statistics.median(diff),
+            "added_us_iqr": (q[0], q[2]),
+            "added_us_mean": sum(diff) / len(diff),
+            "added_share_of_floor": statistics.median(diff)
+            / statistics.median(1e6 * f / per_block for f in cpu[floor]),
+        }
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", type=Path, help="source tree without the indexes")
@@ -316,6 +452,11 @@ def main() -> None:
     )
     p.add_argument("--seconds", type=float, default=8.0, help="per service run")
     p.add_argument(
+        "--paired",
+        action="store_true",
+        help="no leaf index / schema 3 / schema 4 in one process, group by group (no trees)",
+    )
+    p.add_argument(
         "--lookup",
         action="store_true",
         help="time find_by_leaf_hash on a store of --records built by this tree (no --before)",
@@ -323,6 +464,9 @@ def main() -> None:
     a = p.parse_args()
     if a.lookup:
         print(json.dumps(run_lookup(a.records), indent=2))
+        return
+    if a.paired:
+        print(json.dumps(run_paired(a.records, a.group, signed_every=a.signed_every), indent=2))
         return
     trees: Path | dict[str, Path]
     if a.tree:
