@@ -15,18 +15,20 @@ _HASH: Final[int] = 32
 SUBMITTER_LEN: Final[int] = 20
 
 if schema.LEAF_PREFIX_BYTES != 2:
-    raise AssertionError("leaf_prefixes takes 2-byte units (memoryview format 'H')")
+    raise AssertionError("leaf_prefixes and leaf_candidates take 2 bytes of each leaf hash")
 
 Put = Callable[[bytes, bytes], None]
 
 
 def leaf_prefixes(joined: bytes) -> bytes:
-    """The first 2 bytes of each 32-byte leaf hash of `joined` (leaf hashes, concatenated), in
-    order: one strided copy in C (the bytes as they are: 'H' is only the unit size), no
-    Python per leaf hash."""
+    """The leaf-index value of the leaf hashes `joined` (32 bytes each, concatenated): the
+    first byte of each, in order, then the second byte of each (two strided slices in C, no
+    Python per leaf hash). Two columns rather than 2-byte pairs, so that a lookup can find
+    the first byte with memchr and check the second only there (twice as fast as a search for
+    a 2-byte needle)."""
     if len(joined) % _HASH:
         raise AssertionError(f"{len(joined)} bytes are not whole leaf hashes")
-    return memoryview(joined).cast("H")[:: _HASH // 2].tobytes()
+    return joined[0::_HASH] + joined[1::_HASH]
 
 
 def put_complete_leaf_chunks(
@@ -52,19 +54,19 @@ def put_complete_leaf_chunks(
 
 
 def leaf_candidates(value: bytes, leaf_hash: bytes, chunk: int) -> list[int]:
-    """Seqs of chunk `chunk` whose leaf-hash prefix in its index `value` is `leaf_hash`'s:
-    candidates only, to be checked against the whole leaf hash."""
-    width = schema.LEAF_PREFIX_BYTES
-    prefix = leaf_hash[:width]
+    """Seqs of chunk `chunk` whose first two leaf-hash bytes in its index `value` (two
+    columns, `leaf_prefixes`) are `leaf_hash`'s: candidates only, to be checked against the
+    whole leaf hash."""
+    n = len(value) // 2
+    first, second = leaf_hash[0], leaf_hash[1]
     base = chunk << schema.LEAF_CHUNK_BITS
     out: list[int] = []
-    at = value.find(prefix)
+    find = value.find
+    at = find(first, 0, n)
     while at >= 0:
-        if at % width == 0:
-            out.append(base + at // width)
-            at = value.find(prefix, at + width)
-        else:
-            at = value.find(prefix, at + 1)
+        if value[n + at] == second:
+            out.append(base + at)
+        at = find(first, at + 1, n)
     return out
 
 

@@ -275,7 +275,8 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
 
 
 def _leaf_prefix_index(db: Any, batch: Any) -> None:
-    """3 -> 4: the leaf-hash index becomes 2-byte prefixes in seq order, one key per complete
+    """3 -> 4: the leaf-hash index becomes the leaf hashes' first two bytes (two columns in seq
+    order), one key per complete
     leaf chunk (as `Store.commit` writes it: `state_db.indexes.leaf_prefixes`), built from
     level 0 of the stored tree; schema 3's bucket keys (``\\x03l``) are deleted. Nothing else
     changed between them."""
@@ -316,7 +317,7 @@ def _leaf_prefix_index(db: Any, batch: Any) -> None:
             batch.delete(key)
             deleted += 1
     log.info(
-        "migration 3 -> 4: %d leaf chunks indexed by 2-byte prefixes, %d schema 3 keys deleted",
+        "migration 3 -> 4: %d leaf chunks indexed by their first two bytes, %d schema 3 keys deleted",
         complete,
         deleted,
     )
@@ -330,7 +331,7 @@ MIGRATIONS: Mapping[int, Migration] = {
         _leaf_and_unsigned_submitter_indexes,
         additive=True,
     ),
-    3: Migration(3, "leaf-hash index as 2-byte prefixes in seq order", _leaf_prefix_index),
+    3: Migration(3, "leaf-hash index as the first two bytes in seq order", _leaf_prefix_index),
 }
 """Every registered step, by the version it starts from. Changing the layout means: bump
 `schema.SCHEMA_VERSION` and register the step from the previous version here."""

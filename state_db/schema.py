@@ -22,7 +22,7 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
-| ``\\x04l``  | leaf chunk u64                    | 2-byte leaf-hash prefixes, see below    |
+| ``\\x04l``  | leaf chunk u64                    | leaf hashes' bytes 0 and 1, see below   |
 | ``\\x03u``  | window u64, submitter 20          | u16 offsets of its unsigned records     |
 
 Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
@@ -30,13 +30,14 @@ rather than one per record (one small key per record cost 2-4.5 µs of CPU per e
 of the sequencer's; docs/benchmarks.md §7a); schema 4 made the leaf-hash one cheaper still:
 
 * the **leaf-hash index** (`attest_findByLeafHash`, schema 4): per leaf chunk of
-  ``2**LEAF_CHUNK_BITS`` seqs, the first `LEAF_PREFIX_BYTES` (2) bytes of each record's leaf
-  hash, in seq order (8 KiB). The commit that completes a chunk writes its value, once (it
-  never changes); the last, incomplete chunk has none. The value is taken from the joined leaf
-  hashes by one strided copy (`state_db.indexes.leaf_prefixes`), with no Python per record
-  (schema 3's 16 buckets of 10-byte entries cost a Python loop of ~0.16 µs per record and five
-  times the bytes). A lookup reads every complete chunk's value (2 bytes per record, 20 MB at
-  10M records), and checks each aligned match (about one in 65,536 records) against the whole
+  ``2**LEAF_CHUNK_BITS`` seqs, the first byte of each record's leaf hash in seq order, then
+  the second byte of each (two columns, 8 KiB). The commit that completes a chunk writes its
+  value, once (it never changes); the last, incomplete chunk has none. The value is two
+  strided slices of the joined leaf hashes (`state_db.indexes.leaf_prefixes`), with no Python
+  per record (schema 3's 16 buckets of 10-byte entries cost a Python loop of ~0.16 µs per
+  record and five times the bytes). A lookup reads every complete chunk's value (2 bytes per
+  record, 20 MB at 10M records), finds the first byte in the first column (memchr), checks the
+  second column there, and checks each match (about one in 65,536 records) against the whole
   leaf hash at level 0 of the tree; the incomplete chunk's leaf hashes are compared directly.
   The index only proposes candidates: a seq is returned only when its stored leaf hash equals
   the one asked for;
@@ -55,7 +56,8 @@ from typing import Final
 SCHEMA_VERSION: Final[int] = 4
 """2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``).
 3: the leaf-hash index (``\x03l``) and the submitter index of unsigned records (``\x03u``).
-4: the leaf-hash index as 2-byte prefixes in seq order (``\x04l``) instead of buckets (``\x03l``)."""
+4: the leaf-hash index as two columns, the leaf hashes' first and second bytes in seq order
+(``\x04l``), instead of buckets of 8-byte prefixes (``\x03l``)."""
 
 RECORDS_PER_CHUNK: Final[int] = 16
 """Records per key. One key per record cost LevelDB ~6 µs of CPU per event (memtable, SST

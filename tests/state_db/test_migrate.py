@@ -3,7 +3,7 @@
 Schema 1 (before commit ca16a29) stored one record per key, ``\\x01r`` + seq u64; every other
 key was as in schema 2. Schema 2 had no leaf-hash index and no submitter index of unsigned
 records (``\\x03l``, ``\\x03u``). Schema 3 kept the leaf-hash index in 16 buckets of 10-byte
-entries (``\\x03l``) where schema 4 keeps 2-byte prefixes in seq order (``\\x04l``).
+entries (``\\x03l``) where schema 4 keeps the first two bytes in seq order (``\\x04l``).
 `write_as_schema3`, `write_as_schema2` and `write_as_schema1` turn a store written by the current
 code into those layouts, so the tests start from a store whose contents are known.
 """
@@ -179,7 +179,7 @@ def test_schema1_store_is_migrated_with_a_backup(tmp_path: Path) -> None:
     assert report.steps == (
         "1 -> 2: records 16 to a key instead of one per key",
         "2 -> 3: leaf-hash index and submitter index of unsigned records",
-        "3 -> 4: leaf-hash index as 2-byte prefixes in seq order",
+        "3 -> 4: leaf-hash index as the first two bytes in seq order",
     )
     assert report.backup == f"{path}.bak-schema1"
     assert "migrated schema 1 -> 4" in report.summary()
@@ -340,7 +340,7 @@ def test_schema2_store_gets_its_indexes_in_bounded_batches(
     report = migrate_store(path, backup=False)
     assert report.steps == (
         "2 -> 3: leaf-hash index and submitter index of unsigned records",
-        "3 -> 4: leaf-hash index as 2-byte prefixes in seq order",
+        "3 -> 4: leaf-hash index as the first two bytes in seq order",
     )
     assert max(written) >= 4 * 7  # several batches of 7 keys were written before the last one
     assert snapshot(path) == want
@@ -389,7 +389,7 @@ def test_a_crash_inside_an_additive_step_keeps_schema2_and_a_rerun_finishes(
 
 
 def test_schema3_store_gets_the_prefix_leaf_index(tmp_path: Path) -> None:
-    """3 -> 4 replaces schema 3's bucketed leaf-hash index with 2-byte prefixes, built from
+    """3 -> 4 replaces schema 3's bucketed leaf-hash index with the first two bytes, built from
     level 0 of the tree: the result is key for key the store the current code writes, schema
     3's keys are gone, and every record is found by its leaf hash."""
     path = tmp_path / "log"
@@ -404,7 +404,7 @@ def test_schema3_store_gets_the_prefix_leaf_index(tmp_path: Path) -> None:
         Store.open(path)
     assert (e.value.found, e.value.expected) == (3, 4)
     report = migrate_store(path)
-    assert report.steps == ("3 -> 4: leaf-hash index as 2-byte prefixes in seq order",)
+    assert report.steps == ("3 -> 4: leaf-hash index as the first two bytes in seq order",)
     assert report.backup is not None and snapshot(Path(report.backup)) == old
     assert snapshot(path) == want
     with Store.open(path) as store:

@@ -311,7 +311,7 @@ def test_records_sharing_a_leaf_hash_prefix_are_each_found_alone(tmp_path: Path)
 
 
 def test_a_lying_leaf_index_is_not_believed(tmp_path: Path) -> None:
-    """An index value that proposes wrong seqs (every entry rewritten to the target's prefix:
+    """An index value that proposes wrong seqs (every entry rewritten to the target's two bytes:
     what a damaged value, or records ground to one prefix, look like to a lookup) returns only
     the record whose whole leaf hash matches, and pages correctly through the false ones."""
     path = tmp_path / "s"
@@ -321,9 +321,12 @@ def test_a_lying_leaf_index_is_not_believed(tmp_path: Path) -> None:
         store.commit(written)
     target = written[chunk + 3].leaf_hash
     db = plyvel.DB(str(path))
-    for key in (schema.leaf_chunk_key(0), schema.leaf_chunk_key(1)):
-        assert len(db.get(key)) == chunk * schema.LEAF_PREFIX_BYTES
-        db.put(key, target[: schema.LEAF_PREFIX_BYTES] * chunk)
+    for i in (0, 1):
+        key = schema.leaf_chunk_key(i)
+        # The layout (docs/storage.md): the leaf hashes' first bytes, then their second bytes.
+        leaves = [e.leaf_hash for e in written[i * chunk : (i + 1) * chunk]]
+        assert db.get(key) == bytes(h[0] for h in leaves) + bytes(h[1] for h in leaves)
+        db.put(key, bytes([target[0]]) * chunk + bytes([target[1]]) * chunk)
     db.close()
     with Store.open(path) as store:
         assert store.find_by_leaf_hash(target) == [chunk + 3]
