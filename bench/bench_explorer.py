@@ -160,9 +160,14 @@ def _summary(samples_s: list[float]) -> dict[str, float]:
     }
 
 
-def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict[str, Any]:
+def time_pages(
+    url: str, records: int, *, runs: int = 40, seed: int = 7, pid: int | None = None
+) -> dict[str, Any]:
     """Server time of every page's calls, `runs` times each at random positions, each call or
-    batch as `sequencer/explorer/static/app.js` makes it (one HTTP request each)."""
+    batch as `sequencer/explorer/static/app.js` makes it (one HTTP request each). With the
+    server's `pid`, also the CPU time its event-loop thread (where every method runs) spent
+    over the runs of each page, per run: the server's work, which a loaded machine's queueing
+    does not inflate as it does the wall-clock times."""
     rnd = random.Random(seed)
     c = _Client(url)
     try:
@@ -293,7 +298,11 @@ def time_pages(url: str, records: int, *, runs: int = 40, seed: int = 7) -> dict
         out: dict[str, Any] = {}
         for name, fn in pages.items():
             fn()  # warm: the first read of a chunk comes from disk, later ones from caches
+            cpu0 = _cpu_s(pid, main_thread=True) if pid is not None else 0.0
             out[name] = _summary([fn() for _ in range(runs)])
+            if pid is not None:
+                used = _cpu_s(pid, main_thread=True) - cpu0
+                out[name]["server_cpu_ms_mean"] = 1000 * used / runs
         return out
     finally:
         c.close()
@@ -507,11 +516,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("store", out["store"], flush=True)
         with SequencerProcess(data_dir, dev=False) as proc:
             if "pages" in only:
-                out["pages"] = time_pages(proc.url, args.records, runs=args.runs)
+                out["pages"] = time_pages(proc.url, args.records, runs=args.runs, pid=proc.proc.pid)
                 for name, s in out["pages"].items():
                     print(
                         f"{name:70} p50 {s['p50_ms']:7.2f} ms  p99 {s['p99_ms']:7.2f} ms  "
-                        f"max {s['max_ms']:7.2f} ms",
+                        f"max {s['max_ms']:7.2f} ms  "
+                        f"server cpu {s.get('server_cpu_ms_mean', 0):6.2f} ms",
                         flush=True,
                     )
             if "tabs" in only:
