@@ -289,8 +289,8 @@ def test_every_record_is_found_by_its_leaf_hash(tmp_path: Path) -> None:
 
 
 def test_records_sharing_a_leaf_hash_prefix_are_each_found_alone(tmp_path: Path) -> None:
-    """The index keeps 2 bytes of each leaf hash, so records share prefixes (about 128 pairs
-    among 4,096 records): each lookup still returns exactly its record, never another whose
+    """The index keeps 2 bytes of each leaf hash, so records share prefixes (275 pairs among
+    these 6,096 records): each lookup still returns exactly its record, never another whose
     prefix matches, in the indexed chunks and in the incomplete one alike."""
     chunk = 1 << schema.LEAF_CHUNK_BITS
     written = entries(0, chunk + 2000)  # chunk 0 indexed, the last 2,000 compared directly
