@@ -915,7 +915,10 @@ class Store:
         if limit == 0 or after + 1 >= size:
             return out
         complete = size >> schema.LEAF_CHUNK_BITS  # chunks below this one have index values
-        level0: dict[int, bytes] = {}  # the level-0 node chunks read for candidates, by index
+        # The level-0 node chunk read for the last candidate: candidates come in ascending seq
+        # order, so one is enough, and memory stays bounded however many a damaged (or
+        # ground) index proposes.
+        level0_index, nodes = -1, b""
         bits, mask = self._bits, self._mask
         # fill_cache=False: one search reads 2 bytes per record (20 MB at 10M), more than
         # LevelDB's block cache, which would otherwise lose the blocks other reads need.
@@ -931,10 +934,9 @@ class Store:
                         continue
                     # Read level 0 around the bounded cache: candidates are spread over the
                     # whole log and would evict the upper levels that every proof reads.
-                    nodes = level0.get(seq >> bits)
-                    if nodes is None:
-                        nodes = self._db.get(schema.node_chunk_key(0, seq >> bits), b"")
-                        level0[seq >> bits] = nodes
+                    if seq >> bits != level0_index:
+                        level0_index = seq >> bits
+                        nodes = self._db.get(schema.node_chunk_key(0, level0_index), b"")
                     at = (seq & mask) * HASH_SIZE
                     if nodes[at : at + HASH_SIZE] == leaf_hash:
                         out.append(seq)
