@@ -13,12 +13,18 @@ With ``--service``, the same alternation with whole sequencers: a fresh ``attest
 `bench.bench_ingest`'s unsigned load at maximum rate (batches of 1,000, 4 connections): events/s
 and the server's CPU time per event (all its threads).
 
+With ``--tree NAME=PATH`` (repeated) any number of trees run side by side, the order rotating
+every round (``this`` names this tree): e.g. this tree, the same tree with the leaf-hash index
+patched out, and the previous index layout.
+
 Usage::
 
     git archive 6982aa2 | tar -x -C /tmp/before
+    python -m bench.bench_leaf_index --tree floor=/tmp/noleaf --tree old=/tmp/main --tree new=this
     python -m bench.bench_leaf_index --before /tmp/before [--records 200000] [--rounds 5]
     python -m bench.bench_leaf_index --before /tmp/before --service [--seconds 8] [--rounds 4]
     python -m bench.bench_leaf_index --lookup [--records 1000000]
+    python -m bench.bench_leaf_index --paired [--records 400000]
 
 ``--lookup`` times the search itself: `find_by_leaf_hash` on a store of ``--records`` built
 by this tree (it reads 1/16 of the complete chunks' index entries, so it grows linearly).
@@ -36,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +106,42 @@ def one_run(tree: Path, records: int, group: int, signed_every: int) -> dict[str
     return result
 
 
-def run(
-    before: Path, records: int = 200_000, group: int = 1000, rounds: int = 5, signed_every: int = 0
-) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+def _orders(names: list[str], rounds: int) -> list[list[str]]:
+    """The order of the trees in each round: rotated every round, reversed every other one, so
+    that no tree always runs first, last or after the same neighbour."""
+    out = []
     for i in range(rounds):
-        order = ("before", "after") if i % 2 == 0 else ("after", "before")
+        k = i % len(names)
+        order = names[k:] + names[:k]
+        out.append(order[::-1] if (i // len(names)) % 2 else order)
+    return out
+
+
+def _trees(before: Path | dict[str, Path]) -> dict[str, Path]:
+    """`before` alone means {"before": before, "after": this tree}; a dict names every tree."""
+    return {"before": before, "after": HERE} if isinstance(before, Path) else before
+
+
+def _medians(runs: dict[str, list[dict[str, Any]]], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        name: {k: statistics.median(r[k] for r in rs) for k in keys}
+        | {f"{k}_range": (min(r[k] for r in rs), max(r[k] for r in rs)) for k in keys}
+        for name, rs in runs.items()
+    }
+
+
+def run(
+    before: Path | dict[str, Path],
+    records: int = 200_000,
+    group: int = 1000,
+    rounds: int = 5,
+    signed_every: int = 0,
+) -> dict[str, Any]:
+    trees = _trees(before)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+    for i, order in enumerate(_orders(list(trees), rounds)):
         for name in order:
-            tree = before if name == "before" else HERE
+            tree = trees[name]
             r = one_run(tree, records, group, signed_every)
             runs[name].append(r)
             print(
@@ -114,23 +149,20 @@ def run(
                 f"wall {r['wall_us']:.2f} us/record",
                 file=sys.stderr,
             )
-    med = {
-        name: {
-            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
-            "wall_us": statistics.median(r["wall_us"] for r in rs),
-        }
-        for name, rs in runs.items()
-    }
-    return {
+    med = _medians(runs, ("cpu_us", "wall_us"))
+    out = {
         "records": records,
         "group": group,
         "signed_every": signed_every,
         "rounds": rounds,
+        "trees": {name: str(tree) for name, tree in trees.items()},
         "load_average": os.getloadavg(),
         "median": med,
-        "added_cpu_us": med["after"]["cpu_us"] - med["before"]["cpu_us"],
         "runs": runs,
     }
+    if {"before", "after"} <= set(med):
+        out["added_cpu_us"] = med["after"]["cpu_us"] - med["before"]["cpu_us"]
+    return out
 
 
 _READY = re.compile(r"listening on (http://\S+)")
@@ -180,14 +212,17 @@ def one_service_run(
     return {"eps": run["rps"] * 1000, "cpu_us": 1e6 * used / max(1, events)}
 
 
-def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str, Any]:
+def run_service(
+    before: Path | dict[str, Path], seconds: float = 8.0, rounds: int = 4
+) -> dict[str, Any]:
     """Unsigned ingest at maximum rate into a fresh `attest serve` of each tree, alternating."""
     bodies = unsigned_bodies(40, 1000)
-    runs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    trees = _trees(before)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory(prefix="bench-leaf-service-") as tmp:
-        for i in range(rounds):
-            for name in ("before", "after") if i % 2 == 0 else ("after", "before"):
-                tree = before if name == "before" else HERE
+        for i, order in enumerate(_orders(list(trees), rounds)):
+            for name in order:
+                tree = trees[name]
                 r = one_service_run(tree, Path(tmp) / f"{name}-{i}", seconds, bodies)
                 runs[name].append(r)
                 print(
@@ -195,23 +230,20 @@ def run_service(before: Path, seconds: float = 8.0, rounds: int = 4) -> dict[str
                     f"server cpu {r['cpu_us']:.2f} us/event",
                     file=sys.stderr,
                 )
-    med = {
-        name: {
-            "eps": statistics.median(r["eps"] for r in rs),
-            "cpu_us": statistics.median(r["cpu_us"] for r in rs),
-        }
-        for name, rs in runs.items()
-    }
-    return {
+    med = _medians(runs, ("eps", "cpu_us"))
+    out = {
         "mode": "service",
         "seconds": seconds,
         "rounds": rounds,
+        "trees": {name: str(tree) for name, tree in trees.items()},
         "load_average": os.getloadavg(),
         "median": med,
-        "cpu_change": med["after"]["cpu_us"] / med["before"]["cpu_us"] - 1,
-        "eps_change": med["after"]["eps"] / med["before"]["eps"] - 1,
         "runs": runs,
     }
+    if {"before", "after"} <= set(med):
+        out["cpu_change"] = med["after"]["cpu_us"] / med["before"]["cpu_us"] - 1
+        out["eps_change"] = med["after"]["eps"] / med["before"]["eps"] - 1
+    return out
 
 
 def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> dict[str, Any]:
@@ -263,9 +295,150 @@ def run_lookup(records: int = 1_000_000, lookups: int = 200, seed: int = 7) -> d
     }
 
 
+def _schema3_leaf_chunks(
+    put: Callable[[bytes, bytes], None],
+    first_seq: int,
+    leaf_hashes: Sequence[bytes],
+    tail: Sequence[bytes],
+) -> list[bytes]:
+    """Schema 3's `put_complete_leaf_chunks` (dbbb4c2), for `run_paired`: 16 buckets of
+    (8-byte prefix, u16 offset) entries per chunk, built by a Python loop over the leaf hashes."""
+    from state_db import schema
+
+    mask = (1 << schema.LEAF_CHUNK_BITS) - 1
+    leaves = [*tail, *leaf_hashes]
+    chunk = first_seq >> schema.LEAF_CHUNK_BITS
+    while len(leaves) > mask:
+        lists: list[list[bytes]] = [[] for _ in range(16)]
+        for leaf, offset in zip(leaves[: mask + 1], _U16, strict=True):
+            lists[leaf[0] >> 4].append(leaf[:8] + offset)
+        for bucket, entries in enumerate(lists):
+            if entries:
+                put(b"\x03l" + bytes((bucket,)) + schema.u64(chunk), b"".join(entries))
+        leaves = leaves[mask + 1 :]
+        chunk += 1
+    return leaves
+
+
+_WRITER = "put_complete_leaf_chunks"
+"""The name `Store.commit` calls, in `state_db.store`'s namespace, to write the leaf index."""
+_U16 = tuple(i.to_bytes(2, "big") for i in range(4096))
+
+
+def _no_leaf_chunks(
+    put: Callable[[bytes, bytes], None],
+    first_seq: int,
+    leaf_hashes: Sequence[bytes],
+    tail: Sequence[bytes],
+) -> list[bytes]:
+    """No leaf-hash index: the floor."""
+    return []
+
+
+def run_paired(
+    records: int = 400_000, group: int = 1000, block_groups: int = 8, signed_every: int = 0
+) -> dict[str, Any]:
+    """The leaf-hash index's cost inside one process, at a fine grain: three stores (no leaf
+    index, schema 3's buckets, this tree's prefixes) get the same group commits in turn, the
+    order rotating every group, with `state_db.store`'s leaf-index writer swapped for each. The
+    committing thread's CPU time (`time.thread_time`: the Python work and LevelDB's write path;
+    LevelDB's compaction runs in its own thread and scales with the bytes written, 2 bytes per
+    record here against ~360) is summed per block of `block_groups` groups; the per-block
+    differences to the floor give a median and spread that the machine's load barely moves,
+    since every variant runs within milliseconds of the others."""
+    import time
+
+    import state_db.store as store_mod
+    from prover.hashing import keccak256, leaf_hash
+    from state_db.store import Entry, Store
+
+    variants = {
+        "no leaf index": _no_leaf_chunks,
+        "schema 3 (buckets)": _schema3_leaf_chunks,
+        "schema 4 (prefixes)": getattr(store_mod, _WRITER),
+    }
+    token = bytes(12) + keccak256(b"token")[:20]
+    entries = []
+    for seq in range(records):
+        seed = keccak256(seq.to_bytes(8, "big"))
+        signed = signed_every > 0 and seq % signed_every == 0
+        record = b"".join(
+            (
+                seq.to_bytes(32, "big"),
+                (1_700_000_000_000 + seq).to_bytes(32, "big"),
+                b"attestation".ljust(32, b"\x00"),
+                seed[:4].rjust(32, b"\x00"),
+                seed,
+                bytes(32),
+                bytes(12) + seed[:20] if signed else token,
+                seq.to_bytes(32, "big"),
+                (27 if signed else 0).to_bytes(32, "big"),
+                seed if signed else bytes(32),
+                seed if signed else bytes(32),
+            )
+        )
+        entries.append(Entry(record, leaf_hash(record), None))
+    names = list(variants)
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    real = getattr(store_mod, _WRITER)
+    with tempfile.TemporaryDirectory(prefix="bench-leaf-paired-") as tmp:
+        stores = {n: Store.open(Path(tmp) / str(i)) for i, n in enumerate(names)}
+        try:
+            block: dict[str, float] = dict.fromkeys(names, 0.0)
+            for g, start in enumerate(range(0, records, group)):
+                batch = entries[start : start + group]
+                k = g % len(names)
+                for name in names[k:] + names[:k]:
+                    setattr(store_mod, _WRITER, variants[name])
+                    t0 = time.thread_time()
+                    stores[name].commit(batch)
+                    block[name] += time.thread_time() - t0
+                if (g + 1) % block_groups == 0:
+                    for name in names:
+                        cpu[name].append(block[name])
+                    block = dict.fromkeys(names, 0.0)
+        finally:
+            setattr(store_mod, _WRITER, real)
+            for store in stores.values():
+                store.close()
+    per_block = group * block_groups
+    floor = names[0]
+    out: dict[str, Any] = {
+        "mode": "paired",
+        "records": records,
+        "group": group,
+        "blocks": len(cpu[floor]),
+        "records_per_block": per_block,
+        "signed_every": signed_every,
+        "load_average": os.getloadavg(),
+        "variants": {},
+    }
+    for name in names:
+        us = [1e6 * c / per_block for c in cpu[name]]
+        diff = sorted(1e6 * (c - f) / per_block for c, f in zip(cpu[name], cpu[floor], strict=True))
+        q = statistics.quantiles(diff, n=4) if len(diff) > 1 else [diff[0]] * 3
+        out["variants"][name] = {
+            "commit_thread_us_per_record": sum(us) / len(us),
+            "median_us": statistics.median(us),
+            "added_us_median": statistics.median(diff),
+            "added_us_iqr": (q[0], q[2]),
+            "added_us_mean": sum(diff) / len(diff),
+            "added_share_of_floor": statistics.median(diff)
+            / statistics.median(1e6 * f / per_block for f in cpu[floor]),
+        }
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", type=Path, help="source tree without the indexes")
+    p.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a named source tree to compare (repeat; 'this' is this tree); replaces --before",
+    )
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--group", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
@@ -279,6 +452,11 @@ def main() -> None:
     )
     p.add_argument("--seconds", type=float, default=8.0, help="per service run")
     p.add_argument(
+        "--paired",
+        action="store_true",
+        help="no leaf index / schema 3 / schema 4 in one process, group by group (no trees)",
+    )
+    p.add_argument(
         "--lookup",
         action="store_true",
         help="time find_by_leaf_hash on a store of --records built by this tree (no --before)",
@@ -287,12 +465,25 @@ def main() -> None:
     if a.lookup:
         print(json.dumps(run_lookup(a.records), indent=2))
         return
-    if a.before is None:
-        p.error("--before is required (a source tree without the indexes)")
-    if a.service:
-        print(json.dumps(run_service(a.before, a.seconds, a.rounds), indent=2))
+    if a.paired:
+        print(json.dumps(run_paired(a.records, a.group, signed_every=a.signed_every), indent=2))
+        return
+    trees: Path | dict[str, Path]
+    if a.tree:
+        trees = {}
+        for item in a.tree:
+            name, sep, path = item.partition("=")
+            if not sep:
+                p.error(f"--tree {item!r}: expected NAME=PATH")
+            trees[name] = HERE if path == "this" else Path(path).resolve()
+    elif a.before is not None:
+        trees = a.before
     else:
-        print(json.dumps(run(a.before, a.records, a.group, a.rounds, a.signed_every), indent=2))
+        p.error("--before or --tree is required (source trees to compare)")
+    if a.service:
+        print(json.dumps(run_service(trees, a.seconds, a.rounds), indent=2))
+    else:
+        print(json.dumps(run(trees, a.records, a.group, a.rounds, a.signed_every), indent=2))
 
 
 if __name__ == "__main__":

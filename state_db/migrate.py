@@ -189,13 +189,35 @@ _V2_HEAD_SIZE_BYTES: Final[int] = 8
 """The head value starts with the tree size, u64 (`state_db.store.encode_head`)."""
 
 
+_V3_LEAF_PREFIX: Final[bytes] = b"\x03l"
+"""Schema 3's leaf-hash index: ``\\x03l`` + bucket u8 (the leaf hash's first byte >> 4) + leaf
+chunk u64 -> one 10-byte entry per record of that chunk and bucket, in seq order: the leaf
+hash's first 8 bytes, then the seq's offset in the chunk (u16). Schema 4 replaced it."""
+
+
+def _put_v3_leaf_chunks(
+    put: Callable[[bytes, bytes], None], first: int, leaves: list[bytes]
+) -> None:
+    """The schema 3 leaf-index values of the leaf chunks `leaves` covers from `first` (a chunk
+    boundary): what schema 3's `Store.commit` wrote, so that 2 -> 3 makes a true schema 3 store."""
+    size = 1 << schema.LEAF_CHUNK_BITS
+    for start in range(0, len(leaves) - len(leaves) % size, size):
+        buckets: list[list[bytes]] = [[] for _ in range(16)]
+        for offset, leaf in enumerate(leaves[start : start + size]):
+            buckets[leaf[0] >> 4].append(leaf[:8] + offset.to_bytes(2, "big"))
+        chunk = schema.u64((first + start) >> schema.LEAF_CHUNK_BITS)
+        for bucket, entries in enumerate(buckets):
+            if entries:
+                put(_V3_LEAF_PREFIX + bytes((bucket,)) + chunk, b"".join(entries))
+
+
 def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     """2 -> 3: the leaf-hash index and the windows of unsigned records by submitter, exactly as
     `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
     are read from level 0 of the stored tree (what the commit that wrote each record stored),
     records from their chunks, both in seq order."""
     # Imported here: state_db.indexes is a leaf module, but keeps this module's imports light.
-    from state_db.indexes import put_complete_leaf_chunks, put_unsigned_windows
+    from state_db.indexes import put_unsigned_windows
 
     head = db.get(schema.HEAD_KEY)
     if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
@@ -214,7 +236,7 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     def flush() -> None:
         first = seq - len(group_records)
         # Groups start at leaf chunk boundaries: no earlier leaf hash is part of their chunk.
-        put_complete_leaf_chunks(batch.put, first, group_leaves, [])
+        _put_v3_leaf_chunks(batch.put, first, group_leaves)
         put_unsigned_windows(batch.put, first, b"".join(group_records), {})
         group_records.clear()
         group_leaves.clear()
@@ -252,6 +274,55 @@ def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
     log.info("migration 2 -> 3: %d records indexed by leaf hash and unsigned submitter", seq)
 
 
+def _leaf_prefix_index(db: Any, batch: Any) -> None:
+    """3 -> 4: the leaf-hash index becomes the leaf hashes' first two bytes (two columns in seq
+    order), one key per complete
+    leaf chunk (as `Store.commit` writes it: `state_db.indexes.leaf_prefixes`), built from
+    level 0 of the stored tree; schema 3's bucket keys (``\\x03l``) are deleted. Nothing else
+    changed between them."""
+    from state_db.indexes import leaf_prefixes
+
+    head = db.get(schema.HEAD_KEY)
+    if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
+        raise StorageError("corrupt schema 3 store: no head")
+    tree_size = int.from_bytes(head[:_V2_HEAD_SIZE_BYTES], "big")
+    _version, bits = schema.decode_schema_value(db.get(schema.SCHEMA_KEY))
+    chunk_bytes = 32 << schema.LEAF_CHUNK_BITS  # the leaf hashes of one leaf chunk
+    complete = tree_size >> schema.LEAF_CHUNK_BITS  # leaf chunks the new index covers
+    pending, chunk, node_chunk = b"", 0, 0
+    with db.iterator(start=schema.node_chunk_key(0, 0), stop=schema.node_chunk_key(1, 0)) as it:
+        for key, nodes in it:
+            if chunk >= complete:
+                break
+            # Verify level 0 is chunks 0, 1, 2, ... of whole leaf hashes: what the head covers.
+            if key != schema.node_chunk_key(0, node_chunk) or not nodes or len(nodes) % 32:
+                raise StorageError(
+                    f"corrupt schema 3 store: level-0 node key {key.hex()} ({len(nodes)} bytes) "
+                    f"where chunk {node_chunk} of 2**{bits} leaf hashes was expected"
+                )
+            node_chunk += 1
+            pending += nodes
+            while len(pending) >= chunk_bytes and chunk < complete:
+                batch.put(schema.leaf_chunk_key(chunk), leaf_prefixes(pending[:chunk_bytes]))
+                pending = pending[chunk_bytes:]
+                chunk += 1
+    if chunk < complete:
+        raise StorageError(
+            f"corrupt schema 3 store: level 0 holds {chunk} complete leaf chunks under a head "
+            f"of {tree_size} records"
+        )
+    deleted = 0
+    with db.iterator(prefix=_V3_LEAF_PREFIX, include_value=False) as old:
+        for key in old:
+            batch.delete(key)
+            deleted += 1
+    log.info(
+        "migration 3 -> 4: %d leaf chunks indexed by their first two bytes, %d schema 3 keys deleted",
+        complete,
+        deleted,
+    )
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: Migration(1, "records 16 to a key instead of one per key", _records_in_chunks),
     2: Migration(
@@ -260,6 +331,7 @@ MIGRATIONS: Mapping[int, Migration] = {
         _leaf_and_unsigned_submitter_indexes,
         additive=True,
     ),
+    3: Migration(3, "leaf-hash index as the first two bytes in seq order", _leaf_prefix_index),
 }
 """Every registered step, by the version it starts from. Changing the layout means: bump
 `schema.SCHEMA_VERSION` and register the step from the previous version here."""

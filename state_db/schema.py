@@ -22,21 +22,25 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
-| ``\\x03l``  | bucket u8, leaf chunk u64         | 10-byte entries, see below              |
+| ``\\x04l``  | leaf chunk u64                    | leaf hashes' bytes 0 and 1, see below   |
 | ``\\x03u``  | window u64, submitter 20          | u16 offsets of its unsigned records     |
 
 Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
 rather than one per record (one small key per record cost 2-4.5 µs of CPU per event, 15-30%
-of the sequencer's; packed, 0.25-0.5 µs; docs/benchmarks.md §7a):
+of the sequencer's; docs/benchmarks.md §7a); schema 4 made the leaf-hash one cheaper still:
 
-* the **leaf-hash index** (`attest_findByLeafHash`): records are grouped into leaf chunks of
-  ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
-  of their leaf hash. Key (bucket, chunk) holds one entry per record of that chunk and bucket,
-  in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). The
-  commit that completes a chunk writes its values, once (they never change); the last,
-  incomplete chunk has none. A lookup reads one bucket of every complete chunk (1/16 of the
-  leaf hashes' prefixes, ~6 MB at 10M records), checks each candidate's whole leaf hash
-  against level 0 of the tree, and compares the incomplete chunk's leaf hashes directly;
+* the **leaf-hash index** (`attest_findByLeafHash`, schema 4): per leaf chunk of
+  ``2**LEAF_CHUNK_BITS`` seqs, the first byte of each record's leaf hash in seq order, then
+  the second byte of each (two columns, 8 KiB). The commit that completes a chunk writes its
+  value, once (it never changes); the last, incomplete chunk has none. The value is two
+  strided slices of the joined leaf hashes (`state_db.indexes.leaf_prefixes`), with no Python
+  per record (schema 3's 16 buckets of 10-byte entries cost a Python loop of ~0.16 µs per
+  record and five times the bytes). A lookup reads every complete chunk's value (2 bytes per
+  record, 20 MB at 10M records), finds the first byte in the first column (memchr), checks the
+  second column there, and checks each match (about one in 65,536 records) against the whole
+  leaf hash at level 0 of the tree; the incomplete chunk's leaf hashes are compared directly.
+  The index only proposes candidates: a seq is returned only when its stored leaf hash equals
+  the one asked for;
 * the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
   nonces need not be unique): per window of ``2**LEAF_CHUNK_BITS`` seqs and submitter (the
   token's address), the offsets (u16) of that submitter's unsigned records in the window,
@@ -49,9 +53,11 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-SCHEMA_VERSION: Final[int] = 3
+SCHEMA_VERSION: Final[int] = 4
 """2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``).
-3: the leaf-hash index (``\x03l``) and the submitter index of unsigned records (``\x03u``)."""
+3: the leaf-hash index (``\x03l``) and the submitter index of unsigned records (``\x03u``).
+4: the leaf-hash index as two columns, the leaf hashes' first and second bytes in seq order
+(``\x04l``), instead of buckets of 8-byte prefixes (``\x03l``)."""
 
 RECORDS_PER_CHUNK: Final[int] = 16
 """Records per key. One key per record cost LevelDB ~6 µs of CPU per event (memtable, SST
@@ -77,7 +83,7 @@ SUBJECT_PREFIX: Final[bytes] = b"\x01s"
 NONCE_PREFIX: Final[bytes] = b"\x01o"
 STATE_PREFIX: Final[bytes] = b"\x01S"
 RECEIPT_PREFIX: Final[bytes] = b"\x01R"
-LEAF_PREFIX: Final[bytes] = b"\x03l"
+LEAF_PREFIX: Final[bytes] = b"\x04l"
 UNSIGNED_SUBMITTER_PREFIX: Final[bytes] = b"\x03u"
 
 ALL_PREFIXES: Final[tuple[bytes, ...]] = (
@@ -168,25 +174,15 @@ def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
 
 
 LEAF_CHUNK_BITS: Final[int] = 12
-"""Seqs per leaf chunk: 4096 (the entry's offset is a u16)."""
-LEAF_BUCKET_SHIFT: Final[int] = 4
-"""Bucket of a leaf hash: its first byte >> 4, so `LEAF_BUCKETS` = 16 buckets."""
-LEAF_BUCKETS: Final[int] = 256 >> LEAF_BUCKET_SHIFT
-LEAF_ENTRY_BYTES: Final[int] = 10
-LEAF_PREFIX_BYTES: Final[int] = 8
+"""Seqs per leaf chunk and per unsigned-submitter window: 4096 (a window's offsets are u16)."""
+LEAF_PREFIX_BYTES: Final[int] = 2
+"""Bytes of each leaf hash the leaf-hash index keeps: a lookup reads this many per record and
+checks about one candidate per 2**(8 * LEAF_PREFIX_BYTES) records against the whole hash."""
 
 
-def leaf_bucket(leaf_hash: bytes) -> int:
-    return leaf_hash[0] >> LEAF_BUCKET_SHIFT
-
-
-def leaf_chunk_key(bucket: int, chunk: int) -> bytes:
-    """Entries (leaf hash[:8], u16 offset) of chunk `chunk`'s records in bucket `bucket`."""
-    return LEAF_PREFIX + bytes((bucket,)) + u64(chunk)
-
-
-def leaf_bucket_prefix(bucket: int) -> bytes:
-    return LEAF_PREFIX + bytes((bucket,))
+def leaf_chunk_key(chunk: int) -> bytes:
+    """The leaf-hash prefixes of seqs ``[chunk << LEAF_CHUNK_BITS, (chunk + 1) << ...)``."""
+    return LEAF_PREFIX + u64(chunk)
 
 
 def unsigned_window_key(window: int, submitter: bytes) -> bytes:

@@ -276,7 +276,7 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
-        # The schema 3 indexes' tails (`state_db.indexes`): the submitter-index values of the
+        # The packed indexes' tails (`state_db.indexes`): the submitter-index values of the
         # head's window, and the leaf hashes of the last, incomplete leaf chunk.
         self._unsigned_tail: dict[bytes, bytes] = {}
         self._leaf_tail: list[bytes] = []
@@ -903,9 +903,10 @@ class Store:
         an honest log (the record holds its seq), more only in a replica of a log that broke
         docs/spec.md §8 rule 1, stored as served.
 
-        Reads one bucket of every complete leaf chunk from `after` on (`state_db.schema`: about
-        1/16 of the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash
-        against level 0 of the tree, then the leaf hashes of the last, incomplete chunk."""
+        Reads the first two bytes of the leaf hashes of every complete leaf chunk from `after`
+        on (`state_db.schema`: 2 bytes per record) and checks each candidate's whole leaf hash
+        against level 0 of the tree, then the leaf hashes of the last, incomplete chunk. The
+        index only proposes: no seq is returned whose stored leaf hash differs."""
         if len(leaf_hash) != HASH_SIZE:
             raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
         _check_page(after, limit)
@@ -913,16 +914,31 @@ class Store:
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
             return out
-        bucket = schema.leaf_bucket(leaf_hash)
         complete = size >> schema.LEAF_CHUNK_BITS  # chunks below this one have index values
+        # The level-0 node chunk read for the last candidate: candidates come in ascending seq
+        # order, so one is enough, and memory stays bounded however many a damaged (or
+        # ground) index proposes.
+        level0_index, nodes = -1, b""
+        bits, mask = self._bits, self._mask
+        # fill_cache=False: one search reads 2 bytes per record (20 MB at 10M), more than
+        # LevelDB's block cache, which would otherwise lose the blocks other reads need.
         with self._db.iterator(
-            start=schema.leaf_chunk_key(bucket, (after + 1) >> schema.LEAF_CHUNK_BITS),
-            stop=schema.leaf_chunk_key(bucket, complete),
+            start=schema.leaf_chunk_key((after + 1) >> schema.LEAF_CHUNK_BITS),
+            stop=schema.leaf_chunk_key(complete),
+            fill_cache=False,
         ) as it:
             for key, value in it:
                 chunk = int.from_bytes(key[-8:], "big")
                 for seq in leaf_candidates(value, leaf_hash, chunk):
-                    if after < seq < size and self.get_leaf_hash(seq) == leaf_hash:
+                    if not after < seq < size:
+                        continue
+                    # Read level 0 around the bounded cache: candidates are spread over the
+                    # whole log and would evict the upper levels that every proof reads.
+                    if seq >> bits != level0_index:
+                        level0_index = seq >> bits
+                        nodes = self._db.get(schema.node_chunk_key(0, level0_index), b"")
+                    at = (seq & mask) * HASH_SIZE
+                    if nodes[at : at + HASH_SIZE] == leaf_hash:
                         out.append(seq)
                         if len(out) == limit:
                             return out

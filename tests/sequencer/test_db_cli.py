@@ -48,7 +48,7 @@ def test_an_old_store_is_refused_then_migrated_with_a_backup(tmp_path: Path) -> 
 
     done = attest("db", "migrate", "--db", str(db))
     assert done.returncode == 0, done.stderr
-    assert "migrated schema 1 -> 3" in done.stdout and f"{SIZE} records" in done.stdout
+    assert "migrated schema 1 -> 4" in done.stdout and f"{SIZE} records" in done.stdout
     assert Path(f"{db}.bak-schema1").is_dir()
     with Store.open(db) as store:
         check_contents(store)
@@ -66,7 +66,7 @@ def test_a_schema2_store_gets_the_leaf_hash_index(tmp_path: Path) -> None:
     write_as_schema2(db)
     done = attest("db", "migrate", "--db", str(db))
     assert done.returncode == 0, done.stderr
-    assert "migrated schema 2 -> 3" in done.stdout, done.stdout
+    assert "migrated schema 2 -> 4" in done.stdout, done.stdout
     with Store.open(db) as store:
         check_contents(store)
 

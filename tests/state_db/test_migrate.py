@@ -1,9 +1,11 @@
-"""Schema migrations: a schema 1 or 2 store comes back whole under schema 3, with a backup.
+"""Schema migrations: a schema 1, 2 or 3 store comes back whole under schema 4, with a backup.
 
 Schema 1 (before commit ca16a29) stored one record per key, ``\\x01r`` + seq u64; every other
 key was as in schema 2. Schema 2 had no leaf-hash index and no submitter index of unsigned
-records (``\\x03l``, ``\\x03u``). `write_as_schema2` and `write_as_schema1` turn a store written
-by the current code into those layouts, so the tests start from a store whose contents are known.
+records (``\\x03l``, ``\\x03u``). Schema 3 kept the leaf-hash index in 16 buckets of 10-byte
+entries (``\\x03l``) where schema 4 keeps the first two bytes in seq order (``\\x04l``).
+`write_as_schema3`, `write_as_schema2` and `write_as_schema1` turn a store written by the current
+code into those layouts, so the tests start from a store whose contents are known.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def write_store(path: Path, size: int = SIZE) -> None:
         store.put_checkpoint(0, b"checkpoint 0")
 
 
-SCHEMA3_INDEXES = (schema.LEAF_PREFIX, schema.UNSIGNED_SUBMITTER_PREFIX)
+V3_LEAF_PREFIX = b"\x03l"
+SCHEMA3_INDEXES = (V3_LEAF_PREFIX, schema.UNSIGNED_SUBMITTER_PREFIX)
+CURRENT_INDEXES = (schema.LEAF_PREFIX, schema.UNSIGNED_SUBMITTER_PREFIX)
 
 
 def write_as_schema2(path: Path) -> None:
@@ -58,9 +62,9 @@ def write_as_schema2(path: Path) -> None:
     db = plyvel.DB(str(path))
     try:
         version, bits = schema.decode_schema_value(db.get(schema.SCHEMA_KEY))
-        assert version == 3
+        assert version == schema.SCHEMA_VERSION == 4
         batch = db.write_batch(sync=True)
-        for prefix in SCHEMA3_INDEXES:
+        for prefix in CURRENT_INDEXES:
             for key in db.iterator(prefix=prefix, include_value=False):
                 batch.delete(key)
         batch.put(schema.SCHEMA_KEY, schema.encode_schema_value(bits, 2))
@@ -84,6 +88,21 @@ def write_as_schema1(path: Path) -> None:
                 batch.put(V1_RECORD_PREFIX + schema.u64(seq), chunk[offset : offset + 352])
                 seq += 1
         batch.put(schema.SCHEMA_KEY, schema.encode_schema_value(bits, 1))
+        batch.write()
+    finally:
+        db.close()
+
+
+def write_as_schema3(path: Path) -> None:
+    """Rewrite a current store as schema 3 wrote it: its leaf-hash index in buckets, built by
+    the registered 2 -> 3 step (a copy of schema 3's `Store.commit` code) from a schema 2 store."""
+    write_as_schema2(path)
+    db = plyvel.DB(str(path))
+    try:
+        _, bits = schema.decode_schema_value(db.get(schema.SCHEMA_KEY))
+        batch = db.write_batch(sync=True)
+        migrate.MIGRATIONS[2].apply(db, batch)
+        batch.put(schema.SCHEMA_KEY, schema.encode_schema_value(bits, 3))
         batch.write()
     finally:
         db.close()
@@ -128,7 +147,7 @@ def check_contents(store: Store, size: int = SIZE) -> None:
     assert store.block_of_seq(0).number == 0
     assert store.get_checkpoint(0) == b"checkpoint 0"
     assert store.get_state("writer.tree_size") == size.to_bytes(8, "big")
-    # The schema 3 indexes: every record by its leaf hash, unsigned ones by their submitter.
+    # The packed indexes: every record by its leaf hash, unsigned ones by their submitter.
     for seq in range(size):
         assert store.find_by_leaf_hash(expected[seq].leaf_hash) == [seq]
     for who in {e.record[SUBMITTER_BYTES] for e in expected}:
@@ -152,21 +171,22 @@ def test_schema1_store_is_migrated_with_a_backup(tmp_path: Path) -> None:
         MigrationNeededError, match=re.escape(f"run `attest db migrate --db {path}`")
     ) as e:
         Store.open(path)
-    assert (e.value.found, e.value.expected, e.value.path) == (1, 3, str(path))
+    assert (e.value.found, e.value.expected, e.value.path) == (1, 4, str(path))
     assert current_schema_version(path) == 1
 
     report = migrate_store(path)
-    assert (report.from_version, report.to_version, report.tree_size) == (1, 3, SIZE)
+    assert (report.from_version, report.to_version, report.tree_size) == (1, 4, SIZE)
     assert report.steps == (
         "1 -> 2: records 16 to a key instead of one per key",
         "2 -> 3: leaf-hash index and submitter index of unsigned records",
+        "3 -> 4: leaf-hash index as the first two bytes in seq order",
     )
     assert report.backup == f"{path}.bak-schema1"
-    assert "migrated schema 1 -> 3" in report.summary()
+    assert "migrated schema 1 -> 4" in report.summary()
     # Verify the backup is the untouched schema 1 store.
     assert snapshot(Path(report.backup)) == old
 
-    assert current_schema_version(path) == 3
+    assert current_schema_version(path) == 4
     with Store.open(path) as store:
         assert store.head == head
         check_contents(store)
@@ -186,7 +206,7 @@ def test_migrating_a_current_store_does_nothing(tmp_path: Path) -> None:
     write_store(path, 40)
     before = snapshot(path)
     report = migrate_store(path)
-    assert (report.from_version, report.to_version, report.steps, report.backup) == (3, 3, (), None)
+    assert (report.from_version, report.to_version, report.steps, report.backup) == (4, 4, (), None)
     assert "nothing to migrate" in report.summary()
     assert snapshot(path) == before
     assert os.listdir(tmp_path) == ["log"]
@@ -195,8 +215,8 @@ def test_migrating_a_current_store_does_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("version", "why"),
     [
-        (0, "known migrations: 1 -> 2, 2 -> 3"),
-        (4, "it was written by a newer attest-rollup; run that version"),
+        (0, "known migrations: 1 -> 2, 2 -> 3, 3 -> 4"),
+        (5, "it was written by a newer attest-rollup; run that version"),
     ],
 )
 def test_unknown_schema_version_is_a_clear_error(tmp_path: Path, version: int, why: str) -> None:
@@ -205,14 +225,14 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path: Path, version: int, w
     set_schema_version(path, version)
     before = snapshot(path)
     message = re.escape(
-        f"{path} has schema version {version}, this code reads 3, and no migration leads "
-        f"from {version} to 3 ({why})"
+        f"{path} has schema version {version}, this code reads 4, and no migration leads "
+        f"from {version} to 4 ({why})"
     )
     with pytest.raises(NoMigrationPathError, match=message):
         Store.open(path)
     with pytest.raises(NoMigrationPathError, match=message) as e:
         migrate_store(path)
-    assert (e.value.found, e.value.expected) == (version, 3)
+    assert (e.value.found, e.value.expected) == (version, 4)
     # Verify nothing was changed or copied.
     assert snapshot(path) == before
     assert os.listdir(tmp_path) == ["log"]
@@ -268,14 +288,15 @@ def test_migration_path_chains_registered_steps(monkeypatch: pytest.MonkeyPatch)
     def nothing(db: Any, batch: Any) -> None:
         pass
 
-    step3 = Migration(3, "a later layout", nothing)
-    monkeypatch.setitem(migrate.MIGRATIONS, 3, step3)  # type: ignore[index]
-    assert migration_path(1, 4) == (migrate.MIGRATIONS[1], migrate.MIGRATIONS[2], step3)
+    step4 = Migration(4, "a later layout", nothing)
+    monkeypatch.setitem(migrate.MIGRATIONS, 4, step4)  # type: ignore[index]
+    m = migrate.MIGRATIONS
+    assert migration_path(1, 5) == (m[1], m[2], m[3], step4)
     assert migration_path(2, 2) == ()
-    with pytest.raises(NoMigrationPathError, match="no migration leads from 0 to 4"):
-        migration_path(0, 4)
+    with pytest.raises(NoMigrationPathError, match="no migration leads from 0 to 5"):
+        migration_path(0, 5)
     with pytest.raises(NoMigrationPathError, match="newer"):
-        migration_path(5, 4)
+        migration_path(6, 5)
 
 
 def test_missing_or_foreign_stores(tmp_path: Path) -> None:
@@ -302,7 +323,7 @@ def test_schema2_store_gets_its_indexes_in_bounded_batches(
     size = 2 * (1 << schema.LEAF_CHUNK_BITS) + 37  # two complete leaf chunks, and a tail
     write_store(path, size)
     want = snapshot(path)
-    assert sum(k.startswith(schema.LEAF_PREFIX) for k in want) == 2 * schema.LEAF_BUCKETS
+    assert sum(k.startswith(schema.LEAF_PREFIX) for k in want) == 2  # one per complete chunk
     write_as_schema2(path)
     assert current_schema_version(path) == 2
     with pytest.raises(MigrationNeededError):
@@ -317,7 +338,10 @@ def test_schema2_store_gets_its_indexes_in_bounded_batches(
 
     monkeypatch.setattr(migrate._FlushingBatch, "put", counting_put)
     report = migrate_store(path, backup=False)
-    assert report.steps == ("2 -> 3: leaf-hash index and submitter index of unsigned records",)
+    assert report.steps == (
+        "2 -> 3: leaf-hash index and submitter index of unsigned records",
+        "3 -> 4: leaf-hash index as the first two bytes in seq order",
+    )
     assert max(written) >= 4 * 7  # several batches of 7 keys were written before the last one
     assert snapshot(path) == want
     with Store.open(path) as store:
@@ -330,7 +354,7 @@ def test_a_crash_inside_an_additive_step_keeps_schema2_and_a_rerun_finishes(
     """A step that dies after some of its batches were written leaves a schema 2 store (the
     extra index keys are unread by schema 2); running the migration again completes it."""
     path = tmp_path / "log"
-    write_store(path, 2 * (1 << schema.LEAF_CHUNK_BITS) + 37)  # 44 index keys
+    write_store(path, 2 * (1 << schema.LEAF_CHUNK_BITS) + 37)  # 2 x 16 + 3 schema 3 index keys
     want = snapshot(path)
     write_as_schema2(path)
     real = migrate.MIGRATIONS[2]
@@ -358,7 +382,45 @@ def test_a_crash_inside_an_additive_step_keeps_schema2_and_a_rerun_finishes(
     # Some of its batches were written (the unread extra keys), not all.
     partial = snapshot(path)
     extra = [k for k in partial if k.startswith(SCHEMA3_INDEXES)]
-    assert 0 < len(extra) < len([k for k in want if k.startswith(SCHEMA3_INDEXES)])
+    assert 0 < len(extra) <= 20  # of the 2 x 16 + 3 keys the step writes
     monkeypatch.setitem(migrate.MIGRATIONS, 2, real)  # type: ignore[index]
     migrate_store(path, backup=False)
     assert snapshot(path) == want
+
+
+def test_schema3_store_gets_the_prefix_leaf_index(tmp_path: Path) -> None:
+    """3 -> 4 replaces schema 3's bucketed leaf-hash index with the first two bytes, built from
+    level 0 of the tree: the result is key for key the store the current code writes, schema
+    3's keys are gone, and every record is found by its leaf hash."""
+    path = tmp_path / "log"
+    size = 3 * (1 << schema.LEAF_CHUNK_BITS) + 37  # three complete leaf chunks, and a tail
+    write_store(path, size)
+    want = snapshot(path)
+    write_as_schema3(path)
+    old = snapshot(path)
+    assert sum(k.startswith(V3_LEAF_PREFIX) for k in old) == 3 * 16
+    assert not any(k.startswith(schema.LEAF_PREFIX) for k in old)
+    with pytest.raises(MigrationNeededError) as e:
+        Store.open(path)
+    assert (e.value.found, e.value.expected) == (3, 4)
+    report = migrate_store(path)
+    assert report.steps == ("3 -> 4: leaf-hash index as the first two bytes in seq order",)
+    assert report.backup is not None and snapshot(Path(report.backup)) == old
+    assert snapshot(path) == want
+    with Store.open(path) as store:
+        check_contents(store, size)
+
+
+def test_a_schema3_store_missing_a_leaf_hash_is_refused(tmp_path: Path) -> None:
+    """3 -> 4 reads level 0 of the tree: a store with a level-0 node chunk missing is refused,
+    naming it, and left as it was."""
+    path = tmp_path / "log"
+    write_store(path, 2 * (1 << schema.LEAF_CHUNK_BITS) + 5)
+    write_as_schema3(path)
+    db = plyvel.DB(str(path))
+    db.delete(schema.node_chunk_key(0, 300))  # node_chunk_bits=4: leaf hashes 4800..4815
+    db.close()
+    before = snapshot(path)
+    with pytest.raises(StorageError, match="where chunk 300 of 2\\*\\*4 leaf hashes"):
+        migrate_store(path, backup=False)
+    assert snapshot(path) == before

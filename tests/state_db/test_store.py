@@ -266,7 +266,7 @@ def test_reopening_a_large_store_reads_o_log_n_keys(
 
 
 def test_every_record_is_found_by_its_leaf_hash(tmp_path: Path) -> None:
-    """The leaf-hash index (schema 3): each record by its leaf hash, across leaf chunks and
+    """The leaf-hash index (schema 4): each record by its leaf hash, across leaf chunks and
     commits of every size, after a reopen too; a hash of no record finds nothing."""
     path = tmp_path / "s"
     chunk = 1 << schema.LEAF_CHUNK_BITS
@@ -288,31 +288,69 @@ def test_every_record_is_found_by_its_leaf_hash(tmp_path: Path) -> None:
         assert store.find_by_leaf_hash(deterministic_entry(size + 2).leaf_hash) == [size + 2]
 
 
-def test_a_lying_leaf_index_entry_is_not_believed(tmp_path: Path) -> None:
-    """An index entry whose 8-byte prefix matches but whose record's leaf hash differs (a
-    prefix collision, or a damaged value) is checked against the tree and dropped."""
+def test_records_sharing_a_leaf_hash_prefix_are_each_found_alone(tmp_path: Path) -> None:
+    """The index keeps 2 bytes of each leaf hash, so records share prefixes (275 pairs among
+    these 6,096 records): each lookup still returns exactly its record, never another whose
+    prefix matches, in the indexed chunks and in the incomplete one alike."""
+    chunk = 1 << schema.LEAF_CHUNK_BITS
+    written = entries(0, chunk + 2000)  # chunk 0 indexed, the last 2,000 compared directly
+    by_prefix: dict[bytes, list[int]] = {}
+    for seq, e in enumerate(written):
+        by_prefix.setdefault(e.leaf_hash[: schema.LEAF_PREFIX_BYTES], []).append(seq)
+    shared = [seqs for seqs in by_prefix.values() if len(seqs) > 1]
+    assert len(shared) > 50, "the test needs records that share a prefix"
+    assert any(seqs[0] < chunk <= seqs[-1] for seqs in shared)  # across the indexed boundary
+    with Store.open(tmp_path / "s") as store:
+        store.commit(written)
+        for seqs in shared:
+            for seq in seqs:
+                assert store.find_by_leaf_hash(written[seq].leaf_hash) == [seq]
+            # A hash with the shared prefix and nothing else in common matches none of them.
+            forged = written[seqs[0]].leaf_hash[:2] + leaf_hash(bytes(seqs[0]))[2:]
+            assert store.find_by_leaf_hash(forged) == []
+
+
+def test_a_lying_leaf_index_is_not_believed(tmp_path: Path) -> None:
+    """An index value that proposes wrong seqs (every entry rewritten to the target's two bytes:
+    what a damaged value, or records ground to one prefix, look like to a lookup) returns only
+    the record whose whole leaf hash matches, and pages correctly through the false ones."""
     path = tmp_path / "s"
-    written = entries(0, (1 << schema.LEAF_CHUNK_BITS) + 3)  # chunk 0 is complete: indexed
+    chunk = 1 << schema.LEAF_CHUNK_BITS
+    written = entries(0, 2 * chunk + 3)  # chunks 0 and 1 are complete: indexed
     with Store.open(path) as store:
         store.commit(written)
-    target = written[3].leaf_hash
-    bucket = schema.leaf_bucket(target)
-    other = next(
-        seq
-        for seq, e in enumerate(written)
-        if seq != 3 and schema.leaf_bucket(e.leaf_hash) == bucket
-    )
+    target = written[chunk + 3].leaf_hash
     db = plyvel.DB(str(path))
-    key = schema.leaf_chunk_key(bucket, 0)
-    value = bytearray(db.get(key))
-    step = schema.LEAF_ENTRY_BYTES
-    for at in range(0, len(value), step):
-        if int.from_bytes(value[at + 8 : at + step], "big") == other:
-            value[at : at + 8] = target[:8]  # seq `other` now claims target's prefix
-    db.put(key, bytes(value))
+    for i in (0, 1):
+        key = schema.leaf_chunk_key(i)
+        # The layout (docs/storage.md): the leaf hashes' first bytes, then their second bytes.
+        leaves = [e.leaf_hash for e in written[i * chunk : (i + 1) * chunk]]
+        assert db.get(key) == bytes(h[0] for h in leaves) + bytes(h[1] for h in leaves)
+        db.put(key, bytes([target[0]]) * chunk + bytes([target[1]]) * chunk)
     db.close()
     with Store.open(path) as store:
-        assert store.find_by_leaf_hash(target) == [3]
+        assert store.find_by_leaf_hash(target) == [chunk + 3]
+        assert store.find_by_leaf_hash(target, limit=1) == [chunk + 3]
+        assert store.find_by_leaf_hash(target, after=chunk + 2, limit=1) == [chunk + 3]
+        assert store.find_by_leaf_hash(target, after=chunk + 3) == []
+        assert store.find_by_leaf_hash(written[5].leaf_hash) == []  # its entry now lies
+
+
+def test_a_replica_of_a_log_that_repeats_a_record_finds_every_copy(tmp_path: Path) -> None:
+    """A follower stores a broken log as served (docs/spec.md §8 rule 1 broken: the same record
+    at several seqs): every copy is found, in order, and paged by `after`/`limit`."""
+    chunk = 1 << schema.LEAF_CHUNK_BITS
+    written = entries(0, chunk + 10)
+    repeated = written[7]
+    for seq in (100, chunk - 1, chunk + 4):  # in the indexed chunk and in the incomplete one
+        written[seq] = repeated
+    with Store.open(tmp_path / "s") as store:
+        store.commit(written, check_seq=False)
+        every = [7, 100, chunk - 1, chunk + 4]
+        assert store.find_by_leaf_hash(repeated.leaf_hash) == every
+        assert store.find_by_leaf_hash(repeated.leaf_hash, limit=2) == every[:2]
+        assert store.find_by_leaf_hash(repeated.leaf_hash, after=100, limit=2) == every[2:]
+        assert store.find_by_leaf_hash(repeated.leaf_hash, after=chunk - 1) == every[3:]
 
 
 def test_a_failed_commit_leaves_no_index_entry(tmp_path: Path) -> None:
