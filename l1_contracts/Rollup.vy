@@ -19,10 +19,13 @@ interface Verifier:
     def rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32: pure
     def rootFromLeaves(leaves: DynArray[bytes32, 256], start: uint256, size: uint256, proof: DynArray[bytes32, 96]) -> bytes32: pure
     def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool: view
+    def recordAuthentic(record: Bytes[352], domainSeparator: bytes32, index: uint256, checkpointIndex: uint256) -> bool: view
     def wellFormed(record: Bytes[352]) -> bool: pure
     def verifyConsistency(first: uint256, second: uint256, firstRoot: bytes32, secondRoot: bytes32, proof: DynArray[bytes32, 96]) -> bool: pure
     def receiptSigner(domainSeparator: bytes32, firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]) -> (bytes32, address): pure
     def includes(root: bytes32, size: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]) -> bool: pure
+    def forcedEntryHash(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32, poster: address, index: uint256, postedAt: uint256, inboxHash: bytes32) -> (bytes32, bytes32): pure
+    def forcedSeq(root: bytes32, size: uint256, minSeq: uint256, entryHash: bytes32, record: Bytes[352], proof: DynArray[bytes32, 64]) -> uint256: pure
 
 # --- constants ----------------------------------------------------------------------------
 
@@ -71,6 +74,12 @@ RULE_REPLAY: constant(uint8) = 6
 RULE_RECEIPT_MISMATCH: constant(uint8) = 7
 RULE_RECEIPT_DEADLINE: constant(uint8) = 8
 RULE_DA_UNANSWERED: constant(uint8) = 9
+
+# Forced inclusion (docs/spec.md §7.3): v = 1 marks a forced record; a commit proves at most
+# this many; one inclusion costs the sequencer about this much gas (the fee's unit).
+FORCED_V: constant(uint256) = 1
+MAX_FORCED_PER_COMMIT: constant(uint256) = 4
+FORCED_INCLUSION_GAS: constant(uint256) = 60000
 
 # DA challenge states.
 DA_NONE: constant(uint8) = 0
@@ -132,6 +141,16 @@ event Frozen:
     rule: uint8
     epoch: uint256
 
+event ForcedPosted:
+    index: indexed(uint256)
+    poster: indexed(address)
+    kind: bytes32
+    subject: bytes32
+    digest: bytes32
+    metaHash: bytes32
+    postedAt: uint64
+    inboxHash: bytes32
+
 event Recovered:
     owner: indexed(address)
     bond: uint256
@@ -166,6 +185,10 @@ event DAChallengeResolved:
     outcome: uint8
 
 # --- storage ------------------------------------------------------------------------------
+
+struct ForcedInclusion:
+    record: Bytes[352]
+    proof: DynArray[bytes32, 64]
 
 struct DAChallenge:
     checkpointIndex: uint256
@@ -213,7 +236,15 @@ exitRequestedAt: public(uint256)
 _meta: HashMap[uint256, uint256]
 _roots: HashMap[uint256, bytes32]
 # count (0..63) | index of the latest non-reverted checkpoint + 1 (64..127) | its size (128..191)
+# | forced entries it included (192..223) | inbox entries (224..255)
 _head: uint256
+
+# Forced-inclusion inbox (docs/spec.md §7.3): entry j's hash of forced-record words 2..10, and
+#   inboxAt[j]: deadline = postedAt + forceInclusionWindow (0..47) | including seq + 1 (48..111) | including checkpoint + 1 (112..175)
+inbox: public(HashMap[uint256, bytes32])
+inboxAt: public(HashMap[uint256, uint256])
+inboxHash: public(bytes32)
+forceInclusionWindow: public(uint256)
 
 # Reverted checkpoints form disjoint sorted intervals [from, to) on a stack; a revert at j
 # drops every interval starting at or after j and pushes [j, count) (merged with an interval
@@ -254,6 +285,7 @@ def __init__(
     _challengerBond: uint256,
     _receiptHorizon: uint256,
     _eip712Contract: address,
+    _forceInclusionWindow: uint256,
 ):
     """
     @notice Deploy the rollup; the deployer becomes the owner (operator).
@@ -269,6 +301,7 @@ def __init__(
            waits this long after a freeze, so no receipt of a settled epoch reaches the next.
     @param _eip712Contract verifyingContract of the EIP-712 domain; zero for this contract
            (a successor contract names its predecessor so signed events stay valid).
+    @param _forceInclusionWindow Seconds from posting a forced event to its inclusion deadline.
     """
     assert _verifier.is_contract, "rollup: verifier has no code"
     assert _sequencer != empty(address), "rollup: sequencer is the zero address"
@@ -282,6 +315,8 @@ def __init__(
     assert _challengerBond > 0, "rollup: challenger bond must be positive"
     assert _challengerBond < 2**80, "rollup: challenger bond too large"
     assert _receiptHorizon > 0 and _receiptHorizon < 2**32, "rollup: receipt horizon must be in [1, 2**32)"
+    assert _forceInclusionWindow > 0 and _forceInclusionWindow < 2**32, "rollup: force inclusion window must be in [1, 2**32)"
+    self.forceInclusionWindow = _forceInclusionWindow
     self.owner = msg.sender
     verifier = _verifier
     sequencer = _sequencer
@@ -412,7 +447,13 @@ def recover():
 
 
 @external
-def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64):
+def commit(
+    size: uint64,
+    root: bytes32,
+    consistencyProof: DynArray[bytes32, 96],
+    timestampBound: uint64,
+    forced: DynArray[ForcedInclusion, MAX_FORCED_PER_COMMIT] = [],
+):
     """
     @notice Commit checkpoint (size, root), proven by an RFC 9162 §2.1.4 consistency proof
             to extend the latest non-reverted checkpoint (none: the proof must be empty).
@@ -421,10 +462,11 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
     @param consistencyProof Proof from the previous checkpoint's tree to this one.
     @param timestampBound No record new in this checkpoint is stamped later (ms); must not be
            after this block's time, else the commit reverts (rule 4b is judged against it).
+    @param forced The forced records this checkpoint newly includes, in inbox order from
+           forcedIncluded(), each with its inclusion proof in (size, root) (docs/spec.md §7.3).
     """
     self._onlySequencer()
-    assert not self.frozen, "rollup: frozen"
-    assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
+    self._checkLive()
     assert self.bond >= minBond, "rollup: bond below minimum"
     # Verify the declared bound is not in the future: an early block reverts the commit
     # instead of making it slashable (issue 10, finding 6).
@@ -435,16 +477,31 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
     head: uint256 = self._head
     count: uint256 = head & MASK64
     lastPlus1: uint256 = (head >> 64) & MASK64
-    lastSize: uint256 = head >> 128
+    lastSize: uint256 = (head >> 128) & MASK64
     assert newSize > lastSize, "rollup: size must grow"
     if lastPlus1 == 0:
         # Every tree extends the empty one (RFC 9162 §2.1.4): nothing to prove.
         assert len(consistencyProof) == 0, "rollup: proof from the empty tree must be empty"
     else:
         assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof), "rollup: consistency proof refused"
-    self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160)
+    # Verify each forced record is the next inbox entry, new here, after the previous one, and
+    # in the new tree (docs/spec.md §7.3); then that no later entry is overdue.
+    included: uint256 = (head >> 192) & MASK32
+    inboxCount: uint256 = head >> 224
+    nextSeq: uint256 = lastSize
+    # By index: a for-each would copy the whole list to memory, and every commit would pay
+    # for that memory (issue 16: a commit without forced records stays within 2% of v2's gas).
+    for i: uint256 in range(len(forced), bound=MAX_FORCED_PER_COMMIT):
+        # An entry not yet posted has hash 0, which no record matches.
+        seq: uint256 = staticcall Verifier(verifier).forcedSeq(root, newSize, nextSeq, self.inbox[included], forced[i].record, forced[i].proof)
+        self.inboxAt[included] = (self.inboxAt[included] & MASK48) | (unsafe_add(seq, 1) << 48) | (unsafe_add(count, 1) << 112)
+        included = unsafe_add(included, 1)
+        nextSeq = unsafe_add(seq, 1)
+    if included < inboxCount and len(forced) < MAX_FORCED_PER_COMMIT:
+        assert self.inboxAt[included] & MASK48 > block.timestamp, "rollup: forced event overdue"
+    self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160) | (included << 208)
     self._roots[count] = root
-    self._head = (count + 1) | ((count + 1) << 64) | (newSize << 128)
+    self._head = (count + 1) | ((count + 1) << 64) | (newSize << 128) | (included << 192) | (inboxCount << 224)
     log CheckpointCommitted(
         index=count,
         size=size,
@@ -453,6 +510,77 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
         challengeEnds=convert(block.timestamp + challengeWindow, uint64),
         timestampBound=timestampBound,
     )
+
+
+# --- forced inclusion (docs/spec.md §7.3) -------------------------------------------------
+
+
+@external
+@payable
+def postForced(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32) -> uint256:
+    """
+    @notice Post an event the sequencer must log within forceInclusionWindow, as a forced
+            record (v = 1) whose submitter is the caller. msg.value (at least forcedFee()) is
+            added to the sequencer's bond.
+    @param kind Well-formed kind (docs/spec.md §3).
+    @param subject Event subject.
+    @param digest Event digest.
+    @param metaHash keccak256 of the RFC 8785 meta, or zero.
+    @return The entry's inbox index.
+    """
+    self._checkLive()
+    assert msg.value >= self._forcedFee(), "rollup: value below the fee"
+    head: uint256 = self._head
+    j: uint256 = head >> 224
+    entry: bytes32 = empty(bytes32)
+    running: bytes32 = empty(bytes32)
+    entry, running = staticcall Verifier(verifier).forcedEntryHash(kind, subject, digest, metaHash, msg.sender, j, block.timestamp, self.inboxHash)
+    self.inbox[j] = entry
+    self.inboxAt[j] = block.timestamp + self.forceInclusionWindow
+    self.inboxHash = running
+    self._head = (head & ~(MASK32 << 224)) | ((j + 1) << 224)
+    self.bond = unsafe_add(self.bond, msg.value)
+    log ForcedPosted(index=j, poster=msg.sender, kind=kind, subject=subject, digest=digest, metaHash=metaHash, postedAt=convert(block.timestamp, uint64), inboxHash=running)
+    return j
+
+
+@external
+@view
+def forcedFee() -> uint256:
+    """
+    @notice The fee postForced needs in this block.
+    @return Wei.
+    """
+    return self._forcedFee()
+
+
+@external
+@view
+def inboxCount() -> uint256:
+    """
+    @notice Number of forced events ever posted.
+    @return The count.
+    """
+    return self._head >> 224
+
+
+@external
+@view
+def forcedIncluded() -> uint256:
+    """
+    @notice Forced events included by the latest non-reverted checkpoint (a prefix of the inbox).
+    @return The count.
+    """
+    return (self._head >> 192) & MASK32
+
+
+@internal
+@view
+def _forcedFee() -> uint256:
+    """
+    @dev What including one forced event costs at twice this block's basefee (at least 1 wei/gas).
+    """
+    return max(FORCED_INCLUSION_GAS, unsafe_mul(DA_BOND_BASEFEE_MULTIPLE * FORCED_INCLUSION_GAS, block.basefee))
 
 
 # --- read interface (DESIGN §4, fixed) ----------------------------------------------------
@@ -510,7 +638,7 @@ def lastSize() -> uint256:
     @notice Size of the latest non-reverted checkpoint (0 when none): the next commit's base.
     @return The size.
     """
-    return self._head >> 128
+    return (self._head >> 128) & MASK64
 
 
 @external
@@ -624,14 +752,17 @@ def proveBadSignature(
 ):
     """
     @notice Rule 2: a signed record's EIP-712 signature does not recover to its submitter
-            (or v is not 27/28, or s is high), or an unsigned record has r or s nonzero.
+            (or v is not 27/28, or s is high), or an unsigned record has r or s nonzero, or a
+            forced record (v = 1) is not the inclusion of its inbox entry that a commit proved.
     @param checkpointIndex Pending checkpoint that newly covers the record.
     @param index Position of the record in the log.
     @param record The 352-byte record.
     @param proof RFC 9162 inclusion proof of the record at `index` in that checkpoint.
     """
     self._checkNewRecord(checkpointIndex, index, record, proof)
-    assert not staticcall Verifier(verifier).signatureValid(record, self._domainSeparator()), "rollup: signature is valid"
+    # A forced record's authority is the L1 inbox (docs/spec.md §8 rule 2, v = 1): the verifier
+    # reads entry j = its nonce word back from this contract's inbox views.
+    assert not staticcall Verifier(verifier).recordAuthentic(record, self._domainSeparator(), index, checkpointIndex), "rollup: signature is valid"
     self._punish(checkpointIndex, RULE_BAD_SIGNATURE, msg.sender, 0)
 
 
@@ -716,7 +847,7 @@ def proveReplay(
     assert index < laterIndex, "rollup: records must be in log order"
     self._checkNewRecord(checkpointIndex, laterIndex, laterRecord, laterProof)
     self._checkIncluded(checkpointIndex, index, record, proof)
-    assert extract32(record, 256, output_type=uint256) != 0 and extract32(laterRecord, 256, output_type=uint256) != 0, "rollup: both records must be signed"
+    assert extract32(record, 256, output_type=uint256) > FORCED_V and extract32(laterRecord, 256, output_type=uint256) > FORCED_V, "rollup: both records must be signed"
     assert extract32(record, 192) == extract32(laterRecord, 192), "rollup: submitters differ"
     assert extract32(record, 224) == extract32(laterRecord, 224), "rollup: nonces differ"
     self._punish(checkpointIndex, RULE_REPLAY, msg.sender, 0)
@@ -1180,11 +1311,25 @@ def _revertFrom(index: uint256):
     self._reverts[n] = first | (count << 64) | (prevPlus1 << 128)
     self._revertCount = n + 1
     newLastSize: uint256 = 0
+    included: uint256 = 0
     if prevPlus1 != 0:
-        newLastSize = self._meta[prevPlus1 - 1] & MASK56
-    self._head = count | (prevPlus1 << 64) | (newLastSize << 128)
+        prevMeta: uint256 = self._meta[prevPlus1 - 1]
+        newLastSize = prevMeta & MASK56
+        included = prevMeta >> 208
+    # Forced entries included only by reverted checkpoints are not included any more.
+    self._head = count | (prevPlus1 << 64) | (newLastSize << 128) | (included << 192) | ((self._head >> 224) << 224)
     self._holdClearFrom(first)
     log CheckpointsReverted(fromIndex=index, toIndex=count, lastSize=newLastSize)
+
+
+@internal
+@view
+def _checkLive():
+    """
+    @dev Revert while frozen or once the sequencer asked to exit: nothing can be committed.
+    """
+    assert not self.frozen, "rollup: frozen"
+    assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
 
 
 @internal

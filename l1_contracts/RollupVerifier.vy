@@ -1,5 +1,6 @@
 #pragma version 0.4.3
 """
+
 @title attest-rollup stateless verifier
 @license Apache-2.0
 @notice The pure checks of the rollup's fraud proofs and DA reveals (DESIGN §2, §3, §5): RFC
@@ -7,7 +8,14 @@
         signature. It holds no state and no ether, so `Rollup.vy` can call it with `staticcall`
         and every deployed contract keeps EIP-170 headroom (issue 10, finding 13). `commit`
         does not use it: the consistency proof stays in `Rollup.vy`, where it is cheapest.
+        Forced records (docs/spec.md §7.3) are checked here too; for rule 2 on a forced record
+        it reads the caller's (the rollup's) public inbox views.
 """
+
+# The rollup's inbox views (docs/spec.md §7.3), read back by recordAuthentic.
+interface Inbox:
+    def inbox(j: uint256) -> bytes32: view
+    def inboxAt(j: uint256) -> uint256: view
 
 # A DA reveal carries at most this many records (DESIGN §4: B = 256).
 MAX_RANGE: constant(uint256) = 256
@@ -239,13 +247,48 @@ def rootFromLeaves(
 
 @external
 @view
+def recordAuthentic(record: Bytes[352], domainSeparator: bytes32, index: uint256, checkpointIndex: uint256) -> bool:
+    """
+    @notice docs/spec.md §8 rule 2 with forced records: signatureValid, except that a forced
+            record (v = 1) at `index`, new in `checkpointIndex`, is authentic when words 2..10
+            hash to the caller's (the rollup's) inbox entry j = its nonce word, and a commit
+            recorded that entry's inclusion at this index in this checkpoint.
+    @param record The 352-byte record.
+    @param domainSeparator The rollup's EIP-712 domain separator.
+    @param index The record's position.
+    @param checkpointIndex The checkpoint it is new in.
+    @return True when the record is authentic.
+    """
+    assert len(record) == 352, "rollup: record must be 352 bytes"
+    if extract32(record, 256, output_type=uint256) == 1:
+        j: uint256 = extract32(record, 224, output_type=uint256)
+        # An entry never posted has hash 0 and inboxAt 0: it matches nothing.
+        at: uint256 = staticcall Inbox(msg.sender).inboxAt(j)
+        if at >> 48 != (index + 1) | ((checkpointIndex + 1) << 64):
+            return False
+        return keccak256(slice(record, 64, 288)) == staticcall Inbox(msg.sender).inbox(j)
+    return self._signatureValid(record, domainSeparator)
+
+
+@external
+@view
 def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
     """
     @notice DESIGN §3 / §5 rule 2: a signed record's EIP-712 Event signature (v 27/28, low s)
-            recovers to its submitter; an unsigned one (v = 0) has r = s = 0.
+            recovers to its submitter; an unsigned one (v = 0) has r = s = 0; a forced one
+            (v = 1) is judged by recordAuthentic.
     @param record The 352-byte record.
     @param domainSeparator The rollup's EIP-712 domain separator.
     @return True when the signature is valid.
+    """
+    return self._signatureValid(record, domainSeparator)
+
+
+@internal
+@view
+def _signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
+    """
+    @dev See signatureValid.
     """
     assert len(record) == 352, "rollup: record must be 352 bytes"
     v: uint256 = extract32(record, 256, output_type=uint256)
@@ -253,6 +296,9 @@ def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
     s: uint256 = extract32(record, 320, output_type=uint256)
     if v == 0:
         return r == 0 and s == 0
+    # A forced record (v = 1, docs/spec.md §3) is judged against the L1 inbox by Rollup.vy.
+    if v == 1:
+        return True
     if v != 27 and v != 28:
         return False
     if s > HALF_N:
@@ -282,6 +328,64 @@ def wellFormed(record: Bytes[352]) -> bool:
             [a-z0-9_.-]{1,32} right-padded with zeros (seq is rule 1's business).
     @param record The 352-byte record.
     @return True when the record is well formed.
+    """
+    return self._wellFormed(record)
+
+
+@external
+@pure
+def forcedEntryHash(
+    kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32, poster: address, index: uint256, postedAt: uint256, inboxHash: bytes32
+) -> (bytes32, bytes32):
+    """
+    @notice docs/spec.md §7.3: keccak256 of words 2..10 of the forced record of inbox entry
+            `index`, and the running inbox hash; reverts when that record would not be well formed (rule 3: the kind).
+    @param kind Posted kind.
+    @param subject Posted subject.
+    @param digest Posted digest.
+    @param metaHash Posted metaHash.
+    @param poster The posting account (the record's submitter).
+    @param index The entry's inbox index (the record's nonce).
+    @param postedAt L1 time of the post (the record's r word).
+    @param inboxHash The running inbox hash before this entry.
+    @return (entry hash, running inbox hash after it).
+    """
+    words: Bytes[288] = concat(kind, subject, digest, metaHash, convert(poster, bytes32), convert(index, bytes32), convert(1, bytes32), convert(postedAt, bytes32), empty(bytes32))
+    assert self._wellFormed(concat(empty(bytes32), empty(bytes32), words)), "rollup: forced event is not well formed"
+    entry: bytes32 = keccak256(words)
+    return entry, keccak256(concat(inboxHash, entry))
+
+
+@external
+@pure
+def forcedSeq(
+    root: bytes32, size: uint256, minSeq: uint256, entryHash: bytes32, record: Bytes[352], proof: DynArray[bytes32, 64]
+) -> uint256:
+    """
+    @notice docs/spec.md §7.3: `record` is the forced record of the inbox entry with hash
+            `entryHash` (keccak256(record[64:352])), its seq word is at least `minSeq`, and it is
+            at that seq in the tree (size, root). Returns the seq; reverts otherwise.
+    @param root The new checkpoint's root.
+    @param size Its size.
+    @param minSeq Lowest acceptable seq (new in the checkpoint, after the previous forced one).
+    @param entryHash The inbox entry's hash.
+    @param record The 352-byte record.
+    @param proof Its audit path at its seq.
+    @return The seq.
+    """
+    assert len(record) == 352, "rollup: record must be 352 bytes"
+    assert keccak256(slice(record, 64, 288)) == entryHash, "rollup: forced record does not match the inbox"
+    seq: uint256 = extract32(record, 0, output_type=uint256)
+    assert seq >= minSeq and seq < size, "rollup: forced record out of order"
+    assert self._rootFromInclusion(keccak256(concat(b"\x00", record)), seq, size, proof) == root, "rollup: forced inclusion proof refused"
+    return seq
+
+
+@internal
+@pure
+def _wellFormed(record: Bytes[352]) -> bool:
+    """
+    @dev See wellFormed.
     """
     assert len(record) == 352, "rollup: record must be 352 bytes"
     if extract32(record, 32, output_type=uint256) > MASK64:

@@ -53,6 +53,10 @@ class Gas:
     """resolveDAChallenge(): a fraud proof's revert plus the credit."""
     CLAIM: Final = 60_000
     """claim(): pull the credited payouts."""
+    FORCED_PER_RECORD: Final = 100_000
+    """Added to COMMIT per forced record a commit proves (~60k at 2**52, docs/contract.md)."""
+    POST_FORCED: Final = 200_000
+    """postForced(): ~120k for the first entry (fresh storage words), less after."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +202,26 @@ class L1Client(RollupAccount):
         return bool(pending > latest)
 
     def commit(
-        self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int
+        self,
+        size: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        timestamp_bound: int,
+        forced: Sequence[tuple[bytes, Sequence[bytes]]] = (),
     ) -> SentCommit:
-        """Send commit(size, root, proof, timestampBound) signed by the sequencer key; wait for
-        the receipt. `timestamp_bound` (ms) is the latest stamp of the records it adds: L1
-        refuses the commit in a block stamped earlier (contract v2, rule 4b)."""
-        fn = self.contract.functions.commit(size, root, list(proof), timestamp_bound)
-        receipt = self._send(fn, Gas.COMMIT, f"commit({size})").receipt
+        """Send commit(size, root, proof, timestampBound, forced) signed by the sequencer key;
+        wait for the receipt. `timestamp_bound` (ms) is the latest stamp of the records it
+        adds: L1 refuses the commit in a block stamped earlier (contract v2, rule 4b).
+        `forced` holds the forced records it newly includes with their inclusion proofs in
+        (size, root), in inbox order (docs/spec.md §7.3)."""
+        args: list[Any] = [size, root, list(proof), timestamp_bound]
+        if forced:
+            # The five-argument overload; without forced records the four-argument one, which
+            # does not pay for the list's memory (docs/contract.md, forced inclusion).
+            args.append([(r, list(p)) for r, p in forced])
+        fn = self.contract.functions.commit(*args)
+        gas = Gas.COMMIT + Gas.FORCED_PER_RECORD * len(forced)
+        receipt = self._send(fn, gas, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
         if not events:
             raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")

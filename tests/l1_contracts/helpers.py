@@ -190,14 +190,21 @@ class Chain:
         stamps = [int.from_bytes(r[32:64], "big") for r in self.records[self.committed : size]]
         return min(max(stamps, default=0), (self.now() + 1) * 1000)
 
-    def commit(self, size: int | None = None, bound: int | None = None) -> int:
-        """Commit the harness tree at `size` (default: all of it); return the index."""
+    def commit(
+        self,
+        size: int | None = None,
+        bound: int | None = None,
+        forced: Sequence[tuple[bytes, list[bytes]]] = (),
+    ) -> int:
+        """Commit the harness tree at `size` (default: all of it) with the forced records it
+        newly includes, as (record, inclusion proof) pairs; return the index."""
         size = self.tree.size if size is None else size
         bound = self.bound_for(size) if bound is None else bound
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        self.rollup.functions.commit(size, self.tree.root(size), proof, bound).transact(
-            {"from": self.sequencer}
-        )
+        args: list[Any] = [size, self.tree.root(size), proof, bound]
+        if forced:
+            args.append([(r, list(p)) for r, p in forced])
+        self.rollup.functions.commit(*args).transact({"from": self.sequencer})
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
 
