@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import trio
 
 from prover.eip712 import Domain
 from prover.errors import AttestError, NotFoundError
+from prover.wire import parse_uint
 from sequencer.config import Config
 from sequencer.node.faults import FaultInjector
 from sequencer.node.ingest import (
@@ -37,6 +38,15 @@ from sequencer.rpc.read_api import CheckpointView, ReadApi
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class ForcedView(Protocol):
+    """What `attest_getForced` reads (`sequencer.node.forced.ForcedInbox`)."""
+
+    def status(self, index: int, now: float | None = None) -> dict[str, Any] | None: ...
+
+    def proven_on_l1(self, index: int) -> tuple[int, int] | None: ...
+
 
 THREAD_CHECK_MIN: Final = 256
 """Submissions of at least this many events are checked in a worker thread."""
@@ -67,6 +77,21 @@ class RpcApi(ReadApi):
             dict(config.tokens), config.allowlist, domain.separator, config.max_batch_events
         )
         self._check_threads = trio.CapacityLimiter(CHECK_THREADS)
+        self.forced: ForcedView | None = None
+        """The L1 inbox follower (`sequencer.node.forced`), when an L1 is attached."""
+
+    async def attest_getForced(self, ctx: RpcContext, index: Any) -> dict[str, Any]:
+        """docs/spec.md §7.3: inbox entry `index` as this sequencer sees it (posted, included at
+        seq N, or overdue), and where L1 recorded its inclusion proof (`provenAt`)."""
+        j = parse_uint(index, "index")
+        if self.forced is None:
+            raise NotFoundError("no L1 is attached: there is no forced-inclusion inbox")
+        found = self.forced.status(j)
+        if found is None:
+            raise NotFoundError(f"no forced event {j} seen on L1 yet")
+        proven = await trio.to_thread.run_sync(self.forced.proven_on_l1, j, abandon_on_cancel=True)
+        found["provenAt"] = None if proven is None else {"seq": proven[0], "checkpoint": proven[1]}
+        return found
 
     def _check_served(self, start: int, end: int) -> None:
         if self.faults is not None and self.faults.is_withheld(start, end):

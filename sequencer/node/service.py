@@ -229,6 +229,16 @@ async def run_sequencer(
             if explorer is not None:
                 await nursery.start(explorer.sampler.run)
             if l1 is not None:
+                from sequencer.node.forced import ForcedInbox
+
+                # docs/spec.md §7.3: log the L1 inbox's forced events, prove them at commit.
+                inbox = ForcedInbox(
+                    store,
+                    writer,
+                    l1,
+                    poll_s=min(1.0, config.checkpoint_interval_s),
+                    faults=faults,
+                )
                 committer = Committer(
                     store,
                     l1,
@@ -237,8 +247,11 @@ async def run_sequencer(
                     clock_lag_s=config.l1_clock_lag_s,
                     faults=faults,
                     l1_timeout_s=config.l1_timeout_s,
+                    forced_plan=inbox.commit_plan,
                 )
                 api.checkpoints = committer
+                api.forced = inbox
+                await nursery.start(inbox.run)
                 await nursery.start(committer.run)
             port = await nursery.start(
                 partial(serve_http, handler, config.host, config.port, limits=limits, admit=admit)

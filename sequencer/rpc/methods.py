@@ -65,6 +65,23 @@ SCHEMAS: Final[dict[str, Any]] = {
             "receipt": {"$ref": "#/components/schemas/Receipt"},
         },
     },
+    "Forced": {
+        "type": "object",
+        "description": "An L1 inbox entry (docs/spec.md §7.3) and whether the log has it.",
+        "properties": {
+            "index": _UINT,
+            "poster": _HEX,
+            "kind": _HEX32,
+            "subject": _HEX32,
+            "digest": _HEX32,
+            "metaHash": _HEX32,
+            "postedAt": _UINT,
+            "deadline": _UINT,
+            "status": {"enum": ["posted", "included", "overdue"]},
+            "seq": {"type": ["integer", "null"]},
+            "provenAt": {"type": ["object", "null"]},
+        },
+    },
     "Checkpoint": {
         "type": ["object", "null"],
         "properties": {
@@ -162,6 +179,11 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         (_CHECKPOINT_SELECTOR,),
         "An L1 checkpoint as the sequencer recorded it (null while no L1 is attached).",
         _ref("Checkpoint"),
+    ),
+    "attest_getForced": (
+        (Param("index", (int, str), description="inbox index of the forced event"),),
+        "A forced event of the L1 inbox: posted, included at a seq, or overdue (sequencer only).",
+        _ref("Forced"),
     ),
     "attest_getBlock": (
         (
