@@ -1,9 +1,10 @@
 """Forced inclusion from the client side (docs/spec.md §7.3): post an event to the rollup's
 L1 inbox, then wait until the sequencer has logged it and L1 has checked the inclusion.
 
-No web3: the call is one static ABI encoding (`postForced(bytes32,bytes32,bytes32,bytes32)`),
-signed with eth-account and sent as a raw EIP-1559 transaction over `SyncTransport`, like the
-rest of the client's L1 reads (`sequencer.client.l1`). What comes back is verified, not
+No web3 and no eth-account (the client install has neither): the call is one static ABI
+encoding (`postForced(bytes32,bytes32,bytes32,bytes32)`), put in an EIP-1559 transaction
+encoded here (RLP, EIP-2718 type 2) and signed with the client's own secp256k1 signer
+(`prover.eip712.sign_digest`), then sent over `SyncTransport` like the client's L1 reads. What comes back is verified, not
 trusted: the `ForcedPosted` log of the receipt gives the inbox index and post time, and the
 final answer carries the forced record with its inclusion proof against the L1 checkpoint in
 which the contract itself checked it (so `Client.verify` on it needs nothing else).
@@ -15,12 +16,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eth_account import Account
-
+from prover.eip712 import address_of_private_key, sign_digest
 from prover.errors import InvalidFieldError, L1Error, NotIncludedError
-from prover.forced import ForcedEntry
+from prover.forced import ENTRY_WORDS, ForcedEntry
 from prover.hashing import keccak256
-from prover.record import compute_meta_hash
+from prover.jsonrpc import NOT_FOUND
+from prover.record import compute_meta_hash, record_seq
 from prover.wire import hex0x, parse_hex, parse_uint
 from sequencer.client.errors import RejectedError
 from sequencer.client.l1 import L1Reader, selector
@@ -34,7 +35,6 @@ FORCED_POSTED_TOPIC: Final[bytes] = keccak256(
 )
 POST_GAS: Final[int] = 250_000
 """Gas limit of a post (about 138k for the first entry, 104k after; docs/benchmarks.md)."""
-NOT_FOUND: Final[int] = -32004
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,27 +78,25 @@ def post_forced(
     meta_hash = compute_meta_hash(meta)
     l1 = L1Reader(l1_rpc, contract, timeout=min(timeout, 30.0))
     try:
-        account = Account.from_key(key)
+        sender = hex0x(address_of_private_key(key))
         fee = l1._call(FORCED_FEE, 1)[0]
         window = l1._call(FORCE_WINDOW, 1)[0]
         block = l1._raw("eth_getBlockByNumber", "latest", False)
         basefee = parse_uint(block.get("baseFeePerGas", "0x0"), "baseFeePerGas")
         tip = 10**9
-        tx = {
-            "type": 2,
-            "chainId": l1.chain_id,
-            "nonce": parse_uint(
-                l1._raw("eth_getTransactionCount", account.address, "pending"), "nonce"
-            ),
-            "to": l1.contract,
-            "value": 2 * fee,
-            "data": hex0x(POST_FORCED + kind + subject + digest + meta_hash),
-            "gas": POST_GAS,
-            "maxFeePerGas": 2 * basefee + tip,
-            "maxPriorityFeePerGas": tip,
-        }
-        signed = Account.sign_transaction(tx, key)
-        tx_hash = l1._raw("eth_sendRawTransaction", hex0x(bytes(signed.raw_transaction)))
+        nonce = parse_uint(l1._raw("eth_getTransactionCount", sender, "pending"), "nonce")
+        raw = sign_eip1559(
+            key,
+            chain_id=l1.chain_id,
+            nonce=nonce,
+            max_priority_fee=tip,
+            max_fee=2 * basefee + tip,
+            gas=POST_GAS,
+            to=l1.contract,
+            value=2 * fee,
+            data=POST_FORCED + kind + subject + digest + meta_hash,
+        )
+        tx_hash = l1._raw("eth_sendRawTransaction", hex0x(raw))
         receipt = _wait_receipt(l1, str(tx_hash), timeout)
         if parse_uint(receipt["status"], "status") != 1:
             raise L1Error(f"postForced reverted on L1 (transaction {tx_hash})")
@@ -150,7 +148,7 @@ def wait_forced_included(
             record = parse_hex(proof["record"], "record")
             expected = post.entry.template()
             # Verify the served record is this entry's forced record at that seq.
-            if record[64:] != expected[64:] or int.from_bytes(record[:32], "big") != seq:
+            if record[ENTRY_WORDS] != expected[ENTRY_WORDS] or record_seq(record) != seq:
                 raise L1Error(
                     f"the sequencer serves another record at seq {seq} than forced event {j}"
                 )
@@ -174,3 +172,45 @@ def _wait_receipt(l1: L1Reader, tx_hash: str, timeout: float) -> dict[str, Any]:
         if time.monotonic() > end:
             raise L1Error(f"transaction {tx_hash} not mined after {timeout:.0f} s")
         time.sleep(0.25)
+
+
+# --- EIP-1559 transactions, by hand ----------------------------------------------------------
+
+
+def _rlp(item: bytes | int | list[Any]) -> bytes:
+    """RLP (Ethereum yellow paper, appendix B) of bytes, a non-negative int, or a list."""
+    if isinstance(item, list):
+        body = b"".join(_rlp(x) for x in item)
+        return _rlp_length(len(body), 0xC0) + body
+    if isinstance(item, int):
+        item = item.to_bytes((item.bit_length() + 7) // 8, "big") if item else b""
+    if len(item) == 1 and item[0] < 0x80:
+        return item
+    return _rlp_length(len(item), 0x80) + item
+
+
+def _rlp_length(n: int, offset: int) -> bytes:
+    if n < 56:
+        return bytes([offset + n])
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([offset + 55 + len(size)]) + size
+
+
+def sign_eip1559(
+    key: bytes,
+    *,
+    chain_id: int,
+    nonce: int,
+    max_priority_fee: int,
+    max_fee: int,
+    gas: int,
+    to: bytes,
+    value: int,
+    data: bytes,
+) -> bytes:
+    """The signed raw EIP-1559 (EIP-2718 type 2) transaction, ready for eth_sendRawTransaction."""
+    fields: list[Any] = [chain_id, nonce, max_priority_fee, max_fee, gas, to, value, data, []]
+    v, r, s = sign_digest(key, keccak256(b"\x02" + _rlp(fields)))
+    y_parity = v - 27
+    signed = [*fields, y_parity, int.from_bytes(r, "big"), int.from_bytes(s, "big")]
+    return b"\x02" + _rlp(signed)
