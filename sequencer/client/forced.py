@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from prover.eip712 import address_of_private_key, sign_digest
 from prover.errors import InvalidFieldError, L1Error, NotIncludedError
 from prover.forced import ENTRY_WORDS, ForcedEntry
 from prover.hashing import keccak256
@@ -25,6 +24,7 @@ from prover.record import compute_meta_hash, record_seq
 from prover.wire import hex0x, parse_hex, parse_uint
 from sequencer.client.errors import RejectedError
 from sequencer.client.l1 import L1Reader, selector
+from sequencer.client.signing import KeySigner
 from sequencer.client.sync import Client
 
 POST_FORCED: Final[bytes] = selector("postForced(bytes32,bytes32,bytes32,bytes32)")
@@ -62,7 +62,7 @@ class ForcedIncluded:
 def post_forced(
     l1_rpc: str,
     contract: str | bytes,
-    key: bytes,
+    key: bytes | KeySigner,
     kind: bytes,
     subject: bytes,
     digest: bytes,
@@ -78,7 +78,8 @@ def post_forced(
     meta_hash = compute_meta_hash(meta)
     l1 = L1Reader(l1_rpc, contract, timeout=min(timeout, 30.0))
     try:
-        sender = hex0x(address_of_private_key(key))
+        signer = key if isinstance(key, KeySigner) else KeySigner(key)
+        sender = hex0x(signer.address)
         fee = l1._call(FORCED_FEE, 1)[0]
         window = l1._call(FORCE_WINDOW, 1)[0]
         block = l1._raw("eth_getBlockByNumber", "latest", False)
@@ -86,7 +87,7 @@ def post_forced(
         tip = 10**9
         nonce = parse_uint(l1._raw("eth_getTransactionCount", sender, "pending"), "nonce")
         raw = sign_eip1559(
-            key,
+            signer,
             chain_id=l1.chain_id,
             nonce=nonce,
             max_priority_fee=tip,
@@ -155,7 +156,7 @@ def wait_forced_included(
             return ForcedIncluded(post, seq, checkpoint, proof)
         if time.monotonic() > end:
             state = answer.get("status") if answer else "not seen by the sequencer"
-            raise TimeoutError(
+            raise NotIncludedError(
                 f"forced event {j} not included after {timeout:.0f} s (status: {state}; deadline "
                 f"{post.deadline} on L1)"
             )
@@ -197,7 +198,7 @@ def _rlp_length(n: int, offset: int) -> bytes:
 
 
 def sign_eip1559(
-    key: bytes,
+    key: bytes | KeySigner,
     *,
     chain_id: int,
     nonce: int,
@@ -210,7 +211,8 @@ def sign_eip1559(
 ) -> bytes:
     """The signed raw EIP-1559 (EIP-2718 type 2) transaction, ready for eth_sendRawTransaction."""
     fields: list[Any] = [chain_id, nonce, max_priority_fee, max_fee, gas, to, value, data, []]
-    v, r, s = sign_digest(key, keccak256(b"\x02" + _rlp(fields)))
+    signer = key if isinstance(key, KeySigner) else KeySigner(key)
+    v, r, s = signer.sign_digest(keccak256(b"\x02" + _rlp(fields)))
     y_parity = v - 27
     signed = [*fields, y_parity, int.from_bytes(r, "big"), int.from_bytes(s, "big")]
     return b"\x02" + _rlp(signed)

@@ -25,6 +25,7 @@ from l1_contracts.contract import (
     rollup_at,
 )
 from prover.hashing import keccak256
+from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from prover.record import encode_kind
 from prover.validity import FraudRule
 from sequencer.client.forced import post_forced, wait_forced_included
@@ -65,6 +66,15 @@ def _post(devnet: DevnetProcess, n: int) -> object:
         keccak256(f"report {n} at {devnet.contract}".encode()),
         {"n": n},
     )
+
+
+def _forced_status(rpc: RpcClient, j: int) -> str | None:
+    try:
+        return str(rpc.call("attest_getForced", j)["status"])
+    except JsonRpcError as exc:
+        if exc.code == NOT_FOUND:
+            return None  # not seen on L1 yet
+        raise
 
 
 @pytest.fixture
@@ -130,7 +140,10 @@ def test_censoring_sequencer_cannot_commit_and_is_slashed(devnet_url: str) -> No
             )
             post = _post(devnet, 0)
             j = post.entry.index  # type: ignore[attr-defined]
-            assert rpc.call("attest_getForced", j)["status"] == "posted"
+            wait_for(
+                lambda: _forced_status(rpc, j) == "posted",
+                what="the sequencer to see the forced event",
+            )
             # Let the deadline pass on L1 (the chain clock, not ours).
             w3.provider.make_request("evm_increaseTime", [40])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -138,7 +151,7 @@ def test_censoring_sequencer_cannot_commit_and_is_slashed(devnet_url: str) -> No
             out = rpc.call("attest_submitBatch", [unsigned(100 + i) for i in range(10)])
             r = out["receipt"]
             wait_for(
-                lambda: rpc.call("attest_getForced", j)["status"] == "overdue",
+                lambda: _forced_status(rpc, j) == "overdue",
                 what="the sequencer to report the forced event overdue",
             )
             # The committer keeps trying; L1 refuses every commit that leaves the event out.
