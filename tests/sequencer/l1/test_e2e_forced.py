@@ -1,4 +1,5 @@
-"""Forced inclusion end to end (issue 16): `attest devnet` in its own process on a real L1 node.
+"""Forced inclusion end to end (issue 16): `attest devnet` in its own process on a real L1 node,
+the embedded py-evm devnet and anvil.
 
 * An honest sequencer logs forced events posted under full ingest load, in inbox order, each
   exactly once, and proves them at commit within the inclusion window.
@@ -85,9 +86,9 @@ def load(request: pytest.FixtureRequest) -> Iterator[threading.Event]:
 
 
 def test_honest_sequencer_includes_forced_events_under_load(
-    devnet_url: str, load: threading.Event
+    l1_url: str, load: threading.Event
 ) -> None:
-    with _devnet(devnet_url) as devnet:
+    with _devnet(l1_url) as devnet:
         w3 = Web3(Web3.HTTPProvider(devnet.l1_rpc))
         rollup = rollup_at(w3, devnet.contract)
         sent = [0]
@@ -127,8 +128,8 @@ def test_honest_sequencer_includes_forced_events_under_load(
         assert not rollup.functions.frozen().call()
 
 
-def test_censoring_sequencer_cannot_commit_and_is_slashed(devnet_url: str) -> None:
-    with _devnet(devnet_url, "--inject", "ignore-forced") as devnet:
+def test_censoring_sequencer_cannot_commit_and_is_slashed(l1_url: str) -> None:
+    with _devnet(l1_url, "--inject", "ignore-forced") as devnet:
         w3 = Web3(Web3.HTTPProvider(devnet.l1_rpc))
         rollup = rollup_at(w3, devnet.contract)
         f = rollup.functions
