@@ -344,6 +344,8 @@ class RollupModel:
             return
         if now <= ch.deadline:
             raise ModelRevert("rollup: response window not over")
+        if self.frozen:  # _punish refuses: the whole call reverts, the challenge stays open
+            raise ModelRevert("rollup: frozen")
         ch.state = DAState.UPHELD
         self._punish(ch.challenger, ch.bond, now)
 
