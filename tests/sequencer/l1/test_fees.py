@@ -15,6 +15,7 @@ from web3 import Web3
 
 from l1_contracts.accounts import DEV_KEYS, SEQUENCER_ADDRESS
 from prover.errors import L1Error
+from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from sequencer.devnet.process import SequencerProcess
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
@@ -250,7 +251,8 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
             lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land"
         )
         assert rollup.checkpoint(0).size == 1
-        cp = wait_for(lambda: rpc.call("attest_getCheckpoint", 0), what="the sequencer's record")
+        # The sequencer records the checkpoint a moment after L1 has it: until then -32004.
+        cp = wait_for(lambda: _recorded(rpc, 0), what="the sequencer's record")
         landed = w3.eth.get_transaction(cp["l1Tx"])
         # A replacement (above the first run's ceiling), at the journaled nonce.
         assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today
@@ -258,3 +260,13 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=60, what="the next commit")
         assert rollup.checkpoint(1).size == 2  # size 1 was never committed twice
         assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + 2
+
+
+def _recorded(rpc: RpcClient, index: int) -> Any:
+    """`attest_getCheckpoint index`, or None while the sequencer has not recorded it yet."""
+    try:
+        return rpc.call("attest_getCheckpoint", index)
+    except JsonRpcError as exc:
+        if exc.code == NOT_FOUND:
+            return None
+        raise
