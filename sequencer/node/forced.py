@@ -28,7 +28,7 @@ from l1_contracts.contract import (
     inbox_slot,
     read_forced_entries,
 )
-from prover.forced import ENTRY_WORDS, ForcedEntry
+from prover.forced import ENTRY_WORDS, ZERO_INBOX_HASH, ForcedEntry, next_inbox_hash
 from prover.wire import hex0x
 from sequencer.l1.account import L1Client
 from sequencer.node.faults import FaultInjector
@@ -39,10 +39,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FORCED_CONFIRMATIONS: Final[int] = 0
-"""Blocks an inbox entry must be buried under before it is logged. 0 on the devnet and anvil,
-which do not reorg; on a chain that does, at least its reorg depth (an entry of a removed block
-was never posted, and a logged one that L1 no longer has could never be proven at commit)."""
+FORCED_CONFIRMATIONS: Final[int] = 2
+"""Blocks an inbox entry must be buried under before it is logged: at least the chain's reorg
+depth. An entry of a block a reorg removes was never posted (its index goes to whatever the new
+chain holds), and a logged forced record that L1 no longer has could never be proven at commit.
+Reorgs within this depth are invisible here; a deeper one is caught by comparing the running
+`inboxHash` and logged as an error (the log is append-only: an operator's call)."""
 
 
 class ForcedInbox:
@@ -70,6 +72,7 @@ class ForcedInbox:
         """Inbox index -> seq of its forced record in the log."""
         self._scanned = -1  # last L1 block whose events are in `entries`
         self.window_s: int | None = None
+        self._hash = ZERO_INBOX_HASH  # inboxHash over `entries`
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -85,6 +88,10 @@ class ForcedInbox:
             if len(seqs) < 100:
                 return None
             after = seqs[-1]
+
+    def running_hash(self) -> bytes:
+        """`inboxHash` over `entries` (docs/spec.md §7.3)."""
+        return self._hash
 
     def next_index(self) -> int:
         """The first inbox index not yet in the log (entries are logged as a prefix)."""
@@ -150,16 +157,33 @@ class ForcedInbox:
                 await self._l1(self.l1.contract.functions.forceInclusionWindow().call)
             )
         latest = int(await self._l1(lambda: self.l1.w3.eth.block_number)) - self.confirmations
+        if latest < 0:
+            return
         if latest > self._scanned:
             first = self._scanned + 1
             new = await self._l1(lambda: read_forced_entries(self.l1.contract, first, latest))
             for e in new:
                 if e.index == len(self.entries):
                     self.entries.append(e)
+                    self._hash = next_inbox_hash(self._hash, e.entry_hash())
                     seq = await trio.to_thread.run_sync(self.find_in_log, e)
                     if seq is not None:
                         self.seqs[e.index] = seq
             self._scanned = latest
+            # Verify what we read is the inbox L1 holds at that block (a reorg deeper than
+            # `confirmations` changes it): else forget it and read it again from the start.
+            on_l1 = bytes(
+                await self._l1(
+                    lambda: self.l1.contract.functions.inboxHash().call(block_identifier=latest)
+                )
+            )
+            if on_l1 != self.running_hash():
+                log.error(
+                    "the L1 inbox changed under %d confirmations (a deep reorg): reading it again",
+                    self.confirmations,
+                )
+                self.entries, self._scanned, self._hash = [], -1, ZERO_INBOX_HASH
+                return
         if self.faults is not None and self.faults.ignores_forced:
             return
         j = self.next_index()

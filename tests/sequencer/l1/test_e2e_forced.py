@@ -10,6 +10,7 @@ the embedded py-evm devnet and anvil.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -185,3 +186,29 @@ def test_censoring_sequencer_cannot_commit_and_is_slashed(l1_url: str) -> None:
         (ev,) = rollup.events.FraudProven().process_receipt(mined, errors=DISCARD)
         assert ev["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert f.frozen().call() and f.bond().call() == 0
+
+
+def test_forced_event_posted_across_a_reorg_is_included_exactly_once(anvil_url: str) -> None:
+    """The post's block is dropped by a reorg (anvil: back to a snapshot) and the same post
+    lands again in the new chain: the sequencer logs it once, as the new chain has it."""
+    with _devnet(anvil_url) as devnet:
+        w3 = Web3(Web3.HTTPProvider(devnet.l1_rpc))
+        rollup = rollup_at(w3, devnet.contract)
+        snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        first = _post(devnet, 0)
+        # One more block on top (a follower without confirmations would log the post now), then
+        # the reorg: the block holding the post is gone before it had 2 confirmations.
+        posted_in = w3.eth.block_number
+        wait_for(lambda: w3.eth.block_number >= posted_in + 1, what="one block on top of the post")
+        time.sleep(0.6)
+        assert w3.provider.make_request("evm_revert", [snapshot])["result"]  # type: ignore[arg-type]
+        assert rollup.functions.inboxCount().call() == 0
+        again = _post(devnet, 0)  # the same event, re-included in the new chain
+        assert again.entry.index == first.entry.index == 0  # type: ignore[attr-defined]
+        with Client(devnet.url, token="dev") as client:
+            done = wait_forced_included(client, again, timeout=90)  # type: ignore[arg-type]
+        with RpcClient(devnet.url) as rpc:
+            seqs = rpc.call("attest_findByDigest", "0x" + again.entry.digest.hex())["seqs"]  # type: ignore[attr-defined]
+        assert seqs == [done.seq]
+        assert inbox_slot(rollup, 0).included_at == (done.seq, done.checkpoint)
+        assert inbox_slot(rollup, 0).entry_hash == again.entry.entry_hash()  # type: ignore[attr-defined]
