@@ -30,7 +30,17 @@ from sequencer.toolkit.fingerprint import hash_file
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 
 
-def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) of process `pid` so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_batcher(seconds: float, batch: int, in_flight: int = 2) -> dict[str, Any]:
+    """Batcher, AsyncBatcher and loadgen against one sequencer, one after the other, each with
+    the sequencer's own CPU seconds over its phase: `server_cpu_share_*` near 1.0 means the
+    sequencer had a whole core and was the limit; its CPU per event shows what each event
+    costs it, whoever sends it."""
     from bench import bench_ingest, loadgen
     from sequencer.devnet.process import SequencerProcess
 
@@ -41,13 +51,15 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         subjects = [os.urandom(32) for _ in range(64)]
         digests = [os.urandom(32) for _ in range(4096)]
         done = 0
+        pid = seq.proc.pid
         with Client(seq.url, token="dev") as client:
             client.status()
             b = client.batcher(
-                max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4
+                max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=in_flight
             )
             t0 = time.perf_counter()
             cpu0 = time.process_time()
+            server0 = _cpu_s(pid)
             i = 0
             while time.perf_counter() - t0 < seconds:
                 for _ in range(1000):
@@ -56,10 +68,13 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             b.close()
             elapsed = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
+            server_batcher = _cpu_s(pid) - server0
             done = b.stats.accepted
             failed = b.stats.failed
-        async_eps = anyio.run(_async_batcher, seq.url, seconds, batch, subjects, digests)
+        async_eps = anyio.run(_async_batcher, seq.url, seconds, batch, subjects, digests, in_flight)
         host, port = seq.url.removeprefix("http://").rstrip("/").split(":")
+        server0 = _cpu_s(pid)
+        children0 = os.times().children_user + os.times().children_system
         load = loadgen.run_load_subprocess(
             host,
             int(port),
@@ -68,7 +83,10 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
             duration_s=seconds,
             headers=["Authorization: Bearer dev"],
         )
-        loadgen_eps = load["ok"] * batch / load["elapsed"]
+        server_loadgen = _cpu_s(pid) - server0
+        loadgen_cpu = os.times().children_user + os.times().children_system - children0
+        loadgen_events = load["ok"] * batch
+        loadgen_eps = loadgen_events / load["elapsed"]
     return {
         "batcher_eps": done / elapsed,
         "batcher_failed": failed,
@@ -76,20 +94,35 @@ def bench_batcher(seconds: float, batch: int) -> dict[str, Any]:
         "batcher_vs_loadgen": done / elapsed / loadgen_eps,
         "async_batcher_eps": async_eps,
         "client_cpu_us_per_event": cpu / max(done, 1) * 1e6,
+        "loadgen_cpu_us_per_event": loadgen_cpu / max(loadgen_events, 1) * 1e6,
+        "server_cpu_us_per_event_batcher": server_batcher / max(done, 1) * 1e6,
+        "server_cpu_us_per_event_loadgen": server_loadgen / max(loadgen_events, 1) * 1e6,
+        "server_cpu_share_batcher": server_batcher / elapsed,
+        "server_cpu_share_loadgen": server_loadgen / load["elapsed"],
         "load_average": os.getloadavg()[0],
         "batch": batch,
+        "in_flight": in_flight,
         "seconds": seconds,
     }
 
 
 async def _async_batcher(
-    url: str, seconds: float, batch: int, subjects: list[bytes], digests: list[bytes]
+    url: str,
+    seconds: float,
+    batch: int,
+    subjects: list[bytes],
+    digests: list[bytes],
+    in_flight: int,
 ) -> float:
     """`AsyncBatcher` under asyncio (anyio's default backend): accepted and verified events/s."""
     async with AsyncClient(url, token="dev") as client:
         await client.status()
         async with AsyncBatcher(
-            client, max_events=batch, max_delay=0.02, max_pending=16 * batch, in_flight=4
+            client,
+            max_events=batch,
+            max_delay=0.02,
+            max_pending=16 * batch,
+            in_flight=in_flight,
         ) as b:
             t0 = time.perf_counter()
             i = 0
@@ -175,12 +208,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bench_client", description=__doc__)
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--batch", type=int, default=2000)
+    p.add_argument(
+        "--in-flight",
+        type=int,
+        default=2,
+        help="batches on the wire at once (default 2; 4 costs more CPU per event, see "
+        "docs/benchmarks.md section 8)",
+    )
     p.add_argument("--sign-n", type=int, default=2000)
     p.add_argument("--size-mb", type=int, default=1024)
     p.add_argument("--only", choices=("batcher", "signing", "fingerprint"))
     a = p.parse_args(argv)
     if a.only == "batcher":
-        r = bench_batcher(a.seconds, a.batch)
+        r = bench_batcher(a.seconds, a.batch, a.in_flight)
     elif a.only == "signing":
         r = bench_signing(a.sign_n)
     elif a.only == "fingerprint":

@@ -4,19 +4,24 @@ Stages, each calling the benchmark module that owns the measurement:
 
 1. **ingest** (`bench.bench_ingest`) — durable-acknowledged unsigned and EIP-712-signed
    events/s over HTTP, ack latency at max and at half rate, beside the in-process floor.
-2. **hammer** (`bench.hammer`) — the same ingest while reader processes verify inclusion and
+2. **validator** (`bench.bench_validator`) — replicate-and-check: a fresh replica pulls a
+   filled sequencer over HTTP (`validator.eps`, `validator.signed_eps`), divided by this run's
+   `ingest.*` (`validator.eps_vs_ingest`, `validator.signed_eps_vs_ingest`); where its time
+   goes (fetch, parse, check and append); check and append alone, before and after
+   `BlockChecker` (issue 11).
+3. **hammer** (`bench.hammer`) — the same ingest while reader processes verify inclusion and
    consistency proofs; any wrong answer fails the run. Its per-request latencies feed the CDF
    chart, its throughput the time-series chart (with L1 checkpoint marks when an L1 is there).
-3. **proofs** (`bench.bench_proofs`) — inclusion proofs served per second over RPC, and
+4. **proofs** (`bench.bench_proofs`) — inclusion proofs served per second over RPC, and
    light-client verifications per second.
-4. **tree** (`bench.bench_tree`) — ours vs pymerkle (keccak_256) vs the bare keccak floor.
-5. **restart** (`bench.bench_restart`) — time to reopen a store of N records.
-6. **l1** (`bench.bench_gas`) — gas per checkpoint and per attested event beside a naive
+5. **tree** (`bench.bench_tree`) — ours vs pymerkle (keccak_256) vs the bare keccak floor.
+6. **restart** (`bench.bench_restart`) — time to reopen a store of N records.
+7. **l1** (`bench.bench_gas`) — gas per checkpoint and per attested event beside a naive
    per-event registry on the same chain.
-7. **client** (`bench.bench_client`) — the client's batcher (accepted and verified events/s)
+8. **client** (`bench.bench_client`) — the client's batcher (accepted and verified events/s)
    beside `bench.loadgen` on the same sequencer, client signing beside eth-account's
    `sign_typed_data`, `attest model fingerprint` hashing beside `sha256sum`.
-8. **overload** (`bench.bench_overload`) — 200 writers at maximum rate against a queue of
+9. **overload** (`bench.bench_overload`) — 200 writers at maximum rate against a queue of
    50,000 events: ack latency, -32005 refusal latency, and `attest_status`//health` latency
    while overloaded (issue 12).
 
@@ -54,6 +59,7 @@ from bench import (
     bench_proofs,
     bench_restart,
     bench_tree,
+    bench_validator,
     hammer,
 )
 from sequencer.devnet.process import DevnetProcess, SequencerProcess
@@ -87,6 +93,11 @@ class SuiteParams:
     restart_group: int
     overload_seconds: float = 6.0
     overload_writers: int = 200
+    validator_events: int = 40_000
+    """Unsigned events the validator stage's sequencer holds before a replica pulls them."""
+    validator_signed_events: int = 16_000
+    validator_repeats: int = 2
+    """Before/after check-and-append runs, alternated (best of each)."""
 
 
 QUICK: Final = SuiteParams(
@@ -101,7 +112,8 @@ FULL: Final = SuiteParams(
     hammer_seconds=10.0, hammer_readers=1, checkpoint_interval_s=2.0, hammer_l1=True, proofs_records=1_000_000, proofs_seconds=5.0,
     proofs_connections=16, proofs_batch=64, verify_seconds=3.0, tree_n=1_000_000,
     tree_proofs=1000, tree_pymerkle_n=None, tree_repeats=3, restart_records=10_000_000,
-    restart_group=50_000,
+    restart_group=50_000, validator_events=200_000, validator_signed_events=50_000,
+    validator_repeats=3,
 )  # fmt: skip
 
 
@@ -133,12 +145,26 @@ GOALS: Final[tuple[Goal, ...]] = (
     Goal("ingest.signed_eps", "EIP-712-signed events/s", ">=", 25_000, "ev/s"),
     Goal("ingest.half_ack_p99_ms", "ack p99 at half rate (unsigned)", "<=", 20, "ms"),
     Goal("ingest.service_vs_floor", "service / in-process floor (unsigned)", ">=", 0.40, "x"),
+    Goal(
+        "validator.eps_vs_ingest",
+        "validator / ingest (unsigned)",
+        ">=",
+        1.0,
+        "x",
+    ),
+    Goal(
+        "validator.signed_eps_vs_ingest",
+        "validator / ingest (signed)",
+        ">=",
+        1.0,
+        "x",
+    ),
     Goal("tree.pymerkle_over_ours", "pymerkle time / ours (1M leaves)", ">=", 10, "x"),
     Goal("tree.ours_over_floor", "ours / keccak floor (1M leaves)", "<=", 1.5, "x"),
     Goal("proofs.serve_per_s", "inclusion proofs served/s (RPC)", ">=", 20_000, "/s"),
     Goal("proofs.verify_per_s", "light-client verifications/s", ">=", 50_000, "/s"),
     Goal("restart.reopen_s", "reopen a 10M-record store", "<=", 5.0, "s"),
-    Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^40)", "<=", 150_000, "gas"),
+    Goal("l1.commit_gas", "gas per checkpoint (worst, up to 2^52)", "<=", 150_000, "gas"),
     Goal(
         "client.batcher_eps",
         "client batcher: unsigned events/s accepted and verified",
@@ -253,6 +279,13 @@ def stage_ingest(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     return bench_ingest.run(p.ingest_seconds, p.batch, p.connections, p.ingest_signed_seconds)
 
 
+def stage_validator(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
+    live.update(f"filling a sequencer with {p.validator_events:,} then "
+                f"{p.validator_signed_events:,} signed events; a replica pulls each")  # fmt: skip
+    return bench_validator.run(p.validator_events, p.validator_signed_events, p.batch,
+                               p.validator_repeats)  # fmt: skip
+
+
 def stage_hammer(p: SuiteParams, live: LiveLine) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-hammer-") as tmp, \
             start_sequencer(Path(tmp, "data"), p) as url:  # fmt: skip
@@ -302,6 +335,8 @@ Stage = tuple[str, str, Callable[[SuiteParams, LiveLine], dict[str, Any]]]
 STAGES: Final[tuple[Stage, ...]] = (
     ("ingest", "durable-acknowledged events/s and ack latency vs the in-process floor",
      stage_ingest),
+    ("validator", "replicate-and-check events/s vs ingest; before/after the fast checker",
+     stage_validator),
     ("hammer", "writers at max then half rate while readers verify every proof", stage_hammer),
     ("proofs", "inclusion proofs served/s over RPC and verified/s in-process", stage_proofs),
     ("tree", "ours vs pymerkle (keccak_256) vs the bare keccak floor", stage_tree),
@@ -334,6 +369,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         u, s = r["unsigned"], r["signed"]
         out["ingest"] = {
             "unsigned_eps": u["eps"], "signed_eps": s["eps"],
+            "unsigned_server_cpu_us_per_event": u.get("server_cpu_us_per_event"),
+            "signed_server_cpu_us_per_event": s.get("server_cpu_us_per_event"),
             "ack_p50_ms": u["ack_p50_ms"], "ack_p99_ms": u["ack_p99_ms"],
             "half_rate_eps": u["half_rate_eps"],
             "half_ack_p50_ms": u["half_ack_p50_ms"], "half_ack_p99_ms": u["half_ack_p99_ms"],
@@ -345,6 +382,35 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         }  # fmt: skip
         out["floor"] = {"unsigned_eps": r["floor_unsigned"]["eps"],
                         "signed_eps": r["floor_signed"]["eps"]}  # fmt: skip
+    if "validator" in raw:
+        r = raw["validator"]
+        u, s = r["unsigned"], r["signed"]
+        out["validator"] = {
+            "eps": u["eps"], "signed_eps": s["eps"],
+            "eps_reference": u["eps_reference"], "signed_eps_reference": s["eps_reference"],
+            "eps_pipelined": u["eps_pipelined"], "signed_eps_pipelined": s["eps_pipelined"],
+            "eps_per_cpu_s": u["eps_per_cpu_s"], "signed_eps_per_cpu_s": s["eps_per_cpu_s"],
+            "fetch_share": u["breakdown"]["fetch_share"],
+            "signed_fetch_share": s["breakdown"]["fetch_share"],
+            "check_eps": u["check_eps"], "check_signed_eps": s["check_eps"],
+            "check_reference_eps": u["check_reference_eps"],
+            "check_reference_signed_eps": s["check_reference_eps"],
+            "check_per_cpu_s": u["check_per_cpu_s"],
+            "check_signed_per_cpu_s": s["check_per_cpu_s"],
+            "sig_inline_per_s": s["signature_workers"]["inline_per_s"],
+            "sig_threads_per_s": s["signature_workers"]["threads_per_s"],
+            "sig_processes_per_s": s["signature_workers"]["processes_per_s"],
+        }  # fmt: skip
+        if "ingest" in out:
+            ingest = out["ingest"]
+            out["validator"].update({
+                "eps_vs_ingest": u["eps"] / ingest["unsigned_eps"],
+                "signed_eps_vs_ingest": s["eps"] / ingest["signed_eps"],
+                "pipelined_vs_ingest": u["eps_pipelined"] / ingest["unsigned_eps"],
+                "signed_pipelined_vs_ingest": s["eps_pipelined"] / ingest["signed_eps"],
+                "check_vs_ingest": u["check_eps"] / ingest["unsigned_eps"],
+                "check_signed_vs_ingest": s["check_eps"] / ingest["signed_eps"],
+            })  # fmt: skip
     if "hammer" in raw:
         h = raw["hammer"]
         out["hammer"] = {
@@ -419,7 +485,7 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
 
 #: The headline sections of the result, in table order.
 SECTIONS: Final = (
-    "ingest", "floor", "hammer", "proofs", "tree", "restart", "l1", "client", "overload",
+    "ingest", "floor", "validator", "hammer", "proofs", "tree", "restart", "l1", "client", "overload",
 )  # fmt: skip
 
 

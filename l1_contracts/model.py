@@ -344,10 +344,12 @@ class RollupModel:
             return
         if now <= ch.deadline:
             raise ModelRevert("rollup: response window not over")
-        if self.frozen:  # _punish refuses: the whole call reverts, the challenge stays open
-            raise ModelRevert("rollup: frozen")
-        ch.state = DAState.UPHELD
+        # Punish while the challenge is still open: its hold keeps its checkpoint (and every
+        # later one) pending, so the revert takes them. Marked upheld first, the checkpoint
+        # would look final and escape the revert (the contract keeps the hold for the same
+        # reason). An open challenge's checkpoint is never final, so this never reverts one.
         self._punish(ch.challenger, ch.bond, now)
+        ch.state = DAState.UPHELD
 
     def request_exit(self, now: int) -> None:
         if self.exit_requested_at:

@@ -87,6 +87,12 @@ class OverloadedError(AttestError):
         super().__init__(message)
 
 
+class DeadlineAtRiskError(OverloadedError):
+    """The sequencer will not promise a checkpoint by a new receipt's deadline now: a commit
+    takes longer than the deadline leaves (L1 stalled or priced out), or an earlier receipt's
+    deadline is already at risk. Nothing was stored; retry after `retry_after_ms`."""
+
+
 class UsageError(AttestError):
     """A command was run in a way that cannot work: a missing or unreadable key or config file,
     a required setting not given, a port already in use. `sequencer/cli.py` prints the message
@@ -153,3 +159,9 @@ class ProofInvalidError(ProofError):
 class L1MismatchError(AttestError):
     """L1 disagrees with what was served or trusted: the checkpoint's size or root differ, it is
     reverted or missing, or it does not extend the checkpoint verified before (a fork)."""
+
+
+class TrustedStateMismatchError(L1MismatchError):
+    """The light client's trusted state (`--state` FILE) holds, for this log, a final checkpoint
+    that what L1 now holds is not shown to extend: L1 forked or rewrote history, or the server
+    cannot prove the link. Never a network failure; another `--state` file starts afresh."""

@@ -41,6 +41,9 @@ L1_UNAVAILABLE: Final = -32008
 STORAGE_UNAVAILABLE: Final = -32010
 """The sequencer's writer stopped (a failed LevelDB write: disk full, no descriptors); the
 process is shutting down and nothing more is acknowledged."""
+DEADLINE_AT_RISK: Final = -32011
+"""The sequencer cannot keep a new receipt's deadline now (L1 is slow, stalled or priced out):
+nothing was stored; `data.retryAfterMs` says when to come back."""
 
 
 class JsonRpcError(AttestError):

@@ -41,6 +41,7 @@ from prover.errors import (
     L1MismatchError,
     NotFinalError,
     ProofInvalidError,
+    TrustedStateMismatchError,
 )
 from prover.hashing import leaf_hash as compute_leaf_hash
 from prover.record import (
@@ -70,8 +71,12 @@ _keccak = sha3.keccak_256
 BUNDLE_FORMAT: Final[str] = "attest-proof-bundle/1"
 """The `format` field of a proof bundle file (docs/light-client.md)."""
 
-STATE_FORMAT: Final[str] = "attest-light-client/1"
-"""The `format` field of the trusted state file (docs/light-client.md)."""
+STATE_FORMAT: Final[str] = "attest-light-client/2"
+"""The `format` field of the trusted state file (docs/light-client.md): one trusted checkpoint
+per log, a log being (chainId, contract, genesis checkpoint)."""
+
+STATE_FORMAT_V1: Final[str] = "attest-light-client/1"
+"""The earlier format, read (not written): one checkpoint per (chainId, contract), no genesis."""
 
 
 # --- the data ----------------------------------------------------------------------------
@@ -158,13 +163,20 @@ class L1Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class TrustedCheckpoint:
-    """The last *final* checkpoint this client verified, per (chain, contract)."""
+    """The last *final* checkpoint this client verified, per log: (chain, contract, genesis).
+
+    `genesis` is L1's checkpoint 0 (its size and root, immutable once committed, reverted or
+    not) of the log: a new deployment at the same chain and address (a restarted devnet) has
+    another genesis and so is another log. None only for an entry read from a format-1 state
+    file whose genesis was never recorded (it then stands for any log of its deployment).
+    """
 
     chain_id: int
     contract: bytes
     index: int
     size: int
     root: Hash32
+    genesis: CheckpointRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +371,7 @@ def verify_trusted_extension(
     trusted: TrustedCheckpoint | None,
     l1: L1Checkpoint,
     consistency_proof: Sequence[bytes] | None,
+    genesis: CheckpointRef | None = None,
 ) -> TrustedCheckpoint | None:
     """Step 5: `l1` and the checkpoint trusted before belong to one history.
 
@@ -367,19 +380,23 @@ def verify_trusted_extension(
     to trust from now on: `l1` when it is final and larger, else the old one. Only final
     checkpoints are ever trusted: a pending one may still be reverted by a fraud proof.
 
-    Raises `L1MismatchError` when the two do not belong to one history: the same index with
-    another size or root, or a consistency proof that does not verify (either L1 now holds a
-    fork of what was verified before, or the server could not prove the extension — both
-    mean this checkpoint must not be accepted). Raises `InvalidFieldError` when the trusted
-    checkpoint is from another deployment or a needed proof is missing.
+    `genesis` (L1's checkpoint 0 of this log) is recorded in the checkpoint returned, so the
+    state file keeps one entry per log (`find_trusted`).
+
+    Raises `TrustedStateMismatchError` (an `L1MismatchError`) when the two do not belong to
+    one history: the same index with another size or root, or a consistency proof that does
+    not verify (either L1 now holds a fork of what was verified before, or the server could
+    not prove the extension — both mean this checkpoint must not be accepted). Raises
+    `InvalidFieldError` when the trusted checkpoint is from another deployment or a needed
+    proof is missing.
     """
     if trusted is None:
-        return _trust(l1) if l1.status == CheckpointStatus.FINAL else None
+        return _trust(l1, genesis) if l1.status == CheckpointStatus.FINAL else None
     if (trusted.chain_id, trusted.contract) != (l1.chain_id, l1.contract):
         raise InvalidFieldError("trusted", "is for another chain or contract")
     # Verify an index seen before still holds what it held.
     if trusted.index == l1.index and (trusted.size, trusted.root) != (l1.size, l1.root):
-        raise L1MismatchError(
+        raise TrustedStateMismatchError(
             f"checkpoint {l1.index} on L1 now holds size {l1.size} root {_hx(l1.root)}, "
             f"verified before as size {trusted.size} root {_hx(trusted.root)}"
         )
@@ -394,17 +411,24 @@ def verify_trusted_extension(
             first.size, second.size, first.root, second.root, consistency_proof or ()
         )
     except ConsistencyProofError as exc:
-        raise L1MismatchError(
+        raise TrustedStateMismatchError(
             f"checkpoint {l1.index} (size {l1.size}) and the trusted checkpoint {trusted.index} "
             f"(size {trusted.size}) are not one history: {exc}"
         ) from None
+    keep = genesis if genesis is not None else trusted.genesis
     if l1.status == CheckpointStatus.FINAL and l1.size > trusted.size:
-        return _trust(l1)
+        return _trust(l1, keep)
+    if keep != trusted.genesis:  # a format-1 entry learns its log's genesis
+        return TrustedCheckpoint(
+            trusted.chain_id, trusted.contract, trusted.index, trusted.size, trusted.root, keep
+        )
     return trusted
 
 
-def _trust(l1: L1Checkpoint) -> TrustedCheckpoint:
-    return TrustedCheckpoint(l1.chain_id, l1.contract, l1.index, l1.size, l1.root)
+def _trust(l1: L1Checkpoint, genesis: CheckpointRef | None) -> TrustedCheckpoint:
+    if genesis is None and l1.index == 0:
+        genesis = CheckpointRef(0, l1.size, l1.root)
+    return TrustedCheckpoint(l1.chain_id, l1.contract, l1.index, l1.size, l1.root, genesis)
 
 
 # --- all of it -----------------------------------------------------------------------------
@@ -418,6 +442,7 @@ def verify_event(
     allow_pending: bool = False,
     trusted: TrustedCheckpoint | None = None,
     consistency_proof: Sequence[bytes] | None = None,
+    genesis: CheckpointRef | None = None,
 ) -> Verdict:
     """Steps 1-5 of the module docstring; returns the `Verdict` or raises the first failure.
 
@@ -456,7 +481,7 @@ def verify_event(
         return Verdict(bundle.seq, bundle.leaf_hash, bundle.record, None, False, trusted, False)
     claimed = verify_anchor(bundle)
     verify_l1_checkpoint(claimed, l1_checkpoint, allow_pending=allow_pending)
-    new_trusted = verify_trusted_extension(trusted, l1_checkpoint, consistency_proof)
+    new_trusted = verify_trusted_extension(trusted, l1_checkpoint, consistency_proof, genesis)
     return Verdict(
         bundle.seq,
         bundle.leaf_hash,
@@ -566,13 +591,17 @@ def decode_bundle(obj: Any) -> ProofBundle:
 
 
 def encode_trusted_state(checkpoints: Sequence[TrustedCheckpoint]) -> dict[str, Any]:
-    """The JSON object of the trusted state file: one checkpoint per (chain, contract)."""
+    """The JSON object of the trusted state file: one checkpoint per log (chain, contract,
+    genesis checkpoint); `genesis` is null only for an entry carried over from format 1."""
     return {
         "format": STATE_FORMAT,
         "checkpoints": [
             {
                 "chainId": t.chain_id,
                 "contract": _hx(t.contract),
+                "genesis": None
+                if t.genesis is None
+                else {"treeSize": t.genesis.size, "root": _hx(t.genesis.root)},
                 "index": t.index,
                 "treeSize": t.size,
                 "root": _hx(t.root),
@@ -585,8 +614,11 @@ def encode_trusted_state(checkpoints: Sequence[TrustedCheckpoint]) -> dict[str, 
 def decode_trusted_state(obj: Any) -> list[TrustedCheckpoint]:
     """Parse the trusted state file's JSON; raises `InvalidFieldError` naming what is wrong."""
     o = _obj(obj, "state")
-    if o.get("format") != STATE_FORMAT:
-        raise InvalidFieldError("format", f"must be {STATE_FORMAT!r}, got {o.get('format')!r:.80}")
+    version = o.get("format")
+    if version not in (STATE_FORMAT, STATE_FORMAT_V1):
+        raise InvalidFieldError(
+            "format", f"must be {STATE_FORMAT!r} (or {STATE_FORMAT_V1!r}), got {version!r:.80}"
+        )
     items = _req(o, "checkpoints")
     if not isinstance(items, list):
         raise InvalidFieldError("checkpoints", "must be a list")
@@ -594,34 +626,87 @@ def decode_trusted_state(obj: Any) -> list[TrustedCheckpoint]:
     for i, item in enumerate(items):
         p = f"checkpoints[{i}]."
         t = _obj(item, p[:-1])
+        index = parse_uint(_req(t, "index", p), p + "index", maximum=UINT256_MAX)
+        size = parse_uint(_req(t, "treeSize", p), p + "treeSize", maximum=MAX_TREE_SIZE)
+        root = parse_hash32(_req(t, "root", p), p + "root")
+        genesis: CheckpointRef | None = None
+        g = _req(t, "genesis", p) if version == STATE_FORMAT else None
+        if g is not None:
+            go = _obj(g, p + "genesis")
+            genesis = CheckpointRef(
+                0,
+                parse_uint(
+                    _req(go, "treeSize", p + "genesis."),
+                    p + "genesis.treeSize",
+                    maximum=MAX_TREE_SIZE,
+                ),
+                parse_hash32(_req(go, "root", p + "genesis."), p + "genesis.root"),
+            )
+        elif index == 0:  # checkpoint 0 is its own log's genesis
+            genesis = CheckpointRef(0, size, root)
         out.append(
             TrustedCheckpoint(
                 chain_id=parse_uint(_req(t, "chainId", p), p + "chainId", maximum=UINT256_MAX),
                 contract=parse_address(_req(t, "contract", p), p + "contract"),
-                index=parse_uint(_req(t, "index", p), p + "index", maximum=UINT256_MAX),
-                size=parse_uint(_req(t, "treeSize", p), p + "treeSize", maximum=MAX_TREE_SIZE),
-                root=parse_hash32(_req(t, "root", p), p + "root"),
+                index=index,
+                size=size,
+                root=root,
+                genesis=genesis,
             )
         )
     return out
 
 
+def _same_log(t: TrustedCheckpoint, chain_id: int, contract: bytes, genesis: CheckpointRef) -> bool:
+    if (t.chain_id, t.contract) != (chain_id, contract):
+        return False
+    # A format-1 entry (genesis unknown) stands for whichever log its deployment holds now.
+    return t.genesis is None or (t.genesis.size, t.genesis.root) == (genesis.size, genesis.root)
+
+
 def find_trusted(
-    checkpoints: Sequence[TrustedCheckpoint], chain_id: int, contract: bytes
+    checkpoints: Sequence[TrustedCheckpoint],
+    chain_id: int,
+    contract: bytes,
+    genesis: CheckpointRef,
 ) -> TrustedCheckpoint | None:
-    """The trusted checkpoint of one deployment, if any."""
-    for t in checkpoints:
-        if t.chain_id == chain_id and t.contract == contract:
+    """The trusted checkpoint of one log (deployment and genesis checkpoint), if any."""
+    exact = [t for t in checkpoints if t.genesis is not None]
+    for t in [*exact, *(t for t in checkpoints if t.genesis is None)]:
+        if _same_log(t, chain_id, contract, genesis):
             return t
     return None
+
+
+def other_logs(
+    checkpoints: Sequence[TrustedCheckpoint],
+    chain_id: int,
+    contract: bytes,
+    genesis: CheckpointRef,
+) -> list[TrustedCheckpoint]:
+    """Trusted checkpoints of other logs at the same deployment (earlier devnets at the same
+    chain and address): each has another genesis checkpoint."""
+    return [
+        t
+        for t in checkpoints
+        if (t.chain_id, t.contract) == (chain_id, contract)
+        and not _same_log(t, chain_id, contract, genesis)
+    ]
 
 
 def replace_trusted(
     checkpoints: Sequence[TrustedCheckpoint], new: TrustedCheckpoint
 ) -> list[TrustedCheckpoint]:
-    """`checkpoints` with the entry of `new`'s deployment replaced by (or extended with) it."""
-    kept = [t for t in checkpoints if (t.chain_id, t.contract) != (new.chain_id, new.contract)]
-    return [*kept, new]
+    """`checkpoints` with the entry of `new`'s log replaced by (or extended with) it; a
+    format-1 entry of the same deployment is replaced too (`new` says which log it was)."""
+    g = new.genesis
+
+    def same(t: TrustedCheckpoint) -> bool:
+        if (t.chain_id, t.contract) != (new.chain_id, new.contract):
+            return False
+        return g is None or _same_log(t, new.chain_id, new.contract, g)
+
+    return [*(t for t in checkpoints if not same(t)), new]
 
 
 def verdict_to_json(verdict: Verdict) -> dict[str, Any]:

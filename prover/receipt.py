@@ -8,10 +8,14 @@ each event's share of it is its index in the group and its audit path to `leaves
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from prover.errors import InvalidFieldError
+from prover.block import BlockHeader
+from prover.eip712 import Signer, compute_receipt_digest, recover_signer
+from prover.errors import InvalidFieldError, InvalidSignatureError
+from prover.tree import CompactTree
 from prover.wire import hex0x
 
 _LAYOUT: Final = struct.Struct(">QQ32sQ32s32sB")
@@ -72,3 +76,65 @@ def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
         "signature": hex0x(receipt.signature),
         "sequencer": hex0x(sequencer),
     }
+
+
+# --- block receipts (docs/spec.md §6, "Block receipts") ----------------------------------------
+
+
+def compute_leaves_root(leaves: Sequence[bytes]) -> bytes:
+    """A receipt's `leavesRoot`: the RFC 9162 root over `leaves` used as leaf hashes (§5)."""
+    if not leaves:
+        raise InvalidFieldError("leaves", "a receipt covers at least one record")
+    tree = CompactTree()
+    tree.append_many(leaves)
+    return tree.root()
+
+
+def sign_block_receipt(
+    signer: Signer,
+    domain_separator: bytes,
+    header: BlockHeader,
+    leaves: Sequence[bytes],
+    deadline: int,
+) -> Receipt:
+    """The sequencer's receipt over exactly the records of one sealed block."""
+    count = header.end - header.start
+    if len(leaves) != count:
+        raise AssertionError(f"block {header.number}: {len(leaves)} leaves for {count} records")
+    root = compute_leaves_root(leaves)
+    digest = compute_receipt_digest(domain_separator, header.start, count, root, deadline)
+    v, r, s = signer.sign(digest)
+    return Receipt(header.start, count, root, deadline, v, r, s)
+
+
+def verify_block_receipt(
+    receipt: Receipt,
+    header: BlockHeader,
+    leaves: Sequence[bytes],
+    domain_separator: bytes,
+    sequencer: bytes,
+) -> None:
+    """Raise unless `receipt` is the sequencer's promise for exactly `leaves` at the block's
+    seqs: `InvalidFieldError` when it covers another range or other leaves,
+    `InvalidSignatureError` when the sequencer did not sign it."""
+    # Verify it covers the block's range and no other.
+    if (receipt.first_seq, receipt.count) != (header.start, header.end - header.start):
+        raise InvalidFieldError(
+            "receipt",
+            f"covers [{receipt.first_seq}, {receipt.first_seq + receipt.count}), "
+            f"not block {header.number}'s [{header.start}, {header.end})",
+        )
+    # Verify it promises these very records.
+    if compute_leaves_root(leaves) != receipt.leaves_root:
+        raise InvalidFieldError("receipt.leavesRoot", "is not the root of the block's leaf hashes")
+    # Verify the sequencer signed it.
+    digest = compute_receipt_digest(
+        domain_separator, receipt.first_seq, receipt.count, receipt.leaves_root, receipt.deadline
+    )
+    signer = recover_signer(digest, receipt.v, receipt.r, receipt.s)
+    if signer != sequencer:
+        raise InvalidSignatureError(
+            "receipt.signature",
+            f"block {header.number}: signed by {hex0x(signer)}, not the sequencer "
+            f"{hex0x(sequencer)}",
+        )

@@ -18,13 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any, cast
+from typing import Any, Final, cast
+
+import sha3  # safe-pysha3, as prover/hashing.py
 
 from prover.errors import InclusionProofError, InvalidFieldError
 from prover.hashing import node_hash
 from prover.tree import HASH_SIZE, CompactTree, verify_inclusion
 from prover.types import MAX_TREE_SIZE, Hash32
-from prover.wire import encode_hashes
+from prover.wire import encode_hashes, parse_hash32
+
+_keccak = sha3.keccak_256
+_NODE: Final[bytes] = b"\x01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +158,71 @@ def is_valid_receipt_path(
     except InclusionProofError:
         return False
     return True
+
+
+def verify_receipt_paths(
+    leaf_hashes: Sequence[bytes],
+    indices: Sequence[int],
+    count: int,
+    paths: Sequence[Sequence[str]],
+    leaves_root: bytes,
+) -> None:
+    """`verify_receipt_path` for many leaves of one receipt, with each path as served (0x-hex
+    strings), hashing every internal node about once instead of once per path through it.
+
+    For a batch that is only part of a receipt (the sequencer's group commit put another
+    client's batch under the same receipt), checking each path alone costs log2(count) hashes
+    and parses an event; here each node reached is remembered with the rest of the path above
+    it, and a later leaf that reaches the same node stops hashing there: its node must equal
+    the one remembered (two different values at one position cannot both hash to the signed
+    root) and the rest of its path must be the same strings. Any difference sends that leaf to
+    the plain check, so a path that is merely written otherwise (upper-case hex) still passes
+    and a wrong one fails exactly as `verify_receipt_path` says.
+    """
+    memo: dict[tuple[int, int], tuple[bytes, Sequence[str]]] = {}
+    for leaf, index, path in zip(leaf_hashes, indices, paths, strict=True):
+        if not 0 <= index < count:
+            raise InclusionProofError(f"index {index} is not inside a batch of {count} leaves")
+        fn, sn, shift = index, count - 1, 0
+        r = bytes(leaf)
+        for j, element in enumerate(path):
+            if sn == 0:
+                raise InclusionProofError("inclusion proof is too long")
+            p = _element(element)
+            if fn & 1 or fn == sn:
+                r = _keccak(_NODE + p + r).digest()
+                if not fn & 1:
+                    while fn and not fn & 1:
+                        fn >>= 1
+                        sn >>= 1
+                        shift += 1
+            else:
+                r = _keccak(_NODE + r + p).digest()
+            fn >>= 1
+            sn >>= 1
+            shift += 1
+            known = memo.get((shift, fn))
+            if known is not None:
+                if known[0] != r or known[1] != path[j + 1 :]:
+                    verify_receipt_path(
+                        leaf, index, count, [_element(e) for e in path], leaves_root
+                    )
+                break
+            memo[(shift, fn)] = (r, path[j + 1 :])
+        else:
+            if sn != 0:
+                raise InclusionProofError("inclusion proof is too short")
+            if r != leaves_root:
+                raise InclusionProofError(
+                    f"inclusion proof for index {index} does not match the root"
+                )
+
+
+def _element(element: object) -> bytes:
+    """One served path element: a 0x-hex string of 32 bytes."""
+    try:
+        return parse_hash32(element, "path element")
+    except InvalidFieldError:
+        raise InclusionProofError(
+            f"path element {element!r:.80} is not a 0x-hex 32-byte hash"
+        ) from None

@@ -147,6 +147,10 @@ class Config:
     before being committed (docs/spec.md §8 rule 4: no record stamped after its checkpoint)."""
     l1_max_fee_gwei: float = 500.0
     """Ceiling of the max fee per gas of every L1 transaction (`sequencer/l1/fees.py`)."""
+    deadline_margin_s: float = 60.0
+    """Safety margin on receipt deadlines: a deadline with less than a commit's expected time
+    plus this left is at risk — fees climb, an alert, and no new receipt is promised until it
+    is safe again (`sequencer/l1/deadlines.py`)."""
     l1_timeout_s: float = L1_TIMEOUT_S
     """Deadline of one L1 JSON-RPC call; a slower node counts as down for that round."""
     cors_origins: frozenset[str] = frozenset()
@@ -463,6 +467,25 @@ _L1_MAX_FEE: Final = Setting(
     "ceiling of the max fee per gas of every L1 transaction, in gwei",
     "GWEI",
 )
+_PASSPHRASE: Final = (
+    Setting(
+        "passphrase_file",
+        PATH,
+        None,
+        "file whose first line is the keystore's passphrase",
+        "FILE",
+        default="none",
+    ),
+    Setting(
+        "passphrase_env",
+        STRING,
+        None,
+        "environment variable holding the keystore's passphrase",
+        "VAR",
+        default="none",
+    ),
+)
+"""Where a keystore's passphrase comes from (serve and validate take the same two)."""
 _NO_EXPLORER: Final = Setting(
     "no_explorer", BOOL, "no_explorer", "do not serve the explorer at GET /"
 )
@@ -523,23 +546,16 @@ SERVE: Final[tuple[Setting, ...]] = (
         "PATH",
         default="none",
     ),
-    Setting(
-        "passphrase_file",
-        PATH,
-        None,
-        "file whose first line is the keystore's passphrase",
-        "FILE",
-        default="none",
-    ),
-    Setting(
-        "passphrase_env",
-        STRING,
-        None,
-        "environment variable holding the keystore's passphrase",
-        "VAR",
-        default="none",
-    ),
+    *_PASSPHRASE,
     _L1_MAX_FEE,
+    Setting(
+        "deadline_margin",
+        SECONDS_OR_ZERO,
+        "deadline_margin_s",
+        "seconds of margin on receipt deadlines: less left than a commit takes plus this, and "
+        "fees climb to the ceiling, /health alerts and new submissions are refused (-32011)",
+        "S",
+    ),
     _CORS_ORIGINS,
     _NO_EXPLORER,
     Setting(
@@ -675,22 +691,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "PATH",
         default="none",
     ),
-    Setting(
-        "passphrase_file",
-        PATH,
-        None,
-        "file whose first line is the keystore's passphrase",
-        "FILE",
-        default="none",
-    ),
-    Setting(
-        "passphrase_env",
-        STRING,
-        None,
-        "environment variable holding the keystore's passphrase",
-        "VAR",
-        default="none",
-    ),
+    *_PASSPHRASE,
     Setting(
         "signer_url",
         URL,
@@ -732,7 +733,7 @@ VALIDATE: Final[tuple[Setting, ...]] = (
         "upstream_timeout",
         SECONDS,
         "upstream_timeout_s",
-        "seconds per HTTP request to an upstream",
+        "seconds per call to an upstream, in all (connect, send, the whole answer)",
         "S",
     ),
     _L1_MAX_FEE,

@@ -10,7 +10,12 @@ Before the first step, `migrate_store` copies the LevelDB directory to
 ``<path>.bak-schema<N>``.
 
 A step holds its whole change in memory (LevelDB builds a batch in memory): the 1 -> 2 step
-needs about the size of the records, 352 bytes each, plus the keys it deletes.
+needs about the size of the records, 352 bytes each, plus the keys it deletes. An *additive*
+step (one that only adds keys under prefixes the older version never reads, such as the
+indexes of 2 -> 3) instead writes its keys in synced batches of `ADDITIVE_BATCH_KEYS`, so its
+memory stays bounded at any log size; only the last batch carries the new schema key. A crash
+part-way leaves a store of the old version with some unread extra keys, which a rerun writes
+again (the same keys, the same values).
 """
 
 from __future__ import annotations
@@ -107,6 +112,9 @@ class Migration:
     """``apply(db, batch)``: read the store through `db` (a `plyvel.DB` at `from_version`) and
     put every change into `batch`; never write to `db` directly. Raise `StorageError` when the
     store is not what `from_version` promises. The caller adds the schema key to the batch."""
+    additive: bool = False
+    """The step only puts keys the old version never reads: `batch` then writes itself out in
+    bounded, synced pieces as it fills (see the module docstring), and must not delete."""
 
     @property
     def to_version(self) -> int:
@@ -146,8 +154,112 @@ def _records_in_chunks(db: Any, batch: Any) -> None:
     log.info("migration 1 -> 2: %d records regrouped %d to a key", seq, per_chunk)
 
 
+ADDITIVE_BATCH_KEYS: Final[int] = 100_000
+"""Keys per synced batch of an additive step (about 6 MiB of batch at the 2 -> 3 key sizes)."""
+
+
+class _FlushingBatch:
+    """A write batch for an additive step: writes itself (synced) every `limit` puts."""
+
+    def __init__(self, db: Any, limit: int | None = None) -> None:
+        self._db = db
+        self._limit = ADDITIVE_BATCH_KEYS if limit is None else limit
+        self._batch = db.write_batch(sync=True)
+        self._count = 0
+        self.flushed = 0
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._batch.put(key, value)
+        self._count += 1
+        if self._count >= self._limit:
+            self._batch.write()
+            # After this write batch, a crash keeps these keys; the old version ignores them.
+            self.flushed += self._count
+            self._batch = self._db.write_batch(sync=True)
+            self._count = 0
+
+    def delete(self, key: bytes) -> None:
+        raise AssertionError("an additive migration step must not delete keys")
+
+    def write(self) -> None:
+        self._batch.write()
+
+
+_V2_HEAD_SIZE_BYTES: Final[int] = 8
+"""The head value starts with the tree size, u64 (`state_db.store.encode_head`)."""
+
+
+def _leaf_and_unsigned_submitter_indexes(db: Any, batch: Any) -> None:
+    """2 -> 3: the leaf-hash index and the windows of unsigned records by submitter, exactly as
+    `Store.commit` writes them (`state_db.indexes`), built one leaf chunk at a time. Leaf hashes
+    are read from level 0 of the stored tree (what the commit that wrote each record stored),
+    records from their chunks, both in seq order."""
+    # Imported here: state_db.indexes is a leaf module, but keeps this module's imports light.
+    from state_db.indexes import put_complete_leaf_chunks, put_unsigned_windows
+
+    head = db.get(schema.HEAD_KEY)
+    if head is None or len(head) < _V2_HEAD_SIZE_BYTES:
+        raise StorageError("corrupt schema 2 store: no head")
+    tree_size = int.from_bytes(head[:_V2_HEAD_SIZE_BYTES], "big")
+    per_group = 1 << schema.LEAF_CHUNK_BITS
+    leaves = db.iterator(
+        start=schema.node_chunk_key(0, 0), stop=schema.node_chunk_key(1, 0), include_key=False
+    )
+    records = db.iterator(prefix=schema.RECORD_PREFIX)
+    seq = 0
+    hashes, at = b"", 0  # the current level-0 node chunk, and the next leaf hash's offset in it
+    group_records: list[bytes] = []
+    group_leaves: list[bytes] = []
+
+    def flush() -> None:
+        first = seq - len(group_records)
+        # Groups start at leaf chunk boundaries: no earlier leaf hash is part of their chunk.
+        put_complete_leaf_chunks(batch.put, first, group_leaves, [])
+        put_unsigned_windows(batch.put, first, b"".join(group_records), {})
+        group_records.clear()
+        group_leaves.clear()
+
+    try:
+        for key, chunk in records:
+            # Verify the record chunks are 0, 1, 2, ... with whole records: the log a head covers.
+            if key != schema.record_chunk_key(seq // schema.RECORDS_PER_CHUNK) or (
+                len(chunk) % RECORD_SIZE
+            ):
+                raise StorageError(
+                    f"corrupt schema 2 store: record chunk key {key.hex()} ({len(chunk)} bytes) "
+                    f"where chunk {seq // schema.RECORDS_PER_CHUNK} was expected"
+                )
+            for offset in range(0, len(chunk), RECORD_SIZE):
+                if seq >= tree_size:
+                    break
+                if at + 32 > len(hashes):
+                    hashes, at = next(leaves, b""), 0
+                    if len(hashes) < 32 or len(hashes) % 32:
+                        raise StorageError(f"corrupt schema 2 store: no leaf hash for record {seq}")
+                group_leaves.append(hashes[at : at + 32])
+                group_records.append(chunk[offset : offset + RECORD_SIZE])
+                at += 32
+                seq += 1
+                if seq % per_group == 0:
+                    flush()
+        if group_records:
+            flush()
+    finally:
+        leaves.close()
+        records.close()
+    if seq != tree_size:
+        raise StorageError(f"corrupt schema 2 store: {seq} records under a head of {tree_size}")
+    log.info("migration 2 -> 3: %d records indexed by leaf hash and unsigned submitter", seq)
+
+
 MIGRATIONS: Mapping[int, Migration] = {
     1: Migration(1, "records 16 to a key instead of one per key", _records_in_chunks),
+    2: Migration(
+        2,
+        "leaf-hash index and submitter index of unsigned records",
+        _leaf_and_unsigned_submitter_indexes,
+        additive=True,
+    ),
 }
 """Every registered step, by the version it starts from. Changing the layout means: bump
 `schema.SCHEMA_VERSION` and register the step from the previous version here."""
@@ -276,7 +388,7 @@ def migrate_store(path: str | os.PathLike[str], *, backup: bool = True) -> Migra
     try:
         for step in steps:
             step_started = time.perf_counter()
-            batch = db.write_batch(sync=True)
+            batch = _FlushingBatch(db) if step.additive else db.write_batch(sync=True)
             step.apply(db, batch)
             batch.put(schema.SCHEMA_KEY, schema.encode_schema_value(bits, step.to_version))
             batch.write()

@@ -22,6 +22,26 @@ scans (records, indexes, block-by-end) depend on.
 | ``\\x01o``  | submitter 20, nonce word 32       | seq u64                                 |
 | ``\\x01S``  | UTF-8 name                        | caller-defined bytes                    |
 | ``\\x01R``  | first seq u64 of a group commit   | end seq u64, caller's receipt bytes     |
+| ``\\x03l``  | bucket u8, leaf chunk u64         | 10-byte entries, see below              |
+| ``\\x03u``  | window u64, submitter 20          | u16 offsets of its unsigned records     |
+
+Schema 3 added two indexes, both packed so that ingest writes a few keys per 4,096 records
+rather than one per record (one small key per record cost 2-4.5 µs of CPU per event, 15-30%
+of the sequencer's; packed, 0.25-0.5 µs; docs/benchmarks.md §7a):
+
+* the **leaf-hash index** (`attest_findByLeafHash`): records are grouped into leaf chunks of
+  ``2**LEAF_CHUNK_BITS`` seqs and, within a chunk, into `LEAF_BUCKETS` buckets by the first bits
+  of their leaf hash. Key (bucket, chunk) holds one entry per record of that chunk and bucket,
+  in seq order: the leaf hash's first 8 bytes, then the seq's offset in the chunk (u16). The
+  commit that completes a chunk writes its values, once (they never change); the last,
+  incomplete chunk has none. A lookup reads one bucket of every complete chunk (1/16 of the
+  leaf hashes' prefixes, ~6 MB at 10M records), checks each candidate's whole leaf hash
+  against level 0 of the tree, and compares the incomplete chunk's leaf hashes directly;
+* the **submitter index of unsigned records** (signed ones are in the nonce index; unsigned
+  nonces need not be unique): per window of ``2**LEAF_CHUNK_BITS`` seqs and submitter (the
+  token's address), the offsets (u16) of that submitter's unsigned records in the window,
+  ascending. A commit puts one key per window and unsigned submitter it holds (its value
+  extended), however its records interleave; a lookup reads one key per window.
 """
 
 from __future__ import annotations
@@ -29,8 +49,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-SCHEMA_VERSION: Final[int] = 2
-"""2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``)."""
+SCHEMA_VERSION: Final[int] = 3
+"""2: records stored RECORDS_PER_CHUNK to a key (``\x02r``) instead of one per key (``\x01r``).
+3: the leaf-hash index (``\x03l``) and the submitter index of unsigned records (``\x03u``)."""
 
 RECORDS_PER_CHUNK: Final[int] = 16
 """Records per key. One key per record cost LevelDB ~6 µs of CPU per event (memtable, SST
@@ -56,6 +77,8 @@ SUBJECT_PREFIX: Final[bytes] = b"\x01s"
 NONCE_PREFIX: Final[bytes] = b"\x01o"
 STATE_PREFIX: Final[bytes] = b"\x01S"
 RECEIPT_PREFIX: Final[bytes] = b"\x01R"
+LEAF_PREFIX: Final[bytes] = b"\x03l"
+UNSIGNED_SUBMITTER_PREFIX: Final[bytes] = b"\x03u"
 
 ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     SCHEMA_KEY,
@@ -71,6 +94,8 @@ ALL_PREFIXES: Final[tuple[bytes, ...]] = (
     NONCE_PREFIX,
     STATE_PREFIX,
     RECEIPT_PREFIX,
+    LEAF_PREFIX,
+    UNSIGNED_SUBMITTER_PREFIX,
 )
 
 
@@ -140,6 +165,38 @@ def subject_key(subject: bytes, seq: int) -> bytes:
 def nonce_key(submitter: bytes, nonce_word: bytes) -> bytes:
     """`nonce_word` is the record's 32-byte ABI word 7, so the key needs no integer parsing."""
     return NONCE_PREFIX + submitter + nonce_word
+
+
+LEAF_CHUNK_BITS: Final[int] = 12
+"""Seqs per leaf chunk: 4096 (the entry's offset is a u16)."""
+LEAF_BUCKET_SHIFT: Final[int] = 4
+"""Bucket of a leaf hash: its first byte >> 4, so `LEAF_BUCKETS` = 16 buckets."""
+LEAF_BUCKETS: Final[int] = 256 >> LEAF_BUCKET_SHIFT
+LEAF_ENTRY_BYTES: Final[int] = 10
+LEAF_PREFIX_BYTES: Final[int] = 8
+
+
+def leaf_bucket(leaf_hash: bytes) -> int:
+    return leaf_hash[0] >> LEAF_BUCKET_SHIFT
+
+
+def leaf_chunk_key(bucket: int, chunk: int) -> bytes:
+    """Entries (leaf hash[:8], u16 offset) of chunk `chunk`'s records in bucket `bucket`."""
+    return LEAF_PREFIX + bytes((bucket,)) + u64(chunk)
+
+
+def leaf_bucket_prefix(bucket: int) -> bytes:
+    return LEAF_PREFIX + bytes((bucket,))
+
+
+def unsigned_window_key(window: int, submitter: bytes) -> bytes:
+    """Offsets (u16 each, ascending) of the unsigned records of `submitter` among seqs
+    ``[window << LEAF_CHUNK_BITS, (window + 1) << LEAF_CHUNK_BITS)``."""
+    return UNSIGNED_SUBMITTER_PREFIX + u64(window) + submitter
+
+
+def unsigned_window_prefix(window: int) -> bytes:
+    return UNSIGNED_SUBMITTER_PREFIX + u64(window)
 
 
 def receipt_key(first_seq: int) -> bytes:

@@ -65,6 +65,7 @@ from prover.tree import (
 )
 from prover.types import Hash32
 from state_db import schema
+from state_db.indexes import leaf_candidates, put_complete_leaf_chunks, put_unsigned_windows
 from state_db.migrate import schema_version_error
 from state_db.schema import RECORDS_PER_CHUNK
 
@@ -275,6 +276,10 @@ class Store:
         self._chunk_cache = _ChunkCache(_CHUNK_CACHE_MAX)
         self._checkpoint_count = checkpoint_count
         self._write_lock = threading.Lock()
+        # The schema 3 indexes' tails (`state_db.indexes`): the submitter-index values of the
+        # head's window, and the leaf hashes of the last, incomplete leaf chunk.
+        self._unsigned_tail: dict[bytes, bytes] = {}
+        self._leaf_tail: list[bytes] = []
 
     # --- opening -----------------------------------------------------------------------------
 
@@ -361,7 +366,28 @@ class Store:
         record_partial = cls._load_record_partial(db, head.tree_size)
         store = cls(db, path, bits, head, partials, cls._count_checkpoints(db), record_partial)
         store._check_head_against_storage()
+        store._load_index_tails()
         return store
+
+    def _load_index_tails(self) -> None:
+        """Read the leaf hashes of the incomplete leaf chunk and the submitter-index values of
+        the head's window (checked: written in the same batches as the head)."""
+        size = self._head.tree_size
+        mask = (1 << schema.LEAF_CHUNK_BITS) - 1
+        self._leaf_tail = list(self._read_leaves(size & ~mask, size))
+        window = size >> schema.LEAF_CHUNK_BITS
+        prefix = schema.unsigned_window_prefix(window)
+        tail: dict[bytes, bytes] = {}
+        with self._db.iterator(prefix=prefix) as it:
+            for key, value in it:
+                last = int.from_bytes(value[-2:], "big") if value else mask + 1
+                if len(key) != len(prefix) + 20 or len(value) % 2 or last >= size & mask:
+                    raise StorageError(
+                        f"corrupt store: submitter index value {key.hex()} ({len(value)} bytes) "
+                        f"beyond tree size {size}"
+                    )
+                tail[key[len(prefix) :]] = value
+        self._unsigned_tail = tail
 
     @staticmethod
     def _load_partials(db: plyvel.DB, tree_size: int, bits: int) -> list[bytes]:
@@ -528,6 +554,13 @@ class Store:
             if record[_V_BYTE] > 1:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
             leaf_hashes.append(entry.leaf_hash)
+        # The leaf-index values of any chunk this commit completes; a commit that completes
+        # none (most) just extends the tail in place once written, without copying it.
+        leaf_tail: list[bytes] | None = None
+        if new_size >> schema.LEAF_CHUNK_BITS != first_seq >> schema.LEAF_CHUNK_BITS:
+            leaf_tail = put_complete_leaf_chunks(put, first_seq, leaf_hashes, self._leaf_tail)
+        joined = b"".join([e.record for e in entries])
+        crossed, unsigned_values = put_unsigned_windows(put, first_seq, joined, self._unsigned_tail)
 
         # Grow a copy of the tree, stopping at every block end to take that size's root.
         tree = self._tree.copy()
@@ -562,7 +595,7 @@ class Store:
                 put,
                 schema.record_chunk_key,
                 first_seq // RECORDS_PER_CHUNK,
-                record_partial + b"".join(e.record for e in entries),
+                record_partial + joined,
                 RECORDS_PER_CHUNK * RECORD_SIZE,
             )
         root = tree.root()
@@ -584,6 +617,14 @@ class Store:
         self._tree = tree
         self._partials = partials
         self._record_partial = record_partial
+        if crossed:
+            self._unsigned_tail = unsigned_values
+        else:
+            self._unsigned_tail.update(unsigned_values)
+        if leaf_tail is None:
+            self._leaf_tail.extend(leaf_hashes)
+        else:
+            self._leaf_tail = leaf_tail
         self._head = head
         log.debug(
             "commit: tree_size=%d appended=%d blocks=%d elapsed=%.4fs",
@@ -632,6 +673,20 @@ class Store:
             self._db.put(schema.checkpoint_key(index), bytes(value), sync=True)
             # After this write, a crash keeps checkpoint `index` as `value`.
             self._checkpoint_count = max(self._checkpoint_count, index + 1)
+
+    def truncate_checkpoints(self, count: int) -> None:
+        """Forget the checkpoints from index `count` on (L1 reorganised them away).
+
+        Blocking (fsync): call it via ``trio.to_thread.run_sync``.
+        """
+        with self._write_lock:
+            if count >= self._checkpoint_count:
+                return
+            batch = self._db.write_batch(sync=True)
+            for index in range(max(0, count), self._checkpoint_count):
+                batch.delete(schema.checkpoint_key(index))
+            batch.write()
+            self._checkpoint_count = max(0, count)
 
     def put_state(self, values: Mapping[str, bytes]) -> None:
         """Write state keys (name -> bytes) in one synced batch.
@@ -815,10 +870,7 @@ class Store:
         raise NotFoundError(f"no receipt covers seq {seq}: it was committed without one")
 
     def _scan_index(self, prefix: bytes, after: int, limit: int) -> list[int]:
-        if not -1 <= after <= _U64_MAX:
-            raise InvalidFieldError("after", f"must be >= -1, got {after}")
-        if limit < 0:
-            raise InvalidFieldError("limit", f"must be >= 0, got {limit}")
+        _check_page(after, limit)
         size = self._head.tree_size
         out: list[int] = []
         if limit == 0 or after + 1 >= size:
@@ -846,6 +898,76 @@ class Store:
             raise InvalidFieldError("subject", f"must be 32 bytes, got {len(subject)}")
         return self._scan_index(schema.subject_prefix(subject), after, limit)
 
+    def find_by_leaf_hash(
+        self, leaf_hash: bytes, *, after: int = -1, limit: int = 100
+    ) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of records with this leaf hash: one in
+        an honest log (the record holds its seq), more only in a replica of a log that broke
+        docs/spec.md §8 rule 1, stored as served.
+
+        Reads one bucket of every complete leaf chunk from `after` on (`state_db.schema`: about
+        1/16 of the leaf hashes' 8-byte prefixes) and checks each candidate's whole leaf hash
+        against level 0 of the tree, then the leaf hashes of the last, incomplete chunk."""
+        if len(leaf_hash) != HASH_SIZE:
+            raise InvalidFieldError("leafHash", f"must be 32 bytes, got {len(leaf_hash)}")
+        _check_page(after, limit)
+        size = self._head.tree_size
+        out: list[int] = []
+        if limit == 0 or after + 1 >= size:
+            return out
+        bucket = schema.leaf_bucket(leaf_hash)
+        complete = size >> schema.LEAF_CHUNK_BITS  # chunks below this one have index values
+        with self._db.iterator(
+            start=schema.leaf_chunk_key(bucket, (after + 1) >> schema.LEAF_CHUNK_BITS),
+            stop=schema.leaf_chunk_key(bucket, complete),
+        ) as it:
+            for key, value in it:
+                chunk = int.from_bytes(key[-8:], "big")
+                for seq in leaf_candidates(value, leaf_hash, chunk):
+                    if after < seq < size and self.get_leaf_hash(seq) == leaf_hash:
+                        out.append(seq)
+                        if len(out) == limit:
+                            return out
+        # The last, incomplete chunk is not indexed yet: compare its leaf hashes directly.
+        start = max(after + 1, complete << schema.LEAF_CHUNK_BITS)
+        for seq, leaf in enumerate(self._read_leaves(start, size), start):
+            if leaf == leaf_hash:
+                out.append(seq)
+                if len(out) == limit:
+                    break
+        return out
+
+    def _read_leaves(self, start: int, end: int) -> list[Hash32]:
+        """Leaf hashes of seqs [start, end) from level 0 of the stored tree."""
+        return self.read_nodes([(0, seq) for seq in range(start, end)])
+
+    def find_unsigned_by_submitter(
+        self, submitter: bytes, *, after: int = -1, limit: int = 100
+    ) -> list[int]:
+        """Seqs (ascending, > `after`, at most `limit`) of the unsigned records whose submitter
+        is `submitter` (the address the sequencer bound to the bearer token that vouched for
+        them, docs/spec.md §3); signed records are found by `find_by_submitter`."""
+        if len(submitter) != 20:
+            raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
+        _check_page(after, limit)
+        size = self._head.tree_size
+        out: list[int] = []
+        if limit == 0 or after + 1 >= size:
+            return out
+        bits = schema.LEAF_CHUNK_BITS
+        for window in range((after + 1) >> bits, ((size - 1) >> bits) + 1):
+            value = self._db.get(schema.unsigned_window_key(window, submitter))
+            if not value:
+                continue
+            base = window << bits
+            for at in range(0, len(value), 2):
+                seq = base | int.from_bytes(value[at : at + 2], "big")
+                if after < seq < size:
+                    out.append(seq)
+                    if len(out) == limit:
+                        return out
+        return out
+
     def find_by_nonce(self, submitter: bytes, nonce: int) -> int | None:
         """Seq of the signed record of (submitter, nonce), or None."""
         if len(submitter) != 20:
@@ -863,7 +985,7 @@ class Store:
     ) -> list[tuple[int, int]]:
         """(nonce, seq) of the signed records of `submitter`, by ascending nonce, nonce >
         `after_nonce`, at most `limit`: a range scan of the (submitter, nonce) index (unsigned
-        records are not in it: their nonces need not be unique)."""
+        records are not in it, their nonces need not be unique: `find_unsigned_by_submitter`)."""
         if len(submitter) != 20:
             raise InvalidFieldError("submitter", f"must be 20 bytes, got {len(submitter)}")
         if not -1 <= after_nonce <= _U64_MAX:
@@ -900,3 +1022,11 @@ class Store:
         """The value of state key `name`, or None."""
         value: bytes | None = self._db.get(schema.state_key(name))
         return value
+
+
+def _check_page(after: int, limit: int) -> None:
+    """Refuse a page outside what the index lookups take: `after` in [-1, 2**64), `limit` >= 0."""
+    if not -1 <= after <= _U64_MAX:
+        raise InvalidFieldError("after", f"must be >= -1, got {after}")
+    if limit < 0:
+        raise InvalidFieldError("limit", f"must be >= 0, got {limit}")

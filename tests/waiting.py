@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from prover.jsonrpc import NOT_FOUND, JsonRpcError
+
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
     """The first truthy value of `predicate()`, polled every 0.2 s; fails after `timeout` s."""
@@ -29,3 +31,15 @@ def wait_for_rounds(
     start = rounds()
     value: int = wait_for(lambda: (r := rounds()) >= start + n and r, timeout, f"{n} more {what}")
     return value
+
+
+def recorded_checkpoint(rpc: Any, index: int) -> Any:
+    """A node's `attest_getCheckpoint(index)`, or None while it answers -32004: a sequencer or
+    follower learns a checkpoint from L1 in its next round, so it may lag L1 (and another
+    node) by one."""
+    try:
+        return rpc.call("attest_getCheckpoint", index)
+    except JsonRpcError as exc:
+        if exc.code != NOT_FOUND:
+            raise
+        return None

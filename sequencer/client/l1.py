@@ -33,6 +33,34 @@ SEQUENCER: Final[bytes] = selector("sequencer()")
 NO_CHECKPOINT: Final[int] = 2**256 - 1
 """`latestFinalized()` while no checkpoint is final."""
 
+DEV_CHAIN_IDS: Final[frozenset[int]] = frozenset({31337, 1337})
+"""Chain ids of development nodes (the devnet, anvil, Hardhat, Ganache): no consensus, no
+reorganisations, no `safe` or `finalized` block — their blocks are final at once."""
+BLOCK_TAGS: Final[tuple[str, ...]] = ("latest", "safe", "finalized")
+
+
+def parse_l1_block(value: str) -> str | int:
+    """`--l1-block`: ``auto``, a tag (``latest``, ``safe``, ``finalized``) or a confirmation
+    depth N >= 0 (read L1 as of N blocks below its head). ValueError names what was wrong."""
+    if value in ("auto", *BLOCK_TAGS):
+        return value
+    try:
+        depth = int(value, 10)
+    except ValueError:
+        raise ValueError(
+            f"must be auto, latest, safe, finalized or a number of confirmations, got {value!r}"
+        ) from None
+    if depth < 0:
+        raise ValueError(f"confirmations must be >= 0, got {depth}")
+    return depth
+
+
+def default_l1_block(chain_id: int) -> str:
+    """What ``auto`` means: ``finalized`` on a public chain (a reorganisation cannot take back
+    what the light client verified), ``latest`` on a development chain (which has no
+    finalized block: anvil answers block 0, the embedded devnet none)."""
+    return "latest" if chain_id in DEV_CHAIN_IDS else "finalized"
+
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
@@ -45,13 +73,51 @@ class Coverage:
 class L1Reader:
     """One rollup contract on one L1 endpoint, read-only; failures are `L1Error`."""
 
-    def __init__(self, url: str, contract: bytes | str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        contract: bytes | str,
+        *,
+        timeout: float = 10.0,
+        block: str | int = "latest",
+    ) -> None:
         self.url = url
         self.contract = (
             contract if isinstance(contract, bytes) else parse_address(contract, "contract")
         )
         self._rpc = SyncTransport(url, timeout=timeout, retries=2)
         self._chain_id: int | None = None
+        self.block = block
+        """Which L1 state to read: a tag, ``auto`` (`default_l1_block`) or a confirmation
+        depth; resolved once to a block number (`pinned`) so every read sees one state."""
+        self._pinned: str | None = None
+
+    @property
+    def pinned(self) -> str:
+        """The block every read is made at: ``latest``, or a block number (hex) resolved
+        once from the tag or confirmation depth."""
+        if self._pinned is None:
+            block = self.block
+            if block == "auto":
+                block = default_l1_block(self.chain_id)
+            if block == "latest" or block == 0:
+                self._pinned = "latest"
+            else:
+                tag = block if isinstance(block, str) else "latest"
+                head = self._raw("eth_getBlockByNumber", tag, False)
+                if not isinstance(head, dict) or head.get("number") is None:
+                    raise L1Error(
+                        f"L1 {self.url}: the node has no {tag!r} block (a development chain "
+                        "has none: read 'latest')"
+                    )
+                number = parse_uint(head["number"], f"{tag} block number", maximum=2**64)
+                depth = block if isinstance(block, int) else 0
+                if depth > number:
+                    raise L1Error(
+                        f"L1 {self.url}: only {number + 1} blocks, {depth} confirmations asked"
+                    )
+                self._pinned = hex(number - depth)
+        return self._pinned
 
     def close(self) -> None:
         self._rpc.close()
@@ -63,7 +129,9 @@ class L1Reader:
             raise L1Error(f"L1 {self.url}: {exc}") from None
 
     def _call(self, data: bytes, words: int) -> list[int]:
-        answer = self._raw("eth_call", {"to": hex0x(self.contract), "data": hex0x(data)}, "latest")
+        answer = self._raw(
+            "eth_call", {"to": hex0x(self.contract), "data": hex0x(data)}, self.pinned
+        )
         try:
             raw = parse_hex(answer, "eth_call")
         except Exception as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -28,8 +28,9 @@ from prover.errors import (
     NotIncludedError,
     ProofError,
     ProofInvalidError,
+    TrustedStateMismatchError,
 )
-from prover.jsonrpc import NOT_FOUND
+from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from prover.light_client import (
     CheckpointRef,
     Expectations,
@@ -41,6 +42,7 @@ from prover.light_client import (
     encode_trusted_state,
     find_trusted,
     needs_consistency_proof,
+    other_logs,
     replace_trusted,
     verify_event,
 )
@@ -146,7 +148,68 @@ def load_trusted(path: Path | None) -> list[TrustedCheckpoint]:
 
 
 DEFAULT_STATE: Final[str] = "~/.attest/light-client.json"
-"""Where `attest verify`, `attest check` and the client keep trusted checkpoints by default."""
+"""Where `attest verify`, `attest check` and the client keep trusted checkpoints by default:
+one per log (chainId, contract, genesis checkpoint), docs/light-client.md "Trusted state"."""
+
+
+def read_genesis(checkpoint: Callable[[int], L1Checkpoint], chosen: L1Checkpoint) -> CheckpointRef:
+    """L1's checkpoint 0 of the log `chosen` belongs to: with the chain and contract, what
+    names the log in the trusted state (its row never changes once committed)."""
+    g = chosen if chosen.index == 0 else checkpoint(0)
+    return CheckpointRef(0, g.size, g.root)
+
+
+def trusted_of(
+    path: Path | None, chosen: L1Checkpoint, genesis: CheckpointRef
+) -> tuple[list[TrustedCheckpoint], TrustedCheckpoint | None, list[str]]:
+    """(every entry of the state file, this log's trusted checkpoint, notes). A log the file
+    does not know yet (a restarted devnet at the same chain and address) is a new log: it is
+    verified from scratch, and a note says so, naming the file."""
+    states = load_trusted(path)
+    trusted = find_trusted(states, chosen.chain_id, chosen.contract, genesis)
+    notes: list[str] = []
+    others = other_logs(states, chosen.chain_id, chosen.contract, genesis)
+    if trusted is None and others:
+        notes.append(
+            f"a new log at chain {chosen.chain_id} contract {hex0x(chosen.contract)}: its "
+            f"genesis checkpoint (size {genesis.size}, root {hex0x(genesis.root)}) differs from "
+            f"the {len(others)} other log(s) at that address kept in the state file {path}; "
+            "verified with no earlier trusted checkpoint"
+        )
+    return states, trusted, notes
+
+
+def fetch_trusted_consistency(
+    call: Callable[[int, int], object],
+    path: Path | None,
+    trusted: TrustedCheckpoint,
+    chosen: L1Checkpoint,
+    sizes: tuple[int, int],
+) -> Sequence[Hash32]:
+    """The consistency proof between the trusted checkpoint and `chosen` (step 5). A server
+    that refuses it (a JSON-RPC error: it does not hold that history) or answers a malformed
+    one is a trusted-state mismatch, named with its file, not an unreachable server."""
+    try:
+        answer = call(*sizes)
+    except JsonRpcError as exc:
+        raise TrustedStateMismatchError(
+            f"the server cannot prove that checkpoint {chosen.index} (size {chosen.size}) and "
+            f"the checkpoint verified before ({trusted.index}, size {trusted.size}, kept in the "
+            f"state file {path}) are one history: it answered {exc}; if this is another log on "
+            "purpose, pass another --state FILE"
+        ) from None
+    try:
+        return parse_hashes(answer.get("proof") if isinstance(answer, dict) else None, "proof")
+    except InvalidFieldError as exc:
+        raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
+
+
+def with_state_file(exc: TrustedStateMismatchError, path: Path | None) -> TrustedStateMismatchError:
+    """`exc` with the state file named (the pure check does not know it)."""
+    return TrustedStateMismatchError(
+        f"{exc} (trusted state file {path}; if this is another log on purpose, pass another "
+        "--state FILE)"
+    )
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -196,24 +259,31 @@ def verify_event_info(
         )
     chosen = l1.choose(event.seq, allow_pending=allow_pending)
     bundle = fetch_bundle(client, event, chosen)
-    states = load_trusted(client.state_path)
-    trusted = find_trusted(states, l1.chain_id, l1.contract)
+    genesis = read_genesis(l1.checkpoint, chosen)
+    states, trusted, state_notes = trusted_of(client.state_path, chosen, genesis)
+    notes.extend(state_notes)
     need = needs_consistency_proof(trusted, chosen)
     proof = None
-    if need is not None:
-        cons = client.rpc.call("attest_getConsistencyProof", *need)
-        try:
-            proof = parse_hashes(cons.get("proof") if isinstance(cons, dict) else None, "proof")
-        except InvalidFieldError as exc:
-            raise ProofInvalidError(f"the server answered a malformed proof: {exc}") from None
-    verdict = verify_event(
-        bundle,
-        expectations,
-        chosen,
-        allow_pending=allow_pending,
-        trusted=trusted,
-        consistency_proof=proof,
-    )
+    if need is not None and trusted is not None:
+        proof = fetch_trusted_consistency(
+            lambda a, b: client.rpc.call("attest_getConsistencyProof", a, b),
+            client.state_path,
+            trusted,
+            chosen,
+            need,
+        )
+    try:
+        verdict = verify_event(
+            bundle,
+            expectations,
+            chosen,
+            allow_pending=allow_pending,
+            trusted=trusted,
+            consistency_proof=proof,
+            genesis=genesis,
+        )
+    except TrustedStateMismatchError as exc:
+        raise with_state_file(exc, client.state_path) from None
     if client.state_path is not None and verdict.trusted is not None and verdict.trusted != trusted:
         save_trusted(client.state_path, replace_trusted(states, verdict.trusted))
     if chosen.status != CheckpointStatus.FINAL:
@@ -315,6 +385,7 @@ _RANK = {  # lower is closer to "attested": the outcome reported when none is at
     Outcome.REVOKED: 2,
     Outcome.PROOF_INVALID: 3,
     Outcome.L1_DISAGREES: 4,
+    Outcome.STATE_MISMATCH: 5,
 }
 
 
@@ -392,6 +463,8 @@ def _judge(
         return CandidateVerdict(e, Outcome.PROOF_INVALID, f"seq {e.seq}: {exc}")
     except (ProofError, NotIncludedError) as exc:
         return CandidateVerdict(e, Outcome.PROOF_INVALID, f"seq {e.seq}: {exc}")
+    except TrustedStateMismatchError as exc:
+        return CandidateVerdict(e, Outcome.STATE_MISMATCH, f"seq {e.seq}: {exc}")
     except L1MismatchError as exc:
         return CandidateVerdict(e, Outcome.L1_DISAGREES, f"seq {e.seq}: {exc}")
     v = with_revocations(client, Verification(e, cp, final, notes=tuple(notes)), history)

@@ -26,7 +26,11 @@ from typing import Any, NamedTuple
 from prover.eip712 import compute_receipt_digest, recover_signer
 from prover.errors import InclusionProofError, InvalidFieldError
 from prover.receipt import Receipt
-from prover.receipt_tree import compute_receipt_tree_hex, verify_receipt_path
+from prover.receipt_tree import (
+    compute_receipt_tree_hex,
+    verify_receipt_path,
+    verify_receipt_paths,
+)
 from prover.types import Hash32
 from prover.wire import (
     hex0x,
@@ -130,6 +134,11 @@ def verify_answer(
             if not isinstance(entries, list):
                 raise InvalidFieldError("events", "must be a list")
             fast = _whole_receipt(entries, receipt, n_events)
+            if fast is None:
+                try:
+                    fast = _receipt_slice(entries, receipt, n_events)
+                except InclusionProofError as exc:
+                    raise ReceiptInvalidError(f"placement does not verify: {exc}", answer) from None
             if fast is not None:
                 try:
                     verify_receipt_signature(receipt, domain_separator, sequencer)
@@ -213,6 +222,45 @@ def _whole_receipt(entries: list[Any], receipt: Receipt, n_events: int) -> list[
     return out
 
 
+def _receipt_slice(entries: list[Any], receipt: Receipt, n_events: int) -> list[Accepted] | None:
+    """Steps 2 and 3 when the batch is one consecutive slice of a larger receipt, none a
+    duplicate (the sequencer's group commit put another batch under the same receipt): the
+    placements are checked in one pass and the paths together (`verify_receipt_paths`, each
+    node hashed about once). Raises `InclusionProofError` for a path that does not verify;
+    returns None (take the general path) for any other shape."""
+    if not entries or len(entries) != n_events:
+        return None
+    e0 = entries[0]
+    if type(e0) is not dict or type(e0.get("index")) is not int:
+        return None
+    start, count, first = e0["index"], receipt.count, receipt.first_seq
+    if start < 0 or start + n_events > count:
+        return None
+    leaves: list[Hash32] = []
+    paths: list[tuple[Any, ...]] = []
+    for i, e in enumerate(entries, start):
+        if (
+            type(e) is not dict
+            or e.get("index") != i
+            or e.get("seq") != first + i
+            or "duplicate" in e
+            or type(p := e.get("path")) is not list
+        ):
+            return None
+        try:
+            leaves.append(parse_hash32(e.get("leafHash"), "leafHash"))
+        except InvalidFieldError:
+            return None
+        paths.append(tuple(p))
+    indices = range(start, start + n_events)
+    # Verify every leaf sits at its index under the signed leavesRoot (docs/spec.md §5).
+    verify_receipt_paths(leaves, indices, count, paths, receipt.leaves_root)
+    return [
+        Accepted(first + i, leaf, i, path, receipt, False)
+        for i, leaf, path in zip(indices, leaves, paths, strict=True)
+    ]
+
+
 def _placements(entries: Sequence[Any], receipts: Sequence[Receipt]) -> list[Accepted]:
     out: list[Accepted] = []
     for i, (e, r) in enumerate(zip(entries, receipts, strict=True)):
@@ -263,11 +311,11 @@ def _verify_paths(accepted: Sequence[Accepted]) -> None:
                         r.leaves_root,
                     )
         else:
-            for a in group:
-                verify_receipt_path(
-                    a.leaf_hash,
-                    a.batch_index,
-                    r.count,
-                    parse_hashes(list(a.path), "path"),
-                    r.leaves_root,
-                )
+            # Part of a receipt (another batch shares it): each node hashed once.
+            verify_receipt_paths(
+                [a.leaf_hash for a in group],
+                [a.batch_index for a in group],
+                r.count,
+                [a.path for a in group],
+                r.leaves_root,
+            )

@@ -207,6 +207,7 @@ class Outcome(Enum):
     WRONG_SIGNER = "wrong-signer"
     PROOF_INVALID = "proof-invalid"
     L1_DISAGREES = "l1-disagrees"
+    STATE_MISMATCH = "state-mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from prover.errors import InvalidFieldError, NotFoundError
 from prover.receipt import decode_receipt, receipt_to_json
 from prover.wire import parse_address, parse_object, parse_uint
 from sequencer.explorer.assets import asset_routes
+from sequencer.explorer.live import PATH as LIVE_PATH
+from sequencer.explorer.live import LiveFeed, dashboard_snapshot
 from sequencer.explorer.stats import FollowerTracker, IngestSampler
 from sequencer.rpc.http_server import Handler
 from sequencer.rpc.jsonrpc import Dispatcher, RpcContext
@@ -28,7 +30,8 @@ DASHBOARD_CHECKPOINTS: Final = 8
 
 class ExplorerApi:
     """`explorer_dashboard`, `explorer_blocks`, `explorer_checkpoints`,
-    `explorer_findBySubmitter`, `explorer_receipt` over a `ReadApi` (sequencer or follower)."""
+    `explorer_findBySubmitter`, `explorer_findUnsignedBySubmitter`, `explorer_receipt` over a
+    `ReadApi` (sequencer or follower)."""
 
     def __init__(
         self, reads: ReadApi, role: str, sampler: IngestSampler, followers: FollowerTracker
@@ -122,6 +125,20 @@ class ExplorerApi:
             "next": found[-1][0] if len(found) == n else None,
         }
 
+    async def explorer_findUnsignedBySubmitter(
+        self, ctx: RpcContext, submitter: Any, paging: Any = None
+    ) -> dict[str, Any]:
+        """Seqs of the unsigned events vouched for under this address (docs/spec.md §3: the
+        address the sequencer bound to the bearer token), ascending; `next` (a seq) pages on."""
+        address = parse_address(submitter, "submitter")
+        opts = parse_object(paging, "paging", ("after", "limit"))
+        after = -1 if opts.get("after") is None else parse_uint(opts["after"], "paging.after")
+        n = parse_uint(opts.get("limit", 100), "paging.limit", maximum=1000)
+        if n == 0:
+            raise InvalidFieldError("paging.limit", "must be at least 1")
+        seqs = self.store.find_unsigned_by_submitter(address, after=after, limit=n)
+        return {"seqs": seqs, "next": seqs[-1] if len(seqs) == n else None}
+
     async def explorer_receipt(self, ctx: RpcContext, seq: Any) -> dict[str, Any] | None:
         """The receipt signed for the group commit that wrote `seq`, or null where this node
         keeps none (a follower replicates blocks, not receipts)."""
@@ -142,11 +159,13 @@ class Explorer:
     routes: dict[tuple[str, str], Handler]
     sampler: IngestSampler
     api: ExplorerApi
+    live: LiveFeed
 
 
 def install(dispatcher: Dispatcher, reads: ReadApi, role: str) -> Explorer:
     """Register the `explorer_*` methods on `dispatcher` and watch `reads` for followers;
-    the caller adds `routes` to its HTTP handler and starts `sampler.run` in its nursery."""
+    the caller adds `routes` to its HTTP handler (the pages, and the live dashboard's event
+    stream) and starts `sampler.run` in its nursery (which also publishes to the stream)."""
     store = reads.store
     sampler = IngestSampler(lambda: store.head.tree_size)
     followers = FollowerTracker()
@@ -155,4 +174,7 @@ def install(dispatcher: Dispatcher, reads: ReadApi, role: str) -> Explorer:
     for name in EXPLORER_METHODS:
         params, summary, _result = METHODS[name]
         dispatcher.register(name, getattr(api, name), params=params, doc=summary)
-    return Explorer(asset_routes(), sampler, api)
+    live = LiveFeed(dashboard_snapshot(api.explorer_dashboard))
+    sampler.after_sample.append(live.publish)
+    routes = {**asset_routes(), ("GET", LIVE_PATH): live.route}
+    return Explorer(routes, sampler, api, live)

@@ -3,15 +3,18 @@ last minutes (a ring of tree-size samples) and the followers that replicate from
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import trio
 
 from sequencer.rpc.jsonrpc import RpcContext
+
+log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S: Final = 1.0
 """One tree-size sample a second: reading the in-memory head costs well under a microsecond."""
@@ -31,6 +34,9 @@ class IngestSampler:
         self._tree_size = tree_size
         self.interval_s = interval_s
         self.samples: deque[tuple[int, int]] = deque(maxlen=SAMPLES_KEPT)
+        self.after_sample: list[Callable[[], Awaitable[None]]] = []
+        """Awaited after each sample (the live dashboard's publisher); a failing one is logged
+        and does not stop the sampling."""
 
     def sample(self) -> None:
         self.samples.append((int(time.time() * 1000), self._tree_size()))
@@ -45,6 +51,11 @@ class IngestSampler:
         while True:
             await trio.sleep(self.interval_s)
             self.sample()
+            for hook in self.after_sample:
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("explorer: a hook after the ingest sample failed")
 
 
 @dataclass(slots=True)

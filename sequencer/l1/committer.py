@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import orjson
 import trio
@@ -31,6 +31,7 @@ from prover.receipt import decode_receipt
 from prover.record import record_timestamp
 from prover.wire import hex0x
 from sequencer.l1.account import L1Client
+from sequencer.l1.deadlines import DeadlineView, judge
 from sequencer.l1.rounds import L1Rounds
 from sequencer.l1.watch import L1Watch
 from sequencer.node.faults import FaultInjector
@@ -40,6 +41,9 @@ from state_db.store import Store
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+DEADLINE_CHECK_S: Final = 1.0
+"""How often the receipt deadlines are judged (and the writer's gate refreshed)."""
 
 
 def _covered_by(store: Store, low: int, high: int, bound_ms: int) -> int:
@@ -70,6 +74,8 @@ class Committer:
         faults: FaultInjector | None = None,
         l1_timeout_s: float = 10.0,
         forced_plan: Callable[[int, int], tuple[int, list[int]]] | None = None,
+        receipt_deadline_s: float = 600.0,
+        deadline_margin_s: float = 60.0,
     ) -> None:
         self.store = store
         # docs/spec.md §7.3: (low, high) -> (size to commit, seqs of the forced records it must
@@ -94,6 +100,14 @@ class Committer:
         self.watch = L1Watch(l1, l1.account.address, timeout_s=l1_timeout_s)
         self.last_commit_latency_s: float | None = None
         self._commit_sent_at: float | None = None  # wall time the commit in flight was sent
+        self.receipt_deadline_s = receipt_deadline_s
+        self.deadline_margin_s = deadline_margin_s
+        self.deadlines: DeadlineView | None = None
+        """The last judgement of the receipt deadlines (`judge_deadlines`, every second)."""
+        # Within this long of a receipt deadline the commit in flight is replaced every block
+        # with fees climbing to the ceiling (sequencer/l1/deadlines.py).
+        l1.sender.urgent_window_s = 2 * deadline_margin_s
+        self._reorgs_handled = 0
 
     # --- CheckpointView ----------------------------------------------------------------------
 
@@ -141,6 +155,11 @@ class Committer:
             m.l1_pending_transactions.set(self.watch.pending_transactions)
         m.commit_in_flight.set(in_flight or 0)
         m.receipt_deadline_left.set(math.nan if left is None else left)
+        m.l1_replacements.set(self.l1.sender.replacements)
+        m.l1_urgent_replacements.set(self.l1.sender.urgent_replacements)
+        m.l1_fees_paid.set(self.l1.sender.fees_paid_wei)
+        m.l1_reorgs.set(self.watch.reorgs.reorgs)
+        m.l1_reorg_depth.set(self.watch.reorgs.deepest)
         return {
             "headBlock": None if head is None else head.number,
             "headTime": None if head is None else head.timestamp,
@@ -152,6 +171,13 @@ class Committer:
             "commitInFlightS": None if in_flight is None else round(in_flight, 3),
             "nearestReceiptDeadline": deadline,
             "nearestReceiptDeadlineLeftS": None if left is None else round(left, 3),
+            "commitEstimateS": None if self.deadlines is None else self.deadlines.estimate_s,
+            "deadlineAtRisk": bool(self.deadlines and self.deadlines.at_risk),
+            "refusingReceipts": None if self.deadlines is None else self.deadlines.refuse,
+            "urgentReplacements": self.l1.sender.urgent_replacements,
+            "feesPaidWei": self.l1.sender.fees_paid_wei,
+            "reorgs": self.watch.reorgs.reorgs,
+            "deepestReorg": self.watch.reorgs.deepest,
         }
 
     def nearest_receipt_deadline(self) -> int | None:
@@ -170,14 +196,85 @@ class Committer:
         except NotFoundError:
             return None  # committed without a receipt: nothing was promised
 
+    def judge_deadlines(self, now: float | None = None) -> DeadlineView:
+        """Weigh the nearest open receipt deadline against how long a commit takes now
+        (sequencer/l1/deadlines.py); alert on a change, keep the view for the writer's gate."""
+        now = time.time() if now is None else now
+        view = judge(
+            now=now,
+            nearest_deadline=self.nearest_receipt_deadline(),
+            receipt_deadline_s=self.receipt_deadline_s,
+            margin_s=self.deadline_margin_s,
+            interval_s=self.interval_s,
+            last_latency_s=self.last_commit_latency_s,
+            in_flight_s=None if self._commit_sent_at is None else now - self._commit_sent_at,
+            head_age_s=self.watch.head_age_s(now),
+        )
+        before = self.deadlines
+        if view.refuse is not None and (before is None or before.refuse is None):
+            log.warning(
+                "receipt deadline at risk: refusing new receipts",
+                extra={
+                    "reason": view.refuse,
+                    "nearest_left_s": view.nearest_left_s,
+                    "commit_estimate_s": view.estimate_s,
+                    "at_risk": view.at_risk,
+                },
+            )
+        elif view.refuse is None and before is not None and before.refuse is not None:
+            log.info(
+                "receipt deadlines safe again: promising receipts",
+                extra={"nearest_left_s": view.nearest_left_s, "commit_estimate_s": view.estimate_s},
+            )
+        self.deadlines = view
+        self.metrics.deadline_at_risk.set(int(view.at_risk))
+        self.metrics.refusing_receipts.set(int(view.refuse is not None))
+        self.metrics.commit_estimate.set(view.estimate_s)
+        return view
+
+    def refusal(self) -> str | None:
+        """Why no new receipt may be promised now (the writer's `promise_gate`)."""
+        return None if self.deadlines is None else self.deadlines.refuse
+
     # --- the service ---------------------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Commit and follow checkpoints until cancelled, and watch L1 beside it (a stuck
-        commit must not hide a stalled L1). Ready at once: L1 may well be down."""
+        commit must not hide a stalled L1), and the receipt deadlines every second. Ready at
+        once: L1 may well be down."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.watch.run)
+            nursery.start_soon(self._judge_loop)
             await self.rounds.run(self.step, task_status=task_status)
+
+    async def _judge_loop(self) -> None:
+        while True:
+            self.judge_deadlines()
+            await trio.sleep(DEADLINE_CHECK_S)
+
+    async def _follow_reorgs(self) -> None:
+        """After L1 reorganised: forget the checkpoints L1 no longer holds (a commit whose
+        block is gone is then re-sent by this round, unless it is back in the pool), re-read
+        the pending ones, and look at every DA challenge again (an answer may be gone)."""
+        seen = self.watch.reorgs.reorgs
+        if seen == self._reorgs_handled:
+            return
+        count = await self._l1(self.l1.checkpoint_count)
+        gone = [index for index in self._records if index >= count]
+        for index in gone:
+            del self._records[index]
+        await trio.to_thread.run_sync(self.store.truncate_checkpoints, count)
+        for index, known in list(self._records.items()):
+            if known["status"] != "final":
+                cp = await self._l1(partial(self.l1.checkpoint, index))
+                await self._record(cp, known["l1Tx"])
+        self._answered.clear()
+        self._diverged = None  # judged again from L1's canonical state below
+        self._reorgs_handled = seen
+        log.warning(
+            "following an L1 reorganisation",
+            extra={"checkpoints_dropped": gone, "checkpoint_count": count},
+        )
 
     async def step(self) -> None:
         """One round: refresh what L1 says, then commit the durable head if it grew."""
@@ -185,12 +282,14 @@ class Committer:
             # A transaction an earlier run (or round) left in flight, journaled with its nonce:
             # finish it — replacing it if its fees fell behind — before deciding anything from
             # L1's state, so a restart mid-replacement never commits the same size twice.
+            self.l1.sender.deadline_at = self.nearest_receipt_deadline()
             receipt = await self._l1(self.l1.sender.resume)
             if receipt is not None:
                 l1_tx = "0x" + bytes(receipt["transactionHash"]).hex()
                 for event in self.l1.contract.events.CheckpointCommitted().process_receipt(receipt):
                     cp = await self._l1(partial(self.l1.checkpoint, int(event["args"]["index"])))
                     await self._record(cp, l1_tx)
+        await self._follow_reorgs()
         count = await self._l1(self.l1.checkpoint_count)
         # Pending checkpoints may have turned final or been reverted; new ones may exist (a
         # commit whose receipt we never saw, e.g. across a crash).
@@ -246,10 +345,13 @@ class Committer:
         ]
         self._commit_sent_at = time.time()
         started = time.monotonic()
+        # The nearest deadline this commit keeps: near it, the sender bids towards the ceiling.
+        self.l1.sender.deadline_at = self.nearest_receipt_deadline()
         try:
             sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms, forced))
         finally:
             self._commit_sent_at = None
+            self.l1.sender.deadline_at = None
         self.last_commit_latency_s = round(time.monotonic() - started, 3)
         self.metrics.commit_latency.observe(self.last_commit_latency_s)
         cp = await self._l1(lambda: self.l1.checkpoint(sent.index))
@@ -281,7 +383,9 @@ class Committer:
             records = self.store.get_records(c.start, c.end)
             proof = prove_range(self.store, c.start, c.end, cp.size)
             tx = await self._l1(partial(self.l1.reveal, cid, records, proof))
-            self._answered.add(cid)
+            # Not marked answered here: the next round reads the challenge again and marks it
+            # once L1 says so — a reorganisation that drops the answer leaves it open, and it
+            # is answered again (even one no watch saw happen).
             log.info(
                 "answered DA challenge",
                 extra={"challenge": cid, "start": c.start, "end": c.end, "tx": hex0x(tx)},

@@ -319,3 +319,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument("--min-bond", type=int, default=DEFAULT_MIN_BOND, help="wei")
     d.add_argument("--bond", type=int, default=DEFAULT_BOND, help="wei deposited now")
     d.set_defaults(handler=_cmd_deploy)
+    from sequencer.l1.bond import register as register_bond
+
+    register_bond(l1)

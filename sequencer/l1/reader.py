@@ -16,6 +16,7 @@ from web3.contract import Contract
 from l1_contracts.contract import read_checkpoint, rollup_at
 from prover.checkpoint import Checkpoint
 from prover.errors import L1Error
+from sequencer.l1.reorg import Block
 
 NO_CHECKPOINT: Final = 2**256 - 1
 """What `latestFinalized()` answers while no checkpoint is final (docs/spec.md §7)."""
@@ -58,6 +59,11 @@ class RollupReader:
         index = int(self._call(self.contract.functions.latestFinalized().call))
         return None if index == NO_CHECKPOINT else index
 
+    def receipt_horizon(self) -> int:
+        """`receiptHorizon()` (seconds): no receipt may promise a deadline further off than this
+        after it is issued (docs/spec.md §9.2, the epoch rule)."""
+        return int(self._call(self.contract.functions.receiptHorizon().call))
+
     def latest_block_time(self) -> int:
         """Timestamp (Unix seconds) of L1's latest block: the clock the contract's windows
         run on, and the earliest a transaction sent now can mine."""
@@ -67,6 +73,23 @@ class RollupReader:
         """(number, timestamp) of L1's latest block."""
         block = self._call(lambda: self.w3.eth.get_block("latest"))
         return int(block["number"]), int(block["timestamp"])
+
+    def head_block(self) -> Block:
+        """Number, hash, parent hash and time of L1's latest block."""
+        b = self._call(lambda: self.w3.eth.get_block("latest"))
+        return Block(
+            int(b["number"]), bytes(b["hash"]), bytes(b["parentHash"]), int(b["timestamp"])
+        )
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The canonical hash of block `number`; None when the chain is not that long."""
+        try:
+            b = self._call(lambda: self.w3.eth.get_block(number))
+        except L1Error as exc:
+            if "not found" in str(exc).lower():
+                return None
+            raise
+        return None if b is None else bytes(b["hash"])
 
     def unmined_transactions(self, account: str) -> int:
         """Transactions from `account` the node holds but has not mined (pending - latest nonce)."""

@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from prover.errors import L1Error
+from sequencer.l1.deadlines import urgent_fees
 from sequencer.l1.fees import FeePolicy, Fees, bump_fees, compute_fees, fee_history_params
 from sequencer.l1.signer import TransactionSigner
 
@@ -33,6 +34,9 @@ MINING_TIMEOUT_S: Final = 120.0
 """How long `send` waits for a receipt, replacing as it goes, before giving up (the journal
 keeps the transaction: the next `resume` goes on with it)."""
 
+
+LOST_CHECK_S: Final = 2.0
+"""How often a transaction waiting to be mined is looked for in the node at all."""
 
 _ALREADY_SENT: Final = ("already known", "already imported", "known transaction", "nonce too low")
 """Refusals meaning the node has this transaction (or its nonce is mined): nothing new was sent."""
@@ -113,6 +117,15 @@ class TransactionSender:
         self.timeout_s = timeout_s
         self.replacements = 0
         """Replacements sent by this process (for metrics)."""
+        self.urgent_replacements = 0
+        """Of those, the ones a near deadline pushed beyond the normal schedule."""
+        self.fees_paid_wei = 0
+        """Gas times effective price of every transaction this process saw mined."""
+        self.deadline_at: float | None = None
+        """Unix time by which the transaction in flight must be mined (a receipt deadline the
+        committer set); within `urgent_window_s` of it, fees climb towards the ceiling and the
+        transaction is replaced every block (`sequencer.l1.deadlines.urgent_fees`)."""
+        self.urgent_window_s = 60.0
         self._in_flight: InFlight | None = journal.load() if journal is not None else None
 
     @property
@@ -139,7 +152,10 @@ class TransactionSender:
             for k, v in tx.items()
             if k not in ("nonce", "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
         }
-        nonce = int(self.w3.eth.get_transaction_count(self.signer.address, "pending"))
+        # The next nonce is the mined one: this sender has nothing else in flight, so a
+        # transaction of the account still in a pool above it is a leftover (a reorganisation
+        # removed the one before it, leaving a gap no block can fill); the new one replaces it.
+        nonce = int(self.w3.eth.get_transaction_count(self.signer.address, "latest"))
         fees = self.fees_now()
         entry = InFlight(
             nonce, what, _jsonable(fields), (fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
@@ -166,15 +182,40 @@ class TransactionSender:
         deadline = time.monotonic() + self.timeout_s
         sent_at = int(self.w3.eth.block_number)
         at_ceiling = False
+        gap_seen = 0
+        recheck_at = time.monotonic() + LOST_CHECK_S
         while True:
             receipt = self._receipt_of(entry)
             if receipt is not None:
+                self._paid(receipt)
                 self._close()
                 return receipt
             mined_nonce = int(self.w3.eth.get_transaction_count(self.signer.address, "latest"))
+            if mined_nonce < entry.nonce:
+                gap_seen += 1
+                if gap_seen >= 2:  # two reads apart: not a node between two heads
+                    # A reorganisation removed the account's previous transaction and nothing
+                    # filled its nonce: this one can never be mined where it is. Move it down
+                    # (the contract refuses whatever would repeat an effect, e.g. a commit
+                    # that no longer extends the log).
+                    log.warning(
+                        "%s: nonce %d is free again (L1 reorganised): moving it from %d",
+                        entry.what,
+                        mined_nonce,
+                        entry.nonce,
+                        extra={"nonce": mined_nonce, "was": entry.nonce},
+                    )
+                    entry.nonce = mined_nonce
+                    self._broadcast(entry, Fees(*entry.fees))
+                    sent_at = int(self.w3.eth.block_number)
+                    gap_seen = 0
+                time.sleep(self.poll_s)
+                continue
+            gap_seen = 0
             if mined_nonce > entry.nonce:
                 receipt = self._receipt_of(entry)  # mined between the two reads
                 if receipt is not None:
+                    self._paid(receipt)
                     self._close()
                     return receipt
                 self._close()
@@ -182,10 +223,39 @@ class TransactionSender:
                     f"{entry.what}: nonce {entry.nonce} was used by a transaction "
                     "this sender did not send"
                 )
+            lost = False
+            if time.monotonic() >= recheck_at:
+                recheck_at = time.monotonic() + LOST_CHECK_S
+                # Neither mined nor in the node's pool: a reorganisation removed it (and the
+                # node did not put it back), or the pool dropped it (priced out by a base fee
+                # spike): bid again now, from a fresh history, whatever the schedule.
+                lost = not self._known(entry)
+                if lost:
+                    log.warning(
+                        "%s at nonce %d: the node no longer knows it; sending it again",
+                        entry.what,
+                        entry.nonce,
+                        extra={"nonce": entry.nonce},
+                    )
             block = int(self.w3.eth.block_number)
-            if block >= sent_at + self.policy.replace_after_blocks:
-                new = bump_fees(Fees(*entry.fees), self.fees_now(), self.policy)
+            left = None if self.deadline_at is None else self.deadline_at - time.time()
+            urgent = left is not None and left < self.urgent_window_s
+            after = 1 if urgent else self.policy.replace_after_blocks
+            if lost or block >= sent_at + after:
+                if urgent:
+                    assert left is not None
+                    new = urgent_fees(
+                        Fees(*entry.fees),
+                        self.fees_now(),
+                        self.policy,
+                        left_s=left,
+                        window_s=self.urgent_window_s,
+                    )
+                else:
+                    new = bump_fees(Fees(*entry.fees), self.fees_now(), self.policy)
                 if new is None:
+                    if lost:  # nothing better under the ceiling: the same version again
+                        self._broadcast(entry, Fees(*entry.fees), again=True)
                     if not at_ceiling:
                         log.warning(
                             "%s not mined after %d blocks and the fee ceiling (%d wei/gas) "
@@ -198,12 +268,20 @@ class TransactionSender:
                 else:
                     self._broadcast(entry, new)
                     self.replacements += 1
+                    self.urgent_replacements += urgent
                     log.info(
-                        "replaced %s at nonce %d: max fee %d, tip %d wei/gas",
+                        "replaced %s at nonce %d: max fee %d, tip %d wei/gas%s",
                         entry.what,
                         entry.nonce,
                         new.max_fee_per_gas,
                         new.max_priority_fee_per_gas,
+                        f" (deadline in {left:.0f} s)" if urgent and left is not None else "",
+                        extra={
+                            "nonce": entry.nonce,
+                            "max_fee": new.max_fee_per_gas,
+                            "tip": new.max_priority_fee_per_gas,
+                            "urgent": urgent,
+                        },
                     )
                 sent_at = block
             if time.monotonic() > deadline:
@@ -253,6 +331,16 @@ class TransactionSender:
             else:
                 raise L1Error(f"{entry.what}: the node refused the transaction: {exc}") from exc
 
+    def _known(self, entry: InFlight) -> bool:
+        """True when the node holds some version of `entry` (in its pool or mined)."""
+        for tx_hash in reversed(entry.hashes):
+            try:
+                if self.w3.eth.get_transaction(tx_hash) is not None:  # type: ignore[arg-type]
+                    return True
+            except TransactionNotFound:
+                continue
+        return False
+
     def _receipt_of(self, entry: InFlight) -> Any | None:
         for tx_hash in reversed(entry.hashes):
             try:
@@ -262,6 +350,10 @@ class TransactionSender:
             if receipt is not None:
                 return receipt
         return None
+
+    def _paid(self, receipt: Any) -> None:
+        price = receipt.get("effectiveGasPrice") or 0
+        self.fees_paid_wei += int(receipt["gasUsed"]) * int(price)
 
     def _close(self) -> None:
         self._in_flight = None

@@ -19,6 +19,7 @@ import trio
 
 from prover.errors import L1Error
 from sequencer.l1.reader import RollupReader
+from sequencer.l1.reorg import Reorg, ReorgDetector
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class L1Watch:
         self.pending_transactions: int | None = None
         """Transactions from the account sent but not mined (pending nonce - latest nonce)."""
         self.last_error: str | None = None
+        self.reorgs = ReorgDetector()
+        """Reorganisations of L1 seen (`reorgs.reorgs`, `reorgs.deepest`)."""
+        self.last_reorg: Reorg | None = None
 
     def head_age_s(self, now: float | None = None) -> float | None:
         """Seconds between L1's latest block time and now; None before the first read."""
@@ -52,9 +56,14 @@ class L1Watch:
         return (time.time() if now is None else now) - self.head.timestamp
 
     def observe(self) -> tuple[L1Head, int]:
-        """One blocking read of the head and the account's unmined transactions (`L1Error`)."""
-        number, timestamp = self.reader.head()
-        return L1Head(number, timestamp), self.reader.unmined_transactions(self.account)
+        """One blocking read of the head and the account's unmined transactions (`L1Error`);
+        a reorganisation under the blocks seen is recorded in `reorgs` and `last_reorg`."""
+        block = self.reader.head_block()
+        reorg = self.reorgs.observe(block, self.reader.block_hash)
+        if reorg is not None:
+            self.last_reorg = reorg
+        head = L1Head(block.number, block.timestamp)
+        return head, self.reader.unmined_transactions(self.account)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Read L1 every `WATCH_INTERVAL_S` until cancelled; failures are kept, not raised."""

@@ -38,7 +38,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with RpcClient(args.rpc, timeout=args.timeout) as client:
             target = l1_target(args, client)
             l1 = (
-                L1Reader(target.url, target.contract, timeout=args.timeout)
+                L1Reader(target.url, target.contract, timeout=args.timeout, block=args.l1_block)
                 if target is not None
                 else None
             )

@@ -39,12 +39,14 @@ class L1Reader:
     """The checkpoints of one rollup contract as L1 itself answers them (docs/spec.md §7),
     typed for `prover.light_client`."""
 
-    def __init__(self, url: str, contract: bytes, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, contract: bytes, *, timeout: float = 10.0, block: str | int = "latest"
+    ) -> None:
         # Raw eth_call (sequencer.client.l1), not web3: `attest verify` runs on the client
         # install, without web3 and py-evm (docs/client.md, "Installing").
         self.url = url
         self.contract = contract
-        self._rollup = RawL1Reader(url, contract, timeout=timeout)
+        self._rollup = RawL1Reader(url, contract, timeout=timeout, block=block)
         self.chain_id: int = self._rollup.chain_id
 
     def checkpoint(self, index: int) -> L1Checkpoint:

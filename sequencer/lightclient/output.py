@@ -8,13 +8,15 @@ Exit codes (also in ``attest verify --help`` and docs/light-client.md):
     3  not included: no such seq or digest, or the record there is not the one expected
     4  not final yet: in the log, but no final checkpoint covers it (pending, or not committed)
     5  proof invalid: record, leaf hash, signature, meta or inclusion proof do not check out
-    6  L1 disagrees: L1's checkpoint has another size or root, is reverted or missing, or does
-       not extend the checkpoint verified before (trusted state)
-    7  unreachable: the sequencer or L1 could not be reached or refused to answer
+    6  L1 disagrees: L1's checkpoint has another size or root than served, or is reverted or
+       missing
+    7  unreachable: the sequencer or L1 could not be reached, timed out, or answered garbage or an error
     8  bundle only: the bundle verified against its own root; L1 was not checked
     9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
    10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
    11  superseded: verified, but a newer attestation of its submitter replaces it
+   18  trusted state mismatch: this log's checkpoint kept in the --state file is not extended
+       by what L1 holds now (a fork or rewritten history), or the server cannot prove it is
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from prover.errors import (
     NotFinalError,
     NotIncludedError,
     ProofError,
+    TrustedStateMismatchError,
 )
 from prover.jsonrpc import JsonRpcError
 from prover.light_client import Verdict
@@ -54,6 +57,7 @@ EXIT_BUNDLE_ONLY: Final[int] = 8
 EXIT_DATASET_PROOF_INVALID: Final[int] = 9
 EXIT_REVOKED: Final[int] = 10
 EXIT_SUPERSEDED: Final[int] = 11
+EXIT_STATE_MISMATCH: Final[int] = 18
 
 EXIT_CODES_HELP: Final[str] = """exit codes:
   0  verified: included under a checkpoint L1 holds, final (pending only with --allow-pending)
@@ -61,13 +65,19 @@ EXIT_CODES_HELP: Final[str] = """exit codes:
   3  not included: no such seq or digest, or the record there is not the one expected
   4  not final yet: in the log, but no final checkpoint covers it yet
   5  proof invalid: record, leaf hash, signature, meta or inclusion proof do not check out
-  6  L1 disagrees: L1 holds another size/root for the checkpoint, reverted or lacks it, or it
-     does not extend the checkpoint verified before (trusted state file)
-  7  unreachable: the sequencer or L1 could not be reached or refused to answer
+  6  L1 disagrees: L1 holds another size/root for the checkpoint than served, reverted it or
+     lacks it
+  7  unreachable: the sequencer or L1 could not be reached, timed out, or answered garbage or an error
   8  bundle only: the bundle verified against its own root; L1 was not checked
   9  dataset proof invalid: a two-level bundle's sample -> dataset root level does not check out
  10  revoked: verified, but its submitter revoked it (docs/spec.md §13)
  11  superseded: verified, but a newer attestation of its submitter replaces it
+ 18  trusted state mismatch: this log's checkpoint kept in the --state file (one per chainId,
+     contract and genesis checkpoint) is not extended by what L1 holds now, or the server
+     cannot prove it is; another --state FILE starts afresh
+With --digest or --subject and no --seq, every matching record is considered: 0 when one
+verifies, else the closest failure (4, 11, 10, 5, 6, 18, 7, 3 in that order).
+(12-17 are attest check's and the toolkit's; 18 means the same everywhere.)
 """
 
 
@@ -79,6 +89,7 @@ def exit_code_of(exc: BaseException) -> int:
         (NotFinalError, EXIT_NOT_FINAL),
         (DatasetProofError, EXIT_DATASET_PROOF_INVALID),
         (ProofError, EXIT_PROOF_INVALID),  # ProofInvalidError, and any raw proof failure
+        (TrustedStateMismatchError, EXIT_STATE_MISMATCH),
         (L1MismatchError, EXIT_L1_DISAGREES),
         (UnreachableError, EXIT_UNREACHABLE),
         (ClientUnreachableError, EXIT_UNREACHABLE),
@@ -103,6 +114,13 @@ def say(args: argparse.Namespace, verdict_json: dict[str, Any], lines: Sequence[
 
 
 def fail(args: argparse.Namespace, exc: BaseException, seq: int | None) -> int:
+    code, body, lines = failure(exc, seq)
+    say(args, body, lines)
+    return code
+
+
+def failure(exc: BaseException, seq: int | None) -> tuple[int, dict[str, Any], list[str]]:
+    """(exit code, JSON verdict, text lines) of a failed verification."""
     code = exit_code_of(exc)
     body: dict[str, Any] = {
         "ok": False,
@@ -113,16 +131,8 @@ def fail(args: argparse.Namespace, exc: BaseException, seq: int | None) -> int:
     }
     if isinstance(exc, ExpectationMismatchError):
         body["field"] = exc.field
-    say(
-        args,
-        body,
-        [
-            f"FAILED ({code}, {type(exc).__name__})"
-            + (f" seq {seq}" if seq is not None else "")
-            + f": {exc}"
-        ],
-    )
-    return code
+    line = f"FAILED ({code}, {type(exc).__name__})" + (f" seq {seq}" if seq is not None else "")
+    return code, body, [f"{line}: {exc}"]
 
 
 def ok_lines(verdict: Verdict, notes: Sequence[str]) -> list[str]:

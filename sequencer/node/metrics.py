@@ -86,6 +86,43 @@ class Metrics:
             registry=r,
         )
 
+        self.deadline_at_risk = Gauge(
+            "attest_receipt_deadline_at_risk",
+            "1 while the nearest open receipt deadline may be missed (fees pushed, alert)",
+            registry=r,
+        )
+        self.refusing_receipts = Gauge(
+            "attest_receipts_refused_now",
+            "1 while submissions are refused because a receipt deadline could not be kept",
+            registry=r,
+        )
+        self.commit_estimate = Gauge(
+            "attest_l1_commit_estimate_seconds",
+            "How long a commit sent now is expected to take (deadline judgement)",
+            registry=r,
+        )
+        self.l1_replacements = Gauge(
+            "attest_l1_replacements",
+            "Replacement transactions sent since start (by fee bump or a near deadline)",
+            registry=r,
+        )
+        self.l1_urgent_replacements = Gauge(
+            "attest_l1_urgent_replacements",
+            "Replacements a near receipt deadline pushed beyond the normal schedule",
+            registry=r,
+        )
+        self.l1_fees_paid = Gauge(
+            "attest_l1_fees_paid_wei",
+            "Gas fees paid for the sequencer's mined transactions since start (wei)",
+            registry=r,
+        )
+        self.l1_reorgs = Gauge(
+            "attest_l1_reorgs", "L1 reorganisations seen since start", registry=r
+        )
+        self.l1_reorg_depth = Gauge(
+            "attest_l1_reorg_deepest_blocks", "Deepest L1 reorganisation seen (blocks)", registry=r
+        )
+
     def count_request(self, method: str, outcome: str) -> None:
         """One JSON-RPC request object answered (`Dispatcher(observe=...)`, the ingest pool)."""
         key = (method, outcome)

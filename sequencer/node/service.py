@@ -127,6 +127,15 @@ async def run_sequencer(
         config.data_dir.mkdir(parents=True, exist_ok=True)
         l1.sender.attach_journal(NonceJournal(config.data_dir / "l1-sender.json"))
         chain_id = await wait_for_l1(l1.chain_id)
+        # Verify no receipt can outlive the contract's receipt horizon: one that did could be
+        # claimed against the bond of the epoch after a recovery (docs/spec.md §9.2).
+        horizon = await trio.to_thread.run_sync(l1.receipt_horizon)
+        if config.receipt_deadline_s > horizon:
+            raise InvalidFieldError(
+                "receipt_deadline_s",
+                f"{config.receipt_deadline_s} s is beyond the contract's receiptHorizon() of "
+                f"{horizon} s: receipts must promise a deadline within it",
+            )
         warn_if_unsafe(
             LoadedKey(
                 config.sequencer_key, config.sequencer_key_source, config.sequencer_key_encrypted
@@ -248,10 +257,13 @@ async def run_sequencer(
                     faults=faults,
                     l1_timeout_s=config.l1_timeout_s,
                     forced_plan=inbox.commit_plan,
+                    receipt_deadline_s=config.receipt_deadline_s,
+                    deadline_margin_s=config.deadline_margin_s,
                 )
                 api.checkpoints = committer
                 api.forced = inbox
                 await nursery.start(inbox.run)
+                writer.promise_gate = committer.refusal
                 await nursery.start(committer.run)
             port = await nursery.start(
                 partial(serve_http, handler, config.host, config.port, limits=limits, admit=admit)

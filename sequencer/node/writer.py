@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -32,7 +32,13 @@ from typing import NamedTuple
 import trio
 
 from prover.eip712 import Signer, compute_receipt_digest
-from prover.errors import AttestError, OverloadedError, ReplayError, StorageUnavailableError
+from prover.errors import (
+    AttestError,
+    DeadlineAtRiskError,
+    OverloadedError,
+    ReplayError,
+    StorageUnavailableError,
+)
 from prover.hashing import leaf_hashes
 from prover.receipt import Receipt, decode_receipt, encode_receipt
 from prover.receipt_tree import compute_receipt_tree_hex
@@ -152,6 +158,9 @@ class Writer:
         opened = None if head.tree_size == head.last_block_end else trio.current_time()
         self._block = _BlockClock(head.last_block_end, opened)
         self._last_timestamp = self._read_last_timestamp()
+        self.promise_gate: Callable[[], str | None] | None = None
+        """Asked before every submission once an L1 is attached: why no receipt may be
+        promised now (a deadline at risk, `sequencer.l1.deadlines`), or None."""
 
     # --- producer side ---------------------------------------------------------------------
 
@@ -199,6 +208,13 @@ class Writer:
             raise StorageUnavailableError(
                 f"storage unavailable, nothing was stored: {self.failure}"
             )
+        # Verify the receipt's deadline can be kept: never promise what L1 cannot deliver.
+        gate = self.promise_gate
+        why = gate() if gate is not None else None
+        if why is not None:
+            if count:
+                self._metrics.rejected.labels(reason="deadline").inc(n)
+            raise DeadlineAtRiskError(why, retry_after_ms=5000)
         # Verify there is room: refuse at once rather than hang (backpressure, issue 3). Events
         # still being checked count too: with many writers the checking, not the queue, is
         # where submissions wait (issue 12).

@@ -14,6 +14,7 @@ headers, so the browser refuses the call before it is made.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
 
 from sequencer.rpc.http_server import Handler, Request, Response
@@ -56,11 +57,13 @@ def with_cors(handler: Handler, allowed: frozenset[str]) -> Handler:
         response = await handler(request)
         if not ok:
             return response
-        return Response(
-            response.status,
-            response.body,
-            response.content_type,
-            (*response.headers, ("Access-Control-Allow-Origin", origin), ("Vary", "Origin")),
+        return replace(
+            response,
+            headers=(
+                *response.headers,
+                ("Access-Control-Allow-Origin", origin),
+                ("Vary", "Origin"),
+            ),
         )
 
     return handle

@@ -20,6 +20,7 @@ live. Every code below is published in the OpenRPC document (`rpc.discover`) via
 | -32007 | PROOF_FAILED       | `ProofError` and its subclasses              | —                                  |
 | -32008 | L1_UNAVAILABLE     | `L1Error`                                    | —                                  |
 | -32010 | STORAGE_UNAVAILABLE| `StorageUnavailableError`: the writer stopped| —                                  |
+| -32011 | DEADLINE_AT_RISK   | `DeadlineAtRiskError`: no receipt promised   | `{retryAfterMs}`                   |
 
 Subclasses are matched before their bases (`InvalidSignatureError` before `InvalidFieldError`,
 `LimitExceededError` before `InvalidInputError`), so the most specific code wins.
@@ -32,6 +33,7 @@ from typing import Any, Final
 
 from prover.errors import (
     AttestError,
+    DeadlineAtRiskError,
     InvalidFieldError,
     InvalidInputError,
     InvalidSignatureError,
@@ -46,6 +48,7 @@ from prover.errors import (
 )
 
 # --- every code, standard and project: defined once, in prover.jsonrpc (re-exported here) ----
+from prover.jsonrpc import DEADLINE_AT_RISK as DEADLINE_AT_RISK
 from prover.jsonrpc import INTERNAL_ERROR as INTERNAL_ERROR
 from prover.jsonrpc import INVALID_PARAMS as INVALID_PARAMS
 from prover.jsonrpc import INVALID_REQUEST as INVALID_REQUEST
@@ -160,6 +163,14 @@ ERRORS: Final[tuple[ErrorSpec, ...]] = (
         "The store can no longer be written (disk full, I/O error): nothing was stored, the "
         "sequencer is stopping and will be restarted; retry against it or another later.",
     ),
+    ErrorSpec(
+        DEADLINE_AT_RISK,
+        "DEADLINE_AT_RISK",
+        "deadline at risk",
+        "The sequencer cannot keep a new receipt's deadline now (L1 stalled, slow or priced "
+        "out, or an earlier deadline at risk): nothing was stored; retry after "
+        "data.retryAfterMs milliseconds.",
+    ),
 )
 
 
@@ -192,6 +203,8 @@ def error_code(exc: BaseException) -> int:
         return REPLAY
     if isinstance(exc, NotFoundError):
         return NOT_FOUND
+    if isinstance(exc, DeadlineAtRiskError):
+        return DEADLINE_AT_RISK
     if isinstance(exc, OverloadedError):
         return OVERLOADED
     if isinstance(exc, ProofError):

@@ -30,7 +30,11 @@ Failure policy, per connection:
 * no new request within `idle_timeout_s` -> close silently (RFC 9112 §9.8 allows it);
 * a handler exception -> logged with its traceback, 500 with a generic JSON body; the server and
   the connection keep serving;
-* a response the client does not read within `write_timeout_s` -> close.
+* a response the client does not read within `write_timeout_s` -> close;
+* a streamed answer (`Response.stream`, server-sent events): no Content-Length, the connection
+  closes when the stream ends; its socket's send buffer is cut to `STREAM_SEND_BUFFER` and a
+  write blocked for `STREAM_WRITE_TIMEOUT_S` closes it, so a client that stops reading holds a
+  bounded amount of memory for a bounded time.
 
 Why hand-rolled rather than h11: measured with `python -m bench.bench_http` (tiny JSON-RPC
 calls, keep-alive, server CPU time per request, which unlike requests/s does not depend on
@@ -76,6 +80,10 @@ SMALL_BODY_BYTES: Final = 64 * 1024
 
 #: Loops over client input yield to the scheduler at least every this many steps.
 _YIELD_EVERY: Final = 64
+
+#: Where skipped bodies are received (and dropped): one buffer for every connection, since
+#: nothing is ever read back from it.
+_SCRATCH: Final = memoryview(bytearray(1 << 20))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,10 @@ class Request:
     """The peer's (host, port), when the socket knows it."""
 
 
+Write = Callable[[bytes], Awaitable[None]]
+"""Sends bytes to the client of a streamed answer (see `Response.stream`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     """What a handler answers. `Content-Length`, `Date` and `Connection` are added by the server."""
@@ -147,9 +159,22 @@ class Response:
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = field(default=())
     """Extra headers, e.g. ``(("Retry-After", "1"),)``."""
+    stream: Callable[[Write], Awaitable[None]] | None = None
+    """A streamed answer (server-sent events): instead of `body`, the server calls
+    ``await stream(write)`` at once and sends whatever it writes, then closes the connection
+    (no Content-Length: the body ends with the connection). The head goes out with the first
+    write. Each write must be sent within `STREAM_WRITE_TIMEOUT_S` once it blocks, or the
+    connection is closed; the socket's send buffer is cut to `STREAM_SEND_BUFFER` bytes, so a
+    client that does not read holds at most that much of the server's memory and then is
+    dropped. Between writes no deadline runs: the stream decides how long to wait."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+#: Send buffer of a streamed answer's socket: what a client that stops reading can hold.
+STREAM_SEND_BUFFER: Final = 64 * 1024
+#: How long one write of a streamed answer may stay blocked before the client is dropped.
+STREAM_WRITE_TIMEOUT_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -681,6 +706,9 @@ class _Connection:
                 # Answered from its head; the client holds its body back (100-continue), or
                 # sends one we would have to parse to skip: close after the answer instead.
                 keep_alive = False
+            if response.stream is not None:
+                await self._stream(response, head.method == "HEAD")
+                return
             keep_alive = keep_alive and not _asks_to_close(response)
             self._enter(_WRITE)
             await self._send(
@@ -702,6 +730,33 @@ class _Connection:
                 # Nothing in this cycle blocked (a pipelining client, a handler that never
                 # awaits): yield so other connections run and cancellation is seen.
                 await trio.lowlevel.checkpoint()
+
+    async def _stream(self, response: Response, head_only: bool) -> None:
+        """Send a streamed answer (`Response.stream`), then let the connection close."""
+        assert response.stream is not None
+        with contextlib.suppress(OSError):
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+        idle, read, handler, write_s = self._timeouts
+        self._timeouts = (idle, read, handler, min(write_s, STREAM_WRITE_TIMEOUT_S))
+        extra = (*response.headers, ("Cache-Control", "no-store"))
+        head = self._head_bytes(response.status, response.content_type, extra, False, None)
+        pending = [head]
+        if head_only:
+            self._enter(_WRITE)
+            await self._send_all(head)
+            return
+
+        async def write(data: bytes) -> None:
+            self._enter(_WRITE)
+            if pending:
+                data = pending.pop() + data
+            await self._send_all(data)
+            self._enter(_HANDLER)
+
+        self._enter(_HANDLER)
+        await response.stream(write)
+        if pending:
+            await write(b"")
 
     async def _receive(self) -> None:
         """Append what the socket has, waiting if it has nothing; `_Closed` on EOF.
@@ -745,16 +800,33 @@ class _Connection:
             self._held = 0
 
     async def _skip_body(self, head: _Head) -> None:
-        """Read and drop a Content-Length body answered without being read (see `Admit`)."""
-        left = head.content_length or 0
+        """Read and drop a Content-Length body answered without being read (see `Admit`).
+
+        Straight into a scratch buffer, up to a megabyte a receive and never past the body:
+        a refused submission costs a syscall or two, not its bytes copied through `_buf`.
+        """
         buf = self._buf
-        while True:
-            n = min(left, len(buf))
-            del buf[:n]
-            left -= n
-            if not left:
-                return
-            await self._receive()
+        left = head.content_length or 0
+        n = min(left, len(buf))
+        del buf[:n]
+        left -= n
+        sock = self._sock
+        while left:
+            try:
+                got = sock.recv_into(_SCRATCH, min(left, len(_SCRATCH)))
+            except BlockingIOError:
+                self._waited = True
+                self._receives = 0
+                self._arm()
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            if not got:
+                raise _Closed
+            left -= got
+            self._receives += 1
+            if self._receives >= _YIELD_EVERY:
+                self._receives = 0
+                await trio.lowlevel.checkpoint()
 
     async def _send_all(self, data: bytes) -> None:
         sock = self._sock
@@ -904,12 +976,28 @@ class _Connection:
         *,
         http10_keep_alive: bool = False,
     ) -> None:
+        parts = [
+            self._head_bytes(status, content_type, extra, keep_alive, len(body), http10_keep_alive)
+        ]
+        if not head_only and status not in _NO_BODY_STATUSES:
+            parts.append(body)
+        await self._send_all(b"".join(parts))
+
+    @staticmethod
+    def _head_bytes(
+        status: int,
+        content_type: str,
+        extra: tuple[tuple[str, str], ...],
+        keep_alive: bool,
+        length: int | None,
+        http10_keep_alive: bool = False,
+    ) -> bytes:
+        """Status line and header section; `length` None: a body that ends with the connection."""
         parts = [_STATUS_LINES.get(status) or _status_line(status)]
         if status not in _NO_BODY_STATUSES:
-            parts.append(
-                b"Content-Type: %s\r\nContent-Length: %d\r\n"
-                % (content_type.encode("latin-1"), len(body))
-            )
+            parts.append(b"Content-Type: %s\r\n" % content_type.encode("latin-1"))
+            if length is not None:
+                parts.append(b"Content-Length: %d\r\n" % length)
         parts.append(b"Date: %s\r\n" % _date.get())
         for name, value in extra:
             parts.append(f"{name}: {value}\r\n".encode("latin-1"))
@@ -918,9 +1006,7 @@ class _Connection:
         elif http10_keep_alive:
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        if not head_only and status not in _NO_BODY_STATUSES:
-            parts.append(body)
-        await self._send_all(b"".join(parts))
+        return b"".join(parts)
 
 
 def _asks_to_close(response: Response) -> bool:

@@ -236,15 +236,19 @@ class Dispatcher:
             replies = await self._run_batch(message, ctx)
             entries = [r for r in replies if r is not None]
             return _dump(entries) if entries else None
-        over = self._over_cap([message])
-        if over is not None:
-            # Only a registered method has caps, so the lone call names one.
-            self._observe(message["method"], "limit_exceeded")
-            req_id = message.get("id")
-            return _dump(_error(req_id if _valid_id(req_id) else None, over))
-        budget = _ResponseBudget(self._max_response_bytes)
-        reply = await self._handle_one(message, ctx, budget)
+        if isinstance(message, dict) and self._has_caps(message.get("method")):
+            over = self._over_cap([message])
+            if over is not None:
+                # Only a registered method has caps, so the lone call names one.
+                self._observe(message["method"], "limit_exceeded")
+                req_id = message.get("id")
+                return _dump(_error(req_id if _valid_id(req_id) else None, over))
+        reply = await self._handle_one(message, ctx, None)
         return None if reply is None else _dump(reply)
+
+    def _has_caps(self, name: object) -> bool:
+        spec = self._methods.get(name) if isinstance(name, str) else None
+        return spec is not None and bool(spec.caps)
 
     def _over_cap(self, messages: list[Any]) -> dict[str, Any] | None:
         """The -32006 error object for the first `BatchCap` the entries exceed, or None."""
@@ -291,11 +295,12 @@ class Dispatcher:
 
     async def handle_one(self, message: Any, ctx: RpcContext) -> dict[str, Any] | None:
         """The response object for one decoded request, or None for a notification."""
-        return await self._handle_one(message, ctx, _ResponseBudget(self._max_response_bytes))
+        return await self._handle_one(message, ctx, None)
 
     async def _handle_one(
-        self, message: Any, ctx: RpcContext, budget: _ResponseBudget
+        self, message: Any, ctx: RpcContext, budget: _ResponseBudget | None
     ) -> dict[str, Any] | None:
+        """`budget` is the batch's; None for a lone request (then only its own size counts)."""
         # Verify the envelope (JSON-RPC 2.0 §4); an invalid one is answered with id null
         # unless its id itself is usable (§5: "If there was an error in detecting the id").
         if not isinstance(message, dict):
@@ -321,7 +326,7 @@ class Dispatcher:
                 req_id,
                 rpc_errors.protocol_error(rpc_errors.METHOD_NOT_FOUND, f"method not found: {name}"),
             )
-        if budget.spent():
+        if budget is not None and budget.spent():
             # An earlier entry already filled the answer: this one does not run at all.
             self._observe(name, "limit_exceeded")
             return _error(req_id, budget.error()) if has_id else None
@@ -338,7 +343,13 @@ class Dispatcher:
         if not has_id:
             self._observe(name, "ok")
             return None
-        if not budget.take(len(encoded)):
+        if budget is None:
+            if len(encoded) > self._max_response_bytes:
+                self._observe(name, "limit_exceeded")
+                return _error(
+                    req_id, _limit_error("response bytes", self._max_response_bytes, len(encoded))
+                )
+        elif not budget.take(len(encoded)):
             self._observe(name, "limit_exceeded")
             return _error(req_id, budget.error())
         self._observe(name, "ok")

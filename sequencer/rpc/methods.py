@@ -202,7 +202,8 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
                 description="include the block's events",
             ),
         ),
-        "A sealed block header, and with full=true its events.",
+        "A sealed block header; with full=true its events and, from the sequencer, its block "
+        "receipt (docs/spec.md §6).",
         {"type": "object"},
     ),
     "attest_findByDigest": (
@@ -229,6 +230,22 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             ),
         ),
         "Seqs of events about this subject, ascending; `next` pages on.",
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
+    "attest_findByLeafHash": (
+        (
+            Param("leafHash", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
+        "Seqs of events whose RFC 9162 leaf hash is this (one in an honest log); `next` pages on.",
         {
             "type": "object",
             "properties": {
@@ -332,6 +349,23 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             "properties": {
                 "seqs": {"type": "array", "items": _UINT},
                 "nonces": {"type": "array", "items": _UINT},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
+    "explorer_findUnsignedBySubmitter": (
+        (
+            Param("submitter", (str,)),
+            Param(
+                "paging", (dict,), required=False, description='{"after": seq, "limit": n <= 1000}'
+            ),
+        ),
+        "Seqs of the unsigned events whose submitter (the token's address) is this, ascending; "
+        "`next` pages on.",
+        {
+            "type": "object",
+            "properties": {
+                "seqs": {"type": "array", "items": _UINT},
                 "next": {"type": ["integer", "null"]},
             },
         },

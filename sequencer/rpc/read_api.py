@@ -7,10 +7,11 @@ store's reads never wait on the writer (they see only durable state).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from prover.answers import block_json, event_json
+from prover.block import BlockHeader
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError, NotFoundError
 from prover.wire import hex0x, parse_hash32, parse_object, parse_uint
@@ -34,7 +35,8 @@ class CheckpointView(Protocol):
 
 class ReadApi:
     """`attest_getEvent`, `getProof`, `getConsistencyProof`, `getCheckpoint`, `getBlock`,
-    `findByDigest`, `findBySubject` and `status`: everything a follower can serve too."""
+    `findByDigest`, `findBySubject`, `findByLeafHash` and `status`: everything a follower can
+    serve too."""
 
     def __init__(
         self,
@@ -55,6 +57,11 @@ class ReadApi:
 
     def _check_served(self, start: int, end: int) -> None:
         """Hook for records this node will not serve (the sequencer's withhold-data fault)."""
+
+    def _block_receipt(self, header: BlockHeader, leaves: Sequence[bytes]) -> dict[str, Any] | None:
+        """Hook: the sequencer's signed receipt over exactly a block's records (docs/spec.md §6,
+        "Block receipts"), or None where the node holds no sequencer key (a follower)."""
+        return None
 
     async def attest_getEvent(self, ctx: RpcContext, seq: Any) -> dict[str, Any]:
         n = self._existing_seq(seq)
@@ -160,10 +167,18 @@ class ReadApi:
             if self.block_observer is not None:
                 self.block_observer(ctx, n)
             store = self.store
+            leaves = [store.get_leaf_hash(seq) for seq in range(header.start, header.end)]
             out["events"] = [
-                event_json(rec, store.get_leaf_hash(seq), store.get_meta(seq), n)
-                for seq, rec in enumerate(store.get_records(header.start, header.end), header.start)
+                event_json(rec, leaf, store.get_meta(seq), n)
+                for (seq, rec), leaf in zip(
+                    enumerate(store.get_records(header.start, header.end), header.start),
+                    leaves,
+                    strict=True,
+                )
             ]
+            receipt = self._block_receipt(header, leaves)
+            if receipt is not None:
+                out["receipt"] = receipt
         return out
 
     async def attest_findByDigest(
@@ -175,6 +190,11 @@ class ReadApi:
         self, ctx: RpcContext, subject: Any, paging: Any = None
     ) -> dict[str, Any]:
         return self._find(self.store.find_by_subject, parse_hash32(subject, "subject"), paging)
+
+    async def attest_findByLeafHash(
+        self, ctx: RpcContext, leaf_hash: Any, paging: Any = None
+    ) -> dict[str, Any]:
+        return self._find(self.store.find_by_leaf_hash, parse_hash32(leaf_hash, "leafHash"), paging)
 
     def _find(self, finder: Callable[..., list[int]], key: bytes, paging: Any) -> dict[str, Any]:
         opts = parse_object(paging, "paging", ("after", "limit"))

@@ -9,7 +9,7 @@ Exit codes of `attest submit`, `revoke`, `model`, `dataset` and `check` (0-8 are
      3  absent: no matching record, or no such seq in the log
      4  not final: in the log, but no final L1 checkpoint covers it (see --allow-pending)
      5  proof invalid: a record, signature, meta or log inclusion proof does not check out
-     6  L1 disagrees: L1 holds another size or root, reverted it, or forked from trusted state
+     6  L1 disagrees: L1 holds another size or root than served, or reverted it
      7  unreachable: the sequencer or L1 could not be reached
      9  dataset proof invalid: the bundle's sample -> dataset-root level does not check out
     10  revoked: the attestation was revoked by its submitter
@@ -20,6 +20,7 @@ Exit codes of `attest submit`, `revoke`, `model`, `dataset` and `check` (0-8 are
     15  unreadable: a file or directory that cannot be read
     16  refused: the sequencer refused the submission (its JSON-RPC error is printed)
     17  receipt invalid: the sequencer's receipt does not verify; NOT accepted
+    18  trusted state mismatch: L1 does not extend this log's checkpoint in the --state file
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from prover.errors import (
     NotFinalError,
     NotIncludedError,
     ProofError,
+    TrustedStateMismatchError,
 )
 from sequencer.client import Client
 from sequencer.client.errors import (
@@ -73,6 +75,7 @@ EXIT_NOT_IN_DATASET: Final = 14
 EXIT_UNREADABLE: Final = 15
 EXIT_REFUSED: Final = 16
 EXIT_RECEIPT_INVALID: Final = 17
+EXIT_STATE_MISMATCH: Final = 18
 
 EXIT_CODES_HELP: Final[str] = (
     "exit codes:\n"
@@ -92,6 +95,7 @@ OUTCOME_CODES: Final[dict[Outcome, int]] = {
     Outcome.WRONG_SIGNER: EXIT_WRONG_SIGNER,
     Outcome.PROOF_INVALID: EXIT_PROOF_INVALID,
     Outcome.L1_DISAGREES: EXIT_L1_DISAGREES,
+    Outcome.STATE_MISMATCH: EXIT_STATE_MISMATCH,
 }
 
 
@@ -112,6 +116,7 @@ def exit_code_of(exc: BaseException) -> int:
         (DatasetProofError, EXIT_DATASET_PROOF_INVALID),
         (ReceiptInvalidError, EXIT_RECEIPT_INVALID),
         (ProofError, EXIT_PROOF_INVALID),
+        (TrustedStateMismatchError, EXIT_STATE_MISMATCH),
         (L1MismatchError, EXIT_L1_DISAGREES),
         (RevokedError, EXIT_REVOKED),
         (SupersededError, EXIT_SUPERSEDED),
@@ -193,7 +198,9 @@ def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
             "--state",
             default=DEFAULT_STATE,
             metavar="FILE",
-            help="trusted light-client state (shared with attest verify); 'none' keeps none",
+            help=f"trusted light-client state (default {DEFAULT_STATE}, shared with attest "
+            "verify): the last final checkpoint of each log (chainId, contract, genesis "
+            "checkpoint); a fork of a known log is exit 18; 'none' keeps none",
         )
 
 

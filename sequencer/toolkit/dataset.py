@@ -19,6 +19,7 @@ from sequencer.client.signing import subject_of
 from sequencer.toolkit.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
+    UsageProblem,
     add_connection,
     add_signing,
     client_from_args,
@@ -28,7 +29,7 @@ from sequencer.toolkit.common import (
 )
 from sequencer.toolkit.datatree import DEFAULT_HOME, build, open_dataset, sample_leaf
 from sequencer.toolkit.fingerprint import UnreadableError
-from sequencer.toolkit.submit import meta_arg, print_accepted
+from sequencer.toolkit.submit import SUPERSEDES_HELP, meta_arg, print_accepted, supersedes_meta
 
 KIND_DATASET: str = "dataset_hash"
 MAX_INLINE_SAMPLE: int = 65_536
@@ -46,6 +47,10 @@ def _home(args: argparse.Namespace) -> Path:
 
 @run
 def cmd_commit(args: argparse.Namespace) -> int:
+    if args.no_submit and args.supersedes is not None:
+        raise UsageProblem(
+            "--supersedes names the attestation this commit replaces: drop --no-submit"
+        )
     tree = build(Path(args.path), args.name, _home(args))
     info = tree.info
     meta: dict[str, Any] = {
@@ -63,8 +68,11 @@ def cmd_commit(args: argparse.Namespace) -> int:
             f"dataset {args.name}: root {hex0x(info.root)}, {info.size} samples (not submitted)"
         )
         return EXIT_OK
+    subject = dataset_subject(args.name)
     with client_from_args(args, submit=True) as client:
-        accepted = client.submit(Event(KIND_DATASET, dataset_subject(args.name), info.root, meta))
+        if args.supersedes is not None:
+            meta = supersedes_meta(client, args.supersedes, meta, subject)
+        accepted = client.submit(Event(KIND_DATASET, subject, info.root, meta))
         print_accepted(
             args,
             accepted,
@@ -167,6 +175,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"where trees are kept (default {DEFAULT_HOME})",
     )
     c.add_argument("--no-submit", action="store_true", help="build the tree only")
+    c.add_argument(
+        "--supersedes",
+        metavar="SEQ|LEAF",
+        help=SUPERSEDES_HELP + " (the earlier commit of the same --name)",
+    )
     add_signing(c)
     add_connection(c, l1=False)
     c.set_defaults(handler=cmd_commit)

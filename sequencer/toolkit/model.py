@@ -25,7 +25,7 @@ from sequencer.toolkit.common import (
     say,
 )
 from sequencer.toolkit.fingerprint import Fingerprint, UnreadableError, fingerprint, parse_manifest
-from sequencer.toolkit.submit import meta_arg, print_accepted, supersedes_meta
+from sequencer.toolkit.submit import SUPERSEDES_HELP, meta_arg, print_accepted, supersedes_meta
 
 KIND_MODEL: str = "model_fingerprint"
 
@@ -161,9 +161,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument(
         "--manifest", metavar="FILE", help="use this manifest (checked against PATH if given)"
     )
-    a.add_argument(
-        "--supersedes", type=int, metavar="SEQ", help="the attestation this version replaces"
-    )
+    a.add_argument("--supersedes", metavar="SEQ|LEAF", help=SUPERSEDES_HELP)
     add_signing(a)
     add_connection(a, l1=False)
     a.set_defaults(handler=cmd_attest)

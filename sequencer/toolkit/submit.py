@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from prover.errors import AttestError, InvalidFieldError
+from prover.errors import AttestError, InvalidFieldError, InvalidInputError, NotIncludedError
 from prover.wire import hex0x, parse_uint
 from sequencer.client import Client, Event
 from sequencer.client.receipts import Accepted
@@ -75,16 +75,46 @@ def print_accepted(
         )
 
 
+SUPERSEDES_HELP = (
+    "the attestation this one replaces (docs/spec.md §13): its seq, or its 0x leaf hash; it "
+    "must have the same subject (and, to count, the same submitter)"
+)
+
+
 def supersedes_meta(
-    client: Client, seq: int, meta: dict[str, Any] | None, subject: bytes
+    client: Client, which: str | int, meta: dict[str, Any] | None, subject: bytes
 ) -> dict[str, Any]:
-    """Meta naming the record at `seq` as superseded; it must have the same subject."""
-    old = client.get_event(seq)
-    if old.subject != subject:
-        raise UsageProblem(
-            f"--supersedes {seq}: that record has subject {hex0x(old.subject)}, "
-            f"not {hex0x(subject)}"
-        )
+    """Meta naming the record `which` (a seq, or a 0x leaf hash looked up among the records
+    of `subject`) as superseded; it must have the same subject."""
+    text = str(which).strip()
+    if text.isdigit():
+        old = client.get_event(int(text))
+        if old.subject != subject:
+            raise UsageProblem(
+                f"--supersedes {text}: that record has subject {hex0x(old.subject)}, "
+                f"not {hex0x(subject)}"
+            )
+    else:
+        try:
+            leaf = hash32_arg(text, "--supersedes")
+        except InvalidInputError:
+            raise UsageProblem(
+                f"--supersedes {text[:80]!r}: give a seq (a number) or a 0x leaf hash "
+                "(32 bytes of hex)"
+            ) from None
+        seqs = list(client.find(subject=subject))
+        found = [
+            e
+            for i in range(0, len(seqs), 1000)
+            for e in client.get_events(seqs[i : i + 1000])
+            if e.leaf_hash == leaf
+        ]
+        if not found:
+            raise NotIncludedError(
+                f"--supersedes {hex0x(leaf)}: no record with that leaf hash among the "
+                f"{len(seqs)} record(s) with subject {hex0x(subject)}"
+            )
+        old = found[0]
     return {**(meta or {}), SUPERSEDES_KEY: hex0x(old.leaf_hash)}
 
 
@@ -267,9 +297,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--nonce", type=int, default=None, help="nonce (signed events; default: clock-based)"
     )
-    p.add_argument(
-        "--supersedes", type=int, metavar="SEQ", help="name the record at SEQ as superseded"
-    )
+    p.add_argument("--supersedes", metavar="SEQ|LEAF", help=SUPERSEDES_HELP)
     p.add_argument(
         "--jsonl", metavar="FILE|-", help="submit every event of a JSONL file (- = stdin)"
     )

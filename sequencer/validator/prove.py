@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from l1_contracts.contract import (
     SignedReceipt,
@@ -29,8 +31,21 @@ from prover.errors import L1Error
 from prover.validity import FraudRule
 from prover.wire import parse_address
 from sequencer.l1.account import Gas, RollupAccount, Sent
+from sequencer.l1.reorg import Reorg, ReorgDetector
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class L1Events:
+    """What `ValidatorL1.events` found in a block range."""
+
+    committed: list[tuple[int, int, bytes, int, int, int]]
+    """(index, size, root, committedAt, challengeEnds, timestampBound) per commit."""
+    reverted: list[tuple[int, int]]
+    """(fromIndex, toIndex) per revert cascade."""
+    opened: list[tuple[int, int, str, int, int, int]]
+    """(id, checkpoint, challenger, start, end, deadline) per DA challenge opened."""
 
 
 class ValidatorL1(RollupAccount):
@@ -40,7 +55,16 @@ class ValidatorL1(RollupAccount):
     refuse costs no gas and comes back as `TransactionRefusedError`.
     """
 
+    reorgs: ReorgDetector | None = None
+
     # --- reads -------------------------------------------------------------------------------
+
+    def follow_head(self) -> Reorg | None:
+        """Read L1's head and compare it with the blocks seen before: the reorganisation that
+        replaced some of them, if any (the watcher then re-reads its checkpoint view)."""
+        if self.reorgs is None:
+            self.reorgs = ReorgDetector()
+        return self.reorgs.observe(self.head_block(), self.block_hash)
 
     def sequencer(self) -> bytes:
         return parse_address(self._call(self.contract.functions.sequencer().call), "sequencer()")
@@ -78,6 +102,50 @@ class ValidatorL1(RollupAccount):
     def revealed_records(self, challenge_id: int) -> list[bytes] | None:
         """The records revealed for `challenge_id` (from its reveal's calldata), or None."""
         return self._call(lambda: revealed_records(self.w3, self.contract, challenge_id))  # type: ignore[no-any-return]
+
+    def events(self, from_block: int, to_block: int) -> L1Events:
+        """The rollup's events a validator follows, mined in ``[from_block, to_block]``, each
+        list in log order (`eth_getLogs` per event type; callers keep ranges short)."""
+        ev = self.contract.events
+
+        def logs(name: str) -> list[Any]:
+            return list(
+                self._call(
+                    lambda: getattr(ev, name)().get_logs(from_block=from_block, to_block=to_block)
+                )
+            )
+
+        return L1Events(
+            committed=[
+                (
+                    int(e["args"]["index"]),
+                    int(e["args"]["size"]),
+                    bytes(e["args"]["root"]),
+                    int(e["args"]["committedAt"]),
+                    int(e["args"]["challengeEnds"]),
+                    int(e["args"]["timestampBound"]),
+                )
+                for e in logs("CheckpointCommitted")
+            ],
+            reverted=[
+                (int(e["args"]["fromIndex"]), int(e["args"]["toIndex"]))
+                for e in logs("CheckpointsReverted")
+            ],
+            opened=[
+                (
+                    int(e["args"]["challengeId"]),
+                    int(e["args"]["checkpointIndex"]),
+                    str(e["args"]["challenger"]),
+                    int(e["args"]["start"]),
+                    int(e["args"]["end"]),
+                    int(e["args"]["deadline"]),
+                )
+                for e in logs("DAChallengeOpened")
+            ],
+        )
+
+    def block_number(self) -> int:
+        return int(self._call(lambda: self.w3.eth.block_number))
 
     def balance(self) -> int:
         return int(self._call(lambda: self.w3.eth.get_balance(self.account.address)))

@@ -1,4 +1,5 @@
-"""The follower's replica: pull sealed blocks from upstreams, re-check them, store them.
+"""The follower's replica: check the sealed blocks pulled from upstreams (`upstream.pull`),
+and the records revealed on L1, and store them.
 
 A replica is a `Store` fed with the sequencer's records and the same block seals, so its tree
 and its block hashes equal the sequencer's. Every block is checked *before* it is written:
@@ -8,8 +9,13 @@ and its block hashes equal the sequencer's. Every block is checked *before* it i
   `blockHash` (docs/spec.md §6): an upstream serving records that do not hash to what it claimed is
   treated as not serving them at all (the block stays "unavailable" until some upstream serves
   it correctly, or a DA challenge settles it on L1);
-* every record against the rules of docs/spec.md §8 (`prover.validity`): rules 1-3 per record, 4a
-  against its predecessor, 5 against the store's nonce index and the records of the same pull.
+* what the latest live L1 checkpoint covers hashes to its root, and what lies beyond it is
+  signed by the sequencer's block receipt (docs/validator.md, "Anchored and provisional"):
+  no upstream can make the replica hold records the sequencer did not vouch for or L1 did not
+  anchor;
+* every record against the rules of docs/spec.md §8 (`prover.validity`, applied at ingest speed
+  by `sequencer.validator.check.BlockChecker`): rules 1-3 per record, 4a against its
+  predecessor, 5 against the store's nonce index and the records of the same pull.
   Rule 4b needs the covering checkpoint's commit time and is checked by the L1 watcher.
 
 Violations are stored in the same write batch as the records that break them.
@@ -17,12 +23,13 @@ Violations are stored in the same write batch as the records that break them.
 A record whose seq word is wrong (rule 1) is stored as served (`Store.commit(check_seq=False)`):
 the fraud proof needs it, and its inclusion proof, from the replica.
 
-Every method blocks (HTTP, LevelDB): the service runs them in a worker thread.
+Every method blocks (LevelDB, CPU): the service runs them in a worker thread.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,29 +39,24 @@ import orjson
 
 from prover.answers import block_from_json, event_from_json
 from prover.block import BlockHeader
-from prover.errors import AttestError, InvalidFieldError
-from prover.hashing import keccak256, leaf_hashes
-from prover.jsonrpc import JsonRpcError
-from prover.record import Word, record_meta_hash, record_submitter, record_word
-from prover.tree import CompactTree
+from prover.errors import AttestError, ConsistencyProofError, InvalidFieldError
+from prover.hashing import keccak256, leaf_hash, leaf_hashes
+from prover.receipt import Receipt, verify_block_receipt
+from prover.record import record_meta_hash
+from prover.tree import CompactTree, verify_consistency
 from prover.validity import (
     Violation,
-    check_adjacent,
-    check_record,
-    check_replay,
-    replay_key,
     violation_from_json,
 )
-from sequencer.rpc.client import RpcClient, TransportError
+from prover.wire import hex0x
+from sequencer.client.receipts import parse_receipt
+from sequencer.validator.check import BlockChecker
 from state_db.store import Entry, Store
 
 log = logging.getLogger(__name__)
 
 VIOLATIONS_KEY: Final[str] = "validator.violations"
 """State key: JSON list of every `Violation` found in the stored records."""
-
-_U64_LIMIT: Final[int] = 2**64
-_U160_LIMIT: Final[int] = 2**160
 
 
 class UpstreamError(AttestError):
@@ -69,6 +71,22 @@ class PulledBlock:
     block_hash: bytes
     records: tuple[bytes, ...]
     metas: tuple[bytes | None, ...]
+    receipt: Receipt | None = None
+    """The sequencer's receipt over exactly this block (docs/spec.md §6), if served; checked
+    by `Replica.ingest`, not here."""
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The latest live L1 checkpoint, and how far the blocks being ingested reach into it."""
+
+    size: int
+    root: bytes
+    first: int = 0
+    """A block end ``<= size`` whose served logRoot `proof` shows to be a prefix of `root`
+    (0: no proof)."""
+    proof: tuple[bytes, ...] = ()
+    """RFC 9162 consistency proof from `first` to `size`."""
 
 
 def parse_block(obj: Any) -> PulledBlock:
@@ -94,127 +112,101 @@ def parse_block(obj: Any) -> PulledBlock:
         raise InvalidFieldError(
             "block", f"has {len(records)} records for [{header.start}, {header.end})"
         )
-    return PulledBlock(header, block_hash, tuple(records), tuple(metas))
-
-
-class Upstreams:
-    """The sequencer and any other followers, tried in order for each block."""
-
-    def __init__(
-        self, urls: Sequence[str], *, timeout_s: float = 10.0, user_agent: str | None = None
-    ) -> None:
-        if not urls:
-            raise InvalidFieldError("sequencer", "give at least one upstream URL")
-        self.clients = [RpcClient(u, timeout=timeout_s, user_agent=user_agent) for u in urls]
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-
-    def latest_block(self) -> int | None:
-        """The highest block number any upstream has sealed (None: none has, or all down)."""
-        best: int | None = None
-        errors: list[str] = []
-        for c in self.clients:
-            try:
-                latest = c.call("attest_status")["latestBlock"]
-            except (
-                JsonRpcError,
-                TransportError,
-                OSError,
-                KeyError,
-                TypeError,
-            ) as exc:  # OSError: refused
-                errors.append(f"{c.url}: {exc}")
-                continue
-            if isinstance(latest, dict) and isinstance(latest.get("number"), int):
-                best = max(best if best is not None else -1, latest["number"])
-        if best is None and len(errors) == len(self.clients):
-            raise UpstreamError("no upstream answers attest_status: " + "; ".join(errors))
-        return best
-
-    def blocks(self, first: int, count: int, client_index: int = 0) -> list[Any]:
-        """Up to `count` raw blocks from `first` from one upstream, stopping at the first error."""
-        client = self.clients[client_index]
-        answers = client.batch(
-            [("attest_getBlock", [n, True]) for n in range(first, first + count)]
-        )
-        out: list[Any] = []
-        for answer in answers:
-            if isinstance(answer, JsonRpcError):
-                break
-            out.append(answer)
-        return out
+    raw_receipt = obj.get("receipt")
+    receipt = None if raw_receipt is None else parse_receipt(raw_receipt, "block.receipt")
+    return PulledBlock(header, block_hash, tuple(records), tuple(metas), receipt)
 
 
 class Replica:
-    """The replicated log and what is wrong with it. One writer (the pull loop's thread)."""
+    """The replicated log and what is wrong with it. One writer at a time (the pull loop's
+    ingest, or the watcher taking records revealed on L1, each in a worker thread)."""
 
-    def __init__(self, store: Store, domain_separator: bytes) -> None:
+    def __init__(self, store: Store, domain_separator: bytes, sequencer: bytes) -> None:
         self.store = store
         self.domain_separator = domain_separator
+        self.sequencer = sequencer
+        """The contract's `sequencer()`: the only key whose block receipts vouch for records."""
         raw = store.get_state(VIOLATIONS_KEY)
         self.violations: tuple[Violation, ...] = (
             tuple(violation_from_json(v) for v in orjson.loads(raw)) if raw else ()
         )
+        self.checkpoint: tuple[int, bytes] | None = None
+        """(size, root) of the latest live L1 checkpoint, as the watcher last read it."""
         self.unavailable_since: float | None = None
         """Monotonic time since which the next block could not be obtained (None: it can)."""
         self.last_error: str | None = None
+        self.progress_at = time.monotonic()
+        """Monotonic time the replica last grew."""
+        self.contradictions: list[dict[str, Any]] = []
+        """Records revealed on L1 that differ from those the replica holds on the sequencer's
+        block receipts: the sequencer promised one log and committed another."""
+        self._lock = threading.Lock()
+        self.checker = BlockChecker(domain_separator)
+        """The rules of docs/spec.md §8 over taken records (signatures on worker threads)."""
 
     @property
     def size(self) -> int:
-        """Records replicated: those of the sealed, checked blocks."""
-        return self.store.head.last_block_end
+        """Records replicated: those of the sealed, checked blocks, and any revealed on L1
+        beyond them (held, not yet sealed: their block comes from an upstream later)."""
+        return self.store.head.tree_size
 
-    # --- pulling -----------------------------------------------------------------------------
+    @property
+    def anchored_size(self) -> int:
+        """Records covered by the latest live checkpoint; those beyond are provisional."""
+        return min(self.size, self.checkpoint[0]) if self.checkpoint is not None else 0
 
-    def pull(self, upstreams: Upstreams, *, max_blocks: int = 64) -> int:
-        """Pull, check and store the next blocks; the number of blocks taken (0: up to date).
+    # --- taking blocks -------------------------------------------------------------------------
 
-        Raises `UpstreamError` when the next block exists upstream but no upstream serves it
-        correctly; `unavailable_since` then says since when.
-        """
-        latest = upstreams.latest_block()
-        nxt = self.store.head.block_count
-        if latest is None or latest < nxt:
-            self.unavailable_since = None
-            return 0
-        count = min(max_blocks, latest + 1 - nxt)
-        errors: list[str] = []
-        for i in range(len(upstreams.clients)):
-            try:
-                raw = upstreams.blocks(nxt, count, i)
-                blocks = [parse_block(b) for b in raw]
-                taken = self.ingest(blocks)
-            except (TransportError, OSError, InvalidFieldError, UpstreamError) as exc:
-                errors.append(f"{upstreams.clients[i].url}: {exc}")
-                continue
-            if taken:
-                self.unavailable_since = None
-                self.last_error = None
-                return taken
-            errors.append(f"{upstreams.clients[i].url}: block {nxt} not served")
-        if self.unavailable_since is None:
-            self.unavailable_since = time.monotonic()
-        self.last_error = "; ".join(errors)
-        raise UpstreamError(f"block {nxt} (from seq {self.size}) unavailable: {self.last_error}")
-
-    def ingest(self, blocks: Sequence[PulledBlock]) -> int:
+    def ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None = None) -> int:
         """Check `blocks` (consecutive, from the next one) and store them; how many were taken.
 
-        Stops at the first block that does not continue the replica or does not hash to its
-        header (`UpstreamError` if that is the very first one).
+        A block is taken only if it continues the replica, its records hash to its header's
+        logRoot and the header to its blockHash (docs/spec.md §6), **and** something other than
+        the upstream vouches for it:
+
+        * what `anchor`, the latest live L1 checkpoint, covers of it hashes to the committed
+          root: directly for the block reaching the checkpoint's size, through the consistency
+          proof of `anchor` (RFC 9162 §2.1.4) for the blocks before it, which are taken only
+          once a block so anchored is reached; and
+        * what lies beyond the checkpoint is signed record by record by the sequencer's block
+          receipt (`PulledBlock.receipt`): a slashable promise (docs/spec.md §9.2) no follower
+          can forge.
+
+        Stops at the first block that fails (`UpstreamError` if nothing could be taken).
         """
+        with self._lock:
+            return self._ingest(blocks, anchor)
+
+    def _ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None) -> int:
+        if not blocks:
+            return 0
         store = self.store
         head = store.head
         number, parent, start = head.block_count, head.last_block_hash, head.last_block_end
+        held = head.tree_size  # > start when records revealed on L1 wait for their block
         tree = CompactTree(head.tree_size, head.frontier)
+        anchored_end = 0
+        if anchor is not None and anchor.first:
+            served = {b.header.end: b.header.log_root for b in blocks}
+            claimed = served.get(anchor.first)
+            if claimed is not None:
+                # Verify the served logRoot at `first` is a prefix of the L1 checkpoint's root.
+                try:
+                    verify_consistency(
+                        anchor.first, anchor.size, claimed, anchor.root, anchor.proof
+                    )
+                except ConsistencyProofError as exc:
+                    raise UpstreamError(
+                        f"the logRoot served at size {anchor.first} does not lead to the L1 "
+                        f"checkpoint's root at size {anchor.size}: {exc}"
+                    ) from None
+                anchored_end = anchor.first
         entries: list[Entry] = []
         seals: list[tuple[int, int]] = []
-        found: list[Violation] = []
-        claimed: dict[bytes, int] = {}  # replay key -> seq, for this pull
-        pulled: dict[int, bytes] = {}
+        safe = (0, 0)  # (blocks, entries) that may be committed
+        waiting_for_anchor = False
         taken = 0
+        why = ""
         for block in blocks:
             h = block.header
             # Verify the header continues the replica.
@@ -223,76 +215,148 @@ class Replica:
                     f"block {h.number} [{h.start}, {h.end}) parent 0x{h.parent_hash.hex()[:12]} "
                     f"does not continue block {number - 1} ending at {start}"
                 )
-                if taken == 0:
-                    raise UpstreamError(why)
-                log.warning("%s", why)
                 break
             leaves = leaf_hashes(block.records)
-            grown = tree.copy()
-            grown.append_many(leaves)
-            # Verify the records hash to the header's logRoot, and the header to blockHash.
-            if grown.root() != h.log_root or h.block_hash != block.block_hash:
-                why = f"block {h.number}: records or header do not hash to the served logRoot/blockHash"
-                if taken == 0:
-                    raise UpstreamError(why)
-                log.warning("%s", why)
+            # Records already held (revealed on L1) must be the block's own.
+            overlap = max(0, min(held, h.end) - h.start)
+            if overlap and any(
+                store.get_leaf_hash(h.start + i) != leaves[i] for i in range(overlap)
+            ):
+                why = f"block {h.number}: records differ from those revealed on L1"
                 break
+            grown = tree.copy()
+            grown.append_many(leaves[overlap:])
+            root = grown.root() if h.end >= held else store.root_at(h.end)
+            # Verify the records hash to the header's logRoot, and the header to blockHash.
+            if root != h.log_root or h.block_hash != block.block_hash:
+                why = f"block {h.number}: records or header do not hash to the served logRoot/blockHash"
+                break
+            # Verify what the latest live checkpoint covers of the block hashes to its root.
+            size = anchor.size if anchor is not None else 0
+            anchored_here = False
+            if anchor is not None and h.start < size:
+                if h.end >= size:
+                    if h.end == size:
+                        at_size = root
+                    elif size <= held:
+                        at_size = store.root_at(size)
+                    else:
+                        part = tree.copy()
+                        part.append_many(leaves[overlap : size - h.start])
+                        at_size = part.root()
+                    if at_size != anchor.root:
+                        why = (
+                            f"block {h.number}: its records do not hash to the root of the "
+                            f"L1 checkpoint at size {size}"
+                        )
+                        break
+                    anchored_here = True  # and with it every block before
+                elif h.end > anchored_end:
+                    why = (
+                        f"block {h.number} [{h.start}, {h.end}): no consistency proof anchors "
+                        f"it to the L1 checkpoint at size {size}"
+                    )
+                    break
+            # Verify the sequencer vouches for what lies beyond the checkpoint.
+            if h.end > size:
+                if block.receipt is None:
+                    why = (
+                        f"block {h.number} [{h.start}, {h.end}): no sequencer receipt, and not "
+                        f"anchored by a live L1 checkpoint (covering {size})"
+                    )
+                    break
+                try:
+                    verify_block_receipt(
+                        block.receipt, h, leaves, self.domain_separator, self.sequencer
+                    )
+                except InvalidFieldError as exc:  # InvalidSignatureError included
+                    why = f"block {h.number}: receipt refused: {exc}"
+                    break
             tree = grown
-            found.extend(self._check(block, pulled, claimed))
+            new = block.records[overlap:]
             entries.extend(
-                Entry(r, lh, m) for r, lh, m in zip(block.records, leaves, block.metas, strict=True)
+                Entry(r, lh, m)
+                for r, lh, m in zip(new, leaves[overlap:], block.metas[overlap:], strict=True)
             )
             seals.append((h.end, h.timestamp))
             number, parent, start = h.number + 1, block.block_hash, h.end
-            taken += 1
+            taken += 1  # noqa: SIM113 (only the blocks that pass)
+            if anchored_here or h.end == anchored_end:
+                waiting_for_anchor = False  # every block before is anchored now
+            elif h.end <= size:
+                waiting_for_anchor = True  # taken once a later block reaches the anchor
+            if not waiting_for_anchor:
+                safe = (taken, len(entries))
+        taken, n_entries = safe
+        if taken == 0:
+            raise UpstreamError(why or "no block served")
+        if why:
+            log.warning("%s", why)
+        entries, seals = entries[:n_entries], seals[:taken]
+        # docs/spec.md §8 rules 1-3, 4a and 5 over every record taken: one contiguous run from
+        # `held` (records revealed on L1 were checked when they were taken).
+        found = self._check(held, [e.record for e in entries])
         violations = self.violations + tuple(found)
-        if entries or seals:
-            store.commit(entries, seals, {VIOLATIONS_KEY: _dump(violations)}, check_seq=False)
-            # After this write batch, a crash keeps these blocks, their records and every
-            # violation found in them together: a restart resumes after them.
-        elif found:
-            store.put_state({VIOLATIONS_KEY: _dump(violations)})
+        store.commit(entries, seals, {VIOLATIONS_KEY: _dump(violations)}, check_seq=False)
+        # After this write batch, a crash keeps these blocks, their records and every
+        # violation found in them together: a restart resumes after them.
         for v in found:
             log.warning("violation: rule %s at seq %d: %s", v.rule.name, v.seq, v.reason)
         self.violations = violations
+        self.progress_at = time.monotonic()
         return taken
 
-    def _check(
-        self,
-        block: PulledBlock,
-        pulled: dict[int, bytes],
-        claimed: dict[bytes, int],
-    ) -> list[Violation]:
-        """docs/spec.md §8 rules 1-3, 4a and 5 for each record of `block`."""
-        out: list[Violation] = []
-        sep = self.domain_separator
-        for seq, record in enumerate(block.records, block.header.start):
-            pulled[seq] = record
-            out.extend(check_record(record, seq, sep))
-            if seq > 0:
-                previous = pulled.get(seq - 1)
-                if previous is None:
-                    previous = self.store.get_record(seq - 1)
-                tt = check_adjacent(previous, record, seq)
-                if tt is not None:
-                    out.append(tt)
-            key = replay_key(record)
-            if key is None:
-                continue
-            earlier = claimed.get(key)
-            if earlier is None and record_word(record, Word.SUBMITTER) < _U160_LIMIT:
-                nonce = record_word(record, Word.NONCE)
-                if nonce < _U64_LIMIT:
-                    earlier = self.store.find_by_nonce(record_submitter(record), nonce)
-            if earlier is not None and earlier < seq:
-                earlier_record = pulled.get(earlier)
-                if earlier_record is None:
-                    earlier_record = self.store.get_record(earlier)
-                rp = check_replay(earlier_record, earlier, record, seq)
-                if rp is not None:
-                    out.append(rp)
-            claimed.setdefault(key, seq)
-        return out
+    def take_revealed(self, start: int, records: Sequence[bytes]) -> int:
+        """Take records revealed on L1 by a DA answer (`revealRecords`: the contract checked
+        them against the checkpoint's root) for ``[start, start + len(records))``; how many
+        were new. Only the part continuing the replica is taken, unsealed: the block holding
+        them is sealed when an upstream serves it (`ingest` checks it holds these records)."""
+        with self._lock:
+            held = self.store.head.tree_size
+            end = start + len(records)
+            if not start <= held < end:
+                return 0
+            new = list(records[held - start :])
+            # Verify what the replica already holds of the range is what L1 revealed.
+            for seq in range(start, held):
+                if self.store.get_leaf_hash(seq) != leaf_hash(records[seq - start]):
+                    log.error(
+                        "record %d revealed on L1 differs from the replica's: the sequencer "
+                        "vouched for other records than it committed",
+                        seq,
+                    )
+                    self.contradictions.append(
+                        {
+                            "seq": seq,
+                            "held": hex0x(self.store.get_leaf_hash(seq)),
+                            "revealed": hex0x(leaf_hash(records[seq - start])),
+                        }
+                    )
+                    return 0
+            found = self._check(held, new)
+            violations = self.violations + tuple(found)
+            entries = [Entry(r, leaf_hash(r), None) for r in new]
+            self.store.commit(entries, (), {VIOLATIONS_KEY: _dump(violations)}, check_seq=False)
+            # After this write batch, a crash keeps the revealed records and their violations.
+            for v in found:
+                log.warning("violation: rule %s at seq %d: %s", v.rule.name, v.seq, v.reason)
+            self.violations = violations
+            self.progress_at = time.monotonic()
+            log.info("took records [%d, %d) revealed on L1", held, end)
+            return len(new)
+
+    def _check(self, first: int, records: Sequence[bytes]) -> list[Violation]:
+        """docs/spec.md §8 rules 1-3, 4a and 5 for `records`, the replica's next from seq
+        `first` (the store holds everything before them)."""
+        if not records:
+            return []
+        store = self.store
+        previous = store.get_record(first - 1) if first > 0 else None
+        return self.checker.check(first, records, previous, store.get_record, store.find_by_nonce)
+
+    def close(self) -> None:
+        """Stop the signature workers (the store is the caller's)."""
+        self.checker.close()
 
 
 def _dump(violations: Sequence[Violation]) -> bytes:

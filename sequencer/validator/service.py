@@ -1,15 +1,16 @@
 """`attest validate`: the validator process — one trio root nursery, three services.
 
-* the pull loop (`Replica.pull` in a worker thread: HTTP to the upstreams and LevelDB writes
-  block), continuously, pausing `pull_s` when up to date or when no upstream serves the next
-  block;
+* the pull loop (`upstream.pull`: async HTTP to the upstreams, each call under a deadline and a
+  size cap; the checks and LevelDB writes of `Replica.ingest` in a worker thread),
+  continuously, pausing `pull_s` when up to date or when no upstream serves the next block;
 * the L1 watcher (`Watcher.run`, every `poll_s`);
 * the HTTP server: the read methods of docs/spec.md §10 from the replica (same parameters and answers
   as the sequencer's, via `sequencer.rpc.read_api.ReadApi`), `validator_watchReceipt`,
   `validator_status`, ``GET /health`` and ``GET /metrics``.
 
-Shutdown (SIGTERM/SIGINT) cancels the root nursery; a pull in flight finishes its write batch
-first (its thread is not abandoned), so the store closes after it.
+Shutdown (SIGTERM/SIGINT) cancels the root nursery: an upstream call in flight is cancelled at
+once (it is a trio cancel scope, not a blocked thread); an ingest in flight finishes its write
+batch first (its thread is not abandoned, a few milliseconds), so the store closes after it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from sequencer.runtime import serve_until_signalled
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import parse_watch
-from sequencer.validator.replicate import Replica, UpstreamError, Upstreams
+from sequencer.validator.replicate import Replica, UpstreamError
+from sequencer.validator.upstream import UpstreamPool, pull
 from sequencer.validator.watch import Watcher
 from state_db.store import Store
 
@@ -57,6 +59,7 @@ READ_METHODS = (
     "attest_getBlock",
     "attest_findByDigest",
     "attest_findBySubject",
+    "attest_findByLeafHash",
     "attest_status",
 )
 """The docs/spec.md §10 methods a follower serves from its replica (everything but ingest)."""
@@ -97,14 +100,15 @@ async def run_validator(
     domain = Domain(chain_id, parse_address(l1.address, "l1.contract"))
     store = await trio.to_thread.run_sync(Store.open, config.data_dir / "replica")
     # The User-Agent names this validator to its upstreams' explorers (their follower list).
-    upstreams = Upstreams(
+    upstreams = UpstreamPool(
         config.upstreams,
-        timeout_s=config.upstream_timeout_s,
+        deadline_s=config.upstream_timeout_s,
         user_agent=f"attest-validator/{l1.account.address}",
     )
+    replica: Replica | None = None
     try:
         metrics = ValidatorMetrics()
-        replica = Replica(store, domain.separator)
+        replica = Replica(store, domain.separator, sequencer)
         watcher = Watcher(
             replica,
             l1,
@@ -115,6 +119,7 @@ async def run_validator(
             poll_s=config.poll_s,
             da_grace_s=config.da_grace_s,
         )
+        watcher.upstream_status = upstreams.status
         api = ReadApi(store, domain, sequencer, checkpoints=watcher)
         dispatcher = Dispatcher(max_batch=1000, observe=metrics.count_request)
         register_methods(dispatcher, api, watcher)
@@ -125,6 +130,7 @@ async def run_validator(
                 "status": "ok",
                 "replicaSize": replica.size,
                 "upstreamError": replica.last_error,
+                "upstreams": upstreams.status(),
                 "l1": watcher.l1_status(),
             }
             return Response(200, orjson.dumps(body))
@@ -157,15 +163,39 @@ async def run_validator(
             log.info("validator ready: port %d, replica size %d", port, replica.size)
             task_status.started(RunningValidator(port, watcher))
     finally:
-        upstreams.close()
+        if replica is not None:
+            replica.close()
+        await upstreams.aclose()
         store.close()
+
+
+_LABELLED: dict[str, str] = {"attest_getEvent": "seq", "attest_getBlock": "end"}
+"""The answers labelled ``provisional`` (docs/validator.md, "Anchored and provisional"), and
+the field holding the seq (exclusive for a block's end) that decides it."""
+
+
+def _labelled(method: Any, field: str, watcher: Watcher) -> Any:
+    """`method` with ``provisional: true`` on answers beyond the latest live checkpoint: held on
+    the sequencer's signed word only, not yet on L1's."""
+
+    async def answer(ctx: RpcContext, *args: Any) -> Any:
+        out = await method(ctx, *args)
+        if isinstance(out, dict):
+            last = out[field] - 1 if field == "end" else out[field]
+            out["provisional"] = last >= watcher.replica.anchored_size
+        return out
+
+    return answer
 
 
 def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> None:
     """The read methods (same parameter specs as the sequencer's) and the validator's own."""
     for name in READ_METHODS:
         params, summary, _result = METHODS[name]
-        dispatcher.register(name, getattr(api, name), params=params, doc=summary)
+        method = getattr(api, name)
+        if name in _LABELLED:
+            method = _labelled(method, _LABELLED[name], watcher)
+        dispatcher.register(name, method, params=params, doc=summary)
 
     async def watch_receipt(ctx: RpcContext, receipt: Any, placement: Any) -> dict[str, Any]:
         watched = parse_watch(receipt, placement, api.domain.separator, api.sequencer_address)
@@ -193,7 +223,7 @@ def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> 
 
 async def _pull_loop(
     replica: Replica,
-    upstreams: Upstreams,
+    upstreams: UpstreamPool,
     metrics: ValidatorMetrics,
     pull_s: float,
     *,
@@ -203,8 +233,7 @@ async def _pull_loop(
     warned: str | None = None
     while True:
         try:
-            # Not abandoned on cancel: the thread may be inside the store's write batch.
-            taken = await trio.to_thread.run_sync(replica.pull, upstreams)
+            taken = await pull(replica, upstreams)
         except UpstreamError as exc:
             metrics.upstream_up.set(0)
             if replica.unavailable_since is None:

@@ -2,19 +2,21 @@
 
 Each round (every `poll_s`, default 1 s):
 
-1. refresh every checkpoint not known to be final or reverted (`checkpoints(i)`, `prevSize(i)`);
-2. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
-   * root differs from the replica's root at that size → the sequencer served data that does
-     not hash to what it committed: open a DA challenge on the first range new in it;
+1. follow L1 by its logs since the last block read (commits, revert cascades, DA challenges
+   opened by anyone), re-reading a pending checkpoint's row only once its window may be over;
+   hand the latest live checkpoint to the replica as its anchor;
+2. resolve our own DA challenges whose response window passed unanswered, and take the records
+   revealed by answered ones (ours or anyone's) into the replica;
+3. check the receipts handed to the validator (see `receipts`);
+4. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
+   * root differs from the replica's root at that size → the sequencer committed other records
+     than it served or vouched for: DA challenges on every chunk new in it;
    * a stored violation (or a rule 4b timestamp) among the records new in it → send the
      matching one-step fraud proof against it (it newly covers the offending record, which is
      what the contract requires);
-   * while the replica cannot reach ``size`` because the next block is unavailable (withheld,
-     inconsistent, or every upstream down) for `da_grace_s`, or the window is about to close,
-     open a DA challenge on ``[replica size, + maxDARange)`` of the first pending checkpoint
-     beyond it;
-3. resolve our own DA challenges whose response window passed unanswered;
-4. check the receipts handed to the validator (see `receipts`).
+   * while the replica cannot back ``size``, whatever the upstreams do: once it has not grown
+     for `da_grace_s` since the checkpoint was seen, or the window is about to close, a DA
+     challenge on the chunk holding the first missing record (docs/validator.md, "Timing").
 
 A successful proof reverts the checkpoint and every later one, so a round acts on at most one
 checkpoint. L1 trouble never stops replication: the round fails, is retried with backoff, and
@@ -28,7 +30,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Final, TypeVar
 
@@ -66,6 +68,12 @@ CHALLENGES_KEY: Final[str] = "validator.challenges"
 _MAX_BACKOFF_S: Final[float] = 30.0
 """Shorter than the committer's: a validator has a challenge window to act within."""
 _SCAN_CHUNK: Final[int] = 4096
+_OPEN_MARGIN_S: Final[float] = 6.0
+"""Seconds an open transaction gets to be mined, beyond four watcher rounds."""
+_LOG_RANGE: Final[int] = 2000
+"""L1 blocks per `eth_getLogs` call (public nodes refuse ranges much wider than this)."""
+_MISMATCH_CHUNKS: Final[int] = 8
+"""DA challenges opened in one round on a checkpoint whose root differs from the replica's."""
 
 
 @dataclass(slots=True)
@@ -81,6 +89,10 @@ class Tracked:
     violation: Violation | None = None
     acted: bool = False
     """A proof or a DA challenge was sent for it."""
+    seen_at: float = field(default_factory=time.monotonic)
+    """Monotonic time the validator first saw it (the DA grace period runs from here)."""
+    proved: bool = False
+    """A fraud proof against it was mined: L1 must read it reverted from then on."""
 
 
 class Watcher:
@@ -126,6 +138,11 @@ class Watcher:
         )
         self._now = 0
         self._now_seen_at = 0.0  # wall time when L1's latest block time was first seen
+        self.foreign: dict[int, dict[str, Any]] = {}
+        """DA challenges other validators opened, by id: their answers feed the replica too."""
+        self._next_log_block = 0
+        self.upstream_status: Callable[[], list[dict[str, Any]]] = list
+        """The upstream pool's view, for `validator_status` (set by the service)."""
 
     # --- CheckpointView ------------------------------------------------------------------------
 
@@ -162,6 +179,9 @@ class Watcher:
             "rounds": self.rounds.completed,
             "anchoredSize": latest["treeSize"] if latest is not None else 0,
             "verifiedSize": max(agreed, default=0),
+            "reorgs": 0 if self.l1.reorgs is None else self.l1.reorgs.reorgs,
+            "replacements": self.l1.sender.replacements,
+            "feesPaidWei": self.l1.sender.fees_paid_wei,
         }
 
     def status(self) -> dict[str, Any]:
@@ -173,7 +193,10 @@ class Watcher:
             if self.replica.unavailable_since is not None
             else None,
             "upstreamError": self.replica.last_error,
+            "anchoredSize": self.replica.anchored_size,
+            "upstreams": self.upstream_status(),
             "violations": [v.to_json() for v in self.replica.violations],
+            "contradictions": self.replica.contradictions,
             "checkpoints": [
                 {**checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
                 for _, t in sorted(self.tracked.items())
@@ -193,7 +216,17 @@ class Watcher:
 
     async def step(self) -> None:
         """One round (see the module docstring)."""
+        reorg = await self._l1(self.l1.follow_head)
+        if reorg is not None:
+            await self._follow_reorg(reorg.fork_block)
         await self._refresh()
+        live = [
+            t.cp
+            for _, t in sorted(self.tracked.items())
+            if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+        ]
+        # The replica anchors what it takes without a sequencer receipt to this one.
+        self.replica.checkpoint = (live[-1].size, live[-1].root) if live else None
         latest = await self._l1(self.l1.latest_block_time)
         if latest != self._now:
             self._now, self._now_seen_at = latest, self.wall_clock()
@@ -212,28 +245,101 @@ class Watcher:
             if t.cp.size > self.replica.size:
                 break  # later checkpoints lie further beyond the replica: one challenge covers them
 
-    async def _refresh(self) -> None:
-        count = await self._l1(self.l1.checkpoint_count)
-        for index in range(count):
-            t = self.tracked.get(index)
-            if t is not None and t.cp.status in (CheckpointStatus.FINAL, CheckpointStatus.REVERTED):
+    async def _follow_reorg(self, fork_block: int) -> None:
+        """L1 reorganised above `fork_block`: re-read every checkpoint not final from the
+        canonical chain (a commit may be gone, a reverted one live again because the proof's
+        block is gone: it is judged afresh, and a proof whose block was replaced is sent
+        again), and read the logs again from the fork on (the canonical chain's commits and
+        reverts there); and re-read the DA challenges we opened (one whose opening is gone is
+        forgotten, so it can be opened again)."""
+        dropped: list[int] = []
+        for index in sorted(self.tracked):
+            t = self.tracked[index]
+            if t.cp.status == CheckpointStatus.FINAL:
                 continue
             cp = await self._l1(partial(self.l1.checkpoint, index))
-            if t is None:
+            if cp.status == CheckpointStatus.NONE:
+                del self.tracked[index]  # its commit is gone; the logs bring it back if mined
+                dropped.append(index)
+                continue
+            if cp.status == CheckpointStatus.PENDING and (
+                t.proved or t.cp.status == CheckpointStatus.REVERTED
+            ):
+                t.acted = t.proved = False  # judged again: a proof whose block is gone is resent
+            t.cp = cp
+        # Verify from the canonical chain: the log cursor goes back to the block after the fork.
+        self._next_log_block = min(self._next_log_block, fork_block + 1)
+        me = self.l1.account.address.lower()
+        for cid in list(self.challenges):
+            row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
+            if row.state == DAState.NONE or row.challenger.lower() != me:
+                del self.challenges[cid]
+            else:
+                self.challenges[cid]["state"] = row.state.name
+        await self._save_challenges()
+        log.warning(
+            "L1 reorganised above block %d: checkpoints %s are gone, the others re-read",
+            fork_block,
+            dropped,
+            extra={"checkpoints": dropped, "fork_block": fork_block},
+        )
+
+    async def _refresh(self) -> None:
+        """Follow L1 by its events since the last round (`eth_getLogs` from the block after the
+        last one read), not by re-reading every checkpoint: a commit brings its row, a revert
+        cascade marks its range, a DA challenge opened by anyone is noted. A pending
+        checkpoint's row is read again only once its window may have ended: final is a matter
+        of time and holds, and no event says it."""
+        head = await self._l1(self.l1.block_number)
+        while self._next_log_block <= head:
+            last = min(head, self._next_log_block + _LOG_RANGE - 1)
+            found = await self._l1(partial(self.l1.events, self._next_log_block, last))
+            for index, size, root, committed_at, ends, bound in found.committed:
+                if index in self.tracked:
+                    continue
                 prev = await self._l1(partial(self.l1.prev_size, index))
-                bound = await self._l1(partial(self.l1.timestamp_bound, index))
+                cp = Checkpoint(index, size, root, committed_at, ends, CheckpointStatus.PENDING)
                 self.tracked[index] = Tracked(cp, prev, bound)
                 self.metrics.checkpoints_seen.inc()
-                log.info(
-                    "checkpoint %d seen: size %d, new from %d, status %s",
-                    index,
-                    cp.size,
-                    prev,
-                    CheckpointStatus(cp.status).label,
+                log.info("checkpoint %d seen: size %d, new from %d", index, size, prev)
+            for first, end in found.reverted:
+                for index in range(first, end):
+                    t = self.tracked.get(index)
+                    if t is not None and t.cp.status != CheckpointStatus.REVERTED:
+                        t.cp = replace(t.cp, status=CheckpointStatus.REVERTED)
+                        log.info("checkpoint %d is now reverted", index)
+            for cid, index, challenger, start, end, deadline in found.opened:
+                if cid in self.challenges:
+                    continue  # ours, followed from state (one from our address that our state
+                    # lacks, e.g. from a lost data dir, is followed like anyone else's)
+                self.foreign.setdefault(
+                    cid,
+                    {
+                        "checkpoint": index,
+                        "start": start,
+                        "end": end,
+                        "deadline": deadline,
+                        "state": DAState.OPEN.name,
+                        "challenger": challenger,
+                    },
                 )
-            else:
+            self._next_log_block = last + 1
+        now = self._l1_time_estimate()
+        for index, t in sorted(self.tracked.items()):
+            if t.cp.status == CheckpointStatus.PENDING and now >= t.cp.challenge_ends:
+                cp = await self._l1(partial(self.l1.checkpoint, index))
                 if cp.status != t.cp.status:
                     log.info("checkpoint %d is now %s", index, CheckpointStatus(cp.status).label)
+                if t.proved and cp.status == CheckpointStatus.PENDING:
+                    # Our proof was mined, yet the canonical chain holds the checkpoint live:
+                    # a reorganisation took the proof's block. Judge it again, prove again.
+                    log.warning(
+                        "checkpoint %d is pending again: the block of our proof is gone "
+                        "(L1 reorganised); judging it again",
+                        index,
+                        extra={"checkpoint": index},
+                    )
+                    t.acted = t.proved = False
                 t.cp = cp
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -251,23 +357,57 @@ class Watcher:
             if t.verdict == "violation" and t.violation is not None:
                 return await self._prove(t, t.violation)
             if t.verdict == "root-mismatch":
-                start, end = da_chunk(t.prev_size, cp.size, self.params["maxDARange"])
-                return await self._open_da(
-                    t, start, end, "the served records do not hash to the committed root"
-                )
+                return await self._challenge_mismatch(t)
             return False
-        # The replica is behind this checkpoint: wait, unless the data cannot be had.
-        since = self.replica.unavailable_since
-        if since is None:
-            return False
-        waited = time.monotonic() - since
+        # The replica cannot back this checkpoint (yet): judged from L1 outward, whatever the
+        # upstreams say. Wait while the replica grows, for at most the grace period, and never
+        # past the point where a challenge could still be opened in the window.
+        stalled = time.monotonic() - max(self.replica.progress_at, t.seen_at)
         left = cp.challenge_ends - self._l1_time_estimate()
-        if waited < self.da_grace_s and left > self.da_grace_s:
+        if stalled < self.da_grace_s and left > self._open_margin():
             return False
         # Contract v2 challenges whole aligned chunks: the one holding the first missing record.
         start, end = da_chunk(self.replica.size, cp.size, self.params["maxDARange"])
         return await self._open_da(
-            t, start, end, f"records from {self.replica.size} unavailable for {waited:.0f} s"
+            t,
+            start,
+            end,
+            f"records from {self.replica.size} not backed for {stalled:.0f} s "
+            f"({left:.0f} s of the window left)",
+        )
+
+    def _open_margin(self) -> float:
+        """Seconds before `challengeEnds` by which a DA challenge is sent at the latest, grace
+        or not: the open transaction must be mined inside the window, which takes a round to
+        see the need, a bond quote, the simulation and a few L1 blocks (docs/validator.md,
+        "Timing against the challenge window"). The answer and the follow-up proof need no
+        room here: a reveal keeps the checkpoint pending for `postRevealWindow` after it."""
+        return _OPEN_MARGIN_S + 4 * self.poll_s
+
+    async def _challenge_mismatch(self, t: Tracked) -> bool:
+        """DA challenges on every chunk of the range new in `t` (its records do not hash to the
+        committed root; which of them differ only L1 can say), up to `_MISMATCH_CHUNKS` a round."""
+        cp = t.cp
+        step = self.params["maxDARange"]
+        opened = 0
+        first = t.prev_size - t.prev_size % step
+        for position in range(first, cp.size, step):
+            start, end = da_chunk(max(position, t.prev_size), cp.size, step)
+            if self._challenged(cp.index, start):
+                continue
+            if opened == _MISMATCH_CHUNKS:
+                return True  # the rest next round
+            if not await self._open_da(
+                t, start, end, "the served records do not hash to the committed root"
+            ):
+                return opened > 0
+            opened += 1
+        return opened > 0
+
+    def _challenged(self, cp_index: int, start: int) -> bool:
+        return any(
+            c["checkpoint"] == cp_index and c["start"] <= start < c["end"]
+            for c in self.challenges.values()
         )
 
     def _verdict(self, t: Tracked) -> None:
@@ -315,6 +455,7 @@ class Watcher:
         except L1Error:
             t.acted = False  # L1 trouble: try again next round
             raise
+        t.proved = True
         self.metrics.proofs_sent.labels(rule=v.rule.name).inc()
         self.proofs.append(
             {
@@ -357,14 +498,12 @@ class Watcher:
 
     async def _open_da(self, t: Tracked, start: int, end: int, why: str) -> bool:
         cp = t.cp
-        for c in self.challenges.values():
+        for c in (*self.challenges.values(), *self.foreign.values()):
             live = c["state"] in (DAState.OPEN.name, DAState.ANSWERED.name)
             if c["start"] <= start < c["end"] and (live or c["checkpoint"] == cp.index):
-                # Already challenged: wait for the answer or the deadline. (An answered
-                # challenge put the records on L1; the replica still waits for an upstream to
-                # serve their block, see docs/validator.md.)
+                # Already challenged: wait for the answer (its records are then taken from
+                # L1, `_take_revealed`) or the deadline.
                 return False
-        t.acted = True
         try:
             # The bond is priced by the basefee at inclusion: a quarter more covers a few blocks
             # of basefee rise; whatever answering did not cost is credited back.
@@ -375,9 +514,6 @@ class Watcher:
         except TransactionRefusedError as exc:
             log.error("DA challenge on checkpoint %d not opened: %s", cp.index, exc)
             return False
-        except L1Error:
-            t.acted = False
-            raise
         row = await self._l1(partial(self.l1.da_challenge, cid))
         self.challenges[cid] = {
             "checkpoint": cp.index,
@@ -409,8 +545,17 @@ class Watcher:
         return int(max(self._now + (wall - self._now_seen_at), wall))
 
     async def _settle_challenges(self) -> None:
-        """Resolve our open challenges once their response window passed unanswered."""
+        """Resolve our open challenges once their response window passed unanswered; take the
+        records of answered ones (ours or another validator's) into the replica."""
+        for cid, c in sorted(self.foreign.items()):
+            if c["state"] == DAState.OPEN.name:
+                theirs = await self._l1(partial(self.l1.da_challenge, cid))
+                c["state"] = theirs.state.name
+            if c["state"] == DAState.ANSWERED.name and not c.get("taken"):
+                await self._take_revealed(cid, c, save=False)
         for cid, c in sorted(self.challenges.items()):
+            if c["state"] == DAState.ANSWERED.name and not c.get("taken"):
+                await self._take_revealed(cid, c)
             if c["state"] != DAState.OPEN.name:
                 continue
             row: DAChallenge = await self._l1(partial(self.l1.da_challenge, cid))
@@ -442,7 +587,20 @@ class Watcher:
                         row.start,
                         row.end,
                     )
+                    await self._take_revealed(cid, c)
                 await self._save_challenges()
+
+    async def _take_revealed(self, cid: int, c: dict[str, Any], *, save: bool = True) -> None:
+        """Feed the records an answer revealed on L1 (checked there against the checkpoint's
+        root) into the replica: data no upstream would serve is still judged."""
+        records = await self._l1(partial(self.l1.revealed_records, cid))
+        if records is None:
+            return  # the reveal's transaction is not visible yet: next round
+        taken = await trio.to_thread.run_sync(self.replica.take_revealed, c["start"], records)
+        c["taken"] = True
+        c["recordsTaken"] = taken
+        if save:
+            await self._save_challenges()
 
     async def _claim(self) -> None:
         """Pull what the contract credited us (rewards, DA bond refunds): v2 never pushes."""

@@ -23,6 +23,7 @@ TINY = replace(
     connections=2, hammer_seconds=0.4, hammer_l1=False, proofs_records=2000,
     proofs_seconds=0.3, proofs_connections=2, proofs_batch=8, verify_seconds=0.1,
     tree_n=2000, tree_proofs=20, tree_pymerkle_n=500, restart_records=3000, restart_group=1000,
+    validator_events=600, validator_signed_events=300, validator_repeats=1,
 )  # fmt: skip
 
 #: Every key the issue requires in --json (dotted paths into the nested result).
@@ -32,7 +33,8 @@ REQUIRED = (
     "proofs.serve_per_s", "proofs.verify_per_s", "restart.reopen_s", "l1.commit_gas",
     "l1.naive_registry_gas_per_event", "machine.cores", "machine.cpu", "machine.python",
     "client.batcher_eps", "client.client_vs_eth_account", "client.fingerprint_vs_sha256sum",
-    "params.mode",
+    "params.mode", "validator.eps", "validator.signed_eps", "validator.eps_vs_ingest",
+    "validator.signed_eps_vs_ingest",
 )  # fmt: skip
 
 
@@ -128,3 +130,20 @@ def test_suite_writes_the_documented_keys(tmp_path: Path) -> None:
         assert value is not None, key
     assert {g["key"] for g in result["goals"]} == {g.key for g in suite.GOALS}
     assert result["tree"]["roots_match"] is True
+
+
+def test_validator_stage_beside_ingest() -> None:
+    """Issue 11: replicate-and-check measured in the same run as ingest, and divided by it."""
+    result = suite.run_suite(TINY, only=["ingest", "validator"])
+    assert result["errors"] == {}
+    v, ingest = result["validator"], result["ingest"]
+    assert v["eps"] > 0 and v["signed_eps"] > 0
+    assert v["eps_vs_ingest"] == v["eps"] / ingest["unsigned_eps"]
+    assert v["signed_eps_vs_ingest"] == v["signed_eps"] / ingest["signed_eps"]
+    raw = result["raw"]["validator"]
+    # The whole log was replicated and judged honest (a violation fails the stage).
+    assert raw["unsigned"]["records"] == 600 and raw["signed"]["records"] == 300
+    shares = raw["unsigned"]["breakdown"]
+    assert abs(shares["fetch_share"] + shares["parse_share"] + shares["ingest_share"] - 1) < 1e-9
+    verdicts = {g["key"]: g for g in result["goals"]}
+    assert verdicts["validator.eps_vs_ingest"]["value"] == v["eps_vs_ingest"]

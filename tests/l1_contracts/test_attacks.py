@@ -15,7 +15,7 @@ from l1_contracts.contract import (
     receipt_mismatch_fraud,
     reveal_records,
 )
-from l1_contracts.model import HOLD_SLOTS, reveal_gas
+from l1_contracts.model import HOLD_SLOTS, RollupModel, reveal_gas
 from prover.checkpoint import CheckpointStatus, DAState
 from prover.hashing import leaf_hash
 from prover.range_proof import prove_range
@@ -32,6 +32,7 @@ from tests.l1_contracts.helpers import (
     events,
     fee,
     make_record,
+    new_chain,
     reverts,
     sign_receipt,
 )
@@ -493,3 +494,68 @@ def test_f14_fraud_event_carries_the_refund_and_nothing_is_reemitted_while_froze
     c.advance(2)
     with reverts("rollup: frozen"):
         receipt_deadline_fraud(c.rollup, receipt).transact({"from": c.challenger})
+
+
+# --- stateful-test counterexample: resolving an unanswered challenge late ----------------------
+
+
+def test_resolving_a_late_challenge_never_reverts_a_final_checkpoint() -> None:
+    """The Hypothesis run that reported "checkpoint 0: contract 3, model 2" after
+    `resolve(0)`: commit 6 records, challenge chunk [0, 4) of checkpoint 0, let the window and
+    the response window pass unanswered, resolve. The unanswered challenge holds checkpoint 0
+    pending the whole time (the view never says final), so resolving it reverts checkpoint 0;
+    the model must agree at every step (it used to drop the hold before punishing and kept
+    checkpoint 0 final: nothing unproven of a proven-dishonest sequencer may finalise)."""
+    c = new_chain(max_da_range=4)  # as test_stateful.py
+    c.bond()
+    f = c.rollup.functions
+    model = RollupModel(
+        WINDOW,
+        DA_WINDOW,
+        POST_REVEAL,
+        MIN_BOND,
+        CHALLENGER_BOND,
+        RECEIPT_HORIZON,
+        c.sequencer,
+        max_da_range=4,
+    )
+    model.deposit(MIN_BOND)
+
+    def statuses() -> tuple[list[int], list[int]]:
+        now = c.now()
+        n = int(f.checkpointCount().call())
+        assert n == len(model.checkpoints)
+        return [c.status(i) for i in range(n)], [int(model.status(i, now)) for i in range(n)]
+
+    c.advance(1)
+    c.append(c.valid_records(6))
+    bound = c.bound_for(6)
+    model.commit(6, c.now() + 1, bound)
+    cp = c.commit(bound=bound)
+    assert cp == 0
+    value = da_bond(c, 4) + 1
+    model.open_da(
+        cp,
+        0,
+        4,
+        c.challenger,
+        c.now() + 1,
+        value,
+        int(c.w3.eth.get_block("pending")["baseFeePerGas"]),
+    )
+    f.openDAChallenge(cp, 0, 4).transact({"from": c.challenger, "value": value})
+    assert statuses() == ([CheckpointStatus.PENDING], [CheckpointStatus.PENDING])
+
+    c.advance(WINDOW + 1)  # past challengeEnds and the response deadline, unanswered
+    assert c.now() >= f.checkpoints(cp).call()[3]
+    assert f.daOpenCount().call() == 1
+    assert statuses() == ([CheckpointStatus.PENDING], [CheckpointStatus.PENDING])
+    assert f.latestFinalized().call() == 2**256 - 1
+
+    model.resolve(0, c.now() + 1)
+    tx = f.resolveDAChallenge(0).transact({"from": c.owner})
+    assert statuses() == ([CheckpointStatus.REVERTED], [CheckpointStatus.REVERTED])
+    assert f.daChallenges(0).call()[4] == DAState.UPHELD == model.challenges[0].state
+    assert f.frozen().call() and model.frozen
+    assert f.credits(c.challenger).call() == model.credits[c.challenger] == MIN_BOND // 2 + value
+    assert [e["args"]["fromIndex"] for e in events(c, "CheckpointsReverted", tx)] == [cp]

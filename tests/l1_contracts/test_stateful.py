@@ -304,6 +304,11 @@ class RollupMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def resolve(self, data: st.DataObject) -> None:
         cid = data.draw(st.integers(0, len(self.model.challenges) - 1))
+        ch = self.model.challenges[cid]
+        if ch.state == DAState.OPEN:
+            # An open challenge holds its checkpoint from before its window ended until it is
+            # settled: resolving it never meets a final checkpoint (docs/contract.md).
+            assert self.f.checkpoints(ch.checkpoint).call()[4] != CheckpointStatus.FINAL
         try:
             self.model.resolve(cid, self._next_time())
             expected = None

@@ -17,6 +17,7 @@ from prover.errors import (
     NotFinalError,
     NotIncludedError,
     ProofInvalidError,
+    TrustedStateMismatchError,
 )
 from prover.hashing import leaf_hash
 from prover.light_client import (
@@ -32,6 +33,7 @@ from prover.light_client import (
     find_trusted,
     is_valid_bundle_inclusion,
     needs_consistency_proof,
+    other_logs,
     replace_trusted,
     verdict_to_json,
     verify_event,
@@ -40,6 +42,7 @@ from prover.light_client import (
 from prover.record import Record, canonical_meta, compute_meta_hash, encode_kind, encode_record
 from prover.tree import MemoryTree
 from prover.types import Hash32
+from prover.wire import hex0x
 
 CHAIN = 31337
 CONTRACT = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
@@ -419,12 +422,48 @@ def test_bad_bundle_json_names_the_field(edit: dict[str, object], field: str) ->
     assert info.value.field == field
 
 
-def test_trusted_state_round_trips_and_is_kept_per_deployment() -> None:
-    a, b = trusted(1, 9), replace(trusted(0, 4), contract=bytes(20))
-    states = decode_trusted_state(encode_trusted_state([a, b]))
-    assert states == [a, b]
-    assert find_trusted(states, CHAIN, CONTRACT) == a
-    assert replace_trusted(states, trusted(2, 16)) == [b, trusted(2, 16)]
+def test_trusted_state_round_trips_and_is_kept_per_log() -> None:
+    # Two logs at the same chain and address (a devnet restarted): two genesis checkpoints.
+    g1, g2 = CheckpointRef(0, 4, TREE.root(4)), CheckpointRef(0, 3, Hash32(h("another genesis")))
+    a = replace(trusted(1, 9), genesis=g1)
+    b = TrustedCheckpoint(CHAIN, CONTRACT, 0, 3, g2.root, g2)
+    c = replace(trusted(0, 4), contract=bytes(20), genesis=g1)
+    states = decode_trusted_state(encode_trusted_state([a, b, c]))
+    assert states == [a, b, c]
+    assert find_trusted(states, CHAIN, CONTRACT, g1) == a
+    assert find_trusted(states, CHAIN, CONTRACT, g2) == b
+    assert find_trusted(states, CHAIN, CONTRACT, CheckpointRef(0, 4, Hash32(h("third")))) is None
+    assert other_logs(states, CHAIN, CONTRACT, g1) == [b]
+    newer = replace(trusted(2, 16), genesis=g1)
+    assert replace_trusted(states, newer) == [b, c, newer]
+
+
+def test_format_1_state_is_read_and_upgraded() -> None:
+    g = CheckpointRef(0, 4, TREE.root(4))
+    old = encode_trusted_state([trusted(1, 9)])
+    old["format"] = "attest-light-client/1"
+    for entry in old["checkpoints"]:
+        del entry["genesis"]
+    (legacy,) = decode_trusted_state(old)
+    assert legacy.genesis is None  # not recorded: stands for whichever log is there now
+    assert find_trusted([legacy], CHAIN, CONTRACT, g) == legacy
+    assert replace_trusted([legacy], replace(trusted(2, 16), genesis=g)) == [
+        replace(trusted(2, 16), genesis=g)
+    ]
+    # Checkpoint 0 is its own genesis: known even in format 1.
+    old["checkpoints"][0].update(index=0, treeSize=4, root=hex0x(TREE.root(4)))
+    assert decode_trusted_state(old)[0].genesis == g
+
+
+def test_a_fork_of_the_trusted_checkpoint_is_a_state_mismatch() -> None:
+    cp = l1_row(2, 16)
+    with pytest.raises(TrustedStateMismatchError):
+        verify_trusted_extension(trusted(2, 16, h("seen on another fork")), cp, None)
+    with pytest.raises(TrustedStateMismatchError):
+        verify_trusted_extension(trusted(1, 9), cp, [h("not a proof")])
+
+
+def test_bad_trusted_state_names_the_field() -> None:
     with pytest.raises(InvalidFieldError, match=r"checkpoints\[0\].root"):
         decode_trusted_state(
             {

@@ -15,6 +15,7 @@ from prover.receipt_tree import (
     compute_receipt_tree,
     is_valid_receipt_path,
     verify_receipt_path,
+    verify_receipt_paths,
 )
 from prover.tree import MemoryTree, verify_inclusion
 from prover.types import Hash32
@@ -89,6 +90,52 @@ def test_tampering_fails(data: st.DataObject, count: int) -> None:
         with pytest.raises(InclusionProofError):
             verify_receipt_path(leaf, index, size, p, root)
         assert not is_valid_receipt_path(leaf, index, size, p, root)
+
+
+def _hex(path: tuple[bytes, ...]) -> list[str]:
+    return ["0x" + p.hex() for p in path]
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), count=st.integers(1, 300))
+def test_many_paths_at_once_agree_with_one_at_a_time(data: st.DataObject, count: int) -> None:
+    # A slice of the receipt (a batch that shares it with another), in order, as the client
+    # sees it; every honest path passes, and one tampered element anywhere fails the whole set.
+    leaves = leaves_for(count)
+    tree = compute_receipt_tree(leaves)
+    lo = data.draw(st.integers(0, count - 1), label="lo")
+    hi = data.draw(st.integers(lo + 1, count), label="hi")
+    idx = list(range(lo, hi))
+    paths = [_hex(tree.paths[i]) for i in idx]
+    verify_receipt_paths([leaves[i] for i in idx], idx, count, paths, tree.root)
+    # Upper-case hex is the same path written otherwise: still passes (the plain check).
+    upper = [[("0x" + e[2:].upper()) for e in p] for p in paths]
+    verify_receipt_paths([leaves[i] for i in idx], idx, count, upper, tree.root)
+    j = data.draw(st.integers(0, len(idx) - 1), label="which leaf")
+    if paths[j]:
+        k = data.draw(st.integers(0, len(paths[j]) - 1), label="element")
+        bad = [list(p) for p in paths]
+        bad[j][k] = "0x" + flip(bytes.fromhex(bad[j][k][2:])).hex()
+        with pytest.raises(InclusionProofError):
+            verify_receipt_paths([leaves[i] for i in idx], idx, count, bad, tree.root)
+        short = [list(p) for p in paths]
+        short[j] = short[j][:-1]
+        with pytest.raises(InclusionProofError):
+            verify_receipt_paths([leaves[i] for i in idx], idx, count, short, tree.root)
+        junk = [list(p) for p in paths]
+        junk[j][k] = "0xnothex"
+        with pytest.raises(InclusionProofError, match="not a 0x-hex"):
+            verify_receipt_paths([leaves[i] for i in idx], idx, count, junk, tree.root)
+    forged = [*(leaves[i] for i in idx)]
+    forged[j] = flip(forged[j])
+    with pytest.raises(InclusionProofError):
+        verify_receipt_paths(forged, idx, count, paths, tree.root)
+    longer = [list(p) for p in paths]
+    longer[j] = [*longer[j], "0x" + bytes(32).hex()]
+    with pytest.raises(InclusionProofError):
+        verify_receipt_paths([leaves[i] for i in idx], idx, count, longer, tree.root)
+    with pytest.raises(InclusionProofError):
+        verify_receipt_paths([leaves[i] for i in idx], idx, count, paths, flip(tree.root))
 
 
 def test_bad_input() -> None:

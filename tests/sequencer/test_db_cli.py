@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 
 from state_db.store import Store
-from tests.state_db.test_migrate import SIZE, check_contents, write_as_schema1, write_store
+from tests.state_db.test_migrate import (
+    SIZE,
+    check_contents,
+    write_as_schema1,
+    write_as_schema2,
+    write_store,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +48,7 @@ def test_an_old_store_is_refused_then_migrated_with_a_backup(tmp_path: Path) -> 
 
     done = attest("db", "migrate", "--db", str(db))
     assert done.returncode == 0, done.stderr
-    assert "migrated schema 1 -> 2" in done.stdout and f"{SIZE} records" in done.stdout
+    assert "migrated schema 1 -> 3" in done.stdout and f"{SIZE} records" in done.stdout
     assert Path(f"{db}.bak-schema1").is_dir()
     with Store.open(db) as store:
         check_contents(store)
@@ -50,6 +56,19 @@ def test_an_old_store_is_refused_then_migrated_with_a_backup(tmp_path: Path) -> 
     again = attest("db", "migrate", "--db", str(db))
     assert again.returncode == 0 and "nothing to migrate" in again.stdout
     assert "(current)" in attest("db", "version", "--db", str(db)).stdout
+
+
+def test_a_schema2_store_gets_the_leaf_hash_index(tmp_path: Path) -> None:
+    """`attest db migrate` builds the leaf-hash and unsigned-submitter indexes of a store
+    written before them (check_contents looks every record up by its leaf hash)."""
+    db = tmp_path / "log"
+    write_store(db)
+    write_as_schema2(db)
+    done = attest("db", "migrate", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    assert "migrated schema 2 -> 3" in done.stdout, done.stdout
+    with Store.open(db) as store:
+        check_contents(store)
 
 
 def test_mistakes_are_one_line(tmp_path: Path) -> None:

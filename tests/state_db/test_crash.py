@@ -118,6 +118,11 @@ def check_store(path: Path, reported: int, previous: int) -> int:
             assert count == expected, f"{count} keys under {prefix!r}, tree size {size}"
     finally:
         db.close()
+    if size:
+        # Every record is found by its leaf hash (the index entry of the same batch).
+        with Store.open(path) as store:
+            for seq in (0, size // 2, size - 1):
+                assert store.find_by_leaf_hash(leaf_hash(store.get_record(seq))) == [seq]
     return size
 
 

@@ -171,6 +171,21 @@ def test_checkpoints_and_state_survive_reopen(tmp_path: Path) -> None:
         assert store.get_state("missing") is None
 
 
+def test_checkpoints_forgotten_after_a_reorganisation_stay_forgotten(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        for i, value in enumerate((b"a", b"b", b"c")):
+            store.put_checkpoint(i, value)
+        store.truncate_checkpoints(1)  # L1 holds one checkpoint now
+        assert store.checkpoint_count() == 1
+        assert [store.get_checkpoint(i) for i in range(3)] == [b"a", None, None]
+        store.truncate_checkpoints(5)  # more than stored: nothing to forget
+        assert store.checkpoint_count() == 1
+        store.put_checkpoint(1, b"b2")  # the commit sent again lands at the same index
+    with Store.open(tmp_path / "s") as store:
+        assert store.checkpoint_count() == 2
+        assert [store.get_checkpoint(i) for i in range(3)] == [b"a", b"b2", None]
+
+
 def test_keys_have_distinct_versioned_prefixes() -> None:
     prefixes = schema.ALL_PREFIXES
     assert len(set(prefixes)) == len(prefixes)
@@ -242,6 +257,73 @@ def test_reopening_a_large_store_reads_o_log_n_keys(
         assert store.checkpoint_count() == 1
     # Restart does not replay the log: it reads the schema key, the head, at most one partial
     # node chunk and one frontier chunk per level, the last record chunk, the last checkpoint
-    # key and the last block (bench/bench_restart.py measures the time this takes). A replay
+    # key and the last block (bench/bench_restart.py measures the time this takes), plus
+    # the leaf hashes of the last leaf chunk (16 node chunks) and the last unsigned run. A replay
     # would read all n / 16 record chunks.
-    assert reads <= 2 * n.bit_length() + 5, f"reopen read {reads} keys at tree size {n}"
+    tail_chunks = (1 << schema.LEAF_CHUNK_BITS) >> schema.DEFAULT_NODE_CHUNK_BITS
+    bound = 2 * n.bit_length() + 6 + tail_chunks
+    assert reads <= bound, f"reopen read {reads} keys at tree size {n}"
+
+
+def test_every_record_is_found_by_its_leaf_hash(tmp_path: Path) -> None:
+    """The leaf-hash index (schema 3): each record by its leaf hash, across leaf chunks and
+    commits of every size, after a reopen too; a hash of no record finds nothing."""
+    path = tmp_path / "s"
+    chunk = 1 << schema.LEAF_CHUNK_BITS
+    size = chunk + 700
+    written = entries(0, size)
+    with Store.open(path, node_chunk_bits=2) as store:
+        # Groups of 1, then 999, then one across the leaf chunk boundary, then the rest.
+        for start, end in ((0, 1), (1, 1000), (1000, chunk + 10), (chunk + 10, size)):
+            store.commit(written[start:end])
+    with Store.open(path) as store:
+        for seq in (*range(0, size, 97), chunk - 1, chunk, size - 1):
+            assert store.find_by_leaf_hash(written[seq].leaf_hash) == [seq]
+            assert store.find_by_leaf_hash(written[seq].leaf_hash, after=seq) == []
+        assert store.find_by_leaf_hash(leaf_hash(b"no such record")) == []
+        with pytest.raises(InvalidFieldError, match="leafHash"):
+            store.find_by_leaf_hash(b"\x00" * 31)
+        # The store keeps growing from the reopened tails (last leaf chunk, last run).
+        store.commit(entries(size, size + 5))
+        assert store.find_by_leaf_hash(deterministic_entry(size + 2).leaf_hash) == [size + 2]
+
+
+def test_a_lying_leaf_index_entry_is_not_believed(tmp_path: Path) -> None:
+    """An index entry whose 8-byte prefix matches but whose record's leaf hash differs (a
+    prefix collision, or a damaged value) is checked against the tree and dropped."""
+    path = tmp_path / "s"
+    written = entries(0, (1 << schema.LEAF_CHUNK_BITS) + 3)  # chunk 0 is complete: indexed
+    with Store.open(path) as store:
+        store.commit(written)
+    target = written[3].leaf_hash
+    bucket = schema.leaf_bucket(target)
+    other = next(
+        seq
+        for seq, e in enumerate(written)
+        if seq != 3 and schema.leaf_bucket(e.leaf_hash) == bucket
+    )
+    db = plyvel.DB(str(path))
+    key = schema.leaf_chunk_key(bucket, 0)
+    value = bytearray(db.get(key))
+    step = schema.LEAF_ENTRY_BYTES
+    for at in range(0, len(value), step):
+        if int.from_bytes(value[at + 8 : at + step], "big") == other:
+            value[at : at + 8] = target[:8]  # seq `other` now claims target's prefix
+    db.put(key, bytes(value))
+    db.close()
+    with Store.open(path) as store:
+        assert store.find_by_leaf_hash(target) == [3]
+
+
+def test_a_failed_commit_leaves_no_index_entry(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s") as store:
+        store.commit(entries(0, 5))
+        batch = entries(5, 9)
+        with pytest.raises(TypeError):
+            store.commit(batch, (), {"k": "not bytes"})  # type: ignore[dict-item]
+        assert store.find_by_leaf_hash(batch[0].leaf_hash) == []
+        # The in-memory tails are unchanged: the same batch commits and is found.
+        store.commit(batch)
+        assert [store.find_by_leaf_hash(e.leaf_hash) for e in batch] == [[5], [6], [7], [8]]
+    with Store.open(tmp_path / "s") as store:
+        assert store.find_by_leaf_hash(batch[3].leaf_hash) == [8]

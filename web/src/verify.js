@@ -29,7 +29,7 @@ export class MalformedError extends VerifyError {
 // --- bytes and hex -----------------------------------------------------------------------
 
 export const RECORD_SIZE = 352;
-export const MAX_TREE_SIZE = 2 ** 40;
+export const MAX_TREE_SIZE = 2 ** 52;
 export const UINT256_MAX = (1n << 256n) - 1n;
 const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
@@ -124,7 +124,7 @@ export function computeRootFromInclusionProof(leaf, index, treeSize, proof) {
   if (!(index >= 0 && index < treeSize && treeSize <= MAX_TREE_SIZE)) {
     throw new VerifyError(`index ${index} is not inside a tree of size ${treeSize}`);
   }
-  // BigInt: tree sizes reach 2**40, past JavaScript's 32-bit shifts.
+  // BigInt: tree sizes reach 2**52, past JavaScript's 32-bit shifts.
   let fn = BigInt(index);
   let sn = BigInt(treeSize) - 1n;
   let r = leaf;
@@ -294,6 +294,30 @@ export function canonicalJson(value) {
 export function computeMetaHash(meta) {
   if (meta === null || meta === undefined) return new Uint8Array(32);
   return keccak256(utf8.encode(canonicalJson(meta)));
+}
+
+// --- revocation and supersession (docs/spec.md §13) -------------------------------------------
+
+export const SUPERSEDES_KEY = 'supersedes';
+
+/**
+ * What `candidate` says about `target` under docs/spec.md §13, checked from bytes: 'revokes',
+ * 'supersedes' or null. Both are {record: 352 bytes, meta: object|null}; the candidate's leaf
+ * hash is recomputed from its record, its meta must hash to its metaHash (a server cannot
+ * attach a `supersedes` the record does not commit to), and seqs, submitters, subjects and
+ * kinds are read from the records themselves, never from a server's JSON. Whether the
+ * candidate is itself in the log as L1 says is a separate check (verify it on its own).
+ */
+export function revocationStatus(target, candidate) {
+  const t = decodeRecord(target.record);
+  const c = decodeRecord(candidate.record);
+  if (c.seq <= t.seq || !equal(c.submitter, t.submitter)) return null;
+  const targetLeaf = computeLeafHash(target.record);
+  if (c.kind === 'revocation') return equal(c.digest, targetLeaf) ? 'revokes' : null;
+  if (!equal(c.subject, t.subject) || candidate.meta === null || candidate.meta === undefined) return null;
+  if (!equal(computeMetaHash(candidate.meta), c.metaHash)) return null;
+  const named = candidate.meta[SUPERSEDES_KEY];
+  return typeof named === 'string' && named.toLowerCase() === toHex(targetLeaf) ? 'supersedes' : null;
 }
 
 // --- EIP-712 (docs/spec.md §4) -----------------------------------------------------------------

@@ -172,3 +172,40 @@ test('verifyEvent refuses a proof of another record than the event shown', async
   assert.equal(out.failedStep, 'record');
   assert.match(out.steps.find((s) => s.id === 'record').detail, /another record/);
 });
+
+/** An unsigned 352-byte record (docs/spec.md §3) with the fields revocationStatus reads. */
+function makeRecord({ seq, kind = 'attestation', subject = 1, digest = new Uint8Array(32), meta = null, submitter = 0x11 }) {
+  const r = new Uint8Array(352);
+  r[31] = seq;
+  r.set(new TextEncoder().encode(kind), 64);
+  r[127] = subject;
+  r.set(digest, 128);
+  r.set(v.computeMetaHash(meta), 160);
+  r.fill(submitter, 204, 224);
+  return r;
+}
+
+test('revocationStatus: a later revocation by the same submitter naming the leaf hash revokes', () => {
+  const target = { record: makeRecord({ seq: 3 }), meta: null };
+  const leaf = v.computeLeafHash(target.record);
+  const revocation = (over = {}) => ({ record: makeRecord({ seq: 9, kind: 'revocation', digest: leaf, ...over }), meta: null });
+  assert.equal(v.revocationStatus(target, revocation()), 'revokes');
+  assert.equal(v.revocationStatus(target, revocation({ subject: 7 })), 'revokes'); // found by digest
+  assert.equal(v.revocationStatus(target, revocation({ submitter: 0x22 })), null); // someone else
+  assert.equal(v.revocationStatus(target, revocation({ seq: 2 })), null); // earlier in the log
+  assert.equal(v.revocationStatus(target, revocation({ digest: new Uint8Array(32) })), null); // names another record
+  assert.equal(v.revocationStatus(target, { record: makeRecord({ seq: 9, digest: leaf }), meta: null }), null); // not a revocation
+});
+
+test('revocationStatus: supersession needs the same subject and a meta the record commits to', () => {
+  const target = { record: makeRecord({ seq: 3 }), meta: null };
+  const named = { supersedes: v.toHex(v.computeLeafHash(target.record)), version: 2 };
+  const newer = { record: makeRecord({ seq: 5, meta: named }), meta: named };
+  assert.equal(v.revocationStatus(target, newer), 'supersedes');
+  // A server attaching a `supersedes` meta the record does not hash to is not believed.
+  assert.equal(v.revocationStatus(target, { record: makeRecord({ seq: 5 }), meta: named }), null);
+  assert.equal(v.revocationStatus(target, { record: makeRecord({ seq: 5, subject: 2, meta: named }), meta: named }), null);
+  assert.equal(v.revocationStatus(target, { record: makeRecord({ seq: 5, submitter: 0x22, meta: named }), meta: named }), null);
+  const other = { supersedes: '0x' + 'ab'.repeat(32) };
+  assert.equal(v.revocationStatus(target, { record: makeRecord({ seq: 5, meta: other }), meta: other }), null);
+});

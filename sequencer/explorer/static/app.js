@@ -3,8 +3,8 @@
 // JSON-RPC endpoint (POST /); anything a verification relies on is read from L1 by this
 // browser (verify.js) and recomputed here.
 import {
-  CHECKPOINT_STATUS, L1Reader, RpcError, VerifyError, decodeRecord, fromHex, toHex,
-  verifyCheckpointConsistency, verifyEvent,
+  CHECKPOINT_STATUS, L1Reader, RpcError, VerifyError, computeLeafHash, decodeRecord, fromHex,
+  revocationStatus, toHex, verifyCheckpointConsistency, verifyEvent,
 } from './verify.js';
 
 const main = document.getElementById('main');
@@ -148,8 +148,9 @@ document.getElementById('search-form').addEventListener('submit', (ev) => {
 
 // --- views -------------------------------------------------------------------------------------
 
-// Each view may register timers; they are cleared when the route changes.
+// Each view may register timers and streams; they are stopped when the route changes.
 let timers = [];
+let cleanups = [];
 function every(ms, fn) {
   const tick = () => { if (document.visibilityState === 'visible') fn(); };
   timers.push(setInterval(tick, ms));
@@ -203,11 +204,13 @@ async function viewDashboard() {
       h('section', {}, h('h2', {}, 'Latest blocks'), blocksBox),
       h('section', {}, h('h2', {}, 'Checkpoints'), cpBox)),
     l1Box, h('h2', {}, 'Followers seen'), followersBox);
+  const mode = h('span', { id: 'live-mode', class: 'muted' }, 'connecting…');
+  root.firstChild.append(' ', mode);
   main.replaceChildren(root);
 
-  async function poll() {
-    const d = await rpc('explorer_dashboard', lastMs);
-    samples = samples.concat(d.ingest.samples).slice(-600);
+  async function render(d) {
+    const fresh = d.ingest.samples.filter((x) => x[0] > lastMs);
+    samples = samples.concat(fresh).slice(-600);
     if (samples.length) lastMs = samples[samples.length - 1][0];
     const r = rates(samples.slice(-6));
     const rate = r.length ? r.reduce((a, x) => a + x[1], 0) / r.length : 0;
@@ -236,8 +239,34 @@ async function viewDashboard() {
       l1Now = await pollL1(l1Box).catch((e) => { l1Box.replaceChildren(h('h2', {}, 'L1'), errorBox(e)); return null; });
     }
   }
-  await poll().catch((e) => main.append(errorBox(e)));
-  every(POLL_MS, () => poll().catch(() => {}));
+  const poll = async () => render(await rpc('explorer_dashboard', lastMs));
+  function startPolling(why) {
+    mode.textContent = `· polling every ${POLL_MS / 1000} s (${why})`;
+    poll().catch((e) => main.append(errorBox(e)));
+    every(POLL_MS, () => poll().catch(() => {}));
+  }
+  if (typeof EventSource !== 'function') {
+    startPolling('no server-sent events in this browser');
+    return;
+  }
+  // The node pushes one snapshot a second to every open dashboard (GET /explorer/live); if it
+  // refuses the stream (too many open) or the stream fails for good, poll instead.
+  const source = new EventSource('/explorer/live');
+  cleanups.push(() => source.close());
+  let rendering = Promise.resolve();
+  source.addEventListener('dashboard', (ev) => {
+    mode.textContent = '· live (server-sent events)';
+    const d = JSON.parse(ev.data);
+    rendering = rendering.then(() => render(d)).catch(() => {});
+  });
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) {
+      source.close();
+      startPolling('the node refused a live stream');
+    } else {
+      mode.textContent = '· reconnecting…';
+    }
+  });
 }
 
 function card(label, value, id) {
@@ -330,18 +359,20 @@ async function viewSearch(q) {
   }
   if (/^0x[0-9a-fA-F]{64}$/.test(q)) {
     const key = q.toLowerCase();
-    const byDigest = await pagedEvents('Events with this digest', (after) => rpc('attest_findByDigest', key, { after, limit: PAGE }), 'by-digest');
+    // A 32-byte hash may be a leaf hash (H(0x00 || record)), a digest or a subject: ask all three.
+    const byLeaf = await pagedEvents('The event with this leaf hash', (after) => rpc('attest_findByLeafHash', key, { after, limit: PAGE }), 'by-leaf-hash');
+    const byDigest = await pagedEvents('Events with this digest (a revocation\'s digest is the leaf hash it revokes)', (after) => rpc('attest_findByDigest', key, { after, limit: PAGE }), 'by-digest');
     const bySubject = await pagedEvents('Events about this subject', (after) => rpc('attest_findBySubject', key, { after, limit: PAGE }), 'by-subject');
-    out.append(byDigest.box, bySubject.box);
+    out.append(...[byLeaf, byDigest, bySubject].filter((x) => !x.empty).map((x) => x.box));
+    if (byLeaf.empty && byDigest.empty && bySubject.empty) out.append(h('p', { id: 'no-match' }, 'No event has this leaf hash, digest or subject on this node.'));
     if (!bySubject.empty) out.append(h('p', {}, link(`#/subject/${key}`, 'Timeline of this subject →')));
-    out.append(h('p', { class: 'muted' }, 'Leaf hashes are not indexed by the node: find an event by its digest, subject or seq.'));
     return;
   }
   if (/^0x[0-9a-fA-F]{40}$/.test(q)) {
     location.hash = `#/submitter/${q.toLowerCase()}`;
     return;
   }
-  out.append(h('p', {}, 'Search by seq, block number or checkpoint index (a number), digest or subject (0x + 64 hex digits), or submitter (0x + 40 hex digits).'));
+  out.append(h('p', {}, 'Search by seq, block number or checkpoint index (a number), leaf hash, digest or subject (0x + 64 hex digits), or submitter (0x + 40 hex digits).'));
 }
 
 async function viewEvent(seqText) {
@@ -357,9 +388,11 @@ async function viewEvent(seqText) {
   const submitter = toHex(rec.submitter);
   const signature = rec.signed ? toHex(new Uint8Array([...rec.r, ...rec.s, rec.v])) : null;
   const verifyBox = h('section', { id: 'verify' });
+  const revocationBox = h('section', { id: 'revocation' });
   const kindNote = rec.wellFormed ? '' : ' (not well formed)';
   main.replaceChildren(
     h('h1', {}, `Event ${fmtInt(seq)}`),
+    revocationBox,
     fields([
       ['kind', `${rec.kind}${kindNote}`],
       ['subject', h('span', {}, hex(subject), ' ', link(`#/subject/${subject}`, 'timeline'))],
@@ -381,6 +414,46 @@ async function viewEvent(seqText) {
     verifyBox,
   );
   renderVerify(verifyBox, seq, status, ev);
+  renderRevocations(revocationBox, seq, ev).catch((e) => revocationBox.replaceChildren(errorBox(e)));
+}
+
+/** Whether a later record revokes or supersedes this one (docs/spec.md §13): candidates are
+ * listed by the node (revocations by digest = this leaf hash, newer versions among the later
+ * records of the subject), and each is judged here from its record bytes and meta. */
+async function renderRevocations(box, seq, ev) {
+  const record = fromHex(ev.record, 352);
+  const leaf = toHex(computeLeafHash(record));
+  const subject = toHex(decodeRecord(record).subject);
+  const status = h('p', { id: 'revocation-status' }, 'Looking for revocations and newer versions…');
+  box.replaceChildren(status);
+  const [byDigest, bySubject] = await rpcBatch([
+    ['attest_findByDigest', [leaf, { after: seq, limit: 100 }]],
+    ['attest_findBySubject', [subject, { after: seq, limit: 100 }]],
+  ]);
+  const seqs = [...new Set([byDigest, bySubject].flatMap((p) => (p instanceof Error ? [] : p.seqs)))].sort((a, b) => a - b);
+  const events = await rpcBatch(seqs.map((s) => ['attest_getEvent', [s]]));
+  const found = [];
+  for (const e of events) {
+    if (e instanceof Error) continue;
+    const verdict = revocationStatus({ record, meta: ev.meta }, { record: fromHex(e.record, 352), meta: e.meta });
+    if (verdict) found.push([verdict, e]);
+  }
+  const revoked = found.filter(([v]) => v === 'revokes');
+  const superseded = found.filter(([v]) => v === 'supersedes');
+  const caveat = h('span', { class: 'muted' }, ' Found by this node\'s listing: a node can leave a revocation out, so absence is only as good as the nodes asked (docs/spec.md §13). Verify the revocation itself on its own page.');
+  const line = ([v, e]) => h('li', {}, v === 'revokes' ? 'revoked by ' : 'superseded by ', link(`#/event/${e.seq}`, `event ${e.seq}`),
+    ` (${fmtTime(e.timestamp)})`, e.meta && e.meta.reason ? `: “${e.meta.reason}”` : '');
+  if (revoked.length || superseded.length) {
+    const what = revoked.length ? 'revoked' : 'superseded';
+    status.dataset.status = what;
+    status.className = what;
+    status.replaceChildren(badge(what), ` This attestation was ${what} by its own submitter.`, caveat);
+    box.append(h('ul', { id: 'revoked-by' }, [...revoked, ...superseded].map(line)));
+  } else {
+    status.dataset.status = 'none';
+    const more = !(bySubject instanceof Error) && bySubject.next !== null ? ' (only the next 100 records of its subject were read for newer versions)' : '';
+    status.replaceChildren(`Not revoked or superseded as far as this node lists${more}.`, caveat);
+  }
 }
 
 /** The checkpoints covering `seq` as this node recorded them: the first live one, and a
@@ -479,7 +552,9 @@ async function viewSubject(subject) {
 async function viewSubmitter(address) {
   main.replaceChildren(h('h1', {}, 'Submitter ', hex(address)));
   const signed = await pagedEvents('Signed events, by nonce', (after) => rpc('explorer_findBySubmitter', address, { after, limit: PAGE }), 'by-submitter');
-  main.append(signed.box, h('p', { class: 'muted' }, 'Unsigned events (vouched for by a bearer token) are not indexed by submitter.'));
+  const unsigned = await pagedEvents('Unsigned events vouched for by a bearer token of this address, by seq', (after) => rpc('explorer_findUnsignedBySubmitter', address, { after, limit: PAGE }), 'by-submitter-unsigned');
+  main.append(signed.box, unsigned.box, h('p', { class: 'muted' },
+    'An unsigned event carries the address the sequencer bound to the token that sent it: the sequencer vouches for it, no key of this address signed it.'));
 }
 
 async function viewBlock(nText) {
@@ -591,6 +666,8 @@ const ROUTES = [
 async function route() {
   for (const t of timers) clearInterval(t);
   timers = [];
+  for (const c of cleanups) c();
+  cleanups = [];
   const hash = location.hash || '#/';
   for (const [re, view] of ROUTES) {
     const m = hash.match(re);

@@ -3,6 +3,7 @@ its receipt checks (a tamper table), and its retry policy (against a fake transp
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -138,6 +139,30 @@ def test_a_partial_receipt_verifies_path_by_path() -> None:
     a["events"][2]["path"][0] = _flip(a["events"][2]["path"][0])
     with pytest.raises(ReceiptInvalidError):
         verify_answer(a, 5, DOMAIN.separator, SEQUENCER, batch=True)
+
+
+@pytest.mark.parametrize(
+    "kind", ["leaf", "path", "root", "signature", "seq", "index", "missing", "deadline"]
+)
+def test_a_tampered_slice_of_a_shared_receipt_is_refused(kind: str) -> None:
+    # Our 300 events inside a group commit of 1000 (another client's batch shares the
+    # receipt): the one-pass check of the slice refuses every tampering the whole-receipt
+    # check does, and passes the honest answer.
+    a = _answer(1000)
+    a["events"] = a["events"][200:500]
+    got = verify_answer(copy.deepcopy(a), 300, DOMAIN.separator, SEQUENCER, batch=True)
+    assert [x.seq for x in got] == list(range(210, 510)) and got[7].batch_index == 207
+    _tamper(kind, a)
+    with pytest.raises(ReceiptInvalidError):
+        verify_answer(a, 300, DOMAIN.separator, SEQUENCER, batch=True)
+
+
+def test_a_slice_whose_path_is_another_leafs_is_refused() -> None:
+    a = _answer(64)
+    a["events"] = a["events"][8:40]
+    a["events"][20]["path"] = list(a["events"][21]["path"])  # a real path, not its own
+    with pytest.raises(ReceiptInvalidError, match="does not"):
+        verify_answer(a, 32, DOMAIN.separator, SEQUENCER, batch=True)
 
 
 def test_a_receipt_signed_by_another_key_is_refused() -> None:

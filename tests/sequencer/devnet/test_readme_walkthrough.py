@@ -205,7 +205,12 @@ def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
 
         # The consequences the README lists.
         with RpcClient(devnet.url) as rpc:
-            assert rpc.call("attest_getCheckpoint", 0)["status"] == "reverted"
+            # The sequencer learns it from L1 in its next committer round (the validator's log
+            # line above is the validator's own view).
+            wait_for(
+                lambda: rpc.call("attest_getCheckpoint", 0)["status"] == "reverted",
+                what='"status": "reverted" from the sequencer',
+            )
             wait_for(lambda: rpc.call("attest_status")["l1"]["frozen"], what='"frozen": true')
         refused = re.search(
             r"attest verify --seq (\d+) --allow-pending` refuses the event \(exit (\d+)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -170,6 +171,70 @@ def test_dashboard_tree_size_grows_while_events_arrive(
     )
     page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
     assert page.errors == []
+
+
+def _dashboard_polls(page: Any) -> list[str]:
+    """Record every explorer_dashboard call the page makes over JSON-RPC (polling)."""
+    calls: list[str] = []
+
+    def seen(request: Any) -> None:
+        body = request.post_data or ""
+        if request.method == "POST" and "explorer_dashboard" in body:
+            calls.append(body)
+
+    page.on("request", seen)
+    return calls
+
+
+def test_dashboard_updates_by_server_sent_events(browser: Any, devnet: DevnetProcess) -> None:
+    """The dashboard follows ingest through GET /explorer/live, without one JSON-RPC poll."""
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(30_000)
+    polls = _dashboard_polls(page)
+    page.goto(devnet.url + "/")
+    _until(page, lambda p: "server-sent events" in _text(p, "#live-mode"), "the live stream")
+    before = _tree_size(page)
+    with RpcClient(devnet.url, token="dev") as rpc:
+        rpc.call("attest_submitBatch", [unsigned(3000 + k) for k in range(25)])
+    _until(page, lambda p: _tree_size(p) >= before + 25, "the pushed tree size")
+    page.wait_for_selector("#chart polyline")
+    assert polls == [], f"the dashboard polled {len(polls)} times while its stream was open"
+    assert "server-sent events" in _text(page, "#live-mode")
+    page.close()
+
+
+def test_dashboard_falls_back_to_polling_when_the_stream_is_refused(
+    browser: Any, devnet: DevnetProcess
+) -> None:
+    """At the per-address cap of live streams the node answers 503; the page polls instead."""
+    parts = urlsplit(devnet.url)
+    held = []
+    try:
+        # Take every live stream 127.0.0.1 may hold (sequencer.explorer.live's per-address cap;
+        # other tests' pages may hold some already) until the node refuses one.
+        while True:
+            sock = socket.create_connection((parts.hostname or "", parts.port or 80))
+            held.append(sock)
+            sock.sendall(b"GET /explorer/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            status = sock.recv(64)
+            if status.startswith(b"HTTP/1.1 503"):
+                break
+            assert status.startswith(b"HTTP/1.1 200"), status
+            assert len(held) <= 8, "more live streams from one address than the cap"
+        page = browser.new_page(viewport=DESKTOP)
+        page.set_default_timeout(30_000)
+        polls = _dashboard_polls(page)
+        page.goto(devnet.url + "/")
+        _until(page, lambda p: "polling" in _text(p, "#live-mode"), "the fallback to polling")
+        before = _tree_size(page)
+        with RpcClient(devnet.url, token="dev") as rpc:
+            rpc.call("attest_submitBatch", [unsigned(4000 + k) for k in range(9)])
+        _until(page, lambda p: _tree_size(p) >= before + 9, "the polled tree size")
+        assert polls, "the refused dashboard did not poll"
+        page.close()
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def test_search_finds_an_event_by_digest_and_by_subject(
@@ -390,6 +455,14 @@ def test_a_validator_serves_the_same_explorer_from_its_replica(
     browser: Any, devnet: DevnetProcess
 ) -> None:
     assert devnet.validator_url is not None
+    # Its replica has the same indexes: a leaf-hash search answers as the sequencer's does.
+    with RpcClient(devnet.url) as seq_rpc, RpcClient(devnet.validator_url) as val_rpc:
+        leaf = seq_rpc.call("attest_getEvent", 13)["leafHash"]
+        found = wait_for(
+            lambda: val_rpc.call("attest_findByLeafHash", leaf)["seqs"] or None,
+            what="the validator to replicate event 13",
+        )
+        assert found == seq_rpc.call("attest_findByLeafHash", leaf)["seqs"] == [13]
     page = _open(browser, f"{devnet.validator_url}/#/event/13")
     verdict = _verdict(page)
     assert verdict["ok"] == "true", verdict
@@ -416,6 +489,97 @@ def test_pages_fit_a_phone(browser: Any, devnet: DevnetProcess) -> None:
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"
         assert page.errors == []
         page.close()
+
+
+def test_leaf_hash_search_and_unsigned_submitter_page(browser: Any, devnet: DevnetProcess) -> None:
+    with RpcClient(devnet.url) as rpc:
+        event = rpc.call("attest_getEvent", 6)
+    page = _open(browser, devnet.url + "/")
+    page.fill("#search-input", event["leafHash"])
+    page.press("#search-input", "Enter")
+    page.wait_for_selector("#by-leaf-hash a[href='#/event/6']")
+    assert page.query_selector("#by-subject") is None  # no event has it as its subject
+    # Unsigned events are listed under the token's address, signed ones under their signer.
+    page.goto(f"{devnet.url}/#/submitter/{event['submitter']}")
+    page.wait_for_selector("#by-submitter-unsigned a[href='#/event/6']")
+    assert page.query_selector("#by-submitter a[href='#/event/6']") is None
+    page.goto(f"{devnet.url}/#/search/0x{'00' * 32}")
+    page.wait_for_selector("#no-match")
+    assert page.errors == []
+
+
+def _attest(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sequencer.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def _status(page: Any) -> str:
+    page.wait_for_selector("#revocation-status[data-status]")
+    return str(page.get_attribute("#revocation-status", "data-status"))
+
+
+def test_event_page_shows_revoked_and_superseded(
+    browser: Any, devnet: DevnetProcess, shots: Path
+) -> None:
+    """`attest revoke` by the same token, then a newer version naming an older one: the event
+    pages say revoked / superseded, with links; a revocation by another submitter (Alice's
+    key naming the leaf hash) is not believed."""
+    subject = h32("model-under-audit")
+    with RpcClient(devnet.url, token="dev") as rpc:
+        chain_id = rpc.call("attest_status")["eip712Domain"]["chainId"]
+
+        def submit(ev: dict[str, Any]) -> dict[str, Any]:
+            placed: dict[str, Any] = rpc.call("attest_submit", ev)
+            return placed
+
+        v1 = submit({"kind": "model_fingerprint", "subject": subject, "digest": h32("weights-1")})
+        v2 = submit({"kind": "model_fingerprint", "subject": subject, "digest": h32("weights-2")})
+        v3 = submit(
+            {
+                "kind": "model_fingerprint",
+                "subject": subject,
+                "digest": h32("weights-3"),
+                "meta": {"supersedes": v2["leafHash"], "version": 3},
+            }
+        )
+        # Alice (another submitter) claims to revoke v3: not hers to revoke.
+        forged = signed(
+            ALICE_KEY,
+            900,
+            chain_id=chain_id,
+            contract=devnet.contract,
+            kind="revocation",
+            digest=v3["leafHash"],
+        )
+        submit(forged)
+    revoke = ["revoke", "--seq", str(v1["seq"]), "--reason", "found biased"]
+    out = _attest(*revoke, "--token", "dev", "--rpc", devnet.url)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+    page = _open(browser, f"{devnet.url}/#/event/{v1['seq']}")
+    assert _status(page) == "revoked"
+    assert "found biased" in _text(page, "#revoked-by")
+    page.wait_for_selector("#revoked-by a")
+    page.screenshot(path=str(shots / "event-revoked.png"), full_page=True)
+    page.goto(f"{devnet.url}/#/event/{v2['seq']}")
+    _until(
+        page,
+        lambda p: p.get_attribute("#revocation-status", "data-status") == "superseded",
+        "superseded",
+    )
+    page.wait_for_selector(f"#revoked-by a[href='#/event/{v3['seq']}']")
+    page.goto(f"{devnet.url}/#/event/{v3['seq']}")
+    _until(
+        page,
+        lambda p: p.get_attribute("#revocation-status", "data-status") == "none",
+        "not revoked",
+    )
+    assert page.errors == []
 
 
 @pytest.mark.slow
@@ -458,7 +622,12 @@ def test_proven_fault_shows_the_checkpoint_reverted(
 
 def test_screenshots_are_committed() -> None:
     """The README shows them; `ATTEST_SCREENSHOTS=docs/explorer` regenerates them."""
-    for name in ("dashboard.png", "event-verified.png", "checkpoint-reverted.png"):
+    for name in (
+        "dashboard.png",
+        "event-verified.png",
+        "checkpoint-reverted.png",
+        "event-revoked.png",
+    ):
         path = ROOT / "docs" / "explorer" / name
         assert path.is_file() and path.stat().st_size > 10_000, path
         assert f"docs/explorer/{name}" in (ROOT / "README.md").read_text()

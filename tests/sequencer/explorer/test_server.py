@@ -116,6 +116,33 @@ def test_find_by_submitter_pages_by_nonce(server: SequencerProcess) -> None:
         assert err.value.code == -32602
 
 
+def test_find_unsigned_by_submitter_pages_by_seq(server: SequencerProcess) -> None:
+    """Unsigned events carry the token's address as submitter: the submitter search finds
+    them too (paged by seq), and not the signed ones."""
+    with RpcClient(server.url) as rpc:
+        token_address = rpc.call("attest_getEvent", 0)["submitter"]
+        first = rpc.call("explorer_findUnsignedBySubmitter", token_address, {"limit": 8})
+        assert first["seqs"] == list(range(8)) and first["next"] == 7
+        rest = rpc.call("explorer_findUnsignedBySubmitter", token_address, {"after": 7})
+        assert rest["seqs"] == list(range(8, 20)) and rest["next"] is None
+        assert rpc.call("explorer_findUnsignedBySubmitter", ALICE)["seqs"] == []
+        with pytest.raises(JsonRpcError) as err:
+            rpc.call("explorer_findUnsignedBySubmitter", token_address, {"limit": 0})
+        assert err.value.code == -32602
+
+
+def test_find_by_leaf_hash(server: SequencerProcess) -> None:
+    with RpcClient(server.url) as rpc:
+        for seq in (0, 13, 24):
+            leaf = rpc.call("attest_getEvent", seq)["leafHash"]
+            assert rpc.call("attest_findByLeafHash", leaf) == {"seqs": [seq], "next": None}
+            assert rpc.call("attest_findByLeafHash", leaf, {"after": seq})["seqs"] == []
+        assert rpc.call("attest_findByLeafHash", "0x" + "00" * 32)["seqs"] == []
+        with pytest.raises(JsonRpcError) as err:
+            rpc.call("attest_findByLeafHash", "0x1234")
+        assert err.value.code == -32602 and "leafHash" in err.value.message
+
+
 def test_receipt_of_an_event(server: SequencerProcess) -> None:
     with RpcClient(server.url) as rpc:
         receipt = rpc.call("explorer_receipt", 21)

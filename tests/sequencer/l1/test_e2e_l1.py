@@ -344,8 +344,53 @@ def test_devnet_starts_a_validator_that_follows_and_serves_reads() -> None:
                 what="the validator to replicate the log",
             )
             seq = out["events"][5]["seq"]
-            assert replica.call("attest_getEvent", seq) == rpc.call("attest_getEvent", seq)
+            theirs = replica.call("attest_getEvent", seq)
+            # A follower labels what no live checkpoint covers yet (docs/validator.md).
+            assert isinstance(theirs.pop("provisional"), bool)
+            assert theirs == rpc.call("attest_getEvent", seq)
             assert (
                 replica.call("attest_getProof", seq)["root"]
                 == rpc.call("attest_getConsistencyProof", size, size)["firstRoot"]
             )
+
+
+def test_a_receipt_deadline_beyond_the_receipt_horizon_is_refused_at_start(
+    devnet_url: str, tmp_path: Path
+) -> None:
+    """A receipt whose deadline outlives `receiptHorizon()` could be claimed against the bond
+    of the epoch after a recovery (docs/spec.md §9.2): `attest serve` refuses to start with one
+    line naming the setting and the contract's horizon, before it signs anything."""
+    from l1_contracts.contract import deploy_rollup
+
+    w3 = Web3(Web3.HTTPProvider(devnet_url))
+    owner, sequencer = Account.from_key(DEV_KEYS[0]), Account.from_key(DEV_KEYS[3])
+    rollup = deploy_rollup(
+        w3, sequencer.address, owner.address, 60, 10, 10**18, receipt_horizon=900
+    )
+    config = tmp_path / "serve.toml"
+    config.write_text("[serve]\nreceipt_deadline_s = 901\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sequencer.cli",
+            "serve",
+            "--dev",
+            "--data-dir",
+            str(tmp_path / "seq"),
+            "--config",
+            str(config),
+            "--l1-rpc",
+            devnet_url,
+            "--contract",
+            rollup.address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "receipt_deadline_s" in lines[0] and "receiptHorizon() of 900 s" in lines[0], lines
+    assert not (tmp_path / "seq" / "log").exists()  # refused before the store was opened

@@ -4,6 +4,7 @@ is in flight, a fee ceiling that holds it back, and a restart mid-replacement.""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,6 @@ from web3 import Web3
 
 from l1_contracts.accounts import DEV_KEYS, SEQUENCER_ADDRESS
 from prover.errors import L1Error
-from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from sequencer.devnet.process import SequencerProcess
 from sequencer.l1.account import L1Client
 from sequencer.l1.deploy import deploy_and_bond
@@ -24,7 +24,7 @@ from sequencer.l1.sender import InFlight, NonceJournal
 from sequencer.rpc.client import RpcClient
 from tests.conftest_l1 import l1_node
 from tests.sequencer.events import unsigned
-from tests.waiting import wait_for
+from tests.waiting import recorded_checkpoint, wait_for
 
 # --- the rules ---------------------------------------------------------------------------------
 
@@ -251,22 +251,15 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
             lambda: rollup.checkpoint_count() == 1, timeout=20, what="the journaled commit to land"
         )
         assert rollup.checkpoint(0).size == 1
-        # The sequencer records the checkpoint a moment after L1 has it: until then -32004.
-        cp = wait_for(lambda: _recorded(rpc, 0), what="the sequencer's record")
+        cp = wait_for(lambda: recorded_checkpoint(rpc, 0), what="the sequencer's record")
         landed = w3.eth.get_transaction(cp["l1Tx"])
-        # A replacement (above the first run's ceiling), at the journaled nonce.
+        # A replacement (above the first run's ceiling), at the journaled nonce, in the open.
         assert landed["nonce"] == nonce and landed["maxFeePerGas"] > 10 * today
+        health = orjson.loads(rpc.request("GET", "/health").body)["l1"]
+        assert health["replacements"] >= 1
+        metrics = rpc.request("GET", "/metrics").body.decode()
+        assert re.search(r"^attest_l1_replacements [1-9]", metrics, flags=re.M), metrics
         rpc.call("attest_submit", unsigned(2))
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=60, what="the next commit")
         assert rollup.checkpoint(1).size == 2  # size 1 was never committed twice
         assert w3.eth.get_transaction_count(SEQUENCER_ADDRESS) == nonce + 2
-
-
-def _recorded(rpc: RpcClient, index: int) -> Any:
-    """`attest_getCheckpoint index`, or None while the sequencer has not recorded it yet."""
-    try:
-        return rpc.call("attest_getCheckpoint", index)
-    except JsonRpcError as exc:
-        if exc.code == NOT_FOUND:
-            return None
-        raise

@@ -35,6 +35,7 @@ from sequencer.lightclient.output import (
     EXIT_NOT_INCLUDED,
     EXIT_OK,
     EXIT_PROOF_INVALID,
+    EXIT_STATE_MISMATCH,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
@@ -215,6 +216,7 @@ def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> No
         build_parser().parse_args(["verify", "--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0 and "4  not final yet" in out and "6  L1 disagrees" in out
+    assert "18  trusted state mismatch" in out and "--state" in out
 
 
 # --- not included ----------------------------------------------------------------------------
@@ -354,7 +356,9 @@ def test_trusted_state_from_a_fork_is_refused(world: World, tmp_path: Path) -> N
     saved["checkpoints"][0]["root"] = h32("what we saw on another fork")
     state.write_bytes(orjson.dumps(saved))
     code, (v,) = verify(world, state, "--seq", "2")
-    assert code == EXIT_L1_DISAGREES, v
+    # A trusted-state mismatch has its own exit code, and the message names the file.
+    assert code == EXIT_STATE_MISMATCH, v
+    assert str(state) in v["message"] and "--state" in v["message"], v
 
 
 # --- unreachable and usage -----------------------------------------------------------------------

@@ -350,6 +350,11 @@ def test_envelope_errors(rpc: RpcClient) -> None:
 def test_health_and_metrics(rpc: RpcClient) -> None:
     health = rpc.request("GET", "/health")
     assert health.status == 200 and orjson.loads(health.body)["status"] == "ok"
+    head = rpc.request("HEAD", "/health")  # RFC 9110 §9.3.2 (issue 12: it was 405)
+    assert head.status == 200 and head.body == b""
+    assert int(head.headers["content-length"]) == len(health.body)
+    absolute = rpc.request("GET", f"{rpc.url.rstrip('/')}/health")  # RFC 9112 §3.2.2 (was 404)
+    assert absolute.status == 200 and orjson.loads(absolute.body)["status"] == "ok"
     rpc.call("attest_submit", unsigned(900))
     metrics = rpc.request("GET", "/metrics")
     text = metrics.body.decode()

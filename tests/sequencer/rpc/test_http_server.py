@@ -693,3 +693,26 @@ async def test_admit_answers_from_the_head_and_skips_the_body() -> None:
         status, _, body = await client.read_response()
         assert status == 200 and orjson.loads(body)["body"] == "small"
         assert [h.content_length for h in seen] == [5000, 5]
+
+
+async def test_a_refused_body_larger_than_the_scratch_buffer_is_skipped_to_its_last_byte() -> None:
+    # The attack: a refused 3 MiB body with a request pipelined right behind it, all sent at
+    # once. The skip receives up to 1 MiB at a time and must stop at the body's last byte:
+    # one byte too many eats the next request's head, one too few parses body bytes as a head.
+    def admit(head: RequestHead) -> Response | None:
+        if (head.content_length or 0) > 100:
+            return Response(503, b'{"busy": true}')
+        return None
+
+    async with running(admit=admit) as port:
+        client = await RawClient.connect(port)
+        body = bytes(range(256)) * (3 * 4096 + 1)  # 3 MiB + 256 bytes, no CRLF runs
+        await client.send(post(body) + post(b"after") + post(b"x" * 1500) + post(b"last"))
+        status, _, answer = await client.read_response()
+        assert status == 503 and answer == b'{"busy": true}'
+        status, _, answer = await client.read_response()
+        assert status == 200 and orjson.loads(answer)["body"] == "after"
+        status, _, _ = await client.read_response()
+        assert status == 503
+        status, _, answer = await client.read_response()
+        assert status == 200 and orjson.loads(answer)["body"] == "last"

@@ -70,7 +70,14 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     (home / "alice.key").write_text(ALICE_KEY + "\n")
     (home / "bob.key").write_text(BOB_KEY + "\n")
     with DevnetProcess(
-        extra_args=["--challenge-window", str(WINDOW), "--checkpoint-interval", "1"]
+        extra_args=[
+            "--challenge-window",
+            str(WINDOW),
+            "--da-window",
+            str(WINDOW // 4),
+            "--checkpoint-interval",
+            "1",
+        ]
     ) as d:
         yield Net(d.url, d.l1_rpc, d.contract, home)
 
@@ -263,6 +270,52 @@ def test_sensor_fleet_through_the_batcher(net: Net) -> None:
     proc = net.attest("submit", "--jsonl", "-", "--token", "dev", "--progress", stdin=lines)
     assert proc.returncode == 0, proc.stderr
     assert len([line for line in proc.stdout.splitlines() if line.endswith("verified")]) == 300
+
+
+def test_dataset_commit_supersedes_an_earlier_version_by_seq_or_leaf(net: Net) -> None:
+    def commit(version: int, *more: str) -> subprocess.CompletedProcess[str]:
+        data = net.home / f"corpus-v{version}.jsonl"
+        data.write_bytes(b"".join(b'{"v": %d, "id": %d}\n' % (version, i) for i in range(50)))
+        return net.attest(
+            "dataset", "commit", str(data), "--name", "corpus", "--key-file", "alice.key",
+            "--json", *more,
+        )  # fmt: skip
+
+    v1 = _json(commit(1))
+    v2 = _json(commit(2, "--supersedes", str(v1["seq"])))  # by seq
+    v3 = _json(commit(3, "--supersedes", v2["leafHash"]))  # by leaf hash
+    with Client(net.url, l1_rpc=net.l1, contract=net.contract) as c:
+        assert c.get_event(v2["seq"]).meta["supersedes"] == v1["leafHash"]  # type: ignore[index]
+        assert c.get_event(v3["seq"]).meta["supersedes"] == v2["leafHash"]  # type: ignore[index]
+    net.wait_covered(v3["seq"])
+    net.advance()
+
+    def gate(v: dict[str, Any]) -> int:
+        return net.attest(
+            "check", "--subject", "dataset:corpus", "--digest", v["root"], "--kind", "dataset_hash"
+        ).returncode
+
+    assert [gate(v) for v in (v1, v2, v3)] == [11, 11, 0]  # superseded, superseded, attested
+    verified = net.attest("verify", "--rpc", net.url, "--seq", str(v1["seq"]), "--json")
+    assert verified.returncode == 11 and _json(verified)["supersededBy"] == [v2["seq"]]
+    # Wrong --supersedes: another subject's seq, a leaf no record of this subject has, junk,
+    # and with --no-submit (nothing is submitted, so nothing can supersede).
+    other = net.attest(
+        "submit", "--kind", "sensor_hash", "--subject", "sensor:7", "--digest", "0x" + "cd" * 32,
+        "--key-file", "alice.key", "--json",
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    bad = [
+        (commit(4, "--supersedes", str(_json(other)["seq"])), 2, "subject"),
+        (commit(4, "--supersedes", "0x" + "ab" * 32), 3, "no record with that leaf hash"),
+        (commit(4, "--supersedes", "v1"), 2, "seq (a number) or a 0x leaf hash"),
+        (commit(4, "--no-submit", "--supersedes", str(v3["seq"])), 2, "--no-submit"),
+    ]
+    for proc, code, message in bad:
+        # One line saying what was wrong (the lines before it are the INFO log), no traceback.
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == code and last.startswith("attest dataset: error"), proc.stderr
+        assert message in last and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_dataset_membership_proof_for_an_auditor(net: Net) -> None:

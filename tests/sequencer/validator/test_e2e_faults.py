@@ -15,6 +15,7 @@ from prover.checkpoint import CheckpointStatus
 from prover.validity import FraudRule
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
+from tests.conftest_l1 import l1_node
 from tests.sequencer.events import ALICE_KEY, signed, unsigned
 from tests.sequencer.validator.helpers import (
     CHALLENGE_WINDOW,
@@ -159,11 +160,15 @@ def test_fault_proven_on_anvil(fault: str, tmp_path: Path, anvil_url: str) -> No
 
 
 def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
-    """A sequencer that never commits (checkpoint interval far beyond the receipt deadline):
-    once L1 time passes the deadline, the validator holding the receipt proves it missed."""
-    args = [a if a != "0.5" else "100000" for a in devnet_args()]
-    with DevnetProcess(extra_args=args) as devnet:
+    """A receipt whose checkpoint lands only after its deadline: L1 (anvil) stops mining just
+    after the receipt is given, then its next block is stamped past the deadline (the commit
+    lands in it, too late). The validator holding the receipt proves it missed.
+
+    (A sequencer configured never to commit can no longer be used for this: it refuses to
+    give a receipt whose deadline it cannot keep, -32011.)"""
+    with l1_node("anvil") as anvil, DevnetProcess(l1_rpc=anvil, extra_args=devnet_args()) as devnet:
         w3, contract = rollup(devnet)
+        w3.provider.make_request("evm_setIntervalMining", [0])  # type: ignore[arg-type]
         bond_before = contract.functions.bond().call()
         with (
             validator_for(devnet, tmp_path / "v") as val,
@@ -181,6 +186,7 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
             assert events(contract, "FraudProven") == []
             w3.provider.make_request("evm_setNextBlockTimestamp", [out["receipt"]["deadline"] + 1])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            w3.provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
             (event,) = wait_for(lambda: events(contract, "FraudProven"), what="the deadline proof")
             status = wait_for(
                 lambda: (
@@ -193,7 +199,13 @@ def test_missed_receipt_deadline_is_proven(tmp_path: Path) -> None:
         assert event["args"]["rule"] == FraudRule.RECEIPT_DEADLINE
         assert event["args"]["challenger"] == VALIDATOR_ADDRESS
         assert contract.functions.bond().call() < bond_before and contract.functions.frozen().call()
-        assert events(contract, "CheckpointsReverted") == []  # nothing was committed to revert
+        # The commit landed, if at all, in a block stamped past the deadline: too late for the
+        # receipt, and pending when the proof froze the contract, which reverts it. (When the
+        # proof is mined first, the freeze refuses the commit: no checkpoint at all.)
+        late = read_checkpoint(contract, 0)
+        if late.status != CheckpointStatus.NONE:
+            assert late.committed_at > out["receipt"]["deadline"]
+            assert late.status == CheckpointStatus.REVERTED
         (receipt,) = status["receipts"]
         assert receipt["status"] == "proven-deadline"
         gas = _tx_cost(w3, receipt["tx"]) + sum(_tx_cost(w3, c["tx"]) for c in status["claims"])

@@ -37,7 +37,15 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
     w3 = Web3(Web3.HTTPProvider(devnet_url))
     contract = rollup_at(w3, d.contract)
     pin_l1_ahead(w3, 3)
-    with SequencerProcess(tmp_path / "seq") as seq, RpcClient(seq.url, token="dev") as rpc:
+    # The rollup's EIP-712 domain: the block receipts the validator checks are signed in it.
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'[serve]\nchain_id = {w3.eth.chain_id}\nverifying_contract = "{d.contract}"\n'
+    )
+    with (
+        SequencerProcess(tmp_path / "seq", config=config) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(20)])
         wait_for(
             lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 20,
@@ -78,3 +86,54 @@ def test_committed_root_that_the_data_does_not_match(tmp_path: Path, devnet_url:
         (cp,) = st["checkpoints"]
         assert cp["verdict"] == "root-mismatch"
         assert st["daChallenges"][0]["state"] == "UPHELD"
+
+
+def test_a_mismatch_beyond_one_chunk_is_challenged_whole(tmp_path: Path, devnet_url: str) -> None:
+    """600 records new in a checkpoint whose root is not theirs: which of them differ only L1
+    can say, so every chunk of the range is challenged, not only the first."""
+    d = deploy_and_bond(
+        devnet_url,
+        owner_key=DEV_KEYS[0],
+        sequencer_key=DEV_KEYS[0],
+        challenge_window=40,
+        da_window=4,
+    )
+    w3 = Web3(Web3.HTTPProvider(devnet_url))
+    contract = rollup_at(w3, d.contract)
+    pin_l1_ahead(w3, 3)
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f'[serve]\nchain_id = {w3.eth.chain_id}\nverifying_contract = "{d.contract}"\n'
+    )
+    with (
+        SequencerProcess(tmp_path / "seq", config=config) as seq,
+        RpcClient(seq.url, token="dev") as rpc,
+    ):
+        for first in range(0, 600, 200):
+            rpc.call("attest_submitBatch", [unsigned(i) for i in range(first, first + 200)])
+        wait_for(
+            lambda: (b := rpc.call("attest_status")["latestBlock"]) and b["end"] == 600,
+            what="the blocks to seal",
+        )
+        key = write_key_file(DEV_KEYS[1], tmp_path)
+        with (
+            ValidatorProcess(
+                sequencer=seq.url,
+                l1_rpc=devnet_url,
+                contract=d.contract,
+                key_file=key,
+                data_dir=tmp_path / "v",
+                extra_args=["--poll-interval", "0.5", "--da-grace", "2"],
+            ) as v,
+            RpcClient(v.url) as val,
+        ):
+            wait_for(lambda: val.call("validator_status")["replicaSize"] == 600, what="replication")
+            sent = L1Client(devnet_url, d.contract, DEV_KEYS[0]).commit(600, b"\x11" * 32, [], 0)
+            opened = wait_for(
+                lambda: len(e := events(contract, "DAChallengeOpened")) >= 3 and e,
+                what="DA challenges on every chunk",
+            )
+        ranges = sorted((e["args"]["start"], e["args"]["end"]) for e in opened)
+        assert ranges == [(0, 256), (256, 512), (512, 600)]
+        assert {e["args"]["checkpointIndex"] for e in opened} == {sent.index}
+        assert {e["args"]["challenger"] for e in opened} == {VALIDATOR_ADDRESS}

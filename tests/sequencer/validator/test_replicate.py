@@ -9,15 +9,30 @@ from typing import Any
 import pytest
 
 from prover.answers import block_json
-from prover.eip712 import Domain, compute_event_digest, sign_digest
+from prover.eip712 import (
+    Domain,
+    Signer,
+    address_of_private_key,
+    compute_event_digest,
+    sign_digest,
+)
 from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
+from prover.receipt import receipt_to_json, sign_block_receipt
 from prover.record import Record, encode_kind, encode_record
 from prover.validity import FraudRule
-from sequencer.validator.replicate import PulledBlock, Replica, UpstreamError, parse_block
+from sequencer.validator.replicate import (
+    Anchor,
+    PulledBlock,
+    Replica,
+    UpstreamError,
+    parse_block,
+)
 from state_db.store import Entry, Store
 
 KEY = bytes.fromhex("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d")
+SEQUENCER_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+SEQUENCER = address_of_private_key(SEQUENCER_KEY)
 DOMAIN = Domain(31337, b"\x5f" * 20)
 SEP = DOMAIN.separator
 T0 = 1_700_000_000_000
@@ -59,17 +74,26 @@ class Source:
         entries = [Entry(r, leaf_hash(r), None) for r in records]
         self.store.commit(entries, [(end, T0 + end)], check_seq=False)
 
-    def block(self, n: int) -> dict[str, Any]:
+    def block(self, n: int, *, signer: bytes | None = SEQUENCER_KEY) -> dict[str, Any]:
+        """Block `n` as the sequencer serves it: with its block receipt signed by `signer`
+        (None: without one, as a follower serves it)."""
         header = self.store.get_block(n)
         out = block_json(header)
         out["events"] = [
             {"record": "0x" + r.hex(), "meta": None}
             for r in self.store.get_records(header.start, header.end)
         ]
+        if signer is not None:
+            leaves = [self.store.get_leaf_hash(s) for s in range(header.start, header.end)]
+            receipt = sign_block_receipt(Signer(signer), SEP, header, leaves, 2_000_000_000)
+            out["receipt"] = receipt_to_json(receipt, address_of_private_key(signer))
         return out
 
-    def blocks(self, first: int = 0) -> list[PulledBlock]:
-        return [parse_block(self.block(n)) for n in range(first, self.store.head.block_count)]
+    def blocks(self, first: int = 0, *, signer: bytes | None = SEQUENCER_KEY) -> list[PulledBlock]:
+        return [
+            parse_block(self.block(n, signer=signer))
+            for n in range(first, self.store.head.block_count)
+        ]
 
 
 @pytest.fixture
@@ -79,7 +103,7 @@ def source(tmp_path: Path) -> Source:
 
 @pytest.fixture
 def replica(tmp_path: Path) -> Replica:
-    return Replica(Store.open(tmp_path / "replica"), SEP)
+    return Replica(Store.open(tmp_path / "replica"), SEP, SEQUENCER)
 
 
 def test_honest_blocks_replicate_exactly(source: Source, replica: Replica) -> None:
@@ -114,7 +138,7 @@ def test_each_violation_is_found_and_stored(
         assert replica.violations[0].related == 0
     # Stored with the records: a restart finds them again.
     replica.store.close()
-    again = Replica(Store.open(tmp_path / "replica"), SEP)
+    again = Replica(Store.open(tmp_path / "replica"), SEP, SEQUENCER)
     assert again.violations == replica.violations
 
 
@@ -175,3 +199,135 @@ def test_bad_hex_and_wrong_meta(source: Source, replica: Replica) -> None:
     pulled = parse_block(with_meta)
     assert pulled.metas == (None,)
     assert replica.ingest([pulled]) == 1
+
+
+# --- who vouches for a block (docs/validator.md, "Anchored and provisional") -----------------
+
+OTHER_KEY = KEY  # any key but the sequencer's: a follower forging blocks signs with its own
+
+
+def _two_blocks(source: Source) -> None:
+    source.append_block([encode_record(unsigned(i)) for i in range(3)])
+    source.append_block([encode_record(unsigned(i)) for i in range(3, 5)])
+
+
+def test_a_block_without_the_sequencers_receipt_is_not_taken_beyond_l1(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    with pytest.raises(UpstreamError, match="no sequencer receipt"):
+        replica.ingest(source.blocks(signer=None))
+    with pytest.raises(UpstreamError, match=r"receipt refused.*not the sequencer"):
+        replica.ingest(source.blocks(signer=OTHER_KEY))
+    # A checkpoint covering block 0 anchors it (its records hash to the committed root), not
+    # block 1 beyond it.
+    root3 = source.store.root_at(3)
+    assert replica.ingest(source.blocks(signer=None), Anchor(3, root3)) == 1
+    with pytest.raises(UpstreamError, match="no sequencer receipt"):
+        replica.ingest(source.blocks(1, signer=None), Anchor(3, root3))
+    assert replica.size == 3
+
+
+def test_what_a_checkpoint_covers_must_hash_to_its_root_receipt_or_not(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    # The sequencer signed the blocks, but L1 holds another root at size 3: L1 wins.
+    with pytest.raises(UpstreamError, match="do not hash to the root of the L1 checkpoint"):
+        replica.ingest(source.blocks(), Anchor(3, b"\x11" * 32))
+    # A checkpoint inside block 1 (size 4): block 0 needs the consistency proof to it, and
+    # block 1's first record must hash to the root at 4.
+    with pytest.raises(UpstreamError, match="no consistency proof"):
+        replica.ingest(source.blocks(), Anchor(4, source.store.root_at(4)))
+    proof = tuple(source.store.consistency_proof(3, 4))
+    wrong = Anchor(4, b"\x11" * 32, 3, proof)
+    with pytest.raises(UpstreamError, match="does not lead to the L1 checkpoint's root"):
+        replica.ingest(source.blocks(), wrong)
+    assert replica.size == 0
+    assert replica.ingest(source.blocks(), Anchor(4, source.store.root_at(4), 3, proof)) == 2
+    assert replica.store.head == source.store.head
+
+
+def test_a_receipt_for_other_records_is_refused(source: Source, replica: Replica) -> None:
+    _two_blocks(source)
+    block = source.block(0)
+    other = dict(block, receipt=source.block(1)["receipt"])  # covers another range
+    with pytest.raises(UpstreamError, match="receipt refused"):
+        replica.ingest([parse_block(other)])
+    assert replica.size == 0
+
+
+def test_blocks_anchored_by_a_checkpoint_are_taken_without_receipts(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    source.append_block([encode_record(unsigned(5))])
+    size, root = 5, source.store.root_at(5)
+    proof = tuple(source.store.consistency_proof(3, 5))
+    bare = source.blocks(signer=None)
+    # The proof from the end of block 0 reaches the checkpoint: block 0 is anchored by it,
+    # block 1 (end 5, the checkpoint's size) by the committed root itself; block 2 lies beyond.
+    assert replica.ingest(bare, Anchor(size, root, 3, proof)) == 2
+    assert replica.size == 5
+    with pytest.raises(UpstreamError, match="no sequencer receipt"):
+        replica.ingest(bare[2:], Anchor(size, root, 5, ()))
+    assert replica.store.head.last_block_hash == source.store.get_block(1).block_hash
+
+
+def test_a_forged_chain_cannot_be_anchored(
+    source: Source, tmp_path: Path, replica: Replica
+) -> None:
+    _two_blocks(source)
+    forged = Source(tmp_path / "forged")
+    forged.append_block([encode_record(unsigned(i, ts=T0 + 99)) for i in range(3)])
+    forged.append_block([encode_record(unsigned(i, ts=T0 + 99)) for i in range(3, 5)])
+    root = source.store.root_at(5)
+    # The forger's own consistency proof, against the real checkpoint root, fails.
+    with pytest.raises(UpstreamError, match="does not lead to the L1 checkpoint's root"):
+        replica.ingest(
+            forged.blocks(signer=None),
+            Anchor(5, root, 3, tuple(forged.store.consistency_proof(3, 5))),
+        )
+    with pytest.raises(UpstreamError, match="does not lead to the L1 checkpoint's root"):
+        replica.ingest(forged.blocks(signer=None), Anchor(5, root, 5, ()))
+    assert replica.size == 0
+
+
+def test_unanchored_blocks_are_not_kept_when_the_anchor_block_fails(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    size, root = 5, source.store.root_at(5)
+    bare = source.blocks(signer=None)
+    broken = parse_block(dict(source.block(1, signer=None), blockHash="0x" + "11" * 32))
+    # Block 0 would be anchored only through block 1's logRoot: block 1 failing leaves nothing.
+    with pytest.raises(UpstreamError, match="do not hash"):
+        replica.ingest([bare[0], broken], Anchor(size, root, 5, ()))
+    assert replica.size == 0
+
+
+def test_records_revealed_on_l1_are_taken_and_sealed_later(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    assert replica.ingest(source.blocks()[:1]) == 1
+    revealed = source.store.get_records(0, 5)
+    assert replica.take_revealed(0, revealed) == 2
+    assert replica.size == 5
+    assert replica.store.root_at(5) == source.store.root_at(5)
+    assert replica.take_revealed(0, revealed) == 0  # nothing new
+    # The block holding them arrives later: sealed over the records already held.
+    assert replica.ingest(source.blocks(1)) == 1
+    assert replica.store.head == source.store.head
+
+
+def test_revealed_records_that_contradict_the_replica_are_not_taken(
+    source: Source, replica: Replica, tmp_path: Path
+) -> None:
+    _two_blocks(source)
+    assert replica.ingest(source.blocks()[:1]) == 1
+    other = Source(tmp_path / "other")
+    other.append_block([encode_record(unsigned(i, ts=T0 + 99)) for i in range(5)])
+    assert replica.take_revealed(0, other.store.get_records(0, 5)) == 0
+    assert replica.size == 3
+    assert [c["seq"] for c in replica.contradictions] == [0]

@@ -13,7 +13,7 @@ from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.replicate import Replica
 from sequencer.validator.watch import Tracked, Watcher
 from state_db.store import Store
-from tests.sequencer.validator.test_replicate import SEP, T0, Source, unsigned
+from tests.sequencer.validator.test_replicate import SEP, SEQUENCER, T0, Source, unsigned
 
 ADDRESS = "0x" + "5f" * 20
 
@@ -38,7 +38,7 @@ def test_verdicts(tmp_path: Path) -> None:
     source = Source(tmp_path / "source")
     source.append_block([encode_record(unsigned(i)) for i in range(4)])
     source.append_block([encode_record(unsigned(i)) for i in range(4, 8)])
-    replica = Replica(Store.open(tmp_path / "replica"), SEP)
+    replica = Replica(Store.open(tmp_path / "replica"), SEP, SEQUENCER)
     replica.ingest(source.blocks())
     w = _watcher(replica)
     late = (T0 + 7) // 1000 + 1  # committed after every record's timestamp

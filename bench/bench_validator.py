@@ -1,0 +1,453 @@
+"""Replicate-and-check: how fast a validator takes a sequencer's blocks, beside the ingest rate.
+
+A validator keeps pace only if it re-checks and stores records at least as fast as the sequencer
+acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in one run:
+
+1. **end to end** (`validator.eps`, `validator.signed_eps`): a real sequencer process (`attest
+   serve --dev`) is filled with events through `attest_submitBatch`, then a fresh replica pulls
+   it from the start over HTTP with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's own loop: `attest_getBlock`
+   batches, JSON parsing, the rules of docs/spec.md §8, the tree, one LevelDB write batch per
+   pull) until it holds every record. This is a late validator catching up.
+2. **where the time goes**: a second replica pulls again with fetch, parse and `Replica.ingest`
+   timed apart.
+3. **check and append, before and after** (`check_eps` beside `check_reference_eps`): the same
+   blocks, already fetched and parsed, given to `Replica.ingest` with `BlockChecker` and with
+   the per-record reference check it replaced, alternated on fresh stores, best of `repeats`.
+4. **signature workers** (signed only): the same recoveries inline, on threads, on processes.
+5. **pipelined** (`eps_pipelined`), an experiment: the next batch fetched and parsed on a second
+   thread while the current one is checked — what a pipelined fetch would gain; `attest
+   validate` does not do this.
+
+The sequencer's ingest figures come from the `ingest` stage of the same `attest bench` run;
+`bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trio
+
+from bench.bench_ingest import DOMAIN, signed_bodies, unsigned_bodies
+from bench.loadgen import run_load_subprocess
+from prover.jsonrpc import JsonRpcError
+from prover.validity import Violation
+from prover.wire import parse_address
+from sequencer.devnet.process import SequencerProcess
+from sequencer.rpc.client import RpcClient
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
+from sequencer.validator.check import (
+    BlockChecker,
+    RecordLookup,
+    ReplayLookup,
+    check_records_reference,
+    signers_match,
+)
+from sequencer.validator.replicate import PulledBlock, Replica, parse_block
+from sequencer.validator.upstream import UpstreamPool, pull
+from state_db.store import Store
+
+PULL_BLOCKS = MAX_FULL_BLOCKS_PER_BATCH
+"""Blocks per `attest_getBlock` batch: the sequencer's limit of full blocks per body (16), which
+is also the validator's pull (`sequencer.validator.upstream.pull`)'s default."""
+
+
+def fill(url: str, bodies: Sequence[bytes], *, token: bool) -> int:
+    """Submit `bodies` (attest_submitBatch) one after the other; events acknowledged."""
+    headers = {"Authorization": "Bearer dev"} if token else None
+    n = 0
+    with RpcClient(url) as rpc:
+        for body in bodies:
+            reply = rpc.post_raw(body, headers=headers)
+            answer = orjson.loads(reply.body)
+            if "result" not in answer:
+                raise RuntimeError(f"fill refused: {reply.body[:300]!r}")
+            n += len(orjson.loads(body)["params"][0])
+    return n
+
+
+class _Source:
+    """A sequencer read synchronously (attest_status, attest_getBlock batches), for the bench's
+    own fetch loops; the validator itself reads through `sequencer.validator.upstream`."""
+
+    def __init__(self, url: str) -> None:
+        self.rpc = RpcClient(url)
+
+    def latest_block(self) -> int | None:
+        latest = self.rpc.call("attest_status").get("latestBlock")
+        return int(latest["number"]) if isinstance(latest, dict) else None
+
+    def blocks(self, first: int, count: int) -> list[Any]:
+        """Up to `count` raw blocks from `first`, stopping at the first error (past the end)."""
+        answers = self.rpc.batch(
+            [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+        )
+        return list(itertools.takewhile(lambda a: not isinstance(a, JsonRpcError), answers))
+
+    def close(self) -> None:
+        self.rpc.close()
+
+
+def sequencer_of(url: str) -> bytes:
+    """The address the sequencer at `url` signs block receipts with."""
+    with RpcClient(url) as rpc:
+        return parse_address(rpc.call("attest_status")["sequencer"], "sequencer")
+
+
+def new_replica(store: Store, url: str) -> Replica:
+    """A replica of the sequencer at `url`, taking blocks on its block receipts (no L1 here)."""
+    return Replica(store, DOMAIN.separator, sequencer_of(url))
+
+
+async def pull_until(replica: Replica, url: str, done: Any, max_blocks: int = PULL_BLOCKS) -> None:
+    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`."""
+    pool = UpstreamPool([url])
+    try:
+        while not done():
+            await pull(replica, pool, max_blocks=max_blocks)
+    finally:
+        await pool.aclose()
+
+
+def wait_sealed(url: str, n: int, timeout_s: float = 60.0) -> None:
+    """Until the sequencer has sealed blocks up to `n` records."""
+    deadline = time.monotonic() + timeout_s
+    with RpcClient(url) as rpc:
+        while time.monotonic() < deadline:
+            latest = rpc.call("attest_status").get("latestBlock")
+            if isinstance(latest, dict) and latest.get("end", 0) >= n:
+                return
+            time.sleep(0.05)
+    raise RuntimeError(f"the sequencer did not seal {n} records in {timeout_s} s")
+
+
+def follow(
+    rate_eps: float, seconds: float, tmp: Path, *, batch: int = 1000, reference: bool = False
+) -> dict[str, Any]:
+    """A validator following a live stream (issue 11: "a 10k events/s stream left it about 20 s
+    behind after a minute"): `bench.loadgen` submits unsigned events at `rate_eps` for
+    `seconds` while a replica pulls in a loop (the validator's pull (`sequencer.validator.upstream.pull`), no pause); the lag, in records
+    and in seconds of stream, each second and when the stream stops, and how long it then takes
+    to catch up. `reference`: with the check the replica had before `BlockChecker`."""
+    bodies = unsigned_bodies(max(1, int(rate_eps * seconds / batch) + 1), batch)
+    with SequencerProcess(tmp / "sequencer") as proc:
+        host, port = proc.url.removeprefix("http://").rsplit(":", 1)
+        load: dict[str, Any] = {}
+
+        def stream() -> None:
+            load.update(run_load_subprocess(
+                host, int(port), bodies, connections=2, duration_s=seconds,
+                rate=rate_eps / batch, headers=["Authorization: Bearer dev"],
+            ))  # fmt: skip
+
+        store = Store.open(tmp / "replica")
+        replica = new_replica(store, proc.url)
+        if reference:
+            replica.checker.close()
+            replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
+        lags: list[int] = []
+        try:
+            writer = threading.Thread(target=stream, name="bench-stream", daemon=True)
+            started = time.perf_counter()
+            writer.start()
+            next_sample = started + 1.0
+            with RpcClient(proc.url) as rpc:
+
+                def sealed() -> int:
+                    latest = rpc.call("attest_status").get("latestBlock")
+                    return int(latest["end"]) if isinstance(latest, dict) else 0
+
+                def stream_over() -> bool:
+                    nonlocal next_sample
+                    if time.perf_counter() >= next_sample:
+                        lags.append(sealed() - replica.size)
+                        next_sample += 1.0
+                    return not writer.is_alive()
+
+                trio.run(pull_until, replica, proc.url, stream_over)
+                writer.join()
+                stopped = time.perf_counter()
+                lag_at_stop = sealed() - replica.size
+                wait_sealed(proc.url, int(load.get("ok", 0)) * batch)
+                target = sealed()
+                trio.run(pull_until, replica, proc.url, lambda: replica.size >= target)
+                caught_up_s = time.perf_counter() - stopped
+                replicated = replica.size
+        finally:
+            replica.close()
+            store.close()
+    acked_eps = load.get("rps", 0.0) * batch
+    return {
+        "target_eps": rate_eps, "acked_eps": acked_eps, "seconds": seconds,
+        "lag_records_each_s": lags, "lag_at_stop": lag_at_stop,
+        "lag_at_stop_s": lag_at_stop / acked_eps if acked_eps else None,
+        "caught_up_s": caught_up_s, "errors": load.get("errors"),
+        "acked_events": int(load.get("ok", 0)) * batch, "sealed": target,
+        "replicated": replicated,
+    }  # fmt: skip
+
+
+def pipelined(url: str, n: int, data_dir: Path) -> float:
+    """An experiment, not what `attest validate` does: the next batch fetched and parsed on a
+    second thread while `Replica.ingest` checks and stores the current one (the upstream, the
+    fetch and the check then overlap). Records/s; says what a pipelined fetch would gain."""
+    store = Store.open(data_dir)
+    upstreams = _Source(url)
+    replica = new_replica(store, url)
+    batches: queue.Queue[list[PulledBlock] | BaseException] = queue.Queue(maxsize=2)
+    total_blocks = upstreams.latest_block()
+    if total_blocks is None:
+        raise RuntimeError("the sequencer has no block")
+
+    def fetch() -> None:
+        try:
+            for first in range(0, total_blocks + 1, PULL_BLOCKS):
+                count = min(PULL_BLOCKS, total_blocks + 1 - first)
+                batches.put([parse_block(b) for b in upstreams.blocks(first, count)])
+        except BaseException as exc:  # handed to the consumer, which raises it
+            batches.put(exc)
+
+    try:
+        started = time.perf_counter()
+        fetcher = threading.Thread(target=fetch, name="bench-fetch", daemon=True)
+        fetcher.start()
+        while replica.size < n:
+            got = batches.get()
+            if isinstance(got, BaseException):
+                raise got
+            if replica.ingest(got) != len(got):
+                raise RuntimeError("a served block was not taken")
+        elapsed = time.perf_counter() - started
+        fetcher.join()
+        if replica.violations:
+            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
+        return replica.size / elapsed
+    finally:
+        replica.close()
+        upstreams.close()
+        store.close()
+
+
+class _ReferenceChecker(BlockChecker):
+    """The replica's check before `BlockChecker` (one record at a time), for "before" figures."""
+
+    def check(
+        self,
+        first_seq: int,
+        records: Sequence[bytes],
+        previous: bytes | None,
+        get_record: RecordLookup,
+        find_by_nonce: ReplayLookup,
+        claimed: dict[bytes, int] | None = None,
+    ) -> list[Violation]:
+        return check_records_reference(
+            first_seq, records, previous, get_record, find_by_nonce, claimed or {},
+            self.domain_separator,
+        )  # fmt: skip
+
+
+def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> dict[str, Any]:
+    """A fresh replica pulls `n` records from `url` with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's loop).
+    `reference`: with the per-record check the replica had before `BlockChecker`."""
+    store = Store.open(data_dir)
+    replica = new_replica(store, url)
+    if reference:
+        replica.checker.close()
+        replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
+    try:
+        started = time.perf_counter()
+        cpu = time.process_time()
+        trio.run(pull_until, replica, url, lambda: replica.size >= n)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        if replica.violations:
+            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
+        return {"records": replica.size, "elapsed_s": elapsed, "cpu_s": cpu,
+                "eps": replica.size / elapsed}  # fmt: skip
+    finally:
+        replica.close()
+        store.close()
+
+
+def breakdown(url: str, n: int, data_dir: Path) -> tuple[dict[str, float], list[PulledBlock]]:
+    """the validator's pull (`sequencer.validator.upstream.pull`)'s three steps timed apart (a second replica): where the time goes.
+
+    fetch: `attest_getBlock` batches over HTTP, the upstream's work and orjson included;
+    parse: `parse_block` (hex, field checks, meta hashes); ingest: `Replica.ingest` (the
+    tree and block hashes, the rules, the LevelDB write batch). Returns the blocks too.
+    """
+    store = Store.open(data_dir)
+    upstreams = _Source(url)
+    replica = new_replica(store, url)
+    out = {"fetch_s": 0.0, "parse_s": 0.0, "ingest_s": 0.0}
+    blocks: list[PulledBlock] = []
+    try:
+        while replica.size < n:
+            t0 = time.perf_counter()
+            raw = upstreams.blocks(store.head.block_count, PULL_BLOCKS)
+            t1 = time.perf_counter()
+            parsed = [parse_block(b) for b in raw]
+            t2 = time.perf_counter()
+            replica.ingest(parsed)
+            t3 = time.perf_counter()
+            out["fetch_s"] += t1 - t0
+            out["parse_s"] += t2 - t1
+            out["ingest_s"] += t3 - t2
+            blocks += parsed
+        total = sum(out.values())
+        out.update({k.replace("_s", "_share"): v / total for k, v in list(out.items())})
+        return out, blocks
+    finally:
+        replica.close()
+        upstreams.close()
+        store.close()
+
+
+def check_only(
+    blocks: Sequence[PulledBlock], data_dir: Path, sequencer: bytes, *, reference: bool
+) -> tuple[float, float]:
+    """`Replica.ingest` over already-parsed blocks, `PULL_BLOCKS` at a time, on a fresh store;
+    records per second of wall time and per CPU-second of this process (all its threads: on a
+    shared machine the second says what the code costs, the first what it got).
+    `reference`: with the per-record check the replica had before `BlockChecker`."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    store = Store.open(data_dir)
+    replica = Replica(store, DOMAIN.separator, sequencer)
+    if reference:
+        replica.checker.close()
+        replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(blocks), PULL_BLOCKS):
+            replica.ingest(blocks[i : i + PULL_BLOCKS])
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if replica.violations:
+            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
+        return replica.size / elapsed, replica.size / cpu
+    finally:
+        replica.close()
+        store.close()
+
+
+def signature_workers(blocks: Sequence[PulledBlock], workers: int = 2) -> dict[str, float]:
+    """Rule 2's recoveries of every signed record: inline, on `workers` threads, on `workers`
+    processes (records pickled to them), alternated, best of 3; and threads' CPU/wall (above
+    1: the recoveries overlapped, so coincurve let the GIL go)."""
+    records = [r for b in blocks for r in b.records]
+    sep = DOMAIN.separator
+    step = -(-len(records) // (4 * workers))
+    chunks = [records[k : k + step] for k in range(0, len(records), step)]
+    best = {"inline_per_s": 0.0, "threads_per_s": 0.0, "processes_per_s": 0.0}
+    cpu_over_wall = 0.0
+    with ThreadPoolExecutor(workers) as threads, ProcessPoolExecutor(workers) as procs:
+        list(procs.map(int, range(workers)))  # the workers are up before any clock starts
+        for _ in range(3):
+            t = time.perf_counter()
+            ok = signers_match(sep, records)
+            best["inline_per_s"] = max(
+                best["inline_per_s"], len(records) / (time.perf_counter() - t)
+            )
+            t, c = time.perf_counter(), time.process_time()
+            ok_t = [
+                x for part in threads.map(lambda ch: signers_match(sep, ch), chunks) for x in part
+            ]
+            wall = time.perf_counter() - t
+            best["threads_per_s"] = max(best["threads_per_s"], len(records) / wall)
+            cpu_over_wall = max(cpu_over_wall, (time.process_time() - c) / wall)
+            t = time.perf_counter()
+            ok_p = [
+                x for part in procs.map(signers_match, [sep] * len(chunks), chunks) for x in part
+            ]
+            best["processes_per_s"] = max(
+                best["processes_per_s"], len(records) / (time.perf_counter() - t)
+            )
+            if not (all(ok) and ok == ok_t == ok_p):
+                raise RuntimeError("an honest signature failed to recover")
+    return {**best, "threads_cpu_over_wall": cpu_over_wall, "records": len(records),
+            "workers": workers}  # fmt: skip
+
+
+def one(
+    bodies: Sequence[bytes], tmp: Path, *, token: bool, repeats: int, signed: bool
+) -> dict[str, Any]:
+    with SequencerProcess(tmp / "sequencer") as proc:
+        n = fill(proc.url, bodies, token=token)
+        wait_sealed(proc.url, n)
+        out = replicate(proc.url, n, tmp / "replica")
+        # The whole pull again with the check it replaced: before and after, one sequencer.
+        out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
+        out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
+        sequencer = sequencer_of(proc.url)
+        out["eps_pipelined"] = pipelined(proc.url, n, tmp / "pipelined")
+    # Before (the per-record reference) and after, alternated on the same blocks.
+    before, after = (0.0, 0.0), (0.0, 0.0)
+    for _ in range(repeats):
+        b = check_only(blocks, tmp / "check", sequencer, reference=True)
+        a = check_only(blocks, tmp / "check", sequencer, reference=False)
+        before, after = max(before, b), max(after, a)
+    out["check_eps"], out["check_per_cpu_s"] = after
+    out["check_reference_eps"], out["check_reference_per_cpu_s"] = before
+    out["eps_per_cpu_s"] = out["records"] / out["cpu_s"]
+    if signed:
+        out["signature_workers"] = signature_workers(blocks)
+    return out
+
+
+def run(
+    events: int = 40_000, signed_events: int = 16_000, batch: int = 1000, repeats: int = 2
+) -> dict[str, Any]:
+    """Unsigned then signed; `events`/`signed_events` rounded to whole batches."""
+    out: dict[str, Any] = {"params": {"events": events, "signed_events": signed_events,
+                                      "batch": batch, "pull_blocks": PULL_BLOCKS,
+                                      "repeats": repeats}}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-validator-") as tmp:
+        u = unsigned_bodies(max(1, events // batch), batch)
+        out["unsigned"] = one(u, Path(tmp, "u"), token=True, repeats=repeats, signed=False)
+        s = signed_bodies(max(1, signed_events // batch), batch)
+        out["signed"] = one(s, Path(tmp, "s"), token=False, repeats=repeats, signed=True)
+    out["load_avg"] = list(os.getloadavg())
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.bench_validator", description=__doc__)
+    p.add_argument("--events", type=int, default=40_000)
+    p.add_argument("--signed-events", type=int, default=16_000)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument(
+        "--follow",
+        type=float,
+        default=None,
+        metavar="EPS",
+        help="instead: follow a live unsigned stream at EPS events/s, before and after",
+    )
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the --follow stream")
+    a = p.parse_args(argv)
+    if a.follow is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
+            out = {
+                "after": follow(a.follow, a.seconds, Path(tmp, "after")),
+                "before": follow(a.follow, a.seconds, Path(tmp, "before"), reference=True),
+                "load_avg": list(os.getloadavg()),
+            }
+        print(json.dumps(out, indent=1))
+        return
+    print(json.dumps(run(a.events, a.signed_events, repeats=a.repeats), indent=1))
+
+
+if __name__ == "__main__":
+    main()
