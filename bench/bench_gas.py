@@ -185,10 +185,10 @@ class Bench:
 
     # --- forced inclusion (issue 16) --------------------------------------------------------
 
-    def forced_gas(self, n: int, counts: Sequence[int] = (0, 1, 2, 4)) -> dict[str, Any]:
+    def forced_gas(self, n: int, counts: Sequence[int] = (0, 1, 2, 4, 32)) -> dict[str, Any]:
         """postForced gas (first and later entries), and a commit from size 3 to `n` proving
         k forced records placed in the upper half of the tree, for each k in `counts`."""
-        from l1_contracts.contract import forced_commit_args, read_forced_entries
+        from l1_contracts.contract import commit_call, read_forced_entries
 
         def measure() -> dict[str, Any]:
             f = self.rollup.functions
@@ -216,15 +216,13 @@ class Bench:
                     seqs = [n // 2 + 1000 * i for i in range(k)]
                     recs = {q: entries[i].record(q, ts) for i, q in enumerate(seqs)}
                     reader = SparseNodeReader({q: leaf_hash(r) for q, r in recs.items()})
-                    base = SparseNodeReader()
                     # the filler tree of size m and this one agree on [0, m): m is small
                     proof = prove_consistency(reader, m, n)
                     forced = [(recs[q], prove_inclusion(reader, q, n)) for q in seqs]
-                    args: list[Any] = [n, compute_root(reader, n), proof, self.now() * 1000]
-                    if k:
-                        args.append(forced_commit_args(forced))
-                    del base
-                    return self.gas(f.commit(*args), self.sequencer, 3_000_000)
+                    fn = commit_call(
+                        self.rollup, n, compute_root(reader, n), proof, self.now() * 1000, forced
+                    )
+                    return self.gas(fn, self.sequencer, 3_000_000 + 100_000 * k)
 
                 out[f"commit_with_{k}_forced_gas"] = self.isolated(one)
             return out

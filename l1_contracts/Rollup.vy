@@ -25,7 +25,7 @@ interface Verifier:
     def receiptSigner(domainSeparator: bytes32, firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]) -> (bytes32, address): pure
     def includes(root: bytes32, size: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]) -> bool: pure
     def forcedEntryHash(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32, poster: address, index: uint256, postedAt: uint256, inboxHash: bytes32) -> (bytes32, bytes32): pure
-    def forcedSeq(root: bytes32, size: uint256, minSeq: uint256, entryHash: bytes32, record: Bytes[352], proof: DynArray[bytes32, 64]) -> uint256: pure
+    def forcedSeqs(root: bytes32, size: uint256, minSeq: uint256, first: uint256, forced: Bytes[FORCED_BYTES]) -> DynArray[uint256, MAX_FORCED_PER_COMMIT]: view
 
 # --- constants ----------------------------------------------------------------------------
 
@@ -75,10 +75,14 @@ RULE_RECEIPT_MISMATCH: constant(uint8) = 7
 RULE_RECEIPT_DEADLINE: constant(uint8) = 8
 RULE_DA_UNANSWERED: constant(uint8) = 9
 
-# Forced inclusion (docs/spec.md §7.3): v = 1 marks a forced record; a commit proves at most
-# this many; one inclusion costs the sequencer about this much gas (the fee's unit).
+# Forced inclusion (docs/spec.md §7.3): v = 1 marks a forced record. A commit proves at most
+# MAX_FORCED_PER_COMMIT, encoded in at most FORCED_BYTES (per record: 352 bytes, a word L <= 64
+# and L proof hashes): 32 of the largest keep a commit below 80 KiB of calldata (geth's pool
+# takes transactions up to 128 KiB) and about 2.3M gas. One inclusion costs the sequencer about
+# FORCED_INCLUSION_GAS (the fee's unit).
 FORCED_V: constant(uint256) = 1
-MAX_FORCED_PER_COMMIT: constant(uint256) = 4
+MAX_FORCED_PER_COMMIT: constant(uint256) = 32
+FORCED_BYTES: constant(uint256) = MAX_FORCED_PER_COMMIT * (352 + 32 + 64 * 32)
 FORCED_INCLUSION_GAS: constant(uint256) = 60000
 
 # DA challenge states.
@@ -186,10 +190,6 @@ event DAChallengeResolved:
 
 # --- storage ------------------------------------------------------------------------------
 
-struct ForcedInclusion:
-    record: Bytes[352]
-    proof: DynArray[bytes32, 64]
-
 struct DAChallenge:
     checkpointIndex: uint256
     start: uint64
@@ -231,18 +231,21 @@ exitRequestedAt: public(uint256)
 # One word per checkpoint, packed by hand (Vyper does not pack struct members):
 #   bits   0..55  size             bits 112..159 committedAt (seconds)
 #   bits  56..111 prevSize         bits 160..207 timestampBound (ms)
+#   bits 208..255 forced entries included by it and the live checkpoints before it
 # prevSize is the size of the previous non-reverted checkpoint when this one was committed:
 # records at seq >= prevSize are "new" here. challengeEnds = committedAt + challengeWindow.
 _meta: HashMap[uint256, uint256]
 _roots: HashMap[uint256, bytes32]
-# count (0..63) | index of the latest non-reverted checkpoint + 1 (64..127) | its size (128..191)
-# | forced entries it included (192..223) | inbox entries (224..255)
+# count (0..47) | index of the latest non-reverted checkpoint + 1 (48..95) | its size (96..151)
+# | forced entries it included (152..199) | deadline of the first entry it did not, 0 when
+# every posted one is included (200..247): a commit learns "nothing overdue" from this word.
 _head: uint256
 
 # Forced-inclusion inbox (docs/spec.md §7.3): entry j's hash of forced-record words 2..10, and
 #   inboxAt[j]: deadline = postedAt + forceInclusionWindow (0..47) | including seq + 1 (48..111) | including checkpoint + 1 (112..175)
 inbox: public(HashMap[uint256, bytes32])
 inboxAt: public(HashMap[uint256, uint256])
+inboxCount: public(uint256)
 inboxHash: public(bytes32)
 forceInclusionWindow: public(uint256)
 
@@ -346,7 +349,7 @@ def transferOwnership(newOwner: address):
     @notice Start moving ownership to `newOwner`, who must call acceptOwnership().
     @param newOwner The proposed owner; the zero address cancels a pending transfer.
     """
-    assert msg.sender == self.owner, "rollup: caller is not the owner"
+    self._onlyOwner()
     self.pendingOwner = newOwner
     log OwnershipTransferStarted(previousOwner=msg.sender, newOwner=newOwner)
 
@@ -401,7 +404,7 @@ def withdraw():
     assert requested != 0, "rollup: no exit requested"
     assert block.timestamp >= requested + exitDelay, "rollup: exit delay not over"
     if not self.frozen:
-        last: uint256 = (self._head >> 64) & MASK64
+        last: uint256 = (self._head >> 48) & MASK48
         if last != 0:
             assert self._status(last - 1) == STATUS_FINAL, "rollup: a checkpoint is still pending"
     amount: uint256 = self.bond
@@ -433,7 +436,7 @@ def recover():
             to minBond and receiptHorizon has passed since the freeze (every receipt of the
             settled epoch is then past its deadline and can never be claimed again).
     """
-    assert msg.sender == self.owner, "rollup: caller is not the owner"
+    self._onlyOwner()
     assert self.frozen, "rollup: not frozen"
     assert self.bond >= minBond, "rollup: sequencer has not re-bonded"
     assert block.timestamp >= self.frozenAt + receiptHorizon, "rollup: receipt horizon not over"
@@ -447,23 +450,50 @@ def recover():
 
 
 @external
-def commit(
-    size: uint64,
-    root: bytes32,
-    consistencyProof: DynArray[bytes32, 96],
-    timestampBound: uint64,
-    forced: DynArray[ForcedInclusion, MAX_FORCED_PER_COMMIT] = [],
-):
+def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64):
     """
     @notice Commit checkpoint (size, root), proven by an RFC 9162 §2.1.4 consistency proof
             to extend the latest non-reverted checkpoint (none: the proof must be empty).
+            Refused while an inbox entry is overdue (docs/spec.md §7.3): see commitForced.
     @param size Tree size, larger than the previous one and at most 2**52.
     @param root keccak256 RFC 9162 root of the tree of `size` leaves.
     @param consistencyProof Proof from the previous checkpoint's tree to this one.
     @param timestampBound No record new in this checkpoint is stamped later (ms); must not be
            after this block's time, else the commit reverts (rule 4b is judged against it).
-    @param forced The forced records this checkpoint newly includes, in inbox order from
-           forcedIncluded(), each with its inclusion proof in (size, root) (docs/spec.md §7.3).
+    """
+    self._commit(size, root, consistencyProof, timestampBound, empty(DynArray[uint256, MAX_FORCED_PER_COMMIT]))
+
+
+@external
+def commitForced(
+    size: uint64,
+    root: bytes32,
+    consistencyProof: DynArray[bytes32, 96],
+    timestampBound: uint64,
+    forced: Bytes[FORCED_BYTES],
+):
+    """
+    @notice commit, also proving the forced records this checkpoint newly includes, in inbox
+            order from forcedIncluded() (docs/spec.md §7.3).
+    @param size As commit.
+    @param root As commit.
+    @param consistencyProof As commit.
+    @param timestampBound As commit.
+    @param forced Per forced record: the record, a word L, then the L hashes of its inclusion
+           proof in (size, root).
+    """
+    head: uint256 = self._head
+    # The verifier checks each is the next inbox entry, new here, after the previous one, and
+    # in the new tree; _commit records them.
+    seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT] = staticcall Verifier(verifier).forcedSeqs(root, convert(size, uint256), (head >> 96) & MASK56, (head >> 152) & MASK48, forced)
+    self._commit(size, root, consistencyProof, timestampBound, seqs)
+
+
+@internal
+def _commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64, seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT]):
+    """
+    @dev commit and commitForced: `seqs` are the seqs of the forced records the verifier
+         accepted, for inbox entries forcedIncluded() onwards.
     """
     self._onlySequencer()
     self._checkLive()
@@ -475,33 +505,30 @@ def commit(
     newSize: uint256 = convert(size, uint256)
     assert newSize <= MAX_TREE_SIZE, "rollup: size above 2**52"
     head: uint256 = self._head
-    count: uint256 = head & MASK64
-    lastPlus1: uint256 = (head >> 64) & MASK64
-    lastSize: uint256 = (head >> 128) & MASK64
+    count: uint256 = head & MASK48
+    lastPlus1: uint256 = (head >> 48) & MASK48
+    lastSize: uint256 = (head >> 96) & MASK56
     assert newSize > lastSize, "rollup: size must grow"
     if lastPlus1 == 0:
         # Every tree extends the empty one (RFC 9162 §2.1.4): nothing to prove.
         assert len(consistencyProof) == 0, "rollup: proof from the empty tree must be empty"
     else:
-        assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof), "rollup: consistency proof refused"
-    # Verify each forced record is the next inbox entry, new here, after the previous one, and
-    # in the new tree (docs/spec.md §7.3); then that no later entry is overdue.
-    included: uint256 = (head >> 192) & MASK32
-    inboxCount: uint256 = head >> 224
-    nextSeq: uint256 = lastSize
-    # By index: a for-each would copy the whole list to memory, and every commit would pay
-    # for that memory (issue 16: a commit without forced records stays within 2% of v2's gas).
-    for i: uint256 in range(len(forced), bound=MAX_FORCED_PER_COMMIT):
-        # An entry not yet posted has hash 0, which no record matches.
-        seq: uint256 = staticcall Verifier(verifier).forcedSeq(root, newSize, nextSeq, self.inbox[included], forced[i].record, forced[i].proof)
-        self.inboxAt[included] = (self.inboxAt[included] & MASK48) | (unsafe_add(seq, 1) << 48) | (unsafe_add(count, 1) << 112)
-        included = unsafe_add(included, 1)
-        nextSeq = unsafe_add(seq, 1)
-    if included < inboxCount and len(forced) < MAX_FORCED_PER_COMMIT:
-        assert self.inboxAt[included] & MASK48 > block.timestamp, "rollup: forced event overdue"
+        # The verifier reverts with the reason on a proof that does not hold.
+        assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof)
+    # Record the forced records the verifier accepted; then no later entry may be overdue
+    # unless the batch was full. Without forced records only _head is read.
+    included: uint256 = (head >> 152) & MASK48
+    nextDeadline: uint256 = head >> 200
+    if len(seqs) > 0:
+        for seq: uint256 in seqs:
+            self.inboxAt[included] = (self.inboxAt[included] & MASK48) | (unsafe_add(seq, 1) << 48) | (unsafe_add(count, 1) << 112)
+            included = unsafe_add(included, 1)
+        # 0 when entry `included` was never posted.
+        nextDeadline = self.inboxAt[included] & MASK48
+    assert nextDeadline == 0 or nextDeadline > block.timestamp or len(seqs) == MAX_FORCED_PER_COMMIT, "rollup: forced event overdue"
     self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160) | (included << 208)
     self._roots[count] = root
-    self._head = (count + 1) | ((count + 1) << 64) | (newSize << 128) | (included << 192) | (inboxCount << 224)
+    self._head = (count + 1) | ((count + 1) << 48) | (newSize << 96) | (included << 152) | (nextDeadline << 200)
     log CheckpointCommitted(
         index=count,
         size=size,
@@ -530,15 +557,19 @@ def postForced(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes
     """
     self._checkLive()
     assert msg.value >= self._forcedFee(), "rollup: value below the fee"
-    head: uint256 = self._head
-    j: uint256 = head >> 224
+    j: uint256 = self.inboxCount
     entry: bytes32 = empty(bytes32)
     running: bytes32 = empty(bytes32)
     entry, running = staticcall Verifier(verifier).forcedEntryHash(kind, subject, digest, metaHash, msg.sender, j, block.timestamp, self.inboxHash)
+    deadline: uint256 = block.timestamp + self.forceInclusionWindow
     self.inbox[j] = entry
-    self.inboxAt[j] = block.timestamp + self.forceInclusionWindow
+    self.inboxAt[j] = deadline
     self.inboxHash = running
-    self._head = (head & ~(MASK32 << 224)) | ((j + 1) << 224)
+    self.inboxCount = j + 1
+    head: uint256 = self._head
+    if head >> 200 == 0:
+        # Every earlier entry is included: this one is the next the commits must meet.
+        self._head = head | (deadline << 200)
     self.bond = unsafe_add(self.bond, msg.value)
     log ForcedPosted(index=j, poster=msg.sender, kind=kind, subject=subject, digest=digest, metaHash=metaHash, postedAt=convert(block.timestamp, uint64), inboxHash=running)
     return j
@@ -556,22 +587,12 @@ def forcedFee() -> uint256:
 
 @external
 @view
-def inboxCount() -> uint256:
-    """
-    @notice Number of forced events ever posted.
-    @return The count.
-    """
-    return self._head >> 224
-
-
-@external
-@view
 def forcedIncluded() -> uint256:
     """
     @notice Forced events included by the latest non-reverted checkpoint (a prefix of the inbox).
     @return The count.
     """
-    return (self._head >> 192) & MASK32
+    return (self._head >> 152) & MASK48
 
 
 @internal
@@ -593,7 +614,7 @@ def checkpointCount() -> uint256:
     @notice Number of checkpoints ever committed (reverted ones included).
     @return The count.
     """
-    return self._head & MASK64
+    return self._head & MASK48
 
 
 @external
@@ -638,7 +659,7 @@ def lastSize() -> uint256:
     @notice Size of the latest non-reverted checkpoint (0 when none): the next commit's base.
     @return The size.
     """
-    return (self._head >> 128) & MASK64
+    return (self._head >> 96) & MASK56
 
 
 @external
@@ -648,7 +669,7 @@ def lastRoot() -> bytes32:
     @notice Root of the latest non-reverted checkpoint (keccak256("") when none).
     @return The root.
     """
-    lastPlus1: uint256 = (self._head >> 64) & MASK64
+    lastPlus1: uint256 = (self._head >> 48) & MASK48
     if lastPlus1 == 0:
         return keccak256(b"")
     return self._roots[lastPlus1 - 1]
@@ -661,7 +682,7 @@ def lastIndex() -> uint256:
     @notice Index of the latest non-reverted checkpoint, or 2**256-1 when none.
     @return The index.
     """
-    lastPlus1: uint256 = (self._head >> 64) & MASK64
+    lastPlus1: uint256 = (self._head >> 48) & MASK48
     if lastPlus1 == 0:
         return NO_INDEX
     return lastPlus1 - 1
@@ -675,8 +696,7 @@ def prevSize(index: uint256) -> uint256:
     @param index Checkpoint index.
     @return The size of the live checkpoint before it when it was committed.
     """
-    meta: uint256 = self._meta[index]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(index)
     return (meta >> 56) & MASK56
 
 
@@ -689,8 +709,7 @@ def timestampBound(index: uint256) -> uint256:
     @param index Checkpoint index.
     @return The bound in milliseconds since the Unix epoch.
     """
-    meta: uint256 = self._meta[index]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(index)
     return (meta >> 160) & MASK48
 
 
@@ -891,9 +910,7 @@ def proveReceiptMismatch(
     assert indexInBatch < count, "rollup: index outside the batch"
     assert staticcall Verifier(verifier).rootFromInclusion(leafHash, convert(indexInBatch, uint256), convert(count, uint256), batchPath) == leavesRoot, "rollup: batch path does not match leavesRoot"
     # Verify a live checkpoint, where the position is new, holds a different record there.
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
-    assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    meta: uint256 = self._liveMeta(checkpointIndex)
     seq: uint256 = convert(firstSeq, uint256) + convert(indexInBatch, uint256)
     self._checkIsNew(meta, seq)
     self._checkIncluded(checkpointIndex, seq, otherRecord, inclusionProof)
@@ -928,7 +945,7 @@ def proveReceiptDeadlineMissed(
     digest: bytes32 = self._checkReceipt(firstSeq, count, leavesRoot, deadline, signature)
     dl: uint256 = convert(deadline, uint256)
     assert block.timestamp > dl, "rollup: deadline not passed"
-    total: uint256 = self._head & MASK64
+    total: uint256 = self._head & MASK48
     assert coveredCount <= total, "rollup: coveredCount above checkpointCount"
     # Verify coveredCount is exactly the number of checkpoints committed by the deadline.
     if coveredCount > 0:
@@ -958,9 +975,7 @@ def openDAChallenge(checkpointIndex: uint256, start: uint64, end: uint64) -> uin
     @param end One past the last record: min(start + maxDARange, size).
     @return The challenge id.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
-    assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    meta: uint256 = self._liveMeta(checkpointIndex)
     assert block.timestamp < ((meta >> 112) & MASK48) + challengeWindow, "rollup: challenge window is over"
     s: uint256 = convert(start, uint256)
     e: uint256 = convert(end, uint256)
@@ -1010,10 +1025,9 @@ def revealRecords(
     @param proof Sibling hashes, bottom level first; per level the left one (if the range
            starts at an odd node) before the right one (if it ends at an even, non-last node).
     """
-    c: DAChallenge = self._challenge(challengeId)
-    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    c: DAChallenge = self._openChallenge(challengeId)
     assert block.timestamp <= convert(c.deadline, uint256), "rollup: response window is over"
-    assert self._revertEntry(c.checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    self._checkNotReverted(c.checkpointIndex)
     start: uint256 = convert(c.start, uint256)
     n: uint256 = convert(c.end, uint256) - start
     assert len(records) == n, "rollup: wrong number of records"
@@ -1044,8 +1058,7 @@ def resolveDAChallenge(challengeId: uint256):
             credited back (anyone may call this: it also lifts the challenge's hold).
     @param challengeId The open challenge.
     """
-    c: DAChallenge = self._challenge(challengeId)
-    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    c: DAChallenge = self._openChallenge(challengeId)
     reverted: bool = self._revertEntry(c.checkpointIndex) != 0
     assert reverted or block.timestamp > convert(c.deadline, uint256), "rollup: response window not over"
     self.daOpenCount -= 1
@@ -1237,7 +1250,7 @@ def _latestFinalized() -> uint256:
     """
     @dev Index of the latest final checkpoint, or NO_INDEX.
     """
-    count: uint256 = self._head & MASK64
+    count: uint256 = self._head & MASK48
     # challengeEnds never decreases with the index (commit times do not, W is fixed), so the
     # checkpoints whose window is over form a prefix: binary-search its end.
     lo: uint256 = 0
@@ -1292,7 +1305,7 @@ def _revertFrom(index: uint256):
     """
     @dev Revert checkpoint `index` and every later one (some may be reverted already).
     """
-    count: uint256 = self._head & MASK64
+    count: uint256 = self._head & MASK48
     n: uint256 = self._revertCount
     # Intervals starting at or after `index` lie inside [index, count): drop them.
     for _: uint256 in range(2**32):
@@ -1316,8 +1329,9 @@ def _revertFrom(index: uint256):
         prevMeta: uint256 = self._meta[prevPlus1 - 1]
         newLastSize = prevMeta & MASK56
         included = prevMeta >> 208
-    # Forced entries included only by reverted checkpoints are not included any more.
-    self._head = count | (prevPlus1 << 64) | (newLastSize << 128) | (included << 192) | ((self._head >> 224) << 224)
+    # Forced entries included only by reverted checkpoints are not included any more: the
+    # first of them (if any) is the next deadline (0 when entry `included` was never posted).
+    self._head = count | (prevPlus1 << 48) | (newLastSize << 96) | (included << 152) | ((self.inboxAt[included] & MASK48) << 200)
     self._holdClearFrom(first)
     log CheckpointsReverted(fromIndex=index, toIndex=count, lastSize=newLastSize)
 
@@ -1328,7 +1342,7 @@ def _checkLive():
     """
     @dev Revert while frozen or once the sequencer asked to exit: nothing can be committed.
     """
-    assert not self.frozen, "rollup: frozen"
+    self._checkNotFrozen()
     assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
 
 
@@ -1361,8 +1375,8 @@ def _punish(checkpointIndex: uint256, rule: uint8, to: address, refund: uint256)
          bond `refund`, half burned) and freeze. Only credits: nothing is sent, so no recipient
          can make a proof revert (issue 10, finding 1).
     """
-    assert not self.frozen, "rollup: frozen"
-    count: uint256 = self._head & MASK64
+    self._checkNotFrozen()
+    count: uint256 = self._head & MASK48
     final: uint256 = self._latestFinalized()
     first: uint256 = 0
     if final != NO_INDEX:
@@ -1390,8 +1404,7 @@ def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352],
     """
     @dev Revert unless `record` is at `index` under checkpoint `checkpointIndex`'s root.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(checkpointIndex)
     assert staticcall Verifier(verifier).includes(self._roots[checkpointIndex], meta & MASK56, index, record, proof), "rollup: inclusion proof does not match the checkpoint root"
 
 
@@ -1403,8 +1416,7 @@ def _checkNewRecord(
     """
     @dev Verify the checkpoint is pending and is the first live one covering `index`.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(checkpointIndex)
     assert self._status(checkpointIndex) == STATUS_PENDING, "rollup: checkpoint is not pending"
     self._checkIsNew(meta, index)
     self._checkIncluded(checkpointIndex, index, record, proof)
@@ -1419,6 +1431,67 @@ def _checkIsNew(meta: uint256, index: uint256):
          live checkpoint that covers the record).
     """
     assert index >= (meta >> 56) & MASK56, "rollup: record not new in this checkpoint"
+
+
+@internal
+@view
+def _metaOf(index: uint256) -> uint256:
+    """
+    @dev Checkpoint `index`'s meta word; reverts when there is none. (The shared helpers
+         below each hold one revert string: Rollup.vy keeps its EIP-170 headroom.)
+    """
+    meta: uint256 = self._meta[index]
+    assert meta != 0, "rollup: no such checkpoint"
+    return meta
+
+
+@internal
+@view
+def _liveMeta(index: uint256) -> uint256:
+    """
+    @dev Checkpoint `index`'s meta word; reverts when there is none or it is reverted.
+    """
+    meta: uint256 = self._metaOf(index)
+    self._checkNotReverted(index)
+    return meta
+
+
+@internal
+@view
+def _checkNotReverted(index: uint256):
+    """
+    @dev Revert when checkpoint `index` is reverted.
+    """
+    assert self._revertEntry(index) == 0, "rollup: checkpoint is reverted"
+
+
+@internal
+@view
+def _checkNotFrozen():
+    """
+    @dev Revert while frozen.
+    """
+    assert not self.frozen, "rollup: frozen"
+
+
+@internal
+@view
+def _onlyOwner():
+    """
+    @dev Revert unless the owner calls.
+    """
+    assert msg.sender == self.owner, "rollup: caller is not the owner"
+
+
+@internal
+@view
+def _openChallenge(cid: uint256) -> DAChallenge:
+    """
+    @dev Challenge `cid`; reverts unless it is open.
+    """
+    c: DAChallenge = self._challenge(cid)
+    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    return c
 
 
 # --- internals: signatures ----------------------------------------------------------------
@@ -1442,9 +1515,7 @@ def _checkReceipt(
     @dev Verify the sequencer signed this Receipt (DESIGN §6), that it belongs to the current
          epoch and can be met at all, and that it was not proven broken before.
     """
-    assert not self.frozen, "rollup: frozen"
-    assert count > 0, "rollup: receipt covers no records"
-    assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"
+    self._checkNotFrozen()
     assert convert(deadline, uint256) > self.epochStart, "rollup: receipt deadline in an earlier epoch"
     digest: bytes32 = empty(bytes32)
     signer: address = empty(address)

@@ -1,6 +1,5 @@
 #pragma version 0.4.3
 """
-
 @title attest-rollup stateless verifier
 @license Apache-2.0
 @notice The pure checks of the rollup's fraud proofs and DA reveals (DESIGN §2, §3, §5): RFC
@@ -19,7 +18,13 @@ interface Inbox:
 
 # A DA reveal carries at most this many records (DESIGN §4: B = 256).
 MAX_RANGE: constant(uint256) = 256
+# A commit proves at most this many forced records (Rollup.vy MAX_FORCED_PER_COMMIT), each
+# encoded as the record, a word L <= 64 and L hashes.
+MAX_FORCED: constant(uint256) = 32
+FORCED_BYTES: constant(uint256) = MAX_FORCED * (352 + 32 + 64 * 32)
 MASK64: constant(uint256) = 2**64 - 1
+# Largest tree size (Rollup.vy MAX_TREE_SIZE).
+MAX_TREE_SIZE: constant(uint256) = 2**52
 # secp256k1 n / 2: signatures with a larger s are malleable copies (EIP-2).
 HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256(
@@ -144,8 +149,11 @@ def receiptSigner(
     @param leavesRoot Receipt field.
     @param deadline Receipt field.
     @param signature The signature.
-    @return (digest, signer); reverts on a malformed or malleable signature.
+    @return (digest, signer); reverts on a receipt that covers no records or reaches beyond
+            the log's reachable range (2**52), and on a malformed or malleable signature.
     """
+    assert count > 0, "rollup: receipt covers no records"
+    assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"
     assert len(signature) == 65, "rollup: signature must be 65 bytes"
     structHash: bytes32 = keccak256(abi_encode(RECEIPT_TYPEHASH, firstSeq, count, leavesRoot, deadline))
     digest: bytes32 = keccak256(concat(b"\x19\x01", domainSeparator, structHash))
@@ -357,28 +365,44 @@ def forcedEntryHash(
 
 
 @external
-@pure
-def forcedSeq(
-    root: bytes32, size: uint256, minSeq: uint256, entryHash: bytes32, record: Bytes[352], proof: DynArray[bytes32, 64]
-) -> uint256:
+@view
+def forcedSeqs(root: bytes32, size: uint256, minSeq: uint256, first: uint256, forced: Bytes[FORCED_BYTES]) -> DynArray[uint256, MAX_FORCED]:
     """
-    @notice docs/spec.md §7.3: `record` is the forced record of the inbox entry with hash
-            `entryHash` (keccak256(record[64:352])), its seq word is at least `minSeq`, and it is
-            at that seq in the tree (size, root). Returns the seq; reverts otherwise.
+    @notice docs/spec.md §7.3: `forced` holds, for inbox entries first, first+1, ..., each
+            entry's forced record (352 bytes), a word L <= 64 and its L-hash inclusion proof.
+            Each record must hash (words 2..10) to the caller's (the rollup's) `inbox(j)`, sit
+            at its seq word, new (at least `minSeq`) and after the previous one, in the tree
+            (size, root). Returns the seqs; reverts otherwise.
     @param root The new checkpoint's root.
     @param size Its size.
-    @param minSeq Lowest acceptable seq (new in the checkpoint, after the previous forced one).
-    @param entryHash The inbox entry's hash.
-    @param record The 352-byte record.
-    @param proof Its audit path at its seq.
-    @return The seq.
+    @param minSeq Lowest acceptable seq (the previous checkpoint's size).
+    @param first Inbox index of the first record's entry.
+    @param forced The encoded records and proofs.
+    @return The seqs, one per record.
     """
-    assert len(record) == 352, "rollup: record must be 352 bytes"
-    assert keccak256(slice(record, 64, 288)) == entryHash, "rollup: forced record does not match the inbox"
-    seq: uint256 = extract32(record, 0, output_type=uint256)
-    assert seq >= minSeq and seq < size, "rollup: forced record out of order"
-    assert self._rootFromInclusion(keccak256(concat(b"\x00", record)), seq, size, proof) == root, "rollup: forced inclusion proof refused"
-    return seq
+    seqs: DynArray[uint256, MAX_FORCED] = []
+    off: uint256 = 0
+    nextSeq: uint256 = minSeq
+    for i: uint256 in range(MAX_FORCED):
+        if off == len(forced):
+            break
+        record: Bytes[352] = slice(forced, off, 352)
+        depth: uint256 = extract32(forced, off + 352, output_type=uint256)
+        assert depth <= 64, "rollup: forced inclusion proof too long"
+        proof: DynArray[bytes32, 64] = []
+        for k: uint256 in range(depth, bound=64):
+            proof.append(extract32(forced, off + 384 + 32 * k))
+        off += 384 + 32 * depth
+        # An entry not yet posted has hash 0, which no record matches.
+        entryHash: bytes32 = staticcall Inbox(msg.sender).inbox(first + i)
+        assert keccak256(slice(record, 64, 288)) == entryHash, "rollup: forced record does not match the inbox"
+        seq: uint256 = extract32(record, 0, output_type=uint256)
+        assert seq >= nextSeq and seq < size, "rollup: forced record out of order"
+        assert self._rootFromInclusion(keccak256(concat(b"\x00", record)), seq, size, proof) == root, "rollup: forced inclusion proof refused"
+        seqs.append(seq)
+        nextSeq = seq + 1
+    assert off == len(forced), "rollup: forced records malformed or more than MAX_FORCED_PER_COMMIT"
+    return seqs
 
 
 @internal

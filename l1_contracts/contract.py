@@ -40,8 +40,9 @@ sequencer's default is 600 s); `recover()` waits this long after a freeze."""
 DEFAULT_FORCE_INCLUSION_WINDOW: Final[int] = 30
 """Seconds from posting a forced event to its inclusion deadline (docs/spec.md §7.3): the
 devnet's default; production deployments use hours."""
-MAX_FORCED_PER_COMMIT: Final[int] = 4
-"""Forced records one commit proves at most (Rollup.vy `MAX_FORCED_PER_COMMIT`)."""
+MAX_FORCED_PER_COMMIT: Final[int] = 32
+"""Forced records one commit proves at most (Rollup.vy `MAX_FORCED_PER_COMMIT`: 32 records with
+the longest proofs are 76 KiB of calldata, under geth's 128 KiB transaction limit)."""
 
 
 _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
@@ -445,8 +446,33 @@ def read_forced_entries(
     return sorted(forced_entries_from_logs(logs), key=lambda e: e.index)
 
 
-def forced_commit_args(
-    forced: Sequence[tuple[bytes, Sequence[bytes]]],
-) -> list[tuple[bytes, list[bytes]]]:
-    """commit's fifth argument: (record, inclusion proof) per forced record, in inbox order."""
-    return [(_record(r), _hashes(p)) for r, p in forced]
+def commit_call(
+    rollup: Contract,
+    size: int,
+    root: bytes,
+    proof: Sequence[bytes],
+    timestamp_bound: int,
+    forced: Sequence[tuple[bytes, Sequence[bytes]]] = (),
+) -> ContractFunction:
+    """`commit(size, root, proof, timestampBound)`, or with forced records (record, inclusion
+    proof in (size, root), in inbox order) `commitForced(..., forced_commit_args(forced))`
+    (docs/spec.md §7.3)."""
+    args: list[Any] = [size, bytes(root), _hashes(proof), timestamp_bound]
+    if not forced:
+        fn: ContractFunction = rollup.functions.commit(*args)
+        return fn
+    fn = rollup.functions.commitForced(*args, forced_commit_args(forced))
+    return fn
+
+
+def forced_commit_args(forced: Sequence[tuple[bytes, Sequence[bytes]]]) -> bytes:
+    """commitForced's fifth argument (docs/spec.md §7.3): per forced record, in inbox order, the
+    352-byte record, its proof's length L as a 32-byte word and the L hashes of its inclusion
+    proof."""
+    out = bytearray()
+    for record, proof in forced:
+        hashes = _hashes(proof)
+        if any(len(h) != 32 for h in hashes):
+            raise InvalidFieldError("proof", "every hash of a forced inclusion proof is 32 bytes")
+        out += _record(record) + len(hashes).to_bytes(32, "big") + b"".join(hashes)
+    return bytes(out)

@@ -37,7 +37,7 @@ def reveal_gas(count: int) -> int:
 
 DA_BOND_BASEFEE_MULTIPLE: Final[int] = 2
 FORCED_INCLUSION_GAS: Final[int] = 60_000
-MAX_FORCED_PER_COMMIT: Final[int] = 4
+MAX_FORCED_PER_COMMIT: Final[int] = 32
 
 
 def forced_fee(basefee: int) -> int:
@@ -226,7 +226,7 @@ class RollupModel:
         if size <= self.last_size():
             raise ModelRevert("rollup: size must grow")
         if len(forced) > MAX_FORCED_PER_COMMIT:
-            raise ModelRevert("rollup: too many forced records")
+            raise ModelRevert("rollup: forced records malformed or more than MAX_FORCED_PER_COMMIT")
         included, next_seq = self.forced_included(), self.last_size()
         for j, seq in forced:
             if j != included or j >= len(self.inbox):

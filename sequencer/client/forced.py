@@ -13,6 +13,7 @@ which the contract itself checked it (so `Client.verify` on it needs nothing els
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -161,6 +162,27 @@ def wait_forced_included(
                 f"{post.deadline} on L1)"
             )
         time.sleep(poll)
+
+
+def force(
+    client: Client,
+    l1_rpc: str,
+    contract: str | bytes,
+    key: bytes | KeySigner,
+    kind: bytes,
+    subject: bytes,
+    digest: bytes,
+    meta: object | None = None,
+    *,
+    timeout: float = 300.0,
+    on_posted: Callable[[ForcedPost], None] | None = None,
+) -> ForcedIncluded:
+    """`attest force` as one call: `post_forced`, then `wait_forced_included` (at most
+    `timeout` s); `on_posted` hears of the post (its inbox index and deadline) in between."""
+    post = post_forced(l1_rpc, contract, key, kind, subject, digest, meta)
+    if on_posted is not None:
+        on_posted(post)
+    return wait_forced_included(client, post, timeout=timeout)
 
 
 def _wait_receipt(l1: L1Reader, tx_hash: str, timeout: float) -> dict[str, Any]:

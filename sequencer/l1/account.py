@@ -21,6 +21,7 @@ from web3.types import Nonce, Wei
 
 from l1_contracts.contract import (
     calldata_gas_limit,
+    commit_call,
     reveal_records,
 )
 from prover.checkpoint import DAState
@@ -54,7 +55,8 @@ class Gas:
     CLAIM: Final = 60_000
     """claim(): pull the credited payouts."""
     FORCED_PER_RECORD: Final = 100_000
-    """Added to COMMIT per forced record a commit proves (~60k at 2**52, docs/contract.md)."""
+    """Added to COMMIT per forced record a commit proves: ~67k gas at 2**52, and at most 97k
+    for the EIP-7623 calldata floor of its 2,432 bytes (docs/benchmarks.md §6b)."""
     POST_FORCED: Final = 200_000
     """postForced(): ~120k for the first entry (fresh storage words), less after."""
 
@@ -214,12 +216,7 @@ class L1Client(RollupAccount):
         adds: L1 refuses the commit in a block stamped earlier (contract v2, rule 4b).
         `forced` holds the forced records it newly includes with their inclusion proofs in
         (size, root), in inbox order (docs/spec.md §7.3)."""
-        args: list[Any] = [size, root, list(proof), timestamp_bound]
-        if forced:
-            # The five-argument overload; without forced records the four-argument one, which
-            # does not pay for the list's memory (docs/contract.md, forced inclusion).
-            args.append([(r, list(p)) for r, p in forced])
-        fn = self.contract.functions.commit(*args)
+        fn = commit_call(self.contract, size, root, proof, timestamp_bound, forced)
         gas = Gas.COMMIT + Gas.FORCED_PER_RECORD * len(forced)
         receipt = self._send(fn, gas, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)

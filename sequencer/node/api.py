@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from functools import partial
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, TypeVar
 
 import trio
 
@@ -48,14 +48,6 @@ from state_db.store import Store
 log = logging.getLogger(__name__)
 
 
-class ForcedView(Protocol):
-    """What `attest_getForced` reads (`sequencer.node.forced.ForcedInbox`)."""
-
-    def status(self, index: int, now: float | None = None) -> dict[str, Any] | None: ...
-
-    def proven_on_l1(self, index: int) -> tuple[int, int] | None: ...
-
-
 T = TypeVar("T")
 _BLOCK_RECEIPT_CACHE: Final = 4096
 """Block receipts kept signed (the blocks followers are pulling now)."""
@@ -87,8 +79,6 @@ class RpcApi(ReadApi):
         self._bulk_answers = trio.CapacityLimiter(BULK_ANSWERS)
         self._signer = Signer(config.sequencer_key)
         self._block_receipts: OrderedDict[int, dict[str, Any]] = OrderedDict()
-        self.forced: ForcedView | None = None
-        """The L1 inbox follower (`sequencer.node.forced`), when an L1 is attached."""
 
     async def attest_getForced(self, ctx: RpcContext, index: Any) -> dict[str, Any]:
         """docs/spec.md §7.3: inbox entry `index` as this sequencer sees it (posted, included at

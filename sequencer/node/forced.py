@@ -105,14 +105,18 @@ class ForcedInbox:
         return sorted(((j, s) for j, s in self.seqs.items() if low <= s < high), key=lambda x: x[1])
 
     def commit_plan(self, low: int, high: int) -> tuple[int, list[int]]:
-        """For a commit from size `low` towards `high`: the size to commit (cut before a fifth
-        forced record, as one commit proves at most MAX_FORCED_PER_COMMIT) and the seqs of the
-        forced records it must prove, in inbox order."""
+        """For a commit from size `low` towards `high`: the size to commit (cut before the
+        forced record past MAX_FORCED_PER_COMMIT, the most one commit proves) and the seqs of
+        the forced records it must prove, in inbox order."""
         found = self.forced_between(low, high)
         if len(found) > MAX_FORCED_PER_COMMIT:
             high = found[MAX_FORCED_PER_COMMIT][1]
             found = found[:MAX_FORCED_PER_COMMIT]
         return high, [s for _, s in found]
+
+    def count(self) -> int:
+        """Inbox entries confirmed on L1 so far."""
+        return len(self.entries)
 
     def status(self, index: int, now: float | None = None) -> dict[str, Any] | None:
         """`attest_getForced`'s answer for inbox entry `index`, or None if not (yet) seen."""

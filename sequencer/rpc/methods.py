@@ -333,6 +333,29 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             },
         },
     ),
+    "explorer_inbox": (
+        (
+            Param(
+                "before",
+                (int, str, type(None)),
+                required=False,
+                description="inbox index (exclusive)",
+            ),
+            Param("limit", (int, str), required=False, default=20, description="1..100"),
+        ),
+        "The L1 forced-inclusion inbox as this sequencer follows it, newest first: each entry "
+        "posted, included at a seq, or overdue; `next` pages on. `available` is false on a "
+        "node that follows no inbox (a follower, or a sequencer without L1).",
+        {
+            "type": "object",
+            "properties": {
+                "available": {"type": "boolean"},
+                "count": {"type": "integer"},
+                "entries": {"type": "array", "items": _ref("Forced")},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
     "explorer_findBySubmitter": (
         (
             Param("submitter", (str,), description="0x address"),

@@ -14,7 +14,7 @@ import os
 
 from prover.record import encode_kind
 from prover.wire import hex0x
-from sequencer.client.forced import post_forced, wait_forced_included
+from sequencer.client.forced import ForcedPost, force
 from sequencer.client.signing import hash32_arg, key_file_signer
 from sequencer.toolkit.common import (
     EXIT_CODES_HELP,
@@ -43,14 +43,28 @@ def cmd_force(args: argparse.Namespace) -> int:
     subject = subject_arg(args.subject)
     digest = hash32_arg(args.digest, "--digest")
     meta = meta_arg(args.meta)
-    post = post_forced(args.l1_rpc, args.contract, signer, kind, subject, digest, meta)
-    if not args.json:
-        say(
-            f"posted forced event {post.entry.index} on L1 (tx {post.tx_hash}); "
-            f"the sequencer must log it by L1 time {post.deadline}"
-        )
+
+    def posted(post: ForcedPost) -> None:
+        if not args.json:
+            say(
+                f"posted forced event {post.entry.index} on L1 (tx {post.tx_hash}); "
+                f"the sequencer must log it by L1 time {post.deadline}"
+            )
+
     with client_from_args(args) as client:
-        done = wait_forced_included(client, post, timeout=args.wait)
+        done = force(
+            client,
+            args.l1_rpc,
+            args.contract,
+            signer,
+            kind,
+            subject,
+            digest,
+            meta,
+            timeout=args.wait,
+            on_posted=posted,
+        )
+    post = done.post
     answer = {
         "index": post.entry.index,
         "seq": done.seq,

@@ -16,7 +16,7 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 
-from l1_contracts.contract import SignedReceipt, deploy_rollup
+from l1_contracts.contract import SignedReceipt, commit_call, deploy_rollup
 from prover.hashing import leaf_hash
 from prover.tree import MemoryTree
 
@@ -201,10 +201,8 @@ class Chain:
         size = self.tree.size if size is None else size
         bound = self.bound_for(size) if bound is None else bound
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        args: list[Any] = [size, self.tree.root(size), proof, bound]
-        if forced:
-            args.append([(r, list(p)) for r, p in forced])
-        self.rollup.functions.commit(*args).transact({"from": self.sequencer})
+        fn = commit_call(self.rollup, size, self.tree.root(size), proof, bound, forced)
+        fn.transact({"from": self.sequencer})
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_tester.exceptions import TransactionFailed
+from web3.exceptions import ContractLogicError
 
 from l1_contracts.contract import (
+    MAX_FORCED_PER_COMMIT,
+    commit_call,
     forced_commit_args,
     inbox_slot,
     read_forced_entries,
@@ -75,10 +79,7 @@ def commit_forced(
 ) -> Any:
     size = len(c.records) if size is None else size
     proof = c.tree.consistency_proof(c.committed, size) if c.committed else []
-    fn = c.rollup.functions.commit(
-        size, c.tree.root(size), proof, c.bound_for(size), forced_commit_args(forced)
-    )
-    return fn
+    return commit_call(c.rollup, size, c.tree.root(size), proof, c.bound_for(size), forced)
 
 
 # --- posting ----------------------------------------------------------------------------------
@@ -207,33 +208,65 @@ def test_forced_commit_reverts(bonded: Chain) -> None:
         h.append([good0, make_record(3, t)])
         bad_proof = [(good0, list(h.tree.inclusion_proof(3, 4)))]
         commit_forced(h, bad_proof).transact({"from": c.sequencer})
-    # More than MAX_FORCED_PER_COMMIT (4) records: the ABI bound refuses the call.
-    with pytest.raises(Exception):  # noqa: B017 - a bare ABI-decoding revert has no reason
-        attempt([e0.record(2 + i, t) for i in range(5)], [2, 3, 4, 5, 6])
+    # The encoding (record, length word L, L hashes per record) is hostile input too.
+    h = Chain(c.tester, c.w3, c.rollup, c.owner, c.sequencer, c.challenger)
+    h.records, h.tree, h.committed = (
+        list(c.records),
+        MemoryTree([leaf_hash(r) for r in c.records]),
+        c.committed,
+    )
+    h.append([good0, make_record(3, t)])
+    blob = forced_commit_args(proofs(h, [2]))  # L = 2: 352 + 32 + 64 bytes
+
+    def raw(forced: bytes) -> Any:
+        proof = h.tree.consistency_proof(h.committed, 4)
+        fn = c.rollup.functions.commitForced(4, h.tree.root(4), proof, h.bound_for(4), forced)
+        return fn.transact({"from": c.sequencer})
+
+    with reverts("rollup: forced inclusion proof too long"):
+        raw(blob[:352] + (65).to_bytes(32, "big") + blob[384:])
+    with reverts("rollup: inclusion proof too short"):
+        raw(blob[:352] + (1).to_bytes(32, "big") + blob[384:416])  # a path cut short
+    for bad in (
+        blob[:-1],  # the last hash cut
+        blob[:352] + (3).to_bytes(32, "big") + blob[384:],  # L beyond the bytes sent
+        blob + b"\x00" * 5,  # trailing bytes
+        blob[:100],  # a record cut
+    ):
+        with pytest.raises((TransactionFailed, ContractLogicError)):
+            raw(bad)
     assert c.rollup.functions.forcedIncluded().call() == 0
+    raw(blob)  # the same commit, well encoded, is accepted
+    assert c.rollup.functions.forcedIncluded().call() == 1
 
 
 def test_full_batch_drains_a_backlog(bonded: Chain) -> None:
     c = bonded
+    m = MAX_FORCED_PER_COMMIT
     c.append(c.valid_records(1))
     c.commit()
-    entries = [post(c, i) for i in range(5)]
+    entries = [post(c, i) for i in range(m + 2)]
     c.advance(WINDOW_F + 1)
     c.append(c.valid_records(1))
     with reverts("rollup: forced event overdue"):
         c.commit()
-    include(c, entries[:3])
-    with reverts("rollup: forced event overdue"):  # 3 < 4: not a full batch, 4th overdue
-        commit_forced(c, proofs(c, [2, 3, 4])).transact({"from": c.sequencer})
-    include(c, entries[3:4])
-    commit_forced(c, proofs(c, [2, 3, 4, 5])).transact({"from": c.sequencer})  # full batch
-    c.committed = len(c.records)
-    c.append(c.valid_records(1))
+    include(c, entries[: m + 1])
+    seqs = list(range(2, 2 + m + 1))
+    with reverts("rollup: forced records malformed or more than MAX_FORCED_PER_COMMIT"):
+        commit_forced(c, proofs(c, seqs)).transact({"from": c.sequencer})  # one too many
+    with reverts("rollup: forced event overdue"):  # m - 1: not a full batch, the next overdue
+        commit_forced(c, proofs(c, seqs[: m - 1], seqs[m - 1]), seqs[m - 1]).transact(
+            {"from": c.sequencer}
+        )
+    # A full batch: accepted although entry m is overdue, so a backlog drains m per commit.
+    commit_forced(c, proofs(c, seqs[:m], seqs[m]), seqs[m]).transact({"from": c.sequencer})
+    c.committed = seqs[m]
     with reverts("rollup: forced event overdue"):
-        c.commit()  # the fifth is still overdue
-    include(c, entries[4:])
-    commit_forced(c, proofs(c, [len(c.records) - 1])).transact({"from": c.sequencer})
-    assert c.rollup.functions.forcedIncluded().call() == 5
+        c.commit()  # entry m is still overdue (the batch escape held only for that commit)
+    assert c.rollup.functions.forcedIncluded().call() == m
+    include(c, entries[m + 1 :])
+    commit_forced(c, proofs(c, [seqs[m], len(c.records) - 1])).transact({"from": c.sequencer})
+    assert c.rollup.functions.forcedIncluded().call() == m + 2
 
 
 # --- revert of a checkpoint that included forced events ----------------------------------------

@@ -27,7 +27,7 @@ from l1_contracts.contract import (
     DEFAULT_FORCE_INCLUSION_WINDOW,
     NO_INDEX,
     calldata_gas_limit,
-    forced_commit_args,
+    commit_call,
     read_forced_entries,
 )
 from l1_contracts.model import (
@@ -174,10 +174,8 @@ class RollupMachine(RuleBasedStateMachine):
         except ModelRevert as e:
             expected = str(e)
         forced = [(r, tree.inclusion_proof(base + i, size)) for i, r in enumerate(forced_new)]
-        args: list[Any] = [size, tree.root(), proof, bound]
-        if forced:
-            args.append(forced_commit_args(forced))
-        self._expect(expected, self._send(self.f.commit(*args), self.c.sequencer))
+        fn = commit_call(self.c.rollup, size, tree.root(), proof, bound, forced)
+        self._expect(expected, self._send(fn, self.c.sequencer))
         if expected is None:
             self.records, self.tree = records, tree
             if bad:

@@ -27,6 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright import sync_api  # a dev dependency (make install); drives the system Chromium
 
+from l1_contracts.accounts import DEV_KEYS
+from prover.hashing import keccak256
+from prover.record import encode_kind
+from sequencer.client.forced import force, post_forced
+from sequencer.client.sync import Client
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
@@ -51,6 +56,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 PHONE = {"width": 375, "height": 740}
+POSTER_KEY = DEV_KEYS[3]  # a funded devnet account posting to the L1 inbox
 DESKTOP = {"width": 1280, "height": 900}
 
 
@@ -618,6 +624,64 @@ def test_proven_fault_shows_the_checkpoint_reverted(
             page.wait_for_selector("#timeline li.reverted")
             assert page.inner_text("#l1-frozen") == "yes"
             assert page.errors == []
+
+
+def _force_args(devnet: DevnetProcess, n: int) -> tuple[Any, ...]:
+    """An event for the L1 inbox (poster, kind, subject, digest, meta), as `attest force` sends."""
+    return (
+        devnet.l1_rpc,
+        devnet.contract,
+        POSTER_KEY,
+        encode_kind("regulator_report"),
+        keccak256(b"plant-7"),
+        keccak256(f"report {n} at {devnet.contract}".encode()),
+        {"n": n},
+    )
+
+
+def test_inbox_shows_a_forced_event_included_and_its_event_page_marks_it(
+    browser: Any, devnet: DevnetProcess, shots: Path
+) -> None:
+    """A forced event posted through the client library's `force` (`attest force`'s call) on
+    an honest devnet: the inbox page shows it included at its seq, linking to its event page,
+    which marks it forced and verifies it in the browser against L1's inbox entry."""
+    with Client(devnet.url) as client:
+        done = force(client, *_force_args(devnet, 1), timeout=120)
+    j = done.post.entry.index
+    page = _open(browser, f"{devnet.url}/#/inbox")
+    _until(page, lambda p: "included" in _text(p, f"#inbox-{j}"), "the entry included")
+    assert f"at seq {done.seq:,}" in _text(page, f"#inbox-{j}")
+    _until(page, lambda p: _text(p, "#l1-forced-included") == f"{j + 1}", "L1's included count")
+    assert _text(page, "#l1-inbox-count") == f"{j + 1}"
+    page.screenshot(path=str(shots / "inbox.png"), full_page=True)
+    page.click(f"#inbox-{j} a")
+    page.wait_for_selector("#forced-note")
+    assert f"entry {j}" in _text(page, "#forced-note")
+    verdict = _verdict(page)
+    assert verdict["ok"] == "true", verdict
+    steps = _text(page, "#verify-steps")
+    assert f"forced: L1 inbox entry {j}" in steps and f"at seq {done.seq}" in steps
+    assert page.errors == []
+
+
+def test_inbox_shows_a_censored_forced_event_posted_then_overdue(browser: Any) -> None:
+    """`--inject ignore-forced`: the sequencer reads the inbox but never logs the event; the
+    inbox page shows it posted, then overdue once its deadline (30 s on the devnet) passes."""
+    with DevnetProcess(extra_args=[*devnet_args(), "--inject", "ignore-forced"]) as devnet:
+        post = post_forced(*_force_args(devnet, 2))
+        j = post.entry.index
+        page = _open(browser, f"{devnet.url}/#/inbox")
+        _until(page, lambda p: "posted" in _text(p, f"#inbox-{j}"), "the entry posted")
+        _until(
+            page,
+            lambda p: "overdue" in _text(p, f"#inbox-{j}"),
+            "the entry overdue",
+            timeout=90,
+        )
+        assert "can no longer commit without it" in _text(page, f"#inbox-{j}")
+        assert page.query_selector(f"#inbox-{j} a") is None  # no event to link to
+        assert _text(page, "#l1-forced-included") == "0"
+        assert page.errors == []
 
 
 def test_screenshots_are_committed() -> None:
