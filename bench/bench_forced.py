@@ -95,9 +95,11 @@ def run(base: Path) -> dict[str, Any]:
     rows = []
     for n in COMMIT_SIZES:
         bench.rollup = theirs
-        b = bench.commit_gas(n)["gas"]
+        base_gas = bench.commit_gas(n)
+        b = base_gas["gas"]
         bench.rollup = ours
-        e = bench.commit_gas(n)["gas"]
+        our_gas = bench.commit_gas(n)
+        e = our_gas["gas"]
         w = waiting_commit_gas(bench, n)
         rows.append(
             {
@@ -105,6 +107,8 @@ def run(base: Path) -> dict[str, Any]:
                 "base": b,
                 "empty": e,
                 "waiting": w,
+                "base_first": base_gas["first_commit_gas"],
+                "empty_first": our_gas["first_commit_gas"],
                 "empty_change": round((e - b) / b * 100, 2),
                 "waiting_change": round((w - b) / b * 100, 2),
             }

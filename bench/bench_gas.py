@@ -127,6 +127,9 @@ class Bench:
             ETHER,
             challenger_bond=10**16,
             max_da_range=max_da_range,
+            # Long enough for 32 posts (a block each) before the forced commits: no entry is
+            # overdue while measuring (the window does not change any gas).
+            force_inclusion_window=3600,
         )
         self.rollup.functions.deposit().transact({"from": self.sequencer, "value": Wei(ETHER)})
         self.registry = deploy_naive_registry(self.w3, self.owner)

@@ -77,11 +77,11 @@ RULE_DA_UNANSWERED: constant(uint8) = 9
 
 # Forced inclusion (docs/spec.md §7.3): v = 1 marks a forced record. A commit proves at most
 # MAX_FORCED_PER_COMMIT, encoded in at most FORCED_BYTES (per record: 352 bytes, a word L <= 64
-# and L proof hashes): 32 of the largest keep a commit below 80 KiB of calldata (geth's pool
-# takes transactions up to 128 KiB) and about 2.3M gas. One inclusion costs the sequencer about
-# FORCED_INCLUSION_GAS (the fee's unit).
+# and L proof hashes): 38 KiB of calldata at most, about 1.4M gas at 2**52, and a memory bound
+# small enough that a commit with one forced record costs less than the fee pays for (twice
+# FORCED_INCLUSION_GAS at the posting block's basefee).
 FORCED_V: constant(uint256) = 1
-MAX_FORCED_PER_COMMIT: constant(uint256) = 32
+MAX_FORCED_PER_COMMIT: constant(uint256) = 16
 FORCED_BYTES: constant(uint256) = MAX_FORCED_PER_COMMIT * (352 + 32 + 64 * 32)
 FORCED_INCLUSION_GAS: constant(uint256) = 60000
 

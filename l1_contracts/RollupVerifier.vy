@@ -20,7 +20,7 @@ interface Inbox:
 MAX_RANGE: constant(uint256) = 256
 # A commit proves at most this many forced records (Rollup.vy MAX_FORCED_PER_COMMIT), each
 # encoded as the record, a word L <= 64 and L hashes.
-MAX_FORCED: constant(uint256) = 32
+MAX_FORCED: constant(uint256) = 16
 FORCED_BYTES: constant(uint256) = MAX_FORCED * (352 + 32 + 64 * 32)
 MASK64: constant(uint256) = 2**64 - 1
 # Largest tree size (Rollup.vy MAX_TREE_SIZE).

@@ -40,9 +40,9 @@ sequencer's default is 600 s); `recover()` waits this long after a freeze."""
 DEFAULT_FORCE_INCLUSION_WINDOW: Final[int] = 30
 """Seconds from posting a forced event to its inclusion deadline (docs/spec.md §7.3): the
 devnet's default; production deployments use hours."""
-MAX_FORCED_PER_COMMIT: Final[int] = 32
-"""Forced records one commit proves at most (Rollup.vy `MAX_FORCED_PER_COMMIT`: 32 records with
-the longest proofs are 76 KiB of calldata, under geth's 128 KiB transaction limit)."""
+MAX_FORCED_PER_COMMIT: Final[int] = 16
+"""Forced records one commit proves at most (Rollup.vy `MAX_FORCED_PER_COMMIT`; docs/spec.md
+§7.3 says why 16)."""
 
 
 _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {

@@ -37,7 +37,7 @@ def reveal_gas(count: int) -> int:
 
 DA_BOND_BASEFEE_MULTIPLE: Final[int] = 2
 FORCED_INCLUSION_GAS: Final[int] = 60_000
-MAX_FORCED_PER_COMMIT: Final[int] = 32
+MAX_FORCED_PER_COMMIT: Final[int] = 16
 
 
 def forced_fee(basefee: int) -> int:

@@ -166,23 +166,17 @@ def wait_forced_included(
 
 def force(
     client: Client,
-    l1_rpc: str,
-    contract: str | bytes,
-    key: bytes | KeySigner,
-    kind: bytes,
-    subject: bytes,
-    digest: bytes,
-    meta: object | None = None,
-    *,
+    *post: Any,
     timeout: float = 300.0,
     on_posted: Callable[[ForcedPost], None] | None = None,
 ) -> ForcedIncluded:
-    """`attest force` as one call: `post_forced`, then `wait_forced_included` (at most
-    `timeout` s); `on_posted` hears of the post (its inbox index and deadline) in between."""
-    post = post_forced(l1_rpc, contract, key, kind, subject, digest, meta)
+    """`attest force` as one call: `post_forced(*post)` (l1_rpc, contract, key, kind, subject,
+    digest[, meta]), then `wait_forced_included` (at most `timeout` s); `on_posted` hears of
+    the post (its inbox index and deadline) in between."""
+    sent = post_forced(*post)
     if on_posted is not None:
-        on_posted(post)
-    return wait_forced_included(client, post, timeout=timeout)
+        on_posted(sent)
+    return wait_forced_included(client, sent, timeout=timeout)
 
 
 def _wait_receipt(l1: L1Reader, tx_hash: str, timeout: float) -> dict[str, Any]:

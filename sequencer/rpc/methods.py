@@ -97,6 +97,14 @@ SCHEMAS: Final[dict[str, Any]] = {
 }
 
 
+def _page_params(before: str) -> tuple[Param, ...]:
+    """`before` (exclusive, default: the newest) and `limit` (1..100) of a paged list."""
+    return (
+        Param("before", (int, str, type(None)), required=False, description=before),
+        Param("limit", (int, str), required=False, default=20, description="1..100"),
+    )
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -296,15 +304,7 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         },
     ),
     "explorer_blocks": (
-        (
-            Param(
-                "before",
-                (int, str, type(None)),
-                required=False,
-                description="block number (exclusive)",
-            ),
-            Param("limit", (int, str), required=False, default=20, description="1..100"),
-        ),
+        _page_params("block number (exclusive)"),
         "Sealed block headers below `before`, newest first; `next` pages on.",
         {
             "type": "object",
@@ -315,15 +315,7 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         },
     ),
     "explorer_checkpoints": (
-        (
-            Param(
-                "before",
-                (int, str, type(None)),
-                required=False,
-                description="checkpoint index (exclusive)",
-            ),
-            Param("limit", (int, str), required=False, default=20, description="1..100"),
-        ),
+        _page_params("checkpoint index (exclusive)"),
         "The L1 checkpoints this node knows below `before`, newest first; `next` pages on.",
         {
             "type": "object",
@@ -334,15 +326,7 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         },
     ),
     "explorer_inbox": (
-        (
-            Param(
-                "before",
-                (int, str, type(None)),
-                required=False,
-                description="inbox index (exclusive)",
-            ),
-            Param("limit", (int, str), required=False, default=20, description="1..100"),
-        ),
+        _page_params("inbox index (exclusive)"),
         "The L1 forced-inclusion inbox as this sequencer follows it, newest first: each entry "
         "posted, included at a seq, or overdue; `next` pages on. `available` is false on a "
         "node that follows no inbox (a follower, or a sequencer without L1).",

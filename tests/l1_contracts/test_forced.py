@@ -163,6 +163,18 @@ def test_censoring_commit_refused_after_the_deadline_until_it_includes(bonded: C
     c.commit()  # nothing overdue any more
 
 
+def _fork(c: Chain) -> Chain:
+    """A harness on the same chain with a copy of `c`'s log: records appended to it stay off
+    `c` (an attempt that L1 must refuse)."""
+    h = Chain(c.tester, c.w3, c.rollup, c.owner, c.sequencer, c.challenger)
+    h.records, h.tree, h.committed = (
+        list(c.records),
+        MemoryTree([leaf_hash(r) for r in c.records]),
+        c.committed,
+    )
+    return h
+
+
 def test_forced_commit_reverts(bonded: Chain) -> None:
     c = bonded
     c.append(c.valid_records(2))
@@ -175,12 +187,7 @@ def test_forced_commit_reverts(bonded: Chain) -> None:
     never = ForcedEntry(7, e0.poster, e0.kind, e0.subject, e0.digest, e0.meta_hash, e0.posted_at)
 
     def attempt(records: list[bytes], forced_seqs: list[int], *, size: int | None = None) -> Any:
-        h = Chain(c.tester, c.w3, c.rollup, c.owner, c.sequencer, c.challenger)
-        h.records, h.tree, h.committed = (
-            list(c.records),
-            MemoryTree([leaf_hash(r) for r in c.records]),
-            c.committed,
-        )
+        h = _fork(c)
         h.append(records)
         return commit_forced(h, proofs(h, forced_seqs, size), size).transact({"from": c.sequencer})
 
@@ -199,22 +206,12 @@ def test_forced_commit_reverts(bonded: Chain) -> None:
         # An old position (not new in this checkpoint): seq 1 < lastSize 2.
         attempt([e0.record(1, t)], [2])
     with reverts("rollup: forced inclusion proof refused"):
-        h = Chain(c.tester, c.w3, c.rollup, c.owner, c.sequencer, c.challenger)
-        h.records, h.tree, h.committed = (
-            list(c.records),
-            MemoryTree([leaf_hash(r) for r in c.records]),
-            c.committed,
-        )
+        h = _fork(c)
         h.append([good0, make_record(3, t)])
         bad_proof = [(good0, list(h.tree.inclusion_proof(3, 4)))]
         commit_forced(h, bad_proof).transact({"from": c.sequencer})
     # The encoding (record, length word L, L hashes per record) is hostile input too.
-    h = Chain(c.tester, c.w3, c.rollup, c.owner, c.sequencer, c.challenger)
-    h.records, h.tree, h.committed = (
-        list(c.records),
-        MemoryTree([leaf_hash(r) for r in c.records]),
-        c.committed,
-    )
+    h = _fork(c)
     h.append([good0, make_record(3, t)])
     blob = forced_commit_args(proofs(h, [2]))  # L = 2: 352 + 32 + 64 bytes
 

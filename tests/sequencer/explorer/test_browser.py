@@ -27,14 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright import sync_api  # a dev dependency (make install); drives the system Chromium
 
-from l1_contracts.accounts import DEV_KEYS
-from prover.hashing import keccak256
-from prover.record import encode_kind
 from sequencer.client.forced import force, post_forced
 from sequencer.client.sync import Client
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
-from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
+from tests.sequencer.events import ALICE_KEY, forced_event, h32, signed, unsigned
 from tests.sequencer.validator.helpers import (
     devnet_args,
     events,
@@ -56,7 +53,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 PHONE = {"width": 375, "height": 740}
-POSTER_KEY = DEV_KEYS[3]  # a funded devnet account posting to the L1 inbox
 DESKTOP = {"width": 1280, "height": 900}
 
 
@@ -626,19 +622,6 @@ def test_proven_fault_shows_the_checkpoint_reverted(
             assert page.errors == []
 
 
-def _force_args(devnet: DevnetProcess, n: int) -> tuple[Any, ...]:
-    """An event for the L1 inbox (poster, kind, subject, digest, meta), as `attest force` sends."""
-    return (
-        devnet.l1_rpc,
-        devnet.contract,
-        POSTER_KEY,
-        encode_kind("regulator_report"),
-        keccak256(b"plant-7"),
-        keccak256(f"report {n} at {devnet.contract}".encode()),
-        {"n": n},
-    )
-
-
 def test_inbox_shows_a_forced_event_included_and_its_event_page_marks_it(
     browser: Any, devnet: DevnetProcess, shots: Path
 ) -> None:
@@ -646,7 +629,7 @@ def test_inbox_shows_a_forced_event_included_and_its_event_page_marks_it(
     an honest devnet: the inbox page shows it included at its seq, linking to its event page,
     which marks it forced and verifies it in the browser against L1's inbox entry."""
     with Client(devnet.url) as client:
-        done = force(client, *_force_args(devnet, 1), timeout=120)
+        done = force(client, *forced_event(devnet.l1_rpc, devnet.contract, 1), timeout=120)
     j = done.post.entry.index
     page = _open(browser, f"{devnet.url}/#/inbox")
     _until(page, lambda p: "included" in _text(p, f"#inbox-{j}"), "the entry included")
@@ -668,7 +651,7 @@ def test_inbox_shows_a_censored_forced_event_posted_then_overdue(browser: Any) -
     """`--inject ignore-forced`: the sequencer reads the inbox but never logs the event; the
     inbox page shows it posted, then overdue once its deadline (30 s on the devnet) passes."""
     with DevnetProcess(extra_args=[*devnet_args(), "--inject", "ignore-forced"]) as devnet:
-        post = post_forced(*_force_args(devnet, 2))
+        post = post_forced(*forced_event(devnet.l1_rpc, devnet.contract, 2))
         j = post.entry.index
         page = _open(browser, f"{devnet.url}/#/inbox")
         _until(page, lambda p: "posted" in _text(p, f"#inbox-{j}"), "the entry posted")

@@ -26,20 +26,18 @@ from l1_contracts.contract import (
     receipt_deadline_fraud,
     rollup_at,
 )
-from prover.hashing import keccak256
 from prover.jsonrpc import NOT_FOUND, JsonRpcError
-from prover.record import encode_kind
 from prover.validity import FraudRule
 from sequencer.client.forced import post_forced, wait_forced_included
 from sequencer.client.sync import Client
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
-from tests.sequencer.events import unsigned
+from tests.sequencer.events import FORCED_POSTER_KEY, forced_event, unsigned
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # devnet processes on a real L1 node
 
-POSTER_KEY = DEV_KEYS[3]
+POSTER_KEY = FORCED_POSTER_KEY
 CHALLENGER_KEY = DEV_KEYS[4]
 
 
@@ -59,15 +57,7 @@ def _devnet(l1_url: str, *extra: str) -> DevnetProcess:
 
 
 def _post(devnet: DevnetProcess, n: int) -> object:
-    return post_forced(
-        devnet.l1_rpc,
-        devnet.contract,
-        POSTER_KEY,
-        encode_kind("regulator_report"),
-        keccak256(b"plant-7"),
-        keccak256(f"report {n} at {devnet.contract}".encode()),
-        {"n": n},
-    )
+    return post_forced(*forced_event(devnet.l1_rpc, devnet.contract, n))
 
 
 def _forced_status(rpc: RpcClient, j: int) -> str | None:
