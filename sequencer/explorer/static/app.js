@@ -625,7 +625,7 @@ async function viewInbox(beforeText) {
     }
     const now = Date.now() / 1000;
     listBox.replaceChildren(
-      h('p', {}, `${fmtInt(page.count)} events posted to the L1 inbox, as this sequencer follows it. Each must be logged, in inbox order, before its deadline; past it L1 refuses every commit that does not prove it included.`),
+      h('p', {}, `${fmtInt(page.count)} event${page.count === 1 ? '' : 's'} posted to the L1 inbox, as this sequencer follows it. Each must be logged, in inbox order, before its deadline; past it L1 refuses every commit that does not prove it included.`),
       table(['entry', 'posted', 'poster', 'kind', 'digest', 'status'], page.entries.map((e) => [
         e.index, fmtTime(e.postedAt * 1000), link(`#/submitter/${e.poster}`, short(e.poster)), kindText(e.kind),
         hex(short(e.digest)), h('span', { class: 'inbox-status', id: `inbox-${e.index}` }, status(e, now)),
