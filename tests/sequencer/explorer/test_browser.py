@@ -674,6 +674,7 @@ def test_screenshots_are_committed() -> None:
         "event-verified.png",
         "checkpoint-reverted.png",
         "event-revoked.png",
+        "inbox.png",
     ):
         path = ROOT / "docs" / "explorer" / name
         assert path.is_file() and path.stat().st_size > 10_000, path
