@@ -461,6 +461,7 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
     @param timestampBound No record new in this checkpoint is stamped later (ms); must not be
            after this block's time, else the commit reverts (rule 4b is judged against it).
     """
+    self._commitChecks(size, timestampBound)
     self._commit(size, root, consistencyProof, timestampBound, empty(DynArray[uint256, MAX_FORCED_PER_COMMIT]))
 
 
@@ -482,6 +483,7 @@ def commitForced(
     @param forced Per forced record: the record, a word L, then the L hashes of its inclusion
            proof in (size, root).
     """
+    self._commitChecks(size, timestampBound)
     head: uint256 = self._head
     # The verifier checks each is the next inbox entry, new here, after the previous one, and
     # in the new tree; _commit records them.
@@ -490,25 +492,34 @@ def commitForced(
 
 
 @internal
-def _commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64, seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT]):
+@view
+def _commitChecks(size: uint64, timestampBound: uint64):
     """
-    @dev commit and commitForced: `seqs` are the seqs of the forced records the verifier
-         accepted, for inbox entries forcedIncluded() onwards.
+    @dev commit's refusals that come before any proof (caller, state, bond, bound, size), in
+         commit and commitForced alike.
     """
     self._onlySequencer()
     self._checkLive()
     assert self.bond >= minBond, "rollup: bond below minimum"
     # Verify the declared bound is not in the future: an early block reverts the commit
     # instead of making it slashable (issue 10, finding 6).
+    assert convert(timestampBound, uint256) <= block.timestamp * 1000, "rollup: timestamp bound is after the block time"
+    assert convert(size, uint256) <= MAX_TREE_SIZE, "rollup: size above 2**52"
+    assert convert(size, uint256) > (self._head >> 96) & MASK56, "rollup: size must grow"
+
+
+@internal
+def _commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64, seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT]):
+    """
+    @dev commit and commitForced after _commitChecks: `seqs` are the seqs of the forced
+         records the verifier accepted, for inbox entries forcedIncluded() onwards.
+    """
     bound: uint256 = convert(timestampBound, uint256)
-    assert bound <= block.timestamp * 1000, "rollup: timestamp bound is after the block time"
     newSize: uint256 = convert(size, uint256)
-    assert newSize <= MAX_TREE_SIZE, "rollup: size above 2**52"
     head: uint256 = self._head
     count: uint256 = head & MASK48
     lastPlus1: uint256 = (head >> 48) & MASK48
     lastSize: uint256 = (head >> 96) & MASK56
-    assert newSize > lastSize, "rollup: size must grow"
     if lastPlus1 == 0:
         # Every tree extends the empty one (RFC 9162 §2.1.4): nothing to prove.
         assert len(consistencyProof) == 0, "rollup: proof from the empty tree must be empty"

@@ -135,6 +135,15 @@ def test_post_refused_while_frozen(bonded: Chain) -> None:
         f.postForced(kind32("x"), b"\x01" * 32, b"\x02" * 32, b"\x00" * 32).transact(
             {"from": c.challenger, "value": f.forcedFee().call() * 2}
         )
+    # A forced commit is refused as frozen before its records are looked at (the state
+    # machine's model refuses in this order: caller, state, bond, bound, size, then records).
+    h = _fork(c)
+    h.committed = 0
+    h.append([make_record(1, c.now() * 1000)])
+    with reverts("rollup: frozen"):
+        commit_forced(h, [(h.records[1], list(h.tree.inclusion_proof(1, 2)))]).transact(
+            {"from": c.sequencer}
+        )
 
 
 # --- the deadline at commit -------------------------------------------------------------------
