@@ -29,6 +29,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import Wei
 
 from l1_contracts.contract import (
+    MAX_FORCED_PER_COMMIT,
     SignedReceipt,
     calldata_gas_limit,
     deploy_naive_registry,
@@ -188,7 +189,9 @@ class Bench:
 
     # --- forced inclusion (issue 16) --------------------------------------------------------
 
-    def forced_gas(self, n: int, counts: Sequence[int] = (0, 1, 2, 4, 32)) -> dict[str, Any]:
+    def forced_gas(
+        self, n: int, counts: Sequence[int] = (0, 1, 2, 4, MAX_FORCED_PER_COMMIT)
+    ) -> dict[str, Any]:
         """postForced gas (first and later entries), and a commit from size 3 to `n` proving
         k forced records placed in the upper half of the tree, for each k in `counts`."""
         from l1_contracts.contract import commit_call, read_forced_entries
