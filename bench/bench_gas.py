@@ -29,6 +29,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import Wei
 
 from l1_contracts.contract import (
+    MAX_FORCED_PER_COMMIT,
     SignedReceipt,
     calldata_gas_limit,
     deploy_naive_registry,
@@ -127,6 +128,9 @@ class Bench:
             ETHER,
             challenger_bond=10**16,
             max_da_range=max_da_range,
+            # Long enough for 32 posts (a block each) before the forced commits: no entry is
+            # overdue while measuring (the window does not change any gas).
+            force_inclusion_window=3600,
         )
         self.rollup.functions.deposit().transact({"from": self.sequencer, "value": Wei(ETHER)})
         self.registry = deploy_naive_registry(self.w3, self.owner)
@@ -181,6 +185,55 @@ class Bench:
             }
 
         result: dict[str, int] = self.isolated(measure)
+        return result
+
+    # --- forced inclusion (issue 16) --------------------------------------------------------
+
+    def forced_gas(
+        self, n: int, counts: Sequence[int] = (0, 1, 2, 4, MAX_FORCED_PER_COMMIT)
+    ) -> dict[str, Any]:
+        """postForced gas (first and later entries), and a commit from size 3 to `n` proving
+        k forced records placed in the upper half of the tree, for each k in `counts`."""
+        from l1_contracts.contract import commit_call, read_forced_entries
+
+        def measure() -> dict[str, Any]:
+            f = self.rollup.functions
+            fee = int(f.forcedFee().call()) * 2
+            posts, entries = [], []
+            for j in range(max(counts)):
+                fn = f.postForced(
+                    encode_kind("regulator_report"),
+                    keccak256(b"s"),
+                    keccak256(j.to_bytes(8, "big")),
+                    b"\x00" * 32,
+                )
+                fn.call({"from": self.challenger, "value": Wei(fee)})
+                tx = fn.transact({"from": self.challenger, "value": Wei(fee), "gas": 300_000})
+                receipt = self.w3.eth.get_transaction_receipt(tx)
+                posts.append(int(receipt["gasUsed"]))
+                entries += read_forced_entries(self.rollup, int(receipt["blockNumber"]))
+            m = worst_first_size(n)
+            self.gas(f.commit(m, compute_root(SparseNodeReader(), m), [], 0), self.sequencer)
+            out: dict[str, Any] = {"size": n, "post_first_gas": posts[0], "post_gas": posts[-1]}
+            ts = self.now() * 1000
+            for k in counts:
+
+                def one(k: int = k) -> int:
+                    seqs = [n // 2 + 1000 * i for i in range(k)]
+                    recs = {q: entries[i].record(q, ts) for i, q in enumerate(seqs)}
+                    reader = SparseNodeReader({q: leaf_hash(r) for q, r in recs.items()})
+                    # the filler tree of size m and this one agree on [0, m): m is small
+                    proof = prove_consistency(reader, m, n)
+                    forced = [(recs[q], prove_inclusion(reader, q, n)) for q in seqs]
+                    fn = commit_call(
+                        self.rollup, n, compute_root(reader, n), proof, self.now() * 1000, forced
+                    )
+                    return self.gas(fn, self.sequencer, 3_000_000 + 100_000 * k)
+
+                out[f"commit_with_{k}_forced_gas"] = self.isolated(one)
+            return out
+
+        result: dict[str, Any] = self.isolated(measure)
         return result
 
     # --- records --------------------------------------------------------------------------
@@ -384,12 +437,14 @@ def run() -> dict[str, Any]:
     naive = bench.naive_gas()
     fraud = bench.fraud_gas(FRAUD_TREE_SIZE)
     reveal = bench.reveal_gas(FRAUD_TREE_SIZE)
+    forced = bench.forced_gas(FRAUD_TREE_SIZE)
     return {
         "commit": commits,
         "commit_max_gas": max(c["gas"] for c in commits),
         "fraud_proofs_at_2_52": fraud,
         "da_reveal_256_at_2_52": reveal,
         "naive_registry": naive,
+        "forced_inclusion_at_2_52": forced,
     }
 
 

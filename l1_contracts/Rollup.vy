@@ -19,10 +19,13 @@ interface Verifier:
     def rootFromInclusion(leaf: bytes32, index: uint256, size: uint256, proof: DynArray[bytes32, 64]) -> bytes32: pure
     def rootFromLeaves(leaves: DynArray[bytes32, 256], start: uint256, size: uint256, proof: DynArray[bytes32, 96]) -> bytes32: pure
     def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool: view
+    def recordAuthentic(record: Bytes[352], domainSeparator: bytes32, index: uint256, checkpointIndex: uint256) -> bool: view
     def wellFormed(record: Bytes[352]) -> bool: pure
     def verifyConsistency(first: uint256, second: uint256, firstRoot: bytes32, secondRoot: bytes32, proof: DynArray[bytes32, 96]) -> bool: pure
     def receiptSigner(domainSeparator: bytes32, firstSeq: uint64, count: uint64, leavesRoot: bytes32, deadline: uint64, signature: Bytes[65]) -> (bytes32, address): pure
     def includes(root: bytes32, size: uint256, index: uint256, record: Bytes[352], proof: DynArray[bytes32, 64]) -> bool: pure
+    def forcedEntryHash(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32, poster: address, index: uint256, postedAt: uint256, inboxHash: bytes32) -> (bytes32, bytes32): pure
+    def forcedSeqs(root: bytes32, size: uint256, minSeq: uint256, first: uint256, forced: Bytes[FORCED_BYTES]) -> DynArray[uint256, MAX_FORCED_PER_COMMIT]: view
 
 # --- constants ----------------------------------------------------------------------------
 
@@ -71,6 +74,16 @@ RULE_REPLAY: constant(uint8) = 6
 RULE_RECEIPT_MISMATCH: constant(uint8) = 7
 RULE_RECEIPT_DEADLINE: constant(uint8) = 8
 RULE_DA_UNANSWERED: constant(uint8) = 9
+
+# Forced inclusion (docs/spec.md §7.3): v = 1 marks a forced record. A commit proves at most
+# MAX_FORCED_PER_COMMIT, encoded in at most FORCED_BYTES (per record: 352 bytes, a word L <= 64
+# and L proof hashes): 38 KiB of calldata at most, about 1.4M gas at 2**52, and a memory bound
+# small enough that a commit with one forced record costs less than the fee pays for (twice
+# FORCED_INCLUSION_GAS at the posting block's basefee).
+FORCED_V: constant(uint256) = 1
+MAX_FORCED_PER_COMMIT: constant(uint256) = 16
+FORCED_BYTES: constant(uint256) = MAX_FORCED_PER_COMMIT * (352 + 32 + 64 * 32)
+FORCED_INCLUSION_GAS: constant(uint256) = 60000
 
 # DA challenge states.
 DA_NONE: constant(uint8) = 0
@@ -131,6 +144,16 @@ event BondSlashed:
 event Frozen:
     rule: uint8
     epoch: uint256
+
+event ForcedPosted:
+    index: indexed(uint256)
+    poster: indexed(address)
+    kind: bytes32
+    subject: bytes32
+    digest: bytes32
+    metaHash: bytes32
+    postedAt: uint64
+    inboxHash: bytes32
 
 event Recovered:
     owner: indexed(address)
@@ -208,12 +231,23 @@ exitRequestedAt: public(uint256)
 # One word per checkpoint, packed by hand (Vyper does not pack struct members):
 #   bits   0..55  size             bits 112..159 committedAt (seconds)
 #   bits  56..111 prevSize         bits 160..207 timestampBound (ms)
+#   bits 208..255 forced entries included by it and the live checkpoints before it
 # prevSize is the size of the previous non-reverted checkpoint when this one was committed:
 # records at seq >= prevSize are "new" here. challengeEnds = committedAt + challengeWindow.
 _meta: HashMap[uint256, uint256]
 _roots: HashMap[uint256, bytes32]
-# count (0..63) | index of the latest non-reverted checkpoint + 1 (64..127) | its size (128..191)
+# count (0..47) | index of the latest non-reverted checkpoint + 1 (48..95) | its size (96..151)
+# | forced entries it included (152..199) | deadline of the first entry it did not, 0 when
+# every posted one is included (200..247): a commit learns "nothing overdue" from this word.
 _head: uint256
+
+# Forced-inclusion inbox (docs/spec.md §7.3): entry j's hash of forced-record words 2..10, and
+#   inboxAt[j]: deadline = postedAt + forceInclusionWindow (0..47) | including seq + 1 (48..111) | including checkpoint + 1 (112..175)
+inbox: public(HashMap[uint256, bytes32])
+inboxAt: public(HashMap[uint256, uint256])
+inboxCount: public(uint256)
+inboxHash: public(bytes32)
+forceInclusionWindow: public(uint256)
 
 # Reverted checkpoints form disjoint sorted intervals [from, to) on a stack; a revert at j
 # drops every interval starting at or after j and pushes [j, count) (merged with an interval
@@ -254,6 +288,7 @@ def __init__(
     _challengerBond: uint256,
     _receiptHorizon: uint256,
     _eip712Contract: address,
+    _forceInclusionWindow: uint256,
 ):
     """
     @notice Deploy the rollup; the deployer becomes the owner (operator).
@@ -269,6 +304,7 @@ def __init__(
            waits this long after a freeze, so no receipt of a settled epoch reaches the next.
     @param _eip712Contract verifyingContract of the EIP-712 domain; zero for this contract
            (a successor contract names its predecessor so signed events stay valid).
+    @param _forceInclusionWindow Seconds from posting a forced event to its inclusion deadline.
     """
     assert _verifier.is_contract, "rollup: verifier has no code"
     assert _sequencer != empty(address), "rollup: sequencer is the zero address"
@@ -282,6 +318,8 @@ def __init__(
     assert _challengerBond > 0, "rollup: challenger bond must be positive"
     assert _challengerBond < 2**80, "rollup: challenger bond too large"
     assert _receiptHorizon > 0 and _receiptHorizon < 2**32, "rollup: receipt horizon must be in [1, 2**32)"
+    assert _forceInclusionWindow > 0 and _forceInclusionWindow < 2**32, "rollup: force inclusion window must be in [1, 2**32)"
+    self.forceInclusionWindow = _forceInclusionWindow
     self.owner = msg.sender
     verifier = _verifier
     sequencer = _sequencer
@@ -311,7 +349,7 @@ def transferOwnership(newOwner: address):
     @notice Start moving ownership to `newOwner`, who must call acceptOwnership().
     @param newOwner The proposed owner; the zero address cancels a pending transfer.
     """
-    assert msg.sender == self.owner, "rollup: caller is not the owner"
+    self._onlyOwner()
     self.pendingOwner = newOwner
     log OwnershipTransferStarted(previousOwner=msg.sender, newOwner=newOwner)
 
@@ -366,7 +404,7 @@ def withdraw():
     assert requested != 0, "rollup: no exit requested"
     assert block.timestamp >= requested + exitDelay, "rollup: exit delay not over"
     if not self.frozen:
-        last: uint256 = (self._head >> 64) & MASK64
+        last: uint256 = (self._head >> 48) & MASK48
         if last != 0:
             assert self._status(last - 1) == STATUS_FINAL, "rollup: a checkpoint is still pending"
     amount: uint256 = self.bond
@@ -398,7 +436,7 @@ def recover():
             to minBond and receiptHorizon has passed since the freeze (every receipt of the
             settled epoch is then past its deadline and can never be claimed again).
     """
-    assert msg.sender == self.owner, "rollup: caller is not the owner"
+    self._onlyOwner()
     assert self.frozen, "rollup: not frozen"
     assert self.bond >= minBond, "rollup: sequencer has not re-bonded"
     assert block.timestamp >= self.frozenAt + receiptHorizon, "rollup: receipt horizon not over"
@@ -416,35 +454,92 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
     """
     @notice Commit checkpoint (size, root), proven by an RFC 9162 §2.1.4 consistency proof
             to extend the latest non-reverted checkpoint (none: the proof must be empty).
+            Refused while an inbox entry is overdue (docs/spec.md §7.3): see commitForced.
     @param size Tree size, larger than the previous one and at most 2**52.
     @param root keccak256 RFC 9162 root of the tree of `size` leaves.
     @param consistencyProof Proof from the previous checkpoint's tree to this one.
     @param timestampBound No record new in this checkpoint is stamped later (ms); must not be
            after this block's time, else the commit reverts (rule 4b is judged against it).
     """
+    self._commitChecks(size, timestampBound)
+    self._commit(size, root, consistencyProof, timestampBound, empty(DynArray[uint256, MAX_FORCED_PER_COMMIT]))
+
+
+@external
+def commitForced(
+    size: uint64,
+    root: bytes32,
+    consistencyProof: DynArray[bytes32, 96],
+    timestampBound: uint64,
+    forced: Bytes[FORCED_BYTES],
+):
+    """
+    @notice commit, also proving the forced records this checkpoint newly includes, in inbox
+            order from forcedIncluded() (docs/spec.md §7.3).
+    @param size As commit.
+    @param root As commit.
+    @param consistencyProof As commit.
+    @param timestampBound As commit.
+    @param forced Per forced record: the record, a word L, then the L hashes of its inclusion
+           proof in (size, root).
+    """
+    self._commitChecks(size, timestampBound)
+    head: uint256 = self._head
+    # The verifier checks each is the next inbox entry, new here, after the previous one, and
+    # in the new tree; _commit records them.
+    seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT] = staticcall Verifier(verifier).forcedSeqs(root, convert(size, uint256), (head >> 96) & MASK56, (head >> 152) & MASK48, forced)
+    self._commit(size, root, consistencyProof, timestampBound, seqs)
+
+
+@internal
+@view
+def _commitChecks(size: uint64, timestampBound: uint64):
+    """
+    @dev commit's refusals that come before any proof (caller, state, bond, bound, size), in
+         commit and commitForced alike.
+    """
     self._onlySequencer()
-    assert not self.frozen, "rollup: frozen"
-    assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
+    self._checkLive()
     assert self.bond >= minBond, "rollup: bond below minimum"
     # Verify the declared bound is not in the future: an early block reverts the commit
     # instead of making it slashable (issue 10, finding 6).
+    assert convert(timestampBound, uint256) <= block.timestamp * 1000, "rollup: timestamp bound is after the block time"
+    assert convert(size, uint256) <= MAX_TREE_SIZE, "rollup: size above 2**52"
+    assert convert(size, uint256) > (self._head >> 96) & MASK56, "rollup: size must grow"
+
+
+@internal
+def _commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96], timestampBound: uint64, seqs: DynArray[uint256, MAX_FORCED_PER_COMMIT]):
+    """
+    @dev commit and commitForced after _commitChecks: `seqs` are the seqs of the forced
+         records the verifier accepted, for inbox entries forcedIncluded() onwards.
+    """
     bound: uint256 = convert(timestampBound, uint256)
-    assert bound <= block.timestamp * 1000, "rollup: timestamp bound is after the block time"
     newSize: uint256 = convert(size, uint256)
-    assert newSize <= MAX_TREE_SIZE, "rollup: size above 2**52"
     head: uint256 = self._head
-    count: uint256 = head & MASK64
-    lastPlus1: uint256 = (head >> 64) & MASK64
-    lastSize: uint256 = head >> 128
-    assert newSize > lastSize, "rollup: size must grow"
+    count: uint256 = head & MASK48
+    lastPlus1: uint256 = (head >> 48) & MASK48
+    lastSize: uint256 = (head >> 96) & MASK56
     if lastPlus1 == 0:
         # Every tree extends the empty one (RFC 9162 §2.1.4): nothing to prove.
         assert len(consistencyProof) == 0, "rollup: proof from the empty tree must be empty"
     else:
-        assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof), "rollup: consistency proof refused"
-    self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160)
+        # The verifier reverts with the reason on a proof that does not hold.
+        assert staticcall Verifier(verifier).verifyConsistency(lastSize, newSize, self._roots[lastPlus1 - 1], root, consistencyProof)
+    # Record the forced records the verifier accepted; then no later entry may be overdue
+    # unless the batch was full. Without forced records only _head is read.
+    included: uint256 = (head >> 152) & MASK48
+    nextDeadline: uint256 = head >> 200
+    if len(seqs) > 0:
+        for seq: uint256 in seqs:
+            self.inboxAt[included] = (self.inboxAt[included] & MASK48) | (unsafe_add(seq, 1) << 48) | (unsafe_add(count, 1) << 112)
+            included = unsafe_add(included, 1)
+        # 0 when entry `included` was never posted.
+        nextDeadline = self.inboxAt[included] & MASK48
+    assert nextDeadline == 0 or nextDeadline > block.timestamp or len(seqs) == MAX_FORCED_PER_COMMIT, "rollup: forced event overdue"
+    self._meta[count] = newSize | (lastSize << 56) | (block.timestamp << 112) | (bound << 160) | (included << 208)
     self._roots[count] = root
-    self._head = (count + 1) | ((count + 1) << 64) | (newSize << 128)
+    self._head = (count + 1) | ((count + 1) << 48) | (newSize << 96) | (included << 152) | (nextDeadline << 200)
     log CheckpointCommitted(
         index=count,
         size=size,
@@ -453,6 +548,71 @@ def commit(size: uint64, root: bytes32, consistencyProof: DynArray[bytes32, 96],
         challengeEnds=convert(block.timestamp + challengeWindow, uint64),
         timestampBound=timestampBound,
     )
+
+
+# --- forced inclusion (docs/spec.md §7.3) -------------------------------------------------
+
+
+@external
+@payable
+def postForced(kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32) -> uint256:
+    """
+    @notice Post an event the sequencer must log within forceInclusionWindow, as a forced
+            record (v = 1) whose submitter is the caller. msg.value (at least forcedFee()) is
+            added to the sequencer's bond.
+    @param kind Well-formed kind (docs/spec.md §3).
+    @param subject Event subject.
+    @param digest Event digest.
+    @param metaHash keccak256 of the RFC 8785 meta, or zero.
+    @return The entry's inbox index.
+    """
+    self._checkLive()
+    assert msg.value >= self._forcedFee(), "rollup: value below the fee"
+    j: uint256 = self.inboxCount
+    entry: bytes32 = empty(bytes32)
+    running: bytes32 = empty(bytes32)
+    entry, running = staticcall Verifier(verifier).forcedEntryHash(kind, subject, digest, metaHash, msg.sender, j, block.timestamp, self.inboxHash)
+    deadline: uint256 = block.timestamp + self.forceInclusionWindow
+    self.inbox[j] = entry
+    self.inboxAt[j] = deadline
+    self.inboxHash = running
+    self.inboxCount = j + 1
+    head: uint256 = self._head
+    if head >> 200 == 0:
+        # Every earlier entry is included: this one is the next the commits must meet.
+        self._head = head | (deadline << 200)
+    self.bond = unsafe_add(self.bond, msg.value)
+    log ForcedPosted(index=j, poster=msg.sender, kind=kind, subject=subject, digest=digest, metaHash=metaHash, postedAt=convert(block.timestamp, uint64), inboxHash=running)
+    return j
+
+
+@external
+@view
+def forcedFee() -> uint256:
+    """
+    @notice The fee postForced needs in this block.
+    @return Wei.
+    """
+    return self._forcedFee()
+
+
+@external
+@view
+def forcedIncluded() -> uint256:
+    """
+    @notice Forced events included by the latest non-reverted checkpoint (a prefix of the inbox).
+    @return The count.
+    """
+    return (self._head >> 152) & MASK48
+
+
+@internal
+@view
+def _forcedFee() -> uint256:
+    """
+    @dev What including one forced event costs at twice this block's basefee (at least 1 wei/gas).
+    """
+    return max(FORCED_INCLUSION_GAS, unsafe_mul(DA_BOND_BASEFEE_MULTIPLE * FORCED_INCLUSION_GAS, block.basefee))
 
 
 # --- read interface (DESIGN §4, fixed) ----------------------------------------------------
@@ -465,7 +625,7 @@ def checkpointCount() -> uint256:
     @notice Number of checkpoints ever committed (reverted ones included).
     @return The count.
     """
-    return self._head & MASK64
+    return self._head & MASK48
 
 
 @external
@@ -510,7 +670,7 @@ def lastSize() -> uint256:
     @notice Size of the latest non-reverted checkpoint (0 when none): the next commit's base.
     @return The size.
     """
-    return self._head >> 128
+    return (self._head >> 96) & MASK56
 
 
 @external
@@ -520,7 +680,7 @@ def lastRoot() -> bytes32:
     @notice Root of the latest non-reverted checkpoint (keccak256("") when none).
     @return The root.
     """
-    lastPlus1: uint256 = (self._head >> 64) & MASK64
+    lastPlus1: uint256 = (self._head >> 48) & MASK48
     if lastPlus1 == 0:
         return keccak256(b"")
     return self._roots[lastPlus1 - 1]
@@ -533,7 +693,7 @@ def lastIndex() -> uint256:
     @notice Index of the latest non-reverted checkpoint, or 2**256-1 when none.
     @return The index.
     """
-    lastPlus1: uint256 = (self._head >> 64) & MASK64
+    lastPlus1: uint256 = (self._head >> 48) & MASK48
     if lastPlus1 == 0:
         return NO_INDEX
     return lastPlus1 - 1
@@ -547,8 +707,7 @@ def prevSize(index: uint256) -> uint256:
     @param index Checkpoint index.
     @return The size of the live checkpoint before it when it was committed.
     """
-    meta: uint256 = self._meta[index]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(index)
     return (meta >> 56) & MASK56
 
 
@@ -561,8 +720,7 @@ def timestampBound(index: uint256) -> uint256:
     @param index Checkpoint index.
     @return The bound in milliseconds since the Unix epoch.
     """
-    meta: uint256 = self._meta[index]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(index)
     return (meta >> 160) & MASK48
 
 
@@ -624,14 +782,17 @@ def proveBadSignature(
 ):
     """
     @notice Rule 2: a signed record's EIP-712 signature does not recover to its submitter
-            (or v is not 27/28, or s is high), or an unsigned record has r or s nonzero.
+            (or v is not 27/28, or s is high), or an unsigned record has r or s nonzero, or a
+            forced record (v = 1) is not the inclusion of its inbox entry that a commit proved.
     @param checkpointIndex Pending checkpoint that newly covers the record.
     @param index Position of the record in the log.
     @param record The 352-byte record.
     @param proof RFC 9162 inclusion proof of the record at `index` in that checkpoint.
     """
     self._checkNewRecord(checkpointIndex, index, record, proof)
-    assert not staticcall Verifier(verifier).signatureValid(record, self._domainSeparator()), "rollup: signature is valid"
+    # A forced record's authority is the L1 inbox (docs/spec.md §8 rule 2, v = 1): the verifier
+    # reads entry j = its nonce word back from this contract's inbox views.
+    assert not staticcall Verifier(verifier).recordAuthentic(record, self._domainSeparator(), index, checkpointIndex), "rollup: signature is valid"
     self._punish(checkpointIndex, RULE_BAD_SIGNATURE, msg.sender, 0)
 
 
@@ -716,7 +877,7 @@ def proveReplay(
     assert index < laterIndex, "rollup: records must be in log order"
     self._checkNewRecord(checkpointIndex, laterIndex, laterRecord, laterProof)
     self._checkIncluded(checkpointIndex, index, record, proof)
-    assert extract32(record, 256, output_type=uint256) != 0 and extract32(laterRecord, 256, output_type=uint256) != 0, "rollup: both records must be signed"
+    assert extract32(record, 256, output_type=uint256) > FORCED_V and extract32(laterRecord, 256, output_type=uint256) > FORCED_V, "rollup: both records must be signed"
     assert extract32(record, 192) == extract32(laterRecord, 192), "rollup: submitters differ"
     assert extract32(record, 224) == extract32(laterRecord, 224), "rollup: nonces differ"
     self._punish(checkpointIndex, RULE_REPLAY, msg.sender, 0)
@@ -760,9 +921,7 @@ def proveReceiptMismatch(
     assert indexInBatch < count, "rollup: index outside the batch"
     assert staticcall Verifier(verifier).rootFromInclusion(leafHash, convert(indexInBatch, uint256), convert(count, uint256), batchPath) == leavesRoot, "rollup: batch path does not match leavesRoot"
     # Verify a live checkpoint, where the position is new, holds a different record there.
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
-    assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    meta: uint256 = self._liveMeta(checkpointIndex)
     seq: uint256 = convert(firstSeq, uint256) + convert(indexInBatch, uint256)
     self._checkIsNew(meta, seq)
     self._checkIncluded(checkpointIndex, seq, otherRecord, inclusionProof)
@@ -797,7 +956,7 @@ def proveReceiptDeadlineMissed(
     digest: bytes32 = self._checkReceipt(firstSeq, count, leavesRoot, deadline, signature)
     dl: uint256 = convert(deadline, uint256)
     assert block.timestamp > dl, "rollup: deadline not passed"
-    total: uint256 = self._head & MASK64
+    total: uint256 = self._head & MASK48
     assert coveredCount <= total, "rollup: coveredCount above checkpointCount"
     # Verify coveredCount is exactly the number of checkpoints committed by the deadline.
     if coveredCount > 0:
@@ -827,9 +986,7 @@ def openDAChallenge(checkpointIndex: uint256, start: uint64, end: uint64) -> uin
     @param end One past the last record: min(start + maxDARange, size).
     @return The challenge id.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
-    assert self._revertEntry(checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    meta: uint256 = self._liveMeta(checkpointIndex)
     assert block.timestamp < ((meta >> 112) & MASK48) + challengeWindow, "rollup: challenge window is over"
     s: uint256 = convert(start, uint256)
     e: uint256 = convert(end, uint256)
@@ -879,10 +1036,9 @@ def revealRecords(
     @param proof Sibling hashes, bottom level first; per level the left one (if the range
            starts at an odd node) before the right one (if it ends at an even, non-last node).
     """
-    c: DAChallenge = self._challenge(challengeId)
-    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    c: DAChallenge = self._openChallenge(challengeId)
     assert block.timestamp <= convert(c.deadline, uint256), "rollup: response window is over"
-    assert self._revertEntry(c.checkpointIndex) == 0, "rollup: checkpoint is reverted"
+    self._checkNotReverted(c.checkpointIndex)
     start: uint256 = convert(c.start, uint256)
     n: uint256 = convert(c.end, uint256) - start
     assert len(records) == n, "rollup: wrong number of records"
@@ -913,8 +1069,7 @@ def resolveDAChallenge(challengeId: uint256):
             credited back (anyone may call this: it also lifts the challenge's hold).
     @param challengeId The open challenge.
     """
-    c: DAChallenge = self._challenge(challengeId)
-    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    c: DAChallenge = self._openChallenge(challengeId)
     reverted: bool = self._revertEntry(c.checkpointIndex) != 0
     assert reverted or block.timestamp > convert(c.deadline, uint256), "rollup: response window not over"
     self.daOpenCount -= 1
@@ -1106,7 +1261,7 @@ def _latestFinalized() -> uint256:
     """
     @dev Index of the latest final checkpoint, or NO_INDEX.
     """
-    count: uint256 = self._head & MASK64
+    count: uint256 = self._head & MASK48
     # challengeEnds never decreases with the index (commit times do not, W is fixed), so the
     # checkpoints whose window is over form a prefix: binary-search its end.
     lo: uint256 = 0
@@ -1161,7 +1316,7 @@ def _revertFrom(index: uint256):
     """
     @dev Revert checkpoint `index` and every later one (some may be reverted already).
     """
-    count: uint256 = self._head & MASK64
+    count: uint256 = self._head & MASK48
     n: uint256 = self._revertCount
     # Intervals starting at or after `index` lie inside [index, count): drop them.
     for _: uint256 in range(2**32):
@@ -1180,11 +1335,26 @@ def _revertFrom(index: uint256):
     self._reverts[n] = first | (count << 64) | (prevPlus1 << 128)
     self._revertCount = n + 1
     newLastSize: uint256 = 0
+    included: uint256 = 0
     if prevPlus1 != 0:
-        newLastSize = self._meta[prevPlus1 - 1] & MASK56
-    self._head = count | (prevPlus1 << 64) | (newLastSize << 128)
+        prevMeta: uint256 = self._meta[prevPlus1 - 1]
+        newLastSize = prevMeta & MASK56
+        included = prevMeta >> 208
+    # Forced entries included only by reverted checkpoints are not included any more: the
+    # first of them (if any) is the next deadline (0 when entry `included` was never posted).
+    self._head = count | (prevPlus1 << 48) | (newLastSize << 96) | (included << 152) | ((self.inboxAt[included] & MASK48) << 200)
     self._holdClearFrom(first)
     log CheckpointsReverted(fromIndex=index, toIndex=count, lastSize=newLastSize)
+
+
+@internal
+@view
+def _checkLive():
+    """
+    @dev Revert while frozen or once the sequencer asked to exit: nothing can be committed.
+    """
+    self._checkNotFrozen()
+    assert self.exitRequestedAt == 0, "rollup: sequencer is exiting"
 
 
 @internal
@@ -1216,8 +1386,8 @@ def _punish(checkpointIndex: uint256, rule: uint8, to: address, refund: uint256)
          bond `refund`, half burned) and freeze. Only credits: nothing is sent, so no recipient
          can make a proof revert (issue 10, finding 1).
     """
-    assert not self.frozen, "rollup: frozen"
-    count: uint256 = self._head & MASK64
+    self._checkNotFrozen()
+    count: uint256 = self._head & MASK48
     final: uint256 = self._latestFinalized()
     first: uint256 = 0
     if final != NO_INDEX:
@@ -1245,8 +1415,7 @@ def _checkIncluded(checkpointIndex: uint256, index: uint256, record: Bytes[352],
     """
     @dev Revert unless `record` is at `index` under checkpoint `checkpointIndex`'s root.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(checkpointIndex)
     assert staticcall Verifier(verifier).includes(self._roots[checkpointIndex], meta & MASK56, index, record, proof), "rollup: inclusion proof does not match the checkpoint root"
 
 
@@ -1258,8 +1427,7 @@ def _checkNewRecord(
     """
     @dev Verify the checkpoint is pending and is the first live one covering `index`.
     """
-    meta: uint256 = self._meta[checkpointIndex]
-    assert meta != 0, "rollup: no such checkpoint"
+    meta: uint256 = self._metaOf(checkpointIndex)
     assert self._status(checkpointIndex) == STATUS_PENDING, "rollup: checkpoint is not pending"
     self._checkIsNew(meta, index)
     self._checkIncluded(checkpointIndex, index, record, proof)
@@ -1274,6 +1442,67 @@ def _checkIsNew(meta: uint256, index: uint256):
          live checkpoint that covers the record).
     """
     assert index >= (meta >> 56) & MASK56, "rollup: record not new in this checkpoint"
+
+
+@internal
+@view
+def _metaOf(index: uint256) -> uint256:
+    """
+    @dev Checkpoint `index`'s meta word; reverts when there is none. (The shared helpers
+         below each hold one revert string: Rollup.vy keeps its EIP-170 headroom.)
+    """
+    meta: uint256 = self._meta[index]
+    assert meta != 0, "rollup: no such checkpoint"
+    return meta
+
+
+@internal
+@view
+def _liveMeta(index: uint256) -> uint256:
+    """
+    @dev Checkpoint `index`'s meta word; reverts when there is none or it is reverted.
+    """
+    meta: uint256 = self._metaOf(index)
+    self._checkNotReverted(index)
+    return meta
+
+
+@internal
+@view
+def _checkNotReverted(index: uint256):
+    """
+    @dev Revert when checkpoint `index` is reverted.
+    """
+    assert self._revertEntry(index) == 0, "rollup: checkpoint is reverted"
+
+
+@internal
+@view
+def _checkNotFrozen():
+    """
+    @dev Revert while frozen.
+    """
+    assert not self.frozen, "rollup: frozen"
+
+
+@internal
+@view
+def _onlyOwner():
+    """
+    @dev Revert unless the owner calls.
+    """
+    assert msg.sender == self.owner, "rollup: caller is not the owner"
+
+
+@internal
+@view
+def _openChallenge(cid: uint256) -> DAChallenge:
+    """
+    @dev Challenge `cid`; reverts unless it is open.
+    """
+    c: DAChallenge = self._challenge(cid)
+    assert c.state == DA_OPEN, "rollup: challenge is not open"
+    return c
 
 
 # --- internals: signatures ----------------------------------------------------------------
@@ -1297,9 +1526,7 @@ def _checkReceipt(
     @dev Verify the sequencer signed this Receipt (DESIGN §6), that it belongs to the current
          epoch and can be met at all, and that it was not proven broken before.
     """
-    assert not self.frozen, "rollup: frozen"
-    assert count > 0, "rollup: receipt covers no records"
-    assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"
+    self._checkNotFrozen()
     assert convert(deadline, uint256) > self.epochStart, "rollup: receipt deadline in an earlier epoch"
     digest: bytes32 = empty(bytes32)
     signer: address = empty(address)

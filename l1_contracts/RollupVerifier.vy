@@ -7,11 +7,24 @@
         signature. It holds no state and no ether, so `Rollup.vy` can call it with `staticcall`
         and every deployed contract keeps EIP-170 headroom (issue 10, finding 13). `commit`
         does not use it: the consistency proof stays in `Rollup.vy`, where it is cheapest.
+        Forced records (docs/spec.md §7.3) are checked here too; for rule 2 on a forced record
+        it reads the caller's (the rollup's) public inbox views.
 """
+
+# The rollup's inbox views (docs/spec.md §7.3), read back by recordAuthentic.
+interface Inbox:
+    def inbox(j: uint256) -> bytes32: view
+    def inboxAt(j: uint256) -> uint256: view
 
 # A DA reveal carries at most this many records (DESIGN §4: B = 256).
 MAX_RANGE: constant(uint256) = 256
+# A commit proves at most this many forced records (Rollup.vy MAX_FORCED_PER_COMMIT), each
+# encoded as the record, a word L <= 64 and L hashes.
+MAX_FORCED: constant(uint256) = 16
+FORCED_BYTES: constant(uint256) = MAX_FORCED * (352 + 32 + 64 * 32)
 MASK64: constant(uint256) = 2**64 - 1
+# Largest tree size (Rollup.vy MAX_TREE_SIZE).
+MAX_TREE_SIZE: constant(uint256) = 2**52
 # secp256k1 n / 2: signatures with a larger s are malleable copies (EIP-2).
 HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 RECEIPT_TYPEHASH: constant(bytes32) = keccak256(
@@ -136,8 +149,11 @@ def receiptSigner(
     @param leavesRoot Receipt field.
     @param deadline Receipt field.
     @param signature The signature.
-    @return (digest, signer); reverts on a malformed or malleable signature.
+    @return (digest, signer); reverts on a receipt that covers no records or reaches beyond
+            the log's reachable range (2**52), and on a malformed or malleable signature.
     """
+    assert count > 0, "rollup: receipt covers no records"
+    assert convert(firstSeq, uint256) + convert(count, uint256) <= MAX_TREE_SIZE, "rollup: receipt beyond the log's reachable range"
     assert len(signature) == 65, "rollup: signature must be 65 bytes"
     structHash: bytes32 = keccak256(abi_encode(RECEIPT_TYPEHASH, firstSeq, count, leavesRoot, deadline))
     digest: bytes32 = keccak256(concat(b"\x19\x01", domainSeparator, structHash))
@@ -239,13 +255,48 @@ def rootFromLeaves(
 
 @external
 @view
+def recordAuthentic(record: Bytes[352], domainSeparator: bytes32, index: uint256, checkpointIndex: uint256) -> bool:
+    """
+    @notice docs/spec.md §8 rule 2 with forced records: signatureValid, except that a forced
+            record (v = 1) at `index`, new in `checkpointIndex`, is authentic when words 2..10
+            hash to the caller's (the rollup's) inbox entry j = its nonce word, and a commit
+            recorded that entry's inclusion at this index in this checkpoint.
+    @param record The 352-byte record.
+    @param domainSeparator The rollup's EIP-712 domain separator.
+    @param index The record's position.
+    @param checkpointIndex The checkpoint it is new in.
+    @return True when the record is authentic.
+    """
+    assert len(record) == 352, "rollup: record must be 352 bytes"
+    if extract32(record, 256, output_type=uint256) == 1:
+        j: uint256 = extract32(record, 224, output_type=uint256)
+        # An entry never posted has hash 0 and inboxAt 0: it matches nothing.
+        at: uint256 = staticcall Inbox(msg.sender).inboxAt(j)
+        if at >> 48 != (index + 1) | ((checkpointIndex + 1) << 64):
+            return False
+        return keccak256(slice(record, 64, 288)) == staticcall Inbox(msg.sender).inbox(j)
+    return self._signatureValid(record, domainSeparator)
+
+
+@external
+@view
 def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
     """
     @notice DESIGN §3 / §5 rule 2: a signed record's EIP-712 Event signature (v 27/28, low s)
-            recovers to its submitter; an unsigned one (v = 0) has r = s = 0.
+            recovers to its submitter; an unsigned one (v = 0) has r = s = 0; a forced one
+            (v = 1) is judged by recordAuthentic.
     @param record The 352-byte record.
     @param domainSeparator The rollup's EIP-712 domain separator.
     @return True when the signature is valid.
+    """
+    return self._signatureValid(record, domainSeparator)
+
+
+@internal
+@view
+def _signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
+    """
+    @dev See signatureValid.
     """
     assert len(record) == 352, "rollup: record must be 352 bytes"
     v: uint256 = extract32(record, 256, output_type=uint256)
@@ -253,6 +304,9 @@ def signatureValid(record: Bytes[352], domainSeparator: bytes32) -> bool:
     s: uint256 = extract32(record, 320, output_type=uint256)
     if v == 0:
         return r == 0 and s == 0
+    # A forced record (v = 1, docs/spec.md §3) is judged against the L1 inbox by Rollup.vy.
+    if v == 1:
+        return True
     if v != 27 and v != 28:
         return False
     if s > HALF_N:
@@ -282,6 +336,80 @@ def wellFormed(record: Bytes[352]) -> bool:
             [a-z0-9_.-]{1,32} right-padded with zeros (seq is rule 1's business).
     @param record The 352-byte record.
     @return True when the record is well formed.
+    """
+    return self._wellFormed(record)
+
+
+@external
+@pure
+def forcedEntryHash(
+    kind: bytes32, subject: bytes32, digest: bytes32, metaHash: bytes32, poster: address, index: uint256, postedAt: uint256, inboxHash: bytes32
+) -> (bytes32, bytes32):
+    """
+    @notice docs/spec.md §7.3: keccak256 of words 2..10 of the forced record of inbox entry
+            `index`, and the running inbox hash; reverts when that record would not be well formed (rule 3: the kind).
+    @param kind Posted kind.
+    @param subject Posted subject.
+    @param digest Posted digest.
+    @param metaHash Posted metaHash.
+    @param poster The posting account (the record's submitter).
+    @param index The entry's inbox index (the record's nonce).
+    @param postedAt L1 time of the post (the record's r word).
+    @param inboxHash The running inbox hash before this entry.
+    @return (entry hash, running inbox hash after it).
+    """
+    words: Bytes[288] = concat(kind, subject, digest, metaHash, convert(poster, bytes32), convert(index, bytes32), convert(1, bytes32), convert(postedAt, bytes32), empty(bytes32))
+    assert self._wellFormed(concat(empty(bytes32), empty(bytes32), words)), "rollup: forced event is not well formed"
+    entry: bytes32 = keccak256(words)
+    return entry, keccak256(concat(inboxHash, entry))
+
+
+@external
+@view
+def forcedSeqs(root: bytes32, size: uint256, minSeq: uint256, first: uint256, forced: Bytes[FORCED_BYTES]) -> DynArray[uint256, MAX_FORCED]:
+    """
+    @notice docs/spec.md §7.3: `forced` holds, for inbox entries first, first+1, ..., each
+            entry's forced record (352 bytes), a word L <= 64 and its L-hash inclusion proof.
+            Each record must hash (words 2..10) to the caller's (the rollup's) `inbox(j)`, sit
+            at its seq word, new (at least `minSeq`) and after the previous one, in the tree
+            (size, root). Returns the seqs; reverts otherwise.
+    @param root The new checkpoint's root.
+    @param size Its size.
+    @param minSeq Lowest acceptable seq (the previous checkpoint's size).
+    @param first Inbox index of the first record's entry.
+    @param forced The encoded records and proofs.
+    @return The seqs, one per record.
+    """
+    seqs: DynArray[uint256, MAX_FORCED] = []
+    off: uint256 = 0
+    nextSeq: uint256 = minSeq
+    for i: uint256 in range(MAX_FORCED):
+        if off == len(forced):
+            break
+        record: Bytes[352] = slice(forced, off, 352)
+        depth: uint256 = extract32(forced, off + 352, output_type=uint256)
+        assert depth <= 64, "rollup: forced inclusion proof too long"
+        proof: DynArray[bytes32, 64] = []
+        for k: uint256 in range(depth, bound=64):
+            proof.append(extract32(forced, off + 384 + 32 * k))
+        off += 384 + 32 * depth
+        # An entry not yet posted has hash 0, which no record matches.
+        entryHash: bytes32 = staticcall Inbox(msg.sender).inbox(first + i)
+        assert keccak256(slice(record, 64, 288)) == entryHash, "rollup: forced record does not match the inbox"
+        seq: uint256 = extract32(record, 0, output_type=uint256)
+        assert seq >= nextSeq and seq < size, "rollup: forced record out of order"
+        assert self._rootFromInclusion(keccak256(concat(b"\x00", record)), seq, size, proof) == root, "rollup: forced inclusion proof refused"
+        seqs.append(seq)
+        nextSeq = seq + 1
+    assert off == len(forced), "rollup: forced records malformed or more than MAX_FORCED_PER_COMMIT"
+    return seqs
+
+
+@internal
+@pure
+def _wellFormed(record: Bytes[352]) -> bool:
+    """
+    @dev See wellFormed.
     """
     assert len(record) == 352, "rollup: record must be 352 bytes"
     if extract32(record, 32, output_type=uint256) > MASK64:

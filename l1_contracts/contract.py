@@ -24,8 +24,10 @@ from web3.contract.contract import ContractFunction
 from l1_contracts.build import load_artifact
 from prover.checkpoint import Checkpoint, CheckpointStatus
 from prover.errors import InvalidFieldError, L1Error
+from prover.forced import ForcedEntry
 from prover.record import RECORD_SIZE
 from prover.validity import FraudRule
+from prover.wire import parse_address
 
 NO_INDEX: Final[int] = 2**256 - 1
 """What `latestFinalized()` / `lastIndex()` return when there is no such checkpoint."""
@@ -35,6 +37,12 @@ DEFAULT_CHALLENGER_BOND: Final[int] = 10**16
 DEFAULT_RECEIPT_HORIZON: Final[int] = 3600
 """Longest receipt deadline, in seconds after issue, the contract is deployed for (the
 sequencer's default is 600 s); `recover()` waits this long after a freeze."""
+DEFAULT_FORCE_INCLUSION_WINDOW: Final[int] = 30
+"""Seconds from posting a forced event to its inclusion deadline (docs/spec.md §7.3): the
+devnet's default; production deployments use hours."""
+MAX_FORCED_PER_COMMIT: Final[int] = 16
+"""Forced records one commit proves at most (Rollup.vy `MAX_FORCED_PER_COMMIT`; docs/spec.md
+§7.3 says why 16)."""
 
 
 _SINGLE_RECORD_FUNCTIONS: Final[dict[FraudRule, str]] = {
@@ -102,6 +110,7 @@ def deploy_rollup(
     challenger_bond: int = DEFAULT_CHALLENGER_BOND,
     post_reveal_window: int | None = None,
     receipt_horizon: int = DEFAULT_RECEIPT_HORIZON,
+    force_inclusion_window: int = DEFAULT_FORCE_INCLUSION_WINDOW,
     eip712_contract: str | None = None,
     verifier: str | None = None,
     owner_key: bytes | None = None,
@@ -132,6 +141,7 @@ def deploy_rollup(
         challenger_bond,
         receipt_horizon,
         Web3.to_checksum_address(eip712_contract) if eip712_contract else "0x" + "00" * 20,
+        force_inclusion_window,
     ]
     return rollup_at(w3, _deploy(w3, "Rollup", args, owner_address, owner_key))
 
@@ -368,3 +378,101 @@ def calldata_gas_limit(calldata_len: int, execution_gas: int) -> int:
     estimate ignores that floor, which is why calldata-heavy calls need an explicit limit.
     """
     return 21_000 + 40 * calldata_len + execution_gas
+
+
+# --- forced inclusion (docs/spec.md §7.3) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSlot:
+    """What the contract holds for inbox entry j (`inbox(j)`, `inboxAt(j)`)."""
+
+    entry_hash: bytes
+    """keccak256 of words 2..10 of its forced record; zero for an entry never posted."""
+    deadline: int
+    """postedAt + forceInclusionWindow (L1 s); 0 for an entry never posted."""
+    included_at: tuple[int, int] | None
+    """(seq, checkpoint index) of the latest commit that proved it, or None. The checkpoint may
+    have been reverted since: compare with `forcedIncluded()`."""
+
+
+def post_forced(
+    rollup: Contract, kind: bytes, subject: bytes, digest: bytes, meta_hash: bytes
+) -> ContractFunction:
+    """The call posting one forced event (send it with value >= `forced_fee`)."""
+    fn: ContractFunction = rollup.functions.postForced(kind, subject, digest, meta_hash)
+    return fn
+
+
+def forced_fee(rollup: Contract) -> int:
+    """forcedFee() at the latest block (the fee rises with basefee: send a margin)."""
+    return int(rollup.functions.forcedFee().call())
+
+
+def inbox_slot(rollup: Contract, index: int) -> InboxSlot:
+    """Inbox entry `index` as the contract holds it."""
+    f = rollup.functions
+    entry_hash = bytes(f.inbox(index).call())
+    at = int(f.inboxAt(index).call())
+    seq_plus_1, cp_plus_1 = (at >> 48) & (2**64 - 1), at >> 112
+    included = (seq_plus_1 - 1, cp_plus_1 - 1) if seq_plus_1 and cp_plus_1 else None
+    return InboxSlot(entry_hash, at & (2**48 - 1), included)
+
+
+def forced_entries_from_logs(logs: Sequence[Any]) -> list[ForcedEntry]:
+    """`ForcedPosted` events (decoded by web3) as entries, in log order."""
+    out: list[ForcedEntry] = []
+    for ev in logs:
+        a = ev["args"]
+        out.append(
+            ForcedEntry(
+                index=int(a["index"]),
+                poster=parse_address(str(a["poster"]), "poster"),
+                kind=bytes(a["kind"]),
+                subject=bytes(a["subject"]),
+                digest=bytes(a["digest"]),
+                meta_hash=bytes(a["metaHash"]),
+                posted_at=int(a["postedAt"]),
+            )
+        )
+    return out
+
+
+def read_forced_entries(
+    rollup: Contract, from_block: int, to_block: int | str = "latest"
+) -> list[ForcedEntry]:
+    """Every entry posted in blocks [from_block, to_block], in inbox order."""
+    logs = rollup.events.ForcedPosted().get_logs(from_block=from_block, to_block=to_block)
+    return sorted(forced_entries_from_logs(logs), key=lambda e: e.index)
+
+
+def commit_call(
+    rollup: Contract,
+    size: int,
+    root: bytes,
+    proof: Sequence[bytes],
+    timestamp_bound: int,
+    forced: Sequence[tuple[bytes, Sequence[bytes]]] = (),
+) -> ContractFunction:
+    """`commit(size, root, proof, timestampBound)`, or with forced records (record, inclusion
+    proof in (size, root), in inbox order) `commitForced(..., forced_commit_args(forced))`
+    (docs/spec.md §7.3)."""
+    args: list[Any] = [size, bytes(root), _hashes(proof), timestamp_bound]
+    if not forced:
+        fn: ContractFunction = rollup.functions.commit(*args)
+        return fn
+    fn = rollup.functions.commitForced(*args, forced_commit_args(forced))
+    return fn
+
+
+def forced_commit_args(forced: Sequence[tuple[bytes, Sequence[bytes]]]) -> bytes:
+    """commitForced's fifth argument (docs/spec.md §7.3): per forced record, in inbox order, the
+    352-byte record, its proof's length L as a 32-byte word and the L hashes of its inclusion
+    proof."""
+    out = bytearray()
+    for record, proof in forced:
+        hashes = _hashes(proof)
+        if any(len(h) != 32 for h in hashes):
+            raise InvalidFieldError("proof", "every hash of a forced inclusion proof is 32 bytes")
+        out += _record(record) + len(hashes).to_bytes(32, "big") + b"".join(hashes)
+    return bytes(out)

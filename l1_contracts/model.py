@@ -13,6 +13,7 @@ them in HOLD_SLOTS slots and merges beyond that; the state machine keeps fewer a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -35,6 +36,13 @@ def reveal_gas(count: int) -> int:
 
 
 DA_BOND_BASEFEE_MULTIPLE: Final[int] = 2
+FORCED_INCLUSION_GAS: Final[int] = 60_000
+MAX_FORCED_PER_COMMIT: Final[int] = 16
+
+
+def forced_fee(basefee: int) -> int:
+    """The contract's forcedFee() at `basefee` (docs/spec.md §7.3)."""
+    return max(FORCED_INCLUSION_GAS, DA_BOND_BASEFEE_MULTIPLE * basefee * FORCED_INCLUSION_GAS)
 
 
 class ModelRevert(Exception):
@@ -50,7 +58,19 @@ class ModelCheckpoint:
     """Size of the previous live checkpoint when this one was committed."""
     bound: int
     """The timestamp bound (ms) the commit declared."""
+    forced_included: int = 0
+    """Inbox entries included by the live log up to and including this checkpoint."""
     reverted: bool = False
+
+
+@dataclass
+class ModelForced:
+    """One inbox entry (docs/spec.md §7.3)."""
+
+    posted_at: int
+    deadline: int
+    included_at: tuple[int, int] | None = None
+    """(seq, checkpoint index) of the latest commit that proved it."""
 
 
 @dataclass
@@ -88,6 +108,8 @@ class RollupModel:
     exit_requested_at: int = 0
     taken: set[tuple[int, int]] = field(default_factory=set)
     """(checkpoint, chunk) pairs already challenged."""
+    force_inclusion_window: int = 30
+    inbox: list[ModelForced] = field(default_factory=list)
 
     # --- derived state -----------------------------------------------------------------------
 
@@ -101,6 +123,19 @@ class RollupModel:
     def last_size(self) -> int:
         last = self.last_index()
         return 0 if last is None else self.checkpoints[last].size
+
+    def forced_included(self) -> int:
+        """Inbox entries the latest live checkpoint has included (a prefix of the inbox)."""
+        last = self.last_index()
+        return 0 if last is None else self.checkpoints[last].forced_included
+
+    def overdue(self, now: int) -> list[int]:
+        """Inbox entries not included by the live log whose deadline has passed."""
+        return [
+            j
+            for j in range(self.forced_included(), len(self.inbox))
+            if self.inbox[j].deadline <= now
+        ]
 
     def open_count(self) -> int:
         return sum(1 for ch in self.challenges if ch.state == DAState.OPEN)
@@ -161,7 +196,23 @@ class RollupModel:
             raise ModelRevert("rollup: deposit must be positive")
         self.bond += amount
 
-    def commit(self, size: int, now: int, bound: int) -> int:
+    def post_forced(self, now: int, value: int, basefee: int) -> int:
+        """postForced(): returns the entry's index."""
+        if self.frozen:
+            raise ModelRevert("rollup: frozen")
+        if self.exit_requested_at:
+            raise ModelRevert("rollup: sequencer is exiting")
+        if value < forced_fee(basefee):
+            raise ModelRevert("rollup: value below the fee")
+        self.inbox.append(ModelForced(now, now + self.force_inclusion_window))
+        self.bond += value
+        return len(self.inbox) - 1
+
+    def commit(
+        self, size: int, now: int, bound: int, forced: Sequence[tuple[int, int]] = ()
+    ) -> int:
+        """commit() with `forced` = (inbox index the record claims, seq) per forced record it
+        proves; a record that names another entry than the next one does not match it."""
         if self.frozen:
             raise ModelRevert("rollup: frozen")
         if self.exit_requested_at:
@@ -174,10 +225,30 @@ class RollupModel:
             raise ModelRevert("rollup: size above 2**52")
         if size <= self.last_size():
             raise ModelRevert("rollup: size must grow")
+        if len(forced) > MAX_FORCED_PER_COMMIT:
+            raise ModelRevert("rollup: forced records malformed or more than MAX_FORCED_PER_COMMIT")
+        included, next_seq = self.forced_included(), self.last_size()
+        for j, seq in forced:
+            if j != included or j >= len(self.inbox):
+                raise ModelRevert("rollup: forced record does not match the inbox")
+            if not next_seq <= seq < size:
+                raise ModelRevert("rollup: forced record out of order")
+            included, next_seq = included + 1, seq + 1
+        if (
+            len(forced) < MAX_FORCED_PER_COMMIT
+            and included < len(self.inbox)
+            and self.inbox[included].deadline <= now
+        ):
+            raise ModelRevert("rollup: forced event overdue")
+        index = len(self.checkpoints)
+        for j, seq in forced:
+            self.inbox[j].included_at = (seq, index)
         self.checkpoints.append(
-            ModelCheckpoint(size, now, now + self.challenge_window, self.last_size(), bound)
+            ModelCheckpoint(
+                size, now, now + self.challenge_window, self.last_size(), bound, included
+            )
         )
-        return len(self.checkpoints) - 1
+        return index
 
     def _punish(self, to: str, refund: int, now: int) -> int:
         """Revert every pending checkpoint, slash, freeze; returns the reward."""

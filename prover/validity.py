@@ -12,7 +12,11 @@ proof, and a record that passes here is one it refuses to call invalid:
 * rule 4a (`TIME_TRAVEL`): ``timestamp[i+1] < timestamp[i]``;
 * rule 4b (`FUTURE_TIMESTAMP`): a record's timestamp (ms) is later than the commit time (s) of
   the first checkpoint covering it;
-* rule 5 (`REPLAY`): two signed records (v word nonzero) share the submitter and nonce words.
+* rule 5 (`REPLAY`): two signed records (v word above 1) share the submitter and nonce words.
+
+A forced record (v = 1, protocol v2, `prover.forced`) passes rule 2 here: whether it is the
+inclusion the L1 inbox recorded is judged against the contract's state, not the record alone
+(`check_forced`), and is proven with `proveBadSignature` like any other rule 2 violation.
 
 Rules 1-3 look at one record (`check_record`); 4a at two neighbours (`check_adjacent`); 4b at a
 record and a checkpoint (`check_commit_time`); 5 needs every earlier signed record, which a
@@ -29,6 +33,7 @@ import sha3
 
 from prover.eip712 import EVENT_TYPEHASH, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
+from prover.forced import FORCED_V, compute_entry_hash, forced_index, is_forced
 from prover.record import (
     KIND_BYTES,
     R_BYTES,
@@ -48,6 +53,7 @@ _U160_LIMIT: Final[int] = 2**160
 _U8_LIMIT: Final[int] = 2**8
 _ZERO_WORD: Final[bytes] = bytes(32)
 _EIP712_PREFIX: Final[bytes] = b"\x19\x01"
+_FORCED_V: Final[int] = FORCED_V
 
 
 class FraudRule(IntEnum):
@@ -177,9 +183,12 @@ def verify_signature_words(domain_separator: bytes, record: bytes) -> None:
         if r != _ZERO_WORD or s != _ZERO_WORD:
             raise InvalidSignatureError("signature", "unsigned record (v = 0) has non-zero r or s")
         return
+    # A forced record's authority is the L1 inbox (`check_forced`), not a signature.
+    if v == _FORCED_V:
+        return
     # Verify v and s are in the ranges ecrecover callers accept (EIP-2 low s).
     if v not in (27, 28):
-        raise InvalidSignatureError("signature", f"v must be 0, 27 or 28, got {v}")
+        raise InvalidSignatureError("signature", f"v must be 0, 1, 27 or 28, got {v}")
     if int.from_bytes(s, "big") > SECP256K1_HALF_N:
         raise InvalidSignatureError("signature", "s is in the upper half (EIP-2)")
     # hashStruct(Event) over the raw words 2, 3, 4, 5 and 7, as the contract hashes them.
@@ -283,12 +292,13 @@ def check_timestamp_bound(record: bytes, index: int, bound_ms: int) -> Violation
 
 
 def replay_key(record: bytes) -> bytes | None:
-    """The (submitter word, nonce word) key of a signed record (v word nonzero), else None.
+    """The (submitter word, nonce word) key of a signed record (v word above 1), else None.
 
-    Whole words, as the contract compares them: two records with equal keys replay.
+    Whole words, as the contract compares them: two records with equal keys replay. Unsigned
+    (v = 0) and forced (v = 1) records have none.
     """
     _check_length(record)
-    if _word(record, Word.V) == 0:
+    if _word(record, Word.V) <= _FORCED_V:
         return None
     return record[REPLAY_KEY_WORDS]
 
@@ -309,3 +319,36 @@ def check_replay(
         f"(submitter 0x{record[SUBMITTER_BYTES].hex()}, nonce {_word(record, Word.NONCE)}) "
         f"already used at {earlier}",
     )
+
+
+# --- forced records (protocol v2, docs/spec.md §7.3) --------------------------------------------
+
+
+def check_forced(
+    record: bytes,
+    index: int,
+    checkpoint_index: int,
+    entry_hash: bytes | None,
+    included_at: tuple[int, int] | None,
+) -> Violation | None:
+    """Rule 2 for a forced record (v = 1) at `index`, new in checkpoint `checkpoint_index`, as
+    the contract's ``recordAuthentic`` judges it: `entry_hash` is the inbox's hash of entry
+    j = its nonce word (None if never posted), `included_at` the (seq, checkpoint index) L1
+    recorded for that entry's inclusion (None if none). None for a record that is not forced
+    or that matches."""
+    _check_length(record)
+    if not is_forced(record):
+        return None
+    j = forced_index(record)
+    if entry_hash is None:
+        reason = f"forced record names inbox entry {j}, which was never posted"
+    elif compute_entry_hash(record) != entry_hash:
+        reason = f"forced record does not match inbox entry {j}"
+    elif included_at != (index, checkpoint_index):
+        reason = (
+            f"forced record for inbox entry {j} sits at {index} in checkpoint "
+            f"{checkpoint_index}; L1 recorded its inclusion at {included_at}"
+        )
+    else:
+        return None
+    return Violation(FraudRule.BAD_SIGNATURE, index, None, reason)

@@ -40,6 +40,7 @@ OWNERS: Final[dict[str, str]] = {
     "model": "sequencer.toolkit.model",
     "dataset": "sequencer.toolkit.dataset",
     "check": "sequencer.toolkit.check",
+    "force": "sequencer.toolkit.force",
 }
 """Each command and the module whose `register(sub)` adds it.
 

@@ -520,7 +520,7 @@ SERVE: Final[tuple[Setting, ...]] = (
         STRING,
         "inject",
         "misbehave once in this way, for demonstrations (never on a real chain): "
-        "bad-signature, wrong-seq, time-travel, replay, withhold-data, break-receipt",
+        "bad-signature, wrong-seq, time-travel, replay, withhold-data, break-receipt, ignore-forced",
         "FAULT",
     ),
     Setting(

@@ -549,7 +549,9 @@ class Store:
                 put(schema.meta_key(seq), entry.meta)
             put(schema.digest_key(record[_DIGEST], seq), b"")
             put(schema.subject_key(record[_SUBJECT], seq), b"")
-            if record[_V_BYTE] != 0:
+            # Signed records only (v 27/28): unsigned (0) and forced (1, docs/spec.md §3) ones
+            # have no replay key.
+            if record[_V_BYTE] > 1:
                 put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), seq_bytes)
             leaf_hashes.append(entry.leaf_hash)
         # The leaf-index values of any chunk this commit completes; a commit that completes

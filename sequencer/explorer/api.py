@@ -29,7 +29,7 @@ DASHBOARD_CHECKPOINTS: Final = 8
 
 
 class ExplorerApi:
-    """`explorer_dashboard`, `explorer_blocks`, `explorer_checkpoints`,
+    """`explorer_dashboard`, `explorer_blocks`, `explorer_checkpoints`, `explorer_inbox`,
     `explorer_findBySubmitter`, `explorer_findUnsignedBySubmitter`, `explorer_receipt` over a
     `ReadApi` (sequencer or follower)."""
 
@@ -106,6 +106,28 @@ class ExplorerApi:
         return {
             "checkpoints": cps,
             "next": cps[-1]["index"] if cps and cps[-1]["index"] > 0 else None,
+        }
+
+    async def explorer_inbox(
+        self, ctx: RpcContext, before: Any = None, limit: Any = 20
+    ) -> dict[str, Any]:
+        """The L1 forced-inclusion inbox as this sequencer follows it (docs/spec.md §7.3):
+        entries below index `before`, newest first, each posted, included at a seq, or
+        overdue; `available` is false on a node that follows no inbox (a follower)."""
+        n = parse_uint(limit, "limit", maximum=MAX_LIST)
+        if n == 0:
+            raise InvalidFieldError("limit", "must be at least 1")
+        forced = self.reads.forced
+        if forced is None:
+            return {"available": False, "count": 0, "entries": [], "next": None}
+        count = forced.count()
+        top = count if before is None else min(count, parse_uint(before, "before"))
+        entries = [e for j in range(top - 1, max(-1, top - 1 - n), -1) if (e := forced.status(j))]
+        return {
+            "available": True,
+            "count": count,
+            "entries": entries,
+            "next": entries[-1]["index"] if entries and entries[-1]["index"] > 0 else None,
         }
 
     async def explorer_findBySubmitter(

@@ -21,6 +21,7 @@ from web3.types import Nonce, Wei
 
 from l1_contracts.contract import (
     calldata_gas_limit,
+    commit_call,
     reveal_records,
 )
 from prover.checkpoint import DAState
@@ -53,6 +54,11 @@ class Gas:
     """resolveDAChallenge(): a fraud proof's revert plus the credit."""
     CLAIM: Final = 60_000
     """claim(): pull the credited payouts."""
+    FORCED_PER_RECORD: Final = 100_000
+    """Added to COMMIT per forced record a commit proves: ~67k gas at 2**52, and at most 97k
+    for the EIP-7623 calldata floor of its 2,432 bytes (docs/benchmarks.md §6b)."""
+    POST_FORCED: Final = 200_000
+    """postForced(): ~120k for the first entry (fresh storage words), less after."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,13 +204,21 @@ class L1Client(RollupAccount):
         return bool(pending > latest)
 
     def commit(
-        self, size: int, root: bytes, proof: Sequence[bytes], timestamp_bound: int
+        self,
+        size: int,
+        root: bytes,
+        proof: Sequence[bytes],
+        timestamp_bound: int,
+        forced: Sequence[tuple[bytes, Sequence[bytes]]] = (),
     ) -> SentCommit:
-        """Send commit(size, root, proof, timestampBound) signed by the sequencer key; wait for
-        the receipt. `timestamp_bound` (ms) is the latest stamp of the records it adds: L1
-        refuses the commit in a block stamped earlier (contract v2, rule 4b)."""
-        fn = self.contract.functions.commit(size, root, list(proof), timestamp_bound)
-        receipt = self._send(fn, Gas.COMMIT, f"commit({size})").receipt
+        """Send commit(size, root, proof, timestampBound, forced) signed by the sequencer key;
+        wait for the receipt. `timestamp_bound` (ms) is the latest stamp of the records it
+        adds: L1 refuses the commit in a block stamped earlier (contract v2, rule 4b).
+        `forced` holds the forced records it newly includes with their inclusion proofs in
+        (size, root), in inbox order (docs/spec.md §7.3)."""
+        fn = commit_call(self.contract, size, root, proof, timestamp_bound, forced)
+        gas = Gas.COMMIT + Gas.FORCED_PER_RECORD * len(forced)
+        receipt = self._send(fn, gas, f"commit({size})").receipt
         events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
         if not events:
             raise L1Error(f"commit({size}) mined without a CheckpointCommitted event")

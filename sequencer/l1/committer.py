@@ -73,10 +73,14 @@ class Committer:
         clock_lag_s: float = 2.0,
         faults: FaultInjector | None = None,
         l1_timeout_s: float = 10.0,
+        forced_plan: Callable[[int, int], tuple[int, list[int]]] | None = None,
         receipt_deadline_s: float = 600.0,
         deadline_margin_s: float = 60.0,
     ) -> None:
         self.store = store
+        # docs/spec.md §7.3: (low, high) -> (size to commit, seqs of the forced records it must
+        # prove); `sequencer.node.forced.ForcedInbox.commit_plan`. None: no inbox followed.
+        self.forced_plan = forced_plan
         self.clock_lag_s = clock_lag_s
         self.faults = faults
         self._answered: set[int] = set()  # DA challenges this sequencer has answered or given up
@@ -327,18 +331,24 @@ class Committer:
         size = _covered_by(self.store, last_size, head.tree_size, bound_s * 1000)
         if size <= last_size:
             return
+        forced_seqs: list[int] = []
+        if self.forced_plan is not None:
+            size, forced_seqs = self.forced_plan(last_size, size)
         root = head.root if size == head.tree_size else self.store.root_at(size)
         proof = self.store.consistency_proof(last_size, size)
         # The commit declares the latest stamp it adds (timestamps never decrease: the last
         # record's), at most bound_s: L1 refuses it in an earlier block rather than let rule
         # 4b slash it (contract v2); the round then simply retries.
         bound_ms = int.from_bytes(self.store.get_record(size - 1)[32:64], "big")
+        forced = [
+            (self.store.get_record(s), self.store.inclusion_proof(s, size)) for s in forced_seqs
+        ]
         self._commit_sent_at = time.time()
         started = time.monotonic()
         # The nearest deadline this commit keeps: near it, the sender bids towards the ceiling.
         self.l1.sender.deadline_at = self.nearest_receipt_deadline()
         try:
-            sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms))
+            sent = await self._l1(lambda: self.l1.commit(size, root, proof, bound_ms, forced))
         finally:
             self._commit_sent_at = None
             self.l1.sender.deadline_at = None

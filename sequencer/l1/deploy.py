@@ -16,7 +16,7 @@ from web3.datastructures import AttributeDict
 from web3.middleware import SignAndSendRawMiddlewareBuilder
 from web3.types import Wei
 
-from l1_contracts.contract import deploy_rollup
+from l1_contracts.contract import DEFAULT_FORCE_INCLUSION_WINDOW, deploy_rollup
 from prover.errors import InvalidInputError, L1Error
 from prover.wire import hex0x
 from sequencer.l1.keys import (
@@ -108,6 +108,7 @@ def deploy_and_bond(
     da_window: int,
     min_bond: int = DEFAULT_MIN_BOND,
     bond: int = DEFAULT_BOND,
+    force_inclusion_window: int = DEFAULT_FORCE_INCLUSION_WINDOW,
 ) -> Deployment:
     """Deploy Rollup.vy (owner = `owner_key`'s address) and deposit `bond` from the sequencer.
 
@@ -129,7 +130,13 @@ def deploy_and_bond(
     w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(owner), layer=0)
     first_block = int(w3.eth.block_number)
     rollup = deploy_rollup(
-        w3, sequencer.address, owner.address, challenge_window, da_window, min_bond
+        w3,
+        sequencer.address,
+        owner.address,
+        challenge_window,
+        da_window,
+        min_bond,
+        force_inclusion_window=force_inclusion_window,
     )
     deploy_tx, block = _creation_of(w3, rollup.address, first_block)
     tx = rollup.functions.deposit().build_transaction(
@@ -262,6 +269,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         da_window=args.da_window,
         min_bond=args.min_bond,
         bond=args.bond,
+        force_inclusion_window=args.force_inclusion_window,
     )
     print(format_deployment(d), flush=True)
     return 0
@@ -301,6 +309,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=24 * 3600,
         help="s (default 1 day; shorter than the challenge window)",
+    )
+    d.add_argument(
+        "--force-inclusion-window",
+        type=int,
+        default=6 * 3600,
+        help="s from posting a forced event to its inclusion deadline (default 6 h; docs/spec.md §7.3)",
     )
     d.add_argument("--min-bond", type=int, default=DEFAULT_MIN_BOND, help="wei")
     d.add_argument("--bond", type=int, default=DEFAULT_BOND, help="wei deposited now")

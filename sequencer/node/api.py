@@ -21,6 +21,7 @@ from prover.block import BlockHeader
 from prover.eip712 import Domain, Signer
 from prover.errors import AttestError, NotFoundError
 from prover.receipt import receipt_to_json, sign_block_receipt
+from prover.wire import parse_uint
 from sequencer.config import Config
 from sequencer.node.faults import FaultInjector
 from sequencer.node.ingest import (
@@ -45,6 +46,7 @@ from sequencer.rpc.read_api import CheckpointView, ReadApi
 from state_db.store import Store
 
 log = logging.getLogger(__name__)
+
 
 T = TypeVar("T")
 _BLOCK_RECEIPT_CACHE: Final = 4096
@@ -77,6 +79,19 @@ class RpcApi(ReadApi):
         self._bulk_answers = trio.CapacityLimiter(BULK_ANSWERS)
         self._signer = Signer(config.sequencer_key)
         self._block_receipts: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    async def attest_getForced(self, ctx: RpcContext, index: Any) -> dict[str, Any]:
+        """docs/spec.md §7.3: inbox entry `index` as this sequencer sees it (posted, included at
+        seq N, or overdue), and where L1 recorded its inclusion proof (`provenAt`)."""
+        j = parse_uint(index, "index")
+        if self.forced is None:
+            raise NotFoundError("no L1 is attached: there is no forced-inclusion inbox")
+        found = self.forced.status(j)
+        if found is None:
+            raise NotFoundError(f"no forced event {j} seen on L1 yet")
+        proven = await trio.to_thread.run_sync(self.forced.proven_on_l1, j, abandon_on_cancel=True)
+        found["provenAt"] = None if proven is None else {"seq": proven[0], "checkpoint": proven[1]}
+        return found
 
     def _block_receipt(self, header: BlockHeader, leaves: Sequence[bytes]) -> dict[str, Any] | None:
         """The sequencer's receipt over exactly the block's records (docs/spec.md §6): the

@@ -15,6 +15,11 @@ prove on L1 (docs/spec.md §8-§9):
 | `replay`        | writes a signed record a second time (same submitter and nonce)    | 5           |
 | `withhold-data` | refuses to serve one group's records and to reveal them on L1      | DA          |
 | `break-receipt` | signs a receipt over leaves, then writes a different record        | receipt     |
+| `ignore-forced` | never logs the L1 inbox's forced events (censors them)             | §7.3 deadline |
+
+`ignore-forced` breaks no validity rule: it is censorship, which the contract answers by
+refusing every commit once a forced event is overdue; the receipts the sequencer signed since
+then break at their deadlines and slash it (docs/spec.md §7.3).
 
 Never enable this outside a devnet: it is a way to lose the bond.
 """
@@ -47,6 +52,7 @@ class Fault(enum.StrEnum):
     REPLAY = "replay"
     WITHHOLD_DATA = "withhold-data"
     BREAK_RECEIPT = "break-receipt"
+    IGNORE_FORCED = "ignore-forced"
 
 
 FAULT_RULES: dict[Fault, str] = {
@@ -56,6 +62,7 @@ FAULT_RULES: dict[Fault, str] = {
     Fault.REPLAY: "rule 5 (replay)",
     Fault.WITHHOLD_DATA: "data availability",
     Fault.BREAK_RECEIPT: "a receipt",
+    Fault.IGNORE_FORCED: "the forced-inclusion deadline",
 }
 """What each fault breaks, as the table above says."""
 
@@ -72,7 +79,7 @@ class FaultInjector:
 
     def tamper(self, records: list[bytes], metas: list[bytes | None], first_seq: int) -> bool:
         """Break a rule in the group about to be hashed (in place). True when it fired."""
-        if self.fired or self.fault is Fault.BREAK_RECEIPT:
+        if self.fired or self.fault in (Fault.BREAK_RECEIPT, Fault.IGNORE_FORCED):
             return False
         if self.fault is Fault.REPLAY:
             signed = [i for i, r in enumerate(records) if record_v(r) != 0]
@@ -113,6 +120,11 @@ class FaultInjector:
             Fault.REPLAY: "in the first group with a signed event",
         }.get(self.fault, "in the first group commit of two or more events")
         rule = FAULT_RULES[self.fault]
+        if self.fault is Fault.IGNORE_FORCED:
+            return (
+                f"{self.fault} armed: never logs a forced event; once one is overdue L1 refuses "
+                "every commit, and the receipts signed since then break and slash the bond"
+            )
         return f"{self.fault} armed: breaks {rule} once, {when}; a validator proves it and the bond is slashed"
 
     def break_receipt(self, records: list[bytes], first_seq: int) -> list[bytes] | None:
@@ -132,6 +144,11 @@ class FaultInjector:
         """True when [start, end) overlaps the withheld records."""
         w = self.withheld
         return w is not None and start < w[1] and w[0] < end
+
+    @property
+    def ignores_forced(self) -> bool:
+        """True when the sequencer censors the L1 inbox (`sequencer.node.forced` asks)."""
+        return self.fault is Fault.IGNORE_FORCED
 
     @property
     def breaks_seq(self) -> bool:

@@ -238,6 +238,16 @@ async def run_sequencer(
             if explorer is not None:
                 await nursery.start(explorer.sampler.run)
             if l1 is not None:
+                from sequencer.node.forced import ForcedInbox
+
+                # docs/spec.md §7.3: log the L1 inbox's forced events, prove them at commit.
+                inbox = ForcedInbox(
+                    store,
+                    writer,
+                    l1,
+                    poll_s=min(1.0, config.checkpoint_interval_s),
+                    faults=faults,
+                )
                 committer = Committer(
                     store,
                     l1,
@@ -246,10 +256,13 @@ async def run_sequencer(
                     clock_lag_s=config.l1_clock_lag_s,
                     faults=faults,
                     l1_timeout_s=config.l1_timeout_s,
+                    forced_plan=inbox.commit_plan,
                     receipt_deadline_s=config.receipt_deadline_s,
                     deadline_margin_s=config.deadline_margin_s,
                 )
                 api.checkpoints = committer
+                api.forced = inbox
+                await nursery.start(inbox.run)
                 writer.promise_gate = committer.refusal
                 await nursery.start(committer.run)
             port = await nursery.start(

@@ -432,9 +432,9 @@ class Writer:
         for i, (template, meta) in enumerate(zip(sub.templates, sub.metas, strict=True)):
             # docs/spec.md §3 words 0 and 1: seq and timestamp, the only fields the writer decides.
             record = stamp_record(template, next_seq + len(new_records), timestamp)
-            if record_v(
-                template
-            ):  # signed: (submitter, nonce) must be new, or the same event again
+            # Signed (v 27/28): (submitter, nonce) must be new, or the same event again. Unsigned
+            # (0) and forced (1, sequencer.node.forced) records have no replay key.
+            if record_v(template) > 1:
                 submitter = record_submitter(template)
                 nonce = record_nonce(template)
                 key = (submitter, nonce)

@@ -65,6 +65,23 @@ SCHEMAS: Final[dict[str, Any]] = {
             "receipt": {"$ref": "#/components/schemas/Receipt"},
         },
     },
+    "Forced": {
+        "type": "object",
+        "description": "An L1 inbox entry (docs/spec.md §7.3) and whether the log has it.",
+        "properties": {
+            "index": _UINT,
+            "poster": _HEX,
+            "kind": _HEX32,
+            "subject": _HEX32,
+            "digest": _HEX32,
+            "metaHash": _HEX32,
+            "postedAt": _UINT,
+            "deadline": _UINT,
+            "status": {"enum": ["posted", "included", "overdue"]},
+            "seq": {"type": ["integer", "null"]},
+            "provenAt": {"type": ["object", "null"]},
+        },
+    },
     "Checkpoint": {
         "type": ["object", "null"],
         "properties": {
@@ -78,6 +95,14 @@ SCHEMAS: Final[dict[str, Any]] = {
         },
     },
 }
+
+
+def _page_params(before: str) -> tuple[Param, ...]:
+    """`before` (exclusive, default: the newest) and `limit` (1..100) of a paged list."""
+    return (
+        Param("before", (int, str, type(None)), required=False, description=before),
+        Param("limit", (int, str), required=False, default=20, description="1..100"),
+    )
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -162,6 +187,11 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         (_CHECKPOINT_SELECTOR,),
         "An L1 checkpoint as the sequencer recorded it (null while no L1 is attached).",
         _ref("Checkpoint"),
+    ),
+    "attest_getForced": (
+        (Param("index", (int, str), description="inbox index of the forced event"),),
+        "A forced event of the L1 inbox: posted, included at a seq, or overdue (sequencer only).",
+        _ref("Forced"),
     ),
     "attest_getBlock": (
         (
@@ -274,15 +304,7 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         },
     ),
     "explorer_blocks": (
-        (
-            Param(
-                "before",
-                (int, str, type(None)),
-                required=False,
-                description="block number (exclusive)",
-            ),
-            Param("limit", (int, str), required=False, default=20, description="1..100"),
-        ),
+        _page_params("block number (exclusive)"),
         "Sealed block headers below `before`, newest first; `next` pages on.",
         {
             "type": "object",
@@ -293,20 +315,27 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
         },
     ),
     "explorer_checkpoints": (
-        (
-            Param(
-                "before",
-                (int, str, type(None)),
-                required=False,
-                description="checkpoint index (exclusive)",
-            ),
-            Param("limit", (int, str), required=False, default=20, description="1..100"),
-        ),
+        _page_params("checkpoint index (exclusive)"),
         "The L1 checkpoints this node knows below `before`, newest first; `next` pages on.",
         {
             "type": "object",
             "properties": {
                 "checkpoints": {"type": "array", "items": _ref("Checkpoint")},
+                "next": {"type": ["integer", "null"]},
+            },
+        },
+    ),
+    "explorer_inbox": (
+        _page_params("inbox index (exclusive)"),
+        "The L1 forced-inclusion inbox as this sequencer follows it, newest first: each entry "
+        "posted, included at a seq, or overdue; `next` pages on. `available` is false on a "
+        "node that follows no inbox (a follower, or a sequencer without L1).",
+        {
+            "type": "object",
+            "properties": {
+                "available": {"type": "boolean"},
+                "count": {"type": "integer"},
+                "entries": {"type": "array", "items": _ref("Forced")},
                 "next": {"type": ["integer", "null"]},
             },
         },

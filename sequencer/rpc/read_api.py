@@ -33,6 +33,17 @@ class CheckpointView(Protocol):
         ...
 
 
+class ForcedView(Protocol):
+    """The L1 forced-inclusion inbox as the sequencer follows it (`sequencer.node.forced`):
+    what `attest_getForced` and the explorer's inbox read."""
+
+    def count(self) -> int: ...
+
+    def status(self, index: int, now: float | None = None) -> dict[str, Any] | None: ...
+
+    def proven_on_l1(self, index: int) -> tuple[int, int] | None: ...
+
+
 class ReadApi:
     """`attest_getEvent`, `getProof`, `getConsistencyProof`, `getCheckpoint`, `getBlock`,
     `findByDigest`, `findBySubject`, `findByLeafHash` and `status`: everything a follower can
@@ -49,6 +60,8 @@ class ReadApi:
         self.domain = domain
         self.sequencer_address = sequencer_address
         self.checkpoints = checkpoints
+        self.forced: ForcedView | None = None
+        """The L1 inbox follower, on a sequencer with an L1 attached (followers have none)."""
         self.block_observer: Callable[[RpcContext, int], None] | None = None
         """Told of every block served with its events (a follower replicating): the explorer
         keeps the followers it saw and how far behind they are."""

@@ -44,6 +44,7 @@ from prover.validity import FraudRule, Violation, check_timestamp_bound
 from prover.wire import hex0x
 from sequencer.l1.account import DAChallenge, Sent, TransactionRefusedError
 from sequencer.l1.rounds import L1Rounds
+from sequencer.validator.forced import forced_violation
 from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (
@@ -440,6 +441,9 @@ class Watcher:
             end = min(start + _SCAN_CHUNK, cp.size)
             for seq, record in enumerate(self.store.get_records(start, end), start):
                 found = check_timestamp_bound(record, seq, t.timestamp_bound)
+                if found is None:
+                    # docs/spec.md §7.3: a forced record must be the inclusion L1 checked.
+                    found = forced_violation(self.l1.contract, record, seq, cp.index)
                 if found is not None:
                     t.verdict, t.violation = "violation", found
                     log.warning(

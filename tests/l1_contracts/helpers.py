@@ -16,7 +16,7 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 from web3.contract import Contract
 
-from l1_contracts.contract import SignedReceipt, deploy_rollup
+from l1_contracts.contract import SignedReceipt, commit_call, deploy_rollup
 from prover.hashing import leaf_hash
 from prover.tree import MemoryTree
 
@@ -190,14 +190,19 @@ class Chain:
         stamps = [int.from_bytes(r[32:64], "big") for r in self.records[self.committed : size]]
         return min(max(stamps, default=0), (self.now() + 1) * 1000)
 
-    def commit(self, size: int | None = None, bound: int | None = None) -> int:
-        """Commit the harness tree at `size` (default: all of it); return the index."""
+    def commit(
+        self,
+        size: int | None = None,
+        bound: int | None = None,
+        forced: Sequence[tuple[bytes, list[bytes]]] = (),
+    ) -> int:
+        """Commit the harness tree at `size` (default: all of it) with the forced records it
+        newly includes, as (record, inclusion proof) pairs; return the index."""
         size = self.tree.size if size is None else size
         bound = self.bound_for(size) if bound is None else bound
         proof = self.tree.consistency_proof(self.committed, size) if self.committed else []
-        self.rollup.functions.commit(size, self.tree.root(size), proof, bound).transact(
-            {"from": self.sequencer}
-        )
+        fn = commit_call(self.rollup, size, self.tree.root(size), proof, bound, forced)
+        fn.transact({"from": self.sequencer})
         self.committed = size
         return int(self.rollup.functions.checkpointCount().call()) - 1
 

@@ -8,7 +8,9 @@ contract's flow against a Python model), and holding the v2 invariants of issue 
 * ether is conserved: balance = bond + credits + open DA bonds + burned;
 * finality is never delayed past its documented bound when every challenge is answered
   (challengeEnds + daResponseWindow + postRevealWindow);
-* an honest sequencer that answers every challenge is never slashed.
+* an honest sequencer that answers every challenge is never slashed;
+* (issue 16) the inbox count and the forced events included match the model; a commit is
+  refused exactly when an overdue forced event is left out (or proven out of order).
 """
 
 from __future__ import annotations
@@ -21,9 +23,22 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from l1_contracts.contract import NO_INDEX, calldata_gas_limit
-from l1_contracts.model import HOLD_SLOTS, ModelRevert, RollupModel
+from l1_contracts.contract import (
+    DEFAULT_FORCE_INCLUSION_WINDOW,
+    NO_INDEX,
+    calldata_gas_limit,
+    commit_call,
+    read_forced_entries,
+)
+from l1_contracts.model import (
+    HOLD_SLOTS,
+    MAX_FORCED_PER_COMMIT,
+    ModelRevert,
+    RollupModel,
+    forced_fee,
+)
 from prover.checkpoint import CheckpointStatus, DAState
+from prover.forced import ForcedEntry
 from prover.hashing import leaf_hash
 from prover.range_proof import prove_range
 from prover.tree import MemoryTree
@@ -74,7 +89,9 @@ class RollupMachine(RuleBasedStateMachine):
             RECEIPT_HORIZON,
             self.c.sequencer,
             max_da_range=MAX_DA_RANGE,
+            force_inclusion_window=DEFAULT_FORCE_INCLUSION_WINDOW,
         )
+        self.entries: list[ForcedEntry] = []  # the inbox, as its events report it
         self.records: list[bytes] = []  # the live log: exactly model.last_size() records
         self.tree = MemoryTree()
         self.bad: set[int] = set()
@@ -127,12 +144,22 @@ class RollupMachine(RuleBasedStateMachine):
 
     # --- rules ----------------------------------------------------------------------------
 
-    @rule(n=st.integers(1, 9), bad=st.booleans(), early=st.booleans())
-    def commit(self, n: int, bad: bool, early: bool) -> None:
+    @rule(n=st.integers(1, 9), bad=st.booleans(), early=st.booleans(), data=st.data())
+    def commit(self, n: int, bad: bool, early: bool, data: st.DataObject) -> None:
         base, t = len(self.records), self.c.now() * 1000
-        new = [make_record(base + i, t) for i in range(n)]
+        # Forced records first, mostly the next pending entries in inbox order; sometimes one
+        # skipped (a censor's trick: the commit must then be refused).
+        first, pending = (
+            self.model.forced_included(),
+            len(self.entries) - self.model.forced_included(),
+        )
+        k = data.draw(st.integers(0, min(pending, MAX_FORCED_PER_COMMIT)))
+        skip = k > 0 and k < pending and data.draw(st.integers(0, 4)) == 0
+        picked = [first + i + (1 if skip and i == k - 1 else 0) for i in range(k)]
+        forced_new = [self.entries[j].record(base + i, t) for i, j in enumerate(picked)]
+        new = forced_new + [make_record(base + k + i, t) for i in range(n)]
         if bad:
-            new[-1] = make_record(base + n + 100, t)
+            new[-1] = make_record(base + k + n + 100, t)
         records = self.records + new
         tree = MemoryTree([leaf_hash(r) for r in records])
         size, last = len(records), self.model.last_size()
@@ -140,18 +167,37 @@ class RollupMachine(RuleBasedStateMachine):
         # An honest bound is the latest stamp; `early` declares one the block cannot reach.
         bound = t if not early else (self._next_time() + 1) * 1000
         try:
-            self.model.commit(size, self._next_time(), bound)
+            self.model.commit(
+                size, self._next_time(), bound, [(j, base + i) for i, j in enumerate(picked)]
+            )
             expected = None
         except ModelRevert as e:
             expected = str(e)
-        self._expect(
-            expected, self._send(self.f.commit(size, tree.root(), proof, bound), self.c.sequencer)
-        )
+        forced = [(r, tree.inclusion_proof(base + i, size)) for i, r in enumerate(forced_new)]
+        fn = commit_call(self.c.rollup, size, tree.root(), proof, bound, forced)
+        self._expect(expected, self._send(fn, self.c.sequencer))
         if expected is None:
             self.records, self.tree = records, tree
             if bad:
                 self.bad.add(size - 1)
                 self.dishonest = True
+
+    @rule(delta=st.sampled_from([0, 0, 1, -1]))
+    def post_forced(self, delta: int) -> None:
+        """A censored service posts to the inbox (sometimes a wei short of the fee)."""
+        basefee = self._next_basefee()
+        value = forced_fee(basefee) + delta
+        try:
+            self.model.post_forced(self._next_time(), value, basefee)
+            expected = None
+        except ModelRevert as e:
+            expected = str(e)
+        fn = self.f.postForced(b"forced" + bytes(26), b"\x01" * 32, b"\x02" * 32, bytes(32))
+        self._expect(expected, self._send(fn, self.c.challenger, value))
+        if expected is None:
+            block = int(self.last_receipt["blockNumber"])
+            self.entries.extend(read_forced_entries(self.c.rollup, block, block))
+            assert [e.index for e in self.entries] == list(range(len(self.model.inbox)))
 
     @precondition(lambda self: self.bad and self.model.checkpoints)
     @rule(data=st.data())
@@ -352,6 +398,8 @@ class RollupMachine(RuleBasedStateMachine):
         assert f.exitRequestedAt().call() == m.exit_requested_at
         assert f.lastSize().call() == m.last_size() == len(self.records)
         assert f.daOpenCount().call() == m.open_count()
+        assert f.inboxCount().call() == len(m.inbox)
+        assert f.forcedIncluded().call() == m.forced_included()
         for a in self.accounts:
             assert f.credits(a).call() == m.credits.get(a, 0)
 

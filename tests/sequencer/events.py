@@ -7,7 +7,9 @@ from typing import Any
 
 from eth_account import Account
 
+from l1_contracts.accounts import DEV_KEYS
 from prover.eip712 import Domain, event_typed_data
+from prover.hashing import keccak256
 from prover.record import compute_meta_hash, encode_kind
 
 # Two of anvil's well-known dev keys: public, never used for anything of value.
@@ -71,3 +73,20 @@ def signed(
     if meta is not None:
         ev["meta"] = meta
     return ev
+
+
+FORCED_POSTER_KEY = DEV_KEYS[3]
+"""A funded devnet account posting to the L1 inbox (anvil's public key #3)."""
+
+
+def forced_event(l1_rpc: str, contract: str, n: int) -> tuple[Any, ...]:
+    """`post_forced`'s arguments for the n-th test forced event (a regulator's report)."""
+    return (
+        l1_rpc,
+        contract,
+        FORCED_POSTER_KEY,
+        encode_kind("regulator_report"),
+        keccak256(b"plant-7"),
+        keccak256(f"report {n} at {contract}".encode()),
+        {"n": n},
+    )

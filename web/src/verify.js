@@ -268,7 +268,9 @@ export function decodeRecord(record) {
     v,
     r: word(9),
     s: word(10),
-    signed: wordInt(record, 256, 288) !== 0n,
+    // v = 1: a forced record, logged from the L1 inbox; it carries no signature (docs/spec.md §7.3).
+    forced: wordInt(record, 256, 288) === 1n,
+    signed: wordInt(record, 256, 288) > 1n,
     wellFormed,
   };
 }
@@ -387,6 +389,27 @@ export function verifyRecordSignature(domainSeparator, record) {
   return { signed: true, signer: toHex(signer) };
 }
 
+/**
+ * Rule 2 for a forced record (v = 1, docs/spec.md §8): its words 2..10 hash to L1's inbox entry
+ * j = its nonce, and L1 recorded that entry's inclusion at exactly `seq` by a live checkpoint.
+ */
+export async function verifyForcedRecord(l1, record, seq) {
+  const rec = decodeRecord(record);
+  if (!rec.forced) throw new VerifyError('not a forced record (v is not 1)');
+  const j = Number(rec.nonce);
+  const entry = await l1.forcedEntry(j);
+  if (!equal(keccak256(record.slice(64, RECORD_SIZE)), entry.entryHash)) {
+    throw new VerifyError(`forced record does not match L1's inbox entry ${j}`);
+  }
+  if (entry.included === null || entry.included.seq !== seq) {
+    const where = entry.included === null ? 'no inclusion' : `its inclusion at seq ${entry.included.seq}`;
+    throw new VerifyError(`L1 recorded ${where} of inbox entry ${j}, not seq ${seq}`);
+  }
+  const by = await l1.checkpoint(entry.included.checkpoint);
+  if (by.status === 3) throw new VerifyError(`checkpoint ${by.index}, which proved inbox entry ${j}, is reverted`);
+  return { index: j, checkpoint: by.index, deadline: entry.deadline };
+}
+
 // --- JSON-RPC over fetch -----------------------------------------------------------------
 
 let ids = 0;
@@ -434,6 +457,10 @@ const SELECTORS = {
   daChallengeCount: '0x1b91e3c2',
   daChallenges: '0xad3f949f',
   sequencer: '0x5c1bba38',
+  inbox: '0xe5a1c356',
+  inboxAt: '0x1e2a4034',
+  inboxCount: '0xa95f6a84',
+  forcedIncluded: '0xfa93671d',
 };
 const DA_STATES = ['none', 'open', 'answered', 'upheld', 'void'];
 
@@ -506,6 +533,26 @@ export class L1Reader {
   async challengeWindow() { return Number(wordInt(await this.view('challengeWindow'))); }
   async daOpenCount() { return Number(wordInt(await this.view('daOpenCount'))); }
   async daChallengeCount() { return Number(wordInt(await this.view('daChallengeCount'))); }
+
+  async inboxCount() { return Number(wordInt(await this.view('inboxCount'))); }
+  async forcedIncluded() { return Number(wordInt(await this.view('forcedIncluded'))); }
+
+  /**
+   * Forced-inclusion inbox entry `j` (docs/spec.md §7.3): {index, entryHash (bytes), deadline,
+   * included: {seq, checkpoint} of the latest commit that proved it, or null}.
+   */
+  async forcedEntry(j) {
+    const [entryHash, atOut] = await Promise.all([this.view('inbox', j), this.view('inboxAt', j)]);
+    const at = wordInt(atOut);
+    const seqPlus1 = (at >> 48n) & ((1n << 64n) - 1n);
+    const cpPlus1 = at >> 112n;
+    return {
+      index: j,
+      entryHash: entryHash.slice(0, 32),
+      deadline: Number(at & ((1n << 48n) - 1n)),
+      included: seqPlus1 && cpPlus1 ? { seq: Number(seqPlus1 - 1n), checkpoint: Number(cpPlus1 - 1n) } : null,
+    };
+  }
 
   /** `daChallenges(id)`: {id, checkpointIndex, start, end, deadline, state, challenger, bond}. */
   async daChallenge(id) {
@@ -679,13 +726,21 @@ export async function verifyEvent({ serverUrl, l1Url, contract, seq, event: show
   });
   const rec = decodeRecord(record);
   await run('meta', () => {
+    if (rec.forced && event.meta === null) {
+      // The inbox takes a metaHash: the meta itself never reaches the sequencer.
+      return `forced event: metaHash ${toHex(rec.metaHash)} as posted to L1 (the meta is the poster's)`;
+    }
     const want = computeMetaHash(event.meta);
     if (!equal(want, rec.metaHash)) {
       throw new VerifyError(`served meta hashes to ${toHex(want)}, the record says ${toHex(rec.metaHash)}`);
     }
     return event.meta === null ? 'no meta (metaHash is zero)' : `H(JCS(meta)) = ${toHex(want)}`;
   });
-  await run('signature', () => {
+  await run('signature', async () => {
+    if (rec.forced) {
+      const f = await verifyForcedRecord(l1, record, seq);
+      return `forced: L1 inbox entry ${f.index}, posted by ${toHex(rec.submitter)}; L1 proved it at seq ${seq} when checkpoint ${f.checkpoint} was committed`;
+    }
     const out = verifyRecordSignature(computeDomainSeparator(chainId, l1.contract), record);
     return out.signed
       ? `recovers to ${out.signer} in the domain of chain ${chainId}, contract ${l1.contract}`

@@ -390,8 +390,13 @@ async function viewEvent(seqText) {
   const verifyBox = h('section', { id: 'verify' });
   const revocationBox = h('section', { id: 'revocation' });
   const kindNote = rec.wellFormed ? '' : ' (not well formed)';
+  // A forced record (v = 1) came through the L1 inbox, not the sequencer's door (docs/spec.md §7.3).
+  const forcedNote = rec.forced ? h('p', { id: 'forced-note' }, badge('forced'),
+    ` Posted to the L1 inbox as entry ${rec.nonce} by `, hex(submitter),
+    ': the sequencer had to log it before its deadline. ', link('#/inbox', 'Inbox →')) : null;
   main.replaceChildren(
     h('h1', {}, `Event ${fmtInt(seq)}`),
+    forcedNote,
     revocationBox,
     fields([
       ['kind', `${rec.kind}${kindNote}`],
@@ -401,7 +406,8 @@ async function viewEvent(seqText) {
       ['metaHash', hex(toHex(rec.metaHash))],
       ['submitter', h('span', {}, hex(submitter), ' ', link(`#/submitter/${submitter}`, 'other events'))],
       ['nonce', rec.nonce.toString()],
-      ['signature', signature ? hex(signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
+      ['signature', rec.forced ? h('span', { class: 'muted' }, 'none: a forced record, judged against the L1 inbox (verification below)')
+        : signature ? hex(signature) : h('span', { class: 'muted' }, 'unsigned (vouched for by a bearer token)')],
       ['timestamp', fmtTime(Number(rec.timestamp))],
       ['block', ev.block === null ? 'open (not sealed yet)' : link(`#/block/${ev.block}`, `block ${ev.block}`)],
       ['leaf hash', hex(ev.leafHash)],
@@ -595,6 +601,48 @@ async function viewCheckpoints(beforeText) {
     h('div', { class: 'pager' }, page.next !== null ? link(`#/checkpoints/${page.next}`, 'older →') : ''));
 }
 
+/** The kind's name from its 32-byte word (ASCII, zero-padded; docs/spec.md §3). */
+function kindText(word) {
+  return [...fromHex(word, 32, 'kind')].filter((c) => c !== 0).map((c) => String.fromCharCode(c)).join('');
+}
+
+/** The L1 forced-inclusion inbox (docs/spec.md §7.3) as the sequencer follows it, with L1's
+ * counts read by this browser: each entry posted, included at a seq (its event), or overdue. */
+async function viewInbox(beforeText) {
+  const before = beforeText ? Number(beforeText) : null;
+  const status = (e, now) => (e.status === 'included'
+    ? h('span', {}, badge('included'), ' at seq ', link(`#/event/${e.seq}`, fmtInt(e.seq)))
+    : h('span', {}, badge(e.status), ` deadline ${fmtTime(e.deadline * 1000)}`, e.status === 'overdue' && now >= e.deadline ? ': the sequencer can no longer commit without it' : ''));
+  const listBox = h('section', { id: 'inbox-list' });
+  const l1Box = h('section', { id: 'inbox-l1' });
+  main.replaceChildren(h('h1', {}, 'Forced-inclusion inbox'), listBox, l1Box);
+  const render = async () => {
+    const page = await rpc('explorer_inbox', before, PAGE);
+    if (!page.available) {
+      listBox.replaceChildren(h('p', { class: 'muted', id: 'inbox-none' },
+        'This node follows no L1 inbox: only a sequencer with an L1 attached does. The inbox itself is on L1.'));
+      return;
+    }
+    const now = Date.now() / 1000;
+    listBox.replaceChildren(
+      h('p', {}, `${fmtInt(page.count)} event${page.count === 1 ? '' : 's'} posted to the L1 inbox, as this sequencer follows it. Each must be logged, in inbox order, before its deadline; past it L1 refuses every commit that does not prove it included.`),
+      table(['entry', 'posted', 'poster', 'kind', 'digest', 'status'], page.entries.map((e) => [
+        e.index, fmtTime(e.postedAt * 1000), link(`#/submitter/${e.poster}`, short(e.poster)), kindText(e.kind),
+        hex(short(e.digest)), h('span', { class: 'inbox-status', id: `inbox-${e.index}` }, status(e, now)),
+      ])),
+      h('div', { class: 'pager' }, page.next !== null ? link(`#/inbox/${page.next}`, 'older →') : ''));
+    const l1 = l1Reader();
+    if (!l1) return;
+    const [count, included] = await Promise.all([l1.inboxCount(), l1.forcedIncluded()]);
+    l1Box.replaceChildren(h('h2', {}, 'On L1, read by this browser'), fields([
+      ['entries posted', h('span', { id: 'l1-inbox-count' }, fmtInt(count))],
+      ['included by the latest live checkpoint', h('span', { id: 'l1-forced-included' }, fmtInt(included))],
+    ]));
+  };
+  await render();
+  every(POLL_MS, () => render().catch(() => {}));
+}
+
 async function viewCheckpoint(indexText) {
   const index = Number(indexText);
   const server = await rpc('attest_getCheckpoint', index).catch(() => null);
@@ -661,6 +709,7 @@ const ROUTES = [
   [/^#\/blocks(?:\/(\d+))?$/, viewBlocks],
   [/^#\/checkpoint\/(\d+)$/, viewCheckpoint],
   [/^#\/checkpoints(?:\/(\d+))?$/, viewCheckpoints],
+  [/^#\/inbox(?:\/(\d+))?$/, viewInbox],
 ];
 
 async function route() {

@@ -174,7 +174,7 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
 
 
 def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
-    example = block_starting(".venv/bin/attest devnet --inject")
+    example = block_starting(".venv/bin/attest devnet --inject bad-signature")
     command = argv_of(example.splitlines()[0])
     banner_says = re.search(r"# the banner's second line: (.*?)\.\.\.$", example, flags=re.M)
     assert banner_says, example
@@ -234,3 +234,42 @@ def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
             home,
         )
         assert out.returncode == int(code), out.stdout + out.stderr
+
+
+def test_readme_forced_inclusion_against_a_censor_and_an_honest_sequencer(tmp_path: Path) -> None:
+    """The README's forced-inclusion example (issue 16), run as written: against
+    `--inject ignore-forced` the post is never included and `attest force` exits as documented;
+    against an honest devnet the same line is included and proven."""
+    block = block_starting(".venv/bin/attest devnet --inject ignore-forced")
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    devnet_cmd, key_line, force = argv_of(lines[0]), argv_of(lines[1]), argv_of(lines[2])
+    assert devnet_cmd[:2] == [".venv/bin/attest", "devnet"] and key_line[0] == "echo"
+    documented = re.search(r"^# exit (\d+) after (\d+) s: (.*?) \(status: (\w+)", block, flags=re.M)
+    assert documented, block
+    (tmp_path / key_line[-1]).write_text(key_line[1] + "\n")
+
+    def run_force(devnet: DevnetProcess) -> subprocess.CompletedProcess[str]:
+        swap = {
+            README_SEQUENCER: devnet.url,
+            "http://127.0.0.1:8545": devnet.l1_rpc,
+            "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512": devnet.contract,
+            key_line[-1]: str(tmp_path / key_line[-1]),
+        }
+        args = [ATTEST, *(swap.get(a, a) for a in force[1:])]
+        return subprocess.run(args, capture_output=True, text=True, timeout=180)
+
+    with DevnetProcess(extra_args=devnet_cmd[2:]) as censor:
+        result = run_force(censor)
+        assert result.returncode == int(documented.group(1)), result.stderr
+        assert result.stdout.startswith("posted forced event 0 on L1"), result.stdout
+        assert documented.group(3) in result.stderr and documented.group(4) == "overdue"
+        assert "(status: overdue" in result.stderr, result.stderr
+        with RpcClient(censor.url) as rpc:
+            assert rpc.call("attest_getForced", 0)["status"] == "overdue"
+    with DevnetProcess(extra_args=["--checkpoint-interval", "1"]) as honest:
+        result = run_force(honest)
+        assert result.returncode == 0, result.stderr
+        out_lines = result.stdout.splitlines()
+        assert re.match(r"included: seq \d+, proven on L1 by checkpoint \d+", out_lines[1])
+        proof = json.loads(out_lines[2])
+        assert proof["record"].startswith("0x") and proof["checkpoint"] is not None

@@ -27,9 +27,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright import sync_api  # a dev dependency (make install); drives the system Chromium
 
+from sequencer.client.forced import force, post_forced
+from sequencer.client.sync import Client
 from sequencer.devnet.process import DevnetProcess
 from sequencer.rpc.client import RpcClient
-from tests.sequencer.events import ALICE_KEY, h32, signed, unsigned
+from tests.sequencer.events import ALICE_KEY, forced_event, h32, signed, unsigned
 from tests.sequencer.validator.helpers import (
     devnet_args,
     events,
@@ -620,6 +622,51 @@ def test_proven_fault_shows_the_checkpoint_reverted(
             assert page.errors == []
 
 
+def test_inbox_shows_a_forced_event_included_and_its_event_page_marks_it(
+    browser: Any, devnet: DevnetProcess, shots: Path
+) -> None:
+    """A forced event posted through the client library's `force` (`attest force`'s call) on
+    an honest devnet: the inbox page shows it included at its seq, linking to its event page,
+    which marks it forced and verifies it in the browser against L1's inbox entry."""
+    with Client(devnet.url) as client:
+        done = force(client, *forced_event(devnet.l1_rpc, devnet.contract, 1), timeout=120)
+    j = done.post.entry.index
+    page = _open(browser, f"{devnet.url}/#/inbox")
+    _until(page, lambda p: "included" in _text(p, f"#inbox-{j}"), "the entry included")
+    assert f"at seq {done.seq:,}" in _text(page, f"#inbox-{j}")
+    _until(page, lambda p: _text(p, "#l1-forced-included") == f"{j + 1}", "L1's included count")
+    assert _text(page, "#l1-inbox-count") == f"{j + 1}"
+    page.screenshot(path=str(shots / "inbox.png"), full_page=True)
+    page.click(f"#inbox-{j} a")
+    page.wait_for_selector("#forced-note")
+    assert f"entry {j}" in _text(page, "#forced-note")
+    verdict = _verdict(page)
+    assert verdict["ok"] == "true", verdict
+    steps = _text(page, "#verify-steps")
+    assert f"forced: L1 inbox entry {j}" in steps and f"at seq {done.seq}" in steps
+    assert page.errors == []
+
+
+def test_inbox_shows_a_censored_forced_event_posted_then_overdue(browser: Any) -> None:
+    """`--inject ignore-forced`: the sequencer reads the inbox but never logs the event; the
+    inbox page shows it posted, then overdue once its deadline (30 s on the devnet) passes."""
+    with DevnetProcess(extra_args=[*devnet_args(), "--inject", "ignore-forced"]) as devnet:
+        post = post_forced(*forced_event(devnet.l1_rpc, devnet.contract, 2))
+        j = post.entry.index
+        page = _open(browser, f"{devnet.url}/#/inbox")
+        _until(page, lambda p: "posted" in _text(p, f"#inbox-{j}"), "the entry posted")
+        _until(
+            page,
+            lambda p: "overdue" in _text(p, f"#inbox-{j}"),
+            "the entry overdue",
+            timeout=90,
+        )
+        assert "can no longer commit without it" in _text(page, f"#inbox-{j}")
+        assert page.query_selector(f"#inbox-{j} a") is None  # no event to link to
+        assert _text(page, "#l1-forced-included") == "0"
+        assert page.errors == []
+
+
 def test_screenshots_are_committed() -> None:
     """The README shows them; `ATTEST_SCREENSHOTS=docs/explorer` regenerates them."""
     for name in (
@@ -627,6 +674,7 @@ def test_screenshots_are_committed() -> None:
         "event-verified.png",
         "checkpoint-reverted.png",
         "event-revoked.png",
+        "inbox.png",
     ):
         path = ROOT / "docs" / "explorer" / name
         assert path.is_file() and path.stat().st_size > 10_000, path

@@ -102,6 +102,19 @@ def test_blocks_paged_newest_first(server: SequencerProcess) -> None:
         assert err.value.code == -32602
 
 
+def test_inbox_without_an_l1_says_there_is_none(server: SequencerProcess) -> None:
+    """`explorer_inbox` on a sequencer that follows no L1 inbox: not an error, and not an
+    empty inbox either (`available` false); bad paging is refused like the other lists.
+    The inbox with entries: tests/sequencer/explorer/test_browser.py (a devnet)."""
+    with RpcClient(server.url) as rpc:
+        page = rpc.call("explorer_inbox")
+        assert page == {"available": False, "count": 0, "entries": [], "next": None}
+        for limit in (0, 101, -1):
+            with pytest.raises(JsonRpcError) as err:
+                rpc.call("explorer_inbox", None, limit)
+            assert err.value.code == -32602 and "limit" in err.value.message
+
+
 def test_find_by_submitter_pages_by_nonce(server: SequencerProcess) -> None:
     with RpcClient(server.url) as rpc:
         first = rpc.call("explorer_findBySubmitter", ALICE, {"limit": 3})
