@@ -44,8 +44,13 @@ log = logging.getLogger(__name__)
 MAX_BLOCKS: Final[int] = MAX_FULL_BLOCKS_PER_BATCH
 """Blocks asked for in one batch: as many full blocks as a server answers in one body."""
 MAX_ANSWER_BYTES: Final[int] = 32 * 2**20
-"""Largest answer read from an upstream: a batch of `MAX_BLOCKS` full blocks of 256 records is
-about 6 MB of JSON."""
+"""Largest answer read from an upstream: a batch of `MAX_BLOCKS` compact blocks of 256 records
+is about 3 MB of JSON (6 MB as event objects)."""
+BLOCK_FORM: Final[str] = "records"
+"""The `full` argument of the pull's `attest_getBlock` calls: the compact form (the records'
+hex and metas, docs/spec.md §10.4), about a tenth of the upstream's work per record of the
+event objects (docs/benchmarks.md §11). An upstream without it answers -32602 and is faulted
+like one that does not serve the block."""
 _STATUS_STRAGGLE_S: Final[float] = 0.3
 """How long the other upstreams' `attest_status` answers are awaited once one is ahead."""
 _MAX_STRIKES: Final[int] = 20
@@ -296,7 +301,7 @@ async def _fetch_blocks(
     pool: UpstreamPool, up: Upstream, first: int, count: int
 ) -> list[PulledBlock]:
     answers = await pool.batch(
-        up, [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+        up, [("attest_getBlock", [n, BLOCK_FORM]) for n in range(first, first + count)]
     )
     blocks: list[PulledBlock] = []
     for answer in answers:
