@@ -169,6 +169,12 @@ class Replica:
         self.contradictions: list[dict[str, Any]] = []
         """Records revealed on L1 that differ from those the replica holds on the sequencer's
         block receipts: the sequencer promised one log and committed another."""
+        self.contradicted: dict[str, Any] | None = None
+        """Set by the pull (`upstream._find_contradiction`) when an upstream proved, against
+        the L1 root, that the records held contradict the latest live checkpoint; cleared by
+        `roll_back`."""
+        self.contradiction_checked: tuple[int, int, bytes] | None = None
+        """(replica size, checkpoint size, root) the upstreams were last asked about."""
         raw_rollbacks = store.get_state(ROLLBACKS_KEY)
         self.rollbacks: list[dict[str, Any]] = orjson.loads(raw_rollbacks) if raw_rollbacks else []
         """Every rollback of provisional records a checkpoint contradicted (`roll_back`)."""
@@ -442,6 +448,8 @@ class Replica:
             # finds the contradiction again and rolls back again).
             self.violations = kept
             self.rollbacks = rollbacks
+            self.contradicted = None
+            self.contradiction_checked = None
             self.progress_at = time.monotonic()
             self._write_evidence_file(key, evidence)
             log.warning("rolled back to %d records; fetching the anchored range again", size)

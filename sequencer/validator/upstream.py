@@ -33,9 +33,10 @@ import httpx
 import orjson
 import trio
 
-from prover.errors import AttestError, InvalidFieldError
+from prover.errors import AttestError, ConsistencyProofError, InvalidFieldError
 from prover.jsonrpc import JsonRpcError, MalformedResponseError, decode_result, index_batch, request
-from prover.wire import parse_hashes, parse_uint
+from prover.tree import verify_consistency
+from prover.wire import hex0x, parse_hash32, parse_hashes, parse_uint
 from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
 from sequencer.validator.replicate import Anchor, PulledBlock, Replica, UpstreamError, parse_block
 
@@ -293,8 +294,64 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
         replica.unavailable_since = None
         replica.last_error = None
         return taken
+    await _find_contradiction(pool, replica, ahead)
     replica.last_error = "; ".join(errors)
     raise UpstreamError(f"block {nxt} (from seq {replica.size}) unavailable: {replica.last_error}")
+
+
+async def _find_contradiction(
+    pool: UpstreamPool, replica: Replica, upstreams: Sequence[Upstream]
+) -> None:
+    """When no upstream continues the replica short of the latest live checkpoint, ask them
+    for a consistency proof from the replica's size to the checkpoint's: one that verifies
+    against the L1 root from *another* root at the replica's size proves the replica's
+    records contradict L1 (a tree has one root at each size that leads to a given later
+    root, short of a keccak collision), whoever served it. Sets `Replica.contradicted`; the
+    watcher then rolls the provisional records back (docs/validator.md, "Rollback"). A proof
+    that does not verify proves nothing, and is ignored."""
+    checkpoint = replica.checkpoint
+    size = replica.size
+    if checkpoint is None or not 0 < size < checkpoint[0] or replica.contradicted is not None:
+        return
+    cp_size, cp_root = checkpoint
+    key = (size, cp_size, cp_root)
+    if replica.contradiction_checked == key:
+        return  # asked already for this replica size and checkpoint
+    replica.contradiction_checked = key
+    held = replica.store.root_at(size)
+    for up in upstreams:
+        try:
+            answer = await pool.call(up, "attest_getConsistencyProof", size, cp_size)
+            if not isinstance(answer, dict):
+                raise UpstreamFault("attest_getConsistencyProof: result is not an object")
+            theirs = parse_hash32(answer.get("firstRoot"), "firstRoot")
+            proof = parse_hashes(answer.get("proof"), "proof")
+        except (UpstreamFault, JsonRpcError, InvalidFieldError) as exc:
+            log.info("upstream %s: no consistency proof to the checkpoint: %s", up.url, exc)
+            continue
+        if theirs == held:
+            continue  # the same prefix: nothing contradicted (yet)
+        try:
+            verify_consistency(size, cp_size, theirs, cp_root, proof)
+        except ConsistencyProofError:
+            continue
+        replica.contradicted = {
+            "size": size,
+            "heldRoot": hex0x(held),
+            "committedRoot": hex0x(theirs),
+            "checkpointSize": cp_size,
+            "checkpointRoot": hex0x(cp_root),
+            "upstream": up.url,
+        }
+        log.error(
+            "the replica's %d records contradict the L1 checkpoint at size %d: %s proved "
+            "another root at size %d leads to the committed one",
+            size,
+            cp_size,
+            up.url,
+            size,
+        )
+        return
 
 
 async def _fetch_blocks(

@@ -363,6 +363,14 @@ class Watcher:
                     return False  # the pull fetches the anchored range again first
                 return await self._challenge_mismatch(t)
             return False
+        contradicted = self.replica.contradicted
+        # An upstream proved against its root that the records held are not its prefix.
+        if (
+            contradicted is not None
+            and contradicted["checkpointSize"] == cp.size
+            and await self._roll_back(t)
+        ):
+            return False
         # The replica cannot back this checkpoint (yet): judged from L1 outward, whatever the
         # upstreams say. Wait while the replica grows, for at most the grace period, and never
         # past the point where a challenge could still be opened in the window.
@@ -399,7 +407,9 @@ class Watcher:
 
         The cut is the largest size of an earlier live checkpoint whose root the replica
         holds (0 if none): everything from there on was taken on the sequencer's receipts
-        only, and `t` says the sequencer committed something else."""
+        only, and `t` says the sequencer committed something else: its root differs from the
+        replica's at its size, or (short of its size) an upstream proved that another root
+        at the replica's size leads to it (`Replica.contradicted`)."""
         cp = t.cp
         anchored = 0
         for other in sorted(self.tracked.values(), key=lambda o: -o.cp.size):
@@ -412,6 +422,7 @@ class Watcher:
             ):
                 anchored = o.size
                 break
+        self.replica.contradicted = None  # judged now: the pull may look again later
         summary = await trio.to_thread.run_sync(
             self.replica.roll_back, anchored, anchored, (cp.index, cp.size, cp.root)
         )
