@@ -961,6 +961,19 @@ class Store:
         value: bytes | None = self._db.get(schema.meta_key(seq))
         return value
 
+    def get_metas(self, start: int, end: int) -> list[bytes | None]:
+        """The metas of seqs [start, end) (None where an event had none), by one range scan."""
+        size = self._head.tree_size
+        if not 0 <= start <= end:
+            raise InvalidFieldError("start", f"must be in [0, end={end}], got {start}")
+        if end > size:
+            raise NotFoundError(f"no records up to seq {end}: tree size is {size}")
+        out: list[bytes | None] = [None] * (end - start)
+        with self._db.iterator(start=schema.meta_key(start), stop=schema.meta_key(end)) as it:
+            for key, value in it:
+                out[int.from_bytes(key[-8:], "big") - start] = value
+        return out
+
     def get_leaf_hash(self, seq: int) -> Hash32:
         """The RFC 9162 leaf hash of `seq` (level 0 of the stored tree)."""
         self._check_seq(seq)

@@ -192,7 +192,7 @@ class ReadApi:
         store = self.store
         start, end = header.start, header.end
         records = store.get_records(start, end)
-        metas = [store.get_meta(seq) for seq in range(start, end)]
+        metas = store.get_metas(start, end)
         out = block_records_json(header, records, metas)
         receipt = self._block_receipt(header, store.read_nodes([(0, s) for s in range(start, end)]))
         if receipt is not None:

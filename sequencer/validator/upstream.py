@@ -222,7 +222,13 @@ class UpstreamPool:
 # --- one round of replication ------------------------------------------------------------------
 
 
-async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BLOCKS) -> int:
+async def pull(
+    replica: Replica,
+    pool: UpstreamPool,
+    *,
+    max_blocks: int = MAX_BLOCKS,
+    form: str | bool = BLOCK_FORM,
+) -> int:
     """Pull, check and store the next blocks from the best upstream that serves them; the number
     of blocks taken (0: no upstream offers more).
 
@@ -230,6 +236,8 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
     ahead of the replica are tried best-ranked first, each with its own claim, until one serves
     blocks that pass `Replica.ingest`. Raises `UpstreamError` when some upstream claims blocks
     beyond the replica but none served them correctly, or when none answered at all.
+    `form` is the `attest_getBlock` form asked for (`BLOCK_FORM`; True, the event objects, for
+    the benchmark's before-and-after).
     """
     nxt = replica.store.head.block_count
     latest: dict[int, int | None] = {}
@@ -278,7 +286,7 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
         count = min(max_blocks, claimed + 1 - nxt)
         started = trio.current_time()
         try:
-            blocks = await _fetch_blocks(pool, up, nxt, count)
+            blocks = await _fetch_blocks(pool, up, nxt, count, form)
             anchor = await _anchor_for(pool, up, replica, blocks)
             # The one check step: headers, hashes, receipts or anchor, validity rules.
             taken = await trio.to_thread.run_sync(replica.ingest, blocks, anchor)
@@ -355,10 +363,10 @@ async def _find_contradiction(
 
 
 async def _fetch_blocks(
-    pool: UpstreamPool, up: Upstream, first: int, count: int
+    pool: UpstreamPool, up: Upstream, first: int, count: int, form: str | bool
 ) -> list[PulledBlock]:
     answers = await pool.batch(
-        up, [("attest_getBlock", [n, BLOCK_FORM]) for n in range(first, first + count)]
+        up, [("attest_getBlock", [n, form]) for n in range(first, first + count)]
     )
     blocks: list[PulledBlock] = []
     for answer in answers:

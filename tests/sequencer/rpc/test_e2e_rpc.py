@@ -274,6 +274,15 @@ def test_blocks_are_sealed_and_chained(rpc: RpcClient) -> None:
     assert prev["start"] == 0 and prev["parentHash"] == "0x" + "00" * 32
     full = rpc.call("attest_getBlock", latest["number"], True)
     assert [e["seq"] for e in full["events"]] == list(range(latest["start"], latest["end"]))
+    # The compact form: the same header and receipt, the records' hex and metas only.
+    compact = rpc.call("attest_getBlock", latest["number"], "records")
+    assert compact["records"] == [e["record"] for e in full["events"]]
+    assert compact["metas"] == [e["meta"] for e in full["events"]]
+    header = {k: v for k, v in full.items() if k != "events"}
+    assert {k: v for k, v in compact.items() if k not in ("records", "metas")} == header
+    with pytest.raises(JsonRpcError) as err:
+        rpc.call("attest_getBlock", latest["number"], "events")
+    assert err.value.code == -32602 and "records" in err.value.message
     proof = rpc.call("attest_getConsistencyProof", latest["end"], latest["end"])
     assert proof["firstRoot"] == latest["logRoot"]
     event = rpc.call("attest_getEvent", latest["start"])
