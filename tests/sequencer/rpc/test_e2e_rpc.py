@@ -15,7 +15,7 @@ from prover.receipt_tree import verify_receipt_path
 from prover.tree import verify_consistency, verify_inclusion
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
-from sequencer.rpc.methods import build_openrpc
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH, build_openrpc
 from tests.sequencer.events import (
     ALICE,
     ALICE_KEY,
@@ -283,6 +283,14 @@ def test_blocks_are_sealed_and_chained(rpc: RpcClient) -> None:
     with pytest.raises(JsonRpcError) as err:
         rpc.call("attest_getBlock", latest["number"], "events")
     assert err.value.code == -32602 and "records" in err.value.message
+    # Compact blocks count against the cap of full blocks per body, like full ones.
+    over = [
+        {"jsonrpc": "2.0", "id": i, "method": "attest_getBlock", "params": [0, "records"]}
+        for i in range(MAX_FULL_BLOCKS_PER_BATCH + 1)
+    ]
+    refused = orjson.loads(rpc.post_raw(orjson.dumps(over)).body)
+    assert refused["error"]["code"] == -32006
+    assert refused["error"]["data"]["what"] == "full blocks per batch"
     proof = rpc.call("attest_getConsistencyProof", latest["end"], latest["end"])
     assert proof["firstRoot"] == latest["logRoot"]
     event = rpc.call("attest_getEvent", latest["start"])
