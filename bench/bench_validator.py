@@ -8,6 +8,10 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
    it from the start over HTTP with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's own loop: `attest_getBlock`
    batches, JSON parsing, the rules of docs/spec.md §8, the tree, one LevelDB write batch per
    pull) until it holds every record. This is a late validator catching up.
+   Beside it, alternated on the same sequencer and data, the same pull asking for the event
+   objects (`attest_getBlock(n, true)`, what it asked for before the compact form
+   `attest_getBlock(n, "records")`): `eps_full_form`; CPU per record of the validator and of
+   the upstream process for both (`cpu_us_per_record`, `upstream_cpu_us_per_record`).
 2. **where the time goes**: a second replica pulls again with fetch, parse and `Replica.ingest`
    timed apart.
 3. **check and append, before and after** (`check_eps` beside `check_reference_eps`): the same
@@ -35,6 +39,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +62,7 @@ from sequencer.validator.check import (
     signers_match,
 )
 from sequencer.validator.replicate import PulledBlock, Replica, parse_block
-from sequencer.validator.upstream import UpstreamPool, pull
+from sequencer.validator.upstream import BLOCK_FORM, UpstreamPool, pull
 from state_db.store import Store
 
 PULL_BLOCKS = MAX_FULL_BLOCKS_PER_BATCH
@@ -90,10 +95,10 @@ class _Source:
         latest = self.rpc.call("attest_status").get("latestBlock")
         return int(latest["number"]) if isinstance(latest, dict) else None
 
-    def blocks(self, first: int, count: int) -> list[Any]:
+    def blocks(self, first: int, count: int, form: str | bool = BLOCK_FORM) -> list[Any]:
         """Up to `count` raw blocks from `first`, stopping at the first error (past the end)."""
         answers = self.rpc.batch(
-            [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+            [("attest_getBlock", [n, form]) for n in range(first, first + count)]
         )
         return list(itertools.takewhile(lambda a: not isinstance(a, JsonRpcError), answers))
 
@@ -112,12 +117,18 @@ def new_replica(store: Store, url: str) -> Replica:
     return Replica(store, DOMAIN.separator, sequencer_of(url))
 
 
-async def pull_until(replica: Replica, url: str, done: Any, max_blocks: int = PULL_BLOCKS) -> None:
+async def pull_until(
+    replica: Replica,
+    url: str,
+    done: Any,
+    max_blocks: int = PULL_BLOCKS,
+    form: str | bool = BLOCK_FORM,
+) -> None:
     """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`."""
     pool = UpstreamPool([url])
     try:
         while not done():
-            await pull(replica, pool, max_blocks=max_blocks)
+            await pull(replica, pool, max_blocks=max_blocks, form=form)
     finally:
         await pool.aclose()
 
@@ -259,9 +270,29 @@ class _ReferenceChecker(BlockChecker):
         )  # fmt: skip
 
 
-def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> dict[str, Any]:
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) process `pid` used so far (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def replicate(
+    url: str,
+    n: int,
+    data_dir: Path,
+    *,
+    reference: bool = False,
+    form: str | bool = BLOCK_FORM,
+    upstream_pid: int | None = None,
+) -> dict[str, Any]:
     """A fresh replica pulls `n` records from `url` with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's loop).
-    `reference`: with the per-record check the replica had before `BlockChecker`."""
+    `reference`: with the per-record check the replica had before `BlockChecker`. `form`: the
+    `attest_getBlock` form pulled (True: the event objects, as before the compact form).
+    With `upstream_pid`, the upstream process's CPU per record too."""
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
     store = Store.open(data_dir)
     replica = new_replica(store, url)
     if reference:
@@ -269,14 +300,16 @@ def replicate(url: str, n: int, data_dir: Path, *, reference: bool = False) -> d
         replica.checker = _ReferenceChecker(DOMAIN.separator, workers=0)
     try:
         started = time.perf_counter()
-        cpu = time.process_time()
-        trio.run(pull_until, replica, url, lambda: replica.size >= n)
+        cpu, up_cpu = time.process_time(), _process_cpu_s(upstream_pid)
+        trio.run(partial(pull_until, form=form), replica, url, lambda: replica.size >= n)
         elapsed = time.perf_counter() - started
-        cpu = time.process_time() - cpu
+        cpu, up_cpu = time.process_time() - cpu, _process_cpu_s(upstream_pid) - up_cpu
         if replica.violations:
             raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
         return {"records": replica.size, "elapsed_s": elapsed, "cpu_s": cpu,
-                "eps": replica.size / elapsed}  # fmt: skip
+                "eps": replica.size / elapsed,
+                "cpu_us_per_record": 1e6 * cpu / replica.size,
+                "upstream_cpu_us_per_record": 1e6 * up_cpu / replica.size}  # fmt: skip
     finally:
         replica.close()
         store.close()
@@ -387,7 +420,18 @@ def one(
     with SequencerProcess(tmp / "sequencer") as proc:
         n = fill(proc.url, bodies, token=token)
         wait_sealed(proc.url, n)
-        out = replicate(proc.url, n, tmp / "replica")
+        pid = proc.proc.pid
+        # The compact form (after) and the event objects (before, what the pull asked for
+        # until the compact form), alternated on the same sequencer and data, best of.
+        out: dict[str, Any] = {"eps": 0.0}
+        full: dict[str, Any] = {"eps": 0.0}
+        for _ in range(repeats):
+            compact_run = replicate(proc.url, n, tmp / "replica", upstream_pid=pid)
+            full_run = replicate(proc.url, n, tmp / "full", form=True, upstream_pid=pid)
+            out = max(out, compact_run, key=lambda r: float(r["eps"]))
+            full = max(full, full_run, key=lambda r: float(r["eps"]))
+        out["full_form"] = full
+        out["eps_full_form"] = full["eps"]
         # The whole pull again with the check it replaced: before and after, one sequencer.
         out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")

@@ -388,6 +388,13 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         out["validator"] = {
             "eps": u["eps"], "signed_eps": s["eps"],
             "eps_reference": u["eps_reference"], "signed_eps_reference": s["eps_reference"],
+            "eps_full_form": u["eps_full_form"], "signed_eps_full_form": s["eps_full_form"],
+            "cpu_us_per_record": u["cpu_us_per_record"],
+            "signed_cpu_us_per_record": s["cpu_us_per_record"],
+            "upstream_cpu_us_per_record": u["upstream_cpu_us_per_record"],
+            "signed_upstream_cpu_us_per_record": s["upstream_cpu_us_per_record"],
+            "full_form_cpu_us_per_record": u["full_form"]["cpu_us_per_record"],
+            "full_form_upstream_cpu_us_per_record": u["full_form"]["upstream_cpu_us_per_record"],
             "eps_pipelined": u["eps_pipelined"], "signed_eps_pipelined": s["eps_pipelined"],
             "eps_per_cpu_s": u["eps_per_cpu_s"], "signed_eps_per_cpu_s": s["eps_per_cpu_s"],
             "fetch_share": u["breakdown"]["fetch_share"],
@@ -406,6 +413,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             out["validator"].update({
                 "eps_vs_ingest": u["eps"] / ingest["unsigned_eps"],
                 "signed_eps_vs_ingest": s["eps"] / ingest["signed_eps"],
+                "full_form_vs_ingest": u["eps_full_form"] / ingest["unsigned_eps"],
+                "signed_full_form_vs_ingest": s["eps_full_form"] / ingest["signed_eps"],
                 "pipelined_vs_ingest": u["eps_pipelined"] / ingest["unsigned_eps"],
                 "signed_pipelined_vs_ingest": s["eps_pipelined"] / ingest["signed_eps"],
                 "check_vs_ingest": u["check_eps"] / ingest["unsigned_eps"],

@@ -13,6 +13,10 @@ An event (``attest_getEvent``, and each of ``attest_getBlock(n, true).events``):
 A block (``attest_getBlock``)::
 
     {"number", "blockHash", "parentHash", "start", "end", "count", "logRoot", "timestamp"}
+
+and in its compact form (``attest_getBlock(n, "records")``, what a follower replicates from)
+the same fields plus ``records`` (each record's 0x-hex, in seq order) and ``metas`` (the meta
+object of each, or null).
 """
 
 from __future__ import annotations
@@ -123,3 +127,44 @@ def block_from_json(obj: object, field: str = "block") -> tuple[BlockHeader, byt
         parse_uint(obj.get("timestamp"), f"{field}.timestamp"),
     )
     return header, parse_hash32(obj.get("blockHash"), f"{field}.blockHash")
+
+
+def block_records_json(
+    header: BlockHeader, records: list[bytes], metas: list[bytes | None]
+) -> dict[str, Any]:
+    """`attest_getBlock(n, "records")`'s answer: the header fields, the records' hex and the
+    metas (docs/spec.md §10.4); the receipt, if any, is the server's to add."""
+    out = block_json(header)
+    out["records"] = ["0x" + r.hex() for r in records]
+    out["metas"] = [orjson.loads(m) if m is not None else None for m in metas]
+    return out
+
+
+def block_records_from_json(
+    obj: object, field: str = "block"
+) -> tuple[BlockHeader, bytes, list[bytes], list[bytes | None]]:
+    """The header, served block hash, records and canonical metas of a compact block object;
+    `InvalidFieldError` naming what is malformed (a record that is not 0x and 352 bytes of
+    hex, arrays of the wrong type or length, a meta JCS refuses). Metas are not checked
+    against the records' metaHash here."""
+    header, block_hash = block_from_json(obj, field)
+    if type(obj) is not dict:  # block_from_json checked it; for the type checker
+        raise InvalidFieldError(field, "must be a JSON object")
+    raw, raw_metas = obj.get("records"), obj.get("metas")
+    count = header.end - header.start
+    if type(raw) is not list or len(raw) != count:
+        raise InvalidFieldError(
+            f"{field}.records", f"must be an array of {count} record hex strings"
+        )
+    if type(raw_metas) is not list or len(raw_metas) != count:
+        raise InvalidFieldError(f"{field}.metas", f"must be an array of {count} objects or nulls")
+    records = [
+        parse_hex(text, f"{field}.records[{i}]", size=RECORD_SIZE) for i, text in enumerate(raw)
+    ]
+    metas: list[bytes | None] = []
+    for i, meta in enumerate(raw_metas):
+        try:
+            metas.append(canonical_meta(meta))
+        except InvalidFieldError as exc:
+            raise InvalidFieldError(f"{field}.metas[{i}]", exc.reason) from None
+    return header, block_hash, records, metas

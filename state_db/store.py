@@ -27,6 +27,11 @@ the head it took, and a commit never changes a key below that bound except by ex
 last partial chunk (old bytes stay in place); (3) the writer's in-memory tree and partial
 chunks are touched only under `_write_lock`; (4) the chunk cache, the one structure that
 readers change, is safe to share between threads (`_ChunkCache`).
+
+`truncate` (a validator rolling back provisional records, docs/validator.md) is the one write
+that removes keys below an old head: it runs under `_write_lock` too, clears the chunk cache
+(a generation count keeps a chunk read before the cut out of the cache after it), and a reader
+that took the old head may get `NotFoundError` or `StorageError` for a removed seq meanwhile.
 """
 
 from __future__ import annotations
@@ -217,7 +222,7 @@ class _ChunkCache:
     miss, after a LevelDB read that costs far more than the lock.
     """
 
-    __slots__ = ("_chunks", "_limit", "_lock", "get")
+    __slots__ = ("_chunks", "_limit", "_lock", "generation", "get")
 
     def __init__(self, limit: int) -> None:
         self._chunks: dict[tuple[int, int], bytes] = {}
@@ -225,16 +230,26 @@ class _ChunkCache:
         self._lock = threading.Lock()
         self.get: Callable[[tuple[int, int]], bytes | None] = self._chunks.get
         """The cached chunk at ``(level, chunk index)``, or None; lock-free (see above)."""
+        self.generation = 0
+        """Bumped by `clear`: a reader takes it before reading LevelDB and hands it to `put`,
+        so a chunk read before a truncation is never cached after it."""
 
-    def put(self, where: tuple[int, int], chunk: bytes) -> None:
-        """Cache the complete chunk `chunk` at `where`, evicting the oldest entry when full."""
+    def put(self, where: tuple[int, int], chunk: bytes, generation: int) -> None:
+        """Cache the complete chunk `chunk` at `where`, read during `generation`, evicting the
+        oldest entry when full."""
         chunks = self._chunks
         with self._lock:
-            if where in chunks:
-                return  # another thread read the same chunk meanwhile
+            if where in chunks or generation != self.generation:
+                return  # another thread read the same chunk meanwhile, or it may be stale
             if len(chunks) >= self._limit:
                 del chunks[next(iter(chunks))]
             chunks[where] = chunk
+
+    def clear(self) -> None:
+        """Forget every chunk (`Store.truncate` removed or shortened some)."""
+        with self._lock:
+            self.generation += 1
+            self._chunks.clear()
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -659,6 +674,193 @@ class Store:
             )
         return partials
 
+    def truncate(
+        self,
+        size: int,
+        *,
+        anchored_size: int,
+        state: Mapping[str, bytes | None] = _NO_STATE,
+        reindex_nonces: Sequence[int] = (),
+    ) -> tuple[BlockHeader, ...]:
+        """Remove every record from seq `size` on, with all that hangs on them; one synced
+        write batch. Returns the headers of the blocks removed (those ending beyond `size`).
+
+        For a follower whose provisional records a checkpoint contradicted (docs/validator.md,
+        "Rollback"): records, metas, tree nodes (the partial chunk of every level shortened,
+        the chunks beyond deleted), blocks ending beyond `size` and their block-by-end entries
+        (records of a removed block below `size` stay, held and not sealed), the digest,
+        subject, nonce, leaf-hash and unsigned-submitter index entries of the removed records,
+        the receipts of commits starting at or beyond `size`, and the head. `state` is written
+        in the same batch (None deletes a key): the caller's evidence and bookkeeping land
+        with the truncation or not at all. `reindex_nonces` lists seqs below `size` of signed
+        records whose (submitter, nonce) a removed record replayed: the nonce index points at
+        them again (it kept the last seq written for a pair). Refuses (`InvalidFieldError`)
+        a `size` below `anchored_size`, the records the caller holds on L1's word, or beyond
+        the tree size. Checkpoints are not touched.
+
+        LevelDB applies the batch atomically and syncs it: a crash before the write leaves
+        the store as it was, after it as truncated; there is no state between. Readers that
+        took the old head may get `NotFoundError` or `StorageError` for seqs beyond `size`
+        while it runs. Holds every removed record in memory at once (352 bytes each, plus
+        about 150 bytes of batch per record). Blocking (fsync): call it in a worker thread.
+        """
+        with self._write_lock:
+            return self._truncate(size, anchored_size, state, reindex_nonces)
+
+    def _truncate(
+        self,
+        size: int,
+        anchored_size: int,
+        state: Mapping[str, bytes | None],
+        reindex_nonces: Sequence[int],
+    ) -> tuple[BlockHeader, ...]:
+        old = self._head
+        old_size = old.tree_size
+        # Verify the cut leaves what L1 anchors and lies within the log.
+        if not 0 <= anchored_size <= size:
+            raise InvalidFieldError(
+                "size",
+                f"must not cut below the anchored size {anchored_size}: got {size}",
+            )
+        if size > old_size:
+            raise InvalidFieldError("size", f"must be <= tree size {old_size}, got {size}")
+        for seq in reindex_nonces:
+            if not 0 <= seq < size:
+                raise InvalidFieldError("reindex_nonces", f"seq {seq} is not below {size}")
+        db = self._db
+        batch = db.write_batch(sync=True)
+        put, delete = batch.put, batch.delete
+
+        # Records, and the index entries each one put.
+        removed = self.get_records(size, old_size)
+        for seq, record in enumerate(removed, size):
+            delete(schema.digest_key(record[_DIGEST], seq))
+            delete(schema.subject_key(record[_SUBJECT], seq))
+            if record[_V_BYTE] != 0:
+                key = schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD])
+                value = db.get(key)
+                if value is not None and int.from_bytes(value, "big") >= size:
+                    delete(key)
+        for seq in reindex_nonces:
+            record = self.get_record(seq)
+            if record[_V_BYTE] != 0:
+                put(schema.nonce_key(record[_SUBMITTER], record[_NONCE_WORD]), schema.u64(seq))
+        with db.iterator(
+            start=schema.meta_key(size), stop=schema.meta_key(old_size), include_value=False
+        ) as keys:
+            for key in keys:
+                delete(key)
+        first_chunk = size // RECORDS_PER_CHUNK
+        keep = size % RECORDS_PER_CHUNK
+        record_partial = b""
+        if keep:
+            chunk = db.get(schema.record_chunk_key(first_chunk), b"")
+            record_partial = chunk[: keep * RECORD_SIZE]
+            put(schema.record_chunk_key(first_chunk), record_partial)
+            first_chunk += 1
+        for index in range(first_chunk, (old_size + RECORDS_PER_CHUNK - 1) // RECORDS_PER_CHUNK):
+            delete(schema.record_chunk_key(index))
+
+        # The leaf-hash index: chunks complete before and not after lose their values.
+        bits = schema.LEAF_CHUNK_BITS
+        mask = (1 << bits) - 1
+        leaf_tail: list[bytes] = list(self._read_leaves(size & ~mask, size))
+        for chunk_index in range(size >> bits, old_size >> bits):
+            for bucket in range(schema.LEAF_BUCKETS):
+                delete(schema.leaf_chunk_key(bucket, chunk_index))
+        # The unsigned-submitter index: the cut's window keeps its offsets below the cut.
+        window = size >> bits
+        unsigned_tail: dict[bytes, bytes] = {}
+        prefix = schema.unsigned_window_prefix(window)
+        with db.iterator(
+            start=prefix, stop=schema.prefix_upper_bound(schema.UNSIGNED_SUBMITTER_PREFIX)
+        ) as it:
+            for key, value in it:
+                if key.startswith(prefix):
+                    kept = b"".join(
+                        value[at : at + 2]
+                        for at in range(0, len(value), 2)
+                        if int.from_bytes(value[at : at + 2], "big") < size & mask
+                    )
+                    if kept:
+                        put(key, kept)
+                        unsigned_tail[key[len(prefix) :]] = kept
+                        continue
+                delete(key)
+
+        # Tree nodes: level L keeps its first size >> L nodes.
+        chunk_bits, node_mask = self._bits, self._mask
+        partials: list[bytes] = []
+        for level in range(old_size.bit_length()):
+            old_count, count = old_size >> level, size >> level
+            first = count >> chunk_bits
+            tail = b""
+            if count & node_mask:
+                key = schema.node_chunk_key(level, first)
+                tail = db.get(key, b"")[: (count & node_mask) * HASH_SIZE]
+                if old_count != count:
+                    put(key, tail)
+                first += 1
+            if level < size.bit_length():
+                partials.append(tail)
+            if old_count != count:
+                for chunk_index in range(first, ((old_count - 1) >> chunk_bits) + 1):
+                    delete(schema.node_chunk_key(level, chunk_index))
+        frontier = tuple(self.read_nodes(range_node_ids(0, size)))
+        tree = CompactTree(size, frontier)
+
+        # Blocks ending beyond the cut, and their block-by-end entries.
+        with db.iterator(
+            start=schema.block_end_key(size + 1),
+            stop=schema.prefix_upper_bound(schema.BLOCK_END_PREFIX),
+            include_key=False,
+        ) as it:
+            found = next(it, None)
+        kept_blocks = old.block_count if found is None else int.from_bytes(found, "big")
+        removed_blocks = tuple(self._read_block(n) for n in range(kept_blocks, old.block_count))
+        for header in removed_blocks:
+            delete(schema.block_key(header.number))
+            delete(schema.block_end_key(header.end))
+        if kept_blocks:
+            last = self._read_block(kept_blocks - 1)
+            last_hash, last_end = bytes(last.block_hash), last.end
+        else:
+            last_hash, last_end = GENESIS_PARENT_HASH, 0
+        # Receipts of commits from the cut on (one straddling it keeps its signed range).
+        with db.iterator(
+            start=schema.receipt_key(size),
+            stop=schema.prefix_upper_bound(schema.RECEIPT_PREFIX),
+            include_value=False,
+        ) as keys:
+            for key in keys:
+                delete(key)
+
+        head = Head(size, tree.root(), frontier, kept_blocks, last_hash, last_end)
+        put(schema.HEAD_KEY, encode_head(head))
+        for name, value in state.items():
+            if value is None:
+                delete(schema.state_key(name))
+            else:
+                put(schema.state_key(name), bytes(value))
+        batch.write()
+        # After this write batch, a crash keeps the log cut at `size` with every index, block
+        # and the head to match, and the caller's state; before it, the log as it was.
+
+        self._chunk_cache.clear()  # complete chunks beyond the cut are gone or shortened
+        self._tree = tree
+        self._partials = partials
+        self._record_partial = record_partial
+        self._unsigned_tail = unsigned_tail
+        self._leaf_tail = leaf_tail
+        self._head = head
+        log.warning(
+            "store truncated from %d to %d records (%d blocks removed)",
+            old_size,
+            size,
+            len(removed_blocks),
+        )
+        return removed_blocks
+
     def put_checkpoint(self, index: int, value: bytes) -> None:
         """Store checkpoint `index` (overwrite one, or append the next: index <= count).
 
@@ -720,11 +922,13 @@ class Store:
     def _record_chunk(self, index: int) -> bytes:
         """One record chunk; complete ones are cached like node chunks (they never change)."""
         where = (-1, index)  # level -1: not a tree level
-        chunk = self._chunk_cache.get(where)
+        cache = self._chunk_cache
+        chunk = cache.get(where)
         if chunk is None:
+            generation = cache.generation
             chunk = self._db.get(schema.record_chunk_key(index), b"")
             if len(chunk) == RECORDS_PER_CHUNK * RECORD_SIZE:
-                self._chunk_cache.put(where, chunk)
+                cache.put(where, chunk, generation)
         return chunk
 
     def get_records(self, start: int, end: int) -> list[bytes]:
@@ -759,6 +963,19 @@ class Store:
         value: bytes | None = self._db.get(schema.meta_key(seq))
         return value
 
+    def get_metas(self, start: int, end: int) -> list[bytes | None]:
+        """The metas of seqs [start, end) (None where an event had none), by one range scan."""
+        size = self._head.tree_size
+        if not 0 <= start <= end:
+            raise InvalidFieldError("start", f"must be in [0, end={end}], got {start}")
+        if end > size:
+            raise NotFoundError(f"no records up to seq {end}: tree size is {size}")
+        out: list[bytes | None] = [None] * (end - start)
+        with self._db.iterator(start=schema.meta_key(start), stop=schema.meta_key(end)) as it:
+            for key, value in it:
+                out[int.from_bytes(key[-8:], "big") - start] = value
+        return out
+
     def get_leaf_hash(self, seq: int) -> Hash32:
         """The RFC 9162 leaf hash of `seq` (level 0 of the stored tree)."""
         self._check_seq(seq)
@@ -774,6 +991,7 @@ class Store:
         bits, mask, full = self._bits, self._mask, self._chunk_bytes
         cache = self._chunk_cache
         cached = cache.get
+        generation = cache.generation
         chunks: dict[tuple[int, int], bytes] = {}
         out: list[Hash32] = []
         get = self._db.get
@@ -785,7 +1003,7 @@ class Store:
                     raise InvalidFieldError("node", f"no tree node ({level}, {index})")
                 chunk = get(schema.node_chunk_key(*where), b"")
                 if len(chunk) == full:
-                    cache.put(where, chunk)
+                    cache.put(where, chunk, generation)
             chunks[where] = chunk
             offset = (index & mask) * HASH_SIZE
             node = chunk[offset : offset + HASH_SIZE]

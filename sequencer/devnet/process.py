@@ -232,7 +232,9 @@ class ValidatorProcess(_Child):
         extra_args: Sequence[str] = (),
         log_level: str = "WARNING",
         ready_timeout: float = 60.0,
+        capture_log: bool = False,
     ) -> None:
+        """With `capture_log` its log (stderr) is collected in `log_lines` as it comes."""
         # Imported here: the validator pulls in web3 and the L1 reader, which a test or
         # benchmark that only runs `attest serve` must not need.
         from sequencer.validator.service import validator_args
@@ -255,4 +257,4 @@ class ValidatorProcess(_Child):
         ]
         for more in upstreams[1:]:
             args += ["--sequencer", more]
-        self.url = self._start(args, _READY, ready_timeout).group(1)
+        self.url = self._start(args, _READY, ready_timeout, capture_stderr=capture_log).group(1)

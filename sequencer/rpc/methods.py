@@ -204,14 +204,15 @@ METHODS: Final[dict[str, tuple[tuple[Param, ...], str, dict[str, Any]]]] = {
             ),
             Param(
                 "full",
-                (bool,),
+                (bool, str),
                 required=False,
                 default=False,
-                description="include the block's events",
+                description="true: include the block's events; \"records\": its records' hex "
+                "and metas instead (the compact form followers replicate from)",
             ),
         ),
-        "A sealed block header; with full=true its events and, from the sequencer, its block "
-        "receipt (docs/spec.md §6).",
+        'A sealed block header; with full=true its events, with full="records" its records\' '
+        "hex and metas, and either way from the sequencer its block receipt (docs/spec.md §6).",
         {"type": "object"},
     ),
     "attest_findByDigest": (
@@ -390,7 +391,8 @@ EXPLORER_METHODS: Final = tuple(name for name in METHODS if name.startswith("exp
 
 
 MAX_FULL_BLOCKS_PER_BATCH: Final = 16
-"""`attest_getBlock(n, true)` calls in one body: each answers up to a block of events."""
+"""`attest_getBlock(n, true)` or `(n, "records")` calls in one body: each answers up to a
+block of events."""
 MAX_PROOFS_PER_BATCH: Final = 256
 """Inclusion and consistency proofs in one body: each reads O(log n) tree nodes."""
 MAX_EVENTS_PER_BATCH: Final = 10_000
@@ -404,7 +406,8 @@ def _param(raw: list[Any] | dict[str, Any], index: int, name: str) -> Any:
 
 
 def _full_block_cost(raw: list[Any] | dict[str, Any]) -> int:
-    return 1 if _param(raw, 1, "full") is True else 0
+    full = _param(raw, 1, "full")
+    return 1 if full is True or full == "records" else 0
 
 
 def _one(raw: list[Any] | dict[str, Any]) -> int:

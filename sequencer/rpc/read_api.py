@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from prover.answers import block_json, event_json
+from prover.answers import block_json, block_records_json, event_json
 from prover.block import BlockHeader
 from prover.eip712 import Domain
 from prover.errors import InvalidFieldError, NotFoundError
@@ -171,10 +171,12 @@ class ReadApi:
             n = parse_uint(number, "number")
             if n >= count:
                 raise NotFoundError(f"no block {n}: {count} blocks sealed")
-        if not isinstance(full, bool):
-            raise InvalidFieldError("full", "must be true or false")
+        if not isinstance(full, bool) and full != "records":
+            raise InvalidFieldError("full", 'must be true, false or "records"')
         header = self.store.get_block(n)
         self._check_served(header.start, header.end)
+        if full == "records":
+            return self._compact_block(ctx, header)
         out = block_json(header)
         if full:
             if self.block_observer is not None:
@@ -192,6 +194,22 @@ class ReadApi:
             receipt = self._block_receipt(header, leaves)
             if receipt is not None:
                 out["receipt"] = receipt
+        return out
+
+    def _compact_block(self, ctx: RpcContext, header: BlockHeader) -> dict[str, Any]:
+        """`attest_getBlock(n, "records")`: the header, the records' hex, the metas and the
+        receipt; what a follower replicates from (docs/spec.md §10.4), without building the
+        event objects (a tenth of the upstream's work per record, docs/benchmarks.md §11)."""
+        if self.block_observer is not None:
+            self.block_observer(ctx, header.number)
+        store = self.store
+        start, end = header.start, header.end
+        records = store.get_records(start, end)
+        metas = store.get_metas(start, end)
+        out = block_records_json(header, records, metas)
+        receipt = self._block_receipt(header, store.read_nodes([(0, s) for s in range(start, end)]))
+        if receipt is not None:
+            out["receipt"] = receipt
         return out
 
     async def attest_findByDigest(

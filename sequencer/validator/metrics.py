@@ -29,6 +29,11 @@ class ValidatorMetrics:
             registry=r,
         )
         self.da_challenges = Counter("validator_da_challenges", "DA challenges opened", registry=r)
+        self.rollbacks = Counter(
+            "validator_rollbacks",
+            "Rollbacks of provisional records an L1 checkpoint contradicted",
+            registry=r,
+        )
         self.receipts_watched = Gauge(
             "validator_receipts_watched", "Receipts handed over", registry=r
         )

@@ -29,22 +29,31 @@ Every method blocks (LevelDB, CPU): the service runs them in a worker thread.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-from prover.answers import block_from_json, event_from_json
+from prover.answers import block_from_json, block_json, block_records_from_json, event_from_json
 from prover.block import BlockHeader
 from prover.errors import AttestError, ConsistencyProofError, InvalidFieldError
 from prover.hashing import keccak256, leaf_hash, leaf_hashes
-from prover.receipt import Receipt, verify_block_receipt
+from prover.receipt import (
+    Receipt,
+    decode_receipt,
+    encode_receipt,
+    receipt_to_json,
+    verify_block_receipt,
+)
 from prover.record import record_meta_hash
 from prover.tree import CompactTree, verify_consistency
 from prover.validity import (
+    FraudRule,
     Violation,
     violation_from_json,
 )
@@ -57,6 +66,19 @@ log = logging.getLogger(__name__)
 
 VIOLATIONS_KEY: Final[str] = "validator.violations"
 """State key: JSON list of every `Violation` found in the stored records."""
+ROLLBACKS_KEY: Final[str] = "validator.rollbacks"
+"""State key: JSON list of the rollbacks done (`Replica.roll_back`), each naming its evidence."""
+BLOCK_RECEIPT_PREFIX: Final[str] = "validator.blockReceipt."
+"""State keys ``validator.blockReceipt.<block number, 16 digits>``: the sequencer's receipt
+(`prover.receipt.encode_receipt`) of every block taken on it (beyond the latest checkpoint),
+stored with the block: the evidence a rollback keeps."""
+EVIDENCE_PREFIX: Final[str] = "validator.rollback."
+"""State keys ``validator.rollback.<checkpoint, 8 digits>.<cut seq, 16 digits>``: what a
+rollback removed, with the sequencer's receipts over it (docs/validator.md, "Rollback")."""
+
+
+def block_receipt_key(number: int) -> str:
+    return f"{BLOCK_RECEIPT_PREFIX}{number:016d}"
 
 
 class UpstreamError(AttestError):
@@ -90,28 +112,35 @@ class Anchor:
 
 
 def parse_block(obj: Any) -> PulledBlock:
-    """`attest_getBlock(n, true)`'s answer as a `PulledBlock`; `InvalidFieldError` if malformed."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("events"), list):
-        raise InvalidFieldError("block", "must be an object with an events list")
-    header, block_hash = block_from_json(obj)
+    """`attest_getBlock(n, "records")`'s answer (or `(n, true)`'s, with its events) as a
+    `PulledBlock`; `InvalidFieldError` naming what is malformed."""
+    if not isinstance(obj, dict):
+        raise InvalidFieldError("block", "must be an object")
     records: list[bytes] = []
     metas: list[bytes | None] = []
-    for i, ev in enumerate(obj["events"]):
-        record, meta = event_from_json(ev, f"events[{i}]")
-        if meta is not None and keccak256(meta) != record_meta_hash(record):
+    if "records" in obj:
+        header, block_hash, records, metas = block_records_from_json(obj)
+    elif isinstance(obj.get("events"), list):
+        header, block_hash = block_from_json(obj)
+        for i, ev in enumerate(obj["events"]):
+            record, meta = event_from_json(ev, f"events[{i}]")
+            records.append(record)
+            metas.append(meta)
+        if len(records) != header.end - header.start:
+            raise InvalidFieldError(
+                "block", f"has {len(records)} records for [{header.start}, {header.end})"
+            )
+    else:
+        raise InvalidFieldError("block", "must be an object with a records or an events list")
+    for i, meta in enumerate(metas):
+        if meta is not None and keccak256(meta) != record_meta_hash(records[i]):
             # Meta is off-chain (docs/spec.md §3): a wrong one is not provable, only not kept.
             log.warning(
                 "block %d: meta of record %d does not hash to metaHash; dropped",
                 header.number,
                 header.start + i,
             )
-            meta = None
-        records.append(record)
-        metas.append(meta)
-    if len(records) != header.end - header.start:
-        raise InvalidFieldError(
-            "block", f"has {len(records)} records for [{header.start}, {header.end})"
-        )
+            metas[i] = None
     raw_receipt = obj.get("receipt")
     receipt = None if raw_receipt is None else parse_receipt(raw_receipt, "block.receipt")
     return PulledBlock(header, block_hash, tuple(records), tuple(metas), receipt)
@@ -140,6 +169,15 @@ class Replica:
         self.contradictions: list[dict[str, Any]] = []
         """Records revealed on L1 that differ from those the replica holds on the sequencer's
         block receipts: the sequencer promised one log and committed another."""
+        self.contradicted: dict[str, Any] | None = None
+        """Set by the pull (`upstream._find_contradiction`) when an upstream proved, against
+        the L1 root, that the records held contradict the latest live checkpoint; cleared by
+        `roll_back`."""
+        self.contradiction_checked: tuple[int, int, bytes] | None = None
+        """(replica size, checkpoint size, root) the upstreams were last asked about."""
+        raw_rollbacks = store.get_state(ROLLBACKS_KEY)
+        self.rollbacks: list[dict[str, Any]] = orjson.loads(raw_rollbacks) if raw_rollbacks else []
+        """Every rollback of provisional records a checkpoint contradicted (`roll_back`)."""
         self._lock = threading.Lock()
         self.checker = BlockChecker(domain_separator)
         """The rules of docs/spec.md §8 over taken records (signatures on worker threads)."""
@@ -203,6 +241,7 @@ class Replica:
                 anchored_end = anchor.first
         entries: list[Entry] = []
         seals: list[tuple[int, int]] = []
+        receipts: list[tuple[int, bytes] | None] = []
         safe = (0, 0)  # (blocks, entries) that may be committed
         waiting_for_anchor = False
         taken = 0
@@ -279,6 +318,11 @@ class Replica:
                 for r, lh, m in zip(new, leaves[overlap:], block.metas[overlap:], strict=True)
             )
             seals.append((h.end, h.timestamp))
+            receipts.append(
+                (h.number, encode_receipt(block.receipt))
+                if h.end > size and block.receipt is not None
+                else None
+            )
             number, parent, start = h.number + 1, block.block_hash, h.end
             taken += 1  # noqa: SIM113 (only the blocks that pass)
             if anchored_here or h.end == anchored_end:
@@ -297,14 +341,141 @@ class Replica:
         # `held` (records revealed on L1 were checked when they were taken).
         found = self._check(held, [e.record for e in entries])
         violations = self.violations + tuple(found)
-        store.commit(entries, seals, {VIOLATIONS_KEY: _dump(violations)}, check_seq=False)
-        # After this write batch, a crash keeps these blocks, their records and every
-        # violation found in them together: a restart resumes after them.
+        state = {VIOLATIONS_KEY: _dump(violations)}
+        # The sequencer's receipts over the provisional blocks: a rollback's evidence.
+        for kept in receipts[:taken]:
+            if kept is not None:
+                state[block_receipt_key(kept[0])] = kept[1]
+        store.commit(entries, seals, state, check_seq=False)
+        # After this write batch, a crash keeps these blocks, their records, their receipts
+        # and every violation found in them together: a restart resumes after them.
         for v in found:
             log.warning("violation: rule %s at seq %d: %s", v.rule.name, v.seq, v.reason)
         self.violations = violations
         self.progress_at = time.monotonic()
         return taken
+
+    # --- rolling back ---------------------------------------------------------------------------
+
+    def roll_back(
+        self, size: int, anchored_size: int, checkpoint: tuple[int, int, bytes]
+    ) -> dict[str, Any] | None:
+        """Remove the records from seq `size` on: provisional records that the L1 checkpoint
+        `checkpoint` = (index, size, root) contradicts (its root is not the replica's at its
+        size). `anchored_size` is what the replica holds on L1's word; the store refuses to
+        cut below it. The removed blocks' headers, the sequencer's receipts over them and
+        their leaf hashes are kept as evidence (state key under `EVIDENCE_PREFIX`, and a copy
+        in ``evidence/`` beside the store), in the same write batch as the cut; violations
+        found in removed records are dropped with them. Returns the rollback's summary (None:
+        nothing beyond `size`). The pull then fetches the anchored range again, checked
+        against the checkpoint's root (`ingest`).
+        """
+        with self._lock:
+            store = self.store
+            head = store.head
+            if size >= head.tree_size:
+                return None
+            index, cp_size, cp_root = checkpoint
+            blocks = []
+            number = head.block_count - 1
+            while number >= 0:
+                header = store.get_block(number)
+                if header.end <= size:
+                    break
+                raw = store.get_state(block_receipt_key(number))
+                blocks.append(
+                    {
+                        **block_json(header),
+                        "receipt": receipt_to_json(decode_receipt(raw), self.sequencer)
+                        if raw is not None
+                        else None,
+                        "leafHashes": [
+                            hex0x(leaf)
+                            for leaf in store.read_nodes(
+                                [(0, seq) for seq in range(header.start, header.end)]
+                            )
+                        ],
+                    }
+                )
+                number -= 1
+            blocks.reverse()
+            kept = tuple(v for v in self.violations if v.seq < size)
+            reindex = sorted(
+                {
+                    v.related
+                    for v in self.violations
+                    if v.seq >= size
+                    and v.rule == FraudRule.REPLAY
+                    and v.related is not None
+                    and v.related < size
+                }
+            )
+            key = f"{EVIDENCE_PREFIX}{index:08d}.{size:016d}"
+            held_root = store.root_at(cp_size) if cp_size <= head.tree_size else None
+            summary = {
+                "checkpoint": index,
+                "checkpointSize": cp_size,
+                "checkpointRoot": hex0x(cp_root),
+                "heldRoot": hex0x(held_root) if held_root is not None else None,
+                "from": size,
+                "to": head.tree_size,
+                "blocksRemoved": len(blocks),
+                "receiptsKept": sum(1 for b in blocks if b["receipt"] is not None),
+                "evidenceKey": key,
+                "at": int(time.time()),
+            }
+            evidence = orjson.dumps({**summary, "blocks": blocks})
+            rollbacks = [*self.rollbacks, summary]
+            state: dict[str, bytes | None] = {
+                VIOLATIONS_KEY: _dump(kept),
+                ROLLBACKS_KEY: orjson.dumps(rollbacks),
+                key: evidence,
+            }
+            for b in blocks:
+                state[block_receipt_key(b["number"])] = None
+            log.error(
+                "checkpoint %d contradicts the provisional records from seq %d: rolling back "
+                "[%d, %d), keeping %d block receipts as evidence",
+                index,
+                size,
+                size,
+                head.tree_size,
+                summary["receiptsKept"],
+            )
+            store.truncate(size, anchored_size=anchored_size, state=state, reindex_nonces=reindex)
+            # After this write batch, a crash keeps the cut log, its evidence and the
+            # violations that remain together; before it, the log as it was (the watcher
+            # finds the contradiction again and rolls back again).
+            self.violations = kept
+            self.rollbacks = rollbacks
+            self.contradicted = None
+            self.contradiction_checked = None
+            self.progress_at = time.monotonic()
+            self._write_evidence_file(key, evidence)
+            log.warning("rolled back to %d records; fetching the anchored range again", size)
+            return summary
+
+    def _write_evidence_file(self, key: str, evidence: bytes) -> None:
+        """A copy of the evidence for the operator (the store's copy is the one kept with
+        the cut); a failure to write it is logged, not fatal."""
+        folder = Path(self.store.path).parent / "evidence"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{key}.json"
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
+                f.write(evidence)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.error("evidence file for %s not written: %s", key, exc)
+
+    def evidence(self, key: str) -> bytes | None:
+        """The evidence a rollback kept (`rollbacks[i]["evidenceKey"]`), or None."""
+        if not key.startswith(EVIDENCE_PREFIX):
+            return None
+        return self.store.get_state(key)
 
     def take_revealed(self, start: int, records: Sequence[bytes]) -> int:
         """Take records revealed on L1 by a DA answer (`revealRecords`: the contract checked

@@ -33,9 +33,10 @@ import httpx
 import orjson
 import trio
 
-from prover.errors import AttestError, InvalidFieldError
+from prover.errors import AttestError, ConsistencyProofError, InvalidFieldError
 from prover.jsonrpc import JsonRpcError, MalformedResponseError, decode_result, index_batch, request
-from prover.wire import parse_hashes, parse_uint
+from prover.tree import verify_consistency
+from prover.wire import hex0x, parse_hash32, parse_hashes, parse_uint
 from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH
 from sequencer.validator.replicate import Anchor, PulledBlock, Replica, UpstreamError, parse_block
 
@@ -44,8 +45,13 @@ log = logging.getLogger(__name__)
 MAX_BLOCKS: Final[int] = MAX_FULL_BLOCKS_PER_BATCH
 """Blocks asked for in one batch: as many full blocks as a server answers in one body."""
 MAX_ANSWER_BYTES: Final[int] = 32 * 2**20
-"""Largest answer read from an upstream: a batch of `MAX_BLOCKS` full blocks of 256 records is
-about 6 MB of JSON."""
+"""Largest answer read from an upstream: a batch of `MAX_BLOCKS` compact blocks of 256 records
+is about 3 MB of JSON (6 MB as event objects)."""
+BLOCK_FORM: Final[str] = "records"
+"""The `full` argument of the pull's `attest_getBlock` calls: the compact form (the records'
+hex and metas, docs/spec.md §10.4), about a tenth of the upstream's work per record of the
+event objects (docs/benchmarks.md §11). An upstream without it answers -32602 and is faulted
+like one that does not serve the block."""
 _STATUS_STRAGGLE_S: Final[float] = 0.3
 """How long the other upstreams' `attest_status` answers are awaited once one is ahead."""
 _MAX_STRIKES: Final[int] = 20
@@ -216,7 +222,13 @@ class UpstreamPool:
 # --- one round of replication ------------------------------------------------------------------
 
 
-async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BLOCKS) -> int:
+async def pull(
+    replica: Replica,
+    pool: UpstreamPool,
+    *,
+    max_blocks: int = MAX_BLOCKS,
+    form: str | bool = BLOCK_FORM,
+) -> int:
     """Pull, check and store the next blocks from the best upstream that serves them; the number
     of blocks taken (0: no upstream offers more).
 
@@ -224,6 +236,8 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
     ahead of the replica are tried best-ranked first, each with its own claim, until one serves
     blocks that pass `Replica.ingest`. Raises `UpstreamError` when some upstream claims blocks
     beyond the replica but none served them correctly, or when none answered at all.
+    `form` is the `attest_getBlock` form asked for (`BLOCK_FORM`; True, the event objects, for
+    the benchmark's before-and-after).
     """
     nxt = replica.store.head.block_count
     latest: dict[int, int | None] = {}
@@ -272,7 +286,7 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
         count = min(max_blocks, claimed + 1 - nxt)
         started = trio.current_time()
         try:
-            blocks = await _fetch_blocks(pool, up, nxt, count)
+            blocks = await _fetch_blocks(pool, up, nxt, count, form)
             anchor = await _anchor_for(pool, up, replica, blocks)
             # The one check step: headers, hashes, receipts or anchor, validity rules.
             taken = await trio.to_thread.run_sync(replica.ingest, blocks, anchor)
@@ -288,15 +302,71 @@ async def pull(replica: Replica, pool: UpstreamPool, *, max_blocks: int = MAX_BL
         replica.unavailable_since = None
         replica.last_error = None
         return taken
+    await _find_contradiction(pool, replica, ahead)
     replica.last_error = "; ".join(errors)
     raise UpstreamError(f"block {nxt} (from seq {replica.size}) unavailable: {replica.last_error}")
 
 
+async def _find_contradiction(
+    pool: UpstreamPool, replica: Replica, upstreams: Sequence[Upstream]
+) -> None:
+    """When no upstream continues the replica short of the latest live checkpoint, ask them
+    for a consistency proof from the replica's size to the checkpoint's: one that verifies
+    against the L1 root from *another* root at the replica's size proves the replica's
+    records contradict L1 (a tree has one root at each size that leads to a given later
+    root, short of a keccak collision), whoever served it. Sets `Replica.contradicted`; the
+    watcher then rolls the provisional records back (docs/validator.md, "Rollback"). A proof
+    that does not verify proves nothing, and is ignored."""
+    checkpoint = replica.checkpoint
+    size = replica.size
+    if checkpoint is None or not 0 < size < checkpoint[0] or replica.contradicted is not None:
+        return
+    cp_size, cp_root = checkpoint
+    key = (size, cp_size, cp_root)
+    if replica.contradiction_checked == key:
+        return  # asked already for this replica size and checkpoint
+    replica.contradiction_checked = key
+    held = replica.store.root_at(size)
+    for up in upstreams:
+        try:
+            answer = await pool.call(up, "attest_getConsistencyProof", size, cp_size)
+            if not isinstance(answer, dict):
+                raise UpstreamFault("attest_getConsistencyProof: result is not an object")
+            theirs = parse_hash32(answer.get("firstRoot"), "firstRoot")
+            proof = parse_hashes(answer.get("proof"), "proof")
+        except (UpstreamFault, JsonRpcError, InvalidFieldError) as exc:
+            log.info("upstream %s: no consistency proof to the checkpoint: %s", up.url, exc)
+            continue
+        if theirs == held:
+            continue  # the same prefix: nothing contradicted (yet)
+        try:
+            verify_consistency(size, cp_size, theirs, cp_root, proof)
+        except ConsistencyProofError:
+            continue
+        replica.contradicted = {
+            "size": size,
+            "heldRoot": hex0x(held),
+            "committedRoot": hex0x(theirs),
+            "checkpointSize": cp_size,
+            "checkpointRoot": hex0x(cp_root),
+            "upstream": up.url,
+        }
+        log.error(
+            "the replica's %d records contradict the L1 checkpoint at size %d: %s proved "
+            "another root at size %d leads to the committed one",
+            size,
+            cp_size,
+            up.url,
+            size,
+        )
+        return
+
+
 async def _fetch_blocks(
-    pool: UpstreamPool, up: Upstream, first: int, count: int
+    pool: UpstreamPool, up: Upstream, first: int, count: int, form: str | bool
 ) -> list[PulledBlock]:
     answers = await pool.batch(
-        up, [("attest_getBlock", [n, True]) for n in range(first, first + count)]
+        up, [("attest_getBlock", [n, form]) for n in range(first, first + count)]
     )
     blocks: list[PulledBlock] = []
     for answer in answers:

@@ -93,6 +93,8 @@ class Tracked:
     """Monotonic time the validator first saw it (the DA grace period runs from here)."""
     proved: bool = False
     """A fraud proof against it was mined: L1 must read it reverted from then on."""
+    rolled_back: bool = False
+    """Its root contradicted the replica's provisional records, which were rolled back."""
 
 
 class Watcher:
@@ -197,6 +199,7 @@ class Watcher:
             "upstreams": self.upstream_status(),
             "violations": [v.to_json() for v in self.replica.violations],
             "contradictions": self.replica.contradictions,
+            "rollbacks": self.replica.rollbacks,
             "checkpoints": [
                 {**checkpoint_json(t.cp), "prevSize": t.prev_size, "verdict": t.verdict}
                 for _, t in sorted(self.tracked.items())
@@ -360,14 +363,24 @@ class Watcher:
         if t.acted:
             return False
         if self.replica.size >= cp.size:
-            if t.verdict == "unchecked":
+            if t.verdict in ("unchecked", "rolled-back"):
                 await trio.to_thread.run_sync(self._verdict, t)
                 if t.verdict == "agrees":
                     log.info("checkpoint %d agrees with the replica (size %d)", cp.index, cp.size)
             if t.verdict == "violation" and t.violation is not None:
                 return await self._prove(t, t.violation)
             if t.verdict == "root-mismatch":
+                if not t.rolled_back and await self._roll_back(t):
+                    return False  # the pull fetches the anchored range again first
                 return await self._challenge_mismatch(t)
+            return False
+        contradicted = self.replica.contradicted
+        # An upstream proved against its root that the records held are not its prefix.
+        if (
+            contradicted is not None
+            and contradicted["checkpointSize"] == cp.size
+            and await self._roll_back(t)
+        ):
             return False
         # The replica cannot back this checkpoint (yet): judged from L1 outward, whatever the
         # upstreams say. Wait while the replica grows, for at most the grace period, and never
@@ -376,6 +389,11 @@ class Watcher:
         left = cp.challenge_ends - self._l1_time_estimate()
         if stalled < self.da_grace_s and left > self._open_margin():
             return False
+        if t.rolled_back:
+            # Rolled back, and still no upstream serves records hashing to its root: what
+            # was served contradicts it, so every chunk new in it is challenged.
+            t.verdict = "root-mismatch"
+            return await self._challenge_mismatch(t)
         # Contract v2 challenges whole aligned chunks: the one holding the first missing record.
         start, end = da_chunk(self.replica.size, cp.size, self.params["maxDARange"])
         return await self._open_da(
@@ -393,6 +411,42 @@ class Watcher:
         "Timing against the challenge window"). The answer and the follow-up proof need no
         room here: a reveal keeps the checkpoint pending for `postRevealWindow` after it."""
         return _OPEN_MARGIN_S + 4 * self.poll_s
+
+    async def _roll_back(self, t: Tracked) -> bool:
+        """Roll the replica back to what L1 anchors when `t`'s root contradicts records held
+        beyond it (docs/validator.md, "Rollback"); True when records were removed.
+
+        The cut is the largest size of an earlier live checkpoint whose root the replica
+        holds (0 if none): everything from there on was taken on the sequencer's receipts
+        only, and `t` says the sequencer committed something else: its root differs from the
+        replica's at its size, or (short of its size) an upstream proved that another root
+        at the replica's size leads to it (`Replica.contradicted`)."""
+        cp = t.cp
+        anchored = 0
+        for other in sorted(self.tracked.values(), key=lambda o: -o.cp.size):
+            o = other.cp
+            if (
+                o.index < cp.index
+                and o.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+                and o.size <= min(cp.size, self.replica.size)
+                and self.store.root_at(o.size) == o.root
+            ):
+                anchored = o.size
+                break
+        self.replica.contradicted = None  # judged now: the pull may look again later
+        summary = await trio.to_thread.run_sync(
+            self.replica.roll_back, anchored, anchored, (cp.index, cp.size, cp.root)
+        )
+        if summary is None:
+            return False
+        t.rolled_back = True
+        t.verdict = "rolled-back"
+        t.seen_at = time.monotonic()  # the grace period runs again from the cut
+        for other in self.tracked.values():
+            if other.cp.size > anchored and other.verdict == "agrees":
+                other.verdict = "unchecked"
+        self.metrics.rollbacks.inc()
+        return True
 
     async def _challenge_mismatch(self, t: Tracked) -> bool:
         """DA challenges on every chunk of the range new in `t` (its records do not hash to the

@@ -15,7 +15,7 @@ from prover.receipt_tree import verify_receipt_path
 from prover.tree import verify_consistency, verify_inclusion
 from sequencer.devnet.process import SequencerProcess
 from sequencer.rpc.client import RpcClient
-from sequencer.rpc.methods import build_openrpc
+from sequencer.rpc.methods import MAX_FULL_BLOCKS_PER_BATCH, build_openrpc
 from tests.sequencer.events import (
     ALICE,
     ALICE_KEY,
@@ -274,6 +274,23 @@ def test_blocks_are_sealed_and_chained(rpc: RpcClient) -> None:
     assert prev["start"] == 0 and prev["parentHash"] == "0x" + "00" * 32
     full = rpc.call("attest_getBlock", latest["number"], True)
     assert [e["seq"] for e in full["events"]] == list(range(latest["start"], latest["end"]))
+    # The compact form: the same header and receipt, the records' hex and metas only.
+    compact = rpc.call("attest_getBlock", latest["number"], "records")
+    assert compact["records"] == [e["record"] for e in full["events"]]
+    assert compact["metas"] == [e["meta"] for e in full["events"]]
+    header = {k: v for k, v in full.items() if k != "events"}
+    assert {k: v for k, v in compact.items() if k not in ("records", "metas")} == header
+    with pytest.raises(JsonRpcError) as err:
+        rpc.call("attest_getBlock", latest["number"], "events")
+    assert err.value.code == -32602 and "records" in err.value.message
+    # Compact blocks count against the cap of full blocks per body, like full ones.
+    over = [
+        {"jsonrpc": "2.0", "id": i, "method": "attest_getBlock", "params": [0, "records"]}
+        for i in range(MAX_FULL_BLOCKS_PER_BATCH + 1)
+    ]
+    refused = orjson.loads(rpc.post_raw(orjson.dumps(over)).body)
+    assert refused["error"]["code"] == -32006
+    assert refused["error"]["data"]["what"] == "full blocks per batch"
     proof = rpc.call("attest_getConsistencyProof", latest["end"], latest["end"])
     assert proof["firstRoot"] == latest["logRoot"]
     event = rpc.call("attest_getEvent", latest["start"])

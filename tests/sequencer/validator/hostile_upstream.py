@@ -45,6 +45,7 @@ BEHAVIOURS = (
     "forged-chain",  # a self-consistent chain of its own, longer than the honest one
     "withhold",  # serves nothing beyond the latest L1 checkpoint, and no receipts
     "flapping",  # two answers honest, two garbage, and so on
+    "compact-malformed",  # compact blocks (getBlock(n, "records")) malformed, a new way each time
 )
 
 
@@ -107,6 +108,7 @@ class Hostile:
         self.behaviour = behaviour
         self.honest = honest
         self.requests = itertools.count()
+        self.malformations = itertools.count()
         status = _honest(honest, {"jsonrpc": "2.0", "id": 1, "method": "attest_status"})
         d = status["result"]["eip712Domain"]
         self.forger = Forger(Domain(d["chainId"], bytes.fromhex(d["verifyingContract"][2:])))
@@ -151,7 +153,26 @@ class Hostile:
             return {"jsonrpc": "2.0", "id": rid, "result": self.forged_next(params[0])}
         if b == "withhold":
             return self.withheld(req, answer)
+        if b == "compact-malformed" and isinstance(result, dict) and "records" in result:
+            self.malform(result)
         return answer
+
+    def malform(self, block: dict[str, Any]) -> None:
+        """One of the ways a compact block can be malformed, in turn."""
+        records, metas = block["records"], block["metas"]
+        how = next(self.malformations) % 6
+        if how == 0:
+            records[-1] = records[-1][:-2]  # 351 bytes
+        elif how == 1:
+            records[0] = "0x" + "zz" * 352  # not hex
+        elif how == 2:
+            block["records"] = "0x" + "".join(r[2:] for r in records)  # one string
+        elif how == 3:
+            block["metas"] = metas[:-1]  # one short
+        elif how == 4:
+            metas[0] = "meta"  # not an object
+        else:
+            records[0] = int(records[0][2:10], 16)  # a number
 
     def own_chain(self, method: Any, params: list[Any]) -> dict[str, Any]:
         if method == "attest_status":

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from prover.answers import block_json
+from prover.answers import block_json, block_records_json
 from prover.eip712 import (
     Domain,
     Signer,
@@ -331,3 +331,83 @@ def test_revealed_records_that_contradict_the_replica_are_not_taken(
     assert replica.take_revealed(0, other.store.get_records(0, 5)) == 0
     assert replica.size == 3
     assert [c["seq"] for c in replica.contradictions] == [0]
+
+
+# --- the compact block form (attest_getBlock(n, "records")) ---------------------------------
+
+
+def _compact(source: Source, n: int) -> dict[str, Any]:
+    full = source.block(n)
+    header = source.store.get_block(n)
+    out = block_records_json(
+        header,
+        source.store.get_records(header.start, header.end),
+        [None] * (header.end - header.start),
+    )
+    out["receipt"] = full["receipt"]
+    return out
+
+
+def test_the_compact_form_replicates_like_the_full_one(
+    source: Source, replica: Replica, tmp_path: Path
+) -> None:
+    _two_blocks(source)
+    compact = [parse_block(_compact(source, n)) for n in range(2)]
+    assert compact == source.blocks()
+    assert replica.ingest(compact) == 2
+    assert replica.store.head == source.store.head
+
+
+_RECORD = "0x" + "00" * 352
+MALFORMED_COMPACT: list[tuple[str, Any, str]] = [
+    ("records", None, "block.records: must be an array of 3"),
+    ("records", _RECORD * 3, "block.records: must be an array of 3"),
+    ("records", [_RECORD] * 2, "block.records: must be an array of 3"),
+    ("records", [_RECORD, _RECORD, _RECORD[:-2]], r"block.records\[2\]"),
+    ("records", [_RECORD, _RECORD, "0x" + "zz" * 352], r"block.records\[2\]"),
+    ("records", [_RECORD, 7, _RECORD], r"block.records\[1\]"),
+    ("records", [_RECORD, _RECORD, "0x" + " 0" * 352], r"block.records\[2\]"),
+    ("metas", None, "block.metas: must be an array of 3"),
+    ("metas", [None] * 4, "block.metas: must be an array of 3"),
+    ("metas", [None, "meta", None], r"block.metas\[1\]: must be a JSON object"),
+    ("metas", [None, {"n": 1e400}, None], r"block.metas\[1\]"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "error"), MALFORMED_COMPACT)
+def test_a_malformed_compact_block_is_refused_by_name(
+    source: Source, key: str, value: Any, error: str
+) -> None:
+    _two_blocks(source)
+    with pytest.raises(InvalidFieldError, match=error):
+        parse_block(_compact(source, 0) | {key: value})
+
+
+# --- rolling back (docs/validator.md, "Rollback") -----------------------------------------------
+
+
+def test_a_rollback_cuts_to_the_anchor_and_keeps_the_receipts(
+    source: Source, replica: Replica
+) -> None:
+    _two_blocks(source)
+    source.append_block([encode_record(signed(5, 1)), encode_record(signed(6, 1))])  # a replay
+    anchor = Anchor(3, source.store.root_at(3))
+    assert replica.ingest(source.blocks(), anchor) == 3
+    assert [v.rule for v in replica.violations] == [FraudRule.REPLAY]
+    with pytest.raises(InvalidFieldError, match="anchored size 3"):
+        replica.roll_back(2, 3, (1, 7, b"\x11" * 32))
+    summary = replica.roll_back(3, 3, (1, 7, b"\x11" * 32))
+    assert summary is not None
+    assert (summary["from"], summary["to"], summary["blocksRemoved"]) == (3, 7, 2)
+    assert summary["receiptsKept"] == 2
+    assert replica.size == 3 and replica.violations == ()
+    evidence = replica.evidence(summary["evidenceKey"])
+    assert evidence is not None and b'"leafHashes"' in evidence
+    # The cut blocks come back, from any upstream, as if never held.
+    assert replica.roll_back(3, 3, (1, 7, b"\x11" * 32)) is None
+    assert replica.ingest(source.blocks(1), anchor) == 2
+    assert replica.store.head == source.store.head
+    # Kept across a restart.
+    store = replica.store
+    again = Replica(store, SEP, SEQUENCER)
+    assert [r["evidenceKey"] for r in again.rollbacks] == [summary["evidenceKey"]]
