@@ -766,8 +766,7 @@ class Store:
         mask = (1 << bits) - 1
         leaf_tail: list[bytes] = list(self._read_leaves(size & ~mask, size))
         for chunk_index in range(size >> bits, old_size >> bits):
-            for bucket in range(schema.LEAF_BUCKETS):
-                delete(schema.leaf_chunk_key(bucket, chunk_index))
+            delete(schema.leaf_chunk_key(chunk_index))
         # The unsigned-submitter index: the cut's window keeps its offsets below the cut.
         window = size >> bits
         unsigned_tail: dict[bytes, bytes] = {}
