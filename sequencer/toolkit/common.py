@@ -170,7 +170,12 @@ def say(line: str) -> None:
 # --- connection and signing flags ------------------------------------------------------------
 
 
-def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
+def add_connection(
+    p: argparse.ArgumentParser, *, l1: bool = True, l1_from_server: bool = True
+) -> None:
+    """--rpc, --timeout and --json; with `l1`, --l1-rpc and --contract, and when they may fall
+    back to the server's `attest_status` (`l1_from_server`: the light client's trusted L1,
+    then checked), --state as well."""
     p.add_argument(
         "--rpc",
         default=os.environ.get("ATTEST_RPC"),
@@ -186,14 +191,17 @@ def add_connection(p: argparse.ArgumentParser, *, l1: bool = True) -> None:
             "--l1-rpc",
             default=os.environ.get("ATTEST_L1_RPC"),
             metavar="URL",
-            help="L1 JSON-RPC URL to trust (default: $ATTEST_L1_RPC, else the server's attest_status)",
+            help="L1 JSON-RPC URL to trust (default: $ATTEST_L1_RPC"
+            + (", else the server's attest_status)" if l1_from_server else ")"),
         )
         p.add_argument(
             "--contract",
             default=os.environ.get("ATTEST_CONTRACT"),
             metavar="ADDR",
-            help="rollup contract (default: $ATTEST_CONTRACT, else the server's attest_status)",
+            help="rollup contract (default: $ATTEST_CONTRACT"
+            + (", else the server's attest_status)" if l1_from_server else ")"),
         )
+    if l1 and l1_from_server:
         p.add_argument(
             "--state",
             default=DEFAULT_STATE,

@@ -10,7 +10,6 @@ it, then prints its seq and its inclusion proof against that checkpoint.
 from __future__ import annotations
 
 import argparse
-import os
 
 from prover.record import encode_kind
 from prover.wire import hex0x
@@ -20,6 +19,7 @@ from sequencer.toolkit.common import (
     EXIT_CODES_HELP,
     EXIT_OK,
     UsageProblem,
+    add_connection,
     client_from_args,
     out,
     run,
@@ -106,24 +106,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--wait", type=float, default=300.0, help="seconds to wait for the inclusion (default 300)"
     )
-    p.add_argument(
-        "--rpc",
-        default=os.environ.get("ATTEST_RPC"),
-        metavar="URL",
-        help="sequencer JSON-RPC URL (default: $ATTEST_RPC)",
-    )
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument(
-        "--l1-rpc",
-        default=os.environ.get("ATTEST_L1_RPC"),
-        metavar="URL",
-        help="L1 JSON-RPC URL (default: $ATTEST_L1_RPC)",
-    )
-    p.add_argument(
-        "--contract",
-        default=os.environ.get("ATTEST_CONTRACT"),
-        metavar="ADDR",
-        help="rollup contract (default: $ATTEST_CONTRACT)",
-    )
+    add_connection(p, l1_from_server=False)  # L1 is where the post goes: no fallback
     p.set_defaults(handler=cmd_force, state="none")
