@@ -73,6 +73,7 @@ class ForcedInbox:
         self._scanned = -1  # last L1 block whose events are in `entries`
         self.window_s: int | None = None
         self._hash = ZERO_INBOX_HASH  # inboxHash over `entries`
+        self._deployed = False  # the contract has code at the confirmed block read last
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -163,6 +164,14 @@ class ForcedInbox:
         latest = int(await self._l1(lambda: self.l1.w3.eth.block_number)) - self.confirmations
         if latest < 0:
             return
+        if not self._deployed:
+            # Right after a deployment the confirmed block is older than the contract: nothing
+            # was posted there, and a call at it answers no data (not an L1 failure to report).
+            address = self.l1.contract.address
+            code = await self._l1(lambda: self.l1.w3.eth.get_code(address, latest))
+            if not code:
+                return
+            self._deployed = True
         if latest > self._scanned:
             first = self._scanned + 1
             new = await self._l1(lambda: read_forced_entries(self.l1.contract, first, latest))

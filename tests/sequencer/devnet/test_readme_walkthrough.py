@@ -95,7 +95,7 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
     allow_pending, until_final = verify
     assert "--allow-pending" in allow_pending and "--allow-pending" not in until_final
 
-    with DevnetProcess(validator=True, log_level="INFO") as devnet:
+    with DevnetProcess(validator=True, log_level="INFO", capture_log=True) as devnet:
         # The banner, line by line as the README prints it ("..." stands for lines left out).
         banner = [_port_free(line) for line in _banner(devnet)]
         for line in block_starting("attest-rollup devnet is up").splitlines():
@@ -171,6 +171,10 @@ def test_readme_walkthrough_on_an_idle_devnet(tmp_path: Path) -> None:
             # And the sequencer follows L1 to finality on its own.
             fin = wait_for(lambda: rpc.call("attest_getCheckpoint", "finalized"), what="finalized")
             assert fin["index"] == cp["index"]
+        # A newcomer's devnet reports no L1 trouble it does not have: the inbox follower, whose
+        # confirmed block is older than the contract for the first two blocks, stays quiet.
+        inbox_warnings = [line for line in devnet.log_lines if "sequencer.node.forced" in line]
+        assert not inbox_warnings, inbox_warnings
 
 
 def test_readme_fault_example_fires_and_is_caught(tmp_path: Path) -> None:
