@@ -74,6 +74,8 @@ class ForcedInbox:
         self.window_s: int | None = None
         self._hash = ZERO_INBOX_HASH  # inboxHash over `entries`
         self._deployed = False  # the contract has code at the confirmed block read last
+        self.l1_time: float | None = None
+        """L1's head timestamp at the last round: the clock the contract judges deadlines by."""
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -126,7 +128,8 @@ class ForcedInbox:
         e = self.entries[index]
         deadline = e.posted_at + (self.window_s or 0)
         seq = self.seqs.get(index)
-        now = time.time() if now is None else now
+        if now is None:  # L1's clock decides (the contract's), once the follower has read it
+            now = self.l1_time if self.l1_time is not None else time.time()
         state = "included" if seq is not None else ("overdue" if now >= deadline else "posted")
         return {
             "index": index,
@@ -161,7 +164,9 @@ class ForcedInbox:
             self.window_s = int(
                 await self._l1(self.l1.contract.functions.forceInclusionWindow().call)
             )
-        latest = int(await self._l1(lambda: self.l1.w3.eth.block_number)) - self.confirmations
+        head = await self._l1(lambda: self.l1.w3.eth.get_block("latest"))
+        self.l1_time = float(head["timestamp"])
+        latest = int(head["number"]) - self.confirmations
         if latest < 0:
             return
         if not self._deployed:
