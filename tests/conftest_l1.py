@@ -8,6 +8,10 @@ one: tests must not assume a fresh chain, only the funded dev accounts):
 * `anvil_url` — anvil from .tools/anvil (skipped, saying why, only if anvil is not installed);
 * `l1_url` — parametrized over ``"embedded"`` and ``"anvil"``: a test using it runs against both.
 
+And one function-scoped fixture, `anvil`: a private anvil for a test that steers the chain
+(paused mining, fee spikes, reorganisations must not reach other tests; its cheat codes are in
+tests/sequencer/l1/anvil_kit.py).
+
 Both nodes mine a block every `L1_BLOCK_TIME_S` seconds, empty or not, as a real chain does
 (anvil with ``--block-time``): a test waits for the receipt or the state it expects, never for
 "the next block", and L1 time moves while nobody sends anything.
@@ -71,3 +75,10 @@ def l1_url(request: pytest.FixtureRequest) -> str:
     url = request.getfixturevalue(fixture)
     assert isinstance(url, str)
     return url
+
+
+@pytest.fixture
+def anvil() -> Iterator[str]:
+    """A private anvil for one test: what the test does to its chain reaches no other test."""
+    with l1_node("anvil") as url:
+        yield url

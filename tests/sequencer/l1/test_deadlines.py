@@ -4,26 +4,21 @@ resumes its commits land before every deadline it gave."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from web3 import Web3
 
 from l1_contracts.accounts import DEV_KEYS
 from prover.jsonrpc import DEADLINE_AT_RISK, JsonRpcError
-from sequencer.devnet.process import SequencerProcess
 from sequencer.l1.account import L1Client
 from sequencer.l1.deadlines import judge, urgent_fees
-from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.fees import GWEI, FeePolicy, Fees, bump_fees
 from sequencer.rpc.client import RpcClient
-from tests.conftest_l1 import l1_node
 from tests.sequencer.events import unsigned
+from tests.sequencer.l1.anvil_kit import anvil_rpc, bonded, commit_in_background
 from tests.waiting import wait_for
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -85,19 +80,6 @@ def test_urgent_fees_climb_to_the_ceiling_as_the_deadline_nears() -> None:
 # --- on anvil ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def anvil() -> Iterator[str]:
-    """A private anvil (the paused mining must not reach other tests)."""
-    with l1_node("anvil") as url:
-        yield url
-
-
-def _rpc(w3: Web3, method: str, *params: Any) -> Any:
-    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
 def _health(rpc: RpcClient) -> dict[str, Any]:
     l1: dict[str, Any] = orjson.loads(rpc.request("GET", "/health").body)["l1"]
     return l1
@@ -111,31 +93,19 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
     commit in flight: the sequencer alerts and refuses new submissions (-32011) before the
     nearest deadline gets closer than a commit takes, and when mining resumes the commit
     lands before every deadline it gave; then it promises again."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
-    config = tmp_path / "serve.toml"
-    config.write_text("[serve]\nreceipt_deadline_s = 40\ndeadline_margin = 10\n")
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.5"]
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
+    rollup = d.rollup
     with (
-        SequencerProcess(
-            tmp_path / "seq",
-            extra_args=args,
-            config=config,
-            log_level="INFO",
-            log_format="json",
-            capture_log=True,
-        ) as seq,
+        d.serve(tmp_path, checkpoint_interval=0.5, receipt_deadline_s=40, margin=10) as seq,
         RpcClient(seq.url, token="dev") as rpc,
     ):
         first = rpc.call("attest_submit", unsigned(1))
         wait_for(lambda: rollup.checkpoint_count() == 1, timeout=30, what="a first commit")
         wait_for(lambda: _health(rpc)["refusingReceipts"] is None, what="a healthy judgement")
         # Mining stops; the next submission's commit is sent and stays in the pool.
-        _rpc(w3, "evm_setIntervalMining", 0)
-        _rpc(w3, "evm_setAutomine", False)
+        anvil_rpc(w3, "evm_setIntervalMining", 0)
+        anvil_rpc(w3, "evm_setAutomine", False)
         paused_at = w3.eth.get_block("latest")["timestamp"]
         receipts = [first["receipt"]]
         receipts.append(rpc.call("attest_submit", unsigned(2))["receipt"])
@@ -159,7 +129,7 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
         assert 'attest_events_rejected_total{reason="deadline"} 1.0' in metrics
         assert rollup.checkpoint_count() == 1  # nothing mined during the pause
         # Mining resumes: the commit lands before the deadline; promises resume.
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=30, what="the stuck commit")
         cp = rollup.checkpoint(1)
         assert cp.size == 2
@@ -180,43 +150,27 @@ def test_a_mining_pause_stops_promises_and_every_receipt_is_kept(
         assert len(safe) == 1 and {"nearest_left_s", "commit_estimate_s"} <= safe[0].keys()
 
 
-def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["sent"] = l1.commit(size, bytes([size]) * 32, [], 0)
-        except Exception as exc:
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, out
-
-
 def test_a_near_deadline_pushes_fees_beyond_the_schedule(anvil: str) -> None:
     """The base fee jumps 20x under a commit whose normal schedule replaces it only after 10
     blocks; its receipt deadline is 8 s away: it is replaced every block with a max fee above
     the fresh bid, climbing towards the ceiling, and lands in time."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
     l1 = L1Client(anvil, d.contract, DEV_KEYS[0])
     today = l1.sender.fees_now()
     ceiling = 100 * today.max_fee_per_gas
     l1.sender.policy = FeePolicy(replace_after_blocks=10, max_fee_per_gas=ceiling)
     l1.sender.urgent_window_s = 10
     l1.sender.deadline_at = time.time() + 8
-    _rpc(w3, "evm_setIntervalMining", 0)
-    thread, out = _commit_in_background(l1, 1)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
+    thread, out = commit_in_background(l1, 1)
     wait_for(
         lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
         what="the commit sent",
     )
     spiked = 20 * today.max_fee_per_gas
-    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(spiked))
-    _rpc(w3, "evm_setIntervalMining", 1)
+    anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(spiked))
+    anvil_rpc(w3, "evm_setIntervalMining", 1)
     start = w3.eth.block_number
     thread.join(timeout=30)
     assert "sent" in out, out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,13 @@ from web3 import Web3
 from l1_contracts.accounts import DEV_ADDRESSES, DEV_KEYS, SEQUENCER_ADDRESS
 from prover.checkpoint import CheckpointStatus
 from prover.errors import L1Error
-from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
+from sequencer.devnet.process import SequencerProcess
 from sequencer.l1.account import L1Client
-from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.fees import GWEI, FeePolicy, Fees, bump_fees, compute_fees
 from sequencer.l1.sender import InFlight, NonceJournal
 from sequencer.rpc.client import RpcClient
-from tests.conftest_l1 import l1_node
 from tests.sequencer.events import unsigned
+from tests.sequencer.l1.anvil_kit import anvil_rpc, bonded, commit_in_background
 from tests.waiting import recorded_checkpoint, wait_for
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -78,58 +76,29 @@ def test_journal_survives_a_restart(tmp_path: Path) -> None:
 # --- on anvil --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def anvil() -> Iterator[str]:
-    """A private anvil (the spike and the paused mining must not reach other tests)."""
-    with l1_node("anvil") as url:
-        yield url
-
-
-def _rpc(w3: Web3, method: str, *params: Any) -> Any:
-    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
-def _commit_in_background(l1: L1Client, size: int) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["sent"] = l1.commit(size, bytes([size]) * 32, [], 0)
-        except Exception as exc:
-            out["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, out
-
-
 def _spike_under_a_commit(
     w3: Web3, l1: L1Client, factor: int
 ) -> tuple[threading.Thread, dict[str, Any], Fees]:
     """Send a commit with today's fees and spike the next block's base fee `factor`x above
     them before any block can include it (mining paused around the send)."""
-    _rpc(w3, "evm_setIntervalMining", 0)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     initial = l1.sender.fees_now()
-    thread, out = _commit_in_background(l1, 1)
+    thread, out = commit_in_background(l1, 1)
     wait_for(
         lambda: l1.sender.in_flight is not None and l1.sender.in_flight.hashes,
         timeout=20,
         what="the commit sent",
     )
-    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(factor * initial.max_fee_per_gas))
-    _rpc(w3, "evm_setIntervalMining", 1)
+    anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(factor * initial.max_fee_per_gas))
+    anvil_rpc(w3, "evm_setIntervalMining", 1)
     return thread, out, initial
 
 
 def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(
     anvil: str, tmp_path: Path
 ) -> None:
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
     l1 = L1Client(anvil, d.contract, DEV_KEYS[0])
     l1.sender.policy = FeePolicy(replace_after_blocks=2)
     l1.sender.attach_journal(NonceJournal(tmp_path / "sender.json"))
@@ -149,10 +118,8 @@ def test_a_fee_spike_is_met_by_replacement_and_nothing_is_double_committed(
 def test_the_ceiling_holds_and_a_restart_finishes_the_same_nonce(
     anvil: str, tmp_path: Path
 ) -> None:
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
     journal_path = tmp_path / "sender.json"
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
     first = L1Client(anvil, d.contract, DEV_KEYS[0])
@@ -205,16 +172,14 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
     """The committer's commit is stuck under a spike its fee ceiling cannot meet; the sequencer
     is SIGKILLed; restarted with a higher ceiling it finishes the journaled nonce and never
     commits the same size again."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
+    rollup = d.rollup
     today = rollup.sender.fees_now().max_fee_per_gas
     ceiling_gwei = 10 * today / GWEI
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    args = d.serve_args(0.3)
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
-    _rpc(w3, "evm_setIntervalMining", 0)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     seq = SequencerProcess(
         tmp_path / "seq", extra_args=[*args, "--l1-max-fee-gwei", f"{ceiling_gwei:.9f}"]
     )
@@ -234,8 +199,8 @@ def test_sequencer_killed_mid_replacement_commits_once_after_restart(
             )
         # 1000x: decaying 12.5% a block, the base fee stays above the old ceiling for ~35
         # blocks, so only a replacement can land the commit in the time allowed below.
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(1000 * today))
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(1000 * today))
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         # Several blocks: the committer tries to replace up to its ceiling, in vain.
         start = w3.eth.block_number
         wait_for(lambda: w3.eth.block_number >= start + 4, what="four blocks under the spike")
@@ -275,33 +240,21 @@ def test_a_running_sequencer_keeps_every_receipt_deadline_through_a_100x_spike(
     — the stuck one by a replacement at the spiked price — before the deadline of every receipt
     it covers; one transaction per checkpoint, sizes strictly growing (nothing committed
     twice)."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=60, da_window=10
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    d = bonded(anvil, challenge_window=60, da_window=10)
+    w3 = d.w3
+    rollup = d.rollup
     today = rollup.sender.fees_now().max_fee_per_gas
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
     first_block = w3.eth.block_number + 1  # the deployment's transactions are not the service's
-    config = tmp_path / "serve.toml"
-    config.write_text("[serve]\nreceipt_deadline_s = 60\ndeadline_margin = 10\n")
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.5"]
     with (
-        SequencerProcess(
-            tmp_path / "seq",
-            extra_args=args,
-            config=config,
-            log_level="INFO",
-            log_format="json",
-            capture_log=True,
-        ) as seq,
+        d.serve(tmp_path, checkpoint_interval=0.5, receipt_deadline_s=60, margin=10) as seq,
         RpcClient(seq.url, token="dev") as rpc,
     ):
         receipts = [rpc.call("attest_submit", unsigned(0))["receipt"]]
         wait_for(lambda: rollup.checkpoint_count() == 1, timeout=30, what="a first commit")
         # A commit sent at today's fees, held in the pool while the next block's base fee is
         # set 100x above them.
-        _rpc(w3, "evm_setIntervalMining", 0)
+        anvil_rpc(w3, "evm_setIntervalMining", 0)
         receipts.append(rpc.call("attest_submit", unsigned(1))["receipt"])
         # (The pool itself is asked: /health's count is a second old, and may still be the
         # first commit's.)
@@ -310,7 +263,7 @@ def test_a_running_sequencer_keeps_every_receipt_deadline_through_a_100x_spike(
                 str(nonce + 1)
                 in {
                     str(int(n, 0)) if n.startswith("0x") else n
-                    for a, txs in _rpc(w3, "txpool_content")["pending"].items()
+                    for a, txs in anvil_rpc(w3, "txpool_content")["pending"].items()
                     if a.lower() == SEQUENCER_ADDRESS.lower()
                     for n in txs
                 }
@@ -318,8 +271,8 @@ def test_a_running_sequencer_keeps_every_receipt_deadline_through_a_100x_spike(
             timeout=30,
             what="the second commit in the pool",
         )
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         for i in range(2, 6):  # submissions go on through the spike
             receipts.append(rpc.call("attest_submit", unsigned(i))["receipt"])
         wait_for(
@@ -391,37 +344,28 @@ def test_a_validator_proof_lands_through_a_100x_spike_by_replacement(
     at today's fees when the base fee jumps 100x; it lands by a replacement at the same nonce,
     the checkpoint is reverted once, and the validator's `/health` shows the replacement and
     exactly the fees it paid."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    d = bonded(anvil, challenge_window=600, da_window=60)
+    w3 = d.w3
+    rollup = d.rollup
     today = rollup.sender.fees_now().max_fee_per_gas
     validator = DEV_ADDRESSES[1]
     nonce = w3.eth.get_transaction_count(validator)
     first_block = w3.eth.block_number + 1
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
-    _rpc(w3, "evm_setIntervalMining", 0)
+    args = d.serve_args(0.3)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     with (
         SequencerProcess(tmp_path / "seq", extra_args=[*args, "--inject", "bad-signature"]) as seq,
-        ValidatorProcess(
-            sequencer=seq.url,
-            l1_rpc=anvil,
-            contract=d.contract,
-            key_file=write_key_file(DEV_KEYS[1], tmp_path),
-            data_dir=tmp_path / "val",
-            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
-        ) as val,
+        d.validate(seq.url, tmp_path) as val,
         RpcClient(seq.url, token="dev") as rpc,
         RpcClient(val.url) as vrpc,
     ):
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(4)])
         wait_for(lambda: _in_pool(w3, SEQUENCER_ADDRESS), timeout=30, what="the faulty commit")
-        _rpc(w3, "evm_mine")
+        anvil_rpc(w3, "evm_mine")
         assert rollup.checkpoint_count() == 1
         wait_for(lambda: _in_pool(w3, validator), timeout=30, what="the validator's proof")
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * today))
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         wait_for(
             lambda: rollup.checkpoint(0).status == CheckpointStatus.REVERTED,
             timeout=90,
@@ -445,7 +389,7 @@ def test_a_validator_proof_lands_through_a_100x_spike_by_replacement(
 
 
 def _in_pool(w3: Web3, address: str) -> bool:
-    pending = _rpc(w3, "txpool_content")["pending"]
+    pending = anvil_rpc(w3, "txpool_content")["pending"]
     return address.lower() in {a.lower() for a in pending}
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,11 @@ from l1_contracts.contract import da_chunk
 from prover.checkpoint import CheckpointStatus, DAState
 from prover.jsonrpc import NOT_FOUND, JsonRpcError
 from sequencer.devnet.process import SequencerProcess, ValidatorProcess, write_key_file
-from sequencer.l1.account import L1Client
-from sequencer.l1.deploy import deploy_and_bond
 from sequencer.l1.reorg import Block, ReorgDetector
 from sequencer.rpc.client import RpcClient
 from sequencer.validator.prove import ValidatorL1
-from tests.conftest_l1 import l1_node
 from tests.sequencer.events import unsigned
+from tests.sequencer.l1.anvil_kit import anvil_rpc, bonded
 from tests.waiting import wait_for
 
 DEPTHS = (1, 2, 3, 4, 5)
@@ -105,29 +102,17 @@ def test_a_noted_block_replaced_between_two_heads_is_a_reorganisation(depth: int
 # --- on anvil ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def anvil() -> Iterator[str]:
-    with l1_node("anvil") as url:
-        yield url
-
-
-def _rpc(w3: Web3, method: str, *params: Any) -> Any:
-    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
 def _mine_the_next(w3: Web3, sender: str, what: str) -> int:
     """Wait until `sender` has a transaction in the pool, mine one block; its number.
 
     The pool itself is asked (`txpool_content`): after `anvil_reorg`, anvil's pending nonce
     still counts the transactions of the blocks it removed."""
     wait_for(
-        lambda: sender.lower() in {a.lower() for a in _rpc(w3, "txpool_content")["pending"]},
+        lambda: sender.lower() in {a.lower() for a in anvil_rpc(w3, "txpool_content")["pending"]},
         timeout=30,
         what=what,
     )
-    _rpc(w3, "evm_mine")
+    anvil_rpc(w3, "evm_mine")
     return int(w3.eth.block_number)
 
 
@@ -137,17 +122,17 @@ def _reorg_out(w3: Web3, block: int, depth: int, rpc: RpcClient | None = None) -
     blocks one had seen)."""
     assert w3.eth.block_number == block
     for _ in range(depth - 1):
-        _rpc(w3, "evm_mine")
+        anvil_rpc(w3, "evm_mine")
     if rpc is not None:
         wait_for(
             lambda: _health(rpc)["headBlock"] == block + depth - 1,
             what="the sequencer's watch on the head",
         )
-    _rpc(w3, "anvil_reorg", depth, [])
+    anvil_rpc(w3, "anvil_reorg", depth, [])
     # anvil's replacement blocks reuse the replaced blocks' times and its clock stays that far
     # behind; a real chain's next block comes at its slot time: put anvil's clock back.
     head = int(w3.eth.get_block("latest")["timestamp"])
-    _rpc(w3, "evm_setNextBlockTimestamp", max(head + 1, int(time.time()) + 1))
+    anvil_rpc(w3, "evm_setNextBlockTimestamp", max(head + 1, int(time.time()) + 1))
 
 
 def _health(rpc: RpcClient) -> dict[str, Any]:
@@ -178,29 +163,20 @@ def _validator_view(vrpc: RpcClient, index: int) -> dict[str, Any] | None:
 
 @pytest.mark.slow
 def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> None:
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
-    _rpc(w3, "evm_setIntervalMining", 0)
+    d = bonded(anvil, challenge_window=600, da_window=60)
+    w3 = d.w3
+    rollup = d.rollup
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     for _ in range(6):  # room below the first commit: no reorg reaches the deployment
-        _rpc(w3, "evm_mine")
+        anvil_rpc(w3, "evm_mine")
     first_block = w3.eth.block_number + 1
     nonce = w3.eth.get_transaction_count(SEQUENCER_ADDRESS)
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    args = d.serve_args(0.3)
     with (
         SequencerProcess(
             tmp_path / "seq", extra_args=args, log_format="json", capture_log=True
         ) as seq,
-        ValidatorProcess(
-            sequencer=seq.url,
-            l1_rpc=anvil,
-            contract=d.contract,
-            key_file=write_key_file(DEV_KEYS[1], tmp_path),
-            data_dir=tmp_path / "val",
-            extra_args=["--poll-interval", "0.3", "--pull-interval", "0.1"],
-        ) as val,
+        d.validate(seq.url, tmp_path) as val,
         RpcClient(seq.url, token="dev") as rpc,
         RpcClient(val.url) as vrpc,
     ):
@@ -293,13 +269,11 @@ def test_a_reorganised_commit_is_sent_again_once(anvil: str, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_a_reorganised_da_answer_is_sent_again(anvil: str, tmp_path: Path) -> None:
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=120
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    d = bonded(anvil, challenge_window=600, da_window=120)
+    w3 = d.w3
+    rollup = d.rollup
     challenger = ValidatorL1(anvil, d.contract, DEV_KEYS[1])
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    args = d.serve_args(0.3)
     with (
         SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
         RpcClient(seq.url, token="dev") as rpc,
@@ -309,7 +283,7 @@ def test_a_reorganised_da_answer_is_sent_again(anvil: str, tmp_path: Path) -> No
         rpc.call("attest_submitBatch", [unsigned(i) for i in range(len(DEPTHS) * chunk)])
         wait_for(lambda: rollup.checkpoint_count() == 1, timeout=30, what="the checkpoint")
         assert rollup.checkpoint(0).size == len(DEPTHS) * chunk
-        _rpc(w3, "evm_setIntervalMining", 0)
+        anvil_rpc(w3, "evm_setIntervalMining", 0)
         for depth in DEPTHS:
             # A challenge, mined; the sequencer's answer, mined in the head, then reorganised
             # away while the challenge's own block stays.
@@ -333,7 +307,7 @@ def test_a_reorganised_da_answer_is_sent_again(anvil: str, tmp_path: Path) -> No
             assert rollup.da_challenge(cid).state == DAState.OPEN  # the answer is gone
             _mine_the_next(w3, SEQUENCER_ADDRESS, f"the answer to challenge {cid} again")
             assert rollup.da_challenge(cid).state == DAState.ANSWERED
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         # Seen (two reorganisations in the same second of the watch count as one).
         assert _health(rpc)["reorgs"] >= 1
     # The honest state: every challenge answered, nothing upheld, the sequencer not frozen.
@@ -347,27 +321,27 @@ def test_a_reorganised_da_answer_is_sent_again(anvil: str, tmp_path: Path) -> No
 def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path: Path) -> None:
     """`evm_snapshot` before a commit, `evm_revert` after it mined (the head goes back): the
     sequencer sees the head go back, forgets the checkpoint, and commits it again."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
-    _rpc(w3, "evm_setIntervalMining", 0)
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    d = bonded(anvil, challenge_window=600, da_window=60)
+    w3 = d.w3
+    rollup = d.rollup
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
+    args = d.serve_args(0.3)
     with (
         SequencerProcess(tmp_path / "seq", extra_args=args) as seq,
         RpcClient(seq.url, token="dev") as rpc,
     ):
-        snapshot = _rpc(w3, "evm_snapshot")
+        snapshot = anvil_rpc(w3, "evm_snapshot")
         rpc.call("attest_submit", unsigned(1))
         _mine_the_next(w3, SEQUENCER_ADDRESS, "the commit")
         for _ in range(2):
-            _rpc(w3, "evm_mine")
+            anvil_rpc(w3, "evm_mine")
         head = w3.eth.block_number
         wait_for(lambda: _health(rpc)["headBlock"] == head, what="the sequencer's watch on it")
         wait_for(lambda: rpc.call("attest_getCheckpoint", "latest"), what="the sequencer's record")
-        assert _rpc(w3, "evm_revert", snapshot) is True
-        _rpc(w3, "evm_setNextBlockTimestamp", int(time.time()) + 1)  # anvil rewinds its clock too
+        assert anvil_rpc(w3, "evm_revert", snapshot) is True
+        anvil_rpc(
+            w3, "evm_setNextBlockTimestamp", int(time.time()) + 1
+        )  # anvil rewinds its clock too
         assert rollup.checkpoint_count() == 0
         _mine_the_next(w3, SEQUENCER_ADDRESS, "the commit again")
         assert rollup.checkpoint_count() == 1 and rollup.checkpoint(0).size == 1
@@ -375,7 +349,7 @@ def test_a_commit_reverted_away_by_evm_revert_is_sent_again(anvil: str, tmp_path
             lambda: (h := _health(rpc))["reorgs"] == 1 and h["deepestReorg"] == 3,
             what="the revert seen, 3 blocks deep",
         )
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         rpc.call("attest_submit", unsigned(2))
         wait_for(lambda: rollup.checkpoint_count() == 2, timeout=30, what="the next commit")
         assert rollup.checkpoint(1).size == 2
@@ -391,15 +365,13 @@ def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path
     The chain is reorganised as soon as the validator recorded its proof, without waiting for
     its next read of the head: the proof's block is replaced before the validator saw it as a
     head (it knows it from the proof's receipt, `ReorgDetector.note`)."""
-    d = deploy_and_bond(
-        anvil, owner_key=DEV_KEYS[0], sequencer_key=DEV_KEYS[0], challenge_window=600, da_window=60
-    )
-    w3 = Web3(Web3.HTTPProvider(anvil))
-    rollup = L1Client(anvil, d.contract, DEV_KEYS[0])
+    d = bonded(anvil, challenge_window=600, da_window=60)
+    w3 = d.w3
+    rollup = d.rollup
     validator_address = DEV_ADDRESSES[1]
-    args = ["--l1-rpc", anvil, "--contract", d.contract, "--checkpoint-interval", "0.3"]
+    args = d.serve_args(0.3)
     key_file = write_key_file(DEV_KEYS[1], tmp_path)
-    _rpc(w3, "evm_setIntervalMining", 0)
+    anvil_rpc(w3, "evm_setIntervalMining", 0)
     with (
         SequencerProcess(tmp_path / "seq", extra_args=[*args, "--inject", "bad-signature"]) as seq,
         ValidatorProcess(
@@ -439,7 +411,7 @@ def test_a_reorganised_fraud_proof_is_judged_and_sent_again(anvil: str, tmp_path
             assert rollup.checkpoint(0).status == CheckpointStatus.PENDING
             assert rollup.frozen() is False
         prove()
-        _rpc(w3, "evm_setIntervalMining", 1)
+        anvil_rpc(w3, "evm_setIntervalMining", 1)
         # Judged and proven again after each reorganisation: six proofs mined, one canonical.
         proofs = wait_for(
             lambda: len(p := vrpc.call("validator_status")["proofs"]) == 6 and p,
