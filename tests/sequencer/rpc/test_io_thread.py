@@ -120,7 +120,9 @@ def count_tasks() -> int:
     def walk(task: trio.lowlevel.Task) -> int:
         return 1 + sum(walk(t) for n in task.child_nurseries for t in n.child_tasks)
 
-    return walk(trio.lowlevel.current_root_task())
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return walk(root)
 
 
 async def test_fast_answers_and_refusals_on_the_io_loop_the_rest_moves_to_the_main_loop() -> None:
