@@ -20,6 +20,13 @@ Resource bounds, so that no client can take what the others need (issue 12):
 * every loop over client input yields to the scheduler at least every `_YIELD_EVERY` steps,
   and a chunked body may have at most `max_chunks` chunks.
 
+With `io_thread` (`serve_http`; `attest serve`'s default) the connections are accepted and
+served by a second trio loop in a thread of its own, which answers `admit`'s refusals and the
+`fast` requests (`/health`, `attest_status`) itself; a connection moves to the main loop, for
+good, with its first request that needs the handler (`_serve_threaded`,
+`sequencer/rpc/io_thread.py`), so reads by a client that only reads never wait for the main
+loop's round.
+
 Failure policy, per connection:
 
 * malformed HTTP -> 400 (431 for oversized headers) and close;
