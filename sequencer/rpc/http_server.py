@@ -411,9 +411,9 @@ async def serve_http(
     `admit` sees each request head before its body is read (see `Admit`).
 
     With `io_thread`, the connections are served by a trio loop in a thread of its own
-    (`sequencer.rpc.io_thread`): `admit` and `fast` run there, and `handler` runs on this loop,
-    each request handed over and its answer handed back. Without it, `fast` is not used (the
-    handler answers everything).
+    (`sequencer.rpc.io_thread`): `admit` and `fast` run there, and the first request that
+    needs `handler` moves its connection to this loop for good (see `_serve_threaded`).
+    Without it, `fast` is not used (the handler answers everything).
     """
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -521,6 +521,7 @@ async def _serve_threaded(
                 moved.start_soon(serve_moved, moving)
             except RuntimeError:  # the nursery is closing: shutdown; close it unanswered
                 moving.sock.close()
+                loops.run_on_io(give_back, moving.host)
 
         def move(moving: _Moving) -> None:  # on the I/O loop
             loops.moved += 1
