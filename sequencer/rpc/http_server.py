@@ -444,7 +444,10 @@ async def _serve_listeners(
     host: str,
     shared: _Shared,
     on_listening: Callable[[int], None],
+    handler_nursery: trio.Nursery | None = None,
 ) -> None:
+    """Accept on `listeners` until cancelled (then they are closed); each connection's task
+    in `handler_nursery` (default: one of this call's, cancelled with it)."""
     bound: int = listeners[0].socket.getsockname()[1]
     logger.info(
         "http listening host=%s port=%d max_connections=%d io_thread=%s",
@@ -455,7 +458,14 @@ async def _serve_listeners(
     )
     capped = [_CappedListener(listener, shared.table) for listener in listeners]
     async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, partial(_serve_connection, shared=shared), capped)
+        await nursery.start(
+            partial(
+                trio.serve_listeners,
+                partial(_serve_connection, shared=shared),
+                capped,
+                handler_nursery=handler_nursery,
+            )
+        )
         on_listening(bound)
 
 
@@ -509,9 +519,22 @@ async def _serve_threaded(
             io_shared.table.release_ip(host)
             io_shared.table.give_back_slot()
 
+        # A moved connection is shielded from this task's cancellation until the I/O loop
+        # has closed the listeners (below): a client that sees its connection closed on
+        # shutdown cannot connect any more.
+        shields: set[trio.CancelScope] = set()
+        stopping = False
+
         async def serve_moved(moving: _Moving) -> None:  # on this loop
             try:
-                await _serve_socket(moving.sock, moving.client, main_shared, moving)
+                with trio.CancelScope(shield=True) as shield:
+                    shields.add(shield)
+                    if stopping:
+                        shield.cancel()
+                    try:
+                        await _serve_socket(moving.sock, moving.client, main_shared, moving)
+                    finally:
+                        shields.discard(shield)
             finally:
                 # Unless the I/O loop has ended (its table is gone with it).
                 loops.run_on_io(give_back, moving.host)
@@ -545,9 +568,13 @@ async def _serve_threaded(
             loops.run_on_main(tell, "port", port)
 
         async def io_main() -> None:
-            with trio.CancelScope() as scope:
-                loops.enter_io(scope)
-                await _serve_listeners(listeners, host, io_shared, listening)
+            async with trio.open_nursery() as connections:
+                # `stop` cancels the accepting first: the listeners are closed before any
+                # connection is, so a client that sees its connection closed cannot connect.
+                with trio.CancelScope() as accepting:
+                    loops.enter_io(accepting)
+                    await _serve_listeners(listeners, host, io_shared, listening, connections)
+                connections.cancel_scope.cancel()
 
         def run_io() -> None:
             error: BaseException | None = None
@@ -576,6 +603,9 @@ async def _serve_threaded(
                 logger.warning("the HTTP I/O loop did not stop in %.0f s", STOP_TIMEOUT_S)
             else:
                 thread.join()  # its last act was to tell us it ended: this returns at once
+            stopping = True
+            for shield in shields:
+                shield.cancel()
             moved.cancel_scope.cancel()
 
 
