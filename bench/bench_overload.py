@@ -327,11 +327,16 @@ QUEUE_EVENTS: Final = 50_000
 """The sequencer's `max_queue_events` for this run: 200 writers of 1,000 events offer 4x that."""
 
 
-def write_config(directory: Path, queue_events: int = QUEUE_EVENTS) -> Path:
+def write_config(
+    directory: Path, queue_events: int = QUEUE_EVENTS, io_thread: bool | None = None
+) -> Path:
     """A TOML config holding the queue bound the overload is measured against (docs/config.md:
-    `attest serve` reads its [serve] table)."""
+    `attest serve` reads its [serve] table), and `io_thread` unless None (the default)."""
     path = directory / "overload.toml"
-    path.write_text(f"[serve]\nmax_queue_events = {queue_events}\n")
+    text = f"[serve]\nmax_queue_events = {queue_events}\n"
+    if io_thread is not None:
+        text += f"io_thread = {'true' if io_thread else 'false'}\n"
+    path.write_text(text)
     return path
 
 
@@ -341,13 +346,15 @@ def run(
     batch: int = 1000,
     load_nice: int = 0,
     trace_loop: bool = False,
+    io_thread: bool | None = None,
 ) -> dict[str, Any]:
     """Start `attest serve --dev` (queue of `QUEUE_EVENTS`) in a temporary directory and
     overload it. With `trace_loop` the server runs under `bench.loop_trace` and the report
-    gains its `loop` figures (the loop's own work per scheduler round)."""
+    gains its `loop` figures (the loop's own work per scheduler round). `io_thread` sets
+    `[serve] io_thread` (None: the default)."""
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
         trace = Path(tmp, "loop.json")
-        config = write_config(Path(tmp))
+        config = write_config(Path(tmp), io_thread=io_thread)
         with (
             TracedSequencer(Path(tmp, "data"), config, trace)
             if trace_loop
@@ -359,7 +366,37 @@ def run(
         if trace_loop:
             report["loop"] = orjson.loads(trace.read_bytes())
     report["max_queue_events"] = QUEUE_EVENTS
+    report["io_thread"] = io_thread
     return report
+
+
+#: The figures `--compare` prints side by side.
+COMPARED: Final = ("probe_refused_ms", "status_ms", "health_ms", "ack_ms")
+
+
+def compare(rounds: int, **kwargs: Any) -> dict[str, Any]:
+    """`run` with the I/O thread on and off, `rounds` times (on, off, off, on, on, off...),
+    so both see the same machine; the reports and a table of p50/p90/p99 per figure."""
+    reports: list[dict[str, Any]] = []
+    for round_ in range(rounds):
+        # On first in even rounds, off first in odd ones: a machine getting busier or quieter
+        # during the run favours neither.
+        for io_thread in (True, False) if round_ % 2 == 0 else (False, True):
+            reports.append(run(io_thread=io_thread, **kwargs))
+    lines = [f"{'io_thread':>9} {'figure':>17} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>6}"]
+    for report in reports:
+        for name in COMPARED:
+            f = report[name]
+            lines.append(
+                f"{report['io_thread']!s:>9} {name:>17} {_ms(f['p50'])} {_ms(f['p90'])} "
+                f"{_ms(f['p99'])} {f['n']:>6}"
+            )
+        lines.append(f"{report['io_thread']!s:>9} {'acked_eps':>17} {report['acked_eps']:>8}")
+    return {"reports": reports, "table": lines}
+
+
+def _ms(value: float | None) -> str:
+    return f"{'-':>8}" if value is None else f"{value:8.1f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -382,6 +419,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run the server under bench.loop_trace: report its event loop's work per round",
     )
+    parser.add_argument(
+        "--io-thread",
+        choices=["on", "off"],
+        default=None,
+        help="[serve] io_thread of the server (default: the server's default)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="run ROUNDS times with the I/O thread on, then off, and print both side by side",
+    )
     args = parser.parse_args(argv)
     if args.mode == "load":
         result = load(args.host, args.port, args.seconds, args.writers, args.batch)
@@ -389,7 +439,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("load needs --out")
         args.out.write_bytes(orjson.dumps(result))
         return 0
-    report = run(args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop)
+    if args.compare:
+        result = compare(
+            args.compare,
+            seconds=args.seconds,
+            writers=args.writers,
+            batch=args.batch,
+            load_nice=args.load_nice,
+            trace_loop=args.trace_loop,
+        )
+        sys.stdout.write(json.dumps(result["reports"], indent=1) + "\n")
+        sys.stdout.write("\n".join(result["table"]) + "\n")
+        return 0
+    io_thread = None if args.io_thread is None else args.io_thread == "on"
+    report = run(args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop, io_thread)
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     return 0
 

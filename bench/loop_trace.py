@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import json
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,14 +91,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Path(args[1])
     trace = LoopTrace()
+    io_trace = LoopTrace()  # the HTTP I/O loop's, when `[serve] io_thread` runs one
     real_run = trio.run
 
     def traced_run(*a: Any, **kw: Any) -> Any:
-        kw["instruments"] = [*kw.get("instruments", ()), trace]
+        mine = trace if threading.current_thread() is threading.main_thread() else io_trace
+        kw["instruments"] = [*kw.get("instruments", ()), mine]
         return real_run(*a, **kw)
 
+    def report() -> dict[str, Any]:
+        result = trace.report()
+        if io_trace.round_wall:
+            result["io_loop"] = io_trace.report()
+        return result
+
     trio.run = traced_run  # type: ignore[assignment]  # the same call, one more instrument
-    atexit.register(lambda: out.write_text(json.dumps(trace.report(), indent=1) + "\n"))
+    atexit.register(lambda: out.write_text(json.dumps(report(), indent=1) + "\n"))
     from sequencer.cli import main as attest_main
 
     result: int = attest_main(args[3:])

@@ -130,6 +130,9 @@ class Config:
     """Open HTTP connections per client address at most; 0: no per-address limit."""
     max_buffered_bytes: int = 128 * 1024 * 1024
     """Request body bytes held at once over all connections; beyond, 503 and -32005."""
+    io_thread: bool = True
+    """Serve HTTP connections from a trio loop in a thread of its own, which answers refusals,
+    `/health` and `attest_status` itself (`sequencer/rpc/io_thread.py`)."""
     dev: bool = False
     """`--dev`: adds the `dev` token bound to `DEV_ADDRESS`."""
     l1_rpc: str | None = None
@@ -641,6 +644,14 @@ SERVE: Final[tuple[Setting, ...]] = (
         INTEGER,
         "max_buffered_bytes",
         "request body bytes held at once over all connections; beyond, 503 and -32005",
+        flag=False,
+    ),
+    Setting(
+        "io_thread",
+        BOOL,
+        "io_thread",
+        "serve HTTP connections from a loop in a thread of its own, which answers refusals, "
+        "/health and attest_status while ingest is busy (false: everything on the main loop)",
         flag=False,
     ),
     Setting(

@@ -20,6 +20,13 @@ Resource bounds, so that no client can take what the others need (issue 12):
 * every loop over client input yields to the scheduler at least every `_YIELD_EVERY` steps,
   and a chunked body may have at most `max_chunks` chunks.
 
+With `io_thread` (`serve_http`; `attest serve`'s default) the connections are accepted and
+served by a second trio loop in a thread of its own, which answers `admit`'s refusals and the
+`fast` requests (`/health`, `attest_status`) itself; a connection moves to the main loop, for
+good, with its first request that needs the handler (`_serve_threaded`,
+`sequencer/rpc/io_thread.py`), so reads by a client that only reads never wait for the main
+loop's round.
+
 Failure policy, per connection:
 
 * malformed HTTP -> 400 (431 for oversized headers) and close;
@@ -55,13 +62,14 @@ import logging
 import math
 import re
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
-from typing import Final
+from typing import Any, Final
 
 import orjson
 import trio
@@ -69,6 +77,7 @@ import trio
 from prover.errors import LimitExceededError, UsageError
 from prover.jsonrpc import error_response
 from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc.io_thread import STOP_TIMEOUT_S, Loops, start_thread
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +201,13 @@ class RequestHead:
 
 Admit = Callable[[RequestHead], Response | None]
 """Called with each request head before the body is read: None reads the body and calls the
-handler as usual; a `Response` is sent at once instead (and the body is skipped unread)."""
+handler as usual; a `Response` is sent at once instead (and the body is skipped unread).
+With the I/O thread it runs there: it may only read what is safe to read from another thread."""
+
+Fast = Callable[[Request], Awaitable[Response | None]]
+"""With the I/O thread: called on the I/O loop with each request before it is handed to the
+main loop; a `Response` is the answer, None hands the request on. It must be safe to run beside
+the main loop (point reads of the store, counters): `/health` and `attest_status`."""
 
 
 def _json_error_body(error: Mapping[str, object]) -> bytes:
@@ -234,24 +249,28 @@ def _budget_spent_body(limit: int) -> bytes:
 class _BodyBudget:
     """The global budget of buffered request body bytes (see the module docstring)."""
 
-    __slots__ = ("_large_limit", "limit", "used")
+    __slots__ = ("_large_limit", "_lock", "limit", "used")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
         self._large_limit = limit - limit // 4
+        # With the I/O thread both loops' connections draw on it.
+        self._lock = threading.Lock()
 
     def take(self, n: int) -> bool:
         """Reserve `n` bytes; False (nothing reserved) if they do not fit."""
         ceiling = self.limit if n <= SMALL_BODY_BYTES else self._large_limit
-        if self.used + n > ceiling:
-            return False
-        self.used += n
+        with self._lock:
+            if self.used + n > ceiling:
+                return False
+            self.used += n
         return True
 
     def give_back(self, n: int) -> None:
-        self.used -= n
-        assert self.used >= 0, "bad math: body budget below zero"
+        with self._lock:
+            self.used -= n
+            assert self.used >= 0, "bad math: body budget below zero"
 
 
 class _ConnectionTable:
@@ -271,6 +290,9 @@ class _ConnectionTable:
         self.waiting: dict[_Connection, None] = {}
         self._room = trio.Event()
         self.evicted = 0
+        self.evict_elsewhere: Callable[[], object] | None = None
+        """With the I/O thread: asks the main loop to close one of its waiting connections,
+        when this loop has none (their slots are counted here)."""
 
     def full(self) -> bool:
         return self.open >= self.cap
@@ -282,6 +304,8 @@ class _ConnectionTable:
             del self.waiting[victim]
             victim.evict()
             self.evicted += 1
+        elif self.evict_elsewhere is not None:
+            self.evict_elsewhere()
         self._room = trio.Event()
         await self._room.wait()
 
@@ -363,6 +387,10 @@ class _Shared:
     admit: Admit | None
     table: _ConnectionTable
     budget: _BodyBudget
+    fast: Fast | None = None
+    """The I/O loop's own answers (see `Fast`); None without the I/O thread."""
+    move: Callable[[_Moving], None] | None = None
+    """On the I/O loop: hands a connection to the main loop (see `_serve_threaded`)."""
 
 
 async def serve_http(
@@ -372,6 +400,8 @@ async def serve_http(
     *,
     limits: HttpLimits,
     admit: Admit | None = None,
+    fast: Fast | None = None,
+    io_thread: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `handler` on `host:port` until cancelled.
@@ -379,6 +409,11 @@ async def serve_http(
     Start it with ``port = await nursery.start(serve_http, handler, host, 0, limits=...)``: the
     value is the bound port (the first listener's, when `host` resolves to several addresses).
     `admit` sees each request head before its body is read (see `Admit`).
+
+    With `io_thread`, the connections are served by a trio loop in a thread of its own
+    (`sequencer.rpc.io_thread`): `admit` and `fast` run there, and the first request that
+    needs `handler` moves its connection to this loop for good (see `_serve_threaded`).
+    Without it, `fast` is not used (the handler answers everything).
     """
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -387,16 +422,191 @@ async def serve_http(
         # all fixed by the operator, so one line, not a traceback (`sequencer/cli.py`).
         reason = exc.strerror or str(exc)
         raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
-    bound: int = listeners[0].socket.getsockname()[1]
+    if io_thread:
+        await _serve_threaded(handler, host, listeners, limits, admit, fast, task_status)
+        return
+    await _serve_listeners(listeners, host, _shared(handler, limits, admit), task_status.started)
+
+
+def _shared(
+    handler: Handler,
+    limits: HttpLimits,
+    admit: Admit | None,
+    fast: Fast | None = None,
+) -> _Shared:
     table = _ConnectionTable(limits.max_connections, limits.max_connections_per_ip)
-    shared = _Shared(handler, limits, admit, table, _BodyBudget(limits.max_buffered_bytes))
+    budget = _BodyBudget(limits.max_buffered_bytes)
+    return _Shared(handler, limits, admit, table, budget, fast)
+
+
+async def _serve_listeners(
+    listeners: list[trio.SocketListener],
+    host: str,
+    shared: _Shared,
+    on_listening: Callable[[int], None],
+    handler_nursery: trio.Nursery | None = None,
+) -> None:
+    """Accept on `listeners` until cancelled (then they are closed); each connection's task
+    in `handler_nursery` (default: one of this call's, cancelled with it)."""
+    bound: int = listeners[0].socket.getsockname()[1]
     logger.info(
-        "http listening host=%s port=%d max_connections=%d", host, bound, limits.max_connections
+        "http listening host=%s port=%d max_connections=%d io_thread=%s",
+        host,
+        bound,
+        shared.limits.max_connections,
+        shared.move is not None,
     )
-    capped = [_CappedListener(listener, table) for listener in listeners]
+    capped = [_CappedListener(listener, shared.table) for listener in listeners]
     async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, partial(_serve_connection, shared=shared), capped)
-        task_status.started(bound)
+        await nursery.start(
+            partial(
+                trio.serve_listeners,
+                partial(_serve_connection, shared=shared),
+                capped,
+                handler_nursery=handler_nursery,
+            )
+        )
+        on_listening(bound)
+
+
+async def _serve_threaded(
+    handler: Handler,
+    host: str,
+    listeners: list[trio.SocketListener],
+    limits: HttpLimits,
+    admit: Admit | None,
+    fast: Fast | None,
+    task_status: trio.TaskStatus[int],
+) -> None:
+    """`serve_http` with an I/O loop (see `sequencer.rpc.io_thread`).
+
+    The I/O loop accepts every connection and serves it while its requests are answered there
+    (`admit`'s refusals, `fast`); the first request that needs `handler` moves the connection
+    to this loop, with the request and the bytes already received, where it stays until it
+    closes. Both loops' connections share one connection table and one body budget: the
+    table lives on the I/O loop (a moved connection's slot is given back there when it
+    closes, and at the cap the I/O loop asks this loop to evict one of its idle connections
+    when it has none of its own); the budget takes a lock.
+
+    This task owns the moved connections' nursery, starts the I/O thread, and on cancellation
+    stops it and waits (bounded) for its connections to close.
+    """
+    loops = Loops(trio.lowlevel.current_trio_token())
+    changed = trio.Event()  # this loop's: the I/O loop listens, or has ended
+    ended = trio.Event()
+    box: dict[str, Any] = {}
+
+    def tell(key: str, value: object) -> None:  # on this loop
+        box[key] = value
+        changed.set()
+        if key == "ended":
+            ended.set()
+
+    io_shared = _shared(handler, limits, admit, fast)
+    # This loop's connections: the same budget; a table of their own for the idle ones (the
+    # eviction candidates), whose slots are counted in the I/O loop's table.
+    main_shared = _Shared(
+        handler,
+        limits,
+        admit,
+        _ConnectionTable(limits.max_connections, 0),
+        io_shared.budget,
+    )
+
+    async with trio.open_nursery() as moved:
+
+        def give_back(host: str) -> None:  # on the I/O loop
+            io_shared.table.release_ip(host)
+            io_shared.table.give_back_slot()
+
+        # A moved connection is shielded from this task's cancellation until the I/O loop
+        # has closed the listeners (below): a client that sees its connection closed on
+        # shutdown cannot connect any more.
+        shields: set[trio.CancelScope] = set()
+        stopping = False
+
+        async def serve_moved(moving: _Moving) -> None:  # on this loop
+            try:
+                with trio.CancelScope(shield=True) as shield:
+                    shields.add(shield)
+                    if stopping:
+                        shield.cancel()
+                    try:
+                        await _serve_socket(moving.sock, moving.client, main_shared, moving)
+                    finally:
+                        shields.discard(shield)
+            finally:
+                # Unless the I/O loop has ended (its table is gone with it).
+                loops.run_on_io(give_back, moving.host)
+
+        def arrive(moving: _Moving) -> None:  # on this loop (a callback)
+            try:
+                moved.start_soon(serve_moved, moving)
+            except RuntimeError:  # the nursery is closing: shutdown; close it unanswered
+                moving.sock.close()
+                loops.run_on_io(give_back, moving.host)
+
+        def move(moving: _Moving) -> None:  # on the I/O loop
+            loops.moved += 1
+            if not loops.run_on_main(arrive, moving):
+                moving.sock.close()
+                moving.give_back_body(io_shared.budget)
+                give_back(moving.host)
+
+        def evict_on_main() -> None:  # on this loop (a callback)
+            waiting = main_shared.table.waiting
+            if waiting:
+                victim = next(iter(waiting))
+                del waiting[victim]
+                victim.evict()
+                main_shared.table.evicted += 1
+
+        io_shared.move = move
+        io_shared.table.evict_elsewhere = lambda: loops.run_on_main(evict_on_main)
+
+        def listening(port: int) -> None:  # on the I/O loop
+            loops.run_on_main(tell, "port", port)
+
+        async def io_main() -> None:
+            async with trio.open_nursery() as connections:
+                # `stop` cancels the accepting first: the listeners are closed before any
+                # connection is, so a client that sees its connection closed cannot connect.
+                with trio.CancelScope() as accepting:
+                    loops.enter_io(accepting)
+                    await _serve_listeners(listeners, host, io_shared, listening, connections)
+                connections.cancel_scope.cancel()
+
+        def run_io() -> None:
+            error: BaseException | None = None
+            try:
+                trio.run(io_main)
+            except BaseException as exc:  # handed to the main loop, which raises it
+                error = exc
+            loops.run_on_main(tell, "ended", error)
+
+        thread = start_thread("attest-http-io", run_io)
+        try:
+            await changed.wait()
+            if "port" in box:
+                task_status.started(box["port"])
+                await ended.wait()
+            error = box.get("ended")
+            raise error if error is not None else RuntimeError("the HTTP I/O loop ended")
+        finally:
+            loops.stop()
+            # Its connections see the cancellation at their next checkpoint and close; bounded,
+            # so that a wedged I/O loop cannot hold the shutdown (the thread is a daemon).
+            with trio.CancelScope(shield=True) as wait:
+                wait.deadline = trio.current_time() + STOP_TIMEOUT_S
+                await ended.wait()
+            if wait.cancelled_caught:
+                logger.warning("the HTTP I/O loop did not stop in %.0f s", STOP_TIMEOUT_S)
+            else:
+                thread.join()  # its last act was to tell us it ended: this returns at once
+            stopping = True
+            for shield in shields:
+                shield.cancel()
+            moved.cancel_scope.cancel()
 
 
 def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
@@ -421,6 +631,36 @@ class _HttpError(Exception):
 
 class _Closed(Exception):
     """Internal: stop serving this connection without answering (EOF, idle, write timeout)."""
+
+
+class _Move(Exception):
+    """Internal, on the I/O loop: this request needs the main loop; move the connection."""
+
+    def __init__(self, head: _Head, body: bytes) -> None:
+        self.head = head
+        self.body = body
+        super().__init__("move")
+
+
+@dataclass(slots=True)
+class _Moving:
+    """A connection on its way from the I/O loop to the main loop."""
+
+    sock: socket.socket
+    client: tuple[str, int] | None
+    host: str
+    """Its key in the connection table's per-address counts."""
+    buf: bytearray
+    """Bytes received after the request (pipelined)."""
+    held: int
+    """Body bytes it holds in the shared budget (the request's)."""
+    head: _Head
+    body: bytes
+
+    def give_back_body(self, budget: _BodyBudget) -> None:
+        if self.held:
+            budget.give_back(self.held)
+            self.held = 0
 
 
 def _bad(reason: str, status: int = 400) -> _HttpError:
@@ -617,24 +857,48 @@ class _Connection:
             limits.write_timeout_s,
         )
 
+    def adopt(self, moving: _Moving) -> None:
+        """Take over what a connection moved from the I/O loop holds."""
+        self._buf = moving.buf
+        self._held, moving.held = moving.held, 0
+
     def evict(self) -> None:
         """Close this connection to make room for another (it is waiting on its client)."""
         self._evicted = True
         self._scope.cancel()
 
-    async def serve(self) -> None:
+    async def serve(self, first: tuple[_Head, bytes] | None = None) -> bool:
+        """Serve requests until the connection is to close: False. With the I/O thread, True
+        when the connection was handed to the main loop instead (the socket is not ours then).
+        `first`: a request already read (by the I/O loop), handled before any other."""
+        moved = False
         try:
-            await self._serve()
+            await self._serve(first)
+        except _Move as move:
+            self.move(move)
+            moved = True
         finally:
-            self._give_back_body()
+            if not moved:
+                self._give_back_body()
             if self._armed:
                 self._shared.table.waiting.pop(self, None)
+        return moved
 
-    async def _serve(self) -> None:
+    def move(self, move: _Move) -> None:
+        """Hand this connection, with the request just read, to the main loop."""
+        assert self._shared.move is not None, "only the I/O loop moves connections"
+        # This loop forgets the descriptor before the other one may use it.
+        trio.lowlevel.notify_closing(self._sock)
+        host = self._client[0] if self._client is not None else ""
+        held, self._held = self._held, 0
+        moving = _Moving(self._sock, self._client, host, self._buf, held, move.head, move.body)
+        self._shared.move(moving)
+
+    async def _serve(self, first: tuple[_Head, bytes] | None) -> None:
         scope = self._scope
         with scope:
             try:
-                await self._loop()
+                await self._loop(first)
             except _HttpError as exc:
                 self._enter(_WRITE)
                 with contextlib.suppress(_Closed, OSError):
@@ -682,23 +946,36 @@ class _Connection:
                 # Waiting on the client: a candidate for eviction at the connection cap.
                 self._shared.table.waiting[self] = None
 
-    async def _loop(self) -> None:
+    async def _loop(self, first: tuple[_Head, bytes] | None) -> None:
+        fast = self._shared.fast
         while True:
             self._waited = False
-            if not self._buf:
-                # Idle keep-alive: wait for the first byte of the next request, unless a
-                # pipelined one is already buffered.
-                self._enter(_IDLE)
-                await self._receive()
-            self._enter(_READ)
-            head, body, response = await self._read_request()
+            response: Response | None
+            body: bytes | None
+            if first is not None:
+                (head, body), response, first = first, None, None
+            else:
+                if not self._buf:
+                    # Idle keep-alive: wait for the first byte of the next request, unless a
+                    # pipelined one is already buffered.
+                    self._enter(_IDLE)
+                    await self._receive()
+                self._enter(_READ)
+                head, body, response = await self._read_request()
             keep_alive = head.keep_alive
             if response is None:
                 assert body is not None
                 # The handler keeps its own deadlines (STYLE rule 7: at the RPC and L1 edges).
                 self._enter(_HANDLER)
                 request = Request(head.method, head.target, head.headers, body, self._client)
-                response = await _call_handler(self._handler, request)
+                if self._shared.move is None:
+                    response = await _call_handler(self._handler, request)
+                else:
+                    # The I/O loop: answer it here, or move the connection to the main loop.
+                    early = None if fast is None else await _call_fast(fast, request)
+                    if early is None:
+                        raise _Move(head, body)
+                    response = early
                 del request
                 body = b""  # the bytes are no longer held: give them back to the budget
                 self._give_back_body()
@@ -1028,8 +1305,10 @@ def _valid_response(response: Response) -> bool:
 
 async def _serve_connection(stream: trio.SocketStream, *, shared: _Shared) -> None:
     """One accepted connection, from its slot in the table (taken by `_CappedListener`) to
-    the close of its descriptor."""
+    the close of its descriptor, or to its move to the main loop (which then gives the slot
+    back when it closes it)."""
     table = shared.table
+    moved = False
     try:
         client = _peer(stream)
         host = client[0] if client is not None else ""
@@ -1044,19 +1323,57 @@ async def _serve_connection(stream: trio.SocketStream, *, shared: _Shared) -> No
             tsock = stream.socket
             sock = socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
             sock.setblocking(False)
-            try:
-                await _Connection(sock, client, shared).serve()
-            except Exception:
-                # A bug in this module, triggered by one client's bytes, must cost that client
-                # its connection and not every other client the server: log it and carry on.
-                logger.exception("http connection failed client=%s", client)
-            finally:
-                trio.lowlevel.notify_closing(sock)
-                sock.close()
+            moved = await _serve_socket(sock, client, shared)
         finally:
-            table.release_ip(host)
+            if not moved:
+                table.release_ip(host)
     finally:
-        table.give_back_slot()
+        if not moved:
+            table.give_back_slot()
+
+
+async def _serve_socket(
+    sock: socket.socket,
+    client: tuple[str, int] | None,
+    shared: _Shared,
+    moving: _Moving | None = None,
+) -> bool:
+    """Serve `sock` and close it; True if it was moved to the main loop instead. `moving`: a
+    connection moved here, with its buffered bytes, budget and first request."""
+    connection = _Connection(sock, client, shared)
+    first = None
+    if moving is not None:
+        connection.adopt(moving)
+        first = (moving.head, moving.body)
+    moved = False
+    try:
+        moved = await connection.serve(first)
+    except Exception:
+        # A bug in this module, triggered by one client's bytes, must cost that client
+        # its connection and not every other client the server: log it and carry on.
+        logger.exception("http connection failed client=%s", client)
+    finally:
+        if not moved:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+    return moved
+
+
+async def _call_fast(fast: Fast, request: Request) -> Response | None:
+    """`fast(request)`, with `_call_handler`'s policy for bugs (logged, answered 500)."""
+    try:
+        response = await fast(request)
+        if response is not None and not _valid_response(response):
+            raise ValueError(f"fast handler returned a malformed response: {response!r}")
+        return response
+    except Exception:
+        logger.exception(
+            "fast handler failed method=%s path=%s client=%s",
+            request.method,
+            request.path,
+            request.client,
+        )
+        return Response(500, INTERNAL_ERROR_BODY)
 
 
 async def _call_handler(handler: Handler, request: Request) -> Response:
