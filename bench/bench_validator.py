@@ -18,9 +18,11 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
    blocks, already fetched and parsed, given to `Replica.ingest` with `BlockChecker` and with
    the per-record reference check it replaced, alternated on fresh stores, best of `repeats`.
 4. **signature workers** (signed only): the same recoveries inline, on threads, on processes.
-5. **pipelined** (`eps_pipelined`), an experiment: the next batch fetched and parsed on a second
-   thread while the current one is checked — what a pipelined fetch would gain; `attest
-   validate` does not do this.
+5. **pipelined and serial** (`eps` beside `eps_serial`, alternated on the same sequencer and
+   data): `validator.eps` is the validator's pull as `attest validate` runs it, range k + 1
+   fetched and decoded while range k is checked and stored; `eps_serial` is the same pull with
+   `prefetch=False`, one range at a time (fetch, then check, then the next fetch: the pull
+   before the pipeline).
 
 The sequencer's ingest figures come from the `ingest` stage of the same `attest bench` run;
 `bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``.
@@ -32,7 +34,6 @@ import argparse
 import itertools
 import json
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -123,12 +124,14 @@ async def pull_until(
     done: Any,
     max_blocks: int = PULL_BLOCKS,
     form: str | bool = BLOCK_FORM,
+    prefetch: bool = True,
 ) -> None:
-    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`."""
+    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`;
+    `prefetch=False`: one range at a time, as before the pipeline."""
     pool = UpstreamPool([url])
     try:
         while not done():
-            await pull(replica, pool, max_blocks=max_blocks, form=form)
+            await pull(replica, pool, max_blocks=max_blocks, form=form, prefetch=prefetch)
     finally:
         await pool.aclose()
 
@@ -211,47 +214,6 @@ def follow(
     }  # fmt: skip
 
 
-def pipelined(url: str, n: int, data_dir: Path) -> float:
-    """An experiment, not what `attest validate` does: the next batch fetched and parsed on a
-    second thread while `Replica.ingest` checks and stores the current one (the upstream, the
-    fetch and the check then overlap). Records/s; says what a pipelined fetch would gain."""
-    store = Store.open(data_dir)
-    upstreams = _Source(url)
-    replica = new_replica(store, url)
-    batches: queue.Queue[list[PulledBlock] | BaseException] = queue.Queue(maxsize=2)
-    total_blocks = upstreams.latest_block()
-    if total_blocks is None:
-        raise RuntimeError("the sequencer has no block")
-
-    def fetch() -> None:
-        try:
-            for first in range(0, total_blocks + 1, PULL_BLOCKS):
-                count = min(PULL_BLOCKS, total_blocks + 1 - first)
-                batches.put([parse_block(b) for b in upstreams.blocks(first, count)])
-        except BaseException as exc:  # handed to the consumer, which raises it
-            batches.put(exc)
-
-    try:
-        started = time.perf_counter()
-        fetcher = threading.Thread(target=fetch, name="bench-fetch", daemon=True)
-        fetcher.start()
-        while replica.size < n:
-            got = batches.get()
-            if isinstance(got, BaseException):
-                raise got
-            if replica.ingest(got) != len(got):
-                raise RuntimeError("a served block was not taken")
-        elapsed = time.perf_counter() - started
-        fetcher.join()
-        if replica.violations:
-            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
-        return replica.size / elapsed
-    finally:
-        replica.close()
-        upstreams.close()
-        store.close()
-
-
 class _ReferenceChecker(BlockChecker):
     """The replica's check before `BlockChecker` (one record at a time), for "before" figures."""
 
@@ -286,10 +248,12 @@ def replicate(
     reference: bool = False,
     form: str | bool = BLOCK_FORM,
     upstream_pid: int | None = None,
+    prefetch: bool = True,
 ) -> dict[str, Any]:
     """A fresh replica pulls `n` records from `url` with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's loop).
     `reference`: with the per-record check the replica had before `BlockChecker`. `form`: the
     `attest_getBlock` form pulled (True: the event objects, as before the compact form).
+    `prefetch=False`: one range at a time (before the pipeline).
     With `upstream_pid`, the upstream process's CPU per record too."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -301,7 +265,12 @@ def replicate(
     try:
         started = time.perf_counter()
         cpu, up_cpu = time.process_time(), _process_cpu_s(upstream_pid)
-        trio.run(partial(pull_until, form=form), replica, url, lambda: replica.size >= n)
+        trio.run(
+            partial(pull_until, form=form, prefetch=prefetch),
+            replica,
+            url,
+            lambda: replica.size >= n,
+        )
         elapsed = time.perf_counter() - started
         cpu, up_cpu = time.process_time() - cpu, _process_cpu_s(upstream_pid) - up_cpu
         if replica.violations:
@@ -421,22 +390,27 @@ def one(
         n = fill(proc.url, bodies, token=token)
         wait_sealed(proc.url, n)
         pid = proc.proc.pid
-        # The compact form (after) and the event objects (before, what the pull asked for
-        # until the compact form), alternated on the same sequencer and data, best of.
+        # The pipelined pull (after), the same pull one range at a time (before the
+        # pipeline), and the event objects (before the compact form), alternated on the
+        # same sequencer and data, best of each.
         out: dict[str, Any] = {"eps": 0.0}
+        serial: dict[str, Any] = {"eps": 0.0}
         full: dict[str, Any] = {"eps": 0.0}
         for _ in range(repeats):
             compact_run = replicate(proc.url, n, tmp / "replica", upstream_pid=pid)
+            serial_run = replicate(proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False)
             full_run = replicate(proc.url, n, tmp / "full", form=True, upstream_pid=pid)
             out = max(out, compact_run, key=lambda r: float(r["eps"]))
+            serial = max(serial, serial_run, key=lambda r: float(r["eps"]))
             full = max(full, full_run, key=lambda r: float(r["eps"]))
+        out["serial"] = serial
+        out["eps_serial"] = serial["eps"]
         out["full_form"] = full
         out["eps_full_form"] = full["eps"]
         # The whole pull again with the check it replaced: before and after, one sequencer.
         out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
         sequencer = sequencer_of(proc.url)
-        out["eps_pipelined"] = pipelined(proc.url, n, tmp / "pipelined")
     # Before (the per-record reference) and after, alternated on the same blocks.
     before, after = (0.0, 0.0), (0.0, 0.0)
     for _ in range(repeats):

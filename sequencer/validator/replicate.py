@@ -85,6 +85,11 @@ class UpstreamError(AttestError):
     """No upstream served the next block correctly (down, withholding, or inconsistent)."""
 
 
+class ReplicaMovedError(AttestError):
+    """Blocks fetched to continue the replica at one head no longer continue it: the replica
+    moved while they were in flight (a rollback). Nobody's fault; the blocks are dropped."""
+
+
 @dataclass(frozen=True, slots=True)
 class PulledBlock:
     """One block as an upstream served it, parsed and checked for shape only."""
@@ -195,8 +200,18 @@ class Replica:
 
     # --- taking blocks -------------------------------------------------------------------------
 
-    def ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None = None) -> int:
+    def ingest(
+        self,
+        blocks: Sequence[PulledBlock],
+        anchor: Anchor | None = None,
+        expect: tuple[int, bytes] | None = None,
+    ) -> int:
         """Check `blocks` (consecutive, from the next one) and store them; how many were taken.
+
+        `expect`: the (block count, last block hash) of the replica the blocks were fetched
+        to continue; `ReplicaMovedError` if the replica is no longer there (rolled back while
+        they were in flight), before anything is looked at: such blocks say nothing about
+        their upstream, and none of them is taken.
 
         A block is taken only if it continues the replica, its records hash to its header's
         logRoot and the header to its blockHash (docs/spec.md §6), **and** something other than
@@ -213,6 +228,16 @@ class Replica:
         Stops at the first block that fails (`UpstreamError` if nothing could be taken).
         """
         with self._lock:
+            if expect is not None:
+                head = self.store.head
+                # Verify the blocks were fetched for the replica as it is now.
+                if (head.block_count, head.last_block_hash) != expect:
+                    raise ReplicaMovedError(
+                        f"blocks from {expect[0]} were fetched to continue block "
+                        f"{expect[0] - 1} 0x{expect[1].hex()[:12]}, but the replica now "
+                        f"ends at block {head.block_count - 1} "
+                        f"0x{head.last_block_hash.hex()[:12]}"
+                    )
             return self._ingest(blocks, anchor)
 
     def _ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None) -> int:
