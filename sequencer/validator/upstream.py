@@ -19,7 +19,9 @@ one answer, never crash on what one answers, and never stop trying the others:
   three, a good answer takes one away), then by latency, then as configured: a slow or lying
   upstream is tried last, and one that mends its ways climbs back.
 
-`pull` is one round of replication over the pool (docs/validator.md, "Replication").
+`pull` is one round of replication over the pool (docs/validator.md, "Replication"): ranges of
+blocks from the best upstream, each fetched while the one before it is checked and stored
+(docs/validator.md, "The pipeline").
 """
 
 from __future__ import annotations
