@@ -273,23 +273,6 @@ def _decode_blocks(status: int, body: bytes, ids: range, first: int) -> list[Pul
     return blocks
 
 
-async def _fetch_blocks(
-    pool: UpstreamPool, up: Upstream, first: int, count: int, form: str | bool
-) -> list[PulledBlock]:
-    """Blocks `first`.. (up to `count`) from `up`: the exchange on the event loop under the
-    deadline and the size cap, the decoding in a worker thread (abandoned on cancellation: it
-    touches nothing but the answer, so shutdown never waits for it)."""
-    ids = pool._next_ids(count)
-    messages = [
-        request("attest_getBlock", [n, form], i)
-        for n, i in zip(range(first, first + count), ids, strict=True)
-    ]
-    status, body = await pool._post_raw(up, messages)
-    return await trio.to_thread.run_sync(
-        _decode_blocks, status, body, ids, first, abandon_on_cancel=True
-    )
-
-
 # --- one round of replication ------------------------------------------------------------------
 
 
@@ -380,9 +363,10 @@ async def pull(
 
 
 class _Prefetch:
-    """One range being fetched and decoded from one upstream in the pull's nursery. Its
-    failure (a fault or a lie of the upstream) is kept, not raised into the nursery, until
-    `result` is awaited; cancellation and bugs propagate as anywhere else."""
+    """One range's `attest_getBlock` batch in flight from one upstream, in the pull's nursery:
+    only the HTTP exchange (on the event loop, under the deadline and the size cap), not the
+    decoding. Its failure is kept, not raised into the nursery, until `answer` is awaited;
+    cancellation and bugs propagate as anywhere else."""
 
     def __init__(
         self,
@@ -393,28 +377,36 @@ class _Prefetch:
         count: int,
         form: str | bool,
     ) -> None:
+        self.first = first
+        self.count = count
+        self.ids = pool._next_ids(count)
         self.faults = up.faults
         """The upstream's fault count when the fetch began: a range fetched from an upstream
         since judged faulty is not used."""
         self.started = trio.current_time()
         self._done = trio.Event()
-        self._blocks: list[PulledBlock] = []
-        self._error: AttestError | None = None
+        self._answer: tuple[int, bytes] = (0, b"")
+        self._error: UpstreamFault | None = None
+        messages = [
+            request("attest_getBlock", [n, form], i)
+            for n, i in zip(range(first, first + count), self.ids, strict=True)
+        ]
 
         async def fetch() -> None:
             try:
-                self._blocks = await _fetch_blocks(pool, up, first, count, form)
-            except (UpstreamFault, JsonRpcError, InvalidFieldError) as exc:
+                self._answer = await pool._post_raw(up, messages)
+            except UpstreamFault as exc:
                 self._error = exc
             self._done.set()
 
         nursery.start_soon(fetch)
 
-    async def result(self) -> list[PulledBlock]:
+    async def answer(self) -> tuple[int, bytes]:
+        """The HTTP status and body (`UpstreamFault` if the exchange failed)."""
         await self._done.wait()
         if self._error is not None:
             raise self._error
-        return self._blocks
+        return self._answer
 
 
 async def _take_ranges(
@@ -463,17 +455,25 @@ async def _take_ranges(
             current, pending = pending, None
             ranges += 1
             try:
-                blocks = await current.result()
+                status, body = await current.answer()
                 if up.faults != current.faults:
                     # Judged faulty while this range was in flight (not by this pull, which
                     # stops at a fault): its answer is not used.
                     nursery.cancel_scope.cancel()
                     return taken, True
-                after = blocks[-1].header.number + 1
+                after = current.first + current.count
                 if prefetch and ranges < max_ranges and after <= claimed:
-                    # The next range is fetched now and checked only at its own ingest,
-                    # exactly as this one.
+                    # The next range is asked for now, while this one is decoded, checked and
+                    # stored; it is used only if this one is taken whole, and checked only at
+                    # its own ingest, exactly as this one.
                     pending = range_at(nursery, after)
+                # Decoding and checking run one after the other in worker threads (abandoned
+                # on cancellation while decoding: it touches nothing but the answer): two
+                # Python threads computing at once only trade the GIL back and forth.
+                blocks = await trio.to_thread.run_sync(
+                    _decode_blocks, status, body, current.ids, current.first,
+                    abandon_on_cancel=True,
+                )  # fmt: skip
                 anchor = await _anchor_for(pool, up, replica, blocks)
                 # The one check step: headers, hashes, receipts or anchor, validity rules.
                 got = await trio.to_thread.run_sync(replica.ingest, blocks, anchor, expect)
@@ -493,8 +493,8 @@ async def _take_ranges(
                 return taken, True
             taken += got
             pool.good(up, trio.current_time() - current.started)
-            if got < len(blocks):
-                break  # the rest of the range failed: the next round asks again
+            if got < current.count:
+                break  # served fewer than asked, or the rest failed: the next round asks again
             expect = (after, blocks[-1].block_hash)
         nursery.cancel_scope.cancel()
     return taken, False
