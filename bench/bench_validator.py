@@ -396,9 +396,18 @@ def one(
         out: dict[str, Any] = {"eps": 0.0}
         serial: dict[str, Any] = {"eps": 0.0}
         full: dict[str, Any] = {"eps": 0.0}
-        for _ in range(repeats):
+        for i in range(repeats):
+            # Which of the two goes first alternates: the first pull after the fill meets a
+            # sequencer still compacting its store.
+            if i % 2:
+                serial_run = replicate(
+                    proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False
+                )
             compact_run = replicate(proc.url, n, tmp / "replica", upstream_pid=pid)
-            serial_run = replicate(proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False)
+            if not i % 2:
+                serial_run = replicate(
+                    proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False
+                )
             full_run = replicate(proc.url, n, tmp / "full", form=True, upstream_pid=pid)
             out = max(out, compact_run, key=lambda r: float(r["eps"]))
             serial = max(serial, serial_run, key=lambda r: float(r["eps"]))
