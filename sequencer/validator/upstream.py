@@ -163,9 +163,12 @@ class UpstreamPool:
         """One HTTP exchange under the deadline and the size cap; the decoded JSON body."""
         return _loads(*await self._post_raw(up, message))
 
-    async def _post_raw(self, up: Upstream, message: Any) -> tuple[int, bytes]:
+    async def _post_raw(
+        self, up: Upstream, message: Any, *, hold: trio.Event | None = None
+    ) -> tuple[int, bytes]:
         """One HTTP exchange under the deadline and the size cap; the HTTP status and the
-        body, not decoded (`_loads` decodes it)."""
+        body, not decoded (`_loads` decodes it). With `hold`, the body is read only once it
+        is set (it waits in the socket meanwhile; the deadline runs on)."""
         body = orjson.dumps(message)
         chunks: list[bytes] = []
         try:
@@ -174,6 +177,8 @@ class UpstreamPool:
                     encoding = resp.headers.get("content-encoding", "identity").lower()
                     if encoding != "identity":
                         raise UpstreamFault(f"answered with Content-Encoding {encoding!r}")
+                    if hold is not None:
+                        await hold.wait()
                     total = 0
                     async for chunk in resp.aiter_raw():
                         total += len(chunk)
@@ -376,6 +381,7 @@ class _Prefetch:
         first: int,
         count: int,
         form: str | bool,
+        hold: trio.Event | None = None,
     ) -> None:
         self.first = first
         self.count = count
@@ -394,7 +400,7 @@ class _Prefetch:
 
         async def fetch() -> None:
             try:
-                self._answer = await pool._post_raw(up, messages)
+                self._answer = await pool._post_raw(up, messages, hold=hold)
             except UpstreamFault as exc:
                 self._error = exc
             self._done.set()
@@ -445,8 +451,9 @@ async def _take_ranges(
     expect = (head.block_count, head.last_block_hash)
     first = expect[0]
 
-    def range_at(nursery: trio.Nursery, start: int) -> _Prefetch:
-        return _Prefetch(nursery, pool, up, start, min(max_blocks, claimed + 1 - start), form)
+    def range_at(nursery: trio.Nursery, start: int, hold: trio.Event | None = None) -> _Prefetch:
+        count = min(max_blocks, claimed + 1 - start)
+        return _Prefetch(nursery, pool, up, start, count, form, hold)
 
     async with trio.open_nursery() as nursery:
         pending: _Prefetch | None = range_at(nursery, first)
@@ -462,11 +469,13 @@ async def _take_ranges(
                     nursery.cancel_scope.cancel()
                     return taken, True
                 after = current.first + current.count
+                hold = trio.Event()
                 if prefetch and ranges < max_ranges and after <= claimed:
                     # The next range is asked for now, while this one is decoded, checked and
                     # stored; it is used only if this one is taken whole, and checked only at
-                    # its own ingest, exactly as this one.
-                    pending = range_at(nursery, after)
+                    # its own ingest, exactly as this one. Its body is read after this check
+                    # (`hold`): read meanwhile, each chunk would take the GIL from the check.
+                    pending = range_at(nursery, after, hold)
                 # Decoding and checking run one after the other in worker threads (abandoned
                 # on cancellation while decoding: it touches nothing but the answer): two
                 # Python threads computing at once only trade the GIL back and forth.
@@ -477,6 +486,7 @@ async def _take_ranges(
                 anchor = await _anchor_for(pool, up, replica, blocks)
                 # The one check step: headers, hashes, receipts or anchor, validity rules.
                 got = await trio.to_thread.run_sync(replica.ingest, blocks, anchor, expect)
+                hold.set()
             except ReplicaMovedError as exc:
                 log.info("pull from %s: %s; the range fetched is dropped", up.url, exc)
                 nursery.cancel_scope.cancel()
