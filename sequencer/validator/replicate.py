@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -205,13 +205,16 @@ class Replica:
         blocks: Sequence[PulledBlock],
         anchor: Anchor | None = None,
         expect: tuple[int, bytes] | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> int:
         """Check `blocks` (consecutive, from the next one) and store them; how many were taken.
 
         `expect`: the (block count, last block hash) of the replica the blocks were fetched
         to continue; `ReplicaMovedError` if the replica is no longer there (rolled back while
         they were in flight), before anything is looked at: such blocks say nothing about
-        their upstream, and none of them is taken.
+        their upstream, and none of them is taken. `before_write` is called once everything is
+        checked, just before the write batch (the pull then reads the next range while the
+        batch goes to disk).
 
         A block is taken only if it continues the replica, its records hash to its header's
         logRoot and the header to its blockHash (docs/spec.md §6), **and** something other than
@@ -238,9 +241,14 @@ class Replica:
                         f"ends at block {head.block_count - 1} "
                         f"0x{head.last_block_hash.hex()[:12]}"
                     )
-            return self._ingest(blocks, anchor)
+            return self._ingest(blocks, anchor, before_write)
 
-    def _ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None) -> int:
+    def _ingest(
+        self,
+        blocks: Sequence[PulledBlock],
+        anchor: Anchor | None,
+        before_write: Callable[[], None] | None = None,
+    ) -> int:
         if not blocks:
             return 0
         store = self.store
@@ -371,6 +379,8 @@ class Replica:
         for kept in receipts[:taken]:
             if kept is not None:
                 state[block_receipt_key(kept[0])] = kept[1]
+        if before_write is not None:
+            before_write()
         store.commit(entries, seals, state, check_seq=False)
         # After this write batch, a crash keeps these blocks, their records, their receipts
         # and every violation found in them together: a restart resumes after them.

@@ -30,6 +30,7 @@ import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import httpx
@@ -368,10 +369,12 @@ async def pull(
 
 
 class _Prefetch:
-    """One range's `attest_getBlock` batch in flight from one upstream, in the pull's nursery:
-    only the HTTP exchange (on the event loop, under the deadline and the size cap), not the
-    decoding. Its failure is kept, not raised into the nursery, until `answer` is awaited;
-    cancellation and bugs propagate as anywhere else."""
+    """One range in flight from one upstream, in the pull's nursery: its `attest_getBlock`
+    batch asked for at once (on the event loop, under the deadline and the size cap), the body
+    read once `hold` is set (it waits in the socket buffers meanwhile), then decoded in a
+    worker thread (abandoned on cancellation: it touches nothing but the answer). Its failure
+    (a fault or a lie of the upstream) is kept, not raised into the nursery, until `result` is
+    awaited; cancellation and bugs propagate as anywhere else."""
 
     def __init__(
         self,
@@ -385,34 +388,36 @@ class _Prefetch:
     ) -> None:
         self.first = first
         self.count = count
-        self.ids = pool._next_ids(count)
         self.faults = up.faults
         """The upstream's fault count when the fetch began: a range fetched from an upstream
         since judged faulty is not used."""
         self.started = trio.current_time()
         self._done = trio.Event()
-        self._answer: tuple[int, bytes] = (0, b"")
-        self._error: UpstreamFault | None = None
+        self._blocks: list[PulledBlock] = []
+        self._error: AttestError | None = None
+        ids = pool._next_ids(count)
         messages = [
             request("attest_getBlock", [n, form], i)
-            for n, i in zip(range(first, first + count), self.ids, strict=True)
+            for n, i in zip(range(first, first + count), ids, strict=True)
         ]
 
         async def fetch() -> None:
             try:
-                self._answer = await pool._post_raw(up, messages, hold=hold)
-            except UpstreamFault as exc:
+                status, body = await pool._post_raw(up, messages, hold=hold)
+                self._blocks = await trio.to_thread.run_sync(
+                    _decode_blocks, status, body, ids, first, abandon_on_cancel=True
+                )
+            except (UpstreamFault, JsonRpcError, InvalidFieldError) as exc:
                 self._error = exc
             self._done.set()
 
         nursery.start_soon(fetch)
 
-    async def answer(self) -> tuple[int, bytes]:
-        """The HTTP status and body (`UpstreamFault` if the exchange failed)."""
+    async def result(self) -> list[PulledBlock]:
         await self._done.wait()
         if self._error is not None:
             raise self._error
-        return self._answer
+        return self._blocks
 
 
 async def _take_ranges(
@@ -430,14 +435,16 @@ async def _take_ranges(
     `claimed`): the blocks taken, and whether `up` was found faulty (then the next upstream
     is tried from where the replica is now).
 
-    The pipeline, at most one range ahead: while `Replica.ingest` checks and stores range k in
-    a worker thread, range k + 1 is fetched (on the event loop) and decoded (in another worker
-    thread), so the upstream's serving and the network overlap the check. Nothing fetched
+    The pipeline, at most one range ahead (docs/validator.md, "The pipeline"): as soon as range
+    k has arrived, range k + 1 is asked for; the upstream serves it while range k is checked
+    (`Replica.ingest`, in a worker thread), and its answer is read and decoded while range k's
+    write batch goes to disk (`before_write`: the fsync lets the GIL go). Nothing fetched
     outlives this call (the nursery), so a range in flight is never used after the pull ends;
     and a fetched range is used only if
 
     * its upstream has not been judged faulty since the fetch began (`Upstream.faults`):
-      range k failing its checks cancels range k + 1 before it is decoded or looked at;
+      range k failing its checks cancels range k + 1 before it is read;
+    * range k was taken whole (range k + 1 was asked for from where range k should end);
     * it still continues the replica (`Replica.ingest`'s `expect`: a rollback by the watcher
       while it was in flight makes it stale, discarded without blaming the upstream).
 
@@ -449,20 +456,20 @@ async def _take_ranges(
     taken = 0
     head = replica.store.head
     expect = (head.block_count, head.last_block_hash)
-    first = expect[0]
+    token = trio.lowlevel.current_trio_token()
 
     def range_at(nursery: trio.Nursery, start: int, hold: trio.Event | None = None) -> _Prefetch:
         count = min(max_blocks, claimed + 1 - start)
         return _Prefetch(nursery, pool, up, start, count, form, hold)
 
     async with trio.open_nursery() as nursery:
-        pending: _Prefetch | None = range_at(nursery, first)
+        pending: _Prefetch | None = range_at(nursery, expect[0])
         ranges = 0
         while pending is not None:
             current, pending = pending, None
             ranges += 1
             try:
-                status, body = await current.answer()
+                blocks = await current.result()
                 if up.faults != current.faults:
                     # Judged faulty while this range was in flight (not by this pull, which
                     # stops at a fault): its answer is not used.
@@ -471,21 +478,15 @@ async def _take_ranges(
                 after = current.first + current.count
                 hold = trio.Event()
                 if prefetch and ranges < max_ranges and after <= claimed:
-                    # The next range is asked for now, while this one is decoded, checked and
-                    # stored; it is used only if this one is taken whole, and checked only at
-                    # its own ingest, exactly as this one. Its body is read after this check
-                    # (`hold`): read meanwhile, each chunk would take the GIL from the check.
+                    # The next range is asked for now; it is checked only at its own ingest,
+                    # exactly as this one. Its body is read once this one's checks are done
+                    # (`hold`): read during them, every chunk would take the GIL from them.
                     pending = range_at(nursery, after, hold)
-                # Decoding and checking run one after the other in worker threads (abandoned
-                # on cancellation while decoding: it touches nothing but the answer): two
-                # Python threads computing at once only trade the GIL back and forth.
-                blocks = await trio.to_thread.run_sync(
-                    _decode_blocks, status, body, current.ids, current.first,
-                    abandon_on_cancel=True,
-                )  # fmt: skip
                 anchor = await _anchor_for(pool, up, replica, blocks)
                 # The one check step: headers, hashes, receipts or anchor, validity rules.
-                got = await trio.to_thread.run_sync(replica.ingest, blocks, anchor, expect)
+                got = await trio.to_thread.run_sync(
+                    replica.ingest, blocks, anchor, expect, partial(token.run_sync_soon, hold.set)
+                )
                 hold.set()
             except ReplicaMovedError as exc:
                 log.info("pull from %s: %s; the range fetched is dropped", up.url, exc)
