@@ -25,7 +25,9 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
    before the pipeline).
 
 The sequencer's ingest figures come from the `ingest` stage of the same `attest bench` run;
-`bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``.
+`bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``; the
+pipelined pull beside the serial one in N alternated pairs, medians and every pair's ratio:
+``python -m bench.bench_validator --pairs 8 [--events 60000 | --signed]``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -434,6 +437,40 @@ def one(
     return out
 
 
+def pairs(count: int, events: int, tmp: Path, *, signed: bool = False) -> dict[str, Any]:
+    """The pipelined pull beside the serial one (`prefetch=False`) in `count` alternated pairs
+    on one sequencer holding `events` events (which goes first alternates; one serial pull
+    first warms the sequencer up): each pair's ratio and the medians. On a shared machine a
+    single best-of-two swings with the neighbours' load; the median of pair ratios does not."""
+    batches = max(1, events // 1000)
+    bodies = signed_bodies(batches, 1000) if signed else unsigned_bodies(batches, 1000)
+    runs: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    ratios: list[float] = []
+    with SequencerProcess(tmp / "sequencer") as proc:
+        n = fill(proc.url, bodies, token=not signed)
+        wait_sealed(proc.url, n)
+        pid = proc.proc.pid
+        replicate(proc.url, n, tmp / "warm", prefetch=False)
+        for i in range(count):
+            pair: dict[bool, dict[str, Any]] = {}
+            for prefetch in (True, False) if i % 2 == 0 else (False, True):
+                pair[prefetch] = replicate(
+                    proc.url, n, tmp / f"r{i}-{prefetch}", upstream_pid=pid, prefetch=prefetch
+                )
+                runs[prefetch].append(pair[prefetch])
+            ratios.append(float(pair[True]["eps"]) / float(pair[False]["eps"]))
+
+    def medians(rs: list[dict[str, Any]]) -> dict[str, float]:
+        keys = ("eps", "cpu_us_per_record", "upstream_cpu_us_per_record")
+        return {k: statistics.median(float(r[k]) for r in rs) for k in keys} | {
+            "eps_max": max(float(r["eps"]) for r in rs)
+        }
+
+    return {"records": n, "signed": signed, "pipelined": medians(runs[True]),
+            "serial": medians(runs[False]), "pair_ratios": ratios,
+            "median_ratio": statistics.median(ratios), "load_avg": list(os.getloadavg())}  # fmt: skip
+
+
 def run(
     events: int = 40_000, signed_events: int = 16_000, batch: int = 1000, repeats: int = 2
 ) -> dict[str, Any]:
@@ -463,7 +500,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="instead: follow a live unsigned stream at EPS events/s, before and after",
     )
     p.add_argument("--seconds", type=float, default=30.0, help="length of the --follow stream")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead: N alternated pairs of the pipelined and the serial pull (--events "
+        "unsigned, or --signed-events signed with --signed)",
+    )
+    p.add_argument("--signed", action="store_true", help="with --pairs: signed events")
     a = p.parse_args(argv)
+    if a.pairs is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-pairs-") as tmp:
+            events = a.signed_events if a.signed else a.events
+            print(json.dumps(pairs(a.pairs, events, Path(tmp), signed=a.signed), indent=1))
+        return
     if a.follow is not None:
         with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
             out = {
