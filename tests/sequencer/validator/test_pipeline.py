@@ -11,31 +11,43 @@ loop, ranges of 4 blocks so that one pull takes several. What must hold:
   not wait for it;
 * a rollback while a range is in flight: that range is dropped (it continues a replica that no
   longer exists), its upstream not blamed, and the next pull fetches again from the cut;
-* cancelling the pull (what SIGTERM does) while a range is in flight returns at once.
+* cancelling the pull (what SIGTERM does) while a range is in flight returns at once; and
+  `attest validate` itself stops promptly on SIGTERM with a range in flight.
 """
 
 from __future__ import annotations
 
 import itertools
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
+import orjson
 import pytest
 import trio
 
+from l1_contracts.accounts import DEV_KEYS
 from prover.eip712 import Domain
 from prover.wire import parse_address
-from sequencer.devnet.process import SequencerProcess, _Child
+from sequencer.devnet.process import (
+    DevnetProcess,
+    SequencerProcess,
+    ValidatorProcess,
+    _Child,
+    write_key_file,
+)
 from sequencer.rpc.client import RpcClient
 from sequencer.validator.replicate import Replica
-from sequencer.validator.upstream import UpstreamPool, pull
+from sequencer.validator.upstream import MAX_BLOCKS, UpstreamPool, pull
 from state_db.store import Store
 from tests.sequencer.events import unsigned
 from tests.sequencer.validator.hostile_upstream import PIPELINE_BEHAVIOURS, SLOW_S
 from tests.sequencer.validator.test_hostile_upstreams import _READY
+from tests.waiting import wait_for
 
 RANGE = 4
 """Blocks per range here: several ranges per pull."""
@@ -249,3 +261,38 @@ def test_cancelling_a_pull_with_a_range_in_flight_returns_at_once(
     finally:
         replica.close()
         replica.store.close()
+
+
+def test_sigterm_with_a_range_in_flight_stops_the_validator_promptly(tmp_path: Path) -> None:
+    """`attest validate` itself, its only upstream answering the first range and never the
+    second: SIGTERM arrives while range 1 is in flight (its upstream deadline 60 s)."""
+    with ExitStack() as stack:
+        devnet = stack.enter_context(DevnetProcess())
+        with RpcClient(devnet.url, token="dev") as rpc:
+            ids = itertools.count()
+            for _ in range(24):  # more blocks than one range of 16
+                rpc.call("attest_submitBatch", [unsigned(next(ids)) for _ in range(3)])
+                time.sleep(0.06)
+            latest = int(rpc.call("attest_status")["latestBlock"]["number"])
+        assert latest + 1 > MAX_BLOCKS, "the log must span more than one range"
+        hostile = stack.enter_context(Hostile("stall-after-first", devnet.url))
+        val = stack.enter_context(
+            ValidatorProcess(
+                sequencer=[hostile.url],
+                l1_rpc=devnet.l1_rpc,
+                contract=devnet.contract,
+                key_file=write_key_file(DEV_KEYS[1], tmp_path),
+                data_dir=tmp_path / "validator",
+                extra_args=["--upstream-timeout", "60", "--pull-interval", "0.1"],
+            )
+        )
+
+        def replica_size() -> int:
+            with urllib.request.urlopen(val.url + "/health", timeout=5) as resp:
+                return int(orjson.loads(resp.read())["replicaSize"])
+
+        wait_for(lambda: replica_size() > 0, timeout=30, what="the first range replicated")
+        time.sleep(0.5)  # range 1 is asked for, and never answered
+        started = time.monotonic()
+        assert val.stop() == 0
+        assert time.monotonic() - started < 5, "shutdown waited on the range in flight"
