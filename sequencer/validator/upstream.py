@@ -169,17 +169,21 @@ class UpstreamPool:
     ) -> tuple[int, bytes]:
         """One HTTP exchange under the deadline and the size cap; the HTTP status and the
         body, not decoded (`_loads` decodes it). With `hold`, the body is read only once it
-        is set (it waits in the socket meanwhile; the deadline runs on)."""
+        is set (it waits in the socket buffers meanwhile, and the deadline with it)."""
         body = orjson.dumps(message)
         chunks: list[bytes] = []
         try:
-            with trio.fail_after(self.deadline_s):
+            with trio.fail_after(self.deadline_s) as deadline:
                 async with self._client.stream("POST", up.url, content=body) as resp:
                     encoding = resp.headers.get("content-encoding", "identity").lower()
                     if encoding != "identity":
                         raise UpstreamFault(f"answered with Content-Encoding {encoding!r}")
                     if hold is not None:
+                        # The upstream is not waited for here, the caller is: its deadline
+                        # stops while the body is held, and counts again once it is read.
+                        held = trio.current_time()
                         await hold.wait()
+                        deadline.deadline += trio.current_time() - held
                     total = 0
                     async for chunk in resp.aiter_raw():
                         total += len(chunk)
