@@ -18,12 +18,16 @@ acknowledges them (issue 11). Two measurements, unsigned and EIP-712-signed, in 
    blocks, already fetched and parsed, given to `Replica.ingest` with `BlockChecker` and with
    the per-record reference check it replaced, alternated on fresh stores, best of `repeats`.
 4. **signature workers** (signed only): the same recoveries inline, on threads, on processes.
-5. **pipelined** (`eps_pipelined`), an experiment: the next batch fetched and parsed on a second
-   thread while the current one is checked — what a pipelined fetch would gain; `attest
-   validate` does not do this.
+5. **pipelined and serial** (`eps` beside `eps_serial`, alternated on the same sequencer and
+   data): `validator.eps` is the validator's pull as `attest validate` runs it, range k + 1
+   fetched and decoded while range k is checked and stored; `eps_serial` is the same pull with
+   `prefetch=False`, one range at a time (fetch, then check, then the next fetch: the pull
+   before the pipeline).
 
 The sequencer's ingest figures come from the `ingest` stage of the same `attest bench` run;
-`bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``.
+`bench.suite` divides. Run alone: ``python -m bench.bench_validator [--events 40000]``; the
+pipelined pull beside the serial one in N alternated pairs, medians and every pair's ratio:
+``python -m bench.bench_validator --pairs 8 [--events 60000 | --signed]``.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ import argparse
 import itertools
 import json
 import os
-import queue
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -123,12 +127,14 @@ async def pull_until(
     done: Any,
     max_blocks: int = PULL_BLOCKS,
     form: str | bool = BLOCK_FORM,
+    prefetch: bool = True,
 ) -> None:
-    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`."""
+    """The validator's pull (`sequencer.validator.upstream.pull`, one upstream) until `done()`;
+    `prefetch=False`: one range at a time, as before the pipeline."""
     pool = UpstreamPool([url])
     try:
         while not done():
-            await pull(replica, pool, max_blocks=max_blocks, form=form)
+            await pull(replica, pool, max_blocks=max_blocks, form=form, prefetch=prefetch)
     finally:
         await pool.aclose()
 
@@ -211,47 +217,6 @@ def follow(
     }  # fmt: skip
 
 
-def pipelined(url: str, n: int, data_dir: Path) -> float:
-    """An experiment, not what `attest validate` does: the next batch fetched and parsed on a
-    second thread while `Replica.ingest` checks and stores the current one (the upstream, the
-    fetch and the check then overlap). Records/s; says what a pipelined fetch would gain."""
-    store = Store.open(data_dir)
-    upstreams = _Source(url)
-    replica = new_replica(store, url)
-    batches: queue.Queue[list[PulledBlock] | BaseException] = queue.Queue(maxsize=2)
-    total_blocks = upstreams.latest_block()
-    if total_blocks is None:
-        raise RuntimeError("the sequencer has no block")
-
-    def fetch() -> None:
-        try:
-            for first in range(0, total_blocks + 1, PULL_BLOCKS):
-                count = min(PULL_BLOCKS, total_blocks + 1 - first)
-                batches.put([parse_block(b) for b in upstreams.blocks(first, count)])
-        except BaseException as exc:  # handed to the consumer, which raises it
-            batches.put(exc)
-
-    try:
-        started = time.perf_counter()
-        fetcher = threading.Thread(target=fetch, name="bench-fetch", daemon=True)
-        fetcher.start()
-        while replica.size < n:
-            got = batches.get()
-            if isinstance(got, BaseException):
-                raise got
-            if replica.ingest(got) != len(got):
-                raise RuntimeError("a served block was not taken")
-        elapsed = time.perf_counter() - started
-        fetcher.join()
-        if replica.violations:
-            raise RuntimeError(f"honest log judged broken: {replica.violations[0]}")
-        return replica.size / elapsed
-    finally:
-        replica.close()
-        upstreams.close()
-        store.close()
-
-
 class _ReferenceChecker(BlockChecker):
     """The replica's check before `BlockChecker` (one record at a time), for "before" figures."""
 
@@ -286,10 +251,12 @@ def replicate(
     reference: bool = False,
     form: str | bool = BLOCK_FORM,
     upstream_pid: int | None = None,
+    prefetch: bool = True,
 ) -> dict[str, Any]:
     """A fresh replica pulls `n` records from `url` with the validator's pull (`sequencer.validator.upstream.pull`) (the validator's loop).
     `reference`: with the per-record check the replica had before `BlockChecker`. `form`: the
     `attest_getBlock` form pulled (True: the event objects, as before the compact form).
+    `prefetch=False`: one range at a time (before the pipeline).
     With `upstream_pid`, the upstream process's CPU per record too."""
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -301,7 +268,12 @@ def replicate(
     try:
         started = time.perf_counter()
         cpu, up_cpu = time.process_time(), _process_cpu_s(upstream_pid)
-        trio.run(partial(pull_until, form=form), replica, url, lambda: replica.size >= n)
+        trio.run(
+            partial(pull_until, form=form, prefetch=prefetch),
+            replica,
+            url,
+            lambda: replica.size >= n,
+        )
         elapsed = time.perf_counter() - started
         cpu, up_cpu = time.process_time() - cpu, _process_cpu_s(upstream_pid) - up_cpu
         if replica.violations:
@@ -421,22 +393,36 @@ def one(
         n = fill(proc.url, bodies, token=token)
         wait_sealed(proc.url, n)
         pid = proc.proc.pid
-        # The compact form (after) and the event objects (before, what the pull asked for
-        # until the compact form), alternated on the same sequencer and data, best of.
+        # The pipelined pull (after), the same pull one range at a time (before the
+        # pipeline), and the event objects (before the compact form), alternated on the
+        # same sequencer and data, best of each.
         out: dict[str, Any] = {"eps": 0.0}
+        serial: dict[str, Any] = {"eps": 0.0}
         full: dict[str, Any] = {"eps": 0.0}
-        for _ in range(repeats):
+        for i in range(repeats):
+            # Which of the two goes first alternates: the first pull after the fill meets a
+            # sequencer still compacting its store.
+            if i % 2:
+                serial_run = replicate(
+                    proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False
+                )
             compact_run = replicate(proc.url, n, tmp / "replica", upstream_pid=pid)
+            if not i % 2:
+                serial_run = replicate(
+                    proc.url, n, tmp / "serial", upstream_pid=pid, prefetch=False
+                )
             full_run = replicate(proc.url, n, tmp / "full", form=True, upstream_pid=pid)
             out = max(out, compact_run, key=lambda r: float(r["eps"]))
+            serial = max(serial, serial_run, key=lambda r: float(r["eps"]))
             full = max(full, full_run, key=lambda r: float(r["eps"]))
+        out["serial"] = serial
+        out["eps_serial"] = serial["eps"]
         out["full_form"] = full
         out["eps_full_form"] = full["eps"]
         # The whole pull again with the check it replaced: before and after, one sequencer.
         out["eps_reference"] = replicate(proc.url, n, tmp / "before", reference=True)["eps"]
         out["breakdown"], blocks = breakdown(proc.url, n, tmp / "breakdown")
         sequencer = sequencer_of(proc.url)
-        out["eps_pipelined"] = pipelined(proc.url, n, tmp / "pipelined")
     # Before (the per-record reference) and after, alternated on the same blocks.
     before, after = (0.0, 0.0), (0.0, 0.0)
     for _ in range(repeats):
@@ -449,6 +435,40 @@ def one(
     if signed:
         out["signature_workers"] = signature_workers(blocks)
     return out
+
+
+def pairs(count: int, events: int, tmp: Path, *, signed: bool = False) -> dict[str, Any]:
+    """The pipelined pull beside the serial one (`prefetch=False`) in `count` alternated pairs
+    on one sequencer holding `events` events (which goes first alternates; one serial pull
+    first warms the sequencer up): each pair's ratio and the medians. On a shared machine a
+    single best-of-two swings with the neighbours' load; the median of pair ratios does not."""
+    batches = max(1, events // 1000)
+    bodies = signed_bodies(batches, 1000) if signed else unsigned_bodies(batches, 1000)
+    runs: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    ratios: list[float] = []
+    with SequencerProcess(tmp / "sequencer") as proc:
+        n = fill(proc.url, bodies, token=not signed)
+        wait_sealed(proc.url, n)
+        pid = proc.proc.pid
+        replicate(proc.url, n, tmp / "warm", prefetch=False)
+        for i in range(count):
+            pair: dict[bool, dict[str, Any]] = {}
+            for prefetch in (True, False) if i % 2 == 0 else (False, True):
+                pair[prefetch] = replicate(
+                    proc.url, n, tmp / f"r{i}-{prefetch}", upstream_pid=pid, prefetch=prefetch
+                )
+                runs[prefetch].append(pair[prefetch])
+            ratios.append(float(pair[True]["eps"]) / float(pair[False]["eps"]))
+
+    def medians(rs: list[dict[str, Any]]) -> dict[str, float]:
+        keys = ("eps", "cpu_us_per_record", "upstream_cpu_us_per_record")
+        return {k: statistics.median(float(r[k]) for r in rs) for k in keys} | {
+            "eps_max": max(float(r["eps"]) for r in rs)
+        }
+
+    return {"records": n, "signed": signed, "pipelined": medians(runs[True]),
+            "serial": medians(runs[False]), "pair_ratios": ratios,
+            "median_ratio": statistics.median(ratios), "load_avg": list(os.getloadavg())}  # fmt: skip
 
 
 def run(
@@ -480,7 +500,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="instead: follow a live unsigned stream at EPS events/s, before and after",
     )
     p.add_argument("--seconds", type=float, default=30.0, help="length of the --follow stream")
+    p.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="instead: N alternated pairs of the pipelined and the serial pull (--events "
+        "unsigned, or --signed-events signed with --signed)",
+    )
+    p.add_argument("--signed", action="store_true", help="with --pairs: signed events")
     a = p.parse_args(argv)
+    if a.pairs is not None:
+        with tempfile.TemporaryDirectory(prefix="bench-pairs-") as tmp:
+            events = a.signed_events if a.signed else a.events
+            print(json.dumps(pairs(a.pairs, events, Path(tmp), signed=a.signed), indent=1))
+        return
     if a.follow is not None:
         with tempfile.TemporaryDirectory(prefix="bench-follow-") as tmp:
             out = {

@@ -6,9 +6,10 @@ Stages, each calling the benchmark module that owns the measurement:
    events/s over HTTP, ack latency at max and at half rate, beside the in-process floor.
 2. **validator** (`bench.bench_validator`) — replicate-and-check: a fresh replica pulls a
    filled sequencer over HTTP (`validator.eps`, `validator.signed_eps`), divided by this run's
-   `ingest.*` (`validator.eps_vs_ingest`, `validator.signed_eps_vs_ingest`); where its time
-   goes (fetch, parse, check and append); check and append alone, before and after
-   `BlockChecker` (issue 11).
+   `ingest.*` (`validator.eps_vs_ingest`, `validator.signed_eps_vs_ingest`); beside it the
+   same pull one range at a time, without the pipeline (`validator.eps_serial`,
+   `serial_vs_ingest`); where its time goes (fetch, parse, check and append); check and
+   append alone, before and after `BlockChecker` (issue 11).
 3. **hammer** (`bench.hammer`) — the same ingest while reader processes verify inclusion and
    consistency proofs; any wrong answer fails the run. Its per-request latencies feed the CDF
    chart, its throughput the time-series chart (with L1 checkpoint marks when an L1 is there).
@@ -395,7 +396,9 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "signed_upstream_cpu_us_per_record": s["upstream_cpu_us_per_record"],
             "full_form_cpu_us_per_record": u["full_form"]["cpu_us_per_record"],
             "full_form_upstream_cpu_us_per_record": u["full_form"]["upstream_cpu_us_per_record"],
-            "eps_pipelined": u["eps_pipelined"], "signed_eps_pipelined": s["eps_pipelined"],
+            "eps_serial": u["eps_serial"], "signed_eps_serial": s["eps_serial"],
+            "serial_cpu_us_per_record": u["serial"]["cpu_us_per_record"],
+            "signed_serial_cpu_us_per_record": s["serial"]["cpu_us_per_record"],
             "eps_per_cpu_s": u["eps_per_cpu_s"], "signed_eps_per_cpu_s": s["eps_per_cpu_s"],
             "fetch_share": u["breakdown"]["fetch_share"],
             "signed_fetch_share": s["breakdown"]["fetch_share"],
@@ -415,8 +418,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
                 "signed_eps_vs_ingest": s["eps"] / ingest["signed_eps"],
                 "full_form_vs_ingest": u["eps_full_form"] / ingest["unsigned_eps"],
                 "signed_full_form_vs_ingest": s["eps_full_form"] / ingest["signed_eps"],
-                "pipelined_vs_ingest": u["eps_pipelined"] / ingest["unsigned_eps"],
-                "signed_pipelined_vs_ingest": s["eps_pipelined"] / ingest["signed_eps"],
+                "serial_vs_ingest": u["eps_serial"] / ingest["unsigned_eps"],
+                "signed_serial_vs_ingest": s["eps_serial"] / ingest["signed_eps"],
                 "check_vs_ingest": u["check_eps"] / ingest["unsigned_eps"],
                 "check_signed_vs_ingest": s["check_eps"] / ingest["signed_eps"],
             })  # fmt: skip

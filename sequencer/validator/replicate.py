@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -83,6 +83,11 @@ def block_receipt_key(number: int) -> str:
 
 class UpstreamError(AttestError):
     """No upstream served the next block correctly (down, withholding, or inconsistent)."""
+
+
+class ReplicaMovedError(AttestError):
+    """Blocks fetched to continue the replica at one head no longer continue it: the replica
+    moved while they were in flight (a rollback). Nobody's fault; the blocks are dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +200,21 @@ class Replica:
 
     # --- taking blocks -------------------------------------------------------------------------
 
-    def ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None = None) -> int:
+    def ingest(
+        self,
+        blocks: Sequence[PulledBlock],
+        anchor: Anchor | None = None,
+        expect: tuple[int, bytes] | None = None,
+        before_write: Callable[[], None] | None = None,
+    ) -> int:
         """Check `blocks` (consecutive, from the next one) and store them; how many were taken.
+
+        `expect`: the (block count, last block hash) of the replica the blocks were fetched
+        to continue; `ReplicaMovedError` if the replica is no longer there (rolled back while
+        they were in flight), before anything is looked at: such blocks say nothing about
+        their upstream, and none of them is taken. `before_write` is called once everything is
+        checked, just before the write batch (the pull then reads the next range while the
+        batch goes to disk).
 
         A block is taken only if it continues the replica, its records hash to its header's
         logRoot and the header to its blockHash (docs/spec.md §6), **and** something other than
@@ -213,9 +231,24 @@ class Replica:
         Stops at the first block that fails (`UpstreamError` if nothing could be taken).
         """
         with self._lock:
-            return self._ingest(blocks, anchor)
+            if expect is not None:
+                head = self.store.head
+                # Verify the blocks were fetched for the replica as it is now.
+                if (head.block_count, head.last_block_hash) != expect:
+                    raise ReplicaMovedError(
+                        f"blocks from {expect[0]} were fetched to continue block "
+                        f"{expect[0] - 1} 0x{expect[1].hex()[:12]}, but the replica now "
+                        f"ends at block {head.block_count - 1} "
+                        f"0x{head.last_block_hash.hex()[:12]}"
+                    )
+            return self._ingest(blocks, anchor, before_write)
 
-    def _ingest(self, blocks: Sequence[PulledBlock], anchor: Anchor | None) -> int:
+    def _ingest(
+        self,
+        blocks: Sequence[PulledBlock],
+        anchor: Anchor | None,
+        before_write: Callable[[], None] | None = None,
+    ) -> int:
         if not blocks:
             return 0
         store = self.store
@@ -346,6 +379,8 @@ class Replica:
         for kept in receipts[:taken]:
             if kept is not None:
                 state[block_receipt_key(kept[0])] = kept[1]
+        if before_write is not None:
+            before_write()
         store.commit(entries, seals, state, check_seq=False)
         # After this write batch, a crash keeps these blocks, their records, their receipts
         # and every violation found in them together: a restart resumes after them.

@@ -1,16 +1,19 @@
 """`attest validate`: the validator process — one trio root nursery, three services.
 
 * the pull loop (`upstream.pull`: async HTTP to the upstreams, each call under a deadline and a
-  size cap; the checks and LevelDB writes of `Replica.ingest` in a worker thread),
-  continuously, pausing `pull_s` when up to date or when no upstream serves the next block;
+  size cap; the checks and LevelDB writes of `Replica.ingest` in a worker thread while the
+  next range is fetched and decoded: docs/validator.md, "The pipeline"), continuously,
+  pausing `pull_s` when up to date or when no upstream serves the next block;
 * the L1 watcher (`Watcher.run`, every `poll_s`);
 * the HTTP server: the read methods of docs/spec.md §10 from the replica (same parameters and answers
   as the sequencer's, via `sequencer.rpc.read_api.ReadApi`), `validator_watchReceipt`,
   `validator_status`, ``GET /health`` and ``GET /metrics``.
 
 Shutdown (SIGTERM/SIGINT) cancels the root nursery: an upstream call in flight is cancelled at
-once (it is a trio cancel scope, not a blocked thread); an ingest in flight finishes its write
-batch first (its thread is not abandoned, a few milliseconds), so the store closes after it.
+once (it is a trio cancel scope, not a blocked thread), and a range being decoded is dropped
+(its thread is abandoned: it touches nothing but the answer); an ingest in flight finishes its
+write batch first (its thread is not abandoned, a few milliseconds), so the store closes after
+it.
 """
 
 from __future__ import annotations

@@ -47,6 +47,16 @@ BEHAVIOURS = (
     "flapping",  # two answers honest, two garbage, and so on
     "compact-malformed",  # compact blocks (getBlock(n, "records")) malformed, a new way each time
 )
+PIPELINE_BEHAVIOURS = (
+    # Against the pipelined pull (tests/sequencer/validator/test_pipeline.py): what happens to
+    # the range fetched while the one before it is checked.
+    "forged-second-range",  # 1st attest_getBlock batch honest, later ones a forged next block
+    "forged-then-stall",  # 1st attest_getBlock batch a forged block 0, later ones never answered
+    "slow-after-first",  # honest, attest_getBlock batches after the first answered 1.5 s late
+    "stall-after-first",  # honest, attest_getBlock batches after the first never answered
+)
+SLOW_S = 1.5
+"""How late "slow-after-first" answers."""
 
 
 def _honest(url: str, message: Any) -> Any:
@@ -108,6 +118,8 @@ class Hostile:
         self.behaviour = behaviour
         self.honest = honest
         self.requests = itertools.count()
+        self.block_batches = itertools.count()
+        self.late_batches = itertools.count()
         self.malformations = itertools.count()
         status = _honest(honest, {"jsonrpc": "2.0", "id": 1, "method": "attest_status"})
         d = status["result"]["eip712Domain"]
@@ -126,6 +138,10 @@ class Hostile:
 
     def answer(self, message: Any) -> Any:
         """The JSON answer to `message` (a request or a batch), lies included."""
+        if self.behaviour in ("forged-second-range", "forged-then-stall") and _is_block_batch(
+            message
+        ):
+            return self.forged_batch(message)
         if isinstance(message, list):
             answers = [self.one(m) for m in message]
             if self.behaviour == "batch-non-objects":
@@ -193,6 +209,30 @@ class Hostile:
             }
         return {"error": {"code": NOT_FOUND, "message": "not found"}}
 
+    def forged_batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """An `attest_getBlock` batch answered honestly the first time ("forged-second-range"),
+        then with a forged block continuing the honest chain; or ("forged-then-stall") a
+        forged block 0 the first time (later batches stall in the handler). Past the forged
+        block, "not found"."""
+        first = next(self.block_batches) == 0
+        if first and self.behaviour == "forged-second-range":
+            return [self.one(m) for m in batch]
+        number = batch[0]["params"][0]
+        if self.behaviour == "forged-then-stall":
+            forged = self.forger.block(MemoryTree(), 0, GENESIS_PARENT_HASH, receipt=True)
+        else:
+            forged = self.forged_next(number)
+        out = [{"jsonrpc": "2.0", "id": batch[0].get("id"), "result": forged}]
+        for m in batch[1:]:
+            out.append(
+                {
+                    "jsonrpc": "2.0",
+                    "id": m.get("id"),
+                    "error": {"code": NOT_FOUND, "message": "not found"},
+                }
+            )
+        return out
+
     def forged_next(self, number: int) -> dict[str, Any]:
         """A block continuing the honest chain at `number`, its records forged."""
         prev = _honest(
@@ -243,7 +283,7 @@ class Hostile:
 
 def main() -> None:
     behaviour, honest = sys.argv[1], sys.argv[2]
-    if behaviour not in BEHAVIOURS:
+    if behaviour not in BEHAVIOURS + PIPELINE_BEHAVIOURS:
         raise SystemExit(f"unknown behaviour {behaviour!r}")
     hostile = Hostile(behaviour, honest)
 
@@ -260,6 +300,15 @@ def main() -> None:
             if b == "stall":
                 time.sleep(3600)
                 return
+            message = orjson.loads(body)
+            if b in ("forged-then-stall", "slow-after-first", "stall-after-first"):
+                with hostile.lock:
+                    later = _is_block_batch(message) and next(hostile.late_batches) > 0
+                if later and b == "slow-after-first":
+                    time.sleep(SLOW_S)
+                elif later:
+                    time.sleep(3600)
+                    return
             if b == "oversized":
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -276,7 +325,7 @@ def main() -> None:
             if b == "flapping" and (count // 2) % 2 == 1:  # two answers good, two bad...
                 self._send(b"<html>oops</html>")
                 return
-            answer = hostile.answer(orjson.loads(body))
+            answer = hostile.answer(message)
             raw = orjson.dumps(answer)
             if b == "huge-numbers":
                 raw = _poison_numbers(raw)
@@ -314,6 +363,15 @@ def main() -> None:
     server.daemon_threads = True
     print(f"hostile upstream listening on http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
+
+
+def _is_block_batch(message: Any) -> bool:
+    return (
+        isinstance(message, list)
+        and bool(message)
+        and isinstance(message[0], dict)
+        and message[0].get("method") == "attest_getBlock"
+    )
 
 
 def _poison_numbers(raw: bytes) -> bytes:
