@@ -4,10 +4,14 @@ Each round (every `poll_s`, default 1 s):
 
 1. follow L1 by its logs since the last block read (commits, revert cascades, DA challenges
    opened by anyone), re-reading a pending checkpoint's row only once its window may be over;
-   hand the latest live checkpoint to the replica as its anchor;
+   roll back what the latest live checkpoint contradicts, then hand it to the replica as its
+   anchor (the pull starts only after the first round did that, `anchor_read`);
 2. resolve our own DA challenges whose response window passed unanswered, and take the records
-   revealed by answered ones (ours or anyone's) into the replica;
-3. check the receipts handed to the validator (see `receipts`);
+   revealed by answered ones (ours or anyone's) into the replica, rolling back held records
+   they contradict;
+3. turn each rollback's evidence into a watched receipt once the replica holds another record
+   where the sequencer's block receipt promised one (`_watch_evidence`), and check the receipts
+   (see `receipts`): a broken one is proven on L1;
 4. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
    * root differs from the replica's root at that size → the sequencer committed other records
      than it served or vouched for: DA challenges on every chunk new in it;
@@ -22,7 +26,9 @@ A successful proof reverts the checkpoint and every later one, so a round acts o
 checkpoint. L1 trouble never stops replication: the round fails, is retried with backoff, and
 `/health` says so. Reverted checkpoints roll the validator's *view* back: its answers about
 checkpoints come from L1 only, and ``anchoredSize`` in `attest_status` is the size of the
-latest live one; the replica itself keeps the log as served (it is evidence).
+latest live one. Provisional records a live checkpoint (or a DA reveal) contradicts are cut
+from the replica, their receipts kept as evidence (`Replica.roll_back`); a final checkpoint is
+checked for that once too (`_roll_back_contradicted`).
 """
 
 from __future__ import annotations
@@ -788,7 +794,8 @@ class Watcher:
             key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index),
         )
         for t in covering:
-            if t.verdict == "unchecked":
+            if t.verdict in ("unchecked", "rolled-back"):
+                # Judged afresh after a rollback: the range was fetched again since.
                 await trio.to_thread.run_sync(self._verdict, t)
             if t.verdict == "root-mismatch":
                 continue  # the replica cannot speak for this checkpoint

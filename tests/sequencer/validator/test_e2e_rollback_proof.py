@@ -33,15 +33,17 @@ from l1_contracts.accounts import DEV_KEYS
 from l1_contracts.contract import read_checkpoint, rollup_at
 from prover.checkpoint import CheckpointStatus
 from prover.hashing import leaf_hash
+from prover.jsonrpc import JsonRpcError
 from prover.range_proof import prove_range
 from prover.tree import MemoryTree
 from prover.validity import FraudRule
 from sequencer.devnet.process import ValidatorProcess, _Child, write_key_file
-from sequencer.rpc.client import JsonRpcError, RpcClient
+from sequencer.rpc.client import RpcClient
 from tests.sequencer.events import unsigned
 from tests.sequencer.validator.equivocating_upstream import forge
-from tests.sequencer.validator.helpers import VALIDATOR_ADDRESS, events, wait_for
+from tests.sequencer.validator.helpers import VALIDATOR_ADDRESS, events
 from tests.sequencer.validator.test_e2e_rollback import ANCHORED, World, _forged_digest, world
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow  # devnet, sequencer, validator and upstream processes
 
@@ -139,7 +141,8 @@ def _assert_slashed_by_the_receipt(
     rounds = status["l1"]["rounds"]
     wait_for(lambda: val.call("validator_status")["l1"]["rounds"] >= rounds + 3, what="3 rounds")
     assert len(events(contract, "FraudProven")) == 1
-    return status
+    out: dict[str, Any] = status
+    return out
 
 
 def test_a_rolled_back_receipt_is_proven_broken_across_a_restart(
@@ -293,8 +296,12 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
             _validator(w, data_b, [w.eq.url], key=DEV_KEYS[2]) as vb,
             RpcClient(vb.url) as b,
         ):
-            for val in (a, b):
-                wait_for(lambda v=val: v.call("attest_status")["treeSize"] == 40, what="take")
+            wait_for(
+                lambda: (
+                    a.call("attest_status")["treeSize"] == b.call("attest_status")["treeSize"] == 40
+                ),
+                what="the provisional take by both",
+            )
             vb.stop()
             w.commit_honest(40)
             rollback = _wait_for_rollback(a)
@@ -304,6 +311,14 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         assert read_checkpoint(contract, 1).status == CheckpointStatus.FINAL
 
+        # While the pull waits for a first L1 round that L1 holds up, SIGTERM still stops it
+        # at once (the wait is a cancellable event; the held L1 call is abandoned).
+        with SlowLogsProxy(w.devnet_url, delay_s=60.0, slow_for_s=60.0).running() as stuck_l1:
+            vb = _validator(w, data_b, [w.eq.url], l1_rpc=stuck_l1, key=DEV_KEYS[2])
+            time.sleep(1)
+            started = time.monotonic()
+            assert vb.stop(timeout=10) == 0
+            assert time.monotonic() - started < 5
         with (
             SlowLogsProxy(w.devnet_url, delay_s=4.0, slow_for_s=8.0).running() as slow_l1,
             _validator(w, data_b, [w.eq.url], l1_rpc=slow_l1, key=DEV_KEYS[2]) as vb,
@@ -331,3 +346,26 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
             _assert_slashed_by_the_receipt(w, a, rollback, bond_before)
             assert a.call("attest_getEvent", 25)["digest"] != forged
         assert read_checkpoint(contract, 1).status == CheckpointStatus.FINAL
+        # B holds the same broken promise, too late: its proof would be refused (frozen).
+        # It is simulated, never sent, and the receipt is moot: no round tries it again.
+        address_b = Web3().eth.account.from_key(DEV_KEYS[2]).address
+        nonce_b = w3.eth.get_transaction_count(address_b)
+        with _validator(w, data_b, [w.eq.url], key=DEV_KEYS[2]) as vb, RpcClient(vb.url) as b:
+            status = wait_for(
+                lambda: (
+                    (s := b.call("validator_status"))["receipts"]
+                    and s["receipts"][0]["status"] != "watching"
+                    and s
+                ),
+                what="B's receipt settled",
+            )
+            (receipt,) = status["receipts"]
+            assert receipt["status"] == "moot" and receipt["tx"] is None
+            assert receipt["evidence"] == status["rollbacks"][0]["evidenceKey"]
+            rounds = status["l1"]["rounds"]
+            wait_for(
+                lambda: b.call("validator_status")["l1"]["rounds"] >= rounds + 3, what="rounds"
+            )
+            assert b.call("validator_status")["proofs"] == []
+        assert w3.eth.get_transaction_count(address_b) == nonce_b
+        assert len(events(contract, "FraudProven")) == 1
