@@ -794,8 +794,12 @@ class Watcher:
             key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index),
         )
         for t in covering:
-            if t.verdict in ("unchecked", "rolled-back"):
-                # Judged afresh after a rollback: the range was fetched again since.
+            if t.verdict in ("unchecked", "rolled-back") or (
+                t.rolled_back and t.verdict == "root-mismatch"
+            ):
+                # Judged afresh after a rollback: the range was fetched again since (a
+                # rolled-back checkpoint is labelled root-mismatch while the replica cannot
+                # back it, `_judge`; only its root at its size says whether it still differs).
                 await trio.to_thread.run_sync(self._verdict, t)
             if t.verdict == "root-mismatch":
                 continue  # the replica cannot speak for this checkpoint
