@@ -108,6 +108,16 @@ class Tracked:
     """Its root was compared with the replica's (`Watcher._roll_back_contradicted`)."""
 
 
+def _needs_verdict(t: Tracked) -> bool:
+    """Whether `t` must be judged (again) once the replica holds its size: never judged, or
+    rolled back since (the range was fetched again; while the replica could not back it, it
+    was labelled root-mismatch by `Watcher._judge`, and only its root at its size says whether
+    it still differs — the records fetched again may hold a violation to prove instead)."""
+    return t.verdict in ("unchecked", "rolled-back") or (
+        t.rolled_back and t.verdict == "root-mismatch"
+    )
+
+
 class Watcher:
     """The L1 side of the validator; also its `CheckpointView` for the read API."""
 
@@ -390,7 +400,7 @@ class Watcher:
         if t.acted:
             return False
         if self.replica.size >= cp.size:
-            if t.verdict in ("unchecked", "rolled-back"):
+            if _needs_verdict(t):
                 await trio.to_thread.run_sync(self._verdict, t)
                 if t.verdict == "agrees":
                     log.info("checkpoint %d agrees with the replica (size %d)", cp.index, cp.size)
@@ -794,12 +804,7 @@ class Watcher:
             key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index),
         )
         for t in covering:
-            if t.verdict in ("unchecked", "rolled-back") or (
-                t.rolled_back and t.verdict == "root-mismatch"
-            ):
-                # Judged afresh after a rollback: the range was fetched again since (a
-                # rolled-back checkpoint is labelled root-mismatch while the replica cannot
-                # back it, `_judge`; only its root at its size says whether it still differs).
+            if _needs_verdict(t):
                 await trio.to_thread.run_sync(self._verdict, t)
             if t.verdict == "root-mismatch":
                 continue  # the replica cannot speak for this checkpoint
