@@ -100,8 +100,12 @@ def world(tmp_path: Path, devnet_url: str) -> Iterator[World]:
     w3 = Web3(Web3.HTTPProvider(devnet_url))
     pin_l1_ahead(w3, 3)
     config = tmp_path / "serve.toml"
+    # Receipt deadlines a day out: the tests move L1's clock past challenge windows (on the
+    # session's shared devnet), and a deadline passed in L1 time would make the receipts'
+    # broken promise a missed deadline instead of the mismatch the tests look for.
     config.write_text(
         f'[serve]\nchain_id = {w3.eth.chain_id}\nverifying_contract = "{d.contract}"\n'
+        "receipt_deadline_s = 86400\n"
     )
     with ExitStack() as stack:
         seq_proc = stack.enter_context(SequencerProcess(tmp_path / "seq", config=config))
