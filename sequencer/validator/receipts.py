@@ -8,6 +8,12 @@ then keeps it (state key ``validator.receipts``) until a final checkpoint holds 
 leaf. The watcher proves a *mismatch* when a live checkpoint holds another record at
 ``firstSeq + index``, and a *missed deadline* when L1 time passed `deadline` and no live
 checkpoint committed by then covers ``firstSeq + count``.
+
+The sequencer's block receipts a rollback kept as evidence (`Replica.roll_back`) are watched
+the same way, without anyone handing them over: once the replica holds, at a seq a removed
+block promised, a record other than the promised one, that leaf's share of the block receipt
+becomes a watched receipt (`watched_from_evidence`), and the watcher proves the mismatch
+(docs/validator.md, "Rollback").
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import orjson
 from l1_contracts.contract import SignedReceipt
 from prover.eip712 import compute_receipt_digest, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
-from prover.receipt_tree import verify_receipt_path
+from prover.receipt_tree import compute_receipt_tree, verify_receipt_path
 from prover.wire import (
     hex0x,
     parse_hash32,
@@ -37,6 +43,15 @@ WATCHING: Final[str] = "watching"
 KEPT: Final[str] = "kept"
 PROVEN_MISMATCH: Final[str] = "proven-mismatch"
 PROVEN_DEADLINE: Final[str] = "proven-deadline"
+MOOT: Final[str] = "moot"
+"""No longer provable by anyone: the contract is frozen or already holds the receipt broken
+(another proof was first, docs/spec.md §9.4: the epoch's bond is slashed once)."""
+MOOT_REASONS: Final[tuple[str, ...]] = (
+    "rollup: frozen",
+    "rollup: receipt already proven broken",
+    "rollup: receipt deadline in an earlier epoch",
+)
+"""The contract's refusals (`_checkReceipt`) after which every proof of the receipt fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class WatchedReceipt:
     status: str = WATCHING
     tx: str | None = None
     """The proof transaction, once sent."""
+    evidence: str | None = None
+    """The rollback evidence key it was taken from (None: handed over by a client)."""
 
     @property
     def key(self) -> tuple[int, int, bytes]:
@@ -77,6 +94,7 @@ class WatchedReceipt:
             },
             "status": self.status,
             "tx": self.tx,
+            "evidence": self.evidence,
         }
 
     def with_status(self, status: str, tx: str | None = None) -> WatchedReceipt:
@@ -154,6 +172,7 @@ def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
                 parse_hashes(p["path"], "path"),
                 obj["status"],
                 obj.get("tx"),
+                obj.get("evidence"),
             )
         )
     return out
@@ -161,3 +180,30 @@ def decode_watched(raw: bytes | None) -> list[WatchedReceipt]:
 
 def encode_watched(receipts: list[WatchedReceipt]) -> bytes:
     return orjson.dumps([w.to_json() for w in receipts])
+
+
+def watched_from_evidence(block: dict[str, Any], seq: int, evidence_key: str) -> WatchedReceipt:
+    """The share of `block`'s receipt (one block of a rollback's evidence: its receipt object
+    and the ``leafHashes`` it signed) promising the leaf at `seq`, with its audit path to
+    ``leavesRoot`` (docs/spec.md §5)."""
+    r = block["receipt"]
+    leaves = parse_hashes(block["leafHashes"], "leafHashes")
+    index = seq - int(block["start"])
+    if not 0 <= index < len(leaves):
+        raise AssertionError(f"seq {seq} outside block {block['number']} of the evidence")
+    tree = compute_receipt_tree(leaves)
+    receipt = SignedReceipt(
+        parse_uint(r["firstSeq"], "receipt.firstSeq"),
+        parse_uint(r["count"], "receipt.count"),
+        parse_hash32(r["leavesRoot"], "receipt.leavesRoot"),
+        parse_uint(r["deadline"], "receipt.deadline"),
+        parse_signature_bytes(r["signature"], "receipt.signature"),
+    )
+    # Verify the evidence is self-consistent: the leaves are the ones the receipt signed.
+    if tree.root != receipt.leaves_root or receipt.first_seq != int(block["start"]):
+        raise InvalidFieldError(
+            "evidence", f"block {block['number']}: leaves do not match its receipt"
+        )
+    return WatchedReceipt(
+        receipt, seq, leaves[index], index, tree.paths[index], evidence=evidence_key
+    )

@@ -90,6 +90,20 @@ class ReplicaMovedError(AttestError):
     moved while they were in flight (a rollback). Nobody's fault; the blocks are dropped."""
 
 
+class RevealedContradictionError(AttestError):
+    """Records revealed on L1 differ from records the replica holds: what L1 anchors
+    contradicts what the sequencer vouched for (`Replica.take_revealed`)."""
+
+    def __init__(self, seq: int, held: bytes, revealed: bytes) -> None:
+        super().__init__(
+            f"record {seq} revealed on L1 (leaf {hex0x(revealed)}) differs from the "
+            f"replica's (leaf {hex0x(held)})"
+        )
+        self.seq = seq
+        self.held = held
+        self.revealed = revealed
+
+
 @dataclass(frozen=True, slots=True)
 class PulledBlock:
     """One block as an upstream served it, parsed and checked for shape only."""
@@ -516,29 +530,31 @@ class Replica:
         """Take records revealed on L1 by a DA answer (`revealRecords`: the contract checked
         them against the checkpoint's root) for ``[start, start + len(records))``; how many
         were new. Only the part continuing the replica is taken, unsealed: the block holding
-        them is sealed when an upstream serves it (`ingest` checks it holds these records)."""
+        them is sealed when an upstream serves it (`ingest` checks it holds these records).
+
+        Raises `RevealedContradictionError` (nothing taken) when the replica already holds
+        other records in the range: L1's are the committed ones, so the held ones — taken on
+        the sequencer's receipts only — are contradicted; the watcher rolls them back and takes
+        the revealed ones again (docs/validator.md, "Records revealed on L1")."""
         with self._lock:
             held = self.store.head.tree_size
             end = start + len(records)
-            if not start <= held < end:
-                return 0
-            new = list(records[held - start :])
             # Verify what the replica already holds of the range is what L1 revealed.
-            for seq in range(start, held):
-                if self.store.get_leaf_hash(seq) != leaf_hash(records[seq - start]):
+            for seq in range(start, min(held, end)):
+                mine, theirs = self.store.get_leaf_hash(seq), leaf_hash(records[seq - start])
+                if mine != theirs:
                     log.error(
                         "record %d revealed on L1 differs from the replica's: the sequencer "
                         "vouched for other records than it committed",
                         seq,
                     )
                     self.contradictions.append(
-                        {
-                            "seq": seq,
-                            "held": hex0x(self.store.get_leaf_hash(seq)),
-                            "revealed": hex0x(leaf_hash(records[seq - start])),
-                        }
+                        {"seq": seq, "held": hex0x(mine), "revealed": hex0x(theirs)}
                     )
-                    return 0
+                    raise RevealedContradictionError(seq, mine, theirs)
+            if not start <= held < end:
+                return 0
+            new = list(records[held - start :])
             found = self._check(held, new)
             violations = self.violations + tuple(found)
             entries = [Entry(r, leaf_hash(r), None) for r in new]

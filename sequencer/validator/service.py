@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -156,8 +156,12 @@ async def run_validator(
             config.cors_origins,
         )
         async with trio.open_nursery() as nursery:
-            await nursery.start(partial(_pull_loop, replica, upstreams, metrics, config.pull_s))
             await nursery.start(watcher.run)
+            # The pull judges blocks by the latest live L1 checkpoint: it starts once the
+            # watcher has read it (after a restart, blocks taken on receipts alone could be
+            # ones a checkpoint committed meanwhile contradicts, docs/validator.md).
+            pull_loop = partial(_pull_loop, replica, upstreams, metrics, config.pull_s)
+            nursery.start_soon(_after, watcher.anchor_read.wait, pull_loop)
             if explorer is not None:
                 await nursery.start(explorer.sampler.run)
             port = await nursery.start(
@@ -222,6 +226,13 @@ def register_methods(dispatcher: Dispatcher, api: ReadApi, watcher: Watcher) -> 
         params=(),
         doc="Replica, checkpoints and verdicts, violations, proofs, DA challenges, receipts.",
     )
+
+
+async def _after(
+    first: Callable[[], Awaitable[object]], then: Callable[[], Awaitable[None]]
+) -> None:
+    await first()
+    await then()
 
 
 async def _pull_loop(

@@ -4,10 +4,14 @@ Each round (every `poll_s`, default 1 s):
 
 1. follow L1 by its logs since the last block read (commits, revert cascades, DA challenges
    opened by anyone), re-reading a pending checkpoint's row only once its window may be over;
-   hand the latest live checkpoint to the replica as its anchor;
+   roll back what the latest live checkpoint contradicts, then hand it to the replica as its
+   anchor (the pull starts only after the first round did that, `anchor_read`);
 2. resolve our own DA challenges whose response window passed unanswered, and take the records
-   revealed by answered ones (ours or anyone's) into the replica;
-3. check the receipts handed to the validator (see `receipts`);
+   revealed by answered ones (ours or anyone's) into the replica, rolling back held records
+   they contradict;
+3. turn each rollback's evidence into a watched receipt once the replica holds another record
+   where the sequencer's block receipt promised one (`_watch_evidence`), and check the receipts
+   (see `receipts`): a broken one is proven on L1;
 4. for the pending checkpoints, oldest first, once the replica holds ``size`` records:
    * root differs from the replica's root at that size → the sequencer committed other records
      than it served or vouched for: DA challenges on every chunk new in it;
@@ -22,7 +26,9 @@ A successful proof reverts the checkpoint and every later one, so a round acts o
 checkpoint. L1 trouble never stops replication: the round fails, is retried with backoff, and
 `/health` says so. Reverted checkpoints roll the validator's *view* back: its answers about
 checkpoints come from L1 only, and ``anchoredSize`` in `attest_status` is the size of the
-latest live one; the replica itself keeps the log as served (it is evidence).
+latest live one. Provisional records a live checkpoint (or a DA reveal) contradicts are cut
+from the replica, their receipts kept as evidence (`Replica.roll_back`); a final checkpoint is
+checked for that once too (`_roll_back_contradicted`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ from sequencer.validator.metrics import ValidatorMetrics
 from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (
     KEPT,
+    MOOT,
+    MOOT_REASONS,
     PROVEN_DEADLINE,
     PROVEN_MISMATCH,
     RECEIPTS_KEY,
@@ -56,8 +64,9 @@ from sequencer.validator.receipts import (
     WatchedReceipt,
     decode_watched,
     encode_watched,
+    watched_from_evidence,
 )
-from sequencer.validator.replicate import Replica
+from sequencer.validator.replicate import Replica, RevealedContradictionError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,18 @@ class Tracked:
     """A fraud proof against it was mined: L1 must read it reverted from then on."""
     rolled_back: bool = False
     """Its root contradicted the replica's provisional records, which were rolled back."""
+    root_checked: bool = False
+    """Its root was compared with the replica's (`Watcher._roll_back_contradicted`)."""
+
+
+def _needs_verdict(t: Tracked) -> bool:
+    """Whether `t` must be judged (again) once the replica holds its size: never judged, or
+    rolled back since (the range was fetched again; while the replica could not back it, it
+    was labelled root-mismatch by `Watcher._judge`, and only its root at its size says whether
+    it still differs — the records fetched again may hold a violation to prove instead)."""
+    return t.verdict in ("unchecked", "rolled-back") or (
+        t.rolled_back and t.verdict == "root-mismatch"
+    )
 
 
 class Watcher:
@@ -145,6 +166,14 @@ class Watcher:
         self._next_log_block = 0
         self.upstream_status: Callable[[], list[dict[str, Any]]] = list
         """The upstream pool's view, for `validator_status` (set by the service)."""
+        self.anchor_read = trio.Event()
+        """Set once a round has read L1 up to its head and handed the latest live checkpoint
+        to the replica: the pull takes nothing before (a restarted validator does not know
+        which records L1 anchors, or contradicts, until then)."""
+        self._evidence: dict[str, list[dict[str, Any]]] = {}
+        """Rollback evidence not yet turned into a watched receipt: its blocks with a receipt."""
+        self._evidence_scanned: dict[str, int] = {}
+        """Seq up to which each evidence was compared with the replica without a difference."""
 
     # --- CheckpointView ------------------------------------------------------------------------
 
@@ -224,23 +253,31 @@ class Watcher:
             await self._follow_reorg(reorg.fork_block)
         await self._refresh(head.number)
         live = [
-            t.cp
+            t
             for _, t in sorted(self.tracked.items())
             if t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
         ]
+        # Records held that the latest live checkpoint contradicts are rolled back before it
+        # becomes the anchor: from then on what it covers is served as anchored.
+        if live:
+            await self._roll_back_contradicted(live[-1])
         # The replica anchors what it takes without a sequencer receipt to this one.
-        self.replica.checkpoint = (live[-1].size, live[-1].root) if live else None
+        self.replica.checkpoint = (live[-1].cp.size, live[-1].cp.root) if live else None
+        self.anchor_read.set()
         latest = await self._l1(self.l1.latest_block_time)
         if latest != self._now:
             self._now, self._now_seen_at = latest, self.wall_clock()
         await self._settle_challenges()
         await self._claim()
+        await self._watch_evidence()
         # Receipts first: a holder's promise is as good a proof as any, and once some proof
         # reverts the checkpoint a mismatch against it is no longer accepted.
         if await self._check_receipts():
             return  # a proof may have reverted checkpoints: re-read them first
         for index in sorted(self.tracked):
             t = self.tracked[index]
+            if t.cp.status == CheckpointStatus.FINAL and await self._roll_back_contradicted(t):
+                return  # rolled back: the pull fetches the anchored range again first
             if t.cp.status != CheckpointStatus.PENDING:
                 continue
             if await self._judge(t):
@@ -363,7 +400,7 @@ class Watcher:
         if t.acted:
             return False
         if self.replica.size >= cp.size:
-            if t.verdict in ("unchecked", "rolled-back"):
+            if _needs_verdict(t):
                 await trio.to_thread.run_sync(self._verdict, t)
                 if t.verdict == "agrees":
                     log.info("checkpoint %d agrees with the replica (size %d)", cp.index, cp.size)
@@ -403,6 +440,30 @@ class Watcher:
             f"records from {self.replica.size} not backed for {stalled:.0f} s "
             f"({left:.0f} s of the window left)",
         )
+
+    async def _roll_back_contradicted(self, t: Tracked) -> bool:
+        """Roll back provisional records the live checkpoint `t` contradicts (its root is not
+        the replica's at its size), once; True if it did. Run on the latest live checkpoint
+        before it becomes the replica's anchor (so contradicted records are never served as
+        anchored, not even for the rest of a round), and on every *final* one, which `_judge`
+        never looks at: a validator that held provisional records while their checkpoint was
+        committed and went final (stopped for the whole window, e.g.) must not keep them. The
+        sequencer's receipts over them stay provable against it (`_watch_evidence`; a final
+        checkpoint is live, docs/spec.md §9.2)."""
+        if t.root_checked or t.rolled_back or self.replica.size < t.cp.size:
+            return False
+        t.root_checked = True
+        held = await trio.to_thread.run_sync(self.store.root_at, t.cp.size)
+        if held == t.cp.root:
+            return False
+        log.error(
+            "checkpoint %d (%s): root 0x%s differs from the replica's at size %d",
+            t.cp.index,
+            CheckpointStatus(t.cp.status).label,
+            t.cp.root.hex(),
+            t.cp.size,
+        )
+        return await self._roll_back(t)
 
     def _open_margin(self) -> float:
         """Seconds before `challengeEnds` by which a DA challenge is sent at the latest, grace
@@ -660,7 +721,19 @@ class Watcher:
         records = await self._l1(partial(self.l1.revealed_records, cid))
         if records is None:
             return  # the reveal's transaction is not visible yet: next round
-        taken = await trio.to_thread.run_sync(self.replica.take_revealed, c["start"], records)
+        try:
+            taken = await trio.to_thread.run_sync(self.replica.take_revealed, c["start"], records)
+        except RevealedContradictionError as exc:
+            # L1 anchors the revealed records (the contract checked them against the root):
+            # the held ones, provisional, are contradicted. Roll back as for a contradicting
+            # checkpoint (evidence kept, then proven by `_watch_evidence`), take them next round.
+            t = self.tracked.get(c["checkpoint"])
+            live = (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+            if t is not None and t.cp.status in live and await self._roll_back(t):
+                log.warning("DA challenge %d: %s; rolled back", cid, exc)
+                return
+            log.error("DA challenge %d: %s; not rolled back", cid, exc)
+            taken = 0
         c["taken"] = True
         c["recordsTaken"] = taken
         if save:
@@ -731,7 +804,7 @@ class Watcher:
             key=lambda t: (t.cp.status != CheckpointStatus.PENDING, t.cp.index),
         )
         for t in covering:
-            if t.verdict == "unchecked":
+            if _needs_verdict(t):
                 await trio.to_thread.run_sync(self._verdict, t)
             if t.verdict == "root-mismatch":
                 continue  # the replica cannot speak for this checkpoint
@@ -754,6 +827,8 @@ class Watcher:
                     t.cp.index,
                     exc,
                 )
+                if any(reason in str(exc) for reason in MOOT_REASONS):
+                    return w.with_status(MOOT)  # no proof of it can pass any more
                 continue
             self._proven("RECEIPT_MISMATCH", t.cp.index, w.seq, sent)
             return w.with_status(PROVEN_MISMATCH, sent.tx_hash)
@@ -768,10 +843,69 @@ class Watcher:
                     log.error(
                         "missed deadline of the receipt for seq %d not proven: %s", w.seq, exc
                     )
+                    if any(reason in str(exc) for reason in MOOT_REASONS):
+                        return w.with_status(MOOT)
                     return w
                 self._proven("RECEIPT_DEADLINE", None, w.seq, sent)
                 return w.with_status(PROVEN_DEADLINE, sent.tx_hash)
         return w
+
+    async def _watch_evidence(self) -> None:
+        """Cash the sequencer's promises a rollback kept: for each rollback whose evidence has
+        no watched receipt yet, once the replica holds, at a seq a removed block's receipt
+        promised, another leaf than the promised one, watch that leaf's share of the receipt
+        (`watched_from_evidence`). `_check_receipts` then proves the mismatch against the live
+        checkpoint holding that record (docs/spec.md §9.2): one proof per offence, the first
+        slashes and freezes (§9.4). The watched receipt is saved, so a restart keeps it; the
+        rollbacks and their evidence are saved by the cut itself, so a restart before this
+        finds them again."""
+        watched = {w.evidence for w in self.receipts if w.evidence is not None}
+        for summary in self.replica.rollbacks:
+            key = summary["evidenceKey"]
+            if key in watched or summary.get("receiptsKept", 0) == 0:
+                continue
+            found = await trio.to_thread.run_sync(self._find_broken_promise, summary)
+            if found is None:
+                continue
+            log.warning(
+                "rollback %s: the sequencer's receipt promised leaf 0x%s at seq %d, the replica "
+                "now holds another record there: proving the receipt broken",
+                key,
+                found.leaf_hash.hex(),
+                found.seq,
+            )
+            await self.add_receipt(found)
+            self._evidence.pop(key, None)
+            self._evidence_scanned.pop(key, None)
+            watched.add(key)
+
+    def _find_broken_promise(self, summary: dict[str, Any]) -> WatchedReceipt | None:
+        """Blocking: the first seq of `summary`'s evidence, among those the replica holds,
+        where the held leaf differs from the one the sequencer's receipt promised, as a watched
+        receipt; None while there is none (the replica has not fetched the range again yet)."""
+        key = summary["evidenceKey"]
+        blocks = self._evidence.get(key)
+        if blocks is None:
+            raw = self.replica.evidence(key)
+            if raw is None:
+                log.error("rollback %s: its evidence is missing from the store", key)
+                blocks = []
+            else:
+                blocks = [b for b in orjson.loads(raw)["blocks"] if b["receipt"] is not None]
+            self._evidence[key] = blocks
+        held = self.replica.size
+        start = min(self._evidence_scanned.get(key, summary["from"]), held)
+        end = min(int(summary["to"]), held)
+        for b in blocks:
+            lo, hi = max(int(b["start"]), start), min(int(b["end"]), end)
+            if lo >= hi:
+                continue
+            leaves = self.store.read_nodes([(0, seq) for seq in range(lo, hi)])
+            for seq, leaf in zip(range(lo, hi), leaves, strict=True):
+                if hex0x(leaf) != b["leafHashes"][seq - int(b["start"])]:
+                    return watched_from_evidence(b, seq, key)
+        self._evidence_scanned[key] = max(start, end)
+        return None
 
     def _send_mismatch(self, w: WatchedReceipt, cp: Checkpoint) -> Sent:
         record = self.store.get_record(w.seq)

@@ -1,6 +1,6 @@
 """A sequencer that equivocates, for the rollback tests: a real HTTP server in its own process.
 
-    EQUIVOCATOR_KEY=<hex> python -m tests.sequencer.validator.equivocating_upstream HONEST_URL FROM
+    EQUIVOCATOR_KEY=<hex> python -m tests.sequencer.validator.equivocating_upstream HONEST_URL FROM [WITHHOLD]
 
 It serves the honest sequencer's log at HONEST_URL (a free port on 127.0.0.1, printed as
 ``equivocating upstream listening on http://127.0.0.1:PORT``), except that every block starting
@@ -8,7 +8,9 @@ at seq FROM or later holds other records (each honest record with another digest
 into a self-consistent log whose block receipts are signed with EQUIVOCATOR_KEY, the
 sequencer's own key: the sequencer vouching for records it will not commit. The test commits
 the honest records on L1. ``equivocator_honest`` (a JSON-RPC method of its own) makes it serve
-the honest log from then on.
+the honest log from then on. With WITHHOLD, it serves no block starting at seq WITHHOLD or
+later, and no consistency proof to a size beyond WITHHOLD (while forging): what it vouched for
+can then be contradicted only by records revealed on L1.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def _call(url: str, message: Any) -> Any:
 
 
 class Equivocator:
-    def __init__(self, honest: str, from_seq: int, key: bytes) -> None:
+    def __init__(self, honest: str, from_seq: int, key: bytes, withhold: int | None = None) -> None:
         self.honest = honest
         self.from_seq = from_seq
+        self.withhold = withhold
         status = _call(honest, {"jsonrpc": "2.0", "id": 1, "method": "attest_status"})["result"]
         d = status["eip712Domain"]
         self.domain = Domain(d["chainId"], bytes.fromhex(d["verifyingContract"][2:]))
@@ -97,6 +100,8 @@ class Equivocator:
             with self.lock:
                 if self._extend_to(params[0]):
                     header, records, metas, receipt = self.chain[params[0]]
+                    if self.withhold is not None and header.start >= self.withhold:
+                        return _withheld(rid)
                     full = params[1] if len(params) > 1 else False
                     if full == "records":
                         out = block_records_json(header, records, metas)
@@ -112,6 +117,8 @@ class Equivocator:
                     return {"jsonrpc": "2.0", "id": rid, "result": out}
         if self.forging and method == "attest_getConsistencyProof":
             first, second = params
+            if self.withhold is not None and second > self.withhold:
+                return _withheld(rid)
             with self.lock:
                 if second <= self.tree.size:
                     proof = self.tree.consistency_proof(first, second)
@@ -127,10 +134,15 @@ class Equivocator:
         return answer
 
 
+def _withheld(rid: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "withheld"}}
+
+
 def main() -> None:
     honest, from_seq = sys.argv[1], int(sys.argv[2])
+    withhold = int(sys.argv[3]) if len(sys.argv) > 3 else None
     key = bytes.fromhex(os.environ["EQUIVOCATOR_KEY"].removeprefix("0x"))
-    eq = Equivocator(honest, from_seq, key)
+    eq = Equivocator(honest, from_seq, key, withhold)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

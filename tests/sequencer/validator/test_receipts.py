@@ -8,7 +8,12 @@ from l1_contracts.accounts import DEV_KEYS
 from prover.eip712 import Domain, address_of_private_key, compute_receipt_digest, sign_digest
 from prover.errors import InclusionProofError, InvalidFieldError, InvalidSignatureError
 from prover.receipt_tree import compute_receipt_tree
-from sequencer.validator.receipts import decode_watched, encode_watched, parse_watch
+from sequencer.validator.receipts import (
+    decode_watched,
+    encode_watched,
+    parse_watch,
+    watched_from_evidence,
+)
 
 DOMAIN = Domain(31337, b"\x5f" * 20)
 SEQUENCER = address_of_private_key(DEV_KEYS[0])
@@ -72,3 +77,41 @@ def test_path_or_placement_that_does_not_fit() -> None:
         parse_watch(dict(rec, signature="0x12"), placements[0], DOMAIN.separator, SEQUENCER)
     with pytest.raises(InvalidFieldError, match="unknown keys"):
         parse_watch(dict(rec, extra=1), placements[0], DOMAIN.separator, SEQUENCER)
+
+
+def _evidence_block(first: int = 10) -> dict:
+    rec, _ = receipt(first=first)
+    return {
+        "number": 3,
+        "start": first,
+        "end": first + len(LEAVES),
+        "receipt": rec,
+        "leafHashes": ["0x" + leaf.hex() for leaf in LEAVES],
+    }
+
+
+@pytest.mark.parametrize("seq", range(10, 15))
+def test_a_rollbacks_evidence_becomes_the_watched_receipt_a_client_would_hand_over(
+    seq: int,
+) -> None:
+    block = _evidence_block()
+    w = watched_from_evidence(block, seq, "validator.rollback.00000001.0000000000000010")
+    # The same share of the receipt `validator_watchReceipt` accepts for that leaf.
+    rec, placements = receipt()
+    handed = parse_watch(rec, placements[seq - 10], DOMAIN.separator, SEQUENCER)
+    assert (w.receipt, w.seq, w.leaf_hash, w.index, w.path) == (
+        handed.receipt,
+        handed.seq,
+        handed.leaf_hash,
+        handed.index,
+        handed.path,
+    )
+    assert w.evidence == "validator.rollback.00000001.0000000000000010"
+    assert decode_watched(encode_watched([w])) == [w]  # kept across a restart
+
+
+def test_evidence_whose_leaves_are_not_the_receipts_is_refused() -> None:
+    block = _evidence_block()
+    block["leafHashes"][2] = "0x" + "ee" * 32
+    with pytest.raises(InvalidFieldError, match="leaves do not match its receipt"):
+        watched_from_evidence(block, 11, "k")

@@ -25,6 +25,7 @@ from sequencer.validator.replicate import (
     Anchor,
     PulledBlock,
     Replica,
+    RevealedContradictionError,
     UpstreamError,
     parse_block,
 )
@@ -328,9 +329,14 @@ def test_revealed_records_that_contradict_the_replica_are_not_taken(
     assert replica.ingest(source.blocks()[:1]) == 1
     other = Source(tmp_path / "other")
     other.append_block([encode_record(unsigned(i, ts=T0 + 99)) for i in range(5)])
-    assert replica.take_revealed(0, other.store.get_records(0, 5)) == 0
+    with pytest.raises(RevealedContradictionError, match="record 0 revealed on L1") as caught:
+        replica.take_revealed(0, other.store.get_records(0, 5))
+    assert caught.value.seq == 0 and caught.value.held == replica.store.get_leaf_hash(0)
     assert replica.size == 3
     assert [c["seq"] for c in replica.contradictions] == [0]
+    # Also when the replica holds the whole revealed range: nothing of it may go unnoticed.
+    with pytest.raises(RevealedContradictionError):
+        replica.take_revealed(0, other.store.get_records(0, 2))
 
 
 # --- the compact block form (attest_getBlock(n, "records")) ---------------------------------
