@@ -180,6 +180,10 @@ class Replica:
         )
         self.checkpoint: tuple[int, bytes] | None = None
         """(size, root) of the latest live L1 checkpoint, as the watcher last read it."""
+        self.verified_size = 0
+        """The largest size of a live L1 checkpoint whose root the replica's records were found
+        to hash to (set by the watcher each round, `Watcher._verified`; 0 after a start until
+        its first round compared one)."""
         self.unavailable_since: float | None = None
         """Monotonic time since which the next block could not be obtained (None: it can)."""
         self.last_error: str | None = None
@@ -209,8 +213,12 @@ class Replica:
 
     @property
     def anchored_size(self) -> int:
-        """Records covered by the latest live checkpoint; those beyond are provisional."""
-        return min(self.size, self.checkpoint[0]) if self.checkpoint is not None else 0
+        """Records a live L1 checkpoint's root was checked to cover (`verified_size`); those
+        beyond are provisional. A checkpoint that covers more than the replica holds anchors
+        none of the records beyond the last checked one: until the replica reaches its size
+        and its root is compared, they are only the sequencer's word (a forged prefix of its
+        range must not be served as anchored)."""
+        return min(self.size, self.verified_size)
 
     # --- taking blocks -------------------------------------------------------------------------
 

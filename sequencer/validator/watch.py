@@ -106,6 +106,9 @@ class Tracked:
     """Its root contradicted the replica's provisional records, which were rolled back."""
     root_checked: bool = False
     """Its root was compared with the replica's (`Watcher._roll_back_contradicted`)."""
+    root_agrees: bool = False
+    """The replica's root at its size was found to be its root (and not rolled back since):
+    what it covers is served as anchored (`Replica.verified_size`)."""
 
 
 def _needs_verdict(t: Tracked) -> bool:
@@ -263,6 +266,7 @@ class Watcher:
             await self._roll_back_contradicted(live[-1])
         # The replica anchors what it takes without a sequencer receipt to this one.
         self.replica.checkpoint = (live[-1].cp.size, live[-1].cp.root) if live else None
+        self._verified()
         self.anchor_read.set()
         latest = await self._l1(self.l1.latest_block_time)
         if latest != self._now:
@@ -455,6 +459,7 @@ class Watcher:
         t.root_checked = True
         held = await trio.to_thread.run_sync(self.store.root_at, t.cp.size)
         if held == t.cp.root:
+            t.root_agrees = True
             return False
         log.error(
             "checkpoint %d (%s): root 0x%s differs from the replica's at size %d",
@@ -464,6 +469,20 @@ class Watcher:
             t.cp.size,
         )
         return await self._roll_back(t)
+
+    def _verified(self) -> None:
+        """Set `Replica.verified_size`: the largest live checkpoint whose root the replica was
+        found to hold. Called when a root is compared, after a rollback, and each round once
+        L1 was read (a reverted checkpoint anchors nothing)."""
+        self.replica.verified_size = max(
+            (
+                t.cp.size
+                for t in self.tracked.values()
+                if t.root_agrees
+                and t.cp.status in (CheckpointStatus.PENDING, CheckpointStatus.FINAL)
+            ),
+            default=0,
+        )
 
     def _open_margin(self) -> float:
         """Seconds before `challengeEnds` by which a DA challenge is sent at the latest, grace
@@ -504,8 +523,11 @@ class Watcher:
         t.verdict = "rolled-back"
         t.seen_at = time.monotonic()  # the grace period runs again from the cut
         for other in self.tracked.values():
-            if other.cp.size > anchored and other.verdict == "agrees":
-                other.verdict = "unchecked"
+            if other.cp.size > anchored:
+                other.root_agrees = False
+                if other.verdict == "agrees":
+                    other.verdict = "unchecked"
+        self._verified()
         self.metrics.rollbacks.inc()
         return True
 
@@ -539,6 +561,7 @@ class Watcher:
         """Blocking: compare roots, then look for a violation new in the checkpoint."""
         cp = t.cp
         if self.store.root_at(cp.size) != cp.root:
+            t.root_agrees = False
             t.verdict = "root-mismatch"
             log.error(
                 "checkpoint %d: root 0x%s differs from the replica's at size %d",
@@ -547,6 +570,8 @@ class Watcher:
                 cp.size,
             )
             return
+        t.root_agrees = True  # the records are what L1 committed, violations or not
+        self._verified()
         for v in self.replica.violations:
             if t.prev_size <= v.seq < cp.size:
                 t.verdict, t.violation = "violation", v

@@ -371,12 +371,6 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
         assert len(events(contract, "FraudProven")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Replica.anchored_size is min(replicaSize, checkpointSize): a provisional prefix of a "
-    "new checkpoint's range is labelled anchored before anything checked it against the root "
-    "(docs/validator.md, 'Left out'; the fix belongs in Replica.anchored_size, not owned here)",
-)
 def test_a_forged_prefix_of_a_new_checkpoint_stays_labelled_provisional(
     tmp_path: Path, devnet_url: str
 ) -> None:
