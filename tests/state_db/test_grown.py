@@ -25,7 +25,7 @@ def grow(store: Store, batch: list[Entry], seal: list[tuple[int, int]]) -> Grown
     head = store.head
     tree = CompactTree(head.tree_size, head.frontier)
     merged: list[list[bytes]] = []
-    roots = []
+    roots: list[bytes] = []
     leaves = [e.leaf_hash for e in batch]
     for end, _ts in (*seal, (head.tree_size + len(batch), 0)):
         if end > tree.size:
@@ -79,10 +79,6 @@ def test_a_store_written_with_growths_is_the_store_written_without(tmp_path: Pat
             assert given.get_block(number) == plain.get_block(number)
 
 
-def forged(good: Grown, **changes: object) -> Grown:
-    return good._replace(**changes)
-
-
 def test_a_growth_that_is_not_this_commits_is_refused(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s", node_chunk_bits=2) as store:
         store.commit(entries(0, 5), [(5, 1)])
@@ -96,22 +92,22 @@ def test_a_growth_that_is_not_this_commits_is_refused(tmp_path: Path) -> None:
         lying_levels[1][-1] = bytes(32)  # the node on the new frontier
         attempts: list[tuple[Grown, str]] = [
             # Grown from another tree: the store's own before the last commit.
-            (forged(good, base_size=0, base_frontier=()), "size 0, not the store's"),
-            (forged(good, base_frontier=(bytes(32),) * 2), "not the store's"),
+            (good._replace(base_size=0, base_frontier=()), "size 0, not the store's"),
+            (good._replace(base_frontier=(bytes(32),) * 2), "not the store's"),
             # Over other records' leaf hashes, or missing one.
             (grow(store, other, seal), "other leaf hashes"),
-            (forged(good, levels=[good.levels[0][:-1], *good.levels[1:]]), "other leaf hashes"),
+            (good._replace(levels=[good.levels[0][:-1], *good.levels[1:]]), "other leaf hashes"),
             # The wrong shape: a level short, a level missing, a root too few.
             (
-                forged(good, levels=[good.levels[0], good.levels[1][:-1], *good.levels[2:]]),
+                good._replace(levels=[good.levels[0], good.levels[1][:-1], *good.levels[2:]]),
                 "level 1",
             ),
-            (forged(good, levels=good.levels[:-1]), "too few"),
-            (forged(good, roots=good.roots[:1]), "one root per seal"),
+            (good._replace(levels=good.levels[:-1]), "too few"),
+            (good._replace(roots=good.roots[:1]), "one root per seal"),
             # A frontier or last root that is not the levels'.
-            (forged(good, tree=lying_tree), "frontier"),
-            (forged(good, levels=lying_levels), "frontier"),
-            (forged(good, roots=[good.roots[0], bytes(32)]), "last seal's root"),
+            (good._replace(tree=lying_tree), "frontier"),
+            (good._replace(levels=lying_levels), "frontier"),
+            (good._replace(roots=[good.roots[0], bytes(32)]), "last seal's root"),
         ]
         for attempt, reason in attempts:
             with pytest.raises(AssertionError, match=reason):
