@@ -344,7 +344,12 @@ class Replica:
                     break
                 try:
                     verify_block_receipt(
-                        block.receipt, h, leaves, self.domain_separator, self.sequencer
+                        block.receipt,
+                        h,
+                        leaves,
+                        self.domain_separator,
+                        self.sequencer,
+                        levels if not overlap else (),  # the log's nodes over these leaves
                     )
                 except InvalidFieldError as exc:  # InvalidSignatureError included
                     why = f"block {h.number}: receipt refused: {exc}"
