@@ -158,9 +158,25 @@ def block_records_from_json(
         )
     if type(raw_metas) is not list or len(raw_metas) != count:
         raise InvalidFieldError(f"{field}.metas", f"must be an array of {count} objects or nulls")
-    records = [
-        parse_hex(text, f"{field}.records[{i}]", size=RECORD_SIZE) for i, text in enumerate(raw)
-    ]
+    # The common path builds no field name per record: a record that does not decode to
+    # exactly RECORD_SIZE bytes is parsed again by `parse_hex`, which names what is wrong.
+    records: list[bytes] = []
+    append = records.append
+    hex_len = 2 + 2 * RECORD_SIZE
+    fromhex = bytes.fromhex
+    for text in raw:
+        if type(text) is str and len(text) == hex_len and text.startswith("0x"):
+            try:
+                record = fromhex(text[2:])
+            except ValueError:
+                pass
+            else:
+                # bytes.fromhex skips ASCII whitespace: a record holding any is short.
+                if len(record) == RECORD_SIZE:
+                    append(record)
+                    continue
+        i = len(records)
+        append(parse_hex(text, f"{field}.records[{i}]", size=RECORD_SIZE))
     metas: list[bytes | None] = []
     for i, meta in enumerate(raw_metas):
         try:

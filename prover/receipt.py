@@ -15,7 +15,7 @@ from typing import Final
 from prover.block import BlockHeader
 from prover.eip712 import Signer, compute_receipt_digest, recover_signer
 from prover.errors import InvalidFieldError, InvalidSignatureError
-from prover.tree import CompactTree
+from prover.tree import CompactTree, fold_subtrees
 from prover.wire import hex0x
 
 _LAYOUT: Final = struct.Struct(">QQ32sQ32s32sB")
@@ -81,13 +81,35 @@ def receipt_to_json(receipt: Receipt, sequencer: bytes) -> dict[str, object]:
 # --- block receipts (docs/spec.md §6, "Block receipts") ----------------------------------------
 
 
-def compute_leaves_root(leaves: Sequence[bytes]) -> bytes:
-    """A receipt's `leavesRoot`: the RFC 9162 root over `leaves` used as leaf hashes (§5)."""
-    if not leaves:
+def compute_leaves_root(
+    leaves: Sequence[bytes], start: int = 0, levels: Sequence[Sequence[bytes]] = ()
+) -> bytes:
+    """A receipt's `leavesRoot`: the RFC 9162 root over `leaves` used as leaf hashes (§5).
+
+    `levels`, if given, is what `CompactTree.append_many(leaves)` returned on the log's tree
+    at size `start` (a validator hashed it to check the block's logRoot): the perfect
+    subtrees aligned both in the log and in the receipt's tree (those of 2**t leaves, for
+    2**t dividing `start`) are taken from it instead of hashed a second time.
+    """
+    count = len(leaves)
+    if not count:
         raise InvalidFieldError("leaves", "a receipt covers at least one record")
-    tree = CompactTree()
-    tree.append_many(leaves)
-    return tree.root()
+    aligned = (start & -start).bit_length() - 1 if start else count.bit_length()
+    level = min(aligned, count.bit_length() - 1, len(levels) - 1)
+    lower = CompactTree()
+    if level <= 0:
+        lower.append_many(leaves)
+        return lower.root()
+    # The receipt's tree is the log's level-`level` nodes over the block's first
+    # whole 2**level leaves, then the rest of the leaves: one decomposition, largest first.
+    whole = count >> level
+    nodes = levels[level]
+    if len(nodes) != whole or len(levels[0]) != count:
+        raise AssertionError(f"levels of another range: {len(nodes)} nodes at level {level}")
+    upper = CompactTree()
+    upper.append_many(nodes)
+    lower.append_many(leaves[whole << level :])
+    return fold_subtrees([*upper.frontier, *lower.frontier])
 
 
 def sign_block_receipt(
@@ -113,10 +135,12 @@ def verify_block_receipt(
     leaves: Sequence[bytes],
     domain_separator: bytes,
     sequencer: bytes,
+    levels: Sequence[Sequence[bytes]] = (),
 ) -> None:
     """Raise unless `receipt` is the sequencer's promise for exactly `leaves` at the block's
     seqs: `InvalidFieldError` when it covers another range or other leaves,
-    `InvalidSignatureError` when the sequencer did not sign it."""
+    `InvalidSignatureError` when the sequencer did not sign it. `levels`: the log tree's
+    nodes over `leaves` the caller already hashed (`compute_leaves_root`)."""
     # Verify it covers the block's range and no other.
     if (receipt.first_seq, receipt.count) != (header.start, header.end - header.start):
         raise InvalidFieldError(
@@ -125,7 +149,7 @@ def verify_block_receipt(
             f"not block {header.number}'s [{header.start}, {header.end})",
         )
     # Verify it promises these very records.
-    if compute_leaves_root(leaves) != receipt.leaves_root:
+    if compute_leaves_root(leaves, header.start, levels) != receipt.leaves_root:
         raise InvalidFieldError("receipt.leavesRoot", "is not the root of the block's leaf hashes")
     # Verify the sequencer signed it.
     digest = compute_receipt_digest(

@@ -116,6 +116,29 @@ class Entry(NamedTuple):
     """RFC 8785 canonical JSON of the event's meta, stored beside the record, or None."""
 
 
+def _set_bits(n: int) -> list[int]:
+    """The set bits of `n`, highest first (the levels of a tree of size n's frontier)."""
+    return [k for k in range(n.bit_length() - 1, -1, -1) if n >> k & 1]
+
+
+class Grown(NamedTuple):
+    """The tree growth a commit's caller already computed (`Store.commit`'s `grown`): a
+    validator hashes the tree over a pulled range to check the served log roots, and hands
+    the result over so the store does not hash it a second time (docs/design.md)."""
+
+    base_size: int
+    """Tree size the growth started from: must be the store's."""
+    base_frontier: tuple[bytes, ...]
+    """Frontier it started from: must be the store's."""
+    levels: list[list[bytes]]
+    """`CompactTree.append_many`'s levels over exactly the commit's leaf hashes, merged
+    level by level across segments (level 0 is the leaf hashes themselves)."""
+    tree: CompactTree
+    """The tree after the growth (size: the new tree size)."""
+    roots: list[bytes]
+    """The log root at each `seal` end, in order."""
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """The durable tip of the log: what a restart resumes from."""
@@ -500,6 +523,7 @@ class Store:
         *,
         receipt: bytes | None = None,
         check_seq: bool = True,
+        grown: Grown | None = None,
     ) -> CommitResult:
         """Append `entries`, seal blocks, write `state` and `receipt`; one synced write batch.
 
@@ -514,11 +538,18 @@ class Store:
         keeps the last seq written for a pair. `receipt` (opaque bytes, docs/spec.md §5) is stored
         for the appended range and returned by `receipt_of_seq` for any seq in it.
 
+        `grown` (the validator's replica only) is the tree growth the caller already computed
+        over these leaf hashes (`Grown`); the store then does not hash the tree again. It
+        refuses (`AssertionError`) a growth from another base, over other leaf hashes, of the
+        wrong shape, or whose last root is not its tree's; like `Entry.leaf_hash`, the inner
+        nodes and the roots at earlier seals are the caller's word: pass only what
+        `CompactTree.append_many` computed and the caller checked against the served roots.
+
         If the write raises, nothing is written and the store's state is unchanged.
         Blocking (fsync): call it via ``trio.to_thread.run_sync``.
         """
         with self._write_lock:
-            return self._commit(entries, seal, state, receipt, check_seq)
+            return self._commit(entries, seal, state, receipt, check_seq, grown)
 
     def _commit(
         self,
@@ -527,6 +558,7 @@ class Store:
         state: Mapping[str, bytes],
         receipt: bytes | None,
         check_seq: bool,
+        grown: Grown | None = None,
     ) -> CommitResult:
         started = time.perf_counter()
         old = self._head
@@ -577,11 +609,23 @@ class Store:
         joined = b"".join([e.record for e in entries])
         crossed, unsigned_values = put_unsigned_windows(put, first_seq, joined, self._unsigned_tail)
 
-        # Grow a copy of the tree, stopping at every block end to take that size's root.
-        tree = self._tree.copy()
-        new_levels: list[list[bytes]] = []
         blocks: list[BlockHeader] = []
         number, parent, start = old.block_count, old.last_block_hash, old.last_block_end
+        if grown is not None:
+            tree, new_levels = self._take_grown(grown, first_seq, new_size, leaf_hashes, seal)
+            for (sealed, sealed_at), log_root in zip(seal, grown.roots, strict=True):
+                if sealed <= first_seq:  # records an earlier commit appended
+                    log_root = self.root_at(sealed)
+                header = BlockHeader(number, parent, start, sealed, log_root, sealed_at)
+                put(schema.block_key(number), encode_block_header(header))
+                put(schema.block_end_key(sealed), schema.u64(number))
+                blocks.append(header)
+                number, parent, start = number + 1, header.block_hash, sealed
+            seal = ()  # sealed above
+        else:
+            # Grow a copy of the tree, stopping at every block end to take that size's root.
+            tree = self._tree.copy()
+            new_levels = []
         for end, timestamp in (*seal, (new_size, None)):
             if end > tree.size:
                 levels = tree.append_many(leaf_hashes[tree.size - first_seq : end - first_seq])
@@ -649,6 +693,48 @@ class Store:
             time.perf_counter() - started,
         )
         return CommitResult(first_seq, new_size, root, tuple(blocks))
+
+    def _take_grown(
+        self,
+        grown: Grown,
+        first_seq: int,
+        new_size: int,
+        leaf_hashes: list[bytes],
+        seal: Sequence[tuple[int, int]],
+    ) -> tuple[CompactTree, list[list[bytes]]]:
+        """`grown`'s tree and levels, once what can be checked without hashing is checked."""
+        tree, levels = grown.tree, grown.levels
+        # Verify it grew from this store's tree, over these very leaf hashes, to the new size.
+        if (grown.base_size, grown.base_frontier) != (first_seq, tuple(self._tree.frontier)):
+            raise AssertionError(
+                f"grown from a tree of size {grown.base_size}, not the store's ({first_seq})"
+            )
+        if tree.size != new_size or len(grown.roots) != len(seal):
+            raise AssertionError(
+                f"grown to size {tree.size} with {len(grown.roots)} roots, need {new_size} "
+                f"and one root per seal ({len(seal)})"
+            )
+        if (levels[0] if levels else []) != leaf_hashes:
+            raise AssertionError("grown over other leaf hashes than the entries'")
+        # Verify each level holds exactly the nodes the appended range completes.
+        for level, nodes in enumerate(levels):
+            if len(nodes) != (new_size >> level) - (first_seq >> level):
+                raise AssertionError(f"grown level {level}: {len(nodes)} nodes")
+        if leaf_hashes and new_size >> len(levels) != first_seq >> len(levels):
+            raise AssertionError(f"grown: {len(levels)} levels are too few")
+        # Verify the new frontier (the head a restart resumes from) is made of these levels'
+        # last nodes and the old frontier, the nodes the store will hold.
+        old_at = dict(zip(_set_bits(first_seq), self._tree.frontier, strict=True))
+        frontier = [
+            levels[k][-1] if new_size >> k > first_seq >> k else old_at[k]
+            for k in _set_bits(new_size)
+        ]
+        if frontier != tree.frontier:
+            raise AssertionError("grown: the tree's frontier is not the levels' last nodes")
+        # Verify the last root, where the last seal ends at the new size.
+        if seal and seal[-1][0] == new_size and grown.roots[-1] != tree.root():
+            raise AssertionError("grown: the last seal's root is not the grown tree's")
+        return tree.copy(), levels
 
     def _put_node_chunks(
         self, put: Callable[[bytes, bytes], None], first_seq: int, new_levels: list[list[bytes]]

@@ -60,7 +60,7 @@ from prover.validity import (
 from prover.wire import hex0x
 from sequencer.client.receipts import parse_receipt
 from sequencer.validator.check import BlockChecker
-from state_db.store import Entry, Store
+from state_db.store import Entry, Grown, Store
 
 log = logging.getLogger(__name__)
 
@@ -296,6 +296,11 @@ class Replica:
                 anchored_end = anchor.first
         entries: list[Entry] = []
         seals: list[tuple[int, int]] = []
+        # Per block taken: the tree after it, its root and the levels its records completed;
+        # the store takes the tree from here instead of hashing it again (`Grown`).
+        trees: list[CompactTree] = []
+        roots: list[bytes] = []
+        block_levels: list[list[list[bytes]]] = []
         receipts: list[tuple[int, bytes] | None] = []
         safe = (0, 0)  # (blocks, entries) that may be committed
         waiting_for_anchor = False
@@ -319,7 +324,7 @@ class Replica:
                 why = f"block {h.number}: records differ from those revealed on L1"
                 break
             grown = tree.copy()
-            grown.append_many(leaves[overlap:])
+            levels = grown.append_many(leaves[overlap:]) if h.end > held else []
             root = grown.root() if h.end >= held else store.root_at(h.end)
             # Verify the records hash to the header's logRoot, and the header to blockHash.
             if root != h.log_root or h.block_hash != block.block_hash:
@@ -361,7 +366,12 @@ class Replica:
                     break
                 try:
                     verify_block_receipt(
-                        block.receipt, h, leaves, self.domain_separator, self.sequencer
+                        block.receipt,
+                        h,
+                        leaves,
+                        self.domain_separator,
+                        self.sequencer,
+                        levels if not overlap else (),  # the log's nodes over these leaves
                     )
                 except InvalidFieldError as exc:  # InvalidSignatureError included
                     why = f"block {h.number}: receipt refused: {exc}"
@@ -373,6 +383,9 @@ class Replica:
                 for r, lh, m in zip(new, leaves[overlap:], block.metas[overlap:], strict=True)
             )
             seals.append((h.end, h.timestamp))
+            trees.append(grown)
+            roots.append(root)
+            block_levels.append(levels)
             receipts.append(
                 (h.number, encode_receipt(block.receipt))
                 if h.end > size and block.receipt is not None
@@ -403,7 +416,15 @@ class Replica:
                 state[block_receipt_key(kept[0])] = kept[1]
         if before_write is not None:
             before_write()
-        store.commit(entries, seals, state, check_seq=False)
+        # The tree over the records taken, as checked above against every served logRoot.
+        merged: list[list[bytes]] = []
+        for levels in block_levels[:taken]:
+            for level, nodes in enumerate(levels):
+                if level == len(merged):
+                    merged.append([])
+                merged[level].extend(nodes)
+        grown_to = Grown(head.tree_size, head.frontier, merged, trees[taken - 1], roots[:taken])
+        store.commit(entries, seals, state, check_seq=False, grown=grown_to)
         # After this write batch, a crash keeps these blocks, their records, their receipts
         # and every violation found in them together: a restart resumes after them.
         for v in found:

@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prover.answers import block_from_json, block_json, event_from_json, event_json
+from prover.answers import (
+    block_from_json,
+    block_json,
+    block_records_from_json,
+    block_records_json,
+    event_from_json,
+    event_json,
+)
 from prover.block import BlockHeader
 from prover.errors import InvalidFieldError
 from prover.hashing import leaf_hash
@@ -123,3 +130,25 @@ def test_block_decoder_names_the_key() -> None:
         with pytest.raises(InvalidFieldError) as e:
             block_from_json({**obj, **change})
         assert e.value.field == field
+
+
+def test_compact_block_records_decode_or_name_the_bad_one() -> None:
+    records = [_record(seq=seq) for seq in range(3)]
+    obj = block_records_json(BlockHeader(0, bytes(32), 0, 3, bytes(32), 1), records, [None] * 3)
+    assert block_records_from_json(obj)[2] == records
+    good = obj["records"][1]
+    for bad, reason in (
+        (None, "is required"),
+        (7, "704 hex digits"),
+        (good[2:] + "00", "704 hex digits"),  # no 0x
+        ("0X" + good[2:], "704 hex digits"),
+        (good[:-2], "704 hex digits"),
+        (good + "00", "704 hex digits"),
+        (good[:-2] + "zz", "704 hex digits"),
+        (good[:-6] + "00 00 ", "704 hex digits"),  # whitespace bytes.fromhex skips
+        (good[:-3] + "\u00e9a", "704 hex digits"),
+    ):
+        changed = {**obj, "records": [obj["records"][0], bad, obj["records"][2]]}
+        with pytest.raises(InvalidFieldError, match=reason) as e:
+            block_records_from_json(changed)
+        assert e.value.field == "block.records[1]"

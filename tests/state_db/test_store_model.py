@@ -3,8 +3,9 @@
 A Hypothesis `RuleBasedStateMachine` drives a real LevelDB in a temporary directory and a
 plain Python model side by side: commits of random batches (signed and unsigned records, with
 and without metas, with block seals), timer-style seals without records, reopening, state and
-checkpoint writes. Every read is compared with the model; roots come from a naive recursive
-RFC 9162 tree, and proofs are checked with `prover.tree.verify_*` against those roots.
+checkpoint writes; half the commits hand over the tree grown beforehand (`grown=`, as the
+validator's replica does). Every read is compared with the model; roots come from a naive
+recursive RFC 9162 tree, and proofs are checked with `prover.tree.verify_*` against those roots.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prover.hashing import EMPTY_ROOT, keccak256, leaf_hash
 from prover.tree import verify_consistency, verify_inclusion
 from state_db.store import Entry, Store
 from tests.state_db.records import digest_of, make_record, subject_of, submitter_of
+from tests.state_db.test_grown import grow
 
 
 def naive_root(leaves: list[bytes]) -> bytes:
@@ -140,8 +142,11 @@ class StoreMachine(RuleBasedStateMachine):
         )
         seal = [(end, 1000 + end) for end in ends]
         state = data.draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.binary(max_size=8)))
-        receipt = b"receipt %d" % first if entries and data.draw(st.booleans()) else None
-        result = self.s.commit(entries, seal, state, receipt=receipt)
+        receipt = b"receipt %d" % first if bool(entries) and data.draw(st.booleans()) else None
+        # Half the commits hand over the tree as a validator does (`grown`): same store.
+        as_validator = data.draw(st.booleans())
+        grown = grow(self.s, entries, seal) if as_validator else None
+        result = self.s.commit(entries, seal, state, receipt=receipt, grown=grown)
         self.receipts += [receipt] * len(entries)
 
         self.records += [e.record for e in entries]
