@@ -38,7 +38,7 @@ from prover.record import (
     word_slice,
 )
 from prover.validity import is_well_formed
-from prover.wire import UINT64_MAX, hex0x, parse_hash32, parse_hex, parse_uint
+from prover.wire import UINT64_MAX, hex0x, parse_hash32, parse_hex, parse_hex_list, parse_uint
 
 _U64_LIMIT: Final[int] = UINT64_MAX + 1
 
@@ -158,25 +158,7 @@ def block_records_from_json(
         )
     if type(raw_metas) is not list or len(raw_metas) != count:
         raise InvalidFieldError(f"{field}.metas", f"must be an array of {count} objects or nulls")
-    # The common path builds no field name per record: a record that does not decode to
-    # exactly RECORD_SIZE bytes is parsed again by `parse_hex`, which names what is wrong.
-    records: list[bytes] = []
-    append = records.append
-    hex_len = 2 + 2 * RECORD_SIZE
-    fromhex = bytes.fromhex
-    for text in raw:
-        if type(text) is str and len(text) == hex_len and text.startswith("0x"):
-            try:
-                record = fromhex(text[2:])
-            except ValueError:
-                pass
-            else:
-                # bytes.fromhex skips ASCII whitespace: a record holding any is short.
-                if len(record) == RECORD_SIZE:
-                    append(record)
-                    continue
-        i = len(records)
-        append(parse_hex(text, f"{field}.records[{i}]", size=RECORD_SIZE))
+    records = parse_hex_list(raw, f"{field}.records", RECORD_SIZE)
     metas: list[bytes | None] = []
     for i, meta in enumerate(raw_metas):
         try:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -258,11 +258,21 @@ class SlowLogsProxy:
             thread.join()
 
 
-def _watch_restart(val: RpcClient, forged: str, seconds: float, *, held: bool) -> None:
-    """For `seconds` from a restart: no forged record is ever served as anchored; with
-    `held` False (rolled back before the stop) none is served at all: not taken again."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+def _watch_restart(
+    val: RpcClient,
+    forged: str,
+    seconds: float,
+    *,
+    held: bool,
+    until: Callable[[], bool] = lambda: True,
+    what: str = "",
+) -> None:
+    """For `seconds` from a restart, and then until `until()` (at most 60 s more, else
+    `what` timed out): no forged record is ever served as anchored; with `held` False (rolled
+    back before the stop) none is served at all: not taken again."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds or not until():
+        assert time.monotonic() - started < seconds + 60, f"timed out waiting for {what}"
         try:
             ev = val.call("attest_getEvent", 25)
         except JsonRpcError:
@@ -324,7 +334,15 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
             _validator(w, data_b, [w.eq.url], l1_rpc=slow_l1, key=DEV_KEYS[2]) as vb,
             RpcClient(vb.url) as b,
         ):
-            _watch_restart(b, forged, 10, held=True)
+            # L1 holds the first round up for 8 s; under load the rollback may come later.
+            _watch_restart(
+                b,
+                forged,
+                10,
+                held=True,
+                until=lambda: bool(b.call("validator_status")["rollbacks"]),
+                what="B's rollback of what the final checkpoint contradicts",
+            )
             (rolled,) = b.call("validator_status")["rollbacks"]
             assert (rolled["from"], rolled["to"], rolled["checkpoint"]) == (ANCHORED, 40, 1)
             assert b.call("attest_status")["treeSize"] == ANCHORED
@@ -334,7 +352,14 @@ def test_restarts_with_l1_slow_take_no_forged_block_and_roll_back_a_final_contra
             _validator(w, data_a, [w.eq.url], l1_rpc=slow_l1) as va,
             RpcClient(va.url) as a,
         ):
-            _watch_restart(a, forged, 10, held=False)
+            _watch_restart(
+                a,
+                forged,
+                10,
+                held=False,
+                until=lambda: a.call("validator_status")["l1"]["rounds"] > 0,
+                what="A's first L1 round",
+            )
             status = a.call("validator_status")
             assert status["l1"]["rounds"] > 0
             assert [r["evidenceKey"] for r in status["rollbacks"]] == [rollback["evidenceKey"]]
