@@ -297,14 +297,19 @@ class _ConnectionTable:
     def full(self) -> bool:
         return self.open >= self.cap
 
+    def evict_longest_waiting(self) -> bool:
+        """Close the connection waiting longest on its client; False if none is waiting."""
+        if not self.waiting:
+            return False
+        victim = next(iter(self.waiting))
+        del self.waiting[victim]
+        victim.evict()
+        self.evicted += 1
+        return True
+
     async def make_room(self) -> None:
         """Close the connection waiting longest on its client, if any; wait for a free slot."""
-        if self.waiting:
-            victim = next(iter(self.waiting))
-            del self.waiting[victim]
-            victim.evict()
-            self.evicted += 1
-        elif self.evict_elsewhere is not None:
+        if not self.evict_longest_waiting() and self.evict_elsewhere is not None:
             self.evict_elsewhere()
         self._room = trio.Event()
         await self._room.wait()
@@ -553,16 +558,10 @@ async def _serve_threaded(
                 moving.give_back_body(io_shared.budget)
                 give_back(moving.host)
 
-        def evict_on_main() -> None:  # on this loop (a callback)
-            waiting = main_shared.table.waiting
-            if waiting:
-                victim = next(iter(waiting))
-                del waiting[victim]
-                victim.evict()
-                main_shared.table.evicted += 1
-
         io_shared.move = move
-        io_shared.table.evict_elsewhere = lambda: loops.run_on_main(evict_on_main)
+        io_shared.table.evict_elsewhere = lambda: loops.run_on_main(
+            main_shared.table.evict_longest_waiting
+        )
 
         def listening(port: int) -> None:  # on the I/O loop
             loops.run_on_main(tell, "port", port)
@@ -1361,31 +1360,36 @@ async def _serve_socket(
 
 async def _call_fast(fast: Fast, request: Request) -> Response | None:
     """`fast(request)`, with `_call_handler`'s policy for bugs (logged, answered 500)."""
-    try:
-        response = await fast(request)
-        if response is not None and not _valid_response(response):
-            raise ValueError(f"fast handler returned a malformed response: {response!r}")
-        return response
-    except Exception:
-        logger.exception(
-            "fast handler failed method=%s path=%s client=%s",
-            request.method,
-            request.path,
-            request.client,
-        )
-        return Response(500, INTERNAL_ERROR_BODY)
+    return await _guarded(fast, request, "fast handler", may_decline=True)
 
 
 async def _call_handler(handler: Handler, request: Request) -> Response:
+    response = await _guarded(handler, request, "handler", may_decline=False)
+    assert response is not None  # only a `fast` handler may decline
+    return response
+
+
+async def _guarded(
+    call: Callable[[Request], Awaitable[Response | None]],
+    request: Request,
+    what: str,
+    *,
+    may_decline: bool,
+) -> Response | None:
+    """`call(request)`; a bug in it (an exception, a malformed response, or None where it
+    may not decline) is logged and answered 500."""
     try:
-        response = await handler(request)
-        if not _valid_response(response):
-            raise ValueError(f"handler returned a malformed response: {response!r}")
+        response = await call(request)
+        if response is None and may_decline:
+            return None
+        if response is None or not _valid_response(response):
+            raise ValueError(f"{what} returned a malformed response: {response!r}")
         return response
     except Exception:
         # A handler bug must not take the server down; the traceback goes to the log only.
         logger.exception(
-            "handler failed method=%s path=%s client=%s",
+            "%s failed method=%s path=%s client=%s",
+            what,
             request.method,
             request.path,
             request.client,
