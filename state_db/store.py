@@ -610,17 +610,29 @@ class Store:
         crossed, unsigned_values = put_unsigned_windows(put, first_seq, joined, self._unsigned_tail)
 
         blocks: list[BlockHeader] = []
-        number, parent, start = old.block_count, old.last_block_hash, old.last_block_end
+
+        def next_block() -> tuple[int, bytes, int]:
+            """(number, parent hash, start) of the next block: after this commit's last."""
+            if not blocks:
+                return old.block_count, old.last_block_hash, old.last_block_end
+            last = blocks[-1]
+            return last.number + 1, last.block_hash, last.end
+
+        def seal_block(end: int, timestamp: int, log_root: bytes) -> None:
+            """Write the header of the block ending at `end`, continuing the last one."""
+            number, parent, start = next_block()
+            header = BlockHeader(number, parent, start, end, log_root, timestamp)
+            put(schema.block_key(number), encode_block_header(header))
+            put(schema.block_end_key(end), schema.u64(number))
+            blocks.append(header)
+
         if grown is not None:
             tree, new_levels = self._take_grown(grown, first_seq, new_size, leaf_hashes, seal)
             for (sealed, sealed_at), log_root in zip(seal, grown.roots, strict=True):
-                if sealed <= first_seq:  # records an earlier commit appended
-                    log_root = self.root_at(sealed)
-                header = BlockHeader(number, parent, start, sealed, log_root, sealed_at)
-                put(schema.block_key(number), encode_block_header(header))
-                put(schema.block_end_key(sealed), schema.u64(number))
-                blocks.append(header)
-                number, parent, start = number + 1, header.block_hash, sealed
+                # A seal at or below first_seq ends records an earlier commit appended.
+                seal_block(
+                    sealed, sealed_at, log_root if sealed > first_seq else self.root_at(sealed)
+                )
             seal = ()  # sealed above
         else:
             # Grow a copy of the tree, stopping at every block end to take that size's root.
@@ -640,12 +652,7 @@ class Store:
                 break
             # A timer seal may end below the old tree size (records an earlier commit
             # appended): that root comes from the durable nodes.
-            log_root = tree.root() if end == tree.size else self.root_at(end)
-            header = BlockHeader(number, parent, start, end, log_root, timestamp)
-            put(schema.block_key(number), encode_block_header(header))
-            put(schema.block_end_key(end), schema.u64(number))
-            blocks.append(header)
-            number, parent, start = number + 1, header.block_hash, end
+            seal_block(end, timestamp, tree.root() if end == tree.size else self.root_at(end))
 
         partials = self._put_node_chunks(put, first_seq, new_levels)
         record_partial = self._record_partial
@@ -658,7 +665,7 @@ class Store:
                 RECORDS_PER_CHUNK * RECORD_SIZE,
             )
         root = tree.root()
-        head = Head(new_size, root, tuple(tree.frontier), number, parent, start)
+        head = Head(new_size, root, tuple(tree.frontier), *next_block())
         put(schema.HEAD_KEY, encode_head(head))
         for name, value in state.items():
             put(schema.state_key(name), value)
