@@ -54,6 +54,11 @@ MOOT_REASONS: Final[tuple[str, ...]] = (
 """The contract's refusals (`_checkReceipt`) after which every proof of the receipt fails."""
 
 
+def is_moot(refusal: Exception) -> bool:
+    """Whether the contract's `refusal` of a receipt proof is one no later proof can pass."""
+    return any(reason in str(refusal) for reason in MOOT_REASONS)
+
+
 @dataclass(frozen=True, slots=True)
 class WatchedReceipt:
     """One event's share of a signed receipt, as handed to the validator."""

@@ -496,13 +496,9 @@ async def _take_ranges(
                 log.info("pull from %s: %s; the range fetched is dropped", up.url, exc)
                 nursery.cancel_scope.cancel()
                 return taken, False
-            except (UpstreamFault, JsonRpcError) as exc:
-                pool.fault(up, str(exc))
-                errors.append(f"{up.url}: {exc}")
-                nursery.cancel_scope.cancel()
-                return taken, True
-            except (InvalidFieldError, UpstreamError) as exc:
-                pool.fault(up, str(exc), lie=True)
+            except (UpstreamFault, JsonRpcError, InvalidFieldError, UpstreamError) as exc:
+                # Malformed or unserved: a fault; served but failing the checks: a lie.
+                pool.fault(up, str(exc), lie=isinstance(exc, InvalidFieldError | UpstreamError))
                 errors.append(f"{up.url}: {exc}")
                 nursery.cancel_scope.cancel()
                 return taken, True

@@ -56,7 +56,6 @@ from sequencer.validator.prove import ValidatorL1
 from sequencer.validator.receipts import (
     KEPT,
     MOOT,
-    MOOT_REASONS,
     PROVEN_DEADLINE,
     PROVEN_MISMATCH,
     RECEIPTS_KEY,
@@ -64,6 +63,7 @@ from sequencer.validator.receipts import (
     WatchedReceipt,
     decode_watched,
     encode_watched,
+    is_moot,
     watched_from_evidence,
 )
 from sequencer.validator.replicate import Replica, RevealedContradictionError
@@ -852,7 +852,7 @@ class Watcher:
                     t.cp.index,
                     exc,
                 )
-                if any(reason in str(exc) for reason in MOOT_REASONS):
+                if is_moot(exc):
                     return w.with_status(MOOT)  # no proof of it can pass any more
                 continue
             self._proven("RECEIPT_MISMATCH", t.cp.index, w.seq, sent)
@@ -868,7 +868,7 @@ class Watcher:
                     log.error(
                         "missed deadline of the receipt for seq %d not proven: %s", w.seq, exc
                     )
-                    if any(reason in str(exc) for reason in MOOT_REASONS):
+                    if is_moot(exc):
                         return w.with_status(MOOT)
                     return w
                 self._proven("RECEIPT_DEADLINE", None, w.seq, sent)
