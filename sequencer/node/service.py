@@ -81,9 +81,9 @@ FAST_BODY_BYTES: Final = 4096
 """A `POST /` body longer than this is never looked into for `FAST_METHODS`: it goes to the
 main loop unparsed by the I/O loop."""
 FAST_BATCH: Final = 16
+"""A batch of at most this many `FAST_METHODS` calls is answered on the I/O loop too."""
 IO_THREAD_SWITCH_INTERVAL_S: Final = 0.001
 """`sys.setswitchinterval` with the I/O thread on (CPython's default is 5 ms)."""
-"""A batch of at most this many `FAST_METHODS` calls is answered on the I/O loop too."""
 
 
 def is_fast_request(request: Request) -> bool:
