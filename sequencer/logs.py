@@ -58,3 +58,8 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request at INFO, and a validator asks its upstreams several times a
+    # second (`make devnet` printed ~170 such lines a minute): shown at DEBUG only.
+    logging.getLogger("httpx").setLevel(
+        logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
+    )
