@@ -24,6 +24,7 @@ four times what may wait).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -48,6 +49,8 @@ from sequencer.rpc.client import RpcClient, TransportError
 
 _CODE: Final = re.compile(rb'"code"\s*:\s*(-?\d+)')
 PROBE_INTERVAL_S: Final = 0.02
+REFUSAL_PROBES: Final = 8
+"""Honest writers probing the refusal latency (each waits out its `retryAfterMs`)."""
 
 
 def percentiles(values_s: Sequence[float]) -> dict[str, float | None]:
@@ -212,55 +215,116 @@ def load(host: str, port: int, seconds: float, writers: int, batch: int) -> dict
 
 
 class _Prober:
-    """Every 20 ms, each on its own connection: `attest_status`, `GET /health`, and one more
-    `batch`-event submission (the refusal probe). The load process's own latencies include
-    its lag in reading 200 sockets; these measure the server alone."""
+    """What measures the server alone (the load process's own latencies include its lag in
+    reading 200 sockets, and its writers retry at once):
 
-    def __init__(self, url: str, batch: int) -> None:
+    * `attest_status` and `GET /health` every 20 ms, each on its own connection;
+    * `submitters` more writers of `batch`-event submissions (the refusal probes), on
+      non-blocking sockets in one thread: each sends 20 ms after its last answer or, after a
+      refusal, once its `retryAfterMs` has passed, as an honest client does
+      (`sequencer.client`). A refusal's latency runs from the first byte of the request head
+      sent to the whole answer received, while the body is still being sent (a server may
+      answer from the head); the body is sent in full before the next request.
+    """
+
+    def __init__(self, url: str, batch: int, submitters: int = REFUSAL_PROBES) -> None:
         self.url = url
         self.batch = batch
+        self.submitters = submitters
         self.status: list[float] = []
         self.health: list[float] = []
         self.refused: list[float] = []
+        self.refused_head: list[float] = []
+        self.refused_body: list[float] = []
         self.submitted: list[float] = []
         self.acks: list[tuple[str, int, str]] = []
         self.failures = 0
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(which,), daemon=True)
-                        for which in ("status", "health", "submit")]  # fmt: skip
+                        for which in ("status", "health")]  # fmt: skip
+        self.threads.append(threading.Thread(target=self._submit, daemon=True))
 
     def _run(self, which: str) -> None:
-        out = {"status": self.status, "health": self.health}.get(which)
-        serial = 1 << 40  # digests apart from the load process's
+        out = self.status if which == "status" else self.health
         with RpcClient(self.url, token=DEV_TOKEN, timeout=10) as rpc:
             while not self.stop.wait(PROBE_INTERVAL_S):
-                if which == "submit":
-                    serial += 1
-                    body, digests = _body(serial, self.batch)
                 started = time.perf_counter()
                 try:
                     if which == "status":
                         rpc.call("attest_status")
-                    elif which == "health":
-                        rpc.request("GET", "/health")
                     else:
-                        reply = rpc.post_raw(body)
+                        rpc.request("GET", "/health")
                 except (TransportError, OSError):
                     self.failures += 1
                     continue
-                took = time.perf_counter() - started
-                if out is not None:
-                    out.append(took)
-                    continue
-                answer = orjson.loads(reply.body)
-                if "result" in answer:
-                    self.submitted.append(took)
-                    for digest, placed in zip(digests, answer["result"]["events"], strict=True):
-                        self.acks.append((digest, placed["seq"], placed["leafHash"]))
-                elif answer["error"]["code"] == -32005:
-                    self.refused.append(took)
-                else:
-                    self.failures += 1
+                out.append(time.perf_counter() - started)
+
+    def _submit(self) -> None:
+        host, port = self.url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+        prefix = (f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json"
+                  f"\r\nAuthorization: Bearer {DEV_TOKEN}\r\n").encode()  # fmt: skip
+        sel = selectors.DefaultSelector()
+        serials = iter(range(1 << 40, 1 << 41))  # digests apart from the load process's
+        conns = [_Conn(_connect(host, int(port))) for _ in range(self.submitters)]
+        due = {id(c): time.perf_counter() + PROBE_INTERVAL_S * k / len(conns)
+               for k, c in enumerate(conns)}  # fmt: skip
+        answered: set[int] = set()  # connections whose answer is in (the body may still go out)
+        for c in conns:
+            sel.register(c.sock, selectors.EVENT_READ, c)
+
+        def busy(c: _Conn) -> bool:
+            return c.sent_at >= 0
+
+        while not self.stop.is_set():
+            now = time.perf_counter()
+            for c in conns:
+                if not busy(c) and now >= due[id(c)]:
+                    c.serial = next(serials)
+                    c.body, c.digests = _body(c.serial, self.batch)
+                    c.out = prefix + b"Content-Length: %d\r\n\r\n" % len(c.body) + c.body
+                    c.sent_at = time.perf_counter()
+                    sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+            idle = [due[id(c)] - now for c in conns if not busy(c)]
+            for key, events in sel.select(min([0.01, *idle]) if idle else 0.01):
+                c = key.data
+                if events & selectors.EVENT_WRITE and c.out:
+                    with contextlib.suppress(BlockingIOError):
+                        c.out = c.out[c.sock.send(c.out) :]
+                if events & selectors.EVENT_READ:
+                    chunk = c.sock.recv(1 << 20)
+                    if not chunk:
+                        self.failures += 1
+                        return
+                    c.buf += chunk
+                    parsed = _response(c.buf)
+                    if parsed is not None:
+                        took = time.perf_counter() - c.sent_at
+                        c.buf = c.buf[parsed[2] :]
+                        answer = orjson.loads(parsed[1])
+                        wait_s = PROBE_INTERVAL_S
+                        if "result" in answer:
+                            self.submitted.append(took)
+                            placed = answer["result"]["events"]
+                            for digest, p in zip(c.digests, placed, strict=True):
+                                self.acks.append((digest, p["seq"], p["leafHash"]))
+                        elif answer["error"]["code"] == -32005:
+                            self.refused.append(took)
+                            # 503: refused from the head; 200: after the body was checked.
+                            (self.refused_head if parsed[0] == 503 else self.refused_body).append(
+                                took
+                            )
+                            wait_s = max(wait_s, answer["error"]["data"]["retryAfterMs"] / 1000)
+                        else:
+                            self.failures += 1
+                        answered.add(id(c))
+                        due[id(c)] = time.perf_counter() + wait_s
+                if id(c) in answered and not c.out:
+                    # Answered and the whole body sent: ready for the next request.
+                    answered.discard(id(c))
+                    c.sent_at = -1.0
+                    sel.modify(c.sock, selectors.EVENT_READ, c)
+        for c in conns:
+            c.sock.close()
 
     def __enter__(self) -> _Prober:
         for t in self.threads:
@@ -316,6 +380,8 @@ def overload(
         "overloaded": len(lat["overloaded"]), "other_errors": other, "error_kinds": kinds,
         "ack_ms": percentiles(lat["ack"]), "overloaded_ms": percentiles(lat["overloaded"]),
         "probe_refused_ms": percentiles(prober.refused),
+        "probe_refused_head_ms": percentiles(prober.refused_head),
+        "probe_refused_body_ms": percentiles(prober.refused_body),
         "probe_acked_ms": percentiles(prober.submitted),
         "status_ms": percentiles(prober.status), "health_ms": percentiles(prober.health),
         "probe_failures": prober.failures, "unfinished": raw["unfinished"],
@@ -371,7 +437,14 @@ def run(
 
 
 #: The figures `--compare` prints side by side.
-COMPARED: Final = ("probe_refused_ms", "status_ms", "health_ms", "ack_ms")
+COMPARED: Final = (
+    "probe_refused_ms",
+    "probe_refused_head_ms",
+    "probe_refused_body_ms",
+    "status_ms",
+    "health_ms",
+    "ack_ms",
+)
 
 
 def compare(rounds: int, **kwargs: Any) -> dict[str, Any]:

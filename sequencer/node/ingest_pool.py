@@ -104,5 +104,10 @@ def pooled_handler(
 
 
 def _answer(req_id: Any, *, result: Any = None, error: dict[str, Any] | None = None) -> Response:
-    body = error_response(req_id, error) if error is not None else result_response(req_id, result)
-    return Response(200, orjson.dumps(body))
+    if error is None:
+        return Response(200, orjson.dumps(result_response(req_id, result)))
+    # A refusal with a retry hint holds the connection's next request off as long (the
+    # dispatcher's answers do the same: `RpcContext.retry_after_ms`).
+    data = error.get("data")
+    retry_ms = data.get("retryAfterMs", 0) if isinstance(data, dict) else 0
+    return Response(200, orjson.dumps(error_response(req_id, error)), hold_off_s=retry_ms / 1000)

@@ -40,13 +40,14 @@ from sequencer.l1.keys import LoadedKey, key_from_settings, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
+from sequencer.node.ingest import count_events
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
 from sequencer.node.writer import Writer
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc.cors import with_cors
 from sequencer.rpc.http_server import HttpLimits, Request, RequestHead, Response, serve_http
-from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler
+from sequencer.rpc.jsonrpc import Dispatcher, make_http_handler, valid_id
 from sequencer.rpc.methods import register_api
 from sequencer.runtime import raise_open_files_limit, serve_until_signalled
 from state_db.store import Store
@@ -86,23 +87,82 @@ IO_THREAD_SWITCH_INTERVAL_S: Final = 0.001
 """`sys.setswitchinterval` with the I/O thread on (CPython's default is 5 ms)."""
 
 
-def is_fast_request(request: Request) -> bool:
-    """Whether the I/O loop may answer `request` itself: ``GET``/``HEAD /health``, or a
-    JSON-RPC call or small batch naming only `FAST_METHODS`. Anything else, including a body
-    that does not parse, goes to the main loop (which answers it exactly as before)."""
-    path = request.path.split("?", 1)[0]
-    if request.method in ("GET", "HEAD"):
-        return path == "/health"
-    if request.method != "POST" or path != "/" or len(request.body) > FAST_BODY_BYTES:
-        return False
+SCREEN_BODY_BYTES: Final = 1 << 20
+"""A `POST /` body of at most this many bytes is decoded on the I/O loop, to answer it there
+(`is_fast_request`) or to refuse a submission there for which the queue has no room
+(`submission_refusal`); a larger one goes to the main loop unparsed by the I/O loop."""
+SUBMIT_METHODS: Final = frozenset({"attest_submit", "attest_submitBatch"})
+
+_UNDECODED: Final = object()
+
+
+def decode_post(request: Request) -> object:
+    """The decoded body of a ``POST /`` of at most `SCREEN_BODY_BYTES` that no browser sent
+    cross-origin (the main loop labels those, `sequencer.rpc.cors`); `_UNDECODED` for
+    anything else, including a body that does not parse."""
+    if (
+        request.method != "POST"
+        or request.path.split("?", 1)[0] != "/"
+        or len(request.body) > SCREEN_BODY_BYTES
+        or "origin" in request.headers
+    ):
+        return _UNDECODED
     try:
-        message = orjson.loads(request.body)
+        return orjson.loads(request.body)
     except orjson.JSONDecodeError:
+        return _UNDECODED
+
+
+def is_fast_request(request: Request, message: object) -> bool:
+    """Whether the I/O loop may answer `request` (its body decoded: `message`) itself:
+    ``GET``/``HEAD /health``, or a JSON-RPC call or small batch naming only `FAST_METHODS`.
+    Anything else, including a body that does not parse, goes to the main loop (which answers
+    it exactly as before)."""
+    if request.method in ("GET", "HEAD"):
+        return request.path.split("?", 1)[0] == "/health"
+    if message is _UNDECODED or len(request.body) > FAST_BODY_BYTES:
         return False
     calls = message if isinstance(message, list) else [message]
     return 0 < len(calls) <= FAST_BATCH and all(
         isinstance(call, dict) and call.get("method") in FAST_METHODS for call in calls
     )
+
+
+def submission_refusal(message: object, writer: Writer, metrics: Metrics) -> Response | None:
+    """The answer to a lone `attest_submit`/`attest_submitBatch` call (decoded: `message`)
+    for more events than the writer's queue has room for now: the -32005 (or -32010, -32011)
+    its method would give, with the hold-off (`Response.hold_off_s`). None for anything else,
+    which goes on to the main loop.
+
+    Runs on the I/O loop, for the requests the head's estimate let through (`admit` counts a
+    body's events from its length, erring towards admitting), so that such a refusal does not
+    wait for the main loop's round (docs/design.md, "Backpressure in milliseconds").
+    """
+    if (
+        not isinstance(message, dict)
+        or message.get("jsonrpc") != "2.0"
+        or "id" not in message
+        or not valid_id(message["id"])
+    ):
+        return None
+    method = message.get("method")
+    params = message.get("params", [])
+    if method == "attest_submit":
+        n = 1
+    elif method == "attest_submitBatch" and isinstance(params, list) and len(params) == 1:
+        n = count_events(params[0], batch=True)
+    elif method == "attest_submitBatch" and isinstance(params, dict) and len(params) == 1:
+        n = count_events(params.get("events"), batch=True)
+    else:
+        return None
+    try:
+        writer.check_room(n)
+    except AttestError as exc:
+        error = rpc_errors.error_object(exc)
+        metrics.count_request(method, rpc_errors.outcome_name(error["code"]))
+        body = orjson.dumps(error_response(message["id"], error))
+        return Response(200, body, hold_off_s=getattr(exc, "retry_after_ms", 0) / 1000)
+    return None
 
 
 def connection_cap(wanted: int, open_files: int) -> int:
@@ -253,9 +313,14 @@ async def run_sequencer(
         )
 
         async def fast(request: Request) -> Response | None:
-            """Runs on the I/O loop: `/health` and `attest_status`, unless an L1 is attached
-            (the committer's state, which both report, is the main loop's alone)."""
-            if api.checkpoints is not None or not is_fast_request(request):
+            """Runs on the I/O loop: a submission the queue has no room for is refused;
+            `/health` and `attest_status` are answered, unless an L1 is attached (the
+            committer's state, which both report, is the main loop's alone)."""
+            message = decode_post(request)
+            refusal = submission_refusal(message, writer, metrics)
+            if refusal is not None:
+                return refusal
+            if api.checkpoints is not None or not is_fast_request(request, message):
                 return None
             return await fast_handler(request)
 
@@ -268,8 +333,14 @@ async def run_sequencer(
                 writer.check_room(length // MAX_EVENT_WIRE_BYTES, count=False)
             except AttestError as exc:
                 body = error_response(None, rpc_errors.error_object(exc))
-                retry_s = max(1, -(-getattr(exc, "retry_after_ms", 1000) // 1000))
-                return Response(503, orjson.dumps(body), headers=(("Retry-After", str(retry_s)),))
+                retry_ms = getattr(exc, "retry_after_ms", 1000)
+                retry_s = max(1, -(-retry_ms // 1000))
+                return Response(
+                    503,
+                    orjson.dumps(body),
+                    headers=(("Retry-After", str(retry_s)),),
+                    hold_off_s=retry_ms / 1000,
+                )
             return None
 
         limits = HttpLimits(

@@ -176,6 +176,11 @@ class Response:
     connection is closed; the socket's send buffer is cut to `STREAM_SEND_BUFFER` bytes, so a
     client that does not read holds at most that much of the server's memory and then is
     dropped. Between writes no deadline runs: the stream decides how long to wait."""
+    hold_off_s: float = 0.0
+    """After this answer, read the connection's next request no sooner than this (at most
+    half the idle timeout): the client was told to retry so much later (-32005's
+    `retryAfterMs`). A client that honours the hint never waits for it; one that sends again
+    at once waits in the kernel's buffers, costing the event loop nothing meanwhile."""
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -234,6 +239,9 @@ def _too_large_body(limit: int, actual: int | None, what: str = "request body by
 #: Retry hint of a body refused because the buffer budget is spent: bodies are held for the
 #: time of one request, so about a second frees plenty.
 BUDGET_RETRY_MS: Final = 1000
+#: How long after a client was last told to hold off the main loop sends connections back to
+#: the I/O loop after each answer (see `_Pressure`).
+PRESSURE_S: Final = 1.0
 
 
 def _budget_spent_body(limit: int) -> bytes:
@@ -271,6 +279,28 @@ class _BodyBudget:
         with self._lock:
             self.used -= n
             assert self.used >= 0, "bad math: body budget below zero"
+
+
+class _Pressure:
+    """When a client was last told to hold off (`Response.hold_off_s`), on either loop.
+
+    With the I/O thread, while that was less than `PRESSURE_S` ago, a connection on the main
+    loop goes back to the I/O loop after every answer, so that its next request's head is
+    read, and refused if need be, there (a refusal from the main loop waits for that loop's
+    round). Without refusals nothing moves back: the hop costs what a connection that stays
+    put does not.
+    """
+
+    __slots__ = ("until",)
+
+    def __init__(self) -> None:
+        self.until = 0.0  # time.monotonic(): one clock for both loops (trio's clocks differ)
+
+    def note(self) -> None:
+        self.until = time.monotonic() + PRESSURE_S
+
+    def on(self) -> bool:
+        return time.monotonic() < self.until
 
 
 class _ConnectionTable:
@@ -392,10 +422,13 @@ class _Shared:
     admit: Admit | None
     table: _ConnectionTable
     budget: _BodyBudget
+    pressure: _Pressure = field(default_factory=_Pressure)
     fast: Fast | None = None
     """The I/O loop's own answers (see `Fast`); None without the I/O thread."""
     move: Callable[[_Moving], None] | None = None
     """On the I/O loop: hands a connection to the main loop (see `_serve_threaded`)."""
+    home: Callable[[_Moving], None] | None = None
+    """On the main loop: hands a connection told to hold off back to the I/O loop."""
 
 
 async def serve_http(
@@ -441,7 +474,7 @@ def _shared(
 ) -> _Shared:
     table = _ConnectionTable(limits.max_connections, limits.max_connections_per_ip)
     budget = _BodyBudget(limits.max_buffered_bytes)
-    return _Shared(handler, limits, admit, table, budget, fast)
+    return _Shared(handler, limits, admit, table, budget, fast=fast)
 
 
 async def _serve_listeners(
@@ -516,6 +549,7 @@ async def _serve_threaded(
         admit,
         _ConnectionTable(limits.max_connections, 0),
         io_shared.budget,
+        io_shared.pressure,
     )
 
     async with trio.open_nursery() as moved:
@@ -531,18 +565,42 @@ async def _serve_threaded(
         stopping = False
 
         async def serve_moved(moving: _Moving) -> None:  # on this loop
+            home = False
             try:
                 with trio.CancelScope(shield=True) as shield:
                     shields.add(shield)
                     if stopping:
                         shield.cancel()
                     try:
-                        await _serve_socket(moving.sock, moving.client, main_shared, moving)
+                        home = await _serve_socket(moving.sock, moving.client, main_shared, moving)
                     finally:
                         shields.discard(shield)
             finally:
-                # Unless the I/O loop has ended (its table is gone with it).
-                loops.run_on_io(give_back, moving.host)
+                if not home:
+                    # Unless the I/O loop has ended (its table is gone with it).
+                    loops.run_on_io(give_back, moving.host)
+
+        io_connections: list[trio.Nursery] = []  # the I/O loop's, once it runs
+
+        async def serve_home(moving: _Moving) -> None:  # on the I/O loop
+            moved = False
+            try:
+                moved = await _serve_socket(moving.sock, moving.client, io_shared, moving)
+            finally:
+                if not moved:
+                    give_back(moving.host)
+
+        def arrive_home(moving: _Moving) -> None:  # on the I/O loop (a callback)
+            try:
+                io_connections[0].start_soon(serve_home, moving)
+            except RuntimeError:  # the nursery is closing: shutdown; close it
+                moving.sock.close()
+                give_back(moving.host)
+
+        def home(moving: _Moving) -> None:  # on this loop
+            loops.returned += 1
+            if not loops.run_on_io(arrive_home, moving):
+                moving.sock.close()  # the I/O loop has ended, and its table with it
 
         def arrive(moving: _Moving) -> None:  # on this loop (a callback)
             try:
@@ -559,6 +617,7 @@ async def _serve_threaded(
                 give_back(moving.host)
 
         io_shared.move = move
+        main_shared.home = home
         io_shared.table.evict_elsewhere = lambda: loops.run_on_main(
             main_shared.table.evict_longest_waiting
         )
@@ -568,6 +627,7 @@ async def _serve_threaded(
 
         async def io_main() -> None:
             async with trio.open_nursery() as connections:
+                io_connections.append(connections)
                 # `stop` cancels the accepting first: the listeners are closed before any
                 # connection is, so a client that sees its connection closed cannot connect.
                 with trio.CancelScope() as accepting:
@@ -641,9 +701,19 @@ class _Move(Exception):
         super().__init__("move")
 
 
+class _Home(Exception):
+    """Internal, on the main loop: the client was told to hold off; move the connection back
+    to the I/O loop, which waits out `hold_off_s` and reads the next request."""
+
+    def __init__(self, hold_off_s: float) -> None:
+        self.hold_off_s = hold_off_s
+        super().__init__("home")
+
+
 @dataclass(slots=True)
 class _Moving:
-    """A connection on its way from the I/O loop to the main loop."""
+    """A connection on its way from one loop to the other: to the main loop with a request
+    (`head`, `body`), or back to the I/O loop with none, to hold off for `hold_off_s`."""
 
     sock: socket.socket
     client: tuple[str, int] | None
@@ -653,8 +723,9 @@ class _Moving:
     """Bytes received after the request (pipelined)."""
     held: int
     """Body bytes it holds in the shared budget (the request's)."""
-    head: _Head
+    head: _Head | None
     body: bytes
+    hold_off_s: float = 0.0
 
     def give_back_body(self, budget: _BodyBudget) -> None:
         if self.held:
@@ -866,15 +937,19 @@ class _Connection:
         self._evicted = True
         self._scope.cancel()
 
-    async def serve(self, first: tuple[_Head, bytes] | None = None) -> bool:
+    async def serve(self, first: tuple[_Head, bytes] | None = None, hold_off_s: float = 0) -> bool:
         """Serve requests until the connection is to close: False. With the I/O thread, True
-        when the connection was handed to the main loop instead (the socket is not ours then).
-        `first`: a request already read (by the I/O loop), handled before any other."""
+        when the connection was handed to the other loop instead (the socket is not ours then).
+        `first`: a request already read (by the I/O loop), handled before any other;
+        `hold_off_s`: how long to wait before reading the first request (`_hold_off`)."""
         moved = False
         try:
-            await self._serve(first)
+            await self._serve(first, hold_off_s)
         except _Move as move:
             self.move(move)
+            moved = True
+        except _Home as home:
+            self.go_home(home.hold_off_s)
             moved = True
         finally:
             if not moved:
@@ -893,10 +968,21 @@ class _Connection:
         moving = _Moving(self._sock, self._client, host, self._buf, held, move.head, move.body)
         self._shared.move(moving)
 
-    async def _serve(self, first: tuple[_Head, bytes] | None) -> None:
+    def go_home(self, hold_off_s: float) -> None:
+        """Hand this connection back to the I/O loop, between requests, to hold off there."""
+        assert self._shared.home is not None, "only the main loop sends connections home"
+        trio.lowlevel.notify_closing(self._sock)
+        host = self._client[0] if self._client is not None else ""
+        self._give_back_body()
+        moving = _Moving(self._sock, self._client, host, self._buf, 0, None, b"", hold_off_s)
+        self._shared.home(moving)
+
+    async def _serve(self, first: tuple[_Head, bytes] | None, hold_off_s: float) -> None:
         scope = self._scope
         with scope:
             try:
+                if hold_off_s > 0:
+                    await self._hold_off(hold_off_s)
                 await self._loop(first)
             except _HttpError as exc:
                 self._enter(_WRITE)
@@ -1002,10 +1088,34 @@ class _Connection:
                 # Answered from its head (see `Admit`): drop its body to reach the next request.
                 self._enter(_READ)
                 await self._skip_body(head)
+            hold_off_s = response.hold_off_s
+            if hold_off_s > 0:
+                self._shared.pressure.note()
+            if self._shared.home is not None and (hold_off_s > 0 or self._shared.pressure.on()):
+                # On the main loop, while clients are being refused: the I/O loop (waits out
+                # the hold-off and) reads the next request, so that a refusal from its head is
+                # answered there, not after this loop's round (docs/design.md, "Backpressure
+                # in milliseconds").
+                raise _Home(hold_off_s)
+            if hold_off_s > 0:
+                await self._hold_off(hold_off_s)
             if not self._waited:
                 # Nothing in this cycle blocked (a pipelining client, a handler that never
                 # awaits): yield so other connections run and cancellation is seen.
                 await trio.lowlevel.checkpoint()
+
+    async def _hold_off(self, seconds: float) -> None:
+        """Read nothing from the client for `seconds` (see `Response.hold_off_s`).
+
+        Under overload most of the event loop's work is refusing writers that retry at once:
+        each cycle reads a head, answers and drops a body, ~100 µs, for every such writer in
+        every scheduler round, which is what a refusal or a status read waits behind. Held
+        off, such a writer costs a timer (docs/design.md, "Backpressure in milliseconds").
+        """
+        self._enter(_IDLE)
+        self._arm()  # waiting on its client as far as the connection cap is concerned
+        self._waited = True
+        await trio.sleep(min(seconds, self._limits.idle_timeout_s / 2))
 
     async def _stream(self, response: Response, head_only: bool) -> None:
         """Send a streamed answer (`Response.stream`), then let the connection close."""
@@ -1337,16 +1447,19 @@ async def _serve_socket(
     shared: _Shared,
     moving: _Moving | None = None,
 ) -> bool:
-    """Serve `sock` and close it; True if it was moved to the main loop instead. `moving`: a
-    connection moved here, with its buffered bytes, budget and first request."""
+    """Serve `sock` and close it; True if it was moved to the other loop instead. `moving`: a
+    connection moved here, with its buffered bytes, budget and first request or hold-off."""
     connection = _Connection(sock, client, shared)
     first = None
+    hold_off_s = 0.0
     if moving is not None:
         connection.adopt(moving)
-        first = (moving.head, moving.body)
+        if moving.head is not None:
+            first = (moving.head, moving.body)
+        hold_off_s = moving.hold_off_s
     moved = False
     try:
-        moved = await connection.serve(first)
+        moved = await connection.serve(first, hold_off_s)
     except Exception:
         # A bug in this module, triggered by one client's bytes, must cost that client
         # its connection and not every other client the server: log it and carry on.

@@ -35,6 +35,8 @@ class Loops:
         self._stop_asked = False
         self.moved = 0
         """Connections moved to the main loop so far (the I/O loop's count)."""
+        self.returned = 0
+        """Connections sent back to the I/O loop to hold off so far (the main loop's count)."""
 
     def enter_io(self, scope: trio.CancelScope) -> None:
         """Runs on the I/O loop as it starts: `scope` is what `stop` cancels."""

@@ -95,7 +95,7 @@ class Param:
 ParamsSpec = tuple[Param, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RpcContext:
     """What a method may know about the HTTP request that carried its call."""
 
@@ -103,6 +103,10 @@ class RpcContext:
     """Request headers, names lower-cased (e.g. ``ctx.headers.get("authorization")``)."""
     client: tuple[str, int] | None
     """The peer's (host, port)."""
+    retry_after_ms: int = 0
+    """The longest retry hint (`retryAfterMs`) of the calls refused so far in this body, set
+    by the dispatcher: the HTTP server holds the connection's next request off that long
+    (`Response.hold_off_s`)."""
 
 
 Method = Callable[..., Awaitable[Any]]
@@ -242,7 +246,7 @@ class Dispatcher:
                 # Only a registered method has caps, so the lone call names one.
                 self._observe(message["method"], "limit_exceeded")
                 req_id = message.get("id")
-                return _dump(_error(req_id if _valid_id(req_id) else None, over))
+                return _dump(_error(req_id if valid_id(req_id) else None, over))
         reply = await self._handle_one(message, ctx, None)
         return None if reply is None else _dump(reply)
 
@@ -307,7 +311,7 @@ class Dispatcher:
             return self._refuse(None, "a request must be a JSON object")
         has_id = "id" in message
         req_id = message.get("id")
-        if has_id and not _valid_id(req_id):
+        if has_id and not valid_id(req_id):
             return self._refuse(None, "id must be a string, a number or null")
         if message.get("jsonrpc") != VERSION:
             return self._refuse(req_id, 'jsonrpc must be exactly "2.0"')
@@ -337,6 +341,9 @@ class Dispatcher:
         except Exception as exc:
             code = rpc_errors.error_code(exc)
             self._observe(name, rpc_errors.outcome_name(code))
+            retry_ms = getattr(exc, "retry_after_ms", 0)
+            if retry_ms > ctx.retry_after_ms:
+                ctx.retry_after_ms = retry_ms
             if code == rpc_errors.INTERNAL_ERROR:
                 logger.exception("method failed method=%s client=%s", name, ctx.client)
             return _error(req_id, rpc_errors.error_object(exc)) if has_id else None
@@ -428,7 +435,10 @@ def make_http_handler(
         if request.method == "POST" and path == "/":
             ctx = RpcContext(headers=request.headers, client=request.client)
             body = await dispatcher.handle_body(request.body, ctx)
-            return _NO_CONTENT if body is None else Response(200, body)
+            hold_off_s = ctx.retry_after_ms / 1000
+            if body is None:
+                return Response(204, hold_off_s=hold_off_s) if hold_off_s else _NO_CONTENT
+            return Response(200, body, hold_off_s=hold_off_s)
         route = routes.get((request.method, path))
         if route is not None:
             return await route(request)
@@ -450,7 +460,7 @@ def _http_error_body(message: str) -> bytes:
     )
 
 
-def _valid_id(value: object) -> bool:
+def valid_id(value: object) -> bool:
     # JSON-RPC 2.0 §4: String, Number, or Null (fractional numbers are discouraged, not banned).
     return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
 
