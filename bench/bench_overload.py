@@ -290,6 +290,8 @@ class _Prober:
                 if events & selectors.EVENT_WRITE and c.out:
                     with contextlib.suppress(BlockingIOError):
                         c.out = c.out[c.sock.send(c.out) :]
+                    if not c.out:  # sent: wait for the answer only
+                        sel.modify(c.sock, selectors.EVENT_READ, c)
                 if events & selectors.EVENT_READ:
                     chunk = c.sock.recv(1 << 20)
                     if not chunk:
@@ -322,7 +324,6 @@ class _Prober:
                     # Answered and the whole body sent: ready for the next request.
                     answered.discard(id(c))
                     c.sent_at = -1.0
-                    sel.modify(c.sock, selectors.EVENT_READ, c)
         for c in conns:
             c.sock.close()
 

@@ -130,6 +130,10 @@ class Config:
     """Open HTTP connections per client address at most; 0: no per-address limit."""
     max_buffered_bytes: int = 128 * 1024 * 1024
     """Request body bytes held at once over all connections; beyond, 503 and -32005."""
+    front_process: bool = True
+    """Serve HTTP through a front process of its own (`sequencer/node/front.py`), which
+    accepts every connection and answers refusals, `/health` and `attest_status` itself; when
+    false, `io_thread` decides."""
     io_thread: bool = True
     """Serve HTTP connections from a trio loop in a thread of its own, which answers refusals,
     `/health` and `attest_status` itself (`sequencer/rpc/io_thread.py`)."""
@@ -644,6 +648,15 @@ SERVE: Final[tuple[Setting, ...]] = (
         INTEGER,
         "max_buffered_bytes",
         "request body bytes held at once over all connections; beyond, 503 and -32005",
+        flag=False,
+    ),
+    Setting(
+        "front_process",
+        BOOL,
+        "front_process",
+        "serve HTTP through a front process of its own, which accepts every connection and "
+        "answers refusals, /health and attest_status while ingest is busy (false: io_thread "
+        "decides)",
         flag=False,
     ),
     Setting(

@@ -63,3 +63,11 @@ def configure(level: str, fmt: str = "text") -> None:
     logging.getLogger("httpx").setLevel(
         logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING
     )
+
+
+def current() -> tuple[str, str]:
+    """The (level, format) `configure` was last given, as seen on the root logger: for a child
+    process that logs like this one (`sequencer.node.front`)."""
+    root = logging.getLogger()
+    fmt = "json" if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers) else "text"
+    return logging.getLevelName(root.level), fmt

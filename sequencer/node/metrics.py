@@ -123,6 +123,10 @@ class Metrics:
             "attest_l1_reorg_deepest_blocks", "Deepest L1 reorganisation seen (blocks)", registry=r
         )
 
+    def count_requests(self, method: str, outcome: str, n: int) -> None:
+        """`n` JSON-RPC request objects answered (by the HTTP front process)."""
+        self.rpc_requests.labels(method=method, outcome=outcome).inc(n)
+
     def count_request(self, method: str, outcome: str) -> None:
         """One JSON-RPC request object answered (`Dispatcher(observe=...)`, the ingest pool)."""
         key = (method, outcome)

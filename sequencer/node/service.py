@@ -19,14 +19,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import orjson
 import trio
 
 from prover.eip712 import Domain, address_of_private_key
 from prover.errors import AttestError, InvalidFieldError, StorageUnavailableError
-from prover.jsonrpc import error_response
 from prover.wire import parse_address
 from sequencer.config import (
     DEV_ADDRESS,
@@ -40,6 +39,7 @@ from sequencer.l1.keys import LoadedKey, key_from_settings, warn_if_unsafe
 from sequencer.l1.rounds import wait_for_l1
 from sequencer.node.api import RpcApi
 from sequencer.node.faults import Fault, FaultInjector
+from sequencer.node.front import FrontProcess, refusal_response, state_message
 from sequencer.node.ingest import count_events
 from sequencer.node.ingest_pool import IngestPool, pooled_handler
 from sequencer.node.metrics import Metrics
@@ -72,6 +72,11 @@ has no room for it, it is refused from its head alone, before a byte of it is re
 MAX_EVENT_WIRE_BYTES: Final = 1024
 """Wire bytes per event assumed when estimating a body's events from its length (a generous
 upper bound for a compact event, so the estimate errs towards admitting)."""
+MIN_EVENT_WIRE_BYTES: Final = 160
+"""Fewest wire bytes a valid event can take: its subject and digest are 66-character strings
+(``{"kind":"x","subject":"0x…","digest":"0x…"}`` and a comma are 170 bytes), so a body holds at
+most its length over this many events. The HTTP front admits a large body for that many
+(`sequencer.node.front`)."""
 
 FAST_METHODS: Final = frozenset({"attest_status"})
 """JSON-RPC methods the HTTP I/O loop answers itself (`[serve] io_thread`): safe beside the main
@@ -128,16 +133,18 @@ def is_fast_request(request: Request, message: object) -> bool:
     )
 
 
-def submission_refusal(message: object, writer: Writer, metrics: Metrics) -> Response | None:
-    """The answer to a lone `attest_submit`/`attest_submitBatch` call (decoded: `message`)
-    for more events than the writer's queue has room for now: the -32005 (or -32010, -32011)
-    its method would give, with the hold-off (`Response.hold_off_s`). None for anything else,
-    which goes on to the main loop.
+class Submission(NamedTuple):
+    """A lone submit call, as `submission_of` reads it from a decoded body."""
 
-    Runs on the I/O loop, for the requests the head's estimate let through (`admit` counts a
-    body's events from its length, erring towards admitting), so that such a refusal does not
-    wait for the main loop's round (docs/design.md, "Backpressure in milliseconds").
-    """
+    method: str
+    req_id: object
+    events: int
+
+
+def submission_of(message: object) -> Submission | None:
+    """The lone `attest_submit`/`attest_submitBatch` call `message` (a decoded body) holds,
+    with its id and number of events; None for anything else (a batch of calls, a malformed
+    envelope: the sequencer's dispatcher answers those)."""
     if (
         not isinstance(message, dict)
         or message.get("jsonrpc") != "2.0"
@@ -155,14 +162,32 @@ def submission_refusal(message: object, writer: Writer, metrics: Metrics) -> Res
         n = count_events(params.get("events"), batch=True)
     else:
         return None
-    try:
-        writer.check_room(n)
-    except AttestError as exc:
-        error = rpc_errors.error_object(exc)
-        metrics.count_request(method, rpc_errors.outcome_name(error["code"]))
-        body = orjson.dumps(error_response(message["id"], error))
-        return Response(200, body, hold_off_s=getattr(exc, "retry_after_ms", 0) / 1000)
-    return None
+    return Submission(method, message["id"], n)
+
+
+def submission_refusal(
+    message: object, room_error: Callable[[int], AttestError | None]
+) -> tuple[str, Response, int] | None:
+    """The answer to a lone submit call (decoded: `message`) for more events than the writer's
+    queue has room for now (`room_error(n)`): its method, the -32005 (or -32010, -32011) answer
+    the method would give, with the hold-off (`Response.hold_off_s`), and the code. None for
+    anything else, which goes on to the sequencer's loop.
+
+    Runs on the I/O loop, for the requests the head's estimate let through (`admit` counts a
+    body's events from its length, erring towards admitting), so that such a refusal does not
+    wait for the main loop's round (docs/design.md, "Backpressure in milliseconds").
+    """
+    submission = submission_of(message)
+    if submission is None:
+        return None
+    error = room_error(submission.events)
+    if error is None:
+        return None
+    return (
+        submission.method,
+        refusal_response(submission.req_id, error),
+        rpc_errors.error_code(error),
+    )
 
 
 def connection_cap(wanted: int, open_files: int) -> int:
@@ -271,7 +296,7 @@ async def run_sequencer(
         register_api(dispatcher, api, max_batch_events=config.max_batch_events)
         explorer = None if config.no_explorer else install_explorer(dispatcher, api, "sequencer")
 
-        async def health(request: Request) -> Response:
+        def health_now() -> tuple[int, bytes]:
             body: dict[str, object] = {"status": "ok", "treeSize": store.head.tree_size}
             l1 = api.checkpoints.l1_status() if api.checkpoints is not None else None
             if l1 is not None:
@@ -280,8 +305,12 @@ async def run_sequencer(
                 # 503 (RFC 9110 §15.6.4): the process is stopping; a load balancer stops
                 # sending it submissions, a supervisor restarts it.
                 body.update(status="unhealthy", reason=f"writer stopped: {writer.failure}")
-                return Response(503, orjson.dumps(body))
-            return Response(200, orjson.dumps(body))
+                return 503, orjson.dumps(body)
+            return 200, orjson.dumps(body)
+
+        async def health(request: Request) -> Response:
+            status, body = health_now()
+            return Response(status, body)
 
         async def metrics_page(request: Request) -> Response:
             if api.checkpoints is not None:  # the lag moves with every group commit, not per round
@@ -317,9 +346,11 @@ async def run_sequencer(
             `/health` and `attest_status` are answered, unless an L1 is attached (the
             committer's state, which both report, is the main loop's alone)."""
             message = decode_post(request)
-            refusal = submission_refusal(message, writer, metrics)
+            refusal = submission_refusal(message, writer_room_error)
             if refusal is not None:
-                return refusal
+                method, response, code = refusal
+                metrics.count_request(method, rpc_errors.outcome_name(code))
+                return response
             if api.checkpoints is not None or not is_fast_request(request, message):
                 return None
             return await fast_handler(request)
@@ -332,15 +363,14 @@ async def run_sequencer(
             try:
                 writer.check_room(length // MAX_EVENT_WIRE_BYTES, count=False)
             except AttestError as exc:
-                body = error_response(None, rpc_errors.error_object(exc))
-                retry_ms = getattr(exc, "retry_after_ms", 1000)
-                retry_s = max(1, -(-retry_ms // 1000))
-                return Response(
-                    503,
-                    orjson.dumps(body),
-                    headers=(("Retry-After", str(retry_s)),),
-                    hold_off_s=retry_ms / 1000,
-                )
+                return refusal_response(None, exc, status=503)
+            return None
+
+        def writer_room_error(n: int) -> AttestError | None:
+            try:
+                writer.check_room(n)
+            except AttestError as exc:
+                return exc
             return None
 
         limits = HttpLimits(
@@ -386,6 +416,29 @@ async def run_sequencer(
                 await nursery.start(inbox.run)
                 writer.promise_gate = committer.refusal
                 await nursery.start(committer.run)
+            front = None
+            if config.front_process:
+
+                def state() -> dict[str, object]:
+                    gate = writer.promise_gate
+                    return state_message(
+                        health_now(),
+                        api.status_now(),
+                        writer.failure,
+                        gate() if gate is not None else None,
+                    )
+
+                front = FrontProcess(
+                    writer=writer,
+                    limits=limits,
+                    max_queue=config.max_queue_events,
+                    shed_body_bytes=SHED_BODY_BYTES,
+                    min_event_bytes=MIN_EVENT_WIRE_BYTES,
+                    cors_origins=config.cors_origins,
+                    state=state,
+                    count=metrics.count_requests,
+                )
+                nursery.start_soon(front.refresh)
             port = await nursery.start(
                 partial(
                     serve_http,
@@ -396,10 +449,11 @@ async def run_sequencer(
                     admit=admit,
                     fast=fast,
                     io_thread=config.io_thread,
+                    front=front,
                 )
             )
             _tune_gc()
-            if config.io_thread:
+            if config.io_thread and front is None:
                 # The I/O loop's thread asks for the GIL after every socket call and gets it
                 # within the switch interval while the main loop checks submissions: 1 ms
                 # instead of CPython's 5 took the overloaded status p99 from ~80-100 ms to

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import trio
 
@@ -57,6 +57,7 @@ from prover.types import Hash32
 from prover.wire import hex0x, parse_hashes
 from sequencer.node.faults import FaultInjector
 from sequencer.node.metrics import Metrics
+from sequencer.rpc import handoff
 from state_db.store import CommitResult, Entry, Store
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,19 @@ class Writer:
         self.promise_gate: Callable[[], str | None] | None = None
         """Asked before every submission once an L1 is attached: why no receipt may be
         promised now (a deadline at risk, `sequencer.l1.deadlines`), or None."""
+        self.on_room: Callable[[int, float], None] | None = None
+        """Told (events waiting, drain rate) whenever the queue's room changes: the HTTP front
+        process refuses from these (`sequencer.node.front`)."""
+        self.front_taken = 0
+        """Events the HTTP front admitted whose admission is over (see `release_admitted`)."""
+        self.on_taken: Callable[[int], None] | None = None
+        """Told `front_taken` whenever it grows."""
+        self.front_in_flight: Callable[[], int] | None = None
+        """Events the HTTP front admitted that no `reserve` has taken over yet: they count
+        against the queue's room here as there."""
+        self.on_commit: Callable[[], None] | None = None
+        """Called after each group commit (and when the writer stops), before any of the
+        group's callers is answered."""
 
     # --- producer side ---------------------------------------------------------------------
 
@@ -179,6 +193,7 @@ class Writer:
         self._queue.append(sub)
         self._queued_events += n
         self._metrics.queue_depth.set(self._queued_events)
+        self._room_changed()
         self._wakeup.set()
         # Shielded: once queued, the events will be written whether or not this caller is still
         # there; leaving early would only lose the answer, never the events. The wait is
@@ -193,40 +208,45 @@ class Writer:
         assert sub.placed is not None
         return sub.placed
 
-    def check_room(self, n: int, *, count: bool = True) -> None:
+    def check_room(self, n: int, *, count: bool = True, room: bool = True) -> None:
         """Raise unless `n` more events could be queued now: `StorageUnavailableError` once the
         writer has stopped, `OverloadedError` with a retry hint when the queue is full.
 
         Cheap (no parsing): callers ask before checking a submission's events, so that a
         refusal costs the client milliseconds and the server nothing. `count=False` leaves the
-        rejection metric alone (for a guess at `n` made from a body's length).
+        rejection metric alone (for a guess at `n` made from a body's length); `room=False`
+        checks all but the room (the HTTP front has admitted them, `reserve`).
         """
-        # Verify the writer still runs: a stopped writer would never answer a queued submission.
-        if self.failure is not None:
-            if count:
-                self._metrics.rejected.labels(reason="storage").inc(n)
-            raise StorageUnavailableError(
-                f"storage unavailable, nothing was stored: {self.failure}"
-            )
-        # Verify the receipt's deadline can be kept: never promise what L1 cannot deliver.
         gate = self.promise_gate
-        why = gate() if gate is not None else None
-        if why is not None:
-            if count:
-                self._metrics.rejected.labels(reason="deadline").inc(n)
-            raise DeadlineAtRiskError(why, retry_after_ms=5000)
-        # Verify there is room: refuse at once rather than hang (backpressure, issue 3). Events
-        # still being checked count too: with many writers the checking, not the queue, is
-        # where submissions wait (issue 12).
         waiting = self._queued_events + self._reserved_events
-        if waiting + n > self._max_queue:
-            retry = max(10, math.ceil(1000 * waiting / self._ewma_eps))
+        if self.front_in_flight is not None:
+            waiting += self.front_in_flight()
+        error = room_error(
+            n if room else 0,
+            failure=self.failure,
+            gate=gate() if gate is not None else None,
+            waiting=waiting if room else 0,
+            max_queue=self._max_queue,
+            drain_eps=self._ewma_eps,
+        )
+        if error is not None:
             if count:
-                self._metrics.rejected.labels(reason="overloaded").inc(n)
-            raise OverloadedError(
-                f"ingest queue is full ({waiting} events waiting); retry later",
-                retry_after_ms=retry,
-            )
+                self._metrics.rejected.labels(reason=_REJECTED_AS[type(error)]).inc(n)
+            raise error
+
+    @property
+    def waiting(self) -> int:
+        """Events queued or being checked (holding room in the queue)."""
+        return self._queued_events + self._reserved_events
+
+    @property
+    def drain_eps(self) -> float:
+        """The drain-rate estimate behind the retry hint (events a second)."""
+        return self._ewma_eps
+
+    def _room_changed(self) -> None:
+        if self.on_room is not None:
+            self.on_room(self._queued_events + self._reserved_events, self._ewma_eps)
 
     @contextmanager
     def reserve(self, n: int) -> Iterator[None]:
@@ -235,12 +255,36 @@ class Writer:
         Given back on exit; the caller then calls `submit` with no checkpoint in between, so the
         room is still there.
         """
-        self.check_room(n)
-        self._reserved_events += n
+        admitted = handoff.ADMITTED.get()
+        if 0 < admitted < n:
+            # Admitted for fewer events than it holds (never, by `MIN_EVENT_WIRE_BYTES`):
+            # checked like any other.
+            handoff.ADMITTED.set(0)
+            self.release_admitted(admitted)
+            admitted = 0
+        if admitted:
+            # The HTTP front counted these events in its room check and let the submission
+            # through (`sequencer.node.front`): take its room over rather than check again.
+            self.check_room(n, room=False)  # the writer stopped, a deadline at risk: refused
+            handoff.ADMITTED.set(0)
+            self._reserved_events += n
+            self._room_changed()  # first the reservation, then the front's release of it
+            self.release_admitted(admitted)
+        else:
+            self.check_room(n)
+            self._reserved_events += n
+            self._room_changed()
         try:
             yield
         finally:
             self._reserved_events -= n
+            self._room_changed()
+
+    def release_admitted(self, events: int) -> None:
+        """The HTTP front's admission of `events` is over: taken over by `reserve`, or unused."""
+        self.front_taken += events
+        if self.on_taken is not None:
+            self.on_taken(self.front_taken)
 
     # --- the service -----------------------------------------------------------------------
 
@@ -279,6 +323,9 @@ class Writer:
             _fail(self._queue.popleft(), self.failure)
         self._queued_events = 0
         self._metrics.queue_depth.set(0)
+        self._room_changed()
+        if self.on_commit is not None:
+            self.on_commit()  # the failure, for the HTTP front's /health
 
     async def _drain(self) -> None:
         while True:
@@ -326,17 +373,25 @@ class Writer:
             raise
         finally:
             self._metrics.queue_depth.set(self._queued_events)
+            self._room_changed()
         result, accepted = outcome
         elapsed = time.perf_counter() - started
+        n_new = result.tree_size - result.first_seq
+        if n_new:
+            self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
         for sub in group:
             self._queued_events -= len(sub.templates)
+        self._room_changed()
+        if self.on_commit is not None:
+            # Before any caller hears of its events: a status read after an acknowledgement
+            # sees them (read-your-writes through the HTTP front, `sequencer.node.front`).
+            self.on_commit()
+        for sub in group:
             sub.done.set()
-        n_new = result.tree_size - result.first_seq
         if n_new:
             self._metrics.group_size.observe(n_new)
             self._metrics.group_latency.observe(elapsed)
             self._metrics.accepted.inc(n_new)
-            self._ewma_eps = 0.8 * self._ewma_eps + 0.2 * max(1000.0, n_new / max(elapsed, 1e-6))
         self._metrics.queue_depth.set(self._queued_events)
         self._metrics.tree_size.set(result.tree_size)
         if result.blocks:
@@ -489,6 +544,44 @@ class Writer:
         if size == 0:
             return 0
         return record_timestamp(self.store.get_record(size - 1))
+
+
+def room_error(
+    n: int,
+    *,
+    failure: str | None,
+    gate: str | None,
+    waiting: int,
+    max_queue: int,
+    drain_eps: float,
+) -> AttestError | None:
+    """Why `n` more events may not be queued now, or None: the writer has stopped (`failure`),
+    no receipt may be promised (`gate`), or `waiting` events leave no room under `max_queue`
+    (with a retry hint: the time `drain_eps` takes to drain them). `Writer.check_room`'s rule,
+    and the HTTP front process's from what the writer publishes."""
+    # Verify the writer still runs: a stopped writer would never answer a queued submission.
+    if failure is not None:
+        return StorageUnavailableError(f"storage unavailable, nothing was stored: {failure}")
+    # Verify the receipt's deadline can be kept: never promise what L1 cannot deliver.
+    if gate is not None:
+        return DeadlineAtRiskError(gate, retry_after_ms=5000)
+    # Verify there is room: refuse at once rather than hang (backpressure, issue 3). Events
+    # still being checked count too: with many writers the checking, not the queue, is where
+    # submissions wait (issue 12).
+    if waiting + n > max_queue:
+        retry = max(10, math.ceil(1000 * waiting / drain_eps))
+        return OverloadedError(
+            f"ingest queue is full ({waiting} events waiting); retry later",
+            retry_after_ms=retry,
+        )
+    return None
+
+
+_REJECTED_AS: Final[dict[type[AttestError], str]] = {
+    StorageUnavailableError: "storage",
+    DeadlineAtRiskError: "deadline",
+    OverloadedError: "overloaded",
+}
 
 
 def _fail(sub: Submission, why: str) -> None:

@@ -58,10 +58,12 @@ not support (obs-fold, other transfer codings, Content-Length together with chun
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import re
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -69,7 +71,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import partial
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 import trio
@@ -77,6 +79,7 @@ import trio
 from prover.errors import LimitExceededError, UsageError
 from prover.jsonrpc import error_response
 from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc import handoff
 from sequencer.rpc.io_thread import STOP_TIMEOUT_S, Loops, start_thread
 
 logger = logging.getLogger(__name__)
@@ -239,6 +242,9 @@ def _too_large_body(limit: int, actual: int | None, what: str = "request body by
 #: Retry hint of a body refused because the buffer budget is spent: bodies are held for the
 #: time of one request, so about a second frees plenty.
 BUDGET_RETRY_MS: Final = 1000
+#: How long a connection moved here with room the front admitted may take to send its request
+#: before the room is given back (`_Connection._wait_admitted`).
+ADMISSION_HOLD_S: Final = 1.0
 #: How long after a client was last told to hold off the main loop sends connections back to
 #: the I/O loop after each answer (see `_Pressure`).
 PRESSURE_S: Final = 1.0
@@ -291,13 +297,21 @@ class _Pressure:
     put does not.
     """
 
-    __slots__ = ("until",)
+    __slots__ = ("_every_s", "_last_told", "_tell", "until")
 
-    def __init__(self) -> None:
+    def __init__(self, tell: Callable[[], object] | None = None, every_s: float = 0.0) -> None:
         self.until = 0.0  # time.monotonic(): one clock for both loops (trio's clocks differ)
+        self._tell = tell
+        self._every_s = every_s
+        self._last_told = -math.inf
 
     def note(self) -> None:
-        self.until = time.monotonic() + PRESSURE_S
+        now = time.monotonic()
+        self.until = now + PRESSURE_S
+        if self._tell is not None and now - self._last_told >= self._every_s:
+            # In the front process: the sequencer's process keeps its own (`handoff.PRESSURE`).
+            self._last_told = now
+            self._tell()
 
     def on(self) -> bool:
         return time.monotonic() < self.until
@@ -429,6 +443,15 @@ class _Shared:
     """On the I/O loop: hands a connection to the main loop (see `_serve_threaded`)."""
     home: Callable[[_Moving], None] | None = None
     """On the main loop: hands a connection told to hold off back to the I/O loop."""
+    release_admitted: Callable[[int], None] | None = None
+    """In the sequencer's process: gives back room the front admitted that the request did not
+    use (`handoff.ADMITTED`)."""
+    forwarded: Callable[[int], None] | None = None
+    """In the front process: told the events admitted with each request moved on."""
+    fast_body_bytes: int | None = None
+    """In the front process: a request whose body may be longer than this is moved to the
+    sequencer's process right after its head (and `admit`), before a byte of the body is read:
+    bodies cross between processes inside the connection's socket, not through the channel."""
 
 
 async def serve_http(
@@ -440,6 +463,7 @@ async def serve_http(
     admit: Admit | None = None,
     fast: Fast | None = None,
     io_thread: bool = False,
+    front: FrontLauncher | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `handler` on `host:port` until cancelled.
@@ -451,7 +475,9 @@ async def serve_http(
     With `io_thread`, the connections are served by a trio loop in a thread of its own
     (`sequencer.rpc.io_thread`): `admit` and `fast` run there, and the first request that
     needs `handler` moves its connection to this loop for good (see `_serve_threaded`).
-    Without it, `fast` is not used (the handler answers everything).
+    Without it, `fast` is not used (the handler answers everything). With `front`, a process
+    of its own accepts and answers in place of the I/O thread (`_serve_with_front`; `admit`
+    and `fast` are then the front's, given to `serve_front` there).
     """
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
@@ -460,6 +486,9 @@ async def serve_http(
         # all fixed by the operator, so one line, not a traceback (`sequencer/cli.py`).
         reason = exc.strerror or str(exc)
         raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
+    if front is not None:
+        await _serve_with_front(handler, listeners, limits, admit, front, task_status)
+        return
     if io_thread:
         await _serve_threaded(handler, host, listeners, limits, admit, fast, task_status)
         return
@@ -488,11 +517,15 @@ async def _serve_listeners(
     in `handler_nursery` (default: one of this call's, cancelled with it)."""
     bound: int = listeners[0].socket.getsockname()[1]
     logger.info(
-        "http listening host=%s port=%d max_connections=%d io_thread=%s",
+        "http listening host=%s port=%d max_connections=%d front=%s",
         host,
         bound,
         shared.limits.max_connections,
-        shared.move is not None,
+        "process"
+        if shared.fast_body_bytes is not None
+        else "thread"
+        if shared.move is not None
+        else "none",
     )
     capped = [_CappedListener(listener, shared.table) for listener in listeners]
     async with trio.open_nursery() as nursery:
@@ -688,6 +721,282 @@ class _HttpError(Exception):
         super().__init__(status)
 
 
+class FrontLauncher(Protocol):
+    """Starts and feeds the HTTP front process (`serve_http(front=...)`;
+    `sequencer.node.front` is the sequencer's)."""
+
+    def start(self, listener_fds: list[int], channel_fd: int) -> subprocess.Popen[bytes]:
+        """Start the front process, handing it these descriptors (it accepts on the listeners
+        and talks over the channel, `sequencer.rpc.handoff`)."""
+        ...
+
+    def attach(self, channel: handoff.Channel) -> None:
+        """This process's end of the channel, once the front runs (for `STATE` messages)."""
+        ...
+
+    def counts(self, header: dict[str, Any]) -> None:
+        """A `COUNTS` message: requests the front answered itself."""
+        ...
+
+    def release(self, events: int) -> None:
+        """Room the front admitted for a request that did not take it (`handoff.ADMITTED`)."""
+        ...
+
+
+class FrontExitedError(RuntimeError):
+    """The HTTP front process ended while the server ran (the sequencer stops too: a
+    supervisor restarts both)."""
+
+
+async def _serve_with_front(
+    handler: Handler,
+    listeners: list[trio.SocketListener],
+    limits: HttpLimits,
+    admit: Admit | None,
+    front: FrontLauncher,
+    task_status: trio.TaskStatus[int],
+) -> None:
+    """`serve_http` through a front process: this process serves the connections the front
+    moves here (`handoff.MOVE`, with the bytes of the request so far) and sends them back
+    between requests while clients are being told to hold off (`handoff.HOME`, see
+    `_Pressure`), or tells the front it closed them (`handoff.GONE`).
+
+    The front owns the listeners, the connection table and the cap (it asks this process to
+    evict, `handoff.EVICT`). On cancellation this process closes its end of the channel: the
+    front then closes its listeners and connections and exits (waited for, bounded), and the
+    connections served here are closed after that, as with the I/O thread. If the front
+    process ends first, `FrontExitedError`.
+    """
+    core_end, front_end = handoff.pair()
+    bound: int = listeners[0].socket.getsockname()[1]
+    try:
+        proc = front.start([lst.socket.fileno() for lst in listeners], front_end.fileno())
+    finally:
+        front_end.close()
+        for listener in listeners:  # the front accepts; this process keeps no copy
+            await listener.aclose()
+    channel = handoff.Channel(core_end)
+    front.attach(channel)
+    shared = _Shared(
+        handler,
+        limits,
+        admit,
+        _ConnectionTable(limits.max_connections, 0),
+        _BodyBudget(limits.max_buffered_bytes),
+    )
+    shared.release_admitted = front.release
+    shields: set[trio.CancelScope] = set()
+    stopping = False
+
+    async with trio.open_nursery() as moved:
+
+        async def send_home(moving: _Moving) -> None:
+            header = {"id": moving.ident, "client": moving.client, "holdOffS": moving.hold_off_s}
+            try:
+                await channel.send(handoff.HOME, header, bytes(moving.buf), moving.sock)
+            except OSError:  # the front is gone: this process is stopping too
+                moving.sock.close()
+
+        def home(moving: _Moving) -> None:
+            # At once if the channel has room: the client may send its next request as soon
+            # as it has read this answer, and the front is where it is read.
+            header = {"id": moving.ident, "client": moving.client, "holdOffS": moving.hold_off_s}
+            if not channel.send_nowait(handoff.HOME, header, bytes(moving.buf), moving.sock):
+                moved.start_soon(send_home, moving)
+
+        shared.home = home
+
+        async def serve_moved(moving: _Moving) -> None:
+            home = False
+            try:
+                with trio.CancelScope(shield=True) as shield:
+                    shields.add(shield)
+                    if stopping:
+                        shield.cancel()
+                    try:
+                        home = await _serve_socket(moving.sock, moving.client, shared, moving)
+                    finally:
+                        shields.discard(shield)
+            finally:
+                if not home and not channel.send_nowait(handoff.GONE, {"id": moving.ident}):
+                    logger.warning("could not tell the HTTP front that connection %d closed",
+                                   moving.ident)  # fmt: skip
+
+        task_status.started(bound)
+        try:
+            while True:
+                message = await channel.receive()
+                if message is None:
+                    code = await trio.to_thread.run_sync(proc.wait)
+                    raise FrontExitedError(f"the HTTP front process exited (status {code})")
+                if message.kind == handoff.MOVE and message.sock is not None:
+                    client = message.header["client"]
+                    peer = (client[0], client[1]) if client else None
+                    moving = _Moving(
+                        message.sock,
+                        peer,
+                        peer[0] if peer else "",
+                        bytearray(message.data),
+                        0,
+                        None,
+                        b"",
+                        ident=message.header["id"],
+                        admitted=message.header.get("admitted", 0),
+                    )
+                    moved.start_soon(serve_moved, moving)
+                elif message.kind == handoff.EVICT:
+                    shared.table.evict_longest_waiting()
+                elif message.kind == handoff.COUNTS:
+                    front.counts(message.header)
+                elif message.kind == handoff.PRESSURE:
+                    shared.pressure.note()
+                elif message.sock is not None:
+                    message.sock.close()
+        finally:
+            channel.close()  # the front's cue: stop accepting, close its connections, exit
+            with trio.CancelScope(shield=True):
+                try:
+                    await trio.to_thread.run_sync(partial(proc.wait, STOP_TIMEOUT_S))
+                except subprocess.TimeoutExpired:
+                    logger.warning("the HTTP front process did not stop in %.0f s", STOP_TIMEOUT_S)
+                    proc.kill()
+                    await trio.to_thread.run_sync(proc.wait)
+            stopping = True
+            for shield in shields:
+                shield.cancel()
+            moved.cancel_scope.cancel()
+
+
+async def serve_front(
+    channel: handoff.Channel,
+    listeners: list[trio.SocketListener],
+    limits: HttpLimits,
+    *,
+    admit: Admit | None,
+    fast: Fast,
+    fast_body_bytes: int,
+    on_state: Callable[[dict[str, Any]], None],
+    forwarded: Callable[[int], None] | None = None,
+) -> None:
+    """The front process's server (`sequencer.node.front`): accept on `listeners`, answer
+    `admit`'s refusals and `fast`'s answers here, and move every other request's connection to
+    the sequencer's process (`_serve_with_front`) — right after its head when its body may be
+    longer than `fast_body_bytes`. Returns once the sequencer's process has closed the channel
+    (or died): the listeners are closed first, then the connections.
+
+    Before `admit` and `fast` run, the messages already waiting on the channel are handled,
+    so an answer reflects every `STATE` the sequencer sent before it answered this client's
+    earlier requests (a status read after an acknowledgement sees the acknowledged events).
+    """
+    away: dict[int, str] = {}  # connections in the sequencer's process: number -> address
+    numbers = itertools.count(1)
+    shared = _shared(_never_called, limits, admit, fast)
+    shared.fast_body_bytes = fast_body_bytes
+    shared.pressure = _Pressure(
+        lambda: channel.send_nowait(handoff.PRESSURE, {}), handoff.PRESSURE_EVERY_S
+    )
+    table = shared.table
+
+    def give_back(ident: int) -> None:
+        host = away.pop(ident, None)
+        if host is not None:
+            table.release_ip(host)
+            table.give_back_slot()
+
+    async with trio.open_nursery() as connections:
+
+        async def send_move(moving: _Moving) -> None:
+            header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted}
+            try:
+                await channel.send(
+                    handoff.MOVE, header, moving.raw + bytes(moving.buf), moving.sock
+                )
+            except OSError:
+                moving.sock.close()
+                give_back(moving.ident)
+                if moving.admitted and forwarded is not None:
+                    forwarded(-moving.admitted)
+
+        def move(moving: _Moving) -> None:
+            if not moving.ident:
+                moving.ident = next(numbers)
+            away[moving.ident] = moving.host
+            if moving.admitted and forwarded is not None:
+                forwarded(moving.admitted)
+            moving.give_back_body(shared.budget)  # the sequencer's process reads it again
+            header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted}
+            data = moving.raw + bytes(moving.buf)
+            if not channel.send_nowait(handoff.MOVE, header, data, moving.sock):
+                connections.start_soon(send_move, moving)
+
+        async def serve_home(moving: _Moving) -> None:
+            moved = False
+            try:
+                moved = await _serve_socket(moving.sock, moving.client, shared, moving)
+            finally:
+                if not moved:
+                    table.release_ip(moving.host)
+                    table.give_back_slot()
+
+        def handle(message: handoff.Message) -> None:
+            if message.kind == handoff.HOME and message.sock is not None:
+                ident = message.header["id"]
+                host = away.pop(ident, "")
+                client = message.header["client"]
+                moving = _Moving(
+                    message.sock,
+                    (client[0], client[1]) if client else None,
+                    host,
+                    bytearray(message.data),
+                    0,
+                    None,
+                    b"",
+                    float(message.header["holdOffS"]),
+                    ident=ident,
+                )
+                connections.start_soon(serve_home, moving)
+            elif message.kind == handoff.GONE:
+                give_back(message.header["id"])
+            elif message.kind == handoff.STATE:
+                on_state(message.header)
+            elif message.sock is not None:
+                message.sock.close()
+
+        def catch_up() -> None:
+            while (message := channel.receive_nowait()) not in (None, False):
+                assert isinstance(message, handoff.Message)
+                handle(message)
+
+        async def fresh_fast(request: Request) -> Response | None:
+            catch_up()
+            return await fast(request)
+
+        def fresh_admit(head: RequestHead) -> Response | None:
+            catch_up()
+            return admit(head) if admit is not None else None
+
+        shared.move = move
+        shared.fast = fresh_fast
+        shared.admit = fresh_admit
+        table.evict_elsewhere = lambda: channel.send_nowait(handoff.EVICT, {})
+
+        async def accept(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+            with trio.CancelScope() as accepting:
+                task_status.started(accepting)
+                host = str(listeners[0].socket.getsockname()[0])
+                await _serve_listeners(listeners, host, shared, lambda _: None, connections)
+
+        accepting = await connections.start(accept)
+        while (message := await channel.receive()) is not None:
+            handle(message)
+        accepting.cancel()  # the listeners close before any connection does
+        connections.cancel_scope.cancel()
+
+
+async def _never_called(request: Request) -> Response:
+    raise AssertionError("the front process moves every request it does not answer")
+
+
 class _Closed(Exception):
     """Internal: stop serving this connection without answering (EOF, idle, write timeout)."""
 
@@ -695,9 +1004,10 @@ class _Closed(Exception):
 class _Move(Exception):
     """Internal, on the I/O loop: this request needs the main loop; move the connection."""
 
-    def __init__(self, head: _Head, body: bytes) -> None:
+    def __init__(self, head: _Head, body: bytes, admitted: int = 0) -> None:
         self.head = head
         self.body = body
+        self.admitted = admitted
         super().__init__("move")
 
 
@@ -726,6 +1036,13 @@ class _Moving:
     head: _Head | None
     body: bytes
     hold_off_s: float = 0.0
+    raw: bytes = b""
+    """Across processes (the front): the request's bytes as received so far (its head, and
+    its body if read); the other side parses them again, then `buf`."""
+    ident: int = 0
+    """Across processes: the connection's number in the front's table (0: not yet given)."""
+    admitted: int = 0
+    """Across processes: events the front admitted for the request (`handoff.ADMITTED`)."""
 
     def give_back_body(self, budget: _BodyBudget) -> None:
         if self.held:
@@ -884,14 +1201,18 @@ class _Connection:
     """
 
     __slots__ = (
+        "_admitted",
+        "_admitted_until",
         "_armed",
         "_buf",
         "_client",
         "_evicted",
         "_handler",
         "_held",
+        "_ident",
         "_limits",
         "_phase",
+        "_raw_head",
         "_receives",
         "_scope",
         "_shared",
@@ -912,6 +1233,10 @@ class _Connection:
         self._handler = shared.handler
         self._limits = limits = shared.limits
         self._held = 0  # body bytes reserved in the shared budget
+        self._ident = 0  # its number in the front process's table (see `_Moving.ident`)
+        self._admitted = 0  # events the front admitted for the next request (`handoff`)
+        self._admitted_until = 0.0
+        self._raw_head: bytes | None = None  # in the front process: the request's head bytes
         self._evicted = False
         self._receives = 0
         self._buf = bytearray()
@@ -928,9 +1253,13 @@ class _Connection:
         )
 
     def adopt(self, moving: _Moving) -> None:
-        """Take over what a connection moved from the I/O loop holds."""
+        """Take over what a connection moved from the other loop holds."""
         self._buf = moving.buf
         self._held, moving.held = moving.held, 0
+        self._ident = moving.ident
+        self._admitted = moving.admitted
+        if moving.admitted:
+            self._admitted_until = trio.current_time() + ADMISSION_HOLD_S
 
     def evict(self) -> None:
         """Close this connection to make room for another (it is waiting on its client)."""
@@ -956,6 +1285,10 @@ class _Connection:
                 self._give_back_body()
             if self._armed:
                 self._shared.table.waiting.pop(self, None)
+            if self._admitted and self._shared.release_admitted is not None:
+                # The client left before its request was read again here.
+                self._shared.release_admitted(self._admitted)
+                self._admitted = 0
         return moved
 
     def move(self, move: _Move) -> None:
@@ -966,6 +1299,10 @@ class _Connection:
         host = self._client[0] if self._client is not None else ""
         held, self._held = self._held, 0
         moving = _Moving(self._sock, self._client, host, self._buf, held, move.head, move.body)
+        moving.ident = self._ident
+        moving.admitted = move.admitted
+        if self._raw_head is not None:
+            moving.raw = self._raw_head + move.body
         self._shared.move(moving)
 
     def go_home(self, hold_off_s: float) -> None:
@@ -975,6 +1312,7 @@ class _Connection:
         host = self._client[0] if self._client is not None else ""
         self._give_back_body()
         moving = _Moving(self._sock, self._client, host, self._buf, 0, None, b"", hold_off_s)
+        moving.ident = self._ident
         self._shared.home(moving)
 
     async def _serve(self, first: tuple[_Head, bytes] | None, hold_off_s: float) -> None:
@@ -1053,13 +1391,19 @@ class _Connection:
                 # The handler keeps its own deadlines (STYLE rule 7: at the RPC and L1 edges).
                 self._enter(_HANDLER)
                 request = Request(head.method, head.target, head.headers, body, self._client)
-                if self._shared.move is None:
+                if self._admitted:
+                    # Moved here by the front with the room for its events taken (`handoff`).
+                    response = await self._handle_admitted(request)
+                elif self._shared.move is None:
                     response = await _call_handler(self._handler, request)
                 else:
                     # The I/O loop: answer it here, or move the connection to the main loop.
                     early = None if fast is None else await _call_fast(fast, request)
                     if early is None:
-                        raise _Move(head, body)
+                        admitted = handoff.ADMITTED.get()
+                        if admitted:
+                            handoff.ADMITTED.set(0)
+                        raise _Move(head, body, admitted)
                     response = early
                 del request
                 body = b""  # the bytes are no longer held: give them back to the budget
@@ -1084,13 +1428,17 @@ class _Connection:
             )
             if not keep_alive:
                 return
+            # The hold-off runs from the answer (the client's retry hint counts from when it
+            # reads it), not from the end of the body skipped below.
+            hold_until = time.monotonic() + response.hold_off_s if response.hold_off_s else 0.0
             if body is None:
                 # Answered from its head (see `Admit`): drop its body to reach the next request.
                 self._enter(_READ)
                 await self._skip_body(head)
-            hold_off_s = response.hold_off_s
-            if hold_off_s > 0:
+            hold_off_s = 0.0
+            if hold_until:
                 self._shared.pressure.note()
+                hold_off_s = max(1e-6, hold_until - time.monotonic())
             if self._shared.home is not None and (hold_off_s > 0 or self._shared.pressure.on()):
                 # On the main loop, while clients are being refused: the I/O loop (waits out
                 # the hold-off and) reads the next request, so that a refusal from its head is
@@ -1103,6 +1451,17 @@ class _Connection:
                 # Nothing in this cycle blocked (a pipelining client, a handler that never
                 # awaits): yield so other connections run and cancellation is seen.
                 await trio.lowlevel.checkpoint()
+
+    async def _handle_admitted(self, request: Request) -> Response:
+        admitted, self._admitted = self._admitted, 0
+        token = handoff.ADMITTED.set(admitted)
+        try:
+            return await _call_handler(self._handler, request)
+        finally:
+            unused = handoff.ADMITTED.get()
+            handoff.ADMITTED.reset(token)
+            if unused and self._shared.release_admitted is not None:
+                self._shared.release_admitted(unused)  # refused before reserving, or malformed
 
     async def _hold_off(self, seconds: float) -> None:
         """Read nothing from the client for `seconds` (see `Response.hold_off_s`).
@@ -1158,7 +1517,10 @@ class _Connection:
                 self._waited = True
                 self._receives = 0
                 self._arm()
-                await trio.lowlevel.wait_readable(sock)
+                if self._admitted:
+                    await self._wait_admitted()
+                else:
+                    await trio.lowlevel.wait_readable(sock)
                 continue
             if not data:
                 raise _Closed
@@ -1168,6 +1530,18 @@ class _Connection:
                 self._receives = 0
                 await trio.lowlevel.checkpoint()
             return
+
+    async def _wait_admitted(self) -> None:
+        """Wait for the client's bytes while holding room the front admitted: at most until
+        `ADMISSION_HOLD_S` after the move, then give the room back (the request, once in, is
+        checked like any other). A client that sends a large head and then nothing holds
+        queue room for that long, not for the read timeout."""
+        with trio.move_on_at(self._admitted_until):
+            await trio.lowlevel.wait_readable(self._sock)
+            return
+        admitted, self._admitted = self._admitted, 0
+        if self._shared.release_admitted is not None:
+            self._shared.release_admitted(admitted)
 
     def _take_body(self, n: int) -> None:
         """Reserve `n` body bytes in the shared budget, or refuse the request (503)."""
@@ -1266,6 +1640,9 @@ class _Connection:
         if end > limit:
             raise _bad("request headers too large", 431)
         head = _parse_head(bytes(buf[:end]))
+        fast_body_bytes = self._shared.fast_body_bytes
+        if fast_body_bytes is not None:
+            self._raw_head = bytes(buf[: end + 4])
         del buf[: end + 4]
         # Cheap checks first, before a byte of the body is read: its size, the admission hook
         # (queue room), then the buffer budget.
@@ -1273,7 +1650,7 @@ class _Connection:
         if head.content_length is not None and head.content_length > max_body:
             raise _HttpError(413, _too_large_body(max_body, head.content_length))
         admit = self._shared.admit
-        if admit is not None:
+        if admit is not None and not self._admitted:  # the front's admission stands
             early = admit(
                 RequestHead(
                     head.method, head.target, head.headers, head.content_length, self._client
@@ -1282,6 +1659,16 @@ class _Connection:
             if early is not None:
                 # Answered now; `_loop` skips the body after the answer is sent.
                 return head, None, early
+        if fast_body_bytes is not None and (
+            head.chunked
+            or (head.content_length or 0) > fast_body_bytes
+            or head.method not in ("GET", "HEAD", "POST")
+        ):
+            # The sequencer's: it reads the body from the socket (with the room `admit` took).
+            admitted = handoff.ADMITTED.get()
+            if admitted:
+                handoff.ADMITTED.set(0)
+            raise _Move(head, b"", admitted)
         length = head.content_length or 0
         if length:
             self._take_body(length)

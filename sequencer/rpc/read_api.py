@@ -237,6 +237,10 @@ class ReadApi:
         return {"seqs": seqs, "next": seqs[-1] if len(seqs) == limit else None}
 
     async def attest_status(self, ctx: RpcContext) -> dict[str, Any]:
+        return self.status_now()
+
+    def status_now(self) -> dict[str, Any]:
+        """`attest_status`'s answer (also what the HTTP front process is sent to answer it)."""
         head = self.store.head
         latest = self.store.get_block(head.block_count - 1) if head.block_count else None
         l1 = self.checkpoints.l1_status() if self.checkpoints is not None else None

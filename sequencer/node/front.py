@@ -1,0 +1,392 @@
+"""The HTTP front process of `attest serve` (`[serve] front_process`, on by default; issue 12
+item 4).
+
+Under 200 writers the sequencer's event loop and its threads hold the GIL nearly all the time,
+so a read or a refusal answered in that process waits for the GIL and for a scheduler round,
+tens of milliseconds at p99 on two cores whichever thread answers it (docs/design.md,
+"Backpressure in milliseconds"). The front is a process of its own with one trio loop that
+owns the listeners and answers, from what the sequencer publishes, what needs no store:
+
+* a submission refused from its head (`admit`: the queue has no room for the events its
+  length implies), or a small one refused once decoded (`submission_refusal`);
+* ``GET``/``HEAD /health`` and `attest_status` (a lone call or a batch of up to `FAST_BATCH`).
+
+Every other request's connection is handed to the sequencer's process over a Unix socket
+(`sequencer.rpc.handoff`), with the bytes of the request so far, and stays there while it is
+busy; a connection told to hold off (-32005) comes back here between requests
+(`sequencer.rpc.http_server._serve_with_front`).
+
+What the front answers from:
+
+* the writer's room, in a shared page (`Board`): events waiting and the drain rate, written
+  by the sequencer at every change (two machine words, no lock: each is read whole);
+* everything else in a `STATE` message the sequencer sends after every group commit, before
+  any of its callers is answered, and every `REFRESH_S` (the L1 part and the promise gate):
+  `/health`'s answer, `attest_status`'s result, the writer's failure and the gate's reason.
+  The front reads the messages waiting before each answer, so a status read after an
+  acknowledgement sees the acknowledged events.
+
+The front ignores SIGINT and SIGTERM (a terminal's Ctrl-C or a supervisor's signal to the
+process group): it stops when the sequencer closes the channel, or dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import mmap
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any, Final
+
+import orjson
+import trio
+
+from prover.errors import AttestError
+from prover.jsonrpc import error_response
+from sequencer import logs
+from sequencer.node.writer import Writer, room_error
+from sequencer.rpc import errors as rpc_errors
+from sequencer.rpc import handoff
+from sequencer.rpc.cors import with_cors
+from sequencer.rpc.http_server import HttpLimits, Request, RequestHead, Response, serve_front
+from sequencer.rpc.jsonrpc import Dispatcher, RpcContext, make_http_handler
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT_SHARE: Final = 4
+"""Admitted events whose bodies the sequencer has not read yet hold at most 1/4 of the queue;
+beyond, a large submission is handed on unadmitted (the sequencer decides, later)."""
+REFRESH_S: Final = 0.25
+"""How often the sequencer sends a `STATE` without a commit (L1 status, the promise gate)."""
+COUNTS_S: Final = 1.0
+"""How often the front sends the sequencer its counts of requests it answered."""
+_ROOM: Final = struct.Struct("<qd")  # events waiting, drain rate (events a second)
+_COUNT: Final = struct.Struct("<q")
+_TAKEN_AT: Final = 16  # events of the front's admissions that are over (the sequencer's)
+_FORWARDED_AT: Final = 64  # events the front admitted, in all (the front's)
+_BOARD_BYTES: Final = mmap.PAGESIZE
+
+
+class Board:
+    """The writer's room, shared between the two processes through one memory page.
+
+    Each field has one writer and is written whole (an aligned machine word), so no lock:
+    the sequencer writes the events waiting and the drain rate, and the total of the front's
+    admissions it has taken over or dropped; the front writes the total it has admitted. The
+    admissions in flight are the difference. The sequencer counts a taken-over admission into
+    the waiting events before it adds it to the taken total, and the front reads the taken
+    total before the waiting events, so a race counts such events twice, never not at all.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._map = mmap.mmap(fd, _BOARD_BYTES)
+
+    @classmethod
+    def create(cls) -> Board:
+        fd = os.memfd_create("attest-front-board", 0)
+        os.ftruncate(fd, _BOARD_BYTES)
+        return cls(fd)
+
+    def write_room(self, waiting: int, drain_eps: float) -> None:
+        _ROOM.pack_into(self._map, 0, waiting, drain_eps)
+
+    def write_taken(self, taken: int) -> None:
+        _COUNT.pack_into(self._map, _TAKEN_AT, taken)
+
+    def write_forwarded(self, forwarded: int) -> None:
+        _COUNT.pack_into(self._map, _FORWARDED_AT, forwarded)
+
+    def read_forwarded(self) -> int:
+        forwarded: int = _COUNT.unpack_from(self._map, _FORWARDED_AT)[0]
+        return forwarded
+
+    def in_flight(self) -> int:
+        """Events the front admitted that the sequencer has not taken over yet."""
+        taken: int = _COUNT.unpack_from(self._map, _TAKEN_AT)[0]
+        forwarded: int = _COUNT.unpack_from(self._map, _FORWARDED_AT)[0]
+        return forwarded - taken
+
+    def read(self) -> tuple[int, float]:
+        """(events waiting, in flight included; drain rate)."""
+        taken: int = _COUNT.unpack_from(self._map, _TAKEN_AT)[0]
+        waiting, drain_eps = _ROOM.unpack_from(self._map, 0)
+        forwarded: int = _COUNT.unpack_from(self._map, _FORWARDED_AT)[0]
+        return waiting + forwarded - taken, drain_eps
+
+
+# --- the sequencer's side -----------------------------------------------------------------
+
+
+class FrontProcess:
+    """`serve_http(front=...)`'s launcher: starts ``python -m sequencer.node.front`` and
+    keeps it informed (`publish`, wired to the writer's `on_room`/`on_commit`)."""
+
+    def __init__(
+        self,
+        *,
+        writer: Writer,
+        limits: HttpLimits,
+        max_queue: int,
+        shed_body_bytes: int,
+        min_event_bytes: int,
+        cors_origins: frozenset[str],
+        state: Callable[[], dict[str, Any]],
+        count: Callable[[str, str, int], None],
+    ) -> None:
+        """`state()` is the `STATE` message's content; `count(method, outcome, n)` adds the
+        front's answers to this process's metrics."""
+        self._writer = writer
+        self._board = Board.create()
+        self._channel: handoff.Channel | None = None
+        self._state = state
+        self._count = count
+        self._settings = {
+            "limits": asdict(limits),
+            "maxQueue": max_queue,
+            "shedBodyBytes": shed_body_bytes,
+            "minEventBytes": min_event_bytes,
+            "cors": sorted(cors_origins),
+            "log": logs.current(),
+        }
+        writer.on_room = self._board.write_room
+        writer.on_taken = self._board.write_taken
+        writer.front_in_flight = self._board.in_flight
+        writer.on_commit = self.publish
+        self._board.write_room(writer.waiting, writer.drain_eps)
+        self._board.write_taken(writer.front_taken)
+        self._board.write_forwarded(writer.front_taken)
+
+    def start(self, listener_fds: list[int], channel_fd: int) -> subprocess.Popen[bytes]:
+        fds = [*listener_fds, channel_fd, self._board.fd]
+        argv = [sys.executable, "-m", "sequencer.node.front",
+                "--listeners", ",".join(map(str, listener_fds)), "--channel", str(channel_fd),
+                "--board", str(self._board.fd),
+                "--settings", orjson.dumps(self._settings).decode()]  # fmt: skip
+        return subprocess.Popen(argv, pass_fds=fds)
+
+    def attach(self, channel: handoff.Channel) -> None:
+        self._channel = channel
+        self.publish()
+
+    def release(self, events: int) -> None:
+        self._writer.release_admitted(events)
+
+    def counts(self, header: dict[str, Any]) -> None:
+        for method, outcomes in header.get("requests", {}).items():
+            for outcome, n in outcomes.items():
+                self._count(method, outcome, n)
+
+    def publish(self) -> None:
+        """Send the front what it answers from (never blocks: a full channel drops it)."""
+        if self._channel is not None and not self._channel.send_nowait(
+            handoff.STATE, self._state()
+        ):
+            log.debug("the HTTP front's channel is full: a state update was dropped")
+
+    async def refresh(self) -> None:
+        """`publish` every `REFRESH_S` (the L1 status and the promise gate move by themselves)."""
+        while True:
+            await trio.sleep(REFRESH_S)
+            self.publish()
+
+
+def state_message(
+    health: tuple[int, bytes], status: dict[str, Any], failure: str | None, gate: str | None
+) -> dict[str, Any]:
+    return {
+        "health": [health[0], health[1].decode()],
+        "status": status,
+        "failure": failure,
+        "gate": gate,
+    }
+
+
+# --- the front's side ---------------------------------------------------------------------
+
+
+class FrontState:
+    """What the front answers from: the last `STATE` and the board."""
+
+    def __init__(self, board: Board, settings: dict[str, Any]) -> None:
+        self.board = board
+        self.max_queue: int = settings["maxQueue"]
+        self.shed_body_bytes: int = settings["shedBodyBytes"]
+        self.min_event_bytes: int = settings["minEventBytes"]
+        self.state: dict[str, Any] | None = None
+        self.requests: dict[str, dict[str, int]] = {}
+        self.forwarded = board.read_forwarded()  # the sequencer's start value (none in flight)
+
+    def forward(self, events: int) -> None:
+        """`events` admitted with a request moved on (negative: the move failed)."""
+        self.forwarded += events
+        self.board.write_forwarded(self.forwarded)
+
+    def update(self, header: dict[str, Any]) -> None:
+        self.state = header
+
+    def count(self, method: str, outcome: str) -> None:
+        by_outcome = self.requests.setdefault(method, {})
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
+
+    def room_error(self, n: int) -> AttestError | None:
+        state = self.state
+        if state is None:
+            return None  # nothing heard yet: the sequencer decides
+        waiting, drain_eps = self.board.read()
+        return room_error(
+            n,
+            failure=state["failure"],
+            gate=state["gate"],
+            waiting=waiting,
+            max_queue=self.max_queue,
+            drain_eps=drain_eps,
+        )
+
+    def admit(self, head: RequestHead) -> Response | None:
+        """A large submission, judged from its head alone: refused unless the queue has room
+        for as many events as its length can hold (`MIN_EVENT_WIRE_BYTES` each); if it has,
+        let through with that room taken (`handoff.ADMITTED`), so that the sequencer, which
+        reads the body, does not refuse it later (its `reserve` takes the room over).
+
+        Stricter than `attest serve`'s own `admit` (which refuses only when even the fewest
+        events the length allows do not fit): near the bound a batch of large events is
+        refused while smaller ones fit, and the refusal is never the slow one.
+        """
+        length = head.content_length
+        if head.method != "POST" or length is None or length < self.shed_body_bytes:
+            return None
+        most = -(-length // self.min_event_bytes)
+        error = self.room_error(most)
+        if error is not None:
+            return refusal_response(None, error, status=503)
+        # Admitted room is held until the sequencer reads the body, at most a second
+        # (`ADMISSION_HOLD_S`); bodies still on their way may hold a quarter of the queue in
+        # all, so that clients sending heads and no bodies cannot shut the others out.
+        if self.board.in_flight() + most <= self.max_queue // MAX_IN_FLIGHT_SHARE:
+            handoff.ADMITTED.set(most)
+        return None
+
+    def health(self) -> Response | None:
+        if self.state is None:
+            return None
+        status, body = self.state["health"]
+        return Response(status, body.encode())
+
+    async def attest_status(self, ctx: RpcContext) -> dict[str, Any]:
+        assert self.state is not None
+        result: dict[str, Any] = self.state["status"]
+        return result
+
+
+def refusal_response(req_id: Any, error: AttestError, *, status: int = 200) -> Response:
+    """A submission's refusal (-32005, -32010, -32011), held off for its retry hint."""
+    body = orjson.dumps(error_response(req_id, rpc_errors.error_object(error)))
+    retry_ms: int = getattr(error, "retry_after_ms", 0)
+    headers: tuple[tuple[str, str], ...] = ()
+    if status == 503:
+        headers = (("Retry-After", str(max(1, -(-(retry_ms or 1000) // 1000)))),)
+    return Response(status, body, headers=headers, hold_off_s=retry_ms / 1000)
+
+
+async def _front_main(args: argparse.Namespace) -> None:
+    # Imported here: the service module imports this one.
+    from sequencer.node.service import (
+        FAST_BATCH,
+        FAST_BODY_BYTES,
+        FAST_METHODS,
+        decode_post,
+        is_fast_request,
+        submission_of,
+    )
+
+    settings = orjson.loads(args.settings)
+    front = FrontState(Board(args.board), settings)
+    dispatcher = Dispatcher(max_batch=FAST_BATCH, observe=front.count)
+    assert frozenset({"attest_status"}) == FAST_METHODS
+    dispatcher.register("attest_status", front.attest_status, params=(), doc="")
+
+    async def health(request: Request) -> Response:
+        answer = front.health()
+        assert answer is not None
+        return answer
+
+    fast_handler = with_cors(
+        make_http_handler(dispatcher, extra_routes={("GET", "/health"): health}),
+        frozenset(settings["cors"]),
+    )
+
+    async def fast(request: Request) -> Response | None:
+        if front.state is None:
+            return None
+        message = decode_post(request)
+        submission = submission_of(message)
+        if submission is not None:
+            error = front.room_error(submission.events)
+            if error is not None:
+                front.count(
+                    submission.method, rpc_errors.outcome_name(rpc_errors.error_code(error))
+                )
+                return refusal_response(submission.req_id, error)
+            # Let through: its events count against the room until the sequencer's `reserve`
+            # takes them over (`handoff.ADMITTED`; `serve_front` adds them up as it moves it).
+            handoff.ADMITTED.set(submission.events)
+            return None
+        if not is_fast_request(request, message):
+            return None
+        return await fast_handler(request)
+
+    channel = handoff.Channel(socket.socket(fileno=args.channel))
+    listeners = [
+        trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=int(fd))))
+        for fd in args.listeners.split(",")
+    ]
+
+    async def send_counts() -> None:
+        while True:
+            await trio.sleep(COUNTS_S)
+            if front.requests:
+                counts, front.requests = front.requests, {}
+                channel.send_nowait(handoff.COUNTS, {"requests": counts})
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(send_counts)
+        await serve_front(
+            channel,
+            listeners,
+            HttpLimits(**settings["limits"]),
+            admit=front.admit,
+            fast=fast,
+            fast_body_bytes=FAST_BODY_BYTES,
+            on_state=front.update,
+            forwarded=front.forward,
+        )
+        nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sequencer.node.front")
+    parser.add_argument("--listeners", required=True)
+    parser.add_argument("--channel", type=int, required=True)
+    parser.add_argument("--board", type=int, required=True)
+    parser.add_argument("--settings", required=True)
+    args = parser.parse_args(argv)
+    # The sequencer stops the front by closing the channel; a signal to the process group
+    # must not end the front first (the sequencer would take that for a crash).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    settings = orjson.loads(args.settings)
+    logs.configure(*settings["log"])
+    trio.run(_front_main, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The channel between the HTTP front process and the sequencer's process (issue 12 item 4).
+
+One ``AF_UNIX``/``SOCK_SEQPACKET`` socket pair: every message arrives whole and in order, and
+a client connection travels with its message as a descriptor (``SCM_RIGHTS``). A message is a
+kind byte, a small JSON header and, for a connection, the bytes received from it and not yet
+parsed (so the other side reads its next request from them):
+
+* `MOVE` (front → core, with a connection): its request needs the sequencer; header
+  ``{"id", "client", "admitted"}`` (`ADMITTED`).
+* `HOME` (core → front, with a connection): back to the front between requests; header
+  ``{"id", "client", "holdOffS"}`` (how long to wait before reading its next request).
+* `GONE` (core → front): connection ``id`` was closed by the core; its slot is free.
+* `EVICT` (front → core): at the connection cap with none of its own waiting, close the
+  core's connection waiting longest on its client.
+* `STATE` (core → front): what the front answers from (``sequencer.node.front``).
+* `COUNTS` (front → core): requests the front answered, for the core's ``/metrics``.
+* `PRESSURE` (front → core): the front told a client to hold off (at most every
+  `PRESSURE_EVERY_S`): the core sends its connections back after each answer for a while.
+
+Sends never block the event loop: a full channel is waited on with trio. Both ends read with
+`receive`, which returns None once the other process has closed its end.
+"""
+
+from __future__ import annotations
+
+import socket
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+import trio
+
+MOVE: Final = 1
+HOME: Final = 2
+GONE: Final = 3
+EVICT: Final = 4
+STATE: Final = 5
+COUNTS: Final = 6
+PRESSURE: Final = 7
+
+PRESSURE_EVERY_S: Final = 0.2
+MAX_MESSAGE: Final = 2 << 20
+"""Largest message either side sends or receives (a connection's unparsed bytes are at most a
+request head and a body the front may read, `sequencer.node.service.SCREEN_BODY_BYTES`; a
+state message is a few kilobytes)."""
+
+ADMITTED: ContextVar[int] = ContextVar("admitted", default=0)
+"""Events the front process admitted for the request being handled (a submission it decoded
+and counted, `handoff.MOVE`'s ``admitted``). In the front, `fast` sets it for the request it
+hands on; in the sequencer's process it is set around the handler, and the writer's
+`reserve` takes the room over from it instead of checking again (the front counted it in
+its room check, `sequencer.node.front`), so that a submission the front let through is not
+refused later by the slower process."""
+_HEADER_LEN: Final = 4
+
+
+@dataclass(slots=True)
+class Message:
+    kind: int
+    header: dict[str, Any]
+    data: bytes = b""
+    sock: socket.socket | None = None
+    """The connection that came with it (non-blocking), or None."""
+
+
+def pair() -> tuple[socket.socket, socket.socket]:
+    """The two ends (core's, front's), with room for a few large messages each way."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for s in (a, b):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 2 * MAX_MESSAGE)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * MAX_MESSAGE)
+    return a, b
+
+
+def encode(kind: int, header: dict[str, Any], data: bytes = b"") -> bytes:
+    head = orjson.dumps(header)
+    return bytes([kind]) + len(head).to_bytes(_HEADER_LEN, "big") + head + data
+
+
+def decode(raw: bytes, fds: list[int]) -> Message:
+    if len(raw) < 1 + _HEADER_LEN:
+        raise ValueError(f"handoff message of {len(raw)} bytes is too short")
+    n = int.from_bytes(raw[1 : 1 + _HEADER_LEN], "big")
+    header = orjson.loads(raw[1 + _HEADER_LEN : 1 + _HEADER_LEN + n])
+    sock = None
+    if fds:
+        sock = socket.socket(fileno=fds[0])
+        sock.setblocking(False)
+        for extra in fds[1:]:  # never sent; closed rather than leaked
+            socket.socket(fileno=extra).close()
+    return Message(raw[0], header, raw[1 + _HEADER_LEN + n :], sock)
+
+
+class Channel:
+    """One end of the pair, on one trio loop: `send` (optionally handing a connection over,
+    which is closed here once sent) and `receive`."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self._send_lock = trio.Lock()
+
+    async def send(
+        self,
+        kind: int,
+        header: dict[str, Any],
+        data: bytes = b"",
+        conn: socket.socket | None = None,
+    ) -> None:
+        """Send one message; with `conn`, hand that descriptor over (and close it here)."""
+        payload = encode(kind, header, data)
+        if len(payload) > MAX_MESSAGE:
+            raise ValueError(f"handoff message of {len(payload)} bytes exceeds {MAX_MESSAGE}")
+        fds = [conn.fileno()] if conn is not None else []
+        async with self._send_lock:
+            while True:
+                try:
+                    socket.send_fds(self.sock, [payload], fds) if fds else self.sock.send(payload)
+                    break
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(self.sock)
+        if conn is not None:
+            conn.close()
+
+    def send_nowait(
+        self,
+        kind: int,
+        header: dict[str, Any],
+        data: bytes = b"",
+        conn: socket.socket | None = None,
+    ) -> bool:
+        """Send one message without waiting (from a callback): True once sent (and `conn`
+        closed here); False if the channel is full or closed (`conn` is still ours then)."""
+        if self._send_lock.locked():
+            return False  # a waiting `send` goes first: messages stay in order
+        payload = encode(kind, header, data)
+        try:
+            if conn is not None:
+                socket.send_fds(self.sock, [payload], [conn.fileno()])
+            else:
+                self.sock.send(payload)
+        except OSError:
+            return False
+        if conn is not None:
+            conn.close()
+        return True
+
+    async def receive(self) -> Message | None:
+        """The next message; None once the other end is closed."""
+        while True:
+            try:
+                raw, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_MESSAGE, 4)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            except ConnectionResetError:
+                return None
+            if not raw and not fds:
+                return None
+            return decode(raw, fds)
+
+    def receive_nowait(self) -> Message | bool | None:
+        """A message already waiting, False if none is, None once the other end is closed."""
+        try:
+            raw, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_MESSAGE, 4)
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            return None
+        if not raw and not fds:
+            return None
+        return decode(raw, fds)
+
+    def close(self) -> None:
+        trio.lowlevel.notify_closing(self.sock)
+        self.sock.close()
