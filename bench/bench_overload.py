@@ -394,15 +394,22 @@ QUEUE_EVENTS: Final = 50_000
 """The sequencer's `max_queue_events` for this run: 200 writers of 1,000 events offer 4x that."""
 
 
+FRONTS: Final = ("process", "thread", "none")
+"""How `attest serve` takes its HTTP connections: a front process (`[serve] front_process`,
+the default), the I/O thread (`front_process = false`, `io_thread = true`), or neither."""
+
+
 def write_config(
-    directory: Path, queue_events: int = QUEUE_EVENTS, io_thread: bool | None = None
+    directory: Path, queue_events: int = QUEUE_EVENTS, front: str | None = None
 ) -> Path:
     """A TOML config holding the queue bound the overload is measured against (docs/config.md:
-    `attest serve` reads its [serve] table), and `io_thread` unless None (the default)."""
+    `attest serve` reads its [serve] table), and the `front` (one of `FRONTS`) unless None
+    (the default)."""
     path = directory / "overload.toml"
     text = f"[serve]\nmax_queue_events = {queue_events}\n"
-    if io_thread is not None:
-        text += f"io_thread = {'true' if io_thread else 'false'}\n"
+    if front is not None:
+        text += f"front_process = {'true' if front == 'process' else 'false'}\n"
+        text += f"io_thread = {'true' if front == 'thread' else 'false'}\n"
     path.write_text(text)
     return path
 
@@ -413,15 +420,15 @@ def run(
     batch: int = 1000,
     load_nice: int = 0,
     trace_loop: bool = False,
-    io_thread: bool | None = None,
+    front: str | None = None,
 ) -> dict[str, Any]:
     """Start `attest serve --dev` (queue of `QUEUE_EVENTS`) in a temporary directory and
     overload it. With `trace_loop` the server runs under `bench.loop_trace` and the report
-    gains its `loop` figures (the loop's own work per scheduler round). `io_thread` sets
-    `[serve] io_thread` (None: the default)."""
+    gains its `loop` figures (the loop's own work per scheduler round). `front`: one of
+    `FRONTS` (None: the default)."""
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
         trace = Path(tmp, "loop.json")
-        config = write_config(Path(tmp), io_thread=io_thread)
+        config = write_config(Path(tmp), front=front)
         with (
             TracedSequencer(Path(tmp, "data"), config, trace)
             if trace_loop
@@ -433,7 +440,7 @@ def run(
         if trace_loop:
             report["loop"] = orjson.loads(trace.read_bytes())
     report["max_queue_events"] = QUEUE_EVENTS
-    report["io_thread"] = io_thread
+    report["front"] = front
     return report
 
 
@@ -448,24 +455,30 @@ COMPARED: Final = (
 )
 
 
-def compare(rounds: int, **kwargs: Any) -> dict[str, Any]:
-    """`run` with the I/O thread on and off, `rounds` times (on, off, off, on, on, off...),
-    so both see the same machine; the reports and a table of p50/p90/p99 per figure."""
-    reports: list[dict[str, Any]] = []
+def alternating(rounds: int, modes: Sequence[str]) -> list[str]:
+    """`modes` in turn, `rounds` times, reversed every other round (a, b, b, a, a, b...), so
+    that a machine getting busier or quieter during the run favours none of them."""
+    order: list[str] = []
     for round_ in range(rounds):
-        # On first in even rounds, off first in odd ones: a machine getting busier or quieter
-        # during the run favours neither.
-        for io_thread in (True, False) if round_ % 2 == 0 else (False, True):
-            reports.append(run(io_thread=io_thread, **kwargs))
-    lines = [f"{'io_thread':>9} {'figure':>17} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>6}"]
+        order += modes if round_ % 2 == 0 else list(reversed(modes))
+    return order
+
+
+def compare(
+    rounds: int, modes: Sequence[str] = ("process", "thread"), **kwargs: Any
+) -> dict[str, Any]:
+    """`run` with each front of `modes`, `rounds` times (`alternating`); the reports and a
+    table of p50/p90/p99 per figure."""
+    reports = [run(front=front, **kwargs) for front in alternating(rounds, modes)]
+    lines = [f"{'front':>8} {'figure':>21} {'p50':>8} {'p90':>8} {'p99':>8} {'n':>6}"]
     for report in reports:
         for name in COMPARED:
             f = report[name]
             lines.append(
-                f"{report['io_thread']!s:>9} {name:>17} {_ms(f['p50'])} {_ms(f['p90'])} "
+                f"{report['front']!s:>8} {name:>21} {_ms(f['p50'])} {_ms(f['p90'])} "
                 f"{_ms(f['p99'])} {f['n']:>6}"
             )
-        lines.append(f"{report['io_thread']!s:>9} {'acked_eps':>17} {report['acked_eps']:>8}")
+        lines.append(f"{report['front']!s:>8} {'acked_eps':>21} {report['acked_eps']:>8}")
     return {"reports": reports, "table": lines}
 
 
@@ -494,17 +507,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the server under bench.loop_trace: report its event loop's work per round",
     )
     parser.add_argument(
-        "--io-thread",
-        choices=["on", "off"],
+        "--front",
+        choices=FRONTS,
         default=None,
-        help="[serve] io_thread of the server (default: the server's default)",
+        help="how the server takes connections (default: the server's default, process)",
     )
     parser.add_argument(
         "--compare",
         type=int,
         default=0,
         metavar="ROUNDS",
-        help="run ROUNDS times with the I/O thread on, then off, and print both side by side",
+        help="run ROUNDS times with each of --modes in turn and print them side by side",
+    )
+    parser.add_argument(
+        "--modes",
+        default="process,thread",
+        help="the fronts --compare runs, comma-separated (default: process,thread)",
     )
     args = parser.parse_args(argv)
     if args.mode == "load":
@@ -521,12 +539,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch=args.batch,
             load_nice=args.load_nice,
             trace_loop=args.trace_loop,
+            modes=args.modes.split(","),
         )
         sys.stdout.write(json.dumps(result["reports"], indent=1) + "\n")
         sys.stdout.write("\n".join(result["table"]) + "\n")
         return 0
-    io_thread = None if args.io_thread is None else args.io_thread == "on"
-    report = run(args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop, io_thread)
+    report = run(
+        args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop, args.front
+    )
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     return 0
 

@@ -60,8 +60,8 @@ from sequencer.rpc.jsonrpc import Dispatcher, RpcContext, make_http_handler
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT_SHARE: Final = 4
-"""Admitted events whose bodies the sequencer has not read yet hold at most 1/4 of the queue;
+MAX_IN_FLIGHT_SHARE: Final = 2
+"""Admitted events whose bodies the sequencer has not read yet hold at most half the queue;
 beyond, a large submission is handed on unadmitted (the sequencer decides, later)."""
 REFRESH_S: Final = 0.25
 """How often the sequencer sends a `STATE` without a commit (L1 status, the promise gate)."""
@@ -268,7 +268,7 @@ class FrontState:
         if error is not None:
             return refusal_response(None, error, status=503)
         # Admitted room is held until the sequencer reads the body, at most a second
-        # (`ADMISSION_HOLD_S`); bodies still on their way may hold a quarter of the queue in
+        # (`ADMISSION_HOLD_S`); bodies still on their way may hold half the queue in
         # all, so that clients sending heads and no bodies cannot shut the others out.
         if self.board.in_flight() + most <= self.max_queue // MAX_IN_FLIGHT_SHARE:
             handoff.ADMITTED.set(most)

@@ -716,3 +716,37 @@ async def test_a_refused_body_larger_than_the_scratch_buffer_is_skipped_to_its_l
         assert status == 503
         status, _, answer = await client.read_response()
         assert status == 200 and orjson.loads(answer)["body"] == "last"
+
+
+async def held_off(request: Request) -> Response:
+    """Refuses `/refuse` with a 0.3 s hold-off (as a full queue's -32005 does); echoes the rest."""
+    if request.path == "/refuse":
+        return Response(503, b'{"error":"full"}', hold_off_s=0.3)
+    return await echo(request)
+
+
+async def test_a_client_told_to_hold_off_is_read_again_only_after_the_hold_off() -> None:
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(
+            lambda task_status: serve_http(
+                held_off, "127.0.0.1", 0, limits=HttpLimits(), task_status=task_status
+            )
+        )
+        client = await RawClient.connect(port)
+        # Sent at once behind the refused one (a client ignoring the retry hint): it waits in
+        # the kernel's buffers and is answered once the hold-off, counted from the refusal,
+        # has passed.
+        await client.send(post(b"{}", "/refuse") + post(b"{}", "/next"))
+        assert (await client.read_response())[0] == 503
+        refused_at = trio.current_time()
+        status, _, body = await client.read_response()
+        assert status == 200 and orjson.loads(body)["path"] == "/next"
+        assert trio.current_time() - refused_at >= 0.25
+        # A client that honours the hint finds its connection open and is answered as usual.
+        await client.send(post(b"{}", "/refuse"))
+        assert (await client.read_response())[0] == 503
+        await trio.sleep(0.35)
+        await client.send(post(b"{}", "/after"))
+        assert orjson.loads((await client.read_response())[2])["path"] == "/after"
+        await client.aclose()
+        nursery.cancel_scope.cancel()

@@ -1,5 +1,7 @@
 """The HTTP I/O loop (`serve_http(io_thread=True)`, `[serve] io_thread`): which loop answers
-what, connections moved to the main loop, the shared connection cap, and shutdown.
+what, connections moved to the main loop and back, the shared connection cap, and shutdown.
+The process cases run the front process (`[serve] front_process`, the default) too; its own
+attacks are in test_front_process.py.
 
 In-process cases drive `serve_http` over loopback sockets; the process cases run `attest serve`
 under 200 writers and under SIGTERM (the latency figures are bench/bench_overload.py's, not a
@@ -215,10 +217,12 @@ async def test_cancelling_with_requests_in_flight_on_both_loops_ends_promptly() 
 # --- against `attest serve` ---------------------------------------------------------------
 
 
-def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("front", ["process", "thread"])
+def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path, front: str) -> None:
     """While 200 writers overload the server: `/health`, `HEAD /health`, `attest_status` (alone
-    and batched) keep answering correctly, and a refused submission says when to retry."""
-    config = bench_overload.write_config(tmp_path)
+    and batched) keep answering correctly, and a refused submission says when to retry; with
+    the front process (the default) and with the I/O thread."""
+    config = bench_overload.write_config(tmp_path, front=front)
     with SequencerProcess(tmp_path / "d", config=config) as proc:
         outcome: dict[str, Any] = {}
 
@@ -234,8 +238,8 @@ def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path) -> 
         retry_hints: list[int] = []
         deadline = time.monotonic() + 4.0
 
-        def submit() -> None:  # its own connection: an admitted batch waits for its ack
-            events = [unsigned(i) | {"digest": h32(f"probe-{i}")} for i in range(1000)]
+        def submit(n: int) -> None:  # its own connection: an admitted batch waits for its ack
+            events = [unsigned(i) | {"digest": h32(f"probe-{n}-{i}")} for i in range(1000)]
             with RpcClient(proc.url, token="dev", timeout=30) as rpc:
                 while time.monotonic() < deadline:
                     try:
@@ -245,8 +249,11 @@ def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path) -> 
                         retry_hints.append(exc.data["retryAfterMs"])
                     time.sleep(0.02)
 
-        submitter = threading.Thread(target=submit, daemon=True)
-        submitter.start()
+        # Four, each retrying 20 ms after its answer: each is admitted about one time in four
+        # (the 200 writers are held off between refusals), so some are refused.
+        submitters = [threading.Thread(target=submit, args=(n,), daemon=True) for n in range(4)]
+        for submitter in submitters:
+            submitter.start()
         with RpcClient(proc.url, timeout=10) as rpc:
             while time.monotonic() < deadline:
                 health = rpc.request("GET", "/health")
@@ -261,8 +268,9 @@ def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path) -> 
                 both = rpc.batch([("attest_status", []), ("attest_status", [])])
                 assert all(isinstance(s, dict) and "treeSize" in s for s in both)
                 answered["batch"] += 1
-        submitter.join(60)
-        assert not submitter.is_alive(), "the submitting client is stuck"
+        for submitter in submitters:
+            submitter.join(60)
+            assert not submitter.is_alive(), "a submitting client is stuck"
         attack.join(60)
         assert not attack.is_alive(), "the load process is stuck"
         report = outcome["report"]
@@ -274,10 +282,11 @@ def test_reads_and_refusals_keep_answering_under_200_writers(tmp_path: Path) -> 
         assert retry_hints and all(isinstance(ms, int) and ms > 0 for ms in retry_hints)
 
 
-def test_sigterm_under_load_on_both_loops_keeps_every_ack(tmp_path: Path) -> None:
-    """SIGTERM while submissions run on the main loop and reads on the I/O loop: the process
-    exits 0 within the bound, and after a restart every acknowledged event is where its
-    receipt says."""
+@pytest.mark.parametrize("front", ["process", "thread"])
+def test_sigterm_under_load_on_both_loops_keeps_every_ack(tmp_path: Path, front: str) -> None:
+    """SIGTERM while submissions run on the main loop and reads on the I/O loop (or in the
+    front process): the process exits 0 within the bound, and after a restart every
+    acknowledged event is where its receipt says."""
     data = tmp_path / "d"
     acked: dict[str, tuple[int, str]] = {}
     lock = threading.Lock()
@@ -310,7 +319,7 @@ def test_sigterm_under_load_on_both_loops_keeps_every_ack(tmp_path: Path) -> Non
                 except (TransportError, OSError, JsonRpcError):
                     return
 
-    proc = SequencerProcess(data)
+    proc = SequencerProcess(data, config=bench_overload.write_config(tmp_path, front=front))
     try:
         workers = [threading.Thread(target=submitter, args=(proc.url, n)) for n in range(16)]
         workers += [threading.Thread(target=reader, args=(proc.url,)) for _ in range(4)]
@@ -332,3 +341,52 @@ def test_sigterm_under_load_on_both_loops_keeps_every_ack(tmp_path: Path) -> Non
     assert len(acked) > 0, "nothing was acknowledged before SIGTERM"
     with SequencerProcess(data) as again:
         assert_acked_intact(again.url, acked)
+
+
+async def test_a_refused_connection_comes_back_to_the_io_loop_and_is_refused_there() -> None:
+    """A writer's connection lives on the main loop; told to hold off, it is handed back to
+    the I/O loop, which waits the hold-off out and reads (and refuses, while the queue is full)
+    its next request, without waiting for the main loop's round. While clients are being
+    refused, a main-loop connection also goes back after an ordinary answer."""
+    seen = Seen()
+    admitted: list[str] = []
+
+    def refuse_marked(head: RequestHead) -> Response | None:
+        if head.path.startswith("/full"):
+            admitted.append(threading.current_thread().name)
+            return Response(503, b'{"error":"full"}', hold_off_s=0.05)
+        return None
+
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(
+            lambda task_status: http_server.serve_http(
+                seen.handler,
+                "127.0.0.1",
+                0,
+                limits=HttpLimits(),
+                admit=refuse_marked,
+                fast=seen.fast,
+                io_thread=True,
+                task_status=task_status,
+            )
+        )
+        client = await RawClient.connect(port)
+        await client.send(get("/moved"))  # moves the connection to the main loop
+        assert (await client.read_response())[0] == 200
+        await client.send(get("/full-1"))  # refused on the main loop, then sent back
+        assert (await client.read_response())[0] == 503
+        await trio.sleep(0.1)
+        await client.send(get("/full-2"))
+        assert (await client.read_response())[0] == 503
+        main, io = threading.main_thread().name, IO_THREAD
+        assert admitted == [main, io]
+        # Under pressure an ordinary answer on the main loop sends the connection back too:
+        # the request after it is read on the I/O loop (its /health answered there).
+        await trio.sleep(0.1)
+        await client.send(get("/again"))
+        assert orjson.loads((await client.read_response())[2]) == {"path": "/again"}
+        await client.send(get("/health"))
+        assert (await client.read_response())[0] == 200
+        assert seen.threads[-2:] == [("/again", main), ("fast", io)]
+        await client.aclose()
+        nursery.cancel_scope.cancel()
