@@ -326,6 +326,8 @@ async def _front_main(args: argparse.Namespace) -> None:
     async def fast(request: Request) -> Response | None:
         if front.state is None:
             return None
+        if len(request.body) > FAST_BODY_BYTES and b"attest_submit" not in request.body:
+            return None  # a large read: the sequencer's, undecoded here
         message = decode_post(request)
         submission = submission_of(message)
         if submission is not None:
@@ -364,7 +366,9 @@ async def _front_main(args: argparse.Namespace) -> None:
             HttpLimits(**settings["limits"]),
             admit=front.admit,
             fast=fast,
-            fast_body_bytes=FAST_BODY_BYTES,
+            # Bodies below the head's shed size are read here: a submission among them is
+            # counted exactly (and refused here); larger ones are admitted from their head.
+            fast_body_bytes=front.shed_body_bytes,
             on_state=front.update,
             forwarded=front.forward,
         )

@@ -417,7 +417,10 @@ async def run_sequencer(
                 writer.promise_gate = committer.refusal
                 await nursery.start(committer.run)
             front = None
-            if config.front_process:
+            if config.front_process and sys.platform != "linux":
+                # memfd_create and SOCK_SEQPACKET: the front process is Linux's.
+                log.warning("front_process needs Linux: serving with io_thread instead")
+            elif config.front_process:
 
                 def state() -> dict[str, object]:
                     gate = writer.promise_gate

@@ -1371,8 +1371,11 @@ class _Connection:
 
     async def _loop(self, first: tuple[_Head, bytes] | None) -> None:
         fast = self._shared.fast
+        front = self._shared.fast_body_bytes is not None
         while True:
             self._waited = False
+            if front and handoff.ADMITTED.get():
+                handoff.ADMITTED.set(0)  # a refused request's admission is not the next one's
             response: Response | None
             body: bytes | None
             if first is not None:
