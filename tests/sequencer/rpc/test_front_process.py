@@ -401,9 +401,9 @@ def test_heads_without_bodies_cannot_hold_the_queue(tmp_path: Path) -> None:
     the room the front admitted for at most `ADMISSION_HOLD_S`, never more than its in-flight
     share in all, and never leak it.
 
-    Sizes: each head implies `HEAD_EVENTS` (2,500) events, so 30 of them would hold the whole
-    20,000-event queue without the share, and a probe implying 19,000 events is refused while
-    any one admission (or a leaked one) is held. What is held is read from the front's own
+    Sizes: each head implies `HEAD_EVENTS` (half the in-flight share) events, so 30 of them
+    would hold the whole queue several times over without the share, and a probe implying
+    `PROBE_EVENTS` is refused while any one admission (or a leaked one) is held. What is held is read from the front's own
     refusals (`room_held`), which say how many events are waiting.
     """
     assert HEAD_LENGTH >= SHED_BODY_BYTES  # the front admits it from its head
@@ -413,8 +413,9 @@ def test_heads_without_bodies_cannot_hold_the_queue(tmp_path: Path) -> None:
         _, port = host_port(proc.url)
         attackers = [socket.create_connection(host_port(proc.url)) for _ in range(40)]
         try:
-            # 30 heads the front admits, and 10 too large for its share (1 MB: 6,250
-            # events), handed on unadmitted: those must hold nothing.
+            # 30 heads of `HEAD_LENGTH` and 10 of 1 MB (6,250 events): each admitted while
+            # the in-flight share has room for it, handed on unadmitted (holding nothing)
+            # once it has not.
             for k, s in enumerate(attackers):
                 s.sendall(post(port, b"", length=HEAD_LENGTH if k < 30 else 1_000_000))
             # While the heads hang: what they hold stays within the share (sampled in the
