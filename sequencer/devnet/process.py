@@ -33,11 +33,14 @@ class _Child:
         stderr: int | IO[Any] | None = None,
         capture_stderr: bool = False,
         env: dict[str, str] | None = None,
+        new_session: bool = False,
     ) -> re.Match[str]:
         """Start `args`, return the match of `ready` on stdout. With `capture_stderr` the
         child's log (stderr) is collected in `log_lines` as it comes; otherwise it goes to
         `stderr` (default: ours). `env` is added to this process's environment (passphrases,
-        keys: never argv); `nofile` sets the child's RLIMIT_NOFILE."""
+        keys: never argv); `nofile` sets the child's RLIMIT_NOFILE; with `new_session` the
+        child leads a process group of its own (a test signals the group, as a supervisor
+        or a terminal does)."""
 
         def limit_files() -> None:  # runs in the child between fork and exec
             if nofile is not None:
@@ -51,6 +54,7 @@ class _Child:
             cwd=Path(__file__).parents[2],
             preexec_fn=limit_files if nofile is not None else None,
             env={**os.environ, **env} if env is not None else None,
+            start_new_session=new_session,
         )
         self.lines: list[str] = []
         self.log_lines: list[str] = []
@@ -175,10 +179,12 @@ class SequencerProcess(_Child):
         stderr: int | IO[Any] | None = None,
         capture_log: bool = False,
         env: dict[str, str] | None = None,
+        new_session: bool = False,
     ) -> None:
         """`nofile` sets the child's RLIMIT_NOFILE (soft and hard); `stderr` is passed to Popen
         (e.g. an open file, to read the exit message later; default: inherited); `log_format`
-        is `attest --log-format` ("text" or "json")."""
+        is `attest --log-format` ("text" or "json"); with `new_session` it leads a process
+        group of its own, its HTTP front process included."""
         args = [
             sys.executable,
             "-m",
@@ -206,6 +212,7 @@ class SequencerProcess(_Child):
             stderr=stderr,
             capture_stderr=capture_log,
             env=env,
+            new_session=new_session,
         ).group(1)
 
 
