@@ -33,6 +33,7 @@ process group): it stops when the sequencer closes the channel, or dies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import mmap
 import os
@@ -159,7 +160,8 @@ class FrontProcess:
         writer.on_room = self._board.write_room
         writer.on_taken = self._board.write_taken
         writer.front_in_flight = self._board.in_flight
-        writer.on_commit = self.publish
+        writer.on_commit = self.publish_commit
+        writer.on_stop = self.publish
         self._board.write_room(writer.waiting, writer.drain_eps)
         self._board.write_taken(writer.front_taken)
         self._board.write_forwarded(writer.front_taken)
@@ -190,6 +192,16 @@ class FrontProcess:
             handoff.STATE, self._state()
         ):
             log.debug("the HTTP front's channel is full: a state update was dropped")
+
+    async def publish_commit(self) -> None:
+        """`publish`, waiting for room in the channel if need be (after a group commit: the
+        front must have it before any of the group's callers is answered)."""
+        channel = self._channel
+        if channel is not None:
+            state = self._state()
+            if not channel.send_nowait(handoff.STATE, state):
+                with contextlib.suppress(OSError):  # the front is gone: the server stops
+                    await channel.send(handoff.STATE, state)
 
     async def refresh(self) -> None:
         """`publish` every `REFRESH_S` (the L1 status and the promise gate move by themselves)."""
@@ -354,9 +366,8 @@ async def _front_main(args: argparse.Namespace) -> None:
     async def send_counts() -> None:
         while True:
             await trio.sleep(COUNTS_S)
-            if front.requests:
-                counts, front.requests = front.requests, {}
-                channel.send_nowait(handoff.COUNTS, {"requests": counts})
+            if front.requests and channel.send_nowait(handoff.COUNTS, {"requests": front.requests}):
+                front.requests = {}  # sent; else they are sent with the next second's
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send_counts)

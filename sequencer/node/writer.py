@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -172,9 +172,11 @@ class Writer:
         self.front_in_flight: Callable[[], int] | None = None
         """Events the HTTP front admitted that no `reserve` has taken over yet: they count
         against the queue's room here as there."""
-        self.on_commit: Callable[[], None] | None = None
-        """Called after each group commit (and when the writer stops), before any of the
-        group's callers is answered."""
+        self.on_commit: Callable[[], Awaitable[None]] | None = None
+        """Awaited after each group commit, before any of the group's callers is answered (at
+        most `PUBLISH_TIMEOUT_S`, and not cancelled meanwhile: the callers must hear)."""
+        self.on_stop: Callable[[], None] | None = None
+        """Called when the writer stops for good (`failure` is set)."""
 
     # --- producer side ---------------------------------------------------------------------
 
@@ -324,8 +326,8 @@ class Writer:
         self._queued_events = 0
         self._metrics.queue_depth.set(0)
         self._room_changed()
-        if self.on_commit is not None:
-            self.on_commit()  # the failure, for the HTTP front's /health
+        if self.on_stop is not None:
+            self.on_stop()  # the failure, for the HTTP front's /health
 
     async def _drain(self) -> None:
         while True:
@@ -385,7 +387,9 @@ class Writer:
         if self.on_commit is not None:
             # Before any caller hears of its events: a status read after an acknowledgement
             # sees them (read-your-writes through the HTTP front, `sequencer.node.front`).
-            self.on_commit()
+            with trio.CancelScope(shield=True) as publishing:
+                publishing.deadline = trio.current_time() + PUBLISH_TIMEOUT_S
+                await self.on_commit()
         for sub in group:
             sub.done.set()
         if n_new:
@@ -576,6 +580,9 @@ def room_error(
         )
     return None
 
+
+PUBLISH_TIMEOUT_S: Final = 1.0
+"""Longest a group's callers wait for `Writer.on_commit` (the HTTP front reading its channel)."""
 
 _REJECTED_AS: Final[dict[type[AttestError], str]] = {
     StorageUnavailableError: "storage",

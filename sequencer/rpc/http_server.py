@@ -474,7 +474,7 @@ async def serve_http(
 
     With `io_thread`, the connections are served by a trio loop in a thread of its own
     (`sequencer.rpc.io_thread`): `admit` and `fast` run there, and the first request that
-    needs `handler` moves its connection to this loop for good (see `_serve_threaded`).
+    needs `handler` moves its connection to this loop (see `_serve_threaded`).
     Without it, `fast` is not used (the handler answers everything). With `front`, a process
     of its own accepts and answers in place of the I/O thread (`_serve_with_front`; `admit`
     and `fast` are then the front's, given to `serve_front` there).
@@ -554,7 +554,8 @@ async def _serve_threaded(
     The I/O loop accepts every connection and serves it while its requests are answered there
     (`admit`'s refusals, `fast`); the first request that needs `handler` moves the connection
     to this loop, with the request and the bytes already received, where it stays until it
-    closes. Both loops' connections share one connection table and one body budget: the
+    closes, or is sent back between requests while clients are being told to hold off
+    (`_Pressure`). Both loops' connections share one connection table and one body budget: the
     table lives on the I/O loop (a moved connection's slot is given back there when it
     closes, and at the cap the I/O loop asks this loop to evict one of its idle connections
     when it has none of its own); the budget takes a lock.

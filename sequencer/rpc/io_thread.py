@@ -4,9 +4,12 @@ Under 200 writers the main loop's scheduler round (every ready connection gets a
 submissions' checks run 2 ms at a time) is 12-20 ms of CPU at p99, and a read that becomes
 ready waits for the rest of it. `serve_http(io_thread=True)` accepts connections on a second
 loop in a thread of its own, which answers `/health`, `attest_status` and refusals from the
-head itself; a connection moves to the main loop, for good, with its first request that needs
-the main loop (docs/design.md, "Backpressure in milliseconds"). So a monitoring client's
-connection, which only ever asks for `/health`, never waits for a round of the writers'.
+head itself; a connection moves to the main loop with its first request that needs the main
+loop, and comes back between requests while clients are being refused (docs/design.md,
+"Backpressure in milliseconds"). So a monitoring client's connection, which only ever asks for
+`/health`, never waits for a round of the writers'. `attest serve` runs this only with
+`[serve] front_process = false`: by default a process of its own does this job
+(`sequencer.node.front`).
 
 This module holds what the two loops share: each one's `TrioToken`, the way to call into the
 other (`run_on_main`, `run_on_io`: a callback, never a blocking wait, that is silently dropped

@@ -137,6 +137,10 @@ class MethodSpec:
     """Summary for the OpenRPC document (defaults to the first line of fn's docstring)."""
     caps: tuple[BatchCap, ...] = ()
     """The bounds this method's calls count against."""
+    writes: bool = False
+    """Its answer is never cut by the response-bytes bound: by the time it is encoded the write
+    is done, and answering -32006 then would leave the client unable to tell (a retry would
+    store it twice). Its size is bounded by the method's own caps instead."""
 
 
 class Dispatcher:
@@ -180,6 +184,7 @@ class Dispatcher:
         params: ParamsSpec,
         doc: str | None = None,
         caps: tuple[BatchCap, ...] = (),
+        writes: bool = False,
     ) -> None:
         """Register `fn` as method `name`; registering a name twice is a bug and raises."""
         if name in self._methods:
@@ -194,7 +199,7 @@ class Dispatcher:
             seen_optional = seen_optional or not p.required
         if doc is None:
             doc = (fn.__doc__ or "").strip().split("\n", 1)[0]
-        self._methods[name] = MethodSpec(name, fn, tuple(params), doc, tuple(caps))
+        self._methods[name] = MethodSpec(name, fn, tuple(params), doc, tuple(caps), writes)
 
     def methods(self) -> list[MethodSpec]:
         """Every registered method, in registration order."""
@@ -350,7 +355,10 @@ class Dispatcher:
         if not has_id:
             self._observe(name, "ok")
             return None
-        if budget is None:
+        if spec.writes:
+            if budget is not None:
+                budget.take(len(encoded))  # later entries of the batch may not run
+        elif budget is None:
             if len(encoded) > self._max_response_bytes:
                 self._observe(name, "limit_exceeded")
                 return _error(

@@ -433,6 +433,11 @@ def batch_caps(max_events: int = MAX_EVENTS_PER_BATCH) -> dict[str, tuple[BatchC
     }
 
 
+WRITES: Final = frozenset({"attest_submit", "attest_submitBatch"})
+"""Methods that write: their answers are never cut by the response-bytes bound
+(`MethodSpec.writes`)."""
+
+
 def register_api(
     dispatcher: Dispatcher, api: object, *, max_batch_events: int = MAX_EVENTS_PER_BATCH
 ) -> None:
@@ -445,7 +450,14 @@ def register_api(
     for name, (params, summary, _result) in METHODS.items():
         handler = getattr(api, name, None)
         if handler is not None:
-            dispatcher.register(name, handler, params=params, doc=summary, caps=caps.get(name, ()))
+            dispatcher.register(
+                name,
+                handler,
+                params=params,
+                doc=summary,
+                caps=caps.get(name, ()),
+                writes=name in WRITES,
+            )
     document = build_openrpc()
 
     async def discover(ctx: RpcContext) -> dict[str, Any]:
