@@ -317,6 +317,7 @@ async def _front_main(args: argparse.Namespace) -> None:
         decode_post,
         is_fast_request,
         submission_of,
+        tune_gc,
     )
 
     settings = orjson.loads(args.settings)
@@ -369,6 +370,7 @@ async def _front_main(args: argparse.Namespace) -> None:
             if front.requests and channel.send_nowait(handoff.COUNTS, {"requests": front.requests}):
                 front.requests = {}  # sent; else they are sent with the next second's
 
+    tune_gc()  # the cyclic collector's passes are pauses in every answer here
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send_counts)
         await serve_front(

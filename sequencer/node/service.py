@@ -455,7 +455,7 @@ async def run_sequencer(
                     front=front,
                 )
             )
-            _tune_gc()
+            tune_gc()
             if config.io_thread and front is None:
                 # The I/O loop's thread asks for the GIL after every socket call and gets it
                 # within the switch interval while the main loop checks submissions: 1 ms
@@ -470,7 +470,7 @@ async def run_sequencer(
         store.close()
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Keep the cyclic GC off the ingest path.
 
     Ingest allocates many short-lived, acyclic objects per event (dicts, tuples, strings) that

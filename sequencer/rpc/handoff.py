@@ -14,6 +14,7 @@ parsed (so the other side reads its next request from them):
   core's connection waiting longest on its client.
 * `STATE` (core → front): what the front answers from (``sequencer.node.front``).
 * `COUNTS` (front → core): requests the front answered, for the core's ``/metrics``.
+* `READY` (front → core): the front accepts; the sequencer says it listens only after this.
 * `PRESSURE` (front → core): the front told a client to hold off (at most every
   `PRESSURE_EVERY_S`): the core sends its connections back after each answer for a while.
 
@@ -38,6 +39,7 @@ EVICT: Final = 4
 STATE: Final = 5
 COUNTS: Final = 6
 PRESSURE: Final = 7
+READY: Final = 8
 
 PRESSURE_EVERY_S: Final = 0.2
 MAX_MESSAGE: Final = 2 << 20

@@ -823,8 +823,16 @@ async def _serve_with_front(
                     logger.warning("could not tell the HTTP front that connection %d closed",
                                    moving.ident)  # fmt: skip
 
-        task_status.started(bound)
         try:
+            # Ready when the front accepts (it imports and starts in a few hundred ms; a
+            # client told "listening" before then would wait that long for its answer).
+            first = await channel.receive()
+            if first is None:
+                code = await trio.to_thread.run_sync(proc.wait)
+                raise FrontExitedError(f"the HTTP front process exited (status {code})")
+            if first.kind != handoff.READY:
+                raise RuntimeError(f"the HTTP front process spoke first with kind {first.kind}")
+            task_status.started(bound)
             while True:
                 message = await channel.receive()
                 if message is None:
@@ -988,6 +996,7 @@ async def serve_front(
                 await _serve_listeners(listeners, host, shared, lambda _: None, connections)
 
         accepting = await connections.start(accept)
+        await channel.send(handoff.READY, {})
         while (message := await channel.receive()) is not None:
             handle(message)
         accepting.cancel()  # the listeners close before any connection does
