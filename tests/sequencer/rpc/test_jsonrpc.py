@@ -481,3 +481,40 @@ async def test_a_long_batch_lets_other_tasks_run_between_entries() -> None:
         nursery.start_soon(batch)
         nursery.start_soon(other)
     assert progress == ["other", "batch"]
+
+
+async def test_a_write_is_answered_whole_past_the_response_bytes_cap() -> None:
+    """A method that writes has done so by the time its answer is encoded: cutting the answer
+    then (-32006) would leave the client unable to tell, and a retry would write twice. A read
+    after it in the same batch still counts the write's bytes against the cap."""
+    written: list[int] = []
+
+    async def m_write(ctx: RpcContext, size: int) -> str:
+        written.append(size)
+        return "w" * size
+
+    d = Dispatcher(max_response_bytes=10_000)
+    d.register("write", m_write, params=(Param("size", (int,)),), writes=True)
+    d.register("big", m_big, params=(Param("size", (int,)),))
+    lone = await call(d, req("write", [20_000], id=1))
+    assert lone["result"] == "w" * 20_000
+    out = await call(d, [req("write", [12_000], id=2), req("big", [10], id=3)])
+    assert out[0]["result"] == "w" * 12_000
+    assert out[1]["error"]["data"]["what"] == "response bytes"
+    assert written == [20_000, 12_000]
+
+
+async def test_a_refusal_with_a_retry_hint_holds_the_connection_off() -> None:
+    """-32005's `retryAfterMs` becomes the HTTP answer's hold-off (the server reads that
+    connection's next request no sooner); the longest hint of a batch wins."""
+    handler = make_http_handler(make_dispatcher())
+
+    async def answer(message: object) -> Response:
+        body = orjson.dumps(message)
+        return await handler(Request("POST", "/", {}, body, ("127.0.0.1", 1)))
+
+    assert (await answer(req("raise", ["overloaded"]))).hold_off_s == 0.25
+    assert (await answer(req("echo", [1]))).hold_off_s == 0
+    assert (await answer([req("echo", [1]), req("raise", ["overloaded"], id=2)])).hold_off_s == 0.25
+    notified = await answer({"jsonrpc": "2.0", "method": "raise", "params": ["overloaded"]})
+    assert notified.status == 204 and notified.hold_off_s == 0.25
