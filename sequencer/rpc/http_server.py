@@ -592,23 +592,12 @@ async def _serve_threaded(
             io_shared.table.release_ip(host)
             io_shared.table.give_back_slot()
 
-        # A moved connection is shielded from this task's cancellation until the I/O loop
-        # has closed the listeners (below): a client that sees its connection closed on
-        # shutdown cannot connect any more.
-        shields: set[trio.CancelScope] = set()
-        stopping = False
+        moves = _ShieldedMoves()
 
         async def serve_moved(moving: _Moving) -> None:  # on this loop
             home = False
             try:
-                with trio.CancelScope(shield=True) as shield:
-                    shields.add(shield)
-                    if stopping:
-                        shield.cancel()
-                    try:
-                        home = await _serve_socket(moving.sock, moving.client, main_shared, moving)
-                    finally:
-                        shields.discard(shield)
+                home = await moves.serve(moving, main_shared)
             finally:
                 if not home:
                     # Unless the I/O loop has ended (its table is gone with it).
@@ -696,10 +685,35 @@ async def _serve_threaded(
                 logger.warning("the HTTP I/O loop did not stop in %.0f s", STOP_TIMEOUT_S)
             else:
                 thread.join()  # its last act was to tell us it ended: this returns at once
-            stopping = True
-            for shield in shields:
-                shield.cancel()
+            moves.stop()
             moved.cancel_scope.cancel()
+
+
+class _ShieldedMoves:
+    """The connections moved to this loop, each shielded from the server task's cancellation
+    until `stop`: on shutdown the other side closes its listeners first, so a client that
+    sees its connection closed cannot connect any more."""
+
+    def __init__(self) -> None:
+        self._shields: set[trio.CancelScope] = set()
+        self._stopping = False
+
+    async def serve(self, moving: _Moving, shared: _Shared) -> bool:
+        """`_serve_socket` for a moved connection: True if it was sent back."""
+        with trio.CancelScope(shield=True) as shield:
+            self._shields.add(shield)
+            if self._stopping:
+                shield.cancel()
+            try:
+                return await _serve_socket(moving.sock, moving.client, shared, moving)
+            finally:
+                self._shields.discard(shield)
+        return False  # cancelled by `stop` before it began: closed unserved
+
+    def stop(self) -> None:
+        self._stopping = True
+        for shield in self._shields:
+            shield.cancel()
 
 
 def _peer(stream: trio.SocketStream) -> tuple[str, int] | None:
@@ -786,8 +800,7 @@ async def _serve_with_front(
         _BodyBudget(limits.max_buffered_bytes),
     )
     shared.release_admitted = front.release
-    shields: set[trio.CancelScope] = set()
-    stopping = False
+    moves = _ShieldedMoves()
 
     async with trio.open_nursery() as moved:
 
@@ -810,14 +823,7 @@ async def _serve_with_front(
         async def serve_moved(moving: _Moving) -> None:
             home = False
             try:
-                with trio.CancelScope(shield=True) as shield:
-                    shields.add(shield)
-                    if stopping:
-                        shield.cancel()
-                    try:
-                        home = await _serve_socket(moving.sock, moving.client, shared, moving)
-                    finally:
-                        shields.discard(shield)
+                home = await moves.serve(moving, shared)
             finally:
                 if not home and not channel.send_nowait(handoff.GONE, {"id": moving.ident}):
                     logger.warning("could not tell the HTTP front that connection %d closed",
@@ -870,9 +876,7 @@ async def _serve_with_front(
                     logger.warning("the HTTP front process did not stop in %.0f s", STOP_TIMEOUT_S)
                     proc.kill()
                     await trio.to_thread.run_sync(proc.wait)
-            stopping = True
-            for shield in shields:
-                shield.cancel()
+            moves.stop()
             moved.cancel_scope.cancel()
 
 

@@ -49,6 +49,7 @@ from tests.sequencer.rpc.test_hostile_clients import (
     host_port,
     serving,
 )
+from tests.sequencer.rpc.test_http_server import parse_response_head
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -143,12 +144,7 @@ class RawConnection:
         while b"\r\n\r\n" not in self.buf:
             self._fill()
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
+        status, headers = parse_response_head(head)
         length = int(headers.get("content-length", "0"))
         while len(self.buf) < length:
             self._fill()

@@ -49,19 +49,13 @@ class RawClient:
             if not await self._fill():
                 raise EOFError(f"connection closed, partial response {self.buf!r}")
         head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        lines = head.decode("latin-1").split("\r\n")
-        version, status, *_ = lines[0].split(" ", 2)
-        assert version == "HTTP/1.1"
-        headers = {}
-        for line in lines[1:]:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
+        status, headers = parse_response_head(head)
         length = int(headers.get("content-length", "0"))
         while len(self.buf) < length:
             if not await self._fill():
                 raise EOFError("connection closed inside a body")
         body, self.buf = self.buf[:length], self.buf[length:]
-        return int(status), headers, body
+        return status, headers, body
 
     async def is_closed(self) -> bool:
         """True when the server closed the connection (EOF or reset) and sent nothing more."""
@@ -73,6 +67,18 @@ class RawClient:
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+def parse_response_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """The status and headers (names lower-cased) of an HTTP/1.1 response head."""
+    lines = head.decode("latin-1").split("\r\n")
+    version, status, *_ = lines[0].split(" ", 2)
+    assert version == "HTTP/1.1"
+    headers = {}
+    for line in lines[1:]:
+        name, value = line.split(":", 1)
+        headers[name.strip().lower()] = value.strip()
+    return int(status), headers
 
 
 def post(body: bytes, path: str = "/", extra: str = "") -> bytes:
