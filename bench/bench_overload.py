@@ -400,7 +400,10 @@ the default), the I/O thread (`front_process = false`, `io_thread = true`), or n
 
 
 def write_config(
-    directory: Path, queue_events: int = QUEUE_EVENTS, front: str | None = None
+    directory: Path,
+    queue_events: int = QUEUE_EVENTS,
+    front: str | None = None,
+    front_priority: int | None = None,
 ) -> Path:
     """A TOML config holding the queue bound the overload is measured against (docs/config.md:
     `attest serve` reads its [serve] table), and the `front` (one of `FRONTS`) unless None
@@ -410,6 +413,8 @@ def write_config(
     if front is not None:
         text += f"front_process = {'true' if front == 'process' else 'false'}\n"
         text += f"io_thread = {'true' if front == 'thread' else 'false'}\n"
+    if front_priority is not None:
+        text += f"front_priority = {front_priority}\n"
     path.write_text(text)
     return path
 
@@ -421,6 +426,7 @@ def run(
     load_nice: int = 0,
     trace_loop: bool = False,
     front: str | None = None,
+    front_priority: int | None = None,
 ) -> dict[str, Any]:
     """Start `attest serve --dev` (queue of `QUEUE_EVENTS`) in a temporary directory and
     overload it. With `trace_loop` the server runs under `bench.loop_trace` and the report
@@ -428,7 +434,7 @@ def run(
     `FRONTS` (None: the default)."""
     with tempfile.TemporaryDirectory(prefix="bench-overload-") as tmp:
         trace = Path(tmp, "loop.json")
-        config = write_config(Path(tmp), front=front)
+        config = write_config(Path(tmp), front=front, front_priority=front_priority)
         with (
             TracedSequencer(Path(tmp, "data"), config, trace)
             if trace_loop
@@ -441,6 +447,7 @@ def run(
             report["loop"] = orjson.loads(trace.read_bytes())
     report["max_queue_events"] = QUEUE_EVENTS
     report["front"] = front
+    report["front_priority"] = front_priority
     return report
 
 
@@ -513,6 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how the server takes connections (default: the server's default, process)",
     )
     parser.add_argument(
+        "--front-priority",
+        type=int,
+        default=None,
+        help="[serve] front_priority of the server (a nice value; below 0 needs root)",
+    )
+    parser.add_argument(
         "--compare",
         type=int,
         default=0,
@@ -540,12 +553,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_nice=args.load_nice,
             trace_loop=args.trace_loop,
             modes=args.modes.split(","),
+            front_priority=args.front_priority,
         )
         sys.stdout.write(json.dumps(result["reports"], indent=1) + "\n")
         sys.stdout.write("\n".join(result["table"]) + "\n")
         return 0
     report = run(
-        args.seconds, args.writers, args.batch, args.load_nice, args.trace_loop, args.front
+        args.seconds,
+        args.writers,
+        args.batch,
+        args.load_nice,
+        args.trace_loop,
+        args.front,
+        args.front_priority,
     )
     sys.stdout.write(json.dumps(report, indent=1) + "\n")
     return 0

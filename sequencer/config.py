@@ -134,6 +134,8 @@ class Config:
     """Serve HTTP through a front process of its own (`sequencer/node/front.py`), which
     accepts every connection and answers refusals, `/health` and `attest_status` itself; when
     false, `io_thread` decides."""
+    front_priority: int = 0
+    """Nice value of the front process (-20..19); below 0 needs root or CAP_SYS_NICE."""
     io_thread: bool = True
     """Serve HTTP connections from a trio loop in a thread of its own, which answers refusals,
     `/health` and `attest_status` itself (`sequencer/rpc/io_thread.py`)."""
@@ -275,6 +277,10 @@ def _count(value: object, where: str) -> int:
     return _integer(value, where, 0)
 
 
+def _nice(value: object, where: str) -> int:
+    return _integer(value, where, -20, 19)
+
+
 def _port(value: object, where: str) -> int:
     return _integer(value, where, 0, 65535)
 
@@ -410,6 +416,7 @@ class Kind:
 INTEGER: Final = Kind("integer > 0", _positive_int, numeric=True)
 COUNT: Final = Kind("integer >= 0", _count, numeric=True)
 PORT: Final = Kind("integer 0-65535", _port, numeric=True)
+NICE: Final = Kind("integer -20-19", _nice, numeric=True)
 SECONDS: Final = Kind("seconds > 0", _seconds, numeric=True)
 SECONDS_OR_ZERO: Final = Kind("seconds >= 0", _seconds_or_zero, numeric=True)
 NUMBER: Final = Kind("number > 0", _positive_number, numeric=True)
@@ -657,6 +664,15 @@ SERVE: Final[tuple[Setting, ...]] = (
         "serve HTTP through a front process of its own, which accepts every connection and "
         "answers refusals, /health and attest_status while ingest is busy (false: io_thread "
         "decides)",
+        flag=False,
+    ),
+    Setting(
+        "front_priority",
+        NICE,
+        "front_priority",
+        "nice value of the front process, like nginx's worker_priority: below 0 it is run "
+        "before the sequencer's and other busy processes when they share the cores (needs root "
+        "or CAP_SYS_NICE; without, a warning and 0)",
         flag=False,
     ),
     Setting(

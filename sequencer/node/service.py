@@ -438,6 +438,7 @@ async def run_sequencer(
                     shed_body_bytes=SHED_BODY_BYTES,
                     min_event_bytes=MIN_EVENT_WIRE_BYTES,
                     cors_origins=config.cors_origins,
+                    priority=config.front_priority,
                     state=state,
                     count=metrics.count_requests,
                 )

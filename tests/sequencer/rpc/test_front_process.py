@@ -17,6 +17,7 @@ back to the front.
 | `test_pipelined_requests_across_the_move` | status, submit, status, health in one write | four answers, in order, read-your-writes |
 | `test_held_off_connection_comes_back_and_is_served` | refused on a moved connection, retries on it | answered on the same connection |
 | `test_early_retries_wait_out_the_hold_off` | next request before retryAfterMs, many clients | not answered early; `/health` still answered |
+| `test_front_priority_sets_the_front_process_nice_value` | `front_priority = 7` | the front runs at nice 7, the sequencer as before |
 | `test_a_batch_the_config_allows_is_acknowledged` | a 16,000-event batch (a bug found on the way) | acknowledged with its receipts |
 """
 
@@ -320,6 +321,17 @@ def test_sequencer_killed_takes_the_front_with_it(tmp_path: Path) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))  # refused while any process still listens there
         s.listen()
+
+
+def test_front_priority_sets_the_front_process_nice_value(tmp_path: Path) -> None:
+    """`[serve] front_priority` is the front's nice value (a raise, allowed to anyone, checked
+    here; a lowering needs CAP_SYS_NICE), and the sequencer's own stays as it was."""
+    with serving(tmp_path / "d", config=serve_config(tmp_path, QUEUE, front_priority=7)) as proc:
+        front = front_pid(proc)
+        assert os.getpriority(os.PRIO_PROCESS, front) == 7
+        assert os.getpriority(os.PRIO_PROCESS, proc.proc.pid) == os.getpriority(os.PRIO_PROCESS, 0)
+        with RpcClient(proc.url, timeout=10) as rpc:
+            assert rpc.request("GET", "/health").status == 200
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
