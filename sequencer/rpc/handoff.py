@@ -114,11 +114,10 @@ class Channel:
         payload = encode(kind, header, data)
         if len(payload) > MAX_MESSAGE:
             raise ValueError(f"handoff message of {len(payload)} bytes exceeds {MAX_MESSAGE}")
-        fds = [conn.fileno()] if conn is not None else []
         async with self._send_lock:
             while True:
                 try:
-                    socket.send_fds(self.sock, [payload], fds) if fds else self.sock.send(payload)
+                    self._send_once(payload, conn)
                     break
                 except BlockingIOError:
                     await trio.lowlevel.wait_writable(self.sock)
@@ -136,17 +135,20 @@ class Channel:
         closed here); False if the channel is full or closed (`conn` is still ours then)."""
         if self._send_lock.locked():
             return False  # a waiting `send` goes first: messages stay in order
-        payload = encode(kind, header, data)
         try:
-            if conn is not None:
-                socket.send_fds(self.sock, [payload], [conn.fileno()])
-            else:
-                self.sock.send(payload)
+            self._send_once(encode(kind, header, data), conn)
         except OSError:
             return False
         if conn is not None:
             conn.close()
         return True
+
+    def _send_once(self, payload: bytes, conn: socket.socket | None) -> None:
+        """One non-blocking send of `payload`, with `conn`'s descriptor if given."""
+        if conn is None:
+            self.sock.send(payload)
+        else:
+            socket.send_fds(self.sock, [payload], [conn.fileno()])
 
     async def receive(self) -> Message | None:
         """The next message; None once the other end is closed."""
