@@ -117,10 +117,9 @@ class Board:
 
     def read(self) -> tuple[int, float]:
         """(events waiting, in flight included; drain rate)."""
-        taken: int = _COUNT.unpack_from(self._map, _TAKEN_AT)[0]
+        in_flight = self.in_flight()  # the taken total first (see the class docstring)
         waiting, drain_eps = _ROOM.unpack_from(self._map, 0)
-        forwarded: int = _COUNT.unpack_from(self._map, _FORWARDED_AT)[0]
-        return waiting + forwarded - taken, drain_eps
+        return waiting + in_flight, drain_eps
 
 
 # --- the sequencer's side -----------------------------------------------------------------

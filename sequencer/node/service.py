@@ -96,7 +96,6 @@ SCREEN_BODY_BYTES: Final = 1 << 20
 """A `POST /` body of at most this many bytes is decoded on the I/O loop, to answer it there
 (`is_fast_request`) or to refuse a submission there for which the queue has no room
 (`submission_refusal`); a larger one goes to the main loop unparsed by the I/O loop."""
-SUBMIT_METHODS: Final = frozenset({"attest_submit", "attest_submitBatch"})
 
 _UNDECODED: Final = object()
 

@@ -220,7 +220,7 @@ class Writer:
         checks all but the room (the HTTP front has admitted them, `reserve`).
         """
         gate = self.promise_gate
-        waiting = self._queued_events + self._reserved_events
+        waiting = self.waiting
         if self.front_in_flight is not None:
             waiting += self.front_in_flight()
         error = room_error(
@@ -248,7 +248,7 @@ class Writer:
 
     def _room_changed(self) -> None:
         if self.on_room is not None:
-            self.on_room(self._queued_events + self._reserved_events, self._ewma_eps)
+            self.on_room(self.waiting, self._ewma_eps)
 
     @contextmanager
     def reserve(self, n: int) -> Iterator[None]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import socket
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import trio
@@ -44,17 +44,25 @@ READY: Final = 8
 PRESSURE_EVERY_S: Final = 0.2
 MAX_MESSAGE: Final = 2 << 20
 """Largest message either side sends or receives (a connection's unparsed bytes are at most a
-request head and a body the front may read, `sequencer.node.service.SCREEN_BODY_BYTES`; a
-state message is a few kilobytes)."""
+request head, a receive's worth after it, and a body the front read, which is shorter than
+`sequencer.node.service.SHED_BODY_BYTES`; a state message is a few kilobytes)."""
 
 ADMITTED: ContextVar[int] = ContextVar("admitted", default=0)
-"""Events the front process admitted for the request being handled (a submission it decoded
-and counted, `handoff.MOVE`'s ``admitted``). In the front, `fast` sets it for the request it
-hands on; in the sequencer's process it is set around the handler, and the writer's
+"""Events the front process admitted for the request being handled (a large submission from
+its head, a small one it decoded and counted; `handoff.MOVE`'s ``admitted``). In the front,
+`admit` or `fast` sets it for the request it hands on (`take_admitted`); in the sequencer's process it is set around the handler, and the writer's
 `reserve` takes the room over from it instead of checking again (the front counted it in
 its room check, `sequencer.node.front`), so that a submission the front let through is not
 refused later by the slower process."""
 _HEADER_LEN: Final = 4
+
+
+def take_admitted() -> int:
+    """`ADMITTED`'s value, which is reset to 0: an admission goes with one request only."""
+    admitted = ADMITTED.get()
+    if admitted:
+        ADMITTED.set(0)
+    return admitted
 
 
 @dataclass(slots=True)
@@ -152,19 +160,11 @@ class Channel:
 
     async def receive(self) -> Message | None:
         """The next message; None once the other end is closed."""
-        while True:
-            try:
-                raw, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_MESSAGE, 4)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.sock)
-                continue
-            except ConnectionResetError:
-                return None
-            if not raw and not fds:
-                return None
-            return decode(raw, fds)
+        while (message := self.receive_nowait()) is False:
+            await trio.lowlevel.wait_readable(self.sock)
+        return message
 
-    def receive_nowait(self) -> Message | bool | None:
+    def receive_nowait(self) -> Message | Literal[False] | None:
         """A message already waiting, False if none is, None once the other end is closed."""
         try:
             raw, fds, _flags, _addr = socket.recv_fds(self.sock, MAX_MESSAGE, 4)

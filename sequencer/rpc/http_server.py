@@ -804,19 +804,19 @@ async def _serve_with_front(
 
     async with trio.open_nursery() as moved:
 
-        async def send_home(moving: _Moving) -> None:
-            header = {"id": moving.ident, "client": moving.client, "holdOffS": moving.hold_off_s}
+        async def send_home(header: dict[str, Any], data: bytes, sock: socket.socket) -> None:
             try:
-                await channel.send(handoff.HOME, header, bytes(moving.buf), moving.sock)
+                await channel.send(handoff.HOME, header, data, sock)
             except OSError:  # the front is gone: this process is stopping too
-                moving.sock.close()
+                sock.close()
 
         def home(moving: _Moving) -> None:
             # At once if the channel has room: the client may send its next request as soon
             # as it has read this answer, and the front is where it is read.
             header = {"id": moving.ident, "client": moving.client, "holdOffS": moving.hold_off_s}
-            if not channel.send_nowait(handoff.HOME, header, bytes(moving.buf), moving.sock):
-                moved.start_soon(send_home, moving)
+            data = bytes(moving.buf)
+            if not channel.send_nowait(handoff.HOME, header, data, moving.sock):
+                moved.start_soon(send_home, header, data, moving.sock)
 
         shared.home = home
 
@@ -829,36 +829,24 @@ async def _serve_with_front(
                     logger.warning("could not tell the HTTP front that connection %d closed",
                                    moving.ident)  # fmt: skip
 
+        async def next_message() -> handoff.Message:
+            message = await channel.receive()
+            if message is None:
+                code = await trio.to_thread.run_sync(proc.wait)
+                raise FrontExitedError(f"the HTTP front process exited (status {code})")
+            return message
+
         try:
             # Ready when the front accepts (it imports and starts in a few hundred ms; a
             # client told "listening" before then would wait that long for its answer).
-            first = await channel.receive()
-            if first is None:
-                code = await trio.to_thread.run_sync(proc.wait)
-                raise FrontExitedError(f"the HTTP front process exited (status {code})")
+            first = await next_message()
             if first.kind != handoff.READY:
                 raise RuntimeError(f"the HTTP front process spoke first with kind {first.kind}")
             task_status.started(bound)
             while True:
-                message = await channel.receive()
-                if message is None:
-                    code = await trio.to_thread.run_sync(proc.wait)
-                    raise FrontExitedError(f"the HTTP front process exited (status {code})")
+                message = await next_message()
                 if message.kind == handoff.MOVE and message.sock is not None:
-                    client = message.header["client"]
-                    peer = (client[0], client[1]) if client else None
-                    moving = _Moving(
-                        message.sock,
-                        peer,
-                        peer[0] if peer else "",
-                        bytearray(message.data),
-                        0,
-                        None,
-                        b"",
-                        ident=message.header["id"],
-                        admitted=message.header.get("admitted", 0),
-                    )
-                    moved.start_soon(serve_moved, moving)
+                    moved.start_soon(serve_moved, _Moving.arrived(message, message.sock))
                 elif message.kind == handoff.EVICT:
                     shared.table.evict_longest_waiting()
                 elif message.kind == handoff.COUNTS:
@@ -918,12 +906,9 @@ async def serve_front(
 
     async with trio.open_nursery() as connections:
 
-        async def send_move(moving: _Moving) -> None:
-            header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted}
+        async def send_move(moving: _Moving, header: dict[str, Any], data: bytes) -> None:
             try:
-                await channel.send(
-                    handoff.MOVE, header, moving.raw + bytes(moving.buf), moving.sock
-                )
+                await channel.send(handoff.MOVE, header, data, moving.sock)
             except OSError:
                 moving.sock.close()
                 give_back(moving.ident)
@@ -940,7 +925,7 @@ async def serve_front(
             header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted}
             data = moving.raw + bytes(moving.buf)
             if not channel.send_nowait(handoff.MOVE, header, data, moving.sock):
-                connections.start_soon(send_move, moving)
+                connections.start_soon(send_move, moving, header, data)
 
         async def serve_home(moving: _Moving) -> None:
             moved = False
@@ -953,20 +938,8 @@ async def serve_front(
 
         def handle(message: handoff.Message) -> None:
             if message.kind == handoff.HOME and message.sock is not None:
-                ident = message.header["id"]
-                host = away.pop(ident, "")
-                client = message.header["client"]
-                moving = _Moving(
-                    message.sock,
-                    (client[0], client[1]) if client else None,
-                    host,
-                    bytearray(message.data),
-                    0,
-                    None,
-                    b"",
-                    float(message.header["holdOffS"]),
-                    ident=ident,
-                )
+                moving = _Moving.arrived(message, message.sock)
+                moving.host = away.pop(moving.ident, moving.host)
                 connections.start_soon(serve_home, moving)
             elif message.kind == handoff.GONE:
                 give_back(message.header["id"])
@@ -1057,6 +1030,25 @@ class _Moving:
     """Across processes: the connection's number in the front's table (0: not yet given)."""
     admitted: int = 0
     """Across processes: events the front admitted for the request (`handoff.ADMITTED`)."""
+
+    @classmethod
+    def arrived(cls, message: handoff.Message, sock: socket.socket) -> _Moving:
+        """A connection that came over the channel (`handoff.MOVE`, `handoff.HOME`) with
+        `message`: the bytes to parse next, its number, and what the sender says of it."""
+        client = message.header["client"]
+        peer = (client[0], client[1]) if client else None
+        return cls(
+            sock,
+            peer,
+            peer[0] if peer else "",
+            bytearray(message.data),
+            0,
+            None,
+            b"",
+            float(message.header.get("holdOffS", 0.0)),
+            ident=message.header["id"],
+            admitted=message.header.get("admitted", 0),
+        )
 
     def give_back_body(self, budget: _BodyBudget) -> None:
         if self.held:
@@ -1299,10 +1291,9 @@ class _Connection:
                 self._give_back_body()
             if self._armed:
                 self._shared.table.waiting.pop(self, None)
-            if self._admitted and self._shared.release_admitted is not None:
-                # The client left before its request was read again here.
-                self._shared.release_admitted(self._admitted)
-                self._admitted = 0
+            # The client left before its request was read again here.
+            self._release_admitted(self._admitted)
+            self._admitted = 0
         return moved
 
     def move(self, move: _Move) -> None:
@@ -1388,8 +1379,8 @@ class _Connection:
         front = self._shared.fast_body_bytes is not None
         while True:
             self._waited = False
-            if front and handoff.ADMITTED.get():
-                handoff.ADMITTED.set(0)  # a refused request's admission is not the next one's
+            if front:
+                handoff.take_admitted()  # a refused request's admission is not the next one's
             response: Response | None
             body: bytes | None
             if first is not None:
@@ -1417,10 +1408,7 @@ class _Connection:
                     # The I/O loop: answer it here, or move the connection to the main loop.
                     early = None if fast is None else await _call_fast(fast, request)
                     if early is None:
-                        admitted = handoff.ADMITTED.get()
-                        if admitted:
-                            handoff.ADMITTED.set(0)
-                        raise _Move(head, body, admitted)
+                        raise _Move(head, body, handoff.take_admitted())
                     response = early
                 del request
                 body = b""  # the bytes are no longer held: give them back to the budget
@@ -1477,8 +1465,12 @@ class _Connection:
         finally:
             unused = handoff.ADMITTED.get()
             handoff.ADMITTED.reset(token)
-            if unused and self._shared.release_admitted is not None:
-                self._shared.release_admitted(unused)  # refused before reserving, or malformed
+            self._release_admitted(unused)  # refused before reserving, or malformed
+
+    def _release_admitted(self, events: int) -> None:
+        """Give back room the front admitted that no `reserve` took over."""
+        if events and self._shared.release_admitted is not None:
+            self._shared.release_admitted(events)
 
     async def _hold_off(self, seconds: float) -> None:
         """Read nothing from the client for `seconds` (see `Response.hold_off_s`).
@@ -1557,8 +1549,7 @@ class _Connection:
             await trio.lowlevel.wait_readable(self._sock)
             return
         admitted, self._admitted = self._admitted, 0
-        if self._shared.release_admitted is not None:
-            self._shared.release_admitted(admitted)
+        self._release_admitted(admitted)
 
     def _take_body(self, n: int) -> None:
         """Reserve `n` body bytes in the shared budget, or refuse the request (503)."""
@@ -1682,10 +1673,7 @@ class _Connection:
             or head.method not in ("GET", "HEAD", "POST")
         ):
             # The sequencer's: it reads the body from the socket (with the room `admit` took).
-            admitted = handoff.ADMITTED.get()
-            if admitted:
-                handoff.ADMITTED.set(0)
-            raise _Move(head, b"", admitted)
+            raise _Move(head, b"", handoff.take_admitted())
         length = head.content_length or 0
         if length:
             self._take_body(length)
