@@ -187,6 +187,7 @@ class Writers:
         self.url = url
         self.batch = batch
         self.acked: dict[str, tuple[int, str]] = {}
+        self.unexpected: list[JsonRpcError] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
@@ -203,8 +204,13 @@ class Writers:
                 n += 1
                 try:
                     out = rpc.call("attest_submitBatch", batch)
-                except JsonRpcError:
-                    continue  # refused (the queue is full): try again
+                except JsonRpcError as exc:
+                    # Refused (the queue is full), or the writer stopping at shutdown: nothing
+                    # was stored, try again. Anything else is a failure of the server.
+                    if exc.code not in (-32005, -32010):
+                        with self._lock:
+                            self.unexpected.append(exc)
+                    continue
                 except (TransportError, OSError):
                     return  # the server is gone
                 with self._lock:
@@ -217,6 +223,7 @@ class Writers:
             t.join(30)
             assert not t.is_alive(), "a writer thread is stuck"
         with self._lock:
+            assert not self.unexpected, self.unexpected[:3]
             return dict(self.acked)
 
 
