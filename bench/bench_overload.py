@@ -31,6 +31,7 @@ import os
 import re
 import selectors
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,21 @@ def _connect(host: str, port: int) -> socket.socket:
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.setblocking(False)
     return s
+
+
+SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value
+_TIMESPEC: Final = struct.Struct("@qq")
+
+
+def _receive_stamped(sock: socket.socket) -> tuple[bytes, float]:
+    """What `sock` holds, and when the kernel received it (`SO_TIMESTAMPNS`, wall clock), or
+    now where the kernel does not say."""
+    data, ancillary, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(_TIMESPEC.size))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = _TIMESPEC.unpack(payload[: _TIMESPEC.size])
+            return data, seconds + nanoseconds / 1e9
+    return data, time.time()
 
 
 def _response(buf: bytes) -> tuple[int, bytes, int] | None:
@@ -222,9 +238,11 @@ class _Prober:
     * `submitters` more writers of `batch`-event submissions (the refusal probes), on
       non-blocking sockets in one thread: each sends 20 ms after its last answer or, after a
       refusal, once its `retryAfterMs` has passed, as an honest client does
-      (`sequencer.client`). A refusal's latency runs from the first byte of the request head
-      sent to the whole answer received, while the body is still being sent (a server may
-      answer from the head); the body is sent in full before the next request.
+      (`sequencer.client`). A refusal's latency runs from the moment the request's first
+      bytes are handed to the kernel to the moment the kernel received the answer's last
+      (`SO_TIMESTAMPNS`), while the body may still be on its way (a server may answer from the
+      head), so this process's own delays (building bodies, the GIL its threads share) are
+      not counted; the body is sent in full before the next request.
     """
 
     def __init__(self, url: str, batch: int, submitters: int = REFUSAL_PROBES) -> None:
@@ -266,24 +284,29 @@ class _Prober:
         sel = selectors.DefaultSelector()
         serials = iter(range(1 << 40, 1 << 41))  # digests apart from the load process's
         conns = [_Conn(_connect(host, int(port))) for _ in range(self.submitters)]
-        due = {id(c): time.perf_counter() + PROBE_INTERVAL_S * k / len(conns)
+        due = {id(c): time.time() + PROBE_INTERVAL_S * k / len(conns)
                for k, c in enumerate(conns)}  # fmt: skip
         answered: set[int] = set()  # connections whose answer is in (the body may still go out)
         for c in conns:
             sel.register(c.sock, selectors.EVENT_READ, c)
+            with contextlib.suppress(OSError):  # else the time it is read (Linux has it)
+                c.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
         def busy(c: _Conn) -> bool:
             return c.sent_at >= 0
 
         while not self.stop.is_set():
-            now = time.perf_counter()
+            now = time.time()
             for c in conns:
                 if not busy(c) and now >= due[id(c)]:
                     c.serial = next(serials)
                     c.body, c.digests = _body(c.serial, self.batch)
                     c.out = prefix + b"Content-Length: %d\r\n\r\n" % len(c.body) + c.body
-                    c.sent_at = time.perf_counter()
-                    sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
+                    c.sent_at = time.time()  # wall clock, as the kernel's timestamps
+                    with contextlib.suppress(BlockingIOError):
+                        c.out = c.out[c.sock.send(c.out) :]
+                    if c.out:
+                        sel.modify(c.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, c)
             idle = [due[id(c)] - now for c in conns if not busy(c)]
             for key, events in sel.select(min([0.01, *idle]) if idle else 0.01):
                 c = key.data
@@ -293,14 +316,14 @@ class _Prober:
                     if not c.out:  # sent: wait for the answer only
                         sel.modify(c.sock, selectors.EVENT_READ, c)
                 if events & selectors.EVENT_READ:
-                    chunk = c.sock.recv(1 << 20)
+                    chunk, arrived = _receive_stamped(c.sock)
                     if not chunk:
                         self.failures += 1
                         return
                     c.buf += chunk
                     parsed = _response(c.buf)
                     if parsed is not None:
-                        took = time.perf_counter() - c.sent_at
+                        took = arrived - c.sent_at
                         c.buf = c.buf[parsed[2] :]
                         answer = orjson.loads(parsed[1])
                         wait_s = PROBE_INTERVAL_S
@@ -319,7 +342,7 @@ class _Prober:
                         else:
                             self.failures += 1
                         answered.add(id(c))
-                        due[id(c)] = time.perf_counter() + wait_s
+                        due[id(c)] = time.time() + wait_s
                 if id(c) in answered and not c.out:
                     # Answered and the whole body sent: ready for the next request.
                     answered.discard(id(c))
@@ -387,6 +410,10 @@ def overload(
         "status_ms": percentiles(prober.status), "health_ms": percentiles(prober.health),
         "probe_failures": prober.failures, "unfinished": raw["unfinished"],
         "load_nice": load_nice,
+        # Each refusal's milliseconds, from the head (503) and after the body (200): runs
+        # hold a few dozen each, and a p99 worth the name pools several.
+        "probe_refused_head_each_ms": [round(t * 1000, 3) for t in prober.refused_head],
+        "probe_refused_body_each_ms": [round(t * 1000, 3) for t in prober.refused_body],
     }  # fmt: skip
 
 

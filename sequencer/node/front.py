@@ -42,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, Final
@@ -49,10 +50,10 @@ from typing import Any, Final
 import orjson
 import trio
 
-from prover.errors import AttestError
+from prover.errors import AttestError, OverloadedError
 from prover.jsonrpc import error_response
 from sequencer import logs
-from sequencer.node.writer import Writer, room_error
+from sequencer.node.writer import Writer, drain_ms, room_error
 from sequencer.rpc import errors as rpc_errors
 from sequencer.rpc import handoff
 from sequencer.rpc.cors import with_cors
@@ -63,7 +64,18 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT_SHARE: Final = 2
 """Admitted events whose bodies the sequencer has not read yet hold at most half the queue;
-beyond, a large submission is handed on unadmitted (the sequencer decides, later)."""
+beyond, a large submission is refused from its head while those bodies are arriving or the
+sequencer is behind (`BODIES_FLOWING_S`, `LOOP_BEHIND_S`), and handed on unadmitted otherwise
+(the sequencer decides, at once)."""
+BODIES_FLOWING_S: Final = 0.25
+"""The admissions in flight are bodies on their way, not heads alone, while the sequencer has
+read the body of one admitted from its head this recently (`Board.body_in_at`)."""
+CROWDED_SHARE: Final = 2
+"""The queue is crowded when more than half of it is taken (`FrontProcess.crowded`)."""
+BEAT_S: Final = 0.01
+"""How often the sequencer's event loop writes the time on the board (`Board.beat_at`)."""
+LOOP_BEHIND_S: Final = 0.05
+"""The sequencer's event loop is behind when its last beat is older than this."""
 REFRESH_S: Final = 0.25
 """How often the sequencer sends a `STATE` without a commit (L1 status, the promise gate)."""
 COUNTS_S: Final = 1.0
@@ -71,7 +83,10 @@ COUNTS_S: Final = 1.0
 _ROOM: Final = struct.Struct("<qd")  # events waiting, drain rate (events a second)
 _COUNT: Final = struct.Struct("<q")
 _TAKEN_AT: Final = 16  # events of the front's admissions that are over (the sequencer's)
+_BODY_IN_AT: Final = 24  # when the sequencer last read an admitted body (the sequencer's)
+_BEAT_AT: Final = 32  # when the sequencer's event loop last ran its beat (the sequencer's)
 _FORWARDED_AT: Final = 64  # events the front admitted, in all (the front's)
+_MOMENT: Final = struct.Struct("<d")  # `time.monotonic()`: one clock for every process
 _BOARD_BYTES: Final = mmap.PAGESIZE
 
 
@@ -102,6 +117,23 @@ class Board:
     def write_taken(self, taken: int) -> None:
         _COUNT.pack_into(self._map, _TAKEN_AT, taken)
 
+    def write_body_in(self, at: float) -> None:
+        _MOMENT.pack_into(self._map, _BODY_IN_AT, at)
+
+    def body_in_at(self) -> float:
+        """When (`time.monotonic()`) the sequencer last read the body of a request the front
+        admitted from its head (0: never)."""
+        at: float = _MOMENT.unpack_from(self._map, _BODY_IN_AT)[0]
+        return at
+
+    def write_beat(self, at: float) -> None:
+        _MOMENT.pack_into(self._map, _BEAT_AT, at)
+
+    def beat_at(self) -> float:
+        """When (`time.monotonic()`) the sequencer's event loop last ran `FrontProcess.beat`."""
+        at: float = _MOMENT.unpack_from(self._map, _BEAT_AT)[0]
+        return at
+
     def write_forwarded(self, forwarded: int) -> None:
         _COUNT.pack_into(self._map, _FORWARDED_AT, forwarded)
 
@@ -114,6 +146,10 @@ class Board:
         taken: int = _COUNT.unpack_from(self._map, _TAKEN_AT)[0]
         forwarded: int = _COUNT.unpack_from(self._map, _FORWARDED_AT)[0]
         return forwarded - taken
+
+    def crowded(self, max_queue: int) -> bool:
+        """More than a `CROWDED_SHARE` of `max_queue` is taken, admissions in flight included."""
+        return self.read()[0] > max_queue // CROWDED_SHARE
 
     def read(self) -> tuple[int, float]:
         """(events waiting, in flight included; drain rate)."""
@@ -145,6 +181,7 @@ class FrontProcess:
         """`state()` is the `STATE` message's content; `count(method, outcome, n)` adds the
         front's answers to this process's metrics."""
         self._writer = writer
+        self._max_queue = max_queue
         self._board = Board.create()
         self._channel: handoff.Channel | None = None
         self._state = state
@@ -182,6 +219,12 @@ class FrontProcess:
     def release(self, events: int) -> None:
         self._writer.release_admitted(events)
 
+    def admitted_body_in(self) -> None:
+        self._board.write_body_in(time.monotonic())
+
+    def crowded(self) -> bool:
+        return self._board.crowded(self._max_queue)
+
     def counts(self, header: dict[str, Any]) -> None:
         for method, outcomes in header.get("requests", {}).items():
             for outcome, n in outcomes.items():
@@ -203,6 +246,13 @@ class FrontProcess:
             if not channel.send_nowait(handoff.STATE, state):
                 with contextlib.suppress(OSError):  # the front is gone: the server stops
                     await channel.send(handoff.STATE, state)
+
+    async def beat(self) -> None:
+        """Write the time on the board every `BEAT_S`: how far behind this process's event
+        loop is, for the front (`FrontState.admit`)."""
+        while True:
+            self._board.write_beat(time.monotonic())
+            await trio.sleep(BEAT_S)
 
     async def refresh(self) -> None:
         """`publish` every `REFRESH_S` (the L1 status and the promise gate move by themselves)."""
@@ -272,6 +322,11 @@ class FrontState:
         Stricter than `attest serve`'s own `admit` (which refuses only when even the fewest
         events the length allows do not fit): near the bound a batch of large events is
         refused while smaller ones fit, and the refusal is never the slow one.
+
+        Admissions whose bodies the sequencer has not read yet hold at most half the queue
+        (`MAX_IN_FLIGHT_SHARE`). Beyond, the submission is refused too while those bodies are
+        arriving or the sequencer is behind (`BODIES_FLOWING_S`, `LOOP_BEHIND_S`), and handed
+        on unadmitted while they are heads alone.
         """
         length = head.content_length
         if head.method != "POST" or length is None or length < self.shed_body_bytes:
@@ -283,8 +338,28 @@ class FrontState:
         # Admitted room is held until the sequencer reads the body, at most a second
         # (`ADMISSION_HOLD_S`); bodies still on their way may hold half the queue in
         # all, so that clients sending heads and no bodies cannot shut the others out.
-        if self.board.in_flight() + most <= self.max_queue // MAX_IN_FLIGHT_SHARE:
+        in_flight = self.board.in_flight()
+        if in_flight + most <= self.max_queue // MAX_IN_FLIGHT_SHARE:
             handoff.ADMITTED.set(most)
+            return None
+        # At the cap. While the bodies admitted before are arriving, or the sequencer's loop
+        # is behind, a submission handed on unadmitted would be read after all of them and
+        # then race the others for what room is left, refused tens of milliseconds from now
+        # if it lost: refuse it now, from its head. Held by heads alone (no body read for a
+        # while) with the sequencer idle, the cap says nothing of the queue: hand it on, the
+        # sequencer reads it at once and decides.
+        now = time.monotonic()
+        if (
+            now - self.board.body_in_at() <= BODIES_FLOWING_S
+            or now - self.board.beat_at() > LOOP_BEHIND_S
+        ):
+            waiting, drain_eps = self.board.read()
+            error = OverloadedError(
+                f"ingest is behind: {in_flight} admitted events' bodies are still being read"
+                f" ({waiting} events waiting in all); retry later",
+                retry_after_ms=drain_ms(waiting, drain_eps),
+            )
+            return refusal_response(None, error, status=503)
         return None
 
     def health(self) -> Response | None:

@@ -442,6 +442,7 @@ async def run_sequencer(
                     count=metrics.count_requests,
                 )
                 nursery.start_soon(front.refresh)
+                nursery.start_soon(front.beat)
             port = await nursery.start(
                 partial(
                     serve_http,

@@ -573,12 +573,17 @@ def room_error(
     # still being checked count too: with many writers the checking, not the queue, is where
     # submissions wait (issue 12).
     if waiting + n > max_queue:
-        retry = max(10, math.ceil(1000 * waiting / drain_eps))
         return OverloadedError(
             f"ingest queue is full ({waiting} events waiting); retry later",
-            retry_after_ms=retry,
+            retry_after_ms=drain_ms(waiting, drain_eps),
         )
     return None
+
+
+def drain_ms(waiting: int, drain_eps: float) -> int:
+    """A refused client's retry hint: the milliseconds `drain_eps` takes to drain `waiting`
+    events (at least 10)."""
+    return max(10, math.ceil(1000 * waiting / drain_eps))
 
 
 PUBLISH_TIMEOUT_S: Final = 1.0

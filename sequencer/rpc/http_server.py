@@ -294,16 +294,18 @@ class _Pressure:
     loop goes back to the I/O loop after every answer, so that its next request's head is
     read, and refused if need be, there (a refusal from the main loop waits for that loop's
     round). Without refusals nothing moves back: the hop costs what a connection that stays
-    put does not.
+    put does not. With the front process, also while the queue is crowded (`crowded`, its
+    `FrontLauncher.crowded`): the first refusals of an overload are then the front's too.
     """
 
-    __slots__ = ("_every_s", "_last_told", "_tell", "until")
+    __slots__ = ("_every_s", "_last_told", "_tell", "crowded", "until")
 
     def __init__(self, tell: Callable[[], object] | None = None, every_s: float = 0.0) -> None:
         self.until = 0.0  # time.monotonic(): one clock for both loops (trio's clocks differ)
         self._tell = tell
         self._every_s = every_s
         self._last_told = -math.inf
+        self.crowded: Callable[[], bool] | None = None
 
     def note(self) -> None:
         now = time.monotonic()
@@ -314,7 +316,7 @@ class _Pressure:
             self._tell()
 
     def on(self) -> bool:
-        return time.monotonic() < self.until
+        return time.monotonic() < self.until or (self.crowded is not None and self.crowded())
 
 
 class _ConnectionTable:
@@ -446,6 +448,9 @@ class _Shared:
     release_admitted: Callable[[int], None] | None = None
     """In the sequencer's process: gives back room the front admitted that the request did not
     use (`handoff.ADMITTED`)."""
+    admitted_body_in: Callable[[], None] | None = None
+    """In the sequencer's process: told when the body of a request the front admitted from its
+    head is in (`FrontLauncher.admitted_body_in`)."""
     forwarded: Callable[[int], None] | None = None
     """In the front process: told the events admitted with each request moved on."""
     fast_body_bytes: int | None = None
@@ -757,6 +762,17 @@ class FrontLauncher(Protocol):
         """Room the front admitted for a request that did not take it (`handoff.ADMITTED`)."""
         ...
 
+    def crowded(self) -> bool:
+        """Whether the queue is full enough that the next request may be refused: then a
+        connection goes back to the front after each answer (`_Pressure`), where its next
+        head is read and, if need be, refused at once."""
+        ...
+
+    def admitted_body_in(self) -> None:
+        """The body of a request the front admitted from its head has been read here: the
+        admissions it holds are bodies on their way, not heads alone."""
+        ...
+
 
 class FrontExitedError(RuntimeError):
     """The HTTP front process ended while the server ran (the sequencer stops too: a
@@ -800,6 +816,8 @@ async def _serve_with_front(
         _BodyBudget(limits.max_buffered_bytes),
     )
     shared.release_admitted = front.release
+    shared.admitted_body_in = front.admitted_body_in
+    shared.pressure.crowded = front.crowded
     moves = _ShieldedMoves()
 
     async with trio.open_nursery() as moved:
@@ -922,7 +940,8 @@ async def serve_front(
             if moving.admitted and forwarded is not None:
                 forwarded(moving.admitted)
             moving.give_back_body(shared.budget)  # the sequencer's process reads it again
-            header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted}
+            header = {"id": moving.ident, "client": moving.client, "admitted": moving.admitted,
+                      "bodyFollows": bool(moving.admitted) and not moving.body}  # fmt: skip
             data = moving.raw + bytes(moving.buf)
             if not channel.send_nowait(handoff.MOVE, header, data, moving.sock):
                 connections.start_soon(send_move, moving, header, data)
@@ -1030,6 +1049,8 @@ class _Moving:
     """Across processes: the connection's number in the front's table (0: not yet given)."""
     admitted: int = 0
     """Across processes: events the front admitted for the request (`handoff.ADMITTED`)."""
+    body_follows: bool = False
+    """Across processes: `admitted` from the head alone; the body is read on arrival."""
 
     @classmethod
     def arrived(cls, message: handoff.Message, sock: socket.socket) -> _Moving:
@@ -1048,6 +1069,7 @@ class _Moving:
             float(message.header.get("holdOffS", 0.0)),
             ident=message.header["id"],
             admitted=message.header.get("admitted", 0),
+            body_follows=message.header.get("bodyFollows", False),
         )
 
     def give_back_body(self, budget: _BodyBudget) -> None:
@@ -1208,6 +1230,7 @@ class _Connection:
 
     __slots__ = (
         "_admitted",
+        "_admitted_body_follows",
         "_admitted_until",
         "_armed",
         "_buf",
@@ -1242,6 +1265,7 @@ class _Connection:
         self._ident = 0  # its number in the front process's table (see `_Moving.ident`)
         self._admitted = 0  # events the front admitted for the next request (`handoff`)
         self._admitted_until = 0.0
+        self._admitted_body_follows = False  # ... from its head (`_Moving.body_follows`)
         self._raw_head: bytes | None = None  # in the front process: the request's head bytes
         self._evicted = False
         self._receives = 0
@@ -1264,6 +1288,7 @@ class _Connection:
         self._held, moving.held = moving.held, 0
         self._ident = moving.ident
         self._admitted = moving.admitted
+        self._admitted_body_follows = moving.body_follows
         if moving.admitted:
             self._admitted_until = trio.current_time() + ADMISSION_HOLD_S
 
@@ -1459,6 +1484,8 @@ class _Connection:
 
     async def _handle_admitted(self, request: Request) -> Response:
         admitted, self._admitted = self._admitted, 0
+        if self._admitted_body_follows and self._shared.admitted_body_in is not None:
+            self._shared.admitted_body_in()
         token = handoff.ADMITTED.set(admitted)
         try:
             return await _call_handler(self._handler, request)
