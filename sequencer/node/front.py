@@ -76,6 +76,14 @@ BEAT_S: Final = 0.01
 """How often the sequencer's event loop writes the time on the board (`Board.beat_at`)."""
 LOOP_BEHIND_S: Final = 0.05
 """The sequencer's event loop is behind when its last beat is older than this."""
+SILENT_S: Final = 5.0
+"""A process whose loop has not beaten for this long is stopped or hung: the sequencer kills
+such a front (and exits, naming it); the front answers `/health` with 503 for such a
+sequencer (a supervisor restarts it)."""
+START_S: Final = 30.0
+"""The longest the front may take to start (import, bind its loop) before its first beat."""
+WATCH_S: Final = 0.5
+"""How often the sequencer looks at the front's beat."""
 REFRESH_S: Final = 0.25
 """How often the sequencer sends a `STATE` without a commit (L1 status, the promise gate)."""
 COUNTS_S: Final = 1.0
@@ -85,6 +93,7 @@ _COUNT: Final = struct.Struct("<q")
 _TAKEN_AT: Final = 16  # events of the front's admissions that are over (the sequencer's)
 _BODY_IN_AT: Final = 24  # when the sequencer last read an admitted body (the sequencer's)
 _BEAT_AT: Final = 32  # when the sequencer's event loop last ran its beat (the sequencer's)
+_FRONT_BEAT_AT: Final = 40  # when the front's event loop last ran its beat (the front's)
 _FORWARDED_AT: Final = 64  # events the front admitted, in all (the front's)
 _MOMENT: Final = struct.Struct("<d")  # `time.monotonic()`: one clock for every process
 _BOARD_BYTES: Final = mmap.PAGESIZE
@@ -132,6 +141,14 @@ class Board:
     def beat_at(self) -> float:
         """When (`time.monotonic()`) the sequencer's event loop last ran `FrontProcess.beat`."""
         at: float = _MOMENT.unpack_from(self._map, _BEAT_AT)[0]
+        return at
+
+    def write_front_beat(self, at: float) -> None:
+        _MOMENT.pack_into(self._map, _FRONT_BEAT_AT, at)
+
+    def front_beat_at(self) -> float:
+        """When (`time.monotonic()`) the front's event loop last beat (0: not yet)."""
+        at: float = _MOMENT.unpack_from(self._map, _FRONT_BEAT_AT)[0]
         return at
 
     def write_forwarded(self, forwarded: int) -> None:
@@ -182,6 +199,8 @@ class FrontProcess:
         front's answers to this process's metrics."""
         self._writer = writer
         self._max_queue = max_queue
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
         self._board = Board.create()
         self._channel: handoff.Channel | None = None
         self._state = state
@@ -210,7 +229,31 @@ class FrontProcess:
                 "--listeners", ",".join(map(str, listener_fds)), "--channel", str(channel_fd),
                 "--board", str(self._board.fd),
                 "--settings", orjson.dumps(self._settings).decode()]  # fmt: skip
-        return subprocess.Popen(argv, pass_fds=fds)
+        self._proc = subprocess.Popen(argv, pass_fds=fds)
+        self._started_at = time.monotonic()
+        return self._proc
+
+    async def watch(self) -> None:
+        """Kill the front if its loop stops beating (`SILENT_S`; `START_S` before its first
+        beat): a stopped (SIGSTOP) or hung front would take every connection and answer none,
+        and this process would never learn of it. Killed, it ends; `serve_http` then raises
+        `FrontExitedError` and the server exits non-zero, for a supervisor to restart."""
+        while True:
+            await trio.sleep(WATCH_S)
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                continue  # not started, or exited: `serve_http` says so
+            beat = self._board.front_beat_at()
+            silent = time.monotonic() - max(beat, self._started_at)
+            if silent > (SILENT_S if beat else START_S):
+                log.error(
+                    "the HTTP front process (pid %d) has not run for %.1f s (stopped or hung):"
+                    " killing it",
+                    proc.pid,
+                    silent,
+                )
+                proc.kill()
+                return
 
     def attach(self, channel: handoff.Channel) -> None:
         self._channel = channel
@@ -365,8 +408,15 @@ class FrontState:
     def health(self) -> Response | None:
         if self.state is None:
             return None
-        status, body = self.state["health"]
-        return Response(status, body.encode())
+        silent = time.monotonic() - self.board.beat_at()
+        if silent > SILENT_S:
+            # Stopped (SIGSTOP) or hung: the front would answer from a state that no longer
+            # moves, and every submission it hands on would wait. 503, for a supervisor.
+            body = orjson.loads(self.state["health"][1])
+            body.update(status="unhealthy", reason=f"the sequencer has not run for {silent:.0f} s")
+            return Response(503, orjson.dumps(body))
+        status, text = self.state["health"]
+        return Response(status, text.encode())
 
     async def attest_status(self, ctx: RpcContext) -> dict[str, Any]:
         assert self.state is not None
@@ -440,6 +490,11 @@ async def _front_main(args: argparse.Namespace) -> None:
         for fd in args.listeners.split(",")
     ]
 
+    async def beat() -> None:
+        while True:  # the sequencer watches it (`FrontProcess.watch`)
+            front.board.write_front_beat(time.monotonic())
+            await trio.sleep(BEAT_S)
+
     async def send_counts() -> None:
         while True:
             await trio.sleep(COUNTS_S)
@@ -449,6 +504,7 @@ async def _front_main(args: argparse.Namespace) -> None:
     tune_gc()  # the cyclic collector's passes are pauses in every answer here
     async with trio.open_nursery() as nursery:
         nursery.start_soon(send_counts)
+        nursery.start_soon(beat)
         await serve_front(
             channel,
             listeners,

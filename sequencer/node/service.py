@@ -443,6 +443,7 @@ async def run_sequencer(
                 )
                 nursery.start_soon(front.refresh)
                 nursery.start_soon(front.beat)
+                nursery.start_soon(front.watch)
             port = await nursery.start(
                 partial(
                     serve_http,

@@ -12,6 +12,8 @@ back to the front.
 | `test_reads_through_the_front_see_every_acknowledged_write` | status/health read after each ack | treeSize covers the ack; `/metrics` counts the front's answers |
 | `test_front_killed_stops_the_sequencer_and_keeps_every_ack` | SIGKILL the front under writes | sequencer exits non-zero, naming it; every ack intact |
 | `test_sequencer_killed_takes_the_front_with_it` | SIGKILL the sequencer | front exits; the port is free |
+| `test_front_stopped_stops_the_sequencer` | SIGSTOP the front under writes (hung) | sequencer kills it, exits non-zero naming it; acks intact |
+| `test_sequencer_stopped_makes_health_say_so` | SIGSTOP the sequencer | `/health` 503 naming it within `SILENT_S`; 200 after SIGCONT |
 | `test_signal_to_the_process_group_under_writes` | SIGTERM, SIGINT to the group under writes | exit 0; every ack intact; no front left |
 | `test_heads_without_bodies_cannot_hold_the_queue` | large heads, then nothing; heads then close | honest acks; room given back, none leaked |
 | `test_pipelined_requests_across_the_move` | status, submit, status, health in one write | four answers, in order, read-your-writes |
@@ -40,7 +42,7 @@ import pytest
 from bench.bench_overload import write_config
 from prover.jsonrpc import JsonRpcError
 from sequencer.devnet.process import SequencerProcess
-from sequencer.node.front import MAX_IN_FLIGHT_SHARE
+from sequencer.node.front import MAX_IN_FLIGHT_SHARE, SILENT_S
 from sequencer.node.service import MIN_EVENT_WIRE_BYTES, SHED_BODY_BYTES
 from sequencer.rpc.client import RpcClient, TransportError
 from sequencer.rpc.http_server import ADMISSION_HOLD_S
@@ -328,6 +330,51 @@ def test_sequencer_killed_takes_the_front_with_it(tmp_path: Path) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))  # refused while any process still listens there
         s.listen()
+
+
+def test_front_stopped_stops_the_sequencer(tmp_path: Path) -> None:
+    """SIGSTOP to the front while writers submit (a hung front: it holds the listeners and
+    answers nobody, and its channel stays open): the sequencer sees its beat stop, kills it
+    and exits non-zero within `SILENT_S` and a few seconds, saying why; every event
+    acknowledged before is there after a restart."""
+    with serving(tmp_path / "d", capture_log=True) as proc:
+        front = front_pid(proc)
+        writers = Writers(proc.url, threads=3, batch=50)
+        wait_for(lambda: len(writers.acked) >= 500, 10.0, "500 acknowledged events")
+        os.kill(front, signal.SIGSTOP)
+        try:
+            code = proc.proc.wait(timeout=SILENT_S + 10)
+        finally:
+            acked = writers.finish()
+        log = "".join(proc.log_lines)
+        assert code != 0
+        assert "HTTP front process" in log and "stopped or hung" in log, log[-2000:]
+        wait_for(lambda: is_gone(front), 5.0, "the front process to be gone")
+    with serving(tmp_path / "d") as again:
+        assert_acked_intact(again.url, acked)
+
+
+def test_sequencer_stopped_makes_health_say_so(tmp_path: Path) -> None:
+    """SIGSTOP to the sequencer (hung): the front, which answers `/health` on its own, stops
+    saying "ok" from the last state once the sequencer has not run for `SILENT_S`, and says
+    why; after SIGCONT it is healthy again."""
+    with serving(tmp_path / "d") as proc, RpcClient(proc.url, timeout=10) as rpc:
+        assert rpc.request("GET", "/health").status == 200
+        os.kill(proc.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+
+            def unhealthy() -> bool:
+                return rpc.request("GET", "/health").status == 503
+
+            wait_for(unhealthy, SILENT_S + 5.0, "/health to say the sequencer is not running")
+            assert time.monotonic() - started >= SILENT_S - 0.5  # not before it is due
+            answer = orjson.loads(rpc.request("GET", "/health").body)
+            assert answer["status"] == "unhealthy", answer
+            assert "sequencer has not run" in answer["reason"], answer
+        finally:
+            os.kill(proc.proc.pid, signal.SIGCONT)
+        wait_for(lambda: rpc.request("GET", "/health").status == 200, 5.0, "healthy again")
 
 
 def test_front_priority_sets_the_front_process_nice_value(tmp_path: Path) -> None:
