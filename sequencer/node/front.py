@@ -70,8 +70,8 @@ sequencer is behind (`BODIES_FLOWING_S`, `LOOP_BEHIND_S`), and handed on unadmit
 BODIES_FLOWING_S: Final = 0.25
 """The admissions in flight are bodies on their way, not heads alone, while the sequencer has
 read the body of one admitted from its head this recently (`Board.body_in_at`)."""
-CROWDED_SHARE: Final = 2
-"""The queue is crowded when more than half of it is taken (`FrontProcess.crowded`)."""
+CROWDED_SHARE: Final = 4
+"""The queue is crowded when more than a quarter of it is taken (`FrontProcess.crowded`)."""
 BEAT_S: Final = 0.01
 """How often the sequencer's event loop writes the time on the board (`Board.beat_at`)."""
 LOOP_BEHIND_S: Final = 0.05

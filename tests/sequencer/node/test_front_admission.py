@@ -18,6 +18,7 @@ import pytest
 
 from sequencer.node.front import (
     BODIES_FLOWING_S,
+    CROWDED_SHARE,
     LOOP_BEHIND_S,
     MAX_IN_FLIGHT_SHARE,
     Board,
@@ -135,14 +136,14 @@ def test_small_bodies_are_not_judged_from_the_head(front: FrontState) -> None:
     assert handoff.take_admitted() == 0
 
 
-def test_the_queue_is_crowded_past_half_admissions_in_flight_included() -> None:
+def test_the_queue_is_crowded_past_a_quarter_admissions_in_flight_included() -> None:
     """`Board.crowded`, from the board as the writer writes it: while it says so, the
     sequencer sends each connection back to the front after its answer
     (`FrontProcess.crowded`), so the next head is read, and refused if need be, there."""
     board = Board.create()
     board.write_taken(0)
     board.write_forwarded(0)
-    board.write_room(SHARE, 1.0)
+    board.write_room(QUEUE // CROWDED_SHARE, 1.0)
     assert not board.crowded(QUEUE)
     board.write_forwarded(1)  # one admitted event in flight tips it over
     assert board.crowded(QUEUE)
