@@ -376,18 +376,21 @@ def overload(
     own, and on one shared 2-core machine the load process otherwise takes a core from the
     server it is measuring (docs/benchmarks.md reports both ways)."""
     host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
-    with tempfile.TemporaryDirectory(prefix="overload-") as tmp, _Prober(url, batch) as prober:
+    with tempfile.TemporaryDirectory(prefix="overload-") as tmp:
         raw_path = Path(tmp) / "load.json"
         argv = [sys.executable, "-m", "bench.bench_overload", "load", "--host", host,
                 "--port", port, "--seconds", str(seconds), "--writers", str(writers),
                 "--batch", str(batch), "--out", str(raw_path)]  # fmt: skip
-        proc = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            check=False,
-            preexec_fn=(lambda: os.nice(load_nice)) if load_nice else None,
-        )
+        with _Prober(url, batch) as prober:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                preexec_fn=(lambda: os.nice(load_nice)) if load_nice else None,
+            )
+        # The probes have stopped: decoding the load's few hundred thousand acks holds this
+        # process's GIL for a few hundred milliseconds, which they would count as the server's.
         if proc.returncode != 0:
             raise RuntimeError(f"overload load process failed: {proc.stderr[-2000:]}")
         raw = orjson.loads(raw_path.read_bytes())

@@ -72,14 +72,15 @@ BODIES_FLOWING_S: Final = 0.25
 read the body of one admitted from its head this recently (`Board.body_in_at`)."""
 CROWDED_SHARE: Final = 4
 """The queue is crowded when more than a quarter of it is taken (`FrontProcess.crowded`)."""
-BEAT_S: Final = 0.01
-"""How often the sequencer's event loop writes the time on the board (`Board.beat_at`)."""
 LOOP_BEHIND_S: Final = 0.05
-"""The sequencer's event loop is behind when its last beat is older than this."""
+"""The sequencer is behind when messages wait for it on the channel and it has taken none off
+for this long (`Board.heard_at`, `handoff.Channel.unread`)."""
+FRONT_BEAT_S: Final = 1.0
+"""How often the front writes the time on the board (`Board.front_beat_at`)."""
 SILENT_S: Final = 5.0
-"""A process whose loop has not beaten for this long is stopped or hung: the sequencer kills
-such a front (and exits, naming it); the front answers `/health` with 503 for such a
-sequencer (a supervisor restarts it)."""
+"""A front that has not beaten for this long is stopped or hung: the sequencer kills it (and
+exits, naming it). A sequencer whose last `STATE` (every `REFRESH_S`) is this old is stopped or
+hung: the front answers `/health` with 503 (a supervisor restarts it)."""
 START_S: Final = 30.0
 """The longest the front may take to start (import, bind its loop) before its first beat."""
 WATCH_S: Final = 0.5
@@ -92,7 +93,7 @@ _ROOM: Final = struct.Struct("<qd")  # events waiting, drain rate (events a seco
 _COUNT: Final = struct.Struct("<q")
 _TAKEN_AT: Final = 16  # events of the front's admissions that are over (the sequencer's)
 _BODY_IN_AT: Final = 24  # when the sequencer last read an admitted body (the sequencer's)
-_BEAT_AT: Final = 32  # when the sequencer's event loop last ran its beat (the sequencer's)
+_HEARD_AT: Final = 32  # when the sequencer last took a message off the channel (its own)
 _FRONT_BEAT_AT: Final = 40  # when the front's event loop last ran its beat (the front's)
 _FORWARDED_AT: Final = 64  # events the front admitted, in all (the front's)
 _MOMENT: Final = struct.Struct("<d")  # `time.monotonic()`: one clock for every process
@@ -135,12 +136,12 @@ class Board:
         at: float = _MOMENT.unpack_from(self._map, _BODY_IN_AT)[0]
         return at
 
-    def write_beat(self, at: float) -> None:
-        _MOMENT.pack_into(self._map, _BEAT_AT, at)
+    def write_heard(self, at: float) -> None:
+        _MOMENT.pack_into(self._map, _HEARD_AT, at)
 
-    def beat_at(self) -> float:
-        """When (`time.monotonic()`) the sequencer's event loop last ran `FrontProcess.beat`."""
-        at: float = _MOMENT.unpack_from(self._map, _BEAT_AT)[0]
+    def heard_at(self) -> float:
+        """When (`time.monotonic()`) the sequencer last took a message off the channel."""
+        at: float = _MOMENT.unpack_from(self._map, _HEARD_AT)[0]
         return at
 
     def write_front_beat(self, at: float) -> None:
@@ -265,6 +266,9 @@ class FrontProcess:
     def admitted_body_in(self) -> None:
         self._board.write_body_in(time.monotonic())
 
+    def heard(self) -> None:
+        self._board.write_heard(time.monotonic())
+
     def crowded(self) -> bool:
         return self._board.crowded(self._max_queue)
 
@@ -289,13 +293,6 @@ class FrontProcess:
             if not channel.send_nowait(handoff.STATE, state):
                 with contextlib.suppress(OSError):  # the front is gone: the server stops
                     await channel.send(handoff.STATE, state)
-
-    async def beat(self) -> None:
-        """Write the time on the board every `BEAT_S`: how far behind this process's event
-        loop is, for the front (`FrontState.admit`)."""
-        while True:
-            self._board.write_beat(time.monotonic())
-            await trio.sleep(BEAT_S)
 
     async def refresh(self) -> None:
         """`publish` every `REFRESH_S` (the L1 status and the promise gate move by themselves)."""
@@ -327,6 +324,9 @@ class FrontState:
         self.shed_body_bytes: int = settings["shedBodyBytes"]
         self.min_event_bytes: int = settings["minEventBytes"]
         self.state: dict[str, Any] | None = None
+        self.state_at = 0.0  # `time.monotonic()` of the last `STATE`
+        self.unread: Callable[[], int] = lambda: 0
+        """Bytes sent to the sequencer that it has not read (`handoff.Channel.unread`)."""
         self.requests: dict[str, dict[str, int]] = {}
         self.forwarded = board.read_forwarded()  # the sequencer's start value (none in flight)
 
@@ -337,6 +337,12 @@ class FrontState:
 
     def update(self, header: dict[str, Any]) -> None:
         self.state = header
+        self.state_at = time.monotonic()
+
+    def sequencer_behind(self, now: float) -> bool:
+        """Messages wait for the sequencer on the channel (moved connections, admitted ones
+        among them) and it has taken none off for `LOOP_BEHIND_S`: a stall, or work ahead."""
+        return now - self.board.heard_at() > LOOP_BEHIND_S and self.unread() > 0
 
     def count(self, method: str, outcome: str) -> None:
         by_outcome = self.requests.setdefault(method, {})
@@ -392,10 +398,7 @@ class FrontState:
         # while) with the sequencer idle, the cap says nothing of the queue: hand it on, the
         # sequencer reads it at once and decides.
         now = time.monotonic()
-        if (
-            now - self.board.body_in_at() <= BODIES_FLOWING_S
-            or now - self.board.beat_at() > LOOP_BEHIND_S
-        ):
+        if now - self.board.body_in_at() <= BODIES_FLOWING_S or self.sequencer_behind(now):
             waiting, drain_eps = self.board.read()
             error = OverloadedError(
                 f"ingest is behind: {in_flight} admitted events' bodies are still being read"
@@ -408,7 +411,7 @@ class FrontState:
     def health(self) -> Response | None:
         if self.state is None:
             return None
-        silent = time.monotonic() - self.board.beat_at()
+        silent = time.monotonic() - self.state_at
         if silent > SILENT_S:
             # Stopped (SIGSTOP) or hung: the front would answer from a state that no longer
             # moves, and every submission it hands on would wait. 503, for a supervisor.
@@ -485,6 +488,7 @@ async def _front_main(args: argparse.Namespace) -> None:
         return await fast_handler(request)
 
     channel = handoff.Channel(socket.socket(fileno=args.channel))
+    front.unread = channel.unread
     listeners = [
         trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=int(fd))))
         for fd in args.listeners.split(",")
@@ -493,7 +497,7 @@ async def _front_main(args: argparse.Namespace) -> None:
     async def beat() -> None:
         while True:  # the sequencer watches it (`FrontProcess.watch`)
             front.board.write_front_beat(time.monotonic())
-            await trio.sleep(BEAT_S)
+            await trio.sleep(FRONT_BEAT_S)
 
     async def send_counts() -> None:
         while True:

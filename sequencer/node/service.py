@@ -442,7 +442,6 @@ async def run_sequencer(
                     count=metrics.count_requests,
                 )
                 nursery.start_soon(front.refresh)
-                nursery.start_soon(front.beat)
                 nursery.start_soon(front.watch)
             port = await nursery.start(
                 partial(

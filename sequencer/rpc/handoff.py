@@ -24,7 +24,10 @@ Sends never block the event loop: a full channel is waited on with trio. Both en
 
 from __future__ import annotations
 
+import fcntl
 import socket
+import struct
+import termios
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -55,6 +58,7 @@ its head, a small one it decoded and counted; `handoff.MOVE`'s ``admitted``). In
 its room check, `sequencer.node.front`), so that a submission the front let through is not
 refused later by the slower process."""
 _HEADER_LEN: Final = 4
+_INT: Final = struct.Struct("@i")
 
 
 def take_admitted() -> int:
@@ -110,6 +114,16 @@ class Channel:
         sock.setblocking(False)
         self.sock = sock
         self._send_lock = trio.Lock()
+
+    def unread(self) -> int:
+        """Bytes this end sent that the other has not read yet (the kernel's count,
+        ``SIOCOUTQ``; 0 where it cannot say)."""
+        try:
+            out = fcntl.ioctl(self.sock.fileno(), termios.TIOCOUTQ, b"\0" * _INT.size)
+        except OSError:
+            return 0
+        unread: int = _INT.unpack(out)[0]
+        return unread
 
     async def send(
         self,

@@ -45,7 +45,7 @@ def front() -> Iterator[FrontState]:
     board.write_room(0, 50_000.0)
     board.write_taken(0)
     board.write_forwarded(0)
-    board.write_beat(time.monotonic())  # the sequencer's loop is keeping up
+    board.write_heard(time.monotonic())  # the sequencer reads its channel
     state = FrontState(
         board,
         {
@@ -113,13 +113,32 @@ def test_at_the_share_while_bodies_arrive_a_head_is_refused_from_the_head(
 def test_at_the_share_while_the_sequencer_is_behind_a_head_is_refused(
     front: FrontState,
 ) -> None:
-    """The sequencer's loop has not beaten for longer than `LOOP_BEHIND_S` (a stall, or work
-    queued ahead): the bodies admitted wait to be read, and so would this one."""
+    """Moved connections wait on the channel and the sequencer has taken nothing off it for
+    longer than `LOOP_BEHIND_S` (a stall, or work queued ahead): the bodies admitted wait to be
+    read, and so would this one."""
     fill_share(front)
     front.board.write_body_in(0.0)
-    front.board.write_beat(time.monotonic() - 2 * LOOP_BEHIND_S)
+    front.board.write_heard(time.monotonic() - 2 * LOOP_BEHIND_S)
+    front.unread = lambda: 4096
     status, error, _ = admit(front)
     assert status == 503 and error is not None and error["code"] == -32005
+
+
+@pytest.mark.parametrize(
+    ("heard_ago", "unread"),
+    [(0.0, 4096), (10.0, 0)],
+    ids=["reading-its-channel", "nothing-to-read"],
+)
+def test_a_sequencer_reading_its_channel_or_idle_is_not_behind(
+    front: FrontState, heard_ago: float, unread: int
+) -> None:
+    """Messages waiting on a sequencer that is taking them off, or an idle sequencer with
+    nothing to read however long ago it last read: heads alone hold the share, handed on."""
+    fill_share(front)
+    front.board.write_body_in(0.0)
+    front.board.write_heard(time.monotonic() - heard_ago)
+    front.unread = lambda: unread
+    assert admit(front) == (None, None, 0)
 
 
 def test_a_full_queue_refuses_whatever_the_share(front: FrontState) -> None:
