@@ -65,16 +65,13 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT_SHARE: Final = 2
 """Admitted events whose bodies the sequencer has not read yet hold at most half the queue;
 beyond, a large submission is refused from its head while those bodies are arriving or the
-sequencer is behind (`BODIES_FLOWING_S`, `LOOP_BEHIND_S`), and handed on unadmitted otherwise
+sequencer is behind (`BODIES_FLOWING_S`, `FrontState.sequencer_behind`), and handed on unadmitted otherwise
 (the sequencer decides, at once)."""
-BODIES_FLOWING_S: Final = 0.25
+BODIES_FLOWING_S: Final = 0.5
 """The admissions in flight are bodies on their way, not heads alone, while the sequencer has
 read the body of one admitted from its head this recently (`Board.body_in_at`)."""
 CROWDED_SHARE: Final = 4
 """The queue is crowded when more than a quarter of it is taken (`FrontProcess.crowded`)."""
-LOOP_BEHIND_S: Final = 0.05
-"""The sequencer is behind when messages wait for it on the channel and it has taken none off
-for this long (`Board.heard_at`, `handoff.Channel.unread`)."""
 FRONT_BEAT_S: Final = 1.0
 """How often the front writes the time on the board (`Board.front_beat_at`)."""
 SILENT_S: Final = 5.0
@@ -93,7 +90,6 @@ _ROOM: Final = struct.Struct("<qd")  # events waiting, drain rate (events a seco
 _COUNT: Final = struct.Struct("<q")
 _TAKEN_AT: Final = 16  # events of the front's admissions that are over (the sequencer's)
 _BODY_IN_AT: Final = 24  # when the sequencer last read an admitted body (the sequencer's)
-_HEARD_AT: Final = 32  # when the sequencer last took a message off the channel (its own)
 _FRONT_BEAT_AT: Final = 40  # when the front's event loop last ran its beat (the front's)
 _FORWARDED_AT: Final = 64  # events the front admitted, in all (the front's)
 _MOMENT: Final = struct.Struct("<d")  # `time.monotonic()`: one clock for every process
@@ -134,14 +130,6 @@ class Board:
         """When (`time.monotonic()`) the sequencer last read the body of a request the front
         admitted from its head (0: never)."""
         at: float = _MOMENT.unpack_from(self._map, _BODY_IN_AT)[0]
-        return at
-
-    def write_heard(self, at: float) -> None:
-        _MOMENT.pack_into(self._map, _HEARD_AT, at)
-
-    def heard_at(self) -> float:
-        """When (`time.monotonic()`) the sequencer last took a message off the channel."""
-        at: float = _MOMENT.unpack_from(self._map, _HEARD_AT)[0]
         return at
 
     def write_front_beat(self, at: float) -> None:
@@ -266,9 +254,6 @@ class FrontProcess:
     def admitted_body_in(self) -> None:
         self._board.write_body_in(time.monotonic())
 
-    def heard(self) -> None:
-        self._board.write_heard(time.monotonic())
-
     def crowded(self) -> bool:
         return self._board.crowded(self._max_queue)
 
@@ -339,10 +324,11 @@ class FrontState:
         self.state = header
         self.state_at = time.monotonic()
 
-    def sequencer_behind(self, now: float) -> bool:
+    def sequencer_behind(self) -> bool:
         """Messages wait for the sequencer on the channel (moved connections, admitted ones
-        among them) and it has taken none off for `LOOP_BEHIND_S`: a stall, or work ahead."""
-        return now - self.board.heard_at() > LOOP_BEHIND_S and self.unread() > 0
+        among them): it is behind, a stall or work ahead. An idle sequencer takes each off
+        within a fraction of a millisecond."""
+        return self.unread() > 0
 
     def count(self, method: str, outcome: str) -> None:
         by_outcome = self.requests.setdefault(method, {})
@@ -374,7 +360,7 @@ class FrontState:
 
         Admissions whose bodies the sequencer has not read yet hold at most half the queue
         (`MAX_IN_FLIGHT_SHARE`). Beyond, the submission is refused too while those bodies are
-        arriving or the sequencer is behind (`BODIES_FLOWING_S`, `LOOP_BEHIND_S`), and handed
+        arriving or the sequencer is behind (`BODIES_FLOWING_S`, `sequencer_behind`), and handed
         on unadmitted while they are heads alone.
         """
         length = head.content_length
@@ -398,7 +384,7 @@ class FrontState:
         # while) with the sequencer idle, the cap says nothing of the queue: hand it on, the
         # sequencer reads it at once and decides.
         now = time.monotonic()
-        if now - self.board.body_in_at() <= BODIES_FLOWING_S or self.sequencer_behind(now):
+        if now - self.board.body_in_at() <= BODIES_FLOWING_S or self.sequencer_behind():
             waiting, drain_eps = self.board.read()
             error = OverloadedError(
                 f"ingest is behind: {in_flight} admitted events' bodies are still being read"

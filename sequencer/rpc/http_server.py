@@ -762,11 +762,6 @@ class FrontLauncher(Protocol):
         """Room the front admitted for a request that did not take it (`handoff.ADMITTED`)."""
         ...
 
-    def heard(self) -> None:
-        """A message from the front was taken off the channel (the front judges from when
-        this last happened whether this process is behind)."""
-        ...
-
     def crowded(self) -> bool:
         """Whether the queue is full enough that the next request may be refused: then a
         connection goes back to the front after each answer (`_Pressure`), where its next
@@ -857,7 +852,6 @@ async def _serve_with_front(
             if message is None:
                 code = await trio.to_thread.run_sync(proc.wait)
                 raise FrontExitedError(f"the HTTP front process exited (status {code})")
-            front.heard()
             return message
 
         try:

@@ -19,7 +19,6 @@ import pytest
 from sequencer.node.front import (
     BODIES_FLOWING_S,
     CROWDED_SHARE,
-    LOOP_BEHIND_S,
     MAX_IN_FLIGHT_SHARE,
     Board,
     FrontState,
@@ -45,7 +44,6 @@ def front() -> Iterator[FrontState]:
     board.write_room(0, 50_000.0)
     board.write_taken(0)
     board.write_forwarded(0)
-    board.write_heard(time.monotonic())  # the sequencer reads its channel
     state = FrontState(
         board,
         {
@@ -89,7 +87,7 @@ def test_below_the_share_a_head_is_admitted_for_the_events_its_length_holds(
 def test_heads_alone_at_the_share_with_the_sequencer_idle_are_handed_on_unadmitted(
     front: FrontState,
 ) -> None:
-    """No admitted body read for a while and the sequencer's loop on time: what holds the
+    """No admitted body read for a while and nothing waiting for the sequencer: what holds the
     share may be heads without bodies, so the next submission goes to the sequencer, which
     reads it at once and decides on the room there is (the queue is half empty)."""
     fill_share(front)
@@ -113,32 +111,13 @@ def test_at_the_share_while_bodies_arrive_a_head_is_refused_from_the_head(
 def test_at_the_share_while_the_sequencer_is_behind_a_head_is_refused(
     front: FrontState,
 ) -> None:
-    """Moved connections wait on the channel and the sequencer has taken nothing off it for
-    longer than `LOOP_BEHIND_S` (a stall, or work queued ahead): the bodies admitted wait to be
-    read, and so would this one."""
+    """Moved connections wait on the channel for the sequencer (a stall, or work queued
+    ahead): the bodies admitted wait to be read, and so would this one."""
     fill_share(front)
     front.board.write_body_in(0.0)
-    front.board.write_heard(time.monotonic() - 2 * LOOP_BEHIND_S)
     front.unread = lambda: 4096
     status, error, _ = admit(front)
     assert status == 503 and error is not None and error["code"] == -32005
-
-
-@pytest.mark.parametrize(
-    ("heard_ago", "unread"),
-    [(0.0, 4096), (10.0, 0)],
-    ids=["reading-its-channel", "nothing-to-read"],
-)
-def test_a_sequencer_reading_its_channel_or_idle_is_not_behind(
-    front: FrontState, heard_ago: float, unread: int
-) -> None:
-    """Messages waiting on a sequencer that is taking them off, or an idle sequencer with
-    nothing to read however long ago it last read: heads alone hold the share, handed on."""
-    fill_share(front)
-    front.board.write_body_in(0.0)
-    front.board.write_heard(time.monotonic() - heard_ago)
-    front.unread = lambda: unread
-    assert admit(front) == (None, None, 0)
 
 
 def test_a_full_queue_refuses_whatever_the_share(front: FrontState) -> None:
