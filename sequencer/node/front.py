@@ -188,6 +188,7 @@ class FrontProcess:
         front's answers to this process's metrics."""
         self._writer = writer
         self._max_queue = max_queue
+        self.home_body_bytes = shed_body_bytes  # the front admits these from their head
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._board = Board.create()

@@ -453,6 +453,9 @@ class _Shared:
     head is in (`FrontLauncher.admitted_body_in`)."""
     forwarded: Callable[[int], None] | None = None
     """In the front process: told the events admitted with each request moved on."""
+    home_body_bytes: int | None = None
+    """In the sequencer's process: a connection whose request had a body this long or longer
+    goes back to the front after its answer, whatever the pressure (`FrontLauncher`)."""
     fast_body_bytes: int | None = None
     """In the front process: a request whose body may be longer than this is moved to the
     sequencer's process right after its head (and `admit`), before a byte of the body is read:
@@ -745,6 +748,11 @@ class FrontLauncher(Protocol):
     """Starts and feeds the HTTP front process (`serve_http(front=...)`;
     `sequencer.node.front` is the sequencer's)."""
 
+    home_body_bytes: int
+    """A connection whose request had a body this long or longer goes back to the front after
+    its answer: the front judges the next such request from its head, with room it counts
+    exactly (`handoff.ADMITTED`), where this process could only refuse it after its body."""
+
     def start(self, listener_fds: list[int], channel_fd: int) -> subprocess.Popen[bytes]:
         """Start the front process, handing it these descriptors (it accepts on the listeners
         and talks over the channel, `sequencer.rpc.handoff`)."""
@@ -818,6 +826,7 @@ async def _serve_with_front(
     shared.release_admitted = front.release
     shared.admitted_body_in = front.admitted_body_in
     shared.pressure.crowded = front.crowded
+    shared.home_body_bytes = front.home_body_bytes
     moves = _ShieldedMoves()
 
     async with trio.open_nursery() as moved:
@@ -1408,6 +1417,7 @@ class _Connection:
                 handoff.take_admitted()  # a refused request's admission is not the next one's
             response: Response | None
             body: bytes | None
+            body_bytes = 0
             if first is not None:
                 (head, body), response, first = first, None, None
             else:
@@ -1436,6 +1446,7 @@ class _Connection:
                         raise _Move(head, body, handoff.take_admitted())
                     response = early
                 del request
+                body_bytes = len(body)
                 body = b""  # the bytes are no longer held: give them back to the budget
                 self._give_back_body()
             elif head.chunked or head.expect_continue:
@@ -1469,7 +1480,11 @@ class _Connection:
             if hold_until:
                 self._shared.pressure.note()
                 hold_off_s = max(1e-6, hold_until - time.monotonic())
-            if self._shared.home is not None and (hold_off_s > 0 or self._shared.pressure.on()):
+            if self._shared.home is not None and (
+                hold_off_s > 0
+                or self._shared.pressure.on()
+                or body_bytes >= (self._shared.home_body_bytes or math.inf)
+            ):
                 # On the main loop, while clients are being refused: the I/O loop (waits out
                 # the hold-off and) reads the next request, so that a refusal from its head is
                 # answered there, not after this loop's round (docs/design.md, "Backpressure
