@@ -519,13 +519,31 @@ def compare(
     return {"reports": reports, "table": lines}
 
 
+def pooled(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The refusal probes' latencies of several runs' reports as one sample (a run holds a few
+    dozen refusals: its p99 is its slowest), with each run's own p99 beside."""
+    each = [t for r in reports
+            for t in r["probe_refused_head_each_ms"] + r["probe_refused_body_each_ms"]]  # fmt: skip
+    return {
+        "runs": len(reports),
+        "probe_refused_ms": percentiles([t / 1000 for t in each]),
+        "after_the_body": sum(len(r["probe_refused_body_each_ms"]) for r in reports),
+        "runs_p99_ms": sorted(r["probe_refused_ms"]["p99"] for r in reports),
+        "status_p99_ms": sorted(r["status_ms"]["p99"] for r in reports),
+        "health_p99_ms": sorted(r["health_ms"]["p99"] for r in reports),
+    }
+
+
 def _ms(value: float | None) -> str:
     return f"{'-':>8}" if value is None else f"{value:8.1f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_overload", description=__doc__)
-    parser.add_argument("mode", nargs="?", choices=["bench", "load"], default="bench")
+    parser.add_argument("mode", nargs="?", choices=["bench", "load", "pool"], default="bench")
+    parser.add_argument(
+        "reports", nargs="*", type=Path, help="pool: the JSON reports of runs to pool"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=6.0)
@@ -573,6 +591,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.out is None:
             parser.error("load needs --out")
         args.out.write_bytes(orjson.dumps(result))
+        return 0
+    if args.mode == "pool":
+        result = pooled([orjson.loads(path.read_bytes()) for path in args.reports])
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
         return 0
     if args.compare:
         result = compare(

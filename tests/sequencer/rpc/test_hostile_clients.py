@@ -478,8 +478,8 @@ def test_overload_by_200_writers(tmp_path: Path) -> None:
             f"peak RSS {rss:.0f} MiB"
         )
         assert report["overloaded"] > 0, "the queue never filled: not an overload"
-        # Bounds this 2-core machine holds with the load process on the other core (issue 12
-        # asks 10 ms / 50 ms; docs/benchmarks.md has the measured figures and why not yet).
+        # Loose bounds that hold beside the rest of the suite on a busy machine: the 10 ms /
+        # 50 ms of issue 12 are measured by bench/bench_overload.py (docs/benchmarks.md §10).
         assert report["probe_refused_ms"]["n"] > 0 and report["probe_refused_ms"]["p99"] < 1500
         assert report["status_ms"]["p99"] < 1500 and report["health_ms"]["p99"] < 1500
         assert report["other_errors"] == 0, report["error_kinds"]
