@@ -10,9 +10,8 @@ back to the front.
 | case | attack | what must hold |
 |---|---|---|
 | `test_reads_through_the_front_see_every_acknowledged_write` | status/health read after each ack | treeSize covers the ack; `/metrics` counts the front's answers |
-| `test_front_killed_stops_the_sequencer_and_keeps_every_ack` | SIGKILL the front under writes | sequencer exits non-zero, naming it; every ack intact |
+| `test_front_killed_or_stopped_stops_the_sequencer_and_keeps_every_ack` | SIGKILL or SIGSTOP (a hang) the front under writes | sequencer exits non-zero, naming it; every ack intact |
 | `test_sequencer_killed_takes_the_front_with_it` | SIGKILL the sequencer | front exits; the port is free |
-| `test_front_stopped_stops_the_sequencer` | SIGSTOP the front under writes (hung) | sequencer kills it, exits non-zero naming it; acks intact |
 | `test_sequencer_stopped_makes_health_say_so` | SIGSTOP the sequencer | `/health` 503 naming it within `SILENT_S`; 200 after SIGCONT |
 | `test_signal_to_the_process_group_under_writes` | SIGTERM, SIGINT to the group under writes | exit 0; every ack intact; no front left |
 | `test_heads_without_bodies_cannot_hold_the_queue` | large heads, then nothing; heads then close | honest acks; room given back, none leaked |
@@ -297,21 +296,34 @@ def test_reads_through_the_front_see_every_acknowledged_write(tmp_path: Path) ->
         )
 
 
-def test_front_killed_stops_the_sequencer_and_keeps_every_ack(tmp_path: Path) -> None:
-    """SIGKILL to the front while writers submit: the sequencer stops within 10 s, non-zero,
-    saying why; every event acknowledged before is there after a restart."""
+@pytest.mark.parametrize(
+    ("signum", "says"),
+    [
+        (signal.SIGKILL, "HTTP front process exited"),
+        # Stopped, it holds the listeners and answers nobody, its channel open: a hang.
+        (signal.SIGSTOP, "stopped or hung"),
+    ],
+    ids=["killed", "stopped"],
+)
+def test_front_killed_or_stopped_stops_the_sequencer_and_keeps_every_ack(
+    tmp_path: Path, signum: signal.Signals, says: str
+) -> None:
+    """SIGKILL or SIGSTOP to the front while writers submit: the sequencer (which, for a
+    stopped front, sees its beat stop and kills it) exits non-zero within `SILENT_S` and a few
+    seconds, saying why; every event acknowledged before is there after a restart."""
     with serving(tmp_path / "d", capture_log=True) as proc:
         front = front_pid(proc)
         writers = Writers(proc.url, threads=3, batch=50)
         wait_for(lambda: len(writers.acked) >= 500, 10.0, "500 acknowledged events")
-        os.kill(front, signal.SIGKILL)
+        os.kill(front, signum)
         try:
-            code = proc.proc.wait(timeout=10)
+            code = proc.proc.wait(timeout=SILENT_S + 10)
         finally:
             acked = writers.finish()
         log = "".join(proc.log_lines)
         assert code != 0
-        assert "HTTP front process exited" in log, log[-2000:]
+        assert says in log, log[-2000:]
+        wait_for(lambda: is_gone(front), 5.0, "the front process to be gone")
     with serving(tmp_path / "d") as again:
         assert_acked_intact(again.url, acked)
 
@@ -330,28 +342,6 @@ def test_sequencer_killed_takes_the_front_with_it(tmp_path: Path) -> None:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))  # refused while any process still listens there
         s.listen()
-
-
-def test_front_stopped_stops_the_sequencer(tmp_path: Path) -> None:
-    """SIGSTOP to the front while writers submit (a hung front: it holds the listeners and
-    answers nobody, and its channel stays open): the sequencer sees its beat stop, kills it
-    and exits non-zero within `SILENT_S` and a few seconds, saying why; every event
-    acknowledged before is there after a restart."""
-    with serving(tmp_path / "d", capture_log=True) as proc:
-        front = front_pid(proc)
-        writers = Writers(proc.url, threads=3, batch=50)
-        wait_for(lambda: len(writers.acked) >= 500, 10.0, "500 acknowledged events")
-        os.kill(front, signal.SIGSTOP)
-        try:
-            code = proc.proc.wait(timeout=SILENT_S + 10)
-        finally:
-            acked = writers.finish()
-        log = "".join(proc.log_lines)
-        assert code != 0
-        assert "HTTP front process" in log and "stopped or hung" in log, log[-2000:]
-        wait_for(lambda: is_gone(front), 5.0, "the front process to be gone")
-    with serving(tmp_path / "d") as again:
-        assert_acked_intact(again.url, acked)
 
 
 def test_sequencer_stopped_makes_health_say_so(tmp_path: Path) -> None:
