@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,13 +15,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sequencer.rpc.http_server import (
+    _YIELD_EVERY,
     Admit,
     HttpLimits,
     Request,
     RequestHead,
     Response,
+    _BodyBudget,
+    _Connection,
+    _ConnectionTable,
     _HttpError,
     _parse_head,
+    _Shared,
     serve_http,
 )
 
@@ -657,27 +663,35 @@ async def test_a_chunked_body_of_too_many_chunks_is_refused() -> None:
 
 
 async def test_tiny_chunks_already_buffered_do_not_hold_the_event_loop() -> None:
-    """`_read_chunked` parsed every buffered chunk without a checkpoint (15.7 s stall)."""
-    async with running() as port:
-        drip = await RawClient.connect(port)
-        other = await RawClient.connect(port)
-        await drip.send(
-            b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + b"1\r\nx\r\n" * 60_000
-            + b"0\r\n\r\n"
-        )
-        await other.send(post(b"quick"))
-        # The quick request is answered before the chunked one: the chunk loop yielded.
-        answered: list[str] = []
+    """`_read_chunked` parsed every buffered chunk without a checkpoint (8M one-byte chunks:
+    every other client stalled for 15.7 s). With 60,000 chunks already in the connection's
+    buffer (no socket read that could yield), another task must still get turns while they are
+    parsed: about once per `_YIELD_EVERY` chunks. Measured in turns, not time, so a busy machine
+    cannot make it pass or fail by chance (an end-to-end version raced its two clients)."""
+    chunks = 60_000
+    near, far = socket.socketpair()
+    with near, far:
+        limits = HttpLimits(max_chunks=chunks + 1)
+        shared = _Shared(echo, limits, None, _ConnectionTable(1, 0), _BodyBudget(1 << 30))
+        conn = _Connection(near, None, shared)
+        conn._buf += b"1\r\nx\r\n" * chunks + b"0\r\n\r\n"  # all of it already buffered
+        turns = 0
+        body = b""
 
-        async def read(name: str, client: RawClient) -> None:
-            await client.read_response()
-            answered.append(name)
+        async def other_client() -> None:
+            nonlocal turns
+            while True:
+                await trio.lowlevel.checkpoint()
+                turns += 1
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(read, "drip", drip)
-            nursery.start_soon(read, "quick", other)
-        assert answered[0] == "quick"
+            nursery.start_soon(other_client)
+            await trio.lowlevel.checkpoint()  # it has started
+            turns = 0
+            body = await conn._read_chunked()
+            nursery.cancel_scope.cancel()
+        assert body == b"x" * chunks
+        assert turns >= chunks // _YIELD_EVERY // 2, turns  # ~937; 0 without the pauses
 
 
 async def test_admit_answers_from_the_head_and_skips_the_body() -> None:
