@@ -65,13 +65,13 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT_SHARE: Final = 2
 """Admitted events whose bodies the sequencer has not read yet hold at most half the queue;
 beyond, a large submission is refused from its head while those bodies are arriving or the
-sequencer is behind (`BODIES_FLOWING_S`, `FrontState.sequencer_behind`), and handed on unadmitted otherwise
-(the sequencer decides, at once)."""
+sequencer is behind (`BODIES_FLOWING_S`, `FrontState.sequencer_behind`), and handed on
+unadmitted otherwise (the sequencer decides, at once)."""
 BODIES_FLOWING_S: Final = 0.5
 """The admissions in flight are bodies on their way, not heads alone, while the sequencer has
 read the body of one admitted from its head this recently (`Board.body_in_at`)."""
 CROWDED_SHARE: Final = 4
-"""The queue is crowded when more than a quarter of it is taken (`FrontProcess.crowded`)."""
+"""The queue is crowded when more than a quarter of it is taken (`FrontProcess.goes_home`)."""
 FRONT_BEAT_S: Final = 1.0
 """How often the front writes the time on the board (`Board.front_beat_at`)."""
 SILENT_S: Final = 5.0
@@ -188,7 +188,7 @@ class FrontProcess:
         front's answers to this process's metrics."""
         self._writer = writer
         self._max_queue = max_queue
-        self.home_body_bytes = shed_body_bytes  # the front admits these from their head
+        self._home_body_bytes = shed_body_bytes  # the front admits these from their head
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_at = 0.0
         self._board = Board.create()
@@ -255,8 +255,10 @@ class FrontProcess:
     def admitted_body_in(self) -> None:
         self._board.write_body_in(time.monotonic())
 
-    def crowded(self) -> bool:
-        return self._board.crowded(self._max_queue)
+    def goes_home(self, body_bytes: int) -> bool:
+        # A large body: the next such request is best admitted by the front. A crowded
+        # queue: the next request of any size may be refused, best there too.
+        return body_bytes >= self._home_body_bytes or self._board.crowded(self._max_queue)
 
     def counts(self, header: dict[str, Any]) -> None:
         for method, outcomes in header.get("requests", {}).items():

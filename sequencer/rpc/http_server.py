@@ -294,18 +294,16 @@ class _Pressure:
     loop goes back to the I/O loop after every answer, so that its next request's head is
     read, and refused if need be, there (a refusal from the main loop waits for that loop's
     round). Without refusals nothing moves back: the hop costs what a connection that stays
-    put does not. With the front process, also while the queue is crowded (`crowded`, its
-    `FrontLauncher.crowded`): the first refusals of an overload are then the front's too.
+    put does not. (With the front process, `FrontLauncher.goes_home` sends more back.)
     """
 
-    __slots__ = ("_every_s", "_last_told", "_tell", "crowded", "until")
+    __slots__ = ("_every_s", "_last_told", "_tell", "until")
 
     def __init__(self, tell: Callable[[], object] | None = None, every_s: float = 0.0) -> None:
         self.until = 0.0  # time.monotonic(): one clock for both loops (trio's clocks differ)
         self._tell = tell
         self._every_s = every_s
         self._last_told = -math.inf
-        self.crowded: Callable[[], bool] | None = None
 
     def note(self) -> None:
         now = time.monotonic()
@@ -316,7 +314,7 @@ class _Pressure:
             self._tell()
 
     def on(self) -> bool:
-        return time.monotonic() < self.until or (self.crowded is not None and self.crowded())
+        return time.monotonic() < self.until
 
 
 class _ConnectionTable:
@@ -453,9 +451,10 @@ class _Shared:
     head is in (`FrontLauncher.admitted_body_in`)."""
     forwarded: Callable[[int], None] | None = None
     """In the front process: told the events admitted with each request moved on."""
-    home_body_bytes: int | None = None
-    """In the sequencer's process: a connection whose request had a body this long or longer
-    goes back to the front after its answer, whatever the pressure (`FrontLauncher`)."""
+    goes_home: Callable[[int], bool] | None = None
+    """In the sequencer's process: whether a connection goes back to the front after the
+    answer to a request with a body of that many bytes, whatever the pressure
+    (`FrontLauncher.goes_home`)."""
     fast_body_bytes: int | None = None
     """In the front process: a request whose body may be longer than this is moved to the
     sequencer's process right after its head (and `admit`), before a byte of the body is read:
@@ -748,11 +747,6 @@ class FrontLauncher(Protocol):
     """Starts and feeds the HTTP front process (`serve_http(front=...)`;
     `sequencer.node.front` is the sequencer's)."""
 
-    home_body_bytes: int
-    """A connection whose request had a body this long or longer goes back to the front after
-    its answer: the front judges the next such request from its head, with room it counts
-    exactly (`handoff.ADMITTED`), where this process could only refuse it after its body."""
-
     def start(self, listener_fds: list[int], channel_fd: int) -> subprocess.Popen[bytes]:
         """Start the front process, handing it these descriptors (it accepts on the listeners
         and talks over the channel, `sequencer.rpc.handoff`)."""
@@ -770,10 +764,11 @@ class FrontLauncher(Protocol):
         """Room the front admitted for a request that did not take it (`handoff.ADMITTED`)."""
         ...
 
-    def crowded(self) -> bool:
-        """Whether the queue is full enough that the next request may be refused: then a
-        connection goes back to the front after each answer (`_Pressure`), where its next
-        head is read and, if need be, refused at once."""
+    def goes_home(self, body_bytes: int) -> bool:
+        """Whether a connection goes back to the front after answering a request with a body
+        of `body_bytes`, even with no client refused lately (`_Pressure`): the front reads its
+        next head and refuses it at once if need be, or admits it with room it counts exactly
+        (`handoff.ADMITTED`), where this process could only refuse it after its body."""
         ...
 
     def admitted_body_in(self) -> None:
@@ -825,8 +820,7 @@ async def _serve_with_front(
     )
     shared.release_admitted = front.release
     shared.admitted_body_in = front.admitted_body_in
-    shared.pressure.crowded = front.crowded
-    shared.home_body_bytes = front.home_body_bytes
+    shared.goes_home = front.goes_home
     moves = _ShieldedMoves()
 
     async with trio.open_nursery() as moved:
@@ -1483,12 +1477,12 @@ class _Connection:
             if self._shared.home is not None and (
                 hold_off_s > 0
                 or self._shared.pressure.on()
-                or body_bytes >= (self._shared.home_body_bytes or math.inf)
+                or (self._shared.goes_home is not None and self._shared.goes_home(body_bytes))
             ):
-                # On the main loop, while clients are being refused: the I/O loop (waits out
-                # the hold-off and) reads the next request, so that a refusal from its head is
-                # answered there, not after this loop's round (docs/design.md, "Backpressure
-                # in milliseconds").
+                # On the main loop, while clients are being refused (or the front says so):
+                # the I/O loop (waits out the hold-off and) reads the next request, so that a
+                # refusal from its head is answered there, not after this loop's round
+                # (docs/design.md, "Backpressure in milliseconds").
                 raise _Home(hold_off_s)
             if hold_off_s > 0:
                 await self._hold_off(hold_off_s)

@@ -137,7 +137,7 @@ def test_small_bodies_are_not_judged_from_the_head(front: FrontState) -> None:
 def test_the_queue_is_crowded_past_a_quarter_admissions_in_flight_included() -> None:
     """`Board.crowded`, from the board as the writer writes it: while it says so, the
     sequencer sends each connection back to the front after its answer
-    (`FrontProcess.crowded`), so the next head is read, and refused if need be, there."""
+    (`FrontProcess.goes_home`), so the next head is read, and refused if need be, there."""
     board = Board.create()
     board.write_taken(0)
     board.write_forwarded(0)
